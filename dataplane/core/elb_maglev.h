@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Maglev consistent hashing (Eisenbud et al., NSDI 2016).
+ *
+ * The table is built on the control path (elb_maglev_build, ordinary C
+ * only) and published whole; the dataplanes do one array lookup per new
+ * flow at slot elb_maglev_slot(flow hash, size). The DPDK dataplane indexes
+ * a C array, the XDP program an array map; the slot arithmetic is this one
+ * definition.
+ *
+ * The table depends only on the set of (backend identity, weight): backends
+ * are sorted by identity before the build, their permutations come from
+ * fixed-key hashes of the identity, and all arithmetic is integer. Two nodes
+ * given the same backends in any order build byte-identical tables.
+ */
+#ifndef ELB_MAGLEV_H
+#define ELB_MAGLEV_H
+
+#include "elb_compat.h"
+#include "elb_flow.h"
+
+#define ELB_MAGLEV_DEFAULT_SIZE 65537u /* prime; about 650 slots per backend at N = 100 */
+#define ELB_MAGLEV_MIN_SIZE 251u       /* prime */
+#define ELB_MAGLEV_MAX_SIZE 4194301u   /* prime; 16 MiB of 32-bit slots */
+#define ELB_MAGLEV_MAX_WEIGHT 65535u
+#define ELB_MAGLEV_EMPTY 0xffffffffu /* slot value when no backend has weight */
+
+/* The slot a flow hash selects in a table of `size` entries. */
+ELB_INLINE uint32_t elb_maglev_slot(uint64_t hash, uint32_t size)
+{
+	return (uint32_t)(hash % size);
+}
+
+#if !defined(__bpf__)
+
+/* A backend as the table builder sees it. */
+struct elb_maglev_backend {
+	union elb_addr addr; /* identity: the backend's address ... */
+	uint8_t family;      /* ... and its family (ELB_AF_INET or ELB_AF_INET6) */
+	uint32_t weight;     /* 0 (gets no slot) .. ELB_MAGLEV_MAX_WEIGHT */
+	uint32_t id;         /* the value stored in the slots this backend owns */
+};
+
+/* true if n is prime (trial division; control path only). */
+bool elb_is_prime(uint32_t n);
+
+/*
+ * Fill table[0..size) so that each slot holds the id of the backend that
+ * owns it. size must be prime and within [ELB_MAGLEV_MIN_SIZE,
+ * ELB_MAGLEV_MAX_SIZE]. Backends with weight 0 own no slot; if no backend
+ * has weight, every slot is ELB_MAGLEV_EMPTY. Slots are shared out in
+ * proportion to weight: each turn goes to the backend whose weighted pass
+ * is lowest (stride scheduling), which for equal weights is the paper's
+ * round robin.
+ *
+ * Allocates scratch memory: control path only.
+ * @return 0, -EINVAL (size not prime or out of range, weight too big,
+ *         duplicate identity, bad family), -ENOMEM.
+ */
+int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_backend *backends,
+		     uint32_t n_backends);
+
+#endif /* !__bpf__ */
+
+#endif /* ELB_MAGLEV_H */

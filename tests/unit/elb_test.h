@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shared harness of the CUnit suites: each test file lists its cases and
+ * calls elb_test_run() from main. Expected packets are written in the tests
+ * as hex dumps (elb_test_hex), never produced by the code under test.
+ */
+#ifndef ELB_TEST_H
+#define ELB_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+
+struct elb_test_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define ELB_TEST(fn) {#fn, fn}
+#define ELB_TEST_END {NULL, NULL}
+
+/* Runs one suite; returns the process exit status (0 only if every
+ * assertion passed). */
+int elb_test_run(const char *suite, const struct elb_test_case *cases);
+
+/*
+ * Parse a hex dump ("45 00 00 3c", line breaks and "# comments" allowed)
+ * into out; returns the byte count. Aborts the test program on a malformed
+ * dump or one longer than cap: a broken fixture is a broken test.
+ */
+size_t elb_test_hex(const char *hex, uint8_t *out, size_t cap);
+
+/* Asserts that got[0..got_len) equals want[0..want_len), printing the first
+ * differing offset on failure. */
+#define ELB_ASSERT_BYTES(got, got_len, want, want_len)                                    \
+	elb_test_assert_bytes((got), (got_len), (want), (want_len), __FILE__, __LINE__)
+void elb_test_assert_bytes(const uint8_t *got, size_t got_len, const uint8_t *want,
+			   size_t want_len, const char *file, int line);
+
+#endif /* ELB_TEST_H */

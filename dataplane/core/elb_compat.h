@@ -40,6 +40,14 @@ typedef _Bool bool;
 #define ELB_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ELB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Full unrolling of a loop with a constant trip count: the BPF verifier of
+ * older kernels rejects back-edges, and the hot path gains from it anyway. */
+#if defined(__clang__)
+#define ELB_UNROLL _Pragma("unroll")
+#else
+#define ELB_UNROLL _Pragma("GCC unroll 16")
+#endif
+
 #define ELB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #if !defined(__BYTE_ORDER__) || !defined(__ORDER_LITTLE_ENDIAN__)

@@ -95,7 +95,7 @@ ELB_INLINE uint64_t elb_siphash13_words(const uint64_t *words, unsigned int n,
 	uint64_t v3 = seed->k1 ^ 0x7465646279746573ULL;
 	unsigned int i;
 
-#pragma unroll
+ELB_UNROLL
 	for (i = 0; i < n; i++) {
 		uint64_t m = elb_le64(words[i]);
 

@@ -120,7 +120,7 @@ ELB_INLINE enum elb_reason elb_ipv6_walk_ext(const uint8_t *data, const uint8_t 
 	int i;
 
 	walk->frag = 0;
-#pragma unroll
+ELB_UNROLL
 	for (i = 0; i < ELB_IPV6_EXT_MAX; i++) {
 		const uint8_t *p = data + off;
 

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * One definition, two dataplanes: runs the same frames through the C build
+ * of the core (as the DPDK dataplane uses it) and through its BPF build
+ * (bpf/core_check.bpf.c, loaded into the kernel, run with
+ * BPF_PROG_TEST_RUN) and requires identical parse results, flow keys,
+ * offsets, flags, reasons and flow hashes, byte for byte.
+ *
+ * Frames: well-formed IPv4/IPv6 TCP/UDP/ICMP packets with VLAN tags, options,
+ * extension headers and fragments, built here, plus truncations and random
+ * byte mutations of them, plus random bytes. Needs root (CAP_BPF); exits 77
+ * (skipped) without it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "elb_parse.h"
+/* The skeleton names the core types: they must be defined first. */
+#include "core_check.h"
+#include "core_check.skel.h"
+
+#define FRAME_MAX 512
+#define MUTATIONS_PER_SEED 2000
+#define RANDOM_FRAMES 20000
+
+struct frame {
+	uint8_t bytes[FRAME_MAX];
+	uint32_t len;
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+/* xorshift64*: a fixed-seed PRNG so that a failure reproduces. */
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Appends an Ethernet header (optionally tagged) and returns its length. */
+static uint32_t build_eth(uint8_t *p, uint16_t ethertype, bool vlan)
+{
+	static const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+
+	memcpy(p, macs, 12);
+	if (vlan) {
+		put16(p + 12, ELB_ETHERTYPE_VLAN);
+		put16(p + 14, 0x0064);
+		put16(p + 16, ethertype);
+		return 18;
+	}
+	put16(p + 12, ethertype);
+	return 14;
+}
+
+/* An L4 header of `proto` at p, with `payload` bytes after it; returns its length. */
+static uint32_t build_l4(uint8_t *p, uint8_t proto, uint32_t payload, bool v6)
+{
+	switch (proto) {
+	case ELB_IPPROTO_TCP:
+		memset(p, 0, 20);
+		put16(p, (uint16_t)(1024 + rng() % 60000));
+		put16(p + 2, 80);
+		p[12] = 5 << 4;
+		p[13] = (uint8_t)(rng() & 0x1f);
+		return 20;
+	case ELB_IPPROTO_UDP:
+		put16(p, (uint16_t)(1024 + rng() % 60000));
+		put16(p + 2, 53);
+		put16(p + 4, (uint16_t)(8 + payload));
+		put16(p + 6, 0);
+		return 8;
+	default: /* ICMP / ICMPv6 echo request */
+		memset(p, 0, 8);
+		p[0] = v6 ? ELB_ICMPV6_ECHO_REQUEST : ELB_ICMP_ECHO_REQUEST;
+		return 8;
+	}
+}
+
+static void build_ipv4(struct frame *f, bool vlan, uint8_t proto, uint32_t options, uint16_t frag)
+{
+	uint8_t *p = f->bytes;
+	uint32_t off = build_eth(p, ELB_ETHERTYPE_IPV4, vlan);
+	uint8_t *ip = p + off;
+	uint32_t hlen = 20 + options, payload = (uint32_t)(rng() % 64), l4;
+
+	memset(ip, 0, hlen);
+	ip[0] = (uint8_t)(0x40 | (hlen / 4));
+	ip[8] = 64;
+	ip[9] = proto;
+	put16(ip + 6, frag);
+	memcpy(ip + 12, (uint8_t[]){198, 51, 100, (uint8_t)rng()}, 4);
+	memcpy(ip + 16, (uint8_t[]){10, 100, 0, 1}, 4);
+	for (uint32_t i = 20; i < hlen; i++)
+		ip[i] = 1; /* NOP options */
+	l4 = build_l4(ip + hlen, proto, payload, false);
+	memset(ip + hlen + l4, 0xab, payload);
+	put16(ip + 2, (uint16_t)(hlen + l4 + payload));
+	f->len = off + hlen + l4 + payload;
+}
+
+static void build_ipv6(struct frame *f, bool vlan, uint8_t proto, int ext_headers, bool fragment)
+{
+	uint8_t *p = f->bytes;
+	uint32_t off = build_eth(p, ELB_ETHERTYPE_IPV6, vlan);
+	uint8_t *ip6 = p + off, *h = ip6 + 40;
+	uint8_t *next = ip6 + 6;
+	uint32_t payload = (uint32_t)(rng() % 64), l4;
+
+	memset(ip6, 0, 40);
+	ip6[0] = 0x60;
+	ip6[7] = 64;
+	ip6[8] = 0x20;
+	ip6[9] = 0x01;
+	ip6[10] = 0x0d;
+	ip6[11] = 0xb8;
+	ip6[23] = (uint8_t)rng();
+	ip6[24] = 0x20;
+	ip6[25] = 0x01;
+	ip6[26] = 0x0d;
+	ip6[27] = 0xb8;
+	ip6[39] = 1;
+	for (int i = 0; i < ext_headers; i++) {
+		*next = i == 0 ? ELB_IPPROTO_HOPOPTS : ELB_IPPROTO_DSTOPTS;
+		memset(h, 0, 8);
+		next = h;
+		h += 8;
+	}
+	if (fragment) {
+		*next = ELB_IPPROTO_FRAGMENT;
+		memset(h, 0, 8);
+		put16(h + 2, (uint16_t)(rng() & 1 ? 0x0001 : 0x00a8));
+		next = h;
+		h += 8;
+	}
+	*next = proto;
+	l4 = build_l4(h, proto, payload, true);
+	memset(h + l4, 0xcd, payload);
+	h += l4 + payload;
+	put16(ip6 + 4, (uint16_t)(h - ip6 - 40));
+	f->len = (uint32_t)(h - p);
+}
+
+/* An ICMP(v6) error quoting a packet from the VIP back to a client. */
+static void build_icmp_error(struct frame *f, bool v6)
+{
+	struct frame quoted;
+	uint32_t off, qoff, quote_len;
+	uint8_t *ip;
+
+	if (v6)
+		build_ipv6(&quoted, false, rng() & 1 ? ELB_IPPROTO_TCP : ELB_IPPROTO_UDP, 0, false);
+	else
+		build_ipv4(&quoted, false, rng() & 1 ? ELB_IPPROTO_TCP : ELB_IPPROTO_UDP, 0, 0);
+	qoff = 14;
+	quote_len = quoted.len - qoff;
+	if (quote_len > 120)
+		quote_len = 120;
+	off = build_eth(f->bytes, v6 ? ELB_ETHERTYPE_IPV6 : ELB_ETHERTYPE_IPV4, false);
+	ip = f->bytes + off;
+	if (v6) {
+		memset(ip, 0, 48);
+		ip[0] = 0x60;
+		ip[6] = ELB_IPPROTO_ICMPV6;
+		ip[7] = 64;
+		memcpy(ip + 8, quoted.bytes + qoff + 24, 16);
+		memcpy(ip + 24, quoted.bytes + qoff + 8, 16);
+		ip[40] = ELB_ICMPV6_PKT_TOOBIG;
+		put16(ip + 4, (uint16_t)(8 + quote_len));
+		memcpy(ip + 48, quoted.bytes + qoff, quote_len);
+		f->len = off + 48 + quote_len;
+	} else {
+		memset(ip, 0, 28);
+		ip[0] = 0x45;
+		ip[8] = 64;
+		ip[9] = ELB_IPPROTO_ICMP;
+		memcpy(ip + 12, (uint8_t[]){192, 0, 2, 1}, 4);
+		memcpy(ip + 16, (uint8_t[]){10, 100, 0, 1}, 4);
+		ip[20] = ELB_ICMP_DEST_UNREACH;
+		ip[21] = ELB_ICMP_FRAG_NEEDED;
+		put16(ip + 2, (uint16_t)(28 + quote_len));
+		memcpy(ip + 28, quoted.bytes + qoff, quote_len);
+		f->len = off + 28 + quote_len;
+	}
+}
+
+static void build_seed(struct frame *f, unsigned int i)
+{
+	static const uint8_t protos[] = {ELB_IPPROTO_TCP, ELB_IPPROTO_UDP, ELB_IPPROTO_ICMP, 47};
+	uint8_t proto = protos[i % 4];
+	bool vlan = (i / 4) % 2;
+
+	switch ((i / 8) % 6) {
+	case 0:
+		build_ipv4(f, vlan, proto, 0, 0x4000);
+		break;
+	case 1:
+		build_ipv4(f, vlan, proto, 4 * (uint32_t)(1 + rng() % 10), 0);
+		break;
+	case 2:
+		build_ipv4(f, vlan, proto, 0, rng() & 1 ? 0x2000 : 0x0010);
+		break;
+	case 3:
+		build_ipv6(f, vlan, proto == ELB_IPPROTO_ICMP ? ELB_IPPROTO_ICMPV6 : proto,
+			   (int)(rng() % 3), false);
+		break;
+	case 4:
+		build_ipv6(f, vlan, proto == ELB_IPPROTO_ICMP ? ELB_IPPROTO_ICMPV6 : proto, 0, true);
+		break;
+	default:
+		build_icmp_error(f, rng() & 1);
+		break;
+	}
+}
+
+static void mutate(struct frame *f)
+{
+	switch (rng() % 4) {
+	case 0: /* truncate */
+		f->len = (uint32_t)(rng() % (f->len + 1));
+		break;
+	case 1: /* grow with garbage (looks like padding or a lying length) */
+		while (f->len < FRAME_MAX && rng() % 4)
+			f->bytes[f->len++] = (uint8_t)rng();
+		break;
+	default: { /* flip bytes, biased toward the headers */
+		int flips = 1 + (int)(rng() % 3);
+
+		for (int i = 0; i < flips && f->len; i++) {
+			uint32_t at = (uint32_t)(rng() % (f->len < 80 ? f->len : 80));
+
+			f->bytes[at] ^= (uint8_t)(1u << (rng() % 8));
+		}
+	}
+	}
+}
+
+struct tally {
+	unsigned long compared, ip, not_ip, malformed, mismatches;
+};
+
+static int compare_one(struct core_check *skel, int prog_fd, const struct frame *f,
+		       struct tally *t)
+{
+	struct elb_hash_seed seed = {ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	uint8_t buf[FRAME_MAX] __attribute__((aligned(8)));
+	struct core_check_result want;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1);
+	int err;
+
+	/* XDP test runs need at least an Ethernet header: so does a NIC. */
+	if (f->len < sizeof(struct elb_eth_hdr))
+		return 0;
+	memset(&want, 0, sizeof(want));
+	memcpy(buf, f->bytes, f->len);
+	want.parse_result = (uint32_t)elb_parse(buf, buf + f->len, &want.pkt);
+	if (want.parse_result == ELB_PARSE_IP)
+		want.hash = elb_flow_hash(&want.pkt.key, &seed);
+
+	memset(&skel->bss->result, 0xee, sizeof(skel->bss->result));
+	opts.data_in = f->bytes;
+	opts.data_size_in = f->len;
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	if (err) {
+		fprintf(stderr, "BPF_PROG_TEST_RUN failed: %s\n", strerror(errno));
+		return -1;
+	}
+	want.pad = skel->bss->result.pad;
+	t->compared++;
+	if (want.parse_result == ELB_PARSE_IP)
+		t->ip++;
+	else if (want.parse_result == ELB_PARSE_NOT_IP)
+		t->not_ip++;
+	else
+		t->malformed++;
+	if (memcmp(&want, &skel->bss->result, sizeof(want)) != 0) {
+		if (t->mismatches++ < 5) {
+			fprintf(stderr, "MISMATCH on a %u-byte frame: C result %u reason %s, BPF %u reason %s\n",
+				f->len, want.parse_result, elb_reason_name(want.pkt.reason),
+				skel->bss->result.parse_result,
+				elb_reason_name(skel->bss->result.pkt.reason));
+			for (uint32_t i = 0; i < f->len; i++)
+				fprintf(stderr, "%02x%s", f->bytes[i], i % 16 == 15 ? "\n" : " ");
+			fprintf(stderr, "\n");
+		}
+	}
+	return 0;
+}
+
+int main(void)
+{
+	struct core_check *skel;
+	struct tally t = {0};
+	int prog_fd, rc = 1;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: loading BPF programs needs root\n");
+		return 77;
+	}
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	skel = core_check__open_and_load();
+	if (skel == NULL) {
+		fprintf(stderr, "core_check.bpf.o did not load (verifier or permissions): %s\n",
+			strerror(errno));
+		return errno == EPERM ? 77 : 1;
+	}
+	prog_fd = bpf_program__fd(skel->progs.core_check);
+
+	for (unsigned int s = 0; s < 48; s++) {
+		struct frame seed_frame, f;
+
+		build_seed(&seed_frame, s);
+		if (compare_one(skel, prog_fd, &seed_frame, &t))
+			goto out;
+		for (int m = 0; m < MUTATIONS_PER_SEED; m++) {
+			f = seed_frame;
+			mutate(&f);
+			if (rng() % 2)
+				mutate(&f);
+			if (compare_one(skel, prog_fd, &f, &t))
+				goto out;
+		}
+	}
+	for (int i = 0; i < RANDOM_FRAMES; i++) {
+		struct frame f;
+
+		f.len = (uint32_t)(14 + rng() % (FRAME_MAX - 14));
+		for (uint32_t b = 0; b < f.len; b++)
+			f.bytes[b] = (uint8_t)rng();
+		/* Half of them with an IP ethertype, so that they reach the IP parsers. */
+		if (i % 2)
+			put16(f.bytes + 12, i % 4 == 1 ? ELB_ETHERTYPE_IPV4 : ELB_ETHERTYPE_IPV6);
+		if (compare_one(skel, prog_fd, &f, &t))
+			goto out;
+	}
+	printf("compared %lu frames (%lu IP, %lu not IP, %lu malformed): %lu mismatches\n",
+	       t.compared, t.ip, t.not_ip, t.malformed, t.mismatches);
+	/* The corpus must exercise every outcome, or the comparison proves little. */
+	rc = (t.mismatches == 0 && t.ip > 1000 && t.not_ip > 100 && t.malformed > 1000) ? 0 : 1;
+out:
+	core_check__destroy(skel);
+	return rc;
+}

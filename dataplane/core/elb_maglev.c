@@ -1,5 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Maglev table construction: control path only (allocates). */
+/*
+ * Maglev table construction: control path only (allocates).
+ *
+ * Outline of elb_maglev_build():
+ *  1. validate everything (size, families, weights) before touching the table;
+ *  2. encode each backend's identity (see ELB_MAGLEV_IDENTITY_* in the header),
+ *     sort by it and reject duplicates, so that the input order never matters;
+ *  3. give each backend with weight its permutation (offset, skip) from two
+ *     fixed-key SipHash-1-3 of the identity;
+ *  4. hand out turns: plain round robin in sorted order when all weights are
+ *     equal, otherwise stride scheduling through a binary heap. A turn claims
+ *     the backend's next preferred slot that is still free.
+ *
+ * Occupancy is tracked in a bitmap rather than in the table itself: it is
+ * 32 times smaller (8 KiB at M = 65537, so it stays in L1), which is what
+ * the probing loop mostly reads, and any id value may be stored.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,4 +32,296 @@ bool elb_is_prime(uint32_t n)
 		if (n % d == 0)
 			return false;
 	return true;
+}
+
+static const struct elb_hash_seed maglev_offset_key = {
+	.k0 = ELB_MAGLEV_OFFSET_KEY_K0,
+	.k1 = ELB_MAGLEV_OFFSET_KEY_K1,
+};
+static const struct elb_hash_seed maglev_skip_key = {
+	.k0 = ELB_MAGLEV_SKIP_KEY_K0,
+	.k1 = ELB_MAGLEV_SKIP_KEY_K1,
+};
+
+/* A backend after encoding, the unit that is sorted. */
+struct maglev_candidate {
+	uint64_t identity[ELB_MAGLEV_IDENTITY_WORDS]; /* hash input and sort key */
+	uint32_t weight;
+	uint32_t id;
+};
+
+/* A backend with weight, walking its permutation while the table fills. */
+struct maglev_walker {
+	uint32_t next; /* the next slot of its permutation to try */
+	uint32_t skip; /* permutation step, 1 .. size - 1 */
+	uint32_t id;   /* value stored in the slots it claims */
+};
+
+/* A backend's place in the turn heap (weighted builds only). The heap holds
+ * the nodes themselves, not indices: a comparison reads no other memory. */
+struct maglev_turn {
+	uint64_t next_turn; /* turns taken + 1 */
+	uint32_t weight;    /* 1 .. ELB_MAGLEV_MAX_WEIGHT */
+	uint32_t walker;    /* index of the walker = sorted index: the tie-break */
+};
+
+/*
+ * The identity as a byte string, copied into words so that the hash sees
+ * the same bytes on a host of either byte order. An IPv4 backend's address
+ * bytes 4..15 are not part of its identity: they are zeroed here, so that
+ * stray bytes there cannot give two nodes different tables.
+ */
+static void encode_identity(const struct elb_maglev_backend *backend,
+			    uint64_t identity[ELB_MAGLEV_IDENTITY_WORDS])
+{
+	uint8_t bytes[ELB_MAGLEV_IDENTITY_WORDS * sizeof(uint64_t)] = {0};
+
+	bytes[0] = backend->family;
+	if (backend->family == ELB_AF_INET)
+		memcpy(&bytes[8], &backend->addr.v4, 4);
+	else
+		memcpy(&bytes[8], backend->addr.v6, 16);
+	memcpy(identity, bytes, sizeof(bytes));
+}
+
+/* Byte order of the encoding = (family, then address bytes). */
+static int compare_candidates(const void *a, const void *b)
+{
+	const struct maglev_candidate *x = a;
+	const struct maglev_candidate *y = b;
+
+	return memcmp(x->identity, y->identity, sizeof(x->identity));
+}
+
+static void fill_empty(uint32_t *table, uint32_t size)
+{
+	for (uint32_t i = 0; i < size; i++)
+		table[i] = ELB_MAGLEV_EMPTY;
+}
+
+/*
+ * One turn of a backend: walk its permutation from where it stopped to the
+ * first free slot, and claim it. The position advances by addition and one
+ * conditional subtraction (next < size and skip < size, so one subtraction
+ * suffices and nothing overflows 32 bits); no division per probe. A free
+ * slot always exists while the table is not full: skip is nonzero and size
+ * is prime, so the permutation visits every slot.
+ */
+static inline uint32_t claim_next_free_slot(struct maglev_walker *walker, uint64_t *used,
+					    uint32_t size)
+{
+	uint32_t slot = walker->next;
+	uint32_t skip = walker->skip;
+
+	while (used[slot / 64] & (1ULL << (slot % 64))) {
+		slot += skip;
+		if (slot >= size)
+			slot -= size;
+	}
+	used[slot / 64] |= 1ULL << (slot % 64);
+
+	walker->next = slot + skip >= size ? slot + skip - size : slot + skip;
+	return slot;
+}
+
+/* Equal weights: the paper's round robin in sorted order. */
+static void fill_round_robin(uint32_t *table, uint32_t size, struct maglev_walker *walkers,
+			     uint32_t n, uint64_t *used)
+{
+	uint32_t filled = 0;
+
+	for (;;) {
+		for (uint32_t i = 0; i < n; i++) {
+			table[claim_next_free_slot(&walkers[i], used, size)] = walkers[i].id;
+			if (++filled == size)
+				return;
+		}
+	}
+}
+
+/*
+ * Stride scheduling, exactly: backend i's pass is (turns_i + 1) / weight_i,
+ * that is stride scheduling with stride L / weight_i for L the least common
+ * multiple of all weights, and its first pass one stride. Passes are
+ * compared by cross-multiplying, so L is never computed and nothing is
+ * rounded: turns + 1 <= size + 1 < 2^22 and weight < 2^16, the products
+ * stay below 2^38. Ties go to the lower sorted index, which makes
+ * equal weights the paper's round robin, and the table depend only on the
+ * ratios of the weights.
+ */
+static inline bool takes_turn_before(const struct maglev_turn *a, const struct maglev_turn *b)
+{
+	uint64_t pass_a = a->next_turn * b->weight;
+	uint64_t pass_b = b->next_turn * a->weight;
+
+	/* Without branches: the outcome is a coin flip, a branch would mispredict. */
+	return (pass_a < pass_b) | ((pass_a == pass_b) & (a->walker < b->walker));
+}
+
+static void heap_sift_down(struct maglev_turn *heap, uint32_t n, uint32_t at)
+{
+	struct maglev_turn moving = heap[at];
+
+	for (;;) {
+		uint64_t child = 2 * (uint64_t)at + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && takes_turn_before(&heap[child + 1], &heap[child]))
+			child++;
+		if (!takes_turn_before(&heap[child], &moving))
+			break;
+		heap[at] = heap[child];
+		at = (uint32_t)child;
+	}
+	heap[at] = moving;
+}
+
+/*
+ * The root's pass grew: restore the heap. The root's new pass is usually
+ * among the largest (it has just moved one whole stride ahead), so sift it
+ * "bottom-up": move the smaller child up level by level to a leaf (one
+ * comparison per level, no unpredictable branch), then bring the old root
+ * back up from there, which takes few steps.
+ */
+static void heap_root_grew(struct maglev_turn *heap, uint32_t n)
+{
+	struct maglev_turn moving = heap[0];
+	uint32_t at = 0;
+
+	for (;;) {
+		uint64_t child = 2 * (uint64_t)at + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n)
+			child += takes_turn_before(&heap[child + 1], &heap[child]);
+		heap[at] = heap[child];
+		at = (uint32_t)child;
+	}
+	while (at > 0) {
+		uint32_t parent = (at - 1) / 2;
+
+		if (!takes_turn_before(&moving, &heap[parent]))
+			break;
+		heap[at] = heap[parent];
+		at = parent;
+	}
+	heap[at] = moving;
+}
+
+/* Unequal weights: each turn to the lowest (pass, sorted index), O(log n). */
+static void fill_weighted(uint32_t *table, uint32_t size, struct maglev_walker *walkers,
+			  struct maglev_turn *heap, uint32_t n, uint64_t *used)
+{
+	for (uint32_t i = n / 2; i-- > 0;)
+		heap_sift_down(heap, n, i);
+
+	for (uint32_t filled = 0; filled < size; filled++) {
+		struct maglev_walker *walker = &walkers[heap[0].walker];
+
+		table[claim_next_free_slot(walker, used, size)] = walker->id;
+		heap[0].next_turn++;
+		heap_root_grew(heap, n);
+	}
+}
+
+int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_backend *backends,
+		     uint32_t n_backends)
+{
+	struct maglev_candidate *candidates = NULL;
+	struct maglev_walker *walkers = NULL;
+	uint64_t *used = NULL;
+	struct maglev_turn *heap = NULL;
+	uint32_t n_weighted = 0;
+	bool equal_weights = true;
+	int ret = -ENOMEM;
+
+	if (table == NULL || (backends == NULL && n_backends > 0))
+		return -EINVAL;
+	if (size < ELB_MAGLEV_MIN_SIZE || size > ELB_MAGLEV_MAX_SIZE || !elb_is_prime(size))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n_backends; i++) {
+		if (backends[i].family != ELB_AF_INET && backends[i].family != ELB_AF_INET6)
+			return -EINVAL;
+		if (backends[i].weight > ELB_MAGLEV_MAX_WEIGHT)
+			return -EINVAL;
+	}
+	if (n_backends == 0) {
+		fill_empty(table, size);
+		return 0;
+	}
+
+	/* The table is written only once nothing can fail any more. calloc
+	 * rather than malloc: it checks the multiplication for overflow. */
+	candidates = calloc(n_backends, sizeof(*candidates));
+	if (candidates == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n_backends; i++) {
+		encode_identity(&backends[i], candidates[i].identity);
+		candidates[i].weight = backends[i].weight;
+		candidates[i].id = backends[i].id;
+	}
+	/* Identities are unique once duplicates are rejected below, so the
+	 * order is total and qsort's instability cannot show. */
+	qsort(candidates, n_backends, sizeof(*candidates), compare_candidates);
+	for (uint32_t i = 1; i < n_backends; i++) {
+		if (compare_candidates(&candidates[i - 1], &candidates[i]) == 0) {
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	/* Weight-0 backends drop out here; the others move to the front in
+	 * sorted order, which is the tie-break order of the turns. */
+	for (uint32_t i = 0; i < n_backends; i++) {
+		if (candidates[i].weight == 0)
+			continue;
+		if (n_weighted > 0 && candidates[i].weight != candidates[0].weight)
+			equal_weights = false;
+		candidates[n_weighted++] = candidates[i];
+	}
+	if (n_weighted == 0) {
+		fill_empty(table, size);
+		ret = 0;
+		goto out;
+	}
+
+	walkers = calloc(n_weighted, sizeof(*walkers));
+	used = calloc((size + 63) / 64, sizeof(*used));
+	if (!equal_weights)
+		heap = calloc(n_weighted, sizeof(*heap));
+	if (walkers == NULL || used == NULL || (!equal_weights && heap == NULL))
+		goto out;
+
+	for (uint32_t i = 0; i < n_weighted; i++) {
+		const uint64_t *identity = candidates[i].identity;
+		uint64_t h_offset =
+			elb_siphash13_words(identity, ELB_MAGLEV_IDENTITY_WORDS, &maglev_offset_key);
+		uint64_t h_skip =
+			elb_siphash13_words(identity, ELB_MAGLEV_IDENTITY_WORDS, &maglev_skip_key);
+
+		walkers[i] = (struct maglev_walker){
+			.next = (uint32_t)(h_offset % size),
+			.skip = (uint32_t)(h_skip % (size - 1) + 1),
+			.id = candidates[i].id,
+		};
+		if (heap != NULL)
+			heap[i] = (struct maglev_turn){
+				.next_turn = 1,
+				.weight = candidates[i].weight,
+				.walker = i,
+			};
+	}
+
+	if (equal_weights)
+		fill_round_robin(table, size, walkers, n_weighted, used);
+	else
+		fill_weighted(table, size, walkers, heap, n_weighted, used);
+	ret = 0;
+out:
+	free(heap);
+	free(used);
+	free(walkers);
+	free(candidates);
+	return ret;
 }

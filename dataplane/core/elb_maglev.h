@@ -33,6 +33,26 @@ ELB_INLINE uint32_t elb_maglev_slot(uint64_t hash, uint32_t size)
 
 #if !defined(__bpf__)
 
+/*
+ * Permutation of a backend: offset = h(offset key) % size, skip =
+ * h(skip key) % (size - 1) + 1, h = elb_siphash13_words over the 3 words
+ * (24 bytes) of its identity:
+ *   bytes 0..7    family (4 or 6) as a 64-bit little-endian integer
+ *   bytes 8..23   the 16 address bytes as stored (network order); for IPv4
+ *                 the 4 address bytes, then 12 zero bytes whatever the
+ *                 struct holds there
+ * Backends are sorted by these bytes (family, then address). The keys are
+ * fixed rather than the fleet seed: every node must build the same table
+ * whatever its configuration, and the permutations need no secret (the
+ * flow-to-slot hash is the keyed one). Changing any of this reshuffles
+ * every table of the fleet.
+ */
+#define ELB_MAGLEV_IDENTITY_WORDS 3
+#define ELB_MAGLEV_OFFSET_KEY_K0 0x6d676c76206f6630ULL /* "mglv of0" */
+#define ELB_MAGLEV_OFFSET_KEY_K1 0x6d676c76206f6631ULL /* "mglv of1" */
+#define ELB_MAGLEV_SKIP_KEY_K0 0x6d676c7620736b30ULL   /* "mglv sk0" */
+#define ELB_MAGLEV_SKIP_KEY_K1 0x6d676c7620736b31ULL   /* "mglv sk1" */
+
 /* A backend as the table builder sees it. */
 struct elb_maglev_backend {
 	union elb_addr addr; /* identity: the backend's address ... */
@@ -53,9 +73,11 @@ bool elb_is_prime(uint32_t n);
  * is lowest (stride scheduling), which for equal weights is the paper's
  * round robin.
  *
- * Allocates scratch memory: control path only.
+ * Allocates scratch memory: control path only. The table is left untouched
+ * when an error is returned.
  * @return 0, -EINVAL (size not prime or out of range, weight too big,
- *         duplicate identity, bad family), -ENOMEM.
+ *         duplicate identity, bad family, table NULL, backends NULL with
+ *         n_backends > 0), -ENOMEM.
  */
 int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_backend *backends,
 		     uint32_t n_backends);

@@ -10,8 +10,8 @@
  * the 40 key bytes. A keyed PRF rather than jhash/murmur because the flow
  * table and the Maglev pick are indexed by it: with a secret seed, a sender
  * cannot aim many 5-tuples at one flow-table bucket. Cost: 5 compression
- * rounds + 3 finalisation rounds on 64-bit words, about 40 cycles on x86-64
- * (edgelb-bench prints the measured figure).
+ * rounds + 3 finalisation rounds on 64-bit words: about 30 TSC cycles per key
+ * on the 2-vCPU EPYC test machine (edgelb-bench prints the measured figure).
  *
  * What the key leaves out: the VLAN tag and the interface (a flow keeps its
  * backend whichever link of an ECMP bundle delivers it). IP fragments are
@@ -118,17 +118,27 @@ ELB_UNROLL
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/*
+ * The key is read as five 64-bit words through a copy, not a cast: the last
+ * word holds the uint16_t/uint8_t fields, and reading those through a
+ * uint64_t lvalue breaks C's aliasing rules, which lets an optimizing
+ * compiler move the read above the stores that filled the key. The copy of
+ * a constant 40 bytes compiles to the same five loads (BPF included).
+ */
 ELB_INLINE uint64_t elb_flow_hash(const struct elb_flow_key *key, const struct elb_hash_seed *seed)
 {
-	return elb_siphash13_words((const uint64_t *)(const void *)key,
-				   sizeof(*key) / sizeof(uint64_t), seed);
+	uint64_t w[sizeof(*key) / sizeof(uint64_t)];
+
+	elb_memcpy(w, key, sizeof(w));
+	return elb_siphash13_words(w, ELB_ARRAY_SIZE(w), seed);
 }
 
 ELB_INLINE bool elb_flow_key_equal(const struct elb_flow_key *a, const struct elb_flow_key *b)
 {
-	const uint64_t *x = (const uint64_t *)(const void *)a;
-	const uint64_t *y = (const uint64_t *)(const void *)b;
+	uint64_t x[sizeof(*a) / sizeof(uint64_t)], y[sizeof(*b) / sizeof(uint64_t)];
 
+	elb_memcpy(x, a, sizeof(x));
+	elb_memcpy(y, b, sizeof(y));
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 

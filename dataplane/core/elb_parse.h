@@ -26,7 +26,12 @@
  *     header's segments are not followed.
  *   - Fragments are keyed without ports (see elb_flow.h). A first fragment
  *     must hold its whole minimal L4 header (RFC 1858 tiny fragments), and
- *     no fragment may end past 64 KiB.
+ *     no fragment may end past 64 KiB: an IPv4 datagram (with at least a
+ *     20-byte header) or an IPv6 payload reassembled from it would exceed
+ *     65535 bytes ("ping of death"). One fragment header per packet.
+ *   - pkt->l4_off is 0 when the IP packet has no byte after its headers
+ *     (IPv6 next header 59 with nothing after it, an IPv4 packet that is
+ *     all header), so that a non-zero l4_off always points inside l3_len.
  *   - Trailing bytes after the IP total length (Ethernet padding) are not
  *     part of the packet: pkt->l3_len excludes them.
  */
@@ -117,6 +122,7 @@ ELB_INLINE enum elb_reason elb_ipv6_walk_ext(const uint8_t *data, const uint8_t 
 {
 	uint32_t off = ip_off + sizeof(struct elb_ipv6_hdr);
 	uint8_t nh = nexthdr;
+	bool seen_frag = false;
 	int i;
 
 	walk->frag = 0;
@@ -145,8 +151,12 @@ ELB_UNROLL
 			const struct elb_ipv6_frag_hdr *fh = (const void *)p;
 			uint16_t fo;
 
-			if (walk->frag)
+			/* Tracked apart from walk->frag, which an atomic
+			 * fragment leaves at 0: a second fragment header is
+			 * refused after an atomic one too. */
+			if (seen_frag)
 				return ELB_REASON_IPV6_EXT_CHAIN;
+			seen_frag = true;
 			if (off + 8 > limit || p + 8 > end)
 				return truncated;
 			fo = elb_ntohs(fh->frag_off);
@@ -158,6 +168,17 @@ ELB_UNROLL
 				continue;
 			walk->frag = ELB_PKT_FRAGMENT;
 			if (fo & ELB_IPV6_FRAG_OFFSET_MASK) {
+				/* RFC 8200 4.5: the reassembled payload is the
+				 * unfragmentable part (off - 8 - ip_off - 40 bytes),
+				 * then the offset, then this fragment's data
+				 * (limit - off); past 65535 it cannot be reassembled.
+				 * In a quote, limit is where the quote ends: a lower
+				 * bound, which never refuses a valid packet. */
+				uint32_t reasm = (uint32_t)(fo & ELB_IPV6_FRAG_OFFSET_MASK) +
+						 (limit - ip_off - sizeof(struct elb_ipv6_hdr) - 8);
+
+				if (reasm > 65535)
+					return ELB_REASON_IPV6_BAD_FRAGMENT;
 				/* Later fragment: what follows is payload, not headers. */
 				walk->frag |= ELB_PKT_LATER_FRAGMENT;
 				walk->l4_off = off;
@@ -222,8 +243,10 @@ ELB_INLINE enum elb_reason elb_parse_icmp_quote(const uint8_t *data, const uint8
 			return ELB_REASON_ICMP_INNER_BAD;
 		r = elb_ipv6_walk_ext(data, end, q_off, q_end, ip6->nexthdr,
 				      ELB_REASON_ICMP_INNER_TRUNCATED, &walk);
+		/* A quoted chain that does not parse is the quote's fault, not
+		 * the outer packet's: count it as such. */
 		if (r != ELB_REASON_NONE)
-			return r;
+			return r == ELB_REASON_ICMP_INNER_TRUNCATED ? r : ELB_REASON_ICMP_INNER_BAD;
 		proto = walk.proto;
 		fragment = walk.frag != 0;
 		elb_memcpy(key->src.v6, ip6->daddr, 16);
@@ -336,7 +359,9 @@ ELB_INLINE int elb_parse_ipv4(const uint8_t *data, const uint8_t *end, uint32_t 
 		pkt->flags |= ELB_PKT_DF;
 	if (fo & (ELB_IPV4_MF | ELB_IPV4_OFFSET_MASK)) {
 		frag_bytes = (uint32_t)(fo & ELB_IPV4_OFFSET_MASK) * 8;
-		if (frag_bytes + (total_len - hlen) > 65535)
+		/* The reassembled datagram is the first fragment's header (20
+		 * bytes at least) plus the data up to this fragment's end. */
+		if (frag_bytes + (total_len - hlen) + sizeof(*ip) > 65535)
 			return elb_parse_fail(pkt, ELB_REASON_IPV4_BAD_FRAGMENT);
 		pkt->flags |= ELB_PKT_FRAGMENT;
 		if (frag_bytes != 0) {
@@ -345,10 +370,12 @@ ELB_INLINE int elb_parse_ipv4(const uint8_t *data, const uint8_t *end, uint32_t 
 		}
 		if (total_len - hlen < elb_l4_min_len(ip->protocol))
 			return elb_parse_fail(pkt, ELB_REASON_IPV4_BAD_FRAGMENT);
-		pkt->l4_off = (uint16_t)(off + hlen);
+		if (total_len > hlen)
+			pkt->l4_off = (uint16_t)(off + hlen);
 		return ELB_PARSE_IP;
 	}
-	pkt->l4_off = (uint16_t)(off + hlen);
+	if (total_len > hlen)
+		pkt->l4_off = (uint16_t)(off + hlen);
 	r = elb_parse_l4(data, end, off + hlen, total_len - hlen, pkt);
 	if (r != ELB_REASON_NONE)
 		return elb_parse_fail(pkt, r);
@@ -392,7 +419,8 @@ ELB_INLINE int elb_parse_ipv6(const uint8_t *data, const uint8_t *end, uint32_t 
 	pkt->flags |= walk.frag;
 	if (walk.frag & ELB_PKT_LATER_FRAGMENT)
 		return ELB_PARSE_IP;
-	pkt->l4_off = (uint16_t)walk.l4_off;
+	if (walk.l4_off < off + sizeof(*ip6) + payload_len)
+		pkt->l4_off = (uint16_t)walk.l4_off;
 	if (walk.frag) {
 		if (off + sizeof(*ip6) + payload_len - walk.l4_off < elb_l4_min_len(walk.proto))
 			return elb_parse_fail(pkt, ELB_REASON_IPV6_BAD_FRAGMENT);

@@ -24,7 +24,7 @@
 	X(IPV6_BAD_PAYLOAD_LEN, "ipv6_bad_payload_len", "IPv6 payload length beyond frame, or jumbogram") \
 	X(IPV6_EXT_TRUNCATED, "ipv6_ext_truncated", "IPv6 extension header beyond payload")       \
 	X(IPV6_EXT_CHAIN, "ipv6_ext_chain", "IPv6 extension chain too long or repeats a fragment header") \
-	X(IPV6_BAD_FRAGMENT, "ipv6_bad_fragment", "IPv6 first fragment too small for its L4 header") \
+	X(IPV6_BAD_FRAGMENT, "ipv6_bad_fragment", "IPv6 fragment too small or past 64 KiB") \
 	X(TCP_TRUNCATED, "tcp_truncated", "IP payload ends inside the TCP header")               \
 	X(TCP_BAD_DOFF, "tcp_bad_doff", "TCP data offset below 5 or beyond the IP payload")      \
 	X(UDP_TRUNCATED, "udp_truncated", "IP payload ends inside the UDP header")               \

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-packet decision; see elb_pipeline.h. Hot path: no allocation, no
+ * locks, no system calls, no logging. Everything that happens is counted.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "elb_encap.h"
+#include "elb_maglev.h"
+#include "elb_pipeline.h"
+
+/*
+ * VIP lookup hash. Not keyed: the VIP table is small, built by the operator,
+ * kept at most a quarter full, and probing stops at the first free entry, so
+ * a sender can make a miss cost a few probes at most.
+ */
+static inline uint32_t vip_lookup_hash(const union elb_addr *addr, uint16_t port, uint8_t proto)
+{
+	uint64_t h = addr->d[0] ^ (addr->d[1] * 0x9e3779b97f4a7c15ull);
+
+	h ^= ((uint64_t)port << 8 | proto) * 0xc2b2ae3d27d4eb4full;
+	h *= 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 40);
+}
+
+static inline bool vip_lookup_match(const struct elb_vip_lookup_entry *e,
+				    const union elb_addr *addr, uint16_t port, uint8_t proto,
+				    uint8_t family)
+{
+	return e->port == port && e->proto == proto && e->family == family &&
+	       e->addr.d[0] == addr->d[0] && e->addr.d[1] == addr->d[1];
+}
+
+static inline uint16_t vip_lookup(const struct elb_snapshot *snap, const union elb_addr *addr,
+				  uint16_t port, uint8_t proto, uint8_t family)
+{
+	uint32_t i = vip_lookup_hash(addr, port, proto) & (ELB_VIP_LOOKUP_SIZE - 1);
+
+	for (uint32_t probes = 0; probes < ELB_VIP_LOOKUP_SIZE; probes++) {
+		const struct elb_vip_lookup_entry *e = &snap->vip_lookup[i];
+
+		if (e->vip_index == ELB_NO_VIP)
+			return ELB_NO_VIP;
+		if (vip_lookup_match(e, addr, port, proto, family))
+			return e->vip_index;
+		i = (i + 1) & (ELB_VIP_LOOKUP_SIZE - 1);
+	}
+	return ELB_NO_VIP;
+}
+
+uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
+		      bool *address_known)
+{
+	uint16_t v;
+
+	*address_known = false;
+	if (key->sport != 0 || key->dport != 0 || key->proto == ELB_IPPROTO_TCP ||
+	    key->proto == ELB_IPPROTO_UDP) {
+		v = vip_lookup(snap, &key->dst, key->dport, key->proto, key->family);
+		if (v != ELB_NO_VIP)
+			goto found;
+		v = vip_lookup(snap, &key->dst, 0, key->proto, key->family);
+		if (v != ELB_NO_VIP)
+			goto found;
+	}
+	/* The address marker (port 0, protocol 0) says "some VIP lives here". */
+	*address_known = vip_lookup(snap, &key->dst, 0, 0, key->family) != ELB_NO_VIP;
+	return ELB_NO_VIP;
+found:
+	*address_known = true;
+	return v;
+}
+
+void elb_vip_lookup_clear(struct elb_snapshot *snap)
+{
+	for (uint32_t i = 0; i < ELB_VIP_LOOKUP_SIZE; i++) {
+		memset(&snap->vip_lookup[i], 0, sizeof(snap->vip_lookup[i]));
+		snap->vip_lookup[i].vip_index = ELB_NO_VIP;
+	}
+}
+
+static int vip_lookup_put(struct elb_snapshot *snap, const union elb_addr *addr, uint16_t port,
+			  uint8_t proto, uint8_t family, uint16_t vip_index)
+{
+	uint32_t i = vip_lookup_hash(addr, port, proto) & (ELB_VIP_LOOKUP_SIZE - 1);
+
+	for (uint32_t probes = 0; probes < ELB_VIP_LOOKUP_SIZE; probes++) {
+		struct elb_vip_lookup_entry *e = &snap->vip_lookup[i];
+
+		if (e->vip_index == ELB_NO_VIP) {
+			e->addr = *addr;
+			e->port = port;
+			e->proto = proto;
+			e->family = family;
+			e->vip_index = vip_index;
+			return 0;
+		}
+		if (vip_lookup_match(e, addr, port, proto, family))
+			return port == 0 && proto == 0 ? 0 : -EEXIST;
+		i = (i + 1) & (ELB_VIP_LOOKUP_SIZE - 1);
+	}
+	return -ENOSPC;
+}
+
+int elb_vip_lookup_insert(struct elb_snapshot *snap, const struct elb_vip *vip)
+{
+	int rc = vip_lookup_put(snap, &vip->addr, vip->port, vip->proto, vip->family, vip->index);
+
+	if (rc)
+		return rc;
+	return vip_lookup_put(snap, &vip->addr, 0, 0, vip->family, vip->index);
+}
+
+static inline void count_drop(struct elb_worker *w, struct elb_vip_counters *vc,
+			      struct elb_pipeline_result *res, enum elb_reason reason, uint32_t len)
+{
+	res->verdict = ELB_VERDICT_DROP;
+	res->reason = (uint8_t)reason;
+	w->counters.drops[reason]++;
+	w->counters.verdicts[ELB_VERDICT_DROP].packets++;
+	w->counters.verdicts[ELB_VERDICT_DROP].bytes += len;
+	if (vc)
+		vc->drops[reason]++;
+}
+
+/* A SYN on a closing flow is a new connection reusing the 5-tuple: it gets
+ * a fresh Maglev pick instead of its predecessor's backend. */
+static inline bool syn_reopens_flow(const struct elb_flow_table *t, const struct elb_flow_entry *e,
+				    uint8_t tcp_flags)
+{
+	return (tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
+	       elb_flow_entry_state(t, e) == ELB_FLOW_TCP_CLOSING;
+}
+
+static inline bool backend_still_valid(const struct elb_snapshot *snap,
+				       const struct elb_flow_entry *entry, uint16_t vip_index)
+{
+	const struct elb_backend_slot *b;
+
+	if (entry->backend_id >= snap->n_backend_slots)
+		return false;
+	b = &snap->backends[entry->backend_id];
+	return b->gen == entry->backend_gen && b->vip_index == vip_index &&
+	       b->state != ELB_BACKEND_EMPTY;
+}
+
+/* What the first stage of the pipeline learned about one packet. */
+struct classified {
+	struct elb_packet pkt;
+	uint64_t hash;
+	bool done; /* verdict already final (malformed, not for a VIP) */
+};
+
+/*
+ * Stage 1: parse, find the VIP, hash the flow. Leaves a final verdict in
+ * res for what is not VIP traffic.
+ */
+static inline void classify(struct elb_worker *w, const struct elb_snapshot *snap,
+			    const uint8_t *frame, uint32_t len, struct classified *c,
+			    struct elb_pipeline_result *res)
+{
+	bool address_known;
+	int parsed;
+
+	memset(res, 0, sizeof(*res));
+	res->vip_index = ELB_NO_VIP;
+	c->done = true;
+	w->counters.rx.packets++;
+	w->counters.rx.bytes += len;
+
+	parsed = elb_parse(frame, frame + len, &c->pkt);
+	if (ELB_UNLIKELY(parsed == ELB_PARSE_MALFORMED)) {
+		count_drop(w, NULL, res, (enum elb_reason)c->pkt.reason, len);
+		return;
+	}
+	if (parsed == ELB_PARSE_NOT_IP)
+		goto to_kernel;
+	res->vip_index = elb_vip_find(snap, &c->pkt.key, &address_known);
+	if (res->vip_index == ELB_NO_VIP) {
+		/* A fragment cannot say its port: only an all-ports VIP can take it. */
+		if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known) {
+			count_drop(w, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
+			return;
+		}
+		goto to_kernel;
+	}
+	c->hash = elb_flow_hash(&c->pkt.key, &snap->seed);
+	c->done = false;
+	return;
+
+to_kernel:
+	res->verdict = ELB_VERDICT_KERNEL;
+	w->counters.verdicts[ELB_VERDICT_KERNEL].packets++;
+	w->counters.verdicts[ELB_VERDICT_KERNEL].bytes += len;
+}
+
+/* Stage 2: flow, backend, rate limit, encapsulation. */
+static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,
+			  uint32_t len, uint32_t headroom, uint64_t now_ns,
+			  const struct classified *c, struct elb_pipeline_result *res)
+{
+	const uint8_t *end = frame + len;
+	const struct elb_packet *pkt = &c->pkt;
+	const struct elb_backend_slot *backend;
+	struct elb_encap_params encap;
+	struct elb_flow_entry *entry;
+	struct elb_vip_counters *vc;
+	const struct elb_vip *vip;
+	uint32_t now_tick = (uint32_t)(now_ns >> ELB_FLOW_TICK_SHIFT);
+	uint32_t backend_slot, overhead, need;
+	uint64_t hash = c->hash;
+	bool is_icmp_error;
+	uint8_t *out;
+	int out_len;
+
+	vip = &snap->vips[res->vip_index];
+	vc = &w->vip_counters[res->vip_index];
+	vc->rx.packets++;
+	vc->rx.bytes += pkt->l3_len;
+
+	is_icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
+	entry = elb_flow_lookup(&w->flows, &pkt->key, hash, now_tick);
+	if (entry && backend_still_valid(snap, entry, res->vip_index) &&
+	    !syn_reopens_flow(&w->flows, entry, pkt->tcp_flags)) {
+		backend_slot = entry->backend_id;
+		if (!is_icmp_error) {
+			enum elb_flow_state next = elb_flow_state_next(
+				elb_flow_entry_state(&w->flows, entry), pkt->key.proto, pkt->tcp_flags);
+
+			elb_flow_refresh(&w->flows, entry, next, vip->timeouts.ticks[next], now_tick);
+		}
+	} else {
+		uint32_t pick = vip->maglev[elb_maglev_slot(hash, vip->maglev_size)];
+
+		if (ELB_UNLIKELY(pick == ELB_MAGLEV_EMPTY)) {
+			count_drop(w, vc, res, ELB_REASON_NO_BACKEND, len);
+			return;
+		}
+		backend_slot = pick;
+		/* An ICMP error follows its flow but creates none. */
+		if (!is_icmp_error) {
+			enum elb_flow_state state = elb_flow_state_new(pkt->key.proto, pkt->tcp_flags);
+
+			if (entry) {
+				/* Keeps its token bucket: a re-pick is no reason to refill it. */
+				w->counters.flows_repicked++;
+				elb_flow_refresh(&w->flows, entry, state, vip->timeouts.ticks[state],
+						 now_tick);
+			} else {
+				enum elb_flow_state evicted; /* counted in the table's own stats */
+
+				entry = elb_flow_insert(&w->flows, &pkt->key, hash, now_tick, state,
+							vip->timeouts.ticks[state], &evicted);
+			}
+			entry->backend_id = backend_slot;
+			entry->backend_gen = snap->backends[backend_slot].gen;
+			res->new_flow = 1;
+			w->counters.new_flows++;
+			vc->new_flows++;
+			w->backend_counters[backend_slot].new_flows++;
+		}
+	}
+	backend = &snap->backends[backend_slot];
+	res->backend_slot = backend_slot;
+
+	if (vip->rate_limited && !is_icmp_error && entry &&
+	    !elb_token_bucket_admit(&entry->bucket, &vip->rate_limit, now_ns, pkt->l3_len)) {
+		count_drop(w, vc, res, ELB_REASON_RATE_LIMITED, len);
+		return;
+	}
+
+	encap.outer_family = backend->family;
+	encap.outer_src = backend->family == ELB_AF_INET ? snap->source_v4 : snap->source_v6;
+	encap.outer_dst = backend->addr;
+	encap.gue = vip->gue;
+	encap.gue_dport = vip->gue_dport;
+	encap.mtu = vip->mtu;
+	elb_memcpy(encap.src_mac, w->port_mac, 6);
+	elb_memcpy(encap.dst_mac, snap->gateway_mac, 6);
+	overhead = elb_encap_overhead(encap.outer_family, encap.gue);
+
+	switch (elb_encap_mtu_check(pkt, &encap)) {
+	case ELB_MTU_FITS:
+		break;
+	case ELB_MTU_TOO_BIG_REPLY:
+		need = (uint32_t)sizeof(struct elb_eth_hdr) +
+		       elb_icmp_too_big_headroom(pkt->key.family);
+		if (pkt->l3_off + headroom < need) {
+			count_drop(w, vc, res, ELB_REASON_NO_HEADROOM, len);
+			return;
+		}
+		out = frame + pkt->l3_off - need;
+		out_len = elb_icmp_too_big_write(out, end, pkt, elb_encap_inner_mtu(&encap),
+						 w->port_mac, snap->gateway_mac);
+		if (out_len < 0) {
+			count_drop(w, vc, res, ELB_REASON_NO_HEADROOM, len);
+			return;
+		}
+		res->verdict = ELB_VERDICT_REPLY;
+		res->reason = ELB_REASON_TOO_BIG;
+		res->head_move = (int32_t)(out - frame);
+		res->out_len = (uint32_t)out_len;
+		w->counters.drops[ELB_REASON_TOO_BIG]++;
+		w->counters.verdicts[ELB_VERDICT_REPLY].packets++;
+		w->counters.verdicts[ELB_VERDICT_REPLY].bytes += (uint32_t)out_len;
+		vc->drops[ELB_REASON_TOO_BIG]++;
+		vc->replies++;
+		return;
+	default:
+		count_drop(w, vc, res, ELB_REASON_TOO_BIG_NO_REPLY, len);
+		return;
+	}
+
+	need = (uint32_t)sizeof(struct elb_eth_hdr) + overhead;
+	if (ELB_UNLIKELY(pkt->l3_off + headroom < need)) {
+		count_drop(w, vc, res, ELB_REASON_NO_HEADROOM, len);
+		return;
+	}
+	out = frame + pkt->l3_off - need;
+	out_len = elb_encap_write(out, end, pkt, &encap, hash);
+	if (ELB_UNLIKELY(out_len < 0)) {
+		count_drop(w, vc, res, ELB_REASON_NO_HEADROOM, len);
+		return;
+	}
+	res->verdict = ELB_VERDICT_FORWARD;
+	res->head_move = (int32_t)(out - frame);
+	res->out_len = (uint32_t)out_len;
+	w->counters.verdicts[ELB_VERDICT_FORWARD].packets++;
+	w->counters.verdicts[ELB_VERDICT_FORWARD].bytes += (uint32_t)out_len;
+	vc->forwarded.packets++;
+	vc->forwarded.bytes += (uint32_t)out_len;
+	w->backend_counters[backend_slot].forwarded.packets++;
+	w->backend_counters[backend_slot].forwarded.bytes += (uint32_t)out_len;
+}
+
+void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,
+		      uint32_t len, uint32_t headroom, uint64_t now_ns,
+		      struct elb_pipeline_result *res)
+{
+	struct classified c;
+
+	classify(w, snap, frame, len, &c, res);
+	if (!c.done)
+		decide(w, snap, frame, len, headroom, now_ns, &c, res);
+}
+
+void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
+			    uint8_t *const *frames, const uint32_t *lens, uint32_t n,
+			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results)
+{
+	struct classified c[ELB_PIPELINE_BURST_MAX];
+	uint32_t i;
+
+	if (n > ELB_PIPELINE_BURST_MAX)
+		n = ELB_PIPELINE_BURST_MAX;
+	/* The flow table is far larger than the caches: two misses per packet
+	 * (bucket header, entry) dominate unless they overlap. Classify the
+	 * whole burst and prefetch every header, then every matching entry,
+	 * then decide: the misses of 32 packets are in flight together. */
+	for (i = 0; i < n; i++) {
+		classify(w, snap, frames[i], lens[i], &c[i], &results[i]);
+		if (!c[i].done)
+			elb_flow_prefetch(&w->flows, c[i].hash);
+	}
+	for (i = 0; i < n; i++)
+		if (!c[i].done)
+			elb_flow_prefetch_entries(&w->flows, c[i].hash);
+	for (i = 0; i < n; i++)
+		if (!c[i].done)
+			decide(w, snap, frames[i], lens[i], headroom, now_ns, &c[i], &results[i]);
+}

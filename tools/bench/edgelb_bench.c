@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-bench: figures of the portable core on one core, in one run.
+ *
+ *   1. Maglev: build time (median of 11) for N = 100 and 1000 backends at
+ *      M = 65537 and 655373; balance (max/mean slots per backend) and
+ *      disruption (slots that change owner when 1 of N leaves) for N = 10,
+ *      100, 1000 at M = 65537.
+ *   2. Flow hash: cycles per SipHash-1-3 of a flow key.
+ *   3. The full per-packet pipeline (elb_pipeline_run: parse, VIP lookup,
+ *      flow lookup, Maglev pick on a miss, token bucket, encapsulation) on
+ *      in-memory 60-byte Ethernet/IPv4/TCP frames: established flows
+ *      (flow-table hit), new flows (miss, Maglev pick, insert), a flow over
+ *      its rate limit (drop) and non-VIP traffic (to the kernel). Beside
+ *      them, in the same run, the floor: restoring the frame and parsing it.
+ *
+ * Not a test: it asserts nothing and its numbers move with the machine's
+ * load. Compare rows of one run with each other, not runs with runs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "bench_clock.h"
+#include "elb_maglev.h"
+#include "elb_pipeline.h"
+
+#define BUILD_REPEATS 11
+#define PIPELINE_FLOWS (1u << 16)
+#define NEW_FLOWS (1u << 20)
+#define FRAME_LEN 60
+#define HEADROOM 128
+#define PASSES 32
+
+static double tsc_per_ns;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void make_backends(struct elb_maglev_backend *b, uint32_t n)
+{
+	memset(b, 0, sizeof(*b) * n);
+	for (uint32_t i = 0; i < n; i++) {
+		/* 10.200.x.y, as a real pool would be numbered */
+		b[i].addr.v4 = __builtin_bswap32(0x0ac80000u + i + 1);
+		b[i].family = ELB_AF_INET;
+		b[i].weight = 1;
+		b[i].id = i;
+	}
+}
+
+static void bench_maglev_build(void)
+{
+	static const uint32_t sizes[] = {65537, 655373};
+	static const uint32_t counts[] = {100, 1000};
+
+	printf("\n## Maglev table build (equal weights, median of %d)\n\n", BUILD_REPEATS);
+	printf("| M | N | build ms |\n|---|---|---|\n");
+	for (size_t s = 0; s < 2; s++) {
+		uint32_t *table = malloc(sizeof(*table) * sizes[s]);
+
+		for (size_t c = 0; c < 2; c++) {
+			struct elb_maglev_backend *b = malloc(sizeof(*b) * counts[c]);
+			double ms[BUILD_REPEATS];
+
+			make_backends(b, counts[c]);
+			for (int r = 0; r < BUILD_REPEATS; r++) {
+				uint64_t t0 = bench_now_ns();
+
+				if (elb_maglev_build(table, sizes[s], b, counts[c]) != 0) {
+					fprintf(stderr, "maglev build failed\n");
+					exit(1);
+				}
+				ms[r] = (double)(bench_now_ns() - t0) / 1e6;
+			}
+			qsort(ms, BUILD_REPEATS, sizeof(ms[0]), cmp_double);
+			printf("| %u | %u | %.2f |\n", sizes[s], counts[c], ms[BUILD_REPEATS / 2]);
+			free(b);
+		}
+		free(table);
+	}
+}
+
+static void bench_maglev_quality(void)
+{
+	static const uint32_t counts[] = {10, 100, 1000};
+	const uint32_t m = ELB_MAGLEV_DEFAULT_SIZE;
+	uint32_t *before = malloc(sizeof(*before) * m), *after = malloc(sizeof(*after) * m);
+
+	printf("\n## Maglev balance and disruption (M = %u, equal weights)\n\n", m);
+	printf("| N | max/mean slots | slots changed when 1 of N leaves (ideal 1/N) | "
+	       "of which not the leaver's |\n|---|---|---|---|\n");
+	for (size_t c = 0; c < 3; c++) {
+		uint32_t n = counts[c], max = 0, changed = 0, collateral = 0;
+		struct elb_maglev_backend *b = malloc(sizeof(*b) * n);
+		uint32_t *owned = calloc(n, sizeof(*owned));
+
+		make_backends(b, n);
+		elb_maglev_build(before, m, b, n);
+		for (uint32_t i = 0; i < m; i++)
+			owned[before[i]]++;
+		for (uint32_t i = 0; i < n; i++)
+			max = owned[i] > max ? owned[i] : max;
+		/* The backend in the middle of the list leaves. */
+		memmove(&b[n / 2], &b[n / 2 + 1], sizeof(*b) * (n - n / 2 - 1));
+		elb_maglev_build(after, m, b, n - 1);
+		for (uint32_t i = 0; i < m; i++) {
+			if (before[i] != after[i]) {
+				changed++;
+				if (before[i] != n / 2)
+					collateral++;
+			}
+		}
+		printf("| %u | %.4f | %.2f%% (%.2f%%) | %.2f%% |\n", n, (double)max / ((double)m / n),
+		       100.0 * changed / m, 100.0 / n, 100.0 * collateral / m);
+		free(owned);
+		free(b);
+	}
+	free(before);
+	free(after);
+}
+
+static void bench_flow_hash(void)
+{
+	struct elb_hash_seed seed = {ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	struct elb_flow_key key;
+	const uint32_t n = 10000000;
+	uint64_t sink = 0, c0, c1;
+
+	memset(&key, 0, sizeof(key));
+	key.family = ELB_AF_INET;
+	key.proto = ELB_IPPROTO_TCP;
+	key.dst.v4 = __builtin_bswap32(0x0a640001);
+	key.dport = __builtin_bswap16(80);
+	c0 = bench_cycles();
+	for (uint32_t i = 0; i < n; i++) {
+		key.src.v4 = i;
+		/* Feed the result back so the compiler cannot hoist or drop it. */
+		key.sport = (uint16_t)sink;
+		sink += elb_flow_hash(&key, &seed);
+	}
+	c1 = bench_cycles();
+	printf("\n## Flow hash\n\nSipHash-1-3 of a 40-byte flow key: %.1f cycles (%.1f ns) per key "
+	       "(checksum %llx)\n",
+	       (double)(c1 - c0) / n, (double)(c1 - c0) / n / tsc_per_ns, (unsigned long long)sink);
+}
+
+/* ---- pipeline ---------------------------------------------------------------------------- */
+
+struct bench_setup {
+	struct elb_snapshot *snap;
+	struct elb_worker worker;
+	uint32_t *maglev;
+	void *flow_mem;
+	size_t flow_mem_size;
+};
+
+static void frame_ipv4_tcp(uint8_t *f, uint32_t client, uint16_t sport, uint32_t vip, uint8_t flags)
+{
+	static const uint8_t hdr[] = {
+		0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x08, 0x00,
+		0x45, 0x00, 0x00, 0x28, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00,
+	};
+
+	memset(f, 0, FRAME_LEN);
+	memcpy(f, hdr, sizeof(hdr));
+	f[26] = (uint8_t)(client >> 24);
+	f[27] = (uint8_t)(client >> 16);
+	f[28] = (uint8_t)(client >> 8);
+	f[29] = (uint8_t)client;
+	f[30] = (uint8_t)(vip >> 24);
+	f[31] = (uint8_t)(vip >> 16);
+	f[32] = (uint8_t)(vip >> 8);
+	f[33] = (uint8_t)vip;
+	f[34] = (uint8_t)(sport >> 8);
+	f[35] = (uint8_t)sport;
+	f[36] = 0;
+	f[37] = 80;
+	f[46] = 0x50;
+	f[47] = flags;
+}
+
+static void setup_pipeline(struct bench_setup *s, uint32_t n_backends, uint32_t flow_capacity,
+			   uint64_t pps_limit)
+{
+	struct elb_maglev_backend *mb = calloc(n_backends, sizeof(*mb));
+	struct elb_vip *vip;
+	size_t mem_size;
+
+	memset(s, 0, sizeof(*s));
+	s->snap = calloc(1, sizeof(*s->snap));
+	s->snap->backends = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->snap->backends));
+	s->snap->seed = (struct elb_hash_seed){ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	s->snap->source_v4.v4 = __builtin_bswap32(0xc0a80a01);
+	memcpy(s->snap->gateway_mac, (uint8_t[]){0x02, 0, 0, 0, 0, 0xfe}, 6);
+	make_backends(mb, n_backends);
+	for (uint32_t i = 0; i < n_backends; i++) {
+		struct elb_backend_slot *b = &s->snap->backends[i];
+
+		b->addr = mb[i].addr;
+		b->family = ELB_AF_INET;
+		b->gen = i + 1;
+		b->state = ELB_BACKEND_ACTIVE;
+		b->weight = 1;
+	}
+	s->snap->n_backend_slots = n_backends;
+	s->maglev = malloc(sizeof(uint32_t) * ELB_MAGLEV_DEFAULT_SIZE);
+	elb_maglev_build(s->maglev, ELB_MAGLEV_DEFAULT_SIZE, mb, n_backends);
+
+	vip = &s->snap->vips[0];
+	vip->addr.v4 = __builtin_bswap32(0x0a640001);
+	vip->port = __builtin_bswap16(80);
+	vip->proto = ELB_IPPROTO_TCP;
+	vip->family = ELB_AF_INET;
+	vip->mtu = 1500;
+	vip->maglev_size = ELB_MAGLEV_DEFAULT_SIZE;
+	vip->maglev = s->maglev;
+	elb_flow_timeouts_init(&vip->timeouts, 5000, 300000, 10000, 30000);
+	if (pps_limit) {
+		elb_rate_limit_init(&vip->rate_limit, pps_limit, 10, 0, 0);
+		vip->rate_limited = 1;
+	}
+	s->snap->n_vips = 1;
+	elb_vip_lookup_clear(s->snap);
+	elb_vip_lookup_insert(s->snap, vip);
+
+	/* Transparent huge pages where the kernel allows them, as DPDK would
+	 * give the table hugepage memory: with 4 KiB pages every flow lookup
+	 * also pays a TLB miss, which is not what a deployment sees. */
+	mem_size = elb_flow_table_mem_size(flow_capacity);
+	s->flow_mem_size = (mem_size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	s->flow_mem = mmap(NULL, s->flow_mem_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s->flow_mem == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	madvise(s->flow_mem, s->flow_mem_size, MADV_HUGEPAGE);
+	memset(s->flow_mem, 0, mem_size);
+	if (elb_flow_table_init(&s->worker.flows, s->flow_mem, mem_size, flow_capacity) != 0) {
+		fprintf(stderr, "flow table init failed\n");
+		exit(1);
+	}
+	memcpy(s->worker.port_mac, (uint8_t[]){0x02, 0, 0, 0, 0, 0x01}, 6);
+	s->worker.vip_counters = calloc(ELB_MAX_VIPS, sizeof(*s->worker.vip_counters));
+	s->worker.backend_counters =
+		calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->worker.backend_counters));
+	free(mb);
+}
+
+static void teardown_pipeline(struct bench_setup *s)
+{
+	free(s->worker.vip_counters);
+	free(s->worker.backend_counters);
+	munmap(s->flow_mem, s->flow_mem_size);
+	free(s->maglev);
+	free(s->snap->backends);
+	free(s->snap);
+}
+
+/* Frames of `n` distinct flows to the VIP (or to a non-VIP address). */
+static uint8_t *make_frames(uint32_t n, uint32_t dst, uint8_t flags)
+{
+	uint8_t *frames = malloc((size_t)n * FRAME_LEN);
+
+	for (uint32_t i = 0; i < n; i++)
+		frame_ipv4_tcp(frames + (size_t)i * FRAME_LEN, 0xc6120000u + (i >> 8),
+			       (uint16_t)(10000 + (i & 0xff)), dst, flags);
+	return frames;
+}
+
+struct run_figures {
+	double cycles_per_pkt;
+	uint64_t verdicts[ELB_VERDICT_COUNT];
+};
+
+/*
+ * Each packet: copy the pristine frame into a buffer with headroom (as a NIC
+ * would have written it), then run it, a burst of ELB_PIPELINE_BURST_MAX at
+ * a time through elb_pipeline_run_burst as a DPDK worker does. With
+ * `pipeline` false only the copy and the parser run: the floor the
+ * pipeline's figure is compared with.
+ */
+static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frames, uint32_t n,
+				     uint32_t passes, bool pipeline, uint64_t *clock_ns)
+{
+	const uint32_t burst = ELB_PIPELINE_BURST_MAX, stride = HEADROOM + 128;
+	/* On the heap: gcc's -Warray-bounds misreads the parser's checked reads
+	 * when it can see a fixed-size array behind the frame pointer. */
+	uint8_t *room = aligned_alloc(64, (size_t)stride * burst);
+	struct elb_pipeline_result res[ELB_PIPELINE_BURST_MAX];
+	uint8_t *bufs[ELB_PIPELINE_BURST_MAX];
+	uint32_t lens[ELB_PIPELINE_BURST_MAX];
+	struct run_figures fig = {0};
+	uint64_t c0, sink = 0;
+
+	for (uint32_t b = 0; b < burst; b++) {
+		bufs[b] = room + (size_t)b * stride + HEADROOM;
+		lens[b] = FRAME_LEN;
+	}
+	c0 = bench_cycles();
+	for (uint32_t p = 0; p < passes; p++) {
+		for (uint32_t i = 0; i < n; i += burst) {
+			uint32_t k = n - i < burst ? n - i : burst;
+
+			for (uint32_t b = 0; b < k; b++)
+				memcpy(bufs[b], frames + (size_t)(i + b) * FRAME_LEN, FRAME_LEN);
+			*clock_ns += 100ull * k; /* 10 Mpps of simulated time */
+			if (pipeline) {
+				elb_pipeline_run_burst(&s->worker, s->snap, bufs, lens, k, HEADROOM,
+						       *clock_ns, res);
+				for (uint32_t b = 0; b < k; b++)
+					fig.verdicts[res[b].verdict]++;
+			} else {
+				for (uint32_t b = 0; b < k; b++) {
+					struct elb_packet pkt;
+
+					sink += (uint64_t)elb_parse(bufs[b], bufs[b] + FRAME_LEN, &pkt) +
+						pkt.l3_len;
+				}
+			}
+		}
+	}
+	fig.cycles_per_pkt = (double)(bench_cycles() - c0) / ((double)n * passes);
+	if (sink == 42)
+		printf(" ");
+	free(room);
+	return fig;
+}
+
+static void print_row(const char *what, const struct run_figures *f, double floor_cycles,
+		      const char *verdict)
+{
+	double ns = f->cycles_per_pkt / tsc_per_ns;
+
+	printf("| %s | %.1f | %.1f | %.2f | %.2f | %s |\n", what, f->cycles_per_pkt, ns, 1e3 / ns,
+	       f->cycles_per_pkt / floor_cycles, verdict);
+}
+
+static void bench_pipeline(void)
+{
+	struct bench_setup s;
+	struct run_figures floor, hit, miss, limited, pass;
+	uint8_t *established, *syns, *nonvip, *one_flow;
+	uint64_t clock_ns = 1000000000ull;
+	char what[128];
+
+	printf("\n## Per-packet pipeline, one core (60-byte Ethernet/IPv4/TCP, VIP "
+	       "10.100.0.1:80/tcp, 100 backends, M = 65537, IPIP)\n\n");
+	printf("| case | cycles/pkt | ns/pkt | Mpps | x floor | verdicts |\n");
+	printf("|---|---|---|---|---|---|\n");
+
+	setup_pipeline(&s, 100, 4u << 20, 0);
+	established = make_frames(PIPELINE_FLOWS, 0x0a640001, ELB_TCP_ACK);
+	nonvip = make_frames(PIPELINE_FLOWS, 0x0a640063, ELB_TCP_ACK);
+
+	floor = run_frames(&s, established, PIPELINE_FLOWS, PASSES, false, &clock_ns);
+	print_row("floor: copy frame in + parse", &floor, floor.cycles_per_pkt, "-");
+
+	/* Warm the table: every flow has an entry before the timed passes. */
+	run_frames(&s, established, PIPELINE_FLOWS, 1, true, &clock_ns);
+	hit = run_frames(&s, established, PIPELINE_FLOWS, PASSES, true, &clock_ns);
+	snprintf(what, sizeof(what), "established flows (hit), %u flows", PIPELINE_FLOWS);
+	print_row(what, &hit, floor.cycles_per_pkt,
+		  hit.verdicts[ELB_VERDICT_FORWARD] == (uint64_t)PIPELINE_FLOWS * PASSES ? "all forwarded"
+											  : "NOT ALL FORWARDED");
+
+	pass = run_frames(&s, nonvip, PIPELINE_FLOWS, PASSES, true, &clock_ns);
+	print_row("not for a VIP (to the kernel)", &pass, floor.cycles_per_pkt,
+		  pass.verdicts[ELB_VERDICT_KERNEL] == (uint64_t)PIPELINE_FLOWS * PASSES ? "all to kernel"
+											 : "WRONG");
+	teardown_pipeline(&s);
+
+	/* New flows: 1M distinct SYNs into an empty 4M-entry table. */
+	setup_pipeline(&s, 100, 4u << 20, 0);
+	syns = make_frames(NEW_FLOWS, 0x0a640001, ELB_TCP_SYN);
+	miss = run_frames(&s, syns, NEW_FLOWS, 1, true, &clock_ns);
+	snprintf(what, sizeof(what), "new flows (miss + Maglev + insert), %u into empty 4M table",
+		 NEW_FLOWS);
+	print_row(what, &miss, floor.cycles_per_pkt,
+		  miss.verdicts[ELB_VERDICT_FORWARD] == NEW_FLOWS ? "all forwarded" : "NOT ALL FORWARDED");
+	teardown_pipeline(&s);
+
+	/* One flow far over its limit (1000 pps, burst 10): almost every packet dropped. */
+	setup_pipeline(&s, 100, 1u << 16, 1000);
+	one_flow = malloc((size_t)ELB_PIPELINE_BURST_MAX * FRAME_LEN);
+	for (uint32_t i = 0; i < ELB_PIPELINE_BURST_MAX; i++)
+		frame_ipv4_tcp(one_flow + (size_t)i * FRAME_LEN, 0xc6120001u, 10000, 0x0a640001,
+			       ELB_TCP_ACK);
+	limited = run_frames(&s, one_flow, ELB_PIPELINE_BURST_MAX, (1u << 20) / ELB_PIPELINE_BURST_MAX,
+			     true, &clock_ns);
+	snprintf(what, sizeof(what), "one flow over its rate limit (%llu of %u dropped)",
+		 (unsigned long long)limited.verdicts[ELB_VERDICT_DROP], 1u << 20);
+	print_row(what, &limited, floor.cycles_per_pkt, "drop: rate_limited");
+	teardown_pipeline(&s);
+
+	free(established);
+	free(nonvip);
+	free(syns);
+	free(one_flow);
+}
+
+int main(void)
+{
+	tsc_per_ns = bench_tsc_per_ns();
+	printf("# edgelb-bench\n\nTSC: %.3f GHz. One core, figures of this run only.\n", tsc_per_ns);
+	bench_maglev_build();
+	bench_maglev_quality();
+	bench_flow_hash();
+	bench_pipeline();
+	return 0;
+}

@@ -4,7 +4,11 @@
  * of the core (as the DPDK dataplane uses it) and through its BPF build
  * (bpf/core_check.bpf.c, loaded into the kernel, run with
  * BPF_PROG_TEST_RUN) and requires identical parse results, flow keys,
- * offsets, flags, reasons and flow hashes, byte for byte.
+ * offsets, flags, reasons, flow hashes, Maglev slots, flow states and
+ * token-bucket verdicts, and, for the encapsulating program, the same XDP
+ * action and the same output frame byte for byte, under four sets of
+ * encapsulation parameters (IPv4 outer, IPv6 outer, GUE, an MTU small
+ * enough to force ICMP too-big replies).
  *
  * Frames: well-formed IPv4/IPv6 TCP/UDP/ICMP packets with VLAN tags, options,
  * extension headers and fragments, built here, plus truncations and random
@@ -20,7 +24,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "elb_encap.h"
+#include "elb_flow_state.h"
+#include "elb_maglev.h"
 #include "elb_parse.h"
+#include "elb_token_bucket.h"
 /* The skeleton names the core types: they must be defined first. */
 #include "core_check.h"
 #include "core_check.skel.h"
@@ -250,8 +258,114 @@ static void mutate(struct frame *f)
 }
 
 struct tally {
-	unsigned long compared, ip, not_ip, malformed, mismatches;
+	unsigned long compared, ip, not_ip, malformed, encapsulated, admits, refusals, mismatches;
 };
+
+/* The C side's copy of the BPF program's token bucket and clock. */
+static struct elb_token_bucket c_bucket;
+static struct elb_rate_limit c_rate_limit;
+static uint64_t c_now_ns = 1000000000ull;
+
+static const struct elb_encap_params encap_configs[] = {
+	{.outer_family = ELB_AF_INET, .mtu = 1500,
+	 .outer_src.v4 = 0x010a8c0, .outer_dst.v4 = 0x0a00a8c0,
+	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
+	{.outer_family = ELB_AF_INET6, .mtu = 1500,
+	 .outer_src.v6 = {0xfd, 0, [15] = 1}, .outer_dst.v6 = {0xfd, 0, [14] = 1, [15] = 2},
+	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
+	{.outer_family = ELB_AF_INET, .gue = 1, .gue_dport = 0xc417 /* 6080 */, .mtu = 1500,
+	 .outer_src.v4 = 0x010a8c0, .outer_dst.v4 = 0x0b00a8c0,
+	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
+	{.outer_family = ELB_AF_INET6, .gue = 1, .gue_dport = 0xc417, .mtu = 100,
+	 .outer_src.v6 = {0xfd, 0, [15] = 1}, .outer_dst.v6 = {0xfd, 0, [14] = 1, [15] = 3},
+	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
+};
+
+#define XDP_HEADROOM 256 /* what BPF_PROG_TEST_RUN gives an XDP program */
+
+/* The C side of core_check_encap: the same steps on a buffer with headroom.
+ * Returns the XDP action; for XDP_TX, *out and *out_len give the output frame. */
+static int c_encap(const struct frame *f, const struct elb_encap_params *p, uint8_t *buf,
+		   const uint8_t **out, uint32_t *out_len)
+{
+	struct elb_hash_seed seed = {ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	uint8_t *frame = buf + XDP_HEADROOM, *start;
+	struct elb_packet pkt;
+	uint32_t room;
+	uint64_t hash;
+	int verdict, len;
+
+	memcpy(frame, f->bytes, f->len);
+	if (elb_parse(frame, frame + f->len, &pkt) != ELB_PARSE_IP)
+		return XDP_PASS;
+	hash = elb_flow_hash(&pkt.key, &seed);
+	verdict = elb_encap_mtu_check(&pkt, p);
+	if (verdict == ELB_MTU_FITS)
+		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_encap_overhead(p->outer_family, p->gue);
+	else if (verdict == ELB_MTU_TOO_BIG_REPLY)
+		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt.key.family);
+	else
+		return XDP_DROP;
+	start = frame + pkt.l3_off - room;
+	if (verdict == ELB_MTU_FITS)
+		len = elb_encap_write(start, frame + f->len, &pkt, p, hash);
+	else
+		len = elb_icmp_too_big_write(start, frame + f->len, &pkt, elb_encap_inner_mtu(p),
+					     p->src_mac, p->dst_mac);
+	if (len < 0)
+		return XDP_ABORTED;
+	*out = start;
+	*out_len = (uint32_t)len;
+	return XDP_TX;
+}
+
+static void dump(const char *what, const uint8_t *b, uint32_t n)
+{
+	fprintf(stderr, "%s (%u bytes):\n", what, n);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(stderr, "%02x%s", b[i], i % 16 == 15 ? "\n" : " ");
+	fprintf(stderr, "\n");
+}
+
+static int compare_encap(struct core_check *skel, int prog_fd, const struct frame *f,
+			 struct tally *t)
+{
+	static uint8_t c_buf[XDP_HEADROOM + FRAME_MAX] __attribute__((aligned(8)));
+	uint8_t bpf_out[XDP_HEADROOM + FRAME_MAX];
+	const struct elb_encap_params *p = &encap_configs[t->compared % ELB_ARRAY_SIZE(encap_configs)];
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1);
+	const uint8_t *c_out = NULL;
+	uint32_t c_len = 0;
+	int c_action;
+
+	skel->bss->encap_params = *p;
+	c_action = c_encap(f, p, c_buf, &c_out, &c_len);
+	opts.data_in = f->bytes;
+	opts.data_size_in = f->len;
+	opts.data_out = bpf_out;
+	opts.data_size_out = sizeof(bpf_out);
+	if (bpf_prog_test_run_opts(prog_fd, &opts)) {
+		fprintf(stderr, "BPF_PROG_TEST_RUN (encap) failed: %s\n", strerror(errno));
+		return -1;
+	}
+	if (c_action == XDP_TX)
+		t->encapsulated++;
+	if ((int)opts.retval != c_action ||
+	    (c_action == XDP_TX &&
+	     (opts.data_size_out != c_len || memcmp(bpf_out, c_out, c_len) != 0))) {
+		if (t->mismatches++ < 5) {
+			fprintf(stderr, "ENCAP MISMATCH: C action %d, BPF action %u\n", c_action,
+				opts.retval);
+			dump("input", f->bytes, f->len);
+			if (c_action == XDP_TX)
+				dump("C output", c_out, c_len);
+			dump("BPF output", bpf_out, opts.data_size_out);
+		}
+	}
+	return 0;
+}
+
+static int encap_fd;
 
 static int compare_one(struct core_check *skel, int prog_fd, const struct frame *f,
 		       struct tally *t)
@@ -268,8 +382,17 @@ static int compare_one(struct core_check *skel, int prog_fd, const struct frame 
 	memset(&want, 0, sizeof(want));
 	memcpy(buf, f->bytes, f->len);
 	want.parse_result = (uint32_t)elb_parse(buf, buf + f->len, &want.pkt);
-	if (want.parse_result == ELB_PARSE_IP)
+	c_now_ns += 1000; /* 1 us between frames: the bucket both refills and runs dry */
+	if (want.parse_result == ELB_PARSE_IP) {
 		want.hash = elb_flow_hash(&want.pkt.key, &seed);
+		want.maglev_slot = elb_maglev_slot(want.hash, ELB_MAGLEV_DEFAULT_SIZE);
+		want.flow_state = (uint8_t)elb_flow_state_next(
+			elb_flow_state_new(want.pkt.key.proto, want.pkt.tcp_flags),
+			want.pkt.key.proto, want.pkt.tcp_flags);
+		want.admitted = elb_token_bucket_admit(&c_bucket, &c_rate_limit, c_now_ns,
+						       want.pkt.l3_len);
+	}
+	skel->bss->now_ns = c_now_ns;
 
 	memset(&skel->bss->result, 0xee, sizeof(skel->bss->result));
 	opts.data_in = f->bytes;
@@ -280,9 +403,15 @@ static int compare_one(struct core_check *skel, int prog_fd, const struct frame 
 		return -1;
 	}
 	want.pad = skel->bss->result.pad;
+	memcpy(want.pad2, skel->bss->result.pad2, sizeof(want.pad2));
 	t->compared++;
-	if (want.parse_result == ELB_PARSE_IP)
+	if (want.parse_result == ELB_PARSE_IP) {
 		t->ip++;
+		if (want.admitted)
+			t->admits++;
+		else
+			t->refusals++;
+	}
 	else if (want.parse_result == ELB_PARSE_NOT_IP)
 		t->not_ip++;
 	else
@@ -298,7 +427,7 @@ static int compare_one(struct core_check *skel, int prog_fd, const struct frame 
 			fprintf(stderr, "\n");
 		}
 	}
-	return 0;
+	return compare_encap(skel, encap_fd, f, t);
 }
 
 int main(void)
@@ -319,6 +448,11 @@ int main(void)
 		return errno == EPERM ? 77 : 1;
 	}
 	prog_fd = bpf_program__fd(skel->progs.core_check);
+	encap_fd = bpf_program__fd(skel->progs.core_check_encap);
+	/* 2000 packets/s, burst 20, and 1 MB/s, burst 3000 bytes, on both sides. */
+	if (elb_rate_limit_init(&c_rate_limit, 2000, 20, 1000000, 3000) != 0)
+		goto out;
+	skel->bss->rate_limit = c_rate_limit;
 
 	for (unsigned int s = 0; s < 48; s++) {
 		struct frame seed_frame, f;
@@ -347,10 +481,13 @@ int main(void)
 		if (compare_one(skel, prog_fd, &f, &t))
 			goto out;
 	}
-	printf("compared %lu frames (%lu IP, %lu not IP, %lu malformed): %lu mismatches\n",
-	       t.compared, t.ip, t.not_ip, t.malformed, t.mismatches);
+	printf("compared %lu frames (%lu IP, %lu not IP, %lu malformed; %lu encapsulated or "
+	       "answered too-big, %lu bucket admits, %lu refusals): %lu mismatches\n",
+	       t.compared, t.ip, t.not_ip, t.malformed, t.encapsulated, t.admits, t.refusals,
+	       t.mismatches);
 	/* The corpus must exercise every outcome, or the comparison proves little. */
-	rc = (t.mismatches == 0 && t.ip > 1000 && t.not_ip > 100 && t.malformed > 1000) ? 0 : 1;
+	rc = (t.mismatches == 0 && t.ip > 1000 && t.not_ip > 100 && t.malformed > 1000 &&
+	      t.encapsulated > 1000 && t.admits > 100 && t.refusals > 100) ? 0 : 1;
 out:
 	core_check__destroy(skel);
 	return rc;

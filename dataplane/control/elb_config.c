@@ -1,0 +1,1522 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The configuration model; see elb_config.h.
+ *
+ * Two stages. The JSON readers check what one member can be on its own
+ * (type, integer range, address and MAC syntax) and fill in defaults. The
+ * validators check the structs, alone and together (primes, duplicates,
+ * totals, families, rate-limit arithmetic); they also run on configs built
+ * in C, so every limit a reader checks is checked again there. Both name
+ * the member at fault by its JSON path; VIPs and backends keep their order,
+ * so a struct index is also the JSON index.
+ */
+#include "elb_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elb_file.h"
+#include "elb_maglev.h"
+#include "elb_token_bucket.h"
+#include "elb_wire.h"
+
+#define PATH_LEN ELB_DP_ERR_FIELD_MAX
+
+/* ------------------------------------------------------------------------ */
+/* Errors and paths */
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct elb_dp_err *err, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (err == NULL)
+		return -EINVAL;
+	snprintf(err->field, sizeof(err->field), "%s", field != NULL ? field : "");
+	if (err->field[0] != '\0') {
+		n = snprintf(err->text, sizeof(err->text), "%s: ", err->field);
+		if (n < 0 || (size_t)n >= sizeof(err->text))
+			n = 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err->text + n, sizeof(err->text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int fail_nomem(struct elb_dp_err *err)
+{
+	if (err != NULL) {
+		err->field[0] = '\0';
+		snprintf(err->text, sizeof(err->text), "out of memory");
+	}
+	return -ENOMEM;
+}
+
+/* "<prefix>.<member>", or "<member>" at the root. A path longer than the
+ * buffer is cut: it only ever serves in a message. */
+static void path_member(char *buf, const char *prefix, const char *member)
+{
+	int n;
+
+	if (prefix == NULL || prefix[0] == '\0')
+		n = snprintf(buf, PATH_LEN, "%s", member);
+	else
+		n = snprintf(buf, PATH_LEN, "%s.%s", prefix, member);
+	if (n < 0)
+		buf[0] = '\0';
+}
+
+static void path_index(char *buf, const char *prefix, const char *member, uint32_t index)
+{
+	int n;
+
+	if (prefix == NULL || prefix[0] == '\0')
+		n = snprintf(buf, PATH_LEN, "%s[%" PRIu32 "]", member, index);
+	else
+		n = snprintf(buf, PATH_LEN, "%s.%s[%" PRIu32 "]", prefix, member, index);
+	if (n < 0)
+		buf[0] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text forms of addresses, MACs and seeds */
+
+/* An address in either family; IPv4 in the first 4 bytes, the rest zero.
+ * IPv4-mapped IPv6 addresses are refused so that one address has one
+ * spelling and one family. @return 0, -EINVAL (not an address) or
+ * -EAFNOSUPPORT (IPv4-mapped). */
+static int parse_address(const char *text, union elb_addr *addr, uint8_t *family)
+{
+	static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	union elb_addr a;
+
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, text, &a.v4) == 1) {
+		*addr = a;
+		*family = ELB_AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, a.v6) != 1)
+		return -EINVAL;
+	if (memcmp(a.v6, v4_mapped, sizeof(v4_mapped)) == 0)
+		return -EAFNOSUPPORT;
+	*addr = a;
+	*family = ELB_AF_INET6;
+	return 0;
+}
+
+static const char *format_address(const union elb_addr *addr, uint8_t family, char *buf,
+				  size_t len)
+{
+	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
+	    NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "aa:bb:cc:dd:ee:ff", case-insensitive, exactly that shape. */
+static int parse_mac(const char *text, uint8_t mac[6])
+{
+	uint8_t out[6];
+
+	if (strlen(text) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(text[3 * i]), lo = hex_digit(text[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && text[3 * i + 2] != ':'))
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(mac, out, 6);
+	return 0;
+}
+
+/* Exactly 16 hex digits: a 64-bit value written so that JSON's doubles
+ * cannot round it. */
+static int parse_seed_word(const char *text, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (strlen(text) != 16)
+		return -EINVAL;
+	for (int i = 0; i < 16; i++) {
+		int d = hex_digit(text[i]);
+
+		if (d < 0)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+static const char *const protocol_names[] = {"tcp", "udp"};
+static const uint8_t protocol_numbers[] = {ELB_IPPROTO_TCP, ELB_IPPROTO_UDP};
+static const char *const encap_names[] = {[ELB_DP_ENCAP_IPIP] = "ipip", [ELB_DP_ENCAP_GUE] = "gue"};
+static const char *const backend_state_names[] = {[ELB_DP_BACKEND_ACTIVE] = "active",
+						  [ELB_DP_BACKEND_DRAINING] = "draining"};
+
+static const char *protocol_name(uint8_t proto)
+{
+	for (size_t i = 0; i < ELB_ARRAY_SIZE(protocol_numbers); i++)
+		if (protocol_numbers[i] == proto)
+			return protocol_names[i];
+	return "?";
+}
+
+const char *elb_dp_vip_key_str(const struct elb_dp_vip_key *key, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	format_address(&key->addr, key->family, addr, sizeof(addr));
+	if (key->family == ELB_AF_INET6)
+		snprintf(buf, len, "[%s]:%u/%s", addr, key->port, protocol_name(key->proto));
+	else
+		snprintf(buf, len, "%s:%u/%s", addr, key->port, protocol_name(key->proto));
+	return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Defaults, lifetime, comparison */
+
+void elb_dp_node_defaults(struct elb_dp_node *node)
+{
+	memset(node, 0, sizeof(*node));
+	node->hash_seed.k0 = ELB_HASH_SEED_DEFAULT_K0;
+	node->hash_seed.k1 = ELB_HASH_SEED_DEFAULT_K1;
+	node->gue_port = ELB_DP_GUE_PORT_DEFAULT;
+}
+
+void elb_dp_vip_defaults(struct elb_dp_vip *vip)
+{
+	memset(vip, 0, sizeof(*vip));
+	vip->encap = ELB_DP_ENCAP_IPIP;
+	vip->mtu = ELB_DP_MTU_DEFAULT;
+	vip->maglev_size = ELB_MAGLEV_DEFAULT_SIZE;
+	vip->timeouts.tcp_syn_ms = ELB_FLOW_TIMEOUT_SYN_MS;
+	vip->timeouts.tcp_established_ms = ELB_FLOW_TIMEOUT_ESTABLISHED_MS;
+	vip->timeouts.tcp_closing_ms = ELB_FLOW_TIMEOUT_CLOSING_MS;
+	vip->timeouts.udp_ms = ELB_FLOW_TIMEOUT_UDP_MS;
+}
+
+struct elb_dp_config *elb_dp_config_new(void)
+{
+	struct elb_dp_config *config = calloc(1, sizeof(*config));
+
+	if (config != NULL)
+		elb_dp_node_defaults(&config->node);
+	return config;
+}
+
+void elb_dp_vip_release(struct elb_dp_vip *vip)
+{
+	free(vip->backends);
+	vip->backends = NULL;
+	vip->n_backends = 0;
+}
+
+void elb_dp_config_free(struct elb_dp_config *config)
+{
+	if (config == NULL)
+		return;
+	for (uint32_t i = 0; i < config->n_vips; i++)
+		elb_dp_vip_release(&config->vips[i]);
+	free(config->vips);
+	free(config);
+}
+
+int elb_dp_vip_copy(struct elb_dp_vip *dst, const struct elb_dp_vip *src)
+{
+	*dst = *src;
+	dst->backends = NULL;
+	if (src->n_backends == 0)
+		return 0;
+	dst->backends = malloc(src->n_backends * sizeof(*dst->backends));
+	if (dst->backends == NULL) {
+		dst->n_backends = 0;
+		return -ENOMEM;
+	}
+	memcpy(dst->backends, src->backends, src->n_backends * sizeof(*dst->backends));
+	return 0;
+}
+
+struct elb_dp_config *elb_dp_config_clone(const struct elb_dp_config *config)
+{
+	struct elb_dp_config *copy = calloc(1, sizeof(*copy));
+
+	if (copy == NULL)
+		return NULL;
+	copy->node = config->node;
+	if (config->n_vips == 0)
+		return copy;
+	copy->vips = calloc(config->n_vips, sizeof(*copy->vips));
+	if (copy->vips == NULL)
+		goto fail;
+	for (uint32_t i = 0; i < config->n_vips; i++) {
+		if (elb_dp_vip_copy(&copy->vips[i], &config->vips[i]) < 0)
+			goto fail;
+		copy->n_vips++;
+	}
+	return copy;
+fail:
+	elb_dp_config_free(copy);
+	return NULL;
+}
+
+static bool addr_equal(const union elb_addr *a, const union elb_addr *b)
+{
+	return memcmp(a->v6, b->v6, sizeof(a->v6)) == 0;
+}
+
+bool elb_dp_vip_key_equal(const struct elb_dp_vip_key *a, const struct elb_dp_vip_key *b)
+{
+	return a->family == b->family && a->proto == b->proto && a->port == b->port &&
+	       addr_equal(&a->addr, &b->addr);
+}
+
+static bool backend_equal(const struct elb_dp_backend *a, const struct elb_dp_backend *b)
+{
+	return a->family == b->family && a->state == b->state && a->weight == b->weight &&
+	       addr_equal(&a->addr, &b->addr);
+}
+
+static bool vip_equal(const struct elb_dp_vip *a, const struct elb_dp_vip *b)
+{
+	const struct elb_dp_rate_limit *ra = &a->rate_limit, *rb = &b->rate_limit;
+	const struct elb_dp_timeouts *ta = &a->timeouts, *tb = &b->timeouts;
+
+	if (!elb_dp_vip_key_equal(&a->key, &b->key) || a->encap != b->encap || a->mtu != b->mtu ||
+	    a->maglev_size != b->maglev_size || a->n_backends != b->n_backends)
+		return false;
+	if (ra->packets_per_s != rb->packets_per_s || ra->packet_burst != rb->packet_burst ||
+	    ra->bytes_per_s != rb->bytes_per_s || ra->byte_burst != rb->byte_burst)
+		return false;
+	if (ta->tcp_syn_ms != tb->tcp_syn_ms || ta->tcp_established_ms != tb->tcp_established_ms ||
+	    ta->tcp_closing_ms != tb->tcp_closing_ms || ta->udp_ms != tb->udp_ms)
+		return false;
+	for (uint32_t i = 0; i < a->n_backends; i++)
+		if (!backend_equal(&a->backends[i], &b->backends[i]))
+			return false;
+	return true;
+}
+
+static bool node_equal(const struct elb_dp_node *a, const struct elb_dp_node *b)
+{
+	if (a->hash_seed.k0 != b->hash_seed.k0 || a->hash_seed.k1 != b->hash_seed.k1 ||
+	    a->gue_port != b->gue_port || a->has_source_v4 != b->has_source_v4 ||
+	    a->has_source_v6 != b->has_source_v6 || a->has_gateway_mac != b->has_gateway_mac)
+		return false;
+	if (a->has_source_v4 && !addr_equal(&a->source_v4, &b->source_v4))
+		return false;
+	if (a->has_source_v6 && !addr_equal(&a->source_v6, &b->source_v6))
+		return false;
+	return !a->has_gateway_mac || memcmp(a->gateway_mac, b->gateway_mac, 6) == 0;
+}
+
+bool elb_dp_config_equal(const struct elb_dp_config *a, const struct elb_dp_config *b)
+{
+	if (!node_equal(&a->node, &b->node) || a->n_vips != b->n_vips)
+		return false;
+	for (uint32_t i = 0; i < a->n_vips; i++)
+		if (!vip_equal(&a->vips[i], &b->vips[i]))
+			return false;
+	return true;
+}
+
+int elb_dp_config_find_vip(const struct elb_dp_config *config, const struct elb_dp_vip_key *key)
+{
+	for (uint32_t i = 0; i < config->n_vips; i++)
+		if (elb_dp_vip_key_equal(&config->vips[i].key, key))
+			return (int)i;
+	return -ENOENT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Validation */
+
+/* A unicast address a packet can be sent to or received on: not
+ * unspecified, loopback, multicast, broadcast or reserved (240/4), and an
+ * IPv4 address with nothing in bytes 4..15 (keys compare all 16). */
+static bool address_usable(const union elb_addr *addr, uint8_t family)
+{
+	static const uint8_t zero[16];
+
+	if (family == ELB_AF_INET) {
+		uint8_t first = addr->v6[0];
+
+		if (memcmp(&addr->v6[4], zero, 12) != 0)
+			return false;
+		return first != 0 && first != 127 && first < 224;
+	}
+	if (family != ELB_AF_INET6)
+		return false;
+	if (memcmp(addr->v6, zero, 16) == 0 || addr->v6[0] == 0xff)
+		return false;
+	/* ::1 */
+	return !(memcmp(addr->v6, zero, 15) == 0 && addr->v6[15] == 1);
+}
+
+static int check_address(const union elb_addr *addr, uint8_t family, const char *path,
+			 struct elb_dp_err *err)
+{
+	if (family != ELB_AF_INET && family != ELB_AF_INET6)
+		return fail(err, path, "unknown address family %u", family);
+	if (!address_usable(addr, family))
+		return fail(err, path,
+			    "must be a unicast address (not unspecified, loopback, multicast, "
+			    "broadcast or reserved)");
+	return 0;
+}
+
+static int check_range(uint64_t value, uint64_t min, uint64_t max, const char *path,
+		       struct elb_dp_err *err)
+{
+	if (value < min || value > max)
+		return fail(err, path, "must be an integer in %" PRIu64 "..%" PRIu64, min, max);
+	return 0;
+}
+
+int elb_dp_node_validate(const struct elb_dp_node *node, const char *prefix,
+			 struct elb_dp_err *err)
+{
+	char path[PATH_LEN];
+	int rc;
+
+	if (node->has_source_v4) {
+		path_member(path, prefix, "source_v4");
+		rc = check_address(&node->source_v4, ELB_AF_INET, path, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (node->has_source_v6) {
+		path_member(path, prefix, "source_v6");
+		rc = check_address(&node->source_v6, ELB_AF_INET6, path, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (node->has_gateway_mac) {
+		static const uint8_t zero[6];
+
+		path_member(path, prefix, "gateway_mac");
+		if (node->gateway_mac[0] & 1)
+			return fail(err, path, "must be a unicast MAC address");
+		if (memcmp(node->gateway_mac, zero, 6) == 0)
+			return fail(err, path, "must not be 00:00:00:00:00:00");
+	}
+	path_member(path, prefix, "gue_port");
+	return check_range(node->gue_port, 1, 65535, path, err);
+}
+
+static int check_rate_limit(const struct elb_dp_rate_limit *rl, uint16_t mtu, const char *prefix,
+			    struct elb_dp_err *err)
+{
+	struct elb_rate_limit compiled;
+	char path[PATH_LEN];
+	int rc;
+
+	path_member(path, prefix, "packets_per_s");
+	rc = check_range(rl->packets_per_s, 0, ELB_RATE_MAX_RATE, path, err);
+	if (rc < 0)
+		return rc;
+	path_member(path, prefix, "bytes_per_s");
+	rc = check_range(rl->bytes_per_s, 0, ELB_RATE_MAX_RATE, path, err);
+	if (rc < 0)
+		return rc;
+	path_member(path, prefix, "packet_burst");
+	rc = check_range(rl->packet_burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
+	if (rc < 0)
+		return rc;
+	if (rl->packets_per_s != 0 && rl->packet_burst == 0)
+		return fail(err, path, "must be at least 1 when packets_per_s is set");
+	/* Each dimension alone, so that a too deep bucket names its burst. */
+	if (elb_rate_limit_init(&compiled, rl->packets_per_s, rl->packet_burst, 0, 0) < 0)
+		return fail(err, path, "too large for packets_per_s (the bucket would hold more "
+				       "than 2^62 / 64 ns of traffic)");
+	path_member(path, prefix, "byte_burst");
+	rc = check_range(rl->byte_burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
+	if (rc < 0)
+		return rc;
+	if (rl->bytes_per_s != 0 && rl->byte_burst < mtu)
+		return fail(err, path,
+			    "must be at least the VIP's mtu (%u) when bytes_per_s is set, or a "
+			    "full-size packet never passes",
+			    mtu);
+	if (elb_rate_limit_init(&compiled, 0, 0, rl->bytes_per_s, rl->byte_burst) < 0)
+		return fail(err, path, "too large for bytes_per_s (the bucket would hold more "
+				       "than 2^62 / 64 ns of traffic)");
+	/* The dataplanes call this with all four: it must succeed there. */
+	if (elb_rate_limit_init(&compiled, rl->packets_per_s, rl->packet_burst, rl->bytes_per_s,
+				rl->byte_burst) < 0)
+		return fail(err, prefix, "refused by the rate limiter");
+	return 0;
+}
+
+static int check_timeouts(const struct elb_dp_timeouts *t, const char *prefix,
+			  struct elb_dp_err *err)
+{
+	const struct {
+		const char *name;
+		uint32_t ms;
+	} fields[] = {
+		{"tcp_syn_ms", t->tcp_syn_ms},
+		{"tcp_established_ms", t->tcp_established_ms},
+		{"tcp_closing_ms", t->tcp_closing_ms},
+		{"udp_ms", t->udp_ms},
+	};
+	struct elb_flow_timeouts ticks;
+	char path[PATH_LEN];
+
+	for (size_t i = 0; i < ELB_ARRAY_SIZE(fields); i++) {
+		/* 0 would make a flow expire as it is created. */
+		path_member(path, prefix, fields[i].name);
+		if (fields[i].ms == 0)
+			return check_range(0, 1, ELB_DP_TIMEOUT_MAX_MS, path, err);
+	}
+	if (elb_flow_timeouts_init(&ticks, t->tcp_syn_ms, t->tcp_established_ms, t->tcp_closing_ms,
+				   t->udp_ms) < 0)
+		return fail(err, prefix, "refused by the flow table");
+	return 0;
+}
+
+/* Sort entry for the duplicate-backend check. */
+struct backend_ref {
+	const struct elb_dp_backend *backend;
+	uint32_t index;
+};
+
+static int compare_backend_ref(const void *pa, const void *pb)
+{
+	const struct backend_ref *a = pa, *b = pb;
+	int c;
+
+	if (a->backend->family != b->backend->family)
+		return a->backend->family < b->backend->family ? -1 : 1;
+	c = memcmp(a->backend->addr.v6, b->backend->addr.v6, 16);
+	if (c != 0)
+		return c;
+	return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* Duplicate addresses by sorting: O(n log n) for 4096 backends, where
+ * pairwise comparison would take 8 million compares per VIP. Reports the
+ * duplicate that comes first in the array. */
+static int check_backend_duplicates(const struct elb_dp_vip *vip, const char *prefix,
+				    struct elb_dp_err *err)
+{
+	struct backend_ref *refs;
+	uint32_t dup = UINT32_MAX, first = 0;
+	char path[PATH_LEN], bpath[PATH_LEN];
+
+	if (vip->n_backends < 2)
+		return 0;
+	refs = malloc(vip->n_backends * sizeof(*refs));
+	if (refs == NULL)
+		return fail_nomem(err);
+	for (uint32_t i = 0; i < vip->n_backends; i++)
+		refs[i] = (struct backend_ref){&vip->backends[i], i};
+	qsort(refs, vip->n_backends, sizeof(*refs), compare_backend_ref);
+	/* Equal addresses sort into runs ordered by index: a run's first entry
+	 * is the original, every other one a duplicate of it. */
+	for (uint32_t i = 1, run = 0; i < vip->n_backends; i++) {
+		const struct elb_dp_backend *a = refs[i - 1].backend, *b = refs[i].backend;
+
+		if (a->family != b->family || !addr_equal(&a->addr, &b->addr)) {
+			run = i;
+			continue;
+		}
+		if (refs[i].index < dup) {
+			dup = refs[i].index;
+			first = refs[run].index;
+		}
+	}
+	free(refs);
+	if (dup == UINT32_MAX)
+		return 0;
+	path_index(bpath, prefix, "backends", dup);
+	path_member(path, bpath, "address");
+	return fail(err, path, "duplicate of backends[%" PRIu32 "]", first);
+}
+
+int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *node,
+			const char *prefix, struct elb_dp_err *err)
+{
+	char path[PATH_LEN], bpath[PATH_LEN];
+	bool vip_v6 = vip->key.family == ELB_AF_INET6;
+	bool any_v6 = vip_v6; /* the VIP or a backend */
+	int rc;
+
+	path_member(path, prefix, "address");
+	rc = check_address(&vip->key.addr, vip->key.family, path, err);
+	if (rc < 0)
+		return rc;
+	if (vip->key.proto != ELB_IPPROTO_TCP && vip->key.proto != ELB_IPPROTO_UDP) {
+		path_member(path, prefix, "protocol");
+		return fail(err, path, "must be \"tcp\" or \"udp\"");
+	}
+	if (vip->encap != ELB_DP_ENCAP_IPIP && vip->encap != ELB_DP_ENCAP_GUE) {
+		path_member(path, prefix, "encap");
+		return fail(err, path, "must be \"ipip\" or \"gue\"");
+	}
+	path_member(path, prefix, "mtu");
+	rc = check_range(vip->mtu, ELB_DP_MTU_MIN, ELB_DP_MTU_MAX, path, err);
+	if (rc < 0)
+		return rc;
+	path_member(path, prefix, "maglev_size");
+	rc = check_range(vip->maglev_size, ELB_MAGLEV_MIN_SIZE, ELB_MAGLEV_MAX_SIZE, path, err);
+	if (rc < 0)
+		return rc;
+	if (!elb_is_prime(vip->maglev_size))
+		return fail(err, path, "must be a prime number (e.g. 251, 65537, 655373)");
+	if (vip->maglev_size < vip->n_backends)
+		return fail(err, path,
+			    "must be at least the number of backends (%" PRIu32
+			    "); 100 times as many slots spreads flows evenly",
+			    vip->n_backends);
+	path_member(path, prefix, "rate_limit");
+	rc = check_rate_limit(&vip->rate_limit, vip->mtu, path, err);
+	if (rc < 0)
+		return rc;
+	path_member(path, prefix, "timeouts");
+	rc = check_timeouts(&vip->timeouts, path, err);
+	if (rc < 0)
+		return rc;
+
+	path_member(path, prefix, "backends");
+	if (vip->n_backends > ELB_DP_MAX_BACKENDS_PER_VIP)
+		return fail(err, path, "at most %u backends per VIP", ELB_DP_MAX_BACKENDS_PER_VIP);
+	if (vip->n_backends > 0 && vip->backends == NULL)
+		return fail(err, path, "backend array missing");
+	for (uint32_t i = 0; i < vip->n_backends; i++) {
+		const struct elb_dp_backend *b = &vip->backends[i];
+
+		path_index(bpath, prefix, "backends", i);
+		path_member(path, bpath, "address");
+		rc = check_address(&b->addr, b->family, path, err);
+		if (rc < 0)
+			return rc;
+		if (vip_v6 && b->family == ELB_AF_INET)
+			return fail(err, path,
+				    "an IPv6 VIP needs IPv6 backends (IPv4 cannot carry its "
+				    "packets)");
+		if (b->family == ELB_AF_INET && !node->has_source_v4)
+			return fail(err, path, "an IPv4 backend needs node.source_v4");
+		if (b->family == ELB_AF_INET6 && !node->has_source_v6)
+			return fail(err, path, "an IPv6 backend needs node.source_v6");
+		if (b->family == ELB_AF_INET6)
+			any_v6 = true;
+		path_member(path, bpath, "weight");
+		rc = check_range(b->weight, 0, ELB_DP_MAX_WEIGHT, path, err);
+		if (rc < 0)
+			return rc;
+		if (b->state != ELB_DP_BACKEND_ACTIVE && b->state != ELB_DP_BACKEND_DRAINING) {
+			path_member(path, bpath, "state");
+			return fail(err, path, "must be \"active\" or \"draining\"");
+		}
+	}
+	rc = check_backend_duplicates(vip, prefix, err);
+	if (rc < 0)
+		return rc;
+	/* IPv6 links carry at least 1280 bytes and IPv6 hosts do not go below
+	 * it: an outer or inner IPv6 packet must be allowed that much. */
+	if (any_v6 && vip->mtu < ELB_DP_MTU_MIN_V6) {
+		path_member(path, prefix, "mtu");
+		return fail(err, path, "must be at least %u when the VIP or a backend is IPv6",
+			    ELB_DP_MTU_MIN_V6);
+	}
+	return 0;
+}
+
+int elb_dp_config_validate(const struct elb_dp_config *config, const char *prefix,
+			   struct elb_dp_err *err)
+{
+	char path[PATH_LEN], vpath[PATH_LEN];
+	uint64_t total_backends = 0;
+	int rc;
+
+	path_member(path, prefix, "node");
+	rc = elb_dp_node_validate(&config->node, path, err);
+	if (rc < 0)
+		return rc;
+	path_member(path, prefix, "vips");
+	if (config->n_vips > ELB_DP_MAX_VIPS)
+		return fail(err, path, "at most %u VIPs", ELB_DP_MAX_VIPS);
+	if (config->n_vips > 0 && config->vips == NULL)
+		return fail(err, path, "VIP array missing");
+	for (uint32_t i = 0; i < config->n_vips; i++) {
+		const struct elb_dp_vip *vip = &config->vips[i];
+
+		path_index(vpath, prefix, "vips", i);
+		rc = elb_dp_vip_validate(vip, &config->node, vpath, err);
+		if (rc < 0)
+			return rc;
+		/* At most 256 VIPs: pairwise is cheap. */
+		for (uint32_t j = 0; j < i; j++) {
+			char key[ELB_DP_VIP_KEY_STR_MAX];
+
+			if (elb_dp_vip_key_equal(&config->vips[j].key, &vip->key))
+				return fail(err, vpath, "duplicate of vips[%" PRIu32 "] (%s)", j,
+					    elb_dp_vip_key_str(&vip->key, key, sizeof(key)));
+		}
+		total_backends += vip->n_backends;
+		if (total_backends > ELB_DP_MAX_BACKENDS_TOTAL) {
+			path_member(path, vpath, "backends");
+			return fail(err, path, "more than %u backends in all VIPs together",
+				    ELB_DP_MAX_BACKENDS_TOTAL);
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON readers */
+
+static const cJSON *member(const cJSON *object, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(object, name);
+}
+
+static int expect_object(const cJSON *json, const char *path, struct elb_dp_err *err)
+{
+	if (!cJSON_IsObject(json))
+		return fail(err, path, "must be an object");
+	return 0;
+}
+
+/* cJSON would keep the first of two members of one name silently. */
+int elb_dp_json_check_members(const cJSON *object, const char *prefix, const char *const *known,
+			      struct elb_dp_err *err)
+{
+	unsigned int seen[16] = {0};
+	const cJSON *child;
+	char path[PATH_LEN];
+
+	cJSON_ArrayForEach(child, object)
+	{
+		size_t i;
+
+		for (i = 0; known[i] != NULL && i < ELB_ARRAY_SIZE(seen); i++)
+			if (child->string != NULL && strcmp(child->string, known[i]) == 0)
+				break;
+		path_member(path, prefix, child->string != NULL ? child->string : "?");
+		if (known[i] == NULL || i == ELB_ARRAY_SIZE(seen))
+			return fail(err, path, "unknown member");
+		if (seen[i]++ > 0)
+			return fail(err, path, "given twice");
+	}
+	return 0;
+}
+
+static int require(const cJSON *object, const char *prefix, const char *name,
+		   struct elb_dp_err *err)
+{
+	char path[PATH_LEN];
+
+	if (member(object, name) != NULL)
+		return 0;
+	path_member(path, prefix, name);
+	return fail(err, path, "missing");
+}
+
+/* An integer member in [min, max] (max at most 2^53); absent: *out is left
+ * alone (it holds the default). */
+static int read_uint(const cJSON *object, const char *prefix, const char *name, uint64_t min,
+		     uint64_t max, uint64_t *out, struct elb_dp_err *err)
+{
+	const cJSON *item = member(object, name);
+	char path[PATH_LEN];
+	double d;
+
+	if (item == NULL)
+		return 0;
+	d = item->valuedouble;
+	/* In range first: the cast is only defined for values that fit. */
+	if (!cJSON_IsNumber(item) || !(d >= (double)min && d <= (double)max) ||
+	    d != (double)(uint64_t)d) {
+		path_member(path, prefix, name);
+		return fail(err, path, "must be an integer in %" PRIu64 "..%" PRIu64, min, max);
+	}
+	*out = (uint64_t)d;
+	return 0;
+}
+
+static int read_u32(const cJSON *object, const char *prefix, const char *name, uint32_t min,
+		    uint32_t max, uint32_t *out, struct elb_dp_err *err)
+{
+	uint64_t v = *out;
+	int rc = read_uint(object, prefix, name, min, max, &v, err);
+
+	if (rc == 0)
+		*out = (uint32_t)v;
+	return rc;
+}
+
+static int read_u16(const cJSON *object, const char *prefix, const char *name, uint16_t min,
+		    uint16_t max, uint16_t *out, struct elb_dp_err *err)
+{
+	uint64_t v = *out;
+	int rc = read_uint(object, prefix, name, min, max, &v, err);
+
+	if (rc == 0)
+		*out = (uint16_t)v;
+	return rc;
+}
+
+/* A string member; absent: *out is NULL. */
+static int read_string(const cJSON *object, const char *prefix, const char *name,
+		       const char **out, struct elb_dp_err *err)
+{
+	const cJSON *item = member(object, name);
+	char path[PATH_LEN];
+
+	*out = NULL;
+	if (item == NULL)
+		return 0;
+	if (!cJSON_IsString(item)) {
+		path_member(path, prefix, name);
+		return fail(err, path, "must be a string");
+	}
+	*out = item->valuestring;
+	return 0;
+}
+
+/* A string member that must be one of names[0..n) (NULL entries skipped);
+ * absent: *out is left alone. */
+static int read_enum(const cJSON *object, const char *prefix, const char *name,
+		     const char *const *names, size_t n, const char *expected, uint8_t *out,
+		     struct elb_dp_err *err)
+{
+	const char *text;
+	char path[PATH_LEN];
+	int rc = read_string(object, prefix, name, &text, err);
+
+	if (rc < 0 || text == NULL)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (names[i] != NULL && strcmp(text, names[i]) == 0) {
+			*out = (uint8_t)i;
+			return 0;
+		}
+	}
+	path_member(path, prefix, name);
+	return fail(err, path, "must be %s", expected);
+}
+
+/* An address member; family_wanted 0 accepts both. Absent: *present false. */
+static int read_address(const cJSON *object, const char *prefix, const char *name,
+			uint8_t family_wanted, union elb_addr *addr, uint8_t *family,
+			bool *present, struct elb_dp_err *err)
+{
+	const char *text;
+	char path[PATH_LEN];
+	union elb_addr a;
+	uint8_t f;
+	int rc;
+
+	*present = false;
+	path_member(path, prefix, name);
+	rc = read_string(object, prefix, name, &text, err);
+	if (rc < 0 || text == NULL)
+		return rc;
+	rc = parse_address(text, &a, &f);
+	if (rc == -EAFNOSUPPORT)
+		return fail(err, path, "write an IPv4 address as IPv4, not IPv4-mapped IPv6");
+	if (rc < 0 || (family_wanted != 0 && f != family_wanted)) {
+		const char *what = family_wanted == ELB_AF_INET	   ? "an IPv4 address"
+				   : family_wanted == ELB_AF_INET6 ? "an IPv6 address"
+								   : "an IPv4 or IPv6 address";
+
+		return fail(err, path, "must be %s (got \"%.46s\")", what, text);
+	}
+	*addr = a;
+	*family = f;
+	*present = true;
+	return 0;
+}
+
+int elb_dp_vip_key_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip_key *out,
+			     struct elb_dp_err *err)
+{
+	struct elb_dp_vip_key key;
+	uint8_t proto_index = UINT8_MAX;
+	bool present;
+	int rc;
+
+	memset(&key, 0, sizeof(key));
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = require(json, prefix, "address", err);
+	if (rc == 0)
+		rc = read_address(json, prefix, "address", 0, &key.addr, &key.family, &present,
+				  err);
+	if (rc == 0)
+		rc = require(json, prefix, "port", err);
+	if (rc == 0)
+		rc = read_u16(json, prefix, "port", 0, 65535, &key.port, err);
+	if (rc == 0)
+		rc = require(json, prefix, "protocol", err);
+	if (rc == 0)
+		rc = read_enum(json, prefix, "protocol", protocol_names,
+			       ELB_ARRAY_SIZE(protocol_names), "\"tcp\" or \"udp\"", &proto_index,
+			       err);
+	if (rc < 0)
+		return rc;
+	key.proto = protocol_numbers[proto_index];
+	*out = key;
+	return 0;
+}
+
+static int backend_from_json(const cJSON *json, const char *prefix, struct elb_dp_backend *out,
+			     struct elb_dp_err *err)
+{
+	static const char *const known[] = {"address", "weight", "state", NULL};
+	struct elb_dp_backend b = {.weight = 1, .state = ELB_DP_BACKEND_ACTIVE};
+	bool present;
+	int rc;
+
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = require(json, prefix, "address", err);
+	if (rc == 0)
+		rc = read_address(json, prefix, "address", 0, &b.addr, &b.family, &present, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "weight", 0, ELB_DP_MAX_WEIGHT, &b.weight, err);
+	if (rc == 0)
+		rc = read_enum(json, prefix, "state", backend_state_names,
+			       ELB_ARRAY_SIZE(backend_state_names), "\"active\" or \"draining\"",
+			       &b.state, err);
+	if (rc < 0)
+		return rc;
+	*out = b;
+	return 0;
+}
+
+int elb_dp_backends_from_json(const cJSON *json, const char *prefix,
+			      struct elb_dp_backend **out, uint32_t *n_out, struct elb_dp_err *err)
+{
+	struct elb_dp_backend *backends = NULL;
+	const cJSON *child;
+	char path[PATH_LEN];
+	uint32_t n = 0;
+	int count, rc;
+
+	if (!cJSON_IsArray(json))
+		return fail(err, prefix, "must be an array");
+	count = cJSON_GetArraySize(json);
+	/* Checked before allocating: a file may hold a huge array. */
+	if (count > ELB_DP_MAX_BACKENDS_PER_VIP)
+		return fail(err, prefix, "at most %u backends per VIP",
+			    ELB_DP_MAX_BACKENDS_PER_VIP);
+	if (count > 0) {
+		backends = calloc((size_t)count, sizeof(*backends));
+		if (backends == NULL)
+			return fail_nomem(err);
+	}
+	cJSON_ArrayForEach(child, json)
+	{
+		if (prefix == NULL || prefix[0] == '\0')
+			snprintf(path, sizeof(path), "[%" PRIu32 "]", n);
+		else
+			snprintf(path, sizeof(path), "%s[%" PRIu32 "]", prefix, n);
+		rc = backend_from_json(child, path, &backends[n], err);
+		if (rc < 0) {
+			free(backends);
+			return rc;
+		}
+		n++;
+	}
+	*out = backends;
+	*n_out = n;
+	return 0;
+}
+
+static int rate_limit_from_json(const cJSON *json, const char *prefix,
+				struct elb_dp_rate_limit *rl, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"packets_per_s", "packet_burst", "bytes_per_s",
+					    "byte_burst", NULL};
+	int rc;
+
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = read_uint(json, prefix, "packets_per_s", 0, ELB_RATE_MAX_RATE,
+			       &rl->packets_per_s, err);
+	if (rc == 0)
+		rc = read_uint(json, prefix, "packet_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+			       &rl->packet_burst, err);
+	if (rc == 0)
+		rc = read_uint(json, prefix, "bytes_per_s", 0, ELB_RATE_MAX_RATE, &rl->bytes_per_s,
+			       err);
+	if (rc == 0)
+		rc = read_uint(json, prefix, "byte_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+			       &rl->byte_burst, err);
+	return rc;
+}
+
+static int timeouts_from_json(const cJSON *json, const char *prefix, struct elb_dp_timeouts *t,
+			      struct elb_dp_err *err)
+{
+	static const char *const known[] = {"tcp_syn_ms", "tcp_established_ms", "tcp_closing_ms",
+					    "udp_ms", NULL};
+	int rc;
+
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "tcp_syn_ms", 1, ELB_DP_TIMEOUT_MAX_MS, &t->tcp_syn_ms,
+			      err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "tcp_established_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
+			      &t->tcp_established_ms, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "tcp_closing_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
+			      &t->tcp_closing_ms, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "udp_ms", 1, ELB_DP_TIMEOUT_MAX_MS, &t->udp_ms, err);
+	return rc;
+}
+
+int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip *out,
+			 bool *backends_given, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"address", "port",	   "protocol",
+					    "encap",   "mtu",	   "maglev_size",
+					    "rate_limit", "timeouts", "backends",
+					    NULL};
+	struct elb_dp_vip vip;
+	const cJSON *item;
+	char path[PATH_LEN];
+	int rc;
+
+	elb_dp_vip_defaults(&vip);
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = elb_dp_vip_key_from_json(json, prefix, &vip.key, err);
+	if (rc == 0)
+		rc = read_enum(json, prefix, "encap", encap_names, ELB_ARRAY_SIZE(encap_names),
+			       "\"ipip\" or \"gue\"", &vip.encap, err);
+	if (rc == 0)
+		rc = read_u16(json, prefix, "mtu", ELB_DP_MTU_MIN, ELB_DP_MTU_MAX, &vip.mtu, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "maglev_size", ELB_MAGLEV_MIN_SIZE, ELB_MAGLEV_MAX_SIZE,
+			      &vip.maglev_size, err);
+	if (rc == 0 && (item = member(json, "rate_limit")) != NULL) {
+		path_member(path, prefix, "rate_limit");
+		rc = rate_limit_from_json(item, path, &vip.rate_limit, err);
+	}
+	if (rc == 0 && (item = member(json, "timeouts")) != NULL) {
+		path_member(path, prefix, "timeouts");
+		rc = timeouts_from_json(item, path, &vip.timeouts, err);
+	}
+	if (rc < 0)
+		return rc;
+	item = member(json, "backends");
+	if (item != NULL) {
+		path_member(path, prefix, "backends");
+		rc = elb_dp_backends_from_json(item, path, &vip.backends, &vip.n_backends, err);
+		if (rc < 0)
+			return rc;
+	}
+	*out = vip;
+	if (backends_given != NULL)
+		*backends_given = item != NULL;
+	return 0;
+}
+
+/* A node member that may be unset: absent keeps *addr, null unsets it. */
+static int read_optional_address(const cJSON *object, const char *prefix, const char *name,
+				 uint8_t family, union elb_addr *addr, bool *has,
+				 struct elb_dp_err *err)
+{
+	const cJSON *item = member(object, name);
+	union elb_addr a;
+	uint8_t f;
+	bool present;
+	int rc;
+
+	if (item == NULL)
+		return 0;
+	if (cJSON_IsNull(item)) {
+		memset(addr, 0, sizeof(*addr));
+		*has = false;
+		return 0;
+	}
+	rc = read_address(object, prefix, name, family, &a, &f, &present, err);
+	if (rc < 0)
+		return rc;
+	*addr = a;
+	*has = true;
+	return 0;
+}
+
+int elb_dp_node_from_json(const cJSON *json, const char *prefix, const struct elb_dp_node *base,
+			  struct elb_dp_node *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"hash_seed",   "source_v4", "source_v6",
+					    "gateway_mac", "gue_port",	NULL};
+	static const char *const seed_known[] = {"k0", "k1", NULL};
+	struct elb_dp_node node;
+	const cJSON *item;
+	const char *text;
+	char path[PATH_LEN], wpath[PATH_LEN];
+	int rc;
+
+	if (base != NULL)
+		node = *base;
+	else
+		elb_dp_node_defaults(&node);
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+
+	item = member(json, "hash_seed");
+	if (item != NULL) {
+		const char *const words[] = {"k0", "k1"};
+		uint64_t *values[] = {&node.hash_seed.k0, &node.hash_seed.k1};
+
+		/* Both words or none: half a new seed is not a seed anyone chose. */
+		path_member(path, prefix, "hash_seed");
+		rc = expect_object(item, path, err);
+		if (rc == 0)
+			rc = elb_dp_json_check_members(item, path, seed_known, err);
+		for (int i = 0; rc == 0 && i < 2; i++) {
+			rc = require(item, path, words[i], err);
+			if (rc == 0)
+				rc = read_string(item, path, words[i], &text, err);
+			if (rc == 0 && parse_seed_word(text, values[i]) < 0) {
+				path_member(wpath, path, words[i]);
+				rc = fail(err, wpath, "must be 16 hexadecimal digits");
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	rc = read_optional_address(json, prefix, "source_v4", ELB_AF_INET, &node.source_v4,
+				   &node.has_source_v4, err);
+	if (rc == 0)
+		rc = read_optional_address(json, prefix, "source_v6", ELB_AF_INET6, &node.source_v6,
+					   &node.has_source_v6, err);
+	if (rc < 0)
+		return rc;
+	item = member(json, "gateway_mac");
+	if (cJSON_IsNull(item)) {
+		memset(node.gateway_mac, 0, sizeof(node.gateway_mac));
+		node.has_gateway_mac = false;
+	} else if (item != NULL) {
+		path_member(path, prefix, "gateway_mac");
+		if (!cJSON_IsString(item) || parse_mac(item->valuestring, node.gateway_mac) < 0)
+			return fail(err, path, "must be a MAC address like \"aa:bb:cc:dd:ee:ff\"");
+		node.has_gateway_mac = true;
+	}
+	rc = read_u16(json, prefix, "gue_port", 1, 65535, &node.gue_port, err);
+	if (rc < 0)
+		return rc;
+	*out = node;
+	return 0;
+}
+
+int elb_dp_config_from_json(const cJSON *json, const char *prefix, struct elb_dp_config **out,
+			    struct elb_dp_err *err)
+{
+	static const char *const known[] = {"node", "vips", NULL};
+	struct elb_dp_config *config;
+	const cJSON *item, *child;
+	char path[PATH_LEN], vpath[PATH_LEN];
+	int rc;
+
+	rc = expect_object(json, prefix, err);
+	if (rc == 0)
+		rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+	config = elb_dp_config_new();
+	if (config == NULL)
+		return fail_nomem(err);
+
+	item = member(json, "node");
+	if (item != NULL) {
+		path_member(path, prefix, "node");
+		rc = elb_dp_node_from_json(item, path, NULL, &config->node, err);
+		if (rc < 0)
+			goto fail;
+	}
+	item = member(json, "vips");
+	if (item != NULL) {
+		int count;
+
+		path_member(path, prefix, "vips");
+		if (!cJSON_IsArray(item)) {
+			rc = fail(err, path, "must be an array");
+			goto fail;
+		}
+		count = cJSON_GetArraySize(item);
+		if (count > ELB_DP_MAX_VIPS) {
+			rc = fail(err, path, "at most %u VIPs", ELB_DP_MAX_VIPS);
+			goto fail;
+		}
+		if (count > 0) {
+			config->vips = calloc((size_t)count, sizeof(*config->vips));
+			if (config->vips == NULL) {
+				rc = fail_nomem(err);
+				goto fail;
+			}
+		}
+		cJSON_ArrayForEach(child, item)
+		{
+			path_index(vpath, prefix, "vips", config->n_vips);
+			rc = elb_dp_vip_from_json(child, vpath, &config->vips[config->n_vips], NULL,
+						  err);
+			if (rc < 0)
+				goto fail;
+			config->n_vips++;
+		}
+	}
+	rc = elb_dp_config_validate(config, prefix, err);
+	if (rc < 0)
+		goto fail;
+	*out = config;
+	return 0;
+fail:
+	elb_dp_config_free(config);
+	return rc;
+}
+
+/* Line and column (from 1) of byte `offset` of text. */
+static void text_position(const char *text, size_t offset, unsigned int *line, unsigned int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < offset; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out,
+			struct elb_dp_err *err)
+{
+	const char *end = NULL;
+	unsigned int line, col;
+	const char *nul;
+	cJSON *json;
+	int rc;
+
+	/* cJSON would end strings at a NUL byte and take the rest as valid. */
+	nul = memchr(text, '\0', len);
+	if (nul != NULL) {
+		text_position(text, (size_t)(nul - text), &line, &col);
+		return fail(err, "", "line %u, column %u: NUL byte in the text", line, col);
+	}
+	json = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (json != NULL) {
+		/* Anything but white space after the value is an error too. */
+		while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
+					    *end == '\r'))
+			end++;
+		if (end < text + len) {
+			cJSON_Delete(json);
+			json = NULL;
+		}
+	}
+	if (json == NULL) {
+		size_t offset = end != NULL && end >= text && end <= text + len
+					? (size_t)(end - text)
+					: len;
+
+		text_position(text, offset, &line, &col);
+		return fail(err, "", "line %u, column %u: not valid JSON", line, col);
+	}
+	rc = elb_dp_config_from_json(json, "", out, err);
+	cJSON_Delete(json);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON writers */
+
+/* Builders that remember a failed allocation, so that a tree is built in
+ * straight-line code and checked once. */
+struct builder {
+	bool failed;
+};
+
+static cJSON *add(struct builder *b, cJSON *parent, const char *name, cJSON *item)
+{
+	if (item == NULL) {
+		b->failed = true;
+		return NULL;
+	}
+	if (parent == NULL ||
+	    !(name != NULL ? cJSON_AddItemToObject(parent, name, item)
+			   : cJSON_AddItemToArray(parent, item))) {
+		cJSON_Delete(item);
+		b->failed = true;
+		return NULL;
+	}
+	return item;
+}
+
+cJSON *elb_dp_json_u64(uint64_t value)
+{
+	char text[24];
+
+	snprintf(text, sizeof(text), "%" PRIu64, value);
+	return cJSON_CreateRaw(text);
+}
+
+cJSON *elb_dp_json_add_u64(cJSON *object, const char *name, uint64_t value)
+{
+	cJSON *item = elb_dp_json_u64(value);
+
+	if (item == NULL || !cJSON_AddItemToObject(object, name, item)) {
+		cJSON_Delete(item);
+		return NULL;
+	}
+	return item;
+}
+
+static void add_uint(struct builder *b, cJSON *parent, const char *name, uint64_t v)
+{
+	add(b, parent, name, elb_dp_json_u64(v));
+}
+
+static void add_string(struct builder *b, cJSON *parent, const char *name, const char *s)
+{
+	add(b, parent, name, cJSON_CreateString(s));
+}
+
+static void add_address(struct builder *b, cJSON *parent, const char *name,
+			const union elb_addr *addr, uint8_t family)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	add_string(b, parent, name, format_address(addr, family, text, sizeof(text)));
+}
+
+static void add_key(struct builder *b, cJSON *object, const struct elb_dp_vip_key *key)
+{
+	add_address(b, object, "address", &key->addr, key->family);
+	add_uint(b, object, "port", key->port);
+	add_string(b, object, "protocol", protocol_name(key->proto));
+}
+
+static const char *name_or(const char *const *names, size_t n, unsigned int index)
+{
+	return index < n && names[index] != NULL ? names[index] : "?";
+}
+
+static void add_backends(struct builder *b, cJSON *array, const struct elb_dp_backend *backends,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n && !b->failed; i++) {
+		cJSON *o = add(b, array, NULL, cJSON_CreateObject());
+
+		add_address(b, o, "address", &backends[i].addr, backends[i].family);
+		add_uint(b, o, "weight", backends[i].weight);
+		add_string(b, o, "state",
+			   name_or(backend_state_names, ELB_ARRAY_SIZE(backend_state_names),
+				   backends[i].state));
+	}
+}
+
+static void add_vip(struct builder *b, cJSON *object, const struct elb_dp_vip *vip,
+		    bool with_backends)
+{
+	cJSON *rl, *t;
+
+	add_key(b, object, &vip->key);
+	add_string(b, object, "encap",
+		   name_or(encap_names, ELB_ARRAY_SIZE(encap_names), vip->encap));
+	add_uint(b, object, "mtu", vip->mtu);
+	add_uint(b, object, "maglev_size", vip->maglev_size);
+	rl = add(b, object, "rate_limit", cJSON_CreateObject());
+	add_uint(b, rl, "packets_per_s", vip->rate_limit.packets_per_s);
+	add_uint(b, rl, "packet_burst", vip->rate_limit.packet_burst);
+	add_uint(b, rl, "bytes_per_s", vip->rate_limit.bytes_per_s);
+	add_uint(b, rl, "byte_burst", vip->rate_limit.byte_burst);
+	t = add(b, object, "timeouts", cJSON_CreateObject());
+	add_uint(b, t, "tcp_syn_ms", vip->timeouts.tcp_syn_ms);
+	add_uint(b, t, "tcp_established_ms", vip->timeouts.tcp_established_ms);
+	add_uint(b, t, "tcp_closing_ms", vip->timeouts.tcp_closing_ms);
+	add_uint(b, t, "udp_ms", vip->timeouts.udp_ms);
+	if (with_backends)
+		add_backends(b, add(b, object, "backends", cJSON_CreateArray()), vip->backends,
+			     vip->n_backends);
+	else
+		add_uint(b, object, "backend_count", vip->n_backends);
+}
+
+static void add_node(struct builder *b, cJSON *object, const struct elb_dp_node *node)
+{
+	char text[32];
+	cJSON *seed;
+
+	seed = add(b, object, "hash_seed", cJSON_CreateObject());
+	snprintf(text, sizeof(text), "%016" PRIx64, node->hash_seed.k0);
+	add_string(b, seed, "k0", text);
+	snprintf(text, sizeof(text), "%016" PRIx64, node->hash_seed.k1);
+	add_string(b, seed, "k1", text);
+	if (node->has_source_v4)
+		add_address(b, object, "source_v4", &node->source_v4, ELB_AF_INET);
+	if (node->has_source_v6)
+		add_address(b, object, "source_v6", &node->source_v6, ELB_AF_INET6);
+	if (node->has_gateway_mac) {
+		const uint8_t *m = node->gateway_mac;
+
+		snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+			 m[3], m[4], m[5]);
+		add_string(b, object, "gateway_mac", text);
+	}
+	add_uint(b, object, "gue_port", node->gue_port);
+}
+
+static cJSON *finish(struct builder *b, cJSON *root)
+{
+	if (b->failed || root == NULL) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+cJSON *elb_dp_vip_key_to_json(const struct elb_dp_vip_key *key)
+{
+	struct builder b = {false};
+	cJSON *root = cJSON_CreateObject();
+
+	add_key(&b, root, key);
+	return finish(&b, root);
+}
+
+cJSON *elb_dp_backends_to_json(const struct elb_dp_backend *backends, uint32_t n_backends)
+{
+	struct builder b = {false};
+	cJSON *root = cJSON_CreateArray();
+
+	add_backends(&b, root, backends, n_backends);
+	return finish(&b, root);
+}
+
+cJSON *elb_dp_vip_to_json(const struct elb_dp_vip *vip, bool with_backends)
+{
+	struct builder b = {false};
+	cJSON *root = cJSON_CreateObject();
+
+	add_vip(&b, root, vip, with_backends);
+	return finish(&b, root);
+}
+
+cJSON *elb_dp_node_to_json(const struct elb_dp_node *node)
+{
+	struct builder b = {false};
+	cJSON *root = cJSON_CreateObject();
+
+	add_node(&b, root, node);
+	return finish(&b, root);
+}
+
+cJSON *elb_dp_config_to_json(const struct elb_dp_config *config)
+{
+	struct builder b = {false};
+	cJSON *root = cJSON_CreateObject();
+	cJSON *vips;
+
+	add_node(&b, add(&b, root, "node", cJSON_CreateObject()), &config->node);
+	vips = add(&b, root, "vips", cJSON_CreateArray());
+	for (uint32_t i = 0; i < config->n_vips && !b.failed; i++)
+		add_vip(&b, add(&b, vips, NULL, cJSON_CreateObject()), &config->vips[i], true);
+	return finish(&b, root);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files */
+
+int elb_dp_config_write_file(const char *path, const struct elb_dp_config *config,
+			     struct elb_dp_err *err)
+{
+	cJSON *json = elb_dp_config_to_json(config);
+	char *printed = json != NULL ? cJSON_Print(json) : NULL;
+	char *text;
+	size_t len;
+	int rc;
+
+	cJSON_Delete(json);
+	if (printed == NULL)
+		return fail_nomem(err);
+	/* A text file ends with a newline; cJSON_Print leaves it out. */
+	len = strlen(printed);
+	text = malloc(len + 1);
+	if (text == NULL) {
+		cJSON_free(printed);
+		return fail_nomem(err);
+	}
+	memcpy(text, printed, len);
+	text[len++] = '\n';
+	cJSON_free(printed);
+	rc = elb_atomic_write_file(path, text, len, 0640);
+	free(text);
+	if (rc < 0) {
+		fail(err, "", "%s: cannot write: %s", path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int elb_dp_config_load_file(const char *path, struct elb_dp_config **out, struct elb_dp_err *err)
+{
+	struct elb_dp_err inner;
+	char *text;
+	size_t len;
+	int rc;
+
+	rc = elb_read_file(path, ELB_DP_CONFIG_FILE_MAX, &text, &len);
+	if (rc < 0) {
+		if (rc == -EFBIG)
+			fail(err, "", "%s: larger than %u bytes", path, ELB_DP_CONFIG_FILE_MAX);
+		else
+			fail(err, "", "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = elb_dp_config_parse(text, len, out, &inner);
+	free(text);
+	if (rc < 0 && err != NULL) {
+		int n;
+
+		memcpy(err->field, inner.field, sizeof(err->field));
+		n = snprintf(err->text, sizeof(err->text), "%s: %s", path, inner.text);
+		if (n < 0)
+			memcpy(err->text, inner.text, sizeof(err->text));
+	}
+	return rc;
+}

@@ -1,0 +1,793 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane protocol's methods; see elb_dp_api.h and
+ * docs/dataplane-protocol.md.
+ *
+ * Every mutating method has the same shape: read its params into a new
+ * complete config (a clone of the current one with the change), then
+ * commit(): validate, skip if nothing changed, ops->apply, swap, epoch + 1,
+ * persist. Params are read and checked before anything is cloned, so an
+ * invalid request costs no copy and names a member of the request itself;
+ * the whole-config validation that follows catches what only shows in the
+ * complete config (limits over all VIPs, a backend family whose node source
+ * address is missing) and names the member by its config.get path.
+ */
+#include "elb_dp_api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+struct elb_dp_api {
+	struct elb_rpc_server *server;
+	struct elb_dp_ops ops;
+	void *ctx;
+	struct elb_dp_config *config; /* in force; what ops->apply last accepted */
+	uint64_t epoch;               /* incremented by every applied change */
+	char *state_path;
+	char dataplane[16];
+	char instance[17]; /* random per process: tells a restart from a reconnect */
+	uint64_t started_ms;
+	uint64_t apply_failures;
+	uint64_t persist_failures;
+	char persist_error[ELB_DP_ERR_TEXT_MAX]; /* of the last failed write, "" if none */
+};
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors and params */
+
+/* strlcpy: cut at size - 1 bytes. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* A model error as a JSON-RPC error: -32602 naming the member, or -32603. */
+static int model_error(struct elb_rpc_error *error, const struct elb_dp_err *err, int rc)
+{
+	if (rc == -ENOMEM)
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	else
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, err->field, "%s", err->text);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+static int nomem(struct elb_rpc_error *error)
+{
+	elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	return -ENOMEM;
+}
+
+static int check_params(const cJSON *params, const char *const *known,
+			struct elb_rpc_error *error)
+{
+	struct elb_dp_err err;
+	int rc = elb_dp_json_check_members(params, "", known, &err);
+
+	return rc < 0 ? model_error(error, &err, rc) : 0;
+}
+
+/* The optional "if_epoch" guard: refuse a change computed from a config
+ * that is no longer in force. */
+static int check_if_epoch(const struct elb_dp_api *api, const cJSON *params,
+			  struct elb_rpc_error *error)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(params, "if_epoch");
+	double d;
+
+	if (item == NULL)
+		return 0;
+	d = item->valuedouble;
+	if (!cJSON_IsNumber(item) || !(d >= 0 && d <= (double)ELB_DP_MAX_JSON_INTEGER) ||
+	    d != (double)(uint64_t)d) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "if_epoch",
+				  "if_epoch: must be an integer in 0..%llu",
+				  (unsigned long long)ELB_DP_MAX_JSON_INTEGER);
+		return -EINVAL;
+	}
+	if ((uint64_t)d != api->epoch) {
+		elb_rpc_error_set(error, ELB_DP_ERR_EPOCH_MISMATCH, "if_epoch",
+				  "if_epoch: the config is at epoch %" PRIu64 ", not %" PRIu64,
+				  api->epoch, (uint64_t)d);
+		error->data = cJSON_CreateObject();
+		if (error->data != NULL)
+			elb_dp_json_add_u64(error->data, "epoch", api->epoch);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* params without "if_epoch", for the readers that refuse unknown members. */
+static cJSON *params_without_guard(const cJSON *params)
+{
+	cJSON *copy = cJSON_Duplicate(params, true);
+
+	if (copy != NULL)
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "if_epoch");
+	return copy;
+}
+
+static int not_found(struct elb_rpc_error *error, const struct elb_dp_vip_key *key)
+{
+	char text[ELB_DP_VIP_KEY_STR_MAX];
+
+	elb_rpc_error_set(error, ELB_DP_ERR_NOT_FOUND, NULL, "no VIP %s",
+			  elb_dp_vip_key_str(key, text, sizeof(text)));
+	return -ENOENT;
+}
+
+/* The VIP that params' address, port and protocol name: its index or
+ * -ENOENT (error filled either way on failure). */
+static int find_vip(const struct elb_dp_api *api, const cJSON *params,
+		    struct elb_dp_vip_key *key, struct elb_rpc_error *error)
+{
+	struct elb_dp_err err;
+	int rc = elb_dp_vip_key_from_json(params, "", key, &err);
+
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	rc = elb_dp_config_find_vip(api->config, key);
+	return rc < 0 ? not_found(error, key) : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Changes */
+
+static void persist(struct elb_dp_api *api)
+{
+	struct elb_dp_err err;
+
+	if (api->state_path == NULL)
+		return;
+	if (elb_dp_config_write_file(api->state_path, api->config, &err) < 0) {
+		api->persist_failures++;
+		snprintf(api->persist_error, sizeof(api->persist_error), "%s", err.text);
+		return;
+	}
+	api->persist_error[0] = '\0';
+}
+
+/*
+ * Make `next` (owned; freed unless it becomes current) the config in force.
+ * @return 1 applied, 0 nothing to change, or a negative errno with error
+ *         filled: -EINVAL invalid, apply's code if refused.
+ */
+static int commit(struct elb_dp_api *api, struct elb_dp_config *next, struct elb_rpc_error *error)
+{
+	char reason[ELB_DP_APPLY_ERR_MAX] = "";
+	struct elb_dp_err err;
+	int rc;
+
+	rc = elb_dp_config_validate(next, "", &err);
+	if (rc < 0) {
+		elb_dp_config_free(next);
+		return model_error(error, &err, rc);
+	}
+	/* A control plane re-sending what is in force must not make the
+	 * dataplane rebuild its tables. */
+	if (api->config != NULL && elb_dp_config_equal(next, api->config)) {
+		elb_dp_config_free(next);
+		return 0;
+	}
+	rc = api->ops.apply(api->ctx, next, api->epoch + 1, reason, sizeof(reason));
+	if (rc < 0) {
+		api->apply_failures++;
+		elb_dp_config_free(next);
+		reason[sizeof(reason) - 1] = '\0';
+		elb_rpc_error_set(error, ELB_DP_ERR_APPLY_FAILED, NULL,
+				  "the dataplane refused the config: %s (%s)",
+				  reason[0] != '\0' ? reason : "no reason given", strerror(-rc));
+		error->data = cJSON_CreateObject();
+		if (error->data != NULL)
+			cJSON_AddNumberToObject(error->data, "errno", -rc);
+		return rc;
+	}
+	elb_dp_config_free(api->config);
+	api->config = next;
+	api->epoch++;
+	persist(api);
+	return 1;
+}
+
+/* The result of a mutating method. */
+static int change_result(struct elb_dp_api *api, int committed, cJSON **result,
+			 struct elb_rpc_error *error)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
+	    cJSON_AddBoolToObject(r, "changed", committed > 0) == NULL)
+		goto fail;
+	/* Applied but not saved: the change holds until a restart only. */
+	if (committed > 0 && api->persist_error[0] != '\0' &&
+	    cJSON_AddStringToObject(r, "warning", api->persist_error) == NULL)
+		goto fail;
+	*result = r;
+	return 0;
+fail:
+	cJSON_Delete(r);
+	return nomem(error);
+}
+
+/* A clone of the current config with VIP `index` replaced by *vip, or vip
+ * appended when index is negative. Takes what *vip owns, in all cases. */
+static struct elb_dp_config *config_with_vip(const struct elb_dp_config *current, int index,
+					     struct elb_dp_vip *vip)
+{
+	struct elb_dp_config *next = elb_dp_config_clone(current);
+
+	if (next == NULL)
+		goto fail;
+	if (index >= 0) {
+		elb_dp_vip_release(&next->vips[index]);
+		next->vips[index] = *vip;
+		return next;
+	}
+	{
+		struct elb_dp_vip *vips = realloc(next->vips, (next->n_vips + 1) * sizeof(*vips));
+
+		if (vips == NULL)
+			goto fail;
+		next->vips = vips;
+		next->vips[next->n_vips++] = *vip;
+	}
+	return next;
+fail:
+	elb_dp_vip_release(vip);
+	elb_dp_config_free(next);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Methods */
+
+static int method_ping(void *ctx, const cJSON *params, cJSON **result,
+		       struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct elb_dp_api *api = ctx;
+	cJSON *r;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	r = cJSON_CreateObject();
+	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL ||
+	    elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
+	    cJSON_AddStringToObject(r, "dataplane", api->dataplane) == NULL ||
+	    cJSON_AddStringToObject(r, "instance", api->instance) == NULL ||
+	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL) {
+		cJSON_Delete(r);
+		return nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
+static int method_config_get(void *ctx, const cJSON *params, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct elb_dp_api *api = ctx;
+	cJSON *r, *config;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	r = cJSON_CreateObject();
+	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL)
+		goto fail;
+	config = elb_dp_config_to_json(api->config);
+	if (config == NULL)
+		goto fail;
+	if (!cJSON_AddItemToObject(r, "config", config)) {
+		cJSON_Delete(config);
+		goto fail;
+	}
+	*result = r;
+	return 0;
+fail:
+	cJSON_Delete(r);
+	return nomem(error);
+}
+
+static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"config", "if_epoch", NULL};
+	struct elb_dp_api *api = ctx;
+	const cJSON *json = cJSON_GetObjectItemCaseSensitive(params, "config");
+	struct elb_dp_config *next;
+	struct elb_dp_err err;
+	int rc;
+
+	rc = check_params(params, known, error);
+	if (rc == 0)
+		rc = check_if_epoch(api, params, error);
+	if (rc < 0)
+		return rc;
+	if (json == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "config", "config: missing");
+		return -EINVAL;
+	}
+	rc = elb_dp_config_from_json(json, "config", &next, &err);
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	rc = commit(api, next, error);
+	return rc < 0 ? rc : change_result(api, rc, result, error);
+}
+
+static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	struct elb_dp_api *api = ctx;
+	struct elb_dp_config *next;
+	struct elb_dp_vip vip;
+	struct elb_dp_err err;
+	bool backends_given, created;
+	cJSON *vip_params, *r;
+	int index, rc;
+
+	rc = check_if_epoch(api, params, error);
+	if (rc < 0)
+		return rc;
+	vip_params = params_without_guard(params);
+	if (vip_params == NULL)
+		return nomem(error);
+	rc = elb_dp_vip_from_json(vip_params, "", &vip, &backends_given, &err);
+	cJSON_Delete(vip_params);
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	index = elb_dp_config_find_vip(api->config, &vip.key);
+	created = index < 0;
+	/* Settings are replaced; the backends only when given. */
+	if (!created && !backends_given) {
+		const struct elb_dp_vip *old = &api->config->vips[index];
+		struct elb_dp_vip with_backends;
+
+		if (elb_dp_vip_copy(&with_backends, old) < 0) {
+			elb_dp_vip_release(&vip);
+			return nomem(error);
+		}
+		vip.backends = with_backends.backends;
+		vip.n_backends = with_backends.n_backends;
+	}
+	rc = elb_dp_vip_validate(&vip, &api->config->node, "", &err);
+	if (rc < 0) {
+		elb_dp_vip_release(&vip);
+		return model_error(error, &err, rc);
+	}
+	next = config_with_vip(api->config, index, &vip);
+	if (next == NULL)
+		return nomem(error);
+	rc = commit(api, next, error);
+	if (rc < 0)
+		return rc;
+	rc = change_result(api, rc, result, error);
+	if (rc < 0)
+		return rc;
+	r = *result;
+	if (cJSON_AddBoolToObject(r, "created", created) == NULL) {
+		cJSON_Delete(r);
+		*result = NULL;
+		return nomem(error);
+	}
+	return 0;
+}
+
+static int method_vip_delete(void *ctx, const cJSON *params, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", "if_epoch", NULL};
+	struct elb_dp_api *api = ctx;
+	struct elb_dp_vip_key key;
+	struct elb_dp_config *next;
+	int index, rc;
+
+	rc = check_params(params, known, error);
+	if (rc == 0)
+		rc = check_if_epoch(api, params, error);
+	if (rc < 0)
+		return rc;
+	index = find_vip(api, params, &key, error);
+	if (index < 0)
+		return index;
+	next = elb_dp_config_clone(api->config);
+	if (next == NULL)
+		return nomem(error);
+	elb_dp_vip_release(&next->vips[index]);
+	memmove(&next->vips[index], &next->vips[index + 1],
+		(next->n_vips - (uint32_t)index - 1) * sizeof(*next->vips));
+	next->n_vips--;
+	rc = commit(api, next, error);
+	return rc < 0 ? rc : change_result(api, rc, result, error);
+}
+
+static int method_vip_list(void *ctx, const cJSON *params, cJSON **result,
+			   struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"backends", NULL};
+	struct elb_dp_api *api = ctx;
+	const cJSON *with = cJSON_GetObjectItemCaseSensitive(params, "backends");
+	cJSON *r, *vips;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	if (with != NULL && !cJSON_IsBool(with)) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "backends",
+				  "backends: must be true or false");
+		return -EINVAL;
+	}
+	r = cJSON_CreateObject();
+	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL)
+		goto fail;
+	vips = cJSON_AddArrayToObject(r, "vips");
+	if (vips == NULL)
+		goto fail;
+	for (uint32_t i = 0; i < api->config->n_vips; i++) {
+		cJSON *vip = elb_dp_vip_to_json(&api->config->vips[i], cJSON_IsTrue(with));
+
+		if (vip == NULL || !cJSON_AddItemToArray(vips, vip)) {
+			cJSON_Delete(vip);
+			goto fail;
+		}
+	}
+	*result = r;
+	return 0;
+fail:
+	cJSON_Delete(r);
+	return nomem(error);
+}
+
+static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
+			       struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", "backends", "if_epoch",
+					    NULL};
+	struct elb_dp_api *api = ctx;
+	const cJSON *backends_json = cJSON_GetObjectItemCaseSensitive(params, "backends");
+	struct elb_dp_vip_key key;
+	struct elb_dp_config *next;
+	struct elb_dp_vip vip;
+	struct elb_dp_err err;
+	int index, rc;
+
+	rc = check_params(params, known, error);
+	if (rc == 0)
+		rc = check_if_epoch(api, params, error);
+	if (rc < 0)
+		return rc;
+	index = find_vip(api, params, &key, error);
+	if (index < 0)
+		return index;
+	if (backends_json == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "backends", "backends: missing");
+		return -EINVAL;
+	}
+	vip = api->config->vips[index];
+	vip.backends = NULL;
+	vip.n_backends = 0;
+	rc = elb_dp_backends_from_json(backends_json, "backends", &vip.backends, &vip.n_backends,
+				       &err);
+	if (rc == 0)
+		rc = elb_dp_vip_validate(&vip, &api->config->node, "", &err);
+	if (rc < 0) {
+		elb_dp_vip_release(&vip);
+		return model_error(error, &err, rc);
+	}
+	next = config_with_vip(api->config, index, &vip);
+	if (next == NULL)
+		return nomem(error);
+	rc = commit(api, next, error);
+	return rc < 0 ? rc : change_result(api, rc, result, error);
+}
+
+static int method_node_set(void *ctx, const cJSON *params, cJSON **result,
+			   struct elb_rpc_error *error)
+{
+	struct elb_dp_api *api = ctx;
+	struct elb_dp_config *next;
+	struct elb_dp_node node;
+	struct elb_dp_err err;
+	cJSON *node_params;
+	int rc;
+
+	rc = check_if_epoch(api, params, error);
+	if (rc < 0)
+		return rc;
+	node_params = params_without_guard(params);
+	if (node_params == NULL)
+		return nomem(error);
+	rc = elb_dp_node_from_json(node_params, "", &api->config->node, &node, &err);
+	cJSON_Delete(node_params);
+	if (rc == 0)
+		rc = elb_dp_node_validate(&node, "", &err);
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	next = elb_dp_config_clone(api->config);
+	if (next == NULL)
+		return nomem(error);
+	next->node = node;
+	rc = commit(api, next, error);
+	return rc < 0 ? rc : change_result(api, rc, result, error);
+}
+
+static int method_counters_get(void *ctx, const cJSON *params, cJSON **result,
+			       struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", NULL};
+	struct elb_dp_api *api = ctx;
+	struct elb_dp_vip_key key;
+	bool filtered = cJSON_GetArraySize(params) > 0;
+	cJSON *r, *counters;
+	int rc;
+
+	rc = check_params(params, known, error);
+	if (rc < 0)
+		return rc;
+	if (filtered) {
+		rc = find_vip(api, params, &key, error);
+		if (rc < 0)
+			return rc;
+	}
+	if (api->ops.counters == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL,
+				  "this dataplane reports no counters");
+		return -EOPNOTSUPP;
+	}
+	r = cJSON_CreateObject();
+	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
+	    (filtered && !cJSON_AddItemToObject(r, "vip", elb_dp_vip_key_to_json(&key))))
+		goto fail;
+	counters = cJSON_AddObjectToObject(r, "counters");
+	if (counters == NULL)
+		goto fail;
+	rc = api->ops.counters(api->ctx, counters, filtered ? &key : NULL);
+	if (rc < 0) {
+		cJSON_Delete(r);
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "counters: %s",
+				  strerror(-rc));
+		return rc;
+	}
+	*result = r;
+	return 0;
+fail:
+	cJSON_Delete(r);
+	return nomem(error);
+}
+
+static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct elb_dp_api *api = ctx;
+	struct elb_rpc_stats stats;
+	uint64_t backends = 0;
+	cJSON *r, *control, *status;
+	bool ok;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; i < api->config->n_vips; i++)
+		backends += api->config->vips[i].n_backends;
+	elb_rpc_server_stats(api->server, &stats);
+	r = cJSON_CreateObject();
+	if (r == NULL)
+		return nomem(error);
+	ok = elb_dp_json_add_u64(r, "epoch", api->epoch) != NULL &&
+	     cJSON_AddStringToObject(r, "dataplane", api->dataplane) != NULL &&
+	     cJSON_AddStringToObject(r, "instance", api->instance) != NULL &&
+	     elb_dp_json_add_u64(r, "uptime_ms", monotonic_ms() - api->started_ms) != NULL &&
+	     cJSON_AddNumberToObject(r, "vips", api->config->n_vips) != NULL &&
+	     elb_dp_json_add_u64(r, "backends", backends) != NULL;
+	control = ok ? cJSON_AddObjectToObject(r, "control") : NULL;
+	ok = control != NULL &&
+	     cJSON_AddNumberToObject(control, "clients", stats.clients) != NULL &&
+	     elb_dp_json_add_u64(control, "requests", stats.requests) != NULL &&
+	     elb_dp_json_add_u64(control, "errors", stats.errors) != NULL &&
+	     elb_dp_json_add_u64(control, "refused", stats.refused) != NULL &&
+	     elb_dp_json_add_u64(control, "dropped", stats.dropped) != NULL &&
+	     elb_dp_json_add_u64(control, "oversized", stats.oversized) != NULL &&
+	     elb_dp_json_add_u64(control, "apply_failures", api->apply_failures) != NULL &&
+	     elb_dp_json_add_u64(control, "persist_failures", api->persist_failures) != NULL;
+	if (ok && api->persist_error[0] != '\0')
+		ok = cJSON_AddStringToObject(control, "persist_error", api->persist_error) != NULL;
+	status = ok ? cJSON_AddObjectToObject(r, "status") : NULL;
+	if (status == NULL) {
+		cJSON_Delete(r);
+		return nomem(error);
+	}
+	if (api->ops.status != NULL) {
+		rc = api->ops.status(api->ctx, status);
+		if (rc < 0) {
+			cJSON_Delete(r);
+			elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "status: %s",
+					  strerror(-rc));
+			return rc;
+		}
+	}
+	*result = r;
+	return 0;
+}
+
+static const struct elb_rpc_method dp_methods[] = {
+	{"ping", method_ping},
+	{"config.get", method_config_get},
+	{"config.set", method_config_set},
+	{"vip.set", method_vip_set},
+	{"vip.delete", method_vip_delete},
+	{"vip.list", method_vip_list},
+	{"backends.set", method_backends_set},
+	{"node.set", method_node_set},
+	{"counters.get", method_counters_get},
+	{"status.get", method_status_get},
+};
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime */
+
+static void make_instance_id(char out[17])
+{
+	uint64_t id;
+
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != (ssize_t)sizeof(id))
+		id = monotonic_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	snprintf(out, 17, "%016" PRIx64, id);
+}
+
+static int starting_config(const struct elb_dp_api_options *options,
+			   struct elb_dp_config **out, struct elb_dp_err *err)
+{
+	if (options->state_path != NULL && access(options->state_path, F_OK) == 0)
+		return elb_dp_config_load_file(options->state_path, out, err);
+	*out = options->initial != NULL ? elb_dp_config_clone(options->initial)
+					: elb_dp_config_new();
+	if (*out == NULL) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *options,
+		    const struct elb_dp_ops *ops, void *ctx, struct elb_dp_err *err)
+{
+	struct elb_rpc_server_config rpc = {0};
+	struct elb_rpc_error error = {0};
+	struct elb_dp_config *config = NULL;
+	struct elb_dp_api *api;
+	struct elb_dp_err local;
+	int rc;
+
+	if (err == NULL)
+		err = &local;
+	err->field[0] = err->text[0] = '\0';
+	if (out == NULL || options == NULL || options->socket_path == NULL || ops == NULL ||
+	    ops->apply == NULL) {
+		snprintf(err->text, sizeof(err->text), "missing socket path or apply callback");
+		return -EINVAL;
+	}
+	api = calloc(1, sizeof(*api));
+	if (api == NULL) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return -ENOMEM;
+	}
+	api->ops = *ops;
+	api->ctx = ctx;
+	api->started_ms = monotonic_ms();
+	snprintf(api->dataplane, sizeof(api->dataplane), "%s",
+		 options->dataplane != NULL ? options->dataplane : "unknown");
+	make_instance_id(api->instance);
+	if (options->state_path != NULL) {
+		api->state_path = strdup(options->state_path);
+		if (api->state_path == NULL) {
+			rc = -ENOMEM;
+			snprintf(err->text, sizeof(err->text), "out of memory");
+			goto fail;
+		}
+	}
+	rc = starting_config(options, &config, err);
+	if (rc < 0)
+		goto fail;
+
+	/* The socket first: a second instance on the same path fails here,
+	 * before it touches the dataplane. */
+	rpc.path = options->socket_path;
+	rpc.methods = dp_methods;
+	rpc.n_methods = ELB_ARRAY_SIZE(dp_methods);
+	rpc.ctx = api;
+	rpc.mode = options->socket_mode;
+	rpc.max_clients = options->max_clients;
+	rpc.max_output = options->max_output;
+	rpc.stall_timeout_ms = options->stall_timeout_ms;
+	rc = elb_rpc_server_open(&api->server, &rpc);
+	if (rc < 0) {
+		elb_dp_config_free(config);
+		snprintf(err->text, sizeof(err->text), "%s: %s", options->socket_path,
+			 strerror(-rc));
+		goto fail;
+	}
+	rc = commit(api, config, &error);
+	cJSON_Delete(error.data);
+	if (rc < 0) {
+		copy_text(err->field, sizeof(err->field), error.field);
+		copy_text(err->text, sizeof(err->text), error.message);
+		goto fail;
+	}
+	*out = api;
+	return 0;
+fail:
+	elb_dp_api_close(api);
+	return rc;
+}
+
+int elb_dp_api_poll(struct elb_dp_api *api, int timeout_ms)
+{
+	return elb_rpc_server_poll(api->server, timeout_ms);
+}
+
+int elb_dp_api_fd(const struct elb_dp_api *api)
+{
+	return elb_rpc_server_fd(api->server);
+}
+
+const struct elb_dp_config *elb_dp_api_config(const struct elb_dp_api *api)
+{
+	return api->config;
+}
+
+uint64_t elb_dp_api_epoch(const struct elb_dp_api *api)
+{
+	return api->epoch;
+}
+
+int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *config,
+			  struct elb_dp_err *err)
+{
+	struct elb_rpc_error error = {0};
+	struct elb_dp_config *next = elb_dp_config_clone(config);
+	int rc;
+
+	if (next == NULL) {
+		if (err != NULL) {
+			err->field[0] = '\0';
+			snprintf(err->text, sizeof(err->text), "out of memory");
+		}
+		return -ENOMEM;
+	}
+	rc = commit(api, next, &error);
+	cJSON_Delete(error.data);
+	if (rc < 0 && err != NULL) {
+		copy_text(err->field, sizeof(err->field), error.field);
+		copy_text(err->text, sizeof(err->text), error.message);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+void elb_dp_api_close(struct elb_dp_api *api)
+{
+	if (api == NULL)
+		return;
+	elb_rpc_server_close(api->server);
+	elb_dp_config_free(api->config);
+	free(api->state_path);
+	free(api);
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane protocol: the methods edgelb-cp (and operators) call on a
+ * dataplane's control socket, implemented once for edgelb-dp (DPDK) and
+ * edgelb-xdp on top of the configuration model (elb_config.h) and the
+ * JSON-RPC server (elb_rpc.h). docs/dataplane-protocol.md is the reference
+ * of the methods.
+ *
+ * What a dataplane supplies is struct elb_dp_ops. Every change is made the
+ * same way: build a complete new config from the current one plus the
+ * change, validate it, hand it to ops->apply, and only if that succeeds make
+ * it current, increment the epoch and persist it. A refused change leaves
+ * everything as it was.
+ *
+ * Threading: everything here, the ops callbacks included, runs on the
+ * thread that calls elb_dp_api_poll() (the control lcore or thread). apply
+ * must publish to the workers itself (e.g. build a snapshot aside and swap
+ * one pointer, freeing the old one after a grace period).
+ */
+#ifndef ELB_DP_API_H
+#define ELB_DP_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "elb_config.h"
+#include "elb_rpc.h"
+
+#define ELB_DP_PROTOCOL_VERSION 1
+
+/* Application error codes (JSON-RPC's implementation-defined range). */
+#define ELB_DP_ERR_NOT_FOUND (-32001)      /* no VIP with that address, port, protocol */
+#define ELB_DP_ERR_APPLY_FAILED (-32002)   /* the dataplane refused the new config */
+#define ELB_DP_ERR_EPOCH_MISMATCH (-32003) /* "if_epoch" given and not the current epoch */
+
+#define ELB_DP_APPLY_ERR_MAX 256
+
+struct elb_dp_ops {
+	/*
+	 * Make `config` the dataplane's whole configuration, atomically: on
+	 * success workers see all of it, on failure none of it (the previous
+	 * config stays in force). `epoch` is the number this config gets if
+	 * applied. config has been validated; it stays alive and unchanged
+	 * until the next successful apply has returned or the API is closed,
+	 * so the dataplane may keep pointers into it until then.
+	 * @return 0, or -errno with a one-line reason in err (errlen bytes,
+	 *         at least ELB_DP_APPLY_ERR_MAX) for the client.
+	 */
+	int (*apply)(void *ctx, const struct elb_dp_config *config, uint64_t epoch, char *err,
+		     size_t errlen);
+	/*
+	 * Add the dataplane's counters to the empty object `out`: all of them,
+	 * or only those of one VIP when vip is not NULL (it is one of the
+	 * current config). Names from elb_reasons.h for drops. May be NULL:
+	 * counters.get then fails with -32603.
+	 * @return 0 or -errno.
+	 */
+	int (*counters)(void *ctx, cJSON *out, const struct elb_dp_vip_key *vip);
+	/* Add whatever describes the dataplane's health to the empty object
+	 * `out` (ports, links, workers, program ids...). May be NULL. */
+	int (*status)(void *ctx, cJSON *out);
+};
+
+struct elb_dp_api_options {
+	const char *socket_path; /* required */
+	const char *dataplane;   /* "dpdk" or "xdp": reported by ping and status.get */
+	/* If set: the config is loaded from here at open when the file exists,
+	 * and written here (atomically) after every applied change. */
+	const char *state_path;
+	/* The starting config when there is no state file; NULL: empty. */
+	const struct elb_dp_config *initial;
+	/* Server limits; 0 takes the ELB_RPC_* defaults. */
+	mode_t socket_mode;
+	unsigned int max_clients;
+	size_t max_output;
+	unsigned int stall_timeout_ms;
+};
+
+struct elb_dp_api;
+
+/*
+ * Open the control socket and apply the starting config (the state file's,
+ * else options->initial, else an empty one) through ops->apply; it becomes
+ * epoch 1. ops->apply is therefore called once before this returns. Nothing
+ * is served until the first elb_dp_api_poll().
+ * @return 0, or -errno with err filled (a bad state file, the socket, or
+ *         apply's refusal).
+ */
+int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *options,
+		    const struct elb_dp_ops *ops, void *ctx, struct elb_dp_err *err);
+
+/* Serve requests: see elb_rpc_server_poll(). */
+int elb_dp_api_poll(struct elb_dp_api *api, int timeout_ms);
+/* An fd that becomes readable when elb_dp_api_poll has work. */
+int elb_dp_api_fd(const struct elb_dp_api *api);
+
+/* The config in force and its epoch. */
+const struct elb_dp_config *elb_dp_api_config(const struct elb_dp_api *api);
+uint64_t elb_dp_api_epoch(const struct elb_dp_api *api);
+
+/*
+ * Replace the whole config from the control thread itself (e.g. reloading
+ * a file on SIGHUP): the same path as config.set.
+ * @return 0 (also when nothing changed), -EINVAL (invalid: err says why),
+ *         or apply's -errno.
+ */
+int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *config,
+			  struct elb_dp_err *err);
+
+/* Close the socket (removing its file) and free everything. NULL ignored. */
+void elb_dp_api_close(struct elb_dp_api *api);
+
+#endif /* ELB_DP_API_H */

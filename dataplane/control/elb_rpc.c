@@ -1,0 +1,969 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * JSON-RPC 2.0 line server; see elb_rpc.h for the behaviour.
+ *
+ * Structure: one epoll instance, level-triggered, holding the listening
+ * socket and every client. Per client, an input buffer (at most one line
+ * plus what follows it) and an output buffer of encoded responses. A round
+ * of elb_rpc_server_poll():
+ *   1. epoll_wait;
+ *   2. per ready client: send what is pending, read once, answer every
+ *      complete line (unless its unsent output is above the pause mark),
+ *      send;
+ *   3. every sweep interval: drop clients whose pending I/O made no
+ *      progress for the stall timeout;
+ *   4. free the clients closed during the round. A client is only freed
+ *      here, because a later event of the same epoll_wait batch may still
+ *      point at it.
+ * Level-triggered epoll keeps it simple to read only one buffer per event:
+ * a busy client is served again in the next round, after the others.
+ */
+#include "elb_rpc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EVENTS_PER_ROUND 64
+#define ACCEPTS_PER_ROUND 64
+#define READ_CHUNK (64u << 10)     /* at most this much read per readiness event */
+#define READ_MIN_ROOM 1024u        /* input buffer grows when it has less room */
+#define BUFFER_INITIAL (4u << 10)
+#define BUFFER_KEEP (64u << 10)    /* idle buffers above this are given back */
+#define ACCEPT_RETRY_MS 100        /* out of fds: wait this long before accepting again */
+
+struct rpc_client {
+	int fd;
+	uint32_t slot;          /* index in srv->clients */
+	uint32_t events;        /* epoll mask registered now */
+	bool closing;           /* read nothing more; close once the output is sent */
+	bool peer_eof;          /* the client shut down its sending side */
+	bool peer_gone;         /* the client is gone: responses are discarded */
+	bool dead;              /* closed; freed at the end of the round */
+	char *in;
+	size_t in_len, in_cap;
+	size_t in_head;         /* start of the first unhandled line */
+	size_t in_scan;         /* bytes before this were searched for "\n" */
+	char *out;
+	size_t out_head, out_len, out_cap;
+	uint64_t input_ms;      /* last input progress */
+	uint64_t output_ms;     /* last output progress, or when output became pending */
+	struct rpc_client *next_dead;
+};
+
+struct elb_rpc_server {
+	int epoll_fd;
+	int listen_fd;
+	char *path;
+	dev_t sock_dev; /* identity of our socket file, to remove only ours */
+	ino_t sock_ino;
+	const struct elb_rpc_method *methods;
+	size_t n_methods;
+	void *ctx;
+	unsigned int max_clients;
+	size_t max_message;
+	size_t max_output;
+	size_t output_pause;
+	unsigned int stall_timeout_ms;
+	unsigned int sweep_interval_ms;
+	uint64_t last_sweep_ms;
+	uint64_t accept_resume_ms; /* 0: accepting */
+	struct rpc_client **clients;
+	uint32_t n_clients;
+	struct rpc_client *dead;
+	struct elb_rpc_stats stats;
+	int listen_marker; /* its address tags the listener's epoll events */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void elb_rpc_error_set(struct elb_rpc_error *error, int code, const char *field, const char *fmt,
+		       ...)
+{
+	va_list ap;
+
+	error->code = code;
+	snprintf(error->field, sizeof(error->field), "%s", field != NULL ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(error->message, sizeof(error->message), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages */
+
+static const struct elb_rpc_method *find_method(const struct elb_rpc_server *srv,
+						const char *name)
+{
+	for (size_t i = 0; i < srv->n_methods; i++)
+		if (strcmp(srv->methods[i].name, name) == 0)
+			return &srv->methods[i];
+	return NULL;
+}
+
+/* Said when even the response to an allocation failure cannot be built. */
+static const char out_of_memory_line[] =
+	"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,\"message\":\"out of "
+	"memory\"}}\n";
+
+/*
+ * The request's id, to echo. cJSON keeps numbers as doubles and prints them
+ * with 15 significant digits, which would change an integer id above 10^15:
+ * numbers are written out by hand, integers digit for digit.
+ */
+static cJSON *copy_id(const cJSON *id)
+{
+	char text[32];
+	double d;
+
+	if (id == NULL)
+		return cJSON_CreateNull();
+	if (!cJSON_IsNumber(id))
+		return cJSON_Duplicate(id, true);
+	d = id->valuedouble;
+	if (d > -9.2e18 && d < 9.2e18 && d == (double)(long long)d)
+		snprintf(text, sizeof(text), "%lld", (long long)d);
+	else
+		snprintf(text, sizeof(text), "%.17g", d);
+	return cJSON_CreateRaw(text);
+}
+
+static cJSON *response_base(const cJSON *id)
+{
+	cJSON *response = cJSON_CreateObject();
+	cJSON *id_copy;
+
+	if (response == NULL || cJSON_AddStringToObject(response, "jsonrpc", "2.0") == NULL)
+		goto fail;
+	id_copy = copy_id(id);
+	if (id_copy == NULL)
+		goto fail;
+	if (!cJSON_AddItemToObject(response, "id", id_copy)) {
+		cJSON_Delete(id_copy);
+		goto fail;
+	}
+	return response;
+fail:
+	cJSON_Delete(response);
+	return NULL;
+}
+
+/* Encode a response line ("\n"-terminated, malloc'ed); NULL if out of memory. */
+static char *encode_line(cJSON *response)
+{
+	char *text = cJSON_PrintUnformatted(response);
+	size_t len;
+	char *line;
+
+	if (text == NULL)
+		return NULL;
+	len = strlen(text);
+	line = malloc(len + 2);
+	if (line != NULL) {
+		memcpy(line, text, len);
+		line[len] = '\n';
+		line[len + 1] = '\0';
+	}
+	cJSON_free(text);
+	return line;
+}
+
+/* Takes ownership of error->data. */
+static char *error_line(struct elb_rpc_server *srv, const cJSON *id, struct elb_rpc_error *error)
+{
+	cJSON *response = response_base(id);
+	cJSON *body = NULL, *data = error->data;
+	int code = error->code != 0 ? error->code : ELB_RPC_INTERNAL_ERROR;
+	char *line = NULL;
+
+	error->data = NULL;
+	srv->stats.errors++;
+	if (response == NULL)
+		goto out;
+	body = cJSON_AddObjectToObject(response, "error");
+	if (body == NULL || cJSON_AddNumberToObject(body, "code", code) == NULL ||
+	    cJSON_AddStringToObject(body, "message", error->message) == NULL)
+		goto out;
+	if (error->field[0] != '\0') {
+		if (data == NULL)
+			data = cJSON_CreateObject();
+		if (data == NULL || cJSON_AddStringToObject(data, "field", error->field) == NULL)
+			goto out;
+	}
+	if (data != NULL) {
+		if (!cJSON_AddItemToObject(body, "data", data))
+			goto out;
+		data = NULL;
+	}
+	line = encode_line(response);
+out:
+	cJSON_Delete(data);
+	cJSON_Delete(response);
+	return line;
+}
+
+static char *simple_error_line(struct elb_rpc_server *srv, const cJSON *id, int code,
+			       const char *field, const char *message)
+{
+	struct elb_rpc_error error = {0};
+
+	elb_rpc_error_set(&error, code, field, "%s", message);
+	return error_line(srv, id, &error);
+}
+
+static char *result_line(const cJSON *id, cJSON *result)
+{
+	cJSON *response = response_base(id);
+	char *line = NULL;
+
+	if (result == NULL)
+		result = cJSON_CreateNull();
+	if (response == NULL || result == NULL)
+		goto out;
+	if (!cJSON_AddItemToObject(response, "result", result))
+		goto out;
+	result = NULL;
+	line = encode_line(response);
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(response);
+	return line;
+}
+
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * Handle one request line (NUL-terminated at line[len]). Returns the
+ * response line to send, NULL for none (a notification); *failed is set if
+ * a response was due but could not be built.
+ */
+static char *handle_message(struct elb_rpc_server *srv, const char *line, size_t len,
+			    bool *failed)
+{
+	const cJSON *id, *version, *method_name, *params_item;
+	const struct elb_rpc_method *method;
+	struct elb_rpc_error error = {0};
+	const char *end = NULL;
+	cJSON *request, *params = NULL, *result = NULL;
+	char *response = NULL;
+	bool notification = false; /* until the request is known to be a valid one */
+	int rc;
+
+	request = memchr(line, '\0', len) == NULL
+			  ? cJSON_ParseWithLengthOpts(line, len, &end, false)
+			  : NULL;
+	if (request != NULL && !blank(end, len - (size_t)(end - line))) {
+		cJSON_Delete(request);
+		request = NULL;
+	}
+	if (request == NULL) {
+		response = simple_error_line(srv, NULL, ELB_RPC_PARSE_ERROR, NULL,
+					     "Parse error: the line is not one JSON value");
+		goto out;
+	}
+	if (cJSON_IsArray(request)) {
+		response = simple_error_line(srv, NULL, ELB_RPC_INVALID_REQUEST, NULL,
+					     "Invalid Request: batch requests are not supported; "
+					     "send one request per line");
+		goto out;
+	}
+	if (!cJSON_IsObject(request)) {
+		response = simple_error_line(srv, NULL, ELB_RPC_INVALID_REQUEST, NULL,
+					     "Invalid Request: not a JSON object");
+		goto out;
+	}
+	id = cJSON_GetObjectItemCaseSensitive(request, "id");
+	if (id != NULL && !cJSON_IsString(id) && !cJSON_IsNumber(id) && !cJSON_IsNull(id)) {
+		response = simple_error_line(srv, NULL, ELB_RPC_INVALID_REQUEST, "id",
+					     "Invalid Request: id must be a string, number or "
+					     "null");
+		goto out;
+	}
+	version = cJSON_GetObjectItemCaseSensitive(request, "jsonrpc");
+	if (!cJSON_IsString(version) || strcmp(version->valuestring, "2.0") != 0) {
+		response = simple_error_line(srv, id, ELB_RPC_INVALID_REQUEST, "jsonrpc",
+					     "Invalid Request: jsonrpc must be \"2.0\"");
+		goto out;
+	}
+	method_name = cJSON_GetObjectItemCaseSensitive(request, "method");
+	if (!cJSON_IsString(method_name)) {
+		response = simple_error_line(srv, id, ELB_RPC_INVALID_REQUEST, "method",
+					     "Invalid Request: method must be a string");
+		goto out;
+	}
+	/* From here on the request is valid: a notification gets no answer. */
+	notification = id == NULL;
+	method = find_method(srv, method_name->valuestring);
+	if (method == NULL) {
+		elb_rpc_error_set(&error, ELB_RPC_METHOD_NOT_FOUND, NULL,
+				  "Method not found: %.100s", method_name->valuestring);
+		error.data = cJSON_CreateObject();
+		if (error.data != NULL)
+			cJSON_AddStringToObject(error.data, "method", method_name->valuestring);
+		goto respond_error;
+	}
+	params_item = cJSON_GetObjectItemCaseSensitive(request, "params");
+	if (params_item != NULL && !cJSON_IsObject(params_item)) {
+		elb_rpc_error_set(&error, ELB_RPC_INVALID_PARAMS, "params",
+				  "Invalid params: params must be an object");
+		goto respond_error;
+	}
+	if (params_item == NULL) {
+		params = cJSON_CreateObject();
+		if (params == NULL) {
+			elb_rpc_error_set(&error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+			goto respond_error;
+		}
+		params_item = params;
+	}
+	rc = method->handler(srv->ctx, params_item, &result, &error);
+	if (rc < 0) {
+		cJSON_Delete(result);
+		goto respond_error;
+	}
+	if (notification) {
+		cJSON_Delete(result);
+		goto out;
+	}
+	response = result_line(id, result);
+	goto out;
+
+respond_error:
+	if (notification) {
+		cJSON_Delete(error.data);
+		goto out;
+	}
+	response = error_line(srv, id, &error);
+out:
+	*failed = response == NULL && !notification;
+	cJSON_Delete(params);
+	cJSON_Delete(request);
+	return response;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clients */
+
+static void client_kill(struct elb_rpc_server *srv, struct rpc_client *c)
+{
+	struct rpc_client *last;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	/* Closing the fd also removes it from the epoll set. */
+	close(c->fd);
+	c->fd = -1;
+	last = srv->clients[--srv->n_clients];
+	srv->clients[c->slot] = last;
+	last->slot = c->slot;
+	c->next_dead = srv->dead;
+	srv->dead = c;
+}
+
+static void free_dead_clients(struct elb_rpc_server *srv)
+{
+	while (srv->dead != NULL) {
+		struct rpc_client *c = srv->dead;
+
+		srv->dead = c->next_dead;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+static size_t output_pending(const struct rpc_client *c)
+{
+	return c->out_len - c->out_head;
+}
+
+static bool output_paused(const struct elb_rpc_server *srv, const struct rpc_client *c)
+{
+	return output_pending(c) >= srv->output_pause;
+}
+
+static void client_update_events(struct elb_rpc_server *srv, struct rpc_client *c)
+{
+	struct epoll_event ev = {.data.ptr = c};
+	uint32_t want = 0;
+
+	if (c->dead)
+		return;
+	if (!c->closing && !c->peer_eof && !output_paused(srv, c))
+		want |= EPOLLIN;
+	if (output_pending(c) > 0)
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return;
+	ev.events = want;
+	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		client_kill(srv, c);
+		return;
+	}
+	c->events = want;
+}
+
+/* Queue a response line; a client that does not read its responses is
+ * dropped once they exceed max_output. */
+static void client_queue(struct elb_rpc_server *srv, struct rpc_client *c, const char *line,
+			 size_t len)
+{
+	size_t pending = output_pending(c);
+
+	if (c->peer_gone || c->dead)
+		return;
+	if (pending + len > srv->max_output) {
+		srv->stats.dropped++;
+		client_kill(srv, c);
+		return;
+	}
+	if (pending == 0)
+		c->output_ms = now_ms();
+	if (c->out_head > 0) {
+		memmove(c->out, c->out + c->out_head, pending);
+		c->out_head = 0;
+		c->out_len = pending;
+	}
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = c->out_cap > 0 ? c->out_cap : BUFFER_INITIAL;
+		char *bigger;
+
+		while (cap < c->out_len + len)
+			cap *= 2;
+		bigger = realloc(c->out, cap);
+		if (bigger == NULL) {
+			client_kill(srv, c);
+			return;
+		}
+		c->out = bigger;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, line, len);
+	c->out_len += len;
+}
+
+/* Send what the socket takes now. */
+static void client_flush(struct elb_rpc_server *srv, struct rpc_client *c)
+{
+	while (!c->dead && output_pending(c) > 0) {
+		ssize_t n = send(c->fd, c->out + c->out_head, output_pending(c),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->out_head += (size_t)n;
+			c->output_ms = now_ms();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		/* EPIPE, ECONNRESET: nobody left to answer. */
+		client_kill(srv, c);
+		return;
+	}
+	if (c->dead)
+		return;
+	if (output_pending(c) == 0) {
+		c->out_head = c->out_len = 0;
+		if (c->out_cap > BUFFER_KEEP) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = 0;
+		}
+		if (c->closing) {
+			client_kill(srv, c);
+			return;
+		}
+	}
+	client_update_events(srv, c);
+}
+
+static void client_answer(struct elb_rpc_server *srv, struct rpc_client *c, char *line,
+			  size_t len)
+{
+	bool failed;
+	char *response;
+
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (blank(line, len))
+		return;
+	srv->stats.requests++;
+	response = handle_message(srv, line, len, &failed);
+	if (response != NULL) {
+		client_queue(srv, c, response, strlen(response));
+		free(response);
+	} else if (failed) {
+		client_queue(srv, c, out_of_memory_line, sizeof(out_of_memory_line) - 1);
+	}
+}
+
+/* Give back the handled lines' room. */
+static void client_compact_input(struct rpc_client *c)
+{
+	if (c->in_head == 0)
+		return;
+	memmove(c->in, c->in + c->in_head, c->in_len - c->in_head);
+	c->in_len -= c->in_head;
+	c->in_scan -= c->in_head;
+	c->in_head = 0;
+	if (c->in_len == 0 && c->in_cap > BUFFER_KEEP) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+		c->in_scan = 0;
+	}
+}
+
+/* Answer the complete lines in the input buffer, while the client's unsent
+ * output stays below the pause mark. Returns the number of lines handled. */
+static int client_process(struct elb_rpc_server *srv, struct rpc_client *c)
+{
+	int handled = 0;
+
+	if (c->in == NULL) { /* nothing received since the buffer was given back */
+		if (c->peer_eof)
+			c->closing = true;
+		return 0;
+	}
+	while (!c->dead && !c->closing && (c->peer_gone || !output_paused(srv, c))) {
+		size_t avail = c->in_len - c->in_head;
+		char *start = c->in + c->in_head;
+		char *newline = c->in_scan < c->in_len
+					? memchr(c->in + c->in_scan, '\n', c->in_len - c->in_scan)
+					: NULL;
+
+		if (newline != NULL) {
+			size_t len = (size_t)(newline - start);
+
+			*newline = '\0';
+			c->in_head = c->in_scan = (size_t)(newline + 1 - c->in);
+			client_answer(srv, c, start, len);
+			handled++;
+			continue;
+		}
+		c->in_scan = c->in_len;
+		if (avail > srv->max_message) {
+			char *line = simple_error_line(srv, NULL, ELB_RPC_INVALID_REQUEST, NULL,
+						       "Invalid Request: line longer than the "
+						       "limit; closing the connection");
+
+			srv->stats.oversized++;
+			if (line != NULL) {
+				client_queue(srv, c, line, strlen(line));
+				free(line);
+			}
+			c->in_head = c->in_len; /* dropped unread */
+			c->closing = true;
+			break;
+		}
+		if (c->peer_eof) {
+			/* The last request may lack its "\n". The buffer has room
+			 * for the NUL: it holds at most max_message bytes here. */
+			if (avail > 0) {
+				start[avail] = '\0';
+				c->in_head = c->in_scan = c->in_len;
+				client_answer(srv, c, start, avail);
+				handled++;
+			}
+			c->closing = true;
+		}
+		break;
+	}
+	if (!c->dead)
+		client_compact_input(c);
+	return handled;
+}
+
+/* One read of at most READ_CHUNK bytes. */
+static void client_read(struct elb_rpc_server *srv, struct rpc_client *c)
+{
+	/* Room for a whole line of max_message bytes, its "\n" and a NUL. */
+	size_t limit = srv->max_message + 2;
+	size_t want;
+	ssize_t n;
+
+	if (c->in_cap - c->in_len < READ_MIN_ROOM && c->in_cap < limit) {
+		size_t cap = c->in_cap > 0 ? c->in_cap : BUFFER_INITIAL;
+		char *bigger;
+
+		while (cap - c->in_len < READ_MIN_ROOM && cap < limit)
+			cap *= 2;
+		if (cap > limit)
+			cap = limit;
+		bigger = realloc(c->in, cap);
+		if (bigger == NULL) {
+			client_kill(srv, c);
+			return;
+		}
+		c->in = bigger;
+		c->in_cap = cap;
+	}
+	/* Keep one byte for the NUL of a final line without "\n". */
+	want = c->in_cap - 1 - c->in_len;
+	if (want > READ_CHUNK)
+		want = READ_CHUNK;
+	if (want == 0)
+		return;
+	n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
+	if (n > 0) {
+		c->in_len += (size_t)n;
+		c->input_ms = now_ms();
+		return;
+	}
+	if (n == 0) {
+		c->peer_eof = true;
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return;
+	client_kill(srv, c);
+}
+
+static int client_event(struct elb_rpc_server *srv, struct rpc_client *c, uint32_t events)
+{
+	int handled = 0;
+
+	if (events & EPOLLERR) {
+		client_kill(srv, c);
+		return 0;
+	}
+	if (events & EPOLLHUP) {
+		/* Gone for good: answers cannot be delivered, but what it sent
+		 * is still run (it may be notifications). Reading is bounded by
+		 * what the socket held when the peer closed. */
+		c->peer_gone = true;
+		while (!c->dead && !c->peer_eof && !c->closing) {
+			size_t before = c->in_len - c->in_head;
+
+			client_read(srv, c);
+			if (c->dead || (!c->peer_eof && c->in_len - c->in_head == before))
+				break;
+			handled += client_process(srv, c);
+		}
+		client_kill(srv, c);
+		return handled;
+	}
+	if (events & EPOLLOUT)
+		client_flush(srv, c);
+	if (!c->dead && (events & EPOLLIN) && !c->closing && !c->peer_eof) {
+		client_read(srv, c);
+		if (!c->dead)
+			handled = client_process(srv, c);
+	} else if (!c->dead) {
+		/* Output drained: answer the lines held back by the pause. */
+		handled = client_process(srv, c);
+	}
+	if (!c->dead)
+		client_flush(srv, c);
+	return handled;
+}
+
+static const char busy_line[] =
+	"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,\"message\":\"server busy: "
+	"too many clients\"}}\n";
+
+static void accept_clients(struct elb_rpc_server *srv)
+{
+	for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
+		struct epoll_event ev = {.events = EPOLLIN};
+		struct rpc_client *c;
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The listener stays readable: stop watching it for a
+				 * while instead of spinning on it. */
+				struct epoll_event off = {.data.ptr = &srv->listen_marker};
+
+				epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, srv->listen_fd, &off);
+				srv->accept_resume_ms = now_ms() + ACCEPT_RETRY_MS;
+			}
+			return;
+		}
+		if (srv->n_clients >= srv->max_clients) {
+			/* Best effort: a fresh socket has room for one line. */
+			ssize_t sent = send(fd, busy_line, sizeof(busy_line) - 1,
+					    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			(void)sent;
+			close(fd);
+			srv->stats.refused++;
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->events = EPOLLIN;
+		c->input_ms = c->output_ms = now_ms();
+		ev.data.ptr = c;
+		if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->slot = srv->n_clients;
+		srv->clients[srv->n_clients++] = c;
+		srv->stats.accepted++;
+	}
+}
+
+/* Drop clients whose pending I/O has not moved for the stall timeout, and
+ * resume accepting after a shortage of fds. */
+static void sweep(struct elb_rpc_server *srv, uint64_t now)
+{
+	uint32_t i = 0;
+
+	srv->last_sweep_ms = now;
+	if (srv->accept_resume_ms != 0 && now >= srv->accept_resume_ms) {
+		struct epoll_event on = {.events = EPOLLIN, .data.ptr = &srv->listen_marker};
+
+		if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, srv->listen_fd, &on) == 0)
+			srv->accept_resume_ms = 0;
+	}
+	while (i < srv->n_clients) {
+		struct rpc_client *c = srv->clients[i];
+		bool stalled;
+
+		if (output_pending(c) > 0)
+			stalled = now - c->output_ms >= srv->stall_timeout_ms;
+		else
+			stalled = c->in_len > 0 && now - c->input_ms >= srv->stall_timeout_ms;
+		if (!stalled) {
+			i++;
+			continue;
+		}
+		srv->stats.dropped++;
+		client_kill(srv, c); /* moves the last client into slot i */
+	}
+}
+
+/* Is there a client whose time limit needs the sweep to run? */
+static bool timers_pending(const struct elb_rpc_server *srv)
+{
+	if (srv->accept_resume_ms != 0)
+		return true;
+	for (uint32_t i = 0; i < srv->n_clients; i++)
+		if (output_pending(srv->clients[i]) > 0 || srv->clients[i]->in_len > 0)
+			return true;
+	return false;
+}
+
+int elb_rpc_server_poll(struct elb_rpc_server *srv, int timeout_ms)
+{
+	struct epoll_event events[EVENTS_PER_ROUND];
+	int n, handled = 0;
+	uint64_t now;
+
+	if (srv == NULL)
+		return -EINVAL;
+	if ((timeout_ms < 0 || (unsigned int)timeout_ms > srv->sweep_interval_ms) &&
+	    timers_pending(srv))
+		timeout_ms = (int)srv->sweep_interval_ms;
+	n = epoll_wait(srv->epoll_fd, events, EVENTS_PER_ROUND, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct rpc_client *c = events[i].data.ptr;
+
+		if (events[i].data.ptr == &srv->listen_marker) {
+			accept_clients(srv);
+			continue;
+		}
+		if (c->dead)
+			continue;
+		handled += client_event(srv, c, events[i].events);
+	}
+	now = now_ms();
+	if (now - srv->last_sweep_ms >= srv->sweep_interval_ms)
+		sweep(srv, now);
+	free_dead_clients(srv);
+	return handled;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Socket and lifetime */
+
+/* Remove a socket file left by a server that is gone; keep a live one and
+ * anything that is not a socket. */
+static int clear_stale_socket(const char *path, const struct sockaddr_un *addr)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+	/* EAGAIN: alive with a full backlog. */
+	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	rc = errno;
+	close(fd);
+	if (rc != ECONNREFUSED)
+		return -rc;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int open_listener(struct elb_rpc_server *srv, const char *path, mode_t mode)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	rc = clear_stale_socket(path, &addr);
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Linux creates the socket file with the socket inode's mode minus the
+	 * umask: set it first, so that the file is never more open than
+	 * `mode`, then set it exactly once the file exists. */
+	if (fchmod(fd, mode) < 0 ||
+	    bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	srv->listen_fd = fd;
+	srv->sock_dev = st.st_dev;
+	srv->sock_ino = st.st_ino;
+	return 0;
+}
+
+int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server_config *config)
+{
+	struct elb_rpc_server *srv;
+	struct epoll_event ev = {.events = EPOLLIN};
+	int rc;
+
+	if (out == NULL || config == NULL || config->path == NULL ||
+	    (config->n_methods > 0 && config->methods == NULL))
+		return -EINVAL;
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return -ENOMEM;
+	srv->epoll_fd = srv->listen_fd = -1;
+	srv->methods = config->methods;
+	srv->n_methods = config->n_methods;
+	srv->ctx = config->ctx;
+	srv->max_clients = config->max_clients ? config->max_clients : ELB_RPC_MAX_CLIENTS;
+	srv->max_message = config->max_message ? config->max_message : ELB_RPC_MAX_MESSAGE;
+	srv->max_output = config->max_output ? config->max_output : ELB_RPC_MAX_OUTPUT;
+	srv->output_pause = srv->max_output < ELB_RPC_OUTPUT_PAUSE ? srv->max_output / 2
+								     : ELB_RPC_OUTPUT_PAUSE;
+	srv->stall_timeout_ms = config->stall_timeout_ms ? config->stall_timeout_ms
+							 : ELB_RPC_STALL_TIMEOUT_MS;
+	/* Enforce the timeout to within a tenth of it, between 10 ms and 1 s. */
+	srv->sweep_interval_ms = srv->stall_timeout_ms / 10;
+	if (srv->sweep_interval_ms < 10)
+		srv->sweep_interval_ms = 10;
+	if (srv->sweep_interval_ms > 1000)
+		srv->sweep_interval_ms = 1000;
+	srv->last_sweep_ms = now_ms();
+	srv->path = strdup(config->path);
+	srv->clients = calloc(srv->max_clients, sizeof(*srv->clients));
+	if (srv->path == NULL || srv->clients == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epoll_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = open_listener(srv, config->path, config->mode ? config->mode : ELB_RPC_SOCKET_MODE);
+	if (rc < 0)
+		goto fail;
+	ev.data.ptr = &srv->listen_marker;
+	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->listen_fd, &ev) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	*out = srv;
+	return 0;
+fail:
+	elb_rpc_server_close(srv);
+	return rc;
+}
+
+int elb_rpc_server_fd(const struct elb_rpc_server *srv)
+{
+	return srv->epoll_fd;
+}
+
+void elb_rpc_server_stats(const struct elb_rpc_server *srv, struct elb_rpc_stats *out)
+{
+	*out = srv->stats;
+	out->clients = srv->n_clients;
+}
+
+void elb_rpc_server_close(struct elb_rpc_server *srv)
+{
+	struct stat st;
+
+	if (srv == NULL)
+		return;
+	while (srv->n_clients > 0)
+		client_kill(srv, srv->clients[0]);
+	free_dead_clients(srv);
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		/* Another server may have taken the path since: leave its file. */
+		if (stat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
+		    st.st_ino == srv->sock_ino)
+			unlink(srv->path);
+	}
+	if (srv->epoll_fd >= 0)
+		close(srv->epoll_fd);
+	free(srv->clients);
+	free(srv->path);
+	free(srv);
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * JSON-RPC 2.0 server on a Unix stream socket, one message per line.
+ *
+ * Made for the control thread (the DPDK main lcore, or the XDP loader's main
+ * loop): single-threaded, non-blocking, driven by epoll. Each call to
+ * elb_rpc_server_poll() handles what is ready and returns, so the caller's
+ * loop keeps doing its other work; handlers run inside that call, on that
+ * thread, one at a time.
+ *
+ * Framing: a request is one line (ending in "\n"; a "\r" before it is
+ * dropped, empty lines are skipped) of at most max_message bytes, the
+ * response is one line. A client may pipeline requests: responses come in
+ * request order. A final request without "\n" is still answered when the
+ * client shuts down its sending side.
+ *
+ * Per JSON-RPC 2.0: -32700 for a line that is not JSON, -32600 for one that
+ * is not a request object (and for a batch: arrays are refused, see
+ * docs/dataplane-protocol.md), -32601 for an unknown method (the message and
+ * data.method name it), -32602 for invalid params (data.field names the
+ * member), -32603 for internal errors. A notification (no "id") is run but
+ * never answered, not even with an error.
+ *
+ * Fairness and resource limits, per client:
+ *  - a line longer than max_message gets a -32600 error, then the
+ *    connection is closed;
+ *  - reading pauses while ELB_RPC_OUTPUT_PAUSE bytes of its responses are
+ *    unsent, so a client that pipelines without reading cannot make the
+ *    server buffer without bound; a client that would have more than
+ *    max_output bytes unsent is disconnected;
+ *  - a client whose unsent responses make no progress, or who leaves half a
+ *    line unfinished, for stall_timeout_ms is disconnected;
+ *  - beyond max_clients, a new connection gets one -32000 error line and is
+ *    closed.
+ * No client can block another: every socket is non-blocking, and each
+ * readiness event reads at most one buffer's worth.
+ */
+#ifndef ELB_RPC_H
+#define ELB_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+/* Bytes in one request line, "\n" excluded. Large enough for config.set of
+ * the largest valid config (65536 backends, about 6 MB of JSON): whatever
+ * config.get returns can be sent back in one request. */
+#define ELB_RPC_MAX_MESSAGE (8u << 20)
+#define ELB_RPC_MAX_CLIENTS 1024u           /* connections open at once */
+#define ELB_RPC_OUTPUT_PAUSE (1u << 20)     /* unsent bytes above which a client is not read */
+#define ELB_RPC_MAX_OUTPUT (16u << 20)      /* unsent bytes above which a client is dropped */
+#define ELB_RPC_STALL_TIMEOUT_MS 10000u     /* no progress on pending I/O: disconnect */
+#define ELB_RPC_SOCKET_MODE 0660            /* owner and group may connect */
+
+/* JSON-RPC 2.0 error codes. */
+#define ELB_RPC_PARSE_ERROR (-32700)
+#define ELB_RPC_INVALID_REQUEST (-32600)
+#define ELB_RPC_METHOD_NOT_FOUND (-32601)
+#define ELB_RPC_INVALID_PARAMS (-32602)
+#define ELB_RPC_INTERNAL_ERROR (-32603)
+/* Implementation-defined server errors, -32000 .. -32099. */
+#define ELB_RPC_SERVER_BUSY (-32000) /* too many clients; sent before closing */
+
+#define ELB_RPC_ERROR_MESSAGE_MAX 512
+#define ELB_RPC_ERROR_FIELD_MAX 128
+
+/* What a handler fills when it fails. */
+struct elb_rpc_error {
+	int code;                                /* ELB_RPC_*; 0 becomes ELB_RPC_INTERNAL_ERROR */
+	char message[ELB_RPC_ERROR_MESSAGE_MAX]; /* "error"."message" */
+	char field[ELB_RPC_ERROR_FIELD_MAX];     /* if set: "data": {"field": ...} */
+	cJSON *data; /* optional object of more "data" members; the server frees it */
+};
+
+/* Fill an error; field may be NULL or "". */
+void elb_rpc_error_set(struct elb_rpc_error *error, int code, const char *field, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * A method. params is the request's "params" object (an empty object when
+ * absent; an array is refused with -32602 before the handler runs).
+ * @return 0 with *result set to a new cJSON value the server sends and frees
+ *         (NULL sends null), or a negative value with *error filled.
+ */
+typedef int (*elb_rpc_handler_fn)(void *ctx, const cJSON *params, cJSON **result,
+				  struct elb_rpc_error *error);
+
+struct elb_rpc_method {
+	const char *name;
+	elb_rpc_handler_fn handler;
+};
+
+/* Server settings; zero fields take the ELB_RPC_* defaults above. */
+struct elb_rpc_server_config {
+	const char *path;                     /* socket path (below 108 bytes) */
+	const struct elb_rpc_method *methods; /* looked up by exact name */
+	size_t n_methods;
+	void *ctx;                 /* passed to every handler */
+	mode_t mode;               /* socket file mode; 0: ELB_RPC_SOCKET_MODE */
+	unsigned int max_clients;
+	size_t max_message;
+	size_t max_output;
+	unsigned int stall_timeout_ms;
+};
+
+struct elb_rpc_stats {
+	uint64_t accepted;  /* connections taken */
+	uint64_t refused;   /* connections beyond max_clients */
+	uint64_t requests;  /* non-empty lines handled, notifications included */
+	uint64_t errors;    /* error responses sent */
+	uint64_t oversized; /* connections closed for a too long line */
+	uint64_t dropped;   /* connections closed for a stall or unread output */
+	uint32_t clients;   /* open now */
+};
+
+struct elb_rpc_server;
+
+/*
+ * Create the socket and start listening. A stale socket file at path (no
+ * server answers on it) is replaced; a live one gives -EADDRINUSE, and a
+ * file that is not a socket -EEXIST (never deleted). The socket file gets
+ * exactly `mode`.
+ * @return 0, or -errno (-ENAMETOOLONG for a path sockaddr_un cannot hold).
+ */
+int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server_config *config);
+
+/*
+ * Wait up to timeout_ms (0: do not wait, -1: until something happens) for
+ * activity, handle what is ready, and return. Clients with pending time
+ * limits shorten the wait so that the limits are enforced.
+ * @return requests handled (>= 0), or -errno if epoll failed.
+ */
+int elb_rpc_server_poll(struct elb_rpc_server *srv, int timeout_ms);
+
+/* An fd that becomes readable when elb_rpc_server_poll has work: to nest
+ * the server in another event loop. */
+int elb_rpc_server_fd(const struct elb_rpc_server *srv);
+
+void elb_rpc_server_stats(const struct elb_rpc_server *srv, struct elb_rpc_stats *out);
+
+/* Close every connection and the socket, and remove the socket file if it
+ * is still ours. NULL is ignored. */
+void elb_rpc_server_close(struct elb_rpc_server *srv);
+
+#endif /* ELB_RPC_H */

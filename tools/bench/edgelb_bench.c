@@ -24,13 +24,14 @@
 #include <sys/mman.h>
 
 #include "bench_clock.h"
+#include "bench_frames.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 
 #define BUILD_REPEATS 11
 #define PIPELINE_FLOWS (1u << 16)
 #define NEW_FLOWS (1u << 20)
-#define FRAME_LEN 60
+#define FRAME_LEN BENCH_FRAME_LEN
 #define HEADROOM 128
 #define PASSES 32
 
@@ -161,31 +162,6 @@ struct bench_setup {
 	size_t flow_mem_size;
 };
 
-static void frame_ipv4_tcp(uint8_t *f, uint32_t client, uint16_t sport, uint32_t vip, uint8_t flags)
-{
-	static const uint8_t hdr[] = {
-		0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x08, 0x00,
-		0x45, 0x00, 0x00, 0x28, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00,
-	};
-
-	memset(f, 0, FRAME_LEN);
-	memcpy(f, hdr, sizeof(hdr));
-	f[26] = (uint8_t)(client >> 24);
-	f[27] = (uint8_t)(client >> 16);
-	f[28] = (uint8_t)(client >> 8);
-	f[29] = (uint8_t)client;
-	f[30] = (uint8_t)(vip >> 24);
-	f[31] = (uint8_t)(vip >> 16);
-	f[32] = (uint8_t)(vip >> 8);
-	f[33] = (uint8_t)vip;
-	f[34] = (uint8_t)(sport >> 8);
-	f[35] = (uint8_t)sport;
-	f[36] = 0;
-	f[37] = 80;
-	f[46] = 0x50;
-	f[47] = flags;
-}
-
 static void setup_pipeline(struct bench_setup *s, uint32_t n_backends, uint32_t flow_capacity,
 			   uint64_t pps_limit)
 {
@@ -270,7 +246,7 @@ static uint8_t *make_frames(uint32_t n, uint32_t dst, uint8_t flags)
 	uint8_t *frames = malloc((size_t)n * FRAME_LEN);
 
 	for (uint32_t i = 0; i < n; i++)
-		frame_ipv4_tcp(frames + (size_t)i * FRAME_LEN, 0xc6120000u + (i >> 8),
+		bench_frame_ipv4_tcp(frames + (size_t)i * FRAME_LEN, 0xc6120000u + (i >> 8),
 			       (uint16_t)(10000 + (i & 0xff)), dst, flags);
 	return frames;
 }
@@ -391,7 +367,7 @@ static void bench_pipeline(void)
 	setup_pipeline(&s, 100, 1u << 16, 1000);
 	one_flow = malloc((size_t)ELB_PIPELINE_BURST_MAX * FRAME_LEN);
 	for (uint32_t i = 0; i < ELB_PIPELINE_BURST_MAX; i++)
-		frame_ipv4_tcp(one_flow + (size_t)i * FRAME_LEN, 0xc6120001u, 10000, 0x0a640001,
+		bench_frame_ipv4_tcp(one_flow + (size_t)i * FRAME_LEN, 0xc6120001u, 10000, 0x0a640001,
 			       ELB_TCP_ACK);
 	limited = run_frames(&s, one_flow, ELB_PIPELINE_BURST_MAX, (1u << 20) / ELB_PIPELINE_BURST_MAX,
 			     true, &clock_ns);

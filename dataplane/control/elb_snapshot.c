@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Control path only: allocates, takes its time (Maglev builds). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elb_maglev.h"
+#include "elb_snapshot.h"
+
+static bool vip_matches_key(const struct elb_vip *v, const struct elb_dp_vip_key *key)
+{
+	return v->family == key->family && v->proto == key->proto &&
+	       v->port == elb_htons(key->port) && v->addr.d[0] == key->addr.d[0] &&
+	       v->addr.d[1] == key->addr.d[1];
+}
+
+uint16_t elb_snapshot_vip_index(const struct elb_snapshot *snap, const struct elb_dp_vip_key *key)
+{
+	if (snap == NULL)
+		return ELB_NO_VIP;
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++)
+		if (snap->vips[i].maglev != NULL && vip_matches_key(&snap->vips[i], key))
+			return (uint16_t)i;
+	return ELB_NO_VIP;
+}
+
+void elb_snapshot_free(struct elb_snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++)
+		free((void *)snap->vips[i].maglev);
+	free(snap->backends);
+	free(snap);
+}
+
+/* prev's live slots sorted by (VIP, family, address), to find where a
+ * backend that stays in its set was: O(log n) per backend. */
+struct slot_ref {
+	union elb_addr addr;
+	uint16_t vip_index;
+	uint8_t family;
+	uint32_t slot;
+};
+
+static int slot_ref_cmp(const void *a, const void *b)
+{
+	const struct slot_ref *x = a, *y = b;
+
+	if (x->vip_index != y->vip_index)
+		return x->vip_index < y->vip_index ? -1 : 1;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->addr.v6, y->addr.v6, sizeof(x->addr.v6));
+}
+
+static struct slot_ref *index_prev_slots(const struct elb_snapshot *prev, uint32_t *n)
+{
+	struct slot_ref *refs;
+
+	*n = 0;
+	if (prev == NULL)
+		return NULL;
+	refs = malloc((prev->n_backend_slots + 1) * sizeof(*refs));
+	if (refs == NULL)
+		return NULL;
+	for (uint32_t s = 0; s < prev->n_backend_slots; s++) {
+		const struct elb_backend_slot *b = &prev->backends[s];
+
+		if (b->gen == 0)
+			continue;
+		refs[*n] = (struct slot_ref){.addr = b->addr, .vip_index = b->vip_index,
+					     .family = b->family, .slot = s};
+		(*n)++;
+	}
+	qsort(refs, *n, sizeof(*refs), slot_ref_cmp);
+	return refs;
+}
+
+/* Slot of the backend (family, addr) of VIP vip_index in prev, or -1. */
+static int64_t prev_slot_of(const struct slot_ref *refs, uint32_t n, uint16_t vip_index,
+			    uint8_t family, const union elb_addr *addr)
+{
+	struct slot_ref key = {.addr = *addr, .vip_index = vip_index, .family = family};
+	const struct slot_ref *found;
+
+	if (refs == NULL || vip_index == ELB_NO_VIP)
+		return -1;
+	found = bsearch(&key, refs, n, sizeof(*refs), slot_ref_cmp);
+	return found ? (int64_t)found->slot : -1;
+}
+
+static int fail(struct elb_dp_err *err, const char *field, int rc, const char *what)
+{
+	snprintf(err->field, sizeof(err->field), "%s", field);
+	snprintf(err->text, sizeof(err->text), "%s: %s", field, what);
+	return rc;
+}
+
+int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapshot *prev,
+		       uint64_t epoch, uint32_t *next_gen, struct elb_snapshot **out,
+		       struct elb_dp_err *err)
+{
+	struct elb_maglev_backend *mb = NULL;
+	uint16_t *vip_index_of = NULL; /* config VIP -> snapshot VIP index */
+	int32_t *prev_slot_map = NULL; /* config VIP, backend -> slot kept from prev */
+	bool vip_taken[ELB_MAX_VIPS] = {0};
+	uint8_t *slot_taken = NULL;
+	struct slot_ref *prev_refs = NULL;
+	uint32_t n_prev_refs = 0;
+	struct elb_snapshot *snap;
+	uint32_t total = 0, next_free = 0, n_slots = 0;
+	int rc = -ENOMEM;
+
+	memset(err, 0, sizeof(*err));
+	if (cfg->n_vips > ELB_MAX_VIPS)
+		return fail(err, "vips", -EINVAL, "more VIPs than the dataplane holds");
+	for (uint32_t v = 0; v < cfg->n_vips; v++)
+		total += cfg->vips[v].n_backends;
+	if (total > ELB_MAX_BACKEND_SLOTS)
+		return fail(err, "vips", -EINVAL, "more backends over all VIPs than the dataplane holds");
+
+	snap = calloc(1, sizeof(*snap));
+	if (snap == NULL)
+		return -ENOMEM;
+	snap->backends = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*snap->backends));
+	vip_index_of = calloc(cfg->n_vips + 1, sizeof(*vip_index_of));
+	prev_slot_map = malloc((total + 1) * sizeof(*prev_slot_map));
+	slot_taken = calloc(ELB_MAX_BACKEND_SLOTS, 1);
+	prev_refs = index_prev_slots(prev, &n_prev_refs);
+	if (!snap->backends || !vip_index_of || !prev_slot_map || !slot_taken ||
+	    (prev != NULL && prev_refs == NULL))
+		goto out;
+
+	snap->epoch = epoch;
+	snap->seed = cfg->node.hash_seed;
+	snap->source_v4 = cfg->node.source_v4;
+	snap->source_v6 = cfg->node.source_v6;
+	memcpy(snap->gateway_mac, cfg->node.gateway_mac, 6);
+	elb_vip_lookup_clear(snap);
+
+	/* Pass 1: VIPs that exist in prev keep their index, backends their slot. */
+	for (uint32_t v = 0, k = 0; v < cfg->n_vips; v++) {
+		const struct elb_dp_vip *cv = &cfg->vips[v];
+		uint16_t idx = elb_snapshot_vip_index(prev, &cv->key);
+
+		vip_index_of[v] = idx;
+		if (idx != ELB_NO_VIP)
+			vip_taken[idx] = true;
+		for (uint32_t b = 0; b < cv->n_backends; b++, k++) {
+			int64_t s = prev_slot_of(prev_refs, n_prev_refs, idx, cv->backends[b].family,
+						 &cv->backends[b].addr);
+
+			prev_slot_map[k] = (int32_t)s;
+			if (s >= 0)
+				slot_taken[s] = 1;
+		}
+	}
+	/* Pass 2: new VIPs take free indices. */
+	for (uint32_t v = 0, free_vip = 0; v < cfg->n_vips; v++) {
+		if (vip_index_of[v] != ELB_NO_VIP)
+			continue;
+		while (vip_taken[free_vip])
+			free_vip++;
+		vip_index_of[v] = (uint16_t)free_vip;
+		vip_taken[free_vip] = true;
+	}
+
+	/* Pass 3: slots, Maglev tables, lookup entries. */
+	for (uint32_t v = 0, k = 0; v < cfg->n_vips; v++) {
+		const struct elb_dp_vip *cv = &cfg->vips[v];
+		struct elb_vip *sv = &snap->vips[vip_index_of[v]];
+		uint32_t *table;
+
+		mb = calloc(cv->n_backends + 1, sizeof(*mb));
+		table = malloc(sizeof(*table) * cv->maglev_size);
+		if (mb == NULL || table == NULL) {
+			free(table);
+			goto out;
+		}
+		sv->maglev = table;
+		for (uint32_t b = 0; b < cv->n_backends; b++, k++) {
+			const struct elb_dp_backend *cb = &cv->backends[b];
+			struct elb_backend_slot *slot;
+			uint32_t s;
+
+			if (prev_slot_map[k] >= 0) {
+				s = (uint32_t)prev_slot_map[k];
+				snap->backends[s].gen = prev->backends[s].gen;
+			} else {
+				while (slot_taken[next_free])
+					next_free++;
+				s = next_free;
+				slot_taken[s] = 1;
+				snap->backends[s].gen = ++*next_gen;
+			}
+			slot = &snap->backends[s];
+			slot->addr = cb->addr;
+			slot->family = cb->family;
+			slot->vip_index = vip_index_of[v];
+			slot->state = cb->state == ELB_DP_BACKEND_DRAINING ? ELB_BACKEND_DRAINING
+									   : ELB_BACKEND_ACTIVE;
+			slot->weight = cb->weight;
+			if (s + 1 > n_slots)
+				n_slots = s + 1;
+			mb[b].addr = cb->addr;
+			mb[b].family = cb->family;
+			/* A draining backend keeps its flows but takes no new ones. */
+			mb[b].weight = cb->state == ELB_DP_BACKEND_DRAINING ? 0 : cb->weight;
+			mb[b].id = s;
+		}
+		rc = elb_maglev_build(table, cv->maglev_size, mb, cv->n_backends);
+		free(mb);
+		mb = NULL;
+		if (rc) {
+			char field[64];
+
+			snprintf(field, sizeof(field), "vips[%u]", v);
+			rc = fail(err, field, rc, "Maglev table could not be built");
+			goto out;
+		}
+		sv->addr = cv->key.addr;
+		sv->port = elb_htons(cv->key.port);
+		sv->proto = cv->key.proto;
+		sv->family = cv->key.family;
+		sv->index = vip_index_of[v];
+		sv->mtu = cv->mtu;
+		sv->gue = cv->encap == ELB_DP_ENCAP_GUE;
+		sv->gue_dport = elb_htons(cfg->node.gue_port);
+		sv->maglev_size = cv->maglev_size;
+		rc = elb_rate_limit_init(&sv->rate_limit, cv->rate_limit.packets_per_s,
+					 cv->rate_limit.packet_burst, cv->rate_limit.bytes_per_s,
+					 cv->rate_limit.byte_burst);
+		if (rc == 0)
+			rc = elb_flow_timeouts_init(&sv->timeouts, cv->timeouts.tcp_syn_ms,
+						    cv->timeouts.tcp_established_ms,
+						    cv->timeouts.tcp_closing_ms, cv->timeouts.udp_ms);
+		if (rc == 0)
+			rc = elb_vip_lookup_insert(snap, sv);
+		if (rc) {
+			char field[64];
+
+			snprintf(field, sizeof(field), "vips[%u]", v);
+			rc = fail(err, field, -EINVAL, "rate limit, timeouts or address not usable");
+			goto out;
+		}
+		sv->rate_limited = cv->rate_limit.packets_per_s != 0 || cv->rate_limit.bytes_per_s != 0;
+		snap->n_vips++;
+	}
+	snap->n_backend_slots = n_slots;
+	*out = snap;
+	snap = NULL;
+	rc = 0;
+out:
+	free(mb);
+	free(vip_index_of);
+	free(prev_slot_map);
+	free(slot_taken);
+	free(prev_refs);
+	elb_snapshot_free(snap);
+	return rc;
+}

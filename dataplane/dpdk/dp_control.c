@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The main lcore's side of edgelb-dp: applying configurations, reclaiming
+ * old snapshots, reporting counters and status. Control path: allocates
+ * and may take milliseconds (Maglev builds); never runs on a worker.
+ *
+ * A change is applied whole or not at all: the new snapshot is built aside
+ * (any error leaves the old one in force), published with one release store
+ * of the pointer, and the old one is freed only once every worker has
+ * reported a quiescent state after the store (rte_rcu_qsbr), i.e. no worker
+ * can still be reading it. Workers never wait for any of this, so no packet
+ * is dropped or delayed because a change is in flight.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "dp.h"
+#include "elb_counters.h"
+#include "elb_dp_api.h"
+#include "elb_snapshot.h"
+
+void dp_reclaim(struct dp_context *ctx, bool wait)
+{
+	unsigned int kept = 0;
+
+	for (unsigned int i = 0; i < ctx->n_retired; i++) {
+		if (rte_rcu_qsbr_check(ctx->qsbr, ctx->retired[i].token, wait) == 1)
+			elb_snapshot_free(ctx->retired[i].snap);
+		else
+			ctx->retired[kept++] = ctx->retired[i];
+	}
+	ctx->n_retired = kept;
+}
+
+static int publish(struct dp_context *ctx, struct elb_snapshot *next)
+{
+	struct elb_snapshot *prev;
+
+	dp_reclaim(ctx, false);
+	/* Bounded backlog: if workers have not moved on from many old
+	 * snapshots yet, wait for them (they report every loop: microseconds). */
+	if (ctx->n_retired == DP_RETIRED_MAX)
+		dp_reclaim(ctx, true);
+	prev = atomic_exchange_explicit(&ctx->snapshot, next, memory_order_acq_rel);
+	if (prev != NULL) {
+		ctx->retired[ctx->n_retired].snap = prev;
+		ctx->retired[ctx->n_retired].token = rte_rcu_qsbr_start(ctx->qsbr);
+		ctx->n_retired++;
+	}
+	return 0;
+}
+
+int dp_publish_initial(struct dp_context *ctx)
+{
+	struct elb_dp_config *empty = elb_dp_config_new();
+	struct elb_snapshot *snap = NULL;
+	struct elb_dp_err err;
+	int rc;
+
+	if (empty == NULL)
+		return -ENOMEM;
+	/* No VIP: everything goes to the kernel until the first configuration. */
+	rc = elb_snapshot_build(empty, NULL, 0, &ctx->next_gen, &snap, &err);
+	elb_dp_config_free(empty);
+	if (rc)
+		return rc;
+	return publish(ctx, snap);
+}
+
+static int dp_apply(void *arg, const struct elb_dp_config *config, uint64_t epoch, char *err,
+		    size_t errlen)
+{
+	struct dp_context *ctx = arg;
+	struct elb_snapshot *next = NULL;
+	struct elb_dp_err e;
+	int rc;
+
+	/* Forwarded frames are addressed to the gateway: without its MAC
+	 * there is nowhere to send them. */
+	if (config->n_vips > 0 && !config->node.has_gateway_mac) {
+		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
+		return -EINVAL;
+	}
+	rc = elb_snapshot_build(config, atomic_load(&ctx->snapshot), epoch, &ctx->next_gen, &next,
+				&e);
+	if (rc) {
+		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
+		return rc;
+	}
+	return publish(ctx, next);
+}
+
+static struct elb_counters_sum *sum_workers(struct dp_context *ctx)
+{
+	struct elb_counters_sum *sum = elb_counters_sum_new();
+
+	if (sum == NULL)
+		return NULL;
+	for (uint16_t i = 0; i < ctx->n_workers; i++)
+		elb_counters_sum_add(sum, &ctx->workers[i]->core);
+	return sum;
+}
+
+static cJSON *workers_json(struct dp_context *ctx)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (uint16_t i = 0; arr && i < ctx->n_workers; i++) {
+		const struct dp_worker *w = ctx->workers[i];
+		cJSON *o = cJSON_CreateObject(), *h;
+
+		if (o == NULL)
+			break;
+		elb_dp_json_add_u64(o, "lcore", w->lcore_id);
+		elb_dp_json_add_u64(o, "rx_packets", w->core.counters.rx.packets);
+		elb_dp_json_add_u64(o, "bursts", w->stats.bursts);
+		elb_dp_json_add_u64(o, "tx_dropped", w->stats.tx_dropped);
+		elb_dp_json_add_u64(o, "kernel_dropped", w->stats.kernel_dropped);
+		elb_dp_json_add_u64(o, "flows_in_use", w->core.flows.stats.occupancy);
+		/* Bucket i counts bursts whose cycles per packet were in [2^i, 2^(i+1)). */
+		h = cJSON_AddArrayToObject(o, "cycles_per_packet_log2_histogram");
+		for (int b = 0; h && b < DP_HISTOGRAM_BUCKETS; b++)
+			cJSON_AddItemToArray(h, elb_dp_json_u64(w->stats.cycles_histogram[b]));
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static int dp_counters(void *arg, cJSON *out, const struct elb_dp_vip_key *vip)
+{
+	struct dp_context *ctx = arg;
+	struct elb_counters_sum *sum = sum_workers(ctx);
+	int rc;
+
+	if (sum == NULL)
+		return -ENOMEM;
+	/* The control thread's own snapshot pointer stays valid: only this
+	 * thread replaces and frees snapshots. */
+	rc = elb_counters_to_json(out, sum, atomic_load(&ctx->snapshot), vip);
+	if (rc == 0 && vip == NULL)
+		cJSON_AddItemToObject(out, "workers", workers_json(ctx));
+	elb_counters_sum_free(sum);
+	return rc;
+}
+
+static int dp_status(void *arg, cJSON *out)
+{
+	struct dp_context *ctx = arg;
+	const struct elb_snapshot *snap = atomic_load(&ctx->snapshot);
+	cJSON *ports = cJSON_AddArrayToObject(out, "ports");
+
+	elb_dp_json_add_u64(out, "workers", ctx->n_workers);
+	elb_dp_json_add_u64(out, "uptime_ms",
+			    (rte_rdtsc() - ctx->started_tsc) * 1000 / rte_get_tsc_hz());
+	elb_dp_json_add_u64(out, "snapshot_epoch", snap->epoch);
+	elb_dp_json_add_u64(out, "snapshots_awaiting_reclaim", ctx->n_retired);
+	for (uint16_t i = 0; ports && i < ctx->n_ports; i++) {
+		const struct dp_port *p = &ctx->ports[i];
+		struct rte_eth_stats st;
+		struct rte_eth_link link;
+		cJSON *o = cJSON_CreateObject();
+		char mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+		if (o == NULL)
+			break;
+		rte_ether_format_addr(mac, sizeof(mac), &p->mac);
+		cJSON_AddStringToObject(o, "name", p->name);
+		cJSON_AddStringToObject(o, "mac", mac);
+		elb_dp_json_add_u64(o, "rx_queues", p->n_rxq);
+		cJSON_AddBoolToObject(o, "rss", p->rss);
+		cJSON_AddBoolToObject(o, "kernel_port", p->kernel_port_id != UINT16_MAX);
+		if (rte_eth_link_get_nowait(p->port_id, &link) == 0)
+			cJSON_AddBoolToObject(o, "link_up", link.link_status == RTE_ETH_LINK_UP);
+		if (rte_eth_stats_get(p->port_id, &st) == 0) {
+			elb_dp_json_add_u64(o, "ipackets", st.ipackets);
+			elb_dp_json_add_u64(o, "opackets", st.opackets);
+			elb_dp_json_add_u64(o, "imissed", st.imissed);
+			elb_dp_json_add_u64(o, "ierrors", st.ierrors);
+			elb_dp_json_add_u64(o, "rx_nombuf", st.rx_nombuf);
+		}
+		cJSON_AddItemToArray(ports, o);
+	}
+	return 0;
+}
+
+const struct elb_dp_ops dp_ops = {
+	.apply = dp_apply,
+	.counters = dp_counters,
+	.status = dp_status,
+};
+
+void dp_print_counters(struct dp_context *ctx)
+{
+	cJSON *out = cJSON_CreateObject();
+	char *text;
+
+	if (out == NULL || dp_counters(ctx, out, NULL) != 0) {
+		cJSON_Delete(out);
+		return;
+	}
+	text = cJSON_Print(out);
+	if (text)
+		printf("edgelb-dp: final counters\n%s\n", text);
+	free(text);
+	cJSON_Delete(out);
+}

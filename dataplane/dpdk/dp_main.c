@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-dp [EAL options] -- [--config FILE] [--state FILE] [--socket PATH]
+ *           [--flows N] [--kernel-iface PREFIX|none] [--mbufs N]
+ *
+ * Lifecycle: EAL init -> ports, workers, RCU -> empty snapshot published ->
+ * control socket open (applies --config or the state file) -> workers
+ * launched on every worker lcore -> the main lcore serves control until
+ * SIGINT/SIGTERM -> workers stop, ports drain and close, final counters
+ * printed, exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "dp.h"
+#include "elb_dp_api.h"
+#include "elb_snapshot.h"
+
+#define DP_DEFAULT_SOCKET "/run/edgelb/dp.sock"
+#define DP_DEFAULT_FLOWS (1u << 20)   /* per worker: 72 MiB */
+#define DP_DEFAULT_MBUFS 16383u
+#define DP_MBUF_CACHE 256
+#define DP_CONTROL_POLL_MS 1 /* bounds the kernel path's added latency */
+
+static struct dp_context *signal_ctx;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (signal_ctx)
+		atomic_store(&signal_ctx->stop, true);
+}
+
+struct dp_options {
+	const char *config_path;
+	const char *state_path;
+	const char *socket_path;
+	const char *kernel_prefix;
+	uint32_t flows;
+	uint32_t mbufs;
+};
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: edgelb-dp [EAL options] -- [--config FILE] [--state FILE] [--socket PATH]\n"
+		"                 [--flows N] [--kernel-iface PREFIX|none] [--mbufs N]\n"
+		"  --config FILE        startup configuration (JSON, dataplane protocol terms)\n"
+		"  --state FILE         persist every applied change here (atomic); loaded at start\n"
+		"  --socket PATH        control socket (default " DP_DEFAULT_SOCKET ")\n"
+		"  --flows N            flow-table capacity per worker (default %u, 72 bytes each)\n"
+		"  --kernel-iface P     TAP interfaces P0, P1... for the exception path (default edgelb);\n"
+		"                       'none': traffic not for a VIP is dropped\n"
+		"  --mbufs N            packet buffers in the pool (default %u)\n",
+		DP_DEFAULT_FLOWS, DP_DEFAULT_MBUFS);
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v == 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct dp_options *o)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"state", required_argument, NULL, 's'},
+		{"socket", required_argument, NULL, 'S'},
+		{"flows", required_argument, NULL, 'f'},
+		{"kernel-iface", required_argument, NULL, 'k'},
+		{"mbufs", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*o = (struct dp_options){.socket_path = DP_DEFAULT_SOCKET, .kernel_prefix = "edgelb",
+				 .flows = DP_DEFAULT_FLOWS, .mbufs = DP_DEFAULT_MBUFS};
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 's':
+			o->state_path = optarg;
+			break;
+		case 'S':
+			o->socket_path = optarg;
+			break;
+		case 'f':
+			if (parse_u32(optarg, &o->flows) || o->flows > ELB_FLOW_MAX_CAPACITY) {
+				fprintf(stderr, "edgelb-dp: --flows: 1..%u\n", ELB_FLOW_MAX_CAPACITY);
+				return -EINVAL;
+			}
+			break;
+		case 'k':
+			o->kernel_prefix = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			break;
+		case 'm':
+			if (parse_u32(optarg, &o->mbufs)) {
+				fprintf(stderr, "edgelb-dp: --mbufs: a positive number\n");
+				return -EINVAL;
+			}
+			break;
+		default:
+			usage();
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "edgelb-dp: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup(struct dp_context *ctx, const struct dp_options *o)
+{
+	unsigned int n_workers = rte_lcore_count() - 1;
+	size_t qsbr_size;
+	int rc;
+
+	if (n_workers == 0) {
+		fprintf(stderr, "edgelb-dp: needs at least one worker lcore besides the main one "
+				"(e.g. -l 0-1)\n");
+		return -EINVAL;
+	}
+	if (n_workers > DP_MAX_WORKERS)
+		n_workers = DP_MAX_WORKERS;
+	ctx->n_workers = (uint16_t)n_workers;
+	ctx->flow_capacity = o->flows;
+	ctx->tsc_to_ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / rte_get_tsc_hz());
+	ctx->started_tsc = rte_rdtsc();
+	ctx->pool = rte_pktmbuf_pool_create("dp_mbufs", o->mbufs, DP_MBUF_CACHE, 0,
+					    RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (ctx->pool == NULL) {
+		fprintf(stderr, "edgelb-dp: mbuf pool: %s\n", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	qsbr_size = rte_rcu_qsbr_get_memsize(n_workers);
+	ctx->qsbr = rte_zmalloc("dp_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE);
+	if (ctx->qsbr == NULL)
+		return -ENOMEM;
+	rc = rte_rcu_qsbr_init(ctx->qsbr, n_workers);
+	if (rc)
+		return rc;
+	rc = dp_workers_init(ctx);
+	if (rc)
+		return rc;
+	rc = dp_ports_init(ctx, o->kernel_prefix);
+	if (rc)
+		return rc;
+	return dp_publish_initial(ctx);
+}
+
+static void teardown(struct dp_context *ctx)
+{
+	struct elb_snapshot *snap;
+
+	dp_ports_stop(ctx);
+	dp_reclaim(ctx, true);
+	snap = atomic_exchange(&ctx->snapshot, NULL);
+	elb_snapshot_free(snap);
+	dp_workers_free(ctx);
+	rte_free(ctx->qsbr);
+	rte_mempool_free(ctx->pool);
+}
+
+int main(int argc, char **argv)
+{
+	static struct dp_context ctx;
+	struct elb_dp_config *initial = NULL;
+	struct elb_dp_api *api = NULL;
+	struct elb_dp_err err;
+	struct dp_options o;
+	unsigned int lcore;
+	int rc, eal_args;
+
+	eal_args = rte_eal_init(argc, argv);
+	if (eal_args < 0)
+		rte_exit(EXIT_FAILURE, "edgelb-dp: EAL init failed: %s\n", rte_strerror(rte_errno));
+	argc -= eal_args;
+	argv += eal_args;
+	argv[0] = (char *)"edgelb-dp";
+	if (parse_options(argc, argv, &o))
+		rte_exit(EXIT_FAILURE, "edgelb-dp: bad options\n");
+	if (o.config_path && elb_dp_config_load_file(o.config_path, &initial, &err) < 0)
+		rte_exit(EXIT_FAILURE, "edgelb-dp: %s\n", err.text);
+
+	rc = setup(&ctx, &o);
+	if (rc)
+		rte_exit(EXIT_FAILURE, "edgelb-dp: start-up failed: %s\n", strerror(-rc));
+
+	signal_ctx = &ctx;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	{
+		struct elb_dp_api_options api_options = {
+			.socket_path = o.socket_path,
+			.dataplane = "dpdk",
+			.state_path = o.state_path,
+			.initial = initial,
+		};
+
+		rc = elb_dp_api_open(&api, &api_options, &dp_ops, &ctx, &err);
+		elb_dp_config_free(initial);
+		if (rc)
+			rte_exit(EXIT_FAILURE, "edgelb-dp: control socket: %s\n", err.text);
+	}
+	printf("edgelb-dp: %u worker%s, control socket %s\n", ctx.n_workers,
+	       ctx.n_workers == 1 ? "" : "s", o.socket_path);
+	fflush(stdout);
+
+	for (uint16_t i = 0; i < ctx.n_workers; i++)
+		rte_eal_remote_launch(dp_worker_main, ctx.workers[i], ctx.workers[i]->lcore_id);
+
+	while (!atomic_load(&ctx.stop)) {
+		elb_dp_api_poll(api, DP_CONTROL_POLL_MS);
+		dp_kernel_to_wire(&ctx);
+		dp_reclaim(&ctx, false);
+	}
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		rte_eal_wait_lcore(lcore);
+	elb_dp_api_close(api);
+	dp_print_counters(&ctx);
+	teardown(&ctx);
+	rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Data ports and their exception (TAP) ports.
+ *
+ * Every ethdev port present after EAL start-up is a data port. Each gets
+ * n_workers RX queues when it can spread flows by RSS on the 5-tuple (so a
+ * flow always reaches the same worker, the one that owns its flow-table
+ * entry), else one RX queue polled by worker 0; and n_workers + 1 TX queues:
+ * one per worker, and one for the main lcore's kernel-to-wire traffic.
+ *
+ * Exception path: a net_tap port per data port, named <prefix><n>, with the
+ * data port's MAC, so that the kernel answers ARP, ICMP, BGP and SSH for
+ * the node's own addresses while DPDK owns the NIC. Workers send it what is
+ * not for a VIP (TX queue = worker index); the main lcore sends what the
+ * kernel writes to it out of the data port.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+
+#include "dp.h"
+
+#define DP_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP)
+
+static int setup_queues(uint16_t port_id, uint16_t n_rxq, uint16_t n_txq, bool rss,
+			struct rte_mempool *pool)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	uint16_t n_rxd = DP_RX_DESC, n_txd = DP_TX_DESC;
+	int socket = rte_eth_dev_socket_id(port_id), rc;
+
+	rc = rte_eth_dev_info_get(port_id, &info);
+	if (rc)
+		return rc;
+	memset(&conf, 0, sizeof(conf));
+	if (rss) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = DP_RSS_HF & info.flow_type_rss_offloads;
+	}
+	rc = rte_eth_dev_configure(port_id, n_rxq, n_txq, &conf);
+	if (rc)
+		return rc;
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &n_rxd, &n_txd);
+	if (rc)
+		return rc;
+	for (uint16_t q = 0; q < n_rxq; q++) {
+		struct rte_eth_rxconf rxconf = info.default_rxconf;
+
+		rc = rte_eth_rx_queue_setup(port_id, q, n_rxd, socket < 0 ? 0 : (unsigned)socket,
+					    &rxconf, pool);
+		if (rc)
+			return rc;
+	}
+	for (uint16_t q = 0; q < n_txq; q++) {
+		rc = rte_eth_tx_queue_setup(port_id, q, n_txd, socket < 0 ? 0 : (unsigned)socket,
+					    NULL);
+		if (rc)
+			return rc;
+	}
+	return rte_eth_dev_start(port_id);
+}
+
+static int create_kernel_port(struct dp_context *ctx, struct dp_port *p, const char *prefix,
+			      unsigned int n)
+{
+	char name[RTE_ETH_NAME_MAX_LEN], args[128];
+	uint16_t tap_id;
+	int rc;
+
+	snprintf(name, sizeof(name), "net_tap_elb%u", n);
+	snprintf(args, sizeof(args), "iface=%s%u,mac=" RTE_ETHER_ADDR_PRT_FMT, prefix, n,
+		 RTE_ETHER_ADDR_BYTES(&p->mac));
+	rc = rte_vdev_init(name, args);
+	if (rc) {
+		fprintf(stderr, "edgelb-dp: cannot create TAP port %s (%s): %s\n", name, args,
+			strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_get_port_by_name(name, &tap_id);
+	if (rc)
+		return rc;
+	/* One TX queue per worker (what is not for a VIP), one RX queue read by
+	 * the main lcore (what the kernel sends). */
+	rc = setup_queues(tap_id, 1, ctx->n_workers, false, ctx->pool);
+	if (rc) {
+		fprintf(stderr, "edgelb-dp: TAP port %s: %s\n", name, strerror(-rc));
+		return rc;
+	}
+	p->kernel_port_id = tap_id;
+	return 0;
+}
+
+int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
+{
+	bool with_kernel = kernel_iface_prefix != NULL && kernel_iface_prefix[0] != '\0';
+	uint16_t port_ids[DP_MAX_PORTS], n = 0, pid, n_txq;
+	int rc;
+
+	/* Collect first: creating TAP ports adds ports to the iteration. */
+	RTE_ETH_FOREACH_DEV(pid) {
+		if (n == DP_MAX_PORTS) {
+			fprintf(stderr, "edgelb-dp: more than %d ports\n", DP_MAX_PORTS);
+			return -E2BIG;
+		}
+		port_ids[n++] = pid;
+	}
+	if (n == 0) {
+		fprintf(stderr, "edgelb-dp: no port (give -a PCI_ADDR or --vdev)\n");
+		return -ENODEV;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct dp_port *p = &ctx->ports[i];
+		struct rte_eth_dev_info info;
+
+		p->port_id = port_ids[i];
+		p->kernel_port_id = UINT16_MAX;
+		rc = rte_eth_dev_info_get(p->port_id, &info);
+		if (rc)
+			return rc;
+		rte_eth_dev_get_name_by_port(p->port_id, p->name);
+		p->rss = ctx->n_workers > 1 && (info.flow_type_rss_offloads & DP_RSS_HF) != 0 &&
+			 info.max_rx_queues >= ctx->n_workers;
+		p->n_rxq = p->rss ? ctx->n_workers : 1;
+		/* One TX queue per worker, plus the main lcore's for what the kernel sends. */
+		n_txq = (uint16_t)(ctx->n_workers + (with_kernel ? 1 : 0));
+		rc = setup_queues(p->port_id, p->n_rxq, n_txq, p->rss, ctx->pool);
+		if (rc) {
+			fprintf(stderr, "edgelb-dp: port %s: %s\n", p->name, strerror(-rc));
+			return rc;
+		}
+		rte_eth_macaddr_get(p->port_id, &p->mac);
+		ctx->n_ports++;
+		printf("edgelb-dp: port %u %s mac " RTE_ETHER_ADDR_PRT_FMT ", %u RX queue%s%s\n",
+		       p->port_id, p->name, RTE_ETHER_ADDR_BYTES(&p->mac), p->n_rxq,
+		       p->n_rxq == 1 ? "" : "s", p->rss ? " (RSS)" : "");
+		if (with_kernel) {
+			rc = create_kernel_port(ctx, p, kernel_iface_prefix, i);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+void dp_ports_stop(struct dp_context *ctx)
+{
+	for (uint16_t i = 0; i < ctx->n_ports; i++) {
+		struct dp_port *p = &ctx->ports[i];
+
+		if (p->kernel_port_id != UINT16_MAX) {
+			rte_eth_dev_stop(p->kernel_port_id);
+			rte_eth_dev_close(p->kernel_port_id);
+		}
+		rte_eth_dev_stop(p->port_id);
+		rte_eth_dev_close(p->port_id);
+	}
+}
+
+unsigned int dp_kernel_to_wire(struct dp_context *ctx)
+{
+	struct rte_mbuf *pkts[DP_BURST];
+	unsigned int moved = 0;
+
+	for (uint16_t i = 0; i < ctx->n_ports; i++) {
+		const struct dp_port *p = &ctx->ports[i];
+		uint16_t n, sent;
+
+		if (p->kernel_port_id == UINT16_MAX)
+			continue;
+		n = rte_eth_rx_burst(p->kernel_port_id, 0, pkts, DP_BURST);
+		if (n == 0)
+			continue;
+		sent = rte_eth_tx_burst(p->port_id, ctx->n_workers, pkts, n);
+		if (sent < n)
+			rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+		moved += n;
+	}
+	return moved;
+}

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-replay --dataplane dpdk --config FILE --in IN.pcap --out OUT.pcap
+ *               [--verdicts FILE.jsonl] [--socket PATH] [--pace-us N] [--flows N]
+ *
+ * Runs the real edgelb-dp pipeline over a pcap: the packets enter through a
+ * net_pcap port and the same worker code (dp_worker_process_burst) as in
+ * edgelb-dp decides for each; what it transmits is written to OUT.pcap by
+ * the same port. One JSON line per input packet goes to --verdicts: its
+ * verdict, reason, VIP, backend and the configuration epoch it was decided
+ * under.
+ *
+ * Deterministic: the clock is the pcap's timestamps (rebased to the first
+ * packet, read with libpcap beside the port, at nanosecond precision), so
+ * rate limits and timeouts replay the same every time. Packets are passed
+ * one at a time, each with its own timestamp.
+ *
+ * --socket serves the dataplane protocol between packets, so a test can
+ * change backends while traffic replays (--pace-us slows the replay down
+ * for that); every verdict line carries the epoch it saw.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <pcap/pcap.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "dp.h"
+#include "elb_dp_api.h"
+#include "elb_snapshot.h"
+
+#define REPLAY_DEFAULT_FLOWS (1u << 18)
+#define REPLAY_MBUFS 8191u
+#define REPLAY_EMPTY_POLLS_MAX 1000000u /* the pcap port delivered all it will */
+
+struct replay_options {
+	const char *dataplane;
+	const char *config_path;
+	const char *in_path;
+	const char *out_path;
+	const char *verdicts_path;
+	const char *socket_path;
+	uint32_t pace_us;
+	uint32_t flows;
+};
+
+struct replay_state {
+	FILE *verdicts;
+	uint64_t index;
+	const struct elb_snapshot *snap; /* the one the current packet is decided under */
+	uint64_t verdict_counts[ELB_VERDICT_COUNT];
+};
+
+static const char *const verdict_names[ELB_VERDICT_COUNT] = {
+	[ELB_VERDICT_FORWARD] = "forward",
+	[ELB_VERDICT_REPLY] = "reply",
+	[ELB_VERDICT_KERNEL] = "kernel",
+	[ELB_VERDICT_DROP] = "drop",
+};
+
+static void format_addr(uint8_t family, const union elb_addr *a, char *buf, size_t len)
+{
+	if (!inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, a->v6, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}
+
+static void on_result(void *arg, const struct rte_mbuf *m, const struct elb_pipeline_result *res)
+{
+	struct replay_state *st = arg;
+	const struct elb_snapshot *snap = st->snap;
+	char vip[ELB_DP_VIP_KEY_STR_MAX] = "", backend[64] = "";
+
+	(void)m;
+	st->verdict_counts[res->verdict]++;
+	if (st->verdicts == NULL) {
+		st->index++;
+		return;
+	}
+	if (res->vip_index != ELB_NO_VIP) {
+		const struct elb_vip *v = &snap->vips[res->vip_index];
+		struct elb_dp_vip_key key = {.addr = v->addr, .family = v->family,
+					     .proto = v->proto, .port = elb_ntohs(v->port)};
+
+		elb_dp_vip_key_str(&key, vip, sizeof(vip));
+	}
+	if (res->verdict == ELB_VERDICT_FORWARD) {
+		const struct elb_backend_slot *b = &snap->backends[res->backend_slot];
+
+		format_addr(b->family, &b->addr, backend, sizeof(backend));
+	}
+	fprintf(st->verdicts,
+		"{\"i\":%" PRIu64 ",\"verdict\":\"%s\",\"reason\":%s%s%s,\"vip\":%s%s%s,"
+		"\"backend\":%s%s%s,\"new_flow\":%s,\"out_len\":%u,\"epoch\":%" PRIu64 "}\n",
+		st->index, verdict_names[res->verdict],
+		res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY ? "\"" : "",
+		res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY
+			? elb_reason_name((enum elb_reason)res->reason)
+			: "null",
+		res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY ? "\"" : "",
+		vip[0] ? "\"" : "", vip[0] ? vip : "null", vip[0] ? "\"" : "",
+		backend[0] ? "\"" : "", backend[0] ? backend : "null", backend[0] ? "\"" : "",
+		res->new_flow ? "true" : "false", res->out_len, snap->epoch);
+	st->index++;
+}
+
+/* Timestamps of every packet of the pcap, in ns, read the way net_pcap
+ * reads the file: the clock of the replay. */
+static int read_timestamps(const char *path, uint64_t **out, uint64_t *n_out)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *hdr;
+	const u_char *data;
+	uint64_t *ts = NULL, n = 0, cap = 0;
+	pcap_t *p;
+	int rc;
+
+	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (p == NULL) {
+		fprintf(stderr, "edgelb-replay: %s: %s\n", path, errbuf);
+		return -EINVAL;
+	}
+	while ((rc = pcap_next_ex(p, &hdr, &data)) == 1) {
+		if (n == cap) {
+			uint64_t *bigger;
+
+			cap = cap ? cap * 2 : 65536;
+			bigger = realloc(ts, cap * sizeof(*ts));
+			if (bigger == NULL) {
+				free(ts);
+				pcap_close(p);
+				return -ENOMEM;
+			}
+			ts = bigger;
+		}
+		ts[n++] = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
+	}
+	pcap_close(p);
+	if (rc == -1) {
+		free(ts);
+		fprintf(stderr, "edgelb-replay: %s: read error\n", path);
+		return -EIO;
+	}
+	*out = ts;
+	*n_out = n;
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: edgelb-replay --dataplane dpdk --config FILE --in IN.pcap --out OUT.pcap\n"
+		"                     [--verdicts FILE.jsonl] [--socket PATH] [--pace-us N] [--flows N]\n");
+}
+
+static int parse_options(int argc, char **argv, struct replay_options *o)
+{
+	static const struct option longopts[] = {
+		{"dataplane", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
+		{"in", required_argument, NULL, 'i'},        {"out", required_argument, NULL, 'o'},
+		{"verdicts", required_argument, NULL, 'v'},  {"socket", required_argument, NULL, 's'},
+		{"pace-us", required_argument, NULL, 'p'},   {"flows", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*o = (struct replay_options){.dataplane = "dpdk", .flows = REPLAY_DEFAULT_FLOWS};
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->dataplane = optarg;
+			break;
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'i':
+			o->in_path = optarg;
+			break;
+		case 'o':
+			o->out_path = optarg;
+			break;
+		case 'v':
+			o->verdicts_path = optarg;
+			break;
+		case 's':
+			o->socket_path = optarg;
+			break;
+		case 'p':
+			o->pace_us = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'f':
+			o->flows = (uint32_t)strtoul(optarg, NULL, 10);
+			if (o->flows == 0 || o->flows > ELB_FLOW_MAX_CAPACITY) {
+				fprintf(stderr, "edgelb-replay: --flows: 1..%u\n", ELB_FLOW_MAX_CAPACITY);
+				return -EINVAL;
+			}
+			break;
+		default:
+			usage();
+			return -EINVAL;
+		}
+	}
+	if (strcmp(o->dataplane, "dpdk") != 0) {
+		fprintf(stderr, "edgelb-replay: --dataplane %s: only 'dpdk' is built so far\n",
+			o->dataplane);
+		return -EINVAL;
+	}
+	if (!o->config_path || !o->in_path || !o->out_path || optind != argc) {
+		usage();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct dp_context ctx;
+	struct replay_state st = {0};
+	struct dp_replay hook = {.on_result = on_result, .arg = &st};
+	struct replay_options o;
+	struct elb_dp_config *config = NULL;
+	struct elb_dp_api *api = NULL;
+	struct elb_dp_err err;
+	uint64_t *ts = NULL, n_packets = 0, received = 0, empty_polls = 0;
+	char vdev[PATH_MAX * 2 + 64], prefix[64], mem[16];
+	char *eal_argv[16];
+	int eal_argc = 0, rc;
+	struct dp_worker *w;
+	const struct dp_port *port;
+
+	if (parse_options(argc, argv, &o))
+		return 2;
+	if (elb_dp_config_load_file(o.config_path, &config, &err) < 0) {
+		fprintf(stderr, "edgelb-replay: %s\n", err.text);
+		return 1;
+	}
+	if (read_timestamps(o.in_path, &ts, &n_packets))
+		return 1;
+	if (o.verdicts_path) {
+		st.verdicts = fopen(o.verdicts_path, "w");
+		if (st.verdicts == NULL) {
+			perror(o.verdicts_path);
+			return 1;
+		}
+	}
+
+	/* No NIC, no hugepages: a pcap port and ordinary memory sized for the
+	 * flow table. */
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s,tx_pcap=%s", o.in_path, o.out_path);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=elb-replay-%d", (int)getpid());
+	snprintf(mem, sizeof(mem), "%zu",
+		 (size_t)256 + elb_flow_table_mem_size(o.flows) / (1u << 20) + 16);
+	eal_argv[eal_argc++] = argv[0];
+	eal_argv[eal_argc++] = (char *)"-l";
+	eal_argv[eal_argc++] = (char *)"0";
+	eal_argv[eal_argc++] = (char *)"--no-huge";
+	eal_argv[eal_argc++] = (char *)"-m";
+	eal_argv[eal_argc++] = mem;
+	eal_argv[eal_argc++] = (char *)"--no-pci";
+	eal_argv[eal_argc++] = prefix;
+	eal_argv[eal_argc++] = (char *)"--log-level=error";
+	eal_argv[eal_argc++] = (char *)"--vdev";
+	eal_argv[eal_argc++] = vdev;
+	eal_argv[eal_argc] = NULL;
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		fprintf(stderr, "edgelb-replay: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+
+	ctx.n_workers = 1;
+	ctx.flow_capacity = o.flows;
+	ctx.replay = &hook;
+	ctx.pool = rte_pktmbuf_pool_create("replay_mbufs", REPLAY_MBUFS, 256, 0,
+					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	ctx.qsbr = rte_zmalloc("replay_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE);
+	if (ctx.pool == NULL || ctx.qsbr == NULL || rte_rcu_qsbr_init(ctx.qsbr, 1) ||
+	    dp_worker_create(&ctx, 0, rte_lcore_id()) || dp_ports_init(&ctx, NULL) ||
+	    dp_publish_initial(&ctx)) {
+		fprintf(stderr, "edgelb-replay: start-up failed\n");
+		rte_eal_cleanup();
+		return 1;
+	}
+	w = ctx.workers[0];
+	port = &ctx.ports[0];
+	rte_rcu_qsbr_thread_online(ctx.qsbr, 0);
+
+	if (o.socket_path) {
+		struct elb_dp_api_options api_options = {
+			.socket_path = o.socket_path, .dataplane = "dpdk", .initial = config};
+
+		rc = elb_dp_api_open(&api, &api_options, &dp_ops, &ctx, &err);
+	} else {
+		char text[ELB_DP_APPLY_ERR_MAX];
+
+		rc = dp_ops.apply(&ctx, config, 1, text, sizeof(text));
+		snprintf(err.text, sizeof(err.text), "%s", text);
+	}
+	elb_dp_config_free(config);
+	if (rc) {
+		fprintf(stderr, "edgelb-replay: configuration refused: %s\n", err.text);
+		rte_eal_cleanup();
+		return 1;
+	}
+
+	while (received < n_packets) {
+		struct rte_mbuf *pkts[DP_BURST];
+		uint16_t n = rte_eth_rx_burst(port->port_id, 0, pkts, DP_BURST);
+
+		if (n == 0) {
+			if (++empty_polls == REPLAY_EMPTY_POLLS_MAX) {
+				fprintf(stderr, "edgelb-replay: the port delivered %" PRIu64
+						" of %" PRIu64 " packets\n",
+					received, n_packets);
+				break;
+			}
+			continue;
+		}
+		empty_polls = 0;
+		for (uint16_t i = 0; i < n; i++, received++) {
+			st.snap = atomic_load(&ctx.snapshot);
+			dp_worker_process_burst(w, st.snap, port, &pkts[i], 1,
+						ts[received] - ts[0]);
+		}
+		rte_rcu_qsbr_quiescent(ctx.qsbr, 0);
+		if (api) {
+			elb_dp_api_poll(api, 0);
+			dp_reclaim(&ctx, false);
+		}
+		if (o.pace_us) {
+			struct timespec pause = {.tv_nsec = (long)o.pace_us * 1000};
+
+			nanosleep(&pause, NULL);
+		}
+	}
+	rte_rcu_qsbr_thread_offline(ctx.qsbr, 0);
+	if (st.verdicts)
+		fclose(st.verdicts);
+	fprintf(stderr,
+		"edgelb-replay: %" PRIu64 " packets: %" PRIu64 " forwarded, %" PRIu64
+		" replies, %" PRIu64 " to the kernel, %" PRIu64 " dropped\n",
+		st.index, st.verdict_counts[ELB_VERDICT_FORWARD], st.verdict_counts[ELB_VERDICT_REPLY],
+		st.verdict_counts[ELB_VERDICT_KERNEL], st.verdict_counts[ELB_VERDICT_DROP]);
+	elb_dp_api_close(api);
+	dp_ports_stop(&ctx); /* closes OUT.pcap */
+	dp_reclaim(&ctx, true);
+	elb_snapshot_free(atomic_exchange(&ctx.snapshot, NULL));
+	dp_workers_free(&ctx);
+	rte_free(ctx.qsbr);
+	rte_mempool_free(ctx.pool);
+	free(ts);
+	rte_eal_cleanup();
+	return received == n_packets ? 0 : 1;
+}

@@ -10,9 +10,11 @@
  *     snapshot and report a quiescent state to the RCU variable once per
  *     loop.
  *   main lcore (control): serves the control socket, publishes snapshots,
- *     frees the ones no worker can still see, forwards what the kernel
- *     sends out of each TAP port onto its data port (TX queue n_workers),
- *     and reads the workers' counters (never writes them).
+ *     frees the ones no worker can still see, reads what the kernel sends
+ *     on each TAP port and hands it to worker 0 through a single-producer
+ *     single-consumer ring (worker 0 sends it on its own TX queue, so every
+ *     TX queue has one writer and a port needs no queue beyond one per
+ *     worker), and reads the workers' counters (never writes them).
  */
 #ifndef DP_H
 #define DP_H
@@ -35,12 +37,14 @@
 #define DP_IDLE_SWEEP_BUCKETS 64  /* flow-table buckets swept per idle poll */
 #define DP_RETIRED_MAX 16         /* snapshots waiting for every worker to let go */
 #define DP_HISTOGRAM_BUCKETS 16   /* cycles/packet per burst: [2^i, 2^(i+1)) */
+#define DP_KERNEL_RING 1024       /* frames from the kernel waiting for worker 0 */
 
 _Static_assert(DP_BURST == ELB_PIPELINE_BURST_MAX, "a burst is what the pipeline takes");
 
 struct dp_port {
 	uint16_t port_id;
 	uint16_t kernel_port_id; /* its TAP port, or UINT16_MAX without an exception path */
+	struct rte_ring *from_kernel; /* main lcore -> worker 0: frames the kernel sent */
 	uint16_t n_rxq;          /* workers that poll it: all with RSS, else 1 */
 	bool rss;
 	struct rte_ether_addr mac;
@@ -52,6 +56,7 @@ struct dp_worker_stats {
 	uint64_t bursts;
 	uint64_t tx_dropped;     /* not taken by a TX queue: freed and counted */
 	uint64_t kernel_dropped; /* not taken by the TAP queue */
+	uint64_t from_kernel;    /* frames of the kernel sent out (worker 0) */
 	uint64_t cycles_histogram[DP_HISTOGRAM_BUCKETS];
 };
 
@@ -88,6 +93,7 @@ struct dp_context {
 		struct elb_snapshot *snap;
 		uint64_t token;
 	} retired[DP_RETIRED_MAX];
+	uint64_t kernel_ring_full; /* frames from the kernel dropped: ring full (main lcore) */
 	unsigned int n_retired;
 	uint64_t started_tsc;
 	struct dp_replay *replay; /* NULL except in edgelb-replay */
@@ -96,7 +102,7 @@ struct dp_context {
 /* dp_port.c */
 int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix);
 void dp_ports_stop(struct dp_context *ctx);
-/* Forward what the kernel sent on TAP ports out of their data ports. */
+/* Pass what the kernel sent on TAP ports to worker 0 (main lcore). */
 unsigned int dp_kernel_to_wire(struct dp_context *ctx);
 
 /* dp_worker.c */

@@ -121,6 +121,7 @@ static cJSON *workers_json(struct dp_context *ctx)
 		elb_dp_json_add_u64(o, "bursts", w->stats.bursts);
 		elb_dp_json_add_u64(o, "tx_dropped", w->stats.tx_dropped);
 		elb_dp_json_add_u64(o, "kernel_dropped", w->stats.kernel_dropped);
+		elb_dp_json_add_u64(o, "from_kernel", w->stats.from_kernel);
 		elb_dp_json_add_u64(o, "flows_in_use", w->core.flows.stats.occupancy);
 		/* Bucket i counts bursts whose cycles per packet were in [2^i, 2^(i+1)). */
 		h = cJSON_AddArrayToObject(o, "cycles_per_packet_log2_histogram");
@@ -159,6 +160,7 @@ static int dp_status(void *arg, cJSON *out)
 			    (rte_rdtsc() - ctx->started_tsc) * 1000 / rte_get_tsc_hz());
 	elb_dp_json_add_u64(out, "snapshot_epoch", snap->epoch);
 	elb_dp_json_add_u64(out, "snapshots_awaiting_reclaim", ctx->n_retired);
+	elb_dp_json_add_u64(out, "from_kernel_dropped", ctx->kernel_ring_full);
 	for (uint16_t i = 0; ports && i < ctx->n_ports; i++) {
 		const struct dp_port *p = &ctx->ports[i];
 		struct rte_eth_stats st;

@@ -5,14 +5,13 @@
  * Every ethdev port present after EAL start-up is a data port. Each gets
  * n_workers RX queues when it can spread flows by RSS on the 5-tuple (so a
  * flow always reaches the same worker, the one that owns its flow-table
- * entry), else one RX queue polled by worker 0; and n_workers + 1 TX queues:
- * one per worker, and one for the main lcore's kernel-to-wire traffic.
+ * entry), else one RX queue polled by worker 0; and one TX queue per worker.
  *
  * Exception path: a net_tap port per data port, named <prefix><n>, with the
  * data port's MAC, so that the kernel answers ARP, ICMP, BGP and SSH for
  * the node's own addresses while DPDK owns the NIC. Workers send it what is
- * not for a VIP (TX queue = worker index); the main lcore sends what the
- * kernel writes to it out of the data port.
+ * not for a VIP (TX queue = worker index); the main lcore reads what the
+ * kernel writes to it and passes it to worker 0, which sends it out.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <rte_ring.h>
 
 #include "dp.h"
 
@@ -92,6 +92,11 @@ static int create_kernel_port(struct dp_context *ctx, struct dp_port *p, const c
 		fprintf(stderr, "edgelb-dp: TAP port %s: %s\n", name, strerror(-rc));
 		return rc;
 	}
+	snprintf(name, sizeof(name), "dp_from_kernel%u", n);
+	p->from_kernel = rte_ring_create(name, DP_KERNEL_RING, rte_socket_id(),
+					 RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (p->from_kernel == NULL)
+		return -ENOMEM;
 	p->kernel_port_id = tap_id;
 	return 0;
 }
@@ -99,7 +104,7 @@ static int create_kernel_port(struct dp_context *ctx, struct dp_port *p, const c
 int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
 {
 	bool with_kernel = kernel_iface_prefix != NULL && kernel_iface_prefix[0] != '\0';
-	uint16_t port_ids[DP_MAX_PORTS], n = 0, pid, n_txq;
+	uint16_t port_ids[DP_MAX_PORTS], n = 0, pid;
 	int rc;
 
 	/* Collect first: creating TAP ports adds ports to the iteration. */
@@ -127,9 +132,7 @@ int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
 		p->rss = ctx->n_workers > 1 && (info.flow_type_rss_offloads & DP_RSS_HF) != 0 &&
 			 info.max_rx_queues >= ctx->n_workers;
 		p->n_rxq = p->rss ? ctx->n_workers : 1;
-		/* One TX queue per worker, plus the main lcore's for what the kernel sends. */
-		n_txq = (uint16_t)(ctx->n_workers + (with_kernel ? 1 : 0));
-		rc = setup_queues(p->port_id, p->n_rxq, n_txq, p->rss, ctx->pool);
+		rc = setup_queues(p->port_id, p->n_rxq, ctx->n_workers, p->rss, ctx->pool);
 		if (rc) {
 			fprintf(stderr, "edgelb-dp: port %s: %s\n", p->name, strerror(-rc));
 			return rc;
@@ -154,8 +157,13 @@ void dp_ports_stop(struct dp_context *ctx)
 		struct dp_port *p = &ctx->ports[i];
 
 		if (p->kernel_port_id != UINT16_MAX) {
+			struct rte_mbuf *m;
+
 			rte_eth_dev_stop(p->kernel_port_id);
 			rte_eth_dev_close(p->kernel_port_id);
+			while (rte_ring_dequeue(p->from_kernel, (void **)&m) == 0)
+				rte_pktmbuf_free(m);
+			rte_ring_free(p->from_kernel);
 		}
 		rte_eth_dev_stop(p->port_id);
 		rte_eth_dev_close(p->port_id);
@@ -169,16 +177,18 @@ unsigned int dp_kernel_to_wire(struct dp_context *ctx)
 
 	for (uint16_t i = 0; i < ctx->n_ports; i++) {
 		const struct dp_port *p = &ctx->ports[i];
-		uint16_t n, sent;
+		unsigned int n, queued;
 
 		if (p->kernel_port_id == UINT16_MAX)
 			continue;
 		n = rte_eth_rx_burst(p->kernel_port_id, 0, pkts, DP_BURST);
 		if (n == 0)
 			continue;
-		sent = rte_eth_tx_burst(p->port_id, ctx->n_workers, pkts, n);
-		if (sent < n)
-			rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+		queued = rte_ring_enqueue_burst(p->from_kernel, (void **)pkts, n, NULL);
+		if (queued < n) {
+			rte_pktmbuf_free_bulk(&pkts[queued], n - queued);
+			ctx->kernel_ring_full += n - queued;
+		}
 		moved += n;
 	}
 	return moved;

@@ -13,6 +13,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
+#include <rte_ring.h>
 
 #include "dp.h"
 
@@ -143,6 +144,8 @@ void dp_worker_process_burst(struct dp_worker *w, const struct elb_snapshot *sna
 		lens[n_run] = m->data_len;
 		run[n_run++] = m;
 	}
+	/* A worker serves every port: what it sends carries this port's MAC. */
+	rte_ether_addr_copy(&p->mac, (struct rte_ether_addr *)w->core.port_mac);
 	/* All mbufs of one pool share a headroom size; the pipeline checks
 	 * what each packet needs against it. */
 	elb_pipeline_run_burst(&w->core, snap, frames, lens, n_run,
@@ -207,6 +210,22 @@ int dp_worker_main(void *arg)
 				continue;
 			idle = false;
 			dp_worker_process_burst(w, snap, p, pkts, n, dp_now_ns(ctx));
+		}
+		/* Worker 0 also sends what the kernel wrote to the TAP ports. */
+		if (w->index == 0) {
+			for (uint16_t i = 0; i < ctx->n_ports; i++) {
+				const struct dp_port *p = &ctx->ports[i];
+				unsigned int n;
+
+				if (p->from_kernel == NULL)
+					continue;
+				n = rte_ring_dequeue_burst(p->from_kernel, (void **)pkts, DP_BURST, NULL);
+				if (n == 0)
+					continue;
+				idle = false;
+				w->stats.from_kernel += n;
+				send_or_free(p->port_id, 0, pkts, (uint16_t)n, &w->stats.tx_dropped);
+			}
 		}
 		rte_rcu_qsbr_quiescent(ctx->qsbr, w->index);
 		if (idle)

@@ -38,6 +38,7 @@
 #include "dp.h"
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
+#include "elb_verdicts.h"
 
 #define REPLAY_DEFAULT_FLOWS (1u << 18)
 #define REPLAY_MBUFS 8191u
@@ -61,55 +62,14 @@ struct replay_state {
 	uint64_t verdict_counts[ELB_VERDICT_COUNT];
 };
 
-static const char *const verdict_names[ELB_VERDICT_COUNT] = {
-	[ELB_VERDICT_FORWARD] = "forward",
-	[ELB_VERDICT_REPLY] = "reply",
-	[ELB_VERDICT_KERNEL] = "kernel",
-	[ELB_VERDICT_DROP] = "drop",
-};
-
-static void format_addr(uint8_t family, const union elb_addr *a, char *buf, size_t len)
-{
-	if (!inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, a->v6, buf, (socklen_t)len))
-		snprintf(buf, len, "?");
-}
-
 static void on_result(void *arg, const struct rte_mbuf *m, const struct elb_pipeline_result *res)
 {
 	struct replay_state *st = arg;
-	const struct elb_snapshot *snap = st->snap;
-	char vip[ELB_DP_VIP_KEY_STR_MAX] = "", backend[64] = "";
 
 	(void)m;
 	st->verdict_counts[res->verdict]++;
-	if (st->verdicts == NULL) {
-		st->index++;
-		return;
-	}
-	if (res->vip_index != ELB_NO_VIP) {
-		const struct elb_vip *v = &snap->vips[res->vip_index];
-		struct elb_dp_vip_key key = {.addr = v->addr, .family = v->family,
-					     .proto = v->proto, .port = elb_ntohs(v->port)};
-
-		elb_dp_vip_key_str(&key, vip, sizeof(vip));
-	}
-	if (res->verdict == ELB_VERDICT_FORWARD) {
-		const struct elb_backend_slot *b = &snap->backends[res->backend_slot];
-
-		format_addr(b->family, &b->addr, backend, sizeof(backend));
-	}
-	fprintf(st->verdicts,
-		"{\"i\":%" PRIu64 ",\"verdict\":\"%s\",\"reason\":%s%s%s,\"vip\":%s%s%s,"
-		"\"backend\":%s%s%s,\"new_flow\":%s,\"out_len\":%u,\"epoch\":%" PRIu64 "}\n",
-		st->index, verdict_names[res->verdict],
-		res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY ? "\"" : "",
-		res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY
-			? elb_reason_name((enum elb_reason)res->reason)
-			: "null",
-		res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY ? "\"" : "",
-		vip[0] ? "\"" : "", vip[0] ? vip : "null", vip[0] ? "\"" : "",
-		backend[0] ? "\"" : "", backend[0] ? backend : "null", backend[0] ? "\"" : "",
-		res->new_flow ? "true" : "false", res->out_len, snap->epoch);
+	if (st->verdicts)
+		elb_verdict_write(st->verdicts, st->index, st->snap, res);
 	st->index++;
 }
 

@@ -347,6 +347,16 @@ static void bench_pipeline(void)
 		  hit.verdicts[ELB_VERDICT_FORWARD] == (uint64_t)PIPELINE_FLOWS * PASSES ? "all forwarded"
 											  : "NOT ALL FORWARDED");
 
+	{
+		/* Cache-resident: the first 1024 flows only, entries in L1/L2, as
+		 * in Katran's established-flow baseline (one repeated flow). */
+		struct run_figures hot = run_frames(&s, established, 1024, 2048, true, &clock_ns);
+
+		print_row("established flows (hit), 1024 flows (cache-resident)", &hot,
+			  floor.cycles_per_pkt,
+			  hot.verdicts[ELB_VERDICT_FORWARD] == 1024u * 2048 ? "all forwarded"
+									    : "NOT ALL FORWARDED");
+	}
 	pass = run_frames(&s, nonvip, PIPELINE_FLOWS, PASSES, true, &clock_ns);
 	print_row("not for a VIP (to the kernel)", &pass, floor.cycles_per_pkt,
 		  pass.verdicts[ELB_VERDICT_KERNEL] == (uint64_t)PIPELINE_FLOWS * PASSES ? "all to kernel"

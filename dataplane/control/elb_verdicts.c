@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+#include <inttypes.h>
+
+#include "elb_config.h"
+#include "elb_verdicts.h"
+
+const char *const elb_verdict_names[ELB_VERDICT_COUNT] = {
+	[ELB_VERDICT_FORWARD] = "forward",
+	[ELB_VERDICT_REPLY] = "reply",
+	[ELB_VERDICT_KERNEL] = "kernel",
+	[ELB_VERDICT_DROP] = "drop",
+};
+
+void elb_verdict_write(FILE *out, uint64_t index, const struct elb_snapshot *snap,
+		       const struct elb_pipeline_result *res)
+{
+	char vip[ELB_DP_VIP_KEY_STR_MAX + 2] = "null", backend[INET6_ADDRSTRLEN + 2] = "null";
+	char reason[64] = "null";
+
+	if (res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY)
+		snprintf(reason, sizeof(reason), "\"%s\"", elb_reason_name((enum elb_reason)res->reason));
+	if (res->vip_index != ELB_NO_VIP) {
+		const struct elb_vip *v = &snap->vips[res->vip_index];
+		struct elb_dp_vip_key key = {.addr = v->addr, .family = v->family, .proto = v->proto,
+					     .port = elb_ntohs(v->port)};
+		char name[ELB_DP_VIP_KEY_STR_MAX];
+
+		snprintf(vip, sizeof(vip), "\"%s\"", elb_dp_vip_key_str(&key, name, sizeof(name)));
+	}
+	if (res->verdict == ELB_VERDICT_FORWARD) {
+		const struct elb_backend_slot *b = &snap->backends[res->backend_slot];
+		char addr[INET6_ADDRSTRLEN];
+
+		if (inet_ntop(b->family == ELB_AF_INET ? AF_INET : AF_INET6, b->addr.v6, addr,
+			      sizeof(addr)))
+			snprintf(backend, sizeof(backend), "\"%s\"", addr);
+	}
+	fprintf(out,
+		"{\"i\":%" PRIu64 ",\"verdict\":\"%s\",\"reason\":%s,\"vip\":%s,\"backend\":%s,"
+		"\"new_flow\":%s,\"out_len\":%u,\"epoch\":%" PRIu64 "}\n",
+		index, elb_verdict_names[res->verdict], reason, vip, backend,
+		res->new_flow ? "true" : "false", res->out_len, snap->epoch);
+}

@@ -28,6 +28,7 @@
 #include "elb_flow_state.h"
 #include "elb_maglev.h"
 #include "elb_parse.h"
+#include "elb_test.h"
 #include "elb_token_bucket.h"
 /* The skeleton names the core types: they must be defined first. */
 #include "core_check.h"
@@ -44,13 +45,9 @@ struct frame {
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-/* xorshift64*: a fixed-seed PRNG so that a failure reproduces. */
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return elb_test_rng(&rng_state);
 }
 
 static void put16(uint8_t *p, uint16_t v)

@@ -31,6 +31,18 @@ int elb_test_run(const char *suite, const struct elb_test_case *cases);
  */
 size_t elb_test_hex(const char *hex, uint8_t *out, size_t cap);
 
+/*
+ * xorshift64*: the tests' fixed-seed PRNG, so that a failure reproduces.
+ * Header-only so that tests outside tests/unit can use it too.
+ */
+static inline uint64_t elb_test_rng(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545f4914f6cdd1dull;
+}
+
 /* Asserts that got[0..got_len) equals want[0..want_len), printing the first
  * differing offset on failure. */
 #define ELB_ASSERT_BYTES(got, got_len, want, want_len)                                    \

@@ -110,13 +110,9 @@ static uint64_t ref_flow_hash(const struct elb_flow_key *key, const struct elb_h
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
-/* xorshift64*, fixed seed. */
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return elb_test_rng(&rng_state);
 }
 
 static const struct elb_hash_seed default_seed = {ELB_HASH_SEED_DEFAULT_K0,

@@ -1428,13 +1428,9 @@ static void test_trailing_bytes(void)
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
-/* xorshift64*, fixed seed: a failure reproduces. */
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return elb_test_rng(&rng_state);
 }
 
 /* Bytes that steer the parser somewhere interesting when written anywhere. */

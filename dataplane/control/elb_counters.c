@@ -37,7 +37,8 @@ static void add_pair(struct elb_counter_pair *to, const struct elb_counter_pair 
 	to->bytes += from->bytes;
 }
 
-void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker *w)
+void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker *w,
+			  const struct elb_snapshot *snap)
 {
 	const struct elb_worker_counters *c = &w->counters;
 	struct elb_flow_table_stats fs;
@@ -54,6 +55,9 @@ void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker 
 		const struct elb_vip_counters *from = &w->vip_counters[i];
 		struct elb_vip_counters *to = &sum->vips[i];
 
+		/* Blocks of an older VIP at this index belong to nobody now. */
+		if (snap->vips[i].maglev == NULL || from->gen != snap->vips[i].gen)
+			continue;
 		add_pair(&to->rx, &from->rx);
 		add_pair(&to->forwarded, &from->forwarded);
 		to->new_flows += from->new_flows;
@@ -61,7 +65,9 @@ void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker 
 		for (int r = 0; r < ELB_REASON_COUNT; r++)
 			to->drops[r] += from->drops[r];
 	}
-	for (int i = 0; i < ELB_MAX_BACKEND_SLOTS; i++) {
+	for (uint32_t i = 0; i < snap->n_backend_slots; i++) {
+		if (snap->backends[i].gen == 0 || w->backend_counters[i].gen != snap->backends[i].gen)
+			continue;
 		add_pair(&sum->backends[i].forwarded, &w->backend_counters[i].forwarded);
 		sum->backends[i].new_flows += w->backend_counters[i].new_flows;
 	}

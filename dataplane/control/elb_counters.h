@@ -25,8 +25,10 @@ struct elb_counters_sum {
 /* Zeroed sum with its backend array; NULL when out of memory. */
 struct elb_counters_sum *elb_counters_sum_new(void);
 void elb_counters_sum_free(struct elb_counters_sum *sum);
-/* Add one worker's (or CPU's) counters. */
-void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker *w);
+/* Add one worker's (or CPU's) counters: of its per-VIP and per-backend
+ * blocks, only those of the generation current in snap. */
+void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker *w,
+			  const struct elb_snapshot *snap);
 
 /*
  * Fill `out` with the summed counters: totals, drops by reason (every

@@ -229,6 +229,11 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 		sv->gue = cv->encap == ELB_DP_ENCAP_GUE;
 		sv->gue_dport = elb_htons(cfg->node.gue_port);
 		sv->maglev_size = cv->maglev_size;
+		/* A VIP that stays keeps its generation (and so its counters). */
+		sv->gen = prev != NULL && prev->vips[vip_index_of[v]].maglev != NULL &&
+				  vip_matches_key(&prev->vips[vip_index_of[v]], &cv->key)
+			  ? prev->vips[vip_index_of[v]].gen
+			  : ++*next_gen;
 		rc = elb_rate_limit_init(&sv->rate_limit, cv->rate_limit.packets_per_s,
 					 cv->rate_limit.packet_burst, cv->rate_limit.bytes_per_s,
 					 cv->rate_limit.byte_burst);

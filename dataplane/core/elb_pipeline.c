@@ -133,6 +133,32 @@ static inline bool syn_reopens_flow(const struct elb_flow_table *t, const struct
 	       elb_flow_entry_state(t, e) == ELB_FLOW_TCP_CLOSING;
 }
 
+/* The worker's counters of this VIP / backend slot, zeroed on first use
+ * under a new generation (see struct elb_vip_counters). */
+static inline struct elb_vip_counters *vip_counters(struct elb_worker *w, const struct elb_vip *vip)
+{
+	struct elb_vip_counters *vc = &w->vip_counters[vip->index];
+
+	if (ELB_UNLIKELY(vc->gen != vip->gen)) {
+		memset(vc, 0, sizeof(*vc));
+		vc->gen = vip->gen;
+	}
+	return vc;
+}
+
+static inline struct elb_backend_counters *backend_counters(struct elb_worker *w,
+							     const struct elb_snapshot *snap,
+							     uint32_t slot)
+{
+	struct elb_backend_counters *bc = &w->backend_counters[slot];
+
+	if (ELB_UNLIKELY(bc->gen != snap->backends[slot].gen)) {
+		memset(bc, 0, sizeof(*bc));
+		bc->gen = snap->backends[slot].gen;
+	}
+	return bc;
+}
+
 static inline bool backend_still_valid(const struct elb_snapshot *snap,
 				       const struct elb_flow_entry *entry, uint16_t vip_index)
 {
@@ -215,7 +241,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	int out_len;
 
 	vip = &snap->vips[res->vip_index];
-	vc = &w->vip_counters[res->vip_index];
+	vc = vip_counters(w, vip);
 	vc->rx.packets++;
 	vc->rx.bytes += pkt->l3_len;
 
@@ -258,7 +284,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			res->new_flow = 1;
 			w->counters.new_flows++;
 			vc->new_flows++;
-			w->backend_counters[backend_slot].new_flows++;
+			backend_counters(w, snap, backend_slot)->new_flows++;
 		}
 	}
 	backend = &snap->backends[backend_slot];
@@ -330,8 +356,12 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	w->counters.verdicts[ELB_VERDICT_FORWARD].bytes += (uint32_t)out_len;
 	vc->forwarded.packets++;
 	vc->forwarded.bytes += (uint32_t)out_len;
-	w->backend_counters[backend_slot].forwarded.packets++;
-	w->backend_counters[backend_slot].forwarded.bytes += (uint32_t)out_len;
+	{
+		struct elb_backend_counters *bc = backend_counters(w, snap, backend_slot);
+
+		bc->forwarded.packets++;
+		bc->forwarded.bytes += (uint32_t)out_len;
+	}
 }
 
 void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,

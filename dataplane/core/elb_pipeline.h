@@ -62,6 +62,7 @@ struct elb_vip {
 	uint8_t rate_limited;
 	uint16_t gue_dport; /* network order */
 	uint32_t maglev_size;
+	uint32_t gen; /* this VIP's generation: a new VIP reusing the index gets a new one */
 	const uint32_t *maglev; /* maglev_size slots of backend-slot indices or ELB_MAGLEV_EMPTY */
 	struct elb_rate_limit rate_limit;
 	struct elb_flow_timeouts timeouts;
@@ -114,8 +115,17 @@ struct elb_counter_pair {
 	uint64_t bytes;
 };
 
-/* Per-VIP counters of one worker. */
+/*
+ * Per-VIP and per-backend counters of one worker are tagged with the
+ * generation of the VIP or backend slot they count for: when an index or
+ * slot is given to a new VIP or backend, the worker itself zeroes the block
+ * the first time it counts under the new generation (the control thread
+ * never writes them), and readers add only blocks of the current
+ * generation. So a new backend does not inherit a removed one's traffic.
+ */
 struct elb_vip_counters {
+	uint32_t gen;
+	uint32_t reserved;
 	struct elb_counter_pair rx;        /* packets for the VIP */
 	struct elb_counter_pair forwarded; /* sent to a backend */
 	uint64_t new_flows;
@@ -124,6 +134,8 @@ struct elb_vip_counters {
 };
 
 struct elb_backend_counters {
+	uint32_t gen;
+	uint32_t reserved;
 	struct elb_counter_pair forwarded;
 	uint64_t new_flows;
 };

@@ -102,7 +102,7 @@ static struct elb_counters_sum *sum_workers(struct dp_context *ctx)
 	if (sum == NULL)
 		return NULL;
 	for (uint16_t i = 0; i < ctx->n_workers; i++)
-		elb_counters_sum_add(sum, &ctx->workers[i]->core);
+		elb_counters_sum_add(sum, &ctx->workers[i]->core, atomic_load(&ctx->snapshot));
 	return sum;
 }
 

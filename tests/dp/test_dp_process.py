@@ -21,12 +21,13 @@ import argparse
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "replay"))
+from replaylib import RpcClient, read_pcap  # noqa: E402  (the tests' shared helpers)
 
 CONFIG = {
     "node": {"source_v4": "192.168.10.1", "source_v6": "fd00::1",
@@ -53,38 +54,6 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:
         FAILURES.append(what)
-
-
-def read_pcap(path):
-    """Packet data of a pcap (micro- or nanosecond), in order."""
-    with open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack_from("<I", data, 0)[0]
-    if magic not in (0xA1B2C3D4, 0xA1B23C4D):
-        raise ValueError(f"{path}: not a little-endian pcap")
-    off, out = 24, []
-    while off + 16 <= len(data):
-        _, _, incl, _ = struct.unpack_from("<IIII", data, off)
-        out.append(data[off + 16:off + 16 + incl])
-        off += 16 + incl
-    return out
-
-
-class Rpc:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rw")
-        self.next_id = 1
-
-    def call(self, method, params=None):
-        req = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            req["params"] = params
-        self.next_id += 1
-        self.file.write(json.dumps(req) + "\n")
-        self.file.flush()
-        return json.loads(self.file.readline())
 
 
 def tap_rx_packets():
@@ -131,10 +100,10 @@ def main():
         while not os.path.exists(sock) and time.time() < deadline and dp.poll() is None:
             time.sleep(0.2)
         check(os.path.exists(sock), "control socket appears")
-        rpc = Rpc(sock)
+        rpc = RpcClient(sock)
         counters = None
         while time.time() < deadline:
-            counters = rpc.call("counters.get")["result"]["counters"]
+            counters = rpc.call("counters.get")[0]["counters"]
             if counters["rx"]["packets"] >= n_in:
                 break
             time.sleep(0.2)
@@ -154,7 +123,7 @@ def main():
         subprocess.run(["ip", "addr", "add", "198.51.100.1/24", "dev", TAP], check=True)
         subprocess.run(["ping", "-c", "2", "-W", "1", "-I", TAP, "198.51.100.77"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        status = rpc.call("status.get")["result"]
+        status = rpc.call("status.get")[0]
         check(status["status"]["ports"][0]["kernel_port"], "status.get shows the kernel port")
     finally:
         dp.send_signal(signal.SIGTERM)
@@ -166,7 +135,8 @@ def main():
     check(dp.returncode == 0, f"SIGTERM: exit status {dp.returncode} == 0")
     check("final counters" in output, "final counters printed")
 
-    dp_frames, replay_frames = read_pcap(out_dp), read_pcap(out_replay)
+    dp_frames = [data for _, data in read_pcap(out_dp)]
+    replay_frames = [data for _, data in read_pcap(out_replay)]
     gateway = bytes.fromhex(CONFIG["node"]["gateway_mac"].replace(":", ""))
     port_mac = replay_frames[0][6:12] if replay_frames else b""
     # Balancer output goes to the gateway; the rest is the kernel's own

@@ -5,12 +5,14 @@
  * Every ethdev port present after EAL start-up is a data port. Each gets
  * n_workers RX queues when it can spread flows by RSS on the 5-tuple (so a
  * flow always reaches the same worker, the one that owns its flow-table
- * entry), else one RX queue polled by worker 0; and one TX queue per worker.
+ * entry), else one RX queue polled by worker 0; and as many TX queues, since
+ * a worker sends only on the ports it receives from.
  *
  * Exception path: a net_tap port per data port, named <prefix><n>, with the
  * data port's MAC, so that the kernel answers ARP, ICMP, BGP and SSH for
- * the node's own addresses while DPDK owns the NIC. Workers send it what is
- * not for a VIP (TX queue = worker index); the main lcore reads what the
+ * the node's own addresses while DPDK owns the NIC. The workers polling the
+ * data port send it what is not for a VIP (TX queue = worker index); the
+ * main lcore reads what the
  * kernel writes to it and passes it to worker 0, which sends it out.
  */
 #include <errno.h>
@@ -87,7 +89,7 @@ static int create_kernel_port(struct dp_context *ctx, struct dp_port *p, const c
 		return rc;
 	/* One TX queue per worker (what is not for a VIP), one RX queue read by
 	 * the main lcore (what the kernel sends). */
-	rc = setup_queues(tap_id, 1, ctx->n_workers, false, ctx->pool);
+	rc = setup_queues(tap_id, 1, p->n_rxq, false, ctx->pool);
 	if (rc) {
 		fprintf(stderr, "edgelb-dp: TAP port %s: %s\n", name, strerror(-rc));
 		return rc;
@@ -132,7 +134,9 @@ int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
 		p->rss = ctx->n_workers > 1 && (info.flow_type_rss_offloads & DP_RSS_HF) != 0 &&
 			 info.max_rx_queues >= ctx->n_workers;
 		p->n_rxq = p->rss ? ctx->n_workers : 1;
-		rc = setup_queues(p->port_id, p->n_rxq, ctx->n_workers, p->rss, ctx->pool);
+		/* A worker sends only on ports it receives from (a frame leaves by
+		 * the port it came in on), so TX queues match RX queues. */
+		rc = setup_queues(p->port_id, p->n_rxq, p->n_rxq, p->rss, ctx->pool);
 		if (rc) {
 			fprintf(stderr, "edgelb-dp: port %s: %s\n", p->name, strerror(-rc));
 			return rc;

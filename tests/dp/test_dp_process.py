@@ -66,6 +66,8 @@ def main():
     ap.add_argument("--dp", required=True)
     ap.add_argument("--replay", required=True)
     ap.add_argument("--pcapgen", required=True)
+    ap.add_argument("--lcores", default="0-1",
+                    help="EAL --lcores: '0@0,1@1,2@1' runs two workers on this 2-CPU machine")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("SKIP: needs root (TAP interface)")
@@ -90,7 +92,7 @@ def main():
             want[json.loads(line)["verdict"]] += 1
 
     dp = subprocess.Popen(
-        [args.dp, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
+        [args.dp, "--lcores", args.lcores, "--no-huge", "-m", "512", "--no-pci",
          f"--file-prefix=elb-dp-test-{os.getpid()}", "--log-level=error",
          "--vdev", f"net_pcap0,rx_pcap={inp},tx_pcap={out_dp}", "--",
          "--config", cfg, "--socket", sock, "--flows", "65536", "--kernel-iface", "elbtest"],
@@ -125,6 +127,18 @@ def main():
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         status = rpc.call("status.get")[0]
         check(status["status"]["ports"][0]["kernel_port"], "status.get shows the kernel port")
+        n_workers = status["status"]["workers"]
+        check(len(counters["workers"]) == n_workers, f"counters list all {n_workers} workers")
+
+        # A live change: the old snapshot is freed once every worker has
+        # passed a quiescent point, which idle workers do continuously.
+        change, error = rpc.call("backends.set", {
+            "address": "10.0.0.10", "port": 80, "protocol": "tcp",
+            "backends": [{"address": "10.200.0.1"}, {"address": "10.200.0.9"}]})
+        check(error is None and change["changed"], "a backend change applies")
+        time.sleep(0.5)
+        waiting = rpc.call("status.get")[0]["status"]["snapshots_awaiting_reclaim"]
+        check(waiting == 0, f"old snapshot reclaimed after the change ({waiting} waiting)")
     finally:
         dp.send_signal(signal.SIGTERM)
         try:

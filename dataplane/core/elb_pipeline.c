@@ -171,6 +171,8 @@ static inline bool backend_still_valid(const struct elb_snapshot *snap,
 	       b->state != ELB_BACKEND_EMPTY;
 }
 
+#define ELB_PIPELINE_PREFETCH_AHEAD 12 /* packets between an entry's prefetch and its use */
+
 /* What the first stage of the pipeline learned about one packet. */
 struct classified {
 	struct elb_packet pkt;
@@ -386,17 +388,24 @@ void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *sna
 		n = ELB_PIPELINE_BURST_MAX;
 	/* The flow table is far larger than the caches: two misses per packet
 	 * (bucket header, entry) dominate unless they overlap. Classify the
-	 * whole burst and prefetch every header, then every matching entry,
-	 * then decide: the misses of 32 packets are in flight together. */
+	 * whole burst, prefetching every bucket header; then decide packet i
+	 * while prefetching the entry of packet i + ELB_PIPELINE_PREFETCH_AHEAD,
+	 * whose header has arrived by then, so that each entry has several
+	 * decisions' time to arrive. */
 	for (i = 0; i < n; i++) {
 		classify(w, snap, frames[i], lens[i], &c[i], &results[i]);
 		if (!c[i].done)
 			elb_flow_prefetch(&w->flows, c[i].hash);
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
 		if (!c[i].done)
 			elb_flow_prefetch_entries(&w->flows, c[i].hash);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		uint32_t ahead = i + ELB_PIPELINE_PREFETCH_AHEAD;
+
+		if (ahead < n && !c[ahead].done)
+			elb_flow_prefetch_entries(&w->flows, c[ahead].hash);
 		if (!c[i].done)
 			decide(w, snap, frames[i], lens[i], headroom, now_ns, &c[i], &results[i]);
+	}
 }

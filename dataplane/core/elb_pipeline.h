@@ -7,6 +7,10 @@
  * program composes the same shared pieces (parser, hash, Maglev slot, token
  * bucket, encapsulation) around BPF maps instead of these structs.
  *
+ * The structs up to struct elb_worker_counters are shared with the XDP
+ * program (its maps hold the same backend slots, counters and results);
+ * the worker, with its flow table, and the functions are C only.
+ *
  * Threading: a struct elb_snapshot is built by the control thread, published
  * whole with one pointer store, and never written afterwards; workers only
  * read it. A struct elb_worker (flow table, counters) belongs to one worker
@@ -18,7 +22,6 @@
 #include "elb_compat.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
-#include "elb_flow_table.h"
 #include "elb_parse.h"
 #include "elb_reasons.h"
 #include "elb_token_bucket.h"
@@ -150,6 +153,9 @@ struct elb_worker_counters {
 	/* inserts, expirations and evictions: in flows.stats */
 };
 
+#if !defined(__bpf__)
+#include "elb_flow_table.h"
+
 struct elb_worker {
 	struct elb_flow_table flows;
 	uint8_t port_mac[6]; /* source MAC of what this worker sends */
@@ -190,5 +196,7 @@ uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key
 int elb_vip_lookup_insert(struct elb_snapshot *snap, const struct elb_vip *vip);
 /* Control path: mark every lookup entry free (before inserting VIPs). */
 void elb_vip_lookup_clear(struct elb_snapshot *snap);
+
+#endif /* !__bpf__ */
 
 #endif /* ELB_PIPELINE_H */

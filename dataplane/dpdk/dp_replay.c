@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelb-replay --dataplane dpdk --config FILE --in IN.pcap --out OUT.pcap
+ * edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap
  *               [--verdicts FILE.jsonl] [--socket PATH] [--pace-us N] [--flows N]
+ *
+ * --dataplane xdp hands over to the XDP replay (dataplane/xdp/xdp_replay.c:
+ * the loaded XDP program runs each packet with BPF_PROG_TEST_RUN; same
+ * arguments and outputs, no --socket). --dataplane dpdk:
  *
  * Runs the real edgelb-dp pipeline over a pcap: the packets enter through a
  * net_pcap port and the same worker code (dp_worker_process_burst) as in
@@ -39,6 +43,7 @@
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
 #include "elb_verdicts.h"
+#include "xdp.h"
 
 #define REPLAY_DEFAULT_FLOWS (1u << 18)
 #define REPLAY_MBUFS 8191u
@@ -118,7 +123,7 @@ static int read_timestamps(const char *path, uint64_t **out, uint64_t *n_out)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: edgelb-replay --dataplane dpdk --config FILE --in IN.pcap --out OUT.pcap\n"
+		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
 		"                     [--verdicts FILE.jsonl] [--socket PATH] [--pace-us N] [--flows N]\n");
 }
 
@@ -170,7 +175,7 @@ static int parse_options(int argc, char **argv, struct replay_options *o)
 		}
 	}
 	if (strcmp(o->dataplane, "dpdk") != 0) {
-		fprintf(stderr, "edgelb-replay: --dataplane %s: only 'dpdk' is built so far\n",
+		fprintf(stderr, "edgelb-replay: --dataplane %s: 'dpdk' or 'xdp'\n",
 			o->dataplane);
 		return -EINVAL;
 	}
@@ -197,6 +202,9 @@ int main(int argc, char **argv)
 	struct dp_worker *w;
 	const struct dp_port *port;
 
+	/* --dataplane xdp: no EAL; the XDP program runs the packets. */
+	if (xdp_replay_wanted(argc, argv))
+		return xdp_replay_run(argc, argv);
 	if (parse_options(argc, argv, &o))
 		return 2;
 	if (elb_dp_config_load_file(o.config_path, &config, &err) < 0) {

@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The XDP dataplane: per packet, the decision of elb_pipeline.c (classify()
+ * then decide()), step by step and in the same order, with the snapshot and
+ * the worker's flow table replaced by BPF maps (bpf/edgelb_xdp_maps.h). Its
+ * verdicts map to XDP actions: FORWARD and REPLY -> XDP_TX (the frame is
+ * rewritten in place after bpf_xdp_adjust_head), KERNEL -> XDP_PASS, DROP ->
+ * XDP_DROP. The counters are the DPDK worker's structs, one copy per CPU.
+ *
+ * edgelb-replay --dataplane xdp runs this program with BPF_PROG_TEST_RUN
+ * and compares nothing itself: tests/xdp/test_xdp_diff.py requires its
+ * verdicts and output frames to equal those of the DPDK replay.
+ *
+ * The only intended difference from the C pipeline: a Maglev pick whose
+ * slot does not (or no longer) belong to the VIP is a NO_BACKEND drop
+ * instead of a forward to whatever holds the slot. The maps are written one
+ * entry at a time, so for a moment during a change an old table may name a
+ * slot already given to another VIP's backend (see dataplane/xdp/xdp_maps.c);
+ * with consistent maps every table names only its VIP's slots, and the
+ * check never fires.
+ */
+#include "elb_encap.h"
+#include "elb_flow_state.h"
+#include "elb_maglev.h"
+#include "elb_parse.h"
+#include "elb_token_bucket.h"
+
+#include "elb_pipeline.h"
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "edgelb_xdp_maps.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, uint32_t);
+	__type(value, struct elb_xdp_node);
+} node SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * ELB_MAX_VIPS); /* VIPs + address markers */
+	__type(key, struct elb_xdp_vip_key);
+	__type(value, struct elb_xdp_vip);
+} vips SEC(".maps");
+
+/* Template of the per-VIP tables: BPF_F_INNER_MAP lets each table have its
+ * own size (maglev_size + ELB_XDP_MAGLEV_HEADER entries). */
+struct maglev_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAGLEV_MIN_SIZE + ELB_XDP_MAGLEV_HEADER);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, uint32_t);
+	__type(value, uint32_t);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__array(values, struct maglev_table);
+} maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
+	__type(key, uint32_t);
+	__type(value, struct elb_backend_slot);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, ELB_XDP_DEFAULT_FLOWS); /* user space may resize before load */
+	__type(key, struct elb_flow_key);
+	__type(value, struct elb_xdp_flow);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, uint32_t);
+	__type(value, struct elb_worker_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__type(value, struct elb_vip_counters);
+} vip_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
+	__type(key, uint32_t);
+	__type(value, struct elb_backend_counters);
+} backend_counters SEC(".maps");
+
+/* Replay (edgelb-replay --dataplane xdp): the pcap's clock instead of
+ * bpf_ktime_get_ns() while use_test_clock is set (its first packet is at
+ * 0 ns, so 0 cannot mean "unset"), and the decision of the last packet. */
+uint64_t test_now_ns;
+uint8_t use_test_clock;
+uint8_t record_results;
+struct elb_pipeline_result last_result;
+
+static __always_inline void count_drop(struct elb_worker_counters *wc, struct elb_vip_counters *vc,
+				       struct elb_pipeline_result *res, uint32_t reason,
+				       uint32_t len)
+{
+	/* The parser's reasons are below ELB_REASON_COUNT; the verifier wants
+	 * the bound for the array index. */
+	if (reason >= ELB_REASON_COUNT)
+		reason = ELB_REASON_NONE;
+	res->verdict = ELB_VERDICT_DROP;
+	res->reason = (uint8_t)reason;
+	wc->drops[reason]++;
+	wc->verdicts[ELB_VERDICT_DROP].packets++;
+	wc->verdicts[ELB_VERDICT_DROP].bytes += len;
+	if (vc)
+		vc->drops[reason]++;
+}
+
+/* elb_vip_find over the vips map: exact port first, then the all-ports VIP;
+ * the address marker answers "is this a VIP address at all". */
+static __always_inline const struct elb_xdp_vip *vip_find(const struct elb_flow_key *key,
+							  bool *address_known)
+{
+	struct elb_xdp_vip_key vk = {};
+	const struct elb_xdp_vip *vip;
+
+	vk.addr = key->dst;
+	vk.family = key->family;
+	*address_known = false;
+	if (key->sport != 0 || key->dport != 0 || key->proto == ELB_IPPROTO_TCP ||
+	    key->proto == ELB_IPPROTO_UDP) {
+		vk.port = key->dport;
+		vk.proto = key->proto;
+		vip = bpf_map_lookup_elem(&vips, &vk);
+		if (vip)
+			goto found;
+		vk.port = 0;
+		vip = bpf_map_lookup_elem(&vips, &vk);
+		if (vip)
+			goto found;
+	}
+	vk.port = 0;
+	vk.proto = 0;
+	*address_known = bpf_map_lookup_elem(&vips, &vk) != NULL;
+	return NULL;
+found:
+	*address_known = true;
+	return vip;
+}
+
+static __always_inline uint32_t state_timeout(const struct elb_xdp_vip *vip, uint32_t state)
+{
+	/* state comes from elb_flow_state_new/next: always in range; the
+	 * bound is for the verifier. */
+	if (state >= ELB_FLOW_STATE_COUNT)
+		return 0;
+	return vip->timeouts.ticks[state];
+}
+
+/* The CPU's counters of a VIP / backend slot, zeroed on first use under a
+ * new generation, as in elb_pipeline.c. */
+static __always_inline struct elb_vip_counters *vip_counters_of(const struct elb_xdp_vip *vip)
+{
+	uint32_t index = vip->index;
+	struct elb_vip_counters *vc = bpf_map_lookup_elem(&vip_counters, &index);
+
+	if (vc && vc->gen != vip->gen) {
+		__builtin_memset(vc, 0, sizeof(*vc));
+		vc->gen = vip->gen;
+	}
+	return vc;
+}
+
+static __always_inline struct elb_backend_counters *backend_counters_of(uint32_t slot,
+									const struct elb_backend_slot *b)
+{
+	struct elb_backend_counters *bc = bpf_map_lookup_elem(&backend_counters, &slot);
+
+	if (bc && bc->gen != b->gen) {
+		__builtin_memset(bc, 0, sizeof(*bc));
+		bc->gen = b->gen;
+	}
+	return bc;
+}
+
+/* elb_pipeline.c's backend_still_valid: slots at or past n_backend_slots
+ * are all-zero in the snapshot and in the map, so gen != 0 stands for the
+ * bound. */
+static __always_inline const struct elb_backend_slot *
+backend_still_valid(const struct elb_xdp_flow *flow, uint16_t vip_index)
+{
+	uint32_t slot = flow->backend_id;
+	const struct elb_backend_slot *b = bpf_map_lookup_elem(&backends, &slot);
+
+	if (b == NULL || b->gen == 0 || b->gen != flow->backend_gen || b->vip_index != vip_index ||
+	    b->state == ELB_BACKEND_EMPTY)
+		return NULL;
+	return b;
+}
+
+/* The Maglev pick of a VIP: the slot's backend, or NULL (no backend with
+ * weight, or the transient mismatch described at the top). */
+static __always_inline const struct elb_backend_slot *maglev_pick(const struct elb_xdp_vip *vip,
+								  uint64_t hash, uint32_t *slot)
+{
+	uint32_t index = vip->index, zero = 0, pos;
+	const struct elb_backend_slot *b;
+	const uint32_t *size, *pick;
+	void *table;
+
+	table = bpf_map_lookup_elem(&maglev, &index);
+	if (table == NULL)
+		return NULL;
+	size = bpf_map_lookup_elem(table, &zero);
+	if (size == NULL || *size == 0)
+		return NULL;
+	pos = elb_maglev_slot(hash, *size) + ELB_XDP_MAGLEV_HEADER;
+	pick = bpf_map_lookup_elem(table, &pos);
+	if (pick == NULL || *pick == ELB_MAGLEV_EMPTY)
+		return NULL;
+	*slot = *pick;
+	b = bpf_map_lookup_elem(&backends, slot);
+	if (b == NULL || b->gen == 0 || b->vip_index != vip->index)
+		return NULL;
+	return b;
+}
+
+/* classify() + decide() of elb_pipeline.c; returns the XDP action. */
+static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *res)
+{
+	const uint8_t *data = (const void *)(long)ctx->data;
+	const uint8_t *end = (const void *)(long)ctx->data_end;
+	uint32_t len = (uint32_t)(end - data), zero = 0;
+	const struct elb_backend_slot *backend = NULL;
+	struct elb_worker_counters *wc;
+	struct elb_vip_counters *vc;
+	const struct elb_xdp_node *nd;
+	const struct elb_xdp_vip *vip;
+	struct elb_xdp_flow *flow, *stale = NULL;
+	struct elb_encap_params encap;
+	struct elb_packet pkt;
+	struct elb_hash_seed seed;
+	uint64_t hash, now_ns;
+	uint32_t now_tick, backend_slot = 0, overhead, need;
+	bool address_known, is_icmp_error;
+	int parsed, out_len, move;
+
+	wc = bpf_map_lookup_elem(&counters, &zero);
+	nd = bpf_map_lookup_elem(&node, &zero);
+	if (wc == NULL || nd == NULL)
+		return XDP_ABORTED; /* single-entry arrays: cannot happen */
+
+	/* ---- classify() ---- */
+	wc->rx.packets++;
+	wc->rx.bytes += len;
+	parsed = elb_parse(data, end, &pkt);
+	if (parsed == ELB_PARSE_MALFORMED) {
+		count_drop(wc, NULL, res, pkt.reason, len);
+		return XDP_DROP;
+	}
+	if (parsed == ELB_PARSE_NOT_IP)
+		goto to_kernel;
+	vip = vip_find(&pkt.key, &address_known);
+	if (vip == NULL) {
+		/* A fragment cannot say its port: only an all-ports VIP can take it. */
+		if ((pkt.flags & ELB_PKT_FRAGMENT) && address_known) {
+			count_drop(wc, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
+			return XDP_DROP;
+		}
+		goto to_kernel;
+	}
+	res->vip_index = vip->index;
+	seed = nd->seed;
+	hash = elb_flow_hash(&pkt.key, &seed);
+
+	/* ---- decide() ---- */
+	now_ns = use_test_clock ? test_now_ns : bpf_ktime_get_ns();
+	now_tick = elb_flow_tick(now_ns);
+	vc = vip_counters_of(vip);
+	if (vc == NULL)
+		return XDP_ABORTED; /* index < ELB_MAX_VIPS: cannot happen */
+	vc->rx.packets++;
+	vc->rx.bytes += pkt.l3_len;
+
+	is_icmp_error = (pkt.flags & ELB_PKT_ICMP_ERROR) != 0;
+	flow = bpf_map_lookup_elem(&flows, &pkt.key);
+	/* An expired entry is a miss, as elb_flow_lookup frees it; it is kept
+	 * aside to be overwritten like the way elb_flow_insert would reuse. */
+	if (flow && (flow->state == ELB_FLOW_FREE || elb_flow_tick_expired(flow->expiry, now_tick))) {
+		stale = flow;
+		flow = NULL;
+	}
+	if (flow)
+		backend = backend_still_valid(flow, res->vip_index);
+	if (flow && backend &&
+	    !((pkt.tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
+	      flow->state == ELB_FLOW_TCP_CLOSING)) {
+		backend_slot = flow->backend_id;
+		if (!is_icmp_error) {
+			enum elb_flow_state next = elb_flow_state_next(
+				(enum elb_flow_state)flow->state, pkt.key.proto, pkt.tcp_flags);
+
+			flow->state = (uint8_t)next;
+			flow->expiry = now_tick + state_timeout(vip, next);
+		}
+	} else {
+		struct elb_backend_counters *bc;
+
+		backend = maglev_pick(vip, hash, &backend_slot);
+		if (backend == NULL) {
+			count_drop(wc, vc, res, ELB_REASON_NO_BACKEND, len);
+			return XDP_DROP;
+		}
+		/* An ICMP error follows its flow but creates none. */
+		if (!is_icmp_error) {
+			enum elb_flow_state state = elb_flow_state_new(pkt.key.proto, pkt.tcp_flags);
+
+			if (flow) {
+				/* Keeps its token bucket: a re-pick is no reason to refill it. */
+				wc->flows_repicked++;
+			} else if (stale) {
+				flow = stale;
+				flow->bucket.pkt_tat = 0;
+				flow->bucket.byte_tat = 0;
+			} else {
+				struct elb_xdp_flow fresh = {};
+
+				/* May evict the least recently used flow when
+				 * full, as the DPDK table evicts; never fails
+				 * otherwise. On failure the packet still goes,
+				 * without flow (and so without rate limit). */
+				bpf_map_update_elem(&flows, &pkt.key, &fresh, BPF_ANY);
+				flow = bpf_map_lookup_elem(&flows, &pkt.key);
+			}
+			if (flow) {
+				flow->state = (uint8_t)state;
+				flow->expiry = now_tick + state_timeout(vip, state);
+				flow->backend_id = backend_slot;
+				flow->backend_gen = backend->gen;
+			}
+			res->new_flow = 1;
+			wc->new_flows++;
+			vc->new_flows++;
+			bc = backend_counters_of(backend_slot, backend);
+			if (bc)
+				bc->new_flows++;
+		}
+	}
+	res->backend_slot = backend_slot;
+
+	if (vip->rate_limited && !is_icmp_error && flow &&
+	    !elb_token_bucket_admit(&flow->bucket, &vip->rate_limit, now_ns, pkt.l3_len)) {
+		count_drop(wc, vc, res, ELB_REASON_RATE_LIMITED, len);
+		return XDP_DROP;
+	}
+
+	encap.outer_family = backend->family;
+	encap.outer_src = backend->family == ELB_AF_INET ? nd->source_v4 : nd->source_v6;
+	encap.outer_dst = backend->addr;
+	encap.gue = vip->gue;
+	encap.gue_dport = vip->gue_dport;
+	encap.mtu = vip->mtu;
+	elb_memcpy(encap.src_mac, nd->iface_mac, 6);
+	elb_memcpy(encap.dst_mac, nd->gateway_mac, 6);
+	overhead = elb_encap_overhead(encap.outer_family, encap.gue);
+
+	switch (elb_encap_mtu_check(&pkt, &encap)) {
+	case ELB_MTU_FITS:
+		break;
+	case ELB_MTU_TOO_BIG_REPLY:
+		need = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt.key.family);
+		move = (int)pkt.l3_off - (int)need;
+		if (bpf_xdp_adjust_head(ctx, move)) {
+			count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
+			return XDP_DROP;
+		}
+		data = (const void *)(long)ctx->data;
+		end = (const void *)(long)ctx->data_end;
+		out_len = elb_icmp_too_big_write((uint8_t *)data, end, &pkt, elb_encap_inner_mtu(&encap),
+						 encap.src_mac, encap.dst_mac);
+		/* Trim what follows the reply (the unquoted rest of the packet). */
+		if (out_len < 0 || bpf_xdp_adjust_tail(ctx, out_len - (int)(end - data))) {
+			count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
+			return XDP_DROP;
+		}
+		res->verdict = ELB_VERDICT_REPLY;
+		res->reason = ELB_REASON_TOO_BIG;
+		res->head_move = move;
+		res->out_len = (uint32_t)out_len;
+		wc->drops[ELB_REASON_TOO_BIG]++;
+		wc->verdicts[ELB_VERDICT_REPLY].packets++;
+		wc->verdicts[ELB_VERDICT_REPLY].bytes += (uint32_t)out_len;
+		vc->drops[ELB_REASON_TOO_BIG]++;
+		vc->replies++;
+		return XDP_TX;
+	default:
+		count_drop(wc, vc, res, ELB_REASON_TOO_BIG_NO_REPLY, len);
+		return XDP_DROP;
+	}
+
+	need = (uint32_t)sizeof(struct elb_eth_hdr) + overhead;
+	move = (int)pkt.l3_off - (int)need;
+	if (bpf_xdp_adjust_head(ctx, move)) {
+		count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
+		return XDP_DROP;
+	}
+	data = (const void *)(long)ctx->data;
+	end = (const void *)(long)ctx->data_end;
+	out_len = elb_encap_write((uint8_t *)data, end, &pkt, &encap, hash);
+	/* Trim Ethernet padding after the inner packet. */
+	if (out_len < 0 || bpf_xdp_adjust_tail(ctx, out_len - (int)(end - data))) {
+		count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
+		return XDP_DROP;
+	}
+	res->verdict = ELB_VERDICT_FORWARD;
+	res->head_move = move;
+	res->out_len = (uint32_t)out_len;
+	wc->verdicts[ELB_VERDICT_FORWARD].packets++;
+	wc->verdicts[ELB_VERDICT_FORWARD].bytes += (uint32_t)out_len;
+	vc->forwarded.packets++;
+	vc->forwarded.bytes += (uint32_t)out_len;
+	{
+		struct elb_backend_counters *bc = backend_counters_of(backend_slot, backend);
+
+		if (bc) {
+			bc->forwarded.packets++;
+			bc->forwarded.bytes += (uint32_t)out_len;
+		}
+	}
+	return XDP_TX;
+
+to_kernel:
+	res->verdict = ELB_VERDICT_KERNEL;
+	wc->verdicts[ELB_VERDICT_KERNEL].packets++;
+	wc->verdicts[ELB_VERDICT_KERNEL].bytes += len;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int edgelb_xdp(struct xdp_md *ctx)
+{
+	struct elb_pipeline_result res = {};
+	int action;
+
+	res.vip_index = ELB_NO_VIP;
+	action = run(ctx, &res);
+	if (record_results)
+		last_result = res;
+	return action;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

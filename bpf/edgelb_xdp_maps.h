@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The maps of the XDP dataplane (bpf/edgelb.bpf.c): key and value layouts
+ * shared by the program and by user space (dataplane/xdp/), which copies a
+ * struct elb_snapshot into them. Every padding byte is a named field that
+ * user space zeroes: hash keys are compared as bytes, and values are copied
+ * whole.
+ *
+ * Map layout (names as in the program):
+ *   node        ARRAY[1]                     struct elb_xdp_node
+ *   vips        HASH[2 * ELB_MAX_VIPS]       struct elb_xdp_vip_key -> struct elb_xdp_vip
+ *               (every VIP, plus one address marker {addr, port 0, proto 0}
+ *               per VIP address, as elb_vip_lookup_insert puts in the
+ *               snapshot's lookup table)
+ *   maglev      ARRAY_OF_MAPS[ELB_MAX_VIPS]  VIP index -> inner ARRAY of u32:
+ *               [0] = table size n, [1 + i] = backend slot of Maglev slot i
+ *               (ELB_MAGLEV_EMPTY when no backend has weight)
+ *   backends    ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_slot
+ *   flows       LRU_PERCPU_HASH              struct elb_flow_key -> struct elb_xdp_flow
+ *   counters    PERCPU_ARRAY[1]              struct elb_worker_counters
+ *   vip_counters PERCPU_ARRAY[ELB_MAX_VIPS]  struct elb_vip_counters
+ *   backend_counters PERCPU_ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_counters
+ */
+#ifndef EDGELB_XDP_MAPS_H
+#define EDGELB_XDP_MAPS_H
+
+#include "elb_compat.h"
+#include "elb_flow.h"
+#include "elb_flow_state.h"
+#include "elb_token_bucket.h"
+
+/* Maglev inner map: one header entry (the table's size) before the slots,
+ * so that the program computes the slot with the size of the very table it
+ * reads, whatever the VIP entry says at that moment. */
+#define ELB_XDP_MAGLEV_HEADER 1
+
+#define ELB_XDP_DEFAULT_FLOWS (1u << 18)
+
+struct elb_xdp_node {
+	struct elb_hash_seed seed;
+	union elb_addr source_v4; /* outer source toward IPv4 backends */
+	union elb_addr source_v6; /* outer source toward IPv6 backends */
+	uint8_t gateway_mac[6];   /* Ethernet destination of what is sent */
+	uint8_t iface_mac[6];     /* Ethernet source: the interface's own MAC */
+	uint32_t pad;
+	uint64_t epoch; /* configuration the maps were last written from */
+};
+_Static_assert(sizeof(struct elb_xdp_node) == 72, "node layout");
+
+struct elb_xdp_vip_key {
+	union elb_addr addr;
+	uint16_t port; /* network order; 0 = all ports (or, with proto 0, the address marker) */
+	uint8_t proto; /* ELB_IPPROTO_TCP/UDP; 0 for the address marker */
+	uint8_t family;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct elb_xdp_vip_key) == 24, "VIP key layout");
+
+struct elb_xdp_vip {
+	uint16_t index; /* position in vip_counters and maglev */
+	uint16_t mtu;
+	uint8_t gue;
+	uint8_t rate_limited;
+	uint16_t gue_dport;   /* network order */
+	uint32_t maglev_size; /* informational: the program uses the table's own header */
+	uint32_t gen;         /* tags this VIP's per-CPU counters, as struct elb_vip.gen */
+	struct elb_rate_limit rate_limit;
+	struct elb_flow_timeouts timeouts;
+};
+_Static_assert(sizeof(struct elb_xdp_vip) == 16 + 32 + 4 * ELB_FLOW_STATE_COUNT, "VIP layout");
+
+/* One flow of one CPU: what struct elb_flow_entry and its bucket header
+ * way hold in the DPDK table. state ELB_FLOW_FREE (a value never written by
+ * the program, e.g. another CPU's zeroed copy) or an expired tick = miss. */
+struct elb_xdp_flow {
+	uint32_t backend_id;
+	uint32_t backend_gen;
+	uint8_t state; /* enum elb_flow_state */
+	uint8_t pad[3];
+	uint32_t expiry; /* flow tick (elb_flow_state.h) at which it expires */
+	struct elb_token_bucket bucket;
+};
+_Static_assert(sizeof(struct elb_xdp_flow) == 32, "flow value layout");
+
+#endif /* EDGELB_XDP_MAPS_H */

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * User space of the XDP dataplane: loads bpf/edgelb.bpf.c (through its
+ * libbpf skeleton), copies each new struct elb_snapshot into its maps, and
+ * serves the dataplane protocol (elb_dp_api.h) with the ops below. Used by
+ * edgelb-xdp (the agent) and by edgelb-replay --dataplane xdp.
+ *
+ * Threading: one control thread does everything here; the program runs on
+ * every CPU meanwhile and only reads the configuration maps.
+ */
+#ifndef XDP_H
+#define XDP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "elb_dp_api.h"
+#include "elb_snapshot.h"
+
+struct edgelb_xdp_bpf;
+
+/* The MAC the replay puts in the Ethernet source of what it sends: the one
+ * DPDK's net_pcap port has, so both replays write the same frames. */
+#define XDP_REPLAY_MAC {0x02, 0x70, 0x63, 0x61, 0x70, 0x00}
+
+struct xdp_dataplane {
+	struct edgelb_xdp_bpf *skel;
+	/* What the maps hold now: the prev of the next elb_snapshot_build.
+	 * Owned; never NULL once xdp_dataplane_start has succeeded. */
+	struct elb_snapshot *snap;
+	/* dp->snap was rebuilt from maps of an earlier process (only what
+	 * elb_snapshot_build needs): the next write compares with the maps. */
+	bool snap_partial;
+	uint32_t next_gen;   /* slot and VIP generations handed out so far */
+	uint8_t iface_mac[6]; /* Ethernet source of XDP_TX frames */
+	/* Agent only (0 / NULL for the replay). */
+	int ifindex;
+	const char *ifname;
+	const char *mode; /* "native" or "generic" */
+	uint32_t prog_id;
+	uint64_t started_ns;
+};
+
+/*
+ * Open and load the program. flows: capacity of the per-CPU flow table
+ * (0: ELB_XDP_DEFAULT_FLOWS). pin_dir: NULL, or a bpffs directory where
+ * the maps are pinned, and reused if already there (a restarted agent keeps
+ * its flows and learns the slots and generations in force from them).
+ * @return 0 or -errno (message printed).
+ */
+int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin_dir);
+
+/* Make the maps hold an empty configuration, or keep what pinned maps hold
+ * as the previous snapshot; afterwards dp->snap is set. @return 0 or -errno. */
+int xdp_dataplane_start(struct xdp_dataplane *dp);
+
+void xdp_dataplane_close(struct xdp_dataplane *dp);
+
+/*
+ * Write `next` into the maps, given that they hold `prev` (NULL: unknown,
+ * e.g. maps reused from an earlier process: then every entry is compared
+ * with the map itself). The order is in xdp_maps.c.
+ * @return 0 or -errno (the maps may then hold a mix: the caller writes prev
+ *         back).
+ */
+int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+		   const struct elb_snapshot *prev);
+
+/*
+ * Rebuild, from maps that an earlier process filled, the snapshot they hold
+ * as far as elb_snapshot_build needs it as prev (VIP keys, indices and
+ * generations; backend slots), and the highest generation in use.
+ * @return 0 with *out NULL when the maps hold no configuration, 0 with *out
+ *         set, or -errno.
+ */
+int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint32_t *max_gen);
+
+extern const struct elb_dp_ops xdp_ops;
+
+/* Counters as counters.get reports them (the per-CPU maps summed). */
+int xdp_counters_json(struct xdp_dataplane *dp, cJSON *out, const struct elb_dp_vip_key *vip);
+
+/* edgelb-replay --dataplane xdp ...: see xdp_replay.c. Returns the exit code. */
+int xdp_replay_run(int argc, char **argv);
+
+/* true when argv asks edgelb-replay for --dataplane xdp. */
+bool xdp_replay_wanted(int argc, char **argv);
+
+#endif /* XDP_H */

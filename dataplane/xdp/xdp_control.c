@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Loading the XDP program and its ops for the dataplane protocol: apply
+ * (snapshot -> maps), counters (per-CPU maps summed), status. Control path.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "edgelb_xdp_maps.h"
+#include "elb_counters.h"
+#include "xdp.h"
+/* The skeleton names core types: they are defined above. */
+#include "edgelb.skel.h"
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int pin_maps(struct edgelb_xdp_bpf *skel, const char *pin_dir)
+{
+	struct bpf_map *map;
+	char path[512];
+
+	bpf_object__for_each_map(map, skel->obj) {
+		/* Global data (.bss of the replay hooks) stays per process. */
+		if (bpf_map__is_internal(map))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+		if (bpf_map__set_pin_path(map, path))
+			return -errno;
+	}
+	return 0;
+}
+
+int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin_dir)
+{
+	int rc;
+
+	dp->started_ns = monotonic_ns();
+	dp->skel = edgelb_xdp_bpf__open();
+	if (dp->skel == NULL) {
+		fprintf(stderr, "edgelb-xdp: cannot open the BPF object: %s\n", strerror(errno));
+		return -errno;
+	}
+	if (flows && (rc = bpf_map__set_max_entries(dp->skel->maps.flows, flows))) {
+		fprintf(stderr, "edgelb-xdp: flow table size: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (pin_dir && (rc = pin_maps(dp->skel, pin_dir))) {
+		fprintf(stderr, "edgelb-xdp: pin paths: %s\n", strerror(-rc));
+		return rc;
+	}
+	rc = edgelb_xdp_bpf__load(dp->skel);
+	if (rc) {
+		fprintf(stderr, "edgelb-xdp: cannot load the XDP program: %s\n", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int xdp_dataplane_start(struct xdp_dataplane *dp)
+{
+	struct elb_dp_config *empty;
+	struct elb_snapshot *prev = NULL;
+	struct elb_dp_err err;
+	uint32_t max_gen = 0;
+	int rc;
+
+	rc = xdp_maps_read_prev(dp, &prev, &max_gen);
+	if (rc)
+		return rc;
+	if (prev) {
+		/* Maps of an earlier process: build the next snapshot from them,
+		 * so backends keep their slots and generations, and their flows. */
+		dp->snap = prev;
+		dp->snap_partial = true;
+		dp->next_gen = max_gen;
+		return 0;
+	}
+	empty = elb_dp_config_new();
+	if (empty == NULL)
+		return -ENOMEM;
+	/* No VIP: everything goes to the kernel until the first configuration. */
+	rc = elb_snapshot_build(empty, NULL, 0, &dp->next_gen, &dp->snap, &err);
+	elb_dp_config_free(empty);
+	if (rc)
+		return rc;
+	return xdp_maps_write(dp, dp->snap, NULL);
+}
+
+void xdp_dataplane_close(struct xdp_dataplane *dp)
+{
+	edgelb_xdp_bpf__destroy(dp->skel);
+	dp->skel = NULL;
+	elb_snapshot_free(dp->snap);
+	dp->snap = NULL;
+}
+
+static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epoch, char *err,
+		     size_t errlen)
+{
+	struct xdp_dataplane *dp = arg;
+	struct elb_snapshot *next = NULL;
+	const struct elb_snapshot *maps_hold = dp->snap_partial ? NULL : dp->snap;
+	struct elb_dp_err e;
+	int rc;
+
+	/* Forwarded frames are addressed to the gateway: without its MAC
+	 * there is nowhere to send them. */
+	if (config->n_vips > 0 && !config->node.has_gateway_mac) {
+		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
+		return -EINVAL;
+	}
+	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);
+	if (rc) {
+		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
+		return rc;
+	}
+	rc = xdp_maps_write(dp, next, maps_hold);
+	if (rc) {
+		/* Put the previous configuration back, comparing with the maps
+		 * themselves: they hold part of next now. */
+		snprintf(err, errlen, "writing the BPF maps: %s", strerror(-rc));
+		if (!dp->snap_partial && xdp_maps_write(dp, dp->snap, NULL))
+			fprintf(stderr, "edgelb-xdp: could not restore the previous maps\n");
+		elb_snapshot_free(next);
+		return rc;
+	}
+	elb_snapshot_free(dp->snap);
+	dp->snap = next;
+	dp->snap_partial = false;
+	return 0;
+}
+
+/* Per-CPU values of one key: libbpf_num_possible_cpus() copies, each
+ * rounded up to 8 bytes. */
+static size_t percpu_stride(size_t size)
+{
+	return (size + 7) & ~(size_t)7;
+}
+
+static int read_percpu(int fd, uint32_t key, void *values)
+{
+	return bpf_map_lookup_elem(fd, &key, values) ? -errno : 0;
+}
+
+static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t wstride = percpu_stride(sizeof(struct elb_worker_counters));
+	size_t vstride = percpu_stride(sizeof(struct elb_vip_counters));
+	size_t bstride = percpu_stride(sizeof(struct elb_backend_counters));
+	const struct elb_snapshot *snap = dp->snap;
+	struct elb_counters_sum *sum = NULL;
+	struct elb_vip_counters *vips = NULL;       /* [cpu][ELB_MAX_VIPS] */
+	struct elb_backend_counters *backends = NULL; /* [cpu][ELB_MAX_BACKEND_SLOTS] */
+	uint8_t *wvals = NULL, *vvals = NULL, *bvals = NULL;
+	int vfd = bpf_map__fd(dp->skel->maps.vip_counters);
+	int bfd = bpf_map__fd(dp->skel->maps.backend_counters);
+	int rc = -ENOMEM;
+
+	if (ncpu <= 0) {
+		*rc_out = ncpu ? ncpu : -EINVAL;
+		return NULL;
+	}
+	sum = elb_counters_sum_new();
+	vips = calloc((size_t)ncpu * ELB_MAX_VIPS, sizeof(*vips));
+	backends = calloc((size_t)ncpu * ELB_MAX_BACKEND_SLOTS, sizeof(*backends));
+	wvals = calloc((size_t)ncpu, wstride);
+	vvals = calloc((size_t)ncpu, vstride);
+	bvals = calloc((size_t)ncpu, bstride);
+	if (!sum || !vips || !backends || !wvals || !vvals || !bvals)
+		goto out;
+	/* One read per key returns every CPU's copy: only the VIPs and slots
+	 * of snap are read (the sum ignores the others). */
+	rc = read_percpu(bpf_map__fd(dp->skel->maps.counters), 0, wvals);
+	for (uint32_t i = 0; rc == 0 && i < ELB_MAX_VIPS; i++) {
+		if (snap->vips[i].maglev == NULL)
+			continue;
+		rc = read_percpu(vfd, i, vvals);
+		for (int cpu = 0; rc == 0 && cpu < ncpu; cpu++)
+			memcpy(&vips[(size_t)cpu * ELB_MAX_VIPS + i], vvals + (size_t)cpu * vstride,
+			       sizeof(*vips));
+	}
+	for (uint32_t s = 0; rc == 0 && s < snap->n_backend_slots; s++) {
+		if (snap->backends[s].gen == 0)
+			continue;
+		rc = read_percpu(bfd, s, bvals);
+		for (int cpu = 0; rc == 0 && cpu < ncpu; cpu++)
+			memcpy(&backends[(size_t)cpu * ELB_MAX_BACKEND_SLOTS + s],
+			       bvals + (size_t)cpu * bstride, sizeof(*backends));
+	}
+	/*
+	 * elb_counters_sum_add takes a struct elb_worker: one is assembled per
+	 * CPU from that CPU's values. Its flow table is the zeroed stand-in:
+	 * the LRU map keeps no insert/expiry/eviction stats.
+	 */
+	for (int cpu = 0; rc == 0 && cpu < ncpu; cpu++) {
+		struct elb_worker w;
+
+		memset(&w, 0, sizeof(w));
+		memcpy(&w.counters, wvals + (size_t)cpu * wstride, sizeof(w.counters));
+		w.vip_counters = &vips[(size_t)cpu * ELB_MAX_VIPS];
+		w.backend_counters = &backends[(size_t)cpu * ELB_MAX_BACKEND_SLOTS];
+		elb_counters_sum_add(sum, &w, snap);
+	}
+	if (rc == 0)
+		sum->flow_capacity = bpf_map__max_entries(dp->skel->maps.flows);
+out:
+	free(vips);
+	free(backends);
+	free(wvals);
+	free(vvals);
+	free(bvals);
+	if (rc) {
+		elb_counters_sum_free(sum);
+		sum = NULL;
+	}
+	*rc_out = rc;
+	return sum;
+}
+
+int xdp_counters_json(struct xdp_dataplane *dp, cJSON *out, const struct elb_dp_vip_key *vip)
+{
+	struct elb_counters_sum *sum;
+	int rc;
+
+	sum = sum_cpus(dp, &rc);
+	if (sum == NULL)
+		return rc;
+	rc = elb_counters_to_json(out, sum, dp->snap, vip);
+	elb_counters_sum_free(sum);
+	return rc;
+}
+
+static int xdp_counters(void *arg, cJSON *out, const struct elb_dp_vip_key *vip)
+{
+	return xdp_counters_json(arg, out, vip);
+}
+
+static int xdp_status(void *arg, cJSON *out)
+{
+	struct xdp_dataplane *dp = arg;
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (dp->ifname)
+		cJSON_AddStringToObject(out, "interface", dp->ifname);
+	elb_dp_json_add_u64(out, "ifindex", (uint64_t)dp->ifindex);
+	if (dp->mode)
+		cJSON_AddStringToObject(out, "mode", dp->mode);
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(dp->skel->progs.edgelb_xdp), &info, &len) == 0) {
+		elb_dp_json_add_u64(out, "prog_id", info.id);
+		elb_dp_json_add_u64(out, "run_cnt", info.run_cnt);
+	}
+	elb_dp_json_add_u64(out, "attached_prog_id", dp->prog_id);
+	elb_dp_json_add_u64(out, "snapshot_epoch", dp->snap->epoch);
+	elb_dp_json_add_u64(out, "flow_capacity", bpf_map__max_entries(dp->skel->maps.flows));
+	elb_dp_json_add_u64(out, "cpus", (uint64_t)libbpf_num_possible_cpus());
+	elb_dp_json_add_u64(out, "uptime_ms", (monotonic_ns() - dp->started_ns) / 1000000);
+	return 0;
+}
+
+const struct elb_dp_ops xdp_ops = {
+	.apply = xdp_apply,
+	.counters = xdp_counters,
+	.status = xdp_status,
+};

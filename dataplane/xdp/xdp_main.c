@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-xdp --iface IF [--mode native|generic] [--config FILE] [--state FILE]
+ *            [--socket PATH] [--flows N]
+ *
+ * The XDP dataplane agent, for NICs DPDK cannot drive: loads
+ * bpf/edgelb.bpf.c, configures it (the state file, else --config, else
+ * nothing), attaches it to IF and serves the dataplane protocol
+ * (docs/dataplane-protocol.md) on --socket. Traffic that is not for a VIP
+ * passes to the kernel untouched, so the node keeps ARP, BGP and SSH.
+ *
+ * Restarts keep flows: the maps are pinned under /sys/fs/bpf/edgelb/IF/ and
+ * reused by the next run, which learns the backend slots and generations in
+ * force from them, so established flows stay on their backends. SIGINT or
+ * SIGTERM detaches the program (the pinned maps stay) and exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "edgelb_xdp_maps.h"
+#include "xdp.h"
+/* The skeleton names core types: they are defined above. */
+#include "edgelb.skel.h"
+
+#define XDP_PIN_ROOT "/sys/fs/bpf/edgelb"
+#define XDP_SOCKET_DIR "/run/edgelb"
+#define XDP_CONTROL_POLL_MS 200
+
+struct xdp_main_options {
+	const char *iface;
+	const char *mode;
+	const char *config_path;
+	const char *state_path;
+	const char *socket_path;
+	uint32_t flows;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: edgelb-xdp --iface IF [--mode native|generic] [--config FILE] [--state FILE]\n"
+		"                  [--socket PATH] [--flows N]\n"
+		"  --mode      native: the driver runs the program (default); generic: the kernel's\n"
+		"              skb path, for any interface\n"
+		"  --socket    dataplane protocol socket (default " XDP_SOCKET_DIR "/xdp-IF.sock)\n"
+		"  --flows     flow table capacity per CPU (default %u)\n",
+		ELB_XDP_DEFAULT_FLOWS);
+}
+
+static int parse_options(int argc, char **argv, struct xdp_main_options *o)
+{
+	static const struct option longopts[] = {
+		{"iface", required_argument, NULL, 'i'},  {"mode", required_argument, NULL, 'm'},
+		{"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
+		{"socket", required_argument, NULL, 'S'}, {"flows", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*o = (struct xdp_main_options){.mode = "native"};
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			o->iface = optarg;
+			break;
+		case 'm':
+			o->mode = optarg;
+			break;
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 's':
+			o->state_path = optarg;
+			break;
+		case 'S':
+			o->socket_path = optarg;
+			break;
+		case 'f':
+			o->flows = (uint32_t)strtoul(optarg, NULL, 10);
+			if (o->flows == 0) {
+				fprintf(stderr, "edgelb-xdp: --flows: at least 1\n");
+				return -EINVAL;
+			}
+			break;
+		default:
+			usage();
+			return -EINVAL;
+		}
+	}
+	if (o->iface == NULL || optind != argc ||
+	    (strcmp(o->mode, "native") != 0 && strcmp(o->mode, "generic") != 0)) {
+		usage();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int iface_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0)
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	else
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int mkdir_if_missing(const char *path)
+{
+	return mkdir(path, 0700) && errno != EEXIST ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct xdp_dataplane dp;
+	struct xdp_main_options o;
+	struct elb_dp_config *initial = NULL;
+	struct elb_dp_api *api = NULL;
+	struct elb_dp_err err;
+	char pin_dir[IF_NAMESIZE + 64], socket_path[IF_NAMESIZE + 64];
+	uint32_t attach_flags;
+	bool attached = false;
+	int rc, exit_code = 1;
+
+	if (parse_options(argc, argv, &o))
+		return 2;
+	dp.ifname = o.iface;
+	dp.mode = o.mode;
+	dp.ifindex = (int)if_nametoindex(o.iface);
+	if (dp.ifindex == 0 || iface_mac(o.iface, dp.iface_mac)) {
+		fprintf(stderr, "edgelb-xdp: %s: %s\n", o.iface, strerror(errno));
+		return 1;
+	}
+	attach_flags = strcmp(o.mode, "generic") == 0 ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	if (o.config_path && elb_dp_config_load_file(o.config_path, &initial, &err) < 0) {
+		fprintf(stderr, "edgelb-xdp: %s\n", err.text);
+		return 1;
+	}
+	if (o.socket_path == NULL) {
+		if (mkdir_if_missing(XDP_SOCKET_DIR))
+			fprintf(stderr, "edgelb-xdp: %s: %s\n", XDP_SOCKET_DIR, strerror(errno));
+		snprintf(socket_path, sizeof(socket_path), XDP_SOCKET_DIR "/xdp-%s.sock", o.iface);
+		o.socket_path = socket_path;
+	}
+	snprintf(pin_dir, sizeof(pin_dir), XDP_PIN_ROOT "/%s", o.iface);
+	if (mkdir_if_missing(XDP_PIN_ROOT) || mkdir_if_missing(pin_dir)) {
+		fprintf(stderr, "edgelb-xdp: %s: %s (is bpffs mounted on /sys/fs/bpf?)\n", pin_dir,
+			strerror(errno));
+		goto out;
+	}
+
+	if (xdp_dataplane_load(&dp, o.flows, pin_dir) || xdp_dataplane_start(&dp))
+		goto out;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	/* Configured before attached: the first packet already sees the VIPs. */
+	{
+		struct elb_dp_api_options api_options = {
+			.socket_path = o.socket_path,
+			.dataplane = "xdp",
+			.state_path = o.state_path,
+			.initial = initial,
+		};
+
+		rc = elb_dp_api_open(&api, &api_options, &xdp_ops, &dp, &err);
+		if (rc) {
+			fprintf(stderr, "edgelb-xdp: %s\n", err.text[0] ? err.text : strerror(-rc));
+			goto out;
+		}
+	}
+	rc = bpf_xdp_attach(dp.ifindex, bpf_program__fd(dp.skel->progs.edgelb_xdp), attach_flags,
+			    NULL);
+	if (rc) {
+		fprintf(stderr, "edgelb-xdp: attaching to %s in %s mode: %s\n", o.iface, o.mode,
+			strerror(-rc));
+		goto out;
+	}
+	attached = true;
+	{
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(dp.skel->progs.edgelb_xdp), &info, &len) ==
+		    0)
+			dp.prog_id = info.id;
+	}
+	printf("edgelb-xdp: attached to %s (ifindex %d, %s mode, prog id %u), socket %s\n",
+	       o.iface, dp.ifindex, o.mode, dp.prog_id, o.socket_path);
+	fflush(stdout);
+
+	while (!stop)
+		elb_dp_api_poll(api, XDP_CONTROL_POLL_MS);
+	exit_code = 0;
+out:
+	if (attached) {
+		rc = bpf_xdp_detach(dp.ifindex, attach_flags, NULL);
+		if (rc) {
+			fprintf(stderr, "edgelb-xdp: detaching from %s: %s\n", o.iface, strerror(-rc));
+			exit_code = 1;
+		} else {
+			printf("edgelb-xdp: detached from %s\n", o.iface);
+		}
+	}
+	elb_dp_api_close(api);
+	elb_dp_config_free(initial);
+	if (dp.skel)
+		xdp_dataplane_close(&dp);
+	return exit_code;
+}

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Copying a struct elb_snapshot into the XDP program's maps. Control path:
+ * system calls, allocation, milliseconds.
+ *
+ * The DPDK dataplane publishes a snapshot with one pointer store; here the
+ * program reads several maps, each written entry by entry, so the order of
+ * the writes is what keeps packets from seeing a mix that sends them
+ * somewhere wrong:
+ *
+ *   1. node (seed, outer sources, MACs). An ARRAY value is copied in place:
+ *      a packet racing the write may read a half-written node. Those fields
+ *      change only when the operator changes the node itself.
+ *   2. delete the VIP entries (and address markers) that are gone. From
+ *      here on their packets go to the kernel, as they will afterwards; this
+ *      also keeps a removed VIP from using the table of a new VIP that takes
+ *      its index in step 4.
+ *   3. write the backend slots that are new or changed. A slot new in this
+ *      snapshot is referenced by no table yet. A slot taken over from a
+ *      backend removed in this same change (elb_snapshot_build may hand it
+ *      out at once) is still named by the old table of its former VIP until
+ *      step 4: the program checks that a picked slot belongs to the VIP and
+ *      drops the packet as no_backend otherwise (bpf/edgelb.bpf.c), so for
+ *      that moment some new flows of that VIP are dropped, never sent to
+ *      another VIP's backend. Existing flows of a removed backend are
+ *      re-picked as soon as its slot's generation changes, as in DPDK.
+ *   4. per VIP whose table changed: a new inner map is created, filled
+ *      completely, and published with one update of the outer map (the
+ *      kernel swaps the pointer under RCU), so the program sees the old or
+ *      the new table, never a partial one. The table carries its own size in
+ *      entry 0, so a VIP entry written later (step 5) cannot pair the old
+ *      size with the new table.
+ *   5. add or update the VIP entries. A hash update of an existing key swaps
+ *      in a new element: a packet sees the old or the new value whole.
+ *   6. delete the tables of VIP indices no longer used.
+ *   7. zero the slots that became empty: no table names them any more (step
+ *      4), and flows still holding them fail the generation check and are
+ *      re-picked.
+ *
+ * Residual windows: between steps 3 and 5 a VIP whose MTU, encapsulation or
+ * rate limit changed is still decided with its old value; backend slot
+ * values (ARRAY, copied in place) can be read half-written by a packet of a
+ * flow already on that slot only if the slot's content changes while it
+ * stays in use, i.e. a backend's state or weight changes (draining): such a
+ * packet may read the old or new state (both forward to the same address).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "edgelb_xdp_maps.h"
+#include "elb_maglev.h"
+#include "xdp.h"
+/* The skeleton names core types: they are defined above. */
+#include "edgelb.skel.h"
+
+static void vip_key_of(const struct elb_vip_lookup_entry *e, struct elb_xdp_vip_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->addr = e->addr;
+	k->port = e->port;
+	k->proto = e->proto;
+	k->family = e->family;
+}
+
+static void vip_value_of(const struct elb_vip *v, struct elb_xdp_vip *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->index = v->index;
+	x->mtu = v->mtu;
+	x->gue = v->gue;
+	x->rate_limited = v->rate_limited;
+	x->gue_dport = v->gue_dport;
+	x->maglev_size = v->maglev_size;
+	x->gen = v->gen;
+	x->rate_limit = v->rate_limit;
+	x->timeouts = v->timeouts;
+}
+
+static bool lookup_entry_used(const struct elb_vip_lookup_entry *e)
+{
+	return e->vip_index != ELB_NO_VIP;
+}
+
+/* The value snap gives the key k, or false if snap has no such entry. */
+static bool snapshot_vip_value(const struct elb_snapshot *snap, const struct elb_xdp_vip_key *k,
+			       struct elb_xdp_vip *value)
+{
+	for (uint32_t i = 0; i < ELB_VIP_LOOKUP_SIZE; i++) {
+		const struct elb_vip_lookup_entry *e = &snap->vip_lookup[i];
+		struct elb_xdp_vip_key ek;
+
+		if (!lookup_entry_used(e))
+			continue;
+		vip_key_of(e, &ek);
+		if (memcmp(&ek, k, sizeof(ek)) == 0) {
+			if (value)
+				vip_value_of(&snap->vips[e->vip_index], value);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int fail(const char *what, int rc)
+{
+	fprintf(stderr, "edgelb-xdp: %s: %s\n", what, strerror(-rc));
+	return rc;
+}
+
+static int write_node(struct xdp_dataplane *dp, const struct elb_snapshot *next)
+{
+	struct elb_xdp_node n;
+	uint32_t zero = 0;
+
+	memset(&n, 0, sizeof(n));
+	n.seed = next->seed;
+	n.source_v4 = next->source_v4;
+	n.source_v6 = next->source_v6;
+	memcpy(n.gateway_mac, next->gateway_mac, 6);
+	memcpy(n.iface_mac, dp->iface_mac, 6);
+	n.epoch = next->epoch;
+	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.node), &zero, &n, BPF_ANY))
+		return fail("node map", -errno);
+	return 0;
+}
+
+static int delete_stale_vips(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+			     const struct elb_snapshot *prev)
+{
+	int fd = bpf_map__fd(dp->skel->maps.vips);
+	struct elb_xdp_vip_key k, nk, *stale;
+	void *cursor = NULL;
+	uint32_t n = 0;
+
+	if (prev) {
+		for (uint32_t i = 0; i < ELB_VIP_LOOKUP_SIZE; i++) {
+			if (!lookup_entry_used(&prev->vip_lookup[i]))
+				continue;
+			vip_key_of(&prev->vip_lookup[i], &k);
+			if (!snapshot_vip_value(next, &k, NULL) && bpf_map_delete_elem(fd, &k) &&
+			    errno != ENOENT)
+				return fail("vips map delete", -errno);
+		}
+		return 0;
+	}
+	/* Unknown content (maps of an earlier process): walk the map. Deleting
+	 * the key just returned restarts the walk, so collect first. */
+	stale = calloc(2 * ELB_MAX_VIPS + 1, sizeof(*stale));
+	if (stale == NULL)
+		return -ENOMEM;
+	while (n < 2 * ELB_MAX_VIPS && bpf_map_get_next_key(fd, cursor, &nk) == 0) {
+		k = nk;
+		cursor = &k;
+		if (!snapshot_vip_value(next, &nk, NULL))
+			stale[n++] = nk;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT) {
+			free(stale);
+			return fail("vips map delete", -errno);
+		}
+	free(stale);
+	return 0;
+}
+
+/* Step 3 (write = true) or step 7 (write = false: zero the emptied slots). */
+static int write_slots(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+		       const struct elb_snapshot *prev, bool write)
+{
+	int fd = bpf_map__fd(dp->skel->maps.backends);
+	uint32_t end = ELB_MAX_BACKEND_SLOTS;
+
+	if (prev)
+		end = next->n_backend_slots > prev->n_backend_slots ? next->n_backend_slots
+								    : prev->n_backend_slots;
+	for (uint32_t s = 0; s < end; s++) {
+		const struct elb_backend_slot *want = &next->backends[s];
+		struct elb_backend_slot have;
+
+		if (write != (want->gen != 0))
+			continue;
+		if (prev) {
+			have = prev->backends[s];
+		} else if (bpf_map_lookup_elem(fd, &s, &have)) {
+			return fail("backends map read", -errno);
+		}
+		if (memcmp(&have, want, sizeof(have)) == 0)
+			continue;
+		if (bpf_map_update_elem(fd, &s, want, BPF_ANY))
+			return fail("backends map", -errno);
+	}
+	return 0;
+}
+
+static bool table_unchanged(const struct elb_vip *a, const struct elb_vip *b)
+{
+	return a->maglev != NULL && b->maglev != NULL && a->gen == b->gen &&
+	       a->maglev_size == b->maglev_size &&
+	       memcmp(a->maglev, b->maglev, sizeof(*a->maglev) * a->maglev_size) == 0;
+}
+
+/* A new inner map holding v's table, filled before anyone can see it. */
+static int build_table(const struct elb_vip *v)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	uint32_t entries = v->maglev_size + ELB_XDP_MAGLEV_HEADER, count = entries;
+	uint32_t *keys = malloc(sizeof(*keys) * entries), *values = malloc(sizeof(*values) * entries);
+	int fd = -ENOMEM, rc;
+
+	if (keys == NULL || values == NULL)
+		goto out;
+	for (uint32_t i = 0; i < entries; i++)
+		keys[i] = i;
+	values[0] = v->maglev_size;
+	memcpy(values + ELB_XDP_MAGLEV_HEADER, v->maglev, sizeof(*values) * v->maglev_size);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "elb_maglev", sizeof(uint32_t), sizeof(uint32_t),
+			    entries, &opts);
+	if (fd < 0) {
+		fd = fail("Maglev table create", -errno);
+		goto out;
+	}
+	rc = bpf_map_update_batch(fd, keys, values, &count, NULL);
+	if (rc || count != entries) {
+		/* No batch support: one entry at a time. */
+		for (uint32_t i = 0; i < entries; i++)
+			if (bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY)) {
+				rc = fail("Maglev table fill", -errno);
+				close(fd);
+				fd = rc;
+				goto out;
+			}
+	}
+out:
+	free(keys);
+	free(values);
+	return fd;
+}
+
+static int publish_tables(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+			  const struct elb_snapshot *prev)
+{
+	int outer = bpf_map__fd(dp->skel->maps.maglev);
+
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
+		const struct elb_vip *v = &next->vips[i];
+		int fd, rc = 0;
+
+		if (v->maglev == NULL || (prev && table_unchanged(v, &prev->vips[i])))
+			continue;
+		fd = build_table(v);
+		if (fd < 0)
+			return fd;
+		if (bpf_map_update_elem(outer, &i, &fd, BPF_ANY))
+			rc = fail("Maglev outer map", -errno);
+		close(fd); /* the outer map holds it now */
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int write_vips(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+		      const struct elb_snapshot *prev)
+{
+	int fd = bpf_map__fd(dp->skel->maps.vips);
+
+	for (uint32_t i = 0; i < ELB_VIP_LOOKUP_SIZE; i++) {
+		const struct elb_vip_lookup_entry *e = &next->vip_lookup[i];
+		struct elb_xdp_vip_key k;
+		struct elb_xdp_vip value, old;
+
+		if (!lookup_entry_used(e))
+			continue;
+		vip_key_of(e, &k);
+		vip_value_of(&next->vips[e->vip_index], &value);
+		if (prev && snapshot_vip_value(prev, &k, &old) && memcmp(&old, &value, sizeof(old)) == 0)
+			continue;
+		if (bpf_map_update_elem(fd, &k, &value, BPF_ANY))
+			return fail("vips map", -errno);
+	}
+	return 0;
+}
+
+static int delete_unused_tables(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+				const struct elb_snapshot *prev)
+{
+	int outer = bpf_map__fd(dp->skel->maps.maglev);
+
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
+		if (next->vips[i].maglev != NULL || (prev && prev->vips[i].maglev == NULL))
+			continue;
+		if (bpf_map_delete_elem(outer, &i) && errno != ENOENT)
+			return fail("Maglev outer map delete", -errno);
+	}
+	return 0;
+}
+
+int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+		   const struct elb_snapshot *prev)
+{
+	int rc;
+
+	rc = write_node(dp, next);
+	if (rc == 0)
+		rc = delete_stale_vips(dp, next, prev);
+	if (rc == 0)
+		rc = write_slots(dp, next, prev, true);
+	if (rc == 0)
+		rc = publish_tables(dp, next, prev);
+	if (rc == 0)
+		rc = write_vips(dp, next, prev);
+	if (rc == 0)
+		rc = delete_unused_tables(dp, next, prev);
+	if (rc == 0)
+		rc = write_slots(dp, next, prev, false);
+	return rc;
+}
+
+int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint32_t *max_gen)
+{
+	int vips_fd = bpf_map__fd(dp->skel->maps.vips);
+	int backends_fd = bpf_map__fd(dp->skel->maps.backends);
+	struct elb_xdp_vip_key k, nk;
+	struct elb_snapshot *snap;
+	void *cursor = NULL;
+	bool any = false;
+
+	*out = NULL;
+	*max_gen = 0;
+	snap = calloc(1, sizeof(*snap));
+	if (snap == NULL)
+		return -ENOMEM;
+	snap->backends = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*snap->backends));
+	if (snap->backends == NULL) {
+		elb_snapshot_free(snap);
+		return -ENOMEM;
+	}
+	elb_vip_lookup_clear(snap);
+	while (bpf_map_get_next_key(vips_fd, cursor, &nk) == 0) {
+		struct elb_xdp_vip v;
+		struct elb_vip *sv;
+
+		k = nk;
+		cursor = &k;
+		if (k.proto == 0 || bpf_map_lookup_elem(vips_fd, &k, &v) || v.index >= ELB_MAX_VIPS)
+			continue; /* address markers carry nothing of their own */
+		sv = &snap->vips[v.index];
+		sv->addr = k.addr;
+		sv->port = k.port;
+		sv->proto = k.proto;
+		sv->family = k.family;
+		sv->index = v.index;
+		sv->gen = v.gen;
+		sv->maglev_size = 1;
+		/* Only "this VIP exists" matters to elb_snapshot_build. */
+		sv->maglev = calloc(1, sizeof(*sv->maglev));
+		if (sv->maglev == NULL) {
+			elb_snapshot_free(snap);
+			return -ENOMEM;
+		}
+		snap->n_vips++;
+		if (v.gen > *max_gen)
+			*max_gen = v.gen;
+		any = true;
+	}
+	for (uint32_t s = 0; s < ELB_MAX_BACKEND_SLOTS; s++) {
+		struct elb_backend_slot *b = &snap->backends[s];
+
+		if (bpf_map_lookup_elem(backends_fd, &s, b)) {
+			elb_snapshot_free(snap);
+			return fail("backends map read", -errno);
+		}
+		if (b->gen == 0)
+			continue;
+		snap->n_backend_slots = s + 1;
+		if (b->gen > *max_gen)
+			*max_gen = b->gen;
+		any = true;
+	}
+	if (!any) {
+		elb_snapshot_free(snap);
+		return 0;
+	}
+	*out = snap;
+	return 0;
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""edgelb-xdp as a process, on a veth pair.
+
+One end (A) stays in this namespace and gets the agent in generic mode; the
+other (B) goes into a network namespace made for the test. A VIP is
+configured over the control socket; UDP packets to it sent into B (raw
+AF_PACKET socket) reach A, where the program encapsulates them (IPIP toward
+the backend) and sends them back out of A with XDP_TX: they are captured on
+B. Traffic that is not for a VIP (ping of A's own address) still works.
+SIGTERM detaches the program and the agent exits 0. A restart (same state
+file, same pinned maps) keeps the flows on their backends: the same packets
+again create no new flow and re-pick none. Replacing the backend (its slot
+is handed to the new one in the same change) re-picks those flows onto the
+new backend. Everything created is removed at
+the end. Root only: exits 77 (skipped) otherwise.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+GATEWAY_MAC = "02:00:00:00:00:fe"
+VIP = "10.0.0.10"
+BACKEND = "10.200.0.1"
+BACKEND2 = "10.200.0.2"
+PACKETS = 5
+
+# Runs inside the namespace: sends PACKETS UDP frames to the VIP through B
+# and reports what comes back encapsulated.
+PROBE = r'''
+import json, socket, struct, sys, time
+ifname, dst_mac, vip, backend, n = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((ifname, 0))
+src_mac = s.getsockname()[4][:6]
+def csum(b):
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+for i in range(n):
+    payload = b"edgelb-xdp-test %d" % i
+    udp = struct.pack("!HHHH", 40000 + i, 80, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                     socket.inet_aton("10.98.0.2"), socket.inet_aton(vip))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    s.send(dst_mac + src_mac + b"\x08\x00" + ip + udp)
+got, deadline = [], time.time() + 3
+s.settimeout(0.2)
+while time.time() < deadline and len(got) < n:
+    try:
+        frame, addr = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    if addr[2] == socket.PACKET_OUTGOING or frame[12:14] != b"\x08\x00":
+        continue
+    outer = frame[14:]
+    if outer[9] == 4 and outer[16:20] == socket.inet_aton(backend):
+        got.append({"dst_mac": frame[0:6].hex(), "src_mac": frame[6:12].hex(),
+                    "outer_src": socket.inet_ntoa(outer[12:16]),
+                    "inner_dst": socket.inet_ntoa(outer[36:40])})
+print(json.dumps(got))
+'''
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
+
+
+def rpc(path, method, params=None, rid=1):
+    req = {"jsonrpc": "2.0", "id": rid, "method": method}
+    if params is not None:
+        req["params"] = params
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def xdp_attached(ifname):
+    return "xdp" in sh("ip", "link", "show", "dev", ifname).stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agent", required=True)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("skipped: needs root (XDP, network namespaces)")
+        return SKIP
+
+    tag = str(os.getpid() % 100000)
+    ns, a, b = "elbxt" + tag, "elbxa" + tag, "elbxb" + tag
+    work = tempfile.mkdtemp(prefix="elb-xdp-agent-")
+    sock = os.path.join(work, "xdp.sock")
+    agent = None
+    failures = []
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        sh("ip", "link", "set", b, "netns", ns)
+        sh("ip", "addr", "add", "10.98.0.1/24", "dev", a)
+        sh("ip", "link", "set", a, "up")
+        sh("ip", "-n", ns, "addr", "add", "10.98.0.2/24", "dev", b)
+        sh("ip", "-n", ns, "link", "set", b, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        with open(f"/sys/class/net/{a}/address") as f:
+            a_mac = f.read().strip()
+
+        state = os.path.join(work, "state.json")
+
+        def start_agent():
+            proc = subprocess.Popen([args.agent, "--iface", a, "--mode", "generic",
+                                     "--socket", sock, "--state", state, "--flows", "4096"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            line = proc.stdout.readline()
+            print(line.strip())
+            if "attached" not in line:
+                failures.append("agent did not attach: " + line.strip())
+            elif not xdp_attached(a):
+                failures.append(f"no XDP program on {a} after start")
+            return proc
+
+        def stop_agent(proc):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                failures.append("agent did not exit within 10 s of SIGTERM")
+                rc = None
+            print(proc.stdout.read().strip())
+            if rc != 0:
+                failures.append(f"agent exit code {rc} after SIGTERM")
+            if xdp_attached(a):
+                failures.append(f"XDP program still attached to {a} after SIGTERM")
+
+        def probe_vip(backend=BACKEND):
+            # On one CPU: generic XDP runs where the sender runs, and flows are per CPU.
+            probe = sh("ip", "netns", "exec", ns, "taskset", "-c", "0", sys.executable, "-c",
+                       PROBE, b, a_mac.replace(":", ""), VIP, backend, str(PACKETS), check=False)
+            if probe.returncode != 0:
+                failures.append("probe failed: " + probe.stderr.strip())
+                return
+            got = json.loads(probe.stdout)
+            print(f"{len(got)} of {PACKETS} VIP packets came back encapsulated toward {backend}")
+            if len(got) != PACKETS:
+                failures.append(f"{len(got)} of {PACKETS} encapsulated packets seen on {b}")
+            for g in got:
+                if (g["dst_mac"] != GATEWAY_MAC.replace(":", "") or
+                        g["src_mac"] != a_mac.replace(":", "") or
+                        g["outer_src"] != "10.98.0.1" or g["inner_dst"] != VIP):
+                    failures.append(f"unexpected encapsulated frame: {g}")
+                    break
+
+        def check_counters(forwarded, new_flows, repicked=0):
+            c = rpc(sock, "counters.get", rid=3).get("result", {}).get("counters", {})
+            seen = (c.get("forwarded", {}).get("packets"), c.get("new_flows"),
+                    c.get("flows_repicked"))
+            print(f"counters: forwarded {seen[0]}, new_flows {seen[1]}, repicked {seen[2]}")
+            if seen != (forwarded, new_flows, repicked):
+                failures.append(f"counters (forwarded, new_flows, repicked) {seen}, "
+                                f"expected {(forwarded, new_flows, repicked)}")
+
+        agent = start_agent()
+        if failures:
+            return 1
+        cfg = {"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
+               "vips": [{"address": VIP, "port": 80, "protocol": "udp",
+                         "backends": [{"address": BACKEND}]}]}
+        res = rpc(sock, "config.set", {"config": cfg})
+        if "result" not in res:
+            failures.append(f"config.set: {res}")
+        status = rpc(sock, "status.get", rid=2)
+        print("status:", json.dumps(status.get("result", status).get("status")))
+        probe_vip()
+
+        ping = sh("ip", "netns", "exec", ns, "ping", "-c", "2", "-W", "2", "10.98.0.1",
+                  check=False)
+        print("ping of the interface's own address:", "ok" if ping.returncode == 0 else "FAILED")
+        if ping.returncode != 0:
+            failures.append("non-VIP traffic (ping) does not pass: " + ping.stdout[-200:])
+        check_counters(PACKETS, PACKETS)
+        stop_agent(agent)
+
+        print("restart with the same state file and pinned maps:")
+        agent = start_agent()
+        probe_vip()
+        # Counters live in the pinned maps too: they carry on.
+        check_counters(2 * PACKETS, PACKETS)
+
+        print(f"backends.set: {BACKEND} replaced by {BACKEND2}:")
+        res = rpc(sock, "backends.set", {"address": VIP, "port": 80, "protocol": "udp",
+                                         "backends": [{"address": BACKEND2}]}, rid=4)
+        if "result" not in res:
+            failures.append(f"backends.set: {res}")
+        probe_vip(BACKEND2)
+        check_counters(3 * PACKETS, 2 * PACKETS, PACKETS)
+        stop_agent(agent)
+    finally:
+        if agent and agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        sh("ip", "link", "del", a, check=False)
+        sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(f"/sys/fs/bpf/edgelb/{a}", ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        for f in failures:
+            print("FAIL:", f)
+    if failures:
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -791,3 +791,8 @@ void elb_dp_api_close(struct elb_dp_api *api)
 	free(api->state_path);
 	free(api);
 }
+
+char *elb_dp_api_answer(struct elb_dp_api *api, const char *line, size_t len)
+{
+	return elb_rpc_server_answer(api->server, line, len);
+}

@@ -110,6 +110,9 @@ uint64_t elb_dp_api_epoch(const struct elb_dp_api *api);
 int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *config,
 			  struct elb_dp_err *err);
 
+/* Answer one request line without the socket (elb_rpc_server_answer). */
+char *elb_dp_api_answer(struct elb_dp_api *api, const char *line, size_t len);
+
 /* Close the socket (removing its file) and free everything. NULL ignored. */
 void elb_dp_api_close(struct elb_dp_api *api);
 

@@ -521,6 +521,21 @@ static void client_answer(struct elb_rpc_server *srv, struct rpc_client *c, char
 	}
 }
 
+char *elb_rpc_server_answer(struct elb_rpc_server *srv, const char *line, size_t len)
+{
+	char *copy = malloc(len + 1), *response;
+	bool failed;
+
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	srv->stats.requests++;
+	response = handle_message(srv, copy, len, &failed);
+	free(copy);
+	return response;
+}
+
 /* Give back the handled lines' room. */
 static void client_compact_input(struct rpc_client *c)
 {

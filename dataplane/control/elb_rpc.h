@@ -138,6 +138,13 @@ int elb_rpc_server_poll(struct elb_rpc_server *srv, int timeout_ms);
  * the server in another event loop. */
 int elb_rpc_server_fd(const struct elb_rpc_server *srv);
 
+/*
+ * The response line to one request line (len bytes, no newline), exactly as
+ * a client would get it, without a socket: for fuzzing and tests. Returns a
+ * malloc'ed line without its newline, or NULL for a notification.
+ */
+char *elb_rpc_server_answer(struct elb_rpc_server *srv, const char *line, size_t len);
+
 void elb_rpc_server_stats(const struct elb_rpc_server *srv, struct elb_rpc_stats *out);
 
 /* Close every connection and the socket, and remove the socket file if it

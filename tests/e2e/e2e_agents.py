@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The processes test_e2e_dpdk.py runs inside its namespaces.
+
+backend NAME VIP4 VIP6 UDP_PORTS LIFETIME_S
+    HTTP on VIP4:80 and [VIP6]:80 answering "NAME\\n" (HTTP/1.1, keep-alive),
+    and UDP on VIP4 and VIP6 at each of UDP_PORTS (comma-separated)
+    answering "NAME" to any datagram. Exits after
+    LIFETIME_S seconds whatever happens, so a lost test leaves nothing running.
+
+client LIFETIME_S
+    An agent driven by JSON lines on stdin, one JSON line of result on stdout
+    per command; exits on EOF or after LIFETIME_S. Commands:
+      {"op": "burst", "host": H, "n": N, "parallel": P}
+          N new TCP connections (one GET each), P at a time
+      {"op": "upload", "host": H, "bytes": B}
+          one POST of B bytes on a new connection: full-sized segments, which
+          need path MTU discovery through the balancer (encapsulation overhead)
+      {"op": "open", "host": H} / {"op": "again"} / {"op": "close"}
+          one kept-alive connection and requests on it
+      {"op": "udp", "host": H, "port": P, "n": N}
+          N request/response exchanges, each from a new socket (new source port)
+      {"op": "load_start", "host": H, "rate": R, "seconds": S} / {"op": "load_stop"}
+          new connections at R per second for at most S seconds in the
+          background; load_stop waits for it and returns every connection's
+          start time, backend or error
+"""
+import http.client
+import http.server
+import json
+import os
+import socket
+import socketserver
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+CONNECT_TIMEOUT = 3.0
+
+
+def run_backend(name, vip4, vip6, udp_ports, lifetime):
+    body = (name + "\n").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            # "NAME LENGTH": proof that the whole upload arrived.
+            length = int(self.headers["Content-Length"])
+            received = 0
+            while received < length:
+                chunk = self.rfile.read(min(65536, length - received))
+                if not chunk:
+                    break
+                received += len(chunk)
+            reply = f"{name} {received}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    class Server4(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 128
+
+    class Server6(Server4):
+        address_family = socket.AF_INET6
+
+    servers = [Server4((vip4, 80), Handler), Server6((vip6, 80), Handler)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+
+    def udp_echo(family, address, port):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind((address, port))
+        while True:
+            _, peer = sock.recvfrom(2048)
+            sock.sendto(name.encode(), peer)
+
+    for port in udp_ports:
+        for family, address in ((socket.AF_INET, vip4), (socket.AF_INET6, vip6)):
+            threading.Thread(target=udp_echo, args=(family, address, port), daemon=True).start()
+    print("ready", flush=True)
+    time.sleep(lifetime)
+    os._exit(0)
+
+
+def http_get(host, conn=None):
+    """One GET; returns (backend name, connection). New connection if conn is None."""
+    if conn is None:
+        conn = http.client.HTTPConnection(host, 80, timeout=CONNECT_TIMEOUT)
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    data = resp.read().decode().strip()
+    if resp.status != 200:
+        raise OSError(f"HTTP {resp.status}")
+    return data, conn
+
+
+def one_connection(host):
+    start = time.monotonic()
+    try:
+        name, conn = http_get(host)
+        conn.close()
+        return {"t": start, "backend": name, "ms": (time.monotonic() - start) * 1000}
+    except (OSError, http.client.HTTPException) as e:
+        return {"t": start, "error": f"{type(e).__name__}: {e}"}
+
+
+def summarize(results):
+    shares, errors = {}, []
+    for r in results:
+        if "backend" in r:
+            shares[r["backend"]] = shares.get(r["backend"], 0) + 1
+        else:
+            errors.append(r["error"])
+    return {"ok": sum(shares.values()), "failed": len(errors), "shares": shares,
+            "errors": errors[:5]}
+
+
+class Load:
+    def __init__(self, host, rate, seconds):
+        self.results, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self.run, args=(host, rate, seconds))
+        self.thread.start()
+
+    def run(self, host, rate, seconds):
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            futures, start = [], time.monotonic()
+            while not self.stop.is_set() and time.monotonic() - start < seconds:
+                futures.append(pool.submit(one_connection, host))
+                time.sleep(1.0 / rate)
+            self.results = [f.result() for f in futures]
+
+
+def run_client(lifetime):
+    threading.Timer(lifetime, lambda: os._exit(3)).start()
+    held, load = None, None
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        op, out = cmd["op"], {}
+        t0 = time.monotonic()
+        try:
+            if op == "burst":
+                with ThreadPoolExecutor(max_workers=cmd["parallel"]) as pool:
+                    results = list(pool.map(one_connection, [cmd["host"]] * cmd["n"]))
+                out = summarize(results)
+            elif op == "upload":
+                conn = http.client.HTTPConnection(cmd["host"], 80, timeout=10)
+                conn.request("POST", "/", body=b"x" * cmd["bytes"])
+                resp = conn.getresponse()
+                out = {"reply": resp.read().decode().strip()}
+                conn.close()
+            elif op == "open":
+                name, held = http_get(cmd["host"])
+                out = {"backend": name}
+            elif op == "again":
+                name, held = http_get(None, held)
+                out = {"backend": name}
+            elif op == "close":
+                held.close()
+                held = None
+            elif op == "udp":
+                results = []
+                for _ in range(cmd["n"]):
+                    family = socket.AF_INET6 if ":" in cmd["host"] else socket.AF_INET
+                    s = socket.socket(family, socket.SOCK_DGRAM)
+                    s.settimeout(1.0)
+                    try:
+                        s.sendto(b"who", (cmd["host"], cmd["port"]))
+                        results.append({"backend": s.recvfrom(2048)[0].decode()})
+                    except OSError as e:
+                        results.append({"error": f"{type(e).__name__}: {e}"})
+                    finally:
+                        s.close()
+                out = summarize(results)
+            elif op == "load_start":
+                load = Load(cmd["host"], cmd["rate"], cmd["seconds"])
+            elif op == "load_stop":
+                load.stop.set()
+                load.thread.join()
+                out = {"results": load.results, "now": time.monotonic()}
+            elif op == "now":
+                out = {"now": time.monotonic()}
+        except (OSError, http.client.HTTPException) as e:
+            out = {"error": f"{type(e).__name__}: {e}"}
+        out["seconds"] = round(time.monotonic() - t0, 3)
+        print(json.dumps(out), flush=True)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "backend":
+        run_backend(sys.argv[2], sys.argv[3], sys.argv[4],
+                    [int(p) for p in sys.argv[5].split(",")], float(sys.argv[6]))
+    else:
+        run_client(float(sys.argv[2]))

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Real TCP and UDP through edgelb-dp, end to end, in network namespaces.
+
+tools/netns-topology builds client, router, lb and three backends; edgelb-dp
+owns the lb's veth through net_af_xdp, with the node's addresses on its TAP
+interface; the backends decapsulate with edgelb-decap (XDP) and answer the
+client directly (DSR). VIPs:
+  203.0.113.10:80/tcp        IPv4 in IPv4 to b1, b2, b3 with weights 1, 1, 2
+  [2001:db8:ff::10]:80/tcp   IPv6 in IPv6, same weights
+  and UDP VIPs for every other encapsulation the backends must undo:
+  203.0.113.10:5353/udp      GUE, IPv4 outer
+  203.0.113.10:5354/udp      IPv4 in IPv6
+  203.0.113.10:5355/udp      GUE, IPv6 outer, IPv4 inner
+  [2001:db8:ff::10]:5353/udp GUE, IPv6 outer, IPv6 inner
+Checks, with the figures printed:
+  - every one of BURST new HTTP connections to the IPv4 VIP succeeds, and
+    each backend's share is within SHARE_TOLERANCE of its weight's share;
+  - one kept-alive connection gets the same backend for every request;
+  - the same burst over IPv6;
+  - UDP request/response through each UDP VIP, shares by weight;
+  - an upload of UPLOAD_BYTES to each TCP VIP arrives whole: full-sized
+    segments do not fit the encapsulation, so this needs the balancer's ICMP
+    "too big" reply and the client's path MTU discovery;
+  - under a paced load of new connections, backends.set drains the backend
+    of a kept-alive connection (the connection keeps it; new connections
+    avoid it), then removes another; connections started after each change
+    all succeed and never reach a draining or removed backend.
+Root only (exit 77 otherwise).
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOPOLOGY = os.path.join(HERE, "..", "..", "tools", "netns-topology", "netns-topology")
+AGENTS = os.path.join(HERE, "e2e_agents.py")
+TAG = f"e{os.getpid() % 100000}"
+TAP_PREFIX = "elb"
+BURST, BURST_PARALLEL = 600, 8
+UDP_EXCHANGES = 600
+UPLOAD_BYTES = 256 * 1024
+# Absolute. Source ports are random, so shares are samples: at 600 samples
+# the standard deviation of a 50% share is 2 points, of a 25% share 1.8.
+SHARE_TOLERANCE = 0.10
+# UDP VIPs: (VIP family, port, encap, backends' family)
+UDP_VIPS = [(4, 5353, "gue", 4), (4, 5354, "ipip", 6), (4, 5355, "gue", 6), (6, 5353, "gue", 6)]
+AGENT_LIFETIME_S = 120
+# Connections started this long after a change are held to it: the change is
+# applied when backends.set answers; the margin covers the client's clock read.
+SETTLE_S = 0.2
+WEIGHTS = {"b1": 1, "b2": 1, "b3": 2}
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def sh(*cmd, ns=None, **kw):
+    full = (["ip", "netns", "exec", ns] if ns else []) + [str(c) for c in cmd]
+    return subprocess.run(full, check=True, text=True, capture_output=True, **kw)
+
+
+class Rpc:
+    """JSON-RPC 2.0 over the dataplane's Unix socket, one request per line."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(10)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("r")
+        self.next_id = 0
+
+    def call(self, method, **params):
+        self.next_id += 1
+        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
+        self.sock.sendall((json.dumps(msg) + "\n").encode())
+        reply = json.loads(self.file.readline())
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+
+class Client:
+    """The agent in the client namespace (e2e_agents.py client)."""
+
+    def __init__(self, ns):
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, AGENTS, "client", str(AGENT_LIFETIME_S)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def do(self, op, **args):
+        self.proc.stdin.write(json.dumps(dict(op=op, **args)) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"client agent gone during {op}")
+        return json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def shares_ok(what, shares, total, weights):
+    weight_sum = sum(weights.values())
+    for name, weight in weights.items():
+        got = shares.get(name, 0) / total if total else 0.0
+        want = weight / weight_sum
+        check(abs(got - want) <= SHARE_TOLERANCE,
+              f"{what}: {name} served {got:.1%} (weight share {want:.1%} +- "
+              f"{SHARE_TOLERANCE:.0%})")
+    check(set(shares) <= set(weights), f"{what}: only known backends answered ({sorted(shares)})")
+
+
+def backend_list(topo, family, states=None, weights=WEIGHTS):
+    out = []
+    for i, name in enumerate(sorted(weights), start=1):
+        state = (states or {}).get(name, "active")
+        if state == "removed":
+            continue
+        out.append({"address": topo[f"BACKEND{i}_{family}"], "weight": weights[name],
+                    "state": state})
+    return out
+
+
+def run(args, topo, tmp):
+    cfg, sock = os.path.join(tmp, "config.json"), os.path.join(tmp, "dp.sock")
+    vip4, vip6 = topo["VIP4"], topo["VIP6"]
+    with open(cfg, "w") as f:
+        json.dump({
+            "node": {"source_v4": topo["LB4"], "source_v6": topo["LB6"],
+                     "gateway_mac": topo["ROUTER_LB_MAC"], "gue_port": 6080},
+            "vips": [
+                {"address": vip4, "port": 80, "protocol": "tcp",
+                 "backends": backend_list(topo, 4)},
+                {"address": vip6, "port": 80, "protocol": "tcp",
+                 "backends": backend_list(topo, 6)},
+            ] + [{"address": topo[f"VIP{vip_family}"], "port": port, "protocol": "udp",
+                  "encap": encap, "backends": backend_list(topo, backend_family)}
+                 for vip_family, port, encap, backend_family in UDP_VIPS]}, f)
+
+    procs = []
+    dp = subprocess.Popen(
+        ["ip", "netns", "exec", topo["NS_LB"], args.dp, "-l", "0-1", "--no-huge", "-m", "512",
+         "--no-pci", f"--file-prefix={TAG}", "--log-level=error",
+         "--vdev", f"net_af_xdp0,iface={topo['LB_IFACE']}", "--",
+         "--config", cfg, "--socket", sock, "--flows", "65536", "--kernel-iface", TAP_PREFIX],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs.append(dp)
+    try:
+        t0 = time.monotonic()
+        while not os.path.exists(sock) and time.monotonic() - t0 < 60 and dp.poll() is None:
+            time.sleep(0.2)
+        check(os.path.exists(sock),
+              f"edgelb-dp up on the lb's veth in {time.monotonic() - t0:.1f} s")
+        if not os.path.exists(sock):
+            return dp
+        tap, lb = f"{TAP_PREFIX}0", topo["NS_LB"]
+        sh("ip", "addr", "add", f"{topo['LB4']}/{topo['LB4_PREFIX']}", "dev", tap, ns=lb)
+        sh("ip", "addr", "add", f"{topo['LB6']}/{topo['LB6_PREFIX']}", "dev", tap, "nodad", ns=lb)
+        sh("ip", "link", "set", tap, "up", ns=lb)
+        sh("ip", "route", "add", "default", "via", topo["LB_GATEWAY4"], ns=lb)
+        sh("ip", "-6", "route", "add", "default", "via", topo["LB_GATEWAY6"], ns=lb)
+
+        for i, name in enumerate(sorted(WEIGHTS), start=1):
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", topo[f"BACKEND{i}_NS"], sys.executable, AGENTS,
+                 "backend", name, vip4, vip6,
+                 ",".join(sorted({str(v[1]) for v in UDP_VIPS})), str(AGENT_LIFETIME_S)],
+                stdout=subprocess.PIPE, text=True)
+            procs.append(p)
+            check(p.stdout.readline().strip() == "ready", f"backend {name} serving")
+
+        ping = subprocess.run(["ip", "netns", "exec", topo["NS_ROUTER"], "ping", "-c", "1",
+                               "-W", "2", topo["LB4"]], capture_output=True)
+        check(ping.returncode == 0, "router reaches the node's address (exception path)")
+
+        client = Client(topo["NS_CLIENT"])
+        try:
+            client_checks(client, Rpc(sock), topo)
+        finally:
+            client.close()
+    finally:
+        for p in procs[1:]:
+            p.kill()
+            p.wait()
+    return dp
+
+
+def client_checks(client, rpc, topo):
+    vip4, vip6 = topo["VIP4"], topo["VIP6"]
+
+    r = client.do("burst", host=vip4, n=BURST, parallel=BURST_PARALLEL)
+    print(f"     IPv4 TCP: {r['ok']}/{BURST} connections in {r['seconds']} s, "
+          f"shares {r['shares']}, errors {r['errors']}")
+    check(r["ok"] == BURST and r["failed"] == 0, f"{BURST} HTTP connections to {vip4}:80")
+    shares_ok("IPv4 TCP", r["shares"], r["ok"], WEIGHTS)
+
+    first = client.do("open", host=vip4)
+    again = [client.do("again")["backend"] for _ in range(9)]
+    print(f"     kept-alive connection: {first.get('backend')} then {again}")
+    check("backend" in first and all(b == first["backend"] for b in again),
+          "one connection, 10 requests: always the same backend")
+
+    r = client.do("burst", host=vip6, n=BURST, parallel=BURST_PARALLEL)
+    print(f"     IPv6 TCP: {r['ok']}/{BURST} connections in {r['seconds']} s, "
+          f"shares {r['shares']}, errors {r['errors']}")
+    check(r["ok"] == BURST and r["failed"] == 0, f"{BURST} HTTP connections to [{vip6}]:80")
+    shares_ok("IPv6 TCP", r["shares"], r["ok"], WEIGHTS)
+
+    for vip_family, port, encap, backend_family in UDP_VIPS:
+        host = topo[f"VIP{vip_family}"]
+        what = f"UDP IPv{vip_family} {encap} to IPv{backend_family} backends"
+        r = client.do("udp", host=host, port=port, n=UDP_EXCHANGES)
+        print(f"     {what}: {r['ok']}/{UDP_EXCHANGES} in {r['seconds']} s, "
+              f"shares {r['shares']}, errors {r['errors']}")
+        check(r["ok"] == UDP_EXCHANGES, f"{UDP_EXCHANGES} UDP exchanges with {host} port {port}")
+        shares_ok(what, r["shares"], r["ok"], WEIGHTS)
+
+    for host in (vip4, vip6):
+        r = client.do("upload", host=host, bytes=UPLOAD_BYTES)
+        print(f"     upload of {UPLOAD_BYTES} bytes to {host}: {r} ")
+        check(r.get("reply", "").endswith(f" {UPLOAD_BYTES}"),
+              f"upload to {host}: every byte arrived (path MTU discovery through the balancer)")
+    for host in (vip4, vip6):
+        route = sh("ip", "route", "get", host, ns=topo["NS_CLIENT"]).stdout.split()
+        mtu = route[route.index("mtu") + 1] if "mtu" in route else "none"
+        print(f"     client's path MTU to {host} after the upload: {mtu}")
+
+    # Backend changes under load. The kept-alive connection's backend is
+    # drained; another one is then removed.
+    drained = first.get("backend", "b1")
+    removed = next(n for n in sorted(WEIGHTS) if n != drained)
+    client.do("load_start", host=vip4, rate=60, seconds=8)
+    time.sleep(1.5)
+    rpc.call("backends.set", address=vip4, port=80, protocol="tcp",
+             backends=backend_list(topo, 4, {drained: "draining"}))
+    t_drain = client.do("now")["now"]
+    held = [client.do("again").get("backend") for _ in range(3)]
+    time.sleep(2.0)
+    rpc.call("backends.set", address=vip4, port=80, protocol="tcp",
+             backends=backend_list(topo, 4, {drained: "draining", removed: "removed"}))
+    t_remove = client.do("now")["now"]
+    time.sleep(2.0)
+    load = client.do("load_stop")["results"]
+    client.do("close")
+
+    print(f"     drained {drained}: the kept-alive connection then got {held}")
+    check(all(b == drained for b in held), "a draining backend keeps its connection")
+    phases = {"before": [r for r in load if r["t"] < t_drain],
+              "drained": [r for r in load if t_drain + SETTLE_S <= r["t"] < t_remove],
+              "removed": [r for r in load if r["t"] >= t_remove + SETTLE_S]}
+    in_flux = len(load) - sum(len(p) for p in phases.values())
+    for phase, results in phases.items():
+        ok = sum(1 for r in results if "backend" in r)
+        got = {}
+        for r in results:
+            if "backend" in r:
+                got[r["backend"]] = got.get(r["backend"], 0) + 1
+        errors = [r["error"] for r in results if "error" in r][:3]
+        print(f"     load, {phase}: {ok}/{len(results)} succeeded, shares {got}, errors {errors}")
+        check(results and ok == len(results),
+              f"under load, {phase}: every new connection succeeded")
+        if phase != "before":
+            check(drained not in got, f"under load, {phase}: none went to draining {drained}")
+        if phase == "removed":
+            check(removed not in got, f"under load, {phase}: none went to removed {removed}")
+    failed_in_flux = sum(1 for r in load if "error" in r) - sum(
+        1 for p in phases.values() for r in p if "error" in r)
+    print(f"     load: {len(load)} connections in all, {in_flux} started within "
+          f"{SETTLE_S} s of a change ({failed_in_flux} of them failed)")
+
+    status = rpc.call("status.get")
+    print(f"     status.get: {json.dumps(status)[:400]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dp", required=True)
+    ap.add_argument("--decap", required=True)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("SKIP: needs root (namespaces, veth, AF_XDP, XDP)")
+        return 77
+    # meson ends a test that overruns with SIGTERM: clean up as on any failure.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
+    env = dict(os.environ, EDGELB_DECAP=os.path.abspath(args.decap))
+    tmp = tempfile.mkdtemp(prefix="elb-e2e-")
+    started = time.monotonic()
+    dp = None
+    try:
+        up = subprocess.run([TOPOLOGY, "up", TAG], env=env, text=True, capture_output=True)
+        check(up.returncode == 0, f"topology {TAG} up ({up.stderr.strip()[:300]})")
+        if up.returncode != 0:
+            return 1
+        topo = dict(line.split("=", 1) for line in up.stdout.splitlines() if "=" in line)
+        dp = run(args, topo, tmp)
+    finally:
+        if dp is not None and dp.poll() is None:
+            dp.send_signal(signal.SIGTERM)
+            try:
+                out, _ = dp.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                dp.kill()
+                out, _ = dp.communicate()
+            print("     edgelb-dp final counters:\n" + "\n".join(
+                "       " + l for l in (out or "").splitlines()[-15:]))
+        subprocess.run([TOPOLOGY, "down", TAG], env=env, capture_output=True)
+    check(dp is not None and dp.returncode == 0, "edgelb-dp: SIGTERM, exit status 0")
+    print(f"{len(FAILURES)} check(s) failed; {time.monotonic() - started:.1f} s in all")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

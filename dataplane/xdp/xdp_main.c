@@ -15,6 +15,7 @@
  * SIGTERM detaches the program (the pinned maps stay) and exits 0.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <signal.h>
@@ -45,6 +46,7 @@ struct xdp_main_options {
 	const char *config_path;
 	const char *state_path;
 	const char *socket_path;
+	const char *pin_dir; /* NULL: XDP_PIN_ROOT/<iface> */
 	uint32_t flows;
 };
 
@@ -60,11 +62,13 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: edgelb-xdp --iface IF [--mode native|generic] [--config FILE] [--state FILE]\n"
-		"                  [--socket PATH] [--flows N]\n"
+		"                  [--socket PATH] [--flows N] [--pin-dir DIR]\n"
 		"  --mode      native: the driver runs the program (default); generic: the kernel's\n"
 		"              skb path, for any interface\n"
 		"  --socket    dataplane protocol socket (default " XDP_SOCKET_DIR "/xdp-IF.sock)\n"
-		"  --flows     flow table capacity per CPU (default %u)\n",
+		"  --flows     flow table capacity per CPU (default %u)\n"
+		"  --pin-dir   where the maps are pinned (default " XDP_PIN_ROOT "/IF); give one per\n"
+		"              network namespace when interfaces share a name across namespaces\n",
 		ELB_XDP_DEFAULT_FLOWS);
 }
 
@@ -74,6 +78,7 @@ static int parse_options(int argc, char **argv, struct xdp_main_options *o)
 		{"iface", required_argument, NULL, 'i'},  {"mode", required_argument, NULL, 'm'},
 		{"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
 		{"socket", required_argument, NULL, 'S'}, {"flows", required_argument, NULL, 'f'},
+		{"pin-dir", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -92,6 +97,13 @@ static int parse_options(int argc, char **argv, struct xdp_main_options *o)
 			break;
 		case 's':
 			o->state_path = optarg;
+			break;
+		case 'P':
+			if (strlen(optarg) >= PATH_MAX) {
+				fprintf(stderr, "edgelb-xdp: --pin-dir: path too long\n");
+				return -EINVAL;
+			}
+			o->pin_dir = optarg;
 			break;
 		case 'S':
 			o->socket_path = optarg;
@@ -145,7 +157,7 @@ int main(int argc, char **argv)
 	struct elb_dp_config *initial = NULL;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
-	char pin_dir[IF_NAMESIZE + 64], socket_path[IF_NAMESIZE + 64];
+	char pin_dir[PATH_MAX], socket_path[IF_NAMESIZE + 64];
 	uint32_t attach_flags;
 	bool attached = false;
 	int rc, exit_code = 1;
@@ -170,8 +182,11 @@ int main(int argc, char **argv)
 		snprintf(socket_path, sizeof(socket_path), XDP_SOCKET_DIR "/xdp-%s.sock", o.iface);
 		o.socket_path = socket_path;
 	}
-	snprintf(pin_dir, sizeof(pin_dir), XDP_PIN_ROOT "/%s", o.iface);
-	if (mkdir_if_missing(XDP_PIN_ROOT) || mkdir_if_missing(pin_dir)) {
+	if (o.pin_dir)
+		snprintf(pin_dir, sizeof(pin_dir), "%s", o.pin_dir);
+	else
+		snprintf(pin_dir, sizeof(pin_dir), XDP_PIN_ROOT "/%s", o.iface);
+	if ((o.pin_dir == NULL && mkdir_if_missing(XDP_PIN_ROOT)) || mkdir_if_missing(pin_dir)) {
 		fprintf(stderr, "edgelb-xdp: %s: %s (is bpffs mounted on /sys/fs/bpf?)\n", pin_dir,
 			strerror(errno));
 		goto out;

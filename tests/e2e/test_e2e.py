@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Real TCP and UDP through edgelb-dp, end to end, in network namespaces.
+"""Real TCP and UDP through edgelb-dp or edgelb-xdp, end to end, in network namespaces.
 
 tools/netns-topology builds client, router, lb and three backends; edgelb-dp
 owns the lb's veth through net_af_xdp, with the node's addresses on its TAP
@@ -43,6 +43,11 @@ TOPOLOGY = os.path.join(HERE, "..", "..", "tools", "netns-topology", "netns-topo
 AGENTS = os.path.join(HERE, "e2e_agents.py")
 TAG = f"e{os.getpid() % 100000}"
 TAP_PREFIX = "elb"
+DATAPLANE = {"dpdk": "edgelb-dp", "xdp": "edgelb-xdp"}
+# edgelb-xdp's maps: `ip netns exec` remounts /sys, hiding /sys/fs/bpf, so
+# the test mounts a bpffs of its own, which the namespace's shell inherits.
+BPFFS = f"/tmp/elb-e2e-bpffs-{os.getpid()}"
+PIN_DIR = os.path.join(BPFFS, "edgelb")
 BURST, BURST_PARALLEL = 600, 8
 UDP_EXCHANGES = 600
 UPLOAD_BYTES = 256 * 1024
@@ -155,27 +160,37 @@ def run(args, topo, tmp):
                  for vip_family, port, encap, backend_family in UDP_VIPS]}, f)
 
     procs = []
-    dp = subprocess.Popen(
-        ["ip", "netns", "exec", topo["NS_LB"], args.dp, "-l", "0-1", "--no-huge", "-m", "512",
-         "--no-pci", f"--file-prefix={TAG}", "--log-level=error",
-         "--vdev", f"net_af_xdp0,iface={topo['LB_IFACE']}", "--",
-         "--config", cfg, "--socket", sock, "--flows", "65536", "--kernel-iface", TAP_PREFIX],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if args.dataplane == "dpdk":
+        cmd = [args.dp, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
+               f"--file-prefix={TAG}", "--log-level=error",
+               "--vdev", f"net_af_xdp0,iface={topo['LB_IFACE']}", "--",
+               "--config", cfg, "--socket", sock, "--flows", "65536",
+               "--kernel-iface", TAP_PREFIX]
+    else:
+        # Generic mode: XDP on a veth; the node keeps its addresses on the
+        # interface (the topology's LB_ADDRESS=iface), non-VIP traffic passes.
+        cmd = [args.xdp, "--iface", topo["LB_IFACE"], "--mode", "generic", "--config", cfg,
+               "--socket", sock, "--flows", "65536", "--pin-dir", PIN_DIR]
+    dp = subprocess.Popen(["ip", "netns", "exec", topo["NS_LB"]] + cmd,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     procs.append(dp)
     try:
         t0 = time.monotonic()
         while not os.path.exists(sock) and time.monotonic() - t0 < 60 and dp.poll() is None:
             time.sleep(0.2)
         check(os.path.exists(sock),
-              f"edgelb-dp up on the lb's veth in {time.monotonic() - t0:.1f} s")
+              f"{DATAPLANE[args.dataplane]} up on the lb's veth in {time.monotonic() - t0:.1f} s")
         if not os.path.exists(sock):
             return dp
-        tap, lb = f"{TAP_PREFIX}0", topo["NS_LB"]
-        sh("ip", "addr", "add", f"{topo['LB4']}/{topo['LB4_PREFIX']}", "dev", tap, ns=lb)
-        sh("ip", "addr", "add", f"{topo['LB6']}/{topo['LB6_PREFIX']}", "dev", tap, "nodad", ns=lb)
-        sh("ip", "link", "set", tap, "up", ns=lb)
-        sh("ip", "route", "add", "default", "via", topo["LB_GATEWAY4"], ns=lb)
-        sh("ip", "-6", "route", "add", "default", "via", topo["LB_GATEWAY6"], ns=lb)
+        if args.dataplane == "dpdk":
+            # DPDK owns the interface: the node's addresses live on its TAP port.
+            tap, lb = f"{TAP_PREFIX}0", topo["NS_LB"]
+            sh("ip", "addr", "add", f"{topo['LB4']}/{topo['LB4_PREFIX']}", "dev", tap, ns=lb)
+            sh("ip", "addr", "add", f"{topo['LB6']}/{topo['LB6_PREFIX']}", "dev", tap, "nodad",
+               ns=lb)
+            sh("ip", "link", "set", tap, "up", ns=lb)
+            sh("ip", "route", "add", "default", "via", topo["LB_GATEWAY4"], ns=lb)
+            sh("ip", "-6", "route", "add", "default", "via", topo["LB_GATEWAY6"], ns=lb)
 
         for i, name in enumerate(sorted(WEIGHTS), start=1):
             p = subprocess.Popen(
@@ -291,15 +306,23 @@ def client_checks(client, rpc, topo):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dp", required=True)
+    ap.add_argument("--dataplane", choices=("dpdk", "xdp"), default="dpdk")
+    ap.add_argument("--dp", help="edgelb-dp, for --dataplane dpdk")
+    ap.add_argument("--xdp", help="edgelb-xdp, for --dataplane xdp")
     ap.add_argument("--decap", required=True)
     args = ap.parse_args()
+    if (args.dp if args.dataplane == "dpdk" else args.xdp) is None:
+        ap.error(f"--dataplane {args.dataplane} needs --{'dp' if args.dataplane == 'dpdk' else 'xdp'}")
     if os.geteuid() != 0:
         print("SKIP: needs root (namespaces, veth, AF_XDP, XDP)")
         return 77
     # meson ends a test that overruns with SIGTERM: clean up as on any failure.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
-    env = dict(os.environ, EDGELB_DECAP=os.path.abspath(args.decap))
+    env = dict(os.environ, EDGELB_DECAP=os.path.abspath(args.decap),
+               LB_ADDRESS="none" if args.dataplane == "dpdk" else "iface")
+    if args.dataplane == "xdp":
+        os.makedirs(BPFFS, exist_ok=True)
+        subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
     tmp = tempfile.mkdtemp(prefix="elb-e2e-")
     started = time.monotonic()
     dp = None
@@ -311,17 +334,22 @@ def main():
         topo = dict(line.split("=", 1) for line in up.stdout.splitlines() if "=" in line)
         dp = run(args, topo, tmp)
     finally:
-        if dp is not None and dp.poll() is None:
-            dp.send_signal(signal.SIGTERM)
+        if dp is not None:
+            if dp.poll() is None:
+                dp.send_signal(signal.SIGTERM)
             try:
                 out, _ = dp.communicate(timeout=30)
             except subprocess.TimeoutExpired:
                 dp.kill()
                 out, _ = dp.communicate()
-            print("     edgelb-dp final counters:\n" + "\n".join(
+            print(f"     {DATAPLANE[args.dataplane]} output at exit:\n" + "\n".join(
                 "       " + l for l in (out or "").splitlines()[-15:]))
         subprocess.run([TOPOLOGY, "down", TAG], env=env, capture_output=True)
-    check(dp is not None and dp.returncode == 0, "edgelb-dp: SIGTERM, exit status 0")
+        if args.dataplane == "xdp":
+            subprocess.run(["umount", BPFFS], capture_output=True)
+            os.rmdir(BPFFS)
+    check(dp is not None and dp.returncode == 0,
+          f"{DATAPLANE[args.dataplane]}: SIGTERM, exit status 0")
     print(f"{len(FAILURES)} check(s) failed; {time.monotonic() - started:.1f} s in all")
     return 1 if FAILURES else 0
 

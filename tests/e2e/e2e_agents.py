@@ -144,6 +144,51 @@ class Load:
             self.results = [f.result() for f in futures]
 
 
+def udp_flood(host, port, pps, seconds, quiet_every):
+    """One flow (one socket, one 5-tuple) sends pps datagrams/s for `seconds`;
+    a second flow sends one every `quiet_every` s meanwhile. Counts the
+    answers each gets, up to 0.5 s after the last send."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    flood, quiet = socket.socket(family, socket.SOCK_DGRAM), socket.socket(family, socket.SOCK_DGRAM)
+    counts = {"flood_sent": 0, "flood_answered": 0, "quiet_sent": 0, "quiet_answered": 0}
+    stop = threading.Event()
+
+    def count(sock, key):
+        sock.settimeout(0.5)
+        while True:
+            try:
+                sock.recvfrom(2048)
+                counts[key] += 1
+            except OSError:
+                if stop.is_set():
+                    return
+
+    readers = [threading.Thread(target=count, args=(flood, "flood_answered")),
+               threading.Thread(target=count, args=(quiet, "quiet_answered"))]
+    for r in readers:
+        r.start()
+    start = time.monotonic()
+    next_quiet = start
+    while time.monotonic() - start < seconds:
+        now = time.monotonic()
+        target = int((now - start) * pps)
+        while counts["flood_sent"] < target:
+            flood.sendto(b"flood", (host, port))
+            counts["flood_sent"] += 1
+        if now >= next_quiet:
+            quiet.sendto(b"quiet", (host, port))
+            counts["quiet_sent"] += 1
+            next_quiet += quiet_every
+        time.sleep(0.0005)
+    counts["elapsed"] = round(time.monotonic() - start, 3)
+    stop.set()
+    for r in readers:
+        r.join()
+    flood.close()
+    quiet.close()
+    return counts
+
+
 def run_client(lifetime):
     threading.Timer(lifetime, lambda: os._exit(3)).start()
     held, load = None, None
@@ -185,6 +230,9 @@ def run_client(lifetime):
                     finally:
                         s.close()
                 out = summarize(results)
+            elif op == "udp_flood":
+                out = udp_flood(cmd["host"], cmd["port"], cmd["pps"], cmd["seconds"],
+                                cmd["quiet_every"])
             elif op == "load_start":
                 load = Load(cmd["host"], cmd["rate"], cmd["seconds"])
             elif op == "load_stop":

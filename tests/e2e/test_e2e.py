@@ -56,6 +56,8 @@ UPLOAD_BYTES = 256 * 1024
 SHARE_TOLERANCE = 0.10
 # UDP VIPs: (VIP family, port, encap, backends' family)
 UDP_VIPS = [(4, 5353, "gue", 4), (4, 5354, "ipip", 6), (4, 5355, "gue", 6), (6, 5353, "gue", 6)]
+# A UDP VIP with a per-flow limit, flooded by one flow at FLOOD_PPS.
+LIMITED_PORT, LIMIT_PPS, LIMIT_BURST, FLOOD_PPS, FLOOD_SECONDS = 5360, 200, 20, 2000, 2.0
 AGENT_LIFETIME_S = 120
 # Connections started this long after a change are held to it: the change is
 # applied when backends.set answers; the margin covers the client's clock read.
@@ -157,7 +159,10 @@ def run(args, topo, tmp):
                  "backends": backend_list(topo, 6)},
             ] + [{"address": topo[f"VIP{vip_family}"], "port": port, "protocol": "udp",
                   "encap": encap, "backends": backend_list(topo, backend_family)}
-                 for vip_family, port, encap, backend_family in UDP_VIPS]}, f)
+                 for vip_family, port, encap, backend_family in UDP_VIPS] + [
+                {"address": vip4, "port": LIMITED_PORT, "protocol": "udp",
+                 "rate_limit": {"packets_per_s": LIMIT_PPS, "packet_burst": LIMIT_BURST},
+                 "backends": backend_list(topo, 4)}]}, f)
 
     procs = []
     if args.dataplane == "dpdk":
@@ -196,7 +201,8 @@ def run(args, topo, tmp):
             p = subprocess.Popen(
                 ["ip", "netns", "exec", topo[f"BACKEND{i}_NS"], sys.executable, AGENTS,
                  "backend", name, vip4, vip6,
-                 ",".join(sorted({str(v[1]) for v in UDP_VIPS})), str(AGENT_LIFETIME_S)],
+                 ",".join(sorted({str(v[1]) for v in UDP_VIPS} | {str(LIMITED_PORT)})),
+                 str(AGENT_LIFETIME_S)],
                 stdout=subprocess.PIPE, text=True)
             procs.append(p)
             check(p.stdout.readline().strip() == "ready", f"backend {name} serving")
@@ -246,6 +252,19 @@ def client_checks(client, rpc, topo):
               f"shares {r['shares']}, errors {r['errors']}")
         check(r["ok"] == UDP_EXCHANGES, f"{UDP_EXCHANGES} UDP exchanges with {host} port {port}")
         shares_ok(what, r["shares"], r["ok"], WEIGHTS)
+
+    # The per-flow limit, seen from the client: a flood from one flow is cut
+    # to the configured rate (plus the burst); another flow is untouched.
+    r = client.do("udp_flood", host=vip4, port=LIMITED_PORT, pps=FLOOD_PPS,
+                  seconds=FLOOD_SECONDS, quiet_every=0.05)
+    allowed = LIMIT_PPS * r["elapsed"] + LIMIT_BURST
+    print(f"     rate limit {LIMIT_PPS}/s burst {LIMIT_BURST}: flood sent {r['flood_sent']}, "
+          f"answered {r['flood_answered']} (allowed {allowed:.0f}); quiet flow "
+          f"{r['quiet_answered']}/{r['quiet_sent']}")
+    check(r["flood_sent"] >= FLOOD_PPS * FLOOD_SECONDS * 0.8, "the flood was sent")
+    check(allowed * 0.8 <= r["flood_answered"] <= allowed * 1.1,
+          "the flooding flow is cut to its limit")
+    check(r["quiet_answered"] >= r["quiet_sent"] * 0.95, "another flow is unaffected")
 
     for host in (vip4, vip6):
         r = client.do("upload", host=host, bytes=UPLOAD_BYTES)

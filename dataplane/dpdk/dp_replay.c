@@ -24,7 +24,6 @@
  * for that); every verdict line carries the epoch it saw.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,23 +41,12 @@
 #include "dp.h"
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
+#include "elb_replay_options.h"
 #include "elb_verdicts.h"
 #include "xdp.h"
 
-#define REPLAY_DEFAULT_FLOWS (1u << 18)
 #define REPLAY_MBUFS 8191u
 #define REPLAY_EMPTY_POLLS_MAX 1000000u /* the pcap port delivered all it will */
-
-struct replay_options {
-	const char *dataplane;
-	const char *config_path;
-	const char *in_path;
-	const char *out_path;
-	const char *verdicts_path;
-	const char *socket_path;
-	uint32_t pace_us;
-	uint32_t flows;
-};
 
 struct replay_state {
 	FILE *verdicts;
@@ -120,78 +108,12 @@ static int read_timestamps(const char *path, uint64_t **out, uint64_t *n_out)
 	return 0;
 }
 
-static void usage(void)
-{
-	fprintf(stderr,
-		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
-		"                     [--verdicts FILE.jsonl] [--socket PATH] [--pace-us N] [--flows N]\n");
-}
-
-static int parse_options(int argc, char **argv, struct replay_options *o)
-{
-	static const struct option longopts[] = {
-		{"dataplane", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
-		{"in", required_argument, NULL, 'i'},        {"out", required_argument, NULL, 'o'},
-		{"verdicts", required_argument, NULL, 'v'},  {"socket", required_argument, NULL, 's'},
-		{"pace-us", required_argument, NULL, 'p'},   {"flows", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
-	};
-	int c;
-
-	*o = (struct replay_options){.dataplane = "dpdk", .flows = REPLAY_DEFAULT_FLOWS};
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o->dataplane = optarg;
-			break;
-		case 'c':
-			o->config_path = optarg;
-			break;
-		case 'i':
-			o->in_path = optarg;
-			break;
-		case 'o':
-			o->out_path = optarg;
-			break;
-		case 'v':
-			o->verdicts_path = optarg;
-			break;
-		case 's':
-			o->socket_path = optarg;
-			break;
-		case 'p':
-			o->pace_us = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'f':
-			o->flows = (uint32_t)strtoul(optarg, NULL, 10);
-			if (o->flows == 0 || o->flows > ELB_FLOW_MAX_CAPACITY) {
-				fprintf(stderr, "edgelb-replay: --flows: 1..%u\n", ELB_FLOW_MAX_CAPACITY);
-				return -EINVAL;
-			}
-			break;
-		default:
-			usage();
-			return -EINVAL;
-		}
-	}
-	if (strcmp(o->dataplane, "dpdk") != 0) {
-		fprintf(stderr, "edgelb-replay: --dataplane %s: 'dpdk' or 'xdp'\n",
-			o->dataplane);
-		return -EINVAL;
-	}
-	if (!o->config_path || !o->in_path || !o->out_path || optind != argc) {
-		usage();
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static struct dp_context ctx;
 	struct replay_state st = {0};
 	struct dp_replay hook = {.on_result = on_result, .arg = &st};
-	struct replay_options o;
+	struct elb_replay_options o;
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
@@ -202,11 +124,11 @@ int main(int argc, char **argv)
 	struct dp_worker *w;
 	const struct dp_port *port;
 
-	/* --dataplane xdp: no EAL; the XDP program runs the packets. */
-	if (xdp_replay_wanted(argc, argv))
-		return xdp_replay_run(argc, argv);
-	if (parse_options(argc, argv, &o))
+	if (elb_replay_options_parse(argc, argv, &o))
 		return 2;
+	/* --dataplane xdp: no EAL; the XDP program runs the packets. */
+	if (strcmp(o.dataplane, "xdp") == 0)
+		return xdp_replay_run(&o);
 	if (elb_dp_config_load_file(o.config_path, &config, &err) < 0) {
 		fprintf(stderr, "edgelb-replay: %s\n", err.text);
 		return 1;

@@ -15,13 +15,13 @@
 #include <stdint.h>
 
 #include "elb_dp_api.h"
+#include "elb_replay_options.h"
 #include "elb_snapshot.h"
 
 struct edgelb_xdp_bpf;
 
 /* The MAC the replay puts in the Ethernet source of what it sends: the one
  * DPDK's net_pcap port has, so both replays write the same frames. */
-#define XDP_REPLAY_MAC {0x02, 0x70, 0x63, 0x61, 0x70, 0x00}
 
 struct xdp_dataplane {
 	struct edgelb_xdp_bpf *skel;
@@ -81,9 +81,6 @@ extern const struct elb_dp_ops xdp_ops;
 int xdp_counters_json(struct xdp_dataplane *dp, cJSON *out, const struct elb_dp_vip_key *vip);
 
 /* edgelb-replay --dataplane xdp ...: see xdp_replay.c. Returns the exit code. */
-int xdp_replay_run(int argc, char **argv);
-
-/* true when argv asks edgelb-replay for --dataplane xdp. */
-bool xdp_replay_wanted(int argc, char **argv);
+int xdp_replay_run(const struct elb_replay_options *options);
 
 #endif /* XDP_H */

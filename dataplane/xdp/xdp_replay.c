@@ -23,7 +23,6 @@
  * net_pcap port has (02:70:63:61:70:00), so the frames compare equal.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
@@ -46,92 +45,6 @@
 
 #define REPLAY_FRAME_OUT_MAX 8192
 
-struct xdp_replay_options {
-	const char *config_path;
-	const char *in_path;
-	const char *out_path;
-	const char *verdicts_path;
-	uint32_t flows;
-	uint8_t mac[6];
-};
-
-bool xdp_replay_wanted(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--dataplane=xdp") == 0)
-			return true;
-		if (strcmp(argv[i], "--dataplane") == 0 && i + 1 < argc)
-			return strcmp(argv[i + 1], "xdp") == 0;
-	}
-	return false;
-}
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: edgelb-replay --dataplane xdp --config FILE --in IN.pcap --out OUT.pcap\n"
-			"                     [--verdicts FILE.jsonl] [--flows N] [--mac MAC]\n");
-}
-
-static int parse_options(int argc, char **argv, struct xdp_replay_options *o)
-{
-	static const struct option longopts[] = {
-		{"dataplane", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
-		{"in", required_argument, NULL, 'i'},        {"out", required_argument, NULL, 'o'},
-		{"verdicts", required_argument, NULL, 'v'},  {"flows", required_argument, NULL, 'f'},
-		{"mac", required_argument, NULL, 'm'},       {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	static const uint8_t replay_mac[6] = XDP_REPLAY_MAC;
-	unsigned int m[6];
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	memcpy(o->mac, replay_mac, 6);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			break; /* xdp: that is why we are here */
-		case 'c':
-			o->config_path = optarg;
-			break;
-		case 'i':
-			o->in_path = optarg;
-			break;
-		case 'o':
-			o->out_path = optarg;
-			break;
-		case 'v':
-			o->verdicts_path = optarg;
-			break;
-		case 'f':
-			o->flows = (uint32_t)strtoul(optarg, NULL, 10);
-			if (o->flows == 0) {
-				fprintf(stderr, "edgelb-replay: --flows: at least 1\n");
-				return -EINVAL;
-			}
-			break;
-		case 'm':
-			if (sscanf(optarg, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4],
-				   &m[5]) != 6) {
-				fprintf(stderr, "edgelb-replay: --mac: like 02:00:00:00:00:01\n");
-				return -EINVAL;
-			}
-			for (int i = 0; i < 6; i++)
-				o->mac[i] = (uint8_t)m[i];
-			break;
-		default:
-			usage();
-			return -EINVAL;
-		}
-	}
-	if (!o->config_path || !o->in_path || !o->out_path || optind != argc) {
-		usage();
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* Pin to the CPU we run on: one per-CPU flow table for the whole replay. */
 static int pin_to_one_cpu(void)
 {
@@ -145,10 +58,10 @@ static int pin_to_one_cpu(void)
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
-int xdp_replay_run(int argc, char **argv)
+int xdp_replay_run(const struct elb_replay_options *options)
 {
 	static struct xdp_dataplane dp;
-	struct xdp_replay_options o;
+	const struct elb_replay_options o = *options;
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_err err;
 	char errbuf[PCAP_ERRBUF_SIZE], text[ELB_DP_APPLY_ERR_MAX];
@@ -161,8 +74,6 @@ int xdp_replay_run(int argc, char **argv)
 	FILE *verdicts = NULL;
 	int prog_fd, rc, exit_code = 1;
 
-	if (parse_options(argc, argv, &o))
-		return 2;
 	if (elb_dp_config_load_file(o.config_path, &config, &err) < 0) {
 		fprintf(stderr, "edgelb-replay: %s\n", err.text);
 		return 1;

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elb_flow_table.h"
+#include "elb_replay_options.h"
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
+		"                     [--verdicts FILE.jsonl] [--flows N]\n"
+		"                     [--socket PATH] [--pace-us N]   (dpdk)\n"
+		"                     [--mac MAC]                     (xdp)\n");
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o)
+{
+	static const struct option longopts[] = {
+		{"dataplane", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
+		{"in", required_argument, NULL, 'i'},        {"out", required_argument, NULL, 'o'},
+		{"verdicts", required_argument, NULL, 'v'},  {"socket", required_argument, NULL, 's'},
+		{"pace-us", required_argument, NULL, 'p'},   {"flows", required_argument, NULL, 'f'},
+		{"mac", required_argument, NULL, 'm'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static const uint8_t default_mac[6] = ELB_REPLAY_DEFAULT_MAC;
+	unsigned int m[6];
+	int c;
+
+	*o = (struct elb_replay_options){.dataplane = "dpdk", .flows = ELB_REPLAY_DEFAULT_FLOWS};
+	memcpy(o->mac, default_mac, 6);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->dataplane = optarg;
+			break;
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'i':
+			o->in_path = optarg;
+			break;
+		case 'o':
+			o->out_path = optarg;
+			break;
+		case 'v':
+			o->verdicts_path = optarg;
+			break;
+		case 's':
+			o->socket_path = optarg;
+			break;
+		case 'p':
+			if (parse_u32(optarg, 0, 10000000, &o->pace_us)) {
+				fprintf(stderr, "edgelb-replay: --pace-us: 0..10000000\n");
+				return -EINVAL;
+			}
+			break;
+		case 'f':
+			if (parse_u32(optarg, 1, ELB_FLOW_MAX_CAPACITY, &o->flows)) {
+				fprintf(stderr, "edgelb-replay: --flows: 1..%u\n", ELB_FLOW_MAX_CAPACITY);
+				return -EINVAL;
+			}
+			break;
+		case 'm':
+			if (sscanf(optarg, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
+				   &m[5]) != 6) {
+				fprintf(stderr, "edgelb-replay: --mac: like 02:00:00:00:00:01\n");
+				return -EINVAL;
+			}
+			for (int i = 0; i < 6; i++)
+				o->mac[i] = (uint8_t)m[i];
+			o->mac_given = true;
+			break;
+		default:
+			usage();
+			return -EINVAL;
+		}
+	}
+	if (strcmp(o->dataplane, "dpdk") != 0 && strcmp(o->dataplane, "xdp") != 0) {
+		fprintf(stderr, "edgelb-replay: --dataplane %s: 'dpdk' or 'xdp'\n", o->dataplane);
+		return -EINVAL;
+	}
+	if (!o->config_path || !o->in_path || !o->out_path || optind != argc) {
+		usage();
+		return -EINVAL;
+	}
+	if (strcmp(o->dataplane, "xdp") == 0 && (o->socket_path || o->pace_us)) {
+		fprintf(stderr, "edgelb-replay: --socket and --pace-us: DPDK replay only\n");
+		return -EINVAL;
+	}
+	if (strcmp(o->dataplane, "dpdk") == 0 && o->mac_given) {
+		fprintf(stderr, "edgelb-replay: --mac: XDP replay only (DPDK sends with its port's)\n");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -4,7 +4,9 @@
 #ifndef BENCH_FRAMES_H
 #define BENCH_FRAMES_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BENCH_FRAME_LEN 60
@@ -33,6 +35,24 @@ static inline void bench_frame_ipv4_tcp(uint8_t *f, uint32_t client, uint16_t sp
 	f[37] = 80;
 	f[46] = 0x50;
 	f[47] = flags;
+}
+
+/*
+ * n frames to dst (host order), of n distinct flows (clients 198.18.x.y,
+ * 256 source ports each) or, with one_flow, n copies of the first.
+ * malloc'ed: the caller frees.
+ */
+static inline uint8_t *bench_make_frames(uint32_t n, uint32_t dst, uint8_t flags, bool one_flow)
+{
+	uint8_t *f = malloc((size_t)n * BENCH_FRAME_LEN);
+
+	for (uint32_t i = 0; f && i < n; i++) {
+		uint32_t k = one_flow ? 0 : i;
+
+		bench_frame_ipv4_tcp(f + (size_t)i * BENCH_FRAME_LEN, 0xc6120000u + (k >> 8),
+				     (uint16_t)(10000 + (k & 0xff)), dst, flags);
+	}
+	return f;
 }
 
 #endif

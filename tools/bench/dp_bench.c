@@ -51,19 +51,6 @@ static const char *config_json =
 	" {\"address\": \"10.100.0.2\", \"port\": 80, \"protocol\": \"tcp\","
 	"  \"rate_limit\": {\"packets_per_s\": 1000, \"packet_burst\": 10}, \"backends\": [%s]}]}";
 
-static uint8_t *make_frames(uint32_t n, uint32_t vip, uint8_t flags, bool one_flow)
-{
-	uint8_t *f = malloc((size_t)n * BENCH_FRAME_LEN);
-
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t k = one_flow ? 0 : i;
-
-		bench_frame_ipv4_tcp(f + (size_t)i * BENCH_FRAME_LEN, 0xc6120000u + (k >> 8),
-				     (uint16_t)(10000 + (k & 0xff)), vip, flags);
-	}
-	return f;
-}
-
 static int run_case(void *arg)
 {
 	struct bench_run *r = arg;
@@ -180,7 +167,7 @@ int main(int argc, char **argv)
 	{
 		uint64_t before[ELB_VERDICT_COUNT];
 		struct bench_run floor = {.ctx = &ctx, .which = CASE_FLOOR,
-					  .frames = make_frames(BENCH_FLOWS, 0x0a640001, ELB_TCP_ACK, false),
+					  .frames = bench_make_frames(BENCH_FLOWS, 0x0a640001, ELB_TCP_ACK, false),
 					  .n_frames = BENCH_FLOWS, .packets = BENCH_SECONDS_PACKETS};
 		struct bench_run est = floor, miss, notvip, limited;
 
@@ -213,7 +200,7 @@ int main(int argc, char **argv)
 
 		memcpy(before, est.verdicts, sizeof(before));
 		miss = (struct bench_run){.ctx = &ctx, .which = CASE_NEW_FLOWS,
-					  .frames = make_frames(BENCH_NEW_FLOWS, 0x0a640001, ELB_TCP_SYN, false),
+					  .frames = bench_make_frames(BENCH_NEW_FLOWS, 0x0a640001, ELB_TCP_SYN, false),
 					  .n_frames = BENCH_NEW_FLOWS, .packets = BENCH_NEW_FLOWS};
 		run_on_worker(&miss, lcore);
 		report("new flows (miss + Maglev + insert), 1M distinct SYNs", &miss, floor_cycles,
@@ -221,14 +208,14 @@ int main(int argc, char **argv)
 
 		memcpy(before, miss.verdicts, sizeof(before));
 		notvip = (struct bench_run){.ctx = &ctx, .which = CASE_NOT_VIP,
-					    .frames = make_frames(BENCH_FLOWS, 0x0a640063, ELB_TCP_ACK, false),
+					    .frames = bench_make_frames(BENCH_FLOWS, 0x0a640063, ELB_TCP_ACK, false),
 					    .n_frames = BENCH_FLOWS, .packets = BENCH_SECONDS_PACKETS};
 		run_on_worker(&notvip, lcore);
 		report("not for a VIP (no kernel port here: freed)", &notvip, floor_cycles, before);
 
 		memcpy(before, notvip.verdicts, sizeof(before));
 		limited = (struct bench_run){.ctx = &ctx, .which = CASE_RATE_LIMITED,
-					     .frames = make_frames(1, 0x0a640002, ELB_TCP_ACK, true),
+					     .frames = bench_make_frames(1, 0x0a640002, ELB_TCP_ACK, true),
 					     .n_frames = 1, .packets = BENCH_SECONDS_PACKETS};
 		run_on_worker(&limited, lcore);
 		report("one flow over its rate limit (dropped)", &limited, floor_cycles, before);

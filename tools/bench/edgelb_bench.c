@@ -240,17 +240,6 @@ static void teardown_pipeline(struct bench_setup *s)
 	free(s->snap);
 }
 
-/* Frames of `n` distinct flows to the VIP (or to a non-VIP address). */
-static uint8_t *make_frames(uint32_t n, uint32_t dst, uint8_t flags)
-{
-	uint8_t *frames = malloc((size_t)n * FRAME_LEN);
-
-	for (uint32_t i = 0; i < n; i++)
-		bench_frame_ipv4_tcp(frames + (size_t)i * FRAME_LEN, 0xc6120000u + (i >> 8),
-			       (uint16_t)(10000 + (i & 0xff)), dst, flags);
-	return frames;
-}
-
 struct run_figures {
 	double cycles_per_pkt;
 	uint64_t verdicts[ELB_VERDICT_COUNT];
@@ -333,8 +322,8 @@ static void bench_pipeline(void)
 	printf("|---|---|---|---|---|---|\n");
 
 	setup_pipeline(&s, 100, 4u << 20, 0);
-	established = make_frames(PIPELINE_FLOWS, 0x0a640001, ELB_TCP_ACK);
-	nonvip = make_frames(PIPELINE_FLOWS, 0x0a640063, ELB_TCP_ACK);
+	established = bench_make_frames(PIPELINE_FLOWS, 0x0a640001, ELB_TCP_ACK, false);
+	nonvip = bench_make_frames(PIPELINE_FLOWS, 0x0a640063, ELB_TCP_ACK, false);
 
 	floor = run_frames(&s, established, PIPELINE_FLOWS, PASSES, false, &clock_ns);
 	print_row("floor: copy frame in + parse", &floor, floor.cycles_per_pkt, "-");
@@ -365,7 +354,7 @@ static void bench_pipeline(void)
 
 	/* New flows: 1M distinct SYNs into an empty 4M-entry table. */
 	setup_pipeline(&s, 100, 4u << 20, 0);
-	syns = make_frames(NEW_FLOWS, 0x0a640001, ELB_TCP_SYN);
+	syns = bench_make_frames(NEW_FLOWS, 0x0a640001, ELB_TCP_SYN, false);
 	miss = run_frames(&s, syns, NEW_FLOWS, 1, true, &clock_ns);
 	snprintf(what, sizeof(what), "new flows (miss + Maglev + insert), %u into empty 4M table",
 		 NEW_FLOWS);

@@ -100,19 +100,6 @@ static double median_ns(int prog_fd, const uint8_t *frames, uint32_t n)
 	return ns[RUNS / 2];
 }
 
-static uint8_t *make_frames(uint32_t n, uint32_t vip, uint8_t flags, bool one_flow)
-{
-	uint8_t *f = malloc((size_t)n * BENCH_FRAME_LEN);
-
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t k = one_flow ? 0 : i;
-
-		bench_frame_ipv4_tcp(f + (size_t)i * BENCH_FRAME_LEN, 0xc6120000u + (k >> 8),
-				     (uint16_t)(10000 + (k & 0xff)), vip, flags);
-	}
-	return f;
-}
-
 int main(void)
 {
 	static const char head[] =
@@ -157,11 +144,11 @@ int main(void)
 	}
 	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
 
-	one = make_frames(1, 0x0a640001, ELB_TCP_ACK, true);
-	many = make_frames(1u << 16, 0x0a640001, ELB_TCP_ACK, false);
-	syns = make_frames(CALLS * RUNS, 0x0a640001, ELB_TCP_SYN, false);
-	nonvip = make_frames(1, 0x0a640063, ELB_TCP_ACK, true);
-	limited = make_frames(1, 0x0a640002, ELB_TCP_ACK, true);
+	one = bench_make_frames(1, 0x0a640001, ELB_TCP_ACK, true);
+	many = bench_make_frames(1u << 16, 0x0a640001, ELB_TCP_ACK, false);
+	syns = bench_make_frames(CALLS * RUNS, 0x0a640001, ELB_TCP_SYN, false);
+	nonvip = bench_make_frames(1, 0x0a640063, ELB_TCP_ACK, true);
+	limited = bench_make_frames(1, 0x0a640002, ELB_TCP_ACK, true);
 
 	printf("# edgelb-xdp-bench: ns per packet under BPF_PROG_TEST_RUN (kernel-reported)\n\n");
 	printf("| program, case | ns/pkt min / median / max | action | x floor |\n|---|---|---|---|\n");

@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control plane's configuration; see cp_config.h. The dataplane members
+ * of a VIP are parsed by elb_dp_vip_from_json on a copy of the object from
+ * which the control-plane-only members are removed, so both programs accept
+ * exactly the same VIP settings.
+ */
+#include "cp_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elb_file.h"
+
+#define PATH_LEN ELB_DP_ERR_FIELD_MAX
+
+static int __attribute__((format(printf, 3, 4)))
+cp_fail(struct elb_dp_err *err, const char *field, const char *fmt, ...)
+{
+	char what[ELB_DP_ERR_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(err->field, sizeof(err->field), "%s", field);
+	if (field[0] != '\0')
+		snprintf(err->text, sizeof(err->text), "%.127s: %.250s", field, what);
+	else
+		snprintf(err->text, sizeof(err->text), "%s", what);
+	return -EINVAL;
+}
+
+static int cp_nomem(struct elb_dp_err *err)
+{
+	err->field[0] = '\0';
+	snprintf(err->text, sizeof(err->text), "out of memory");
+	return -ENOMEM;
+}
+
+static void path_join(char *buf, const char *prefix, const char *name)
+{
+	if (prefix == NULL || prefix[0] == '\0')
+		snprintf(buf, PATH_LEN, "%s", name);
+	else
+		snprintf(buf, PATH_LEN, "%.80s.%.40s", prefix, name);
+}
+
+void cp_health_check_defaults(struct cp_health_check *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->type = CP_HC_NONE;
+	snprintf(hc->path, sizeof(hc->path), "/healthz");
+	hc->expect_status = 200;
+	hc->interval_ms = 1000;
+	hc->timeout_ms = 500;
+	hc->rise = 2;
+	hc->fall = 3;
+}
+
+static void cp_vips_free(struct cp_vip *vips, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		elb_dp_vip_release(&vips[i].dp);
+	free(vips);
+}
+
+void cp_config_free(struct cp_config *config)
+{
+	if (config == NULL)
+		return;
+	cp_vips_free(config->vips, config->n_vips);
+	free(config->dataplanes);
+	free(config);
+}
+
+struct cp_config *cp_config_clone(const struct cp_config *config)
+{
+	struct cp_config *copy = calloc(1, sizeof(*copy));
+
+	if (copy == NULL)
+		return NULL;
+	copy->node = config->node;
+	if (config->n_dataplanes > 0) {
+		copy->dataplanes = calloc(config->n_dataplanes, sizeof(*copy->dataplanes));
+		if (copy->dataplanes == NULL)
+			goto fail;
+		memcpy(copy->dataplanes, config->dataplanes,
+		       config->n_dataplanes * sizeof(*copy->dataplanes));
+		copy->n_dataplanes = config->n_dataplanes;
+	}
+	if (config->n_vips > 0) {
+		copy->vips = calloc(config->n_vips, sizeof(*copy->vips));
+		if (copy->vips == NULL)
+			goto fail;
+	}
+	for (uint32_t i = 0; i < config->n_vips; i++) {
+		copy->vips[i] = config->vips[i];
+		if (elb_dp_vip_copy(&copy->vips[i].dp, &config->vips[i].dp) < 0) {
+			copy->vips[i].dp.backends = NULL;
+			copy->vips[i].dp.n_backends = 0;
+			goto fail;
+		}
+		copy->n_vips = i + 1;
+	}
+	return copy;
+fail:
+	cp_config_free(copy);
+	return NULL;
+}
+
+int cp_config_find_vip(const struct cp_config *config, const struct elb_dp_vip_key *key)
+{
+	for (uint32_t i = 0; i < config->n_vips; i++)
+		if (elb_dp_vip_key_equal(&config->vips[i].dp.key, key))
+			return (int)i;
+	return -ENOENT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON in */
+
+static int read_uint(const cJSON *object, const char *prefix, const char *name, uint64_t min,
+		     uint64_t max, uint64_t *out, struct elb_dp_err *err)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
+	char path[PATH_LEN];
+	double v;
+
+	if (item == NULL)
+		return 0;
+	path_join(path, prefix, name);
+	if (!cJSON_IsNumber(item))
+		return cp_fail(err, path, "must be an integer in %llu..%llu",
+			       (unsigned long long)min, (unsigned long long)max);
+	v = item->valuedouble;
+	if (v != floor(v) || v < (double)min || v > (double)max)
+		return cp_fail(err, path, "must be an integer in %llu..%llu",
+			       (unsigned long long)min, (unsigned long long)max);
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static int read_u32(const cJSON *object, const char *prefix, const char *name, uint32_t min,
+		    uint32_t max, uint32_t *out, struct elb_dp_err *err)
+{
+	uint64_t v = *out;
+	int rc = read_uint(object, prefix, name, min, max, &v, err);
+
+	*out = (uint32_t)v;
+	return rc;
+}
+
+static int health_check_from_json(const cJSON *json, const char *prefix, uint16_t vip_port,
+				  struct cp_health_check *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"type",	   "port",	  "path", "expect_status",
+					    "interval_ms", "timeout_ms", "rise", "fall",
+					    NULL};
+	struct cp_health_check hc;
+	const cJSON *item;
+	char path[PATH_LEN];
+	uint32_t v;
+	int rc;
+
+	cp_health_check_defaults(&hc);
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "type");
+	path_join(path, prefix, "type");
+	if (item == NULL)
+		return cp_fail(err, path, "is required");
+	if (cJSON_IsString(item) && strcmp(item->valuestring, "tcp") == 0)
+		hc.type = CP_HC_TCP;
+	else if (cJSON_IsString(item) && strcmp(item->valuestring, "http") == 0)
+		hc.type = CP_HC_HTTP;
+	else
+		return cp_fail(err, path, "must be \"tcp\" or \"http\"");
+	v = 0;
+	rc = read_u32(json, prefix, "port", 1, 65535, &v, err);
+	if (rc < 0)
+		return rc;
+	hc.port = (uint16_t)v;
+	if (hc.port == 0 && vip_port == 0) {
+		path_join(path, prefix, "port");
+		return cp_fail(err, path, "is required when the VIP's port is 0");
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "path");
+	if (item != NULL) {
+		path_join(path, prefix, "path");
+		if (!cJSON_IsString(item) || item->valuestring[0] != '/' ||
+		    strlen(item->valuestring) >= sizeof(hc.path) ||
+		    strpbrk(item->valuestring, " \r\n") != NULL)
+			return cp_fail(err, path,
+				       "must be a path starting with \"/\", without spaces, below %zu "
+				       "bytes",
+				       sizeof(hc.path));
+		snprintf(hc.path, sizeof(hc.path), "%s", item->valuestring);
+	}
+	v = hc.expect_status;
+	rc = read_u32(json, prefix, "expect_status", 100, 599, &v, err);
+	hc.expect_status = (uint16_t)v;
+	if (rc == 0)
+		rc = read_u32(json, prefix, "interval_ms", 10, 3600000, &hc.interval_ms, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "timeout_ms", 1, 3600000, &hc.timeout_ms, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "rise", 1, 1000, &hc.rise, err);
+	if (rc == 0)
+		rc = read_u32(json, prefix, "fall", 1, 1000, &hc.fall, err);
+	if (rc < 0)
+		return rc;
+	if (hc.timeout_ms > hc.interval_ms) {
+		path_join(path, prefix, "timeout_ms");
+		return cp_fail(err, path, "must not exceed interval_ms (%u)", hc.interval_ms);
+	}
+	*out = hc;
+	return 0;
+}
+
+static int slo_from_json(const cJSON *json, const char *prefix, double *out,
+			 struct elb_dp_err *err)
+{
+	static const char *const known[] = {"availability", NULL};
+	const cJSON *item;
+	char path[PATH_LEN];
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "availability");
+	if (item == NULL)
+		return 0;
+	path_join(path, prefix, "availability");
+	if (!cJSON_IsNumber(item) || !(item->valuedouble > 0.0) || item->valuedouble > 1.0)
+		return cp_fail(err, path, "must be a number in (0, 1]");
+	*out = item->valuedouble;
+	return 0;
+}
+
+int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
+		     struct elb_dp_err *err)
+{
+	static const char *const known[] = {"address",	    "port",	"protocol", "encap",
+					    "mtu",	    "maglev_size", "rate_limit", "timeouts",
+					    "backends",    "slo",	"health_check", NULL};
+	struct cp_vip vip;
+	const cJSON *item;
+	cJSON *dp_only;
+	char path[PATH_LEN];
+	int rc;
+
+	memset(&vip, 0, sizeof(vip));
+	vip.slo_availability = CP_SLO_DEFAULT;
+	cp_health_check_defaults(&vip.hc);
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+	/* The dataplane parser refuses members it does not know: give it a copy
+	 * without ours. */
+	dp_only = cJSON_Duplicate(json, true);
+	if (dp_only == NULL)
+		return cp_nomem(err);
+	cJSON_DeleteItemFromObjectCaseSensitive(dp_only, "slo");
+	cJSON_DeleteItemFromObjectCaseSensitive(dp_only, "health_check");
+	rc = elb_dp_vip_from_json(dp_only, prefix, &vip.dp, NULL, err);
+	cJSON_Delete(dp_only);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "slo");
+	if (item != NULL) {
+		path_join(path, prefix, "slo");
+		rc = slo_from_json(item, path, &vip.slo_availability, err);
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "health_check");
+	if (rc == 0 && item != NULL && !cJSON_IsNull(item)) {
+		path_join(path, prefix, "health_check");
+		rc = health_check_from_json(item, path, vip.dp.key.port, &vip.hc, err);
+	}
+	if (rc < 0) {
+		elb_dp_vip_release(&vip.dp);
+		return rc;
+	}
+	*out = vip;
+	return 0;
+}
+
+static int dataplane_from_json(const cJSON *json, const char *prefix,
+			       struct cp_dataplane_cfg *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"name", "socket", NULL};
+	const cJSON *name, *sock;
+	char path[PATH_LEN];
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+	name = cJSON_GetObjectItemCaseSensitive(json, "name");
+	sock = cJSON_GetObjectItemCaseSensitive(json, "socket");
+	path_join(path, prefix, "name");
+	if (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
+	    strlen(name->valuestring) >= sizeof(out->name))
+		return cp_fail(err, path, "must be a non-empty string below %zu bytes",
+			       sizeof(out->name));
+	path_join(path, prefix, "socket");
+	if (!cJSON_IsString(sock) || sock->valuestring[0] == '\0' ||
+	    strlen(sock->valuestring) >= sizeof(out->socket))
+		return cp_fail(err, path, "must be a socket path below %zu bytes",
+			       sizeof(out->socket));
+	snprintf(out->name, sizeof(out->name), "%s", name->valuestring);
+	snprintf(out->socket, sizeof(out->socket), "%s", sock->valuestring);
+	return 0;
+}
+
+int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"node", "dataplanes", "vips", NULL};
+	struct cp_config *config;
+	const cJSON *item, *child;
+	char path[PATH_LEN];
+	int rc, count;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, "", "the configuration must be an object");
+	rc = elb_dp_json_check_members(json, "", known, err);
+	if (rc < 0)
+		return rc;
+	config = calloc(1, sizeof(*config));
+	if (config == NULL)
+		return cp_nomem(err);
+	elb_dp_node_defaults(&config->node);
+	item = cJSON_GetObjectItemCaseSensitive(json, "node");
+	if (item != NULL) {
+		rc = elb_dp_node_from_json(item, "node", NULL, &config->node, err);
+		if (rc < 0)
+			goto fail;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "dataplanes");
+	if (item != NULL) {
+		count = cJSON_GetArraySize(item);
+		if (!cJSON_IsArray(item) || count > CP_MAX_DATAPLANES) {
+			rc = cp_fail(err, "dataplanes", "must be an array of at most %u dataplanes",
+				     CP_MAX_DATAPLANES);
+			goto fail;
+		}
+		config->dataplanes = calloc((size_t)count + 1, sizeof(*config->dataplanes));
+		if (config->dataplanes == NULL) {
+			rc = cp_nomem(err);
+			goto fail;
+		}
+		cJSON_ArrayForEach(child, item)
+		{
+			snprintf(path, sizeof(path), "dataplanes[%u]", config->n_dataplanes);
+			rc = dataplane_from_json(child, path,
+						 &config->dataplanes[config->n_dataplanes], err);
+			if (rc < 0)
+				goto fail;
+			config->n_dataplanes++;
+		}
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "vips");
+	if (item != NULL) {
+		count = cJSON_GetArraySize(item);
+		if (!cJSON_IsArray(item) || count > ELB_DP_MAX_VIPS) {
+			rc = cp_fail(err, "vips", "must be an array of at most %u VIPs",
+				     ELB_DP_MAX_VIPS);
+			goto fail;
+		}
+		config->vips = calloc((size_t)count + 1, sizeof(*config->vips));
+		if (config->vips == NULL) {
+			rc = cp_nomem(err);
+			goto fail;
+		}
+		cJSON_ArrayForEach(child, item)
+		{
+			snprintf(path, sizeof(path), "vips[%u]", config->n_vips);
+			rc = cp_vip_from_json(child, path, &config->vips[config->n_vips], err);
+			if (rc < 0)
+				goto fail;
+			config->n_vips++;
+		}
+	}
+	rc = cp_config_validate(config, err);
+	if (rc < 0)
+		goto fail;
+	*out = config;
+	return 0;
+fail:
+	cp_config_free(config);
+	return rc;
+}
+
+int cp_config_parse(const char *text, size_t len, struct cp_config **out, struct elb_dp_err *err)
+{
+	cJSON *json = cJSON_ParseWithLength(text, len);
+	int rc;
+
+	if (json == NULL)
+		return cp_fail(err, "", "not valid JSON (near byte %td)",
+			       cJSON_GetErrorPtr() != NULL ? cJSON_GetErrorPtr() - text : 0);
+	rc = cp_config_from_json(json, out, err);
+	cJSON_Delete(json);
+	return rc;
+}
+
+struct elb_dp_config *cp_config_dp_view(const struct cp_config *config,
+					bool (*keep)(void *ctx, uint32_t vip, uint32_t backend),
+					void *ctx)
+{
+	struct elb_dp_config *view = elb_dp_config_new();
+
+	if (view == NULL)
+		return NULL;
+	view->node = config->node;
+	if (config->n_vips > 0) {
+		view->vips = calloc(config->n_vips, sizeof(*view->vips));
+		if (view->vips == NULL)
+			goto fail;
+	}
+	for (uint32_t v = 0; v < config->n_vips; v++) {
+		const struct elb_dp_vip *src = &config->vips[v].dp;
+		struct elb_dp_vip *dst = &view->vips[v];
+
+		*dst = *src;
+		dst->backends = NULL;
+		dst->n_backends = 0;
+		view->n_vips = v + 1;
+		if (src->n_backends == 0)
+			continue;
+		dst->backends = calloc(src->n_backends, sizeof(*dst->backends));
+		if (dst->backends == NULL)
+			goto fail;
+		for (uint32_t b = 0; b < src->n_backends; b++)
+			if (keep == NULL || keep(ctx, v, b))
+				dst->backends[dst->n_backends++] = src->backends[b];
+	}
+	return view;
+fail:
+	elb_dp_config_free(view);
+	return NULL;
+}
+
+int cp_config_validate(const struct cp_config *config, struct elb_dp_err *err)
+{
+	struct elb_dp_config *view;
+	char path[PATH_LEN];
+	int rc;
+
+	for (uint32_t i = 0; i < config->n_dataplanes; i++)
+		for (uint32_t j = 0; j < i; j++) {
+			if (strcmp(config->dataplanes[i].name, config->dataplanes[j].name) == 0) {
+				snprintf(path, sizeof(path), "dataplanes[%u].name", i);
+				return cp_fail(err, path, "repeats dataplanes[%u]", j);
+			}
+			if (strcmp(config->dataplanes[i].socket, config->dataplanes[j].socket) == 0) {
+				snprintf(path, sizeof(path), "dataplanes[%u].socket", i);
+				return cp_fail(err, path, "repeats dataplanes[%u]", j);
+			}
+		}
+	for (uint32_t v = 0; v < config->n_vips; v++)
+		if (config->vips[v].hc.type != CP_HC_NONE && config->vips[v].hc.port == 0 &&
+		    config->vips[v].dp.key.port == 0) {
+			snprintf(path, sizeof(path), "vips[%u].health_check.port", v);
+			return cp_fail(err, path, "is required when the VIP's port is 0");
+		}
+	/* The dataplane rules, on the view with every backend: its paths are
+	 * ours, VIP and backend indices being the same. */
+	view = cp_config_dp_view(config, NULL, NULL);
+	if (view == NULL)
+		return cp_nomem(err);
+	rc = elb_dp_config_validate(view, "", err);
+	elb_dp_config_free(view);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON out */
+
+cJSON *cp_health_check_to_json(const struct cp_health_check *hc)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "type", hc->type == CP_HC_HTTP ? "http" : "tcp");
+	if (hc->port != 0)
+		cJSON_AddNumberToObject(o, "port", hc->port);
+	if (hc->type == CP_HC_HTTP) {
+		cJSON_AddStringToObject(o, "path", hc->path);
+		cJSON_AddNumberToObject(o, "expect_status", hc->expect_status);
+	}
+	cJSON_AddNumberToObject(o, "interval_ms", hc->interval_ms);
+	cJSON_AddNumberToObject(o, "timeout_ms", hc->timeout_ms);
+	cJSON_AddNumberToObject(o, "rise", hc->rise);
+	if (cJSON_AddNumberToObject(o, "fall", hc->fall) == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+cJSON *cp_vip_to_json(const struct cp_vip *vip)
+{
+	cJSON *o = elb_dp_vip_to_json(&vip->dp, true), *slo;
+
+	if (o == NULL)
+		return NULL;
+	slo = cJSON_AddObjectToObject(o, "slo");
+	if (slo == NULL || cJSON_AddNumberToObject(slo, "availability", vip->slo_availability) ==
+				   NULL)
+		goto fail;
+	if (vip->hc.type != CP_HC_NONE) {
+		cJSON *hc = cp_health_check_to_json(&vip->hc);
+
+		if (hc == NULL || !cJSON_AddItemToObject(o, "health_check", hc)) {
+			cJSON_Delete(hc);
+			goto fail;
+		}
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+cJSON *cp_config_to_json(const struct cp_config *config)
+{
+	cJSON *o = cJSON_CreateObject(), *node, *dps, *vips;
+
+	if (o == NULL)
+		return NULL;
+	node = elb_dp_node_to_json(&config->node);
+	if (node == NULL || !cJSON_AddItemToObject(o, "node", node)) {
+		cJSON_Delete(node);
+		goto fail;
+	}
+	dps = cJSON_AddArrayToObject(o, "dataplanes");
+	vips = cJSON_AddArrayToObject(o, "vips");
+	if (dps == NULL || vips == NULL)
+		goto fail;
+	for (uint32_t i = 0; i < config->n_dataplanes; i++) {
+		cJSON *d = cJSON_CreateObject();
+
+		if (d == NULL || !cJSON_AddItemToArray(dps, d)) {
+			cJSON_Delete(d);
+			goto fail;
+		}
+		if (cJSON_AddStringToObject(d, "name", config->dataplanes[i].name) == NULL ||
+		    cJSON_AddStringToObject(d, "socket", config->dataplanes[i].socket) == NULL)
+			goto fail;
+	}
+	for (uint32_t i = 0; i < config->n_vips; i++) {
+		cJSON *v = cp_vip_to_json(&config->vips[i]);
+
+		if (v == NULL || !cJSON_AddItemToArray(vips, v)) {
+			cJSON_Delete(v);
+			goto fail;
+		}
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+int cp_config_write_file(const char *path, const struct cp_config *config, struct elb_dp_err *err)
+{
+	cJSON *json = cp_config_to_json(config);
+	char *text;
+	size_t len;
+	int rc;
+
+	if (json == NULL)
+		return cp_nomem(err);
+	text = cJSON_Print(json);
+	cJSON_Delete(json);
+	if (text == NULL)
+		return cp_nomem(err);
+	len = strlen(text);
+	text[len] = '\0';
+	/* One trailing newline for people who cat the file: the buffer has room
+	 * for it only if we make it. */
+	{
+		char *with_nl = realloc(text, len + 2);
+
+		if (with_nl == NULL) {
+			free(text);
+			return cp_nomem(err);
+		}
+		text = with_nl;
+		text[len++] = '\n';
+		text[len] = '\0';
+	}
+	rc = elb_atomic_write_file(path, text, len, 0640);
+	free(text);
+	if (rc < 0) {
+		err->field[0] = '\0';
+		snprintf(err->text, sizeof(err->text), "%.200s: %s", path, strerror(-rc));
+	}
+	return rc;
+}
+
+int cp_config_load_file(const char *path, struct cp_config **out, struct elb_dp_err *err)
+{
+	struct elb_dp_err inner;
+	char *text;
+	size_t len;
+	int rc;
+
+	rc = elb_read_file(path, ELB_DP_CONFIG_FILE_MAX, &text, &len);
+	if (rc < 0) {
+		err->field[0] = '\0';
+		snprintf(err->text, sizeof(err->text), "%.200s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = cp_config_parse(text, len, out, &inner);
+	free(text);
+	if (rc < 0) {
+		snprintf(err->field, sizeof(err->field), "%s", inner.field);
+		snprintf(err->text, sizeof(err->text), "%.120s: %.250s", path, inner.text);
+	}
+	return rc;
+}

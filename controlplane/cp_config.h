@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control plane's configuration: the dataplane model (elb_config.h) for
+ * the node and the VIPs, plus what only the control plane knows: the
+ * dataplanes it manages, each VIP's availability objective and health
+ * check. JSON form in docs/control-protocol.md. Errors name the member by
+ * its JSON path, as elb_config does; nothing is half-parsed.
+ */
+#ifndef CP_CONFIG_H
+#define CP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "elb_config.h"
+
+#define CP_MAX_DATAPLANES 64
+#define CP_DP_NAME_MAX 64
+#define CP_SOCKET_PATH_MAX 108 /* sockaddr_un.sun_path */
+#define CP_HC_PATH_MAX 256
+#define CP_SLO_DEFAULT 0.999
+
+enum cp_hc_type {
+	CP_HC_NONE = 0, /* no "health_check": every backend counts as up */
+	CP_HC_TCP,      /* a TCP connect that completes */
+	CP_HC_HTTP,     /* GET path answered with expect_status */
+};
+
+struct cp_health_check {
+	uint8_t type;   /* enum cp_hc_type */
+	uint16_t port;  /* 0: the VIP's port */
+	char path[CP_HC_PATH_MAX];
+	uint16_t expect_status;
+	uint32_t interval_ms;
+	uint32_t timeout_ms;
+	uint32_t rise; /* passes in a row that bring a down backend back */
+	uint32_t fall; /* failures in a row that take an up backend out */
+};
+
+struct cp_vip {
+	struct elb_dp_vip dp;    /* backends with their operator state and weight */
+	double slo_availability; /* objective, in (0, 1] */
+	struct cp_health_check hc;
+};
+
+struct cp_dataplane_cfg {
+	char name[CP_DP_NAME_MAX];
+	char socket[CP_SOCKET_PATH_MAX];
+};
+
+struct cp_config {
+	struct elb_dp_node node;
+	uint32_t n_dataplanes;
+	struct cp_dataplane_cfg *dataplanes;
+	uint32_t n_vips;
+	struct cp_vip *vips; /* each owns its dp.backends */
+};
+
+void cp_health_check_defaults(struct cp_health_check *hc);
+void cp_config_free(struct cp_config *config);
+struct cp_config *cp_config_clone(const struct cp_config *config);
+int cp_config_find_vip(const struct cp_config *config, const struct elb_dp_vip_key *key);
+
+/* A VIP object (the dataplane's members plus "slo" and "health_check").
+ * @return 0, -EINVAL (err names the member) or -ENOMEM; *out untouched on failure. */
+int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
+		     struct elb_dp_err *err);
+/* The whole config: parses and runs cp_config_validate. */
+int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err);
+int cp_config_parse(const char *text, size_t len, struct cp_config **out, struct elb_dp_err *err);
+/* What involves several members: duplicates, totals, node source addresses
+ * (checked through elb_dp_config_validate on the view with every backend). */
+int cp_config_validate(const struct cp_config *config, struct elb_dp_err *err);
+
+cJSON *cp_vip_to_json(const struct cp_vip *vip);
+cJSON *cp_health_check_to_json(const struct cp_health_check *hc);
+cJSON *cp_config_to_json(const struct cp_config *config);
+
+/*
+ * The dataplane config of this state: each VIP with the backends for which
+ * keep(ctx, vip index, backend index) is true (NULL keeps all).
+ * @return a new config or NULL (out of memory).
+ */
+struct elb_dp_config *cp_config_dp_view(const struct cp_config *config,
+					bool (*keep)(void *ctx, uint32_t vip, uint32_t backend),
+					void *ctx);
+
+/* Atomic write (elb_atomic_write_file), mode 0640. @return 0 or -errno. */
+int cp_config_write_file(const char *path, const struct cp_config *config, struct elb_dp_err *err);
+int cp_config_load_file(const char *path, struct cp_config **out, struct elb_dp_err *err);
+
+#endif /* CP_CONFIG_H */

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-cp's state, shared by its event loop (edgelb_cp.c), the dataplane
+ * clients and the operator methods (cp_methods.c).
+ */
+#ifndef CP_DAEMON_H
+#define CP_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "cp_config.h"
+#include "cp_health.h"
+#include "cp_slo.h"
+#include "elb_rpc.h"
+
+/* What an epoll event's data.ptr points at: the first member of each. */
+enum cp_pollable_kind {
+	CP_POLL_OPERATOR = 1,
+	CP_POLL_DATAPLANE,
+	CP_POLL_TARGET,
+};
+
+#define CP_DP_PING_INTERVAL_MS 250u  /* restart noticed within this plus a round trip */
+#define CP_DP_PING_TIMEOUT_MS 750u   /* unanswered: the connection is dropped */
+#define CP_DP_RECONNECT_MS 100u
+#define CP_DP_PUSH_RETRY_MS 1000u    /* after a refused config.set */
+#define CP_DP_PUSH_TIMEOUT_MS 30000u /* config.set unanswered: the connection is dropped */
+#define CP_DP_COUNTERS_MS 1000u
+#define CP_DP_MAX_PENDING 64u
+#define CP_DP_MAX_INPUT (64u << 20)
+
+enum cp_dp_request {
+	CP_REQ_PING = 1,
+	CP_REQ_PUSH,
+	CP_REQ_COUNTERS,
+};
+
+struct cp_dp_pending {
+	uint64_t id;
+	uint8_t kind;
+	uint64_t gen; /* of a push: the desired state it carries */
+};
+
+struct cp_dataplane {
+	int kind; /* CP_POLL_DATAPLANE */
+	struct cp_dataplane_cfg cfg;
+	int fd;
+	bool connected;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	bool want_out;
+	struct cp_dp_pending pending[CP_DP_MAX_PENDING];
+	unsigned int pending_head, pending_count;
+	uint64_t next_id;
+	char instance[40]; /* the dataplane's, from ping; "" before the first */
+	uint64_t dp_epoch;    /* the dataplane's epoch after our last accepted push */
+	uint64_t pushed_gen;  /* desired-state generation it has accepted; 0: none */
+	uint64_t inflight_gen;
+	uint64_t next_connect_ms, next_ping_ms, ping_sent_ms, next_counters_ms, push_retry_ms;
+	uint64_t push_sent_ms;
+	uint64_t last_push_ms; /* monotonic; 0: never */
+	uint64_t connects, restarts, pushes, push_failures, disconnects;
+	char last_error[256];
+	cJSON *counters; /* the last counters.get "counters", or NULL */
+	char counters_instance[40]; /* the instance that reported them */
+};
+
+/* One backend of one VIP under health check. */
+struct cp_target {
+	int kind; /* CP_POLL_TARGET */
+	struct elb_dp_vip_key vip;
+	union elb_addr addr;
+	uint8_t family;
+	struct cp_health_check hc; /* a copy: the config may be replaced while a probe runs */
+	uint16_t port;
+	struct cp_hc_state state;
+	struct cp_probe probe;
+	uint64_t next_due_ms;
+	bool in_last_set; /* in the last pushed set that had a backend in service */
+	bool fresh;       /* created by a change not yet committed */
+};
+
+struct cp_vip_runtime {
+	struct elb_dp_vip_key key;
+	bool all_down;
+	uint64_t all_down_alarms; /* times every backend was down at once */
+	struct cp_slo slo;
+	bool fresh;
+};
+
+struct cp_daemon {
+	int epfd;
+	char *config_path;
+	struct cp_config *config;
+	/* Targets: config order, VIP by VIP; target_base[v] is the first of VIP v. */
+	struct cp_target **targets;
+	uint32_t n_targets;
+	uint32_t *target_base;
+	struct cp_vip_runtime *vip_rt; /* one per config VIP */
+	struct elb_dp_config *desired; /* what the dataplanes should have */
+	uint64_t gen;                  /* incremented when desired changes */
+	struct cp_dataplane *dps;
+	uint32_t n_dps;
+	struct elb_rpc_server *operator;
+	int operator_kind; /* CP_POLL_OPERATOR: epoll data for the server's fd */
+	uint64_t started_ms;
+	uint64_t changes, persist_failures, health_transitions;
+	uint64_t probe_errors; /* probes not started for a local reason (no fd) */
+};
+
+uint64_t cp_now_ms(void);
+
+/* A new state was committed or a backend entered or left service: rebuild
+ * the desired dataplane config, and bump gen if it differs. */
+int cp_refresh_desired(struct cp_daemon *cp);
+
+/*
+ * Replace the config by next (validated by the caller or not: validated
+ * here), persisting it first. Takes ownership of next in every case.
+ * @return 0, or -errno with err filled; on failure nothing changed.
+ */
+int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err);
+
+extern const struct elb_rpc_method cp_methods[];
+extern const size_t cp_n_methods;
+
+#endif /* CP_DAEMON_H */

@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The operator socket's methods (docs/control-protocol.md), on elb_rpc.
+ * Every change has one shape: read the params, build a complete new config
+ * from a clone of the current one, then cp_commit (validate the whole
+ * state, persist it atomically, apply it, push it). A refused change leaves
+ * everything as it was: config, file, health history, dataplanes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "cp_daemon.h"
+
+#define CP_ERR_NO_VIP (-32001)
+#define CP_ERR_VIP_EXISTS (-32004)
+#define CP_ERR_NO_BACKEND (-32005)
+#define CP_ERR_BACKEND_EXISTS (-32006)
+#define CP_ERR_PERSIST (-32010)
+
+static int model_error(struct elb_rpc_error *error, const struct elb_dp_err *err, int rc)
+{
+	if (rc == -ENOMEM)
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	else if (rc != -EINVAL)
+		elb_rpc_error_set(error, CP_ERR_PERSIST, NULL, "not applied: %s", err->text);
+	else
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, err->field, "%s", err->text);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+static int nomem(struct elb_rpc_error *error)
+{
+	elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	return -ENOMEM;
+}
+
+static int check_params(const cJSON *params, const char *const *known,
+			struct elb_rpc_error *error)
+{
+	struct elb_dp_err err;
+	int rc = elb_dp_json_check_members(params, "", known, &err);
+
+	return rc < 0 ? model_error(error, &err, rc) : 0;
+}
+
+static const char *addr_str(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
+{
+	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
+	    NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* The VIP named by params' address, port and protocol: its index. */
+static int find_vip(const struct cp_daemon *cp, const cJSON *params, struct elb_dp_vip_key *key,
+		    struct elb_rpc_error *error)
+{
+	char name[ELB_DP_VIP_KEY_STR_MAX];
+	struct elb_dp_err err;
+	int rc = elb_dp_vip_key_from_json(params, "", key, &err), v;
+
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	v = cp_config_find_vip(cp->config, key);
+	if (v < 0)
+		elb_rpc_error_set(error, CP_ERR_NO_VIP, NULL, "no VIP %s",
+				  elb_dp_vip_key_str(key, name, sizeof(name)));
+	return v;
+}
+
+/* params' "backend" (an address) and optional "weight", as a backend. */
+static int read_backend(const cJSON *params, bool with_weight, struct elb_dp_backend *out,
+			struct elb_rpc_error *error)
+{
+	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(params, "backend");
+	const cJSON *weight = cJSON_GetObjectItemCaseSensitive(params, "weight");
+	cJSON *array, *obj;
+	struct elb_dp_backend *parsed = NULL;
+	struct elb_dp_err err;
+	uint32_t n = 0;
+	int rc;
+
+	if (!cJSON_IsString(addr)) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "backend",
+				  "backend: must be an IPv4 or IPv6 address");
+		return -EINVAL;
+	}
+	/* The dataplane model reads addresses and weights: hand it a one-backend
+	 * array and name its members as the request does. */
+	array = cJSON_CreateArray();
+	obj = cJSON_CreateObject();
+	if (array == NULL || obj == NULL || !cJSON_AddItemToArray(array, obj)) {
+		cJSON_Delete(array);
+		cJSON_Delete(obj);
+		return nomem(error);
+	}
+	cJSON_AddStringToObject(obj, "address", addr->valuestring);
+	if (with_weight && weight != NULL)
+		cJSON_AddItemToObject(obj, "weight", cJSON_Duplicate(weight, true));
+	rc = elb_dp_backends_from_json(array, "b", &parsed, &n, &err);
+	cJSON_Delete(array);
+	if (rc == -EINVAL) {
+		const char *field = strstr(err.field, ".weight") ? "weight" : "backend";
+		const char *what = strstr(err.text, ": ");
+
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, field, "%s: %s", field,
+				  what != NULL ? what + 2 : err.text);
+		return rc;
+	}
+	if (rc < 0)
+		return nomem(error);
+	*out = parsed[0];
+	free(parsed);
+	return 0;
+}
+
+static int find_backend(const struct cp_vip *vip, const struct elb_dp_backend *b)
+{
+	for (uint32_t i = 0; i < vip->dp.n_backends; i++)
+		if (vip->dp.backends[i].family == b->family &&
+		    memcmp(&vip->dp.backends[i].addr, &b->addr, sizeof(b->addr)) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+static int commit(struct cp_daemon *cp, struct cp_config *next, cJSON **result,
+		  struct elb_rpc_error *error)
+{
+	struct elb_dp_err err;
+	int rc = cp_commit(cp, next, &err);
+
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	*result = cJSON_CreateObject();
+	if (*result == NULL)
+		return nomem(error);
+	elb_dp_json_add_u64(*result, "generation", cp->gen);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading */
+
+static cJSON *vip_summary(const struct cp_daemon *cp, uint32_t v)
+{
+	const struct cp_vip *vip = &cp->config->vips[v];
+	char name[ELB_DP_VIP_KEY_STR_MAX];
+	uint32_t up = 0, draining = 0;
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	for (uint32_t b = 0; b < vip->dp.n_backends; b++) {
+		up += cp_hc_in_service(&cp->targets[cp->target_base[v] + b]->state);
+		draining += vip->dp.backends[b].state == ELB_DP_BACKEND_DRAINING;
+	}
+	cJSON_AddStringToObject(o, "vip", elb_dp_vip_key_str(&vip->dp.key, name, sizeof(name)));
+	cJSON_AddNumberToObject(o, "backends", vip->dp.n_backends);
+	cJSON_AddNumberToObject(o, "healthy", up);
+	cJSON_AddNumberToObject(o, "draining", draining);
+	cJSON_AddStringToObject(o, "health_check",
+				vip->hc.type == CP_HC_NONE ? "none"
+				: vip->hc.type == CP_HC_TCP ? "tcp"
+							    : "http");
+	cJSON_AddBoolToObject(o, "all_down", cp->vip_rt[v].all_down);
+	cJSON_AddNumberToObject(o, "slo_availability", vip->slo_availability);
+	return o;
+}
+
+static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct cp_daemon *cp = ctx;
+	cJSON *vips;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	*result = cJSON_CreateObject();
+	vips = cJSON_AddArrayToObject(*result, "vips");
+	if (vips == NULL)
+		return nomem(error);
+	for (uint32_t v = 0; v < cp->config->n_vips; v++)
+		cJSON_AddItemToArray(vips, vip_summary(cp, v));
+	return 0;
+}
+
+static cJSON *backend_health(const struct cp_daemon *cp, uint32_t v, uint32_t b)
+{
+	const struct cp_target *t = cp->targets[cp->target_base[v] + b];
+	const struct elb_dp_backend *be = &cp->config->vips[v].dp.backends[b];
+	char addr[64];
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "address", addr_str(&be->addr, be->family, addr, sizeof(addr)));
+	cJSON_AddStringToObject(o, "state",
+				be->state == ELB_DP_BACKEND_DRAINING ? "draining" : "active");
+	cJSON_AddNumberToObject(o, "weight", be->weight);
+	cJSON_AddStringToObject(o, "health", cp_hc_status_name(t->state.status));
+	cJSON_AddBoolToObject(o, "pushed", cp->vip_rt[v].all_down ? t->in_last_set
+								  : cp_hc_in_service(&t->state));
+	elb_dp_json_add_u64(o, "checks", t->state.checks);
+	elb_dp_json_add_u64(o, "failures", t->state.failures);
+	cJSON_AddNumberToObject(o, "pass_streak", t->state.pass_streak);
+	cJSON_AddNumberToObject(o, "fail_streak", t->state.fail_streak);
+	elb_dp_json_add_u64(o, "transitions", t->state.transitions);
+	cJSON_AddNumberToObject(o, "last_rtt_ms", t->probe.last_rtt_ms);
+	cJSON_AddStringToObject(o, "last_error", t->state.last_error);
+	return o;
+}
+
+static cJSON *vip_health(const struct cp_daemon *cp, uint32_t v)
+{
+	cJSON *o = vip_summary(cp, v), *backends;
+
+	if (o == NULL)
+		return NULL;
+	elb_dp_json_add_u64(o, "all_down_alarms", cp->vip_rt[v].all_down_alarms);
+	backends = cJSON_AddArrayToObject(o, "backend_health");
+	for (uint32_t b = 0; backends != NULL && b < cp->config->vips[v].dp.n_backends; b++)
+		cJSON_AddItemToArray(backends, backend_health(cp, v, b));
+	return o;
+}
+
+static int m_vip_get(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", NULL};
+	struct cp_daemon *cp = ctx;
+	struct elb_dp_vip_key key;
+	int rc = check_params(params, known, error), v;
+
+	if (rc < 0)
+		return rc;
+	v = find_vip(cp, params, &key, error);
+	if (v < 0)
+		return v;
+	*result = cJSON_CreateObject();
+	if (*result == NULL)
+		return nomem(error);
+	cJSON_AddItemToObject(*result, "config", cp_vip_to_json(&cp->config->vips[v]));
+	cJSON_AddItemToObject(*result, "health", vip_health(cp, v));
+	return 0;
+}
+
+static int m_health_get(void *ctx, const cJSON *params, cJSON **result,
+			struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct cp_daemon *cp = ctx;
+	cJSON *vips;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	*result = cJSON_CreateObject();
+	vips = cJSON_AddArrayToObject(*result, "vips");
+	if (vips == NULL)
+		return nomem(error);
+	elb_dp_json_add_u64(*result, "transitions", cp->health_transitions);
+	for (uint32_t v = 0; v < cp->config->n_vips; v++)
+		cJSON_AddItemToArray(vips, vip_health(cp, v));
+	return 0;
+}
+
+static int m_config_get(void *ctx, const cJSON *params, cJSON **result,
+			struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct cp_daemon *cp = ctx;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	*result = cJSON_CreateObject();
+	if (*result == NULL)
+		return nomem(error);
+	elb_dp_json_add_u64(*result, "generation", cp->gen);
+	cJSON_AddItemToObject(*result, "config", cp_config_to_json(cp->config));
+	cJSON_AddItemToObject(*result, "pushed", elb_dp_config_to_json(cp->desired));
+	return 0;
+}
+
+static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
+			    struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct cp_daemon *cp = ctx;
+	uint64_t now = cp_now_ms();
+	cJSON *dps;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	*result = cJSON_CreateObject();
+	dps = cJSON_AddArrayToObject(*result, "dataplanes");
+	if (dps == NULL)
+		return nomem(error);
+	elb_dp_json_add_u64(*result, "generation", cp->gen);
+	for (uint32_t i = 0; i < cp->n_dps; i++) {
+		const struct cp_dataplane *dp = &cp->dps[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL || !cJSON_AddItemToArray(dps, o)) {
+			cJSON_Delete(o);
+			return nomem(error);
+		}
+		cJSON_AddStringToObject(o, "name", dp->cfg.name);
+		cJSON_AddStringToObject(o, "socket", dp->cfg.socket);
+		cJSON_AddBoolToObject(o, "connected", dp->connected);
+		cJSON_AddStringToObject(o, "instance", dp->instance);
+		elb_dp_json_add_u64(o, "last_push_epoch", dp->dp_epoch);
+		elb_dp_json_add_u64(o, "pushed_generation", dp->pushed_gen);
+		cJSON_AddBoolToObject(o, "in_sync", dp->connected && dp->pushed_gen == cp->gen);
+		if (dp->last_push_ms != 0)
+			elb_dp_json_add_u64(o, "last_push_age_ms", now - dp->last_push_ms);
+		elb_dp_json_add_u64(o, "connects", dp->connects);
+		elb_dp_json_add_u64(o, "disconnects", dp->disconnects);
+		elb_dp_json_add_u64(o, "restarts", dp->restarts);
+		elb_dp_json_add_u64(o, "pushes", dp->pushes);
+		elb_dp_json_add_u64(o, "push_failures", dp->push_failures);
+		cJSON_AddStringToObject(o, "last_error", dp->last_error);
+	}
+	return 0;
+}
+
+/* Add the numbers of src into acc, member by member (objects recursively;
+ * arrays and strings are not summed). */
+static void sum_into(cJSON *acc, const cJSON *src)
+{
+	const cJSON *s;
+
+	cJSON_ArrayForEach(s, src)
+	{
+		cJSON *a;
+
+		if (s->string == NULL || !(cJSON_IsNumber(s) || cJSON_IsObject(s)))
+			continue;
+		a = cJSON_GetObjectItemCaseSensitive(acc, s->string);
+		if (a == NULL) {
+			a = cJSON_IsNumber(s) ? cJSON_CreateNumber(0) : cJSON_CreateObject();
+			if (a == NULL || !cJSON_AddItemToObject(acc, s->string, a)) {
+				cJSON_Delete(a);
+				continue;
+			}
+		}
+		if (cJSON_IsNumber(s) && cJSON_IsNumber(a))
+			cJSON_SetNumberValue(a, a->valuedouble + s->valuedouble);
+		else if (cJSON_IsObject(s) && cJSON_IsObject(a))
+			sum_into(a, s);
+	}
+}
+
+static cJSON *slo_json(const struct cp_daemon *cp, uint32_t v)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} windows[] = {{"1m", 60000}, {"5m", 300000}, {"1h", 3600000}};
+	const struct cp_slo *slo = &cp->vip_rt[v].slo;
+	double objective = cp->config->vips[v].slo_availability;
+	uint64_t now = cp_now_ms();
+	cJSON *o = cJSON_CreateObject(), *av, *covered, *met;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "objective", objective);
+	cJSON_AddNumberToObject(o, "forwarded_pps", slo->forwarded_pps);
+	cJSON_AddNumberToObject(o, "new_flows_per_s", slo->new_flows_per_s);
+	av = cJSON_AddObjectToObject(o, "availability");
+	covered = cJSON_AddObjectToObject(o, "window_covered_s");
+	met = cJSON_AddObjectToObject(o, "meets_objective");
+	for (size_t i = 0; av != NULL && covered != NULL && met != NULL &&
+			   i < sizeof(windows) / sizeof(windows[0]);
+	     i++) {
+		uint64_t covered_ms;
+		double a = cp_slo_availability(slo, now, windows[i].ms, &covered_ms);
+
+		/* null: no packet offered in the window, nothing to judge. */
+		if (a < 0) {
+			cJSON_AddNullToObject(av, windows[i].name);
+			cJSON_AddNullToObject(met, windows[i].name);
+		} else {
+			cJSON_AddNumberToObject(av, windows[i].name, a);
+			cJSON_AddBoolToObject(met, windows[i].name, a >= objective);
+		}
+		cJSON_AddNumberToObject(covered, windows[i].name, (double)covered_ms / 1000.0);
+	}
+	return o;
+}
+
+static int m_counters_get(void *ctx, const cJSON *params, cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct cp_daemon *cp = ctx;
+	cJSON *vips;
+	uint32_t reporting = 0;
+	int rc = check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	*result = cJSON_CreateObject();
+	vips = cJSON_AddArrayToObject(*result, "vips");
+	if (vips == NULL)
+		return nomem(error);
+	for (uint32_t i = 0; i < cp->n_dps; i++)
+		reporting += cp->dps[i].counters != NULL;
+	cJSON_AddNumberToObject(*result, "dataplanes_reporting", reporting);
+	for (uint32_t v = 0; v < cp->config->n_vips; v++) {
+		char name[ELB_DP_VIP_KEY_STR_MAX];
+		cJSON *o = vip_summary(cp, v);
+
+		if (o == NULL || !cJSON_AddItemToArray(vips, o)) {
+			cJSON_Delete(o);
+			return nomem(error);
+		}
+		elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name));
+		for (uint32_t i = 0; i < cp->n_dps; i++) {
+			const cJSON *dv, *list;
+
+			if (cp->dps[i].counters == NULL)
+				continue;
+			list = cJSON_GetObjectItemCaseSensitive(cp->dps[i].counters, "vips");
+			cJSON_ArrayForEach(dv, list)
+			{
+				const cJSON *n = cJSON_GetObjectItemCaseSensitive(dv, "vip");
+
+				if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+					sum_into(o, dv);
+			}
+		}
+		cJSON_AddItemToObject(o, "slo", slo_json(cp, v));
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Changes */
+
+static struct cp_config *clone_or_fail(const struct cp_daemon *cp, struct elb_rpc_error *error)
+{
+	struct cp_config *next = cp_config_clone(cp->config);
+
+	if (next == NULL)
+		nomem(error);
+	return next;
+}
+
+/* Insert or replace VIP v of next (v == n_vips: append) by vip. */
+static int put_vip(struct cp_config *next, int v, struct cp_vip *vip)
+{
+	if (v < 0) {
+		struct cp_vip *grown = realloc(next->vips, (next->n_vips + 1) * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		next->vips = grown;
+		next->vips[next->n_vips++] = *vip;
+		return 0;
+	}
+	elb_dp_vip_release(&next->vips[v].dp);
+	next->vips[v] = *vip;
+	return 0;
+}
+
+static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	char name[ELB_DP_VIP_KEY_STR_MAX];
+	struct cp_config *next;
+	struct elb_dp_err err;
+	struct cp_vip vip;
+	int rc, v;
+
+	rc = cp_vip_from_json(params, "", &vip, &err);
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	v = cp_config_find_vip(cp->config, &vip.dp.key);
+	elb_dp_vip_key_str(&vip.dp.key, name, sizeof(name));
+	if (add && v >= 0) {
+		elb_dp_vip_release(&vip.dp);
+		elb_rpc_error_set(error, CP_ERR_VIP_EXISTS, NULL, "VIP %s exists", name);
+		return -EEXIST;
+	}
+	if (!add && v < 0) {
+		elb_dp_vip_release(&vip.dp);
+		elb_rpc_error_set(error, CP_ERR_NO_VIP, NULL, "no VIP %s", name);
+		return -ENOENT;
+	}
+	next = clone_or_fail(cp, error);
+	if (next == NULL) {
+		elb_dp_vip_release(&vip.dp);
+		return -ENOMEM;
+	}
+	/* An update replaces the settings; the backends stay unless given. */
+	if (!add && cJSON_GetObjectItemCaseSensitive(params, "backends") == NULL) {
+		elb_dp_vip_release(&vip.dp); /* the empty set it was given */
+		vip.dp.n_backends = 0;
+		vip.dp.backends = NULL;
+		if (next->vips[v].dp.n_backends > 0) {
+			vip.dp.backends = next->vips[v].dp.backends;
+			vip.dp.n_backends = next->vips[v].dp.n_backends;
+			next->vips[v].dp.backends = NULL;
+			next->vips[v].dp.n_backends = 0;
+		}
+	}
+	if (put_vip(next, v, &vip) < 0) {
+		elb_dp_vip_release(&vip.dp);
+		cp_config_free(next);
+		return nomem(error);
+	}
+	return commit(cp, next, result, error);
+}
+
+static int m_vip_add(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	return vip_add_or_update(ctx, params, true, result, error);
+}
+
+static int m_vip_update(void *ctx, const cJSON *params, cJSON **result,
+			struct elb_rpc_error *error)
+{
+	return vip_add_or_update(ctx, params, false, result, error);
+}
+
+static int m_vip_remove(void *ctx, const cJSON *params, cJSON **result,
+			struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", NULL};
+	struct cp_daemon *cp = ctx;
+	struct elb_dp_vip_key key;
+	struct cp_config *next;
+	int rc = check_params(params, known, error), v;
+
+	if (rc < 0)
+		return rc;
+	v = find_vip(cp, params, &key, error);
+	if (v < 0)
+		return v;
+	next = clone_or_fail(cp, error);
+	if (next == NULL)
+		return -ENOMEM;
+	elb_dp_vip_release(&next->vips[v].dp);
+	memmove(&next->vips[v], &next->vips[v + 1],
+		(next->n_vips - (uint32_t)v - 1) * sizeof(*next->vips));
+	next->n_vips--;
+	return commit(cp, next, result, error);
+}
+
+enum backend_op { OP_ADD, OP_REMOVE, OP_DRAIN, OP_UNDRAIN, OP_WEIGHT };
+
+static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backend_op op,
+			  cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const with_weight[] = {"address", "port", "protocol", "backend",
+						  "weight", NULL};
+	static const char *const without[] = {"address", "port", "protocol", "backend", NULL};
+	bool takes_weight = op == OP_ADD || op == OP_WEIGHT;
+	struct elb_dp_backend be;
+	struct elb_dp_vip_key key;
+	struct cp_config *next;
+	struct cp_vip *vip;
+	char addr[64], name[ELB_DP_VIP_KEY_STR_MAX];
+	int rc, v, b;
+
+	rc = check_params(params, takes_weight ? with_weight : without, error);
+	if (rc < 0)
+		return rc;
+	if (op == OP_WEIGHT && cJSON_GetObjectItemCaseSensitive(params, "weight") == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "weight", "weight: is required");
+		return -EINVAL;
+	}
+	v = find_vip(cp, params, &key, error);
+	if (v < 0)
+		return v;
+	rc = read_backend(params, takes_weight, &be, error);
+	if (rc < 0)
+		return rc;
+	next = clone_or_fail(cp, error);
+	if (next == NULL)
+		return -ENOMEM;
+	vip = &next->vips[v];
+	b = find_backend(vip, &be);
+	addr_str(&be.addr, be.family, addr, sizeof(addr));
+	elb_dp_vip_key_str(&key, name, sizeof(name));
+	if (op == OP_ADD && b >= 0) {
+		cp_config_free(next);
+		elb_rpc_error_set(error, CP_ERR_BACKEND_EXISTS, "backend",
+				  "backend: %s is already a backend of %s", addr, name);
+		return -EEXIST;
+	}
+	if (op != OP_ADD && b < 0) {
+		cp_config_free(next);
+		elb_rpc_error_set(error, CP_ERR_NO_BACKEND, "backend", "backend: %s has no backend %s",
+				  name, addr);
+		return -ENOENT;
+	}
+	switch (op) {
+	case OP_ADD: {
+		struct elb_dp_backend *grown =
+			realloc(vip->dp.backends, (vip->dp.n_backends + 1) * sizeof(*grown));
+
+		if (grown == NULL) {
+			cp_config_free(next);
+			return nomem(error);
+		}
+		vip->dp.backends = grown;
+		vip->dp.backends[vip->dp.n_backends++] = be;
+		break;
+	}
+	case OP_REMOVE:
+		memmove(&vip->dp.backends[b], &vip->dp.backends[b + 1],
+			(vip->dp.n_backends - (uint32_t)b - 1) * sizeof(be));
+		vip->dp.n_backends--;
+		break;
+	case OP_DRAIN:
+		vip->dp.backends[b].state = ELB_DP_BACKEND_DRAINING;
+		break;
+	case OP_UNDRAIN:
+		vip->dp.backends[b].state = ELB_DP_BACKEND_ACTIVE;
+		break;
+	case OP_WEIGHT:
+		vip->dp.backends[b].weight = be.weight;
+		break;
+	}
+	rc = commit(cp, next, result, error);
+	if (rc < 0 && op == OP_ADD && error->code == ELB_RPC_INVALID_PARAMS) {
+		/* Whole-state rules name the new backend by its config.get path;
+		 * the request calls it "backend". */
+		char path[ELB_RPC_ERROR_FIELD_MAX], text[ELB_RPC_ERROR_MESSAGE_MAX];
+		size_t n = (size_t)snprintf(path, sizeof(path), "vips[%d].backends[%u].address", v,
+					    cp->config->vips[v].dp.n_backends);
+
+		if (strcmp(error->field, path) == 0 && strlen(error->message) > n + 2) {
+			snprintf(text, sizeof(text), "%s", error->message + n + 2);
+			elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "backend", "backend: %s",
+					  text);
+		}
+	}
+	return rc;
+}
+
+#define BACKEND_METHOD(fn, op)                                                                \
+	static int fn(void *ctx, const cJSON *params, cJSON **result,                         \
+		      struct elb_rpc_error *error)                                            \
+	{                                                                                     \
+		return backend_change(ctx, params, op, result, error);                        \
+	}
+BACKEND_METHOD(m_backend_add, OP_ADD)
+BACKEND_METHOD(m_backend_remove, OP_REMOVE)
+BACKEND_METHOD(m_backend_drain, OP_DRAIN)
+BACKEND_METHOD(m_backend_undrain, OP_UNDRAIN)
+BACKEND_METHOD(m_backend_weight, OP_WEIGHT)
+
+const struct elb_rpc_method cp_methods[] = {
+	{"vip.list", m_vip_list},
+	{"vip.get", m_vip_get},
+	{"vip.add", m_vip_add},
+	{"vip.update", m_vip_update},
+	{"vip.remove", m_vip_remove},
+	{"backend.add", m_backend_add},
+	{"backend.remove", m_backend_remove},
+	{"backend.drain", m_backend_drain},
+	{"backend.undrain", m_backend_undrain},
+	{"backend.weight", m_backend_weight},
+	{"health.get", m_health_get},
+	{"counters.get", m_counters_get},
+	{"config.get", m_config_get},
+	{"dataplanes.get", m_dataplanes_get},
+};
+const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);

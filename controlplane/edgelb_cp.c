@@ -1,0 +1,919 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-cp: the control-plane daemon. One thread, one epoll loop that
+ * carries the operator socket (elb_rpc), a JSON-RPC client per managed
+ * dataplane, and every running health probe. Each round handles the ready
+ * fds, then the timers (pings, reconnects, pushes, probe starts and
+ * deadlines), which are checked by scanning: the loop wakes at least every
+ * CP_TICK_MS, and hundreds of targets cost nothing to scan.
+ *
+ * State flows one way: config (operator, persisted) + health results ->
+ * the desired dataplane config (cp->desired, generation cp->gen) -> a
+ * config.set to every dataplane whose accepted generation is older.
+ */
+#include "cp_daemon.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define CP_TICK_MS 20
+#define CP_DEFAULT_SOCKET "/run/edgelb/cp.sock"
+
+static volatile sig_atomic_t stop_requested;
+
+uint64_t cp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "edgelb-cp: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Desired state */
+
+static bool keep_backend(void *ctx, uint32_t v, uint32_t b)
+{
+	struct cp_daemon *cp = ctx;
+	const struct cp_target *t = cp->targets[cp->target_base[v] + b];
+
+	if (!cp->vip_rt[v].all_down)
+		return cp_hc_in_service(&t->state);
+	/* Every backend is down: fail static. The last set that had a healthy
+	 * backend stays (or all of them if there never was one), because
+	 * health checks that all fail at once more often mean a broken check
+	 * or a partition between us and the backends than dead backends, and
+	 * an empty set would black-hole every flow of the VIP. */
+	return t->in_last_set;
+}
+
+int cp_refresh_desired(struct cp_daemon *cp)
+{
+	struct elb_dp_config *next;
+
+	for (uint32_t v = 0; v < cp->config->n_vips; v++) {
+		uint32_t n = cp->config->vips[v].dp.n_backends, up = 0, remembered = 0;
+		struct cp_target **ts = &cp->targets[cp->target_base[v]];
+		char name[ELB_DP_VIP_KEY_STR_MAX];
+
+		for (uint32_t b = 0; b < n; b++) {
+			up += cp_hc_in_service(&ts[b]->state);
+			remembered += ts[b]->in_last_set;
+		}
+		if (up > 0 || n == 0) {
+			for (uint32_t b = 0; b < n; b++)
+				ts[b]->in_last_set = cp_hc_in_service(&ts[b]->state);
+			if (cp->vip_rt[v].all_down)
+				log_msg("%s: backends in service again",
+					elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name,
+							   sizeof(name)));
+			cp->vip_rt[v].all_down = false;
+			continue;
+		}
+		if (!cp->vip_rt[v].all_down) {
+			cp->vip_rt[v].all_down = true;
+			cp->vip_rt[v].all_down_alarms++;
+			log_msg("ALARM %s: every backend failed its health check; keeping the last "
+				"healthy set",
+				elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name)));
+		}
+		if (remembered == 0)
+			for (uint32_t b = 0; b < n; b++)
+				ts[b]->in_last_set = true;
+	}
+	next = cp_config_dp_view(cp->config, keep_backend, cp);
+	if (next == NULL)
+		return -ENOMEM;
+	if (cp->desired != NULL && elb_dp_config_equal(cp->desired, next)) {
+		elb_dp_config_free(next);
+		return 0;
+	}
+	elb_dp_config_free(cp->desired);
+	cp->desired = next;
+	cp->gen++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Targets */
+
+static void target_free(struct cp_daemon *cp, struct cp_target *t)
+{
+	cp_probe_cancel(&t->probe, cp->epfd);
+	free(t);
+}
+
+static struct cp_target *find_old_target(const struct cp_daemon *cp,
+					 const struct elb_dp_vip_key *key,
+					 const struct elb_dp_backend *b)
+{
+	int v = cp->config != NULL ? cp_config_find_vip(cp->config, key) : -ENOENT;
+
+	if (v < 0)
+		return NULL;
+	for (uint32_t i = 0; i < cp->config->vips[v].dp.n_backends; i++) {
+		struct cp_target *t = cp->targets[cp->target_base[v] + i];
+
+		if (t->family == b->family && memcmp(&t->addr, &b->addr, sizeof(t->addr)) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+struct cp_layout {
+	struct cp_target **targets;
+	uint32_t n_targets;
+	uint32_t *target_base;
+	struct cp_vip_runtime *vip_rt;
+};
+
+static void layout_abort(struct cp_layout *l)
+{
+	for (uint32_t i = 0; l->targets != NULL && i < l->n_targets; i++)
+		if (l->targets[i] != NULL && l->targets[i]->fresh)
+			free(l->targets[i]);
+	free(l->targets);
+	free(l->target_base);
+	free(l->vip_rt);
+}
+
+/* The targets and VIP runtime state of config next, reusing the current
+ * ones (their health history) for the backends that stay. Allocates only:
+ * the current state is untouched until the layout is installed. */
+static int layout_prepare(struct cp_daemon *cp, const struct cp_config *next,
+			  struct cp_layout *l)
+{
+	uint32_t total = 0, k = 0;
+	uint64_t now = cp_now_ms();
+
+	memset(l, 0, sizeof(*l));
+	for (uint32_t v = 0; v < next->n_vips; v++)
+		total += next->vips[v].dp.n_backends;
+	l->targets = calloc((size_t)total + 1, sizeof(*l->targets));
+	l->target_base = calloc((size_t)next->n_vips + 1, sizeof(*l->target_base));
+	l->vip_rt = calloc((size_t)next->n_vips + 1, sizeof(*l->vip_rt));
+	if (l->targets == NULL || l->target_base == NULL || l->vip_rt == NULL)
+		goto nomem;
+	for (uint32_t v = 0; v < next->n_vips; v++) {
+		const struct cp_vip *vip = &next->vips[v];
+		int old_v = cp->config != NULL ? cp_config_find_vip(cp->config, &vip->dp.key) : -1;
+
+		l->target_base[v] = k;
+		l->vip_rt[v].key = vip->dp.key;
+		if (old_v >= 0)
+			l->vip_rt[v] = cp->vip_rt[old_v];
+		for (uint32_t b = 0; b < vip->dp.n_backends; b++, k++) {
+			const struct elb_dp_backend *be = &vip->dp.backends[b];
+			struct cp_target *t = find_old_target(cp, &vip->dp.key, be);
+
+			if (t != NULL && memcmp(&t->hc, &vip->hc, sizeof(t->hc)) == 0) {
+				l->targets[k] = t;
+				continue;
+			}
+			/* New, or its check changed: a fresh history. */
+			t = calloc(1, sizeof(*t));
+			if (t == NULL)
+				goto nomem;
+			t->kind = CP_POLL_TARGET;
+			t->fresh = true;
+			t->vip = vip->dp.key;
+			t->addr = be->addr;
+			t->family = be->family;
+			t->hc = vip->hc;
+			t->port = vip->hc.port != 0 ? vip->hc.port : vip->dp.key.port;
+			cp_probe_init(&t->probe);
+			/* Unchecked backends are always in service. */
+			t->state.status = vip->hc.type == CP_HC_NONE ? CP_HC_UP : CP_HC_UNKNOWN;
+			t->in_last_set = true;
+			t->next_due_ms = now;
+			l->targets[k] = t;
+		}
+	}
+	l->n_targets = total;
+	return 0;
+nomem:
+	l->n_targets = k;
+	layout_abort(l);
+	return -ENOMEM;
+}
+
+/* Install the layout: free the targets that left, take the new arrays. */
+static void layout_install(struct cp_daemon *cp, struct cp_layout *l)
+{
+	for (uint32_t i = 0; i < cp->n_targets; i++) {
+		bool kept = false;
+
+		for (uint32_t j = 0; j < l->n_targets && !kept; j++)
+			kept = l->targets[j] == cp->targets[i];
+		if (!kept)
+			target_free(cp, cp->targets[i]);
+	}
+	for (uint32_t j = 0; j < l->n_targets; j++)
+		l->targets[j]->fresh = false;
+	free(cp->targets);
+	free(cp->target_base);
+	free(cp->vip_rt);
+	cp->targets = l->targets;
+	cp->n_targets = l->n_targets;
+	cp->target_base = l->target_base;
+	cp->vip_rt = l->vip_rt;
+}
+
+int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err)
+{
+	struct cp_layout layout;
+	int rc;
+
+	rc = cp_config_validate(next, err);
+	if (rc == 0) {
+		rc = layout_prepare(cp, next, &layout);
+		if (rc < 0)
+			snprintf(err->text, sizeof(err->text), "out of memory");
+	}
+	if (rc < 0) {
+		cp_config_free(next);
+		return rc;
+	}
+	/* Persist before applying: a change the file does not have would be
+	 * lost by a restart, so it is refused instead. */
+	rc = cp_config_write_file(cp->config_path, next, err);
+	if (rc < 0) {
+		cp->persist_failures++;
+		layout_abort(&layout);
+		cp_config_free(next);
+		return rc;
+	}
+	layout_install(cp, &layout);
+	cp_config_free(cp->config);
+	cp->config = next;
+	cp->changes++;
+	rc = cp_refresh_desired(cp);
+	if (rc < 0)
+		log_msg("out of memory rebuilding the desired state; retried on the next change");
+	return 0;
+}
+
+static void target_result(struct cp_daemon *cp, struct cp_target *t, bool ok)
+{
+	char name[ELB_DP_VIP_KEY_STR_MAX];
+
+	if (!ok)
+		snprintf(t->state.last_error, sizeof(t->state.last_error), "%s", t->probe.error);
+	if (!cp_hc_record(&t->state, ok, t->hc.rise, t->hc.fall))
+		return;
+	cp->health_transitions++;
+	{
+		char addr[ELB_DP_VIP_KEY_STR_MAX];
+		struct elb_dp_vip_key bk = {.addr = t->addr, .family = t->family, .proto = t->vip.proto,
+					    .port = t->port};
+
+		log_msg("%s backend %s: %s%s%s%s", elb_dp_vip_key_str(&t->vip, name, sizeof(name)),
+			elb_dp_vip_key_str(&bk, addr, sizeof(addr)),
+			cp_hc_in_service(&t->state) ? "in service" : "out of service",
+			ok ? "" : " (", ok ? "" : t->state.last_error, ok ? "" : ")");
+	}
+	if (cp_refresh_desired(cp) < 0)
+		log_msg("out of memory rebuilding the desired state");
+}
+
+static void targets_tick(struct cp_daemon *cp, uint64_t now)
+{
+	for (uint32_t i = 0; i < cp->n_targets; i++) {
+		struct cp_target *t = cp->targets[i];
+		bool ok;
+		int rc;
+
+		if (t->hc.type == CP_HC_NONE)
+			continue;
+		if (t->probe.fd >= 0) {
+			if (cp_probe_expire(&t->probe, cp->epfd, now))
+				target_result(cp, t, false);
+			continue;
+		}
+		if (now < t->next_due_ms)
+			continue;
+		t->next_due_ms = now + t->hc.interval_ms;
+		rc = cp_probe_start(&t->probe, cp->epfd, t, &t->hc, &t->addr, t->family, t->port,
+				    now, &ok);
+		if (rc == 1)
+			target_result(cp, t, ok);
+		else if (rc < 0 && cp->probe_errors++ % 1000 == 0)
+			log_msg("health probe not started (%s): retried next interval",
+				strerror(-rc));
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dataplane clients */
+
+static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const char *why)
+{
+	if (dp->fd >= 0) {
+		epoll_ctl(cp->epfd, EPOLL_CTL_DEL, dp->fd, NULL);
+		close(dp->fd);
+	}
+	if (dp->connected) {
+		log_msg("dataplane %s: disconnected (%s)", dp->cfg.name, why);
+		dp->disconnects++;
+		snprintf(dp->last_error, sizeof(dp->last_error), "%s", why);
+	}
+	dp->fd = -1;
+	dp->connected = false;
+	dp->in_len = 0;
+	dp->out_len = dp->out_off = 0;
+	dp->want_out = false;
+	dp->pending_count = 0;
+	dp->ping_sent_ms = 0;
+	dp->inflight_gen = 0;
+	dp->next_connect_ms = cp_now_ms() + CP_DP_RECONNECT_MS;
+}
+
+static int dp_update_events(struct cp_daemon *cp, struct cp_dataplane *dp)
+{
+	struct epoll_event ev;
+	bool want_out = dp->out_len > dp->out_off;
+
+	if (want_out == dp->want_out)
+		return 0;
+	ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+	ev.data.ptr = dp;
+	if (epoll_ctl(cp->epfd, EPOLL_CTL_MOD, dp->fd, &ev) < 0)
+		return -errno;
+	dp->want_out = want_out;
+	return 0;
+}
+
+static int dp_flush(struct cp_daemon *cp, struct cp_dataplane *dp)
+{
+	while (dp->out_off < dp->out_len) {
+		ssize_t n = send(dp->fd, dp->out + dp->out_off, dp->out_len - dp->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -errno;
+		}
+		dp->out_off += (size_t)n;
+	}
+	if (dp->out_off == dp->out_len)
+		dp->out_off = dp->out_len = 0;
+	return dp_update_events(cp, dp);
+}
+
+/* Queue one request. @return 0, -ENOBUFS (too many pending) or -errno. */
+static int dp_send(struct cp_daemon *cp, struct cp_dataplane *dp, uint8_t kind,
+		   const char *method, cJSON *params, uint64_t gen)
+{
+	cJSON *req;
+	char *line;
+	size_t len;
+	struct cp_dp_pending *p;
+	int rc;
+
+	if (dp->pending_count == CP_DP_MAX_PENDING) {
+		cJSON_Delete(params);
+		return -ENOBUFS;
+	}
+	req = cJSON_CreateObject();
+	if (req == NULL) {
+		cJSON_Delete(params);
+		return -ENOMEM;
+	}
+	cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+	cJSON_AddNumberToObject(req, "id", (double)++dp->next_id);
+	cJSON_AddStringToObject(req, "method", method);
+	if (params != NULL)
+		cJSON_AddItemToObject(req, "params", params);
+	line = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	if (line == NULL)
+		return -ENOMEM;
+	len = strlen(line);
+	if (dp->out_len + len + 1 > dp->out_cap) {
+		size_t cap = (dp->out_len + len + 1) * 2;
+		char *grown = realloc(dp->out, cap);
+
+		if (grown == NULL) {
+			free(line);
+			return -ENOMEM;
+		}
+		dp->out = grown;
+		dp->out_cap = cap;
+	}
+	memcpy(dp->out + dp->out_len, line, len);
+	dp->out[dp->out_len + len] = '\n';
+	dp->out_len += len + 1;
+	free(line);
+	p = &dp->pending[(dp->pending_head + dp->pending_count) % CP_DP_MAX_PENDING];
+	p->id = dp->next_id;
+	p->kind = kind;
+	p->gen = gen;
+	dp->pending_count++;
+	rc = dp_flush(cp, dp);
+	return rc;
+}
+
+static int dp_push(struct cp_daemon *cp, struct cp_dataplane *dp)
+{
+	cJSON *params = cJSON_CreateObject(), *config = elb_dp_config_to_json(cp->desired);
+	int rc;
+
+	if (params == NULL || config == NULL) {
+		cJSON_Delete(params);
+		cJSON_Delete(config);
+		return -ENOMEM;
+	}
+	cJSON_AddItemToObject(params, "config", config);
+	rc = dp_send(cp, dp, CP_REQ_PUSH, "config.set", params, cp->gen);
+	if (rc == 0) {
+		dp->inflight_gen = cp->gen;
+		dp->push_sent_ms = cp_now_ms();
+	}
+	return rc;
+}
+
+static double counter(const cJSON *vip, const char *group, const char *name)
+{
+	const cJSON *g = group != NULL ? cJSON_GetObjectItemCaseSensitive(vip, group) : vip;
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(g, name);
+
+	return cJSON_IsNumber(n) ? n->valuedouble : 0;
+}
+
+static void vip_totals(const cJSON *vip, struct cp_slo_totals *out)
+{
+	out->rx = counter(vip, "rx", "packets");
+	out->forwarded = counter(vip, "forwarded", "packets");
+	out->rate_limited = counter(vip, "drops", "rate_limited");
+	out->new_flows = counter(vip, NULL, "new_flows");
+}
+
+/* A counter that went down belongs to a new dataplane process (or a VIP
+ * that was removed and added again): all of it is new. */
+static double delta_of(double now, double before)
+{
+	return now >= before ? now - before : now;
+}
+
+/* Feed each VIP's SLO totals with what this dataplane counted since its
+ * last report. */
+static void slo_feed(struct cp_daemon *cp, const struct cp_dataplane *dp, const cJSON *fresh)
+{
+	bool same_process = dp->counters != NULL && strcmp(dp->counters_instance, dp->instance) == 0;
+	const cJSON *v, *old_vips = same_process ? cJSON_GetObjectItemCaseSensitive(dp->counters,
+										  "vips")
+						 : NULL;
+
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(fresh, "vips"))
+	{
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "vip"), *o;
+		struct cp_slo_totals now, before = {0}, delta;
+		int index = -1;
+
+		if (!cJSON_IsString(name))
+			continue;
+		for (uint32_t i = 0; i < cp->config->n_vips && index < 0; i++) {
+			char text[ELB_DP_VIP_KEY_STR_MAX];
+
+			if (strcmp(elb_dp_vip_key_str(&cp->config->vips[i].dp.key, text,
+						      sizeof(text)),
+				   name->valuestring) == 0)
+				index = (int)i;
+		}
+		if (index < 0)
+			continue;
+		vip_totals(v, &now);
+		cJSON_ArrayForEach(o, old_vips)
+		{
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "vip");
+
+			if (cJSON_IsString(n) && strcmp(n->valuestring, name->valuestring) == 0)
+				vip_totals(o, &before);
+		}
+		delta.rx = delta_of(now.rx, before.rx);
+		delta.forwarded = delta_of(now.forwarded, before.forwarded);
+		delta.rate_limited = delta_of(now.rate_limited, before.rate_limited);
+		delta.new_flows = delta_of(now.new_flows, before.new_flows);
+		cp_slo_add(&cp->vip_rt[index].slo, &delta);
+	}
+}
+
+static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON *msg)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	cJSON *result = cJSON_GetObjectItemCaseSensitive(msg, "result");
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+	struct cp_dp_pending p;
+	uint64_t now = cp_now_ms();
+
+	if (dp->pending_count == 0 || !cJSON_IsNumber(id))
+		return;
+	p = dp->pending[dp->pending_head];
+	if ((uint64_t)id->valuedouble != p.id)
+		return; /* answers come in request order: not one of ours */
+	dp->pending_head = (dp->pending_head + 1) % CP_DP_MAX_PENDING;
+	dp->pending_count--;
+	switch (p.kind) {
+	case CP_REQ_PING: {
+		const cJSON *inst = cJSON_GetObjectItemCaseSensitive(result, "instance");
+
+		dp->ping_sent_ms = 0;
+		if (!cJSON_IsString(inst))
+			break;
+		if (dp->instance[0] != '\0' && strcmp(dp->instance, inst->valuestring) != 0) {
+			/* A new process behind the same socket, reached without our
+			 * noticing a disconnect: it has whatever config it started
+			 * with, so it gets the whole state again. */
+			log_msg("dataplane %s: restarted (instance %s -> %s)", dp->cfg.name,
+				dp->instance, inst->valuestring);
+			dp->restarts++;
+			dp->pushed_gen = 0;
+		}
+		snprintf(dp->instance, sizeof(dp->instance), "%s", inst->valuestring);
+		break;
+	}
+	case CP_REQ_PUSH:
+		dp->inflight_gen = 0;
+		if (dp->ping_sent_ms != 0)
+			dp->ping_sent_ms = now; /* it waited behind the push */
+		if (cJSON_IsObject(result)) {
+			const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(result, "epoch");
+
+			dp->pushed_gen = p.gen;
+			dp->pushes++;
+			dp->last_push_ms = now;
+			if (cJSON_IsNumber(epoch))
+				dp->dp_epoch = (uint64_t)epoch->valuedouble;
+		} else {
+			const cJSON *m = cJSON_GetObjectItemCaseSensitive(error, "message");
+
+			dp->push_failures++;
+			dp->push_retry_ms = now + CP_DP_PUSH_RETRY_MS;
+			snprintf(dp->last_error, sizeof(dp->last_error), "config.set refused: %s",
+				 cJSON_IsString(m) ? m->valuestring : "?");
+			log_msg("dataplane %s: %s", dp->cfg.name, dp->last_error);
+		}
+		break;
+	case CP_REQ_COUNTERS: {
+		cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(result, "counters");
+
+		if (c != NULL) {
+			slo_feed(cp, dp, c);
+			cJSON_Delete(dp->counters);
+			dp->counters = c;
+			snprintf(dp->counters_instance, sizeof(dp->counters_instance), "%s",
+				 dp->instance);
+		}
+		break;
+	}
+	}
+}
+
+static void dp_on_readable(struct cp_daemon *cp, struct cp_dataplane *dp)
+{
+	for (;;) {
+		ssize_t n;
+		char *start, *nl;
+
+		if (dp->in_cap - dp->in_len < 65536) {
+			size_t cap = dp->in_cap ? dp->in_cap * 2 : 131072;
+			char *grown;
+
+			if (cap > CP_DP_MAX_INPUT) {
+				dp_disconnect(cp, dp, "answer too long");
+				return;
+			}
+			grown = realloc(dp->in, cap);
+			if (grown == NULL) {
+				dp_disconnect(cp, dp, "out of memory");
+				return;
+			}
+			dp->in = grown;
+			dp->in_cap = cap;
+		}
+		n = recv(dp->fd, dp->in + dp->in_len, dp->in_cap - dp->in_len, MSG_DONTWAIT);
+		if (n == 0) {
+			dp_disconnect(cp, dp, "the dataplane closed the connection");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			dp_disconnect(cp, dp, strerror(errno));
+			return;
+		}
+		dp->in_len += (size_t)n;
+		start = dp->in;
+		while ((nl = memchr(start, '\n', dp->in_len - (size_t)(start - dp->in))) != NULL) {
+			cJSON *msg = cJSON_ParseWithLength(start, (size_t)(nl - start));
+
+			if (msg != NULL) {
+				dp_handle_reply(cp, dp, msg);
+				cJSON_Delete(msg);
+			}
+			start = nl + 1;
+			if (!dp->connected)
+				return;
+		}
+		dp->in_len -= (size_t)(start - dp->in);
+		memmove(dp->in, start, dp->in_len);
+	}
+}
+
+static void dp_connect(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct epoll_event ev;
+	int fd;
+
+	dp->next_connect_ms = now + CP_DP_RECONNECT_MS;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", dp->cfg.socket);
+	/* A Unix connect completes at once or fails (EAGAIN: backlog full). */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(dp->last_error, sizeof(dp->last_error), "connect %s: %s", dp->cfg.socket,
+			 strerror(errno));
+		close(fd);
+		return;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = dp;
+	if (epoll_ctl(cp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return;
+	}
+	dp->fd = fd;
+	dp->connected = true;
+	dp->connects++;
+	/* Whatever happened while we were away (a restart, another writer),
+	 * the dataplane gets the whole state; re-sending what it has is free. */
+	dp->pushed_gen = 0;
+	dp->push_retry_ms = 0;
+	dp->next_ping_ms = now;
+	dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
+	log_msg("dataplane %s: connected", dp->cfg.name);
+}
+
+static void dp_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
+{
+	int rc = 0;
+
+	if (!dp->connected) {
+		if (now >= dp->next_connect_ms)
+			dp_connect(cp, dp, now);
+		if (!dp->connected)
+			return;
+	}
+	/* A ping queued behind a config.set waits for the dataplane to apply
+	 * it, which takes as long as building its tables: the push has its own,
+	 * longer, limit. */
+	if (dp->inflight_gen == 0 && dp->ping_sent_ms != 0 &&
+	    now - dp->ping_sent_ms > CP_DP_PING_TIMEOUT_MS) {
+		dp_disconnect(cp, dp, "ping unanswered");
+		return;
+	}
+	if (dp->inflight_gen != 0 && now - dp->push_sent_ms > CP_DP_PUSH_TIMEOUT_MS) {
+		dp_disconnect(cp, dp, "config.set unanswered");
+		return;
+	}
+	if (dp->ping_sent_ms == 0 && now >= dp->next_ping_ms) {
+		rc = dp_send(cp, dp, CP_REQ_PING, "ping", NULL, 0);
+		dp->ping_sent_ms = now;
+		dp->next_ping_ms = now + CP_DP_PING_INTERVAL_MS;
+	}
+	if (rc == 0 && dp->inflight_gen == 0 && dp->pushed_gen != cp->gen && cp->desired != NULL &&
+	    now >= dp->push_retry_ms)
+		rc = dp_push(cp, dp);
+	if (rc == 0 && now >= dp->next_counters_ms) {
+		dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
+		rc = dp_send(cp, dp, CP_REQ_COUNTERS, "counters.get", NULL, 0);
+	}
+	if (rc < 0 && rc != -ENOBUFS)
+		dp_disconnect(cp, dp, strerror(-rc));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Main loop */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void handle_event(struct cp_daemon *cp, struct epoll_event *ev, uint64_t now)
+{
+	int kind = *(int *)ev->data.ptr;
+
+	if (kind == CP_POLL_OPERATOR) {
+		elb_rpc_server_poll(cp->operator, 0);
+	} else if (kind == CP_POLL_DATAPLANE) {
+		struct cp_dataplane *dp = ev->data.ptr;
+
+		if (!dp->connected)
+			return;
+		if (ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			dp_on_readable(cp, dp);
+		if (dp->connected && (ev->events & EPOLLOUT)) {
+			int rc = dp_flush(cp, dp);
+
+			if (rc < 0)
+				dp_disconnect(cp, dp, strerror(-rc));
+		}
+	} else if (kind == CP_POLL_TARGET) {
+		struct cp_target *t = ev->data.ptr;
+		bool ok;
+
+		if (cp_probe_event(&t->probe, cp->epfd, t, ev->events, now, &ok) == 1)
+			target_result(cp, t, ok);
+	}
+}
+
+static int run(struct cp_daemon *cp)
+{
+	struct epoll_event events[64];
+
+	while (!stop_requested) {
+		uint64_t now;
+		int n = epoll_wait(cp->epfd, events, 64, CP_TICK_MS);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		now = cp_now_ms();
+		/* One event may free another's target (an operator change): the
+		 * operator's event is handled last, after the others of this round. */
+		for (int i = 0; i < n; i++)
+			if (*(int *)events[i].data.ptr != CP_POLL_OPERATOR)
+				handle_event(cp, &events[i], now);
+		for (int i = 0; i < n; i++)
+			if (*(int *)events[i].data.ptr == CP_POLL_OPERATOR)
+				handle_event(cp, &events[i], now);
+		targets_tick(cp, now);
+		for (uint32_t v = 0; v < cp->config->n_vips; v++)
+			cp_slo_tick(&cp->vip_rt[v].slo, now);
+		for (uint32_t i = 0; i < cp->n_dps; i++)
+			dp_tick(cp, &cp->dps[i], now);
+	}
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: edgelb-cp --config FILE [--socket PATH]\n"
+		     "  --config FILE  control-plane configuration; operator changes are written back\n"
+		     "  --socket PATH  operator socket (default " CP_DEFAULT_SOCKET ")\n");
+}
+
+static void daemon_free(struct cp_daemon *cp)
+{
+	elb_rpc_server_close(cp->operator);
+	for (uint32_t i = 0; i < cp->n_targets; i++)
+		target_free(cp, cp->targets[i]);
+	free(cp->targets);
+	free(cp->target_base);
+	free(cp->vip_rt);
+	for (uint32_t i = 0; i < cp->n_dps; i++) {
+		if (cp->dps[i].fd >= 0)
+			close(cp->dps[i].fd);
+		free(cp->dps[i].in);
+		free(cp->dps[i].out);
+		cJSON_Delete(cp->dps[i].counters);
+	}
+	free(cp->dps);
+	elb_dp_config_free(cp->desired);
+	cp_config_free(cp->config);
+	if (cp->epfd >= 0)
+		close(cp->epfd);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cp_daemon cp = {.epfd = -1, .operator_kind = CP_POLL_OPERATOR};
+	const char *socket_path = CP_DEFAULT_SOCKET;
+	struct elb_rpc_server_config rpc = {0};
+	struct cp_config *loaded;
+	struct elb_dp_err err;
+	struct cp_layout layout;
+	struct epoll_event ev;
+	struct sigaction sa;
+	struct rlimit nofile;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:s:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cp.config_path = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (cp.config_path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* One fd per running probe: hundreds at once. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+
+	rc = cp_config_load_file(cp.config_path, &loaded, &err);
+	if (rc < 0) {
+		fprintf(stderr, "edgelb-cp: %s\n", err.text);
+		return 1;
+	}
+	cp.started_ms = cp_now_ms();
+	cp.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (cp.epfd < 0 || layout_prepare(&cp, loaded, &layout) < 0) {
+		fprintf(stderr, "edgelb-cp: %s\n", strerror(errno));
+		cp_config_free(loaded);
+		daemon_free(&cp);
+		return 1;
+	}
+	layout_install(&cp, &layout);
+	cp.config = loaded;
+	cp.dps = calloc(loaded->n_dataplanes + 1, sizeof(*cp.dps));
+	if (cp.dps == NULL || cp_refresh_desired(&cp) < 0) {
+		fprintf(stderr, "edgelb-cp: out of memory\n");
+		daemon_free(&cp);
+		return 1;
+	}
+	cp.n_dps = loaded->n_dataplanes;
+	for (uint32_t i = 0; i < cp.n_dps; i++) {
+		cp.dps[i].kind = CP_POLL_DATAPLANE;
+		cp.dps[i].fd = -1;
+		cp.dps[i].cfg = loaded->dataplanes[i];
+	}
+
+	rpc.path = socket_path;
+	rpc.methods = cp_methods;
+	rpc.n_methods = cp_n_methods;
+	rpc.ctx = &cp;
+	rc = elb_rpc_server_open(&cp.operator, &rpc);
+	if (rc < 0) {
+		fprintf(stderr, "edgelb-cp: operator socket %s: %s\n", socket_path, strerror(-rc));
+		daemon_free(&cp);
+		return 1;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = &cp.operator_kind;
+	if (epoll_ctl(cp.epfd, EPOLL_CTL_ADD, elb_rpc_server_fd(cp.operator), &ev) < 0) {
+		fprintf(stderr, "edgelb-cp: epoll: %s\n", strerror(errno));
+		daemon_free(&cp);
+		return 1;
+	}
+	log_msg("managing %u dataplane(s), %u VIP(s), %u backend(s); operator socket %s",
+		cp.n_dps, cp.config->n_vips, cp.n_targets, socket_path);
+	rc = run(&cp);
+	if (rc < 0)
+		fprintf(stderr, "edgelb-cp: epoll_wait: %s\n", strerror(-rc));
+	daemon_free(&cp);
+	return rc < 0 ? 1 : 0;
+}

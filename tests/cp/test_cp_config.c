@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * edgelb-cp's configuration: defaults, the control-plane members, every
+ * error naming its member by path, the round trip through JSON and the
+ * dataplane view.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp_config.h"
+#include "elb_test.h"
+
+/* JSON written with single quotes, for readable fixtures. */
+static char *json_q(const char *text)
+{
+	char *out = strdup(text);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	for (char *p = out; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	return out;
+}
+
+static struct cp_config *parse_ok(const char *single_quoted)
+{
+	char *text = json_q(single_quoted);
+	struct cp_config *config = NULL;
+	struct elb_dp_err err = {0};
+	int rc = cp_config_parse(text, strlen(text), &config, &err);
+
+	if (rc != 0)
+		fprintf(stderr, "unexpected error: %s\n", err.text);
+	CU_ASSERT_EQUAL(rc, 0);
+	free(text);
+	return config;
+}
+
+static void expect_error(const char *single_quoted, const char *field, const char *text)
+{
+	char *json = json_q(single_quoted);
+	struct cp_config *config = NULL;
+	struct elb_dp_err err = {0};
+	int rc = cp_config_parse(json, strlen(json), &config, &err);
+
+	CU_ASSERT_EQUAL(rc, -EINVAL);
+	CU_ASSERT_PTR_NULL(config);
+	if (strcmp(err.field, field) != 0 || strcmp(err.text, text) != 0)
+		fprintf(stderr, "\n  got   %s | %s\n  want  %s | %s\n", err.field, err.text, field,
+			text);
+	CU_ASSERT_STRING_EQUAL(err.field, field);
+	CU_ASSERT_STRING_EQUAL(err.text, text);
+	free(json);
+}
+
+#define NODE "'node':{'source_v4':'192.0.2.10'}"
+#define VIP0 "'address':'198.51.100.1','port':443,'protocol':'tcp'"
+
+static void test_defaults_and_members(void)
+{
+	struct cp_config *c = parse_ok(
+		"{" NODE ",'dataplanes':[{'name':'dp0','socket':'/run/dp0.sock'}],"
+		"'vips':[{" VIP0 ",'backends':[{'address':'10.0.0.1'},{'address':'10.0.0.2',"
+		"'state':'draining','weight':3}],'slo':{'availability':0.9999},"
+		"'health_check':{'type':'http','path':'/ready','rise':4}},"
+		"{'address':'198.51.100.2','port':53,'protocol':'udp'}]}");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->n_dataplanes, 1);
+	CU_ASSERT_STRING_EQUAL(c->dataplanes[0].name, "dp0");
+	CU_ASSERT_STRING_EQUAL(c->dataplanes[0].socket, "/run/dp0.sock");
+	CU_ASSERT_EQUAL(c->n_vips, 2);
+	CU_ASSERT_DOUBLE_EQUAL(c->vips[0].slo_availability, 0.9999, 1e-12);
+	CU_ASSERT_EQUAL(c->vips[0].hc.type, CP_HC_HTTP);
+	CU_ASSERT_EQUAL(c->vips[0].hc.port, 0); /* the VIP's */
+	CU_ASSERT_STRING_EQUAL(c->vips[0].hc.path, "/ready");
+	CU_ASSERT_EQUAL(c->vips[0].hc.expect_status, 200);
+	CU_ASSERT_EQUAL(c->vips[0].hc.interval_ms, 1000);
+	CU_ASSERT_EQUAL(c->vips[0].hc.timeout_ms, 500);
+	CU_ASSERT_EQUAL(c->vips[0].hc.rise, 4);
+	CU_ASSERT_EQUAL(c->vips[0].hc.fall, 3);
+	CU_ASSERT_EQUAL(c->vips[0].dp.n_backends, 2);
+	CU_ASSERT_EQUAL(c->vips[0].dp.backends[1].state, ELB_DP_BACKEND_DRAINING);
+	CU_ASSERT_EQUAL(c->vips[0].dp.backends[1].weight, 3);
+	CU_ASSERT_EQUAL(c->vips[1].hc.type, CP_HC_NONE);
+	CU_ASSERT_DOUBLE_EQUAL(c->vips[1].slo_availability, CP_SLO_DEFAULT, 1e-12);
+	cp_config_free(c);
+}
+
+static void test_round_trip(void)
+{
+	struct cp_config *c = parse_ok(
+		"{" NODE ",'dataplanes':[{'name':'a','socket':'/a'},{'name':'b','socket':'/b'}],"
+		"'vips':[{" VIP0 ",'backends':[{'address':'10.0.0.1','weight':7}],"
+		"'health_check':{'type':'tcp','port':8443,'interval_ms':250,'timeout_ms':100,"
+		"'fall':5}}]}");
+	struct cp_config *again = NULL;
+	struct elb_dp_err err;
+	cJSON *json;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	json = cp_config_to_json(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	/* Through text, as the file and the socket carry it (counters and some
+	 * members are cJSON raw numbers, exact only once printed). */
+	{
+		char *text = cJSON_PrintUnformatted(json);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		CU_ASSERT_EQUAL(cp_config_parse(text, strlen(text), &again, &err), 0);
+		free(text);
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+	CU_ASSERT_EQUAL(again->n_dataplanes, 2);
+	CU_ASSERT_STRING_EQUAL(again->dataplanes[1].socket, "/b");
+	CU_ASSERT_EQUAL(memcmp(&again->vips[0].hc, &c->vips[0].hc, sizeof(c->vips[0].hc)), 0);
+	CU_ASSERT_EQUAL(again->vips[0].dp.backends[0].weight, 7);
+	cJSON_Delete(json);
+	cp_config_free(again);
+	cp_config_free(c);
+}
+
+static void test_errors_name_the_field(void)
+{
+	expect_error("{'nodes':{}}", "nodes", "nodes: unknown member");
+	expect_error("{'dataplanes':[{'name':'a'}]}", "dataplanes[0].socket",
+		     "dataplanes[0].socket: must be a socket path below 108 bytes");
+	expect_error("{'dataplanes':[{'name':'a','socket':'/x'},{'name':'a','socket':'/y'}]}",
+		     "dataplanes[1].name", "dataplanes[1].name: repeats dataplanes[0]");
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'slo':{'availability':1.5}}]}",
+		     "vips[0].slo.availability", "vips[0].slo.availability: must be a number in (0, 1]");
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'health_check':{'type':'icmp'}}]}",
+		     "vips[0].health_check.type",
+		     "vips[0].health_check.type: must be \"tcp\" or \"http\"");
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'health_check':{'type':'tcp','fall':0}}]}",
+		     "vips[0].health_check.fall",
+		     "vips[0].health_check.fall: must be an integer in 1..1000");
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'health_check':{'type':'tcp','interval_ms':100,"
+		     "'timeout_ms':200}}]}",
+		     "vips[0].health_check.timeout_ms",
+		     "vips[0].health_check.timeout_ms: must not exceed interval_ms (100)");
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'health_check':{'type':'http','path':'x'}}]}",
+		     "vips[0].health_check.path",
+		     "vips[0].health_check.path: must be a path starting with \"/\", without "
+		     "spaces, below 256 bytes");
+	expect_error("{" NODE ",'vips':[{'address':'198.51.100.1','port':0,'protocol':'udp',"
+		     "'health_check':{'type':'tcp'}}]}",
+		     "vips[0].health_check.port",
+		     "vips[0].health_check.port: is required when the VIP's port is 0");
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'health_check':{'type':'tcp','colour':1}}]}",
+		     "vips[0].health_check.colour", "vips[0].health_check.colour: unknown member");
+	/* The dataplane's own rules, with the same paths. */
+	expect_error("{" NODE ",'vips':[{" VIP0 ",'backends':[{'address':'10.0.0.1',"
+		     "'weight':70000}]}]}",
+		     "vips[0].backends[0].weight",
+		     "vips[0].backends[0].weight: must be an integer in 0..65535");
+	expect_error("{'vips':[{" VIP0 ",'backends':[{'address':'10.0.0.1'}]}]}",
+		     "vips[0].backends[0].address",
+		     "vips[0].backends[0].address: an IPv4 backend needs node.source_v4");
+}
+
+static bool keep_odd(void *ctx, uint32_t vip, uint32_t backend)
+{
+	(void)ctx;
+	(void)vip;
+	return backend % 2 == 1;
+}
+
+static void test_dp_view(void)
+{
+	struct cp_config *c = parse_ok(
+		"{" NODE ",'vips':[{" VIP0 ",'backends':[{'address':'10.0.0.1'},"
+		"{'address':'10.0.0.2','state':'draining'},{'address':'10.0.0.3'},"
+		"{'address':'10.0.0.4'}],'health_check':{'type':'tcp'}}]}");
+	struct elb_dp_config *view;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	view = cp_config_dp_view(c, keep_odd, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(view);
+	CU_ASSERT_EQUAL(view->n_vips, 1);
+	CU_ASSERT_EQUAL(view->vips[0].n_backends, 2);
+	CU_ASSERT_EQUAL(view->vips[0].backends[0].addr.v6[3], 2);
+	CU_ASSERT_EQUAL(view->vips[0].backends[0].state, ELB_DP_BACKEND_DRAINING);
+	CU_ASSERT_EQUAL(view->vips[0].backends[1].addr.v6[3], 4);
+	elb_dp_config_free(view);
+	cp_config_free(c);
+}
+
+int main(void)
+{
+	static const struct elb_test_case cases[] = {
+		ELB_TEST(test_defaults_and_members),
+		ELB_TEST(test_round_trip),
+		ELB_TEST(test_errors_name_the_field),
+		ELB_TEST(test_dp_view),
+		ELB_TEST_END,
+	};
+
+	return elb_test_run("cp_config", cases);
+}

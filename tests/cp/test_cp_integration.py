@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""edgelb-cp managing a real edgelb-dp (net_null, no NIC), with real health
+check targets, in a network namespace of its own (unshare -n) so that the
+backends can have ordinary unicast addresses (10.77.0.x on lo).
+
+Checks, against the dataplane's own socket (config.get), with the figures:
+  - the pushed config has the healthy backends and not the dead one;
+  - killing one HTTP target removes its backend within interval*fall + slack,
+    restarting it brings it back after rise checks;
+  - a TCP-checked VIP is pushed with its live listener;
+  - `edgelbctl backend drain` shows up as "draining" in the dataplane;
+  - a restarted dataplane gets the whole state again within ~1 s of serving;
+  - a restarted edgelb-cp keeps the drained state (the persisted file), and
+    the file is valid JSON at every read during a burst of changes;
+  - malformed requests get a JSON-RPC error naming the field.
+Root only (exit 77 otherwise).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+VIP = "198.51.100.1:8080/tcp"
+VIP_TCP = "198.51.100.2:9000/tcp"
+A, B, C = "10.77.0.1", "10.77.0.2", "10.77.0.3"
+INTERVAL_MS, TIMEOUT_MS, RISE, FALL = 200, 150, 2, 3
+SLACK_S = 0.6
+MANY = 400
+
+
+def rpc(path, method, params=None, timeout=5.0):
+    req = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params is not None:
+        req["params"] = params
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def wait_for(what, predicate, timeout):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if predicate():
+                return time.monotonic() - start
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Test:
+    def __init__(self, args, work):
+        self.args = args
+        self.work = work
+        self.dp_sock = os.path.join(work, "dp.sock")
+        self.cp_sock = os.path.join(work, "cp.sock")
+        self.config = os.path.join(work, "cp.json")
+        self.procs = {}
+        self.failures = 0
+
+    def check(self, cond, text):
+        print(("ok   " if cond else "FAIL ") + text, flush=True)
+        if not cond:
+            self.failures += 1
+
+    def start(self, name, argv, **kw):
+        log = open(os.path.join(self.work, name + ".log"), "ab")
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
+        log.close()
+
+    def stop(self, name, sig=signal.SIGTERM):
+        p = self.procs.pop(name, None)
+        if p is None:
+            return
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if name == "cp":
+            # A clean exit on SIGTERM, and nothing from the sanitizers (an
+            # ASan build reports leaks and errors there).
+            with open(os.path.join(self.work, "cp.log"), errors="replace") as f:
+                log = f.read()
+            bad = [l for l in log.splitlines() if "Sanitizer" in l or "runtime error" in l]
+            self.check(p.returncode == 0 and not bad,
+                       f"edgelb-cp exited with {p.returncode}" + (f": {bad[0]}" if bad else ""))
+
+    def start_http(self, name, addr):
+        self.start(name, [sys.executable, "-m", "http.server", "8080", "--bind", addr,
+                          "--directory", os.path.join(self.work, "www")])
+        wait_for(f"{name} listening", lambda: socket.create_connection((addr, 8080), 0.2).close()
+                 or True, 10)
+
+    def start_dp(self):
+        self.start("dp", [self.args.dp, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
+                          "--file-prefix", f"cpt{os.getpid()}", "--vdev", "net_null0", "--",
+                          "--socket", self.dp_sock, "--kernel-iface", "none",
+                          "--flows", "65536"])
+        return wait_for("the dataplane's socket", lambda: rpc(self.dp_sock, "ping")["result"],
+                        30)
+
+    def start_cp(self):
+        self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
+        wait_for("edgelb-cp's socket", lambda: "result" in rpc(self.cp_sock, "vip.list"), 10)
+
+    def ctl(self, *argv):
+        return subprocess.run([self.args.ctl, "--socket", self.cp_sock, *argv],
+                              capture_output=True, text=True, timeout=10)
+
+    def dp_backends(self, vip_addr):
+        cfg = rpc(self.dp_sock, "config.get")["result"]["config"]
+        for v in cfg["vips"]:
+            if v["address"] == vip_addr:
+                return {b["address"]: b["state"] for b in v["backends"]}
+        return None
+
+    def run(self):
+        os.makedirs(os.path.join(self.work, "www"))
+        with open(os.path.join(self.work, "www", "healthz"), "w") as f:
+            f.write("ok\n")
+        hc = {"type": "http", "path": "/healthz", "interval_ms": INTERVAL_MS,
+              "timeout_ms": TIMEOUT_MS, "rise": RISE, "fall": FALL}
+        config = {
+            "node": {"source_v4": "192.0.2.10", "gateway_mac": "02:00:00:00:00:01"},
+            "dataplanes": [{"name": "dp0", "socket": self.dp_sock}],
+            "vips": [
+                {"address": "198.51.100.1", "port": 8080, "protocol": "tcp",
+                 "backends": [{"address": A}, {"address": B}, {"address": C}],
+                 "slo": {"availability": 0.999}, "health_check": hc},
+                {"address": "198.51.100.2", "port": 9000, "protocol": "tcp",
+                 "backends": [{"address": A, "weight": 3}],
+                 "health_check": {"type": "tcp", "interval_ms": INTERVAL_MS,
+                                  "timeout_ms": TIMEOUT_MS}},
+            ]}
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+        tcp_listener = socket.socket()
+        tcp_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp_listener.bind((A, 9000))
+        tcp_listener.listen(128)
+        many_listener = socket.socket()
+        many_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        many_listener.bind(("0.0.0.0", 9100))
+        many_listener.listen(1024)
+        many_listener.settimeout(0.2)
+        accepting = threading.Event()
+
+        def accept_loop():
+            while not accepting.is_set():
+                try:
+                    many_listener.accept()[0].close()
+                except OSError:
+                    pass
+        acceptor = threading.Thread(target=accept_loop)
+        acceptor.start()
+        try:
+            self.start_http("http_a", A)
+            self.start_http("http_b", B)
+            self.start_dp()
+            self.start_cp()
+
+            # 1. healthy set pushed; C (nothing listening) is not.
+            t = wait_for("A and B pushed without C",
+                         lambda: self.dp_backends("198.51.100.1") == {A: "active", B: "active"},
+                         5)
+            self.check(True, f"pushed set is {{A, B}} {t:.2f} s after edgelb-cp answered")
+            self.check(self.dp_backends("198.51.100.2") == {A: "active"},
+                       "TCP-checked VIP pushed with its live listener")
+
+            # 2. kill A: out within interval*fall (+ timeout + slack). A must
+            # have passed a check first (an unchecked backend that fails its
+            # first check is out at once).
+            def health(addr):
+                for v in rpc(self.cp_sock, "health.get")["result"]["vips"]:
+                    for b in v["backend_health"]:
+                        if v["vip"] == VIP and b["address"] == addr:
+                            return b["health"]
+            wait_for("A and B up", lambda: health(A) == "up" and health(B) == "up", 5)
+            self.stop("http_a", signal.SIGKILL)
+            limit = (INTERVAL_MS * FALL + TIMEOUT_MS) / 1000 + SLACK_S
+            t = wait_for("A removed", lambda: A not in self.dp_backends("198.51.100.1"), 5)
+            self.check(t <= limit, f"killed target removed from the dataplane in {t:.2f} s "
+                       f"(limit {limit:.2f} s = interval*fall + timeout + slack)")
+            self.start_http("http_a", A)
+            t = wait_for("A back", lambda: A in self.dp_backends("198.51.100.1"), 5)
+            low, high = (RISE - 1) * INTERVAL_MS / 1000, (RISE * INTERVAL_MS) / 1000 + SLACK_S
+            self.check(t <= high, f"restarted target back in {t:.2f} s (rise {RISE} checks, "
+                       f"limit {high:.2f} s)")
+
+            # 2b. every backend down: fail static, the last healthy set stays.
+            wait_for("A up again", lambda: health(A) == "up", 5)
+            self.stop("http_a", signal.SIGKILL)
+            wait_for("A out", lambda: A not in self.dp_backends("198.51.100.1"), 5)
+            self.stop("http_b", signal.SIGKILL)
+            wait_for("B down", lambda: health(B) == "down", 5)
+            time.sleep(0.1)
+            vh = [v for v in rpc(self.cp_sock, "health.get")["result"]["vips"]
+                  if v["vip"] == VIP][0]
+            self.check(self.dp_backends("198.51.100.1") == {B: "active"} and vh["all_down"]
+                       and vh["all_down_alarms"] == 1,
+                       "all backends down: the last healthy set {B} stays pushed, alarm "
+                       f"raised ({vh['all_down_alarms']})")
+            self.start_http("http_a", A)
+            self.start_http("http_b", B)
+            wait_for("A and B back", lambda: self.dp_backends("198.51.100.1") ==
+                     {A: "active", B: "active"}, 5)
+            self.check(True, "both back after the all-down episode")
+
+            # 3. drain via edgelbctl.
+            r = self.ctl("backend", "drain", VIP, B)
+            self.check(r.returncode == 0, f"edgelbctl backend drain: {r.stdout.strip()}")
+            t = wait_for("B draining in the dataplane",
+                         lambda: self.dp_backends("198.51.100.1").get(B) == "draining", 3)
+            self.check(True, f"drain visible in the dataplane after {t:.2f} s")
+            r = self.ctl("vip", "get", VIP)
+            self.check(r.returncode == 0 and "draining" in r.stdout, "edgelbctl vip get shows "
+                       "the draining backend")
+            print(r.stdout, end="")
+
+            # 4. restart the dataplane: state re-pushed.
+            self.stop("dp", signal.SIGKILL)
+            self.start_dp()
+            t = wait_for("state re-pushed",
+                         lambda: self.dp_backends("198.51.100.1") == {A: "active", B: "draining"},
+                         5)
+            self.check(t <= 1.0, f"restarted dataplane has the whole state {t:.2f} s after its "
+                       "socket answered (limit 1 s)")
+            dps = rpc(self.cp_sock, "dataplanes.get")["result"]["dataplanes"][0]
+            self.check(dps["connected"] and dps["in_sync"],
+                       f"dataplanes.get: connected, in sync, instance {dps['instance']}")
+
+            # 5. the file stays valid JSON through a burst of changes.
+            bad_reads, reads, stop = [], [0], threading.Event()
+
+            def reader():
+                while not stop.is_set():
+                    with open(self.config) as f:
+                        text = f.read()
+                    reads[0] += 1
+                    try:
+                        json.loads(text)
+                    except ValueError:
+                        bad_reads.append(text)
+
+            th = threading.Thread(target=reader)
+            th.start()
+            for w in range(1, 21):
+                r = self.ctl("backend", "weight", VIP, A, str(w))
+                if r.returncode != 0:
+                    self.check(False, f"backend weight {w}: {r.stderr.strip()}")
+            stop.set()
+            th.join()
+            self.check(not bad_reads, f"config file valid JSON at all {reads[0]} reads during "
+                       "20 changes")
+            leftovers = [n for n in os.listdir(self.work) if ".tmp." in n]
+            self.check(not leftovers, "no temporary files left")
+
+            # 6. restart edgelb-cp: the drain survives.
+            self.stop("cp")
+            with open(self.config) as f:
+                saved = json.load(f)
+            states = {b["address"]: b["state"] for b in saved["vips"][0]["backends"]}
+            self.check(states.get(B) == "draining", "persisted file has B draining")
+            self.start_cp()
+            r = self.ctl("vip", "get", VIP)
+            self.check("draining" in r.stdout, "restarted edgelb-cp reports B draining")
+            time.sleep(0.5)
+            self.check(self.dp_backends("198.51.100.1").get(B) == "draining",
+                       "dataplane still has B draining after the edgelb-cp restart")
+
+            # 7. malformed requests.
+            r = self.ctl("backend", "weight", VIP, A, "70000")
+            self.check(r.returncode != 0 and "weight" in r.stderr,
+                       f"bad weight refused: {r.stderr.strip()}")
+            bad = rpc(self.cp_sock, "vip.add", {"address": "198.51.100.3", "port": 80,
+                                                "protocol": "tcp",
+                                                "health_check": {"type": "tcp", "rise": 0}})
+            err = bad.get("error", {})
+            self.check(err.get("code") == -32602 and
+                       err.get("data", {}).get("field") == "health_check.rise",
+                       f"vip.add error names the field: {json.dumps(err)}")
+            bad = rpc(self.cp_sock, "backend.add", {"address": "198.51.100.1", "port": 8080,
+                                                    "protocol": "tcp", "backend": "127.0.0.1"})
+            err = bad.get("error", {})
+            self.check(err.get("data", {}).get("field") == "backend" and
+                       err.get("message", "").startswith("backend: "),
+                       f"backend.add of a loopback address: {err.get('message')}")
+            r = self.ctl("backend", "drain", VIP, "10.9.9.9")
+            self.check(r.returncode != 0, f"drain of an unknown backend: {r.stderr.strip()}")
+            # Nothing half-applied: the file did not change.
+            with open(self.config) as f:
+                self.check(json.load(f) == saved, "refused changes left the file as it was")
+            r = self.ctl("counters")
+            self.check(r.returncode == 0 and VIP in r.stdout, "edgelbctl counters")
+
+            # 8. hundreds of concurrent checks: a VIP of MANY backends in
+            # 10.78.0.0/16 (local), TCP-checked against one accepting listener.
+            many = [f"10.78.{i // 250}.{i % 250 + 1}" for i in range(MANY)]
+            start = time.monotonic()
+            r = rpc(self.cp_sock, "vip.add", {
+                "address": "198.51.100.4", "port": 9100, "protocol": "tcp",
+                "backends": [{"address": a} for a in many],
+                "health_check": {"type": "tcp", "interval_ms": 1000, "timeout_ms": 500}})
+            self.check("result" in r, f"vip.add of {MANY} backends: {r.get('error')}")
+
+            def all_checked():
+                for v in rpc(self.cp_sock, "health.get")["result"]["vips"]:
+                    if v["vip"] == "198.51.100.4:9100/tcp":
+                        return (all(b["health"] == "up" and b["checks"] >= 2
+                                    for b in v["backend_health"]), v)
+            t = wait_for(f"{MANY} backends up, 2 checks each", lambda: all_checked()[0], 10)
+            pushed = self.dp_backends("198.51.100.4") or {}
+            fails = sum(b["failures"] for b in all_checked()[1]["backend_health"])
+            self.check(len(pushed) == MANY and fails == 0,
+                       f"{MANY} backends checked twice each in {t:.2f} s, {fails} failures, "
+                       f"{len(pushed)} pushed (vip.add at +{time.monotonic() - start:.2f} s)")
+        finally:
+            accepting.set()
+            acceptor.join()
+            many_listener.close()
+            tcp_listener.close()
+            for name in list(self.procs):
+                self.stop(name, signal.SIGKILL if name.startswith("http") else signal.SIGTERM)
+        return 1 if self.failures else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dp", required=True)
+    ap.add_argument("--cp", required=True)
+    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--in-netns", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("SKIP: needs root (DPDK EAL, a network namespace)")
+        return 77
+    if not args.in_netns:
+        argv = ["unshare", "-n", sys.executable, os.path.abspath(__file__), "--in-netns"]
+        argv += sys.argv[1:]
+        return subprocess.run(argv, timeout=120).returncode
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for a in (A, B, C):
+        subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"], check=True)
+    subprocess.run(["ip", "route", "add", "local", "10.78.0.0/16", "dev", "lo"], check=True)
+    work = tempfile.mkdtemp(prefix="elb-cp-")
+    try:
+        rc = Test(args, work).run()
+    finally:
+        if args.keep:
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("PASS" if rc == 0 else "FAILED")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 
 #include "cp_daemon.h"
+#include "elb_dp_api.h"
 
 #define CP_ERR_NO_VIP (-32001)
 #define CP_ERR_VIP_EXISTS (-32004)
@@ -22,30 +23,15 @@
 #define CP_ERR_BACKEND_EXISTS (-32006)
 #define CP_ERR_PERSIST (-32010)
 
+/* As elb_dp_rpc_model_error, and a change that could not be persisted (any
+ * other errno) is reported as not applied. */
 static int model_error(struct elb_rpc_error *error, const struct elb_dp_err *err, int rc)
 {
-	if (rc == -ENOMEM)
-		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
-	else if (rc != -EINVAL)
+	if (rc != -ENOMEM && rc != -EINVAL) {
 		elb_rpc_error_set(error, CP_ERR_PERSIST, NULL, "not applied: %s", err->text);
-	else
-		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, err->field, "%s", err->text);
-	return rc < 0 ? rc : -EINVAL;
-}
-
-static int nomem(struct elb_rpc_error *error)
-{
-	elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
-	return -ENOMEM;
-}
-
-static int check_params(const cJSON *params, const char *const *known,
-			struct elb_rpc_error *error)
-{
-	struct elb_dp_err err;
-	int rc = elb_dp_json_check_members(params, "", known, &err);
-
-	return rc < 0 ? model_error(error, &err, rc) : 0;
+		return rc < 0 ? rc : -EINVAL;
+	}
+	return elb_dp_rpc_model_error(error, err, rc);
 }
 
 static const char *addr_str(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
@@ -97,7 +83,7 @@ static int read_backend(const cJSON *params, bool with_weight, struct elb_dp_bac
 	if (array == NULL || obj == NULL || !cJSON_AddItemToArray(array, obj)) {
 		cJSON_Delete(array);
 		cJSON_Delete(obj);
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	}
 	cJSON_AddStringToObject(obj, "address", addr->valuestring);
 	if (with_weight && weight != NULL)
@@ -113,7 +99,7 @@ static int read_backend(const cJSON *params, bool with_weight, struct elb_dp_bac
 		return rc;
 	}
 	if (rc < 0)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	*out = parsed[0];
 	free(parsed);
 	return 0;
@@ -138,7 +124,7 @@ static int commit(struct cp_daemon *cp, struct cp_config *next, cJSON **result,
 		return model_error(error, &err, rc);
 	*result = cJSON_CreateObject();
 	if (*result == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	elb_dp_json_add_u64(*result, "generation", cp->gen);
 	return 0;
 }
@@ -177,14 +163,14 @@ static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb
 	static const char *const known[] = {NULL};
 	struct cp_daemon *cp = ctx;
 	cJSON *vips;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
 	*result = cJSON_CreateObject();
 	vips = cJSON_AddArrayToObject(*result, "vips");
 	if (vips == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	for (uint32_t v = 0; v < cp->config->n_vips; v++)
 		cJSON_AddItemToArray(vips, vip_summary(cp, v));
 	return 0;
@@ -234,7 +220,7 @@ static int m_vip_get(void *ctx, const cJSON *params, cJSON **result, struct elb_
 	static const char *const known[] = {"address", "port", "protocol", NULL};
 	struct cp_daemon *cp = ctx;
 	struct elb_dp_vip_key key;
-	int rc = check_params(params, known, error), v;
+	int rc = elb_dp_rpc_check_params(params, known, error), v;
 
 	if (rc < 0)
 		return rc;
@@ -243,7 +229,7 @@ static int m_vip_get(void *ctx, const cJSON *params, cJSON **result, struct elb_
 		return v;
 	*result = cJSON_CreateObject();
 	if (*result == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	cJSON_AddItemToObject(*result, "config", cp_vip_to_json(&cp->config->vips[v]));
 	cJSON_AddItemToObject(*result, "health", vip_health(cp, v));
 	return 0;
@@ -255,14 +241,14 @@ static int m_health_get(void *ctx, const cJSON *params, cJSON **result,
 	static const char *const known[] = {NULL};
 	struct cp_daemon *cp = ctx;
 	cJSON *vips;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
 	*result = cJSON_CreateObject();
 	vips = cJSON_AddArrayToObject(*result, "vips");
 	if (vips == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	elb_dp_json_add_u64(*result, "transitions", cp->health_transitions);
 	for (uint32_t v = 0; v < cp->config->n_vips; v++)
 		cJSON_AddItemToArray(vips, vip_health(cp, v));
@@ -274,13 +260,13 @@ static int m_config_get(void *ctx, const cJSON *params, cJSON **result,
 {
 	static const char *const known[] = {NULL};
 	struct cp_daemon *cp = ctx;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
 	*result = cJSON_CreateObject();
 	if (*result == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	elb_dp_json_add_u64(*result, "generation", cp->gen);
 	cJSON_AddItemToObject(*result, "config", cp_config_to_json(cp->config));
 	cJSON_AddItemToObject(*result, "pushed", elb_dp_config_to_json(cp->desired));
@@ -294,14 +280,14 @@ static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 	struct cp_daemon *cp = ctx;
 	uint64_t now = cp_now_ms();
 	cJSON *dps;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
 	*result = cJSON_CreateObject();
 	dps = cJSON_AddArrayToObject(*result, "dataplanes");
 	if (dps == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	elb_dp_json_add_u64(*result, "generation", cp->gen);
 	for (uint32_t i = 0; i < cp->n_dps; i++) {
 		const struct cp_dataplane *dp = &cp->dps[i];
@@ -309,7 +295,7 @@ static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 
 		if (o == NULL || !cJSON_AddItemToArray(dps, o)) {
 			cJSON_Delete(o);
-			return nomem(error);
+			return elb_dp_rpc_nomem(error);
 		}
 		cJSON_AddStringToObject(o, "name", dp->cfg.name);
 		cJSON_AddStringToObject(o, "socket", dp->cfg.socket);
@@ -402,14 +388,14 @@ static int m_counters_get(void *ctx, const cJSON *params, cJSON **result,
 	struct cp_daemon *cp = ctx;
 	cJSON *vips;
 	uint32_t reporting = 0;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
 	*result = cJSON_CreateObject();
 	vips = cJSON_AddArrayToObject(*result, "vips");
 	if (vips == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	for (uint32_t i = 0; i < cp->n_dps; i++)
 		reporting += cp->dps[i].counters != NULL;
 	cJSON_AddNumberToObject(*result, "dataplanes_reporting", reporting);
@@ -419,7 +405,7 @@ static int m_counters_get(void *ctx, const cJSON *params, cJSON **result,
 
 		if (o == NULL || !cJSON_AddItemToArray(vips, o)) {
 			cJSON_Delete(o);
-			return nomem(error);
+			return elb_dp_rpc_nomem(error);
 		}
 		elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name));
 		for (uint32_t i = 0; i < cp->n_dps; i++) {
@@ -449,7 +435,7 @@ static struct cp_config *clone_or_fail(const struct cp_daemon *cp, struct elb_rp
 	struct cp_config *next = cp_config_clone(cp->config);
 
 	if (next == NULL)
-		nomem(error);
+		elb_dp_rpc_nomem(error);
 	return next;
 }
 
@@ -514,7 +500,7 @@ static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add
 	if (put_vip(next, v, &vip) < 0) {
 		elb_dp_vip_release(&vip.dp);
 		cp_config_free(next);
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	}
 	return commit(cp, next, result, error);
 }
@@ -537,7 +523,7 @@ static int m_vip_remove(void *ctx, const cJSON *params, cJSON **result,
 	struct cp_daemon *cp = ctx;
 	struct elb_dp_vip_key key;
 	struct cp_config *next;
-	int rc = check_params(params, known, error), v;
+	int rc = elb_dp_rpc_check_params(params, known, error), v;
 
 	if (rc < 0)
 		return rc;
@@ -570,7 +556,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 	char addr[64], name[ELB_DP_VIP_KEY_STR_MAX];
 	int rc, v, b;
 
-	rc = check_params(params, takes_weight ? with_weight : without, error);
+	rc = elb_dp_rpc_check_params(params, takes_weight ? with_weight : without, error);
 	if (rc < 0)
 		return rc;
 	if (op == OP_WEIGHT && cJSON_GetObjectItemCaseSensitive(params, "weight") == NULL) {
@@ -609,7 +595,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 
 		if (grown == NULL) {
 			cp_config_free(next);
-			return nomem(error);
+			return elb_dp_rpc_nomem(error);
 		}
 		vip->dp.backends = grown;
 		vip->dp.backends[vip->dp.n_backends++] = be;

@@ -58,8 +58,7 @@ static void copy_text(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-/* A model error as a JSON-RPC error: -32602 naming the member, or -32603. */
-static int model_error(struct elb_rpc_error *error, const struct elb_dp_err *err, int rc)
+int elb_dp_rpc_model_error(struct elb_rpc_error *error, const struct elb_dp_err *err, int rc)
 {
 	if (rc == -ENOMEM)
 		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
@@ -68,19 +67,19 @@ static int model_error(struct elb_rpc_error *error, const struct elb_dp_err *err
 	return rc < 0 ? rc : -EINVAL;
 }
 
-static int nomem(struct elb_rpc_error *error)
+int elb_dp_rpc_nomem(struct elb_rpc_error *error)
 {
 	elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
 	return -ENOMEM;
 }
 
-static int check_params(const cJSON *params, const char *const *known,
-			struct elb_rpc_error *error)
+int elb_dp_rpc_check_params(const cJSON *params, const char *const *known,
+			    struct elb_rpc_error *error)
 {
 	struct elb_dp_err err;
 	int rc = elb_dp_json_check_members(params, "", known, &err);
 
-	return rc < 0 ? model_error(error, &err, rc) : 0;
+	return rc < 0 ? elb_dp_rpc_model_error(error, &err, rc) : 0;
 }
 
 /* The optional "if_epoch" guard: refuse a change computed from a config
@@ -141,7 +140,7 @@ static int find_vip(const struct elb_dp_api *api, const cJSON *params,
 	int rc = elb_dp_vip_key_from_json(params, "", key, &err);
 
 	if (rc < 0)
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	rc = elb_dp_config_find_vip(api->config, key);
 	return rc < 0 ? not_found(error, key) : rc;
 }
@@ -177,7 +176,7 @@ static int commit(struct elb_dp_api *api, struct elb_dp_config *next, struct elb
 	rc = elb_dp_config_validate(next, "", &err);
 	if (rc < 0) {
 		elb_dp_config_free(next);
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	}
 	/* A control plane re-sending what is in force must not make the
 	 * dataplane rebuild its tables. */
@@ -222,7 +221,7 @@ static int change_result(struct elb_dp_api *api, int committed, cJSON **result,
 	return 0;
 fail:
 	cJSON_Delete(r);
-	return nomem(error);
+	return elb_dp_rpc_nomem(error);
 }
 
 /* A clone of the current config with VIP `index` replaced by *vip, or vip
@@ -263,7 +262,7 @@ static int method_ping(void *ctx, const cJSON *params, cJSON **result,
 	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
 	cJSON *r;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
@@ -274,7 +273,7 @@ static int method_ping(void *ctx, const cJSON *params, cJSON **result,
 	    cJSON_AddStringToObject(r, "instance", api->instance) == NULL ||
 	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL) {
 		cJSON_Delete(r);
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	}
 	*result = r;
 	return 0;
@@ -286,7 +285,7 @@ static int method_config_get(void *ctx, const cJSON *params, cJSON **result,
 	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
 	cJSON *r, *config;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
@@ -304,7 +303,7 @@ static int method_config_get(void *ctx, const cJSON *params, cJSON **result,
 	return 0;
 fail:
 	cJSON_Delete(r);
-	return nomem(error);
+	return elb_dp_rpc_nomem(error);
 }
 
 static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
@@ -317,7 +316,7 @@ static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
 	struct elb_dp_err err;
 	int rc;
 
-	rc = check_params(params, known, error);
+	rc = elb_dp_rpc_check_params(params, known, error);
 	if (rc == 0)
 		rc = check_if_epoch(api, params, error);
 	if (rc < 0)
@@ -328,7 +327,7 @@ static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
 	}
 	rc = elb_dp_config_from_json(json, "config", &next, &err);
 	if (rc < 0)
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	rc = commit(api, next, error);
 	return rc < 0 ? rc : change_result(api, rc, result, error);
 }
@@ -349,11 +348,11 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 		return rc;
 	vip_params = params_without_guard(params);
 	if (vip_params == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	rc = elb_dp_vip_from_json(vip_params, "", &vip, &backends_given, &err);
 	cJSON_Delete(vip_params);
 	if (rc < 0)
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	index = elb_dp_config_find_vip(api->config, &vip.key);
 	created = index < 0;
 	/* Settings are replaced; the backends only when given. */
@@ -363,7 +362,7 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 
 		if (elb_dp_vip_copy(&with_backends, old) < 0) {
 			elb_dp_vip_release(&vip);
-			return nomem(error);
+			return elb_dp_rpc_nomem(error);
 		}
 		vip.backends = with_backends.backends;
 		vip.n_backends = with_backends.n_backends;
@@ -371,11 +370,11 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 	rc = elb_dp_vip_validate(&vip, &api->config->node, "", &err);
 	if (rc < 0) {
 		elb_dp_vip_release(&vip);
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	}
 	next = config_with_vip(api->config, index, &vip);
 	if (next == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	rc = commit(api, next, error);
 	if (rc < 0)
 		return rc;
@@ -386,7 +385,7 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 	if (cJSON_AddBoolToObject(r, "created", created) == NULL) {
 		cJSON_Delete(r);
 		*result = NULL;
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	}
 	return 0;
 }
@@ -400,7 +399,7 @@ static int method_vip_delete(void *ctx, const cJSON *params, cJSON **result,
 	struct elb_dp_config *next;
 	int index, rc;
 
-	rc = check_params(params, known, error);
+	rc = elb_dp_rpc_check_params(params, known, error);
 	if (rc == 0)
 		rc = check_if_epoch(api, params, error);
 	if (rc < 0)
@@ -410,7 +409,7 @@ static int method_vip_delete(void *ctx, const cJSON *params, cJSON **result,
 		return index;
 	next = elb_dp_config_clone(api->config);
 	if (next == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	elb_dp_vip_release(&next->vips[index]);
 	memmove(&next->vips[index], &next->vips[index + 1],
 		(next->n_vips - (uint32_t)index - 1) * sizeof(*next->vips));
@@ -426,7 +425,7 @@ static int method_vip_list(void *ctx, const cJSON *params, cJSON **result,
 	struct elb_dp_api *api = ctx;
 	const cJSON *with = cJSON_GetObjectItemCaseSensitive(params, "backends");
 	cJSON *r, *vips;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
@@ -453,7 +452,7 @@ static int method_vip_list(void *ctx, const cJSON *params, cJSON **result,
 	return 0;
 fail:
 	cJSON_Delete(r);
-	return nomem(error);
+	return elb_dp_rpc_nomem(error);
 }
 
 static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
@@ -469,7 +468,7 @@ static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
 	struct elb_dp_err err;
 	int index, rc;
 
-	rc = check_params(params, known, error);
+	rc = elb_dp_rpc_check_params(params, known, error);
 	if (rc == 0)
 		rc = check_if_epoch(api, params, error);
 	if (rc < 0)
@@ -490,11 +489,11 @@ static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
 		rc = elb_dp_vip_validate(&vip, &api->config->node, "", &err);
 	if (rc < 0) {
 		elb_dp_vip_release(&vip);
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	}
 	next = config_with_vip(api->config, index, &vip);
 	if (next == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	rc = commit(api, next, error);
 	return rc < 0 ? rc : change_result(api, rc, result, error);
 }
@@ -514,16 +513,16 @@ static int method_node_set(void *ctx, const cJSON *params, cJSON **result,
 		return rc;
 	node_params = params_without_guard(params);
 	if (node_params == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	rc = elb_dp_node_from_json(node_params, "", &api->config->node, &node, &err);
 	cJSON_Delete(node_params);
 	if (rc == 0)
 		rc = elb_dp_node_validate(&node, "", &err);
 	if (rc < 0)
-		return model_error(error, &err, rc);
+		return elb_dp_rpc_model_error(error, &err, rc);
 	next = elb_dp_config_clone(api->config);
 	if (next == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	next->node = node;
 	rc = commit(api, next, error);
 	return rc < 0 ? rc : change_result(api, rc, result, error);
@@ -539,7 +538,7 @@ static int method_counters_get(void *ctx, const cJSON *params, cJSON **result,
 	cJSON *r, *counters;
 	int rc;
 
-	rc = check_params(params, known, error);
+	rc = elb_dp_rpc_check_params(params, known, error);
 	if (rc < 0)
 		return rc;
 	if (filtered) {
@@ -570,7 +569,7 @@ static int method_counters_get(void *ctx, const cJSON *params, cJSON **result,
 	return 0;
 fail:
 	cJSON_Delete(r);
-	return nomem(error);
+	return elb_dp_rpc_nomem(error);
 }
 
 static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
@@ -582,7 +581,7 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	uint64_t backends = 0;
 	cJSON *r, *control, *status;
 	bool ok;
-	int rc = check_params(params, known, error);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
@@ -591,7 +590,7 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	elb_rpc_server_stats(api->server, &stats);
 	r = cJSON_CreateObject();
 	if (r == NULL)
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	ok = elb_dp_json_add_u64(r, "epoch", api->epoch) != NULL &&
 	     cJSON_AddStringToObject(r, "dataplane", api->dataplane) != NULL &&
 	     cJSON_AddStringToObject(r, "instance", api->instance) != NULL &&
@@ -613,7 +612,7 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	status = ok ? cJSON_AddObjectToObject(r, "status") : NULL;
 	if (status == NULL) {
 		cJSON_Delete(r);
-		return nomem(error);
+		return elb_dp_rpc_nomem(error);
 	}
 	if (api->ops.status != NULL) {
 		rc = api->ops.status(api->ctx, status);

@@ -110,6 +110,18 @@ uint64_t elb_dp_api_epoch(const struct elb_dp_api *api);
 int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *config,
 			  struct elb_dp_err *err);
 
+/*
+ * Helpers for JSON-RPC methods built on the configuration model (the
+ * dataplane protocol here, the control plane's operator socket):
+ * a model error as -32602 naming the member (-32603 for -ENOMEM);
+ * out of memory as -32603; params with a member not in `known` as -32602.
+ * Each returns the negative errno the method returns.
+ */
+int elb_dp_rpc_model_error(struct elb_rpc_error *error, const struct elb_dp_err *err, int rc);
+int elb_dp_rpc_nomem(struct elb_rpc_error *error);
+int elb_dp_rpc_check_params(const cJSON *params, const char *const *known,
+			    struct elb_rpc_error *error);
+
 /* Answer one request line without the socket (elb_rpc_server_answer). */
 char *elb_dp_api_answer(struct elb_dp_api *api, const char *line, size_t len);
 

@@ -8,7 +8,9 @@
 #include "cp_config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,7 @@ struct cp_config *cp_config_clone(const struct cp_config *config)
 	if (copy == NULL)
 		return NULL;
 	copy->node = config->node;
+	copy->access = config->access;
 	if (config->n_dataplanes > 0) {
 		copy->dataplanes = calloc(config->n_dataplanes, sizeof(*copy->dataplanes));
 		if (copy->dataplanes == NULL)
@@ -327,9 +330,149 @@ static int dataplane_from_json(const cJSON *json, const char *prefix,
 	return 0;
 }
 
+/* A user (is_group false) or group: a number, or a name this host knows. */
+static int principal_from_json(const cJSON *json, bool is_group, struct cp_principal *out)
+{
+	char buf[4096];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cJSON_IsNumber(json)) {
+		if (json->valuedouble < 0 || json->valuedouble >= 4294967295.0 ||
+		    json->valuedouble != floor(json->valuedouble))
+			return -EINVAL;
+		out->id = (uint32_t)json->valuedouble;
+		return 0;
+	}
+	if (!cJSON_IsString(json) || json->valuestring[0] == '\0' ||
+	    strlen(json->valuestring) >= sizeof(out->name))
+		return -EINVAL;
+	if (is_group) {
+		struct group g, *found = NULL;
+
+		rc = getgrnam_r(json->valuestring, &g, buf, sizeof(buf), &found);
+		if (rc != 0 || found == NULL)
+			return -ENOENT;
+		out->id = (uint32_t)g.gr_gid;
+	} else {
+		struct passwd p, *found = NULL;
+
+		rc = getpwnam_r(json->valuestring, &p, buf, sizeof(buf), &found);
+		if (rc != 0 || found == NULL)
+			return -ENOENT;
+		out->id = (uint32_t)p.pw_uid;
+	}
+	snprintf(out->name, sizeof(out->name), "%s", json->valuestring);
+	return 0;
+}
+
+static int principal_or_fail(const cJSON *json, const char *path, bool is_group,
+			     struct cp_principal *out, struct elb_dp_err *err)
+{
+	int rc = principal_from_json(json, is_group, out);
+
+	if (rc == -ENOENT)
+		return cp_fail(err, path, "no %s named \"%s\" on this host",
+			       is_group ? "group" : "user", json->valuestring);
+	if (rc < 0)
+		return cp_fail(err, path, "must be a %s name or a numeric id",
+			       is_group ? "group" : "user");
+	return 0;
+}
+
+/* {"users": [...], "groups": [...]} */
+static int principals_from_json(const cJSON *json, const char *prefix, struct cp_principals *users,
+				struct cp_principals *groups, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"users", "groups", NULL};
+	char path[PATH_LEN];
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object with \"users\" and \"groups\"");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	for (int g = 0; rc == 0 && g < 2; g++) {
+		const char *member = g ? "groups" : "users";
+		const cJSON *list = cJSON_GetObjectItemCaseSensitive(json, member), *item;
+		struct cp_principals *out = g ? groups : users;
+
+		if (list == NULL)
+			continue;
+		path_join(path, prefix, member);
+		if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > CP_MAX_PRINCIPALS)
+			return cp_fail(err, path, "must be an array of at most %d %s",
+				       CP_MAX_PRINCIPALS, member);
+		cJSON_ArrayForEach(item, list)
+		{
+			char item_path[PATH_LEN];
+
+			snprintf(item_path, sizeof(item_path), "%.100s[%u]", path, out->n);
+			rc = principal_or_fail(item, item_path, g == 1, &out->items[out->n], err);
+			if (rc < 0)
+				return rc;
+			out->n++;
+		}
+	}
+	return rc;
+}
+
+static int access_from_json(const cJSON *json, struct cp_operator_access *out,
+			    struct elb_dp_err *err)
+{
+	static const char *const known[] = {"socket_mode", "socket_owner", "socket_group",
+					    "write", "read", NULL};
+	const cJSON *item;
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, "operator", "must be an object");
+	rc = elb_dp_json_check_members(json, "operator", known, err);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "socket_mode");
+	if (item != NULL) {
+		char *end;
+		unsigned long mode = cJSON_IsString(item) ? strtoul(item->valuestring, &end, 8) : 0;
+
+		/* A string: JSON has no octal, and 660 as a number would be wrong. */
+		if (!cJSON_IsString(item) || item->valuestring[0] != '0' || *end != '\0' ||
+		    mode == 0 || mode > 0777 || (mode & 0002) != 0)
+			return cp_fail(err, "operator.socket_mode",
+				       "must be an octal string such as \"0660\", not writable by "
+				       "others");
+		out->socket_mode = (uint32_t)mode;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "socket_owner");
+	if (item != NULL) {
+		rc = principal_or_fail(item, "operator.socket_owner", false, &out->owner, err);
+		if (rc < 0)
+			return rc;
+		out->has_owner = true;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "socket_group");
+	if (item != NULL) {
+		rc = principal_or_fail(item, "operator.socket_group", true, &out->group, err);
+		if (rc < 0)
+			return rc;
+		out->has_group = true;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "write");
+	if (item != NULL) {
+		rc = principals_from_json(item, "operator.write", &out->write_users,
+					  &out->write_groups, err);
+		if (rc < 0)
+			return rc;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "read");
+	if (item != NULL)
+		rc = principals_from_json(item, "operator.read", &out->read_users,
+					  &out->read_groups, err);
+	return rc;
+}
+
 int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
 {
-	static const char *const known[] = {"node", "dataplanes", "vips", NULL};
+	static const char *const known[] = {"node", "operator", "dataplanes", "vips", NULL};
 	struct cp_config *config;
 	const cJSON *item, *child;
 	char path[PATH_LEN];
@@ -347,6 +490,12 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	item = cJSON_GetObjectItemCaseSensitive(json, "node");
 	if (item != NULL) {
 		rc = elb_dp_node_from_json(item, "node", NULL, &config->node, err);
+		if (rc < 0)
+			goto fail;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "operator");
+	if (item != NULL) {
+		rc = access_from_json(item, &config->access, err);
 		if (rc < 0)
 			goto fail;
 	}
@@ -538,6 +687,51 @@ fail:
 	return NULL;
 }
 
+static cJSON *principal_to_json(const struct cp_principal *p)
+{
+	return p->name[0] != '\0' ? cJSON_CreateString(p->name) : cJSON_CreateNumber(p->id);
+}
+
+static cJSON *principals_to_json(const struct cp_principals *users,
+				 const struct cp_principals *groups)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (int g = 0; o != NULL && g < 2; g++) {
+		const struct cp_principals *list = g ? groups : users;
+		cJSON *a = cJSON_AddArrayToObject(o, g ? "groups" : "users");
+
+		for (uint32_t i = 0; a != NULL && i < list->n; i++)
+			cJSON_AddItemToArray(a, principal_to_json(&list->items[i]));
+	}
+	return o;
+}
+
+/* Only what was set: a config without "operator" is written back without. */
+static int access_to_json(cJSON *o, const struct cp_operator_access *a)
+{
+	cJSON *json;
+	char mode[16];
+
+	if (a->socket_mode == 0 && !a->has_owner && !a->has_group && a->write_users.n == 0 &&
+	    a->write_groups.n == 0 && a->read_users.n == 0 && a->read_groups.n == 0)
+		return 0;
+	json = cJSON_AddObjectToObject(o, "operator");
+	if (json == NULL)
+		return -ENOMEM;
+	if (a->socket_mode != 0) {
+		snprintf(mode, sizeof(mode), "0%03o", a->socket_mode);
+		cJSON_AddStringToObject(json, "socket_mode", mode);
+	}
+	if (a->has_owner)
+		cJSON_AddItemToObject(json, "socket_owner", principal_to_json(&a->owner));
+	if (a->has_group)
+		cJSON_AddItemToObject(json, "socket_group", principal_to_json(&a->group));
+	cJSON_AddItemToObject(json, "write", principals_to_json(&a->write_users, &a->write_groups));
+	cJSON_AddItemToObject(json, "read", principals_to_json(&a->read_users, &a->read_groups));
+	return 0;
+}
+
 cJSON *cp_config_to_json(const struct cp_config *config)
 {
 	cJSON *o = cJSON_CreateObject(), *node, *dps, *vips;
@@ -549,6 +743,8 @@ cJSON *cp_config_to_json(const struct cp_config *config)
 		cJSON_Delete(node);
 		goto fail;
 	}
+	if (access_to_json(o, &config->access) < 0)
+		goto fail;
 	dps = cJSON_AddArrayToObject(o, "dataplanes");
 	vips = cJSON_AddArrayToObject(o, "vips");
 	if (dps == NULL || vips == NULL)

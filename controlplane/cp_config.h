@@ -50,8 +50,33 @@ struct cp_dataplane_cfg {
 	char socket[CP_SOCKET_PATH_MAX];
 };
 
+/* A user or group of the operator socket's access lists: resolved to its id
+ * at load; name kept (as written) so that the file is written back as is. */
+#define CP_MAX_PRINCIPALS 64 /* per list: ELB_RPC_MAX_ACCESS_IDS */
+#define CP_PRINCIPAL_NAME_MAX 33
+
+struct cp_principal {
+	uint32_t id;
+	char name[CP_PRINCIPAL_NAME_MAX]; /* "": given as a number */
+};
+
+struct cp_principals {
+	uint32_t n;
+	struct cp_principal items[CP_MAX_PRINCIPALS];
+};
+
+/* "operator": who may use the operator socket (docs/control-protocol.md). */
+struct cp_operator_access {
+	uint32_t socket_mode; /* 0: ELB_RPC_SOCKET_MODE */
+	bool has_owner, has_group;
+	struct cp_principal owner, group;
+	struct cp_principals write_users, write_groups; /* every method */
+	struct cp_principals read_users, read_groups;   /* read-only methods */
+};
+
 struct cp_config {
 	struct elb_dp_node node;
+	struct cp_operator_access access;
 	uint32_t n_dataplanes;
 	struct cp_dataplane_cfg *dataplanes;
 	uint32_t n_vips;

@@ -21,6 +21,7 @@ enum cp_pollable_kind {
 	CP_POLL_OPERATOR = 1,
 	CP_POLL_DATAPLANE,
 	CP_POLL_TARGET,
+	CP_POLL_METRICS, /* the --metrics listener and its connections */
 };
 
 #define CP_DP_PING_INTERVAL_MS 250u  /* restart noticed within this plus a round trip */
@@ -93,6 +94,23 @@ struct cp_vip_runtime {
 	bool fresh;
 };
 
+/* A `subscribe`r: an operator connection that gets snapshots and events. */
+#define CP_MAX_SUBSCRIBERS 64u
+#define CP_SUB_MIN_INTERVAL_MS 100u
+#define CP_SUB_MAX_INTERVAL_MS 3600000u
+#define CP_SUB_DEFAULT_INTERVAL_MS 1000u
+#define CP_MAX_PENDING_EVENTS 256u /* raised within one loop round */
+
+struct cp_subscriber {
+	uint64_t client; /* elb_rpc_server_caller's id */
+	uint32_t interval_ms;
+	bool snapshots, events;
+	uint64_t next_ms; /* next snapshot due */
+	uint64_t sent;    /* snapshots sent */
+};
+
+struct cp_metrics; /* cp_metrics.c */
+
 struct cp_daemon {
 	int epfd;
 	char *config_path;
@@ -111,6 +129,13 @@ struct cp_daemon {
 	uint64_t started_ms;
 	uint64_t changes, persist_failures, health_transitions;
 	uint64_t probe_errors; /* probes not started for a local reason (no fd) */
+	struct cp_subscriber subs[CP_MAX_SUBSCRIBERS];
+	uint32_t n_subs;
+	uint64_t events; /* events raised, numbered from 1 */
+	cJSON *pending_events[CP_MAX_PENDING_EVENTS]; /* raised, not sent yet */
+	uint32_t n_pending_events;
+	uint64_t events_lost; /* raised while the queue was full */
+	struct cp_metrics *metrics;
 };
 
 uint64_t cp_now_ms(void);
@@ -125,6 +150,27 @@ int cp_refresh_desired(struct cp_daemon *cp);
  * @return 0, or -errno with err filled; on failure nothing changed.
  */
 int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err);
+
+/* The figures of counters.get (also the subscription snapshots and the
+ * Prometheus page): per VIP, the dataplanes' counters summed, and the SLOs. */
+cJSON *cp_counters_json(const struct cp_daemon *cp);
+
+/*
+ * cp_stream.c: subscriptions and events.
+ * cp_subscribe: the caller of the running request subscribes (again: new
+ * settings). cp_event: raise an event of `type` with the members of
+ * `fields` (taken; NULL: none) for every subscriber that wants events.
+ * cp_stream_tick: send the snapshots that are due.
+ */
+int cp_subscribe(struct cp_daemon *cp, uint32_t interval_ms, bool snapshots, bool events,
+		 struct elb_rpc_error *error);
+void cp_event(struct cp_daemon *cp, const char *type, cJSON *fields);
+void cp_stream_tick(struct cp_daemon *cp, uint64_t now);
+
+/* An event's fields about a backend of a VIP, or a dataplane. */
+cJSON *cp_event_backend(const struct elb_dp_vip_key *vip, const union elb_addr *addr,
+			uint8_t family);
+cJSON *cp_event_dataplane(const char *name);
 
 extern const struct elb_rpc_method cp_methods[];
 extern const size_t cp_n_methods;

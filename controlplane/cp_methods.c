@@ -16,6 +16,7 @@
 
 #include "cp_daemon.h"
 #include "elb_dp_api.h"
+#include "elb_reasons.h"
 
 #define CP_ERR_NO_VIP (-32001)
 #define CP_ERR_VIP_EXISTS (-32004)
@@ -343,6 +344,14 @@ static void sum_into(cJSON *acc, const cJSON *src)
 	}
 }
 
+static void add_number(cJSON *acc, const char *name, const cJSON *src)
+{
+	cJSON *a = cJSON_GetObjectItemCaseSensitive(acc, name);
+
+	if (cJSON_IsNumber(a) && cJSON_IsNumber(src))
+		cJSON_SetNumberValue(a, a->valuedouble + src->valuedouble);
+}
+
 static cJSON *slo_json(const struct cp_daemon *cp, uint32_t v)
 {
 	static const struct {
@@ -352,17 +361,20 @@ static cJSON *slo_json(const struct cp_daemon *cp, uint32_t v)
 	const struct cp_slo *slo = &cp->vip_rt[v].slo;
 	double objective = cp->config->vips[v].slo_availability;
 	uint64_t now = cp_now_ms();
-	cJSON *o = cJSON_CreateObject(), *av, *covered, *met;
+	cJSON *o = cJSON_CreateObject(), *av, *covered, *met, *budget;
 
 	if (o == NULL)
 		return NULL;
 	cJSON_AddNumberToObject(o, "objective", objective);
 	cJSON_AddNumberToObject(o, "forwarded_pps", slo->forwarded_pps);
+	cJSON_AddNumberToObject(o, "forwarded_bytes_per_s", slo->forwarded_bytes_per_s);
+	cJSON_AddNumberToObject(o, "rate_limited_pps", slo->rate_limited_pps);
 	cJSON_AddNumberToObject(o, "new_flows_per_s", slo->new_flows_per_s);
 	av = cJSON_AddObjectToObject(o, "availability");
 	covered = cJSON_AddObjectToObject(o, "window_covered_s");
 	met = cJSON_AddObjectToObject(o, "meets_objective");
-	for (size_t i = 0; av != NULL && covered != NULL && met != NULL &&
+	budget = cJSON_AddObjectToObject(o, "error_budget_left");
+	for (size_t i = 0; av != NULL && covered != NULL && met != NULL && budget != NULL &&
 			   i < sizeof(windows) / sizeof(windows[0]);
 	     i++) {
 		uint64_t covered_ms;
@@ -372,42 +384,112 @@ static cJSON *slo_json(const struct cp_daemon *cp, uint32_t v)
 		if (a < 0) {
 			cJSON_AddNullToObject(av, windows[i].name);
 			cJSON_AddNullToObject(met, windows[i].name);
+			cJSON_AddNullToObject(budget, windows[i].name);
 		} else {
 			cJSON_AddNumberToObject(av, windows[i].name, a);
 			cJSON_AddBoolToObject(met, windows[i].name, a >= objective);
+			cJSON_AddNumberToObject(budget, windows[i].name,
+						cp_slo_budget_left(a, objective));
 		}
 		cJSON_AddNumberToObject(covered, windows[i].name, (double)covered_ms / 1000.0);
 	}
 	return o;
 }
 
-static int m_counters_get(void *ctx, const cJSON *params, cJSON **result,
-			  struct elb_rpc_error *error)
+/* Each configured backend of VIP v with its counters summed over the
+ * dataplanes' reports of `dvs` (their entries for this VIP). */
+static cJSON *backend_counters(const struct cp_daemon *cp, uint32_t v, const cJSON *const *dvs,
+			       uint32_t n_dvs)
 {
-	static const char *const known[] = {NULL};
-	struct cp_daemon *cp = ctx;
-	cJSON *vips;
-	uint32_t reporting = 0;
-	int rc = elb_dp_rpc_check_params(params, known, error);
+	const struct cp_vip *vip = &cp->config->vips[v];
+	cJSON *list = cJSON_CreateArray();
 
-	if (rc < 0)
-		return rc;
-	*result = cJSON_CreateObject();
-	vips = cJSON_AddArrayToObject(*result, "vips");
-	if (vips == NULL)
-		return elb_dp_rpc_nomem(error);
+	for (uint32_t b = 0; list != NULL && b < vip->dp.n_backends; b++) {
+		const struct elb_dp_backend *be = &vip->dp.backends[b];
+		const struct cp_target *t = cp->targets[cp->target_base[v] + b];
+		cJSON *o = cJSON_CreateObject(), *fwd;
+		char addr[64];
+
+		if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+			cJSON_Delete(o);
+			cJSON_Delete(list);
+			return NULL;
+		}
+		addr_str(&be->addr, be->family, addr, sizeof(addr));
+		cJSON_AddStringToObject(o, "address", addr);
+		cJSON_AddStringToObject(o, "state",
+					be->state == ELB_DP_BACKEND_DRAINING ? "draining" : "active");
+		cJSON_AddNumberToObject(o, "weight", be->weight);
+		cJSON_AddStringToObject(o, "health", cp_hc_status_name(t->state.status));
+		fwd = cJSON_AddObjectToObject(o, "forwarded");
+		cJSON_AddNumberToObject(fwd, "packets", 0);
+		cJSON_AddNumberToObject(fwd, "bytes", 0);
+		cJSON_AddNumberToObject(o, "new_flows", 0);
+		/* Only the counters: weight and state are the configured ones. */
+		for (uint32_t i = 0; i < n_dvs; i++) {
+			const cJSON *db;
+
+			cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(dvs[i], "backends"))
+			{
+				const cJSON *a = cJSON_GetObjectItemCaseSensitive(db, "address");
+
+				if (!cJSON_IsString(a) || strcmp(a->valuestring, addr) != 0)
+					continue;
+				sum_into(fwd, cJSON_GetObjectItemCaseSensitive(db, "forwarded"));
+				add_number(o, "new_flows",
+					   cJSON_GetObjectItemCaseSensitive(db, "new_flows"));
+			}
+		}
+	}
+	return list;
+}
+
+/* The counters a VIP reports, at zero: the shape stays the same whether or
+ * not a dataplane has reported yet. */
+static void add_zero_counters(cJSON *o)
+{
+	static const char *const pairs[] = {"rx", "forwarded"};
+	cJSON *drops;
+
+	for (size_t i = 0; i < 2; i++) {
+		cJSON *p = cJSON_AddObjectToObject(o, pairs[i]);
+
+		cJSON_AddNumberToObject(p, "packets", 0);
+		cJSON_AddNumberToObject(p, "bytes", 0);
+	}
+	cJSON_AddNumberToObject(o, "new_flows", 0);
+	cJSON_AddNumberToObject(o, "too_big_replies", 0);
+	drops = cJSON_AddObjectToObject(o, "drops");
+	for (int r = 1; drops != NULL && r < ELB_REASON_COUNT; r++) /* 0 is "none" */
+		cJSON_AddNumberToObject(drops, elb_reason_name((enum elb_reason)r), 0);
+}
+
+cJSON *cp_counters_json(const struct cp_daemon *cp)
+{
+	const cJSON *dvs[CP_MAX_DATAPLANES];
+	cJSON *out = cJSON_CreateObject(), *vips;
+	uint32_t reporting = 0, n_dvs;
+
+	vips = cJSON_AddArrayToObject(out, "vips");
+	if (vips == NULL) {
+		cJSON_Delete(out);
+		return NULL;
+	}
 	for (uint32_t i = 0; i < cp->n_dps; i++)
 		reporting += cp->dps[i].counters != NULL;
-	cJSON_AddNumberToObject(*result, "dataplanes_reporting", reporting);
+	cJSON_AddNumberToObject(out, "dataplanes_reporting", reporting);
 	for (uint32_t v = 0; v < cp->config->n_vips; v++) {
 		char name[ELB_DP_VIP_KEY_STR_MAX];
 		cJSON *o = vip_summary(cp, v);
 
 		if (o == NULL || !cJSON_AddItemToArray(vips, o)) {
 			cJSON_Delete(o);
-			return elb_dp_rpc_nomem(error);
+			cJSON_Delete(out);
+			return NULL;
 		}
 		elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name));
+		add_zero_counters(o);
+		n_dvs = 0;
 		for (uint32_t i = 0; i < cp->n_dps; i++) {
 			const cJSON *dv, *list;
 
@@ -418,12 +500,88 @@ static int m_counters_get(void *ctx, const cJSON *params, cJSON **result,
 			{
 				const cJSON *n = cJSON_GetObjectItemCaseSensitive(dv, "vip");
 
-				if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+				if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
 					sum_into(o, dv);
+					dvs[n_dvs++] = dv; /* one entry per VIP per dataplane */
+					break;
+				}
 			}
 		}
+		cJSON_AddItemToObject(o, "backend_counters", backend_counters(cp, v, dvs, n_dvs));
 		cJSON_AddItemToObject(o, "slo", slo_json(cp, v));
 	}
+	return out;
+}
+
+static int m_counters_get(void *ctx, const cJSON *params, cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	int rc = elb_dp_rpc_check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	*result = cp_counters_json(ctx);
+	return *result != NULL ? 0 : elb_dp_rpc_nomem(error);
+}
+
+static int read_bool(const cJSON *params, const char *name, bool fallback, bool *out,
+		     struct elb_rpc_error *error)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(params, name);
+
+	if (item == NULL) {
+		*out = fallback;
+		return 0;
+	}
+	if (!cJSON_IsBool(item)) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, name, "%s: must be true or false",
+				  name);
+		return -EINVAL;
+	}
+	*out = cJSON_IsTrue(item);
+	return 0;
+}
+
+static int m_subscribe(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"interval_ms", "snapshots", "events", NULL};
+	const cJSON *interval = cJSON_GetObjectItemCaseSensitive(params, "interval_ms");
+	uint32_t interval_ms = CP_SUB_DEFAULT_INTERVAL_MS;
+	bool snapshots, events;
+	int rc = elb_dp_rpc_check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	if (interval != NULL) {
+		if (!cJSON_IsNumber(interval) || interval->valuedouble != (double)(int64_t)interval->valuedouble ||
+		    interval->valuedouble < CP_SUB_MIN_INTERVAL_MS ||
+		    interval->valuedouble > CP_SUB_MAX_INTERVAL_MS) {
+			elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "interval_ms",
+					  "interval_ms: must be an integer in %u..%u",
+					  CP_SUB_MIN_INTERVAL_MS, CP_SUB_MAX_INTERVAL_MS);
+			return -EINVAL;
+		}
+		interval_ms = (uint32_t)interval->valuedouble;
+	}
+	rc = read_bool(params, "snapshots", true, &snapshots, error);
+	if (rc == 0)
+		rc = read_bool(params, "events", true, &events, error);
+	if (rc == 0 && !snapshots && !events) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "snapshots",
+				  "snapshots: a subscription needs snapshots or events");
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = cp_subscribe(ctx, interval_ms, snapshots, events, error);
+	if (rc < 0)
+		return rc;
+	*result = cJSON_CreateObject();
+	if (*result == NULL)
+		return elb_dp_rpc_nomem(error);
+	cJSON_AddNumberToObject(*result, "interval_ms", interval_ms);
+	cJSON_AddBoolToObject(*result, "snapshots", snapshots);
+	cJSON_AddBoolToObject(*result, "events", events);
 	return 0;
 }
 
@@ -646,19 +804,20 @@ BACKEND_METHOD(m_backend_undrain, OP_UNDRAIN)
 BACKEND_METHOD(m_backend_weight, OP_WEIGHT)
 
 const struct elb_rpc_method cp_methods[] = {
-	{"vip.list", m_vip_list},
-	{"vip.get", m_vip_get},
-	{"vip.add", m_vip_add},
-	{"vip.update", m_vip_update},
-	{"vip.remove", m_vip_remove},
-	{"backend.add", m_backend_add},
-	{"backend.remove", m_backend_remove},
-	{"backend.drain", m_backend_drain},
-	{"backend.undrain", m_backend_undrain},
-	{"backend.weight", m_backend_weight},
-	{"health.get", m_health_get},
-	{"counters.get", m_counters_get},
-	{"config.get", m_config_get},
-	{"dataplanes.get", m_dataplanes_get},
+	{"vip.list", m_vip_list, true},
+	{"vip.get", m_vip_get, true},
+	{"vip.add", m_vip_add, false},
+	{"vip.update", m_vip_update, false},
+	{"vip.remove", m_vip_remove, false},
+	{"backend.add", m_backend_add, false},
+	{"backend.remove", m_backend_remove, false},
+	{"backend.drain", m_backend_drain, false},
+	{"backend.undrain", m_backend_undrain, false},
+	{"backend.weight", m_backend_weight, false},
+	{"health.get", m_health_get, true},
+	{"counters.get", m_counters_get, true},
+	{"config.get", m_config_get, true},
+	{"dataplanes.get", m_dataplanes_get, true},
+	{"subscribe", m_subscribe, true},
 };
 const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);

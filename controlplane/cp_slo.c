@@ -8,6 +8,7 @@ void cp_slo_add(struct cp_slo *slo, const struct cp_slo_totals *delta)
 {
 	slo->total.rx += delta->rx;
 	slo->total.forwarded += delta->forwarded;
+	slo->total.forwarded_bytes += delta->forwarded_bytes;
 	slo->total.rate_limited += delta->rate_limited;
 	slo->total.new_flows += delta->new_flows;
 }
@@ -26,6 +27,10 @@ void cp_slo_tick(struct cp_slo *slo, uint64_t now_ms)
 		double s = (double)(now_ms - slo->rate_base.t_ms) / 1000.0;
 
 		slo->forwarded_pps = (slo->total.forwarded - slo->rate_base.v.forwarded) / s;
+		slo->forwarded_bytes_per_s =
+			(slo->total.forwarded_bytes - slo->rate_base.v.forwarded_bytes) / s;
+		slo->rate_limited_pps =
+			(slo->total.rate_limited - slo->rate_base.v.rate_limited) / s;
 		slo->new_flows_per_s = (slo->total.new_flows - slo->rate_base.v.new_flows) / s;
 		slo->rate_base.t_ms = now_ms;
 		slo->rate_base.v = slo->total;
@@ -66,4 +71,13 @@ double cp_slo_availability(const struct cp_slo *slo, uint64_t now_ms, uint64_t w
 	/* Counters are read one after the other: a packet counted forwarded
 	 * may not be in rx yet. */
 	return carried >= offered ? 1.0 : carried / offered;
+}
+
+double cp_slo_budget_left(double availability, double objective)
+{
+	double budget = 1.0 - objective;
+
+	if (budget <= 0)
+		return availability >= 1.0 ? 1.0 : -1.0;
+	return 1.0 - (1.0 - availability) / budget;
 }

@@ -22,6 +22,7 @@
 struct cp_slo_totals {
 	double rx;           /* packets */
 	double forwarded;    /* packets */
+	double forwarded_bytes;
 	double rate_limited; /* packets dropped by the per-flow limit */
 	double new_flows;
 };
@@ -35,6 +36,8 @@ struct cp_slo {
 	struct cp_slo_totals total; /* since the control plane started */
 	struct cp_slo_sample rate_base;
 	double forwarded_pps;
+	double forwarded_bytes_per_s;
+	double rate_limited_pps;
 	double new_flows_per_s;
 	struct cp_slo_sample ring[CP_SLO_SAMPLES];
 	uint32_t head;  /* next slot to write */
@@ -51,5 +54,13 @@ void cp_slo_tick(struct cp_slo *slo, uint64_t now_ms);
  */
 double cp_slo_availability(const struct cp_slo *slo, uint64_t now_ms, uint64_t window_ms,
 			   uint64_t *covered_ms);
+
+/*
+ * The share of the error budget left at this availability: the budget is
+ * what the objective allows to fail (1 - objective), and 1 means none of it
+ * spent, 0 all of it, below 0 overspent. An objective of 1 has no budget: 1
+ * while nothing failed, else -1.
+ */
+double cp_slo_budget_left(double availability, double objective);
 
 #endif /* CP_SLO_H */

@@ -12,6 +12,7 @@
  * config.set to every dataplane whose accepted generation is older.
  */
 #include "cp_daemon.h"
+#include "cp_metrics.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -88,10 +89,13 @@ int cp_refresh_desired(struct cp_daemon *cp)
 		if (up > 0 || n == 0) {
 			for (uint32_t b = 0; b < n; b++)
 				ts[b]->in_last_set = cp_hc_in_service(&ts[b]->state);
-			if (cp->vip_rt[v].all_down)
+			if (cp->vip_rt[v].all_down) {
 				log_msg("%s: backends in service again",
 					elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name,
 							   sizeof(name)));
+				cp_event(cp, "vip_recovered",
+					 cp_event_backend(&cp->config->vips[v].dp.key, NULL, 0));
+			}
 			cp->vip_rt[v].all_down = false;
 			continue;
 		}
@@ -101,6 +105,8 @@ int cp_refresh_desired(struct cp_daemon *cp)
 			log_msg("ALARM %s: every backend failed its health check; keeping the last "
 				"healthy set",
 				elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name)));
+			cp_event(cp, "vip_all_down",
+				 cp_event_backend(&cp->config->vips[v].dp.key, NULL, 0));
 		}
 		if (remembered == 0)
 			for (uint32_t b = 0; b < n; b++)
@@ -116,6 +122,12 @@ int cp_refresh_desired(struct cp_daemon *cp)
 	elb_dp_config_free(cp->desired);
 	cp->desired = next;
 	cp->gen++;
+	{
+		cJSON *fields = cJSON_CreateObject();
+
+		elb_dp_json_add_u64(fields, "generation", cp->gen);
+		cp_event(cp, "desired_changed", fields);
+	}
 	return 0;
 }
 
@@ -272,6 +284,12 @@ int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *e
 	cp_config_free(cp->config);
 	cp->config = next;
 	cp->changes++;
+	{
+		cJSON *fields = cJSON_CreateObject();
+
+		elb_dp_json_add_u64(fields, "changes", cp->changes);
+		cp_event(cp, "config_changed", fields);
+	}
 	rc = cp_refresh_desired(cp);
 	if (rc < 0)
 		log_msg("out of memory rebuilding the desired state; retried on the next change");
@@ -292,10 +310,15 @@ static void target_result(struct cp_daemon *cp, struct cp_target *t, bool ok)
 		struct elb_dp_vip_key bk = {.addr = t->addr, .family = t->family, .proto = t->vip.proto,
 					    .port = t->port};
 
+		cJSON *fields = cp_event_backend(&t->vip, &t->addr, t->family);
+
 		log_msg("%s backend %s: %s%s%s%s", elb_dp_vip_key_str(&t->vip, name, sizeof(name)),
 			elb_dp_vip_key_str(&bk, addr, sizeof(addr)),
 			cp_hc_in_service(&t->state) ? "in service" : "out of service",
 			ok ? "" : " (", ok ? "" : t->state.last_error, ok ? "" : ")");
+		if (fields != NULL && !ok)
+			cJSON_AddStringToObject(fields, "error", t->state.last_error);
+		cp_event(cp, cp_hc_in_service(&t->state) ? "backend_up" : "backend_down", fields);
 	}
 	if (cp_refresh_desired(cp) < 0)
 		log_msg("out of memory rebuilding the desired state");
@@ -338,7 +361,12 @@ static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const c
 		close(dp->fd);
 	}
 	if (dp->connected) {
+		cJSON *fields = cp_event_dataplane(dp->cfg.name);
+
 		log_msg("dataplane %s: disconnected (%s)", dp->cfg.name, why);
+		if (fields != NULL)
+			cJSON_AddStringToObject(fields, "reason", why);
+		cp_event(cp, "dataplane_lost", fields);
 		dp->disconnects++;
 		snprintf(dp->last_error, sizeof(dp->last_error), "%s", why);
 	}
@@ -470,6 +498,7 @@ static void vip_totals(const cJSON *vip, struct cp_slo_totals *out)
 {
 	out->rx = counter(vip, "rx", "packets");
 	out->forwarded = counter(vip, "forwarded", "packets");
+	out->forwarded_bytes = counter(vip, "forwarded", "bytes");
 	out->rate_limited = counter(vip, "drops", "rate_limited");
 	out->new_flows = counter(vip, NULL, "new_flows");
 }
@@ -518,6 +547,7 @@ static void slo_feed(struct cp_daemon *cp, const struct cp_dataplane *dp, const 
 		}
 		delta.rx = delta_of(now.rx, before.rx);
 		delta.forwarded = delta_of(now.forwarded, before.forwarded);
+		delta.forwarded_bytes = delta_of(now.forwarded_bytes, before.forwarded_bytes);
 		delta.rate_limited = delta_of(now.rate_limited, before.rate_limited);
 		delta.new_flows = delta_of(now.new_flows, before.new_flows);
 		cp_slo_add(&cp->vip_rt[index].slo, &delta);
@@ -552,6 +582,7 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 			 * with, so it gets the whole state again. */
 			log_msg("dataplane %s: restarted (instance %s -> %s)", dp->cfg.name,
 				dp->instance, inst->valuestring);
+			cp_event(cp, "dataplane_restarted", cp_event_dataplane(dp->cfg.name));
 			dp->restarts++;
 			dp->pushed_gen = 0;
 		}
@@ -565,11 +596,18 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 		if (cJSON_IsObject(result)) {
 			const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(result, "epoch");
 
+			cJSON *fields = cp_event_dataplane(dp->cfg.name);
+
 			dp->pushed_gen = p.gen;
 			dp->pushes++;
 			dp->last_push_ms = now;
 			if (cJSON_IsNumber(epoch))
 				dp->dp_epoch = (uint64_t)epoch->valuedouble;
+			/* The acknowledgement: from here on this dataplane sends
+			 * nothing new to a backend that generation left out. */
+			elb_dp_json_add_u64(fields, "generation", p.gen);
+			elb_dp_json_add_u64(fields, "epoch", dp->dp_epoch);
+			cp_event(cp, "dataplane_updated", fields);
 		} else {
 			const cJSON *m = cJSON_GetObjectItemCaseSensitive(error, "message");
 
@@ -578,6 +616,13 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 			snprintf(dp->last_error, sizeof(dp->last_error), "config.set refused: %s",
 				 cJSON_IsString(m) ? m->valuestring : "?");
 			log_msg("dataplane %s: %s", dp->cfg.name, dp->last_error);
+			{
+				cJSON *fields = cp_event_dataplane(dp->cfg.name);
+
+				if (fields != NULL)
+					cJSON_AddStringToObject(fields, "error", dp->last_error);
+				cp_event(cp, "push_refused", fields);
+			}
 		}
 		break;
 	case CP_REQ_COUNTERS: {
@@ -680,6 +725,7 @@ static void dp_connect(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 	dp->next_ping_ms = now;
 	dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
 	log_msg("dataplane %s: connected", dp->cfg.name);
+	cp_event(cp, "dataplane_connected", cp_event_dataplane(dp->cfg.name));
 }
 
 static void dp_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
@@ -748,6 +794,8 @@ static void handle_event(struct cp_daemon *cp, struct epoll_event *ev, uint64_t 
 			if (rc < 0)
 				dp_disconnect(cp, dp, strerror(-rc));
 		}
+	} else if (kind == CP_POLL_METRICS) {
+		cp_metrics_event(cp, ev->data.ptr, ev->events);
 	} else if (kind == CP_POLL_TARGET) {
 		struct cp_target *t = ev->data.ptr;
 		bool ok;
@@ -763,37 +811,82 @@ static int run(struct cp_daemon *cp)
 
 	while (!stop_requested) {
 		uint64_t now;
+		int operator_event;
 		int n = epoll_wait(cp->epfd, events, 64, CP_TICK_MS);
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		now = cp_now_ms();
-		/* One event may free another's target (an operator change): the
-		 * operator's event is handled last, after the others of this round. */
-		for (int i = 0; i < n; i++)
-			if (*(int *)events[i].data.ptr != CP_POLL_OPERATOR)
-				handle_event(cp, &events[i], now);
-		for (int i = 0; i < n; i++)
+		/* An operator change may free targets that other events of this
+		 * round point at: the operator's event is handled last. Nothing
+		 * is read through an event after it was handled (a metrics
+		 * connection frees itself when done). */
+		operator_event = -1;
+		for (int i = 0; i < n; i++) {
 			if (*(int *)events[i].data.ptr == CP_POLL_OPERATOR)
+				operator_event = i;
+			else
 				handle_event(cp, &events[i], now);
+		}
+		if (operator_event >= 0)
+			handle_event(cp, &events[operator_event], now);
 		targets_tick(cp, now);
 		for (uint32_t v = 0; v < cp->config->n_vips; v++)
 			cp_slo_tick(&cp->vip_rt[v].slo, now);
 		for (uint32_t i = 0; i < cp->n_dps; i++)
 			dp_tick(cp, &cp->dps[i], now);
+		cp_stream_tick(cp, now);
+		cp_metrics_tick(cp, now);
 	}
 	return 0;
 }
 
+/* The operator socket's access lists as elb_rpc takes them. */
+struct access_ids {
+	uint32_t write_uids[CP_MAX_PRINCIPALS], write_gids[CP_MAX_PRINCIPALS];
+	uint32_t read_uids[CP_MAX_PRINCIPALS], read_gids[CP_MAX_PRINCIPALS];
+};
+
+static void ids_of(const struct cp_principals *list, uint32_t *ids)
+{
+	for (uint32_t i = 0; i < list->n; i++)
+		ids[i] = list->items[i].id;
+}
+
+static void operator_access(const struct cp_operator_access *a, struct elb_rpc_server_config *rpc,
+			    struct elb_rpc_access *access, struct access_ids *ids)
+{
+	ids_of(&a->write_users, ids->write_uids);
+	ids_of(&a->write_groups, ids->write_gids);
+	ids_of(&a->read_users, ids->read_uids);
+	ids_of(&a->read_groups, ids->read_gids);
+	*access = (struct elb_rpc_access){
+		.write = {ids->write_uids, a->write_users.n, ids->write_gids, a->write_groups.n},
+		.read = {ids->read_uids, a->read_users.n, ids->read_gids, a->read_groups.n},
+	};
+	rpc->access = access;
+	rpc->mode = a->socket_mode;
+	rpc->set_owner = a->has_owner;
+	rpc->owner = a->owner.id;
+	rpc->set_group = a->has_group;
+	rpc->group = a->group.id;
+}
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: edgelb-cp --config FILE [--socket PATH]\n"
-		     "  --config FILE  control-plane configuration; operator changes are written back\n"
-		     "  --socket PATH  operator socket (default " CP_DEFAULT_SOCKET ")\n");
+	fprintf(out, "usage: edgelb-cp --config FILE [--socket PATH] [--metrics ADDR:PORT]\n"
+		     "  --config FILE        control-plane configuration; operator changes are "
+		     "written back\n"
+		     "  --socket PATH        operator socket (default " CP_DEFAULT_SOCKET ")\n"
+		     "  --metrics ADDR:PORT  Prometheus page at http://ADDR:PORT/metrics\n"
+		     "                       (numeric address; [v6]:port)\n");
 }
 
 static void daemon_free(struct cp_daemon *cp)
 {
+	cp_metrics_close(cp);
+	for (uint32_t i = 0; i < cp->n_pending_events; i++)
+		cJSON_Delete(cp->pending_events[i]);
 	elb_rpc_server_close(cp->operator);
 	for (uint32_t i = 0; i < cp->n_targets; i++)
 		target_free(cp, cp->targets[i]);
@@ -819,12 +912,15 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"socket", required_argument, NULL, 's'},
+		{"metrics", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct cp_daemon cp = {.epfd = -1, .operator_kind = CP_POLL_OPERATOR};
-	const char *socket_path = CP_DEFAULT_SOCKET;
+	const char *socket_path = CP_DEFAULT_SOCKET, *metrics = NULL;
 	struct elb_rpc_server_config rpc = {0};
+	struct elb_rpc_access access;
+	struct access_ids ids;
 	struct cp_config *loaded;
 	struct elb_dp_err err;
 	struct cp_layout layout;
@@ -833,13 +929,16 @@ int main(int argc, char **argv)
 	struct rlimit nofile;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "c:s:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:m:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			cp.config_path = optarg;
 			break;
 		case 's':
 			socket_path = optarg;
+			break;
+		case 'm':
+			metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -896,6 +995,7 @@ int main(int argc, char **argv)
 	rpc.methods = cp_methods;
 	rpc.n_methods = cp_n_methods;
 	rpc.ctx = &cp;
+	operator_access(&loaded->access, &rpc, &access, &ids);
 	rc = elb_rpc_server_open(&cp.operator, &rpc);
 	if (rc < 0) {
 		fprintf(stderr, "edgelb-cp: operator socket %s: %s\n", socket_path, strerror(-rc));
@@ -909,8 +1009,19 @@ int main(int argc, char **argv)
 		daemon_free(&cp);
 		return 1;
 	}
-	log_msg("managing %u dataplane(s), %u VIP(s), %u backend(s); operator socket %s",
-		cp.n_dps, cp.config->n_vips, cp.n_targets, socket_path);
+	if (metrics != NULL) {
+		rc = cp_metrics_open(&cp, metrics);
+		if (rc < 0) {
+			fprintf(stderr, "edgelb-cp: --metrics %s: %s\n", metrics,
+				rc == -EINVAL ? "not ADDRESS:PORT (numeric, [v6]:port)"
+					      : strerror(-rc));
+			daemon_free(&cp);
+			return rc == -EINVAL ? 2 : 1;
+		}
+	}
+	log_msg("managing %u dataplane(s), %u VIP(s), %u backend(s); operator socket %s%s%s",
+		cp.n_dps, cp.config->n_vips, cp.n_targets, socket_path,
+		metrics != NULL ? "; metrics http://" : "", metrics != NULL ? metrics : "");
 	rc = run(&cp);
 	if (rc < 0)
 		fprintf(stderr, "edgelb-cp: epoll_wait: %s\n", strerror(-rc));

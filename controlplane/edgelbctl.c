@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/socket.h>
@@ -32,7 +34,10 @@ static void usage(FILE *out)
 		"  backend add VIP BACKEND [--weight N]\n"
 		"  backend remove|drain|undrain VIP BACKEND\n"
 		"  backend weight VIP BACKEND N\n"
-		"  health | counters | config | dataplanes\n"
+		"  health | counters | slo | config | dataplanes\n"
+		"  stats [--watch] [--interval MS] [--count N]\n"
+		"                                   per-VIP and per-backend rates, live with --watch\n"
+		"  events [--count N]               events as they happen (subscribe)\n"
 		"  call METHOD [PARAMS-JSON]        any method, raw\n");
 }
 
@@ -85,14 +90,51 @@ static int add_weight(cJSON *params, const char *text)
 	return 0;
 }
 
-static int call(const char *path, const char *method, cJSON *params, cJSON **reply)
+/* One connection to the socket, read line by line. */
+struct conn {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+static int conn_open(struct conn *c, const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct timeval tv = {.tv_sec = TIMEOUT_S};
+
+	memset(c, 0, sizeof(*c));
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int rc = -errno;
+
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		return rc;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	c->fd = -1;
+	c->buf = NULL;
+}
+
+/* Send one request. A failed send is not the end: a server that refused
+ * us (permission denied) has closed the socket with its reason waiting to
+ * be read, so the caller reads anyway. */
+static void conn_request(struct conn *c, const char *method, cJSON *params)
+{
 	cJSON *req = cJSON_CreateObject();
-	char *line, *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd, rc = 0;
+	char *line;
 
 	cJSON_AddStringToObject(req, "jsonrpc", "2.0");
 	cJSON_AddNumberToObject(req, "id", 1);
@@ -102,66 +144,66 @@ static int call(const char *path, const char *method, cJSON *params, cJSON **rep
 	line = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
 	if (line == NULL)
-		return -ENOMEM;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		free(line);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		return;
 	for (size_t off = 0, n = strlen(line); off < n;) {
-		ssize_t w = send(fd, line + off, n - off, MSG_NOSIGNAL);
+		ssize_t w = send(c->fd, line + off, n - off, MSG_NOSIGNAL);
 
-		if (w < 0) {
-			rc = -errno;
-			goto out;
-		}
+		if (w <= 0)
+			break;
 		off += (size_t)w;
 	}
-	if (send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		rc = -errno;
-		goto out;
-	}
+	(void)!send(c->fd, "\n", 1, MSG_NOSIGNAL);
+	free(line);
+}
+
+/* The next line from the server, parsed; timeout_s 0 waits for ever. */
+static int conn_read(struct conn *c, cJSON **msg, int timeout_s)
+{
+	struct timeval tv = {.tv_sec = timeout_s};
+
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (;;) {
+		char *nl = c->len > 0 ? memchr(c->buf, '\n', c->len) : NULL;
 		ssize_t r;
 
-		if (cap - len < 65536) {
+		if (nl != NULL) {
+			size_t line_len = (size_t)(nl - c->buf);
+
+			*msg = cJSON_ParseWithLength(c->buf, line_len);
+			memmove(c->buf, nl + 1, c->len - line_len - 1);
+			c->len -= line_len + 1;
+			return *msg != NULL ? 0 : -EBADMSG;
+		}
+		if (c->cap - c->len < 65536) {
+			size_t cap = c->cap ? c->cap * 2 : 65536 * 2;
 			char *grown;
 
-			cap = cap ? cap * 2 : 65536 * 2;
-			if (cap > REPLY_MAX || (grown = realloc(buf, cap)) == NULL) {
-				rc = -EFBIG;
-				goto out;
-			}
-			buf = grown;
+			if (cap > REPLY_MAX || (grown = realloc(c->buf, cap)) == NULL)
+				return -EFBIG;
+			c->buf = grown;
+			c->cap = cap;
 		}
-		r = recv(fd, buf + len, cap - len - 1, 0);
-		if (r < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (r == 0) {
-			rc = -ECONNRESET;
-			goto out;
-		}
-		len += (size_t)r;
-		if (memchr(buf, '\n', len) != NULL)
-			break;
+		r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+		if (r < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (r == 0)
+			return -ECONNRESET;
+		c->len += (size_t)r;
 	}
-	*reply = cJSON_ParseWithLength(buf, len);
-	if (*reply == NULL)
-		rc = -EBADMSG;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(line);
-	free(buf);
+}
+
+static int call(const char *path, const char *method, cJSON *params, cJSON **reply)
+{
+	struct conn c;
+	int rc = conn_open(&c, path);
+
+	if (rc < 0) {
+		cJSON_Delete(params);
+		return rc;
+	}
+	conn_request(&c, method, params);
+	rc = conn_read(&c, reply, TIMEOUT_S);
+	conn_close(&c);
 	return rc;
 }
 
@@ -253,6 +295,267 @@ static void print_dataplanes(const cJSON *result)
 		       yes(d, "in_sync"), num(d, "restarts"), str(d, "last_error"));
 }
 
+static const cJSON *find_named(const cJSON *list, const char *key, const char *value)
+{
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, list)
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(item, key);
+
+		if (cJSON_IsString(k) && strcmp(k->valuestring, value) == 0)
+			return item;
+	}
+	return NULL;
+}
+
+/* (now - before) / seconds of a counter; -1 without a previous figure. */
+static double rate(const cJSON *now, const cJSON *before, const char *group, const char *name,
+		   double seconds)
+{
+	const cJSON *g_now = group ? cJSON_GetObjectItemCaseSensitive(now, group) : now;
+	const cJSON *g_before = group ? cJSON_GetObjectItemCaseSensitive(before, group) : before;
+	double a = num(g_now, name), b = num(g_before, name);
+
+	if (before == NULL || seconds <= 0)
+		return -1;
+	return a >= b ? (a - b) / seconds : a / seconds; /* a dataplane restarted */
+}
+
+static void print_rate(const char *fmt_num, double value, int width)
+{
+	if (value < 0)
+		printf(" %*s", width, "-");
+	else
+		printf(fmt_num, width, value);
+}
+
+static void print_percent(const cJSON *value, int width)
+{
+	if (cJSON_IsNumber(value))
+		printf(" %*.4f%%", width - 1, value->valuedouble * 100);
+	else
+		printf(" %*s", width, "-");
+}
+
+#define EVENTS_SHOWN 6
+
+struct watch {
+	cJSON *previous; /* the last snapshot's params */
+	char events[EVENTS_SHOWN][200];
+	unsigned int n_events;
+};
+
+static void describe_event(const cJSON *e, char *out, size_t len)
+{
+	static const char *const fields[] = {"vip",	"backend", "dataplane",
+					     "generation", "reason",  "error"};
+	double t = num(e, "time_ms");
+	time_t secs = (time_t)(t / 1000);
+	struct tm tm;
+	char when[16] = "";
+	size_t o;
+
+	if (localtime_r(&secs, &tm) != NULL)
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	o = (size_t)snprintf(out, len, "%s.%03d %s", when, (int)((long long)t % 1000),
+			     str(e, "type"));
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && o < len; i++) {
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, fields[i]);
+
+		if (cJSON_IsString(f))
+			o += (size_t)snprintf(out + o, len - o, " %s=%s", fields[i], f->valuestring);
+		else if (cJSON_IsNumber(f))
+			o += (size_t)snprintf(out + o, len - o, " %s=%.0f", fields[i], f->valuedouble);
+	}
+}
+
+static void print_stats_frame(const cJSON *snap, const struct watch *w, bool clear)
+{
+	const cJSON *prev = w->previous, *v;
+	double seconds = prev ? (num(snap, "time_ms") - num(prev, "time_ms")) / 1000.0 : 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	char when[32] = "";
+
+	if (localtime_r(&now, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	if (clear)
+		printf("\033[H\033[2J");
+	printf("edgelb  %s  generation %.0f  dataplanes reporting %.0f  (rates over %.1f s)\n\n",
+	       when, num(snap, "generation"), num(snap, "dataplanes_reporting"), seconds);
+	printf("%-30s %10s %10s %9s %10s %9s %7s %10s %9s\n", "VIP", "RX_PPS", "FWD_PPS",
+	       "FWD_MBPS", "NEWFLOW/S", "DROPS/S", "HEALTHY", "AVAIL_1M", "BUDGET_1M");
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(snap, "vips"))
+	{
+		const cJSON *pv = prev ? find_named(cJSON_GetObjectItemCaseSensitive(prev, "vips"),
+						    "vip", str(v, "vip"))
+				       : NULL;
+		const cJSON *slo = cJSON_GetObjectItemCaseSensitive(v, "slo"), *b;
+		double fwd_pps = rate(v, pv, "forwarded", "packets", seconds);
+		double fwd_bytes = rate(v, pv, "forwarded", "bytes", seconds);
+		double drops = -1;
+
+		if (pv != NULL && seconds > 0)
+			drops = (drops_total(v) - drops_total(pv)) / seconds;
+		printf("%-30s", str(v, "vip"));
+		print_rate(" %*.0f", rate(v, pv, "rx", "packets", seconds), 10);
+		print_rate(" %*.0f", fwd_pps, 10);
+		print_rate(" %*.2f", fwd_bytes < 0 ? -1 : fwd_bytes * 8 / 1e6, 9);
+		print_rate(" %*.0f", rate(v, pv, NULL, "new_flows", seconds), 10);
+		print_rate(" %*.0f", drops < 0 ? -1 : drops, 9);
+		printf(" %3.0f/%-3.0f", num(v, "healthy"), num(v, "backends"));
+		print_percent(cJSON_GetObjectItemCaseSensitive(
+				      cJSON_GetObjectItemCaseSensitive(slo, "availability"), "1m"),
+			      10);
+		print_percent(cJSON_GetObjectItemCaseSensitive(
+				      cJSON_GetObjectItemCaseSensitive(slo, "error_budget_left"),
+				      "1m"),
+			      9);
+		printf("\n  %-40s %-9s %6s %-8s %10s %7s %10s\n", "BACKEND", "STATE", "WEIGHT",
+		       "HEALTH", "FWD_PPS", "SHARE", "NEWFLOW/S");
+		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(v, "backend_counters"))
+		{
+			const cJSON *pb =
+				pv ? find_named(cJSON_GetObjectItemCaseSensitive(pv, "backend_counters"),
+						"address", str(b, "address"))
+				   : NULL;
+			double pps = rate(b, pb, "forwarded", "packets", seconds);
+
+			printf("  %-40s %-9s %6.0f %-8s", str(b, "address"), str(b, "state"),
+			       num(b, "weight"), str(b, "health"));
+			print_rate(" %*.0f", pps, 10);
+			if (pps >= 0 && fwd_pps > 0)
+				printf(" %6.1f%%", pps * 100 / fwd_pps);
+			else
+				printf(" %7s", "-");
+			print_rate(" %*.0f", rate(b, pb, NULL, "new_flows", seconds), 10);
+			printf("\n");
+		}
+		printf("\n");
+	}
+	if (w->n_events > 0) {
+		unsigned int first = w->n_events > EVENTS_SHOWN ? w->n_events - EVENTS_SHOWN : 0;
+
+		printf("recent events:\n");
+		for (unsigned int i = first; i < w->n_events; i++)
+			printf("  %s\n", w->events[i % EVENTS_SHOWN]);
+	}
+	fflush(stdout);
+}
+
+static void print_json_line(const cJSON *item)
+{
+	char *text = cJSON_PrintUnformatted(item);
+
+	puts(text != NULL ? text : "null");
+	free(text);
+	fflush(stdout);
+}
+
+/*
+ * `stats` and `events`: subscribe and print what comes, until `frames`
+ * frames (stats: tables, or snapshots with --json) or events were shown
+ * (0: until interrupted). A one-shot table waits for a second snapshot, so
+ * that it has rates.
+ */
+static int run_stream(const char *path, bool stats, bool json, uint32_t interval_ms,
+		      unsigned long frames)
+{
+	struct watch w = {0};
+	struct conn c;
+	cJSON *params = cJSON_CreateObject(), *msg = NULL;
+	unsigned long shown = 0;
+	bool clear = stats && !json && isatty(STDOUT_FILENO);
+	int rc = conn_open(&c, path);
+
+	if (rc < 0) {
+		cJSON_Delete(params);
+		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+		return 3;
+	}
+	cJSON_AddNumberToObject(params, "interval_ms", interval_ms);
+	cJSON_AddBoolToObject(params, "snapshots", stats);
+	cJSON_AddBoolToObject(params, "events", true);
+	conn_request(&c, "subscribe", params);
+	rc = conn_read(&c, &msg, TIMEOUT_S);
+	if (rc == 0 && cJSON_GetObjectItemCaseSensitive(msg, "error") != NULL) {
+		const cJSON *error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+
+		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
+			str(error, "message"));
+		cJSON_Delete(msg);
+		conn_close(&c);
+		return 1;
+	}
+	cJSON_Delete(msg);
+	while (rc == 0 && (frames == 0 || shown < frames)) {
+		const char *method;
+		cJSON *p;
+
+		/* Snapshots come every interval: silence for much longer is a
+		 * dead server. Events alone may be quiet for ever. */
+		rc = conn_read(&c, &msg, stats ? (int)(interval_ms / 1000) + TIMEOUT_S : 0);
+		if (rc < 0)
+			break;
+		method = str(msg, "method");
+		p = cJSON_GetObjectItemCaseSensitive(msg, "params");
+		if (strcmp(method, "event") == 0) {
+			char *line = w.events[w.n_events++ % EVENTS_SHOWN];
+
+			describe_event(p, line, sizeof(w.events[0]));
+			if (!stats) {
+				if (json)
+					print_json_line(p);
+				else
+					puts(line);
+				fflush(stdout);
+				shown++;
+			}
+		} else if (strcmp(method, "snapshot") == 0 && stats) {
+			if (json) {
+				print_json_line(p);
+				shown++;
+			} else if (w.previous != NULL) {
+				print_stats_frame(p, &w, clear);
+				shown++;
+			}
+			cJSON_Delete(w.previous);
+			w.previous = cJSON_DetachItemFromObjectCaseSensitive(msg, "params");
+		}
+		cJSON_Delete(msg);
+	}
+	cJSON_Delete(w.previous);
+	conn_close(&c);
+	if (rc < 0) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+		return 3;
+	}
+	return 0;
+}
+
+static void print_slo(const cJSON *result)
+{
+	static const char *const windows[] = {"1m", "5m", "1h"};
+	const cJSON *v;
+
+	printf("%-30s %9s %10s %10s %10s %9s %9s %9s %12s\n", "VIP", "OBJECTIVE", "AVAIL_1M",
+	       "AVAIL_5M", "AVAIL_1H", "BUDGET_1M", "BUDGET_5M", "BUDGET_1H", "FWD_PPS");
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(result, "vips"))
+	{
+		const cJSON *slo = cJSON_GetObjectItemCaseSensitive(v, "slo");
+		const cJSON *av = cJSON_GetObjectItemCaseSensitive(slo, "availability");
+		const cJSON *budget = cJSON_GetObjectItemCaseSensitive(slo, "error_budget_left");
+
+		printf("%-30s %8.4f%%", str(v, "vip"), num(slo, "objective") * 100);
+		for (int i = 0; i < 3; i++)
+			print_percent(cJSON_GetObjectItemCaseSensitive(av, windows[i]), 10);
+		for (int i = 0; i < 3; i++)
+			print_percent(cJSON_GetObjectItemCaseSensitive(budget, windows[i]), 9);
+		printf(" %12.0f\n", num(slo, "forwarded_pps"));
+	}
+}
+
 static void print_pretty(const cJSON *item)
 {
 	char *text = cJSON_Print(item);
@@ -333,6 +636,36 @@ int main(int argc, char **argv)
 		method = "health.get";
 	} else if (nargs == 1 && strcmp(what, "counters") == 0) {
 		method = "counters.get";
+	} else if (nargs == 1 && strcmp(what, "slo") == 0) {
+		method = "counters.get";
+	} else if (strcmp(what, "stats") == 0 || strcmp(what, "events") == 0) {
+		bool stats = strcmp(what, "stats") == 0, watch = false;
+		unsigned long interval_ms = 1000, frames = 1;
+		bool count_given = false;
+
+		for (int i = 1; i < nargs; i++) {
+			char *end = NULL;
+
+			if (stats && strcmp(args[i], "--watch") == 0) {
+				watch = true;
+			} else if (stats && strcmp(args[i], "--interval") == 0 && i + 1 < nargs) {
+				interval_ms = strtoul(args[++i], &end, 10);
+				if (*end != '\0' || interval_ms < 100 || interval_ms > 3600000)
+					goto bad_usage;
+			} else if (strcmp(args[i], "--count") == 0 && i + 1 < nargs) {
+				frames = strtoul(args[++i], &end, 10);
+				if (*end != '\0' || frames == 0)
+					goto bad_usage;
+				count_given = true;
+			} else {
+				goto bad_usage;
+			}
+		}
+		if ((watch || !stats) && !count_given)
+			frames = 0; /* until interrupted */
+		cJSON_Delete(params);
+		return run_stream(path, stats, json, (uint32_t)interval_ms, frames);
+
 	} else if (nargs == 1 && strcmp(what, "config") == 0) {
 		method = "config.get";
 	} else if (nargs == 1 && strcmp(what, "dataplanes") == 0) {
@@ -377,7 +710,9 @@ int main(int argc, char **argv)
 
 		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(result, "vips"))
 			print_backends(v);
-	} else if (strcmp(method, "counters.get") == 0)
+	} else if (strcmp(what, "slo") == 0)
+		print_slo(result);
+	else if (strcmp(method, "counters.get") == 0)
 		print_counters(result);
 	else if (strcmp(method, "dataplanes.get") == 0)
 		print_dataplanes(result);

@@ -605,6 +605,7 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	     elb_dp_json_add_u64(control, "refused", stats.refused) != NULL &&
 	     elb_dp_json_add_u64(control, "dropped", stats.dropped) != NULL &&
 	     elb_dp_json_add_u64(control, "oversized", stats.oversized) != NULL &&
+	     elb_dp_json_add_u64(control, "denied", stats.denied) != NULL &&
 	     elb_dp_json_add_u64(control, "apply_failures", api->apply_failures) != NULL &&
 	     elb_dp_json_add_u64(control, "persist_failures", api->persist_failures) != NULL;
 	if (ok && api->persist_error[0] != '\0')
@@ -628,16 +629,16 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 }
 
 static const struct elb_rpc_method dp_methods[] = {
-	{"ping", method_ping},
-	{"config.get", method_config_get},
-	{"config.set", method_config_set},
-	{"vip.set", method_vip_set},
-	{"vip.delete", method_vip_delete},
-	{"vip.list", method_vip_list},
-	{"backends.set", method_backends_set},
-	{"node.set", method_node_set},
-	{"counters.get", method_counters_get},
-	{"status.get", method_status_get},
+	{"ping", method_ping, true},
+	{"config.get", method_config_get, true},
+	{"config.set", method_config_set, false},
+	{"vip.set", method_vip_set, false},
+	{"vip.delete", method_vip_delete, false},
+	{"vip.list", method_vip_list, true},
+	{"backends.set", method_backends_set, false},
+	{"node.set", method_node_set, false},
+	{"counters.get", method_counters_get, true},
+	{"status.get", method_status_get, true},
 };
 
 /* ------------------------------------------------------------------------ */

@@ -40,9 +40,19 @@
 #define BUFFER_INITIAL (4u << 10)
 #define BUFFER_KEEP (64u << 10)    /* idle buffers above this are given back */
 #define ACCEPT_RETRY_MS 100        /* out of fds: wait this long before accepting again */
+#define PEER_GROUPS_MAX 256        /* supplementary groups of a peer that are looked at */
+
+enum client_access {
+	ACCESS_NONE = 0,
+	ACCESS_READ,
+	ACCESS_WRITE,
+};
 
 struct rpc_client {
 	int fd;
+	uint64_t id;            /* elb_rpc_server_caller's; never reused */
+	uint32_t uid;           /* the peer's, at connect */
+	uint8_t access;         /* enum client_access */
 	uint32_t slot;          /* index in srv->clients */
 	uint32_t events;        /* epoll mask registered now */
 	bool closing;           /* read nothing more; close once the output is sent */
@@ -82,6 +92,14 @@ struct elb_rpc_server {
 	struct rpc_client *dead;
 	struct elb_rpc_stats stats;
 	int listen_marker; /* its address tags the listener's epoll events */
+	uint64_t next_client_id;
+	struct rpc_client *caller; /* whose request runs now; NULL outside handlers */
+	struct id_list {
+		uint32_t uids[ELB_RPC_MAX_ACCESS_IDS + 2]; /* + root and our euid for write */
+		uint32_t n_uids;
+		uint32_t gids[ELB_RPC_MAX_ACCESS_IDS];
+		uint32_t n_gids;
+	} write_ids, read_ids;
 };
 
 static uint64_t now_ms(void)
@@ -323,6 +341,16 @@ static char *handle_message(struct elb_rpc_server *srv, const char *line, size_t
 			cJSON_AddStringToObject(error.data, "method", method_name->valuestring);
 		goto respond_error;
 	}
+	if (!method->read_only && srv->caller != NULL && srv->caller->access != ACCESS_WRITE) {
+		srv->stats.denied++;
+		elb_rpc_error_set(&error, ELB_RPC_PERMISSION_DENIED, NULL,
+				  "permission denied: %s changes state and uid %u may only read",
+				  method->name, srv->caller->uid);
+		error.data = cJSON_CreateObject();
+		if (error.data != NULL)
+			cJSON_AddStringToObject(error.data, "method", method->name);
+		goto respond_error;
+	}
 	params_item = cJSON_GetObjectItemCaseSensitive(request, "params");
 	if (params_item != NULL && !cJSON_IsObject(params_item)) {
 		elb_rpc_error_set(&error, ELB_RPC_INVALID_PARAMS, "params",
@@ -512,7 +540,9 @@ static void client_answer(struct elb_rpc_server *srv, struct rpc_client *c, char
 	if (blank(line, len))
 		return;
 	srv->stats.requests++;
+	srv->caller = c;
 	response = handle_message(srv, line, len, &failed);
+	srv->caller = NULL;
 	if (response != NULL) {
 		client_queue(srv, c, response, strlen(response));
 		free(response);
@@ -534,6 +564,50 @@ char *elb_rpc_server_answer(struct elb_rpc_server *srv, const char *line, size_t
 	response = handle_message(srv, copy, len, &failed);
 	free(copy);
 	return response;
+}
+
+uint64_t elb_rpc_server_caller(const struct elb_rpc_server *srv)
+{
+	return srv->caller != NULL ? srv->caller->id : 0;
+}
+
+int elb_rpc_server_notify(struct elb_rpc_server *srv, uint64_t client, const char *method,
+			  cJSON *params)
+{
+	struct rpc_client *c = NULL;
+	cJSON *message;
+	char *line;
+
+	for (uint32_t i = 0; i < srv->n_clients; i++)
+		if (srv->clients[i]->id == client) {
+			c = srv->clients[i];
+			break;
+		}
+	if (c == NULL || c->dead || c->closing || c->peer_gone || c->peer_eof) {
+		cJSON_Delete(params);
+		return -ENOENT;
+	}
+	message = cJSON_CreateObject();
+	if (message == NULL || cJSON_AddStringToObject(message, "jsonrpc", "2.0") == NULL ||
+	    cJSON_AddStringToObject(message, "method", method) == NULL)
+		goto nomem;
+	if (params != NULL && !cJSON_AddItemToObject(message, "params", params))
+		goto nomem;
+	params = NULL; /* the message's now */
+	line = encode_line(message);
+	cJSON_Delete(message);
+	if (line == NULL)
+		return -ENOMEM;
+	client_queue(srv, c, line, strlen(line));
+	free(line);
+	if (c->dead)
+		return -ENOBUFS;
+	client_flush(srv, c);
+	return 0;
+nomem:
+	cJSON_Delete(params);
+	cJSON_Delete(message);
+	return -ENOMEM;
 }
 
 /* Give back the handled lines' room. */
@@ -701,11 +775,68 @@ static const char busy_line[] =
 	"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,\"message\":\"server busy: "
 	"too many clients\"}}\n";
 
+static bool id_listed(const uint32_t *ids, uint32_t n, uint32_t id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+static bool peer_in(const struct id_list *list, const struct ucred *cred, const gid_t *groups,
+		    int n_groups)
+{
+	if (id_listed(list->uids, list->n_uids, cred->uid) ||
+	    id_listed(list->gids, list->n_gids, cred->gid))
+		return true;
+	for (int i = 0; i < n_groups; i++)
+		if (id_listed(list->gids, list->n_gids, groups[i]))
+			return true;
+	return false;
+}
+
+/* What the peer on fd may do, from its credentials at connect time. */
+static enum client_access peer_access(const struct elb_rpc_server *srv, int fd, uint32_t *uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[PEER_GROUPS_MAX];
+	socklen_t groups_len = sizeof(groups);
+	int n_groups = 0;
+
+	*uid = UINT32_MAX;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+		return ACCESS_NONE;
+	*uid = cred.uid;
+	/* A peer in more groups than fit is judged on those that fit. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &groups_len) == 0 ||
+	    errno == ERANGE)
+		n_groups = (int)(groups_len / sizeof(gid_t));
+	if (n_groups > PEER_GROUPS_MAX)
+		n_groups = PEER_GROUPS_MAX;
+	if (peer_in(&srv->write_ids, &cred, groups, n_groups))
+		return ACCESS_WRITE;
+	if (peer_in(&srv->read_ids, &cred, groups, n_groups))
+		return ACCESS_READ;
+	return ACCESS_NONE;
+}
+
+/* Best effort, like busy_line: a fresh socket has room for one line. */
+static void refuse(int fd, const char *line, size_t len)
+{
+	ssize_t sent = send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)sent;
+	close(fd);
+}
+
 static void accept_clients(struct elb_rpc_server *srv)
 {
 	for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
 		struct epoll_event ev = {.events = EPOLLIN};
+		enum client_access access;
 		struct rpc_client *c;
+		uint32_t uid;
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -723,13 +854,21 @@ static void accept_clients(struct elb_rpc_server *srv)
 			return;
 		}
 		if (srv->n_clients >= srv->max_clients) {
-			/* Best effort: a fresh socket has room for one line. */
-			ssize_t sent = send(fd, busy_line, sizeof(busy_line) - 1,
-					    MSG_NOSIGNAL | MSG_DONTWAIT);
-
-			(void)sent;
-			close(fd);
+			refuse(fd, busy_line, sizeof(busy_line) - 1);
 			srv->stats.refused++;
+			continue;
+		}
+		access = peer_access(srv, fd, &uid);
+		if (access == ACCESS_NONE) {
+			char line[160];
+			int len = snprintf(line, sizeof(line),
+					   "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,"
+					   "\"message\":\"permission denied: uid %u may not use this "
+					   "socket\"}}\n",
+					   ELB_RPC_PERMISSION_DENIED, uid);
+
+			refuse(fd, line, (size_t)len);
+			srv->stats.denied++;
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
@@ -738,6 +877,9 @@ static void accept_clients(struct elb_rpc_server *srv)
 			continue;
 		}
 		c->fd = fd;
+		c->id = ++srv->next_client_id;
+		c->uid = uid;
+		c->access = (uint8_t)access;
 		c->events = EPOLLIN;
 		c->input_ms = c->output_ms = now_ms();
 		ev.data.ptr = c;
@@ -857,8 +999,12 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *addr)
 	return 0;
 }
 
-static int open_listener(struct elb_rpc_server *srv, const char *path, mode_t mode)
+static int open_listener(struct elb_rpc_server *srv, const struct elb_rpc_server_config *config)
 {
+	const char *path = config->path;
+	mode_t mode = config->mode ? config->mode : ELB_RPC_SOCKET_MODE;
+	uid_t owner = config->set_owner ? config->owner : (uid_t)-1;
+	gid_t group = config->set_group ? config->group : (gid_t)-1;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, rc;
@@ -881,6 +1027,12 @@ static int open_listener(struct elb_rpc_server *srv, const char *path, mode_t mo
 		close(fd);
 		return rc;
 	}
+	if ((owner != (uid_t)-1 || group != (gid_t)-1) && chown(path, owner, group) < 0) {
+		rc = -errno;
+		close(fd);
+		unlink(path);
+		return rc;
+	}
 	if (chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
 		rc = -errno;
 		close(fd);
@@ -891,6 +1043,32 @@ static int open_listener(struct elb_rpc_server *srv, const char *path, mode_t mo
 	srv->sock_dev = st.st_dev;
 	srv->sock_ino = st.st_ino;
 	return 0;
+}
+
+static int copy_ids(struct id_list *to, const struct elb_rpc_id_list *from)
+{
+	if (from->n_uids > ELB_RPC_MAX_ACCESS_IDS || from->n_gids > ELB_RPC_MAX_ACCESS_IDS ||
+	    (from->n_uids > 0 && from->uids == NULL) || (from->n_gids > 0 && from->gids == NULL))
+		return -EINVAL;
+	for (uint32_t i = 0; i < from->n_uids; i++)
+		to->uids[to->n_uids++] = from->uids[i];
+	for (uint32_t i = 0; i < from->n_gids; i++)
+		to->gids[to->n_gids++] = from->gids[i];
+	return 0;
+}
+
+static int copy_access(struct elb_rpc_server *srv, const struct elb_rpc_access *access)
+{
+	int rc = 0;
+
+	srv->write_ids.uids[srv->write_ids.n_uids++] = 0;
+	srv->write_ids.uids[srv->write_ids.n_uids++] = (uint32_t)geteuid();
+	if (access != NULL) {
+		rc = copy_ids(&srv->write_ids, &access->write);
+		if (rc == 0)
+			rc = copy_ids(&srv->read_ids, &access->read);
+	}
+	return rc;
 }
 
 int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server_config *config)
@@ -934,7 +1112,10 @@ int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server
 		rc = -errno;
 		goto fail;
 	}
-	rc = open_listener(srv, config->path, config->mode ? config->mode : ELB_RPC_SOCKET_MODE);
+	rc = copy_access(srv, config->access);
+	if (rc < 0)
+		goto fail;
+	rc = open_listener(srv, config);
 	if (rc < 0)
 		goto fail;
 	ev.data.ptr = &srv->listen_marker;

@@ -34,10 +34,24 @@
  *    closed.
  * No client can block another: every socket is non-blocking, and each
  * readiness event reads at most one buffer's worth.
+ *
+ * Access, from the peer's credentials (SO_PEERCRED and SO_PEERGROUPS, taken
+ * when it connects): a peer allowed to change state may call every method,
+ * a read-only peer only the methods marked read_only (anything else gets
+ * ELB_RPC_PERMISSION_DENIED naming the method), and any other peer gets one
+ * ELB_RPC_PERMISSION_DENIED line and is disconnected. The file mode is a
+ * first gate; the credentials are the one that cannot be widened by a chmod.
+ *
+ * Notifications: a handler may note its caller (elb_rpc_server_caller) and
+ * the application may later send that client notification lines
+ * (elb_rpc_server_notify) until it disconnects, e.g. for subscriptions. They
+ * share the client's output buffer and its limits, so a subscriber that
+ * stops reading is dropped and never holds the server up.
  */
 #ifndef ELB_RPC_H
 #define ELB_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -62,6 +76,7 @@
 #define ELB_RPC_INTERNAL_ERROR (-32603)
 /* Implementation-defined server errors, -32000 .. -32099. */
 #define ELB_RPC_SERVER_BUSY (-32000) /* too many clients; sent before closing */
+#define ELB_RPC_PERMISSION_DENIED (-32020) /* the peer's credentials do not allow it */
 
 #define ELB_RPC_ERROR_MESSAGE_MAX 512
 #define ELB_RPC_ERROR_FIELD_MAX 128
@@ -90,7 +105,28 @@ typedef int (*elb_rpc_handler_fn)(void *ctx, const cJSON *params, cJSON **result
 struct elb_rpc_method {
 	const char *name;
 	elb_rpc_handler_fn handler;
+	bool read_only; /* changes nothing: read-only peers may call it */
 };
+
+/*
+ * Who may connect. A peer whose uid, gid or one of its groups is listed in
+ * `write` may call everything; else one listed in `read` may call the
+ * read_only methods; else it is refused. Root and the server's own
+ * effective uid are always in `write`. Lists are copied at open.
+ */
+struct elb_rpc_id_list {
+	const uint32_t *uids;
+	uint32_t n_uids;
+	const uint32_t *gids;
+	uint32_t n_gids;
+};
+
+struct elb_rpc_access {
+	struct elb_rpc_id_list write;
+	struct elb_rpc_id_list read;
+};
+
+#define ELB_RPC_MAX_ACCESS_IDS 64u /* per list */
 
 /* Server settings; zero fields take the ELB_RPC_* defaults above. */
 struct elb_rpc_server_config {
@@ -99,6 +135,11 @@ struct elb_rpc_server_config {
 	size_t n_methods;
 	void *ctx;                 /* passed to every handler */
 	mode_t mode;               /* socket file mode; 0: ELB_RPC_SOCKET_MODE */
+	bool set_owner;            /* give the socket file to owner (else: ours) */
+	uid_t owner;
+	bool set_group;            /* give the socket file to group (else: ours) */
+	gid_t group;
+	const struct elb_rpc_access *access; /* NULL: root and our own uid only */
 	unsigned int max_clients;
 	size_t max_message;
 	size_t max_output;
@@ -112,6 +153,7 @@ struct elb_rpc_stats {
 	uint64_t errors;    /* error responses sent */
 	uint64_t oversized; /* connections closed for a too long line */
 	uint64_t dropped;   /* connections closed for a stall or unread output */
+	uint64_t denied;    /* connections refused and calls refused for credentials */
 	uint32_t clients;   /* open now */
 };
 
@@ -146,6 +188,25 @@ int elb_rpc_server_fd(const struct elb_rpc_server *srv);
 char *elb_rpc_server_answer(struct elb_rpc_server *srv, const char *line, size_t len);
 
 void elb_rpc_server_stats(const struct elb_rpc_server *srv, struct elb_rpc_stats *out);
+
+/*
+ * The client whose request is being handled: a handler's caller, or 0
+ * outside a handler (and under elb_rpc_server_answer). Ids are never
+ * reused by the server's lifetime.
+ */
+uint64_t elb_rpc_server_caller(const struct elb_rpc_server *srv);
+
+/*
+ * Send client a notification line {"jsonrpc":"2.0","method":method,
+ * "params":params}; takes params (NULL: none). Called outside handlers, so
+ * that a request's response always comes before the notifications it
+ * starts.
+ * @return 0 (queued; sent as the socket takes it), -ENOENT if the client is
+ *         gone or closing, -ENOBUFS if it was dropped for unread output,
+ *         -ENOMEM.
+ */
+int elb_rpc_server_notify(struct elb_rpc_server *srv, uint64_t client, const char *method,
+			  cJSON *params);
 
 /* Close every connection and the socket, and remove the socket file if it
  * is still ours. NULL is ignored. */

@@ -167,6 +167,70 @@ static bool keep_odd(void *ctx, uint32_t vip, uint32_t backend)
 	return backend % 2 == 1;
 }
 
+/* "operator": names resolved through this host's user and group databases
+ * (root and nogroup exist on every Debian system), numbers kept as numbers,
+ * and written back as given. */
+static void test_operator_access(void)
+{
+	struct cp_config *c = parse_ok(
+		"{" NODE ",'operator':{'socket_mode':'0640','socket_group':'nogroup',"
+		"'write':{'users':['root',1234]},'read':{'groups':['nogroup',4321]}}}");
+	struct cp_config *again = NULL;
+	struct elb_dp_err err;
+	char *text;
+	cJSON *json;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->access.socket_mode, 0640);
+	CU_ASSERT_TRUE(c->access.has_group);
+	CU_ASSERT_FALSE(c->access.has_owner);
+	CU_ASSERT_EQUAL(c->access.group.id, 65534);
+	CU_ASSERT_EQUAL(c->access.write_users.n, 2);
+	CU_ASSERT_EQUAL(c->access.write_users.items[0].id, 0);
+	CU_ASSERT_STRING_EQUAL(c->access.write_users.items[0].name, "root");
+	CU_ASSERT_EQUAL(c->access.write_users.items[1].id, 1234);
+	CU_ASSERT_STRING_EQUAL(c->access.write_users.items[1].name, "");
+	CU_ASSERT_EQUAL(c->access.read_groups.n, 2);
+	CU_ASSERT_EQUAL(c->access.read_groups.items[1].id, 4321);
+	json = cp_config_to_json(c);
+	text = cJSON_PrintUnformatted(cJSON_GetObjectItem(json, "operator"));
+	CU_ASSERT_STRING_EQUAL(text, "{\"socket_mode\":\"0640\",\"socket_group\":\"nogroup\","
+				     "\"write\":{\"users\":[\"root\",1234],\"groups\":[]},"
+				     "\"read\":{\"users\":[],\"groups\":[\"nogroup\",4321]}}");
+	free(text);
+	text = cJSON_PrintUnformatted(json);
+	CU_ASSERT_EQUAL(cp_config_parse(text, strlen(text), &again, &err), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+	CU_ASSERT_EQUAL(memcmp(&again->access, &c->access, sizeof(c->access)), 0);
+	free(text);
+	cJSON_Delete(json);
+	cp_config_free(again);
+	cp_config_free(c);
+
+	/* Without "operator" nothing is written. */
+	c = parse_ok("{" NODE "}");
+	json = cp_config_to_json(c);
+	CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(json, "operator"));
+	cJSON_Delete(json);
+	cp_config_free(c);
+
+	expect_error("{'operator':{'socket_mode':'0666'}}", "operator.socket_mode",
+		     "operator.socket_mode: must be an octal string such as \"0660\", not "
+		     "writable by others");
+	expect_error("{'operator':{'socket_mode':660}}", "operator.socket_mode",
+		     "operator.socket_mode: must be an octal string such as \"0660\", not "
+		     "writable by others");
+	expect_error("{'operator':{'read':{'users':['no-such-user-here']}}}",
+		     "operator.read.users[0]",
+		     "operator.read.users[0]: no user named \"no-such-user-here\" on this host");
+	expect_error("{'operator':{'write':{'groups':[1,-5]}}}", "operator.write.groups[1]",
+		     "operator.write.groups[1]: must be a group name or a numeric id");
+	expect_error("{'operator':{'write':{'uids':[1]}}}", "operator.write.uids",
+		     "operator.write.uids: unknown member");
+	expect_error("{'operator':{'socket_owner':true}}", "operator.socket_owner",
+		     "operator.socket_owner: must be a user name or a numeric id");
+}
+
 static void test_dp_view(void)
 {
 	struct cp_config *c = parse_ok(
@@ -193,6 +257,7 @@ int main(void)
 		ELB_TEST(test_defaults_and_members),
 		ELB_TEST(test_round_trip),
 		ELB_TEST(test_errors_name_the_field),
+		ELB_TEST(test_operator_access),
 		ELB_TEST(test_dp_view),
 		ELB_TEST_END,
 	};

@@ -28,6 +28,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cplib import Harness, rpc, wait_for  # noqa: E402
+
 VIP = "198.51.100.1:8080/tcp"
 VIP_TCP = "198.51.100.2:9000/tcp"
 A, B, C = "10.77.0.1", "10.77.0.2", "10.77.0.3"
@@ -36,74 +39,16 @@ SLACK_S = 0.6
 MANY = 400
 
 
-def rpc(path, method, params=None, timeout=5.0):
-    req = {"jsonrpc": "2.0", "id": 1, "method": method}
-    if params is not None:
-        req["params"] = params
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
 
 
-def wait_for(what, predicate, timeout):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if predicate():
-                return time.monotonic() - start
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
-
-class Test:
+class Test(Harness):
     def __init__(self, args, work):
+        super().__init__(work)
         self.args = args
-        self.work = work
         self.dp_sock = os.path.join(work, "dp.sock")
         self.cp_sock = os.path.join(work, "cp.sock")
         self.config = os.path.join(work, "cp.json")
-        self.procs = {}
-        self.failures = 0
-
-    def check(self, cond, text):
-        print(("ok   " if cond else "FAIL ") + text, flush=True)
-        if not cond:
-            self.failures += 1
-
-    def start(self, name, argv, **kw):
-        log = open(os.path.join(self.work, name + ".log"), "ab")
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
-        log.close()
-
-    def stop(self, name, sig=signal.SIGTERM):
-        p = self.procs.pop(name, None)
-        if p is None:
-            return
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if name == "cp":
-            # A clean exit on SIGTERM, and nothing from the sanitizers (an
-            # ASan build reports leaks and errors there).
-            with open(os.path.join(self.work, "cp.log"), errors="replace") as f:
-                log = f.read()
-            bad = [l for l in log.splitlines() if "Sanitizer" in l or "runtime error" in l]
-            self.check(p.returncode == 0 and not bad,
-                       f"edgelb-cp exited with {p.returncode}" + (f": {bad[0]}" if bad else ""))
 
     def start_http(self, name, addr):
         self.start(name, [sys.executable, "-m", "http.server", "8080", "--bind", addr,
@@ -339,8 +284,7 @@ class Test:
             acceptor.join()
             many_listener.close()
             tcp_listener.close()
-            for name in list(self.procs):
-                self.stop(name, signal.SIGKILL if name.startswith("http") else signal.SIGTERM)
+            self.stop_all()
         return 1 if self.failures else 0
 
 

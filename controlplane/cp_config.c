@@ -556,12 +556,11 @@ fail:
 
 int cp_config_parse(const char *text, size_t len, struct cp_config **out, struct elb_dp_err *err)
 {
-	cJSON *json = cJSON_ParseWithLength(text, len);
+	cJSON *json = elb_dp_json_parse_document(text, len, err);
 	int rc;
 
 	if (json == NULL)
-		return cp_fail(err, "", "not valid JSON (near byte %td)",
-			       cJSON_GetErrorPtr() != NULL ? cJSON_GetErrorPtr() - text : 0);
+		return -EINVAL;
 	rc = cp_config_from_json(json, out, err);
 	cJSON_Delete(json);
 	return rc;

@@ -139,6 +139,16 @@ struct cp_daemon {
 };
 
 uint64_t cp_now_ms(void);
+/* A line on stderr, "edgelb-cp: " first. */
+void cp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cp_daemon.c. Take loaded (freed on failure too): targets, the desired
+ * state, the dataplane slots. @return 0 or -ENOMEM. cp->epfd is set (or -1)
+ * before; cp_daemon_free releases everything, sockets included. */
+int cp_daemon_init(struct cp_daemon *cp, struct cp_config *loaded);
+void cp_daemon_free(struct cp_daemon *cp);
+/* A health probe's result: a transition may change the desired state. */
+void cp_target_result(struct cp_daemon *cp, struct cp_target *t, bool ok);
 
 /* A new state was committed or a backend entered or left service: rebuild
  * the desired dataplane config, and bump gen if it differs. */

@@ -35,295 +35,6 @@
 
 static volatile sig_atomic_t stop_requested;
 
-uint64_t cp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_msg(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "edgelb-cp: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Desired state */
-
-static bool keep_backend(void *ctx, uint32_t v, uint32_t b)
-{
-	struct cp_daemon *cp = ctx;
-	const struct cp_target *t = cp->targets[cp->target_base[v] + b];
-
-	if (!cp->vip_rt[v].all_down)
-		return cp_hc_in_service(&t->state);
-	/* Every backend is down: fail static. The last set that had a healthy
-	 * backend stays (or all of them if there never was one), because
-	 * health checks that all fail at once more often mean a broken check
-	 * or a partition between us and the backends than dead backends, and
-	 * an empty set would black-hole every flow of the VIP. */
-	return t->in_last_set;
-}
-
-int cp_refresh_desired(struct cp_daemon *cp)
-{
-	struct elb_dp_config *next;
-
-	for (uint32_t v = 0; v < cp->config->n_vips; v++) {
-		uint32_t n = cp->config->vips[v].dp.n_backends, up = 0, remembered = 0;
-		struct cp_target **ts = &cp->targets[cp->target_base[v]];
-		char name[ELB_DP_VIP_KEY_STR_MAX];
-
-		for (uint32_t b = 0; b < n; b++) {
-			up += cp_hc_in_service(&ts[b]->state);
-			remembered += ts[b]->in_last_set;
-		}
-		if (up > 0 || n == 0) {
-			for (uint32_t b = 0; b < n; b++)
-				ts[b]->in_last_set = cp_hc_in_service(&ts[b]->state);
-			if (cp->vip_rt[v].all_down) {
-				log_msg("%s: backends in service again",
-					elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name,
-							   sizeof(name)));
-				cp_event(cp, "vip_recovered",
-					 cp_event_backend(&cp->config->vips[v].dp.key, NULL, 0));
-			}
-			cp->vip_rt[v].all_down = false;
-			continue;
-		}
-		if (!cp->vip_rt[v].all_down) {
-			cp->vip_rt[v].all_down = true;
-			cp->vip_rt[v].all_down_alarms++;
-			log_msg("ALARM %s: every backend failed its health check; keeping the last "
-				"healthy set",
-				elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name)));
-			cp_event(cp, "vip_all_down",
-				 cp_event_backend(&cp->config->vips[v].dp.key, NULL, 0));
-		}
-		if (remembered == 0)
-			for (uint32_t b = 0; b < n; b++)
-				ts[b]->in_last_set = true;
-	}
-	next = cp_config_dp_view(cp->config, keep_backend, cp);
-	if (next == NULL)
-		return -ENOMEM;
-	if (cp->desired != NULL && elb_dp_config_equal(cp->desired, next)) {
-		elb_dp_config_free(next);
-		return 0;
-	}
-	elb_dp_config_free(cp->desired);
-	cp->desired = next;
-	cp->gen++;
-	{
-		cJSON *fields = cJSON_CreateObject();
-
-		elb_dp_json_add_u64(fields, "generation", cp->gen);
-		cp_event(cp, "desired_changed", fields);
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Targets */
-
-static void target_free(struct cp_daemon *cp, struct cp_target *t)
-{
-	cp_probe_cancel(&t->probe, cp->epfd);
-	free(t);
-}
-
-static struct cp_target *find_old_target(const struct cp_daemon *cp,
-					 const struct elb_dp_vip_key *key,
-					 const struct elb_dp_backend *b)
-{
-	int v = cp->config != NULL ? cp_config_find_vip(cp->config, key) : -ENOENT;
-
-	if (v < 0)
-		return NULL;
-	for (uint32_t i = 0; i < cp->config->vips[v].dp.n_backends; i++) {
-		struct cp_target *t = cp->targets[cp->target_base[v] + i];
-
-		if (t->family == b->family && memcmp(&t->addr, &b->addr, sizeof(t->addr)) == 0)
-			return t;
-	}
-	return NULL;
-}
-
-struct cp_layout {
-	struct cp_target **targets;
-	uint32_t n_targets;
-	uint32_t *target_base;
-	struct cp_vip_runtime *vip_rt;
-};
-
-static void layout_abort(struct cp_layout *l)
-{
-	for (uint32_t i = 0; l->targets != NULL && i < l->n_targets; i++)
-		if (l->targets[i] != NULL && l->targets[i]->fresh)
-			free(l->targets[i]);
-	free(l->targets);
-	free(l->target_base);
-	free(l->vip_rt);
-}
-
-/* The targets and VIP runtime state of config next, reusing the current
- * ones (their health history) for the backends that stay. Allocates only:
- * the current state is untouched until the layout is installed. */
-static int layout_prepare(struct cp_daemon *cp, const struct cp_config *next,
-			  struct cp_layout *l)
-{
-	uint32_t total = 0, k = 0;
-	uint64_t now = cp_now_ms();
-
-	memset(l, 0, sizeof(*l));
-	for (uint32_t v = 0; v < next->n_vips; v++)
-		total += next->vips[v].dp.n_backends;
-	l->targets = calloc((size_t)total + 1, sizeof(*l->targets));
-	l->target_base = calloc((size_t)next->n_vips + 1, sizeof(*l->target_base));
-	l->vip_rt = calloc((size_t)next->n_vips + 1, sizeof(*l->vip_rt));
-	if (l->targets == NULL || l->target_base == NULL || l->vip_rt == NULL)
-		goto nomem;
-	for (uint32_t v = 0; v < next->n_vips; v++) {
-		const struct cp_vip *vip = &next->vips[v];
-		int old_v = cp->config != NULL ? cp_config_find_vip(cp->config, &vip->dp.key) : -1;
-
-		l->target_base[v] = k;
-		l->vip_rt[v].key = vip->dp.key;
-		if (old_v >= 0)
-			l->vip_rt[v] = cp->vip_rt[old_v];
-		for (uint32_t b = 0; b < vip->dp.n_backends; b++, k++) {
-			const struct elb_dp_backend *be = &vip->dp.backends[b];
-			struct cp_target *t = find_old_target(cp, &vip->dp.key, be);
-
-			if (t != NULL && memcmp(&t->hc, &vip->hc, sizeof(t->hc)) == 0) {
-				l->targets[k] = t;
-				continue;
-			}
-			/* New, or its check changed: a fresh history. */
-			t = calloc(1, sizeof(*t));
-			if (t == NULL)
-				goto nomem;
-			t->kind = CP_POLL_TARGET;
-			t->fresh = true;
-			t->vip = vip->dp.key;
-			t->addr = be->addr;
-			t->family = be->family;
-			t->hc = vip->hc;
-			t->port = vip->hc.port != 0 ? vip->hc.port : vip->dp.key.port;
-			cp_probe_init(&t->probe);
-			/* Unchecked backends are always in service. */
-			t->state.status = vip->hc.type == CP_HC_NONE ? CP_HC_UP : CP_HC_UNKNOWN;
-			t->in_last_set = true;
-			t->next_due_ms = now;
-			l->targets[k] = t;
-		}
-	}
-	l->n_targets = total;
-	return 0;
-nomem:
-	l->n_targets = k;
-	layout_abort(l);
-	return -ENOMEM;
-}
-
-/* Install the layout: free the targets that left, take the new arrays. */
-static void layout_install(struct cp_daemon *cp, struct cp_layout *l)
-{
-	for (uint32_t i = 0; i < cp->n_targets; i++) {
-		bool kept = false;
-
-		for (uint32_t j = 0; j < l->n_targets && !kept; j++)
-			kept = l->targets[j] == cp->targets[i];
-		if (!kept)
-			target_free(cp, cp->targets[i]);
-	}
-	for (uint32_t j = 0; j < l->n_targets; j++)
-		l->targets[j]->fresh = false;
-	free(cp->targets);
-	free(cp->target_base);
-	free(cp->vip_rt);
-	cp->targets = l->targets;
-	cp->n_targets = l->n_targets;
-	cp->target_base = l->target_base;
-	cp->vip_rt = l->vip_rt;
-}
-
-int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err)
-{
-	struct cp_layout layout;
-	int rc;
-
-	rc = cp_config_validate(next, err);
-	if (rc == 0) {
-		rc = layout_prepare(cp, next, &layout);
-		if (rc < 0)
-			snprintf(err->text, sizeof(err->text), "out of memory");
-	}
-	if (rc < 0) {
-		cp_config_free(next);
-		return rc;
-	}
-	/* Persist before applying: a change the file does not have would be
-	 * lost by a restart, so it is refused instead. */
-	rc = cp_config_write_file(cp->config_path, next, err);
-	if (rc < 0) {
-		cp->persist_failures++;
-		layout_abort(&layout);
-		cp_config_free(next);
-		return rc;
-	}
-	layout_install(cp, &layout);
-	cp_config_free(cp->config);
-	cp->config = next;
-	cp->changes++;
-	{
-		cJSON *fields = cJSON_CreateObject();
-
-		elb_dp_json_add_u64(fields, "changes", cp->changes);
-		cp_event(cp, "config_changed", fields);
-	}
-	rc = cp_refresh_desired(cp);
-	if (rc < 0)
-		log_msg("out of memory rebuilding the desired state; retried on the next change");
-	return 0;
-}
-
-static void target_result(struct cp_daemon *cp, struct cp_target *t, bool ok)
-{
-	char name[ELB_DP_VIP_KEY_STR_MAX];
-
-	if (!ok)
-		snprintf(t->state.last_error, sizeof(t->state.last_error), "%s", t->probe.error);
-	if (!cp_hc_record(&t->state, ok, t->hc.rise, t->hc.fall))
-		return;
-	cp->health_transitions++;
-	{
-		char addr[ELB_DP_VIP_KEY_STR_MAX];
-		struct elb_dp_vip_key bk = {.addr = t->addr, .family = t->family, .proto = t->vip.proto,
-					    .port = t->port};
-
-		cJSON *fields = cp_event_backend(&t->vip, &t->addr, t->family);
-
-		log_msg("%s backend %s: %s%s%s%s", elb_dp_vip_key_str(&t->vip, name, sizeof(name)),
-			elb_dp_vip_key_str(&bk, addr, sizeof(addr)),
-			cp_hc_in_service(&t->state) ? "in service" : "out of service",
-			ok ? "" : " (", ok ? "" : t->state.last_error, ok ? "" : ")");
-		if (fields != NULL && !ok)
-			cJSON_AddStringToObject(fields, "error", t->state.last_error);
-		cp_event(cp, cp_hc_in_service(&t->state) ? "backend_up" : "backend_down", fields);
-	}
-	if (cp_refresh_desired(cp) < 0)
-		log_msg("out of memory rebuilding the desired state");
-}
-
 static void targets_tick(struct cp_daemon *cp, uint64_t now)
 {
 	for (uint32_t i = 0; i < cp->n_targets; i++) {
@@ -335,7 +46,7 @@ static void targets_tick(struct cp_daemon *cp, uint64_t now)
 			continue;
 		if (t->probe.fd >= 0) {
 			if (cp_probe_expire(&t->probe, cp->epfd, now))
-				target_result(cp, t, false);
+				cp_target_result(cp, t, false);
 			continue;
 		}
 		if (now < t->next_due_ms)
@@ -344,9 +55,9 @@ static void targets_tick(struct cp_daemon *cp, uint64_t now)
 		rc = cp_probe_start(&t->probe, cp->epfd, t, &t->hc, &t->addr, t->family, t->port,
 				    now, &ok);
 		if (rc == 1)
-			target_result(cp, t, ok);
+			cp_target_result(cp, t, ok);
 		else if (rc < 0 && cp->probe_errors++ % 1000 == 0)
-			log_msg("health probe not started (%s): retried next interval",
+			cp_log("health probe not started (%s): retried next interval",
 				strerror(-rc));
 	}
 }
@@ -363,7 +74,7 @@ static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const c
 	if (dp->connected) {
 		cJSON *fields = cp_event_dataplane(dp->cfg.name);
 
-		log_msg("dataplane %s: disconnected (%s)", dp->cfg.name, why);
+		cp_log("dataplane %s: disconnected (%s)", dp->cfg.name, why);
 		if (fields != NULL)
 			cJSON_AddStringToObject(fields, "reason", why);
 		cp_event(cp, "dataplane_lost", fields);
@@ -580,7 +291,7 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 			/* A new process behind the same socket, reached without our
 			 * noticing a disconnect: it has whatever config it started
 			 * with, so it gets the whole state again. */
-			log_msg("dataplane %s: restarted (instance %s -> %s)", dp->cfg.name,
+			cp_log("dataplane %s: restarted (instance %s -> %s)", dp->cfg.name,
 				dp->instance, inst->valuestring);
 			cp_event(cp, "dataplane_restarted", cp_event_dataplane(dp->cfg.name));
 			dp->restarts++;
@@ -615,7 +326,7 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 			dp->push_retry_ms = now + CP_DP_PUSH_RETRY_MS;
 			snprintf(dp->last_error, sizeof(dp->last_error), "config.set refused: %s",
 				 cJSON_IsString(m) ? m->valuestring : "?");
-			log_msg("dataplane %s: %s", dp->cfg.name, dp->last_error);
+			cp_log("dataplane %s: %s", dp->cfg.name, dp->last_error);
 			{
 				cJSON *fields = cp_event_dataplane(dp->cfg.name);
 
@@ -724,7 +435,7 @@ static void dp_connect(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 	dp->push_retry_ms = 0;
 	dp->next_ping_ms = now;
 	dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
-	log_msg("dataplane %s: connected", dp->cfg.name);
+	cp_log("dataplane %s: connected", dp->cfg.name);
 	cp_event(cp, "dataplane_connected", cp_event_dataplane(dp->cfg.name));
 }
 
@@ -801,7 +512,7 @@ static void handle_event(struct cp_daemon *cp, struct epoll_event *ev, uint64_t 
 		bool ok;
 
 		if (cp_probe_event(&t->probe, cp->epfd, t, ev->events, now, &ok) == 1)
-			target_result(cp, t, ok);
+			cp_target_result(cp, t, ok);
 	}
 }
 
@@ -828,8 +539,12 @@ static int run(struct cp_daemon *cp)
 			else
 				handle_event(cp, &events[i], now);
 		}
+		/* Also without an event: the server's time limits (a client
+		 * stalled on half a line) are enforced inside its poll. */
 		if (operator_event >= 0)
 			handle_event(cp, &events[operator_event], now);
+		else
+			elb_rpc_server_poll(cp->operator, 0);
 		targets_tick(cp, now);
 		for (uint32_t v = 0; v < cp->config->n_vips; v++)
 			cp_slo_tick(&cp->vip_rt[v].slo, now);
@@ -882,31 +597,6 @@ static void usage(FILE *out)
 		     "                       (numeric address; [v6]:port)\n");
 }
 
-static void daemon_free(struct cp_daemon *cp)
-{
-	cp_metrics_close(cp);
-	for (uint32_t i = 0; i < cp->n_pending_events; i++)
-		cJSON_Delete(cp->pending_events[i]);
-	elb_rpc_server_close(cp->operator);
-	for (uint32_t i = 0; i < cp->n_targets; i++)
-		target_free(cp, cp->targets[i]);
-	free(cp->targets);
-	free(cp->target_base);
-	free(cp->vip_rt);
-	for (uint32_t i = 0; i < cp->n_dps; i++) {
-		if (cp->dps[i].fd >= 0)
-			close(cp->dps[i].fd);
-		free(cp->dps[i].in);
-		free(cp->dps[i].out);
-		cJSON_Delete(cp->dps[i].counters);
-	}
-	free(cp->dps);
-	elb_dp_config_free(cp->desired);
-	cp_config_free(cp->config);
-	if (cp->epfd >= 0)
-		close(cp->epfd);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -923,7 +613,6 @@ int main(int argc, char **argv)
 	struct access_ids ids;
 	struct cp_config *loaded;
 	struct elb_dp_err err;
-	struct cp_layout layout;
 	struct epoll_event ev;
 	struct sigaction sa;
 	struct rlimit nofile;
@@ -968,27 +657,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "edgelb-cp: %s\n", err.text);
 		return 1;
 	}
-	cp.started_ms = cp_now_ms();
 	cp.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (cp.epfd < 0 || layout_prepare(&cp, loaded, &layout) < 0) {
-		fprintf(stderr, "edgelb-cp: %s\n", strerror(errno));
-		cp_config_free(loaded);
-		daemon_free(&cp);
+	rc = cp.epfd < 0 ? -errno : cp_daemon_init(&cp, loaded);
+	if (rc < 0) {
+		if (cp.epfd < 0)
+			cp_config_free(loaded);
+		fprintf(stderr, "edgelb-cp: %s\n", strerror(-rc));
+		cp_daemon_free(&cp);
 		return 1;
-	}
-	layout_install(&cp, &layout);
-	cp.config = loaded;
-	cp.dps = calloc(loaded->n_dataplanes + 1, sizeof(*cp.dps));
-	if (cp.dps == NULL || cp_refresh_desired(&cp) < 0) {
-		fprintf(stderr, "edgelb-cp: out of memory\n");
-		daemon_free(&cp);
-		return 1;
-	}
-	cp.n_dps = loaded->n_dataplanes;
-	for (uint32_t i = 0; i < cp.n_dps; i++) {
-		cp.dps[i].kind = CP_POLL_DATAPLANE;
-		cp.dps[i].fd = -1;
-		cp.dps[i].cfg = loaded->dataplanes[i];
 	}
 
 	rpc.path = socket_path;
@@ -999,14 +675,14 @@ int main(int argc, char **argv)
 	rc = elb_rpc_server_open(&cp.operator, &rpc);
 	if (rc < 0) {
 		fprintf(stderr, "edgelb-cp: operator socket %s: %s\n", socket_path, strerror(-rc));
-		daemon_free(&cp);
+		cp_daemon_free(&cp);
 		return 1;
 	}
 	ev.events = EPOLLIN;
 	ev.data.ptr = &cp.operator_kind;
 	if (epoll_ctl(cp.epfd, EPOLL_CTL_ADD, elb_rpc_server_fd(cp.operator), &ev) < 0) {
 		fprintf(stderr, "edgelb-cp: epoll: %s\n", strerror(errno));
-		daemon_free(&cp);
+		cp_daemon_free(&cp);
 		return 1;
 	}
 	if (metrics != NULL) {
@@ -1015,16 +691,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "edgelb-cp: --metrics %s: %s\n", metrics,
 				rc == -EINVAL ? "not ADDRESS:PORT (numeric, [v6]:port)"
 					      : strerror(-rc));
-			daemon_free(&cp);
+			cp_daemon_free(&cp);
 			return rc == -EINVAL ? 2 : 1;
 		}
 	}
-	log_msg("managing %u dataplane(s), %u VIP(s), %u backend(s); operator socket %s%s%s",
+	cp_log("managing %u dataplane(s), %u VIP(s), %u backend(s); operator socket %s%s%s",
 		cp.n_dps, cp.config->n_vips, cp.n_targets, socket_path,
 		metrics != NULL ? "; metrics http://" : "", metrics != NULL ? metrics : "");
 	rc = run(&cp);
 	if (rc < 0)
 		fprintf(stderr, "edgelb-cp: epoll_wait: %s\n", strerror(-rc));
-	daemon_free(&cp);
+	cp_daemon_free(&cp);
 	return rc < 0 ? 1 : 0;
 }

@@ -11,6 +11,7 @@
  * so a struct index is also the JSON index.
  */
 #include "elb_config.h"
+#include "elb_utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1223,20 +1224,25 @@ static void text_position(const char *text, size_t offset, unsigned int *line, u
 	}
 }
 
-int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out,
-			struct elb_dp_err *err)
+cJSON *elb_dp_json_parse_document(const char *text, size_t len, struct elb_dp_err *err)
 {
 	const char *end = NULL;
 	unsigned int line, col;
 	const char *nul;
+	size_t bad;
 	cJSON *json;
-	int rc;
 
 	/* cJSON would end strings at a NUL byte and take the rest as valid. */
 	nul = memchr(text, '\0', len);
 	if (nul != NULL) {
 		text_position(text, (size_t)(nul - text), &line, &col);
-		return fail(err, "", "line %u, column %u: NUL byte in the text", line, col);
+		fail(err, "", "line %u, column %u: NUL byte in the text", line, col);
+		return NULL;
+	}
+	if (!elb_utf8_valid(text, len, &bad)) {
+		text_position(text, bad, &line, &col);
+		fail(err, "", "line %u, column %u: not valid UTF-8", line, col);
+		return NULL;
 	}
 	json = cJSON_ParseWithLengthOpts(text, len, &end, false);
 	if (json != NULL) {
@@ -1255,8 +1261,20 @@ int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out
 					: len;
 
 		text_position(text, offset, &line, &col);
-		return fail(err, "", "line %u, column %u: not valid JSON", line, col);
+		fail(err, "", "line %u, column %u: not valid JSON", line, col);
+		return NULL;
 	}
+	return json;
+}
+
+int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out,
+			struct elb_dp_err *err)
+{
+	cJSON *json = elb_dp_json_parse_document(text, len, err);
+	int rc;
+
+	if (json == NULL)
+		return -EINVAL;
 	rc = elb_dp_config_from_json(json, "", out, err);
 	cJSON_Delete(json);
 	return rc;

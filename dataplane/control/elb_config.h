@@ -224,8 +224,13 @@ cJSON *elb_dp_json_add_u64(cJSON *object, const char *name, uint64_t value);
  */
 int elb_dp_json_check_members(const cJSON *object, const char *prefix, const char *const *known,
 			      struct elb_dp_err *err);
-/* Parse text (not necessarily NUL-terminated) into a validated config; a
- * syntax error is reported as "line L, column C: ...". */
+/*
+ * One JSON document from a file: text (not necessarily NUL-terminated) must
+ * be UTF-8 without NUL bytes, holding one JSON value and nothing but white
+ * space after it. NULL with err set ("line L, column C: ...") otherwise.
+ */
+cJSON *elb_dp_json_parse_document(const char *text, size_t len, struct elb_dp_err *err);
+/* Parse text (as elb_dp_json_parse_document) into a validated config. */
 int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out,
 			struct elb_dp_err *err);
 

@@ -19,6 +19,7 @@
  * a busy client is served again in the next round, after the others.
  */
 #include "elb_rpc.h"
+#include "elb_utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -283,11 +284,23 @@ static char *handle_message(struct elb_rpc_server *srv, const char *line, size_t
 	const struct elb_rpc_method *method;
 	struct elb_rpc_error error = {0};
 	const char *end = NULL;
-	cJSON *request, *params = NULL, *result = NULL;
+	cJSON *request = NULL, *params = NULL, *result = NULL;
 	char *response = NULL;
 	bool notification = false; /* until the request is known to be a valid one */
+	size_t bad;
 	int rc;
 
+	/* JSON text is UTF-8, and cJSON copies string bytes as they come: an
+	 * invalid line would be echoed (a method name, an id) into answers
+	 * that are not UTF-8 either. */
+	if (!elb_utf8_valid(line, len, &bad)) {
+		char text[96];
+
+		snprintf(text, sizeof(text), "Parse error: not valid UTF-8 (byte %zu of the line)",
+			 bad + 1);
+		response = simple_error_line(srv, NULL, ELB_RPC_PARSE_ERROR, NULL, text);
+		goto out;
+	}
 	request = memchr(line, '\0', len) == NULL
 			  ? cJSON_ParseWithLengthOpts(line, len, &end, false)
 			  : NULL;

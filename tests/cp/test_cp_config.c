@@ -124,6 +124,20 @@ static void test_round_trip(void)
 static void test_errors_name_the_field(void)
 {
 	expect_error("{'nodes':{}}", "nodes", "nodes: unknown member");
+	/* The whole file is the document: nothing after it, no NUL, UTF-8. */
+	expect_error("{}}{", "", "line 1, column 3: not valid JSON");
+	expect_error("{'vips':[]} x", "", "line 1, column 13: not valid JSON");
+	{
+		static const char with_nul[] = "{}\0{}";
+		struct cp_config *config = NULL;
+		struct elb_dp_err err = {0};
+
+		CU_ASSERT_EQUAL(cp_config_parse(with_nul, sizeof(with_nul) - 1, &config, &err),
+				-EINVAL);
+		CU_ASSERT_STRING_EQUAL(err.text, "line 1, column 3: NUL byte in the text");
+	}
+	expect_error("{'dataplanes':[{'name':'\xff','socket':'/x'}]}", "",
+		     "line 1, column 25: not valid UTF-8");
 	expect_error("{'dataplanes':[{'name':'a'}]}", "dataplanes[0].socket",
 		     "dataplanes[0].socket: must be a socket path below 108 bytes");
 	expect_error("{'dataplanes':[{'name':'a','socket':'/x'},{'name':'a','socket':'/y'}]}",

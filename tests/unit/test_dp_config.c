@@ -362,6 +362,12 @@ static void test_syntax_errors(void)
 		{"{} x", "line 1, column 4: not valid JSON"},
 		{"", "line 1, column 1: not valid JSON"},
 		{"{\"vips\": [] ,}", "line 1, column 14: not valid JSON"},
+		/* Invalid UTF-8: a lone continuation byte, an overlong "/", a
+		 * surrogate; valid multi-byte text is fine up to the JSON rules. */
+		{"{\"node\": {\"x\": \"\x80\"}}", "line 1, column 17: not valid UTF-8"},
+		{"{\n\"a\xc0\xaf\": 1}", "line 2, column 3: not valid UTF-8"},
+		{"[\"\xed\xa0\x80\"]", "line 1, column 3: not valid UTF-8"},
+		{"{\"caf\xc3\xa9\": 1,}", "line 1, column 13: not valid JSON"},
 	};
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_err err;

@@ -260,6 +260,31 @@ static void test_unread_notifications_drop_only_that_client(void)
 	fixture_close(&f);
 }
 
+/* A line that is not UTF-8 is refused before parsing, so that its bytes
+ * are never echoed into an answer (a method name, an id). */
+static void test_invalid_utf8_refused(void)
+{
+	struct fixture f;
+	cJSON *response;
+	int fd;
+
+	fixture_open(&f, NULL, 0, 0);
+	fd = connect_to(f.path);
+	CU_ASSERT_FATAL(fd >= 0);
+	response = call(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pi\xffng\"}\n");
+	CU_ASSERT_EQUAL(error_code(response), ELB_RPC_PARSE_ERROR);
+	CU_ASSERT_STRING_EQUAL(error_message(response),
+			       "Parse error: not valid UTF-8 (byte 37 of the line)");
+	CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(response, "id")));
+	cJSON_Delete(response);
+	/* Valid multi-byte text is taken as it is. */
+	response = call(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":\"caf\xc3\xa9\",\"method\":\"echo\"}\n");
+	CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(response, "id")->valuestring, "caf\xc3\xa9");
+	cJSON_Delete(response);
+	close(fd);
+	fixture_close(&f);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Access */
 
@@ -429,6 +454,7 @@ int main(void)
 	static const struct elb_test_case cases[] = {
 		ELB_TEST(test_notify_after_response_until_disconnect),
 		ELB_TEST(test_unread_notifications_drop_only_that_client),
+		ELB_TEST(test_invalid_utf8_refused),
 		ELB_TEST(test_read_only_uid_may_not_change),
 		ELB_TEST(test_unlisted_uid_is_refused),
 		ELB_TEST(test_group_grants_write),

@@ -14,6 +14,13 @@
  *      its rate limit (drop) and non-VIP traffic (to the kernel). Beside
  *      them, in the same run, the floor: restoring the frame and parsing it.
  *
+ * With --adversarial, only this instead (docs/adversarial.md quotes it):
+ *   4. Isolation under floods: established flows alone, a flood alone, and
+ *      the two interleaved 1:1 in one stream, for a SYN flood from fresh
+ *      sources at 8 times the table's capacity and for one flow far over
+ *      its rate limit. If the flood did not slow the other flows, the mixed
+ *      stream costs the mean of the two alone (interference ratio 1.00).
+ *
  * Not a test: it asserts nothing and its numbers move with the machine's
  * load. Compare rows of one run with each other, not runs with runs.
  */
@@ -381,9 +388,150 @@ static void bench_pipeline(void)
 	free(one_flow);
 }
 
-int main(void)
+/* ---- isolation under floods ------------------------------------------------------------- */
+
+/* Frames a and b interleaved one for one (n of each): malloc'ed. */
+static uint8_t *interleave(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+	uint8_t *f = malloc((size_t)n * 2 * FRAME_LEN);
+
+	for (uint32_t i = 0; f && i < n; i++) {
+		memcpy(f + (size_t)2 * i * FRAME_LEN, a + (size_t)i * FRAME_LEN, FRAME_LEN);
+		memcpy(f + (size_t)(2 * i + 1) * FRAME_LEN, b + (size_t)i * FRAME_LEN, FRAME_LEN);
+	}
+	return f;
+}
+
+/* SYNs from n fresh sources (203.0.113.0/24 numbering space is too small:
+ * 198.19.x.y, every port), none of which repeats. */
+static uint8_t *make_flood_syns(uint32_t n, uint32_t first)
+{
+	uint8_t *f = malloc((size_t)n * FRAME_LEN);
+
+	for (uint32_t i = 0; f && i < n; i++) {
+		uint32_t k = first + i;
+
+		bench_frame_ipv4_tcp(f + (size_t)i * FRAME_LEN, 0xc6130000u + (k >> 16),
+				     (uint16_t)(k & 0xffff), 0x0a640001, ELB_TCP_SYN);
+	}
+	return f;
+}
+
+static void print_isolation(const char *what, double alone, double flood, double mixed,
+			    const char *note)
+{
+	double expected = (alone + flood) / 2;
+
+	printf("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %s |\n", what, alone, flood, mixed,
+	       mixed / expected, (1e3 / (2 * mixed / tsc_per_ns)) / (1e3 / (alone / tsc_per_ns)), note);
+}
+
+#define ISOLATION_REPEATS 3 /* each figure: the least of 3, alternating, against noise */
+
+static void keep_min(struct run_figures *best, const struct run_figures *f)
+{
+	if (best->cycles_per_pkt == 0 || f->cycles_per_pkt < best->cycles_per_pkt)
+		*best = *f;
+}
+
+static void bench_adversarial(void)
+{
+	const uint32_t capacity = 1u << 16, established_n = capacity / 8, n = 1u << 18;
+	const uint32_t flood_n = 8 * capacity;
+	struct run_figures alone = {0}, flood = {0}, mixed = {0}, f;
+	struct bench_setup s;
+	uint64_t clock_ns = 1000000000ull, syn_next = 0, forwarded = 0, total = 0;
+	uint8_t *est, *est_stream, *syns, *mix, *one_flow, *over;
+	char note[200];
+
+	printf("\n## Isolation under floods (one core; established flows and a flood, alone "
+	       "and interleaved 1:1; least of %d runs each)\n\n", ISOLATION_REPEATS);
+	printf("| case | others alone cycles/pkt | flood alone cycles/pkt | mixed cycles/pkt | "
+	       "interference (mixed / mean of alone; 1.00 = none) | others' Mpps with flood / "
+	       "alone (0.5 = the flood's share of the core only) | verdicts |\n");
+	printf("|---|---|---|---|---|---|---|\n");
+
+	/* SYN flood: 8192 established flows (1/8 of a 65536 table); every
+	 * flood run brings 8x the capacity of SYNs from sources never seen. */
+	est = bench_make_frames(established_n, 0x0a640001, ELB_TCP_ACK, false);
+	est_stream = malloc((size_t)n * FRAME_LEN);
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(est_stream + (size_t)i * FRAME_LEN,
+		       est + (size_t)(i % established_n) * FRAME_LEN, FRAME_LEN);
+	setup_pipeline(&s, 100, capacity, 0);
+	run_frames(&s, est, established_n, 2, true, &clock_ns); /* established */
+	for (int r = 0; r < ISOLATION_REPEATS; r++) {
+		f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
+		keep_min(&alone, &f);
+		syns = make_flood_syns(flood_n, (uint32_t)syn_next);
+		syn_next += flood_n;
+		f = run_frames(&s, syns, flood_n, 1, true, &clock_ns);
+		keep_min(&flood, &f);
+		free(syns);
+		syns = make_flood_syns(n, (uint32_t)syn_next);
+		syn_next += n;
+		mix = interleave(est_stream, syns, n);
+		f = run_frames(&s, mix, 2 * n, 1, true, &clock_ns);
+		keep_min(&mixed, &f);
+		forwarded += f.verdicts[ELB_VERDICT_FORWARD];
+		total += 2 * n;
+		free(syns);
+		free(mix);
+	}
+	snprintf(note, sizeof(note),
+		 "%llu of %llu mixed packets forwarded; table evictions: %llu SYN, %llu established",
+		 (unsigned long long)forwarded, (unsigned long long)total,
+		 (unsigned long long)s.worker.flows.stats.evictions[ELB_FLOW_TCP_SYN],
+		 (unsigned long long)s.worker.flows.stats.evictions[ELB_FLOW_TCP_ESTABLISHED]);
+	print_isolation("SYN flood at 8x a 65536-flow table, 8192 established flows",
+			alone.cycles_per_pkt, flood.cycles_per_pkt, mixed.cycles_per_pkt, note);
+	teardown_pipeline(&s);
+
+	/* Rate-limit flood: the same established flows under a 1000 pps limit
+	 * (each far below it), and one flow sending at the simulated line rate. */
+	alone = flood = mixed = (struct run_figures){0};
+	setup_pipeline(&s, 100, capacity, 1000);
+	run_frames(&s, est, established_n, 1, true, &clock_ns);
+	one_flow = malloc(FRAME_LEN);
+	bench_frame_ipv4_tcp(one_flow, 0xc6130000u, 9999, 0x0a640001, ELB_TCP_ACK);
+	over = malloc((size_t)n * FRAME_LEN);
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(over + (size_t)i * FRAME_LEN, one_flow, FRAME_LEN);
+	mix = interleave(est_stream, over, n);
+	for (int r = 0; r < ISOLATION_REPEATS; r++) {
+		f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
+		keep_min(&alone, &f);
+		f = run_frames(&s, over, n, 1, true, &clock_ns);
+		keep_min(&flood, &f);
+		f = run_frames(&s, mix, 2 * n, 1, true, &clock_ns);
+		keep_min(&mixed, &f);
+	}
+	snprintf(note, sizeof(note), "mixed: %llu forwarded (the %u others' packets: all), %llu dropped",
+		 (unsigned long long)mixed.verdicts[ELB_VERDICT_FORWARD], n,
+		 (unsigned long long)mixed.verdicts[ELB_VERDICT_DROP]);
+	print_isolation("one flow far over its rate limit (1000 pps) beside 8192 flows",
+			alone.cycles_per_pkt, flood.cycles_per_pkt, mixed.cycles_per_pkt, note);
+	teardown_pipeline(&s);
+	free(one_flow);
+	free(over);
+	free(mix);
+	free(est);
+	free(est_stream);
+}
+
+int main(int argc, char **argv)
 {
 	tsc_per_ns = bench_tsc_per_ns();
+	if (argc == 2 && strcmp(argv[1], "--adversarial") == 0) {
+		printf("# edgelb-bench --adversarial\n\nTSC: %.3f GHz. One core, figures of this "
+		       "run only.\n", tsc_per_ns);
+		bench_adversarial();
+		return 0;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "usage: edgelb-bench [--adversarial]\n");
+		return 2;
+	}
 	printf("# edgelb-bench\n\nTSC: %.3f GHz. One core, figures of this run only.\n", tsc_per_ns);
 	bench_maglev_build();
 	bench_maglev_quality();

@@ -40,6 +40,7 @@ PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
 # Known bugs in files this test's author may not change (elb_rpc.c), as
 # (target, case): reported, not counted, while they fail; a pass fails the
 # test so that the entry is removed.
+FOREIGN_UID = 65533
 KNOWN_BUGS = set()  # (daemon, case) pairs that are known to fail; none now
 
 
@@ -265,11 +266,55 @@ class Target:
             "%.3f" % slowest if slowest is not None else "-")
         self.figures["memory_hold"] = (rss0, peak_rss, rss1)
 
+    def foreign_uid(self):
+        """A peer whose uid is in no access list, with the socket file made
+        world-writable (a careless chmod): the credentials still refuse it."""
+        os.chmod(self.sock, 0o666)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            result = {"line": "", "closed": False}
+            try:
+                os.close(r)
+                os.setgroups([])
+                os.setgid(FOREIGN_UID)
+                os.setuid(FOREIGN_UID)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(5)
+                    s.connect(self.sock)
+                    try:
+                        s.sendall(self.req)
+                    except OSError:
+                        pass  # already closed on us: the refusal is still there to read
+                    result["line"] = (read_one(s, 5) or b"").decode(errors="replace")
+                    result["closed"] = eof_within(s, 5)
+            except Exception as e:  # reported to the parent, never raised in the child
+                result["error"] = repr(e)
+            os.write(w, json.dumps(result).encode())
+            os._exit(0)
+        os.close(w)
+        data = b""
+        while True:
+            chunk = os.read(r, 4096)
+            if not chunk:
+                break
+            data += chunk
+        os.close(r)
+        os.waitpid(pid, 0)
+        os.chmod(self.sock, 0o660)
+        got = json.loads(data or b"{}")
+        ok = ("-32020" in got.get("line", "") and "may not use this socket" in got["line"] and
+              got.get("closed"))
+        self.check(ok, "uid %d (no access), socket file 0666: %s" % (FOREIGN_UID, got))
+        self.check(self.answered() is not None, "answers root after the refusal")
+        self.figures["foreign_uid"] = "`%s`, then closed: %s" % (got.get("line", "")[:110],
+                                                              got.get("closed"))
+
     def run(self):
         rss_start, _ = fl.rss_kib(self.proc.pid)
         fds_start = fl.open_fds(self.proc.pid)
         for case in (self.concurrent, self.over_limit, self.oversized, self.nesting,
-                     self.invalid_utf8, self.stall_and_memory):
+                     self.invalid_utf8, self.foreign_uid, self.stall_and_memory):
             case()
             if self.proc.poll() is not None:
                 self.check(False, "exited (%s) during %s" % (self.proc.returncode, case.__name__))
@@ -290,12 +335,7 @@ class Target:
                                      rss_end / 1024, hwm / 1024))
 
 
-BUG_TEXT = {
-    "utf8": "BUG: the error answer echoes the invalid bytes (not UTF-8, not JSON); "
-            "dataplane/control/elb_rpc.c",
-    "stall": "BUG: a stalled client is never disconnected while the socket is otherwise quiet "
-             "(the stall sweep runs only on socket events); controlplane/edgelb_cp.c",
-}
+BUG_TEXT = {}  # case -> what a KNOWN_BUGS entry did, for the report; none now
 
 
 def emit_figures(t):
@@ -315,6 +355,9 @@ def emit_figures(t):
     fl.figure("%s: deeply nested JSON" % n, "error answer, daemon alive", f.get("nesting", "-"))
     fl.figure("%s: invalid UTF-8 (in the method, in a string id, before the JSON)" % n,
               happened("utf8", "error answers in valid UTF-8"), f.get("utf8", "-"))
+    fl.figure("%s: a peer whose uid is not allowed (socket file chmod 0666)" % n,
+              "refused with -32020 naming the uid, disconnected; others answered",
+              f.get("foreign_uid", "-"))
     fl.figure("%s: memory under all of the above" % n, "bounded; back down once the clients are dropped",
               f.get("memory", "-"))
 
@@ -331,6 +374,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     ck = fl.Checker("test_socket_abuse")
     work = tempfile.mkdtemp(prefix="elb-abuse-")
+    os.chmod(work, 0o755)  # the foreign-uid peer must reach the socket file
     procs = []
     try:
         if args.only in (None, "edgelb-dp"):

@@ -180,6 +180,31 @@ static const struct vip_figure vip_figures[] = {
 
 static const char *const slo_windows[] = {"1m", "5m", "1h"};
 
+/* A per-window SLO figure: slo.<member>.<window> of each VIP; a window
+ * without traffic (null) has no sample: nothing to judge. */
+static void render_windows(struct text *t, const cJSON *vips, const char *name,
+			   const char *member, const char *help)
+{
+	char vip_l[160];
+	const cJSON *v;
+
+	put_family(t, name, "gauge", help);
+	cJSON_ArrayForEach(v, vips)
+	{
+		const cJSON *slo = cJSON_GetObjectItemCaseSensitive(v, "slo");
+
+		label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
+		for (size_t w = 0; w < sizeof(slo_windows) / sizeof(slo_windows[0]); w++) {
+			double value = num(slo, member, slo_windows[w]);
+
+			if (isnan(value))
+				continue;
+			put(t, "%s{vip=\"%s\",window=\"%s\"} ", name, vip_l, slo_windows[w]);
+			put_value(t, value);
+		}
+	}
+}
+
 static void render_vips(struct text *t, const cJSON *vips)
 {
 	char vip_l[160], b_l[96], r_l[96];
@@ -197,7 +222,7 @@ static void render_vips(struct text *t, const cJSON *vips)
 		}
 	}
 	put_family(t, "edgelb_vip_drops_total", "counter",
-	       "Packets for the VIP dropped, by reason (rate_limited is policy, not failure).");
+		   "Packets for the VIP dropped, by reason (rate_limited is policy, not failure).");
 	cJSON_ArrayForEach(v, vips)
 	{
 		label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
@@ -208,40 +233,10 @@ static void render_vips(struct text *t, const cJSON *vips)
 			put_value(t, cJSON_IsNumber(d) ? d->valuedouble : NAN);
 		}
 	}
-	put_family(t, "edgelb_vip_availability", "gauge",
-	       "forwarded / (rx - rate_limited) over the window; absent without traffic.");
-	cJSON_ArrayForEach(v, vips)
-	{
-		const cJSON *slo = cJSON_GetObjectItemCaseSensitive(v, "slo");
-
-		label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
-		for (size_t w = 0; w < 3; w++) {
-			double a = num(slo, "availability", slo_windows[w]);
-
-			if (isnan(a))
-				continue; /* null: no packet offered, nothing to judge */
-			put(t, "edgelb_vip_availability{vip=\"%s\",window=\"%s\"} ", vip_l,
-			    slo_windows[w]);
-			put_value(t, a);
-		}
-	}
-	put_family(t, "edgelb_vip_error_budget_left", "gauge",
-	       "Share of the error budget left over the window (1 none spent, <0 overspent).");
-	cJSON_ArrayForEach(v, vips)
-	{
-		const cJSON *slo = cJSON_GetObjectItemCaseSensitive(v, "slo");
-
-		label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
-		for (size_t w = 0; w < 3; w++) {
-			double left = num(slo, "error_budget_left", slo_windows[w]);
-
-			if (isnan(left))
-				continue;
-			put(t, "edgelb_vip_error_budget_left{vip=\"%s\",window=\"%s\"} ", vip_l,
-			    slo_windows[w]);
-			put_value(t, left);
-		}
-	}
+	render_windows(t, vips, "edgelb_vip_availability", "availability",
+		       "forwarded / (rx - rate_limited) over the window; absent without traffic.");
+	render_windows(t, vips, "edgelb_vip_error_budget_left", "error_budget_left",
+		       "Share of the error budget left over the window (1 none spent, <0 overspent).");
 	static const struct vip_figure backend_figures[] = {
 		{"edgelb_backend_forwarded_packets_total", "counter",
 		 "Packets sent to the backend, summed over the dataplanes.", "forwarded", "packets"},
@@ -268,7 +263,7 @@ static void render_vips(struct text *t, const cJSON *vips)
 		}
 	}
 	put_family(t, "edgelb_backend_up", "gauge",
-	       "1 while the backend is in service (health check not down), else 0.");
+		   "1 while the backend is in service (health check not down), else 0.");
 	cJSON_ArrayForEach(v, vips)
 	{
 		label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
@@ -295,21 +290,21 @@ char *cp_metrics_render(const struct cp_daemon *cp, size_t *len)
 	put_family(&t, "edgelb_dataplanes", "gauge", "Dataplanes managed.");
 	put(&t, "edgelb_dataplanes %u\n", cp->n_dps);
 	put_family(&t, "edgelb_dataplane_connected", "gauge",
-	       "1 while the control plane is connected to the dataplane and it has the state.");
+		   "1 while the control plane is connected to the dataplane and it has the state.");
 	for (uint32_t i = 0; i < cp->n_dps; i++)
 		put(&t, "edgelb_dataplane_connected{dataplane=\"%s\",in_sync=\"%s\"} %d\n",
 		    cp->dps[i].cfg.name,
 		    cp->dps[i].connected && cp->dps[i].pushed_gen == cp->gen ? "true" : "false",
 		    cp->dps[i].connected);
 	put_family(&t, "edgelb_dataplane_restarts_total", "counter",
-	       "Dataplane restarts noticed (a new instance behind the socket).");
+		   "Dataplane restarts noticed (a new instance behind the socket).");
 	for (uint32_t i = 0; i < cp->n_dps; i++)
 		put(&t, "edgelb_dataplane_restarts_total{dataplane=\"%s\"} %llu\n",
 		    cp->dps[i].cfg.name, (unsigned long long)cp->dps[i].restarts);
 	put_family(&t, "edgelb_cp_changes_total", "counter", "Operator changes applied.");
 	put(&t, "edgelb_cp_changes_total %llu\n", (unsigned long long)cp->changes);
 	put_family(&t, "edgelb_cp_health_transitions_total", "counter",
-	       "Backends that went in or out of service.");
+		   "Backends that went in or out of service.");
 	put(&t, "edgelb_cp_health_transitions_total %llu\n",
 	    (unsigned long long)cp->health_transitions);
 	put_family(&t, "edgelb_cp_events_total", "counter", "Events raised (see subscribe).");

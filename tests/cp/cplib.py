@@ -79,3 +79,45 @@ class Harness:
     def stop_all(self):
         for name in list(self.procs):
             self.stop(name, signal.SIGKILL if name.startswith("http") else signal.SIGTERM)
+
+
+def ip(*argv):
+    subprocess.run(["ip", *argv], check=True)
+
+
+def main_in_netns(script, test_class, setup_netns, prefix, timeout):
+    """The tests' main: --dp/--cp/--ctl, root or skip (77), then the same
+    script again inside a network namespace of its own (unshare -n), where
+    setup_netns() adds addresses and links, and test_class(args, work).run()
+    runs in a temporary directory (--keep keeps it)."""
+    import argparse
+    import shutil
+    import sys
+    import tempfile
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dp", required=True)
+    ap.add_argument("--cp", required=True)
+    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--in-netns", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("SKIP: needs root (DPDK EAL, a network namespace)")
+        return 77
+    if not args.in_netns:
+        argv = ["unshare", "-n", sys.executable, os.path.abspath(script), "--in-netns"]
+        argv += sys.argv[1:]
+        return subprocess.run(argv, timeout=timeout).returncode
+    ip("link", "set", "lo", "up")
+    setup_netns()
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        rc = test_class(args, work).run()
+    finally:
+        if args.keep:
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("PASS" if rc == 0 else "FAILED")
+    return rc

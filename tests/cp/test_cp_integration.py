@@ -16,20 +16,17 @@ Checks, against the dataplane's own socket (config.get), with the figures:
   - malformed requests get a JSON-RPC error naming the field.
 Root only (exit 77 otherwise).
 """
-import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import Harness, rpc, wait_for  # noqa: E402
+from cplib import Harness, ip, main_in_netns, rpc, wait_for  # noqa: E402
 
 VIP = "198.51.100.1:8080/tcp"
 VIP_TCP = "198.51.100.2:9000/tcp"
@@ -288,36 +285,11 @@ class Test(Harness):
         return 1 if self.failures else 0
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dp", required=True)
-    ap.add_argument("--cp", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--in-netns", action="store_true")
-    ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root (DPDK EAL, a network namespace)")
-        return 77
-    if not args.in_netns:
-        argv = ["unshare", "-n", sys.executable, os.path.abspath(__file__), "--in-netns"]
-        argv += sys.argv[1:]
-        return subprocess.run(argv, timeout=120).returncode
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+def setup_netns():
     for a in (A, B, C):
-        subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"], check=True)
-    subprocess.run(["ip", "route", "add", "local", "10.78.0.0/16", "dev", "lo"], check=True)
-    work = tempfile.mkdtemp(prefix="elb-cp-")
-    try:
-        rc = Test(args, work).run()
-    finally:
-        if args.keep:
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print("PASS" if rc == 0 else "FAILED")
-    return rc
+        ip("addr", "add", a + "/32", "dev", "lo")
+    ip("route", "add", "local", "10.78.0.0/16", "dev", "lo")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_in_netns(__file__, Test, setup_netns, "elb-cp-", 120))

@@ -21,21 +21,18 @@ Checks:
     dead one is not.
 Root only (exit 77 otherwise).
 """
-import argparse
 import json
 import os
 import pwd
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import Harness, rpc, wait_for  # noqa: E402
+from cplib import Harness, ip, main_in_netns, rpc, wait_for  # noqa: E402
 import urllib.request
 
 VIP4 = "198.51.100.1"
@@ -429,44 +426,16 @@ class Test(Harness):
                    "socket file mode and group as configured (0660, nogroup)")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dp", required=True)
-    ap.add_argument("--cp", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--in-netns", action="store_true")
-    ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root (DPDK EAL, a network namespace)")
-        return 77
-    if not args.in_netns:
-        argv = ["unshare", "-n", sys.executable, os.path.abspath(__file__), "--in-netns"]
-        argv += sys.argv[1:]
-        return subprocess.run(argv, timeout=170).returncode
-    run = lambda *a: subprocess.run(["ip", *a], check=True)
-    run("link", "set", "lo", "up")
+def setup_netns():
     for a in BACKENDS4:
-        run("addr", "add", a + "/32", "dev", "lo")
-    for a in (LIVE6, DEAD6):
-        run("-6", "addr", "add", a + "/128", "dev", "lo", "nodad")
+        ip("addr", "add", a + "/32", "dev", "lo")
+    for a in (LIVE6, DEAD6):  # DEAD6 exists with nothing listening: refused at once
+        ip("-6", "addr", "add", a + "/128", "dev", "lo", "nodad")
     for i in range(2):
-        run("link", "add", f"lb{i}", "type", "veth", "peer", "name", f"peer{i}")
-        run("link", "set", f"lb{i}", "up")
-        run("link", "set", f"peer{i}", "up")
-    # The dead v6 backend refuses at once only if nothing listens: the
-    # address exists, the port is closed.
-    work = tempfile.mkdtemp(prefix="elb-cpo-")
-    try:
-        rc = Test(args, work).run()
-    finally:
-        if args.keep:
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print("PASS" if rc == 0 else "FAILED")
-    return rc
+        ip("link", "add", f"lb{i}", "type", "veth", "peer", "name", f"peer{i}")
+        ip("link", "set", f"lb{i}", "up")
+        ip("link", "set", f"peer{i}", "up")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_in_netns(__file__, Test, setup_netns, "elb-cpo-", 170))

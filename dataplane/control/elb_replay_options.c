@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "elb_flow_table.h"
 #include "elb_replay_options.h"
@@ -13,7 +14,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
 		"                     [--verdicts FILE.jsonl] [--flows N]\n"
-		"                     [--socket PATH] [--pace-us N]   (dpdk)\n"
+		"                     [--socket PATH] [--pace-us N]\n"
 		"                     [--mac MAC]                     (xdp)\n");
 }
 
@@ -102,13 +103,45 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 		usage();
 		return -EINVAL;
 	}
-	if (strcmp(o->dataplane, "xdp") == 0 && (o->socket_path || o->pace_us)) {
-		fprintf(stderr, "edgelb-replay: --socket and --pace-us: DPDK replay only\n");
-		return -EINVAL;
-	}
 	if (strcmp(o->dataplane, "dpdk") == 0 && o->mac_given) {
 		fprintf(stderr, "edgelb-replay: --mac: XDP replay only (DPDK sends with its port's)\n");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp_config *config,
+			 const struct elb_dp_ops *ops, void *ops_ctx, struct elb_dp_api **api)
+{
+	struct elb_dp_err err = {0};
+	int rc;
+
+	*api = NULL;
+	if (o->socket_path) {
+		struct elb_dp_api_options api_options = {
+			.socket_path = o->socket_path, .dataplane = o->dataplane, .initial = config};
+
+		rc = elb_dp_api_open(api, &api_options, ops, ops_ctx, &err);
+	} else {
+		char text[ELB_DP_APPLY_ERR_MAX];
+
+		rc = ops->apply(ops_ctx, config, 1, text, sizeof(text));
+		snprintf(err.text, sizeof(err.text), "%s", text);
+	}
+	if (rc)
+		fprintf(stderr, "edgelb-replay: configuration refused: %s\n",
+			err.text[0] ? err.text : strerror(-rc));
+	return rc;
+}
+
+void elb_replay_between_bursts(struct elb_dp_api *api, uint32_t pace_us)
+{
+	if (api)
+		elb_dp_api_poll(api, 0);
+	if (pace_us) {
+		struct timespec pause = {.tv_sec = pace_us / 1000000,
+					 .tv_nsec = (long)(pace_us % 1000000) * 1000};
+
+		nanosleep(&pause, NULL);
+	}
 }

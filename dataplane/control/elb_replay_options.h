@@ -3,8 +3,10 @@
  * The command line of edgelb-replay, one definition for both dataplanes:
  *   edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap
  *                 [--verdicts FILE.jsonl] [--flows N]
- *                 [--socket PATH] [--pace-us N]   (dpdk: serve the protocol meanwhile)
+ *                 [--socket PATH] [--pace-us N]   (serve the protocol meanwhile)
  *                 [--mac MAC]                     (xdp: the source MAC it sends with)
+ * and what both replays do the same way around their packets: configure
+ * (through the control socket or not), serve the socket between bursts.
  */
 #ifndef ELB_REPLAY_OPTIONS_H
 #define ELB_REPLAY_OPTIONS_H
@@ -12,7 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "elb_dp_api.h"
+
 #define ELB_REPLAY_DEFAULT_FLOWS (1u << 18)
+/* Packets between two services of the control socket (and two --pace-us
+ * pauses): the DPDK replay's receive burst, which the XDP replay copies. */
+#define ELB_REPLAY_BURST 32
 /* The MAC of DPDK's net_pcap port, which the DPDK replay sends with: the XDP
  * replay uses it too by default, so that both write the same frames. */
 #define ELB_REPLAY_DEFAULT_MAC {0x02, 0x70, 0x63, 0x61, 0x70, 0x00}
@@ -24,7 +31,7 @@ struct elb_replay_options {
 	const char *out_path;
 	const char *verdicts_path; /* NULL: no verdict lines */
 	const char *socket_path;   /* NULL: no control socket */
-	uint32_t pace_us;          /* pause after each burst */
+	uint32_t pace_us;          /* pause after each burst of ELB_REPLAY_BURST */
 	uint32_t flows;            /* flow-table capacity */
 	uint8_t mac[6];
 	bool mac_given;
@@ -32,5 +39,19 @@ struct elb_replay_options {
 
 /* Parse argv into o; prints the usage and returns -EINVAL on a bad line. */
 int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o);
+
+/*
+ * Put `config` in force as epoch 1 through the dataplane's ops: with
+ * --socket by opening the dataplane protocol there (*api is then set, to be
+ * served by elb_replay_between_bursts and closed with elb_dp_api_close),
+ * else by calling ops->apply once (*api NULL).
+ * @return 0, or -errno with the reason printed.
+ */
+int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp_config *config,
+			 const struct elb_dp_ops *ops, void *ops_ctx, struct elb_dp_api **api);
+
+/* After each burst: answer what the control socket has (api may be NULL),
+ * then pause for --pace-us. */
+void elb_replay_between_bursts(struct elb_dp_api *api, uint32_t pace_us);
 
 #endif

@@ -5,7 +5,7 @@
  *
  * --dataplane xdp hands over to the XDP replay (dataplane/xdp/xdp_replay.c:
  * the loaded XDP program runs each packet with BPF_PROG_TEST_RUN; same
- * arguments and outputs, no --socket). --dataplane dpdk:
+ * arguments, outputs and control socket). --dataplane dpdk:
  *
  * Runs the real edgelb-dp pipeline over a pcap: the packets enter through a
  * net_pcap port and the same worker code (dp_worker_process_burst) as in
@@ -19,16 +19,16 @@
  * rate limits and timeouts replay the same every time. Packets are passed
  * one at a time, each with its own timestamp.
  *
- * --socket serves the dataplane protocol between packets, so a test can
+ * --socket serves the dataplane protocol between bursts, so a test can
  * change backends while traffic replays (--pace-us slows the replay down
- * for that); every verdict line carries the epoch it saw.
+ * for that); every verdict line carries the epoch it saw. Both replays do
+ * this with the same helpers (elb_replay_options.h).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -183,27 +183,16 @@ int main(int argc, char **argv)
 	port = &ctx.ports[0];
 	rte_rcu_qsbr_thread_online(ctx.qsbr, 0);
 
-	if (o.socket_path) {
-		struct elb_dp_api_options api_options = {
-			.socket_path = o.socket_path, .dataplane = "dpdk", .initial = config};
-
-		rc = elb_dp_api_open(&api, &api_options, &dp_ops, &ctx, &err);
-	} else {
-		char text[ELB_DP_APPLY_ERR_MAX];
-
-		rc = dp_ops.apply(&ctx, config, 1, text, sizeof(text));
-		snprintf(err.text, sizeof(err.text), "%s", text);
-	}
+	rc = elb_replay_configure(&o, config, &dp_ops, &ctx, &api);
 	elb_dp_config_free(config);
 	if (rc) {
-		fprintf(stderr, "edgelb-replay: configuration refused: %s\n", err.text);
 		rte_eal_cleanup();
 		return 1;
 	}
 
 	while (received < n_packets) {
-		struct rte_mbuf *pkts[DP_BURST];
-		uint16_t n = rte_eth_rx_burst(port->port_id, 0, pkts, DP_BURST);
+		struct rte_mbuf *pkts[ELB_REPLAY_BURST];
+		uint16_t n = rte_eth_rx_burst(port->port_id, 0, pkts, ELB_REPLAY_BURST);
 
 		if (n == 0) {
 			if (++empty_polls == REPLAY_EMPTY_POLLS_MAX) {
@@ -221,15 +210,9 @@ int main(int argc, char **argv)
 						ts[received] - ts[0]);
 		}
 		rte_rcu_qsbr_quiescent(ctx.qsbr, 0);
-		if (api) {
-			elb_dp_api_poll(api, 0);
+		elb_replay_between_bursts(api, o.pace_us);
+		if (api)
 			dp_reclaim(&ctx, false);
-		}
-		if (o.pace_us) {
-			struct timespec pause = {.tv_nsec = (long)o.pace_us * 1000};
-
-			nanosleep(&pause, NULL);
-		}
 	}
 	rte_rcu_qsbr_thread_offline(ctx.qsbr, 0);
 	if (st.verdicts)

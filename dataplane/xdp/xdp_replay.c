@@ -2,6 +2,7 @@
 /*
  * edgelb-replay --dataplane xdp --config FILE --in IN.pcap --out OUT.pcap
  *               [--verdicts FILE.jsonl] [--flows N] [--mac MAC]
+ *               [--socket PATH] [--pace-us N]
  *
  * The XDP program (bpf/edgelb.bpf.c) over a pcap, without any interface:
  * loaded, not attached, configured through the same ops as edgelb-xdp
@@ -21,6 +22,12 @@
  *
  * --mac: the Ethernet source of what is sent; by default the MAC DPDK's
  * net_pcap port has (02:70:63:61:70:00), so the frames compare equal.
+ *
+ * --socket: the dataplane protocol, served as the DPDK replay serves it
+ * (elb_replay_options.h): after every ELB_REPLAY_BURST packets, then a
+ * --pace-us pause. A change applied there writes the maps between two
+ * packets; each verdict line carries the epoch of the snapshot the maps
+ * held for its packet.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,8 +70,9 @@ int xdp_replay_run(const struct elb_replay_options *options)
 	static struct xdp_dataplane dp;
 	const struct elb_replay_options o = *options;
 	struct elb_dp_config *config = NULL;
+	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
-	char errbuf[PCAP_ERRBUF_SIZE], text[ELB_DP_APPLY_ERR_MAX];
+	char errbuf[PCAP_ERRBUF_SIZE];
 	uint64_t counts[ELB_VERDICT_COUNT] = {0}, index = 0, ts0 = 0, refused = 0;
 	static uint8_t frame_out[REPLAY_FRAME_OUT_MAX];
 	struct pcap_pkthdr *hdr;
@@ -85,11 +93,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 	memcpy(dp.iface_mac, o.mac, 6);
 	if (xdp_dataplane_load(&dp, o.flows, NULL) || xdp_dataplane_start(&dp))
 		goto out;
-	rc = xdp_ops.apply(&dp, config, 1, text, sizeof(text));
-	if (rc) {
-		fprintf(stderr, "edgelb-replay: configuration refused: %s\n", text);
+	if (elb_replay_configure(&o, config, &xdp_ops, &dp, &api))
 		goto out;
-	}
 
 	in = pcap_open_offline_with_tstamp_precision(o.in_path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (in == NULL) {
@@ -136,7 +141,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 					"\"error\":\"%s\"}\n",
 					index, hdr->caplen, strerror(errno));
 			refused++;
-			index++;
+			if (++index % ELB_REPLAY_BURST == 0)
+				elb_replay_between_bursts(api, o.pace_us);
 			continue;
 		}
 		res = dp.skel->bss->last_result;
@@ -153,7 +159,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 
 			pcap_dump((u_char *)out, &oh, frame_out);
 		}
-		index++;
+		if (++index % ELB_REPLAY_BURST == 0)
+			elb_replay_between_bursts(api, o.pace_us);
 	}
 	if (rc == -1) {
 		fprintf(stderr, "edgelb-replay: %s: %s\n", o.in_path, pcap_geterr(in));
@@ -167,6 +174,7 @@ int xdp_replay_run(const struct elb_replay_options *options)
 		counts[ELB_VERDICT_KERNEL], counts[ELB_VERDICT_DROP], refused, ETH_HLEN);
 	exit_code = 0;
 out:
+	elb_dp_api_close(api);
 	if (verdicts)
 		fclose(verdicts);
 	if (out)

@@ -65,7 +65,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dp", required=True)
     ap.add_argument("--replay", required=True)
-    ap.add_argument("--pcapgen", required=True)
+    ap.add_argument("--pktgen", required=True)
     ap.add_argument("--lcores", default="0-1",
                     help="EAL --lcores: '0@0,1@1,2@1' runs two workers on this 2-CPU machine")
     args = ap.parse_args()
@@ -80,7 +80,7 @@ def main():
     with open(cfg, "w") as f:
         json.dump(CONFIG, f)
     # Rate floods off: with no limit configured they would only be flows.
-    subprocess.run([args.pcapgen, "--out", inp, "--packets", "20000", "--seed", "11",
+    subprocess.run([args.pktgen, "--out", inp, "--packets", "20000", "--seed", "11",
                     "--rate-flows", "0"], check=True, stdout=subprocess.DEVNULL)
     n_in = len(read_pcap(inp))
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""The processes test_e2e_dpdk.py runs inside its namespaces.
+"""The processes test_e2e.py and test_e2e_cp.py run inside their namespaces.
 
-backend NAME VIP4 VIP6 UDP_PORTS LIFETIME_S
-    HTTP on VIP4:80 and [VIP6]:80 answering "NAME\\n" (HTTP/1.1, keep-alive),
+backend NAME VIP4 VIP6 UDP_PORTS LIFETIME_S [OWN_ADDRESS]
+    HTTP on VIP4:80 and [VIP6]:80 (and OWN_ADDRESS:80, where a health check
+    reaches the backend) answering "NAME\\n" (HTTP/1.1, keep-alive),
     and UDP on VIP4 and VIP6 at each of UDP_PORTS (comma-separated)
     answering "NAME" to any datagram. Exits after
     LIFETIME_S seconds whatever happens, so a lost test leaves nothing running.
@@ -24,6 +25,13 @@ client LIFETIME_S
           new connections at R per second for at most S seconds in the
           background; load_stop waits for it and returns every connection's
           start time, backend or error
+      {"op": "hold_start", "host": H, "n": N, "every": E, "seconds": S} / {"op": "hold_stop"}
+          N long-lived kept-alive connections in the background, each doing a
+          GET every E seconds for at most S seconds; a connection stops at its
+          first error. hold_stop returns, per connection, its first backend,
+          every backend it saw, its request count and its errors (with times)
+      {"op": "now"}
+          the agent's CLOCK_MONOTONIC (the one the results' times use)
 """
 import http.client
 import http.server
@@ -39,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 CONNECT_TIMEOUT = 3.0
 
 
-def run_backend(name, vip4, vip6, udp_ports, lifetime):
+def run_backend(name, vip4, vip6, udp_ports, lifetime, own_address=None):
     body = (name + "\n").encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -74,10 +82,17 @@ def run_backend(name, vip4, vip6, udp_ports, lifetime):
         allow_reuse_address = True
         request_queue_size = 128
 
+        def handle_error(self, request, client_address):
+            # A health checker closes once it has the status line; the reset
+            # that meets the body is no error. Clients see real failures.
+            pass
+
     class Server6(Server4):
         address_family = socket.AF_INET6
 
     servers = [Server4((vip4, 80), Handler), Server6((vip6, 80), Handler)]
+    if own_address:
+        servers.append(Server4((own_address, 80), Handler))
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
 
@@ -96,10 +111,10 @@ def run_backend(name, vip4, vip6, udp_ports, lifetime):
     os._exit(0)
 
 
-def http_get(host, conn=None):
+def http_get(host, conn=None, timeout=CONNECT_TIMEOUT):
     """One GET; returns (backend name, connection). New connection if conn is None."""
     if conn is None:
-        conn = http.client.HTTPConnection(host, 80, timeout=CONNECT_TIMEOUT)
+        conn = http.client.HTTPConnection(host, 80, timeout=timeout)
     conn.request("GET", "/")
     resp = conn.getresponse()
     data = resp.read().decode().strip()
@@ -142,6 +157,46 @@ class Load:
                 futures.append(pool.submit(one_connection, host))
                 time.sleep(1.0 / rate)
             self.results = [f.result() for f in futures]
+
+
+class Held:
+    """Long-lived kept-alive connections doing a request every `every` s.
+    A request may wait HOLD_TIMEOUT: a dataplane restart can delay packets
+    (TCP retransmits them) without breaking the connection."""
+    HOLD_TIMEOUT = 8.0
+
+    def __init__(self, host, n, every, seconds):
+        self.stop = threading.Event()
+        self.results = [{"first": None, "backends": [], "requests": 0, "errors": []}
+                        for _ in range(n)]
+        self.threads = [threading.Thread(target=self.run, args=(r, host, every, seconds))
+                        for r in self.results]
+        for t in self.threads:
+            t.start()
+
+    def run(self, result, host, every, seconds):
+        conn, start = None, time.monotonic()
+        while not self.stop.is_set() and time.monotonic() - start < seconds:
+            t = time.monotonic()
+            try:
+                name, conn = http_get(host, conn, self.HOLD_TIMEOUT)
+            except (OSError, http.client.HTTPException) as e:
+                result["errors"].append({"t": t, "error": f"{type(e).__name__}: {e}"})
+                break
+            result["requests"] += 1
+            if result["first"] is None:
+                result["first"] = name
+            if name not in result["backends"]:
+                result["backends"].append(name)
+            self.stop.wait(every)
+        if conn is not None:
+            conn.close()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        return self.results
 
 
 def udp_flood(host, port, pps, seconds, quiet_every):
@@ -191,7 +246,7 @@ def udp_flood(host, port, pps, seconds, quiet_every):
 
 def run_client(lifetime):
     threading.Timer(lifetime, lambda: os._exit(3)).start()
-    held, load = None, None
+    held, load, holds = None, None, None
     for line in sys.stdin:
         cmd = json.loads(line)
         op, out = cmd["op"], {}
@@ -239,6 +294,16 @@ def run_client(lifetime):
                 load.stop.set()
                 load.thread.join()
                 out = {"results": load.results, "now": time.monotonic()}
+            elif op == "hold_start":
+                holds = Held(cmd["host"], cmd["n"], cmd["every"], cmd["seconds"])
+                # Every connection has its backend before the caller goes on.
+                deadline = time.monotonic() + 10
+                while (any(r["first"] is None and not r["errors"] for r in holds.results)
+                       and time.monotonic() < deadline):
+                    time.sleep(0.01)
+                out = {"first": [r["first"] for r in holds.results]}
+            elif op == "hold_stop":
+                out = {"connections": holds.finish()}
             elif op == "now":
                 out = {"now": time.monotonic()}
         except (OSError, http.client.HTTPException) as e:
@@ -251,6 +316,7 @@ def run_client(lifetime):
 if __name__ == "__main__":
     if sys.argv[1] == "backend":
         run_backend(sys.argv[2], sys.argv[3], sys.argv[4],
-                    [int(p) for p in sys.argv[5].split(",")], float(sys.argv[6]))
+                    [int(p) for p in sys.argv[5].split(",")], float(sys.argv[6]),
+                    sys.argv[7] if len(sys.argv) > 7 else None)
     else:
         run_client(float(sys.argv[2]))

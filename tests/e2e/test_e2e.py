@@ -31,23 +31,18 @@ Root only (exit 77 otherwise).
 import argparse
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOPOLOGY = os.path.join(HERE, "..", "..", "tools", "netns-topology", "netns-topology")
-AGENTS = os.path.join(HERE, "e2e_agents.py")
+from e2e_netns import (DATAPLANE, FAILURES, Client, Rpc, check, sh,
+                       start_backend, start_dataplane, topology)
+import e2e_netns
+
 TAG = f"e{os.getpid() % 100000}"
-TAP_PREFIX = "elb"
-DATAPLANE = {"dpdk": "edgelb-dp", "xdp": "edgelb-xdp"}
-# edgelb-xdp's maps: `ip netns exec` remounts /sys, hiding /sys/fs/bpf, so
-# the test mounts a bpffs of its own, which the namespace's shell inherits.
-BPFFS = f"/tmp/elb-e2e-bpffs-{os.getpid()}"
-PIN_DIR = os.path.join(BPFFS, "edgelb")
 BURST, BURST_PARALLEL = 600, 8
 UDP_EXCHANGES = 600
 UPLOAD_BYTES = 256 * 1024
@@ -63,75 +58,10 @@ AGENT_LIFETIME_S = 120
 # applied when backends.set answers; the margin covers the client's clock read.
 SETTLE_S = 0.2
 WEIGHTS = {"b1": 1, "b2": 1, "b3": 2}
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-
-
-def sh(*cmd, ns=None, **kw):
-    full = (["ip", "netns", "exec", ns] if ns else []) + [str(c) for c in cmd]
-    return subprocess.run(full, check=True, text=True, capture_output=True, **kw)
-
-
-class Rpc:
-    """JSON-RPC 2.0 over the dataplane's Unix socket, one request per line."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(10)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("r")
-        self.next_id = 0
-
-    def call(self, method, **params):
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
-        self.sock.sendall((json.dumps(msg) + "\n").encode())
-        reply = json.loads(self.file.readline())
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        return reply["result"]
-
-
-class Client:
-    """The agent in the client namespace (e2e_agents.py client)."""
-
-    def __init__(self, ns):
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, AGENTS, "client", str(AGENT_LIFETIME_S)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def do(self, op, **args):
-        self.proc.stdin.write(json.dumps(dict(op=op, **args)) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"client agent gone during {op}")
-        return json.loads(line)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def shares_ok(what, shares, total, weights):
-    weight_sum = sum(weights.values())
-    for name, weight in weights.items():
-        got = shares.get(name, 0) / total if total else 0.0
-        want = weight / weight_sum
-        check(abs(got - want) <= SHARE_TOLERANCE,
-              f"{what}: {name} served {got:.1%} (weight share {want:.1%} +- "
-              f"{SHARE_TOLERANCE:.0%})")
-    check(set(shares) <= set(weights), f"{what}: only known backends answered ({sorted(shares)})")
+    e2e_netns.shares_ok(what, shares, total, weights, SHARE_TOLERANCE)
 
 
 def backend_list(topo, family, states=None, weights=WEIGHTS):
@@ -164,54 +94,21 @@ def run(args, topo, tmp):
                  "rate_limit": {"packets_per_s": LIMIT_PPS, "packet_burst": LIMIT_BURST},
                  "backends": backend_list(topo, 4)}]}, f)
 
-    procs = []
-    if args.dataplane == "dpdk":
-        cmd = [args.dp, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
-               f"--file-prefix={TAG}", "--log-level=error",
-               "--vdev", f"net_af_xdp0,iface={topo['LB_IFACE']}", "--",
-               "--config", cfg, "--socket", sock, "--flows", "65536",
-               "--kernel-iface", TAP_PREFIX]
-    else:
-        # Generic mode: XDP on a veth; the node keeps its addresses on the
-        # interface (the topology's LB_ADDRESS=iface), non-VIP traffic passes.
-        cmd = [args.xdp, "--iface", topo["LB_IFACE"], "--mode", "generic", "--config", cfg,
-               "--socket", sock, "--flows", "65536", "--pin-dir", PIN_DIR]
-    dp = subprocess.Popen(["ip", "netns", "exec", topo["NS_LB"]] + cmd,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    procs.append(dp)
+    binary = args.dp if args.dataplane == "dpdk" else args.xdp
+    dp, _ = start_dataplane(args.dataplane, binary, topo, sock, TAG, config=cfg)
+    if dp is None:
+        return None
+    procs = [dp]
     try:
-        t0 = time.monotonic()
-        while not os.path.exists(sock) and time.monotonic() - t0 < 60 and dp.poll() is None:
-            time.sleep(0.2)
-        check(os.path.exists(sock),
-              f"{DATAPLANE[args.dataplane]} up on the lb's veth in {time.monotonic() - t0:.1f} s")
-        if not os.path.exists(sock):
-            return dp
-        if args.dataplane == "dpdk":
-            # DPDK owns the interface: the node's addresses live on its TAP port.
-            tap, lb = f"{TAP_PREFIX}0", topo["NS_LB"]
-            sh("ip", "addr", "add", f"{topo['LB4']}/{topo['LB4_PREFIX']}", "dev", tap, ns=lb)
-            sh("ip", "addr", "add", f"{topo['LB6']}/{topo['LB6_PREFIX']}", "dev", tap, "nodad",
-               ns=lb)
-            sh("ip", "link", "set", tap, "up", ns=lb)
-            sh("ip", "route", "add", "default", "via", topo["LB_GATEWAY4"], ns=lb)
-            sh("ip", "-6", "route", "add", "default", "via", topo["LB_GATEWAY6"], ns=lb)
-
+        udp_ports = {v[1] for v in UDP_VIPS} | {LIMITED_PORT}
         for i, name in enumerate(sorted(WEIGHTS), start=1):
-            p = subprocess.Popen(
-                ["ip", "netns", "exec", topo[f"BACKEND{i}_NS"], sys.executable, AGENTS,
-                 "backend", name, vip4, vip6,
-                 ",".join(sorted({str(v[1]) for v in UDP_VIPS} | {str(LIMITED_PORT)})),
-                 str(AGENT_LIFETIME_S)],
-                stdout=subprocess.PIPE, text=True)
-            procs.append(p)
-            check(p.stdout.readline().strip() == "ready", f"backend {name} serving")
+            procs.append(start_backend(topo, i, name, udp_ports, AGENT_LIFETIME_S))
 
         ping = subprocess.run(["ip", "netns", "exec", topo["NS_ROUTER"], "ping", "-c", "1",
                                "-W", "2", topo["LB4"]], capture_output=True)
         check(ping.returncode == 0, "router reaches the node's address (exception path)")
 
-        client = Client(topo["NS_CLIENT"])
+        client = Client(topo["NS_CLIENT"], AGENT_LIFETIME_S)
         try:
             client_checks(client, Rpc(sock), topo)
         finally:
@@ -337,36 +234,26 @@ def main():
         return 77
     # meson ends a test that overruns with SIGTERM: clean up as on any failure.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
-    env = dict(os.environ, EDGELB_DECAP=os.path.abspath(args.decap),
-               LB_ADDRESS="none" if args.dataplane == "dpdk" else "iface")
-    if args.dataplane == "xdp":
-        os.makedirs(BPFFS, exist_ok=True)
-        subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
     tmp = tempfile.mkdtemp(prefix="elb-e2e-")
     started = time.monotonic()
     dp = None
-    try:
-        up = subprocess.run([TOPOLOGY, "up", TAG], env=env, text=True, capture_output=True)
-        check(up.returncode == 0, f"topology {TAG} up ({up.stderr.strip()[:300]})")
-        if up.returncode != 0:
+    with topology(TAG, args.decap, args.dataplane) as topo:
+        if topo is None:
             return 1
-        topo = dict(line.split("=", 1) for line in up.stdout.splitlines() if "=" in line)
-        dp = run(args, topo, tmp)
-    finally:
-        if dp is not None:
-            if dp.poll() is None:
-                dp.send_signal(signal.SIGTERM)
-            try:
-                out, _ = dp.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                dp.kill()
-                out, _ = dp.communicate()
-            print(f"     {DATAPLANE[args.dataplane]} output at exit:\n" + "\n".join(
-                "       " + l for l in (out or "").splitlines()[-15:]))
-        subprocess.run([TOPOLOGY, "down", TAG], env=env, capture_output=True)
-        if args.dataplane == "xdp":
-            subprocess.run(["umount", BPFFS], capture_output=True)
-            os.rmdir(BPFFS)
+        try:
+            dp = run(args, topo, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if dp is not None:
+                if dp.poll() is None:
+                    dp.send_signal(signal.SIGTERM)
+                try:
+                    out, _ = dp.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    dp.kill()
+                    out, _ = dp.communicate()
+                print(f"     {DATAPLANE[args.dataplane]} output at exit:\n" + "\n".join(
+                    "       " + l for l in (out or "").splitlines()[-15:]))
     check(dp is not None and dp.returncode == 0,
           f"{DATAPLANE[args.dataplane]}: SIGTERM, exit status 0")
     print(f"{len(FAILURES)} check(s) failed; {time.monotonic() - started:.1f} s in all")

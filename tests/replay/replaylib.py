@@ -44,8 +44,10 @@ GUE_PORT = 6080  # the node's default gue_port (elb_config.h)
 def parse_args(description):
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--replay", required=True, help="edgelb-replay binary")
-    ap.add_argument("--pcapgen", required=True, help="edgelb-pcapgen binary")
+    ap.add_argument("--pktgen", required=True, help="edgelb-pktgen binary")
     ap.add_argument("--keep", help="keep the work files in this directory")
+    ap.add_argument("--dataplane", choices=("dpdk", "xdp"), default="dpdk",
+                    help="edgelb-replay --dataplane (default dpdk)")
     return ap.parse_args()
 
 
@@ -400,8 +402,8 @@ def verify_icmp_checksums(frame):
 # Running the tools
 
 
-def run_pcapgen(pcapgen, out, truth, packets, seed, extra=()):
-    cmd = [pcapgen, "--out", out, "--truth", truth, "--packets", str(packets), "--seed",
+def run_pktgen(pktgen, out, truth, packets, seed, extra=()):
+    cmd = [pktgen, "--out", out, "--truth", truth, "--packets", str(packets), "--seed",
            str(seed)] + list(extra)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 

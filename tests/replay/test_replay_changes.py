@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Backend changes under traffic: edgelb-replay replays a clean mix slowly
+"""Backend changes under traffic, for either dataplane (--dataplane dpdk or
+xdp, the same assertions): edgelb-replay replays a clean mix slowly
 (--pace-us) with its control socket open, and this script, over that
 socket, (a) drains one backend of the TCP v4 VIP, (b) removes another, (c)
 adds a new one, each at a chosen point of the replay. The verdict file
@@ -95,7 +96,7 @@ def drive(args, work, ck, n_packets, config_path, in_pcap):
     verdicts = os.path.join(work, "verdicts.jsonl")
     log_out = open(os.path.join(work, "replay.stdout"), "w")
     log_err = open(os.path.join(work, "replay.stderr"), "w")
-    cmd = [args.replay, "--dataplane", "dpdk", "--config", config_path, "--in", in_pcap,
+    cmd = [args.replay, "--dataplane", args.dataplane, "--config", config_path, "--in", in_pcap,
            "--out", out, "--verdicts", verdicts, "--socket", sock, "--pace-us", str(PACE_US)]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=log_out, stderr=log_err)
@@ -106,6 +107,8 @@ def drive(args, work, ck, n_packets, config_path, in_pcap):
         ck.check(err is None and res.get("pong") is True, "rpc.ping", str(err))
         info["epoch0"] = res["epoch"] if res else None
         ck.figure("ping: epoch %s, dataplane %s" % (info["epoch0"], res and res.get("dataplane")))
+        ck.check(res is not None and res.get("dataplane") == args.dataplane, "rpc.dataplane",
+                 "ping answered dataplane %s, replay runs %s" % (res and res.get("dataplane"), args.dataplane))
         for name, at, backends in CHANGES:
             while True:
                 rx, _ = processed(rpc)
@@ -157,13 +160,13 @@ def run(args, work, ck, t_start):
     in_pcap = os.path.join(work, "in.pcap")
     truth_path = os.path.join(work, "truth.jsonl")
     config_path = os.path.join(work, "config.json")
-    rl.run_pcapgen(args.pcapgen, in_pcap, truth_path, PACKETS, SEED, ["--mix", "clean"])
+    rl.run_pktgen(args.pktgen, in_pcap, truth_path, PACKETS, SEED, ["--mix", "clean"])
     rl.write_config(config_path, CONFIG)
     frames = rl.read_pcap(in_pcap)
     truth = rl.read_jsonl(truth_path)
     n = len(frames)
 
-    print("== replay with changes (--pace-us %d)" % PACE_US)
+    print("== %s replay with changes (--pace-us %d)" % (args.dataplane, PACE_US))
     out_path, verdicts_path, info = drive(args, work, ck, n, config_path, in_pcap)
     print("edgelb-replay: exit %d after %.2f s" % (info["returncode"], info["seconds"]))
     ck.check(info["returncode"] == 0, "replay.exit", info["stderr"])

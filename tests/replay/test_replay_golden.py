@@ -122,7 +122,7 @@ def run(args, work, ck, t_start):
     in_pcap = os.path.join(work, "in.pcap")
     truth_path = os.path.join(work, "truth.jsonl")
     config_path = os.path.join(work, "config.json")
-    rl.run_pcapgen(args.pcapgen, in_pcap, truth_path, PACKETS, SEED)
+    rl.run_pktgen(args.pktgen, in_pcap, truth_path, PACKETS, SEED)
     rl.write_config(config_path, CONFIG)
     out1, verdicts1, stderr1, stdout1 = run_replay(args, work, "1", config_path, in_pcap)
 

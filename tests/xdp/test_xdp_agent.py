@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """edgelb-xdp as a process, on a veth pair.
 
-One end (A) stays in this namespace and gets the agent in generic mode; the
-other (B) goes into a network namespace made for the test. A VIP is
+One end (A) stays in this namespace and gets the agent (--mode generic or
+native); the other (B) goes into a network namespace made for the test. In
+native mode B gets an XDP program too (XDP_PASS): on veth, frames that a
+native program sends with XDP_TX are queued on the peer's XDP ring, and
+only a peer with an XDP program of its own has that ring polled (with GRO
+alone they wait for unrelated traffic to wake the peer's NAPI). A VIP is
 configured over the control socket; UDP packets to it sent into B (raw
 AF_PACKET socket) reach A, where the program encapsulates them (IPIP toward
 the backend) and sends them back out of A with XDP_TX: they are captured on
@@ -99,10 +103,15 @@ def xdp_attached(ifname):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", required=True)
+    ap.add_argument("--mode", choices=("generic", "native"), default="generic")
+    ap.add_argument("--peer-pass-obj", help="BPF object with the XDP_PASS program floor_pass, "
+                    "attached to the peer in native mode")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("skipped: needs root (XDP, network namespaces)")
         return SKIP
+    if args.mode == "native" and not args.peer_pass_obj:
+        ap.error("--mode native needs --peer-pass-obj")
 
     tag = str(os.getpid() % 100000)
     ns, a, b = "elbxt" + tag, "elbxa" + tag, "elbxb" + tag
@@ -119,14 +128,18 @@ def main():
         sh("ip", "-n", ns, "addr", "add", "10.98.0.2/24", "dev", b)
         sh("ip", "-n", ns, "link", "set", b, "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
+        if args.mode == "native":
+            sh("ip", "-n", ns, "link", "set", "dev", b, "xdpdrv", "obj", args.peer_pass_obj,
+               "program", "floor_pass")
         with open(f"/sys/class/net/{a}/address") as f:
             a_mac = f.read().strip()
 
         state = os.path.join(work, "state.json")
 
-        def start_agent():
-            proc = subprocess.Popen([args.agent, "--iface", a, "--mode", "generic",
-                                     "--socket", sock, "--state", state, "--flows", "4096"],
+        def start_agent(with_state=True):
+            proc = subprocess.Popen([args.agent, "--iface", a, "--mode", args.mode,
+                                     "--socket", sock, "--flows", "4096"] +
+                                    (["--state", state] if with_state else []),
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             line = proc.stdout.readline()
             print(line.strip())
@@ -134,6 +147,8 @@ def main():
                 failures.append("agent did not attach: " + line.strip())
             elif not xdp_attached(a):
                 failures.append(f"no XDP program on {a} after start")
+            elif args.mode not in line:
+                failures.append(f"agent attached in another mode than {args.mode}: {line.strip()}")
             return proc
 
         def stop_agent(proc):
@@ -202,6 +217,25 @@ def main():
         probe_vip()
         # Counters live in the pinned maps too: they carry on.
         check_counters(2 * PACKETS, PACKETS)
+        stop_agent(agent)
+
+        print("restart without a state file: the pinned maps are the state until a config.set:")
+        agent = start_agent(with_state=False)
+        st = rpc(sock, "status.get", rid=5).get("result", {})
+        if st.get("running_state_kept") is not True or st.get("epoch") != 0:
+            failures.append(f"restart without state: status {st.get('running_state_kept')}, "
+                            f"epoch {st.get('epoch')}; expected the kept state at epoch 0")
+        probe_vip()
+        check_counters(3 * PACKETS, PACKETS)
+        # What edgelb-cp sends on connecting: the same config, applied over
+        # the kept maps, keeps every flow where it was (no new pick).
+        res = rpc(sock, "config.set", {"config": cfg}, rid=6)
+        if res.get("result", {}).get("epoch") != 1:
+            failures.append(f"config.set after a restart without state: {res}")
+        probe_vip()
+        check_counters(4 * PACKETS, PACKETS)
+        stop_agent(agent)
+        agent = start_agent()
 
         print(f"backends.set: {BACKEND} replaced by {BACKEND2}:")
         res = rpc(sock, "backends.set", {"address": VIP, "port": 80, "protocol": "udp",
@@ -209,7 +243,7 @@ def main():
         if "result" not in res:
             failures.append(f"backends.set: {res}")
         probe_vip(BACKEND2)
-        check_counters(3 * PACKETS, 2 * PACKETS, PACKETS)
+        check_counters(5 * PACKETS, 2 * PACKETS, PACKETS)
         stop_agent(agent)
     finally:
         if agent and agent.poll() is None:

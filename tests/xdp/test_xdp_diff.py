@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The XDP program against the DPDK pipeline, packet by packet.
 
-Generates 100k frames with edgelb-pcapgen (the default mix: malformed
+Generates 100k frames with edgelb-pktgen (the default mix: malformed
 frames, non-VIP traffic, fragments, ICMP errors, big DF packets, rate
 floods, client flows), replays them through edgelb-replay --dataplane dpdk
 and --dataplane xdp with the same configuration, and requires:
@@ -77,7 +77,7 @@ def run(cmd):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--replay", required=True)
-    ap.add_argument("--pcapgen", required=True)
+    ap.add_argument("--pktgen", required=True)
     ap.add_argument("--packets", type=int, default=100000)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--keep", help="directory to keep the files in")
@@ -92,7 +92,7 @@ def main():
     pcap_in = os.path.join(work, "in.pcap")
     with open(cfg, "w") as f:
         json.dump(CONFIG, f)
-    run([args.pcapgen, "--out", pcap_in, "--packets", str(args.packets),
+    run([args.pktgen, "--out", pcap_in, "--packets", str(args.packets),
          "--seed", str(args.seed)])
     out = {}
     for dp in ("dpdk", "xdp"):

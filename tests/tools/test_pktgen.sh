@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# edgelb-pcapgen, checked against tshark, an independent decoder:
+# edgelb-pktgen, checked against tshark, an independent decoder:
 #   - 100k frames with a fixed seed: the pcap has nanosecond timestamps that
 #     increase, and the truth file one line per frame with its length and time;
 #   - no bad checksum in a well-formed frame (IPv4 header, TCP, UDP, ICMP,
@@ -12,7 +12,7 @@
 #   - every malformation name appears; every --single kind writes one frame;
 #   - the same seed gives identical files, another seed different ones;
 #   - the time 100k frames take is printed, not asserted.
-# Usage: test_pcapgen.sh PATH/TO/edgelb-pcapgen. Exit 77 (skipped) without
+# Usage: test_pktgen.sh PATH/TO/edgelb-pktgen. Exit 77 (skipped) without
 # tshark or python3.
 set -euo pipefail
 
@@ -23,7 +23,7 @@ for tool in tshark mergecap python3; do
 	fi
 done
 
-PCAPGEN=$(realpath "${1:?usage: $0 path/to/edgelb-pcapgen}")
+PKTGEN=$(realpath "${1:?usage: $0 path/to/edgelb-pktgen}")
 SEED=20240229
 PACKETS=100000
 
@@ -36,13 +36,13 @@ TSHARK_CHECKSUMS=(-o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.ch
 
 echo "== generate $PACKETS frames, seed $SEED"
 start=$EPOCHREALTIME
-"$PCAPGEN" --out a.pcap --truth a.jsonl --packets "$PACKETS" --seed "$SEED"
+"$PKTGEN" --out a.pcap --truth a.jsonl --packets "$PACKETS" --seed "$SEED"
 end=$EPOCHREALTIME
 echo "time for $PACKETS frames (pcap and truth): $(python3 -c "print(f'{$end - $start:.3f}')") s"
 
 echo "== determinism"
-"$PCAPGEN" --out b.pcap --truth b.jsonl --packets "$PACKETS" --seed "$SEED" 2>/dev/null
-"$PCAPGEN" --out c.pcap --truth c.jsonl --packets "$PACKETS" --seed $((SEED + 1)) 2>/dev/null
+"$PKTGEN" --out b.pcap --truth b.jsonl --packets "$PACKETS" --seed "$SEED" 2>/dev/null
+"$PKTGEN" --out c.pcap --truth c.jsonl --packets "$PACKETS" --seed $((SEED + 1)) 2>/dev/null
 cmp a.pcap b.pcap
 cmp a.jsonl b.jsonl
 if cmp -s a.pcap c.pcap || cmp -s a.jsonl c.jsonl; then
@@ -75,9 +75,9 @@ tshark -r a.pcap "${TSHARK_CHECKSUMS[@]}" -T fields -E separator='|' -E occurren
 
 echo "== --single kinds"
 singles=()
-"$PCAPGEN" --single list >single_kinds.txt
+"$PKTGEN" --single list >single_kinds.txt
 while read -r kind; do
-	"$PCAPGEN" --single "$kind" --seed 3 --out "single_$kind.pcap" --truth "single_$kind.jsonl"
+	"$PKTGEN" --single "$kind" --seed 3 --out "single_$kind.pcap" --truth "single_$kind.jsonl"
 	singles+=("single_$kind.pcap")
 	cat "single_$kind.jsonl" >>singles.jsonl
 done <single_kinds.txt
@@ -356,5 +356,5 @@ print(f"--single: {len(singles)} kinds, one frame each")
 if failures:
     print(f"{len(failures)} failures")
     sys.exit(1)
-print("pcapgen: all checks passed")
+print("pktgen: all checks passed")
 PY

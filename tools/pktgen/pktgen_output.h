@@ -13,15 +13,15 @@
  * quotes) and "dst" (where non-VIP traffic went). IPv6 endpoints are
  * written "[addr]:port"; a packet without ports (ICMP) has port 0.
  * tcp_flags is written in the order S F R P A ("S", "A", "PA", "FA", "R",
- * "RA"). See pcapgen.h for what "expect" assumes.
+ * "RA"). See pktgen.h for what "expect" assumes.
  */
-#ifndef PCAPGEN_OUTPUT_H
-#define PCAPGEN_OUTPUT_H
+#ifndef PKTGEN_OUTPUT_H
+#define PKTGEN_OUTPUT_H
 
 #include <pcap/pcap.h>
 #include <stdio.h>
 
-#include "pcapgen.h"
+#include "pktgen.h"
 
 struct gen_output {
 	pcap_t *dead;
@@ -50,4 +50,4 @@ int output_close(struct gen_output *o);
 /* "addr:port" ("[addr]:port" for IPv6), or the bare address when port < 0. */
 void format_endpoint(char *buf, size_t size, uint8_t family, const uint8_t addr[16], int port);
 
-#endif /* PCAPGEN_OUTPUT_H */
+#endif /* PKTGEN_OUTPUT_H */

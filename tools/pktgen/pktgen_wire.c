@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Frame building by explicit byte offsets: see pcapgen_wire.h. */
+/* Frame building by explicit byte offsets: see pktgen_wire.h. */
 #include <string.h>
 
-#include "pcapgen_wire.h"
+#include "pktgen_wire.h"
 
 const uint8_t wire_client_mac[ETH_ADDR_LEN] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 const uint8_t wire_balancer_mac[ETH_ADDR_LEN] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};

@@ -7,8 +7,8 @@
  * draws never shifts what another draws: a change in one kind of traffic
  * leaves the bytes of the others alone.
  */
-#ifndef PCAPGEN_PRNG_H
-#define PCAPGEN_PRNG_H
+#ifndef PKTGEN_PRNG_H
+#define PKTGEN_PRNG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -107,4 +107,4 @@ static inline void prng_fill(struct prng *r, uint8_t *p, size_t len)
 	}
 }
 
-#endif /* PCAPGEN_PRNG_H */
+#endif /* PKTGEN_PRNG_H */

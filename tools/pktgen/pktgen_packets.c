@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The well-formed kinds of edgelb-pcapgen: packets of client flows to a VIP,
+ * The well-formed kinds of edgelb-pktgen: packets of client flows to a VIP,
  * fragments of their datagrams, ICMP errors about them, and traffic that is
  * not for a VIP. Each builder writes one frame and its truth record.
  */
 #include <string.h>
 
-#include "pcapgen.h"
+#include "pktgen.h"
 
 #define TCP_SYN_WINDOW 64240 /* Linux's initial window: 44 * 1460 */
 #define MSS_V4 1460

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelb-pcapgen: synthetic traffic for the golden, replay, differential and
+ * edgelb-pktgen: synthetic traffic for the golden, replay, differential and
  * end-to-end tests. Writes a nanosecond pcap of Ethernet frames and, beside
- * it, a JSON-lines truth file saying what each frame is (pcapgen_output.h).
+ * it, a JSON-lines truth file saying what each frame is (pktgen_output.h).
  *
  * The frames are built here from byte offsets, with no code of the
  * balancer: the truth file is an oracle independent of the parser it tests.
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pcapgen_mix.h"
-#include "pcapgen_output.h"
+#include "pktgen_mix.h"
+#include "pktgen_output.h"
 
 #define DEFAULT_PACKETS 100000
 #define DEFAULT_FLOWS 5000
@@ -92,7 +92,7 @@ static const struct single_kind single_kinds[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: edgelb-pcapgen --out FILE.pcap [--truth FILE.jsonl] [options]\n"
+		"usage: edgelb-pktgen --out FILE.pcap [--truth FILE.jsonl] [options]\n"
 		"\n"
 		"Writes synthetic Ethernet frames to a nanosecond pcap and, with --truth, one\n"
 		"JSON object per frame saying what it is. The same seed gives the same files.\n"
@@ -137,7 +137,7 @@ static int parse_u64(const char *text, const char *option, uint64_t *value)
 	errno = 0;
 	*value = strtoull(text, &end, 0);
 	if (errno || end == text || *end || text[0] == '-') {
-		fprintf(stderr, "edgelb-pcapgen: %s: not a number: %s\n", option, text);
+		fprintf(stderr, "edgelb-pktgen: %s: not a number: %s\n", option, text);
 		return -1;
 	}
 	return 0;
@@ -268,7 +268,7 @@ static int write_single(const struct gen_config *cfg, const char *name)
 		}
 	}
 	if (!found) {
-		fprintf(stderr, "edgelb-pcapgen: unknown --single kind %s (try --single list)\n",
+		fprintf(stderr, "edgelb-pktgen: unknown --single kind %s (try --single list)\n",
 			name);
 		return -1;
 	}
@@ -356,21 +356,21 @@ int main(int argc, char **argv)
 			break;
 		case OPT_VIP4:
 			if (parse_vip(optarg, 4, cfg.net.vip[0], &cfg.net.vip_port[0]) != 0) {
-				fprintf(stderr, "edgelb-pcapgen: --vip4 wants A:PORT: %s\n",
+				fprintf(stderr, "edgelb-pktgen: --vip4 wants A:PORT: %s\n",
 					optarg);
 				bad = 1;
 			}
 			break;
 		case OPT_VIP6:
 			if (parse_vip(optarg, 6, cfg.net.vip[1], &cfg.net.vip_port[1]) != 0) {
-				fprintf(stderr, "edgelb-pcapgen: --vip6 wants [A]:PORT: %s\n",
+				fprintf(stderr, "edgelb-pktgen: --vip6 wants [A]:PORT: %s\n",
 					optarg);
 				bad = 1;
 			}
 			break;
 		case OPT_OTHER_DST:
 			if (parse_other_dst(optarg, &cfg.net) != 0) {
-				fprintf(stderr, "edgelb-pcapgen: --other-dst: not an address: %s\n",
+				fprintf(stderr, "edgelb-pktgen: --other-dst: not an address: %s\n",
 					optarg);
 				bad = 1;
 			}
@@ -378,7 +378,7 @@ int main(int argc, char **argv)
 		case OPT_MIX:
 			cfg.mix = mix_find(optarg);
 			if (!cfg.mix) {
-				fprintf(stderr, "edgelb-pcapgen: unknown --mix %s\n", optarg);
+				fprintf(stderr, "edgelb-pktgen: unknown --mix %s\n", optarg);
 				bad = 1;
 			}
 			break;
@@ -398,24 +398,24 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "edgelb-pcapgen: unexpected argument %s\n", argv[optind]);
+		fprintf(stderr, "edgelb-pktgen: unexpected argument %s\n", argv[optind]);
 		bad = 1;
 	}
 	if (!cfg.pcap_path) {
-		fprintf(stderr, "edgelb-pcapgen: --out is required\n");
+		fprintf(stderr, "edgelb-pktgen: --out is required\n");
 		bad = 1;
 	}
 	if (cfg.packets == 0 || cfg.flows == 0 || cfg.pps == 0) {
-		fprintf(stderr, "edgelb-pcapgen: --packets, --flows and --pps must be above 0\n");
+		fprintf(stderr, "edgelb-pktgen: --packets, --flows and --pps must be above 0\n");
 		bad = 1;
 	}
 	if (cfg.packets > UINT32_MAX || cfg.flows > UINT32_MAX / 4) {
-		fprintf(stderr, "edgelb-pcapgen: --packets or --flows too large\n");
+		fprintf(stderr, "edgelb-pktgen: --packets or --flows too large\n");
 		bad = 1;
 	}
 	if (memcmp(cfg.net.vip[0], cfg.net.other_dst[0], 16) == 0 ||
 	    memcmp(cfg.net.vip[1], cfg.net.other_dst[1], 16) == 0) {
-		fprintf(stderr, "edgelb-pcapgen: --other-dst must not be a VIP address\n");
+		fprintf(stderr, "edgelb-pktgen: --other-dst must not be a VIP address\n");
 		bad = 1;
 	}
 	if (bad) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelb-pcapgen: what a generated frame is, and the builders of each kind.
+ * edgelb-pktgen: what a generated frame is, and the builders of each kind.
  *
  * A frame is built together with its truth record, the generator's own
  * statement of what the frame is and what a balancer should do with it.
@@ -16,14 +16,14 @@
  * rate_flood packets say "forward": whether a limiter drops them depends on
  * the limit a test configures, which the test applies itself.
  */
-#ifndef PCAPGEN_H
-#define PCAPGEN_H
+#ifndef PKTGEN_H
+#define PKTGEN_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pcapgen_prng.h"
-#include "pcapgen_wire.h"
+#include "pktgen_prng.h"
+#include "pktgen_wire.h"
 
 /* Largest IP packet of ordinary traffic: fits a 1500-byte MTU after any
  * encapsulation (IPv6 outer + UDP for GUE: 48 bytes). */
@@ -224,4 +224,4 @@ void random_client_addr(uint8_t family, struct prng *rng, uint8_t addr[16]);
 void random_malformed_src(uint8_t family, struct prng *rng, uint8_t addr[16]);
 void random_router_addr(uint8_t family, struct prng *rng, uint8_t addr[16]);
 
-#endif /* PCAPGEN_H */
+#endif /* PKTGEN_H */

@@ -21,8 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "pcapgen_mix.h"
-#include "pcapgen_output.h"
+#include "pktgen_mix.h"
+#include "pktgen_output.h"
 
 #define KEY_SPAN (1ull << 62)  /* keys are below this; room above for bursts */
 #define FLOOD_GAP_NS 4000      /* 199 gaps of 4 us: a burst of 200 within 1 ms */
@@ -319,7 +319,7 @@ static int plan_build(const struct gen_config *cfg, struct plan *p)
 	set.mask--;
 	if (!p->flows || !p->datagrams || !datagram_sizes || !p->streams || !p->items ||
 	    !set.slots) {
-		fprintf(stderr, "edgelb-pcapgen: out of memory for %llu packets\n",
+		fprintf(stderr, "edgelb-pktgen: out of memory for %llu packets\n",
 			(unsigned long long)n);
 		free(datagram_sizes);
 		free(set.slots);
@@ -444,7 +444,7 @@ static int plan_build(const struct gen_config *cfg, struct plan *p)
 			 add_stream(p, STREAM_MALFORMED, (uint8_t)(i % MALFORMED_COUNT), 0, 0));
 
 	if (p->n_items != n) {
-		fprintf(stderr, "edgelb-pcapgen: planned %llu packets instead of %llu\n",
+		fprintf(stderr, "edgelb-pktgen: planned %llu packets instead of %llu\n",
 			(unsigned long long)p->n_items, (unsigned long long)n);
 		plan_free(p);
 		return -1;
@@ -542,7 +542,7 @@ int mix_generate(const struct gen_config *cfg)
 	}
 	rc = output_close(&out);
 	if (rc == 0) {
-		fprintf(stderr, "edgelb-pcapgen: %llu frames, seed %llu, %u flows, %.3f s:",
+		fprintf(stderr, "edgelb-pktgen: %llu frames, seed %llu, %u flows, %.3f s:",
 			(unsigned long long)plan.n_items, (unsigned long long)cfg->seed,
 			plan.n_flows, seconds_since(&started));
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Frame building by explicit byte offsets, for edgelb-pcapgen.
+ * Frame building by explicit byte offsets, for edgelb-pktgen.
  *
  * Deliberately independent of dataplane/core: the generator is the oracle
  * the balancer's parser is tested against, so it shares no struct, constant
@@ -8,14 +8,14 @@
  * offset its RFC gives it (791 IPv4, 8200 IPv6, 9293 TCP, 768 UDP, 792 ICMP,
  * 4443 ICMPv6, 826 ARP); the offset tables below are that documentation.
  */
-#ifndef PCAPGEN_WIRE_H
-#define PCAPGEN_WIRE_H
+#ifndef PKTGEN_WIRE_H
+#define PKTGEN_WIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pcapgen_prng.h"
+#include "pktgen_prng.h"
 
 #define FRAME_MAX_LEN 2048     /* largest frame built: 1518 plus slack */
 #define ETH_ADDR_LEN 6
@@ -260,4 +260,4 @@ static inline size_t frame_upper_offset(const struct l2_params *l2, const struct
 size_t frame_compose(uint8_t *frame, const struct l2_params *l2, const struct ip_params *ip,
 		     size_t upper_len, bool fill_l4_checksum);
 
-#endif /* PCAPGEN_WIRE_H */
+#endif /* PKTGEN_WIRE_H */

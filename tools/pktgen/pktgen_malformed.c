@@ -16,7 +16,7 @@
  */
 #include <string.h>
 
-#include "pcapgen.h"
+#include "pktgen.h"
 
 const char *const malformed_names[MALFORMED_COUNT] = {
 #define MALFORMED_NAME(name, text) [MAL_##name] = text,

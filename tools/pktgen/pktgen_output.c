@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The pcap and truth writers: see pcapgen_output.h. */
+/* The pcap and truth writers: see pktgen_output.h. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
-#include "pcapgen_output.h"
+#include "pktgen_output.h"
 
 #define SNAPLEN 65535
 #define TRUTH_BUFFER_BYTES (1u << 20)
@@ -35,12 +35,12 @@ int output_open(struct gen_output *o, const char *pcap_path, const char *truth_p
 	o->dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, SNAPLEN,
 						       PCAP_TSTAMP_PRECISION_NANO);
 	if (!o->dead) {
-		fprintf(stderr, "edgelb-pcapgen: pcap_open_dead failed\n");
+		fprintf(stderr, "edgelb-pktgen: pcap_open_dead failed\n");
 		return -1;
 	}
 	o->dumper = pcap_dump_open(o->dead, pcap_path);
 	if (!o->dumper) {
-		fprintf(stderr, "edgelb-pcapgen: %s: %s\n", pcap_path, pcap_geterr(o->dead));
+		fprintf(stderr, "edgelb-pktgen: %s: %s\n", pcap_path, pcap_geterr(o->dead));
 		pcap_close(o->dead);
 		o->dead = NULL;
 		return -1;
@@ -48,7 +48,7 @@ int output_open(struct gen_output *o, const char *pcap_path, const char *truth_p
 	if (truth_path) {
 		o->truth = fopen(truth_path, "w");
 		if (!o->truth) {
-			fprintf(stderr, "edgelb-pcapgen: %s: %s\n", truth_path, strerror(errno));
+			fprintf(stderr, "edgelb-pktgen: %s: %s\n", truth_path, strerror(errno));
 			pcap_dump_close(o->dumper);
 			pcap_close(o->dead);
 			o->dumper = NULL;
@@ -151,7 +151,7 @@ int output_close(struct gen_output *o)
 
 	if (o->dumper) {
 		if (pcap_dump_flush(o->dumper) != 0 || ferror(pcap_dump_file(o->dumper))) {
-			fprintf(stderr, "edgelb-pcapgen: writing the pcap failed\n");
+			fprintf(stderr, "edgelb-pktgen: writing the pcap failed\n");
 			rc = -1;
 		}
 		pcap_dump_close(o->dumper);
@@ -162,7 +162,7 @@ int output_close(struct gen_output *o)
 		bool failed_before = ferror(o->truth) != 0;
 
 		if (fclose(o->truth) != 0 || failed_before) {
-			fprintf(stderr, "edgelb-pcapgen: writing the truth file failed: %s\n",
+			fprintf(stderr, "edgelb-pktgen: writing the truth file failed: %s\n",
 				strerror(errno));
 			rc = -1;
 		}

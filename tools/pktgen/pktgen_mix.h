@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The traffic mix of edgelb-pcapgen: how many packets of each kind, how they
+ * The traffic mix of edgelb-pktgen: how many packets of each kind, how they
  * are spread over flows, and how the flows interleave in time.
  */
-#ifndef PCAPGEN_MIX_H
-#define PCAPGEN_MIX_H
+#ifndef PKTGEN_MIX_H
+#define PKTGEN_MIX_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "pcapgen.h"
+#include "pktgen.h"
 
 /* Shares of the packets, in per mille; client flows get what is left. */
 struct mix_profile {
@@ -42,4 +42,4 @@ struct gen_config {
 /* Write cfg->packets frames. @return 0, or -1 after saying why on stderr. */
 int mix_generate(const struct gen_config *cfg);
 
-#endif /* PCAPGEN_MIX_H */
+#endif /* PKTGEN_MIX_H */

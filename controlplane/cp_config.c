@@ -88,6 +88,7 @@ struct cp_config *cp_config_clone(const struct cp_config *config)
 		return NULL;
 	copy->node = config->node;
 	copy->access = config->access;
+	copy->fleet = config->fleet;
 	if (config->n_dataplanes > 0) {
 		copy->dataplanes = calloc(config->n_dataplanes, sizeof(*copy->dataplanes));
 		if (copy->dataplanes == NULL)
@@ -470,9 +471,47 @@ static int access_from_json(const cJSON *json, struct cp_operator_access *out,
 	return rc;
 }
 
+static int ms_member(const cJSON *json, const char *name, uint32_t min, uint32_t max,
+		     uint32_t *out, struct elb_dp_err *err)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, name);
+	char path[PATH_LEN];
+
+	if (item == NULL)
+		return 0;
+	path_join(path, "fleet", name);
+	if (!cJSON_IsNumber(item) || item->valuedouble < min || item->valuedouble > max ||
+	    item->valuedouble != (double)(uint32_t)item->valuedouble)
+		return cp_fail(err, path, "must be an integer in %u..%u", min, max);
+	*out = (uint32_t)item->valuedouble;
+	return 0;
+}
+
+static int fleet_from_json(const cJSON *json, struct cp_fleet_cfg *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"disagree_after_ms", "drain_timeout_ms",
+					    "flow_count_interval_ms", NULL};
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, "fleet", "must be an object");
+	rc = elb_dp_json_check_members(json, "fleet", known, err);
+	if (rc == 0)
+		rc = ms_member(json, "disagree_after_ms", CP_FLEET_DISAGREE_AFTER_MS_MIN,
+			       CP_FLEET_DISAGREE_AFTER_MS_MAX, &out->disagree_after_ms, err);
+	if (rc == 0)
+		rc = ms_member(json, "drain_timeout_ms", CP_DRAIN_TIMEOUT_MS_MIN,
+			       CP_DRAIN_TIMEOUT_MS_MAX, &out->drain_timeout_ms, err);
+	if (rc == 0)
+		rc = ms_member(json, "flow_count_interval_ms", CP_FLOW_COUNT_INTERVAL_MS_MIN,
+			       CP_FLOW_COUNT_INTERVAL_MS_MAX, &out->flow_count_interval_ms, err);
+	return rc;
+}
+
 int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
 {
-	static const char *const known[] = {"node", "operator", "dataplanes", "vips", NULL};
+	static const char *const known[] = {"node", "operator", "fleet", "dataplanes", "vips",
+					    NULL};
 	struct cp_config *config;
 	const cJSON *item, *child;
 	char path[PATH_LEN];
@@ -487,6 +526,15 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	if (config == NULL)
 		return cp_nomem(err);
 	elb_dp_node_defaults(&config->node);
+	config->fleet.disagree_after_ms = CP_FLEET_DISAGREE_AFTER_MS_DEFAULT;
+	config->fleet.drain_timeout_ms = CP_DRAIN_TIMEOUT_MS_DEFAULT;
+	config->fleet.flow_count_interval_ms = CP_FLOW_COUNT_INTERVAL_MS_DEFAULT;
+	item = cJSON_GetObjectItemCaseSensitive(json, "fleet");
+	if (item != NULL) {
+		rc = fleet_from_json(item, &config->fleet, err);
+		if (rc < 0)
+			goto fail;
+	}
 	item = cJSON_GetObjectItemCaseSensitive(json, "node");
 	if (item != NULL) {
 		rc = elb_dp_node_from_json(item, "node", NULL, &config->node, err);
@@ -744,6 +792,18 @@ cJSON *cp_config_to_json(const struct cp_config *config)
 	}
 	if (access_to_json(o, &config->access) < 0)
 		goto fail;
+	{
+		cJSON *fleet = cJSON_AddObjectToObject(o, "fleet");
+
+		if (fleet == NULL ||
+		    elb_dp_json_add_u64(fleet, "disagree_after_ms",
+					cp_fleet_disagree_after_ms(config)) == NULL ||
+		    elb_dp_json_add_u64(fleet, "drain_timeout_ms",
+					cp_drain_timeout_ms(config)) == NULL ||
+		    elb_dp_json_add_u64(fleet, "flow_count_interval_ms",
+					cp_flow_count_interval_ms(config)) == NULL)
+			goto fail;
+	}
 	dps = cJSON_AddArrayToObject(o, "dataplanes");
 	vips = cJSON_AddArrayToObject(o, "vips");
 	if (dps == NULL || vips == NULL)
@@ -830,4 +890,22 @@ int cp_config_load_file(const char *path, struct cp_config **out, struct elb_dp_
 		snprintf(err->text, sizeof(err->text), "%.120s: %.250s", path, inner.text);
 	}
 	return rc;
+}
+
+uint32_t cp_fleet_disagree_after_ms(const struct cp_config *config)
+{
+	return config->fleet.disagree_after_ms != 0 ? config->fleet.disagree_after_ms
+						    : CP_FLEET_DISAGREE_AFTER_MS_DEFAULT;
+}
+
+uint32_t cp_flow_count_interval_ms(const struct cp_config *config)
+{
+	return config->fleet.flow_count_interval_ms != 0 ? config->fleet.flow_count_interval_ms
+							  : CP_FLOW_COUNT_INTERVAL_MS_DEFAULT;
+}
+
+uint32_t cp_drain_timeout_ms(const struct cp_config *config)
+{
+	return config->fleet.drain_timeout_ms != 0 ? config->fleet.drain_timeout_ms
+						   : CP_DRAIN_TIMEOUT_MS_DEFAULT;
 }

@@ -74,8 +74,28 @@ struct cp_operator_access {
 	struct cp_principals read_users, read_groups;   /* read-only methods */
 };
 
+/* "fleet": how the dataplanes are compared and how drains end
+ * (docs/control-protocol.md). */
+#define CP_FLEET_DISAGREE_AFTER_MS_DEFAULT 3000u
+#define CP_FLEET_DISAGREE_AFTER_MS_MIN 100u
+#define CP_FLEET_DISAGREE_AFTER_MS_MAX 3600000u
+#define CP_DRAIN_TIMEOUT_MS_DEFAULT 600000u /* 10 min */
+#define CP_DRAIN_TIMEOUT_MS_MIN 100u
+#define CP_DRAIN_TIMEOUT_MS_MAX 604800000u /* a week */
+#define CP_FLOW_COUNT_INTERVAL_MS_DEFAULT 1000u
+#define CP_FLOW_COUNT_INTERVAL_MS_MIN 1000u
+#define CP_FLOW_COUNT_INTERVAL_MS_MAX 3600000u
+
+struct cp_fleet_cfg {
+	uint32_t disagree_after_ms; /* a table digest differing longer than this is an alarm */
+	uint32_t drain_timeout_ms;  /* a drain not finished by then ends as timed out */
+	uint32_t flow_count_interval_ms; /* flows counted this often (every poll while
+					    a drain runs): counting walks every flow table */
+};
+
 struct cp_config {
 	struct elb_dp_node node;
+	struct cp_fleet_cfg fleet;
 	struct cp_operator_access access;
 	uint32_t n_dataplanes;
 	struct cp_dataplane_cfg *dataplanes;
@@ -84,6 +104,10 @@ struct cp_config {
 };
 
 void cp_health_check_defaults(struct cp_health_check *hc);
+/* The "fleet" settings, defaults for a config built without the parser. */
+uint32_t cp_fleet_disagree_after_ms(const struct cp_config *config);
+uint32_t cp_drain_timeout_ms(const struct cp_config *config);
+uint32_t cp_flow_count_interval_ms(const struct cp_config *config);
 void cp_config_free(struct cp_config *config);
 struct cp_config *cp_config_clone(const struct cp_config *config);
 int cp_config_find_vip(const struct cp_config *config, const struct elb_dp_vip_key *key);

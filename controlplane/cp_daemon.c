@@ -43,7 +43,7 @@ void cp_log(const char *fmt, ...)
 
 static bool keep_backend(void *ctx, uint32_t v, uint32_t b)
 {
-	struct cp_daemon *cp = ctx;
+	const struct cp_daemon *cp = ctx;
 	const struct cp_target *t = cp->targets[cp->target_base[v] + b];
 
 	if (!cp->vip_rt[v].all_down)
@@ -54,6 +54,11 @@ static bool keep_backend(void *ctx, uint32_t v, uint32_t b)
 	 * or a partition between us and the backends than dead backends, and
 	 * an empty set would black-hole every flow of the VIP. */
 	return t->in_last_set;
+}
+
+bool cp_backend_pushed(const struct cp_daemon *cp, uint32_t v, uint32_t b)
+{
+	return keep_backend((void *)cp, v, b);
 }
 
 int cp_refresh_desired(struct cp_daemon *cp)
@@ -347,6 +352,8 @@ void cp_daemon_free(struct cp_daemon *cp)
 		free(cp->dps[i].in);
 		free(cp->dps[i].out);
 		cJSON_Delete(cp->dps[i].counters);
+		cJSON_Delete(cp->dps[i].tables);
+		cJSON_Delete(cp->dps[i].flow_tables);
 	}
 	free(cp->dps);
 	elb_dp_config_free(cp->desired);

@@ -37,6 +37,7 @@ enum cp_dp_request {
 	CP_REQ_PING = 1,
 	CP_REQ_PUSH,
 	CP_REQ_COUNTERS,
+	CP_REQ_TABLES,
 };
 
 struct cp_dp_pending {
@@ -69,6 +70,13 @@ struct cp_dataplane {
 	char last_error[256];
 	cJSON *counters; /* the last counters.get "counters", or NULL */
 	char counters_instance[40]; /* the instance that reported them */
+	cJSON *tables;   /* the last vip.tables result (digests), or NULL while away */
+	uint64_t tables_ms; /* monotonic time it arrived */
+	/* The last vip.tables result that counted flows: counting walks every
+	 * flow table, so it is asked for every poll while a drain runs, else
+	 * every fleet.flow_count_interval_ms. */
+	cJSON *flow_tables;
+	uint64_t flow_tables_ms, next_flow_count_ms;
 };
 
 /* One backend of one VIP under health check. */
@@ -84,6 +92,21 @@ struct cp_target {
 	uint64_t next_due_ms;
 	bool in_last_set; /* in the last pushed set that had a backend in service */
 	bool fresh;       /* created by a change not yet committed */
+	/* Drain (cp_fleet.c): active -> draining -> drained, then removed by
+	 * the operator or, with remove_when_drained, by us. */
+	uint8_t drain_phase; /* enum cp_drain_phase */
+	bool remove_when_drained;
+	bool drain_flows_known;   /* every dataplane reported since the drain began */
+	uint32_t drain_timeout_ms; /* 0: the config's fleet.drain_timeout_ms */
+	uint64_t drain_since_ms, drain_deadline_ms, drain_done_ms;
+	uint64_t drain_flows; /* flows left on it, summed over the dataplanes */
+	const char *drain_reason; /* of a finished drain: "flows_gone" or "timeout" */
+};
+
+enum cp_drain_phase {
+	CP_DRAIN_NONE = 0,
+	CP_DRAIN_DRAINING,
+	CP_DRAIN_DRAINED,
 };
 
 struct cp_vip_runtime {
@@ -92,6 +115,14 @@ struct cp_vip_runtime {
 	uint64_t all_down_alarms; /* times every backend was down at once */
 	struct cp_slo slo;
 	bool fresh;
+	/* Fleet agreement (cp_fleet.c): the digest every dataplane's table of
+	 * this VIP should have (of the desired state at expected_gen). */
+	uint64_t expected_digest;
+	uint64_t expected_gen; /* 0: not computed */
+	bool expected_missing; /* not in the desired state (no backend pushed...) */
+	uint64_t disagree_since_ms; /* 0: the dataplanes agree */
+	bool disagree_alarm;        /* fleet_disagree raised, fleet_agree not yet */
+	uint64_t disagreements;     /* episodes that lasted beyond the configured time */
 };
 
 /* A `subscribe`r: an operator connection that gets snapshots and events. */
@@ -136,6 +167,8 @@ struct cp_daemon {
 	uint32_t n_pending_events;
 	uint64_t events_lost; /* raised while the queue was full */
 	struct cp_metrics *metrics;
+	uint64_t fleet_disagreements; /* over all VIPs */
+	uint64_t drains_completed, drains_timed_out;
 };
 
 uint64_t cp_now_ms(void);
@@ -153,6 +186,8 @@ void cp_target_result(struct cp_daemon *cp, struct cp_target *t, bool ok);
 /* A new state was committed or a backend entered or left service: rebuild
  * the desired dataplane config, and bump gen if it differs. */
 int cp_refresh_desired(struct cp_daemon *cp);
+/* Backend b of VIP v is in the set the dataplanes get (health, fail static). */
+bool cp_backend_pushed(const struct cp_daemon *cp, uint32_t v, uint32_t b);
 
 /*
  * Replace the config by next (validated by the caller or not: validated
@@ -181,6 +216,23 @@ void cp_stream_tick(struct cp_daemon *cp, uint64_t now);
 cJSON *cp_event_backend(const struct elb_dp_vip_key *vip, const union elb_addr *addr,
 			uint8_t family);
 cJSON *cp_event_dataplane(const char *name);
+
+/*
+ * cp_fleet.c: fleet agreement, drains, previews. cp_fleet_tick compares the
+ * dataplanes' last vip.tables with the desired state and moves drains on;
+ * cp_fleet_backend_json adds a backend's drain state to health.get.
+ */
+void cp_fleet_tick(struct cp_daemon *cp, uint64_t now);
+/* Is a backend draining (its flows wanted every poll)? */
+bool cp_fleet_draining(const struct cp_daemon *cp);
+void cp_fleet_backend_json(const struct cp_daemon *cp, uint32_t v, uint32_t b, cJSON *out);
+/* backend.drain's own params (timeout_ms, remove_when_drained) on target
+ * t, after the drain was committed; result gets "drain". */
+void cp_fleet_drain_started(struct cp_daemon *cp, struct cp_target *t, uint32_t timeout_ms,
+			    bool remove_when_drained, cJSON *result);
+int cp_m_fleet_get(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error);
+int cp_m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
+			 struct elb_rpc_error *error);
 
 extern const struct elb_rpc_method cp_methods[];
 extern const size_t cp_n_methods;

@@ -17,6 +17,7 @@
 #include "cp_daemon.h"
 #include "elb_dp_api.h"
 #include "elb_reasons.h"
+#include "elb_tables.h"
 
 #define CP_ERR_NO_VIP (-32001)
 #define CP_ERR_VIP_EXISTS (-32004)
@@ -200,6 +201,7 @@ static cJSON *backend_health(const struct cp_daemon *cp, uint32_t v, uint32_t b)
 	elb_dp_json_add_u64(o, "transitions", t->state.transitions);
 	cJSON_AddNumberToObject(o, "last_rtt_ms", t->probe.last_rtt_ms);
 	cJSON_AddStringToObject(o, "last_error", t->state.last_error);
+	cp_fleet_backend_json(cp, v, b, o);
 	return o;
 }
 
@@ -698,15 +700,204 @@ static int m_vip_remove(void *ctx, const cJSON *params, cJSON **result,
 	return commit(cp, next, result, error);
 }
 
+/* backend.drain's timeout_ms (default: fleet.drain_timeout_ms) and
+ * remove_when_drained (default false). */
+static int read_drain_params(const cJSON *params, uint32_t *timeout_ms, bool *remove,
+			     struct elb_rpc_error *error)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(params, "timeout_ms");
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(params, "remove_when_drained");
+
+	if (t != NULL && (!cJSON_IsNumber(t) || t->valuedouble < CP_DRAIN_TIMEOUT_MS_MIN ||
+			  t->valuedouble > CP_DRAIN_TIMEOUT_MS_MAX ||
+			  t->valuedouble != (double)(uint32_t)t->valuedouble)) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "timeout_ms",
+				  "timeout_ms: must be an integer in %u..%u", CP_DRAIN_TIMEOUT_MS_MIN,
+				  CP_DRAIN_TIMEOUT_MS_MAX);
+		return -EINVAL;
+	}
+	if (r != NULL && !cJSON_IsBool(r)) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "remove_when_drained",
+				  "remove_when_drained: must be a boolean");
+		return -EINVAL;
+	}
+	*timeout_ms = t != NULL ? (uint32_t)t->valuedouble : 0;
+	*remove = cJSON_IsTrue(r);
+	return 0;
+}
+
+/* Flows on a backend summed over the dataplanes' last vip.tables;
+ * *complete false when a dataplane did not report. */
+static uint64_t flows_on(const struct cp_daemon *cp, const char *vip_name, const char *addr,
+			 bool *complete)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < cp->n_dps; i++) {
+		const struct cp_dataplane *dp = &cp->dps[i];
+		const cJSON *vips, *v, *bs, *b;
+		bool found = false;
+
+		if (!dp->connected || dp->flow_tables == NULL) {
+			*complete = false;
+			continue;
+		}
+		vips = cJSON_GetObjectItemCaseSensitive(dp->flow_tables, "vips");
+		cJSON_ArrayForEach(v, vips)
+		{
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "vip");
+
+			if (!cJSON_IsString(n) || strcmp(n->valuestring, vip_name) != 0)
+				continue;
+			bs = cJSON_GetObjectItemCaseSensitive(v, "backends");
+			cJSON_ArrayForEach(b, bs)
+			{
+				const cJSON *a = cJSON_GetObjectItemCaseSensitive(b, "address");
+				const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "flows");
+
+				if (!found && cJSON_IsString(a) && strcmp(a->valuestring, addr) == 0 &&
+				    cJSON_IsNumber(f)) {
+					sum += (uint64_t)f->valuedouble;
+					found = true;
+				}
+			}
+		}
+	}
+	return sum;
+}
+
+static cJSON *preview_side(bool in, uint32_t weight, uint8_t state, uint32_t slots, uint32_t size)
+{
+	cJSON *o;
+
+	if (!in)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	if (o == NULL)
+		return NULL;
+	elb_dp_json_add_u64(o, "weight", weight);
+	cJSON_AddStringToObject(o, "state", state == ELB_DP_BACKEND_DRAINING ? "draining" : "active");
+	elb_dp_json_add_u64(o, "slots", slots);
+	cJSON_AddNumberToObject(o, "share", (double)slots / size);
+	return o;
+}
+
+/*
+ * What committing next would do to VIP v's table: the old table is the one
+ * the dataplanes have (the desired state), the new one what they would get
+ * (next's backends that are in service: those that stay keep their health,
+ * new ones start in service), both built by the dataplanes' code.
+ */
+static int preview_result(struct cp_daemon *cp, int v, const struct cp_config *next,
+			  cJSON **result, struct elb_rpc_error *error)
+{
+	const struct cp_vip *nv = &next->vips[v];
+	const struct cp_vip *cv = &cp->config->vips[v];
+	int d = cp->desired != NULL ? elb_dp_config_find_vip(cp->desired, &nv->dp.key) : -1;
+	struct elb_dp_vip new_vip = nv->dp;
+	struct elb_preview pv;
+	char name[ELB_DP_VIP_KEY_STR_MAX], addr[64];
+	uint64_t repicked = 0;
+	bool complete = cp->n_dps > 0;
+	cJSON *r, *backends;
+	int rc;
+
+	new_vip.backends = calloc((size_t)nv->dp.n_backends + 1, sizeof(*new_vip.backends));
+	if (new_vip.backends == NULL)
+		return elb_dp_rpc_nomem(error);
+	new_vip.n_backends = 0;
+	for (uint32_t b = 0; b < nv->dp.n_backends; b++) {
+		int old = find_backend(cv, &nv->dp.backends[b]);
+
+		if (old < 0 || cp_backend_pushed(cp, (uint32_t)v, (uint32_t)old))
+			new_vip.backends[new_vip.n_backends++] = nv->dp.backends[b];
+	}
+	rc = elb_table_preview(d >= 0 ? &cp->desired->vips[d] : NULL, &new_vip, &pv);
+	free(new_vip.backends);
+	if (rc < 0)
+		return rc == -ENOMEM ? elb_dp_rpc_nomem(error)
+				     : (elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL,
+							  "the tables could not be built"),
+					rc);
+	r = cJSON_CreateObject();
+	if (r == NULL) {
+		elb_preview_release(&pv);
+		return elb_dp_rpc_nomem(error);
+	}
+	elb_dp_vip_key_str(&nv->dp.key, name, sizeof(name));
+	cJSON_AddStringToObject(r, "vip", name);
+	elb_dp_json_add_u64(r, "maglev_size", pv.size);
+	elb_dp_json_add_u64(r, "moved_slots", pv.moved_slots);
+	cJSON_AddNumberToObject(r, "moved_fraction", pv.moved_fraction);
+	backends = cJSON_AddArrayToObject(r, "backends");
+	for (uint32_t i = 0; backends != NULL && i < pv.n_backends; i++) {
+		const struct elb_preview_backend *pb = &pv.backends[i];
+		bool leaves = pb->in_old && !pb->in_new;
+		uint64_t flows;
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL || !cJSON_AddItemToArray(backends, o)) {
+			cJSON_Delete(o);
+			break;
+		}
+		addr_str(&pb->addr, pb->family, addr, sizeof(addr));
+		flows = flows_on(cp, name, addr, &complete);
+		cJSON_AddStringToObject(o, "address", addr);
+		cJSON_AddItemToObject(o, "old", preview_side(pb->in_old, pb->old_weight,
+							       pb->old_state, pb->old_slots,
+							       pv.old_size));
+		cJSON_AddItemToObject(o, "new", preview_side(pb->in_new, pb->new_weight,
+							       pb->new_state, pb->new_slots, pv.size));
+		elb_dp_json_add_u64(o, "flows", flows);
+		cJSON_AddBoolToObject(o, "leaves", leaves);
+		if (leaves)
+			repicked += flows;
+	}
+	/* Only flows whose backend leaves are re-picked: every other flow
+	 * stays where the flow tables pinned it, whatever the new table says. */
+	elb_dp_json_add_u64(r, "flows_repicked", repicked);
+	cJSON_AddBoolToObject(r, "flows_known", complete);
+	{
+		/* How old the counts are: the oldest dataplane's. */
+		uint64_t now = cp_now_ms(), oldest = 0;
+
+		for (uint32_t i = 0; i < cp->n_dps; i++)
+			if (cp->dps[i].flow_tables != NULL && now - cp->dps[i].flow_tables_ms > oldest)
+				oldest = now - cp->dps[i].flow_tables_ms;
+		if (complete)
+			elb_dp_json_add_u64(r, "flows_age_ms", oldest);
+	}
+	elb_dp_json_add_u64(r, "slots_min", pv.new_min_slots);
+	elb_dp_json_add_u64(r, "slots_max", pv.new_max_slots);
+	if (pv.small_table) {
+		char text[256];
+
+		snprintf(text, sizeof(text),
+			 "maglev_size %u is not above %u x %u backends: backend shares may differ "
+			 "by more than about 1%%; use a prime above %u",
+			 pv.size, ELB_TABLE_SLOTS_PER_BACKEND_MIN, nv->dp.n_backends,
+			 ELB_TABLE_SLOTS_PER_BACKEND_MIN * nv->dp.n_backends);
+		cJSON_AddStringToObject(r, "warning", text);
+	}
+	elb_preview_release(&pv);
+	*result = r;
+	return 0;
+}
+
 enum backend_op { OP_ADD, OP_REMOVE, OP_DRAIN, OP_UNDRAIN, OP_WEIGHT };
 
 static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backend_op op,
-			  cJSON **result, struct elb_rpc_error *error)
+			  bool preview, cJSON **result, struct elb_rpc_error *error)
 {
 	static const char *const with_weight[] = {"address", "port", "protocol", "backend",
-						  "weight", NULL};
-	static const char *const without[] = {"address", "port", "protocol", "backend", NULL};
+						  "weight", "change", NULL};
+	static const char *const without[] = {"address", "port", "protocol", "backend", "change",
+					      NULL};
+	static const char *const drain[] = {"address", "port", "protocol", "backend", "change",
+					    "timeout_ms", "remove_when_drained", NULL};
 	bool takes_weight = op == OP_ADD || op == OP_WEIGHT;
+	uint32_t drain_timeout_ms = 0;
+	bool remove_when_drained = false;
 	struct elb_dp_backend be;
 	struct elb_dp_vip_key key;
 	struct cp_config *next;
@@ -714,9 +905,21 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 	char addr[64], name[ELB_DP_VIP_KEY_STR_MAX];
 	int rc, v, b;
 
-	rc = elb_dp_rpc_check_params(params, takes_weight ? with_weight : without, error);
+	rc = elb_dp_rpc_check_params(params,
+				     takes_weight ? with_weight : op == OP_DRAIN ? drain : without,
+				     error);
 	if (rc < 0)
 		return rc;
+	if (!preview && cJSON_GetObjectItemCaseSensitive(params, "change") != NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "change",
+				  "change: only backend.preview takes it");
+		return -EINVAL;
+	}
+	if (op == OP_DRAIN) {
+		rc = read_drain_params(params, &drain_timeout_ms, &remove_when_drained, error);
+		if (rc < 0)
+			return rc;
+	}
 	if (op == OP_WEIGHT && cJSON_GetObjectItemCaseSensitive(params, "weight") == NULL) {
 		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "weight", "weight: is required");
 		return -EINVAL;
@@ -774,7 +977,15 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		vip->dp.backends[b].weight = be.weight;
 		break;
 	}
+	if (preview) {
+		rc = preview_result(cp, v, next, result, error);
+		cp_config_free(next);
+		return rc;
+	}
 	rc = commit(cp, next, result, error);
+	if (rc == 0 && op == OP_DRAIN)
+		cp_fleet_drain_started(cp, cp->targets[cp->target_base[v] + (uint32_t)b],
+				       drain_timeout_ms, remove_when_drained, *result);
 	if (rc < 0 && op == OP_ADD && error->code == ELB_RPC_INVALID_PARAMS) {
 		/* Whole-state rules name the new backend by its config.get path;
 		 * the request calls it "backend". */
@@ -795,13 +1006,30 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 	static int fn(void *ctx, const cJSON *params, cJSON **result,                         \
 		      struct elb_rpc_error *error)                                            \
 	{                                                                                     \
-		return backend_change(ctx, params, op, result, error);                        \
+		return backend_change(ctx, params, op, false, result, error);                 \
 	}
 BACKEND_METHOD(m_backend_add, OP_ADD)
 BACKEND_METHOD(m_backend_remove, OP_REMOVE)
 BACKEND_METHOD(m_backend_drain, OP_DRAIN)
 BACKEND_METHOD(m_backend_undrain, OP_UNDRAIN)
 BACKEND_METHOD(m_backend_weight, OP_WEIGHT)
+
+/* backend.preview: a backend change's params plus "change" (add, remove,
+ * drain, undrain, weight); nothing is applied. */
+static int m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	static const char *const names[] = {"add", "remove", "drain", "undrain", "weight"};
+	static const enum backend_op ops[] = {OP_ADD, OP_REMOVE, OP_DRAIN, OP_UNDRAIN, OP_WEIGHT};
+	const cJSON *change = cJSON_GetObjectItemCaseSensitive(params, "change");
+
+	for (size_t i = 0; cJSON_IsString(change) && i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(change->valuestring, names[i]) == 0)
+			return backend_change(ctx, params, ops[i], true, result, error);
+	elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "change",
+			  "change: must be one of add, remove, drain, undrain, weight");
+	return -EINVAL;
+}
 
 const struct elb_rpc_method cp_methods[] = {
 	{"vip.list", m_vip_list, true},
@@ -819,5 +1047,7 @@ const struct elb_rpc_method cp_methods[] = {
 	{"config.get", m_config_get, true},
 	{"dataplanes.get", m_dataplanes_get, true},
 	{"subscribe", m_subscribe, true},
+	{"backend.preview", m_backend_preview, true},
+	{"fleet.get", cp_m_fleet_get, true},
 };
 const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);

@@ -89,6 +89,12 @@ static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const c
 	dp->pending_count = 0;
 	dp->ping_sent_ms = 0;
 	dp->inflight_gen = 0;
+	/* Its tables are unknown while it is away: no agreement, no drain. */
+	cJSON_Delete(dp->tables);
+	dp->tables = NULL;
+	cJSON_Delete(dp->flow_tables);
+	dp->flow_tables = NULL;
+	dp->next_flow_count_ms = 0;
 	dp->next_connect_ms = cp_now_ms() + CP_DP_RECONNECT_MS;
 }
 
@@ -348,6 +354,21 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 		}
 		break;
 	}
+	case CP_REQ_TABLES:
+		/* A dataplane without vip.tables (an older one) answers with an
+		 * error: it then takes part in no comparison. */
+		if (cJSON_IsObject(result)) {
+			cJSON_Delete(dp->tables);
+			dp->tables = cJSON_DetachItemFromObjectCaseSensitive(msg, "result");
+			dp->tables_ms = now;
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dp->tables,
+									  "flows_counted"))) {
+				cJSON_Delete(dp->flow_tables);
+				dp->flow_tables = cJSON_Duplicate(dp->tables, true);
+				dp->flow_tables_ms = now;
+			}
+		}
+		break;
 	}
 }
 
@@ -472,6 +493,15 @@ static void dp_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
 	if (rc == 0 && now >= dp->next_counters_ms) {
 		dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
 		rc = dp_send(cp, dp, CP_REQ_COUNTERS, "counters.get", NULL, 0);
+		if (rc == 0) {
+			bool count = cp_fleet_draining(cp) || now >= dp->next_flow_count_ms;
+			cJSON *params = cJSON_CreateObject();
+
+			cJSON_AddBoolToObject(params, "flows", count);
+			if (count)
+				dp->next_flow_count_ms = now + cp_flow_count_interval_ms(cp->config);
+			rc = dp_send(cp, dp, CP_REQ_TABLES, "vip.tables", params, 0);
+		}
 	}
 	if (rc < 0 && rc != -ENOBUFS)
 		dp_disconnect(cp, dp, strerror(-rc));
@@ -546,6 +576,7 @@ static int run(struct cp_daemon *cp)
 		else
 			elb_rpc_server_poll(cp->operator, 0);
 		targets_tick(cp, now);
+		cp_fleet_tick(cp, now);
 		for (uint32_t v = 0; v < cp->config->n_vips; v++)
 			cp_slo_tick(&cp->vip_rt[v].slo, now);
 		for (uint32_t i = 0; i < cp->n_dps; i++)

@@ -31,10 +31,13 @@ static void usage(FILE *out)
 		"usage: edgelbctl [--socket PATH] [--json] COMMAND ...\n"
 		"  vip list\n"
 		"  vip get VIP                      VIP is ADDRESS:PORT/PROTO, [V6]:PORT/PROTO\n"
-		"  backend add VIP BACKEND [--weight N]\n"
-		"  backend remove|drain|undrain VIP BACKEND\n"
-		"  backend weight VIP BACKEND N\n"
-		"  health | counters | slo | config | dataplanes\n"
+		"  backend add VIP BACKEND [--weight N] [--dry-run]\n"
+		"  backend remove|undrain VIP BACKEND [--dry-run]\n"
+		"  backend drain VIP BACKEND [--dry-run] [--wait] [--timeout S] [--remove]\n"
+		"                                   --wait: until drained (exit 0) or timed out (4)\n"
+		"  backend weight VIP BACKEND N [--dry-run]\n"
+		"                                   --dry-run: what would move (backend.preview)\n"
+		"  health | counters | slo | config | dataplanes | fleet\n"
 		"  stats [--watch] [--interval MS] [--count N]\n"
 		"                                   per-VIP and per-backend rates, live with --watch\n"
 		"  events [--count N]               events as they happen (subscribe)\n"
@@ -247,12 +250,22 @@ static void print_backends(const cJSON *vip)
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(vip, "all_down"))
 		       ? ", ALL DOWN (last healthy set kept)"
 		       : "");
-	printf("  %-40s %-9s %6s %-8s %-6s %8s %8s  %s\n", "BACKEND", "STATE", "WEIGHT", "HEALTH",
-	       "PUSHED", "CHECKS", "FAILURES", "LAST_ERROR");
+	printf("  %-40s %-9s %6s %-8s %-6s %8s %8s %8s %-9s  %s\n", "BACKEND", "STATE", "WEIGHT",
+	       "HEALTH", "PUSHED", "CHECKS", "FAILURES", "FLOWS", "DRAIN", "LAST_ERROR");
 	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(vip, "backend_health"))
-		printf("  %-40s %-9s %6.0f %-8s %-6s %8.0f %8.0f  %s\n", str(b, "address"),
+	{
+		const cJSON *flows = cJSON_GetObjectItemCaseSensitive(b, "active_flows");
+		char flows_text[24];
+
+		if (cJSON_IsNumber(flows))
+			snprintf(flows_text, sizeof(flows_text), "%.0f", flows->valuedouble);
+		else
+			snprintf(flows_text, sizeof(flows_text), "?");
+		printf("  %-40s %-9s %6.0f %-8s %-6s %8.0f %8.0f %8s %-9s  %s\n", str(b, "address"),
 		       str(b, "state"), num(b, "weight"), str(b, "health"), yes(b, "pushed"),
-		       num(b, "checks"), num(b, "failures"), str(b, "last_error"));
+		       num(b, "checks"), num(b, "failures"), flows_text, str(b, "drain_state"),
+		       str(b, "last_error"));
+	}
 }
 
 static double drops_total(const cJSON *v)
@@ -293,6 +306,175 @@ static void print_dataplanes(const cJSON *result)
 		printf("%-16s %-9s %-18s %10.0f %-7s %8.0f  %s\n", str(d, "name"),
 		       yes(d, "connected"), str(d, "instance"), num(d, "last_push_epoch"),
 		       yes(d, "in_sync"), num(d, "restarts"), str(d, "last_error"));
+}
+
+static void print_side(const cJSON *side)
+{
+	if (!cJSON_IsObject(side))
+		printf(" %6s %-9s %9s %7s", "-", "-", "-", "-");
+	else
+		printf(" %6.0f %-9s %9.0f %6.2f%%", num(side, "weight"), str(side, "state"),
+		       num(side, "slots"), 100 * num(side, "share"));
+}
+
+static void print_preview(const cJSON *result)
+{
+	const cJSON *b;
+
+	printf("%s: maglev_size %.0f: %.2f%% of new flows would go elsewhere (%.0f slots move); "
+	       "%.0f established flows re-picked (their backend leaves)%s\n",
+	       str(result, "vip"), num(result, "maglev_size"), 100 * num(result, "moved_fraction"),
+	       num(result, "moved_slots"), num(result, "flows_repicked"),
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "flows_known"))
+		       ? ""
+		       : " (not every dataplane reported its flows)");
+	printf("  %-40s %6s %-9s %9s %7s %6s %-9s %9s %7s %8s\n", "BACKEND", "OLD_W", "OLD_STATE",
+	       "OLD_SLOTS", "OLD_SH", "NEW_W", "NEW_STATE", "NEW_SLOTS", "NEW_SH", "FLOWS");
+	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(result, "backends"))
+	{
+		printf("  %-40s", str(b, "address"));
+		print_side(cJSON_GetObjectItemCaseSensitive(b, "old"));
+		print_side(cJSON_GetObjectItemCaseSensitive(b, "new"));
+		printf(" %8.0f%s\n", num(b, "flows"), yes(b, "leaves")[0] == 'y' ? "  leaves" : "");
+	}
+	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(result, "warning")))
+		printf("WARNING: %s\n", str(result, "warning"));
+}
+
+static void print_fleet(const cJSON *result)
+{
+	const cJSON *v, *d, *b;
+
+	printf("disagreements %.0f (alarm after %.0f ms), drains completed %.0f, timed out %.0f\n",
+	       num(result, "disagreements"), num(result, "disagree_after_ms"),
+	       num(result, "drains_completed"), num(result, "drains_timed_out"));
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(result, "vips"))
+	{
+		printf("\n%s: maglev_size %.0f, expected digest %s: %s\n", str(v, "vip"),
+		       num(v, "maglev_size"), str(v, "expected_digest"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "alarm"))  ? "DISAGREE (alarm)"
+		       : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "agree")) ? "all agree"
+										   : "differ (within the grace time)");
+		printf("  %-16s %-9s %8s %-16s %-6s %8s\n", "DATAPLANE", "CONNECTED", "EPOCH",
+		       "DIGEST", "AGREE", "FLOWS");
+		cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(v, "dataplanes"))
+		{
+			const cJSON *agree = cJSON_GetObjectItemCaseSensitive(d, "agree");
+
+			printf("  %-16s %-9s %8.0f %-16s %-6s %8.0f\n", str(d, "name"),
+			       yes(d, "connected"), num(d, "epoch"), str(d, "digest"),
+			       cJSON_IsNull(agree) ? "?" : cJSON_IsTrue(agree) ? "yes" : "NO",
+			       num(d, "flows"));
+		}
+		printf("  %-40s %-9s %6s %8s %8s %8s %9s %8s  %s\n", "BACKEND", "STATE", "WEIGHT",
+		       "W_SHARE", "SLOTS", "SL_SHARE", "NEWFL_SH", "FLOWS", "DRAIN");
+		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(v, "backends"))
+		{
+			const cJSON *nfs = cJSON_GetObjectItemCaseSensitive(b, "new_flow_share");
+
+			printf("  %-40s %-9s %6.0f %7.2f%% %8.0f %7.2f%% ", str(b, "address"),
+			       str(b, "state"), num(b, "weight"), 100 * num(b, "weight_share"),
+			       num(b, "slots"), 100 * num(b, "slot_share"));
+			if (cJSON_IsNumber(nfs))
+				printf("%8.2f%% ", 100 * nfs->valuedouble);
+			else
+				printf("%9s ", "-");
+			printf("%8.0f  %s\n", num(b, "active_flows"), str(b, "drain_state"));
+		}
+	}
+}
+
+/*
+ * backend drain --wait: subscribe to events on one connection, send the
+ * drain on it, then wait for this backend's drain_complete.
+ * @return 0 drained (flows gone), 4 ended by its timeout or not seen in
+ *         time, 1 refused, 3 socket trouble.
+ */
+static void print_json_line(const cJSON *item);
+
+static int drain_wait(const char *path, cJSON *params, unsigned long timeout_s, bool json)
+{
+	char backend[64];
+	cJSON *sub = cJSON_CreateObject(), *msg = NULL;
+	struct timespec start, now;
+	struct conn c;
+	int rc = conn_open(&c, path), result = 4;
+
+	snprintf(backend, sizeof(backend), "%s", str(params, "backend"));
+	if (rc < 0) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+		cJSON_Delete(params);
+		cJSON_Delete(sub);
+		return 3;
+	}
+	cJSON_AddBoolToObject(sub, "snapshots", false);
+	cJSON_AddBoolToObject(sub, "events", true);
+	conn_request(&c, "subscribe", sub);
+	if (conn_read(&c, &msg, TIMEOUT_S) < 0 || cJSON_GetObjectItem(msg, "result") == NULL) {
+		fprintf(stderr, "edgelbctl: subscribe refused\n");
+		cJSON_Delete(msg);
+		cJSON_Delete(params);
+		conn_close(&c);
+		return 1;
+	}
+	cJSON_Delete(msg);
+	conn_request(&c, "backend.drain", params);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		const cJSON *error, *res, *p;
+
+		msg = NULL;
+		rc = conn_read(&c, &msg, TIMEOUT_S);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (rc == -ETIMEDOUT &&
+		    (unsigned long)(now.tv_sec - start.tv_sec) < timeout_s + 30)
+			continue; /* quiet: nothing happened yet */
+		if (rc < 0) {
+			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+			result = rc == -ETIMEDOUT ? 4 : 3;
+			break;
+		}
+		error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+		res = cJSON_GetObjectItemCaseSensitive(msg, "result");
+		p = cJSON_GetObjectItemCaseSensitive(msg, "params");
+		if (error != NULL) {
+			fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
+				str(error, "message"));
+			result = 1;
+			break;
+		}
+		if (res != NULL) {
+			const cJSON *drain = cJSON_GetObjectItemCaseSensitive(res, "drain");
+
+			if (strcmp(str(drain, "state"), "drained") == 0) {
+				printf("already drained\n");
+				result = 0;
+				break;
+			}
+			if (!json)
+				printf("draining %s (generation %.0f, timeout %.0f s)...\n", backend,
+				       num(res, "generation"), num(drain, "timeout_ms") / 1000);
+			fflush(stdout);
+			goto next;
+		}
+		if (strcmp(str(p, "type"), "drain_complete") != 0 ||
+		    strcmp(str(p, "backend"), backend) != 0)
+			goto next;
+		if (json)
+			print_json_line(p);
+		else
+			printf("%s %s: drained (%s) after %.1f s, %.0f flows left%s\n", str(p, "vip"),
+			       backend, str(p, "reason"), num(p, "drain_ms") / 1000,
+			       num(p, "flows_left"),
+			       yes(p, "removed")[0] == 'y' ? "; removed" : "");
+		result = strcmp(str(p, "reason"), "flows_gone") == 0 ? 0 : 4;
+		break;
+next:
+		cJSON_Delete(msg);
+	}
+	cJSON_Delete(msg);
+	conn_close(&c);
+	return result;
 }
 
 static const cJSON *find_named(const cJSON *list, const char *key, const char *value)
@@ -613,7 +795,10 @@ int main(int argc, char **argv)
 						     {"drain", "backend.drain"},
 						     {"undrain", "backend.undrain"},
 						     {"weight", "backend.weight"}};
-		int extra = nargs - 4;
+		bool is_add = strcmp(args[1], "add") == 0, is_drain = strcmp(args[1], "drain") == 0;
+		bool is_weight = strcmp(args[1], "weight") == 0, dry_run = false, wait = false;
+		bool weight_given = false;
+		unsigned long timeout_s = 0;
 
 		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 			if (strcmp(args[1], ops[i][0]) == 0)
@@ -623,15 +808,46 @@ int main(int argc, char **argv)
 		if (add_vip(params, args[2]) < 0)
 			goto bad_vip;
 		cJSON_AddStringToObject(params, "backend", args[3]);
-		if (strcmp(args[1], "weight") == 0 && extra == 1) {
-			if (add_weight(params, args[4]) < 0)
+		for (int i = 4; i < nargs; i++) {
+			char *end = NULL;
+
+			if (strcmp(args[i], "--dry-run") == 0) {
+				dry_run = true;
+			} else if (is_add && strcmp(args[i], "--weight") == 0 && i + 1 < nargs &&
+				   !weight_given) {
+				if (add_weight(params, args[++i]) < 0)
+					goto bad_usage;
+				weight_given = true;
+			} else if (is_weight && !weight_given && args[i][0] != '-') {
+				if (add_weight(params, args[i]) < 0)
+					goto bad_usage;
+				weight_given = true;
+			} else if (is_drain && strcmp(args[i], "--wait") == 0) {
+				wait = true;
+			} else if (is_drain && strcmp(args[i], "--remove") == 0) {
+				cJSON_AddBoolToObject(params, "remove_when_drained", true);
+			} else if (is_drain && strcmp(args[i], "--timeout") == 0 && i + 1 < nargs) {
+				timeout_s = strtoul(args[++i], &end, 10);
+				if (*end != '\0' || timeout_s == 0 || timeout_s > 604800)
+					goto bad_usage;
+				cJSON_AddNumberToObject(params, "timeout_ms", (double)timeout_s * 1000);
+			} else {
 				goto bad_usage;
-		} else if (strcmp(args[1], "add") == 0 && extra == 2 &&
-			   strcmp(args[4], "--weight") == 0) {
-			if (add_weight(params, args[5]) < 0)
-				goto bad_usage;
-		} else if (extra != 0 || strcmp(args[1], "weight") == 0)
+			}
+		}
+		if (is_weight && !weight_given)
 			goto bad_usage;
+		if (dry_run) {
+			if (wait || cJSON_GetObjectItem(params, "timeout_ms") ||
+			    cJSON_GetObjectItem(params, "remove_when_drained"))
+				goto bad_usage;
+			cJSON_AddStringToObject(params, "change", args[1]);
+			method = "backend.preview";
+		} else if (wait) {
+			/* Without --timeout the daemon's fleet.drain_timeout_ms applies:
+			 * wait as long as a week, the longest it can be. */
+			return drain_wait(path, params, timeout_s ? timeout_s : 604800, json);
+		}
 	} else if (nargs == 1 && strcmp(what, "health") == 0) {
 		method = "health.get";
 	} else if (nargs == 1 && strcmp(what, "counters") == 0) {
@@ -670,6 +886,8 @@ int main(int argc, char **argv)
 		method = "config.get";
 	} else if (nargs == 1 && strcmp(what, "dataplanes") == 0) {
 		method = "dataplanes.get";
+	} else if (nargs == 1 && strcmp(what, "fleet") == 0) {
+		method = "fleet.get";
 	} else if (strcmp(what, "call") == 0 && (nargs == 2 || nargs == 3)) {
 		method = args[1];
 		if (nargs == 3) {
@@ -716,6 +934,10 @@ int main(int argc, char **argv)
 		print_counters(result);
 	else if (strcmp(method, "dataplanes.get") == 0)
 		print_dataplanes(result);
+	else if (strcmp(method, "fleet.get") == 0)
+		print_fleet(result);
+	else if (strcmp(method, "backend.preview") == 0)
+		print_preview(result);
 	else if (strcmp(method, "config.get") == 0)
 		print_pretty(cJSON_GetObjectItemCaseSensitive(result, "config"));
 	else

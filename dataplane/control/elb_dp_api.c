@@ -23,12 +23,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
+#include "elb_snapshot.h"
+#include "elb_tables.h"
+
 struct elb_dp_api {
 	struct elb_rpc_server *server;
 	struct elb_dp_ops ops;
 	void *ctx;
 	struct elb_dp_config *config; /* in force; what ops->apply last accepted */
 	uint64_t epoch;               /* incremented by every applied change */
+	/* The dataplane runs a state it kept across our restart (XDP's pinned
+	 * maps) that config does not describe: the first change is applied
+	 * even if it equals config. */
+	bool running_state_kept;
 	char *state_path;
 	char dataplane[16];
 	char instance[17]; /* random per process: tells a restart from a reconnect */
@@ -180,7 +189,8 @@ static int commit(struct elb_dp_api *api, struct elb_dp_config *next, struct elb
 	}
 	/* A control plane re-sending what is in force must not make the
 	 * dataplane rebuild its tables. */
-	if (api->config != NULL && elb_dp_config_equal(next, api->config)) {
+	if (!api->running_state_kept && api->config != NULL &&
+	    elb_dp_config_equal(next, api->config)) {
 		elb_dp_config_free(next);
 		return 0;
 	}
@@ -200,6 +210,7 @@ static int commit(struct elb_dp_api *api, struct elb_dp_config *next, struct elb
 	elb_dp_config_free(api->config);
 	api->config = next;
 	api->epoch++;
+	api->running_state_kept = false;
 	persist(api);
 	return 1;
 }
@@ -595,6 +606,7 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	     cJSON_AddStringToObject(r, "dataplane", api->dataplane) != NULL &&
 	     cJSON_AddStringToObject(r, "instance", api->instance) != NULL &&
 	     elb_dp_json_add_u64(r, "uptime_ms", monotonic_ms() - api->started_ms) != NULL &&
+	     cJSON_AddBoolToObject(r, "running_state_kept", api->running_state_kept) != NULL &&
 	     cJSON_AddNumberToObject(r, "vips", api->config->n_vips) != NULL &&
 	     elb_dp_json_add_u64(r, "backends", backends) != NULL;
 	control = ok ? cJSON_AddObjectToObject(r, "control") : NULL;
@@ -628,6 +640,203 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	return 0;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* vip.tables: what the workers' Maglev tables hold, and the flows on them */
+
+static const char *addr_text(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
+{
+	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
+	    NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static int slot_addr_cmp(const void *x, const void *y, void *arg)
+{
+	const struct elb_backend_slot *slots = arg;
+	const struct elb_backend_slot *a = &slots[*(const uint32_t *)x];
+	const struct elb_backend_slot *b = &slots[*(const uint32_t *)y];
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr.v6, b->addr.v6, a->family == ELB_AF_INET ? 4 : 16);
+}
+
+/* One VIP of the snapshot: digest, slots and flows per backend. */
+static cJSON *vip_table_json(const struct elb_snapshot *snap, const struct elb_dp_vip_key *key,
+			     const struct elb_table_identity *ids, const uint32_t *slot_counts,
+			     const uint64_t *flows, uint32_t *scratch)
+{
+	char name[ELB_DP_VIP_KEY_STR_MAX], digest[ELB_TABLE_DIGEST_STR], addr[INET6_ADDRSTRLEN];
+	uint16_t idx = elb_snapshot_vip_index(snap, key);
+	const struct elb_vip *v;
+	uint32_t n = 0, owners = 0, min_slots = UINT32_MAX, max_slots = 0;
+	uint64_t weight_total = 0, flows_total = 0;
+	cJSON *o, *backends;
+
+	if (idx == ELB_NO_VIP)
+		return cJSON_CreateNull(); /* not applied yet: never for the config in force */
+	v = &snap->vips[idx];
+	for (uint32_t s = 0; s < snap->n_backend_slots; s++)
+		if (snap->backends[s].gen != 0 && snap->backends[s].vip_index == idx)
+			scratch[n++] = s;
+	qsort_r(scratch, n, sizeof(*scratch), slot_addr_cmp, snap->backends);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct elb_backend_slot *b = &snap->backends[scratch[i]];
+
+		if (b->state == ELB_BACKEND_ACTIVE && b->weight > 0) {
+			weight_total += b->weight;
+			owners++;
+			if (slot_counts[scratch[i]] < min_slots)
+				min_slots = slot_counts[scratch[i]];
+			if (slot_counts[scratch[i]] > max_slots)
+				max_slots = slot_counts[scratch[i]];
+		}
+	}
+	if (owners == 0)
+		min_slots = 0;
+	elb_table_digest_str(elb_table_digest(v->maglev, v->maglev_size, ids,
+					      snap->n_backend_slots),
+			     digest);
+	o = cJSON_CreateObject();
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "vip", elb_dp_vip_key_str(key, name, sizeof(name)));
+	elb_dp_json_add_u64(o, "maglev_size", v->maglev_size);
+	cJSON_AddStringToObject(o, "digest", digest);
+	elb_dp_json_add_u64(o, "backends_in_table", owners);
+	elb_dp_json_add_u64(o, "slots_min", min_slots);
+	elb_dp_json_add_u64(o, "slots_max", max_slots);
+	/* The rule of thumb M > 100 x N keeps the imbalance under about 1%. */
+	cJSON_AddBoolToObject(o, "small_table",
+			      (uint64_t)v->maglev_size <= (uint64_t)ELB_TABLE_SLOTS_PER_BACKEND_MIN * n);
+	backends = cJSON_AddArrayToObject(o, "backends");
+	for (uint32_t i = 0; backends != NULL && i < n; i++) {
+		const struct elb_backend_slot *b = &snap->backends[scratch[i]];
+		cJSON *e = cJSON_CreateObject();
+		bool weighted = b->state == ELB_BACKEND_ACTIVE && weight_total > 0;
+
+		if (e == NULL || !cJSON_AddItemToArray(backends, e)) {
+			cJSON_Delete(e);
+			break;
+		}
+		cJSON_AddStringToObject(e, "address", addr_text(&b->addr, b->family, addr,
+								sizeof(addr)));
+		cJSON_AddStringToObject(e, "state",
+					b->state == ELB_BACKEND_DRAINING ? "draining" : "active");
+		elb_dp_json_add_u64(e, "weight", b->weight);
+		elb_dp_json_add_u64(e, "slots", slot_counts[scratch[i]]);
+		cJSON_AddNumberToObject(e, "slot_share",
+					(double)slot_counts[scratch[i]] / v->maglev_size);
+		cJSON_AddNumberToObject(e, "weight_share",
+					weighted ? (double)b->weight / (double)weight_total : 0.0);
+		if (flows != NULL) {
+			elb_dp_json_add_u64(e, "flows", flows[scratch[i]]);
+			flows_total += flows[scratch[i]];
+		}
+	}
+	if (flows != NULL)
+		elb_dp_json_add_u64(o, "flows", flows_total);
+	return o;
+}
+
+static int method_vip_tables(void *ctx, const cJSON *params, cJSON **result,
+			     struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", "flows", NULL};
+	struct elb_dp_api *api = ctx;
+	const cJSON *want_flows = cJSON_GetObjectItemCaseSensitive(params, "flows");
+	bool filtered = cJSON_GetObjectItemCaseSensitive(params, "address") != NULL ||
+			cJSON_GetObjectItemCaseSensitive(params, "port") != NULL ||
+			cJSON_GetObjectItemCaseSensitive(params, "protocol") != NULL;
+	const struct elb_snapshot *snap;
+	struct elb_table_identity *ids = NULL;
+	uint32_t *slot_counts = NULL, *scratch = NULL;
+	uint64_t *flows = NULL;
+	struct elb_dp_vip_key key;
+	cJSON *r = NULL, *vips;
+	int rc;
+
+	rc = elb_dp_rpc_check_params(params, known, error);
+	if (rc < 0)
+		return rc;
+	if (want_flows != NULL && !cJSON_IsBool(want_flows)) {
+		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "flows", "flows: must be a boolean");
+		return -EINVAL;
+	}
+	if (filtered) {
+		rc = find_vip(api, params, &key, error);
+		if (rc < 0)
+			return rc;
+	}
+	if (api->ops.snapshot == NULL || (snap = api->ops.snapshot(api->ctx)) == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL,
+				  "this dataplane reports no tables");
+		return -EOPNOTSUPP;
+	}
+	ids = calloc((size_t)snap->n_backend_slots + 1, sizeof(*ids));
+	slot_counts = calloc((size_t)snap->n_backend_slots + 1, sizeof(*slot_counts));
+	scratch = calloc((size_t)snap->n_backend_slots + 1, sizeof(*scratch));
+	if (ids == NULL || slot_counts == NULL || scratch == NULL)
+		goto nomem;
+	for (uint32_t s = 0; s < snap->n_backend_slots; s++)
+		if (snap->backends[s].gen != 0) {
+			ids[s].addr = snap->backends[s].addr;
+			ids[s].family = snap->backends[s].family;
+		}
+	if (api->ops.flow_counts != NULL && !cJSON_IsFalse(want_flows)) {
+		flows = calloc((size_t)snap->n_backend_slots + 1, sizeof(*flows));
+		if (flows == NULL)
+			goto nomem;
+		rc = api->ops.flow_counts(api->ctx, snap, flows);
+		if (rc < 0) {
+			free(flows);
+			flows = NULL;
+		}
+	}
+	r = cJSON_CreateObject();
+	if (r == NULL)
+		goto nomem;
+	elb_dp_json_add_u64(r, "epoch", api->epoch);
+	elb_dp_json_add_u64(r, "snapshot_epoch", snap->epoch);
+	cJSON_AddBoolToObject(r, "flows_counted", flows != NULL);
+	vips = cJSON_AddArrayToObject(r, "vips");
+	if (vips == NULL)
+		goto nomem;
+	for (uint32_t i = 0; i < api->config->n_vips; i++) {
+		const struct elb_dp_vip *cv = &api->config->vips[i];
+		uint16_t idx;
+		cJSON *o;
+
+		if (filtered && elb_dp_config_find_vip(api->config, &key) != (int)i)
+			continue;
+		idx = elb_snapshot_vip_index(snap, &cv->key);
+		/* Only this VIP's slot ids appear in its table. */
+		if (idx != ELB_NO_VIP)
+			elb_table_count_slots(snap->vips[idx].maglev, snap->vips[idx].maglev_size,
+					      slot_counts, snap->n_backend_slots);
+		o = vip_table_json(snap, &cv->key, ids, slot_counts, flows, scratch);
+		if (o == NULL || !cJSON_AddItemToArray(vips, o)) {
+			cJSON_Delete(o);
+			goto nomem;
+		}
+	}
+	free(ids);
+	free(slot_counts);
+	free(scratch);
+	free(flows);
+	*result = r;
+	return 0;
+nomem:
+	free(ids);
+	free(slot_counts);
+	free(scratch);
+	free(flows);
+	cJSON_Delete(r);
+	return elb_dp_rpc_nomem(error);
+}
+
 static const struct elb_rpc_method dp_methods[] = {
 	{"ping", method_ping, true},
 	{"config.get", method_config_get, true},
@@ -639,6 +848,7 @@ static const struct elb_rpc_method dp_methods[] = {
 	{"node.set", method_node_set, false},
 	{"counters.get", method_counters_get, true},
 	{"status.get", method_status_get, true},
+	{"vip.tables", method_vip_tables, true},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -675,6 +885,7 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_api *api;
 	struct elb_dp_err local;
+	bool config_is_default;
 	int rc;
 
 	if (err == NULL)
@@ -704,6 +915,8 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 			goto fail;
 		}
 	}
+	config_is_default = !(options->state_path != NULL && access(options->state_path, F_OK) == 0) &&
+			    options->initial == NULL;
 	rc = starting_config(options, &config, err);
 	if (rc < 0)
 		goto fail;
@@ -724,6 +937,14 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 		snprintf(err->text, sizeof(err->text), "%s: %s", options->socket_path,
 			 strerror(-rc));
 		goto fail;
+	}
+	if (options->keep_running_state && config_is_default) {
+		/* Nothing to start from but the dataplane's own state: leave it
+		 * serving (epoch 0, an empty config here) until the first change. */
+		api->config = config;
+		api->running_state_kept = true;
+		*out = api;
+		return 0;
 	}
 	rc = commit(api, config, &error);
 	cJSON_Delete(error.data);

@@ -38,6 +38,8 @@
 
 #define ELB_DP_APPLY_ERR_MAX 256
 
+struct elb_snapshot;
+
 struct elb_dp_ops {
 	/*
 	 * Make `config` the dataplane's whole configuration, atomically: on
@@ -62,6 +64,21 @@ struct elb_dp_ops {
 	/* Add whatever describes the dataplane's health to the empty object
 	 * `out` (ports, links, workers, program ids...). May be NULL. */
 	int (*status)(void *ctx, cJSON *out);
+	/*
+	 * The forwarding snapshot in force: the Maglev tables the workers (or
+	 * the program's maps) use, which vip.tables reports and digests. It
+	 * must stay valid until the control thread's next apply. May be NULL:
+	 * vip.tables then fails with -32603.
+	 */
+	const struct elb_snapshot *(*snapshot)(void *ctx);
+	/*
+	 * Add to per_slot[s] (snap->n_backend_slots entries, zeroed by the
+	 * caller) the live flows of the dataplane's flow tables whose entry
+	 * names backend slot s with its generation in snap. A count, not a
+	 * consistent cut: the tables change while they are read. May be NULL:
+	 * vip.tables then reports no flows. @return 0 or -errno.
+	 */
+	int (*flow_counts)(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot);
 };
 
 struct elb_dp_api_options {
@@ -72,6 +89,12 @@ struct elb_dp_api_options {
 	const char *state_path;
 	/* The starting config when there is no state file; NULL: empty. */
 	const struct elb_dp_config *initial;
+	/* With neither a state file nor initial: do not apply the empty config
+	 * over a state the dataplane kept across the restart (XDP's pinned
+	 * maps keep forwarding, established flows included); the epoch stays
+	 * 0 and status.get says running_state_kept until the first change,
+	 * which is applied whatever it is. */
+	bool keep_running_state;
 	/* Server limits; 0 takes the ELB_RPC_* defaults. */
 	mode_t socket_mode;
 	unsigned int max_clients;

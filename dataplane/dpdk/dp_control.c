@@ -190,10 +190,65 @@ static int dp_status(void *arg, cJSON *out)
 	return 0;
 }
 
+static const struct elb_snapshot *dp_snapshot(void *arg)
+{
+	struct dp_context *ctx = arg;
+
+	/* Only this thread replaces and frees snapshots: it stays valid. */
+	return atomic_load(&ctx->snapshot);
+}
+
+/*
+ * Live flows per backend slot, over every worker's table, read from this
+ * thread while the workers run: no lock and nothing written, so the workers
+ * are not slowed beyond sharing cache lines. The read is racy on purpose:
+ * a way being inserted, refreshed or evicted meanwhile may be counted or
+ * not, which is all a count needs (relaxed loads: no torn value). An entry
+ * counts if its way is in use, not expired, and names a slot of snap with
+ * the slot's current generation (the flow would stay on that backend).
+ * edgelb-replay runs on the pcap's clock, not this one: there every way in
+ * use counts (expired ways are freed when the replay meets them).
+ */
+static int dp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot)
+{
+	struct dp_context *ctx = arg;
+	uint32_t now_tick = elb_flow_tick(dp_now_ns(ctx));
+	bool check_expiry = ctx->replay == NULL;
+
+	for (uint16_t i = 0; i < ctx->n_workers; i++) {
+		const struct elb_flow_table *t = &ctx->workers[i]->core.flows;
+
+		for (uint32_t bi = 0; bi <= t->bucket_mask; bi++) {
+			const struct elb_flow_bucket *b = &t->buckets[bi];
+
+			for (unsigned int way = 0; way < ELB_FLOW_WAYS; way++) {
+				const struct elb_flow_entry *e;
+				uint32_t id, gen;
+
+				if (__atomic_load_n(&b->sig[way], __ATOMIC_RELAXED) == 0)
+					continue;
+				if (check_expiry &&
+				    elb_flow_tick_expired(
+					    __atomic_load_n(&b->expiry[way], __ATOMIC_RELAXED),
+					    now_tick))
+					continue;
+				e = &t->entries[bi * ELB_FLOW_WAYS + way];
+				id = __atomic_load_n(&e->backend_id, __ATOMIC_RELAXED);
+				gen = __atomic_load_n(&e->backend_gen, __ATOMIC_RELAXED);
+				if (id < snap->n_backend_slots && snap->backends[id].gen == gen)
+					per_slot[id]++;
+			}
+		}
+	}
+	return 0;
+}
+
 const struct elb_dp_ops dp_ops = {
 	.apply = dp_apply,
 	.counters = dp_counters,
 	.status = dp_status,
+	.snapshot = dp_snapshot,
+	.flow_counts = dp_flow_counts,
 };
 
 void dp_print_counters(struct dp_context *ctx)

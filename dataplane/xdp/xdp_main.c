@@ -204,6 +204,9 @@ int main(int argc, char **argv)
 			.dataplane = "xdp",
 			.state_path = o.state_path,
 			.initial = initial,
+			/* Restarted over pinned maps with nothing to load: they
+			 * are the state, until edgelb-cp (or anyone) sends one. */
+			.keep_running_state = dp.snap_partial,
 		};
 
 		rc = elb_dp_api_open(&api, &api_options, &xdp_ops, &dp, &err);

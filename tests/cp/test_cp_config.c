@@ -265,6 +265,45 @@ static void test_dp_view(void)
 	cp_config_free(c);
 }
 
+
+/* "fleet": defaults, bounds, and written back whole. */
+static void test_fleet_settings(void)
+{
+	struct cp_config *c = parse_ok("{" NODE "}");
+	cJSON *json, *fleet;
+
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(c->fleet.disagree_after_ms, 3000);
+	CU_ASSERT_EQUAL(c->fleet.drain_timeout_ms, 600000);
+	CU_ASSERT_EQUAL(c->fleet.flow_count_interval_ms, 1000);
+	cp_config_free(c);
+	c = parse_ok("{" NODE ",'fleet':{'disagree_after_ms':250,'drain_timeout_ms':5000,"
+		     "'flow_count_interval_ms':30000}}");
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(cp_fleet_disagree_after_ms(c), 250);
+	CU_ASSERT_EQUAL(cp_drain_timeout_ms(c), 5000);
+	CU_ASSERT_EQUAL(cp_flow_count_interval_ms(c), 30000);
+	json = cp_config_to_json(c);
+	fleet = cJSON_GetObjectItem(json, "fleet");
+	{
+		char *text = cJSON_PrintUnformatted(fleet);
+
+		CU_ASSERT_STRING_EQUAL(text, "{\"disagree_after_ms\":250,\"drain_timeout_ms\":5000,"
+					     "\"flow_count_interval_ms\":30000}");
+		free(text);
+	}
+	cJSON_Delete(json);
+	cp_config_free(c);
+	expect_error("{'fleet':{'disagree_after_ms':99}}", "fleet.disagree_after_ms",
+		     "fleet.disagree_after_ms: must be an integer in 100..3600000");
+	expect_error("{'fleet':{'drain_timeout_ms':1.5}}", "fleet.drain_timeout_ms",
+		     "fleet.drain_timeout_ms: must be an integer in 100..604800000");
+	expect_error("{'fleet':{'flow_count_interval_ms':999}}", "fleet.flow_count_interval_ms",
+		     "fleet.flow_count_interval_ms: must be an integer in 1000..3600000");
+	expect_error("{'fleet':{'agree':1}}", "fleet.agree", "fleet.agree: unknown member");
+	expect_error("{'fleet':3}", "fleet", "fleet: must be an object");
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -273,6 +312,7 @@ int main(void)
 		ELB_TEST(test_errors_name_the_field),
 		ELB_TEST(test_operator_access),
 		ELB_TEST(test_dp_view),
+		ELB_TEST(test_fleet_settings),
 		ELB_TEST_END,
 	};
 

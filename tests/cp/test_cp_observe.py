@@ -194,6 +194,8 @@ class Test(Harness):
         for p in range(FLOOD):
             s.send(tcp_frame(dst, src, CLIENT_NET + str(100 + i), 40000, 0x10, 64))
             sent += 1
+            if p % 25 == 24:
+                time.sleep(0.002)  # far above the flow's rate, within the rings
         for p in range(OVERSIZED):  # new flows each: under no rate limit yet
             s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), 30000 + p, 0x10, 1440,
                              df=True))

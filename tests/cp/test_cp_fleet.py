@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Operator tools of issue 9 with real processes: edgelb-cp managing two
+edgelb-dp (net_af_packet on veths of a namespace of its own), fed
+hand-built TCP frames; what they forward (IPIP) is captured on the veth's
+other end, so each flow's backend is observed, not computed.
+
+Checks:
+  - backend.preview: the moved share it predicts for adding a backend and
+    for removing one equals the share of 2000 flows that change backend
+    when sent again after the change (within sampling error), and the
+    established flows it says would be re-picked are those captured going
+    to the backend that leaves;
+  - fleet agreement: no alarm while edgelb-cp pushes changes; a dataplane
+    given another backend set over its own socket raises fleet_disagree
+    (and the counter) after fleet.disagree_after_ms, is pushed the state
+    again, and fleet_agree follows; `edgelbctl fleet` shows it;
+  - drains: `edgelbctl backend drain --wait` returns 0 once the drained
+    backend's flows have expired (short timeouts), 4 when flows kept alive
+    outlast --timeout, and --remove removes the backend once drained.
+Figures are printed as "figure:" lines (docs/operator-tools.md).
+Root only (exit 77 otherwise).
+"""
+import json
+import math
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cplib import Harness, ip, main_in_netns, rpc, wait_for  # noqa: E402
+from test_cp_observe import Subscriber, ip_checksum, mac_of  # noqa: E402
+
+VIP_A = "198.51.100.1"  # preview vs measurement (dp0)
+VIP_D = "198.51.100.2"  # drains (dp0)
+PORT = 8080
+BACKENDS_A = ["10.10.0.1", "10.10.0.2", "10.10.0.3", "10.10.0.4"]
+ADDED_A = "10.10.0.5"
+BACKENDS_D = ["10.20.0.1", "10.20.0.2", "10.20.0.3", "10.20.0.4"]
+FLOWS = 2000
+ESTABLISHED = 300
+DISAGREE_AFTER_MS = 1500
+DRAIN_IDLE_MS = 2000  # VIP_D's tcp_established_ms: a drained backend's flows end this long after their last packet
+# With EDGELB_XDP set (meson does when edgelb-xdp is built), dp1 is
+# edgelb-xdp in generic mode, its maps pinned in a directory of this run.
+XDP = os.environ.get("EDGELB_XDP")
+PIN_DIR = f"/sys/fs/bpf/edgelb-test-cpf-{os.getpid()}"
+ETH_P_ALL = 3
+PACKET_OUTGOING = 4
+
+
+def tcp_frame(dst_mac, src_mac, src_ip, vip, sport, flags):
+    tcp = struct.pack("!HHIIBBHHH", sport, PORT, 1000, 0, 5 << 4, flags, 65535, 0, 0)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0,
+                      socket.inet_aton(src_ip), socket.inet_aton(vip))
+    hdr = hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:]
+    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(vip) + struct.pack("!BBH", 0, 6,
+                                                                            len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", ip_checksum(pseudo + tcp)) + tcp[18:]
+    return dst_mac + src_mac + b"\x08\x00" + hdr + tcp
+
+
+def flow_src(n):
+    """Client address and port of flow n: many addresses, so the flow hash varies."""
+    return f"203.0.{n // 200}.{1 + n % 200}", 10000 + n
+
+
+class Wire:
+    """Send frames into dataplane i through peer{i}, capture what it forwards."""
+
+    def __init__(self, i):
+        self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        self.tx.bind((f"peer{i}", 0))
+        self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.rx.bind((f"peer{i}", 0))
+        self.rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.dst, self.src = mac_of(f"lb{i}"), mac_of(f"peer{i}")
+
+    def send(self, vip, flows, flags):
+        for k, n in enumerate(flows):
+            src, sport = flow_src(n)
+            self.tx.send(tcp_frame(self.dst, self.src, src, vip, sport, flags))
+            if k % 25 == 24:
+                time.sleep(0.004)  # the af_packet ring of the dataplane is not deep
+
+    def backends(self, vip, seconds):
+        """(client address, port) -> outer destination of the IPIP frames
+        toward vip captured for `seconds`."""
+        seen = {}
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return seen
+            self.rx.settimeout(left)
+            try:
+                frame, addr = self.rx.recvfrom(65535)
+            except (socket.timeout, TimeoutError):
+                return seen
+            if addr[2] == PACKET_OUTGOING or len(frame) < 14 + 20 + 20 + 4:
+                continue
+            if frame[12:14] != b"\x08\x00" or frame[14 + 9] != 4:  # IPv4 carrying IPIP
+                continue
+            outer_dst = socket.inet_ntoa(frame[14 + 16:14 + 20])
+            inner = frame[14 + 20:]
+            if socket.inet_ntoa(inner[16:20]) != vip:
+                continue
+            sport = struct.unpack("!H", inner[20:22])[0]
+            seen[(socket.inet_ntoa(inner[12:16]), sport)] = outer_dst
+
+    def close(self):
+        self.tx.close()
+        self.rx.close()
+
+
+class Test(Harness):
+    def __init__(self, args, work):
+        super().__init__(work)
+        self.args = args
+        self.cp_sock = os.path.join(work, "cp.sock")
+        self.config = os.path.join(work, "cp.json")
+        self.dp_socks = [os.path.join(work, f"dp{i}.sock") for i in range(2)]
+        self.figures = []
+
+    def figure(self, text):
+        print("figure: " + text, flush=True)
+
+    def start_dp(self, i):
+        if i == 1 and XDP:
+            # The second dataplane is edgelb-xdp: digests must agree across kinds.
+            self.start("dp1", [XDP, "--iface", "lb1", "--mode", "generic",
+                               "--socket", self.dp_socks[1], "--flows", "65536",
+                               "--pin-dir", PIN_DIR])
+            wait_for("dataplane 1 (xdp)", lambda: rpc(self.dp_socks[1], "ping")["result"], 30)
+            return
+        self.start(f"dp{i}", [self.args.dp, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
+                              "--file-prefix", f"cpf{os.getpid()}_{i}", "--log-level=error",
+                              "--vdev", f"net_af_packet{i},iface=lb{i}", "--",
+                              "--socket", self.dp_socks[i], "--kernel-iface", "none",
+                              "--flows", "65536"])
+        wait_for(f"dataplane {i}", lambda: rpc(self.dp_socks[i], "ping")["result"], 30)
+
+    def ctl(self, *argv, timeout=60):
+        return subprocess.run([self.args.ctl, "--socket", self.cp_sock, *argv],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def vip_params(self, vip, **kw):
+        return dict({"address": vip, "port": PORT, "protocol": "tcp"}, **kw)
+
+    def fleet_vip(self, vip):
+        for v in rpc(self.cp_sock, "fleet.get")["result"]["vips"]:
+            if v["vip"] == f"{vip}:{PORT}/tcp":
+                return v
+        raise KeyError(vip)
+
+    def all_agree(self, vip, generation=None):
+        v = self.fleet_vip(vip)
+        if generation is not None:
+            gens = [d.get("pushed_generation") for d in v["dataplanes"]]
+            if any(g != generation for g in gens):
+                return False
+        return v["agree"] and v["dataplanes_reporting"] == 2
+
+    def dp_flows(self, i, vip, backend):
+        r = rpc(self.dp_socks[i], "vip.tables", self.vip_params(vip))["result"]
+        for b in r["vips"][0]["backends"]:
+            if b["address"] == backend:
+                return b["flows"]
+        return 0
+
+    def run(self):
+        config = {
+            "node": {"source_v4": "192.0.2.10", "gateway_mac": "02:00:00:00:00:01"},
+            "fleet": {"disagree_after_ms": DISAGREE_AFTER_MS},
+            "dataplanes": [{"name": f"dp{i}", "socket": self.dp_socks[i]} for i in range(2)],
+            "vips": [
+                # SYN-only flows expire after 300 ms: the same 5-tuples sent
+                # again are new flows, picked by the table then in force.
+                {"address": VIP_A, "port": PORT, "protocol": "tcp",
+                 "timeouts": {"tcp_syn_ms": 300},
+                 "backends": [{"address": a} for a in BACKENDS_A]},
+                {"address": VIP_D, "port": PORT, "protocol": "tcp",
+                 "timeouts": {"tcp_syn_ms": 300, "tcp_established_ms": DRAIN_IDLE_MS},
+                 "backends": [{"address": a} for a in BACKENDS_D]},
+            ]}
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+        try:
+            for i in range(2):
+                self.start_dp(i)
+            self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
+            wait_for("edgelb-cp", lambda: "result" in rpc(self.cp_sock, "vip.list"), 10)
+            wait_for("both dataplanes agree", lambda: self.all_agree(VIP_A), 10)
+            self.sub = Subscriber(self.cp_sock, 3600000)
+            self.wire = Wire(0)
+            self.run_preview()
+            self.check(not any(e["type"] == "fleet_disagree" for e in self.sub.events),
+                       "no fleet_disagree while edgelb-cp pushed two changes")
+            self.run_fleet()
+            self.run_drain()
+            self.wire.close()
+        finally:
+            self.stop_all()
+            subprocess.run(["rm", "-rf", PIN_DIR])
+        return 1 if self.failures else 0
+
+    # ---- preview vs measurement -------------------------------------------------
+
+    def measure_moves(self, change, params):
+        """Preview `change`, note where FLOWS new flows go, apply it, send the
+        same flows again once they expired: (predicted, measured, n)."""
+        pv = rpc(self.cp_sock, "backend.preview", dict(params, change=change))["result"]
+        flows = range(FLOWS)
+        self.wire.send(VIP_A, flows, 0x02)
+        before = self.wire.backends(VIP_A, 1.0)
+        r = rpc(self.cp_sock, f"backend.{change}", params)["result"]
+        wait_for("the change on both dataplanes",
+                 lambda: self.all_agree(VIP_A, r["generation"]), 10)
+        time.sleep(0.5)  # the SYN-only flows expire (300 ms)
+        self.wire.send(VIP_A, flows, 0x02)
+        after = self.wire.backends(VIP_A, 1.0)
+        common = [k for k in before if k in after]
+        moved = sum(before[k] != after[k] for k in common)
+        return pv, moved / max(len(common), 1), len(common)
+
+    def run_preview(self):
+        # Established flows on every backend, kept (default 300 s): those on the
+        # backend removed below are the ones the preview must call re-picked.
+        est = range(FLOWS, FLOWS + ESTABLISHED)
+        self.wire.send(VIP_A, est, 0x02)
+        self.wire.send(VIP_A, est, 0x10)
+        est_seen = self.wire.backends(VIP_A, 1.0)
+
+        for change, backend in (("add", ADDED_A), ("remove", BACKENDS_A[1])):
+            params = self.vip_params(VIP_A, backend=backend)
+            if change == "remove":
+                on_leaving = sum(1 for b in est_seen.values() if b == backend)
+                # The preview's flow counts come from the dataplanes' last
+                # vip.tables poll (every second).
+                wait_for("dp0 counts the established flows",
+                         lambda: self.dp_flows(0, VIP_A, backend) == on_leaving, 5)
+                time.sleep(1.2)
+            pv, measured, n = self.measure_moves(change, params)
+            predicted = pv["moved_fraction"]
+            sigma = math.sqrt(max(predicted * (1 - predicted), 1e-4) / max(n, 1))
+            self.check(n >= FLOWS * 0.9, f"{change}: {n} of {FLOWS} flows captured both times")
+            self.check(abs(measured - predicted) <= 4 * sigma + 0.002,
+                       f"{change} {backend}: predicted {predicted:.4f} of new flows move, "
+                       f"measured {measured:.4f} over {n} flows (4 sigma = {4 * sigma:.4f})")
+            self.figure(f"preview {change} {backend} (M={pv['maglev_size']}): predicted "
+                        f"{100 * predicted:.2f}%, measured {100 * measured:.2f}% of {n} flows")
+            if change == "remove":
+                self.check(pv["flows_repicked"] == on_leaving and pv["flows_known"],
+                           f"remove: preview says {pv['flows_repicked']} established flows "
+                           f"re-picked, {on_leaving} were captured going to {backend}")
+                self.figure(f"preview remove: {pv['flows_repicked']} flows re-picked predicted, "
+                            f"{on_leaving} on the backend")
+            else:
+                self.check("warning" not in pv, "no small-table warning for M=65537, N=5")
+        small = rpc(self.cp_sock, "backend.preview",
+                    self.vip_params(VIP_A, backend="10.10.0.9", change="add"))["result"]
+        self.check(small["moved_fraction"] > 0 and "warning" not in small,
+                   "a second preview is read-only (nothing applied)")
+        out = self.ctl("backend", "add", f"{VIP_A}:{PORT}/tcp", "10.10.0.9", "--dry-run")
+        self.check(out.returncode == 0 and "would go elsewhere" in out.stdout and
+                   "10.10.0.9" in out.stdout, "edgelbctl backend add --dry-run prints the preview")
+        cfg = rpc(self.cp_sock, "config.get")["result"]["config"]["vips"][0]["backends"]
+        self.check("10.10.0.9" not in [b["address"] for b in cfg], "--dry-run applied nothing")
+
+    # ---- fleet agreement --------------------------------------------------------
+
+    def run_fleet(self):
+        kind = rpc(self.dp_socks[1], "ping")["result"]["dataplane"]
+        # Flows through dp1 too: its own vip.tables counts them.
+        wire1 = Wire(1)
+        flows1 = range(5 * FLOWS, 5 * FLOWS + 100)
+        wire1.send(VIP_A, flows1, 0x02)
+        wire1.send(VIP_A, flows1, 0x10)
+        got1 = wire1.backends(VIP_A, 1.0)
+        wire1.close()
+        t1 = rpc(self.dp_socks[1], "vip.tables", self.vip_params(VIP_A))["result"]
+        self.check(t1["flows_counted"] and t1["vips"][0]["flows"] == len(got1) == 100,
+                   f"dp1 ({kind}) counts its {len(got1)} forwarded flows: "
+                   f"{t1['vips'][0]['flows']}")
+        self.check(self.all_agree(VIP_A),
+                   f"dp0 (dpdk) and dp1 ({kind}) report the same digest for the same set")
+        self.figure(f"fleet: dp1 is {kind}; its digest equals dp0's (dpdk)")
+        self.sub.events.clear()
+        before = rpc(self.cp_sock, "fleet.get")["result"]["disagreements"]
+        # Someone changes dp1 behind edgelb-cp's back.
+        t0 = time.monotonic()
+        r = rpc(self.dp_socks[1], "backends.set",
+                self.vip_params(VIP_A, backends=[{"address": BACKENDS_A[0]}]))
+        self.check(r.get("result", {}).get("changed") is True, "dp1 given another backend set")
+        wait_for("edgelb-cp sees the difference",
+                 lambda: not self.fleet_vip(VIP_A)["agree"], 3)
+        seen = time.monotonic() - t0
+        v = self.fleet_vip(VIP_A)
+        dp1 = [d for d in v["dataplanes"] if d["name"] == "dp1"][0]
+        dp0 = [d for d in v["dataplanes"] if d["name"] == "dp0"][0]
+        self.check(dp1["agree"] is False and dp0["agree"] is True and
+                   dp1["digest"] != v["expected_digest"] and not v["alarm"],
+                   f"fleet.get: dp1 differs ({dp1['digest']} vs {v['expected_digest']}), "
+                   "no alarm yet")
+        e, _ = self.sub.wait_event(lambda e: e["type"] == "fleet_disagree", 6)
+        t_alarm = time.monotonic() - t0
+        self.check(e is not None and e.get("dataplanes") == ["dp1"] and
+                   DISAGREE_AFTER_MS / 1000 <= t_alarm <= DISAGREE_AFTER_MS / 1000 + 1.5,
+                   f"fleet_disagree naming dp1 {t_alarm:.2f} s after the change "
+                   f"(disagree_after_ms {DISAGREE_AFTER_MS}): {e}")
+        e2, _ = self.sub.wait_event(lambda e: e["type"] == "fleet_agree", 5)
+        t_agree = time.monotonic() - t0
+        self.check(e2 is not None, f"fleet_agree {t_agree:.2f} s after the change (re-pushed)")
+        backends = sorted(b["address"] for b in rpc(self.dp_socks[1], "config.get")
+                          ["result"]["config"]["vips"][0]["backends"])
+        want = sorted(b["address"] for b in rpc(self.cp_sock, "config.get")
+                      ["result"]["pushed"]["vips"][0]["backends"])
+        self.check(backends == want, f"dp1 has the desired set again ({backends})")
+        after = rpc(self.cp_sock, "fleet.get")["result"]["disagreements"]
+        self.check(after == before + 1, f"disagreements counter {before} -> {after}")
+        out = self.ctl("fleet")
+        self.check(out.returncode == 0 and "dp1" in out.stdout and "all agree" in out.stdout,
+                   "edgelbctl fleet prints the table")
+        self.figure(f"fleet: difference seen {seen:.2f} s, fleet_disagree {t_alarm:.2f} s, "
+                    f"fleet_agree {t_agree:.2f} s after dp1 was changed directly "
+                    f"(disagree_after_ms {DISAGREE_AFTER_MS})")
+
+    # ---- drains -----------------------------------------------------------------
+
+    def run_drain(self):
+        vip_text = f"{VIP_D}:{PORT}/tcp"
+        flows = range(3 * FLOWS, 3 * FLOWS + 200)
+        self.wire.send(VIP_D, flows, 0x02)
+        self.wire.send(VIP_D, flows, 0x10)
+        seen = self.wire.backends(VIP_D, 1.0)
+        count = {b: sum(1 for x in seen.values() if x == b) for b in BACKENDS_D}
+        target = max(BACKENDS_D, key=lambda b: count[b])
+        wait_for("dp0 counts the flows", lambda: self.dp_flows(0, VIP_D, target) == count[target],
+                 5)
+        # 1. flows that end: --wait returns once they expired (DRAIN_IDLE_MS idle).
+        t0 = time.monotonic()
+        out = self.ctl("backend", "drain", vip_text, target, "--wait", "--timeout", "30")
+        took = time.monotonic() - t0
+        self.check(out.returncode == 0 and "flows_gone" in out.stdout,
+                   f"drain --wait of {target} ({count[target]} flows): exit "
+                   f"{out.returncode}, {out.stdout.strip()!r} {out.stderr.strip()!r}")
+        self.check(DRAIN_IDLE_MS / 1000 - 1.2 <= took <= DRAIN_IDLE_MS / 1000 + 3,
+                   f"drain --wait returned {took:.2f} s after it began (flows idle out after "
+                   f"{DRAIN_IDLE_MS} ms)")
+        h = rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))["result"]["health"]
+        b = [x for x in h["backend_health"] if x["address"] == target][0]
+        self.check(b["drain_state"] == "drained" and b["drain_reason"] == "flows_gone" and
+                   b["active_flows"] == 0, f"vip.get shows the drain: {b['drain_state']}, "
+                   f"{b.get('drain_reason')}, {b['active_flows']} flows")
+        self.figure(f"drain --wait: {count[target]} flows, idle timeout {DRAIN_IDLE_MS} ms, "
+                    f"returned after {took:.2f} s")
+
+        # 2. flows kept alive outlast --timeout: exit 4, reason timeout.
+        others = [x for x in BACKENDS_D if x != target]
+        keep = max(others, key=lambda x: count[x])
+        keep_flows = [n for n in flows if seen.get(flow_src(n)) == keep]
+        stop = threading.Event()
+
+        def keepalive():
+            while not stop.is_set():
+                self.wire.send(VIP_D, keep_flows, 0x10)
+                stop.wait(0.4)
+        th = threading.Thread(target=keepalive)
+        th.start()
+        try:
+            time.sleep(1.5)
+            self.sub.events.clear()
+            t0 = time.monotonic()
+            out = self.ctl("backend", "drain", vip_text, keep, "--wait", "--timeout", "2")
+            took = time.monotonic() - t0
+        finally:
+            stop.set()
+            th.join()
+        e, _ = self.sub.wait_event(lambda e: e["type"] == "drain_complete" and
+                                   e["backend"] == keep, 2)
+        self.check(out.returncode == 4 and "timeout" in out.stdout and 1.8 <= took <= 4,
+                   f"drain --wait --timeout 2 with {len(keep_flows)} live flows: exit "
+                   f"{out.returncode} after {took:.2f} s: {out.stdout.strip()!r}")
+        self.check(e is not None and e["reason"] == "timeout" and e["flows_left"] > 0,
+                   f"drain_complete event: {e}")
+        self.figure(f"drain --wait --timeout 2 with {len(keep_flows)} flows kept alive: "
+                    f"exit 4 after {took:.2f} s")
+
+        # 3. --remove: drained, then removed from the configuration.
+        third = [x for x in others if x != keep][0]
+        t0 = time.monotonic()
+        out = self.ctl("backend", "drain", vip_text, third, "--wait", "--remove",
+                       "--timeout", "30")
+        took = time.monotonic() - t0
+        wait_for("the drained backend removed", lambda: third not in [
+            x["address"] for x in rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))
+            ["result"]["config"]["backends"]], 5)
+        self.check(out.returncode == 0 and "removed" in out.stdout,
+                   f"drain --wait --remove of {third} ({count[third]} flows, left to idle "
+                   f"out): exit {out.returncode} after {took:.2f} s, removed: "
+                   f"{out.stdout.strip()!r}")
+        self.check(third not in (
+            [x["address"] for x in rpc(self.dp_socks[0], "config.get")["result"]["config"]
+             ["vips"][1]["backends"]]), "the removal reached the dataplane")
+
+
+def setup_netns():
+    for i in range(2):
+        ip("link", "add", f"lb{i}", "type", "veth", "peer", "name", f"peer{i}")
+        ip("link", "set", f"lb{i}", "up")
+        ip("link", "set", f"peer{i}", "up")
+
+
+if __name__ == "__main__":
+    sys.exit(main_in_netns(__file__, Test, setup_netns, "elb-cpf-", 170))

@@ -6,8 +6,19 @@
  * user space zeroes: hash keys are compared as bytes, and values are copied
  * whole.
  *
+ * Global variables (.bss, written by user space through the skeleton's
+ * mmaped copy; not pinned, so each process fills them at start):
+ *   node_config struct elb_xdp_node: what the program reads per packet
+ *   vip_filter  bit elb_xdp_vip_filter_bit(a) set for every address a of
+ *               a vips key: a clear bit means "no VIP at this address",
+ *               one load instead of three hash lookups for non-VIP traffic
+ *   jiffy_ns, jiffies_offset_ns  the flow clock's calibration, set by the
+ *               program edgelb_clock_sync, which user space runs once
+ *
  * Map layout (names as in the program):
- *   node        ARRAY[1]                     struct elb_xdp_node
+ *   node        ARRAY[1]                     struct elb_xdp_node (the
+ *               program does not read it: the copy of node_config that a
+ *               restarted agent adopts with the other pinned maps)
  *   vips        HASH[2 * ELB_MAX_VIPS]       struct elb_xdp_vip_key -> struct elb_xdp_vip
  *               (every VIP, plus one address marker {addr, port 0, proto 0}
  *               per VIP address, as elb_vip_lookup_insert puts in the
@@ -35,6 +46,21 @@
 #define ELB_XDP_MAGLEV_HEADER 1
 
 #define ELB_XDP_DEFAULT_FLOWS (1u << 18)
+
+/* 4096 bits: with the 256 VIPs at most, a non-VIP address hits a set bit
+ * (and takes the full lookups, still correct) with probability <= 1/16. */
+#define ELB_XDP_VIP_FILTER_SHIFT 12
+#define ELB_XDP_VIP_FILTER_WORDS ((1u << ELB_XDP_VIP_FILTER_SHIFT) / 64)
+
+/* The filter bit of an address: its four words folded, then a
+ * multiplicative hash. Both sides run on the same host, so reading the
+ * words in host order gives the same bit. */
+ELB_INLINE uint32_t elb_xdp_vip_filter_bit(const union elb_addr *a)
+{
+	uint32_t folded = a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
+
+	return (folded * 0x9e3779b1u) >> (32 - ELB_XDP_VIP_FILTER_SHIFT);
+}
 
 struct elb_xdp_node {
 	struct elb_hash_seed seed;

@@ -67,6 +67,14 @@ int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		   const struct elb_snapshot *prev);
 
 /*
+ * Fill the program's global variables, which are per process (not pinned):
+ * the flow clock's calibration, and the node configuration and VIP address
+ * filter of what the maps hold (pinned maps of an earlier process, or new
+ * empty ones). Before the program sees a packet. @return 0 or -errno.
+ */
+int xdp_maps_init_globals(struct xdp_dataplane *dp);
+
+/*
  * Rebuild, from maps that an earlier process filled, the snapshot they hold
  * as far as elb_snapshot_build needs it as prev (VIP keys, indices and
  * generations; backend slots), and the highest generation in use.

@@ -77,7 +77,9 @@ int xdp_dataplane_start(struct xdp_dataplane *dp)
 	uint32_t max_gen = 0;
 	int rc;
 
-	rc = xdp_maps_read_prev(dp, &prev, &max_gen);
+	rc = xdp_maps_init_globals(dp);
+	if (rc == 0)
+		rc = xdp_maps_read_prev(dp, &prev, &max_gen);
 	if (rc)
 		return rc;
 	if (prev) {
@@ -273,8 +275,81 @@ static int xdp_status(void *arg, cJSON *out)
 	return 0;
 }
 
+static const struct elb_snapshot *xdp_snapshot(void *arg)
+{
+	struct xdp_dataplane *dp = arg;
+
+	/* What the maps hold: xdp_apply replaces it only after writing them. */
+	return dp->snap;
+}
+
+#define XDP_FLOW_BATCH 1024u /* flows per bpf_map_lookup_batch */
+
+/*
+ * Live flows per backend slot, from the flow map read in batches from user
+ * space while the program runs (the LRU map has no consistent cut: a count).
+ * A flow is counted once, if some CPU's copy is in use, not expired and
+ * names a slot of snap with its current generation. The agent's clock is
+ * the program's (its flow clock reads CLOCK_MONOTONIC to within a jiffy:
+ * flow_clock_ns in bpf/edgelb.bpf.c); the replay runs on
+ * the pcap's clock, so there every copy in use counts.
+ */
+static int xdp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot)
+{
+	struct xdp_dataplane *dp = arg;
+	int fd = bpf_map__fd(dp->skel->maps.flows), ncpu = libbpf_num_possible_cpus();
+	size_t stride = percpu_stride(sizeof(struct elb_xdp_flow));
+	uint32_t now_tick = elb_flow_tick(monotonic_ns());
+	bool check_expiry = dp->ifname != NULL;
+	struct elb_flow_key *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
+	uint8_t *values = calloc((size_t)XDP_FLOW_BATCH * (size_t)(ncpu > 0 ? ncpu : 1), stride);
+	uint64_t token = 0; /* the hash map's batch position (a bucket index) */
+	bool first = true, done = false;
+	int rc = 0;
+
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	if (keys == NULL || values == NULL || ncpu <= 0) {
+		rc = ncpu <= 0 ? ncpu : -ENOMEM;
+		goto out;
+	}
+	while (!done) {
+		uint32_t count = XDP_FLOW_BATCH;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token, keys, values, &count,
+					 &opts) < 0) {
+			if (errno != ENOENT) {
+				rc = -errno;
+				goto out;
+			}
+			done = true; /* the last batch (count may still be > 0) */
+		}
+		first = false;
+		for (uint32_t k = 0; k < count; k++) {
+			for (int cpu = 0; cpu < ncpu; cpu++) {
+				const struct elb_xdp_flow *f =
+					(const void *)(values + ((size_t)k * (size_t)ncpu + (size_t)cpu) * stride);
+
+				if (f->state == ELB_FLOW_FREE ||
+				    (check_expiry && elb_flow_tick_expired(f->expiry, now_tick)))
+					continue;
+				if (f->backend_id < snap->n_backend_slots &&
+				    snap->backends[f->backend_id].gen == f->backend_gen) {
+					per_slot[f->backend_id]++;
+					break;
+				}
+			}
+		}
+	}
+out:
+	free(keys);
+	free(values);
+	return rc;
+}
+
 const struct elb_dp_ops xdp_ops = {
 	.apply = xdp_apply,
 	.counters = xdp_counters,
 	.status = xdp_status,
+	.snapshot = xdp_snapshot,
+	.flow_counts = xdp_flow_counts,
 };

@@ -8,9 +8,10 @@
  * the writes is what keeps packets from seeing a mix that sends them
  * somewhere wrong:
  *
- *   1. node (seed, outer sources, MACs). An ARRAY value is copied in place:
- *      a packet racing the write may read a half-written node. Those fields
- *      change only when the operator changes the node itself.
+ *   1. node (seed, outer sources, MACs): the node map, then the program's
+ *      node_config global. Both are copied in place: a packet racing the
+ *      write may read a half-written node. Those fields change only when
+ *      the operator changes the node itself.
  *   2. delete the VIP entries (and address markers) that are gone. From
  *      here on their packets go to the kernel, as they will afterwards; this
  *      also keeps a removed VIP from using the table of a new VIP that takes
@@ -30,12 +31,15 @@
  *      the new table, never a partial one. The table carries its own size in
  *      entry 0, so a VIP entry written later (step 5) cannot pair the old
  *      size with the new table.
- *   5. add or update the VIP entries. A hash update of an existing key swaps
- *      in a new element: a packet sees the old or the new value whole.
+ *   5. add or update the VIP entries, after setting their addresses' bits in
+ *      vip_filter (a packet whose bit is clear skips the vips map, so the
+ *      bits must cover every key present). A hash update of an existing key
+ *      swaps in a new element: a packet sees the old or the new value whole.
  *   6. delete the tables of VIP indices no longer used.
  *   7. zero the slots that became empty: no table names them any more (step
  *      4), and flows still holding them fail the generation check and are
  *      re-picked.
+ *   8. clear the vip_filter bits of the addresses deleted in step 2.
  *
  * Residual windows: between steps 3 and 5 a VIP whose MTU, encapsulation or
  * rate limit changed is still decided with its old value; backend slot
@@ -127,7 +131,39 @@ static int write_node(struct xdp_dataplane *dp, const struct elb_snapshot *next)
 	n.epoch = next->epoch;
 	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.node), &zero, &n, BPF_ANY))
 		return fail("node map", -errno);
+	dp->skel->bss->node_config = n;
 	return 0;
+}
+
+static void filter_set(uint64_t *bits, const union elb_addr *addr)
+{
+	uint32_t bit = elb_xdp_vip_filter_bit(addr);
+
+	bits[bit / 64] |= 1ull << (bit % 64);
+}
+
+/* vip_filter := bits, or |= bits with keep_old. Each word is one store: a
+ * packet sees a word's old or new value, and while keys are being added
+ * or deleted the words hold the union of both sets. */
+static void filter_store(struct xdp_dataplane *dp, const uint64_t *bits, bool keep_old)
+{
+	uint64_t *words = dp->skel->bss->vip_filter;
+
+	for (uint32_t i = 0; i < ELB_XDP_VIP_FILTER_WORDS; i++) {
+		uint64_t v = bits[i];
+
+		if (keep_old)
+			v |= __atomic_load_n(&words[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&words[i], v, __ATOMIC_RELAXED);
+	}
+}
+
+static void filter_of_snapshot(const struct elb_snapshot *snap, uint64_t *bits)
+{
+	memset(bits, 0, sizeof(uint64_t) * ELB_XDP_VIP_FILTER_WORDS);
+	for (uint32_t i = 0; i < ELB_VIP_LOOKUP_SIZE; i++)
+		if (lookup_entry_used(&snap->vip_lookup[i]))
+			filter_set(bits, &snap->vip_lookup[i].addr);
 }
 
 static int delete_stale_vips(struct xdp_dataplane *dp, const struct elb_snapshot *next,
@@ -304,8 +340,10 @@ static int delete_unused_tables(struct xdp_dataplane *dp, const struct elb_snaps
 int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		   const struct elb_snapshot *prev)
 {
+	uint64_t filter[ELB_XDP_VIP_FILTER_WORDS];
 	int rc;
 
+	filter_of_snapshot(next, filter);
 	rc = write_node(dp, next);
 	if (rc == 0)
 		rc = delete_stale_vips(dp, next, prev);
@@ -313,13 +351,56 @@ int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		rc = write_slots(dp, next, prev, true);
 	if (rc == 0)
 		rc = publish_tables(dp, next, prev);
-	if (rc == 0)
+	if (rc == 0) {
+		filter_store(dp, filter, true);
 		rc = write_vips(dp, next, prev);
+	}
 	if (rc == 0)
 		rc = delete_unused_tables(dp, next, prev);
 	if (rc == 0)
 		rc = write_slots(dp, next, prev, false);
+	/* The map now holds exactly next's keys. On failure the bits stay a
+	 * superset of what it holds: correct, only slower. */
+	if (rc == 0)
+		filter_store(dp, filter, false);
 	return rc;
+}
+
+/* See bpf/edgelb.bpf.c, flow_clock_ns. Without it the program reads the
+ * precise clock: slower, as correct. */
+static void sync_flow_clock(struct xdp_dataplane *dp)
+{
+	uint8_t frame[64] = {0};
+
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 1);
+	if (bpf_prog_test_run_opts(bpf_program__fd(dp->skel->progs.edgelb_clock_sync), &opts) ||
+	    opts.retval != XDP_PASS)
+		fprintf(stderr, "edgelb-xdp: jiffies clock unavailable (kernel HZ unknown?): "
+				"flows use bpf_ktime_get_ns\n");
+}
+
+int xdp_maps_init_globals(struct xdp_dataplane *dp)
+{
+	uint64_t filter[ELB_XDP_VIP_FILTER_WORDS] = {0};
+	int fd = bpf_map__fd(dp->skel->maps.vips);
+	struct elb_xdp_vip_key k, nk;
+	void *cursor = NULL;
+	uint32_t zero = 0;
+
+	sync_flow_clock(dp);
+	/* The node configuration and the VIP filter of what pinned maps hold
+	 * (zeroes when they are new). */
+	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.node), &zero,
+				&dp->skel->bss->node_config))
+		return fail("node map read", -errno);
+	while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
+		k = nk;
+		cursor = &k;
+		filter_set(filter, &k.addr);
+	}
+	filter_store(dp, filter, false);
+	return 0;
 }
 
 int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint32_t *max_gen)

@@ -413,6 +413,10 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 
 	if (vip->rate_limited && !is_icmp_error && flow &&
 	    !elb_token_bucket_admit(&flow->bucket, &vip->rate_limit, now_ns, pkt.l3_len)) {
+		if (!(flow->flags & ELB_FLOW_F_RATE_LIMITED)) {
+			flow->flags |= ELB_FLOW_F_RATE_LIMITED;
+			vc->rate_limited_flows++;
+		}
 		count_drop(wc, vc, res, ELB_REASON_RATE_LIMITED, len);
 		return XDP_DROP;
 	}

@@ -102,7 +102,8 @@ struct elb_xdp_flow {
 	uint32_t backend_id;
 	uint32_t backend_gen;
 	uint8_t state; /* enum elb_flow_state */
-	uint8_t pad[3];
+	uint8_t flags; /* ELB_FLOW_F_* */
+	uint8_t pad[2];
 	uint32_t expiry; /* flow tick (elb_flow_state.h) at which it expires */
 	struct elb_token_bucket bucket;
 };

@@ -460,6 +460,7 @@ static void add_zero_counters(cJSON *o)
 		cJSON_AddNumberToObject(p, "bytes", 0);
 	}
 	cJSON_AddNumberToObject(o, "new_flows", 0);
+	cJSON_AddNumberToObject(o, "rate_limited_flows", 0);
 	cJSON_AddNumberToObject(o, "too_big_replies", 0);
 	drops = cJSON_AddObjectToObject(o, "drops");
 	for (int r = 1; drops != NULL && r < ELB_REASON_COUNT; r++) /* 0 is "none" */

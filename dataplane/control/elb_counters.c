@@ -61,6 +61,7 @@ void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker 
 		add_pair(&to->rx, &from->rx);
 		add_pair(&to->forwarded, &from->forwarded);
 		to->new_flows += from->new_flows;
+		to->rate_limited_flows += from->rate_limited_flows;
 		to->replies += from->replies;
 		for (int r = 0; r < ELB_REASON_COUNT; r++)
 			to->drops[r] += from->drops[r];
@@ -124,6 +125,7 @@ static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snap
 	cJSON_AddItemToObject(o, "rx", pair_json(&c->rx));
 	cJSON_AddItemToObject(o, "forwarded", pair_json(&c->forwarded));
 	elb_dp_json_add_u64(o, "new_flows", c->new_flows);
+	elb_dp_json_add_u64(o, "rate_limited_flows", c->rate_limited_flows);
 	elb_dp_json_add_u64(o, "too_big_replies", c->replies);
 	cJSON_AddItemToObject(o, "drops", drops_json(c->drops));
 	backends = cJSON_AddArrayToObject(o, "backends");

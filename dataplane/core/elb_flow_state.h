@@ -187,4 +187,7 @@ static inline const char *elb_flow_state_name(enum elb_flow_state state)
 }
 #endif /* !__bpf__ */
 
+/* Flags of a flow entry, in both dataplanes' tables. */
+#define ELB_FLOW_F_RATE_LIMITED 1u /* the flow has hit its rate limit (counted once) */
+
 #endif /* ELB_FLOW_STATE_H */

@@ -85,7 +85,7 @@ struct __attribute__((aligned(64))) elb_flow_bucket {
 	uint16_t sig[ELB_FLOW_WAYS];    /* top 16 bits of the hash, forced non-zero; 0 = free */
 	uint8_t state[ELB_FLOW_WAYS];   /* enum elb_flow_state; ELB_FLOW_FREE when free */
 	uint32_t expiry[ELB_FLOW_WAYS]; /* flow tick at which the way expires */
-	uint8_t reserved[8];            /* zero */
+	uint8_t flags[ELB_FLOW_WAYS];   /* ELB_FLOW_F_*, zeroed on insert */
 };
 _Static_assert(sizeof(struct elb_flow_bucket) == 64, "a bucket header is one cache line");
 
@@ -312,6 +312,7 @@ ELB_UNROLL
 	b->sig[way] = elb_flow_sig(hash);
 	b->state[way] = (uint8_t)state;
 	b->expiry[way] = now_tick + timeout_ticks;
+	b->flags[way] = 0;
 	e = &t->entries[index * ELB_FLOW_WAYS + way];
 	e->key = *key;
 	e->backend_id = 0;
@@ -326,6 +327,15 @@ ELB_INLINE uint32_t elb_flow_entry_index(const struct elb_flow_table *t,
 					 const struct elb_flow_entry *entry)
 {
 	return (uint32_t)(entry - t->entries);
+}
+
+/* A live entry's flags (ELB_FLOW_F_*): in its bucket's header, since the
+ * entry's own cache line is full. */
+ELB_INLINE uint8_t *elb_flow_entry_flags(struct elb_flow_table *t, const struct elb_flow_entry *entry)
+{
+	uint32_t i = elb_flow_entry_index(t, entry);
+
+	return &t->buckets[i / ELB_FLOW_WAYS].flags[i % ELB_FLOW_WAYS];
 }
 
 ELB_INLINE enum elb_flow_state elb_flow_entry_state(const struct elb_flow_table *t,

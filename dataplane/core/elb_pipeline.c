@@ -294,6 +294,12 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 
 	if (vip->rate_limited && !is_icmp_error && entry &&
 	    !elb_token_bucket_admit(&entry->bucket, &vip->rate_limit, now_ns, pkt->l3_len)) {
+		uint8_t *flags = elb_flow_entry_flags(&w->flows, entry);
+
+		if (!(*flags & ELB_FLOW_F_RATE_LIMITED)) {
+			*flags |= ELB_FLOW_F_RATE_LIMITED;
+			vc->rate_limited_flows++;
+		}
 		count_drop(w, vc, res, ELB_REASON_RATE_LIMITED, len);
 		return;
 	}

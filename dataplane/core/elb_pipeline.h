@@ -128,7 +128,7 @@ struct elb_counter_pair {
  */
 struct elb_vip_counters {
 	uint32_t gen;
-	uint32_t reserved;
+	uint32_t rate_limited_flows; /* flows that hit their rate limit: once per flow entry */
 	struct elb_counter_pair rx;        /* packets for the VIP */
 	struct elb_counter_pair forwarded; /* sent to a backend */
 	uint64_t new_flows;

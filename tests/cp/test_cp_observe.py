@@ -299,10 +299,14 @@ class Test(Harness):
             "forwarded_bytes": sum(d["forwarded"]["bytes"] for d in dps),
             "new_flows": sum(d["new_flows"] for d in dps),
             "rate_limited": sum(d["drops"]["rate_limited"] for d in dps),
+            "rate_limited_flows": sum(d["rate_limited_flows"] for d in dps),
             "too_big": sum(d["too_big_replies"] for d in dps),
         }
         self.check(want["rx"] == sum(sent), f"dataplanes counted {want['rx']} of {sum(sent)} "
                    "frames sent")
+        self.check(want["rate_limited_flows"] == 2,
+                   f"one flow over its limit per dataplane: rate_limited_flows "
+                   f"{want['rate_limited_flows']}")
         self.check(want["rate_limited"] > 0 and want["too_big"] == 2 * OVERSIZED,
                    f"the flood was rate limited ({want['rate_limited']} drops) and the "
                    f"{2 * OVERSIZED} oversized DF packets got too-big replies")
@@ -316,7 +320,8 @@ class Test(Harness):
         v = self.cp_vip()
         got = {"rx": v["rx"]["packets"], "forwarded": v["forwarded"]["packets"],
                "forwarded_bytes": v["forwarded"]["bytes"], "new_flows": v["new_flows"],
-               "rate_limited": v["drops"]["rate_limited"], "too_big": v["too_big_replies"]}
+               "rate_limited": v["drops"]["rate_limited"], "too_big": v["too_big_replies"],
+               "rate_limited_flows": v["rate_limited_flows"]}
         self.check(got == want, f"counters.get sums both dataplanes exactly: {got}")
         per_backend = {b["address"]: b["forwarded"]["packets"] for b in v["backend_counters"]}
         dp_per_backend = {}
@@ -358,6 +363,7 @@ class Test(Harness):
                    want["forwarded_bytes"] and
                    metric(page, "edgelb_vip_drops_total", **labels, reason="rate_limited") ==
                    want["rate_limited"] and
+                   metric(page, "edgelb_vip_rate_limited_flows_total", **labels) == 2 and
                    abs(metric(page, "edgelb_vip_availability", **labels, window="1m") -
                        availability) < 1e-9 and
                    sum(metric(page, "edgelb_backend_forwarded_packets_total", **labels,

@@ -779,6 +779,8 @@ static void test_rate_limit(void)
 	}
 	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_RATE_LIMITED], 3);
 	CU_ASSERT_EQUAL(fx.w.vip_counters[0].drops[ELB_REASON_RATE_LIMITED], 3);
+	/* Three drops, one flow over its limit. */
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].rate_limited_flows, 1);
 	CU_ASSERT_EQUAL(fx.w.counters.verdicts[ELB_VERDICT_DROP].packets, 3);
 	CU_ASSERT_EQUAL(fx.w.counters.verdicts[ELB_VERDICT_FORWARD].packets, 5);
 	CU_ASSERT_EQUAL(fx.w.vip_counters[0].rx.packets, 8);
@@ -801,6 +803,7 @@ static void test_rate_limit(void)
 	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
 	CU_ASSERT_EQUAL(res.reason, ELB_REASON_RATE_LIMITED);
 	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_RATE_LIMITED], 4);
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].rate_limited_flows, 1); /* the same flow again */
 	CU_ASSERT_EQUAL(fx.w.counters.new_flows, 2);
 	fx_fini(&fx);
 }

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -121,3 +122,90 @@ def main_in_netns(script, test_class, setup_netns, prefix, timeout):
             shutil.rmtree(work, ignore_errors=True)
     print("PASS" if rc == 0 else "FAILED")
     return rc
+
+
+def veth_pairs(n):
+    """lb0/peer0 ... lb{n-1}/peer{n-1}: a dataplane on lbI, its wire on peerI."""
+    for i in range(n):
+        ip("link", "add", f"lb{i}", "type", "veth", "peer", "name", f"peer{i}")
+        ip("link", "set", f"lb{i}", "up")
+        ip("link", "set", f"peer{i}", "up")
+
+
+def ip_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def tcp_frame(dst_mac, src_mac, src_ip, dst_ip, sport, dport, flags, payload_len=0, df=False):
+    """Ethernet + IPv4 + TCP, built here byte by byte (not by the code under test)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1000, 0, 5 << 4, flags, 65535, 0, 0)
+    total = 20 + len(tcp) + payload_len
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0x4000 if df else 0, 64, 6, 0,
+                     socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
+    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack(
+        "!BBH", 0, 6, len(tcp) + payload_len)
+    body = tcp + b"\xab" * payload_len
+    csum = ip_checksum(pseudo + body)
+    body = body[:16] + struct.pack("!H", csum) + body[18:]
+    return dst_mac + src_mac + b"\x08\x00" + ip + body
+
+
+def mac_of(iface):
+    # Not from /sys: under unshare -n it still shows the parent namespace.
+    out = subprocess.run(["ip", "-j", "link", "show", "dev", iface], check=True,
+                         capture_output=True, text=True).stdout
+    return bytes.fromhex(json.loads(out)[0]["address"].replace(":", ""))
+
+
+class Subscriber:
+    """A `subscribe`d connection: snapshots and events as they come."""
+
+    def __init__(self, path, interval_ms):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.sock.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe",
+                                       "params": {"interval_ms": interval_ms}}) + "\n").encode())
+        self.buf = b""
+        self.snapshots, self.events = [], []
+        self.first = self.read(5)
+
+    def read(self, timeout):
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise OSError("subscription closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def pump(self, seconds):
+        """Collect what arrives during `seconds`."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                msg = self.read(left)
+            except (socket.timeout, TimeoutError):
+                return
+            if msg.get("method") == "snapshot":
+                self.snapshots.append(msg["params"])
+            elif msg.get("method") == "event":
+                self.events.append(msg["params"])
+
+    def wait_event(self, predicate, timeout):
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            for e in self.events:
+                if predicate(e):
+                    return e, time.monotonic() - start
+            self.pump(0.05)
+        return None, timeout

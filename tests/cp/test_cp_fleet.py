@@ -32,8 +32,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import Harness, ip, main_in_netns, rpc, wait_for  # noqa: E402
-from test_cp_observe import Subscriber, ip_checksum, mac_of  # noqa: E402
+from cplib import (Harness, Subscriber, mac_of, main_in_netns, rpc, tcp_frame,  # noqa: E402
+                   veth_pairs, wait_for)
 
 VIP_A = "198.51.100.1"  # preview vs measurement (dp0)
 VIP_D = "198.51.100.2"  # drains (dp0)
@@ -51,17 +51,6 @@ XDP = os.environ.get("EDGELB_XDP")
 PIN_DIR = f"/sys/fs/bpf/edgelb-test-cpf-{os.getpid()}"
 ETH_P_ALL = 3
 PACKET_OUTGOING = 4
-
-
-def tcp_frame(dst_mac, src_mac, src_ip, vip, sport, flags):
-    tcp = struct.pack("!HHIIBBHHH", sport, PORT, 1000, 0, 5 << 4, flags, 65535, 0, 0)
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0,
-                      socket.inet_aton(src_ip), socket.inet_aton(vip))
-    hdr = hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:]
-    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(vip) + struct.pack("!BBH", 0, 6,
-                                                                            len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", ip_checksum(pseudo + tcp)) + tcp[18:]
-    return dst_mac + src_mac + b"\x08\x00" + hdr + tcp
 
 
 def flow_src(n):
@@ -83,7 +72,7 @@ class Wire:
     def send(self, vip, flows, flags):
         for k, n in enumerate(flows):
             src, sport = flow_src(n)
-            self.tx.send(tcp_frame(self.dst, self.src, src, vip, sport, flags))
+            self.tx.send(tcp_frame(self.dst, self.src, src, vip, sport, PORT, flags))
             if k % 25 == 24:
                 time.sleep(0.004)  # the af_packet ring of the dataplane is not deep
 
@@ -409,10 +398,7 @@ class Test(Harness):
 
 
 def setup_netns():
-    for i in range(2):
-        ip("link", "add", f"lb{i}", "type", "veth", "peer", "name", f"peer{i}")
-        ip("link", "set", f"lb{i}", "up")
-        ip("link", "set", f"peer{i}", "up")
+    veth_pairs(2)
 
 
 if __name__ == "__main__":

@@ -26,13 +26,13 @@ import os
 import pwd
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import Harness, ip, main_in_netns, rpc, wait_for  # noqa: E402
+from cplib import (Harness, Subscriber, ip, mac_of, main_in_netns, rpc, tcp_frame,  # noqa: E402
+                   veth_pairs, wait_for)
 import urllib.request
 
 VIP4 = "198.51.100.1"
@@ -50,85 +50,6 @@ STRANGER_UID = 65533
 
 
 
-
-
-def ip_checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def tcp_frame(dst_mac, src_mac, src_ip, sport, flags, payload_len=0, df=False):
-    """Ethernet + IPv4 + TCP to VIP4:8080, built here byte by byte."""
-    tcp = struct.pack("!HHIIBBHHH", sport, 8080, 1000, 0, 5 << 4, flags, 65535, 0, 0)
-    total = 20 + len(tcp) + payload_len
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0x4000 if df else 0, 64, 6, 0,
-                     socket.inet_aton(src_ip), socket.inet_aton(VIP4))
-    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
-    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(VIP4) + struct.pack(
-        "!BBH", 0, 6, len(tcp) + payload_len)
-    body = tcp + b"\xab" * payload_len
-    csum = ip_checksum(pseudo + body)
-    body = body[:16] + struct.pack("!H", csum) + body[18:]
-    return dst_mac + src_mac + b"\x08\x00" + ip + body
-
-
-def mac_of(iface):
-    # Not from /sys: under unshare -n it still shows the parent namespace.
-    out = subprocess.run(["ip", "-j", "link", "show", "dev", iface], check=True,
-                         capture_output=True, text=True).stdout
-    return bytes.fromhex(json.loads(out)[0]["address"].replace(":", ""))
-
-
-class Subscriber:
-    """A `subscribe`d connection: snapshots and events as they come."""
-
-    def __init__(self, path, interval_ms):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe",
-                                       "params": {"interval_ms": interval_ms}}) + "\n").encode())
-        self.buf = b""
-        self.snapshots, self.events = [], []
-        self.first = self.read(5)
-
-    def read(self, timeout):
-        self.sock.settimeout(timeout)
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise OSError("subscription closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def pump(self, seconds):
-        """Collect what arrives during `seconds`."""
-        end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                msg = self.read(left)
-            except (socket.timeout, TimeoutError):
-                return
-            if msg.get("method") == "snapshot":
-                self.snapshots.append(msg["params"])
-            elif msg.get("method") == "event":
-                self.events.append(msg["params"])
-
-    def wait_event(self, predicate, timeout):
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            for e in self.events:
-                if predicate(e):
-                    return e, time.monotonic() - start
-            self.pump(0.05)
-        return None, timeout
 
 
 def metrics_page():
@@ -188,16 +109,17 @@ class Test(Harness):
         for f in range(FLOWS):
             for p in range(PACKETS_PER_FLOW):
                 flags = 0x02 if p == 0 else 0x10
-                s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), 20000 + f, flags, 32))
+                s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), VIP4, 20000 + f, 8080,
+                                 flags, 32))
                 sent += 1
             time.sleep(0.002)
         for p in range(FLOOD):
-            s.send(tcp_frame(dst, src, CLIENT_NET + str(100 + i), 40000, 0x10, 64))
+            s.send(tcp_frame(dst, src, CLIENT_NET + str(100 + i), VIP4, 40000, 8080, 0x10, 64))
             sent += 1
             if p % 25 == 24:
                 time.sleep(0.002)  # far above the flow's rate, within the rings
         for p in range(OVERSIZED):  # new flows each: under no rate limit yet
-            s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), 30000 + p, 0x10, 1440,
+            s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), VIP4, 30000 + p, 8080, 0x10, 1440,
                              df=True))
             sent += 1
         s.close()
@@ -439,10 +361,7 @@ def setup_netns():
         ip("addr", "add", a + "/32", "dev", "lo")
     for a in (LIVE6, DEAD6):  # DEAD6 exists with nothing listening: refused at once
         ip("-6", "addr", "add", a + "/128", "dev", "lo", "nodad")
-    for i in range(2):
-        ip("link", "add", f"lb{i}", "type", "veth", "peer", "name", f"peer{i}")
-        ip("link", "set", f"lb{i}", "up")
-        ip("link", "set", f"peer{i}", "up")
+    veth_pairs(2)
 
 
 if __name__ == "__main__":

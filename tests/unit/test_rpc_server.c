@@ -292,8 +292,8 @@ static void test_invalid_utf8_refused(void)
  * Run `script` (request lines, each answer's error code recorded) as a
  * child process with the given ids, while this process serves. Returns
  * the child's exit status: the codes of its answers packed as
- * 1 (result), 2 (-32020), 3 (other error), 4 (no answer / refused line
- * read then EOF) per request, base 5.
+ * ANSWERED (1), DENIED (2: -32020), 3 (another error) or NO_ANSWER (4) per
+ * request, base 5 (OUTCOMES).
  */
 static int run_as(struct fixture *f, uid_t uid, gid_t gid, const char *const *script, int n,
 		  int *refused_code)
@@ -360,64 +360,58 @@ static const char *const read_then_write[] = {
 	"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"set\"}\n",
 };
 
-static void test_read_only_uid_may_not_change(void)
+/* Outcomes of run_as's two requests (echo, then set), packed base 5. */
+#define OUTCOMES(echo, set) ((echo) * 5 + (set))
+enum { ANSWERED = 1, DENIED = 2, NO_ANSWER = 4 };
+
+static void test_access_by_credentials(void)
 {
-	static const uint32_t read_uids[] = {OTHER_UID};
-	struct elb_rpc_access access = {.read = {.uids = read_uids, .n_uids = 1}};
-	struct fixture f;
-	struct elb_rpc_stats stats;
-	int refused;
+	static const uint32_t other_uid[] = {OTHER_UID}, other_gid[] = {OTHER_GID};
+	static const struct {
+		const char *what;
+		struct elb_rpc_access access;
+		uid_t uid;
+		gid_t gid;
+		int outcomes;   /* OUTCOMES(echo, set) */
+		int refused;    /* the connection got the refusal line */
+		unsigned sets;  /* set calls that ran */
+		uint64_t denied;
+	} cases[] = {
+		{"read-only uid: echo answered, set refused with -32020",
+		 {.read = {.uids = other_uid, .n_uids = 1}}, OTHER_UID, OTHER_GID,
+		 OUTCOMES(ANSWERED, DENIED), 0, 0, 1},
+		/* The refusal line answers the first request, then EOF. */
+		{"uid in no list: one -32020 line, disconnected",
+		 {.read = {.uids = other_uid, .n_uids = 1}}, STRANGER_UID, STRANGER_UID,
+		 OUTCOMES(DENIED, NO_ANSWER), 1, 0, 1},
+		{"gid in the write list: everything",
+		 {.write = {.gids = other_gid, .n_gids = 1}}, STRANGER_UID, OTHER_GID,
+		 OUTCOMES(ANSWERED, ANSWERED), 0, 1, 0},
+	};
 
 	if (geteuid() != 0) {
 		printf("(skipped: needs root to run a peer as another uid) ");
 		return;
 	}
-	fixture_open(&f, &access, 0, 0666);
-	/* echo answered (1), set refused with -32020 (2). */
-	CU_ASSERT_EQUAL(run_as(&f, OTHER_UID, OTHER_GID, read_then_write, 2, &refused), 1 * 5 + 2);
-	CU_ASSERT_EQUAL(refused, 0);
-	CU_ASSERT_EQUAL(f.ctx.sets, 0);
-	elb_rpc_server_stats(f.ctx.srv, &stats);
-	CU_ASSERT_EQUAL(stats.denied, 1);
-	fixture_close(&f);
-}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct elb_rpc_stats stats;
+		struct fixture f;
+		int refused, got;
 
-static void test_unlisted_uid_is_refused(void)
-{
-	static const uint32_t read_uids[] = {OTHER_UID};
-	struct elb_rpc_access access = {.read = {.uids = read_uids, .n_uids = 1}};
-	struct fixture f;
-	int refused;
-
-	if (geteuid() != 0) {
-		printf("(skipped: needs root) ");
-		return;
+		fixture_open(&f, &cases[i].access, 0, 0666);
+		got = run_as(&f, cases[i].uid, cases[i].gid, read_then_write, 2, &refused);
+		elb_rpc_server_stats(f.ctx.srv, &stats);
+		if (got != cases[i].outcomes || refused != cases[i].refused ||
+		    f.ctx.sets != cases[i].sets || stats.denied != cases[i].denied)
+			fprintf(stderr, "\n%s: outcomes %d refused %d sets %u denied %llu\n",
+				cases[i].what, got, refused, f.ctx.sets,
+				(unsigned long long)stats.denied);
+		CU_ASSERT_EQUAL(got, cases[i].outcomes);
+		CU_ASSERT_EQUAL(refused, cases[i].refused);
+		CU_ASSERT_EQUAL(f.ctx.sets, cases[i].sets);
+		CU_ASSERT_EQUAL(stats.denied, cases[i].denied);
+		fixture_close(&f);
 	}
-	fixture_open(&f, &access, 0, 0666);
-	/* The refusal line (-32020) answers the first request, then EOF: 2 then 4. */
-	CU_ASSERT_EQUAL(run_as(&f, STRANGER_UID, STRANGER_UID, read_then_write, 2, &refused),
-			2 * 5 + 4);
-	CU_ASSERT_EQUAL(refused, 1);
-	CU_ASSERT_EQUAL(f.ctx.sets, 0);
-	fixture_close(&f);
-}
-
-static void test_group_grants_write(void)
-{
-	static const uint32_t write_gids[] = {OTHER_GID};
-	struct elb_rpc_access access = {.write = {.gids = write_gids, .n_gids = 1}};
-	struct fixture f;
-	int refused;
-
-	if (geteuid() != 0) {
-		printf("(skipped: needs root) ");
-		return;
-	}
-	fixture_open(&f, &access, 0, 0666);
-	CU_ASSERT_EQUAL(run_as(&f, STRANGER_UID, OTHER_GID, read_then_write, 2, &refused),
-			1 * 5 + 1);
-	CU_ASSERT_EQUAL(f.ctx.sets, 1);
-	fixture_close(&f);
 }
 
 static void test_socket_owner_group_and_mode(void)
@@ -455,9 +449,7 @@ int main(void)
 		ELB_TEST(test_notify_after_response_until_disconnect),
 		ELB_TEST(test_unread_notifications_drop_only_that_client),
 		ELB_TEST(test_invalid_utf8_refused),
-		ELB_TEST(test_read_only_uid_may_not_change),
-		ELB_TEST(test_unlisted_uid_is_refused),
-		ELB_TEST(test_group_grants_write),
+		ELB_TEST(test_access_by_credentials),
 		ELB_TEST(test_socket_owner_group_and_mode),
 		ELB_TEST_END,
 	};

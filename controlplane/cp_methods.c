@@ -617,8 +617,12 @@ static int put_vip(struct cp_config *next, int v, struct cp_vip *vip)
 	return 0;
 }
 
-static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add, cJSON **result,
-			     struct elb_rpc_error *error)
+static int preview_change(struct cp_daemon *cp, int v, struct cp_config *next, cJSON **result,
+			  struct elb_rpc_error *error);
+
+/* vip.add, vip.update, and vip.preview (an update reported, not applied). */
+static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add, bool preview,
+			     cJSON **result, struct elb_rpc_error *error)
 {
 	char name[ELB_DP_VIP_KEY_STR_MAX];
 	struct cp_config *next;
@@ -663,18 +667,29 @@ static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add
 		cp_config_free(next);
 		return elb_dp_rpc_nomem(error);
 	}
+	if (preview)
+		return preview_change(cp, v, next, result, error);
 	return commit(cp, next, result, error);
 }
 
 static int m_vip_add(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
 {
-	return vip_add_or_update(ctx, params, true, result, error);
+	return vip_add_or_update(ctx, params, true, false, result, error);
+}
+
+/* vip.preview: what vip.update with these params would move; nothing is
+ * applied. A whole proposed backend list (or new weights, states, table
+ * size) at once. */
+static int m_vip_preview(void *ctx, const cJSON *params, cJSON **result,
+			 struct elb_rpc_error *error)
+{
+	return vip_add_or_update(ctx, params, false, true, result, error);
 }
 
 static int m_vip_update(void *ctx, const cJSON *params, cJSON **result,
 			struct elb_rpc_error *error)
 {
-	return vip_add_or_update(ctx, params, false, result, error);
+	return vip_add_or_update(ctx, params, false, false, result, error);
 }
 
 static int m_vip_remove(void *ctx, const cJSON *params, cJSON **result,
@@ -885,6 +900,19 @@ static int preview_result(struct cp_daemon *cp, int v, const struct cp_config *n
 	return 0;
 }
 
+/* A proposed config, validated whole as a change would be, then previewed;
+ * takes next. */
+static int preview_change(struct cp_daemon *cp, int v, struct cp_config *next, cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	struct elb_dp_err err;
+	int rc = cp_config_validate(next, &err);
+
+	rc = rc < 0 ? model_error(error, &err, rc) : preview_result(cp, v, next, result, error);
+	cp_config_free(next);
+	return rc;
+}
+
 enum backend_op { OP_ADD, OP_REMOVE, OP_DRAIN, OP_UNDRAIN, OP_WEIGHT };
 
 static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backend_op op,
@@ -978,11 +1006,8 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		vip->dp.backends[b].weight = be.weight;
 		break;
 	}
-	if (preview) {
-		rc = preview_result(cp, v, next, result, error);
-		cp_config_free(next);
-		return rc;
-	}
+	if (preview)
+		return preview_change(cp, v, next, result, error);
 	rc = commit(cp, next, result, error);
 	if (rc == 0 && op == OP_DRAIN)
 		cp_fleet_drain_started(cp, cp->targets[cp->target_base[v] + (uint32_t)b],
@@ -1037,6 +1062,7 @@ const struct elb_rpc_method cp_methods[] = {
 	{"vip.get", m_vip_get, true},
 	{"vip.add", m_vip_add, false},
 	{"vip.update", m_vip_update, false},
+	{"vip.preview", m_vip_preview, true},
 	{"vip.remove", m_vip_remove, false},
 	{"backend.add", m_backend_add, false},
 	{"backend.remove", m_backend_remove, false},

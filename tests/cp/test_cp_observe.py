@@ -184,6 +184,7 @@ class Test(Harness):
                      lambda: all(self.pushed(i, VIP4) == sorted(BACKENDS4) for i in range(2)), 10)
             self.run_ipv6_checks()
             self.run_counters(sub)
+            self.run_vip_preview()
             self.run_events(sub)
             self.run_access()
         finally:
@@ -307,6 +308,25 @@ class Test(Harness):
         self.check(r.returncode == 0 and f"{availability * 100:.4f}%" in r.stdout,
                    "edgelbctl slo prints the availability")
         print(r.stdout, end="")
+
+    def run_vip_preview(self):
+        """A whole proposed backend list, previewed: nothing applied."""
+        before = rpc(self.cp_sock, "config.get")["result"]
+        vip = {"address": VIP4, "port": 8080, "protocol": "tcp"}
+        r = rpc(self.cp_sock, "vip.preview",
+                dict(vip, backends=[{"address": a} for a in BACKENDS4[:2]]))["result"]
+        leaving = [b["address"] for b in r["backends"] if b["leaves"]]
+        # Maglev moves the leaver's slots (a third) and a few more at most.
+        self.check(leaving == [BACKENDS4[2]] and 0.30 <= r["moved_fraction"] <= 0.36,
+                   f"vip.preview of a backend list: {leaving} leave, "
+                   f"{r['moved_fraction']:.4f} of the slots move")
+        self.check(rpc(self.cp_sock, "config.get")["result"] == before,
+                   "vip.preview applied nothing (config and generation unchanged)")
+        bad = rpc(self.cp_sock, "vip.preview",
+                  dict(vip, backends=[{"address": BACKENDS4[0]}, {"address": BACKENDS4[0]}]))
+        self.check(bad.get("error", {}).get("code") == -32602 and
+                   "backends" in bad["error"].get("data", {}).get("field", ""),
+                   f"an invalid proposal is refused naming the field: {bad.get('error')}")
 
     def run_events(self, sub):
         ctl_events = subprocess.Popen([self.args.ctl, "--socket", self.cp_sock, "--json",

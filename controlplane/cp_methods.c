@@ -160,10 +160,12 @@ static cJSON *vip_summary(const struct cp_daemon *cp, uint32_t v)
 	return o;
 }
 
-static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+/* The result of a method without params: {"vips": [one(cp, v) per VIP]}. */
+static int per_vip_result(const struct cp_daemon *cp, const cJSON *params,
+			  cJSON *(*one)(const struct cp_daemon *cp, uint32_t v), cJSON **result,
+			  struct elb_rpc_error *error)
 {
 	static const char *const known[] = {NULL};
-	struct cp_daemon *cp = ctx;
 	cJSON *vips;
 	int rc = elb_dp_rpc_check_params(params, known, error);
 
@@ -174,8 +176,13 @@ static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb
 	if (vips == NULL)
 		return elb_dp_rpc_nomem(error);
 	for (uint32_t v = 0; v < cp->config->n_vips; v++)
-		cJSON_AddItemToArray(vips, vip_summary(cp, v));
+		cJSON_AddItemToArray(vips, one(cp, v));
 	return 0;
+}
+
+static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	return per_vip_result(ctx, params, vip_summary, result, error);
 }
 
 static cJSON *backend_health(const struct cp_daemon *cp, uint32_t v, uint32_t b)
@@ -241,21 +248,12 @@ static int m_vip_get(void *ctx, const cJSON *params, cJSON **result, struct elb_
 static int m_health_get(void *ctx, const cJSON *params, cJSON **result,
 			struct elb_rpc_error *error)
 {
-	static const char *const known[] = {NULL};
 	struct cp_daemon *cp = ctx;
-	cJSON *vips;
-	int rc = elb_dp_rpc_check_params(params, known, error);
+	int rc = per_vip_result(cp, params, vip_health, result, error);
 
-	if (rc < 0)
-		return rc;
-	*result = cJSON_CreateObject();
-	vips = cJSON_AddArrayToObject(*result, "vips");
-	if (vips == NULL)
-		return elb_dp_rpc_nomem(error);
-	elb_dp_json_add_u64(*result, "transitions", cp->health_transitions);
-	for (uint32_t v = 0; v < cp->config->n_vips; v++)
-		cJSON_AddItemToArray(vips, vip_health(cp, v));
-	return 0;
+	if (rc == 0)
+		elb_dp_json_add_u64(*result, "transitions", cp->health_transitions);
+	return rc;
 }
 
 static int m_config_get(void *ctx, const cJSON *params, cJSON **result,

@@ -14,6 +14,7 @@
  */
 #include "elb_dp_api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,7 +26,9 @@
 
 #include <arpa/inet.h>
 
+#include "elb_explain.h"
 #include "elb_snapshot.h"
+#include "elb_wire.h"
 #include "elb_tables.h"
 
 struct elb_dp_api {
@@ -837,6 +840,189 @@ nomem:
 	return elb_dp_rpc_nomem(error);
 }
 
+/* ------------------------------------------------------------------------ */
+/* flow.explain */
+
+static int bad_param(struct elb_rpc_error *error, const char *field, const char *what)
+{
+	elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, field, "%s: %s", field, what);
+	return -EINVAL;
+}
+
+static int hex_frame(const cJSON *hex, uint8_t *frame, size_t size, struct elb_rpc_error *error)
+{
+	const char *s = cJSON_GetStringValue(hex);
+	size_t n, i;
+
+	if (s == NULL)
+		return bad_param(error, "packet", "must be a string of hex digits (an Ethernet frame)");
+	n = strlen(s);
+	if (n == 0 || n % 2 || n / 2 > size)
+		return bad_param(error, "packet", "an even number of hex digits, 1 to 9216 bytes");
+	for (i = 0; i < n / 2; i++) {
+		unsigned int byte;
+
+		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+		    sscanf(s + 2 * i, "%2x", &byte) != 1)
+			return bad_param(error, "packet", "not hex digits");
+		frame[i] = (uint8_t)byte;
+	}
+	return (int)(n / 2);
+}
+
+static int port_param(const cJSON *params, const char *name, uint16_t *out,
+		      struct elb_rpc_error *error)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(params, name);
+
+	if (!cJSON_IsNumber(p) || p->valuedouble < 0 || p->valuedouble > 65535 ||
+	    p->valuedouble != (double)(int)p->valuedouble)
+		return bad_param(error, name, "must be an integer 0..65535");
+	*out = htons((uint16_t)p->valueint);
+	return 0;
+}
+
+static int addr_param(const cJSON *params, const char *name, union elb_addr *out,
+		      uint8_t *family, struct elb_rpc_error *error)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, name));
+
+	memset(out, 0, sizeof(*out));
+	if (s != NULL && inet_pton(AF_INET, s, &out->v4) == 1)
+		*family = ELB_AF_INET;
+	else if (s != NULL && inet_pton(AF_INET6, s, out->v6) == 1)
+		*family = ELB_AF_INET6;
+	else
+		return bad_param(error, name, "must be an IPv4 or IPv6 address");
+	return 0;
+}
+
+/* The frame of a 5-tuple given as params (see docs/dataplane-protocol.md). */
+static int tuple_frame(const cJSON *params, uint8_t *frame, size_t size,
+		       struct elb_rpc_error *error)
+{
+	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(params, "protocol");
+	const cJSON *flags = cJSON_GetObjectItemCaseSensitive(params, "tcp_flags");
+	const cJSON *length = cJSON_GetObjectItemCaseSensitive(params, "length");
+	const cJSON *df = cJSON_GetObjectItemCaseSensitive(params, "df");
+	struct elb_flow_key key = {0};
+	uint8_t dst_family, tcp_flags = ELB_TCP_ACK;
+	uint32_t payload = 0;
+	int rc;
+
+	if ((rc = addr_param(params, "src", &key.src, &key.family, error)) < 0 ||
+	    (rc = addr_param(params, "dst", &key.dst, &dst_family, error)) < 0 ||
+	    (rc = port_param(params, "sport", &key.sport, error)) < 0 ||
+	    (rc = port_param(params, "dport", &key.dport, error)) < 0)
+		return rc;
+	if (dst_family != key.family)
+		return bad_param(error, "dst", "must be of the same family as src");
+	if (cJSON_IsString(proto) && strcmp(proto->valuestring, "tcp") == 0)
+		key.proto = ELB_IPPROTO_TCP;
+	else if (cJSON_IsString(proto) && strcmp(proto->valuestring, "udp") == 0)
+		key.proto = ELB_IPPROTO_UDP;
+	else
+		return bad_param(error, "protocol", "must be \"tcp\" or \"udp\"");
+	if (flags != NULL) {
+		const char *f = cJSON_GetStringValue(flags);
+
+		if (f == NULL || key.proto != ELB_IPPROTO_TCP)
+			return bad_param(error, "tcp_flags",
+					 "letters of S, A, F, R, P (TCP only), e.g. \"S\" or \"A\"");
+		tcp_flags = 0;
+		for (; *f; f++) {
+			const char *letters = "SAFRP";
+			static const uint8_t bits[] = {ELB_TCP_SYN, ELB_TCP_ACK, ELB_TCP_FIN,
+						       ELB_TCP_RST, ELB_TCP_PSH};
+			const char *at = strchr(letters, *f);
+
+			if (at == NULL)
+				return bad_param(error, "tcp_flags",
+						 "letters of S, A, F, R, P, e.g. \"S\" or \"A\"");
+			tcp_flags |= bits[at - letters];
+		}
+	}
+	if (length != NULL) {
+		if (!cJSON_IsNumber(length) || length->valuedouble < 0 ||
+		    length->valuedouble > ELB_EXPLAIN_FRAME_MAX - 14 - 40 - 20 ||
+		    length->valuedouble != (double)(int)length->valuedouble)
+			return bad_param(error, "length", "payload bytes, an integer 0..9102");
+		payload = (uint32_t)length->valueint;
+	}
+	if (df != NULL && !cJSON_IsBool(df))
+		return bad_param(error, "df", "must be a boolean");
+	rc = elb_explain_build_frame(frame, size, &key, tcp_flags, payload, !cJSON_IsFalse(df));
+	if (rc < 0)
+		return bad_param(error, "length", "the frame would exceed 9216 bytes");
+	return rc;
+}
+
+static int method_flow_explain(void *ctx, const cJSON *params, cJSON **result,
+			       struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"packet", "src",    "dst", "sport",  "dport", "protocol",
+					    "tcp_flags", "length", "df", "output", NULL};
+	struct elb_dp_api *api = ctx;
+	const cJSON *packet = cJSON_GetObjectItemCaseSensitive(params, "packet");
+	const cJSON *output = cJSON_GetObjectItemCaseSensitive(params, "output");
+	const struct elb_snapshot *snap;
+	struct elb_explain_run *run = NULL;
+	uint8_t *frame = NULL;
+	char reason[ELB_DP_APPLY_ERR_MAX] = "";
+	cJSON *r = NULL;
+	int len, rc;
+
+	rc = elb_dp_rpc_check_params(params, known, error);
+	if (rc < 0)
+		return rc;
+	if (output != NULL && !cJSON_IsBool(output))
+		return bad_param(error, "output", "must be a boolean");
+	if (api->ops.explain == NULL || api->ops.snapshot == NULL ||
+	    (snap = api->ops.snapshot(api->ctx)) == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL,
+				  "this dataplane cannot explain its decisions");
+		return -EOPNOTSUPP;
+	}
+	frame = malloc(ELB_EXPLAIN_FRAME_MAX);
+	run = calloc(1, sizeof(*run));
+	if (frame == NULL || run == NULL)
+		goto nomem;
+	if (packet != NULL) {
+		if (cJSON_GetObjectItemCaseSensitive(params, "src") != NULL ||
+		    cJSON_GetObjectItemCaseSensitive(params, "dst") != NULL) {
+			rc = bad_param(error, "packet", "give either packet or a 5-tuple, not both");
+			goto out;
+		}
+		len = hex_frame(packet, frame, ELB_EXPLAIN_FRAME_MAX, error);
+	} else {
+		len = tuple_frame(params, frame, ELB_EXPLAIN_FRAME_MAX, error);
+	}
+	if (len < 0) {
+		rc = len;
+		goto out;
+	}
+	rc = api->ops.explain(api->ctx, frame, (uint32_t)len, run, reason, sizeof(reason));
+	if (rc < 0) {
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "explain failed: %s",
+				  reason[0] ? reason : strerror(-rc));
+		goto out;
+	}
+	r = cJSON_CreateObject();
+	if (r == NULL || elb_explain_render(r, snap, frame, (uint32_t)len, run, cJSON_IsTrue(output)))
+		goto nomem;
+	*result = r;
+	r = NULL;
+	rc = 0;
+out:
+	cJSON_Delete(r);
+	free(run);
+	free(frame);
+	return rc;
+nomem:
+	rc = elb_dp_rpc_nomem(error);
+	goto out;
+}
+
 static const struct elb_rpc_method dp_methods[] = {
 	{"ping", method_ping, true},
 	{"config.get", method_config_get, true},
@@ -849,6 +1035,7 @@ static const struct elb_rpc_method dp_methods[] = {
 	{"counters.get", method_counters_get, true},
 	{"status.get", method_status_get, true},
 	{"vip.tables", method_vip_tables, true},
+	{"flow.explain", method_flow_explain, true},
 };
 
 /* ------------------------------------------------------------------------ */

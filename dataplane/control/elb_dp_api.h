@@ -39,6 +39,7 @@
 #define ELB_DP_APPLY_ERR_MAX 256
 
 struct elb_snapshot;
+struct elb_explain_run;
 
 struct elb_dp_ops {
 	/*
@@ -79,6 +80,17 @@ struct elb_dp_ops {
 	 * vip.tables then reports no flows. @return 0 or -errno.
 	 */
 	int (*flow_counts)(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot);
+	/*
+	 * flow.explain: find the flow of `frame` (len bytes, at most
+	 * ELB_EXPLAIN_FRAME_MAX) in the live flow tables and run the real
+	 * decision for it against the snapshot ops->snapshot returns, on a
+	 * copy of the flow's state: nothing live is written (flow tables,
+	 * token buckets, counters). Fills `run` (see elb_explain.h). May be
+	 * NULL: flow.explain then fails with -32603.
+	 * @return 0, or -errno with a one-line reason in err (errlen bytes).
+	 */
+	int (*explain)(void *ctx, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
+		       char *err, size_t errlen);
 };
 
 struct elb_dp_api_options {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
 		"                     [--verdicts FILE.jsonl] [--flows N]\n"
-		"                     [--socket PATH] [--pace-us N]\n"
+		"                     [--socket PATH] [--pace-us N] [--hold-at N]...\n"
 		"                     [--mac MAC]                     (xdp)\n");
 }
 
@@ -38,7 +40,8 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 		{"in", required_argument, NULL, 'i'},        {"out", required_argument, NULL, 'o'},
 		{"verdicts", required_argument, NULL, 'v'},  {"socket", required_argument, NULL, 's'},
 		{"pace-us", required_argument, NULL, 'p'},   {"flows", required_argument, NULL, 'f'},
-		{"mac", required_argument, NULL, 'm'},       {"help", no_argument, NULL, 'h'},
+		{"mac", required_argument, NULL, 'm'},       {"hold-at", required_argument, NULL, 'H'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	static const uint8_t default_mac[6] = ELB_REPLAY_DEFAULT_MAC;
@@ -90,6 +93,20 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 				o->mac[i] = (uint8_t)m[i];
 			o->mac_given = true;
 			break;
+		case 'H': {
+			uint32_t at;
+
+			if (o->n_holds == ELB_REPLAY_MAX_HOLDS ||
+			    parse_u32(optarg, 0, UINT32_MAX - 1, &at) ||
+			    (o->n_holds && at <= o->hold_at[o->n_holds - 1])) {
+				fprintf(stderr, "edgelb-replay: --hold-at: ascending packet indices, "
+						"at most %d\n",
+					ELB_REPLAY_MAX_HOLDS);
+				return -EINVAL;
+			}
+			o->hold_at[o->n_holds++] = at;
+			break;
+		}
 		default:
 			usage();
 			return -EINVAL;
@@ -101,6 +118,10 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 	}
 	if (!o->config_path || !o->in_path || !o->out_path || optind != argc) {
 		usage();
+		return -EINVAL;
+	}
+	if (o->n_holds && !o->socket_path) {
+		fprintf(stderr, "edgelb-replay: --hold-at needs --socket (nothing to do while held)\n");
 		return -EINVAL;
 	}
 	if (strcmp(o->dataplane, "dpdk") == 0 && o->mac_given) {
@@ -144,4 +165,29 @@ void elb_replay_between_bursts(struct elb_dp_api *api, uint32_t pace_us)
 
 		nanosleep(&pause, NULL);
 	}
+}
+
+static volatile sig_atomic_t hold_released;
+
+static void release_hold(int sig)
+{
+	(void)sig;
+	hold_released = 1;
+}
+
+void elb_replay_hold_if_due(struct elb_replay_options *o, struct elb_dp_api *api,
+			    uint64_t next_packet)
+{
+	struct sigaction sa = {.sa_handler = release_hold};
+
+	if (o->next_hold == o->n_holds || o->hold_at[o->next_hold] != next_packet || api == NULL)
+		return;
+	o->next_hold++;
+	hold_released = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	printf("held before packet %" PRIu64 "\n", next_packet);
+	fflush(stdout);
+	while (!hold_released)
+		elb_dp_api_poll(api, 50);
 }

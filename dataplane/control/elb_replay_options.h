@@ -4,6 +4,7 @@
  *   edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap
  *                 [--verdicts FILE.jsonl] [--flows N]
  *                 [--socket PATH] [--pace-us N]   (serve the protocol meanwhile)
+ *                 [--hold-at N]...                (with --socket: stop before packet N)
  *                 [--mac MAC]                     (xdp: the source MAC it sends with)
  * and what both replays do the same way around their packets: configure
  * (through the control socket or not), serve the socket between bursts.
@@ -24,6 +25,8 @@
  * replay uses it too by default, so that both write the same frames. */
 #define ELB_REPLAY_DEFAULT_MAC {0x02, 0x70, 0x63, 0x61, 0x70, 0x00}
 
+#define ELB_REPLAY_MAX_HOLDS 16
+
 struct elb_replay_options {
 	const char *dataplane; /* "dpdk" or "xdp" */
 	const char *config_path;
@@ -35,6 +38,14 @@ struct elb_replay_options {
 	uint32_t flows;            /* flow-table capacity */
 	uint8_t mac[6];
 	bool mac_given;
+	/* --hold-at, ascending: before the packet of each index (0-based; the
+	 * packet count holds after the last one) the replay stops, says so on
+	 * stdout ("held before packet N") and serves the socket until SIGUSR1,
+	 * so a test can ask (flow.explain, counters.get) or change things at a
+	 * known point of the capture. */
+	uint64_t hold_at[ELB_REPLAY_MAX_HOLDS];
+	uint32_t n_holds;
+	uint32_t next_hold; /* index into hold_at of the next hold */
 };
 
 /* Parse argv into o; prints the usage and returns -EINVAL on a bad line. */
@@ -53,5 +64,13 @@ int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp
 /* After each burst: answer what the control socket has (api may be NULL),
  * then pause for --pace-us. */
 void elb_replay_between_bursts(struct elb_dp_api *api, uint32_t pace_us);
+
+/*
+ * Call before processing packet `next_packet` (0-based), and once more with
+ * the packet count after the last: holds there if --hold-at asked for it
+ * (see struct elb_replay_options), answering the socket meanwhile.
+ */
+void elb_replay_hold_if_due(struct elb_replay_options *o, struct elb_dp_api *api,
+			    uint64_t next_packet);
 
 #endif

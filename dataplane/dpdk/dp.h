@@ -23,11 +23,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
 #include "elb_pipeline.h"
+#include "elb_pipeline_explain.h"
 
 #define DP_MAX_PORTS 8
 #define DP_MAX_WORKERS 64
@@ -75,6 +77,10 @@ struct dp_replay {
 	void (*on_result)(void *arg, const struct rte_mbuf *m,
 			  const struct elb_pipeline_result *res);
 	void *arg;
+	/* The replay's clock while it serves the socket: the rebased time of
+	 * the next packet it will process (after the last: the last one's),
+	 * which flow.explain decides at. */
+	uint64_t now_ns;
 };
 
 struct dp_context {
@@ -97,6 +103,7 @@ struct dp_context {
 	unsigned int n_retired;
 	uint64_t started_tsc;
 	struct dp_replay *replay; /* NULL except in edgelb-replay */
+	struct elb_pipeline_explainer explainer; /* flow.explain's scratch (main lcore) */
 };
 
 /* dp_port.c */
@@ -123,5 +130,11 @@ extern const struct elb_dp_ops dp_ops;
 int dp_publish_initial(struct dp_context *ctx);
 void dp_reclaim(struct dp_context *ctx, bool wait);
 void dp_print_counters(struct dp_context *ctx);
+
+/* dp_explain.c: flow.explain (struct elb_dp_ops.explain), main lcore only. */
+int dp_explain_init(struct dp_context *ctx);
+void dp_explain_fini(struct dp_context *ctx);
+int dp_explain(void *ctx, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
+	       char *err, size_t errlen);
 
 #endif /* DP_H */

@@ -249,6 +249,7 @@ const struct elb_dp_ops dp_ops = {
 	.status = dp_status,
 	.snapshot = dp_snapshot,
 	.flow_counts = dp_flow_counts,
+	.explain = dp_explain,
 };
 
 void dp_print_counters(struct dp_context *ctx)

@@ -167,6 +167,9 @@ static int setup(struct dp_context *ctx, const struct dp_options *o)
 	rc = dp_workers_init(ctx);
 	if (rc)
 		return rc;
+	rc = dp_explain_init(ctx);
+	if (rc)
+		return rc;
 	rc = dp_ports_init(ctx, o->kernel_prefix);
 	if (rc)
 		return rc;
@@ -182,6 +185,7 @@ static void teardown(struct dp_context *ctx)
 	snap = atomic_exchange(&ctx->snapshot, NULL);
 	elb_snapshot_free(snap);
 	dp_workers_free(ctx);
+	dp_explain_fini(ctx);
 	rte_free(ctx->qsbr);
 	rte_mempool_free(ctx->pool);
 }

@@ -21,8 +21,10 @@
  *
  * --socket serves the dataplane protocol between bursts, so a test can
  * change backends while traffic replays (--pace-us slows the replay down
- * for that); every verdict line carries the epoch it saw. Both replays do
- * this with the same helpers (elb_replay_options.h).
+ * for that); every verdict line carries the epoch it saw. --hold-at N
+ * stops before packet N and serves the socket until SIGUSR1. flow.explain
+ * there decides at the replay's clock: the next packet's time. Both
+ * replays do this with the same helpers (elb_replay_options.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -108,6 +110,16 @@ static int read_timestamps(const char *path, uint64_t **out, uint64_t *n_out)
 	return 0;
 }
 
+/* The replay's clock before packet `next` (0-based): the time that packet
+ * is decided at; after the last, the last one's. What flow.explain decides
+ * at while the socket is served. */
+static uint64_t replay_clock(const uint64_t *ts, uint64_t n_packets, uint64_t next)
+{
+	if (n_packets == 0)
+		return 0;
+	return ts[next < n_packets ? next : n_packets - 1] - ts[0];
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp_context ctx;
@@ -173,8 +185,8 @@ int main(int argc, char **argv)
 					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	ctx.qsbr = rte_zmalloc("replay_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE);
 	if (ctx.pool == NULL || ctx.qsbr == NULL || rte_rcu_qsbr_init(ctx.qsbr, 1) ||
-	    dp_worker_create(&ctx, 0, rte_lcore_id()) || dp_ports_init(&ctx, NULL) ||
-	    dp_publish_initial(&ctx)) {
+	    dp_worker_create(&ctx, 0, rte_lcore_id()) || dp_explain_init(&ctx) ||
+	    dp_ports_init(&ctx, NULL) || dp_publish_initial(&ctx)) {
 		fprintf(stderr, "edgelb-replay: start-up failed\n");
 		rte_eal_cleanup();
 		return 1;
@@ -205,15 +217,24 @@ int main(int argc, char **argv)
 		}
 		empty_polls = 0;
 		for (uint16_t i = 0; i < n; i++, received++) {
+			hook.now_ns = replay_clock(ts, n_packets, received);
+			if (o.next_hold < o.n_holds) {
+				/* No snapshot is held across a hold: changes applied
+				 * meanwhile may reclaim the old ones. */
+				rte_rcu_qsbr_quiescent(ctx.qsbr, 0);
+				elb_replay_hold_if_due(&o, api, received);
+			}
 			st.snap = atomic_load(&ctx.snapshot);
-			dp_worker_process_burst(w, st.snap, port, &pkts[i], 1,
-						ts[received] - ts[0]);
+			dp_worker_process_burst(w, st.snap, port, &pkts[i], 1, hook.now_ns);
 		}
 		rte_rcu_qsbr_quiescent(ctx.qsbr, 0);
+		hook.now_ns = replay_clock(ts, n_packets, received);
 		elb_replay_between_bursts(api, o.pace_us);
 		if (api)
 			dp_reclaim(&ctx, false);
 	}
+	hook.now_ns = replay_clock(ts, n_packets, received);
+	elb_replay_hold_if_due(&o, api, received);
 	rte_rcu_qsbr_thread_offline(ctx.qsbr, 0);
 	if (st.verdicts)
 		fclose(st.verdicts);
@@ -227,6 +248,7 @@ int main(int argc, char **argv)
 	dp_reclaim(&ctx, true);
 	elb_snapshot_free(atomic_exchange(&ctx.snapshot, NULL));
 	dp_workers_free(&ctx);
+	dp_explain_fini(&ctx);
 	rte_free(ctx.qsbr);
 	rte_mempool_free(ctx.pool);
 	free(ts);

@@ -39,6 +39,17 @@ struct xdp_dataplane {
 	const char *mode; /* "native" or "generic" */
 	uint32_t prog_id;
 	uint64_t started_ns;
+	/* flow.explain (xdp_explain.c): the program loaded a second time over
+	 * the live configuration maps, with its own flow map and counters.
+	 * NULL if it could not be loaded (explain_err says why); forwarding
+	 * does not depend on it. */
+	struct edgelb_xdp_bpf *explain;
+	char explain_err[128];
+	uint64_t explain_load_ns; /* what loading it added to the start */
+	/* The replay's clock for explain: the pcap time of the next packet.
+	 * false (the agent): CLOCK_MONOTONIC, the program's own clock. */
+	bool explain_test_clock;
+	uint64_t explain_now_ns;
 };
 
 /*
@@ -55,6 +66,18 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 int xdp_dataplane_start(struct xdp_dataplane *dp);
 
 void xdp_dataplane_close(struct xdp_dataplane *dp);
+
+/*
+ * Load the explain instance (see struct xdp_dataplane.explain) over the
+ * maps of the loaded dp->skel. Called by xdp_dataplane_load; a failure is
+ * printed and leaves dp->explain NULL. @return 0 or -errno.
+ */
+int xdp_explain_load(struct xdp_dataplane *dp);
+void xdp_explain_close(struct xdp_dataplane *dp);
+
+/* struct elb_dp_ops.explain of both edgelb-xdp and the XDP replay. */
+int xdp_explain(void *ctx, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
+		char *err, size_t errlen);
 
 /*
  * Write `next` into the maps, given that they hold `prev` (NULL: unknown,
@@ -84,6 +107,13 @@ int xdp_maps_init_globals(struct xdp_dataplane *dp);
 int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint32_t *max_gen);
 
 extern const struct elb_dp_ops xdp_ops;
+
+/* Per-CPU map values as user space reads and writes them: one copy per
+ * possible CPU (libbpf_num_possible_cpus()), each rounded up to 8 bytes. */
+static inline size_t xdp_percpu_stride(size_t size)
+{
+	return (size + 7) & ~(size_t)7;
+}
 
 /* Counters as counters.get reports them (the per-CPU maps summed). */
 int xdp_counters_json(struct xdp_dataplane *dp, cJSON *out, const struct elb_dp_vip_key *vip);

@@ -66,6 +66,8 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 		fprintf(stderr, "edgelb-xdp: cannot load the XDP program: %s\n", strerror(-rc));
 		return rc;
 	}
+	/* Forwarding does not need it: a failure only disables flow.explain. */
+	xdp_explain_load(dp);
 	return 0;
 }
 
@@ -103,6 +105,7 @@ int xdp_dataplane_start(struct xdp_dataplane *dp)
 
 void xdp_dataplane_close(struct xdp_dataplane *dp)
 {
+	xdp_explain_close(dp);
 	edgelb_xdp_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 	elb_snapshot_free(dp->snap);
@@ -145,13 +148,6 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 	return 0;
 }
 
-/* Per-CPU values of one key: libbpf_num_possible_cpus() copies, each
- * rounded up to 8 bytes. */
-static size_t percpu_stride(size_t size)
-{
-	return (size + 7) & ~(size_t)7;
-}
-
 static int read_percpu(int fd, uint32_t key, void *values)
 {
 	return bpf_map_lookup_elem(fd, &key, values) ? -errno : 0;
@@ -160,9 +156,9 @@ static int read_percpu(int fd, uint32_t key, void *values)
 static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	size_t wstride = percpu_stride(sizeof(struct elb_worker_counters));
-	size_t vstride = percpu_stride(sizeof(struct elb_vip_counters));
-	size_t bstride = percpu_stride(sizeof(struct elb_backend_counters));
+	size_t wstride = xdp_percpu_stride(sizeof(struct elb_worker_counters));
+	size_t vstride = xdp_percpu_stride(sizeof(struct elb_vip_counters));
+	size_t bstride = xdp_percpu_stride(sizeof(struct elb_backend_counters));
 	const struct elb_snapshot *snap = dp->snap;
 	struct elb_counters_sum *sum = NULL;
 	struct elb_vip_counters *vips = NULL;       /* [cpu][ELB_MAX_VIPS] */
@@ -272,6 +268,9 @@ static int xdp_status(void *arg, cJSON *out)
 	elb_dp_json_add_u64(out, "flow_capacity", bpf_map__max_entries(dp->skel->maps.flows));
 	elb_dp_json_add_u64(out, "cpus", (uint64_t)libbpf_num_possible_cpus());
 	elb_dp_json_add_u64(out, "uptime_ms", (monotonic_ns() - dp->started_ns) / 1000000);
+	/* flow.explain's second instance of the program: "ready" or why not. */
+	cJSON_AddStringToObject(out, "explain", dp->explain ? "ready" : dp->explain_err);
+	elb_dp_json_add_u64(out, "explain_load_us", dp->explain_load_ns / 1000);
 	return 0;
 }
 
@@ -298,7 +297,7 @@ static int xdp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t 
 {
 	struct xdp_dataplane *dp = arg;
 	int fd = bpf_map__fd(dp->skel->maps.flows), ncpu = libbpf_num_possible_cpus();
-	size_t stride = percpu_stride(sizeof(struct elb_xdp_flow));
+	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
 	uint32_t now_tick = elb_flow_tick(monotonic_ns());
 	bool check_expiry = dp->ifname != NULL;
 	struct elb_flow_key *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
@@ -352,4 +351,5 @@ const struct elb_dp_ops xdp_ops = {
 	.status = xdp_status,
 	.snapshot = xdp_snapshot,
 	.flow_counts = xdp_flow_counts,
+	.explain = xdp_explain,
 };

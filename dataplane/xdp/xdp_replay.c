@@ -2,7 +2,7 @@
 /*
  * edgelb-replay --dataplane xdp --config FILE --in IN.pcap --out OUT.pcap
  *               [--verdicts FILE.jsonl] [--flows N] [--mac MAC]
- *               [--socket PATH] [--pace-us N]
+ *               [--socket PATH] [--pace-us N] [--hold-at N]...
  *
  * The XDP program (bpf/edgelb.bpf.c) over a pcap, without any interface:
  * loaded, not attached, configured through the same ops as edgelb-xdp
@@ -25,9 +25,10 @@
  *
  * --socket: the dataplane protocol, served as the DPDK replay serves it
  * (elb_replay_options.h): after every ELB_REPLAY_BURST packets, then a
- * --pace-us pause. A change applied there writes the maps between two
- * packets; each verdict line carries the epoch of the snapshot the maps
- * held for its packet.
+ * --pace-us pause, and while held (--hold-at). A change applied there
+ * writes the maps between two packets; each verdict line carries the epoch
+ * of the snapshot the maps held for its packet. flow.explain there decides
+ * at the rebased time of the next packet (after the last: the last one's).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -68,7 +69,7 @@ static int pin_to_one_cpu(void)
 int xdp_replay_run(const struct elb_replay_options *options)
 {
 	static struct xdp_dataplane dp;
-	const struct elb_replay_options o = *options;
+	struct elb_replay_options o = *options; /* next_hold advances */
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
@@ -118,6 +119,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 	prog_fd = bpf_program__fd(dp.skel->progs.edgelb_xdp);
 	dp.skel->bss->use_test_clock = 1;
 	dp.skel->bss->record_results = 1;
+	/* flow.explain decides on the pcap's clock too (xdp_explain.c). */
+	dp.explain_test_clock = true;
 	while ((rc = pcap_next_ex(in, &hdr, &data)) == 1) {
 		uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
 		LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = data, .data_size_in = hdr->caplen,
@@ -126,6 +129,12 @@ int xdp_replay_run(const struct elb_replay_options *options)
 
 		if (index == 0)
 			ts0 = ts;
+		/* The socket is served once this packet is read, before it runs:
+		 * flow.explain there decides at this packet's time. */
+		dp.explain_now_ns = ts - ts0;
+		if (index > 0 && index % ELB_REPLAY_BURST == 0)
+			elb_replay_between_bursts(api, o.pace_us);
+		elb_replay_hold_if_due(&o, api, index);
 		dp.skel->bss->test_now_ns = ts - ts0;
 		memset(&dp.skel->bss->last_result, 0, sizeof(dp.skel->bss->last_result));
 		if (bpf_prog_test_run_opts(prog_fd, &run)) {
@@ -141,8 +150,7 @@ int xdp_replay_run(const struct elb_replay_options *options)
 					"\"error\":\"%s\"}\n",
 					index, hdr->caplen, strerror(errno));
 			refused++;
-			if (++index % ELB_REPLAY_BURST == 0)
-				elb_replay_between_bursts(api, o.pace_us);
+			index++;
 			continue;
 		}
 		res = dp.skel->bss->last_result;
@@ -159,13 +167,17 @@ int xdp_replay_run(const struct elb_replay_options *options)
 
 			pcap_dump((u_char *)out, &oh, frame_out);
 		}
-		if (++index % ELB_REPLAY_BURST == 0)
-			elb_replay_between_bursts(api, o.pace_us);
+		index++;
 	}
 	if (rc == -1) {
 		fprintf(stderr, "edgelb-replay: %s: %s\n", o.in_path, pcap_geterr(in));
 		goto out;
 	}
+	/* The burst that ends the capture is served as the others; explain
+	 * keeps the last packet's time. */
+	if (index > 0 && index % ELB_REPLAY_BURST == 0)
+		elb_replay_between_bursts(api, o.pace_us);
+	elb_replay_hold_if_due(&o, api, index);
 	fprintf(stderr,
 		"edgelb-replay: %" PRIu64 " packets: %" PRIu64 " forwarded, %" PRIu64
 		" replies, %" PRIu64 " to the kernel, %" PRIu64 " dropped, %" PRIu64

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * flow.explain's shared part: the frame a 5-tuple stands for, and the
+ * answer. The steps are recomputed here with the functions both dataplanes
+ * run (elb_parse, elb_vip_find, elb_flow_hash, elb_maglev_slot,
+ * elb_encap_mtu_check); the verdict, backend and output frame are what the
+ * dataplane's real decision did (struct elb_explain_run). "consistent"
+ * says whether the steps lead where the real run went: false would mean
+ * the dataplane decides differently from its own shared definition.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elb_config.h"
+#include "elb_encap.h"
+#include "elb_explain.h"
+#include "elb_maglev.h"
+#include "elb_parse.h"
+#include "elb_reasons.h"
+#include "elb_verdicts.h"
+#include "elb_wire.h"
+
+/* ------------------------------------------------------------------------ */
+/* The frame of a 5-tuple */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void put16(uint8_t *p, uint16_t host)
+{
+	p[0] = (uint8_t)(host >> 8);
+	p[1] = (uint8_t)host;
+}
+
+int elb_explain_build_frame(uint8_t *frame, size_t size, const struct elb_flow_key *key,
+			    uint8_t tcp_flags, uint32_t payload_len, bool df)
+{
+	static const uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+	static const uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
+	bool v4 = key->family == ELB_AF_INET;
+	bool tcp = key->proto == ELB_IPPROTO_TCP;
+	size_t l3_hdr = v4 ? 20 : 40, l4_hdr = tcp ? 20 : 8;
+	size_t l4_len = l4_hdr + payload_len, total = 14 + l3_hdr + l4_len;
+	uint8_t *ip = frame + 14, *l4 = ip + l3_hdr;
+	uint32_t sum;
+
+	if ((!tcp && key->proto != ELB_IPPROTO_UDP) || (!v4 && key->family != ELB_AF_INET6) ||
+	    total > size || l3_hdr + l4_len > 65535)
+		return -EINVAL;
+	memset(frame, 0, total);
+	memcpy(frame, dst_mac, 6);
+	memcpy(frame + 6, src_mac, 6);
+	put16(frame + 12, v4 ? ELB_ETHERTYPE_IPV4 : ELB_ETHERTYPE_IPV6);
+	if (v4) {
+		ip[0] = 0x45;
+		put16(ip + 2, (uint16_t)(l3_hdr + l4_len));
+		put16(ip + 6, df ? ELB_IPV4_DF : 0);
+		ip[8] = 64;
+		ip[9] = key->proto;
+		memcpy(ip + 12, &key->src.v4, 4);
+		memcpy(ip + 16, &key->dst.v4, 4);
+		put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
+	} else {
+		ip[0] = 0x60;
+		put16(ip + 4, (uint16_t)l4_len);
+		ip[6] = key->proto;
+		ip[7] = 64;
+		memcpy(ip + 8, key->src.v6, 16);
+		memcpy(ip + 24, key->dst.v6, 16);
+	}
+	memcpy(l4, &key->sport, 2);
+	memcpy(l4 + 2, &key->dport, 2);
+	if (tcp) {
+		l4[12] = 5 << 4;
+		l4[13] = tcp_flags;
+		put16(l4 + 14, 65535);
+	} else {
+		put16(l4 + 4, (uint16_t)l4_len);
+	}
+	/* Pseudo-header: addresses, protocol, L4 length. */
+	sum = v4 ? csum_add(0, ip + 12, 8) : csum_add(0, ip + 8, 32);
+	sum += key->proto + (uint32_t)l4_len;
+	sum = csum_add(sum, l4, l4_len);
+	put16(l4 + (tcp ? 16 : 6), csum_fold(sum));
+	if (!tcp && l4[6] == 0 && l4[7] == 0)
+		l4[6] = l4[7] = 0xff; /* UDP: 0 means "no checksum" */
+	return (int)total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The answer */
+
+static const char *addr_str(const union elb_addr *a, uint8_t family, char *buf, size_t len)
+{
+	return inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, a, buf, (socklen_t)len);
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case ELB_IPPROTO_TCP:
+		return "tcp";
+	case ELB_IPPROTO_UDP:
+		return "udp";
+	case ELB_IPPROTO_ICMP:
+		return "icmp";
+	case ELB_IPPROTO_ICMPV6:
+		return "icmpv6";
+	default:
+		return "other";
+	}
+}
+
+static void tcp_flags_str(uint8_t flags, char out[8])
+{
+	static const struct {
+		uint8_t bit;
+		char letter;
+	} names[] = {{ELB_TCP_SYN, 'S'}, {ELB_TCP_ACK, 'A'}, {ELB_TCP_FIN, 'F'},
+		     {ELB_TCP_RST, 'R'}, {ELB_TCP_PSH, 'P'}};
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (flags & names[i].bit)
+			out[n++] = names[i].letter;
+	out[n] = '\0';
+}
+
+static void add_addr(cJSON *o, const char *name, const union elb_addr *a, uint8_t family)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	cJSON_AddStringToObject(o, name, addr_str(a, family, buf, sizeof(buf)));
+}
+
+static void vip_str(const struct elb_vip *vip, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	addr_str(&vip->addr, vip->family, a, sizeof(a));
+	snprintf(buf, len, vip->family == ELB_AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", a,
+		 ntohs(vip->port), proto_name(vip->proto));
+}
+
+static cJSON *packet_json(const struct elb_packet *pkt, int parsed, uint32_t len)
+{
+	cJSON *o = cJSON_CreateObject();
+	char flags[8];
+
+	if (o == NULL)
+		return NULL;
+	elb_dp_json_add_u64(o, "frame_length", len);
+	if (parsed == ELB_PARSE_MALFORMED) {
+		cJSON_AddStringToObject(o, "parse", "malformed");
+		cJSON_AddStringToObject(o, "reason", elb_reason_name(pkt->reason));
+		cJSON_AddStringToObject(o, "why", elb_reason_text(pkt->reason));
+		return o;
+	}
+	if (parsed == ELB_PARSE_NOT_IP) {
+		cJSON_AddStringToObject(o, "parse", "not_ip");
+		return o;
+	}
+	cJSON_AddStringToObject(o, "parse", "ok");
+	cJSON_AddStringToObject(o, "family", pkt->key.family == ELB_AF_INET ? "ipv4" : "ipv6");
+	add_addr(o, "src", &pkt->key.src, pkt->key.family);
+	add_addr(o, "dst", &pkt->key.dst, pkt->key.family);
+	elb_dp_json_add_u64(o, "sport", ntohs(pkt->key.sport));
+	elb_dp_json_add_u64(o, "dport", ntohs(pkt->key.dport));
+	cJSON_AddStringToObject(o, "protocol", proto_name(pkt->key.proto));
+	if (pkt->key.proto == ELB_IPPROTO_TCP && !(pkt->flags & ELB_PKT_FRAGMENT)) {
+		tcp_flags_str(pkt->tcp_flags, flags);
+		cJSON_AddStringToObject(o, "tcp_flags", flags);
+	}
+	elb_dp_json_add_u64(o, "ip_length", pkt->l3_len);
+	cJSON_AddBoolToObject(o, "fragment", (pkt->flags & ELB_PKT_FRAGMENT) != 0);
+	cJSON_AddBoolToObject(o, "dont_fragment", (pkt->flags & ELB_PKT_DF) != 0);
+	/* The key of an ICMP error is the quoted packet's flow: it follows that flow. */
+	cJSON_AddBoolToObject(o, "icmp_error", (pkt->flags & ELB_PKT_ICMP_ERROR) != 0);
+	return o;
+}
+
+static bool slot_valid_for(const struct elb_snapshot *snap, uint32_t slot, uint32_t gen,
+			   uint16_t vip_index)
+{
+	const struct elb_backend_slot *b;
+
+	if (slot >= snap->n_backend_slots)
+		return false;
+	b = &snap->backends[slot];
+	return b->gen == gen && b->vip_index == vip_index && b->state != ELB_BACKEND_EMPTY;
+}
+
+static const char *backend_state_name(uint8_t state)
+{
+	return state == ELB_BACKEND_ACTIVE ? "active"
+	       : state == ELB_BACKEND_DRAINING ? "draining"
+					       : "empty";
+}
+
+static cJSON *backend_json(const struct elb_snapshot *snap, uint32_t slot)
+{
+	const struct elb_backend_slot *b = &snap->backends[slot];
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	add_addr(o, "address", &b->addr, b->family);
+	elb_dp_json_add_u64(o, "slot", slot);
+	elb_dp_json_add_u64(o, "weight", b->weight);
+	cJSON_AddStringToObject(o, "state", backend_state_name(b->state));
+	return o;
+}
+
+/* Packets and bytes the bucket lets through at once at now_ns. */
+static void bucket_json(cJSON *o, const struct elb_token_bucket *b, const struct elb_rate_limit *rl,
+			uint64_t now_ns)
+{
+	uint64_t now = now_ns << ELB_RATE_FRAC_BITS;
+
+	if (rl->pkt_interval) {
+		uint64_t backlog = b->pkt_tat > now ? b->pkt_tat - now : 0;
+
+		elb_dp_json_add_u64(o, "packets_per_s", (uint64_t)(64e9 / (double)rl->pkt_interval + 0.5));
+		elb_dp_json_add_u64(o, "packets_available",
+			backlog > rl->pkt_tolerance ? 0
+						    : (rl->pkt_tolerance - backlog) / rl->pkt_interval);
+	}
+	if (rl->byte_interval) {
+		uint64_t backlog = b->byte_tat > now ? b->byte_tat - now : 0;
+		uint64_t left = backlog > rl->byte_tolerance ? 0 : rl->byte_tolerance - backlog;
+
+		elb_dp_json_add_u64(o, "bytes_per_s",
+			(uint64_t)(64e9 * (double)(1u << ELB_RATE_BYTE_FRAC_BITS) /
+					   (double)rl->byte_interval +
+				   0.5));
+		elb_dp_json_add_u64(o, "bytes_available",
+			(uint64_t)(((unsigned __int128)left << ELB_RATE_BYTE_FRAC_BITS) /
+				   rl->byte_interval));
+	}
+}
+
+static const char *mtu_name(enum elb_mtu_verdict v)
+{
+	return v == ELB_MTU_FITS ? "fits" : v == ELB_MTU_TOO_BIG_REPLY ? "too_big_reply"
+								       : "too_big_no_reply";
+}
+
+static cJSON *hex_json(const uint8_t *p, uint32_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc((size_t)n * 2 + 1);
+	cJSON *o;
+
+	if (s == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
+	s[2 * n] = '\0';
+	o = cJSON_CreateString(s);
+	free(s);
+	return o;
+}
+
+/*
+ * Where the flow's entry sends it: "hit" (the entry's backend), or why the
+ * packet gets a Maglev pick instead, as decide() in elb_pipeline.c has it.
+ */
+static const char *flow_decision(const struct elb_snapshot *snap, const struct elb_packet *pkt,
+				 uint16_t vip_index, const struct elb_explain_flow *f)
+{
+	bool syn_only = (pkt->tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN;
+
+	if (!f->found)
+		return (pkt->flags & ELB_PKT_ICMP_ERROR) ? "miss_icmp_error_follows_maglev" : "miss";
+	if (!slot_valid_for(snap, f->backend_slot, f->backend_gen, vip_index))
+		return "backend_gone_repick";
+	if (syn_only && f->state == ELB_FLOW_TCP_CLOSING)
+		return "syn_reopens_closing_flow_repick";
+	return "hit";
+}
+
+int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_t *frame,
+		       uint32_t len, const struct elb_explain_run *run, bool with_output)
+{
+	const struct elb_pipeline_result *res = &run->result;
+	const struct elb_explain_flow *f = &run->flow;
+	struct elb_packet pkt;
+	const struct elb_vip *vip;
+	char text[INET6_ADDRSTRLEN + 32];
+	bool address_known, consistent = true;
+	uint32_t maglev_slot, pick, expected, chosen;
+	const char *decision;
+	uint64_t hash;
+	cJSON *o;
+	int parsed;
+
+	parsed = elb_parse(frame, frame + len, &pkt);
+	o = packet_json(&pkt, parsed, len);
+	if (o == NULL || !cJSON_AddItemToObject(out, "packet", o))
+		goto nomem;
+	elb_dp_json_add_u64(out, "epoch", snap->epoch);
+	elb_dp_json_add_u64(out, "now_ns", run->now_ns);
+	cJSON_AddStringToObject(out, "verdict", elb_verdict_names[res->verdict % ELB_VERDICT_COUNT]);
+	if (res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY)
+		cJSON_AddStringToObject(out, "reason", elb_reason_name(res->reason));
+	if (parsed != ELB_PARSE_IP) {
+		consistent = parsed == ELB_PARSE_NOT_IP ? res->verdict == ELB_VERDICT_KERNEL
+							: res->verdict == ELB_VERDICT_DROP &&
+								  res->reason == pkt.reason;
+		goto done;
+	}
+
+	o = cJSON_AddObjectToObject(out, "vip");
+	if (o == NULL)
+		goto nomem;
+	{
+		uint16_t v = elb_vip_find(snap, &pkt.key, &address_known);
+
+		cJSON_AddBoolToObject(o, "matched", v != ELB_NO_VIP);
+		if (v == ELB_NO_VIP) {
+			cJSON_AddStringToObject(
+				o, "why_not",
+				!address_known ? "no VIP has this address: the kernel's"
+				: (pkt.flags & ELB_PKT_FRAGMENT)
+					? "a fragment carries no port: only an all-ports VIP takes it"
+					: "this address is a VIP, but not for this protocol and port");
+			consistent = address_known && (pkt.flags & ELB_PKT_FRAGMENT)
+					     ? res->verdict == ELB_VERDICT_DROP
+					     : res->verdict == ELB_VERDICT_KERNEL;
+			goto done;
+		}
+		vip = &snap->vips[v];
+		vip_str(vip, text, sizeof(text));
+		cJSON_AddStringToObject(o, "vip", text);
+		elb_dp_json_add_u64(o, "index", v);
+		consistent = res->vip_index == v;
+	}
+
+	hash = elb_flow_hash(&pkt.key, &snap->seed);
+	snprintf(text, sizeof(text), "0x%016llx", (unsigned long long)hash);
+	cJSON_AddStringToObject(out, "flow_hash", text);
+
+	o = cJSON_AddObjectToObject(out, "maglev");
+	if (o == NULL)
+		goto nomem;
+	maglev_slot = elb_maglev_slot(hash, vip->maglev_size);
+	pick = vip->maglev[maglev_slot];
+	elb_dp_json_add_u64(o, "table_size", vip->maglev_size);
+	elb_dp_json_add_u64(o, "slot", maglev_slot);
+	if (pick == ELB_MAGLEV_EMPTY)
+		cJSON_AddNullToObject(o, "backend");
+	else
+		add_addr(o, "backend", &snap->backends[pick].addr, snap->backends[pick].family);
+
+	o = cJSON_AddObjectToObject(out, "flow");
+	if (o == NULL)
+		goto nomem;
+	decision = flow_decision(snap, &pkt, vip->index, f);
+	cJSON_AddBoolToObject(o, "found", f->found);
+	cJSON_AddStringToObject(o, "decision", decision);
+	if (f->found) {
+		elb_dp_json_add_u64(o, run->where_name ? run->where_name : "where", f->where);
+		elb_dp_json_add_u64(o, "holders", f->holders);
+		cJSON_AddStringToObject(o, "state",
+					elb_flow_state_name((enum elb_flow_state)f->state));
+		cJSON_AddNumberToObject(o, "expires_in_ms", (double)f->expires_in_ms);
+		if (f->backend_slot < snap->n_backend_slots)
+			add_addr(o, "backend", &snap->backends[f->backend_slot].addr,
+				 snap->backends[f->backend_slot].family);
+		elb_dp_json_add_u64(o, "backend_slot", f->backend_slot);
+		cJSON_AddBoolToObject(o, "was_rate_limited", (f->flags & ELB_FLOW_F_RATE_LIMITED) != 0);
+	}
+	expected = strcmp(decision, "hit") == 0 ? f->backend_slot : pick;
+
+	if (vip->rate_limited) {
+		struct elb_token_bucket fresh = {0};
+
+		o = cJSON_AddObjectToObject(out, "rate_limit");
+		if (o == NULL)
+			goto nomem;
+		/* A re-picked entry keeps its bucket; a new one starts full. */
+		bucket_json(o, f->found ? &f->bucket : &fresh, &vip->rate_limit, run->now_ns);
+		cJSON_AddBoolToObject(o, "this_packet_limited",
+				      res->verdict == ELB_VERDICT_DROP &&
+					      res->reason == ELB_REASON_RATE_LIMITED);
+	}
+
+	if (expected == ELB_MAGLEV_EMPTY) {
+		consistent = consistent && res->verdict == ELB_VERDICT_DROP &&
+			     res->reason == ELB_REASON_NO_BACKEND;
+		goto done;
+	}
+	/* The backend the real run chose, once it chose one (every outcome after
+	 * the pick: forward, too-big reply, rate limit, no headroom). */
+	chosen = res->verdict == ELB_VERDICT_FORWARD || res->verdict == ELB_VERDICT_REPLY ||
+				 (res->verdict == ELB_VERDICT_DROP &&
+				  res->reason != ELB_REASON_NO_BACKEND)
+			 ? res->backend_slot
+			 : expected;
+	consistent = consistent && chosen == expected;
+	if (chosen >= snap->n_backend_slots) {
+		consistent = false;
+		goto done;
+	}
+	o = backend_json(snap, chosen);
+	if (o == NULL || !cJSON_AddItemToObject(out, "backend", o))
+		goto nomem;
+	cJSON_AddBoolToObject(out, "new_flow", res->new_flow != 0);
+
+	{
+		const struct elb_backend_slot *b = &snap->backends[chosen];
+		struct elb_encap_params encap = {
+			.outer_family = b->family,
+			.outer_src = b->family == ELB_AF_INET ? snap->source_v4 : snap->source_v6,
+			.outer_dst = b->addr,
+			.gue = vip->gue,
+			.gue_dport = vip->gue_dport,
+			.mtu = vip->mtu,
+		};
+		enum elb_mtu_verdict mtu = elb_encap_mtu_check(&pkt, &encap);
+
+		o = cJSON_AddObjectToObject(out, "encap");
+		if (o == NULL)
+			goto nomem;
+		cJSON_AddStringToObject(o, "type", vip->gue ? "gue"
+						   : b->family == ELB_AF_INET ? "ipip"
+									       : "ip6ip6");
+		add_addr(o, "outer_src", &encap.outer_src, b->family);
+		add_addr(o, "outer_dst", &encap.outer_dst, b->family);
+		if (vip->gue)
+			elb_dp_json_add_u64(o, "gue_dport", ntohs(vip->gue_dport));
+		elb_dp_json_add_u64(o, "overhead", elb_encap_overhead(b->family, vip->gue));
+		o = cJSON_AddObjectToObject(out, "mtu");
+		if (o == NULL)
+			goto nomem;
+		elb_dp_json_add_u64(o, "mtu", vip->mtu);
+		elb_dp_json_add_u64(o, "outer_length", pkt.l3_len + elb_encap_overhead(b->family, vip->gue));
+		cJSON_AddStringToObject(o, "verdict", mtu_name(mtu));
+		if (res->verdict == ELB_VERDICT_FORWARD)
+			consistent = consistent && mtu == ELB_MTU_FITS;
+		else if (res->verdict == ELB_VERDICT_REPLY)
+			consistent = consistent && mtu == ELB_MTU_TOO_BIG_REPLY;
+	}
+
+done:
+	if (with_output && (res->verdict == ELB_VERDICT_FORWARD || res->verdict == ELB_VERDICT_REPLY)) {
+		o = hex_json(run->out, res->out_len);
+		if (o == NULL || !cJSON_AddItemToObject(out, "output", o))
+			goto nomem;
+	}
+	if (res->verdict == ELB_VERDICT_FORWARD || res->verdict == ELB_VERDICT_REPLY)
+		elb_dp_json_add_u64(out, "output_length", res->out_len);
+	cJSON_AddBoolToObject(out, "consistent", consistent);
+	return 0;
+nomem:
+	return -ENOMEM;
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * flow.explain for the XDP dataplane (struct elb_dp_ops.explain, see
+ * dataplane/control/elb_explain.h): the real program decides, on a copy of
+ * the flow's state, and nothing live is written. Control path.
+ *
+ * The explain instance is bpf/edgelb.bpf.c opened and loaded a second time
+ * from the same skeleton, unmodified. Its maps are of two kinds:
+ *   shared   the live instance's own maps (bpf_map__reuse_fd): what the
+ *            control thread writes and the program only reads. The Maglev
+ *            tables are swapped inside the shared outer map, so the explain
+ *            instance sees every change; the live maps themselves are never
+ *            recreated while the process runs, so the reuse is done once.
+ *   scratch  what the program writes per packet: the flow table (a few
+ *            entries, holding the one flow being explained) and the
+ *            counters. The live flows and counters are never written.
+ * Its globals (.bss) are its own: the live ones (node_config, vip_filter,
+ * the flow clock) are copied in before each run.
+ *
+ * One explain: parse the frame (elb_parse, as the program does) for its
+ * flow key, read the live flow map (a user-space lookup does not touch the
+ * LRU order: bpf_percpu_hash_copy() leaves the element unmarked), copy the
+ * entry in use to the scratch map for every CPU (BPF_PROG_TEST_RUN runs on
+ * the calling one, whichever it is) or delete the key for a miss, and run
+ * the program on the frame with BPF_PROG_TEST_RUN.
+ *
+ * Clock: the program's test clock (use_test_clock), so that the decision,
+ * run->now_ns and the flow's expiry as reported are judged at one instant.
+ * The agent sets it to CLOCK_MONOTONIC, which is bpf_ktime_get_ns() (the
+ * token buckets' clock) and what the jiffies flow clock reads to within a
+ * jiffy; the replay to the pcap time of its next packet.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "edgelb_xdp_maps.h"
+#include "elb_explain_run.h"
+#include "elb_parse.h"
+#include "xdp.h"
+/* The skeleton names core types: they are defined above. */
+#include "edgelb.skel.h"
+
+/* The scratch flow map holds one flow at a time (deleted after each run);
+ * a few spare entries keep the LRU from having to evict on insert. */
+#define XDP_EXPLAIN_FLOWS 16
+
+/* Maps the control thread writes and the program only reads. */
+static const char *const shared_maps[] = {"node", "vips", "maglev", "backends"};
+/* Maps the program writes per packet. */
+static const char *const scratch_maps[] = {"flows", "counters", "vip_counters",
+					  "backend_counters"};
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool name_in(const char *name, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Share or keep each map of ex; a map in neither list (added to the
+ * program later) is refused rather than guessed: shared, a map the program
+ * writes would be written by explain; scratch, a configuration map would
+ * be empty. */
+static int classify_maps(struct xdp_dataplane *dp, struct edgelb_xdp_bpf *ex)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, ex->obj) {
+		const char *name = bpf_map__name(map);
+		const struct bpf_map *live;
+		int rc;
+
+		if (bpf_map__is_internal(map) ||
+		    name_in(name, scratch_maps, sizeof(scratch_maps) / sizeof(scratch_maps[0])))
+			continue;
+		if (!name_in(name, shared_maps, sizeof(shared_maps) / sizeof(shared_maps[0]))) {
+			snprintf(dp->explain_err, sizeof(dp->explain_err),
+				 "map %s: neither shared nor scratch (xdp_explain.c)", name);
+			return -EINVAL;
+		}
+		live = bpf_object__find_map_by_name(dp->skel->obj, name);
+		rc = live ? bpf_map__reuse_fd(map, bpf_map__fd(live)) : -ENOENT;
+		if (rc) {
+			snprintf(dp->explain_err, sizeof(dp->explain_err), "map %s: reuse: %s", name,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int xdp_explain_load(struct xdp_dataplane *dp)
+{
+	uint64_t start = monotonic_ns();
+	struct edgelb_xdp_bpf *ex;
+	int rc;
+
+	dp->explain = NULL;
+	ex = edgelb_xdp_bpf__open();
+	if (ex == NULL) {
+		rc = -errno;
+		snprintf(dp->explain_err, sizeof(dp->explain_err), "open: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = classify_maps(dp, ex);
+	if (rc)
+		goto fail;
+	/* Scratch sizes: one flow; backend counters are optional to the
+	 * program (a missing slot is not counted), and at full size they
+	 * would take 2 MB per CPU for nothing. The VIP counters are not. */
+	rc = bpf_map__set_max_entries(ex->maps.flows, XDP_EXPLAIN_FLOWS);
+	if (rc == 0)
+		rc = bpf_map__set_max_entries(ex->maps.backend_counters, 1);
+	if (rc == 0)
+		rc = bpf_program__set_autoload(ex->progs.edgelb_clock_sync, false);
+	if (rc) {
+		snprintf(dp->explain_err, sizeof(dp->explain_err), "map sizes: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = edgelb_xdp_bpf__load(ex);
+	if (rc) {
+		snprintf(dp->explain_err, sizeof(dp->explain_err), "load: %s", strerror(-rc));
+		goto fail;
+	}
+	dp->explain = ex;
+	dp->explain_err[0] = '\0';
+	dp->explain_load_ns = monotonic_ns() - start;
+	return 0;
+fail:
+	edgelb_xdp_bpf__destroy(ex);
+	fprintf(stderr, "edgelb-xdp: flow.explain unavailable: %s\n", dp->explain_err);
+	return rc;
+}
+
+void xdp_explain_close(struct xdp_dataplane *dp)
+{
+	edgelb_xdp_bpf__destroy(dp->explain);
+	dp->explain = NULL;
+}
+
+/*
+ * The live entry of key: the CPUs whose copy is in use and not expired at
+ * now_ns (holders), and of those the one expiring last (where), whose copy
+ * the decision runs on (*used). Other CPUs' copies of a per-CPU entry are
+ * zeroed (state FREE), as the program reads them: a miss.
+ */
+static int live_flow(struct xdp_dataplane *dp, const struct elb_flow_key *key, uint64_t now_ns,
+		     struct elb_explain_flow *out, struct elb_xdp_flow *used)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
+	uint32_t now_tick = elb_flow_tick(now_ns);
+	uint8_t *values;
+	int rc = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	values = calloc((size_t)ncpu, stride);
+	if (values == NULL)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.flows), key, values)) {
+		rc = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		const struct elb_xdp_flow *f = (const void *)(values + (size_t)cpu * stride);
+
+		if (f->state == ELB_FLOW_FREE || elb_flow_tick_expired(f->expiry, now_tick))
+			continue;
+		out->holders++;
+		if (out->found && (int32_t)(f->expiry - used->expiry) <= 0)
+			continue;
+		out->found = true;
+		out->where = (uint16_t)cpu;
+		*used = *f;
+	}
+	if (out->found) {
+		/* Live until the tick reaches expiry: (expiry << shift) ns. */
+		int64_t left = (int64_t)(int32_t)(used->expiry - now_tick) *
+				       (int64_t)(1ull << ELB_FLOW_TICK_SHIFT) -
+			       (int64_t)(now_ns & ((1ull << ELB_FLOW_TICK_SHIFT) - 1));
+
+		out->state = used->state;
+		out->flags = used->flags;
+		out->expires_in_ms = left / 1000000;
+		out->backend_slot = used->backend_id;
+		out->backend_gen = used->backend_gen;
+		out->bucket = used->bucket;
+	}
+out:
+	free(values);
+	return rc;
+}
+
+/* The scratch map's entry for key: flow on every CPU, or none. */
+static int scratch_flow_set(struct edgelb_xdp_bpf *ex, const struct elb_flow_key *key,
+			    const struct elb_xdp_flow *flow)
+{
+	int fd = bpf_map__fd(ex->maps.flows), ncpu = libbpf_num_possible_cpus(), rc = 0;
+	size_t stride = xdp_percpu_stride(sizeof(*flow));
+	uint8_t *values;
+
+	if (flow == NULL)
+		return bpf_map_delete_elem(fd, key) && errno != ENOENT ? -errno : 0;
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	values = calloc((size_t)ncpu, stride);
+	if (values == NULL)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < ncpu; cpu++)
+		memcpy(values + (size_t)cpu * stride, flow, sizeof(*flow));
+	if (bpf_map_update_elem(fd, key, values, BPF_ANY))
+		rc = -errno;
+	free(values);
+	return rc;
+}
+
+int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
+		char *err, size_t errlen)
+{
+	struct xdp_dataplane *dp = arg;
+	struct edgelb_xdp_bpf *ex = dp->explain;
+	struct elb_xdp_flow used = {0};
+	struct elb_packet pkt;
+	bool have_key;
+	int rc;
+
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+		    .data_out = run->out, .data_size_out = sizeof(run->out), .repeat = 1);
+	if (ex == NULL) {
+		snprintf(err, errlen, "the explain program is not loaded: %s", dp->explain_err);
+		return -EOPNOTSUPP;
+	}
+	if (len > ELB_EXPLAIN_FRAME_MAX) {
+		snprintf(err, errlen, "frame of %u bytes: at most %u", len, ELB_EXPLAIN_FRAME_MAX);
+		return -EINVAL;
+	}
+	memset(&run->flow, 0, sizeof(run->flow));
+	memset(&run->result, 0, sizeof(run->result));
+	run->where_name = "cpu";
+	run->now_ns = dp->explain_test_clock ? dp->explain_now_ns : monotonic_ns();
+
+	/* No key (not IP, malformed): the program never reaches the flow map. */
+	memset(&pkt, 0, sizeof(pkt));
+	have_key = elb_parse(frame, frame + len, &pkt) == ELB_PARSE_IP;
+	if (have_key) {
+		rc = live_flow(dp, &pkt.key, run->now_ns, &run->flow, &used);
+		if (rc == 0)
+			rc = scratch_flow_set(ex, &pkt.key, run->flow.found ? &used : NULL);
+		if (rc) {
+			snprintf(err, errlen, "flow map: %s", strerror(-rc));
+			return rc;
+		}
+	}
+
+	memcpy(ex->bss, dp->skel->bss, sizeof(*ex->bss));
+	ex->bss->use_test_clock = 1;
+	ex->bss->test_now_ns = run->now_ns;
+	ex->bss->record_results = 1;
+	memset(&ex->bss->last_result, 0, sizeof(ex->bss->last_result));
+	rc = bpf_prog_test_run_opts(bpf_program__fd(ex->progs.edgelb_xdp), &opts);
+	if (rc) {
+		rc = -errno;
+		/* e.g. a frame shorter than Ethernet's header, or one longer
+		 * than the kernel runs a non-frags XDP program on */
+		snprintf(err, errlen, "BPF_PROG_TEST_RUN refused the frame (%u bytes): %s", len,
+			 strerror(-rc));
+	} else {
+		run->result = ex->bss->last_result;
+		if (run->result.verdict >= ELB_VERDICT_COUNT ||
+		    ((run->result.verdict == ELB_VERDICT_FORWARD ||
+		      run->result.verdict == ELB_VERDICT_REPLY) &&
+		     run->result.out_len != opts.data_size_out)) {
+			snprintf(err, errlen, "the program's result is inconsistent (action %u)",
+				 opts.retval);
+			rc = -EPROTO;
+		}
+	}
+	/* Leave the scratch map empty: the next explain starts from nothing. */
+	if (have_key)
+		scratch_flow_set(ex, &pkt.key, NULL);
+	return rc;
+}

@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""flow.explain agrees with what the dataplane then does, for 10,000 random
+flows, on either dataplane (--dataplane dpdk or xdp).
+
+The capture, built here: 10,000 flows over three VIPs (IPv4 TCP, IPv6 TCP,
+IPv4 UDP with GUE and a rate limit of 1 packet/s, burst 1), plus packets
+for no VIP, malformed ones and too-big ones. Phase A is each flow's first
+packet (TCP SYN, UDP datagram), all at t = 1 s; phase B each flow's second
+(TCP ACK with data, UDP again), all at t = 1.5 s. edgelb-replay holds
+before phase A, before phase B and after the end (--hold-at), serving its
+socket. At each hold this script asks flow.explain about every packet of
+the coming phase, giving the very frame of the capture (hex); between A and
+B it changes the TCP VIP's backends (one removed, one added), so that
+phase B has flow-table hits, hits whose backend left (re-picks) and, on
+the UDP VIP, packets over the rate limit.
+
+Then, for every packet, the replay's verdict line must equal the
+explanation given before it (verdict, reason, backend, new flow, output
+length) and every frame written to the output capture must equal, byte for
+byte, the output the explanation announced. Each explanation must also be
+"consistent" (its shared steps lead where the dataplane's run went), name
+the flow-table decision the phase implies (miss in A; hit, or backend gone,
+in B), and explain must change nothing: counters before and after the
+explanations are equal. Timestamps are the same within a phase, so the
+clock explain decides at (the next packet's) is each packet's own.
+"""
+import ipaddress
+import json
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import replaylib as rl  # noqa: E402
+
+FLOWS = 10000
+SEED = 20261124
+T_A, T_B = 1000000000, 1500000000  # ns: every packet of a phase at one time
+MTU = 1500
+
+V4_TCP = {"address": "10.0.0.10", "port": 80, "protocol": "tcp"}
+V6_TCP = {"address": "2001:db8::10", "port": 443, "protocol": "tcp"}
+V4_UDP = {"address": "10.0.0.20", "port": 53, "protocol": "udp"}
+REMOVED, ADDED = "10.200.0.2", "10.200.0.5"
+V4_BACKENDS = ["10.200.0.1", "10.200.0.2", "10.200.0.3", "10.200.0.4"]
+V4_BACKENDS_B = ["10.200.0.1", "10.200.0.3", "10.200.0.4", ADDED]
+
+CONFIG = {
+    "node": {"source_v4": rl.NODE_SOURCE_V4, "source_v6": rl.NODE_SOURCE_V6,
+             "gateway_mac": rl.GATEWAY_MAC},
+    "vips": [
+        dict(V4_TCP, mtu=MTU, backends=[{"address": a} for a in V4_BACKENDS]),
+        dict(V6_TCP, mtu=MTU, backends=[{"address": "fd00::200:%d" % i} for i in (1, 2, 3)]),
+        dict(V4_UDP, mtu=MTU, encap="gue",
+             rate_limit={"packets_per_s": 1, "packet_burst": 1},
+             backends=[{"address": "10.201.0.%d" % i} for i in (1, 2, 3)]),
+    ],
+}
+
+CLIENT_MAC = bytes.fromhex("020000000101")
+PORT_MAC = bytes.fromhex("020000000102")
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def l4_segment(proto, src, dst, sport, dport, flags, payload):
+    if proto == 6:
+        hdr = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
+    else:
+        hdr = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
+    seg = hdr + payload
+    pseudo = src + dst + struct.pack("!BBH", 0, proto, len(seg)) if len(src) == 4 else \
+        src + dst + struct.pack("!IxxxB", len(seg), proto)
+    c = csum(pseudo + seg) or (0xFFFF if proto == 17 else 0)
+    off = 16 if proto == 6 else 6
+    return seg[:off] + struct.pack("!H", c) + seg[off + 2:]
+
+
+def frame(src, dst, sport, dport, proto, flags=0, payload=b"", df=True):
+    """An Ethernet frame from the client, built here from the wire formats."""
+    s, d = ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed
+    seg = l4_segment(proto, s, d, sport, dport, flags, payload)
+    if len(s) == 4:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 0x1234, 0x4000 if df else 0,
+                         64, proto, 0, s, d)
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        return PORT_MAC + CLIENT_MAC + b"\x08\x00" + ip + seg
+    ip = struct.pack("!IHBB16s16s", 6 << 28, len(seg), proto, 64, s, d)
+    return PORT_MAC + CLIENT_MAC + b"\x86\xdd" + ip + seg
+
+
+def build_capture(rnd):
+    """(phase A frames, phase B frames, what each flow is)."""
+    flows = []
+    seen = set()
+    while len(flows) < FLOWS:
+        r = rnd.random()
+        if r < 0.6:
+            vip, src = V4_TCP, "198.18.%d.%d" % (rnd.randrange(256), rnd.randrange(1, 255))
+        elif r < 0.85:
+            vip, src = V6_TCP, "2001:db8:c::%x:%x" % (rnd.randrange(1 << 16), rnd.randrange(1 << 16))
+        else:
+            vip, src = V4_UDP, "198.19.%d.%d" % (rnd.randrange(256), rnd.randrange(1, 255))
+        sport = rnd.randrange(1024, 65536)
+        key = (src, sport, vip["address"], vip["port"])
+        if key not in seen:
+            seen.add(key)
+            flows.append((vip, src, sport))
+    a, b = [], []
+    for vip, src, sport in flows:
+        proto = 6 if vip["protocol"] == "tcp" else 17
+        if proto == 6:
+            a.append(("flow", frame(src, vip["address"], sport, vip["port"], 6, 0x02)))
+            b.append(("flow", frame(src, vip["address"], sport, vip["port"], 6, 0x18, b"x" * 100)))
+        else:
+            a.append(("flow", frame(src, vip["address"], sport, vip["port"], 17, 0, b"q" * 20)))
+            b.append(("flow", frame(src, vip["address"], sport, vip["port"], 17, 0, b"r" * 20)))
+    # What is not a flow of a VIP, spread through phase A.
+    for i in range(100):
+        a.insert(rnd.randrange(len(a)), ("non_vip", frame("198.18.9.%d" % (i + 1), "10.0.0.99",
+                                                           1000 + i, 80, 6, 0x02)))
+    for i in range(50):
+        good = frame("198.18.7.%d" % (i + 1), "10.0.0.10", 2000 + i, 80, 6, 0x02)
+        bad = good[:14 + 2] + struct.pack("!H", 10) + good[18:]  # IPv4 total length 10 < 20
+        a.insert(rnd.randrange(len(a)), ("malformed", bad))
+    for i in range(20):
+        a.insert(rnd.randrange(len(a)), ("too_big", frame("198.18.8.%d" % (i + 1), "10.0.0.10",
+                                                          3000 + i, 80, 6, 0x18, b"b" * 1480)))
+    return a, b
+
+
+def write_pcap(path, packets):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+        for ts, data in packets:
+            f.write(struct.pack("<IIII", ts // 1000000000, ts % 1000000000, len(data), len(data)))
+            f.write(data)
+
+
+class Replay:
+    def __init__(self, args, work, holds, n_packets):
+        self.sock = os.path.join(work, "ctl.sock")
+        self.out = os.path.join(work, "out.pcap")
+        self.verdicts = os.path.join(work, "verdicts.jsonl")
+        cmd = [args.replay, "--dataplane", args.dataplane, "--config", os.path.join(work, "config.json"),
+               "--in", os.path.join(work, "in.pcap"), "--out", self.out, "--verdicts",
+               self.verdicts, "--socket", self.sock, "--flows", "65536"]
+        for h in holds:
+            cmd += ["--hold-at", str(h)]
+        self.err = open(os.path.join(work, "replay.stderr"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True)
+        self.n_packets = n_packets
+
+    def wait_hold(self, at, timeout=300):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("edgelb-replay ended before holding at %d" % at)
+            if line.strip() == "held before packet %d" % at:
+                return
+        raise TimeoutError("no hold at %d" % at)
+
+    def release(self):
+        self.proc.send_signal(signal.SIGUSR1)
+
+
+def explain_all(rpc, packets, batch=200):
+    """flow.explain of each frame, pipelined in batches."""
+    out = []
+    for start in range(0, len(packets), batch):
+        chunk = packets[start:start + batch]
+        reqs = []
+        for i, (_kind, data) in enumerate(chunk):
+            reqs.append('{"jsonrpc":"2.0","id":%d,"method":"flow.explain","params":'
+                        '{"packet":"%s","output":true}}\n' % (start + i, data.hex()))
+        rpc.sock.sendall("".join(reqs).encode())
+        for i in range(len(chunk)):
+            while b"\n" not in rpc.buf:
+                more = rpc.sock.recv(1 << 20)
+                if not more:
+                    raise ConnectionError("socket closed during explain")
+                rpc.buf += more
+            line, rpc.buf = rpc.buf.split(b"\n", 1)
+            resp = json.loads(line)
+            if resp.get("id") != start + i or "result" not in resp:
+                raise RuntimeError("flow.explain %d: %s" % (start + i, resp))
+            out.append(resp["result"])
+    return out
+
+
+def counters(rpc):
+    res, err = rpc.call("counters.get")
+    if err:
+        raise RuntimeError("counters.get: %s" % err)
+    return res
+
+
+def run(args, work, ck, t_start):
+    rnd = random.Random(SEED)
+    phase_a, phase_b = build_capture(rnd)
+    packets = [(T_A, d) for _k, d in phase_a] + [(T_B, d) for _k, d in phase_b]
+    kinds = [k for k, _d in phase_a] + [k for k, _d in phase_b]
+    write_pcap(os.path.join(work, "in.pcap"), packets)
+    rl.write_config(os.path.join(work, "config.json"), CONFIG)
+    n_a, n = len(phase_a), len(packets)
+    replay = Replay(args, work, [0, n_a, n], n)
+    predictions = [None] * n
+    try:
+        replay.wait_hold(0)
+        rpc = rl.connect_when_ready(replay.sock, replay.proc)
+        before = counters(rpc)
+        t0 = time.monotonic()
+        predictions[:n_a] = explain_all(rpc, phase_a)
+        took_a = time.monotonic() - t0
+        ck.check(counters(rpc) == before, "explain.changes_nothing",
+                 "counters moved while explaining phase A")
+        replay.release()
+
+        replay.wait_hold(n_a)
+        res, err = rpc.call("backends.set", dict(V4_TCP, backends=[{"address": a} for a in V4_BACKENDS_B]))
+        ck.check(err is None, "backends.set", str(err))
+        before = counters(rpc)
+        t0 = time.monotonic()
+        predictions[n_a:] = explain_all(rpc, phase_b)
+        took_b = time.monotonic() - t0
+        ck.check(counters(rpc) == before, "explain.changes_nothing",
+                 "counters moved while explaining phase B")
+        replay.release()
+
+        replay.wait_hold(n)
+        after = explain_all(rpc, phase_b[:200])
+        rpc.close()
+        replay.release()
+        rc = replay.proc.wait(timeout=120)
+        ck.check(rc == 0, "replay.exit", "edgelb-replay exited %d" % rc)
+    finally:
+        if replay.proc.poll() is None:
+            replay.proc.kill()
+            replay.proc.wait()
+
+    verdicts = rl.read_jsonl(replay.verdicts)
+    ck.check(len(verdicts) == n, "verdicts.count", "%d verdict lines for %d packets" % (len(verdicts), n))
+    outputs = [data for _ts, data in rl.read_pcap(replay.out)]
+    out_i = 0
+    tally = {}
+    for i, (v, p) in enumerate(zip(verdicts, predictions)):
+        kind = kinds[i]
+        decision = p.get("flow", {}).get("decision", "-")
+        key = (("A" if i < n_a else "B"), kind, p["verdict"], p.get("reason"), decision)
+        tally[key] = tally.get(key, 0) + 1
+        backend = p.get("backend", {}).get("address") if p["verdict"] == "forward" else None
+        said = (p["verdict"], p.get("reason"), backend, p.get("new_flow", False),
+                p.get("output_length", 0))
+        did = (v["verdict"], v["reason"], v["backend"], v["new_flow"], v["out_len"])
+        ck.check(said == did, "agree", "packet %d (%s): explain said %s, replay did %s" % (i, kind, said, did))
+        ck.check(p.get("consistent") is True, "consistent", "packet %d: %s" % (i, p))
+        if v["verdict"] in ("forward", "reply"):
+            if out_i < len(outputs):
+                ck.check(bytes.fromhex(p.get("output", "")) == outputs[out_i], "output_bytes",
+                         "packet %d: output frame differs from the explained one" % i)
+            out_i += 1
+        if kind == "flow":
+            want = ("miss",) if i < n_a else ("hit", "backend_gone_repick")
+            ck.check(decision in want, "decision", "packet %d phase %s: %s" % (i, "A" if i < n_a else "B", decision))
+    ck.check(out_i == len(outputs), "output.count", "%d frames written, %d announced" % (len(outputs), out_i))
+    # After phase B, its packets hit their entries (the re-picked ones too).
+    ck.check(all(p.get("flow", {}).get("decision") == "hit" for p in after if p["verdict"] != "drop"
+                 or p.get("reason") == "rate_limited"), "after.hit", "some phase-B flow not found afterwards")
+
+    agree = sum(1 for v, p in zip(verdicts, predictions)
+                if (p["verdict"], p.get("reason"), p.get("new_flow", False)) ==
+                (v["verdict"], v["reason"], v["new_flow"]))
+    ck.figure("dataplane %s: %d packets (%d flows), explain agreed on %d" % (args.dataplane, n, FLOWS, agree))
+    ck.figure("explain rate: phase A %.0f/s, phase B %.0f/s (pipelined, with output frames)" %
+              (n_a / took_a, (n - n_a) / took_b))
+    for key in sorted(tally):
+        ck.figure("%s %-9s %-7s %-14s %-28s %5d" % (key[0], key[1], key[2], key[3] or "-", key[4], tally[key]))
+    repicks = tally.get(("B", "flow", "forward", None, "backend_gone_repick"), 0)
+    limited = sum(c for k, c in tally.items() if k[0] == "B" and k[3] == "rate_limited")
+    ck.check(repicks > 0 and limited > 0, "coverage", "re-picks %d, rate-limited %d" % (repicks, limited))
+    return ck.finish("explain_agree (%s)" % args.dataplane, t_start)
+
+
+if __name__ == "__main__":
+    sys.exit(rl.main_in_workdir(__doc__, "elb-explain-", run))

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "elb_file.h"
 
 #define PATH_LEN ELB_DP_ERR_FIELD_MAX
@@ -89,6 +91,7 @@ struct cp_config *cp_config_clone(const struct cp_config *config)
 	copy->node = config->node;
 	copy->access = config->access;
 	copy->fleet = config->fleet;
+	copy->bgp = config->bgp;
 	if (config->n_dataplanes > 0) {
 		copy->dataplanes = calloc(config->n_dataplanes, sizeof(*copy->dataplanes));
 		if (copy->dataplanes == NULL)
@@ -508,10 +511,196 @@ static int fleet_from_json(const cJSON *json, struct cp_fleet_cfg *out, struct e
 	return rc;
 }
 
+/* An address of the given family (0: either), into addr and *family. */
+static int address_member(const cJSON *json, const char *path, uint8_t want,
+			  union elb_addr *addr, uint8_t *family, struct elb_dp_err *err)
+{
+	union elb_addr a;
+
+	memset(&a, 0, sizeof(a));
+	if (cJSON_IsString(json) && want != ELB_AF_INET6 &&
+	    inet_pton(AF_INET, json->valuestring, &a.v4) == 1) {
+		*family = ELB_AF_INET;
+	} else if (cJSON_IsString(json) && want != ELB_AF_INET &&
+		   inet_pton(AF_INET6, json->valuestring, a.v6) == 1) {
+		*family = ELB_AF_INET6;
+	} else {
+		return cp_fail(err, path, "must be %s",
+			       want == ELB_AF_INET    ? "an IPv4 address"
+			       : want == ELB_AF_INET6 ? "an IPv6 address"
+						      : "an IPv4 or IPv6 address");
+	}
+	*addr = a;
+	return 0;
+}
+
+static int path_member(const cJSON *json, const char *name, char *out, size_t size,
+		       struct elb_dp_err *err)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, name);
+	char path[PATH_LEN];
+
+	if (item == NULL)
+		return 0;
+	path_join(path, "bgp", name);
+	/* Written into BIRD's config between quotes: no quote, no newline. */
+	if (!cJSON_IsString(item) || item->valuestring[0] != '/' ||
+	    strlen(item->valuestring) >= size || strpbrk(item->valuestring, "\"\\\n") != NULL)
+		return cp_fail(err, path, "must be an absolute path below %zu bytes, without "
+				     "quotes or newlines", size);
+	snprintf(out, size, "%s", item->valuestring);
+	return 0;
+}
+
+static int bgp_neighbor_from_json(const cJSON *json, const char *prefix,
+				  struct cp_bgp_neighbor *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"address", "as", NULL};
+	const cJSON *item;
+	char path[PATH_LEN];
+	uint64_t as = 0;
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object with \"address\" and \"as\"");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "address");
+	path_join(path, prefix, "address");
+	rc = address_member(item, path, 0, &out->addr, &out->family, err);
+	if (rc < 0)
+		return rc;
+	path_join(path, prefix, "as");
+	if (cJSON_GetObjectItemCaseSensitive(json, "as") == NULL)
+		return cp_fail(err, path, "is required");
+	rc = read_uint(json, prefix, "as", 1, 4294967295u, &as, err);
+	out->as = (uint32_t)as;
+	return rc;
+}
+
+static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"local_as",	      "router_id",	  "neighbors",
+					    "hold_time_s",    "next_hop_v4",	  "next_hop_v6",
+					    "bird",	      "run_dir",	  "control_socket",
+					    "drain_quiet_ms", "drain_timeout_ms", "drained",
+					    NULL};
+	struct cp_bgp_cfg bgp;
+	const cJSON *item, *child;
+	uint64_t as = 0;
+	uint8_t family;
+	int rc;
+
+	memset(&bgp, 0, sizeof(bgp));
+	bgp.enabled = true;
+	bgp.hold_time_s = CP_BGP_HOLD_TIME_S_DEFAULT;
+	bgp.drain_quiet_ms = CP_BGP_DRAIN_QUIET_MS_DEFAULT;
+	bgp.drain_timeout_ms = CP_BGP_DRAIN_TIMEOUT_MS_DEFAULT;
+	snprintf(bgp.bird, sizeof(bgp.bird), "%s", CP_BGP_DEFAULT_BIRD);
+	snprintf(bgp.run_dir, sizeof(bgp.run_dir), "%s", CP_BGP_DEFAULT_RUN_DIR);
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, "bgp", "must be an object");
+	rc = elb_dp_json_check_members(json, "bgp", known, err);
+	if (rc < 0)
+		return rc;
+	if (cJSON_GetObjectItemCaseSensitive(json, "local_as") == NULL)
+		return cp_fail(err, "bgp.local_as", "is required");
+	rc = read_uint(json, "bgp", "local_as", 1, 4294967295u, &as, err);
+	if (rc < 0)
+		return rc;
+	bgp.local_as = (uint32_t)as;
+	item = cJSON_GetObjectItemCaseSensitive(json, "router_id");
+	if (item == NULL)
+		return cp_fail(err, "bgp.router_id", "is required");
+	rc = address_member(item, "bgp.router_id", ELB_AF_INET, &bgp.router_id, &family, err);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "neighbors");
+	if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) < 1 ||
+	    cJSON_GetArraySize(item) > CP_BGP_MAX_NEIGHBORS)
+		return cp_fail(err, "bgp.neighbors", "must be an array of 1 to %d neighbors",
+			       CP_BGP_MAX_NEIGHBORS);
+	cJSON_ArrayForEach(child, item)
+	{
+		char path[PATH_LEN];
+
+		snprintf(path, sizeof(path), "bgp.neighbors[%u]", bgp.n_neighbors);
+		rc = bgp_neighbor_from_json(child, path, &bgp.neighbors[bgp.n_neighbors], err);
+		if (rc < 0)
+			return rc;
+		for (uint32_t j = 0; j < bgp.n_neighbors; j++)
+			if (bgp.neighbors[j].family == bgp.neighbors[bgp.n_neighbors].family &&
+			    memcmp(&bgp.neighbors[j].addr, &bgp.neighbors[bgp.n_neighbors].addr,
+				   sizeof(bgp.neighbors[j].addr)) == 0) {
+				snprintf(path, sizeof(path), "bgp.neighbors[%u].address",
+					 bgp.n_neighbors);
+				return cp_fail(err, path, "repeats bgp.neighbors[%u]", j);
+			}
+		bgp.n_neighbors++;
+	}
+	rc = read_u32(json, "bgp", "hold_time_s", 0, 65535, &bgp.hold_time_s, err);
+	if (rc < 0)
+		return rc;
+	if (bgp.hold_time_s > 0 && bgp.hold_time_s < 3) /* RFC 4271 4.2 */
+		return cp_fail(err, "bgp.hold_time_s", "must be 0 or in 3..65535");
+	item = cJSON_GetObjectItemCaseSensitive(json, "next_hop_v4");
+	if (item != NULL) {
+		rc = address_member(item, "bgp.next_hop_v4", ELB_AF_INET, &bgp.next_hop_v4,
+				    &family, err);
+		if (rc < 0)
+			return rc;
+		bgp.has_next_hop_v4 = true;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "next_hop_v6");
+	if (item != NULL) {
+		rc = address_member(item, "bgp.next_hop_v6", ELB_AF_INET6, &bgp.next_hop_v6,
+				    &family, err);
+		if (rc < 0)
+			return rc;
+		bgp.has_next_hop_v6 = true;
+	}
+	rc = path_member(json, "bird", bgp.bird, sizeof(bgp.bird), err);
+	if (rc == 0)
+		rc = path_member(json, "run_dir", bgp.run_dir, sizeof(bgp.run_dir), err);
+	if (rc == 0)
+		rc = path_member(json, "control_socket", bgp.control_socket,
+				 sizeof(bgp.control_socket), err);
+	if (rc < 0)
+		return rc;
+	if (bgp.control_socket[0] == '\0' &&
+	    strlen(bgp.run_dir) + sizeof("/bird.ctl") > CP_SOCKET_PATH_MAX)
+		return cp_fail(err, "bgp.run_dir",
+			       "is too long for RUN_DIR/bird.ctl to be a socket path (%d bytes): "
+			       "set bgp.control_socket",
+			       CP_SOCKET_PATH_MAX);
+	rc = read_u32(json, "bgp", "drain_quiet_ms", CP_BGP_DRAIN_QUIET_MS_MIN,
+		      CP_BGP_DRAIN_QUIET_MS_MAX, &bgp.drain_quiet_ms, err);
+	if (rc == 0)
+		rc = read_u32(json, "bgp", "drain_timeout_ms", CP_BGP_DRAIN_TIMEOUT_MS_MIN,
+			      CP_BGP_DRAIN_TIMEOUT_MS_MAX, &bgp.drain_timeout_ms, err);
+	if (rc < 0)
+		return rc;
+	item = cJSON_GetObjectItemCaseSensitive(json, "drained");
+	if (item != NULL && !cJSON_IsBool(item))
+		return cp_fail(err, "bgp.drained", "must be a boolean");
+	bgp.drained = cJSON_IsTrue(item);
+	*out = bgp;
+	return 0;
+}
+
+void cp_bgp_control_socket(const struct cp_bgp_cfg *bgp, char *buf, size_t len)
+{
+	if (bgp->control_socket[0] != '\0')
+		snprintf(buf, len, "%s", bgp->control_socket);
+	else
+		snprintf(buf, len, "%s/bird.ctl", bgp->run_dir);
+}
+
 int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
 {
-	static const char *const known[] = {"node", "operator", "fleet", "dataplanes", "vips",
-					    NULL};
+	static const char *const known[] = {"node",	  "operator", "fleet", "bgp",
+					    "dataplanes", "vips",     NULL};
 	struct cp_config *config;
 	const cJSON *item, *child;
 	char path[PATH_LEN];
@@ -532,6 +721,12 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	item = cJSON_GetObjectItemCaseSensitive(json, "fleet");
 	if (item != NULL) {
 		rc = fleet_from_json(item, &config->fleet, err);
+		if (rc < 0)
+			goto fail;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "bgp");
+	if (item != NULL) {
+		rc = bgp_from_json(item, &config->bgp, err);
 		if (rc < 0)
 			goto fail;
 	}
@@ -779,6 +974,60 @@ static int access_to_json(cJSON *o, const struct cp_operator_access *a)
 	return 0;
 }
 
+static const char *addr_text(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
+{
+	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
+	    NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* Only when set: a config without "bgp" is written back without. */
+static int bgp_to_json(cJSON *o, const struct cp_bgp_cfg *bgp)
+{
+	char text[INET6_ADDRSTRLEN];
+	cJSON *json, *neighbors;
+
+	if (!bgp->enabled)
+		return 0;
+	json = cJSON_AddObjectToObject(o, "bgp");
+	if (json == NULL)
+		return -ENOMEM;
+	elb_dp_json_add_u64(json, "local_as", bgp->local_as);
+	cJSON_AddStringToObject(json, "router_id",
+				addr_text(&bgp->router_id, ELB_AF_INET, text, sizeof(text)));
+	neighbors = cJSON_AddArrayToObject(json, "neighbors");
+	for (uint32_t i = 0; neighbors != NULL && i < bgp->n_neighbors; i++) {
+		cJSON *n = cJSON_CreateObject();
+
+		if (n == NULL || !cJSON_AddItemToArray(neighbors, n)) {
+			cJSON_Delete(n);
+			return -ENOMEM;
+		}
+		cJSON_AddStringToObject(n, "address",
+					addr_text(&bgp->neighbors[i].addr, bgp->neighbors[i].family,
+						  text, sizeof(text)));
+		elb_dp_json_add_u64(n, "as", bgp->neighbors[i].as);
+	}
+	elb_dp_json_add_u64(json, "hold_time_s", bgp->hold_time_s);
+	if (bgp->has_next_hop_v4)
+		cJSON_AddStringToObject(json, "next_hop_v4",
+					addr_text(&bgp->next_hop_v4, ELB_AF_INET, text, sizeof(text)));
+	if (bgp->has_next_hop_v6)
+		cJSON_AddStringToObject(json, "next_hop_v6", addr_text(&bgp->next_hop_v6,
+								       ELB_AF_INET6, text,
+								       sizeof(text)));
+	cJSON_AddStringToObject(json, "bird", bgp->bird);
+	cJSON_AddStringToObject(json, "run_dir", bgp->run_dir);
+	if (bgp->control_socket[0] != '\0')
+		cJSON_AddStringToObject(json, "control_socket", bgp->control_socket);
+	elb_dp_json_add_u64(json, "drain_quiet_ms", bgp->drain_quiet_ms);
+	elb_dp_json_add_u64(json, "drain_timeout_ms", bgp->drain_timeout_ms);
+	if (cJSON_AddBoolToObject(json, "drained", bgp->drained) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
 cJSON *cp_config_to_json(const struct cp_config *config)
 {
 	cJSON *o = cJSON_CreateObject(), *node, *dps, *vips;
@@ -790,7 +1039,7 @@ cJSON *cp_config_to_json(const struct cp_config *config)
 		cJSON_Delete(node);
 		goto fail;
 	}
-	if (access_to_json(o, &config->access) < 0)
+	if (access_to_json(o, &config->access) < 0 || bgp_to_json(o, &config->bgp) < 0)
 		goto fail;
 	{
 		cJSON *fleet = cJSON_AddObjectToObject(o, "fleet");

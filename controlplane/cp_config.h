@@ -93,9 +93,48 @@ struct cp_fleet_cfg {
 					    a drain runs): counting walks every flow table */
 };
 
+/* "bgp": the node announces its VIPs through a BIRD 2 speaker that edgelb-cp
+ * configures (cp_bgp.c, docs/fleet.md). Absent: nothing is announced and
+ * nothing about BGP runs. */
+#define CP_BGP_MAX_NEIGHBORS 16
+#define CP_BGP_PATH_MAX 256
+#define CP_BGP_HOLD_TIME_S_DEFAULT 3u
+#define CP_BGP_DRAIN_QUIET_MS_DEFAULT 2000u
+#define CP_BGP_DRAIN_QUIET_MS_MIN 1000u /* above the 1 s counters poll */
+#define CP_BGP_DRAIN_QUIET_MS_MAX 600000u
+#define CP_BGP_DRAIN_TIMEOUT_MS_DEFAULT 60000u
+#define CP_BGP_DRAIN_TIMEOUT_MS_MIN 1000u
+#define CP_BGP_DRAIN_TIMEOUT_MS_MAX 604800000u /* a week */
+#define CP_BGP_DEFAULT_BIRD "/usr/sbin/bird"
+#define CP_BGP_DEFAULT_RUN_DIR "/run/edgelb/bgp"
+
+struct cp_bgp_neighbor {
+	union elb_addr addr;
+	uint8_t family; /* ELB_AF_INET or ELB_AF_INET6: the session's channel */
+	uint32_t as;
+};
+
+struct cp_bgp_cfg {
+	bool enabled; /* the config has "bgp" */
+	uint32_t local_as;
+	union elb_addr router_id; /* IPv4 */
+	uint32_t hold_time_s;     /* 0 (no keepalives) or 3..65535 */
+	uint32_t n_neighbors;
+	struct cp_bgp_neighbor neighbors[CP_BGP_MAX_NEIGHBORS];
+	bool has_next_hop_v4, has_next_hop_v6; /* else "next hop self" */
+	union elb_addr next_hop_v4, next_hop_v6;
+	char bird[CP_BGP_PATH_MAX];            /* the daemon to start */
+	char run_dir[CP_BGP_PATH_MAX];         /* its config, pid file and log */
+	char control_socket[CP_SOCKET_PATH_MAX]; /* "": RUN_DIR/bird.ctl */
+	uint32_t drain_quiet_ms;   /* node drain: no VIP packet for this long ends it */
+	uint32_t drain_timeout_ms; /* ... or this long after it began */
+	bool drained;              /* the operator's node.drain, until node.resume */
+};
+
 struct cp_config {
 	struct elb_dp_node node;
 	struct cp_fleet_cfg fleet;
+	struct cp_bgp_cfg bgp;
 	struct cp_operator_access access;
 	uint32_t n_dataplanes;
 	struct cp_dataplane_cfg *dataplanes;
@@ -108,6 +147,8 @@ void cp_health_check_defaults(struct cp_health_check *hc);
 uint32_t cp_fleet_disagree_after_ms(const struct cp_config *config);
 uint32_t cp_drain_timeout_ms(const struct cp_config *config);
 uint32_t cp_flow_count_interval_ms(const struct cp_config *config);
+/* BIRD's control socket: the configured one or RUN_DIR/bird.ctl. */
+void cp_bgp_control_socket(const struct cp_bgp_cfg *bgp, char *buf, size_t len);
 void cp_config_free(struct cp_config *config);
 struct cp_config *cp_config_clone(const struct cp_config *config);
 int cp_config_find_vip(const struct cp_config *config, const struct elb_dp_vip_key *key);

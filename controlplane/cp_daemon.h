@@ -22,6 +22,7 @@ enum cp_pollable_kind {
 	CP_POLL_DATAPLANE,
 	CP_POLL_TARGET,
 	CP_POLL_METRICS, /* the --metrics listener and its connections */
+	CP_POLL_BGP,     /* the BGP speaker's control socket (cp_bgp.c) */
 };
 
 #define CP_DP_PING_INTERVAL_MS 250u  /* restart noticed within this plus a round trip */
@@ -141,6 +142,14 @@ struct cp_subscriber {
 };
 
 struct cp_metrics; /* cp_metrics.c */
+struct cp_bgp;     /* cp_bgp.c */
+
+/* The node's state toward the routers (cp_bgp.c, docs/fleet.md). */
+enum cp_node_state {
+	CP_NODE_ACTIVE = 0, /* VIPs announced when they can serve */
+	CP_NODE_DRAINING,   /* every VIP withdrawn, traffic still arriving */
+	CP_NODE_DRAINED,    /* no VIP packet for bgp.drain_quiet_ms (or timed out) */
+};
 
 struct cp_daemon {
 	int epfd;
@@ -169,6 +178,13 @@ struct cp_daemon {
 	struct cp_metrics *metrics;
 	uint64_t fleet_disagreements; /* over all VIPs */
 	uint64_t drains_completed, drains_timed_out;
+	/* BGP (cp_bgp.c), NULL without a "bgp" section. The figures below it
+	 * are copied out for the metrics page, which does not link cp_bgp.c. */
+	struct cp_bgp *bgp;
+	uint8_t node_state;           /* enum cp_node_state */
+	uint32_t bgp_announced;       /* prefixes in the speaker's config */
+	bool bgp_speaker_up;          /* the speaker answers on its control socket */
+	uint64_t bgp_speaker_losses;
 };
 
 uint64_t cp_now_ms(void);

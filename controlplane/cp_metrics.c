@@ -312,6 +312,25 @@ char *cp_metrics_render(const struct cp_daemon *cp, size_t *len)
 	    (unsigned long long)cp->health_transitions);
 	put_family(&t, "edgelb_cp_events_total", "counter", "Events raised (see subscribe).");
 	put(&t, "edgelb_cp_events_total %llu\n", (unsigned long long)cp->events);
+	if (cp->bgp != NULL) {
+		static const char *const states[] = {"active", "draining", "drained"};
+
+		put_family(&t, "edgelb_node_state", "gauge",
+			   "1 for the node's state toward the routers (docs/fleet.md).");
+		for (uint8_t i = 0; i < 3; i++)
+			put(&t, "edgelb_node_state{state=\"%s\"} %d\n", states[i],
+			    cp->node_state == i);
+		put_family(&t, "edgelb_bgp_announced_prefixes", "gauge",
+			   "VIP prefixes in the BGP speaker's configuration.");
+		put(&t, "edgelb_bgp_announced_prefixes %u\n", cp->bgp_announced);
+		put_family(&t, "edgelb_bgp_speaker_up", "gauge",
+			   "1 while the BGP speaker answers on its control socket.");
+		put(&t, "edgelb_bgp_speaker_up %d\n", cp->bgp_speaker_up);
+		put_family(&t, "edgelb_bgp_speaker_losses_total", "counter",
+			   "Times the BGP speaker was lost (died, closed its control socket).");
+		put(&t, "edgelb_bgp_speaker_losses_total %llu\n",
+		    (unsigned long long)cp->bgp_speaker_losses);
+	}
 	cJSON_Delete(figures);
 	if (t.failed) {
 		free(t.buf);

@@ -11,6 +11,7 @@
  * the desired dataplane config (cp->desired, generation cp->gen) -> a
  * config.set to every dataplane whose accepted generation is older.
  */
+#include "cp_bgp.h"
 #include "cp_daemon.h"
 #include "cp_metrics.h"
 
@@ -535,6 +536,8 @@ static void handle_event(struct cp_daemon *cp, struct epoll_event *ev, uint64_t 
 			if (rc < 0)
 				dp_disconnect(cp, dp, strerror(-rc));
 		}
+	} else if (kind == CP_POLL_BGP) {
+		cp_bgp_event(cp, ev->events);
 	} else if (kind == CP_POLL_METRICS) {
 		cp_metrics_event(cp, ev->data.ptr, ev->events);
 	} else if (kind == CP_POLL_TARGET) {
@@ -581,6 +584,8 @@ static int run(struct cp_daemon *cp)
 			cp_slo_tick(&cp->vip_rt[v].slo, now);
 		for (uint32_t i = 0; i < cp->n_dps; i++)
 			dp_tick(cp, &cp->dps[i], now);
+		/* After the dataplanes: what it announces follows their state. */
+		cp_bgp_tick(cp, now);
 		cp_stream_tick(cp, now);
 		cp_metrics_tick(cp, now);
 	}
@@ -640,6 +645,7 @@ int main(int argc, char **argv)
 	struct cp_daemon cp = {.epfd = -1, .operator_kind = CP_POLL_OPERATOR};
 	const char *socket_path = CP_DEFAULT_SOCKET, *metrics = NULL;
 	struct elb_rpc_server_config rpc = {0};
+	struct elb_rpc_method *methods;
 	struct elb_rpc_access access;
 	struct access_ids ids;
 	struct cp_config *loaded;
@@ -698,22 +704,42 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	rc = cp_bgp_init(&cp);
+	if (rc < 0) {
+		fprintf(stderr, "edgelb-cp: bgp: %s\n", strerror(-rc));
+		cp_daemon_free(&cp);
+		return 1;
+	}
+	/* The operator methods, and the node's (cp_bgp.c) after them. */
+	methods = calloc(cp_n_methods + cp_bgp_n_methods, sizeof(*methods));
+	if (methods == NULL) {
+		fprintf(stderr, "edgelb-cp: out of memory\n");
+		cp_bgp_free(&cp);
+		cp_daemon_free(&cp);
+		return 1;
+	}
+	memcpy(methods, cp_methods, cp_n_methods * sizeof(*methods));
+	memcpy(methods + cp_n_methods, cp_bgp_methods, cp_bgp_n_methods * sizeof(*methods));
 	rpc.path = socket_path;
-	rpc.methods = cp_methods;
-	rpc.n_methods = cp_n_methods;
+	rpc.methods = methods;
+	rpc.n_methods = cp_n_methods + cp_bgp_n_methods;
 	rpc.ctx = &cp;
 	operator_access(&loaded->access, &rpc, &access, &ids);
 	rc = elb_rpc_server_open(&cp.operator, &rpc);
 	if (rc < 0) {
 		fprintf(stderr, "edgelb-cp: operator socket %s: %s\n", socket_path, strerror(-rc));
+		cp_bgp_free(&cp);
 		cp_daemon_free(&cp);
+		free(methods);
 		return 1;
 	}
 	ev.events = EPOLLIN;
 	ev.data.ptr = &cp.operator_kind;
 	if (epoll_ctl(cp.epfd, EPOLL_CTL_ADD, elb_rpc_server_fd(cp.operator), &ev) < 0) {
 		fprintf(stderr, "edgelb-cp: epoll: %s\n", strerror(errno));
+		cp_bgp_free(&cp);
 		cp_daemon_free(&cp);
+		free(methods);
 		return 1;
 	}
 	if (metrics != NULL) {
@@ -722,7 +748,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "edgelb-cp: --metrics %s: %s\n", metrics,
 				rc == -EINVAL ? "not ADDRESS:PORT (numeric, [v6]:port)"
 					      : strerror(-rc));
+			cp_bgp_free(&cp);
 			cp_daemon_free(&cp);
+			free(methods);
 			return rc == -EINVAL ? 2 : 1;
 		}
 	}
@@ -732,6 +760,8 @@ int main(int argc, char **argv)
 	rc = run(&cp);
 	if (rc < 0)
 		fprintf(stderr, "edgelb-cp: epoll_wait: %s\n", strerror(-rc));
+	cp_bgp_free(&cp);
 	cp_daemon_free(&cp);
+	free(methods);
 	return rc < 0 ? 1 : 0;
 }

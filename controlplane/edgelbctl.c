@@ -41,6 +41,11 @@ static void usage(FILE *out)
 		"  stats [--watch] [--interval MS] [--count N]\n"
 		"                                   per-VIP and per-backend rates, live with --watch\n"
 		"  events [--count N]               events as they happen (subscribe)\n"
+		"  node                             BGP announcements, speaker, sessions, drain state\n"
+		"  node drain [--wait] [--timeout S]\n"
+		"                                   withdraw every VIP; --wait: until no VIP traffic\n"
+		"                                   arrives (exit 0) or timed out (4)\n"
+		"  node resume                      announce again\n"
 		"  call METHOD [PARAMS-JSON]        any method, raw\n");
 }
 
@@ -747,6 +752,146 @@ static void print_pretty(const cJSON *item)
 	free(text);
 }
 
+static void print_node(const cJSON *r)
+{
+	const cJSON *speaker = cJSON_GetObjectItemCaseSensitive(r, "speaker"), *item;
+	const cJSON *drain = cJSON_GetObjectItemCaseSensitive(r, "drain");
+	const cJSON *last = cJSON_GetObjectItemCaseSensitive(speaker, "last_reload");
+
+	printf("state       %s", str(r, "state"));
+	if (cJSON_GetObjectItemCaseSensitive(drain, "since_ms") != NULL)
+		printf(" (for %.1f s, no VIP packet for %.1f s)", num(drain, "since_ms") / 1000,
+		       num(drain, "quiet_for_ms") / 1000);
+	if (cJSON_GetObjectItemCaseSensitive(drain, "reason") != NULL)
+		printf("; drained (%s) in %.1f s", str(drain, "reason"), num(drain, "drain_ms") / 1000);
+	printf("\n");
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "bgp"))) {
+		printf("bgp         not configured: nothing is announced\n");
+		return;
+	}
+	printf("announced  ");
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(r, "announced"))
+		printf(" %s", item->valuestring);
+	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "announced")) == 0)
+		printf(" -");
+	if (cJSON_GetObjectItemCaseSensitive(r, "withdrawn_because") != NULL)
+		printf("   (withdrawn: %s)", str(r, "withdrawn_because"));
+	printf("\n");
+	printf("speaker     %s, pid %.0f%s, %.0f reloads", yes(speaker, "up")[0] == 'y' ? "up" : "DOWN",
+	       num(speaker, "pid"), yes(speaker, "adopted")[0] == 'y' ? " (adopted)" : "",
+	       num(speaker, "reloads"));
+	if (last != NULL)
+		printf(", last %s: %s", yes(last, "ok")[0] == 'y' ? "ok" : "REFUSED", str(last, "reply"));
+	printf("\n");
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(speaker, "sessions"))
+		printf("session     %-8s %-16s AS%-10.0f %-6s %s\n", str(item, "name"),
+		       str(item, "neighbor"), num(item, "as"), str(item, "state"), str(item, "info"));
+}
+
+/*
+ * node, node drain [--wait] [--timeout S], node resume. --wait polls node.get
+ * until the node is drained.
+ * @return 0 done (drained: no VIP traffic), 4 drained by its timeout or not
+ *         in time, 1 refused, 2 usage, 3 socket trouble.
+ */
+static int node_command(const char *path, char **args, int nargs, bool json)
+{
+	const char *method = "node.get";
+	unsigned long timeout_s = 0;
+	bool wait = false;
+	struct timespec start, now;
+	cJSON *reply = NULL;
+	const cJSON *result, *error;
+	int rc;
+
+	if (nargs >= 2 && strcmp(args[1], "drain") == 0)
+		method = "node.drain";
+	else if (nargs == 2 && strcmp(args[1], "resume") == 0)
+		method = "node.resume";
+	else if (nargs != 1)
+		goto usage;
+	for (int i = 2; strcmp(method, "node.drain") == 0 && i < nargs; i++) {
+		char *end = NULL;
+
+		if (strcmp(args[i], "--wait") == 0) {
+			wait = true;
+		} else if (strcmp(args[i], "--timeout") == 0 && i + 1 < nargs) {
+			timeout_s = strtoul(args[++i], &end, 10);
+			if (*end != '\0' || timeout_s == 0 || timeout_s > 604800)
+				goto usage;
+		} else {
+			goto usage;
+		}
+	}
+	if (timeout_s != 0 && !wait)
+		goto usage;
+	rc = call(path, method, NULL, &reply);
+	if (rc < 0) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+		return 3;
+	}
+	error = cJSON_GetObjectItemCaseSensitive(reply, "error");
+	result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+	if (error != NULL) {
+		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"), str(error, "message"));
+		cJSON_Delete(reply);
+		return 1;
+	}
+	if (json)
+		print_pretty(result);
+	else if (strcmp(method, "node.get") == 0)
+		print_node(result);
+	else
+		printf("node %s\n", str(result, "state"));
+	if (!wait) {
+		cJSON_Delete(reply);
+		return 0;
+	}
+	if (timeout_s == 0) /* the daemon's bgp.drain_timeout_ms ends it */
+		timeout_s = (unsigned long)(num(result, "timeout_ms") / 1000) + 30;
+	cJSON_Delete(reply);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		const cJSON *drain;
+
+		reply = NULL;
+		rc = call(path, "node.get", NULL, &reply);
+		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+		if (rc < 0 || result == NULL) {
+			fprintf(stderr, "edgelbctl: %s: %s\n", path,
+				rc < 0 ? strerror(-rc) : "node.get refused");
+			cJSON_Delete(reply);
+			return rc < 0 ? 3 : 1;
+		}
+		drain = cJSON_GetObjectItemCaseSensitive(result, "drain");
+		if (strcmp(str(result, "state"), "drained") == 0) {
+			if (json)
+				print_pretty(drain);
+			else
+				printf("node drained (%s) after %.1f s\n", str(drain, "reason"),
+				       num(drain, "drain_ms") / 1000);
+			rc = strcmp(str(drain, "reason"), "quiet") == 0 ? 0 : 4;
+			cJSON_Delete(reply);
+			return rc;
+		}
+		if (strcmp(str(result, "state"), "active") == 0) {
+			fprintf(stderr, "edgelbctl: the node was resumed before it was drained\n");
+			cJSON_Delete(reply);
+			return 1;
+		}
+		cJSON_Delete(reply);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((unsigned long)(now.tv_sec - start.tv_sec) >= timeout_s) {
+			fprintf(stderr, "edgelbctl: not drained after %lu s\n", timeout_s);
+			return 4;
+		}
+		usleep(100000);
+	}
+usage:
+	usage(stderr);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -888,6 +1033,9 @@ int main(int argc, char **argv)
 		method = "dataplanes.get";
 	} else if (nargs == 1 && strcmp(what, "fleet") == 0) {
 		method = "fleet.get";
+	} else if (strcmp(what, "node") == 0) {
+		cJSON_Delete(params);
+		return node_command(path, args, nargs, json);
 	} else if (strcmp(what, "call") == 0 && (nargs == 2 || nargs == 3)) {
 		method = args[1];
 		if (nargs == 3) {

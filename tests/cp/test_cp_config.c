@@ -304,6 +304,96 @@ static void test_fleet_settings(void)
 	expect_error("{'fleet':3}", "fleet", "fleet: must be an object");
 }
 
+#define BGP0 "'local_as':65010,'router_id':'192.0.2.2','neighbors':[{'address':'192.0.2.1','as':65000}]"
+
+static void test_bgp_settings(void)
+{
+	struct cp_config *c = parse_ok("{" NODE "}"), *again;
+	cJSON *json;
+	char *text;
+	struct elb_dp_err err = {0};
+
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_FALSE(c->bgp.enabled);
+	json = cp_config_to_json(c);
+	CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(json, "bgp")); /* written back without */
+	cJSON_Delete(json);
+	cp_config_free(c);
+
+	c = parse_ok("{" NODE ",'bgp':{" BGP0 "}}");
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_TRUE(c->bgp.enabled);
+	CU_ASSERT_EQUAL(c->bgp.local_as, 65010);
+	CU_ASSERT_EQUAL(c->bgp.n_neighbors, 1);
+	CU_ASSERT_EQUAL(c->bgp.neighbors[0].as, 65000);
+	CU_ASSERT_EQUAL(c->bgp.neighbors[0].family, ELB_AF_INET);
+	CU_ASSERT_EQUAL(c->bgp.hold_time_s, 3);
+	CU_ASSERT_EQUAL(c->bgp.drain_quiet_ms, 2000);
+	CU_ASSERT_EQUAL(c->bgp.drain_timeout_ms, 60000);
+	CU_ASSERT_FALSE(c->bgp.drained);
+	CU_ASSERT_STRING_EQUAL(c->bgp.bird, "/usr/sbin/bird");
+	{
+		char sock[CP_SOCKET_PATH_MAX];
+
+		cp_bgp_control_socket(&c->bgp, sock, sizeof(sock));
+		CU_ASSERT_STRING_EQUAL(sock, "/run/edgelb/bgp/bird.ctl");
+	}
+	cp_config_free(c);
+
+	/* Every member survives the round trip, drained included. */
+	c = parse_ok("{" NODE ",'bgp':{'local_as':4200000000,'router_id':'10.0.0.1',"
+		     "'neighbors':[{'address':'10.0.0.254','as':65000},"
+		     "{'address':'2001:db8::fe','as':65001}],'hold_time_s':9,"
+		     "'next_hop_v4':'10.0.0.2','next_hop_v6':'2001:db8::2','bird':'/opt/bird',"
+		     "'run_dir':'/var/run/x','control_socket':'/run/b.ctl','drain_quiet_ms':1000,"
+		     "'drain_timeout_ms':5000,'drained':true}}");
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(c->bgp.neighbors[1].family, ELB_AF_INET6);
+	CU_ASSERT_TRUE(c->bgp.drained);
+	json = cp_config_to_json(c);
+	text = cJSON_PrintUnformatted(json);
+	CU_ASSERT_EQUAL(cp_config_parse(text, strlen(text), &again, &err), 0);
+	CU_ASSERT_FATAL(again != NULL);
+	CU_ASSERT_EQUAL(memcmp(&again->bgp, &c->bgp, sizeof(c->bgp)), 0);
+	free(text);
+	cJSON_Delete(json);
+	cp_config_free(again);
+	cp_config_free(c);
+
+	expect_error("{'bgp':{}}", "bgp.local_as", "bgp.local_as: is required");
+	expect_error("{'bgp':{'local_as':0}}", "bgp.local_as",
+		     "bgp.local_as: must be an integer in 1..4294967295");
+	expect_error("{'bgp':{'local_as':1}}", "bgp.router_id", "bgp.router_id: is required");
+	expect_error("{'bgp':{'local_as':1,'router_id':'::1'}}", "bgp.router_id",
+		     "bgp.router_id: must be an IPv4 address");
+	expect_error("{'bgp':{'local_as':1,'router_id':'10.0.0.1','neighbors':[]}}",
+		     "bgp.neighbors", "bgp.neighbors: must be an array of 1 to 16 neighbors");
+	expect_error("{'bgp':{'local_as':1,'router_id':'10.0.0.1','neighbors':[{'address':'x'}]}}",
+		     "bgp.neighbors[0].address",
+		     "bgp.neighbors[0].address: must be an IPv4 or IPv6 address");
+	expect_error("{'bgp':{'local_as':1,'router_id':'10.0.0.1','neighbors':[{'address':'10.0.0.2'}]}}",
+		     "bgp.neighbors[0].as", "bgp.neighbors[0].as: is required");
+	expect_error("{'bgp':{'local_as':1,'router_id':'10.0.0.1','neighbors':["
+		     "{'address':'10.0.0.2','as':2},{'address':'10.0.0.2','as':3}]}}",
+		     "bgp.neighbors[1].address", "bgp.neighbors[1].address: repeats bgp.neighbors[0]");
+	expect_error("{'bgp':{" BGP0 ",'hold_time_s':2}}", "bgp.hold_time_s",
+		     "bgp.hold_time_s: must be 0 or in 3..65535");
+	expect_error("{'bgp':{" BGP0 ",'next_hop_v6':'10.0.0.1'}}", "bgp.next_hop_v6",
+		     "bgp.next_hop_v6: must be an IPv6 address");
+	expect_error("{'bgp':{" BGP0 ",'run_dir':'relative'}}", "bgp.run_dir",
+		     "bgp.run_dir: must be an absolute path below 256 bytes, without quotes or "
+		     "newlines");
+	expect_error("{'bgp':{" BGP0 ",'bird':'/a\\\"b'}}", "bgp.bird",
+		     "bgp.bird: must be an absolute path below 256 bytes, without quotes or "
+		     "newlines");
+	expect_error("{'bgp':{" BGP0 ",'drain_quiet_ms':999}}", "bgp.drain_quiet_ms",
+		     "bgp.drain_quiet_ms: must be an integer in 1000..600000");
+	expect_error("{'bgp':{" BGP0 ",'drained':1}}", "bgp.drained",
+		     "bgp.drained: must be a boolean");
+	expect_error("{'bgp':{" BGP0 ",'password':'x'}}", "bgp.password",
+		     "bgp.password: unknown member");
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -313,6 +403,7 @@ int main(void)
 		ELB_TEST(test_operator_access),
 		ELB_TEST(test_dp_view),
 		ELB_TEST(test_fleet_settings),
+		ELB_TEST(test_bgp_settings),
 		ELB_TEST_END,
 	};
 

@@ -977,12 +977,6 @@ static int method_flow_explain(void *ctx, const cJSON *params, cJSON **result,
 		return rc;
 	if (output != NULL && !cJSON_IsBool(output))
 		return bad_param(error, "output", "must be a boolean");
-	if (api->ops.explain == NULL || api->ops.snapshot == NULL ||
-	    (snap = api->ops.snapshot(api->ctx)) == NULL) {
-		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL,
-				  "this dataplane cannot explain its decisions");
-		return -EOPNOTSUPP;
-	}
 	frame = malloc(ELB_EXPLAIN_FRAME_MAX);
 	run = calloc(1, sizeof(*run));
 	if (frame == NULL || run == NULL)
@@ -999,6 +993,14 @@ static int method_flow_explain(void *ctx, const cJSON *params, cJSON **result,
 	}
 	if (len < 0) {
 		rc = len;
+		goto out;
+	}
+	/* After the params: a malformed request hears what is wrong with it anyway. */
+	if (api->ops.explain == NULL || api->ops.snapshot == NULL ||
+	    (snap = api->ops.snapshot(api->ctx)) == NULL) {
+		elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL,
+				  "this dataplane cannot explain its decisions");
+		rc = -EOPNOTSUPP;
 		goto out;
 	}
 	rc = api->ops.explain(api->ctx, frame, (uint32_t)len, run, reason, sizeof(reason));

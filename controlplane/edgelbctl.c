@@ -4,6 +4,8 @@
  * request per invocation over the operator socket; the answer is printed as
  * a table (or raw with --json). A JSON-RPC error is printed on stderr and
  * makes the exit status 1; usage errors give 2, a socket failure 3.
+ * `explain` goes on to the dataplanes' own sockets (flow.explain), which
+ * edgelb-cp lists: it never makes edgelb-cp wait on a dataplane.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +43,11 @@ static void usage(FILE *out)
 		"  stats [--watch] [--interval MS] [--count N]\n"
 		"                                   per-VIP and per-backend rates, live with --watch\n"
 		"  events [--count N]               events as they happen (subscribe)\n"
+		"  explain SRC:SPORT DST:DPORT tcp|udp [--flags SAFRP] [--length N] [--no-df]\n"
+		"  explain --packet HEX | --pcap FILE [--frame N]\n"
+		"          [--dataplane NAME | --dp-socket PATH] [--output]\n"
+		"                                   every step of each dataplane's decision for one\n"
+		"                                   packet (flow.explain); exit 5 if they disagree\n"
 		"  node                             BGP announcements, speaker, sessions, drain state\n"
 		"  node drain [--wait] [--timeout S]\n"
 		"                                   withdraw every VIP; --wait: until no VIP traffic\n"
@@ -892,6 +899,366 @@ usage:
 	return 2;
 }
 
+/* ------------------------------------------------------------------------ */
+/* explain: flow.explain on every dataplane edgelb-cp manages (or one) */
+
+#define EXPLAIN_FRAME_MAX 9216 /* ELB_EXPLAIN_FRAME_MAX */
+
+/* "ADDRESS:PORT" or "[V6]:PORT" into params' `addr_name` and `port_name`. */
+static int add_endpoint(cJSON *params, const char *text, const char *addr_name,
+			const char *port_name)
+{
+	char addr[64];
+	const char *colon;
+	char *end;
+	unsigned long port;
+	size_t n;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -EINVAL;
+		n = (size_t)(close - text - 1);
+		if (n >= sizeof(addr))
+			return -EINVAL;
+		memcpy(addr, text + 1, n);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL || (size_t)(colon - text) >= sizeof(addr))
+			return -EINVAL;
+		n = (size_t)(colon - text);
+		memcpy(addr, text, n);
+	}
+	addr[n] = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port > 65535)
+		return -EINVAL;
+	cJSON_AddStringToObject(params, addr_name, addr);
+	cJSON_AddNumberToObject(params, port_name, (double)port);
+	return 0;
+}
+
+/* Frame `index` (1-based, as tshark numbers them) of a classic pcap file,
+ * as hex in params' "packet". */
+static int add_pcap_frame(cJSON *params, const char *path, unsigned long index)
+{
+	uint8_t hdr[24], rec[16], *frame = NULL;
+	bool swapped;
+	uint32_t magic, caplen = 0;
+	char *hex;
+	FILE *f = fopen(path, "rb");
+	int rc = -EINVAL;
+
+	if (f == NULL) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr))
+		goto bad;
+	memcpy(&magic, hdr, 4);
+	swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
+	if (!swapped && magic != 0xa1b2c3d4u && magic != 0xa1b23c4du)
+		goto bad;
+	for (unsigned long i = 1;; i++) {
+		if (fread(rec, 1, sizeof(rec), f) != sizeof(rec)) {
+			fprintf(stderr, "edgelbctl: %s has %lu frames\n", path, i - 1);
+			goto out;
+		}
+		memcpy(&caplen, rec + 8, 4);
+		if (swapped)
+			caplen = __builtin_bswap32(caplen);
+		if (caplen > 262144)
+			goto bad;
+		if (i == index)
+			break;
+		if (fseek(f, caplen, SEEK_CUR) != 0)
+			goto bad;
+	}
+	if (caplen == 0 || caplen > EXPLAIN_FRAME_MAX) {
+		fprintf(stderr, "edgelbctl: frame %lu is %u bytes (1..%u explained)\n", index, caplen,
+			EXPLAIN_FRAME_MAX);
+		goto out;
+	}
+	frame = malloc(caplen);
+	hex = malloc((size_t)caplen * 2 + 1);
+	if (frame == NULL || hex == NULL || fread(frame, 1, caplen, f) != caplen) {
+		free(hex);
+		goto bad;
+	}
+	for (uint32_t i = 0; i < caplen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", frame[i]);
+	cJSON_AddStringToObject(params, "packet", hex);
+	free(hex);
+	rc = 0;
+	goto out;
+bad:
+	fprintf(stderr, "edgelbctl: %s: not a readable pcap file\n", path);
+out:
+	free(frame);
+	fclose(f);
+	return rc;
+}
+
+static void print_explanation(const char *name, const cJSON *r)
+{
+	const cJSON *pkt = cJSON_GetObjectItemCaseSensitive(r, "packet");
+	const cJSON *vip = cJSON_GetObjectItemCaseSensitive(r, "vip");
+	const cJSON *maglev = cJSON_GetObjectItemCaseSensitive(r, "maglev");
+	const cJSON *flow = cJSON_GetObjectItemCaseSensitive(r, "flow");
+	const cJSON *rate = cJSON_GetObjectItemCaseSensitive(r, "rate_limit");
+	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(r, "backend");
+	const cJSON *encap = cJSON_GetObjectItemCaseSensitive(r, "encap");
+	const cJSON *mtu = cJSON_GetObjectItemCaseSensitive(r, "mtu");
+	bool v6 = strcmp(str(pkt, "family"), "ipv6") == 0;
+
+	printf("dataplane %s (epoch %.0f)\n", name, num(r, "epoch"));
+	if (strcmp(str(pkt, "parse"), "ok") != 0) {
+		printf("  packet   %.0f B: %s %s%s%s\n", num(pkt, "frame_length"), str(pkt, "parse"),
+		       cJSON_GetObjectItemCaseSensitive(pkt, "reason") ? str(pkt, "reason") : "",
+		       cJSON_GetObjectItemCaseSensitive(pkt, "why") ? ": " : "",
+		       cJSON_GetObjectItemCaseSensitive(pkt, "why") ? str(pkt, "why") : "");
+	} else {
+		printf("  packet   %s%s%s:%.0f -> %s%s%s:%.0f %s", v6 ? "[" : "", str(pkt, "src"),
+		       v6 ? "]" : "", num(pkt, "sport"), v6 ? "[" : "", str(pkt, "dst"), v6 ? "]" : "",
+		       num(pkt, "dport"), str(pkt, "protocol"));
+		if (cJSON_GetObjectItemCaseSensitive(pkt, "tcp_flags"))
+			printf(" [%s]", str(pkt, "tcp_flags"));
+		printf(", IP length %.0f%s%s\n", num(pkt, "ip_length"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pkt, "fragment")) ? ", fragment" : "",
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pkt, "icmp_error"))
+			       ? ", ICMP error (follows the flow it quotes)"
+			       : "");
+	}
+	if (vip != NULL) {
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(vip, "matched")))
+			printf("  vip      %s\n", str(vip, "vip"));
+		else
+			printf("  vip      none: %s\n", str(vip, "why_not"));
+	}
+	if (maglev != NULL)
+		printf("  hash     %s -> Maglev slot %.0f of %.0f -> %s\n", str(r, "flow_hash"),
+		       num(maglev, "slot"), num(maglev, "table_size"), str(maglev, "backend"));
+	if (flow != NULL) {
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(flow, "found"))) {
+			const char *where = cJSON_GetObjectItemCaseSensitive(flow, "cpu") ? "cpu" : "worker";
+
+			printf("  flow     %s: entry on %s %.0f (%.0f holding it), %s, expires in %.1f s, "
+			       "backend %s%s\n",
+			       str(flow, "decision"), where, num(flow, where), num(flow, "holders"),
+			       str(flow, "state"), num(flow, "expires_in_ms") / 1000,
+			       str(flow, "backend"),
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(flow, "was_rate_limited"))
+				       ? ", was rate-limited"
+				       : "");
+		} else {
+			printf("  flow     %s: no entry, the Maglev pick decides\n", str(flow, "decision"));
+		}
+	}
+	if (rate != NULL) {
+		printf("  limit   ");
+		if (cJSON_GetObjectItemCaseSensitive(rate, "packets_per_s"))
+			printf(" %.0f packets/s, %.0f available now;", num(rate, "packets_per_s"),
+			       num(rate, "packets_available"));
+		if (cJSON_GetObjectItemCaseSensitive(rate, "bytes_per_s"))
+			printf(" %.0f B/s, %.0f B available now;", num(rate, "bytes_per_s"),
+			       num(rate, "bytes_available"));
+		printf(" this packet %s\n",
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rate, "this_packet_limited"))
+			       ? "is LIMITED"
+			       : "passes");
+	}
+	if (backend != NULL)
+		printf("  backend  %s (slot %.0f, weight %.0f, %s)%s\n", str(backend, "address"),
+		       num(backend, "slot"), num(backend, "weight"), str(backend, "state"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "new_flow")) ? ", new flow"
+										: "");
+	if (encap != NULL && mtu != NULL)
+		printf("  encap    %s %s -> %s (+%.0f B); MTU %.0f: %s (%.0f B outer)\n",
+		       str(encap, "type"), str(encap, "outer_src"), str(encap, "outer_dst"),
+		       num(encap, "overhead"), num(mtu, "mtu"), str(mtu, "verdict"),
+		       num(mtu, "outer_length"));
+	printf("  verdict  %s", str(r, "verdict"));
+	if (cJSON_GetObjectItemCaseSensitive(r, "reason"))
+		printf(" (%s)", str(r, "reason"));
+	if (cJSON_GetObjectItemCaseSensitive(r, "output_length"))
+		printf(", %.0f B sent", num(r, "output_length"));
+	printf("%s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "consistent"))
+			       ? ""
+			       : "  INCONSISTENT: the steps do not lead where the dataplane went");
+	if (cJSON_GetObjectItemCaseSensitive(r, "output"))
+		printf("  output   %s\n", str(r, "output"));
+}
+
+/* What sends a packet where: verdict, reason and backend, for comparing. */
+static void explanation_outcome(const cJSON *r, char *out, size_t len)
+{
+	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(r, "backend");
+
+	snprintf(out, len, "%s %s %s", str(r, "verdict"),
+		 cJSON_GetObjectItemCaseSensitive(r, "reason") ? str(r, "reason") : "",
+		 backend ? str(backend, "address") : "");
+}
+
+/*
+ * explain ...: see usage(). Asks edgelb-cp for its dataplanes (or takes
+ * --dp-socket) and each of them for flow.explain.
+ * @return 0 all answered, consistent and agreeing; 1 a dataplane refused;
+ *         2 usage; 3 socket trouble; 5 the dataplanes disagree or one is
+ *         inconsistent.
+ */
+static int explain_command(const char *path, char **args, int nargs, bool json)
+{
+	const char *only = NULL, *dp_socket = NULL, *pcap = NULL;
+	unsigned long frame_index = 1;
+	cJSON *params = cJSON_CreateObject(), *targets = cJSON_CreateArray(), *reply = NULL;
+	const cJSON *t;
+	char first[256] = "", outcome[256];
+	int positional = 0, answered = 0, status = 0, rc;
+	bool packet_given = false, tuple_flags = false;
+
+	for (int i = 1; i < nargs; i++) {
+		char *end = NULL;
+
+		if (strcmp(args[i], "--dataplane") == 0 && i + 1 < nargs) {
+			only = args[++i];
+		} else if (strcmp(args[i], "--dp-socket") == 0 && i + 1 < nargs) {
+			dp_socket = args[++i];
+		} else if (strcmp(args[i], "--packet") == 0 && i + 1 < nargs) {
+			cJSON_AddStringToObject(params, "packet", args[++i]);
+			packet_given = true;
+		} else if (strcmp(args[i], "--pcap") == 0 && i + 1 < nargs) {
+			pcap = args[++i];
+		} else if (strcmp(args[i], "--frame") == 0 && i + 1 < nargs) {
+			frame_index = strtoul(args[++i], &end, 10);
+			if (*end != '\0' || frame_index == 0)
+				goto usage;
+		} else if (strcmp(args[i], "--flags") == 0 && i + 1 < nargs) {
+			cJSON_AddStringToObject(params, "tcp_flags", args[++i]);
+			tuple_flags = true;
+		} else if (strcmp(args[i], "--length") == 0 && i + 1 < nargs) {
+			unsigned long n = strtoul(args[++i], &end, 10);
+
+			if (*end != '\0' || n > EXPLAIN_FRAME_MAX)
+				goto usage;
+			cJSON_AddNumberToObject(params, "length", (double)n);
+			tuple_flags = true;
+		} else if (strcmp(args[i], "--no-df") == 0) {
+			cJSON_AddFalseToObject(params, "df");
+			tuple_flags = true;
+		} else if (strcmp(args[i], "--output") == 0) {
+			cJSON_AddTrueToObject(params, "output");
+		} else if (args[i][0] != '-' && positional == 0) {
+			if (add_endpoint(params, args[i], "src", "sport") < 0)
+				goto bad_endpoint;
+			positional++;
+		} else if (args[i][0] != '-' && positional == 1) {
+			if (add_endpoint(params, args[i], "dst", "dport") < 0)
+				goto bad_endpoint;
+			positional++;
+		} else if (args[i][0] != '-' && positional == 2) {
+			cJSON_AddStringToObject(params, "protocol", args[i]);
+			positional++;
+		} else {
+			goto usage;
+		}
+	}
+	if ((packet_given ? 1 : 0) + (pcap ? 1 : 0) + (positional ? 1 : 0) != 1 ||
+	    (positional && positional != 3) || (!positional && tuple_flags) ||
+	    (only && dp_socket))
+		goto usage;
+	if (pcap != NULL && add_pcap_frame(params, pcap, frame_index) < 0) {
+		cJSON_Delete(params);
+		cJSON_Delete(targets);
+		return 2;
+	}
+
+	if (dp_socket != NULL) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "name", dp_socket);
+		cJSON_AddStringToObject(o, "socket", dp_socket);
+		cJSON_AddItemToArray(targets, o);
+	} else {
+		const cJSON *dps;
+
+		rc = call(path, "dataplanes.get", NULL, &reply);
+		if (rc < 0) {
+			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+			status = 3;
+			goto out;
+		}
+		dps = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(reply, "result"), "dataplanes");
+		cJSON_ArrayForEach(t, dps)
+			if (only == NULL || strcmp(str(t, "name"), only) == 0)
+				cJSON_AddItemToArray(targets, cJSON_Duplicate(t, true));
+		cJSON_Delete(reply);
+		reply = NULL;
+		if (cJSON_GetArraySize(targets) == 0) {
+			fprintf(stderr, "edgelbctl: %s\n",
+				only ? "edgelb-cp manages no dataplane of that name"
+				     : "edgelb-cp manages no dataplane");
+			status = 1;
+			goto out;
+		}
+	}
+
+	cJSON_ArrayForEach(t, targets) {
+		const cJSON *result, *error;
+
+		rc = call(str(t, "socket"), "flow.explain", cJSON_Duplicate(params, true), &reply);
+		if (rc < 0) {
+			fprintf(stderr, "edgelbctl: dataplane %s (%s): %s\n", str(t, "name"),
+				str(t, "socket"), strerror(-rc));
+			status = status ? status : 3;
+			continue;
+		}
+		error = cJSON_GetObjectItemCaseSensitive(reply, "error");
+		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+		if (error != NULL || result == NULL) {
+			fprintf(stderr, "edgelbctl: dataplane %s: error %.0f: %s\n", str(t, "name"),
+				num(error, "code"), str(error, "message"));
+			status = 1;
+		} else {
+			if (json) {
+				cJSON_AddStringToObject((cJSON *)result, "dataplane", str(t, "name"));
+				print_json_line(result);
+			} else {
+				print_explanation(str(t, "name"), result);
+			}
+			explanation_outcome(result, outcome, sizeof(outcome));
+			if (answered++ == 0)
+				snprintf(first, sizeof(first), "%s", outcome);
+			else if (strcmp(first, outcome) != 0 && status == 0)
+				status = 5;
+			if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "consistent")) &&
+			    status == 0)
+				status = 5;
+		}
+		cJSON_Delete(reply);
+		reply = NULL;
+	}
+	if (!json && answered > 1)
+		printf("%s\n", status == 5 ? "the dataplanes DISAGREE (see above)"
+					   : "every dataplane decides the same");
+out:
+	cJSON_Delete(params);
+	cJSON_Delete(targets);
+	return status;
+bad_endpoint:
+	fprintf(stderr, "edgelbctl: an endpoint is ADDRESS:PORT or [V6]:PORT\n");
+	cJSON_Delete(params);
+	cJSON_Delete(targets);
+	return 2;
+usage:
+	usage(stderr);
+	cJSON_Delete(params);
+	cJSON_Delete(targets);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -1036,6 +1403,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(what, "node") == 0) {
 		cJSON_Delete(params);
 		return node_command(path, args, nargs, json);
+	} else if (strcmp(what, "explain") == 0) {
+		cJSON_Delete(params);
+		return explain_command(path, args, nargs, json);
 	} else if (strcmp(what, "call") == 0 && (nargs == 2 || nargs == 3)) {
 		method = args[1];
 		if (nargs == 3) {

@@ -15,6 +15,10 @@ Checks:
     given another backend set over its own socket raises fleet_disagree
     (and the counter) after fleet.disagree_after_ms, is pushed the state
     again, and fleet_agree follows; `edgelbctl fleet` shows it;
+  - explain: `edgelbctl explain` through edgelb-cp asks both dataplanes;
+    before a flow's first packet both name the same backend, and the
+    packet is captured going there; afterwards the dataplane that saw it
+    finds its entry (established, same backend), the other picks the same;
   - drains: `edgelbctl backend drain --wait` returns 0 once the drained
     backend's flows have expired (short timeouts), 4 when flows kept alive
     outlast --timeout, and --remove removes the backend once drained.
@@ -43,6 +47,7 @@ ADDED_A = "10.10.0.5"
 BACKENDS_D = ["10.20.0.1", "10.20.0.2", "10.20.0.3", "10.20.0.4"]
 FLOWS = 2000
 ESTABLISHED = 300
+EXPLAIN_FLOWS = 100
 DISAGREE_AFTER_MS = 1500
 DRAIN_IDLE_MS = 2000  # VIP_D's tcp_established_ms: a drained backend's flows end this long after their last packet
 # With EDGELB_XDP set (meson does when edgelb-xdp is built), dp1 is
@@ -189,6 +194,7 @@ class Test(Harness):
             self.run_preview()
             self.check(not any(e["type"] == "fleet_disagree" for e in self.sub.events),
                        "no fleet_disagree while edgelb-cp pushed two changes")
+            self.run_explain()
             self.run_fleet()
             self.run_drain()
             self.wire.close()
@@ -259,6 +265,60 @@ class Test(Harness):
                    "10.10.0.9" in out.stdout, "edgelbctl backend add --dry-run prints the preview")
         cfg = rpc(self.cp_sock, "config.get")["result"]["config"]["vips"][0]["backends"]
         self.check("10.10.0.9" not in [b["address"] for b in cfg], "--dry-run applied nothing")
+
+    # ---- explain a flow ---------------------------------------------------------
+
+    def explain(self, n):
+        """`edgelbctl --json explain` of flow n to VIP_A through edgelb-cp:
+        (exit status, {dataplane name: explanation})."""
+        src, sport = flow_src(n)
+        out = self.ctl("--json", "explain", f"{src}:{sport}", f"{VIP_A}:{PORT}", "tcp",
+                       "--flags", "A")
+        answers = {}
+        for line in out.stdout.splitlines():
+            r = json.loads(line)
+            answers[r["dataplane"]] = r
+        return out.returncode, answers
+
+    def run_explain(self):
+        """Before a flow exists both dataplanes name the backend its first
+        packet will reach; after it, dp0 (which saw it) finds its entry."""
+        flows = range(5000, 5000 + EXPLAIN_FLOWS)
+        predicted, agree = {}, 0
+        for n in flows:
+            rc, a = self.explain(n)
+            ok = rc == 0 and set(a) == {"dp0", "dp1"} and all(
+                r["flow"]["decision"] == "miss" and r["verdict"] == "forward" and r["consistent"]
+                for r in a.values())
+            agree += ok
+            if ok:
+                predicted[flow_src(n)] = a["dp0"]["backend"]["address"]
+        self.check(agree == EXPLAIN_FLOWS, f"explain before: {agree} of {EXPLAIN_FLOWS} flows, "
+                   "both dataplanes answer miss -> the same backend (exit 0)")
+        self.wire.send(VIP_A, flows, 0x02)
+        self.wire.send(VIP_A, flows, 0x10)
+        seen = self.wire.backends(VIP_A, 1.0)
+        right = sum(1 for k, b in predicted.items() if seen.get(k) == b)
+        self.check(right == EXPLAIN_FLOWS, f"explain before: {right} of {EXPLAIN_FLOWS} flows "
+                   "captured going to the backend explained")
+        hits = 0
+        for n in flows:
+            rc, a = self.explain(n)
+            dp0, dp1 = a.get("dp0", {}), a.get("dp1", {})
+            hits += (rc == 0 and dp0.get("flow", {}).get("decision") == "hit" and
+                     dp0["flow"]["state"] == "tcp_established" and
+                     dp0["backend"]["address"] == seen.get(flow_src(n)) and
+                     dp1.get("flow", {}).get("decision") == "miss" and
+                     dp1["backend"]["address"] == dp0["backend"]["address"])
+        self.check(hits == EXPLAIN_FLOWS, f"explain after: {hits} of {EXPLAIN_FLOWS} flows found "
+                   "established in dp0 on their backend, dp1 (never saw them) picks the same")
+        text = self.ctl("explain", f"{flow_src(5000)[0]}:{flow_src(5000)[1]}", f"{VIP_A}:{PORT}", "tcp")
+        self.check(text.returncode == 0 and "every dataplane decides the same" in text.stdout and
+                   "hit: entry on worker" in text.stdout,
+                   "edgelbctl explain prints both dataplanes' steps")
+        self.figure(f"explain: {agree}/{EXPLAIN_FLOWS} predicted by both dataplanes before the "
+                    f"first packet, {right}/{EXPLAIN_FLOWS} captured there, {hits}/{EXPLAIN_FLOWS} "
+                    "found established afterwards")
 
     # ---- fleet agreement --------------------------------------------------------
 

@@ -22,6 +22,7 @@
 #include "dp.h"
 #include "elb_counters.h"
 #include "elb_dp_api.h"
+#include "elb_flow_count.h"
 #include "elb_snapshot.h"
 
 void dp_reclaim(struct dp_context *ctx, bool wait)
@@ -201,11 +202,12 @@ static const struct elb_snapshot *dp_snapshot(void *arg)
 /*
  * Live flows per backend slot, over every worker's table, read from this
  * thread while the workers run: no lock and nothing written, so the workers
- * are not slowed beyond sharing cache lines. The read is racy on purpose:
- * a way being inserted, refreshed or evicted meanwhile may be counted or
- * not, which is all a count needs (relaxed loads: no torn value). An entry
- * counts if its way is in use, not expired, and names a slot of snap with
- * the slot's current generation (the flow would stay on that backend).
+ * are not slowed beyond sharing cache lines. The read is racy on purpose
+ * (elb_flow_count_backends: relaxed loads, so no torn value; a way being
+ * inserted, refreshed or evicted meanwhile may be counted or not, which is
+ * all a count needs). Stopping the workers for an exact cut would cost
+ * packets for a figure that is stale as soon as it is read. Cost: see
+ * "Costs" in docs/operator-tools.md (edgelb-bench --flow-count).
  * edgelb-replay runs on the pcap's clock, not this one: there every way in
  * use counts (expired ways are freed when the replay meets them).
  */
@@ -215,31 +217,9 @@ static int dp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *
 	uint32_t now_tick = elb_flow_tick(dp_now_ns(ctx));
 	bool check_expiry = ctx->replay == NULL;
 
-	for (uint16_t i = 0; i < ctx->n_workers; i++) {
-		const struct elb_flow_table *t = &ctx->workers[i]->core.flows;
-
-		for (uint32_t bi = 0; bi <= t->bucket_mask; bi++) {
-			const struct elb_flow_bucket *b = &t->buckets[bi];
-
-			for (unsigned int way = 0; way < ELB_FLOW_WAYS; way++) {
-				const struct elb_flow_entry *e;
-				uint32_t id, gen;
-
-				if (__atomic_load_n(&b->sig[way], __ATOMIC_RELAXED) == 0)
-					continue;
-				if (check_expiry &&
-				    elb_flow_tick_expired(
-					    __atomic_load_n(&b->expiry[way], __ATOMIC_RELAXED),
-					    now_tick))
-					continue;
-				e = &t->entries[bi * ELB_FLOW_WAYS + way];
-				id = __atomic_load_n(&e->backend_id, __ATOMIC_RELAXED);
-				gen = __atomic_load_n(&e->backend_gen, __ATOMIC_RELAXED);
-				if (id < snap->n_backend_slots && snap->backends[id].gen == gen)
-					per_slot[id]++;
-			}
-		}
-	}
+	for (uint16_t i = 0; i < ctx->n_workers; i++)
+		elb_flow_count_backends(&ctx->workers[i]->core.flows, now_tick, check_expiry, snap,
+					per_slot);
 	return 0;
 }
 

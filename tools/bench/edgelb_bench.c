@@ -21,17 +21,32 @@
  *      its rate limit. If the flood did not slow the other flows, the mixed
  *      stream costs the mean of the two alone (interference ratio 1.00).
  *
+ * With --flow-count, only this instead (docs/operator-tools.md, "Costs",
+ * quotes it):
+ *   5. Counting live flows per backend (elb_flow_count_backends, what
+ *      edgelb-dp's control thread does per worker table for vip.tables) in
+ *      tables of 2^20 to 2^25 flows filled to 1/8, 1/2 and full over 100
+ *      backends: ms per walk, ns per slot, GB/s of bucket headers and entry
+ *      lines read; then the same walk while a second thread, the table's
+ *      owner, runs lookups and refreshes on it as a worker does, and the
+ *      owner's rate with the walk running against without.
+ *
  * Not a test: it asserts nothing and its numbers move with the machine's
  * load. Compare rows of one run with each other, not runs with runs.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bench_clock.h"
 #include "bench_frames.h"
+#include "elb_flow_count.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 
@@ -519,6 +534,257 @@ static void bench_adversarial(void)
 	free(est_stream);
 }
 
+/* ---- counting live flows per backend ---------------------------------------------------- */
+
+#define FC_BACKENDS 100
+#define FC_WALKS 5                  /* each walk figure: the median of 5 */
+#define FC_OWNER_KEYS (1u << 20)    /* distinct flows the owner looks up, at random */
+#define FC_OWNER_BATCH 16           /* the owner's lookups per prefetch round, as a burst */
+#define FC_ROUNDS 3                 /* owner alone, then with walks: 3 rounds */
+#define FC_WINDOW_NS 250000000ull   /* each half of a round: 250 ms */
+#define FC_FULL_MAX_INSERTS 2       /* "full": insert until 99% of ways are in use, at most
+				     * 2 x capacity flows (the rest of the buckets evict) */
+#define FC_BUDGET_NS 150000000000ull /* skip what would start after 150 s */
+
+static struct elb_flow_key fc_key(uint32_t i)
+{
+	struct elb_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.family = ELB_AF_INET;
+	k.proto = ELB_IPPROTO_TCP;
+	k.src.v4 = __builtin_bswap32(0x40000000u | (i >> 16)); /* unique up to 2^30 flows */
+	k.sport = __builtin_bswap16((uint16_t)i);
+	k.dst.v4 = __builtin_bswap32(0x0a640001);
+	k.dport = __builtin_bswap16(80);
+	return k;
+}
+
+/* Insert flows *next, *next + 1, ... as established flows of backend slot
+ * i % 100, until `target` ways are in use or `max_next` flows were made. */
+static void fc_fill(struct bench_setup *s, uint32_t *next, uint64_t target, uint32_t max_next,
+		    uint32_t now_tick, uint32_t timeout)
+{
+	struct elb_flow_table *t = &s->worker.flows;
+
+	while (t->stats.occupancy < target && *next < max_next) {
+		struct elb_flow_key k = fc_key(*next);
+		uint64_t h = elb_flow_hash(&k, &s->snap->seed);
+		enum elb_flow_state evicted;
+		struct elb_flow_entry *e;
+
+		e = elb_flow_lookup(t, &k, h, now_tick);
+		if (e == NULL)
+			e = elb_flow_insert(t, &k, h, now_tick, ELB_FLOW_TCP_ESTABLISHED, timeout,
+					    &evicted);
+		e->backend_id = *next % FC_BACKENDS;
+		e->backend_gen = s->snap->backends[e->backend_id].gen;
+		(*next)++;
+	}
+}
+
+struct fc_owner {
+	struct elb_flow_table *t;
+	const struct elb_flow_key *keys;
+	const uint64_t *hashes;
+	uint32_t now_tick, timeout;
+	_Atomic uint64_t done; /* lookups so far, published every batch */
+	atomic_bool stop;
+	int cpu;
+};
+
+/* The table's owner: batches of lookups of random live flows, each batch
+ * prefetched in two stages as elb_pipeline_run_burst does, and a refresh of
+ * every flow found (a worker refreshes an established flow per packet). */
+static void *fc_owner_run(void *arg)
+{
+	struct fc_owner *o = arg;
+	uint64_t n = 0, found = 0;
+	cpu_set_t cpus;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(o->cpu, &cpus);
+	pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	while (!atomic_load_explicit(&o->stop, memory_order_relaxed)) {
+		uint32_t first = (uint32_t)(n % FC_OWNER_KEYS);
+
+		for (uint32_t b = 0; b < FC_OWNER_BATCH; b++)
+			elb_flow_prefetch(o->t, o->hashes[first + b]);
+		for (uint32_t b = 0; b < FC_OWNER_BATCH; b++)
+			elb_flow_prefetch_entries(o->t, o->hashes[first + b]);
+		for (uint32_t b = 0; b < FC_OWNER_BATCH; b++) {
+			struct elb_flow_entry *e =
+				elb_flow_lookup(o->t, &o->keys[first + b], o->hashes[first + b],
+						o->now_tick);
+
+			if (e) {
+				elb_flow_refresh(o->t, e, ELB_FLOW_TCP_ESTABLISHED, o->timeout,
+						 o->now_tick);
+				found++;
+			}
+		}
+		n += FC_OWNER_BATCH;
+		atomic_store_explicit(&o->done, n, memory_order_relaxed);
+	}
+	return (void *)(uintptr_t)found;
+}
+
+/* Lookups per second of the owner over about window_ns. */
+static double fc_owner_rate(struct fc_owner *o, uint64_t window_ns)
+{
+	uint64_t t0 = bench_now_ns(), c0 = atomic_load(&o->done), t1;
+
+	do {
+		usleep(10000);
+		t1 = bench_now_ns();
+	} while (t1 - t0 < window_ns);
+	return (double)(atomic_load(&o->done) - c0) * 1e9 / (double)(t1 - t0);
+}
+
+#define FC_MAX_WALKS 256
+
+struct fc_walks {
+	double ms[FC_MAX_WALKS];
+	uint32_t n;
+	uint64_t total; /* flows counted by the last walk */
+};
+
+/* Walk at least min_walks times and for at least min_ns; ms of each walk
+ * appended to w. Returns the wall time spent. */
+static uint64_t fc_walk(const struct bench_setup *s, uint32_t now_tick, uint64_t *per_slot,
+			uint32_t min_walks, uint64_t min_ns, struct fc_walks *w)
+{
+	uint64_t start = bench_now_ns(), t1 = start;
+
+	for (uint32_t r = 0; (r < min_walks || t1 - start < min_ns) && w->n < FC_MAX_WALKS; r++) {
+		uint64_t t0;
+
+		memset(per_slot, 0, sizeof(*per_slot) * FC_BACKENDS);
+		t0 = bench_now_ns();
+		w->total = elb_flow_count_backends(&s->worker.flows, now_tick, true, s->snap,
+						   per_slot);
+		t1 = bench_now_ns();
+		w->ms[w->n++] = (double)(t1 - t0) / 1e6;
+	}
+	return t1 - start;
+}
+
+static double median(double *v, uint32_t n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return v[n / 2];
+}
+
+static void bench_flow_count(void)
+{
+	static const unsigned int log2_caps[] = {20, 22, 24, 25};
+	static const struct {
+		const char *name;
+		uint32_t num, den;
+	} fills[] = {{"1/8", 1, 8}, {"1/2", 1, 2}, {"full", 99, 100}};
+	const uint64_t bench_start = bench_now_ns();
+	const uint32_t now_tick = elb_flow_tick(1000000000ull);
+	const uint32_t timeout = elb_flow_ms_to_ticks(3600000); /* nothing expires during the run */
+	uint64_t *per_slot = calloc(FC_BACKENDS, sizeof(*per_slot));
+	struct elb_flow_key *keys = malloc(sizeof(*keys) * (FC_OWNER_KEYS + FC_OWNER_BATCH));
+	uint64_t *hashes = malloc(sizeof(*hashes) * (FC_OWNER_KEYS + FC_OWNER_BATCH));
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	static struct fc_walks alone, busy; /* the walks' times */
+	cpu_set_t cpus;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		perror("sched_setaffinity");
+	printf("\n## Counting live flows per backend (elb_flow_count_backends, one table, %d "
+	       "backends; walk on CPU 0, owner on CPU 1)\n\n", FC_BACKENDS);
+	printf("Bytes read: one 64-byte bucket header per 8 slots and one 64-byte entry line per "
+	       "way in use. Walk: median of %d walks, table otherwise idle. \"Owner running\": "
+	       "the table's owner runs batches of %d prefetched lookups + refreshes of random live "
+	       "flows on CPU 1, in %d rounds of %llu ms alone then %llu ms (at least one walk) "
+	       "with walks back to back; walk ms: median of those walks; rates and ratio: median "
+	       "round.\n\n",
+	       FC_WALKS, FC_OWNER_BATCH, FC_ROUNDS, FC_WINDOW_NS / 1000000, FC_WINDOW_NS / 1000000);
+	printf("| capacity | fill | flows counted | table MiB | walk ms | ns/slot | GB/s | "
+	       "walk ms, owner running | owner Mlookups/s alone | with walks | ratio |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+	fflush(stdout);
+	for (size_t c = 0; c < sizeof(log2_caps) / sizeof(log2_caps[0]); c++) {
+		const uint32_t capacity = 1u << log2_caps[c];
+		uint32_t next = 0;
+		struct bench_setup s;
+
+		if (bench_now_ns() - bench_start > FC_BUDGET_NS / 2) {
+			printf("| 2^%u | - | skipped: over the time budget | | | | | | | | |\n",
+			       log2_caps[c]);
+			continue;
+		}
+		setup_pipeline(&s, FC_BACKENDS, capacity, 0);
+		for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
+			struct elb_flow_table *t = &s.worker.flows;
+			uint64_t target = (uint64_t)capacity * fills[f].num / fills[f].den;
+			uint64_t bytes, sum = 0;
+			struct fc_owner o = {.t = t, .keys = keys, .hashes = hashes,
+					     .now_tick = now_tick, .timeout = timeout, .cpu = 1};
+			double rate_alone[FC_ROUNDS], rate_busy[FC_ROUNDS], ratio[FC_ROUNDS], walk_ms;
+			pthread_t th;
+			uint32_t x = 12345;
+
+			fc_fill(&s, &next, target, capacity * FC_FULL_MAX_INSERTS, now_tick, timeout);
+			alone.n = busy.n = 0;
+			fc_walk(&s, now_tick, per_slot, FC_WALKS, 0, &alone);
+			for (uint32_t b = 0; b < FC_BACKENDS; b++)
+				sum += per_slot[b];
+			bytes = (uint64_t)(t->bucket_mask + 1) * sizeof(struct elb_flow_bucket) +
+				t->stats.occupancy * sizeof(struct elb_flow_entry);
+
+			/* The owner looks up flows among those inserted last (a
+			 * full bucket evicted some of the first ones). */
+			for (uint32_t k = 0; k < FC_OWNER_KEYS + FC_OWNER_BATCH; k++) {
+				uint32_t span = next < (uint32_t)alone.total ? next : (uint32_t)alone.total;
+
+				x = x * 1664525u + 1013904223u;
+				keys[k] = fc_key(next - 1 - (uint32_t)(((uint64_t)x * span) >> 32));
+				hashes[k] = elb_flow_hash(&keys[k], &s.snap->seed);
+			}
+			o.cpu = ncpu > 1 ? 1 : 0;
+			atomic_init(&o.done, 0);
+			atomic_init(&o.stop, false);
+			pthread_create(&th, NULL, fc_owner_run, &o);
+			usleep(50000);
+			/* Alternate owner alone / owner with walks: this machine's
+			 * noise moves slower than a window, so each round's ratio
+			 * compares neighbours; the median round is reported. */
+			for (int r = 0; r < FC_ROUNDS; r++) {
+				uint64_t c0, ns;
+
+				rate_alone[r] = fc_owner_rate(&o, FC_WINDOW_NS);
+				c0 = atomic_load(&o.done);
+				ns = fc_walk(&s, now_tick, per_slot, 1, FC_WINDOW_NS, &busy);
+				rate_busy[r] = (double)(atomic_load(&o.done) - c0) * 1e9 / (double)ns;
+				ratio[r] = rate_busy[r] / rate_alone[r];
+			}
+			atomic_store(&o.stop, true);
+			pthread_join(th, NULL);
+			walk_ms = median(alone.ms, alone.n);
+
+			printf("| 2^%u | %s | %llu (%.1f%%) | %zu | %.1f | %.2f | %.1f | %.1f | %.1f | "
+			       "%.1f | %.2f |\n",
+			       log2_caps[c], fills[f].name, (unsigned long long)sum,
+			       100.0 * (double)sum / capacity, s.flow_mem_size >> 20, walk_ms,
+			       walk_ms * 1e6 / capacity, (double)bytes / (walk_ms * 1e6),
+			       median(busy.ms, busy.n), median(rate_alone, FC_ROUNDS) / 1e6,
+			       median(rate_busy, FC_ROUNDS) / 1e6, median(ratio, FC_ROUNDS));
+			fflush(stdout);
+		}
+		teardown_pipeline(&s);
+	}
+	printf("\nTotal: %.1f s.\n", (double)(bench_now_ns() - bench_start) / 1e9);
+	free(per_slot);
+	free(keys);
+	free(hashes);
+}
+
 int main(int argc, char **argv)
 {
 	tsc_per_ns = bench_tsc_per_ns();
@@ -528,8 +794,14 @@ int main(int argc, char **argv)
 		bench_adversarial();
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "--flow-count") == 0) {
+		printf("# edgelb-bench --flow-count\n\nTSC: %.3f GHz. Figures of this run only.\n",
+		       tsc_per_ns);
+		bench_flow_count();
+		return 0;
+	}
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-bench [--adversarial]\n");
+		fprintf(stderr, "usage: edgelb-bench [--adversarial | --flow-count]\n");
 		return 2;
 	}
 	printf("# edgelb-bench\n\nTSC: %.3f GHz. One core, figures of this run only.\n", tsc_per_ns);

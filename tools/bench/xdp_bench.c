@@ -14,12 +14,20 @@
  *
  * Traffic: 60-byte Ethernet/IPv4/TCP frames to VIP 10.100.0.1:80/tcp with
  * 100 backends, M = 65537, IPIP; the flow table holds 2^20 entries.
+ *
+ * With --flow-count, only this instead (docs/operator-tools.md, "Costs"):
+ * the program loaded with a flow map of N = 2^18, 2^20, 2^22 entries,
+ * filled from user space (bpf_map_update_batch) with N established flows
+ * over the 100 backends, each live on one CPU (as RSS would place it), and
+ * the time of xdp_ops.flow_counts, the agent's walk for vip.tables: median
+ * of 5 walks.
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -100,7 +108,153 @@ static double median_ns(int prog_fd, const uint8_t *frames, uint32_t n)
 	return ns[RUNS / 2];
 }
 
-int main(void)
+/* ---- --flow-count ------------------------------------------------------------------------ */
+
+#define FC_WALKS 5
+#define FC_BATCH 4096u /* flows per bpf_map_update_batch */
+
+static const char fc_config_head[] =
+	"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
+	" \"vips\": [{\"address\": \"10.100.0.1\", \"port\": 80, \"protocol\": \"tcp\","
+	"  \"backends\": [%s]}]}";
+
+static uint64_t fc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Fill the flow map with n flows over the snapshot's first 100 slots, flow i
+ * live on CPU i % ncpu (the other CPUs' copies free). Returns 0 or -errno. */
+static int fc_fill(struct xdp_dataplane *dp, uint32_t n, const uint32_t *slots, uint32_t n_slots)
+{
+	int fd = bpf_map__fd(dp->skel->maps.flows), ncpu = libbpf_num_possible_cpus();
+	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
+	struct elb_flow_key *keys = calloc(FC_BATCH, sizeof(*keys));
+	uint8_t *values = calloc((size_t)FC_BATCH * (size_t)ncpu, stride);
+	uint32_t expiry = elb_flow_tick(fc_now_ns()) + elb_flow_ms_to_ticks(3600000);
+	int rc = 0;
+
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	if (keys == NULL || values == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t first = 0; rc == 0 && first < n; first += FC_BATCH) {
+		uint32_t count = n - first < FC_BATCH ? n - first : FC_BATCH;
+
+		memset(values, 0, (size_t)FC_BATCH * (size_t)ncpu * stride);
+		for (uint32_t k = 0; k < count; k++) {
+			uint32_t i = first + k, slot = slots[i % n_slots];
+			struct elb_flow_key *key = &keys[k];
+			struct elb_xdp_flow *f = (void *)(values + ((size_t)k * (size_t)ncpu +
+								    (size_t)(i % (uint32_t)ncpu)) *
+									   stride);
+
+			memset(key, 0, sizeof(*key));
+			key->family = ELB_AF_INET;
+			key->proto = ELB_IPPROTO_TCP;
+			key->src.v4 = __builtin_bswap32(0x40000000u | (i >> 16));
+			key->sport = __builtin_bswap16((uint16_t)i);
+			key->dst.v4 = __builtin_bswap32(0x0a640001);
+			key->dport = __builtin_bswap16(80);
+			f->backend_id = slot;
+			f->backend_gen = dp->snap->backends[slot].gen;
+			f->state = ELB_FLOW_TCP_ESTABLISHED;
+			f->expiry = expiry;
+		}
+		if (bpf_map_update_batch(fd, keys, values, &count, &opts))
+			rc = -errno;
+	}
+out:
+	free(keys);
+	free(values);
+	return rc;
+}
+
+static int bench_flow_count(void)
+{
+	static const unsigned int log2_sizes[] = {18, 20, 22};
+	char backends[100 * 32], text[ELB_DP_APPLY_ERR_MAX], *json;
+	uint64_t *per_slot = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*per_slot));
+	struct elb_dp_config *cfg;
+	struct elb_dp_err err;
+	size_t off = 0;
+
+	for (int i = 0; i < 100; i++)
+		off += (size_t)snprintf(backends + off, sizeof(backends) - off,
+					"%s{\"address\": \"10.200.0.%d\"}", i ? "," : "", i + 1);
+	json = malloc(sizeof(fc_config_head) + off);
+	sprintf(json, fc_config_head, backends);
+	if (per_slot == NULL || elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0) {
+		fprintf(stderr, "config: %s\n", per_slot ? err.text : "out of memory");
+		return 1;
+	}
+	printf("# edgelb-xdp-bench --flow-count: the agent's walk of the flow map (vip.tables)\n\n");
+	printf("LRU_PERCPU_HASH flow map of max_entries N on %d possible CPUs, filled with N "
+	       "established flows over 100 backends (each live on one CPU), read in batches of "
+	       "1024 by xdp_flow_counts with the agent's expiry check; median of %d walks.\n\n",
+	       libbpf_num_possible_cpus(), FC_WALKS);
+	printf("| N (max_entries) | flows counted | fill s | walk ms (min / median / max) | "
+	       "ns per flow |\n|---|---|---|---|---|\n");
+	fflush(stdout);
+	for (size_t z = 0; z < sizeof(log2_sizes) / sizeof(log2_sizes[0]); z++) {
+		const uint32_t n = 1u << log2_sizes[z];
+		/* ifname set: the agent's walk, which checks expiry (the
+		 * replay's does not); nothing is attached. */
+		struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01},
+					   .ifname = "(bench, not attached)"};
+		uint32_t slots[100], n_slots = 0;
+		uint64_t counted = 0, t0;
+		double ms[FC_WALKS], fill_s;
+		int rc;
+
+		if (xdp_dataplane_load(&dp, n, NULL) || xdp_dataplane_start(&dp) ||
+		    xdp_ops.apply(&dp, cfg, 1, text, sizeof(text))) {
+			fprintf(stderr, "edgelb-xdp-bench: loading with %u flows failed (root?)\n", n);
+			return 1;
+		}
+		for (uint32_t sl = 0; sl < dp.snap->n_backend_slots && n_slots < 100; sl++)
+			if (dp.snap->backends[sl].gen != 0)
+				slots[n_slots++] = sl;
+		t0 = fc_now_ns();
+		rc = n_slots ? fc_fill(&dp, n, slots, n_slots) : -ENOENT;
+		fill_s = (double)(fc_now_ns() - t0) / 1e9;
+		if (rc) {
+			fprintf(stderr, "edgelb-xdp-bench: filling %u flows: %s\n", n, strerror(-rc));
+			xdp_dataplane_close(&dp);
+			return 1;
+		}
+		for (int r = 0; r < FC_WALKS; r++) {
+			memset(per_slot, 0, sizeof(*per_slot) * ELB_MAX_BACKEND_SLOTS);
+			t0 = fc_now_ns();
+			rc = xdp_ops.flow_counts(&dp, dp.snap, per_slot);
+			ms[r] = (double)(fc_now_ns() - t0) / 1e6;
+			if (rc) {
+				fprintf(stderr, "edgelb-xdp-bench: flow_counts: %s\n", strerror(-rc));
+				xdp_dataplane_close(&dp);
+				return 1;
+			}
+		}
+		counted = 0;
+		for (uint32_t i = 0; i < n_slots; i++)
+			counted += per_slot[slots[i]];
+		qsort(ms, FC_WALKS, sizeof(ms[0]), cmp_double);
+		printf("| 2^%u | %llu (%.1f%%) | %.1f | %.1f / %.1f / %.1f | %.0f |\n", log2_sizes[z],
+		       (unsigned long long)counted, 100.0 * (double)counted / n, fill_s, ms[0],
+		       ms[FC_WALKS / 2], ms[FC_WALKS - 1], ms[FC_WALKS / 2] * 1e6 / n);
+		fflush(stdout);
+		xdp_dataplane_close(&dp);
+	}
+	elb_dp_config_free(cfg);
+	free(json);
+	free(per_slot);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	static const char head[] =
 		"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
@@ -123,6 +277,12 @@ int main(void)
 	CPU_SET(0, &cpus);
 	if (sched_setaffinity(0, sizeof(cpus), &cpus))
 		perror("sched_setaffinity");
+	if (argc == 2 && strcmp(argv[1], "--flow-count") == 0)
+		return bench_flow_count();
+	if (argc != 1) {
+		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count]\n");
+		return 2;
+	}
 	for (int i = 0; i < 100; i++)
 		off += (size_t)snprintf(backends + off, sizeof(backends) - off,
 					"%s{\"address\": \"10.200.0.%d\"}", i ? "," : "", i + 1);

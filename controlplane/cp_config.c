@@ -79,6 +79,7 @@ void cp_config_free(struct cp_config *config)
 		return;
 	cp_vips_free(config->vips, config->n_vips);
 	free(config->dataplanes);
+	free(config->drains);
 	free(config);
 }
 
@@ -114,6 +115,13 @@ struct cp_config *cp_config_clone(const struct cp_config *config)
 		}
 		copy->n_vips = i + 1;
 	}
+	if (config->n_drains > 0) {
+		copy->drains = calloc(config->n_drains, sizeof(*copy->drains));
+		if (copy->drains == NULL)
+			goto fail;
+		memcpy(copy->drains, config->drains, config->n_drains * sizeof(*copy->drains));
+		copy->n_drains = config->n_drains;
+	}
 	return copy;
 fail:
 	cp_config_free(copy);
@@ -126,6 +134,67 @@ int cp_config_find_vip(const struct cp_config *config, const struct elb_dp_vip_k
 		if (elb_dp_vip_key_equal(&config->vips[i].dp.key, key))
 			return (int)i;
 	return -ENOENT;
+}
+
+static bool drain_is_of(const struct cp_drain_record *r, const struct elb_dp_vip_key *vip,
+			const union elb_addr *backend, uint8_t family)
+{
+	return elb_dp_vip_key_equal(&r->vip, vip) && r->family == family &&
+	       memcmp(&r->backend, backend, sizeof(*backend)) == 0;
+}
+
+struct cp_drain_record *cp_config_find_drain(const struct cp_config *config,
+					     const struct elb_dp_vip_key *vip,
+					     const union elb_addr *backend, uint8_t family)
+{
+	for (uint32_t i = 0; i < config->n_drains; i++)
+		if (drain_is_of(&config->drains[i], vip, backend, family))
+			return &config->drains[i];
+	return NULL;
+}
+
+int cp_config_put_drain(struct cp_config *config, const struct cp_drain_record *record)
+{
+	struct cp_drain_record *r =
+		cp_config_find_drain(config, &record->vip, &record->backend, record->family);
+	struct cp_drain_record *grown;
+
+	if (r != NULL) {
+		*r = *record;
+		return 0;
+	}
+	grown = realloc(config->drains, (config->n_drains + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -ENOMEM;
+	config->drains = grown;
+	config->drains[config->n_drains++] = *record;
+	return 0;
+}
+
+/* Is the record's backend in the config, draining? */
+static bool drain_record_live(const struct cp_config *config, const struct cp_drain_record *r)
+{
+	int v = cp_config_find_vip(config, &r->vip);
+
+	if (v < 0)
+		return false;
+	for (uint32_t b = 0; b < config->vips[v].dp.n_backends; b++) {
+		const struct elb_dp_backend *be = &config->vips[v].dp.backends[b];
+
+		if (be->family == r->family && memcmp(&be->addr, &r->backend, sizeof(be->addr)) == 0)
+			return be->state == ELB_DP_BACKEND_DRAINING;
+	}
+	return false;
+}
+
+void cp_config_prune_drains(struct cp_config *config)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < config->n_drains; i++)
+		if (drain_record_live(config, &config->drains[i]))
+			config->drains[kept++] = config->drains[i];
+	config->n_drains = kept;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -697,10 +766,50 @@ void cp_bgp_control_socket(const struct cp_bgp_cfg *bgp, char *buf, size_t len)
 		snprintf(buf, len, "%s/bird.ctl", bgp->run_dir);
 }
 
+static int drain_from_json(const cJSON *json, const char *prefix, struct cp_drain_record *out,
+			   struct elb_dp_err *err)
+{
+	static const char *const known[] = {"address",	       "port",	     "protocol",
+					    "backend",	       "timeout_ms", "remove_when_drained",
+					    "started_unix_ms", NULL};
+	const cJSON *remove = cJSON_GetObjectItemCaseSensitive(json, "remove_when_drained");
+	char path[PATH_LEN];
+	int rc;
+
+	if (!cJSON_IsObject(json))
+		return cp_fail(err, prefix, "must be an object");
+	rc = elb_dp_json_check_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = elb_dp_vip_key_from_json(json, prefix, &out->vip, err);
+	if (rc < 0)
+		return rc;
+	path_join(path, prefix, "backend");
+	rc = address_member(cJSON_GetObjectItemCaseSensitive(json, "backend"), path, 0,
+			    &out->backend, &out->family, err);
+	if (rc < 0)
+		return rc;
+	if (cJSON_GetObjectItemCaseSensitive(json, "started_unix_ms") == NULL) {
+		path_join(path, prefix, "started_unix_ms");
+		return cp_fail(err, path, "is required");
+	}
+	rc = read_u32(json, prefix, "timeout_ms", 0, CP_DRAIN_TIMEOUT_MS_MAX, &out->timeout_ms, err);
+	if (rc == 0)
+		rc = read_uint(json, prefix, "started_unix_ms", 0, UINT64_MAX >> 11,
+			       &out->started_unix_ms, err);
+	if (rc < 0)
+		return rc;
+	if (remove != NULL && !cJSON_IsBool(remove)) {
+		path_join(path, prefix, "remove_when_drained");
+		return cp_fail(err, path, "must be a boolean");
+	}
+	out->remove_when_drained = cJSON_IsTrue(remove);
+	return 0;
+}
+
 int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
 {
 	static const char *const known[] = {"node",	  "operator", "fleet", "bgp",
-					    "dataplanes", "vips",     NULL};
+					    "dataplanes", "vips",     "drains", NULL};
 	struct cp_config *config;
 	const cJSON *item, *child;
 	char path[PATH_LEN];
@@ -787,6 +896,28 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 			config->n_vips++;
 		}
 	}
+	item = cJSON_GetObjectItemCaseSensitive(json, "drains");
+	if (item != NULL) {
+		count = cJSON_GetArraySize(item);
+		if (!cJSON_IsArray(item) || count > ELB_DP_MAX_BACKENDS_TOTAL) {
+			rc = cp_fail(err, "drains", "must be an array of at most %u drains",
+				     ELB_DP_MAX_BACKENDS_TOTAL);
+			goto fail;
+		}
+		config->drains = calloc((size_t)count + 1, sizeof(*config->drains));
+		if (config->drains == NULL) {
+			rc = cp_nomem(err);
+			goto fail;
+		}
+		cJSON_ArrayForEach(child, item)
+		{
+			snprintf(path, sizeof(path), "drains[%u]", config->n_drains);
+			rc = drain_from_json(child, path, &config->drains[config->n_drains], err);
+			if (rc < 0)
+				goto fail;
+			config->n_drains++;
+		}
+	}
 	rc = cp_config_validate(config, err);
 	if (rc < 0)
 		goto fail;
@@ -869,6 +1000,16 @@ int cp_config_validate(const struct cp_config *config, struct elb_dp_err *err)
 			snprintf(path, sizeof(path), "vips[%u].health_check.port", v);
 			return cp_fail(err, path, "is required when the VIP's port is 0");
 		}
+	for (uint32_t i = 0; i < config->n_drains; i++) {
+		const struct cp_drain_record *r = &config->drains[i];
+
+		snprintf(path, sizeof(path), "drains[%u].backend", i);
+		if (!drain_record_live(config, r))
+			return cp_fail(err, path, "is not a draining backend of that VIP");
+		for (uint32_t j = 0; j < i; j++)
+			if (drain_is_of(&config->drains[j], &r->vip, &r->backend, r->family))
+				return cp_fail(err, path, "repeats drains[%u]", j);
+	}
 	/* The dataplane rules, on the view with every backend: its paths are
 	 * ours, VIP and backend indices being the same. */
 	view = cp_config_dp_view(config, NULL, NULL);
@@ -1028,6 +1169,29 @@ static int bgp_to_json(cJSON *o, const struct cp_bgp_cfg *bgp)
 	return 0;
 }
 
+static int drains_to_json(cJSON *o, const struct cp_config *config)
+{
+	cJSON *drains = cJSON_AddArrayToObject(o, "drains");
+
+	for (uint32_t i = 0; drains != NULL && i < config->n_drains; i++) {
+		const struct cp_drain_record *r = &config->drains[i];
+		cJSON *d = elb_dp_vip_key_to_json(&r->vip);
+		char addr[64];
+
+		if (d == NULL || !cJSON_AddItemToArray(drains, d)) {
+			cJSON_Delete(d);
+			return -ENOMEM;
+		}
+		if (cJSON_AddStringToObject(d, "backend", addr_text(&r->backend, r->family, addr,
+								    sizeof(addr))) == NULL ||
+		    elb_dp_json_add_u64(d, "timeout_ms", r->timeout_ms) == NULL ||
+		    cJSON_AddBoolToObject(d, "remove_when_drained", r->remove_when_drained) == NULL ||
+		    elb_dp_json_add_u64(d, "started_unix_ms", r->started_unix_ms) == NULL)
+			return -ENOMEM;
+	}
+	return drains == NULL ? -ENOMEM : 0;
+}
+
 cJSON *cp_config_to_json(const struct cp_config *config)
 {
 	cJSON *o = cJSON_CreateObject(), *node, *dps, *vips;
@@ -1076,6 +1240,8 @@ cJSON *cp_config_to_json(const struct cp_config *config)
 			goto fail;
 		}
 	}
+	if (config->n_drains > 0 && drains_to_json(o, config) < 0)
+		goto fail;
 	return o;
 fail:
 	cJSON_Delete(o);

@@ -131,6 +131,21 @@ struct cp_bgp_cfg {
 	bool drained;              /* the operator's node.drain, until node.resume */
 };
 
+/*
+ * "drains": the drains in progress, written with the backend.drain that
+ * starts one, so that a restarted edgelb-cp goes on with each (same start,
+ * timeout and removal) instead of starting it over. A record whose backend
+ * is no longer draining is dropped by the next commit.
+ */
+struct cp_drain_record {
+	struct elb_dp_vip_key vip;
+	union elb_addr backend;
+	uint8_t family;
+	bool remove_when_drained;
+	uint32_t timeout_ms;      /* 0: fleet.drain_timeout_ms */
+	uint64_t started_unix_ms; /* wall clock: the monotonic one does not survive a reboot */
+};
+
 struct cp_config {
 	struct elb_dp_node node;
 	struct cp_fleet_cfg fleet;
@@ -140,6 +155,8 @@ struct cp_config {
 	struct cp_dataplane_cfg *dataplanes;
 	uint32_t n_vips;
 	struct cp_vip *vips; /* each owns its dp.backends */
+	uint32_t n_drains;
+	struct cp_drain_record *drains;
 };
 
 void cp_health_check_defaults(struct cp_health_check *hc);
@@ -152,6 +169,14 @@ void cp_bgp_control_socket(const struct cp_bgp_cfg *bgp, char *buf, size_t len);
 void cp_config_free(struct cp_config *config);
 struct cp_config *cp_config_clone(const struct cp_config *config);
 int cp_config_find_vip(const struct cp_config *config, const struct elb_dp_vip_key *key);
+/* The drain record of a backend, or NULL. */
+struct cp_drain_record *cp_config_find_drain(const struct cp_config *config,
+					     const struct elb_dp_vip_key *vip,
+					     const union elb_addr *backend, uint8_t family);
+/* Add (or replace) a drain record. @return 0 or -ENOMEM. */
+int cp_config_put_drain(struct cp_config *config, const struct cp_drain_record *record);
+/* Drop the records of backends that are not draining (any more). */
+void cp_config_prune_drains(struct cp_config *config);
 
 /* A VIP object (the dataplane's members plus "slo" and "health_check").
  * @return 0, -EINVAL (err names the member) or -ENOMEM; *out untouched on failure. */

@@ -27,6 +27,14 @@ uint64_t cp_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t cp_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void cp_log(const char *fmt, ...)
 {
 	va_list ap;
@@ -249,6 +257,7 @@ int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *e
 	struct cp_layout layout;
 	int rc;
 
+	cp_config_prune_drains(next);
 	rc = cp_config_validate(next, err);
 	if (rc == 0) {
 		rc = layout_prepare(cp, next, &layout);

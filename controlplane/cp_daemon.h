@@ -188,6 +188,8 @@ struct cp_daemon {
 };
 
 uint64_t cp_now_ms(void);
+/* Wall-clock ms since the epoch: for what must outlive the process. */
+uint64_t cp_wall_ms(void);
 /* A line on stderr, "edgelb-cp: " first. */
 void cp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -241,13 +241,14 @@ static void drain_finish(struct cp_daemon *cp, uint32_t v, uint32_t b, struct cp
 	cp_event(cp, "drain_complete", fields);
 }
 
-static void drain_begin(struct cp_daemon *cp, struct cp_target *t, uint64_t now)
+/* A drain that began `ago` ms before now (monotonic). */
+static void drain_begin(struct cp_daemon *cp, struct cp_target *t, uint64_t now, uint64_t ago)
 {
 	uint32_t timeout = t->drain_timeout_ms ? t->drain_timeout_ms : cp_drain_timeout_ms(cp->config);
 
 	t->drain_phase = CP_DRAIN_DRAINING;
-	t->drain_since_ms = now;
-	t->drain_deadline_ms = now + timeout;
+	t->drain_since_ms = now - (ago < now ? ago : now);
+	t->drain_deadline_ms = t->drain_since_ms + timeout;
 	t->drain_flows = 0;
 	t->drain_flows_known = false;
 	t->drain_reason = NULL;
@@ -277,8 +278,21 @@ static bool drain_tick(struct cp_daemon *cp, uint64_t now)
 				t->remove_when_drained = false;
 				continue;
 			}
-			if (t->drain_phase == CP_DRAIN_NONE)
-				drain_begin(cp, t, now);
+			if (t->drain_phase == CP_DRAIN_NONE) {
+				/* Draining without a drain running: after a restart,
+				 * or set draining by a whole-VIP change. A persisted
+				 * drain goes on where it was. */
+				const struct cp_drain_record *r = cp_config_find_drain(
+					cp->config, &t->vip, &t->addr, t->family);
+				uint64_t wall = cp_wall_ms(), ago = 0;
+
+				if (r != NULL) {
+					t->drain_timeout_ms = r->timeout_ms;
+					t->remove_when_drained = r->remove_when_drained;
+					ago = wall > r->started_unix_ms ? wall - r->started_unix_ms : 0;
+				}
+				drain_begin(cp, t, now, ago);
+			}
 			if (t->drain_phase != CP_DRAIN_DRAINING)
 				continue;
 			everywhere = backend_flows(cp, v, &vip->dp.backends[b], &t->drain_flows,
@@ -309,7 +323,7 @@ void cp_fleet_drain_started(struct cp_daemon *cp, struct cp_target *t, uint32_t 
 	if (t->drain_phase != CP_DRAIN_DRAINED) {
 		t->drain_timeout_ms = timeout_ms;
 		t->remove_when_drained = remove_when_drained;
-		drain_begin(cp, t, cp_now_ms());
+		drain_begin(cp, t, cp_now_ms(), 0);
 	} else if (remove_when_drained) {
 		t->remove_when_drained = true;
 	}

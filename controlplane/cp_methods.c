@@ -994,9 +994,33 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 			(vip->dp.n_backends - (uint32_t)b - 1) * sizeof(be));
 		vip->dp.n_backends--;
 		break;
-	case OP_DRAIN:
+	case OP_DRAIN: {
+		/* Persisted with the change itself: a restarted edgelb-cp goes on
+		 * with this drain (cp_fleet.c). A finished drain asked again keeps
+		 * its start, as cp_fleet_drain_started keeps it finished. */
+		const struct cp_target *t = cp->targets[cp->target_base[v] + (uint32_t)b];
+		const struct cp_drain_record *old =
+			cp_config_find_drain(cp->config, &key, &be.addr, be.family);
+		struct cp_drain_record record = {
+			.vip = key,
+			.backend = be.addr,
+			.family = be.family,
+			.remove_when_drained = remove_when_drained,
+			.timeout_ms = drain_timeout_ms,
+			.started_unix_ms = cp_wall_ms(),
+		};
+
+		if (old != NULL && t->drain_phase == CP_DRAIN_DRAINED) {
+			record = *old;
+			record.remove_when_drained |= remove_when_drained;
+		}
 		vip->dp.backends[b].state = ELB_DP_BACKEND_DRAINING;
+		if (!preview && cp_config_put_drain(next, &record) < 0) {
+			cp_config_free(next);
+			return elb_dp_rpc_nomem(error);
+		}
 		break;
+	}
 	case OP_UNDRAIN:
 		vip->dp.backends[b].state = ELB_DP_BACKEND_ACTIVE;
 		break;

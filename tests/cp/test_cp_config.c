@@ -4,6 +4,7 @@
  * error naming its member by path, the round trip through JSON and the
  * dataplane view.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,57 @@ static void test_fleet_settings(void)
 
 #define BGP0 "'local_as':65010,'router_id':'192.0.2.2','neighbors':[{'address':'192.0.2.1','as':65000}]"
 
+/* Drains in progress: persisted beside the VIPs, each naming a draining backend. */
+static void test_drain_records(void)
+{
+#define DRAINING "'backends':[{'address':'10.0.0.1','state':'draining'},{'address':'10.0.0.2'}]"
+#define RECORD "'address':'198.51.100.1','port':443,'protocol':'tcp','backend':'10.0.0.1'"
+	struct cp_config *c = parse_ok("{" NODE ",'vips':[{" VIP0 "," DRAINING "}],'drains':[{" RECORD
+				       ",'timeout_ms':5000,'remove_when_drained':true,"
+				       "'started_unix_ms':1795555347396}]}");
+	struct cp_drain_record *r;
+	union elb_addr b1 = {0}, b2 = {0};
+	cJSON *json;
+	char *text;
+
+	CU_ASSERT_FATAL(c != NULL);
+	inet_pton(AF_INET, "10.0.0.1", &b1.v4);
+	inet_pton(AF_INET, "10.0.0.2", &b2.v4);
+	r = cp_config_find_drain(c, &c->vips[0].dp.key, &b1, ELB_AF_INET);
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(r->timeout_ms, 5000);
+	CU_ASSERT_TRUE(r->remove_when_drained);
+	CU_ASSERT_EQUAL(r->started_unix_ms, 1795555347396ull);
+	CU_ASSERT_PTR_NULL(cp_config_find_drain(c, &c->vips[0].dp.key, &b2, ELB_AF_INET));
+	json = cp_config_to_json(c);
+	text = cJSON_PrintUnformatted(cJSON_GetObjectItem(json, "drains"));
+	CU_ASSERT_STRING_EQUAL(text, "[{\"address\":\"198.51.100.1\",\"port\":443,\"protocol\":"
+				     "\"tcp\",\"backend\":\"10.0.0.1\",\"timeout_ms\":5000,"
+				     "\"remove_when_drained\":true,\"started_unix_ms\":1795555347396}]");
+	free(text);
+	cJSON_Delete(json);
+	/* Undrained: the next commit's prune drops the record. */
+	c->vips[0].dp.backends[0].state = ELB_DP_BACKEND_ACTIVE;
+	cp_config_prune_drains(c);
+	CU_ASSERT_EQUAL(c->n_drains, 0);
+	cp_config_free(c);
+	expect_error("{" NODE ",'vips':[{" VIP0 "," DRAINING "}],'drains':[{" RECORD
+		     ",'started_unix_ms':1},{" RECORD ",'started_unix_ms':2}]}",
+		     "drains[1].backend", "drains[1].backend: repeats drains[0]");
+	expect_error("{" NODE ",'vips':[{" VIP0 "," DRAINING "}],'drains':[{'address':'198.51.100.1',"
+		     "'port':443,'protocol':'tcp','backend':'10.0.0.2','started_unix_ms':1}]}",
+		     "drains[0].backend",
+		     "drains[0].backend: is not a draining backend of that VIP");
+	expect_error("{" NODE ",'vips':[{" VIP0 "," DRAINING "}],'drains':[{" RECORD "}]}",
+		     "drains[0].started_unix_ms", "drains[0].started_unix_ms: is required");
+	expect_error("{" NODE ",'vips':[{" VIP0 "," DRAINING "}],'drains':[{" RECORD
+		     ",'started_unix_ms':1,'remove_when_drained':1}]}",
+		     "drains[0].remove_when_drained",
+		     "drains[0].remove_when_drained: must be a boolean");
+#undef DRAINING
+#undef RECORD
+}
+
 static void test_bgp_settings(void)
 {
 	struct cp_config *c = parse_ok("{" NODE "}"), *again;
@@ -404,6 +456,7 @@ int main(void)
 		ELB_TEST(test_dp_view),
 		ELB_TEST(test_fleet_settings),
 		ELB_TEST(test_bgp_settings),
+		ELB_TEST(test_drain_records),
 		ELB_TEST_END,
 	};
 

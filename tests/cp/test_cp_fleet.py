@@ -21,13 +21,16 @@ Checks:
     finds its entry (established, same backend), the other picks the same;
   - drains: `edgelbctl backend drain --wait` returns 0 once the drained
     backend's flows have expired (short timeouts), 4 when flows kept alive
-    outlast --timeout, and --remove removes the backend once drained.
+    outlast --timeout, and --remove removes the backend once drained; a
+    drain goes on across a kill -9 of edgelb-cp (its start, timeout and
+    --remove are persisted with the change).
 Figures are printed as "figure:" lines (docs/operator-tools.md).
 Root only (exit 77 otherwise).
 """
 import json
 import math
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -455,6 +458,51 @@ class Test(Harness):
         self.check(third not in (
             [x["address"] for x in rpc(self.dp_socks[0], "config.get")["result"]["config"]
              ["vips"][1]["backends"]]), "the removal reached the dataplane")
+
+        # 4. A drain survives a restart of edgelb-cp: same start, timeout, removal.
+        fourth = [x for x in others if x not in (keep, third)][0]
+        live = range(4 * FLOWS, 4 * FLOWS + 40)  # the only active backend gets them all
+        self.wire.send(VIP_D, live, 0x02)
+        stop = threading.Event()
+
+        def keepalive_live():
+            while not stop.is_set():
+                self.wire.send(VIP_D, live, 0x10)
+                stop.wait(0.4)
+        th = threading.Thread(target=keepalive_live)
+        th.start()
+        try:
+            time.sleep(0.5)
+            out = self.ctl("backend", "drain", vip_text, fourth, "--timeout", "60", "--remove")
+            self.check(out.returncode == 0, f"drain of {fourth} with --timeout 60 --remove: "
+                       f"{out.stdout.strip()!r} {out.stderr.strip()!r}")
+            time.sleep(2.0)
+            self.stop("cp", signal.SIGKILL)
+            self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
+            wait_for("edgelb-cp back", lambda: "result" in rpc(self.cp_sock, "vip.list"), 10)
+            h = rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))["result"]["health"]
+            b = [x for x in h["backend_health"] if x["address"] == fourth][0]
+            self.check(b["drain_state"] == "draining" and b["draining_for_ms"] >= 2000 and
+                       50000 <= b["drain_timeout_in_ms"] <= 58000,
+                       f"after kill -9 and restart of edgelb-cp the drain goes on: "
+                       f"{b['drain_state']}, draining for {b.get('draining_for_ms')} ms, "
+                       f"timeout in {b.get('drain_timeout_in_ms')} ms (60 s from its start)")
+        finally:
+            stop.set()
+            th.join()
+        t0 = time.monotonic()
+        gone = wait_for("the drained backend removed after the restart", lambda: fourth not in [
+            x["address"] for x in rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))
+            ["result"]["config"]["backends"]], DRAIN_IDLE_MS / 1000 + 5)
+        took = time.monotonic() - t0
+        cfg = rpc(self.cp_sock, "config.get")["result"]["config"]
+        left = [d for d in cfg.get("drains", []) if d["backend"] == fourth]
+        self.check(gone is not False and not left and len(cfg.get("drains", [])) == 2,
+                   f"--remove kept across the restart: {fourth} removed {took:.2f} s after its "
+                   f"flows stopped, its drain record gone, the two drained backends' kept "
+                   f"({cfg.get('drains')})")
+        self.figure(f"drain across a kill -9 of edgelb-cp: resumed with its start and 60 s "
+                    f"timeout, --remove done {took:.2f} s after the flows stopped")
 
 
 def setup_netns():

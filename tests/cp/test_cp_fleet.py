@@ -27,6 +27,7 @@ Checks:
 Figures are printed as "figure:" lines (docs/operator-tools.md).
 Root only (exit 77 otherwise).
 """
+import contextlib
 import json
 import math
 import os
@@ -383,6 +384,23 @@ class Test(Harness):
 
     # ---- drains -----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def kept_alive(self, vip, flows):
+        """An ACK on each of `flows` every 0.4 s while the block runs."""
+        stop = threading.Event()
+
+        def keepalive():
+            while not stop.is_set():
+                self.wire.send(vip, flows, 0x10)
+                stop.wait(0.4)
+        th = threading.Thread(target=keepalive)
+        th.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            th.join()
+
     def run_drain(self):
         vip_text = f"{VIP_D}:{PORT}/tcp"
         flows = range(3 * FLOWS, 3 * FLOWS + 200)
@@ -415,23 +433,12 @@ class Test(Harness):
         others = [x for x in BACKENDS_D if x != target]
         keep = max(others, key=lambda x: count[x])
         keep_flows = [n for n in flows if seen.get(flow_src(n)) == keep]
-        stop = threading.Event()
-
-        def keepalive():
-            while not stop.is_set():
-                self.wire.send(VIP_D, keep_flows, 0x10)
-                stop.wait(0.4)
-        th = threading.Thread(target=keepalive)
-        th.start()
-        try:
+        with self.kept_alive(VIP_D, keep_flows):
             time.sleep(1.5)
             self.sub.events.clear()
             t0 = time.monotonic()
             out = self.ctl("backend", "drain", vip_text, keep, "--wait", "--timeout", "2")
             took = time.monotonic() - t0
-        finally:
-            stop.set()
-            th.join()
         e, _ = self.sub.wait_event(lambda e: e["type"] == "drain_complete" and
                                    e["backend"] == keep, 2)
         self.check(out.returncode == 4 and "timeout" in out.stdout and 1.8 <= took <= 4,
@@ -463,15 +470,7 @@ class Test(Harness):
         fourth = [x for x in others if x not in (keep, third)][0]
         live = range(4 * FLOWS, 4 * FLOWS + 40)  # the only active backend gets them all
         self.wire.send(VIP_D, live, 0x02)
-        stop = threading.Event()
-
-        def keepalive_live():
-            while not stop.is_set():
-                self.wire.send(VIP_D, live, 0x10)
-                stop.wait(0.4)
-        th = threading.Thread(target=keepalive_live)
-        th.start()
-        try:
+        with self.kept_alive(VIP_D, live):
             time.sleep(0.5)
             out = self.ctl("backend", "drain", vip_text, fourth, "--timeout", "60", "--remove")
             self.check(out.returncode == 0, f"drain of {fourth} with --timeout 60 --remove: "
@@ -487,9 +486,6 @@ class Test(Harness):
                        f"after kill -9 and restart of edgelb-cp the drain goes on: "
                        f"{b['drain_state']}, draining for {b.get('draining_for_ms')} ms, "
                        f"timeout in {b.get('drain_timeout_in_ms')} ms (60 s from its start)")
-        finally:
-            stop.set()
-            th.join()
         t0 = time.monotonic()
         gone = wait_for("the drained backend removed after the restart", lambda: fourth not in [
             x["address"] for x in rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))

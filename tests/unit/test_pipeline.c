@@ -23,6 +23,7 @@
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 #include "elb_test.h"
+#include "test_frames.h"
 
 #define HEADROOM 128
 #define FRAME_MAX 2048
@@ -48,38 +49,6 @@ static const uint8_t gateway_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 /* ---- independent helpers --------------------------------------------------------------- */
 
 /* RFC 1071 one's-complement sum, folded and inverted. */
-static uint16_t csum(const uint8_t *p, size_t n)
-{
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static uint32_t backend_ip(uint32_t slot)
 {
 	return BACKEND0 + slot;
@@ -97,50 +66,13 @@ static uint8_t *buf_new(void)
 /* Ethernet from the router to our port. */
 static uint32_t put_eth(uint8_t *f, uint16_t type)
 {
-	memcpy(f, port_mac, 6);
-	memcpy(f + 6, router_mac, 6);
-	put16(f + 12, type);
-	return 14;
+	return put_eth_macs(f, port_mac, router_mac, type);
 }
 
-/* IPv4 header with a correct checksum. frag: flags and offset field. */
-static void put_ip4(uint8_t *ip, uint8_t tos, uint16_t total, uint16_t id, uint16_t frag,
-		    uint8_t proto, uint32_t src, uint32_t dst)
-{
-	ip[0] = 0x45;
-	ip[1] = tos;
-	put16(ip + 2, total);
-	put16(ip + 4, id);
-	put16(ip + 6, frag);
-	ip[8] = 64;
-	ip[9] = proto;
-	put16(ip + 10, 0);
-	put32(ip + 12, src);
-	put32(ip + 16, dst);
-	put16(ip + 10, csum(ip, 20));
-}
-
-/* Ethernet + IPv4 + TCP (20 bytes) + payload bytes 0, 1, 2, ... */
 static uint32_t build_tcp4(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
 			   uint8_t flags, uint32_t payload, bool df)
 {
-	uint8_t *ip = f + 14, *tcp = ip + 20;
-
-	put_eth(f, 0x0800);
-	put_ip4(ip, 0x10, (uint16_t)(40 + payload), (uint16_t)(0x1000 + sport), df ? 0x4000 : 0,
-		6, src, dst);
-	put16(tcp, sport);
-	put16(tcp + 2, dport);
-	put32(tcp + 4, 0x01020304);
-	put32(tcp + 8, (flags & ELB_TCP_ACK) ? 0x0a0b0c0d : 0);
-	tcp[12] = 0x50;
-	tcp[13] = flags;
-	put16(tcp + 14, 0xffff);
-	put16(tcp + 16, 0x1234); /* not checked by anyone on the way */
-	put16(tcp + 18, 0);
-	for (uint32_t i = 0; i < payload; i++)
-		tcp[20 + i] = (uint8_t)i;
-	return 14 + 40 + payload;
+	return build_tcp4_macs(f, port_mac, router_mac, src, sport, dst, dport, flags, payload, df);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
 #include "elb_test.h"
+#include "test_frames.h"
 
 #define HEADROOM ELB_EXPLAIN_HEADROOM
 #define BUF_SIZE (HEADROOM + ELB_EXPLAIN_FRAME_MAX)
@@ -47,62 +48,12 @@ static const uint8_t gateway_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 
 /* ---- frames ---------------------------------------------------------------------------- */
 
-static uint16_t csum(const uint8_t *p, size_t n)
-{
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Ethernet (router -> our port) + IPv4 + TCP + `payload` bytes. */
+/* Ethernet (router -> worker 0's port) + IPv4 + TCP + `payload` bytes. */
 static uint32_t build_tcp4(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
 			   uint8_t flags, uint32_t payload, bool df)
 {
-	uint8_t *ip = f + 14, *tcp = ip + 20;
-
-	memcpy(f, port_macs[0], 6);
-	memcpy(f + 6, router_mac, 6);
-	put16(f + 12, 0x0800);
-	memset(ip, 0, 40);
-	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(40 + payload));
-	put16(ip + 4, sport);
-	put16(ip + 6, df ? 0x4000 : 0);
-	ip[8] = 64;
-	ip[9] = 6;
-	put32(ip + 12, src);
-	put32(ip + 16, dst);
-	put16(ip + 10, csum(ip, 20));
-	put16(tcp, sport);
-	put16(tcp + 2, dport);
-	put32(tcp + 4, 0x01020304);
-	tcp[12] = 0x50;
-	tcp[13] = flags;
-	put16(tcp + 14, 0xffff);
-	for (uint32_t i = 0; i < payload; i++)
-		tcp[20 + i] = (uint8_t)i;
-	return 14 + 40 + payload;
+	return build_tcp4_macs(f, port_macs[0], router_mac, src, sport, dst, dport, flags, payload,
+			       df);
 }
 
 /* ---- fixture --------------------------------------------------------------------------- */

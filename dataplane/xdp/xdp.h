@@ -19,6 +19,7 @@
 #include "elb_snapshot.h"
 
 struct edgelb_xdp_bpf;
+struct flow_count_bpf;
 
 /* The MAC the replay puts in the Ethernet source of what it sends: the one
  * DPDK's net_pcap port has, so both replays write the same frames. */
@@ -50,6 +51,13 @@ struct xdp_dataplane {
 	 * false (the agent): CLOCK_MONOTONIC, the program's own clock. */
 	bool explain_test_clock;
 	uint64_t explain_now_ns;
+	/* Flow counts (xdp_flow_count.c): the map-element iterator over the
+	 * live flow map (bpf/flow_count.bpf.c), attached. NULL if it could
+	 * not be loaded (flow_count_err says why): counts then go by batch
+	 * lookup from user space. */
+	struct flow_count_bpf *flow_count;
+	char flow_count_err[128];
+	uint64_t flow_count_load_ns; /* what loading it added to the start */
 };
 
 /*
@@ -78,6 +86,41 @@ void xdp_explain_close(struct xdp_dataplane *dp);
 /* struct elb_dp_ops.explain of both edgelb-xdp and the XDP replay. */
 int xdp_explain(void *ctx, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
 		char *err, size_t errlen);
+
+/*
+ * Load the flow-count iterator (struct xdp_dataplane.flow_count) over the
+ * maps of the loaded dp->skel. Called by xdp_dataplane_load; a failure is
+ * printed and leaves dp->flow_count NULL. @return 0 or -errno.
+ */
+int xdp_flow_count_load(struct xdp_dataplane *dp);
+void xdp_flow_count_close(struct xdp_dataplane *dp);
+
+/* How a flow-count walk judges expiry. */
+struct xdp_flow_walk {
+	bool check_expiry; /* false: every copy in use counts (the replay's pcap clock) */
+	/* true: expiry is judged at now_tick. false: the walk reads its clock
+	 * (the iterator the balancer's flow clock, the batch lookup
+	 * CLOCK_MONOTONIC) and sets now_tick to what it used. */
+	bool tick_given;
+	uint32_t now_tick;
+};
+
+/*
+ * Add to per_slot[s] (snap->n_backend_slots entries) the live flows of the
+ * flow map whose live copy names slot s with its generation: a flow counts
+ * once, for the first CPU whose copy is in use, not expired (if
+ * check_expiry) and names a slot of snap with the slot's generation. The
+ * iterator reads the generations from the backends map, so snap must be
+ * what the maps hold (dp->snap); the batch lookup reads them from snap.
+ * @return 0 or -errno (-EOPNOTSUPP: no iterator loaded).
+ */
+int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
+			struct xdp_flow_walk *walk, uint64_t *per_slot);
+int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
+			 struct xdp_flow_walk *walk, uint64_t *per_slot);
+
+/* struct elb_dp_ops.flow_counts: the iterator if loaded, else batch lookup. */
+int xdp_flow_counts(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot);
 
 /*
  * Write `next` into the maps, given that they hold `prev` (NULL: unknown,

@@ -66,8 +66,10 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 		fprintf(stderr, "edgelb-xdp: cannot load the XDP program: %s\n", strerror(-rc));
 		return rc;
 	}
-	/* Forwarding does not need it: a failure only disables flow.explain. */
+	/* Forwarding does not need them: a failure only disables
+	 * flow.explain, or makes flow counts take the batch lookup. */
 	xdp_explain_load(dp);
+	xdp_flow_count_load(dp);
 	return 0;
 }
 
@@ -106,6 +108,7 @@ int xdp_dataplane_start(struct xdp_dataplane *dp)
 void xdp_dataplane_close(struct xdp_dataplane *dp)
 {
 	xdp_explain_close(dp);
+	xdp_flow_count_close(dp);
 	edgelb_xdp_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 	elb_snapshot_free(dp->snap);
@@ -271,6 +274,12 @@ static int xdp_status(void *arg, cJSON *out)
 	/* flow.explain's second instance of the program: "ready" or why not. */
 	cJSON_AddStringToObject(out, "explain", dp->explain ? "ready" : dp->explain_err);
 	elb_dp_json_add_u64(out, "explain_load_us", dp->explain_load_ns / 1000);
+	/* How vip.tables counts flows: in the kernel ("iterator") or by
+	 * copying the flow map out ("batch_lookup", and why). */
+	cJSON_AddStringToObject(out, "flow_count", dp->flow_count ? "iterator" : "batch_lookup");
+	if (dp->flow_count == NULL)
+		cJSON_AddStringToObject(out, "flow_count_error", dp->flow_count_err);
+	elb_dp_json_add_u64(out, "flow_count_load_us", dp->flow_count_load_ns / 1000);
 	return 0;
 }
 
@@ -280,69 +289,6 @@ static const struct elb_snapshot *xdp_snapshot(void *arg)
 
 	/* What the maps hold: xdp_apply replaces it only after writing them. */
 	return dp->snap;
-}
-
-#define XDP_FLOW_BATCH 1024u /* flows per bpf_map_lookup_batch */
-
-/*
- * Live flows per backend slot, from the flow map read in batches from user
- * space while the program runs (the LRU map has no consistent cut: a count).
- * A flow is counted once, if some CPU's copy is in use, not expired and
- * names a slot of snap with its current generation. The agent's clock is
- * the program's (its flow clock reads CLOCK_MONOTONIC to within a jiffy:
- * flow_clock_ns in bpf/edgelb.bpf.c); the replay runs on
- * the pcap's clock, so there every copy in use counts.
- */
-static int xdp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot)
-{
-	struct xdp_dataplane *dp = arg;
-	int fd = bpf_map__fd(dp->skel->maps.flows), ncpu = libbpf_num_possible_cpus();
-	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
-	uint32_t now_tick = elb_flow_tick(monotonic_ns());
-	bool check_expiry = dp->ifname != NULL;
-	struct elb_flow_key *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
-	uint8_t *values = calloc((size_t)XDP_FLOW_BATCH * (size_t)(ncpu > 0 ? ncpu : 1), stride);
-	uint64_t token = 0; /* the hash map's batch position (a bucket index) */
-	bool first = true, done = false;
-	int rc = 0;
-
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	if (keys == NULL || values == NULL || ncpu <= 0) {
-		rc = ncpu <= 0 ? ncpu : -ENOMEM;
-		goto out;
-	}
-	while (!done) {
-		uint32_t count = XDP_FLOW_BATCH;
-
-		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token, keys, values, &count,
-					 &opts) < 0) {
-			if (errno != ENOENT) {
-				rc = -errno;
-				goto out;
-			}
-			done = true; /* the last batch (count may still be > 0) */
-		}
-		first = false;
-		for (uint32_t k = 0; k < count; k++) {
-			for (int cpu = 0; cpu < ncpu; cpu++) {
-				const struct elb_xdp_flow *f =
-					(const void *)(values + ((size_t)k * (size_t)ncpu + (size_t)cpu) * stride);
-
-				if (f->state == ELB_FLOW_FREE ||
-				    (check_expiry && elb_flow_tick_expired(f->expiry, now_tick)))
-					continue;
-				if (f->backend_id < snap->n_backend_slots &&
-				    snap->backends[f->backend_id].gen == f->backend_gen) {
-					per_slot[f->backend_id]++;
-					break;
-				}
-			}
-		}
-	}
-out:
-	free(keys);
-	free(values);
-	return rc;
 }
 
 const struct elb_dp_ops xdp_ops = {

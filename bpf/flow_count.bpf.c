@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Live flows per backend slot, counted in the kernel: a BPF map-element
+ * iterator over the XDP dataplane's flow map (vip.tables, drains; see
+ * xdp_flow_counts in dataplane/xdp/xdp_flow_count.c). User space attaches
+ * count_flows to the live flows map, zeroes flow_counts, reads an iterator
+ * fd to its end and reads flow_counts: nothing per flow crosses to user
+ * space, where the batch lookup copied every CPU's copy of every value.
+ *
+ * Its maps are the live instance's (bpf_map__reuse_fd before load): the
+ * declarations below only give their layout (bpf/edgelb_xdp_maps.h), and
+ * nothing here writes them. flows is not read through the map: the
+ * iterator hands each element over in ctx.
+ *
+ * The rule is xdp_flow_count_batch's (the user-space fallback), and both
+ * must count alike (tests/bpf/test_xdp_flow_count.c): a flow counts once,
+ * for the first CPU (in CPU order) whose copy is in use, not expired at
+ * the walk's tick (when check_expiry) and names a slot below n_slots whose
+ * generation in the backends map is the copy's.
+ */
+#include "elb_flow_state.h"
+#include "elb_pipeline.h"
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "edgelb_xdp_maps.h"
+
+/* The context of "iter/bpf_map_elem" programs (the kernel's
+ * struct bpf_iter__bpf_map_elem, not in the UAPI headers): the verifier
+ * checks accesses against the iterator target's arguments, one 8-byte
+ * pointer each, not against this type's name. */
+struct bpf_iter_meta;
+struct bpf_map;
+struct bpf_iter__bpf_map_elem {
+	struct bpf_iter_meta *meta;
+	struct bpf_map *map;
+	void *key;   /* read-only; NULL on the last call */
+	void *value; /* per-CPU map: every possible CPU's value, each rounded up to 8 bytes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
+	__type(key, uint32_t);
+	__type(value, struct elb_backend_slot);
+} backends SEC(".maps");
+
+/* Placeholder size: always the live map (reused by fd), never created. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct elb_flow_key);
+	__type(value, struct elb_xdp_flow);
+} flows SEC(".maps");
+
+/* libbpf_num_possible_cpus(), set before load. The iterator's buffer
+ * holds that many values, and attaching checks the program's largest
+ * offset into it against that size: the CPU loop must be bounded by this
+ * constant (the verifier reads it from the frozen .rodata), not by a
+ * compile-time maximum. */
+const volatile uint32_t ncpus = 1;
+
+/* Set by user space before each walk (see the top). */
+uint32_t n_slots;       /* snap->n_backend_slots, at most ELB_MAX_BACKEND_SLOTS */
+uint8_t check_expiry;   /* 0: every copy in use counts (the replay's pcap clock) */
+/* 1: judge expiry at now_tick as set. 0: the walk reads the balancer's
+ * clock at its first element into now_tick, and sets this. */
+uint8_t tick_given;
+/* The balancer's flow clock calibration (its .bss, set by its
+ * edgelb_clock_sync), copied in before each walk. */
+uint64_t jiffy_ns;
+uint64_t jiffies_offset_ns;
+
+/* Written by the walk. now_tick: the tick expiry was judged at. */
+uint32_t now_tick;
+uint64_t flows_seen;    /* elements visited */
+uint64_t flows_counted; /* of those, counted for a slot */
+uint32_t flow_counts[ELB_MAX_BACKEND_SLOTS];
+
+/*
+ * The tick of bpf/edgelb.bpf.c's flow_clock_ns, the clock the program
+ * judges expiry by when a packet comes: jiffies scaled by the calibration
+ * it made, or bpf_ktime_get_ns() when that is unknown (jiffy_ns 0).
+ */
+static __always_inline uint32_t balancer_tick(void)
+{
+	uint64_t per = jiffy_ns;
+
+	if (per == 0)
+		return elb_flow_tick(bpf_ktime_get_ns());
+	return elb_flow_tick(bpf_jiffies64() * per + jiffies_offset_ns);
+}
+
+SEC("iter/bpf_map_elem")
+int count_flows(struct bpf_iter__bpf_map_elem *ctx)
+{
+	const uint8_t *values = ctx->value;
+	const size_t stride = (sizeof(struct elb_xdp_flow) + 7) & ~(size_t)7;
+
+	if (values == NULL)
+		return 0; /* the call after the last element */
+	if (check_expiry && !tick_given) {
+		now_tick = balancer_tick();
+		tick_given = 1;
+	}
+	flows_seen++;
+	for (uint32_t cpu = 0; cpu < ncpus; cpu++) {
+		const struct elb_xdp_flow *f = (const void *)(values + cpu * stride);
+		const struct elb_backend_slot *b;
+		uint32_t slot;
+
+		if (f->state == ELB_FLOW_FREE ||
+		    (check_expiry && elb_flow_tick_expired(f->expiry, now_tick)))
+			continue;
+		slot = f->backend_id;
+		if (slot >= n_slots)
+			continue;
+		b = bpf_map_lookup_elem(&backends, &slot);
+		if (b == NULL || b->gen != f->backend_gen)
+			continue;
+		/* slot < n_slots <= ELB_MAX_BACKEND_SLOTS; the verifier wants the
+		 * array's own bound. */
+		if (slot < ELB_MAX_BACKEND_SLOTS) {
+			flow_counts[slot]++;
+			flows_counted++;
+		}
+		break;
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -106,6 +106,7 @@ struct cp_bgp {
 	uint32_t n_wanted;
 	char blocked[160]; /* why nothing is announced ("" when something is) */
 	bool settled;
+	bool no_neighbor_logged[2]; /* [family is v6]: its VIPs have no session */
 	uint64_t started_ms;
 	uint64_t seen_gen, gen_changed_ms;
 
@@ -709,8 +710,23 @@ static bool vip_serving(const struct cp_daemon *cp, uint32_t v)
 	return false;
 }
 
+/* A neighbor's session has one channel, of the neighbor's own family
+ * (cp_bgp_render_config): a prefix of a family no neighbor has would sit in
+ * BIRD's config, and in node.get's "announced", with no session carrying it
+ * (an IPv6 VIP on a node with IPv4 neighbors only). */
+static bool family_has_neighbor(const struct cp_bgp_cfg *cfg, uint8_t family)
+{
+	for (uint32_t i = 0; i < cfg->n_neighbors; i++)
+		if (cfg->neighbors[i].family == family)
+			return true;
+	return false;
+}
+
 static void compute_wanted(struct cp_daemon *cp, struct cp_bgp *b, uint64_t now)
 {
+	for (int v6 = 0; v6 < 2; v6++)
+		if (family_has_neighbor(&cp->config->bgp, v6 ? ELB_AF_INET6 : ELB_AF_INET))
+			b->no_neighbor_logged[v6] = false;
 	b->n_wanted = 0;
 	b->blocked[0] = '\0';
 	if (cp->node_state != CP_NODE_ACTIVE) {
@@ -726,6 +742,17 @@ static void compute_wanted(struct cp_daemon *cp, struct cp_bgp *b, uint64_t now)
 		struct cp_bgp_prefix p = {.addr = cp->config->vips[v].dp.key.addr,
 					  .family = cp->config->vips[v].dp.key.family};
 
+		if (!family_has_neighbor(&cp->config->bgp, p.family)) {
+			bool *logged = &b->no_neighbor_logged[p.family == ELB_AF_INET6];
+			char text[64];
+
+			if (!*logged)
+				cp_log("ALARM bgp: %s not announced: no IPv%d neighbor in bgp.neighbors",
+				       prefix_str(&p, text, sizeof(text)),
+				       p.family == ELB_AF_INET6 ? 6 : 4);
+			*logged = true;
+			continue;
+		}
 		if (vip_serving(cp, v) && !prefix_in(b->wanted, b->n_wanted, &p) &&
 		    b->n_wanted < BGP_MAX_PREFIXES)
 			b->wanted[b->n_wanted++] = p;

@@ -8,7 +8,9 @@
  *
  * A prefix (/32, /128) of a VIP address is announced iff the node is not
  * drained or draining, a VIP on that address has a backend in service and
- * not draining, and every managed dataplane is connected and has acknowledged
+ * not draining, a neighbor of the prefix's family is configured (a session
+ * carries its neighbor's family only), and every managed dataplane is
+ * connected and has acknowledged
  * the current state (a change gets CP_BGP_ACK_GRACE_MS to be acknowledged
  * before it counts as not acknowledged, so that a routine backend change does
  * not withdraw the whole node). Evaluated every loop round.

@@ -10,10 +10,10 @@
  * drained or draining, a VIP on that address has a backend in service and
  * not draining, a neighbor of the prefix's family is configured (a session
  * carries its neighbor's family only), and every managed dataplane is
- * connected and has acknowledged
- * the current state (a change gets CP_BGP_ACK_GRACE_MS to be acknowledged
- * before it counts as not acknowledged, so that a routine backend change does
- * not withdraw the whole node). Evaluated every loop round.
+ * connected and has acknowledged the current state (a change gets
+ * CP_BGP_ACK_GRACE_MS to be acknowledged before it counts as not
+ * acknowledged, so that a routine backend change does not withdraw the
+ * whole node). Evaluated every loop round.
  *
  * Fail static: edgelb-cp leaves BIRD running when it exits (or dies), and a
  * restarted edgelb-cp adopts the BIRD that answers on the control socket

@@ -5,7 +5,8 @@
  * xdp_flow_counts in dataplane/xdp/xdp_flow_count.c). User space attaches
  * count_flows to the live flows map, zeroes flow_counts, reads an iterator
  * fd to its end and reads flow_counts: nothing per flow crosses to user
- * space, where the batch lookup copied every CPU's copy of every value.
+ * space (one byte per ELB_FLOW_COUNT_CHUNK flows, to end each read()),
+ * where the batch lookup copied every CPU's copy of every value.
  *
  * Its maps are the live instance's (bpf_map__reuse_fd before load): the
  * declarations below only give their layout (bpf/edgelb_xdp_maps.h), and
@@ -30,8 +31,14 @@
  * struct bpf_iter__bpf_map_elem, not in the UAPI headers): the verifier
  * checks accesses against the iterator target's arguments, one 8-byte
  * pointer each, not against this type's name. */
-struct bpf_iter_meta;
+struct seq_file;
 struct bpf_map;
+/* The kernel's, as far as read here (seq is its first member). */
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	uint64_t session_id;
+	uint64_t seq_num;
+};
 struct bpf_iter__bpf_map_elem {
 	struct bpf_iter_meta *meta;
 	struct bpf_map *map;
@@ -53,6 +60,21 @@ struct {
 	__type(key, struct elb_flow_key);
 	__type(value, struct elb_xdp_flow);
 } flows SEC(".maps");
+
+/*
+ * One byte is written to the iterator's file every this many elements, so
+ * that user space's read() of 1 byte returns there (about 2 ms of walk)
+ * instead of after the kernel's MAX_ITER_OBJECTS (a million elements, half
+ * a second and more). A read() is one RCU read-side section from start to
+ * end: while it lasts, every synchronize_rcu() on the machine waits, among
+ * them the one each update of an ARRAY_OF_MAPS makes (the Maglev tables:
+ * a configuration push waited up to 0.65 s behind a walk of 2^21 flows).
+ * Returning to user space between chunks ends the section; the walk goes
+ * on from the element it stopped at.
+ */
+#ifndef ELB_FLOW_COUNT_CHUNK
+#define ELB_FLOW_COUNT_CHUNK 4096
+#endif
 
 /* libbpf_num_possible_cpus(), set before load. The iterator's buffer
  * holds that many values, and attaching checks the program's largest
@@ -105,6 +127,11 @@ int count_flows(struct bpf_iter__bpf_map_elem *ctx)
 		tick_given = 1;
 	}
 	flows_seen++;
+	if (flows_seen % ELB_FLOW_COUNT_CHUNK == 0) {
+		static const char mark = 'c';
+
+		bpf_seq_write(ctx->meta->seq, &mark, sizeof(mark));
+	}
 	for (uint32_t cpu = 0; cpu < ncpus; cpu++) {
 		const struct elb_xdp_flow *f = (const void *)(values + cpu * stride);
 		const struct elb_backend_slot *b;

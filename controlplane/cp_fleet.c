@@ -159,10 +159,13 @@ static void fleet_vip_tick(struct cp_daemon *cp, uint32_t v, uint64_t now)
 /* Drains */
 
 /* Flows on backend (family, addr) of VIP v summed over the dataplanes.
+ * since_ms: 0, or a drain's start: a dataplane whose count began before it
+ * (vip.tables' flows_age_ms: edgelb-xdp counts on a thread and answers with
+ * its last walk) does not count as reported.
  * @return true if every dataplane reported the backend draining or absent
  *         (so no new flow can reach it there). */
 static bool backend_flows(const struct cp_daemon *cp, uint32_t v, const struct elb_dp_backend *be,
-			  uint64_t *flows, bool *all_reported)
+			  uint64_t since_ms, uint64_t *flows, bool *all_reported)
 {
 	char name[ELB_DP_VIP_KEY_STR_MAX], addr[INET6_ADDRSTRLEN];
 	bool all_draining = true;
@@ -179,6 +182,10 @@ static bool backend_flows(const struct cp_daemon *cp, uint32_t v, const struct e
 			*all_reported = false;
 			continue;
 		}
+		n = cJSON_GetObjectItemCaseSensitive(dp->flow_tables, "flows_age_ms");
+		if (since_ms != 0 &&
+		    dp->flow_tables_ms < since_ms + (cJSON_IsNumber(n) ? (uint64_t)n->valuedouble : 0))
+			*all_reported = false; /* counted before the drain began */
 		/* The state comes with the counts: a count from before the drain
 		 * reached this dataplane shows the backend active. */
 		entry = find_by(cJSON_GetObjectItemCaseSensitive(dp->flow_tables, "vips"), "vip", name);
@@ -295,8 +302,8 @@ static bool drain_tick(struct cp_daemon *cp, uint64_t now)
 			}
 			if (t->drain_phase != CP_DRAIN_DRAINING)
 				continue;
-			everywhere = backend_flows(cp, v, &vip->dp.backends[b], &t->drain_flows,
-						   &reported);
+			everywhere = backend_flows(cp, v, &vip->dp.backends[b], t->drain_since_ms,
+						   &t->drain_flows, &reported);
 			t->drain_flows_known = reported;
 			if (reported && everywhere && t->drain_flows == 0)
 				drain_finish(cp, v, b, t, "flows_gone", now);
@@ -343,7 +350,7 @@ void cp_fleet_backend_json(const struct cp_daemon *cp, uint32_t v, uint32_t b, c
 	uint64_t flows, now = cp_now_ms();
 	bool reported;
 
-	(void)backend_flows(cp, v, &cp->config->vips[v].dp.backends[b], &flows, &reported);
+	(void)backend_flows(cp, v, &cp->config->vips[v].dp.backends[b], 0, &flows, &reported);
 	if (reported)
 		elb_dp_json_add_u64(out, "active_flows", flows);
 	else

@@ -756,7 +756,7 @@ static int method_vip_tables(void *ctx, const cJSON *params, cJSON **result,
 	const struct elb_snapshot *snap;
 	struct elb_table_identity *ids = NULL;
 	uint32_t *slot_counts = NULL, *scratch = NULL;
-	uint64_t *flows = NULL;
+	uint64_t *flows = NULL, flows_age_ms = 0;
 	struct elb_dp_vip_key key;
 	cJSON *r = NULL, *vips;
 	int rc;
@@ -792,7 +792,7 @@ static int method_vip_tables(void *ctx, const cJSON *params, cJSON **result,
 		flows = calloc((size_t)snap->n_backend_slots + 1, sizeof(*flows));
 		if (flows == NULL)
 			goto nomem;
-		rc = api->ops.flow_counts(api->ctx, snap, flows);
+		rc = api->ops.flow_counts(api->ctx, snap, flows, &flows_age_ms);
 		if (rc < 0) {
 			free(flows);
 			flows = NULL;
@@ -804,6 +804,10 @@ static int method_vip_tables(void *ctx, const cJSON *params, cJSON **result,
 	elb_dp_json_add_u64(r, "epoch", api->epoch);
 	elb_dp_json_add_u64(r, "snapshot_epoch", snap->epoch);
 	cJSON_AddBoolToObject(r, "flows_counted", flows != NULL);
+	/* How long ago the walk behind the counts began: 0 when counted now
+	 * (DPDK, the replays), up to about one walk on edgelb-xdp. */
+	if (flows != NULL)
+		elb_dp_json_add_u64(r, "flows_age_ms", flows_age_ms);
 	vips = cJSON_AddArrayToObject(r, "vips");
 	if (vips == NULL)
 		goto nomem;

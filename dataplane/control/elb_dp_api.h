@@ -15,7 +15,9 @@
  * Threading: everything here, the ops callbacks included, runs on the
  * thread that calls elb_dp_api_poll() (the control lcore or thread). apply
  * must publish to the workers itself (e.g. build a snapshot aside and swap
- * one pointer, freeing the old one after a grace period).
+ * one pointer, freeing the old one after a grace period). A dataplane may
+ * do slow work behind an op on a thread of its own (flow_counts: see its
+ * contract) as long as the op itself returns promptly.
  */
 #ifndef ELB_DP_API_H
 #define ELB_DP_API_H
@@ -77,9 +79,23 @@ struct elb_dp_ops {
 	 * caller) the live flows of the dataplane's flow tables whose entry
 	 * names backend slot s with its generation in snap. A count, not a
 	 * consistent cut: the tables change while they are read. May be NULL:
-	 * vip.tables then reports no flows. @return 0 or -errno.
+	 * vip.tables then reports no flows.
+	 *
+	 * Age: *age_ms is 0 when called. A dataplane that counts here, on
+	 * the control thread, leaves it 0. One whose walk is too slow for the
+	 * control thread (edgelb-xdp: seconds at millions of flows) walks on
+	 * a thread of its own and answers with the last walk it finished: it
+	 * sets *age_ms to how long ago that walk began (the counts saw the
+	 * tables no earlier than that), and must only answer with a walk made
+	 * entirely while the tables held snap (no apply since it began), so
+	 * the backend states vip.tables reports beside the counts are those
+	 * the walk saw. Such a dataplane must not hold the control thread for
+	 * a walk (a short bounded wait for one is fine).
+	 * @return 0, -EAGAIN when no count usable for snap is ready yet (one
+	 *         has been asked for), or -errno.
 	 */
-	int (*flow_counts)(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot);
+	int (*flow_counts)(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot,
+			   uint64_t *age_ms);
 	/*
 	 * flow.explain: find the flow of `frame` (len bytes, at most
 	 * ELB_EXPLAIN_FRAME_MAX) in the live flow tables and run the real

@@ -211,7 +211,8 @@ static const struct elb_snapshot *dp_snapshot(void *arg)
  * edgelb-replay runs on the pcap's clock, not this one: there every way in
  * use counts (expired ways are freed when the replay meets them).
  */
-static int dp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot)
+static int dp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot,
+			  uint64_t *age_ms)
 {
 	struct dp_context *ctx = arg;
 	uint32_t now_tick = elb_flow_tick(dp_now_ns(ctx));
@@ -220,6 +221,7 @@ static int dp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *
 	for (uint16_t i = 0; i < ctx->n_workers; i++)
 		elb_flow_count_backends(&ctx->workers[i]->core.flows, now_tick, check_expiry, snap,
 					per_slot);
+	(void)age_ms; /* counted now, synchronously: 0 */
 	return 0;
 }
 

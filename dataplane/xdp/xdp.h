@@ -6,7 +6,10 @@
  * edgelb-xdp (the agent) and by edgelb-replay --dataplane xdp.
  *
  * Threading: one control thread does everything here; the program runs on
- * every CPU meanwhile and only reads the configuration maps.
+ * every CPU meanwhile and only reads the configuration maps. The one
+ * exception is edgelb-xdp's counting thread (xdp_flow_counter_start): it
+ * walks the flow map with the iterator's own BPF object and buffers, and
+ * hands its counts over under a lock (xdp_flow_count.c says who owns what).
  */
 #ifndef XDP_H
 #define XDP_H
@@ -20,6 +23,7 @@
 
 struct edgelb_xdp_bpf;
 struct flow_count_bpf;
+struct xdp_flow_counter;
 
 /* The MAC the replay puts in the Ethernet source of what it sends: the one
  * DPDK's net_pcap port has, so both replays write the same frames. */
@@ -33,6 +37,10 @@ struct xdp_dataplane {
 	 * elb_snapshot_build needs): the next write compares with the maps. */
 	bool snap_partial;
 	uint32_t next_gen;   /* slot and VIP generations handed out so far */
+	/* Incremented by the control thread before every write of the
+	 * configuration maps: a flow count walked while it did not change saw
+	 * the maps hold one snapshot throughout. */
+	uint64_t maps_seq;
 	uint8_t iface_mac[6]; /* Ethernet source of XDP_TX frames */
 	/* Agent only (0 / NULL for the replay). */
 	int ifindex;
@@ -58,6 +66,10 @@ struct xdp_dataplane {
 	struct flow_count_bpf *flow_count;
 	char flow_count_err[128];
 	uint64_t flow_count_load_ns; /* what loading it added to the start */
+	/* edgelb-xdp only: the counting thread, which then owns flow_count
+	 * (the control thread no longer touches it). NULL: counts are walked
+	 * on the caller's thread (the replay, the tests, or no iterator). */
+	struct xdp_flow_counter *counter;
 };
 
 /*
@@ -119,8 +131,29 @@ int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *sna
 int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
 			 struct xdp_flow_walk *walk, uint64_t *per_slot);
 
-/* struct elb_dp_ops.flow_counts: the iterator if loaded, else batch lookup. */
-int xdp_flow_counts(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot);
+/*
+ * struct elb_dp_ops.flow_counts. With the counting thread (edgelb-xdp): the
+ * last walk it finished under the snapshot in force, asking for a new one
+ * if none is under way and waiting XDP_FLOW_COUNT_WAIT_MS at most for it;
+ * *age_ms says how long ago that walk began; -EAGAIN while there is none.
+ * Without: the iterator if loaded, else the batch lookup, here and now
+ * (*age_ms stays 0).
+ */
+int xdp_flow_counts(void *ctx, const struct elb_snapshot *snap, uint64_t *per_slot,
+		    uint64_t *age_ms);
+
+/*
+ * Start the counting thread (edgelb-xdp): after xdp_dataplane_start, with
+ * the iterator loaded. From then on only that thread touches dp->flow_count,
+ * and xdp_flow_count_iter returns -EBUSY. xdp_dataplane_close stops it.
+ * @return 0, or -errno (-EOPNOTSUPP: no iterator; counts then stay
+ *         synchronous, by batch lookup).
+ */
+int xdp_flow_counter_start(struct xdp_dataplane *dp);
+/* Stop it (a walk under way ends at its next read), join it, free it. */
+void xdp_flow_counter_stop(struct xdp_dataplane *dp);
+/* status.get's view of it: walks, the last one's duration and age. */
+void xdp_flow_counter_status(struct xdp_dataplane *dp, cJSON *out);
 
 /*
  * Write `next` into the maps, given that they hold `prev` (NULL: unknown,

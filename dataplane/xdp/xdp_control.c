@@ -102,11 +102,13 @@ int xdp_dataplane_start(struct xdp_dataplane *dp)
 	elb_dp_config_free(empty);
 	if (rc)
 		return rc;
+	dp->maps_seq++;
 	return xdp_maps_write(dp, dp->snap, NULL);
 }
 
 void xdp_dataplane_close(struct xdp_dataplane *dp)
 {
+	xdp_flow_counter_stop(dp); /* before the object it walks with */
 	xdp_explain_close(dp);
 	xdp_flow_count_close(dp);
 	edgelb_xdp_bpf__destroy(dp->skel);
@@ -135,6 +137,8 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
 		return rc;
 	}
+	/* Before the write: a flow-count walk under way now saw a mix. */
+	dp->maps_seq++;
 	rc = xdp_maps_write(dp, next, maps_hold);
 	if (rc) {
 		/* Put the previous configuration back, comparing with the maps
@@ -280,6 +284,7 @@ static int xdp_status(void *arg, cJSON *out)
 	if (dp->flow_count == NULL)
 		cJSON_AddStringToObject(out, "flow_count_error", dp->flow_count_err);
 	elb_dp_json_add_u64(out, "flow_count_load_us", dp->flow_count_load_ns / 1000);
+	xdp_flow_counter_status(dp, out);
 	return 0;
 }
 

@@ -23,6 +23,35 @@
  * reads; a flow changing meanwhile may be counted or not, which is all a
  * count needs.
  *
+ * Off the control thread (edgelb-xdp). A walk of 2^22 flows takes 2-3 s,
+ * which the control thread cannot spend (config pushes and every other
+ * request would wait). So the agent starts a counting thread
+ * (xdp_flow_counter_start) that owns the iterator's object: vip.tables
+ * asks it for a walk (if none is under way), waits XDP_FLOW_COUNT_WAIT_MS
+ * at most, and answers with the last walk published, with its age. Small
+ * maps are counted within the wait, so their counts are fresh (age 0-ish);
+ * big ones are up to one walk (plus the interval between asks) old.
+ * Ownership:
+ *   the thread      flow_count (its .bss and iterator link), the spare
+ *                   result, the calibration copied at start: nothing of
+ *                   the control thread's (no dp->snap, no dp->skel).
+ *   the lock        what is asked, what is published (a pointer swap of
+ *                   two results), the figures status.get reports.
+ *   the control     dp->snap, dp->maps_seq (read when asking and answering).
+ * The iterator needs no snapshot (it checks generations against the live
+ * backends map), which is what makes the thread possible. A published walk
+ * is only used if dp->maps_seq has not moved since it was asked for: the
+ * maps then held the snapshot in force for the whole walk, so its counts
+ * name the slots and generations of that snapshot, and the backend states
+ * vip.tables reports beside them are those the walk saw (a drain is never
+ * judged on counts from before it reached the maps). After a change, the
+ * next vip.tables asks for a new walk and reports flows_counted false until
+ * one is done.
+ * The batch lookup stays synchronous on the control thread: it compares
+ * generations with the snapshot, which is the control thread's, and it is
+ * only the fallback for kernels without the iterator, where the thread is
+ * not started (docs/operator-tools.md, "Costs": raise the interval there).
+ *
  * Clock: the agent judges expiry by the balancer's own flow clock (jiffies
  * with the calibration of bpf/edgelb.bpf.c's edgelb_clock_sync), read by
  * the iterator at the walk's first flow; the batch lookup, which cannot
@@ -31,6 +60,9 @@
  * counts.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +79,45 @@
 #include "flow_count.skel.h"
 
 #define XDP_FLOW_BATCH 1024u /* flows per bpf_map_lookup_batch */
+/* How long vip.tables waits for the walk it asked for: maps of up to about
+ * 40k flows (0.4-0.7 us each) are counted within it, fresh; bigger ones
+ * answer with the previous walk. Bounds what a count costs the control
+ * thread. */
+#define XDP_FLOW_COUNT_WAIT_MS 20u
+
+/* One walk's counts, as published by the counting thread. */
+struct xdp_flow_result {
+	uint64_t counts[ELB_MAX_BACKEND_SLOTS]; /* [0, n_slots) */
+	uint32_t n_slots;
+	uint64_t maps_seq;  /* dp->maps_seq when the walk was asked for */
+	uint64_t begun_ns;  /* CLOCK_MONOTONIC */
+	uint64_t done_ns;
+	uint64_t flows_seen, flows_counted;
+};
+
+struct xdp_flow_counter {
+	/* Set before the thread starts, read-only afterwards. */
+	struct flow_count_bpf *fc; /* the thread's alone */
+	uint64_t jiffy_ns, jiffies_offset_ns; /* the balancer's clock calibration */
+	pthread_t thread;
+	/* Set by stop, read by a walk under way between read() calls. */
+	atomic_bool cancel;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* control -> thread: a walk asked for, or stop */
+	pthread_cond_t done; /* thread -> control: a walk ended */
+	/* Under lock. */
+	bool stop, asked, walking;
+	uint32_t ask_n_slots;
+	uint64_t ask_maps_seq;
+	uint64_t asked_seq, done_seq; /* walks asked for, and ended, so far */
+	struct xdp_flow_result *published; /* NULL until the first walk ends */
+	int last_rc;                       /* of the last walk: 0 or -errno */
+	uint64_t walks, failures;
+	struct xdp_flow_result *results; /* the two results, one allocation */
+	/* The thread's, outside the lock: the walk under way writes here, and
+	 * it is swapped with published under the lock when the walk ends. */
+	struct xdp_flow_result *spare;
+};
 
 static uint64_t monotonic_ns(void)
 {
@@ -123,26 +194,26 @@ void xdp_flow_count_close(struct xdp_dataplane *dp)
 	dp->flow_count = NULL;
 }
 
-int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
-			struct xdp_flow_walk *walk, uint64_t *per_slot)
+/*
+ * One iterator walk of the n first slots; the counts are left in
+ * fc->bss->flow_counts. Touches fc only (the caller owns it). cancel: NULL,
+ * or a flag that ends the walk early with -ECANCELED.
+ */
+static int iter_walk(struct flow_count_bpf *fc, uint32_t n, struct xdp_flow_walk *walk,
+		     uint64_t jiffy_ns, uint64_t jiffies_offset_ns, atomic_bool *cancel)
 {
-	struct flow_count_bpf *fc = dp->flow_count;
-	uint32_t n = snap->n_backend_slots < ELB_MAX_BACKEND_SLOTS ? snap->n_backend_slots
-								   : ELB_MAX_BACKEND_SLOTS;
-	char buf[64];
+	char buf[1];
 	ssize_t got;
 	int fd, rc = 0;
 
-	if (fc == NULL)
-		return -EOPNOTSUPP;
 	/* Only slots below n_slots are counted: the rest is not read. */
 	memset(fc->bss->flow_counts, 0, (size_t)n * sizeof(fc->bss->flow_counts[0]));
 	fc->bss->n_slots = n;
 	fc->bss->check_expiry = walk->check_expiry;
 	fc->bss->tick_given = walk->tick_given;
 	fc->bss->now_tick = walk->now_tick;
-	fc->bss->jiffy_ns = dp->skel->bss->jiffy_ns;
-	fc->bss->jiffies_offset_ns = dp->skel->bss->jiffies_offset_ns;
+	fc->bss->jiffy_ns = jiffy_ns;
+	fc->bss->jiffies_offset_ns = jiffies_offset_ns;
 	fc->bss->flows_seen = 0;
 	fc->bss->flows_counted = 0;
 
@@ -150,12 +221,19 @@ int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *sna
 	if (fd < 0)
 		return -errno;
 	/*
-	 * The program writes nothing to the file: each read() runs it over
-	 * up to a million elements (the kernel's MAX_ITER_OBJECTS) and, having
-	 * nothing to return, fails with EAGAIN; the next read() goes on from
-	 * the element it stopped at. 0: the end of the map.
+	 * The program writes one byte every ELB_FLOW_COUNT_CHUNK elements: a
+	 * read() of one byte returns there (a few ms), ending the RCU
+	 * read-side section the kernel holds while it walks (see
+	 * bpf/flow_count.bpf.c); the next read() goes on from the element it
+	 * stopped at. A read() that met no such byte in the kernel's
+	 * MAX_ITER_OBJECTS elements fails with EAGAIN instead. 0: the end of
+	 * the map. A cancel is seen between reads.
 	 */
 	for (;;) {
+		if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			rc = -ECANCELED;
+			break;
+		}
 		got = read(fd, buf, sizeof(buf));
 		if (got == 0)
 			break;
@@ -169,6 +247,25 @@ int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *sna
 		return rc;
 	if (walk->check_expiry && !walk->tick_given)
 		walk->now_tick = fc->bss->now_tick; /* unset if the map was empty */
+	return 0;
+}
+
+int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
+			struct xdp_flow_walk *walk, uint64_t *per_slot)
+{
+	struct flow_count_bpf *fc = dp->flow_count;
+	uint32_t n = snap->n_backend_slots < ELB_MAX_BACKEND_SLOTS ? snap->n_backend_slots
+								   : ELB_MAX_BACKEND_SLOTS;
+	int rc;
+
+	if (fc == NULL)
+		return -EOPNOTSUPP;
+	if (dp->counter != NULL)
+		return -EBUSY; /* the counting thread owns the object */
+	rc = iter_walk(fc, n, walk, dp->skel->bss->jiffy_ns, dp->skel->bss->jiffies_offset_ns,
+		       NULL);
+	if (rc)
+		return rc;
 	for (uint32_t s = 0; s < n; s++)
 		per_slot[s] += fc->bss->flow_counts[s];
 	return 0;
@@ -229,18 +326,215 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The counting thread */
+
+static void *counter_main(void *arg)
+{
+	struct xdp_flow_counter *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct xdp_flow_walk walk = {.check_expiry = true};
+		struct xdp_flow_result *r = c->spare, *old;
+		uint64_t maps_seq;
+		uint32_t n;
+		int rc;
+
+		while (!c->stop && !c->asked)
+			pthread_cond_wait(&c->wake, &c->lock);
+		if (c->stop)
+			break;
+		c->asked = false;
+		c->walking = true;
+		n = c->ask_n_slots;
+		maps_seq = c->ask_maps_seq;
+		pthread_mutex_unlock(&c->lock);
+
+		/* Outside the lock: fc and r are this thread's. */
+		r->begun_ns = monotonic_ns();
+		rc = iter_walk(c->fc, n, &walk, c->jiffy_ns, c->jiffies_offset_ns, &c->cancel);
+		if (rc == 0) {
+			r->n_slots = n;
+			r->maps_seq = maps_seq;
+			for (uint32_t s = 0; s < n; s++)
+				r->counts[s] = c->fc->bss->flow_counts[s];
+			r->flows_seen = c->fc->bss->flows_seen;
+			r->flows_counted = c->fc->bss->flows_counted;
+			r->done_ns = monotonic_ns();
+		}
+
+		pthread_mutex_lock(&c->lock);
+		c->walking = false;
+		c->done_seq++;
+		c->last_rc = rc;
+		if (rc == 0) {
+			old = c->published;
+			c->published = r;
+			c->spare = old != NULL ? old : &c->results[1];
+			c->walks++;
+		} else {
+			c->failures++;
+		}
+		pthread_cond_broadcast(&c->done);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int xdp_flow_counter_start(struct xdp_dataplane *dp)
+{
+	struct xdp_flow_counter *c;
+	pthread_condattr_t cattr;
+	sigset_t all, old;
+	int rc;
+
+	if (dp->flow_count == NULL)
+		return -EOPNOTSUPP;
+	if (dp->counter != NULL)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	/* Two results: spare starts as the first, then they swap. */
+	if (c != NULL)
+		c->results = calloc(2, sizeof(*c->results));
+	if (c == NULL || c->results == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->spare = &c->results[0];
+	c->fc = dp->flow_count;
+	/* The calibration is written once, before the first packet
+	 * (xdp_maps_init_globals): a copy spares the thread dp->skel. */
+	c->jiffy_ns = dp->skel->bss->jiffy_ns;
+	c->jiffies_offset_ns = dp->skel->bss->jiffies_offset_ns;
+	atomic_init(&c->cancel, false);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&cattr);
+	/* vip.tables' bounded wait is on CLOCK_MONOTONIC. */
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->done, &cattr);
+	pthread_condattr_destroy(&cattr);
+	pthread_cond_init(&c->wake, NULL);
+	/* Signals (SIGINT, SIGTERM) stay the control thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&c->thread, NULL, counter_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		pthread_cond_destroy(&c->wake);
+		pthread_cond_destroy(&c->done);
+		pthread_mutex_destroy(&c->lock);
+		free(c->results);
+		free(c);
+		return rc;
+	}
+	dp->counter = c;
+	return 0;
+}
+
+void xdp_flow_counter_stop(struct xdp_dataplane *dp)
+{
+	struct xdp_flow_counter *c = dp->counter;
+
+	if (c == NULL)
+		return;
+	atomic_store(&c->cancel, true);
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	free(c->results);
+	pthread_cond_destroy(&c->wake);
+	pthread_cond_destroy(&c->done);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	dp->counter = NULL;
+}
+
+void xdp_flow_counter_status(struct xdp_dataplane *dp, cJSON *out)
+{
+	struct xdp_flow_counter *c = dp->counter;
+
+	cJSON_AddBoolToObject(out, "flow_count_thread", c != NULL);
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	elb_dp_json_add_u64(out, "flow_count_walks", c->walks);
+	elb_dp_json_add_u64(out, "flow_count_failures", c->failures);
+	cJSON_AddBoolToObject(out, "flow_count_walking", c->walking || c->asked);
+	if (c->published != NULL) {
+		const struct xdp_flow_result *r = c->published;
+
+		elb_dp_json_add_u64(out, "flow_count_last_walk_ms", (r->done_ns - r->begun_ns) / 1000000);
+		elb_dp_json_add_u64(out, "flow_count_last_age_ms",
+				    (monotonic_ns() - r->begun_ns) / 1000000);
+		elb_dp_json_add_u64(out, "flow_count_last_flows", r->flows_seen);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* xdp_flow_counts with the counting thread (see the top of the file). */
+static int counter_counts(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
+			  uint64_t *per_slot, uint64_t *age_ms)
+{
+	struct xdp_flow_counter *c = dp->counter;
+	const struct xdp_flow_result *r;
+	uint64_t deadline_ns = monotonic_ns() + XDP_FLOW_COUNT_WAIT_MS * 1000000ull, want;
+	struct timespec deadline = {.tv_sec = (time_t)(deadline_ns / 1000000000ull),
+				    .tv_nsec = (long)(deadline_ns % 1000000000ull)};
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->asked && !c->walking) {
+		c->asked = true;
+		c->asked_seq++;
+		c->ask_n_slots = snap->n_backend_slots < ELB_MAX_BACKEND_SLOTS
+					 ? snap->n_backend_slots
+					 : ELB_MAX_BACKEND_SLOTS;
+		c->ask_maps_seq = dp->maps_seq;
+		pthread_cond_signal(&c->wake);
+	}
+	/* The walk asked for now, or the one under way; not worth waiting for
+	 * when the last one took longer than the wait. */
+	want = c->asked_seq;
+	r = c->published;
+	if (r != NULL && r->done_ns - r->begun_ns > XDP_FLOW_COUNT_WAIT_MS * 1000000ull)
+		want = c->done_seq;
+	while (c->done_seq < want &&
+	       pthread_cond_timedwait(&c->done, &c->lock, &deadline) != ETIMEDOUT)
+		;
+	r = c->published;
+	if (r != NULL && r->maps_seq == dp->maps_seq) {
+		uint32_t n = r->n_slots < snap->n_backend_slots ? r->n_slots : snap->n_backend_slots;
+
+		for (uint32_t s = 0; s < n; s++)
+			per_slot[s] += r->counts[s];
+		*age_ms = (monotonic_ns() - r->begun_ns) / 1000000;
+		rc = 0;
+	} else {
+		/* None yet, or walked under another snapshot. */
+		rc = c->last_rc < 0 ? c->last_rc : -EAGAIN;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 /*
- * The iterator counts with the backends map, which holds dp->snap (the
- * control thread writes it before replacing dp->snap, and nothing else
- * runs meanwhile); vip.tables passes that snapshot. Any other snap is
- * counted by batch lookup, which compares with snap itself.
+ * Without the thread: the iterator counts with the backends map, which
+ * holds dp->snap (the control thread writes it before replacing dp->snap,
+ * and nothing else runs meanwhile); vip.tables passes that snapshot. Any
+ * other snap is counted by batch lookup, which compares with snap itself.
  */
-int xdp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot)
+int xdp_flow_counts(void *arg, const struct elb_snapshot *snap, uint64_t *per_slot,
+		    uint64_t *age_ms)
 {
 	struct xdp_dataplane *dp = arg;
 	struct xdp_flow_walk walk = {.check_expiry = dp->ifname != NULL};
 
-	if (dp->flow_count != NULL && snap == dp->snap)
+	if (dp->counter != NULL && snap == dp->snap)
+		return counter_counts(dp, snap, per_slot, age_ms);
+	if (dp->flow_count != NULL && dp->counter == NULL && snap == dp->snap)
 		return xdp_flow_count_iter(dp, snap, &walk, per_slot);
 	return xdp_flow_count_batch(dp, snap, &walk, per_slot);
 }

@@ -194,6 +194,14 @@ int main(int argc, char **argv)
 
 	if (xdp_dataplane_load(&dp, o.flows, pin_dir) || xdp_dataplane_start(&dp))
 		goto out;
+	/* vip.tables' walks of the flow map on a thread of their own: at
+	 * millions of flows one takes seconds, which this thread (every
+	 * request, every config push) cannot wait. Without the iterator the
+	 * batch lookup stays here, synchronous. */
+	rc = xdp_flow_counter_start(&dp);
+	if (rc && rc != -EOPNOTSUPP)
+		fprintf(stderr, "edgelb-xdp: no counting thread (%s): flows counted synchronously\n",
+			strerror(-rc));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 

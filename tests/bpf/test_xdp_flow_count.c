@@ -371,6 +371,7 @@ static void test_agent_clock(void)
 	uint64_t *got = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(uint64_t));
 	uint32_t slots[16], n_live, empty, now = elb_flow_tick(monotonic_ns()), tick;
 	struct xdp_flow_walk walk = {.check_expiry = true};
+	uint64_t age_ms = 0;
 	struct flows fl;
 	int rc;
 
@@ -401,9 +402,10 @@ static void test_agent_clock(void)
 		want);
 	/* What vip.tables calls: the iterator, with the agent's expiry. */
 	memset(got, 0, sizeof(*got) * ELB_MAX_BACKEND_SLOTS);
-	rc = xdp_ops.flow_counts(&dp, dp.snap, got);
-	CHECK(rc == 0 && memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
-	      "xdp_ops.flow_counts: %d", rc);
+	rc = xdp_ops.flow_counts(&dp, dp.snap, got, &age_ms);
+	CHECK(rc == 0 && memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0 &&
+		      age_ms == 0,
+	      "xdp_ops.flow_counts: %d (age %llu ms)", rc, (unsigned long long)age_ms);
 	CHECK(total(want) == fl.n - fl.n / 4, "%llu of %u counted", (unsigned long long)total(want),
 	      fl.n);
 	flows_free(&fl);
@@ -532,15 +534,16 @@ static void test_fallback(void)
 	uint64_t *by_iter = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(uint64_t));
 	uint64_t *by_batch = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(uint64_t));
 	cJSON *status = cJSON_CreateObject();
+	uint64_t age_ms = 0;
 	int rc;
 
 	if (by_iter == NULL || by_batch == NULL || status == NULL)
 		abort();
-	rc = xdp_ops.flow_counts(&dp, dp.snap, by_iter);
+	rc = xdp_ops.flow_counts(&dp, dp.snap, by_iter, &age_ms);
 	CHECK(rc == 0, "with the iterator: %d", rc);
 	dp.flow_count = NULL;
 	snprintf(dp.flow_count_err, sizeof(dp.flow_count_err), "(test) not loaded");
-	rc = xdp_ops.flow_counts(&dp, dp.snap, by_batch);
+	rc = xdp_ops.flow_counts(&dp, dp.snap, by_batch, &age_ms);
 	CHECK(rc == 0, "without the iterator: %d", rc);
 	CHECK(memcmp(by_iter, by_batch, sizeof(uint64_t) * ELB_MAX_BACKEND_SLOTS) == 0 &&
 		      total(by_batch) > 0,

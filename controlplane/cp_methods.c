@@ -872,12 +872,23 @@ static int preview_result(struct cp_daemon *cp, int v, const struct cp_config *n
 	elb_dp_json_add_u64(r, "flows_repicked", repicked);
 	cJSON_AddBoolToObject(r, "flows_known", complete);
 	{
-		/* How old the counts are: the oldest dataplane's. */
+		/* How old the counts are: the oldest dataplane's, from when its
+		 * walk began (flows_age_ms: edgelb-xdp answers with its last walk). */
 		uint64_t now = cp_now_ms(), oldest = 0;
 
-		for (uint32_t i = 0; i < cp->n_dps; i++)
-			if (cp->dps[i].flow_tables != NULL && now - cp->dps[i].flow_tables_ms > oldest)
-				oldest = now - cp->dps[i].flow_tables_ms;
+		for (uint32_t i = 0; i < cp->n_dps; i++) {
+			const cJSON *walk_age;
+			uint64_t age;
+
+			if (cp->dps[i].flow_tables == NULL)
+				continue;
+			walk_age = cJSON_GetObjectItemCaseSensitive(cp->dps[i].flow_tables,
+								    "flows_age_ms");
+			age = now - cp->dps[i].flow_tables_ms +
+			      (cJSON_IsNumber(walk_age) ? (uint64_t)walk_age->valuedouble : 0);
+			if (age > oldest)
+				oldest = age;
+		}
 		if (complete)
 			elb_dp_json_add_u64(r, "flows_age_ms", oldest);
 	}

@@ -32,6 +32,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "edgelb_flow_clock.h"
 #include "edgelb_xdp_maps.h"
 
 /* Not read here: see node_config. Kept (and pinned) so that a restarted
@@ -115,27 +116,15 @@ struct elb_pipeline_result last_result;
 struct elb_xdp_node node_config;
 uint64_t vip_filter[ELB_XDP_VIP_FILTER_WORDS];
 
-/*
- * The flow table's clock. Expiry needs the time to a tick (16.78 ms) only,
- * and bpf_ktime_get_ns() reads the TSC: ~30 ns per packet under
- * virtualisation. jiffies are one load (the verifier inlines
- * bpf_jiffies64) and at most one jiffy behind. edgelb_clock_sync, run once
- * after loading, sets jiffy_ns and the offset that makes
- * jiffies * jiffy_ns + jiffies_offset_ns read as CLOCK_MONOTONIC, to
- * within a jiffy: the clock of flows pinned by an earlier agent and of
- * user space. jiffy_ns 0 (not run, or HZ unknown): bpf_ktime_get_ns().
- */
+/* The flow clock's calibration (edgelb_flow_clock.h), set by
+ * edgelb_clock_sync. */
 extern unsigned int CONFIG_HZ __kconfig __weak;
 uint64_t jiffy_ns;
 uint64_t jiffies_offset_ns;
 
 static __always_inline uint64_t flow_clock_ns(void)
 {
-	uint64_t per = jiffy_ns;
-
-	if (per == 0)
-		return bpf_ktime_get_ns();
-	return bpf_jiffies64() * per + jiffies_offset_ns;
+	return elb_xdp_flow_clock_ns(&jiffy_ns, &jiffies_offset_ns);
 }
 
 static __always_inline void count_drop(struct elb_worker_counters *wc, struct elb_vip_counters *vc,

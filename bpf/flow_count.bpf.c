@@ -25,6 +25,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "edgelb_flow_clock.h"
 #include "edgelb_xdp_maps.h"
 
 /* The context of "iter/bpf_map_elem" programs (the kernel's
@@ -100,18 +101,10 @@ uint64_t flows_seen;    /* elements visited */
 uint64_t flows_counted; /* of those, counted for a slot */
 uint32_t flow_counts[ELB_MAX_BACKEND_SLOTS];
 
-/*
- * The tick of bpf/edgelb.bpf.c's flow_clock_ns, the clock the program
- * judges expiry by when a packet comes: jiffies scaled by the calibration
- * it made, or bpf_ktime_get_ns() when that is unknown (jiffy_ns 0).
- */
+/* The tick the balancer judges expiry by when a packet comes. */
 static __always_inline uint32_t balancer_tick(void)
 {
-	uint64_t per = jiffy_ns;
-
-	if (per == 0)
-		return elb_flow_tick(bpf_ktime_get_ns());
-	return elb_flow_tick(bpf_jiffies64() * per + jiffies_offset_ns);
+	return elb_flow_tick(elb_xdp_flow_clock_ns(&jiffy_ns, &jiffies_offset_ns));
 }
 
 SEC("iter/bpf_map_elem")

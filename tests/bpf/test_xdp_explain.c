@@ -36,6 +36,7 @@
 #include "elb_explain_run.h"
 #include "elb_maglev.h"
 #include "xdp.h"
+#include "xdp_test.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
 
@@ -63,33 +64,11 @@ static struct xdp_dataplane dp;
 /* The config in force: the dataplane may point into it until the next apply. */
 static struct elb_dp_config *in_force;
 static uint64_t epoch;
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-			fprintf(stderr, __VA_ARGS__);                                      \
-			fprintf(stderr, "\n");                                             \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 struct frame {
 	uint8_t b[128];
 	uint32_t len;
 };
-
-static uint16_t ip_csum(const uint8_t *p, uint32_t n)
-{
-	uint32_t s = 0;
-
-	for (uint32_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
 
 /* Ethernet + IPv4 (DF) + TCP, 10 payload bytes; the TCP checksum is left 0
  * (neither the program nor the parser reads it). */
@@ -265,26 +244,7 @@ static struct live explain_then_run(const struct frame *f, uint64_t now_ns,
 
 static int apply(const char *backends)
 {
-	char text[2048], errtext[ELB_DP_APPLY_ERR_MAX];
-	struct elb_dp_config *config = NULL;
-	struct elb_dp_err err;
-	int rc;
-
-	snprintf(text, sizeof(text), config_base, backends);
-	rc = elb_dp_config_parse(text, strlen(text), &config, &err);
-	if (rc < 0) {
-		fprintf(stderr, "config: %s\n", err.text);
-		return rc;
-	}
-	rc = xdp_ops.apply(&dp, config, ++epoch, errtext, sizeof(errtext));
-	if (rc) {
-		fprintf(stderr, "apply: %s\n", errtext);
-		elb_dp_config_free(config);
-		return rc;
-	}
-	elb_dp_config_free(in_force);
-	in_force = config;
-	return 0;
+	return xdp_test_apply(&dp, config_base, backends, &in_force, &epoch);
 }
 
 static uint32_t slot_of(const char *addr)
@@ -462,15 +422,6 @@ static void test_kernel_and_malformed(void)
 
 /* 5. One flow's entry on two CPUs (written here, as RSS would make them):
  * the explanation is the run on the CPU it names. */
-static int pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
-
 static void test_cpus(void)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(dp.skel->maps.flows);

@@ -35,6 +35,7 @@
 
 #include "edgelb_xdp_maps.h"
 #include "xdp.h"
+#include "xdp_test.h"
 /* The skeletons name core types: they are defined above. */
 #include "edgelb.skel.h"
 #include "flow_count.skel.h"
@@ -55,57 +56,10 @@ static struct xdp_dataplane dp;
 static struct elb_dp_config *in_force;
 static uint64_t epoch;
 static int ncpu;
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-			fprintf(stderr, __VA_ARGS__);                                      \
-			fprintf(stderr, "\n");                                             \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
 
 static int apply(const char *backends)
 {
-	char text[2048], errtext[ELB_DP_APPLY_ERR_MAX];
-	struct elb_dp_config *config = NULL;
-	struct elb_dp_err err;
-	int rc;
-
-	snprintf(text, sizeof(text), config_fmt, backends);
-	rc = elb_dp_config_parse(text, strlen(text), &config, &err);
-	if (rc < 0) {
-		fprintf(stderr, "config: %s\n", err.text);
-		return rc;
-	}
-	rc = xdp_ops.apply(&dp, config, ++epoch, errtext, sizeof(errtext));
-	if (rc) {
-		fprintf(stderr, "apply: %s\n", errtext);
-		elb_dp_config_free(config);
-		return rc;
-	}
-	elb_dp_config_free(in_force);
-	in_force = config;
-	return 0;
+	return xdp_test_apply(&dp, config_fmt, backends, &in_force, &epoch);
 }
 
 /* ---- the flows: [flow][cpu] values, as the map holds them ---- */
@@ -414,17 +368,6 @@ static void test_agent_clock(void)
 }
 
 /* ---- 4. flows the real program made ---- */
-
-static uint16_t ip_csum(const uint8_t *p, uint32_t n)
-{
-	uint32_t s = 0;
-
-	for (uint32_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
 
 /* Ethernet + IPv4 + TCP SYN from client i to 10.0.0.10:80. */
 static uint32_t syn_frame(uint8_t *b, uint32_t i)

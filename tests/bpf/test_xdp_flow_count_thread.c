@@ -37,6 +37,7 @@
 
 #include "edgelb_xdp_maps.h"
 #include "xdp.h"
+#include "xdp_test.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
 
@@ -61,17 +62,6 @@ static const char *const config_text =
 
 static struct xdp_dataplane dp;
 static struct elb_dp_api *api;
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-			fprintf(stderr, __VA_ARGS__);                                      \
-			fprintf(stderr, "\n");                                             \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 static double now_ms(void)
 {

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * What the XDP dataplane's C tests share: a CHECK that counts failures
+ * (one `failures` per test program), the clock, CPU pinning, the IPv4
+ * header checksum, and putting a config (a format with one %s for the
+ * backends) in force through xdp_ops.apply as edgelb-xdp does.
+ */
+#ifndef XDP_TEST_H
+#define XDP_TEST_H
+
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "elb_config.h"
+#include "elb_dp_api.h"
+#include "xdp.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                   \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+			fprintf(stderr, __VA_ARGS__);                                      \
+			fprintf(stderr, "\n");                                             \
+			failures++;                                                        \
+		}                                                                          \
+	} while (0)
+
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static inline uint16_t ip_csum(const uint8_t *p, uint32_t n)
+{
+	uint32_t s = 0;
+
+	for (uint32_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+/*
+ * Parse `fmt` with `backends` in its %s and apply it to dp as the next
+ * epoch. *in_force is the config in force: the dataplane may point into it
+ * until the next apply, so it is freed only then. @return 0 or -errno.
+ */
+static inline int xdp_test_apply(struct xdp_dataplane *dp, const char *fmt, const char *backends,
+				 struct elb_dp_config **in_force, uint64_t *epoch)
+{
+	char text[2048], errtext[ELB_DP_APPLY_ERR_MAX];
+	struct elb_dp_config *config = NULL;
+	struct elb_dp_err err;
+	int rc;
+
+	snprintf(text, sizeof(text), fmt, backends);
+	rc = elb_dp_config_parse(text, strlen(text), &config, &err);
+	if (rc < 0) {
+		fprintf(stderr, "config: %s\n", err.text);
+		return rc;
+	}
+	rc = xdp_ops.apply(dp, config, ++*epoch, errtext, sizeof(errtext));
+	if (rc) {
+		fprintf(stderr, "apply: %s\n", errtext);
+		elb_dp_config_free(config);
+		return rc;
+	}
+	elb_dp_config_free(*in_force);
+	*in_force = config;
+	return 0;
+}
+
+#endif /* XDP_TEST_H */

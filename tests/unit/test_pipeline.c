@@ -24,6 +24,7 @@
 #include "elb_pipeline.h"
 #include "elb_test.h"
 #include "test_frames.h"
+#include "test_maglev_fill.h"
 
 #define HEADROOM 128
 #define FRAME_MAX 2048
@@ -122,28 +123,13 @@ static void *fx_own(struct fixture *fx, void *p)
 	return p;
 }
 
-/* Maglev table of a VIP from the snapshot's slots: ACTIVE with its weight,
- * DRAINING with weight 0, EMPTY left out. Slot index = stored id. */
+/* Maglev table of a VIP from the snapshot's slots (test_maglev_fill.h). */
 static uint32_t *build_maglev(struct fixture *fx, const struct elb_snapshot *snap,
 			      uint16_t vip_index, uint32_t size)
 {
-	struct elb_maglev_backend mb[N_BACKENDS + 8];
 	uint32_t *table = fx_own(fx, malloc(sizeof(uint32_t) * size));
-	uint32_t n = 0;
 
-	memset(mb, 0, sizeof(mb));
-	for (uint32_t i = 0; i < snap->n_backend_slots; i++) {
-		const struct elb_backend_slot *b = &snap->backends[i];
-
-		if (b->state == ELB_BACKEND_EMPTY || b->vip_index != vip_index)
-			continue;
-		mb[n].addr = b->addr;
-		mb[n].family = b->family;
-		mb[n].weight = b->state == ELB_BACKEND_ACTIVE ? b->weight : 0;
-		mb[n].id = i;
-		n++;
-	}
-	CU_ASSERT_EQUAL_FATAL(elb_maglev_build(table, size, mb, n), 0);
+	test_maglev_fill(table, size, snap, vip_index);
 	return table;
 }
 

@@ -26,6 +26,7 @@
 #include "elb_pipeline_explain.h"
 #include "elb_test.h"
 #include "test_frames.h"
+#include "test_maglev_fill.h"
 
 #define HEADROOM ELB_EXPLAIN_HEADROOM
 #define BUF_SIZE (HEADROOM + ELB_EXPLAIN_FRAME_MAX)
@@ -77,25 +78,12 @@ static void *fx_own(struct fixture *fx, void *p)
 	return p;
 }
 
+/* The VIP's table (all backends here belong to VIP 0). */
 static const uint32_t *build_maglev(struct fixture *fx, const struct elb_snapshot *snap)
 {
-	struct elb_maglev_backend mb[8];
 	uint32_t *table = fx_own(fx, malloc(sizeof(uint32_t) * MAGLEV_SIZE));
-	uint32_t n = 0;
 
-	memset(mb, 0, sizeof(mb));
-	for (uint32_t i = 0; i < snap->n_backend_slots; i++) {
-		const struct elb_backend_slot *b = &snap->backends[i];
-
-		if (b->state == ELB_BACKEND_EMPTY)
-			continue;
-		mb[n].addr = b->addr;
-		mb[n].family = b->family;
-		mb[n].weight = b->state == ELB_BACKEND_ACTIVE ? b->weight : 0;
-		mb[n].id = i;
-		n++;
-	}
-	CU_ASSERT_EQUAL_FATAL(elb_maglev_build(table, MAGLEV_SIZE, mb, n), 0);
+	test_maglev_fill(table, MAGLEV_SIZE, snap, 0);
 	return table;
 }
 
@@ -240,6 +228,20 @@ static void live_check(const struct fixture *fx, struct live_copy *c)
 }
 
 static int explain(struct fixture *fx, uint16_t n_workers, const uint8_t *frame, uint32_t len,
+		   uint64_t now);
+
+/* Explain, asserting it succeeds and that nothing live changed. */
+static void explain_unchanged(struct fixture *fx, uint16_t n_workers, const uint8_t *frame,
+			      uint32_t len, uint64_t now)
+{
+	struct live_copy saved;
+
+	live_save(fx, &saved);
+	CU_ASSERT_EQUAL_FATAL(explain(fx, n_workers, frame, len, now), 0);
+	live_check(fx, &saved);
+}
+
+static int explain(struct fixture *fx, uint16_t n_workers, const uint8_t *frame, uint32_t len,
 		   uint64_t now)
 {
 	const struct elb_flow_table *tables[N_WORKERS];
@@ -323,7 +325,6 @@ static uint32_t maglev_pick(const struct elb_snapshot *s, uint32_t client, uint1
 static void test_miss(void)
 {
 	struct fixture fx;
-	struct live_copy saved;
 	struct real r;
 	uint8_t frame[128], before[128];
 	uint32_t len;
@@ -336,9 +337,7 @@ static void test_miss(void)
 	}
 	len = build_tcp4(frame, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_SYN, 0, true);
 	memcpy(before, frame, len);
-	live_save(&fx, &saved);
-	CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0 + MS), 0);
-	live_check(&fx, &saved);
+	explain_unchanged(&fx, N_WORKERS, frame, len, T0 + MS);
 
 	CU_ASSERT_FALSE(fx.run->flow.found);
 	CU_ASSERT_EQUAL(fx.run->flow.holders, 0);
@@ -367,7 +366,6 @@ static void test_hit_after_change(void)
 {
 	struct fixture fx;
 	struct elb_snapshot *s1, *s2, *s3;
-	struct live_copy saved;
 	struct real r;
 	uint8_t frame[128];
 	uint32_t len, old = 0, moved = 0;
@@ -391,9 +389,7 @@ static void test_hit_after_change(void)
 			continue;
 		/* Maglev now says slot 3: the entry keeps the old backend. */
 		len = build_tcp4(frame, CLIENT, p, VIP_ADDR, 80, ELB_TCP_ACK, 10, true);
-		live_save(&fx, &saved);
-		CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0 + 1000 * MS), 0);
-		live_check(&fx, &saved);
+		explain_unchanged(&fx, N_WORKERS, frame, len, T0 + 1000 * MS);
 		CU_ASSERT_TRUE(fx.run->flow.found);
 		CU_ASSERT_EQUAL(fx.run->flow.holders, 1);
 		CU_ASSERT_EQUAL(fx.run->flow.where, 0);
@@ -419,9 +415,7 @@ static void test_hit_after_change(void)
 	rebuild(&fx, s3);
 	fx.snap = s3;
 	len = build_tcp4(frame, CLIENT, moved_port, VIP_ADDR, 80, ELB_TCP_ACK, 10, true);
-	live_save(&fx, &saved);
-	CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0 + 2000 * MS), 0);
-	live_check(&fx, &saved);
+	explain_unchanged(&fx, N_WORKERS, frame, len, T0 + 2000 * MS);
 	CU_ASSERT_TRUE(fx.run->flow.found);
 	CU_ASSERT_EQUAL(fx.run->flow.backend_slot, old);
 	CU_ASSERT_EQUAL(fx.run->result.verdict, ELB_VERDICT_FORWARD);
@@ -446,7 +440,6 @@ static void test_hit_after_change(void)
 static void test_rate_limit_predicted(void)
 {
 	struct fixture fx;
-	struct live_copy saved;
 	struct real r;
 	uint8_t frame[256];
 	uint32_t len, forwarded = 0, limited = 0;
@@ -460,9 +453,7 @@ static void test_rate_limit_predicted(void)
 
 		len = build_tcp4(frame, CLIENT, 40000, VIP_ADDR, 80, k ? ELB_TCP_ACK : ELB_TCP_SYN,
 				 100, true);
-		live_save(&fx, &saved);
-		CU_ASSERT_EQUAL_FATAL(explain(&fx, 1, frame, len, now), 0);
-		live_check(&fx, &saved);
+		explain_unchanged(&fx, 1, frame, len, now);
 		CU_ASSERT_EQUAL(fx.run->flow.found, k > 0);
 		real_run(&fx, 0, frame, len, now, &r);
 		if (r.res.verdict == ELB_VERDICT_DROP) {
@@ -490,7 +481,6 @@ static void test_two_holders(void)
 {
 	struct fixture fx;
 	struct elb_snapshot *s1, *s2;
-	struct live_copy saved;
 	struct real r;
 	uint8_t frame[128];
 	uint32_t len, a, b;
@@ -516,9 +506,7 @@ static void test_two_holders(void)
 	CU_ASSERT_EQUAL(send_real(&fx, 1, CLIENT, p, ELB_TCP_ACK, T0 + 2000 * MS).backend_slot, b);
 
 	len = build_tcp4(frame, CLIENT, p, VIP_ADDR, 80, ELB_TCP_ACK, 0, true);
-	live_save(&fx, &saved);
-	CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0 + 3000 * MS), 0);
-	live_check(&fx, &saved);
+	explain_unchanged(&fx, N_WORKERS, frame, len, T0 + 3000 * MS);
 	CU_ASSERT_TRUE(fx.run->flow.found);
 	CU_ASSERT_EQUAL(fx.run->flow.holders, 2);
 	CU_ASSERT_EQUAL(fx.run->flow.where, 1);
@@ -550,7 +538,6 @@ static void test_two_holders(void)
 static void test_not_vip_and_malformed(void)
 {
 	struct fixture fx;
-	struct live_copy saved;
 	struct real r;
 	uint8_t frame[128];
 	uint32_t len;
@@ -559,9 +546,7 @@ static void test_not_vip_and_malformed(void)
 	send_real(&fx, 0, CLIENT, 40000, ELB_TCP_SYN, T0);
 
 	len = build_tcp4(frame, CLIENT, 40000, OTHER_ADDR, 80, ELB_TCP_SYN, 0, true);
-	live_save(&fx, &saved);
-	CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0), 0);
-	live_check(&fx, &saved);
+	explain_unchanged(&fx, N_WORKERS, frame, len, T0);
 	CU_ASSERT_EQUAL(fx.run->result.verdict, ELB_VERDICT_KERNEL);
 	CU_ASSERT_EQUAL(fx.run->result.vip_index, ELB_NO_VIP);
 	CU_ASSERT_EQUAL(fx.run->result.out_len, 0);
@@ -573,9 +558,7 @@ static void test_not_vip_and_malformed(void)
 	/* The VIP's own flow with IHL 4: the parser refuses it. */
 	len = build_tcp4(frame, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_ACK, 0, true);
 	frame[14] = 0x44;
-	live_save(&fx, &saved);
-	CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0), 0);
-	live_check(&fx, &saved);
+	explain_unchanged(&fx, N_WORKERS, frame, len, T0);
 	CU_ASSERT_EQUAL(fx.run->result.verdict, ELB_VERDICT_DROP);
 	CU_ASSERT_EQUAL(fx.run->result.reason, ELB_REASON_IPV4_BAD_IHL);
 	CU_ASSERT_EQUAL(fx.run->result.out_len, 0);

@@ -376,6 +376,27 @@ protocol kernel {{
               f"(exit {r.returncode}): {(r.stdout + r.stderr).strip()[:200]}")
         return time.monotonic() - t0, r.stdout
 
+    def spread(self, label, host, shown, vip_name, n):
+        """n new connections to host: all answered, and each node's share of
+        the new flows (its dataplane's counters) within SHARE_MIN..SHARE_MAX."""
+        before = self.counters(vip_name)
+        burst = self.client.do("burst", host=host, n=n, parallel=BURST_PARALLEL)
+        after = self.counters(vip_name)
+        flows = {k: after[k]["new_flows"] - before[k]["new_flows"] for k in after}
+        total = sum(flows.values())
+        check(burst.get("ok") == n and burst.get("failed") == 0,
+              f"burst{label}: {burst.get('ok')} of {n} connections answered, shares "
+              f"{burst.get('shares')} {burst.get('errors') or ''}")
+        for k in ("a", "b"):
+            share = flows[k] / total if total else 0
+            check(SHARE_MIN <= share <= SHARE_MAX,
+                  f"spread{label}: node {k.upper()} got {flows[k]} of {total} new flows "
+                  f"({share:.0%}, within {SHARE_MIN:.0%}..{SHARE_MAX:.0%})")
+        figure(f"spread{label}: {n} connections to {shown}:80, {burst.get('ok')} answered; "
+               f"node A {flows['a']} flows, node B {flows['b']} flows "
+               f"({flows['a'] / max(total, 1):.0%} / {flows['b'] / max(total, 1):.0%}); "
+               f"backends {burst.get('shares')}")
+
     def counters(self, vip_name=None):
         return {k: n.vip_counters(vip_name or self.vip_name) for k, n in self.nodes.items()
                 if n.dp is not None and n.dp.poll() is None}
@@ -523,40 +544,9 @@ protocol kernel {{
 
         # 2. Spread -----------------------------------------------------------
         self.client = FleetClient(topo["NS_CLIENT"], AGENT_LIFETIME_S)
-        before = self.counters()
-        burst = self.client.do("burst", host=vip, n=BURST, parallel=BURST_PARALLEL)
-        after = self.counters()
-        flows = {k: after[k]["new_flows"] - before[k]["new_flows"] for k in after}
-        total = sum(flows.values())
-        check(burst.get("ok") == BURST and burst.get("failed") == 0,
-              f"burst: {burst.get('ok')} of {BURST} connections answered, shares "
-              f"{burst.get('shares')}")
-        for k in ("a", "b"):
-            share = flows[k] / total if total else 0
-            check(SHARE_MIN <= share <= SHARE_MAX,
-                  f"spread: node {k.upper()} got {flows[k]} of {total} new flows ({share:.0%}, "
-                  f"within {SHARE_MIN:.0%}..{SHARE_MAX:.0%})")
-        figure(f"spread: {BURST} connections, node A {flows['a']} flows, node B {flows['b']} "
-               f"flows ({flows['a'] / max(total, 1):.0%} / {flows['b'] / max(total, 1):.0%}); "
-               f"backends {burst.get('shares')}")
+        self.spread("", vip, vip, None, BURST)
         # 6. The same over IPv6.
-        before = self.counters(vip6_name)
-        burst = self.client.do("burst", host=vip6, n=BURST6, parallel=BURST_PARALLEL)
-        after = self.counters(vip6_name)
-        flows = {k: after[k]["new_flows"] - before[k]["new_flows"] for k in after}
-        total = sum(flows.values())
-        check(burst.get("ok") == BURST6 and burst.get("failed") == 0,
-              f"burst v6: {burst.get('ok')} of {BURST6} connections answered, shares "
-              f"{burst.get('shares')} {burst.get('errors')}")
-        for k in ("a", "b"):
-            share = flows[k] / total if total else 0
-            check(SHARE_MIN <= share <= SHARE_MAX,
-                  f"spread v6: node {k.upper()} got {flows[k]} of {total} new flows "
-                  f"({share:.0%}, within {SHARE_MIN:.0%}..{SHARE_MAX:.0%})")
-        figure(f"spread v6: {BURST6} connections to [{vip6}]:80, {burst.get('ok')} answered; "
-               f"node A {flows['a']} flows, node B {flows['b']} flows "
-               f"({flows['a'] / max(total, 1):.0%} / {flows['b'] / max(total, 1):.0%}); "
-               f"backends {burst.get('shares')}")
+        self.spread(" v6", vip6, f"[{vip6}]", vip6_name, BURST6)
 
         # Fail static: edgelb-cp killed and restarted adopts the running BIRD; the
         # router's route does not move meanwhile.

@@ -143,11 +143,11 @@ int xdp_flow_counts(void *ctx, const struct elb_snapshot *snap, uint64_t *per_sl
 		    uint64_t *age_ms);
 
 /*
- * Start the counting thread (edgelb-xdp): after xdp_dataplane_start, with
- * the iterator loaded. From then on only that thread touches dp->flow_count,
- * and xdp_flow_count_iter returns -EBUSY. xdp_dataplane_close stops it.
- * @return 0, or -errno (-EOPNOTSUPP: no iterator; counts then stay
- *         synchronous, by batch lookup).
+ * Start the counting thread (edgelb-xdp): after xdp_dataplane_start. It
+ * walks with the iterator if loaded, else by batch lookup. From then on
+ * only that thread touches dp->flow_count, and xdp_flow_count_iter returns
+ * -EBUSY. xdp_dataplane_close stops it.
+ * @return 0, or -errno (counts then stay synchronous, on the caller's thread).
  */
 int xdp_flow_counter_start(struct xdp_dataplane *dp);
 /* Stop it (a walk under way ends at its next read), join it, free it. */

@@ -11,9 +11,11 @@
  *                 user space zeroes before and reads after the walk. No
  *                 flow crosses to user space.
  *   batch lookup  bpf_map_lookup_batch from user space: every CPU's copy of
- *                 every flow copied out. The fallback when the iterator
- *                 cannot be loaded (kernels before 5.9, or before per-CPU
- *                 hash iterators).
+ *                 every flow copied out. The path when the iterator cannot
+ *                 be loaded: kernels before 5.9 (or before per-CPU hash
+ *                 iterators), and kernels in lockdown (integrity or
+ *                 confidentiality, as Secure Boot hosts run), which refuse
+ *                 tracing programs such as the iterator with EPERM.
  * Both cost about the same (0.4-0.7 us per flow here, "Costs" in
  * docs/operator-tools.md): the kernel reading each CPU's value of each
  * element, which both do, not the copy to user space.
@@ -26,31 +28,31 @@
  * Off the control thread (edgelb-xdp). A walk of 2^22 flows takes 2-3 s,
  * which the control thread cannot spend (config pushes and every other
  * request would wait). So the agent starts a counting thread
- * (xdp_flow_counter_start) that owns the iterator's object: vip.tables
+ * (xdp_flow_counter_start) that walks with either method: vip.tables
  * asks it for a walk (if none is under way), waits XDP_FLOW_COUNT_WAIT_MS
  * at most, and answers with the last walk published, with its age. Small
  * maps are counted within the wait, so their counts are fresh (age 0-ish);
  * big ones are up to one walk (plus the interval between asks) old.
  * Ownership:
  *   the thread      flow_count (its .bss and iterator link), the spare
- *                   result, the calibration copied at start: nothing of
- *                   the control thread's (no dp->snap, no dp->skel).
+ *                   result, the generations it reads, the calibration and
+ *                   map fds copied at start: nothing of the control
+ *                   thread's (no dp->snap, no dp->skel).
  *   the lock        what is asked, what is published (a pointer swap of
  *                   two results), the figures status.get reports.
  *   the control     dp->snap, dp->maps_seq (read when asking and answering).
- * The iterator needs no snapshot (it checks generations against the live
- * backends map), which is what makes the thread possible. A published walk
+ * Neither walk needs the snapshot: the iterator checks generations against
+ * the live backends map per flow, the thread's batch lookup reads them from
+ * that map at the walk's start. That is what makes the thread possible. A
+ * published walk
  * is only used if dp->maps_seq has not moved since it was asked for: the
  * maps then held the snapshot in force for the whole walk, so its counts
  * name the slots and generations of that snapshot, and the backend states
  * vip.tables reports beside them are those the walk saw (a drain is never
  * judged on counts from before it reached the maps). After a change, the
  * next vip.tables asks for a new walk and reports flows_counted false until
- * one is done.
- * The batch lookup stays synchronous on the control thread: it compares
- * generations with the snapshot, which is the control thread's, and it is
- * only the fallback for kernels without the iterator, where the thread is
- * not started (docs/operator-tools.md, "Costs": raise the interval there).
+ * one is done. Without the thread (the replay, tests), walks run on the
+ * caller's thread, and the batch lookup compares with the snapshot given.
  *
  * Clock: the agent judges expiry by the balancer's own flow clock (jiffies
  * with the calibration of bpf/edgelb.bpf.c's edgelb_clock_sync), read by
@@ -60,6 +62,7 @@
  * counts.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -97,7 +100,8 @@ struct xdp_flow_result {
 
 struct xdp_flow_counter {
 	/* Set before the thread starts, read-only afterwards. */
-	struct flow_count_bpf *fc; /* the thread's alone */
+	struct flow_count_bpf *fc; /* the thread's alone; NULL: it walks by batch lookup */
+	int flows_fd, backends_fd;  /* the balancer's maps (batch lookup), dp->skel's fds */
 	uint64_t jiffy_ns, jiffies_offset_ns; /* the balancer's clock calibration */
 	pthread_t thread;
 	/* Set by stop, read by a walk under way between read() calls. */
@@ -117,6 +121,7 @@ struct xdp_flow_counter {
 	/* The thread's, outside the lock: the walk under way writes here, and
 	 * it is swapped with published under the lock when the walk ends. */
 	struct xdp_flow_result *spare;
+	uint32_t gens[ELB_MAX_BACKEND_SLOTS]; /* batch lookup: read at the walk's start */
 };
 
 static uint64_t monotonic_ns(void)
@@ -127,8 +132,39 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* libbpf's messages while the optional iterator loads: its refusal is
+ * expected on some kernels and said once, in our words, below. */
+static int libbpf_silent(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	(void)fmt;
+	(void)args;
+	return 0;
+}
+
+/* " (kernel lockdown: MODE)" when the kernel is locked down, else "". */
+static void lockdown_note(char *out, size_t len)
+{
+	char line[128], *open_, *close_;
+	FILE *f = fopen("/sys/kernel/security/lockdown", "r");
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	/* "none [integrity] confidentiality": the mode in force is bracketed. */
+	if (fgets(line, sizeof(line), f) && (open_ = strchr(line, '[')) &&
+	    (close_ = strchr(open_, ']')) && strncmp(open_ + 1, "none]", 5) != 0) {
+		*close_ = '\0';
+		snprintf(out, len, "; kernel lockdown: %s, which refuses tracing programs",
+			 open_ + 1);
+	}
+	fclose(f);
+}
+
 int xdp_flow_count_load(struct xdp_dataplane *dp)
 {
+	libbpf_print_fn_t old_print;
+	char why[96];
 	uint64_t start = monotonic_ns();
 	union bpf_iter_link_info linfo;
 	struct flow_count_bpf *fc;
@@ -158,9 +194,13 @@ int xdp_flow_count_load(struct xdp_dataplane *dp)
 			 strerror(-rc));
 		goto fail;
 	}
+	old_print = libbpf_set_print(libbpf_silent);
 	rc = flow_count_bpf__load(fc);
+	libbpf_set_print(old_print);
 	if (rc) {
-		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "load: %s", strerror(-rc));
+		lockdown_note(why, sizeof(why));
+		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "load: %s%s", strerror(-rc),
+			 rc == -EPERM ? why : "");
 		goto fail;
 	}
 	/* Attaching checks the program's reads of a value against the map's
@@ -183,7 +223,8 @@ int xdp_flow_count_load(struct xdp_dataplane *dp)
 	return 0;
 fail:
 	flow_count_bpf__destroy(fc);
-	fprintf(stderr, "edgelb-xdp: flow counts by batch lookup (the iterator is unavailable: %s)\n",
+	fprintf(stderr,
+		"edgelb-xdp: flow counts by batch lookup, the BPF iterator is unavailable (%s)\n",
 		dp->flow_count_err);
 	return rc;
 }
@@ -271,10 +312,18 @@ int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *sna
 	return 0;
 }
 
-int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
-			 struct xdp_flow_walk *walk, uint64_t *per_slot)
+/*
+ * One batch-lookup walk of the flow map: a flow counts for slot s < n_slots
+ * when its live copy names s with gens[s], as the iterator judges it.
+ * Allocates its buffers (control path, or the counting thread). cancel:
+ * NULL, or a flag that ends the walk early with -ECANCELED (seen between
+ * batches).
+ */
+static int batch_walk(int flows_fd, const uint32_t *gens, uint32_t n_slots,
+		      struct xdp_flow_walk *walk, uint64_t *per_slot, uint64_t *flows_seen,
+		      atomic_bool *cancel)
 {
-	int fd = bpf_map__fd(dp->skel->maps.flows), ncpu = libbpf_num_possible_cpus();
+	int ncpu = libbpf_num_possible_cpus();
 	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
 	struct elb_flow_key *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
 	uint8_t *values = calloc((size_t)XDP_FLOW_BATCH * (size_t)(ncpu > 0 ? ncpu : 1), stride);
@@ -292,8 +341,12 @@ int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *sn
 	while (!done) {
 		uint32_t count = XDP_FLOW_BATCH;
 
-		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token, keys, values, &count,
-					 &opts) < 0) {
+		if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			rc = -ECANCELED;
+			goto out;
+		}
+		if (bpf_map_lookup_batch(flows_fd, first ? NULL : &token, &token, keys, values,
+					 &count, &opts) < 0) {
 			if (errno != ENOENT) {
 				rc = -errno;
 				goto out;
@@ -301,8 +354,8 @@ int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *sn
 			done = true; /* the last batch (count may still be > 0) */
 		}
 		first = false;
-		/* The rule of bpf/flow_count.bpf.c, with snap for the backends
-		 * map (it holds snap). */
+		*flows_seen += count;
+		/* The rule of bpf/flow_count.bpf.c, with gens for the backends map. */
 		for (uint32_t k = 0; k < count; k++) {
 			for (int cpu = 0; cpu < ncpu; cpu++) {
 				const struct elb_xdp_flow *f =
@@ -312,8 +365,7 @@ int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *sn
 				    (walk->check_expiry &&
 				     elb_flow_tick_expired(f->expiry, walk->now_tick)))
 					continue;
-				if (f->backend_id < snap->n_backend_slots &&
-				    snap->backends[f->backend_id].gen == f->backend_gen) {
+				if (f->backend_id < n_slots && gens[f->backend_id] == f->backend_gen) {
 					per_slot[f->backend_id]++;
 					break;
 				}
@@ -326,8 +378,68 @@ out:
 	return rc;
 }
 
+int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *snap,
+			 struct xdp_flow_walk *walk, uint64_t *per_slot)
+{
+	uint32_t n = snap->n_backend_slots < ELB_MAX_BACKEND_SLOTS ? snap->n_backend_slots
+								   : ELB_MAX_BACKEND_SLOTS;
+	uint32_t *gens = calloc(n ? n : 1, sizeof(*gens));
+	uint64_t seen = 0;
+	int rc;
+
+	if (gens == NULL)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < n; s++)
+		gens[s] = snap->backends[s].gen;
+	rc = batch_walk(bpf_map__fd(dp->skel->maps.flows), gens, n, walk, per_slot, &seen, NULL);
+	free(gens);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The counting thread */
+
+static int counter_iter_walk(struct xdp_flow_counter *c, uint32_t n, struct xdp_flow_walk *walk,
+			     struct xdp_flow_result *r)
+{
+	int rc = iter_walk(c->fc, n, walk, c->jiffy_ns, c->jiffies_offset_ns, &c->cancel);
+
+	if (rc)
+		return rc;
+	for (uint32_t s = 0; s < n; s++)
+		r->counts[s] = c->fc->bss->flow_counts[s];
+	r->flows_seen = c->fc->bss->flows_seen;
+	r->flows_counted = c->fc->bss->flows_counted;
+	return 0;
+}
+
+/*
+ * The batch lookup judges generations against the backends map as it is
+ * at the walk's start (the iterator reads it per flow): a change meanwhile
+ * moves dp->maps_seq, so such a walk is never used (see the top).
+ */
+static int counter_batch_walk(struct xdp_flow_counter *c, uint32_t n, struct xdp_flow_walk *walk,
+			      struct xdp_flow_result *r)
+{
+	int rc;
+
+	for (uint32_t s = 0; s < n; s++) {
+		struct elb_backend_slot b;
+
+		if (bpf_map_lookup_elem(c->backends_fd, &s, &b))
+			return -errno;
+		c->gens[s] = b.gen;
+	}
+	memset(r->counts, 0, (size_t)n * sizeof(r->counts[0]));
+	r->flows_seen = 0;
+	rc = batch_walk(c->flows_fd, c->gens, n, walk, r->counts, &r->flows_seen, &c->cancel);
+	if (rc)
+		return rc;
+	r->flows_counted = 0;
+	for (uint32_t s = 0; s < n; s++)
+		r->flows_counted += r->counts[s];
+	return 0;
+}
 
 static void *counter_main(void *arg)
 {
@@ -351,16 +463,12 @@ static void *counter_main(void *arg)
 		maps_seq = c->ask_maps_seq;
 		pthread_mutex_unlock(&c->lock);
 
-		/* Outside the lock: fc and r are this thread's. */
+		/* Outside the lock: fc, gens and r are this thread's. */
 		r->begun_ns = monotonic_ns();
-		rc = iter_walk(c->fc, n, &walk, c->jiffy_ns, c->jiffies_offset_ns, &c->cancel);
+		rc = c->fc != NULL ? counter_iter_walk(c, n, &walk, r) : counter_batch_walk(c, n, &walk, r);
 		if (rc == 0) {
 			r->n_slots = n;
 			r->maps_seq = maps_seq;
-			for (uint32_t s = 0; s < n; s++)
-				r->counts[s] = c->fc->bss->flow_counts[s];
-			r->flows_seen = c->fc->bss->flows_seen;
-			r->flows_counted = c->fc->bss->flows_counted;
 			r->done_ns = monotonic_ns();
 		}
 
@@ -389,8 +497,6 @@ int xdp_flow_counter_start(struct xdp_dataplane *dp)
 	sigset_t all, old;
 	int rc;
 
-	if (dp->flow_count == NULL)
-		return -EOPNOTSUPP;
 	if (dp->counter != NULL)
 		return 0;
 	c = calloc(1, sizeof(*c));
@@ -403,6 +509,8 @@ int xdp_flow_counter_start(struct xdp_dataplane *dp)
 	}
 	c->spare = &c->results[0];
 	c->fc = dp->flow_count;
+	c->flows_fd = bpf_map__fd(dp->skel->maps.flows);
+	c->backends_fd = bpf_map__fd(dp->skel->maps.backends);
 	/* The calibration is written once, before the first packet
 	 * (xdp_maps_init_globals): a copy spares the thread dp->skel. */
 	c->jiffy_ns = dp->skel->bss->jiffy_ns;

@@ -9,7 +9,9 @@
 #define XDP_TEST_H
 
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +47,30 @@ static inline int pin_to(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+/*
+ * Whether the kernel runs in lockdown (integrity or confidentiality), which
+ * refuses tracing programs. Read from securityfs; where it is not mounted
+ * (a host as it comes), mounted in a mount namespace of this process's
+ * own, which ends with it.
+ */
+static inline bool kernel_locked_down(void)
+{
+	const char *path = "/sys/kernel/security/lockdown";
+	char line[128] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL && unshare(CLONE_NEWNS) == 0 &&
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+	    mount("securityfs", "/sys/kernel/security", "securityfs", 0, NULL) == 0)
+		f = fopen(path, "r");
+	if (f == NULL)
+		return false; /* no lockdown LSM in this kernel */
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	return strstr(line, "[integrity]") != NULL || strstr(line, "[confidentiality]") != NULL;
 }
 
 static inline uint16_t ip_csum(const uint8_t *p, uint32_t n)

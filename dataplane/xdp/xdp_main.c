@@ -13,6 +13,10 @@
  * reused by the next run, which learns the backend slots and generations in
  * force from them, so established flows stay on their backends. SIGINT or
  * SIGTERM detaches the program (the pinned maps stay) and exits 0.
+ *
+ * A host as it comes may have no bpffs on /sys/fs/bpf (and `ip netns exec`
+ * gives its command a fresh /sys without one): the agent then mounts one
+ * there itself, as bpftool and the Cilium agent do, and says so.
  */
 #include <errno.h>
 #include <limits.h>
@@ -23,20 +27,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
+#include <linux/magic.h>
 
 #include "edgelb_xdp_maps.h"
 #include "xdp.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
 
-#define XDP_PIN_ROOT "/sys/fs/bpf/edgelb"
+#define XDP_BPFFS "/sys/fs/bpf"
+#define XDP_PIN_ROOT XDP_BPFFS "/edgelb"
 #define XDP_SOCKET_DIR "/run/edgelb"
 #define XDP_CONTROL_POLL_MS 200
 
@@ -150,6 +160,106 @@ static int mkdir_if_missing(const char *path)
 	return mkdir(path, 0700) && errno != EEXIST ? -errno : 0;
 }
 
+static bool on_bpffs(const char *path)
+{
+	struct statfs fs;
+
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * The default pin root lives on /sys/fs/bpf: mount a bpffs there when it is
+ * not one. A mount made here outlives the agent only in the mount namespace
+ * it was made in: inside `ip netns exec` (a namespace of its own per
+ * command) the next run gets a new, empty bpffs, so its flows are not kept.
+ */
+static int ensure_bpffs(void)
+{
+	if (on_bpffs(XDP_BPFFS))
+		return 0;
+	if (mkdir_if_missing(XDP_BPFFS) || mount("bpf", XDP_BPFFS, "bpf", 0, "mode=0700")) {
+		fprintf(stderr, "edgelb-xdp: %s is not a bpffs and mounting one failed: %s\n",
+			XDP_BPFFS, strerror(errno));
+		return -errno;
+	}
+	fprintf(stderr,
+		"edgelb-xdp: mounted a bpffs on %s (there was none); in a private mount namespace "
+		"(ip netns exec) it ends with the namespace: give --pin-dir on a lasting bpffs "
+		"to keep flows across restarts there\n",
+		XDP_BPFFS);
+	return 0;
+}
+
+/* The interface's driver name (ethtool's), or "" if it cannot be read. */
+static void iface_driver(const char *ifname, char *driver, size_t len)
+{
+	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	driver[0] = '\0';
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		snprintf(driver, len, "%s", info.driver);
+	close(fd);
+}
+
+/* /sys/class/net/IF/iflink: a veth's peer's ifindex (in the peer's namespace). */
+static int iface_link(const char *ifname)
+{
+	char path[IF_NAMESIZE + 32];
+	int link = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/iflink", ifname);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%d", &link) != 1)
+		link = -1;
+	fclose(f);
+	return link;
+}
+
+/*
+ * veth in native mode drops what the program sends with XDP_TX unless the
+ * peer has an XDP program of its own (kernel 6.x: xdp_tx_errors in ethtool
+ * -S; the frames are lost without an error anywhere else). Say so at
+ * attach. The peer is the interface of our namespace whose iflink is ours
+ * and ours its; if there is none it is in another namespace, where this
+ * process cannot look. Other drivers have no such condition.
+ */
+static void warn_native_veth(const char *ifname, int ifindex)
+{
+	char driver[32], peer_name[IF_NAMESIZE] = "";
+	int peer = iface_link(ifname);
+	uint32_t prog_id = 0;
+
+	iface_driver(ifname, driver, sizeof(driver));
+	if (strcmp(driver, "veth") != 0)
+		return;
+	if (peer > 0 && peer != ifindex && if_indextoname((unsigned)peer, peer_name) != NULL &&
+	    iface_link(peer_name) == ifindex) {
+		if (bpf_xdp_query_id(peer, 0, &prog_id) == 0 && prog_id != 0)
+			return;
+		fprintf(stderr,
+			"edgelb-xdp: warning: %s is a veth in native mode and its peer %s has no XDP "
+			"program: veth drops what edgelb-xdp sends back out (XDP_TX) until the peer has "
+			"one (XDP_PASS will do); or use --mode generic\n",
+			ifname, peer_name);
+		return;
+	}
+	fprintf(stderr,
+		"edgelb-xdp: warning: %s is a veth in native mode with its peer in another "
+		"namespace: veth drops what edgelb-xdp sends back out (XDP_TX) unless the peer has "
+		"an XDP program of its own (XDP_PASS will do); or use --mode generic\n",
+		ifname);
+}
+
 int main(int argc, char **argv)
 {
 	static struct xdp_dataplane dp;
@@ -186,9 +296,15 @@ int main(int argc, char **argv)
 		snprintf(pin_dir, sizeof(pin_dir), "%s", o.pin_dir);
 	else
 		snprintf(pin_dir, sizeof(pin_dir), XDP_PIN_ROOT "/%s", o.iface);
-	if ((o.pin_dir == NULL && mkdir_if_missing(XDP_PIN_ROOT)) || mkdir_if_missing(pin_dir)) {
-		fprintf(stderr, "edgelb-xdp: %s: %s (is bpffs mounted on /sys/fs/bpf?)\n", pin_dir,
-			strerror(errno));
+	if (o.pin_dir == NULL && (ensure_bpffs() || mkdir_if_missing(XDP_PIN_ROOT)))
+		goto out;
+	if (mkdir_if_missing(pin_dir)) {
+		fprintf(stderr, "edgelb-xdp: %s: %s\n", pin_dir, strerror(errno));
+		goto out;
+	}
+	if (!on_bpffs(pin_dir)) {
+		fprintf(stderr, "edgelb-xdp: --pin-dir %s is not on a bpffs (mount -t bpf bpf DIR)\n",
+			pin_dir);
 		goto out;
 	}
 
@@ -196,10 +312,9 @@ int main(int argc, char **argv)
 		goto out;
 	/* vip.tables' walks of the flow map on a thread of their own: at
 	 * millions of flows one takes seconds, which this thread (every
-	 * request, every config push) cannot wait. Without the iterator the
-	 * batch lookup stays here, synchronous. */
+	 * request, every config push) cannot wait. */
 	rc = xdp_flow_counter_start(&dp);
-	if (rc && rc != -EOPNOTSUPP)
+	if (rc)
 		fprintf(stderr, "edgelb-xdp: no counting thread (%s): flows counted synchronously\n",
 			strerror(-rc));
 	signal(SIGINT, on_signal);
@@ -231,6 +346,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	attached = true;
+	if (attach_flags == XDP_FLAGS_DRV_MODE)
+		warn_native_veth(o.iface, dp.ifindex);
 	{
 		struct bpf_prog_info info;
 		uint32_t len = sizeof(info);

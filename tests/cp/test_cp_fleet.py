@@ -55,9 +55,11 @@ EXPLAIN_FLOWS = 100
 DISAGREE_AFTER_MS = 1500
 DRAIN_IDLE_MS = 2000  # VIP_D's tcp_established_ms: a drained backend's flows end this long after their last packet
 # With EDGELB_XDP set (meson does when edgelb-xdp is built), dp1 is
-# edgelb-xdp in generic mode, its maps pinned in a directory of this run.
+# edgelb-xdp in generic mode, its maps pinned in a bpffs of this run's own
+# (a host as it comes has none on /sys/fs/bpf).
 XDP = os.environ.get("EDGELB_XDP")
-PIN_DIR = f"/sys/fs/bpf/edgelb-test-cpf-{os.getpid()}"
+BPFFS = f"/tmp/elb-cpf-bpffs-{os.getpid()}"
+PIN_DIR = os.path.join(BPFFS, "edgelb")
 ETH_P_ALL = 3
 PACKET_OUTGOING = 4
 
@@ -188,6 +190,9 @@ class Test(Harness):
         with open(self.config, "w") as f:
             json.dump(config, f)
         try:
+            if XDP:
+                os.makedirs(BPFFS, exist_ok=True)
+                subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
             for i in range(2):
                 self.start_dp(i)
             self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
@@ -204,7 +209,9 @@ class Test(Harness):
             self.wire.close()
         finally:
             self.stop_all()
-            subprocess.run(["rm", "-rf", PIN_DIR])
+            if XDP:
+                subprocess.run(["umount", BPFFS], stderr=subprocess.DEVNULL)
+                os.rmdir(BPFFS)
         return 1 if self.failures else 0
 
     # ---- preview vs measurement -------------------------------------------------

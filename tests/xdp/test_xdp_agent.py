@@ -18,6 +18,15 @@ again create no new flow and re-pick none. Replacing the backend (its slot
 is handed to the new one in the same change) re-picks those flows onto the
 new backend. Everything created is removed at
 the end. Root only: exits 77 (skipped) otherwise.
+
+The test runs in a mount namespace of its own where /sys/fs/bpf is not a
+bpffs, as on a host as it comes: the agent, run with its default pin
+directory, must mount one itself and say so once (its first start only:
+restarts find it), and its stderr carries only its own lines (no libbpf
+noise), including the one that says how flows are counted when the
+kernel refuses the BPF iterator (lockdown). In native mode, the agent
+warns at attach when a veth peer has no XDP program (its XDP_TX frames
+would be lost), checked on a second veth pair whose ends both stay here.
 """
 import argparse
 import json
@@ -100,6 +109,37 @@ def xdp_attached(ifname):
     return "xdp" in sh("ip", "link", "show", "dev", ifname).stdout
 
 
+def is_bpffs(path):
+    return sh("stat", "-f", "-c", "%T", path, check=False).stdout.strip() == "bpf_fs"
+
+
+def enter_private_mounts():
+    """Re-run this script in a mount namespace of its own (mounts made there
+    end with it) and, there, take any bpffs off /sys/fs/bpf."""
+    if os.environ.get("ELB_TEST_PRIVATE_MOUNTS") != "1":
+        env = dict(os.environ, ELB_TEST_PRIVATE_MOUNTS="1")
+        return subprocess.run(["unshare", "--mount", "--propagation", "private",
+                               sys.executable] + sys.argv, env=env).returncode
+    for _ in range(8):  # mounts may be stacked
+        if not is_bpffs("/sys/fs/bpf"):
+            break
+        sh("umount", "/sys/fs/bpf", check=False)
+    return None
+
+
+def kernel_locked_down():
+    """integrity or confidentiality, read from securityfs (mounted here if needed)."""
+    path = "/sys/kernel/security/lockdown"
+    if not os.path.exists(path):
+        sh("mount", "-t", "securityfs", "securityfs", "/sys/kernel/security", check=False)
+    try:
+        with open(path) as f:
+            line = f.read()
+    except OSError:
+        return False
+    return "[integrity]" in line or "[confidentiality]" in line
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", required=True)
@@ -112,6 +152,13 @@ def main():
         return SKIP
     if args.mode == "native" and not args.peer_pass_obj:
         ap.error("--mode native needs --peer-pass-obj")
+    rc = enter_private_mounts()
+    if rc is not None:
+        return rc
+    if is_bpffs("/sys/fs/bpf"):
+        print("could not take the bpffs off /sys/fs/bpf in a private mount namespace")
+        return 1
+    locked_down = kernel_locked_down()
 
     tag = str(os.getpid() % 100000)
     ns, a, b = "elbxt" + tag, "elbxa" + tag, "elbxb" + tag
@@ -136,11 +183,15 @@ def main():
 
         state = os.path.join(work, "state.json")
 
+        starts = []
+
         def start_agent(with_state=True):
+            err = open(os.path.join(work, f"agent-{len(starts)}.err"), "w+")
             proc = subprocess.Popen([args.agent, "--iface", a, "--mode", args.mode,
                                      "--socket", sock, "--flows", "4096"] +
                                     (["--state", state] if with_state else []),
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
+            starts.append(err)
             line = proc.stdout.readline()
             print(line.strip())
             if "attached" not in line:
@@ -194,6 +245,8 @@ def main():
         agent = start_agent()
         if failures:
             return 1
+        check_first_start_stderr(starts[0], locked_down, args.mode == "native",
+                                 rpc(sock, "status.get", rid=9), failures)
         cfg = {"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
                "vips": [{"address": VIP, "port": 80, "protocol": "udp",
                          "backends": [{"address": BACKEND}]}]}
@@ -245,13 +298,19 @@ def main():
         probe_vip(BACKEND2)
         check_counters(5 * PACKETS, 2 * PACKETS, PACKETS)
         stop_agent(agent)
+        for err in starts[1:]:
+            err.seek(0)
+            text = err.read()
+            if "mounted a bpffs" in text or "libbpf" in text:
+                failures.append(f"a restart's stderr: {text.strip()[:300]}")
+        if args.mode == "native":
+            check_native_veth_warning(args, tag, work, failures)
     finally:
         if agent and agent.poll() is None:
             agent.kill()
             agent.wait()
         sh("ip", "link", "del", a, check=False)
         sh("ip", "netns", "del", ns, check=False)
-        shutil.rmtree(f"/sys/fs/bpf/edgelb/{a}", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
         for f in failures:
             print("FAIL:", f)
@@ -259,6 +318,75 @@ def main():
         return 1
     print("PASS")
     return 0
+
+
+def check_first_start_stderr(err, locked_down, native, status, failures):
+    """The first start found no bpffs: it mounted one and said so; it says
+    how flows are counted if the iterator is refused; nothing of libbpf's."""
+    err.seek(0)
+    lines = [ln for ln in err.read().splitlines() if ln.strip()]
+    print("first start's stderr:", *lines, sep="\n  ")
+    if not is_bpffs("/sys/fs/bpf"):
+        failures.append("the agent did not mount a bpffs on /sys/fs/bpf")
+    if sum("mounted a bpffs on /sys/fs/bpf" in ln for ln in lines) != 1:
+        failures.append("the agent did not say once that it mounted a bpffs")
+    if any("libbpf" in ln for ln in lines):
+        failures.append("libbpf's messages on the agent's stderr")
+    st = status.get("result", {}).get("status", {})
+    batch_lines = [ln for ln in lines if "flow counts by batch lookup" in ln]
+    if locked_down:
+        if st.get("flow_count") != "batch_lookup" or "lockdown" not in st.get("flow_count_error", ""):
+            failures.append(f"kernel lockdown, status.get says flow_count {st.get('flow_count')}, "
+                            f"error {st.get('flow_count_error')!r}")
+        if len(batch_lines) != 1 or "lockdown" not in batch_lines[0]:
+            failures.append(f"kernel lockdown: expected one line saying counts go by batch lookup "
+                            f"because of it, got {batch_lines}")
+    else:
+        if st.get("flow_count") != "iterator" or batch_lines:
+            failures.append(f"no lockdown: flow_count {st.get('flow_count')}, {batch_lines}")
+    if st.get("flow_count_thread") is not True:
+        failures.append("no counting thread")
+    # Native mode here: the peer is in the test's network namespace, out of
+    # the agent's sight, and it says so.
+    other_ns = [ln for ln in lines if "its peer in another namespace" in ln]
+    if len(other_ns) != (1 if native else 0):
+        failures.append(f"native mode with the peer elsewhere: warnings {other_ns}")
+    expected = 1 + (1 if locked_down else 0) + (1 if native else 0)
+    if len(lines) != expected:
+        failures.append(f"{len(lines)} lines on the first start's stderr, expected {expected}")
+
+
+def check_native_veth_warning(args, tag, work, failures):
+    """Native mode on a veth whose peer (in this namespace) has no XDP
+    program: the agent warns, naming the peer; with XDP_PASS on the peer it
+    does not."""
+    c, d = "elbxc" + tag, "elbxd" + tag
+    sock = os.path.join(work, "native.sock")
+    try:
+        sh("ip", "link", "add", c, "type", "veth", "peer", "name", d)
+        sh("ip", "link", "set", c, "up")
+        sh("ip", "link", "set", d, "up")
+        for peer_prog in (False, True):
+            if peer_prog:
+                sh("ip", "link", "set", "dev", d, "xdpdrv", "obj", args.peer_pass_obj,
+                   "program", "floor_pass")
+            proc = subprocess.Popen([args.agent, "--iface", c, "--mode", "native", "--socket",
+                                     sock, "--flows", "1024"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = proc.stdout.readline()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+            warned = [ln for ln in err.splitlines() if "warning" in ln and d in ln]
+            print(f"native on {c}, peer {d} {'with' if peer_prog else 'without'} XDP: "
+                  f"{warned[0] if warned else 'no warning'}")
+            if "attached" not in line:
+                failures.append(f"native on {c}: {line.strip()} {err.strip()[:200]}")
+            elif peer_prog and warned:
+                failures.append(f"warned although the peer has XDP_PASS: {warned}")
+            elif not peer_prog and len(warned) != 1:
+                failures.append(f"no warning for a veth peer without XDP: {err.strip()[:300]}")
+    finally:
+        sh("ip", "link", "del", c, check=False)
 
 
 if __name__ == "__main__":

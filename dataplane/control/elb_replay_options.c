@@ -16,7 +16,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
 		"                     [--verdicts FILE.jsonl] [--flows N]\n"
-		"                     [--socket PATH] [--pace-us N] [--hold-at N]...\n"
+		"                     [--socket PATH] [--pace-us N] [--hold-at N]... [--hold-every N]\n"
 		"                     [--mac MAC]                     (xdp)\n");
 }
 
@@ -41,6 +41,7 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 		{"verdicts", required_argument, NULL, 'v'},  {"socket", required_argument, NULL, 's'},
 		{"pace-us", required_argument, NULL, 'p'},   {"flows", required_argument, NULL, 'f'},
 		{"mac", required_argument, NULL, 'm'},       {"hold-at", required_argument, NULL, 'H'},
+		{"hold-every", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -107,6 +108,12 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 			o->hold_at[o->n_holds++] = at;
 			break;
 		}
+		case 'E':
+			if (parse_u32(optarg, 1, UINT32_MAX, &o->hold_every)) {
+				fprintf(stderr, "edgelb-replay: --hold-every: 1..%u packets\n", UINT32_MAX);
+				return -EINVAL;
+			}
+			break;
 		default:
 			usage();
 			return -EINVAL;
@@ -120,8 +127,9 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 		usage();
 		return -EINVAL;
 	}
-	if (o->n_holds && !o->socket_path) {
-		fprintf(stderr, "edgelb-replay: --hold-at needs --socket (nothing to do while held)\n");
+	if ((o->n_holds || o->hold_every) && !o->socket_path) {
+		fprintf(stderr, "edgelb-replay: --hold-at and --hold-every need --socket "
+				"(nothing to do while held)\n");
 		return -EINVAL;
 	}
 	if (strcmp(o->dataplane, "dpdk") == 0 && o->mac_given) {
@@ -175,14 +183,21 @@ static void release_hold(int sig)
 	hold_released = 1;
 }
 
-void elb_replay_hold_if_due(struct elb_replay_options *o, struct elb_dp_api *api,
-			    uint64_t next_packet)
+bool elb_replay_hold_due(struct elb_replay_options *o, const struct elb_dp_api *api,
+			 uint64_t next_packet)
+{
+	bool listed = o->next_hold < o->n_holds && o->hold_at[o->next_hold] == next_packet;
+	bool periodic = o->hold_every != 0 && next_packet != 0 && next_packet % o->hold_every == 0;
+
+	if (listed)
+		o->next_hold++;
+	return (listed || periodic) && api != NULL;
+}
+
+void elb_replay_hold(struct elb_dp_api *api, uint64_t next_packet)
 {
 	struct sigaction sa = {.sa_handler = release_hold};
 
-	if (o->next_hold == o->n_holds || o->hold_at[o->next_hold] != next_packet || api == NULL)
-		return;
-	o->next_hold++;
 	hold_released = 0;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);

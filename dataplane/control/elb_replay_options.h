@@ -5,6 +5,7 @@
  *                 [--verdicts FILE.jsonl] [--flows N]
  *                 [--socket PATH] [--pace-us N]   (serve the protocol meanwhile)
  *                 [--hold-at N]...                (with --socket: stop before packet N)
+ *                 [--hold-every N]                (with --socket: and before every Nth)
  *                 [--mac MAC]                     (xdp: the source MAC it sends with)
  * and what both replays do the same way around their packets: configure
  * (through the control socket or not), serve the socket between bursts.
@@ -46,7 +47,17 @@ struct elb_replay_options {
 	uint64_t hold_at[ELB_REPLAY_MAX_HOLDS];
 	uint32_t n_holds;
 	uint32_t next_hold; /* index into hold_at of the next hold */
+	/* --hold-every N: the same before every packet index that is a
+	 * multiple of N (0: none), and after the last packet if the count is
+	 * one: a driver then moves the replay in lockstep with its changes. */
+	uint32_t hold_every;
 };
+
+/* Whether a hold may still come (the replay then checks before each packet). */
+static inline bool elb_replay_holds_ahead(const struct elb_replay_options *o)
+{
+	return o->next_hold < o->n_holds || o->hold_every != 0;
+}
 
 /* Parse argv into o; prints the usage and returns -EINVAL on a bad line. */
 int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o);
@@ -66,11 +77,15 @@ int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp
 void elb_replay_between_bursts(struct elb_dp_api *api, uint32_t pace_us);
 
 /*
- * Call before processing packet `next_packet` (0-based), and once more with
- * the packet count after the last: holds there if --hold-at asked for it
- * (see struct elb_replay_options), answering the socket meanwhile.
+ * Ask before processing packet `next_packet` (0-based), and once more with
+ * the packet count after the last: whether --hold-at or --hold-every asks
+ * for a hold there (see struct elb_replay_options). Consumes a --hold-at.
  */
-void elb_replay_hold_if_due(struct elb_replay_options *o, struct elb_dp_api *api,
-			    uint64_t next_packet);
+bool elb_replay_hold_due(struct elb_replay_options *o, const struct elb_dp_api *api,
+			 uint64_t next_packet);
+
+/* The hold: says so on stdout, answers the socket until SIGUSR1. The caller
+ * holds no snapshot meanwhile (changes made then may reclaim them all). */
+void elb_replay_hold(struct elb_dp_api *api, uint64_t next_packet);
 
 #endif

@@ -120,6 +120,18 @@ static uint64_t replay_clock(const uint64_t *ts, uint64_t n_packets, uint64_t ne
 	return ts[next < n_packets ? next : n_packets - 1] - ts[0];
 }
 
+/*
+ * A hold, off the RCU: the replay holds no snapshot across it, and changes
+ * made meanwhile must be able to reclaim every old one without waiting for
+ * this thread (publish waits for it once DP_RETIRED_MAX are retired).
+ */
+static void replay_hold(struct dp_context *ctx, struct elb_dp_api *api, uint64_t next_packet)
+{
+	rte_rcu_qsbr_thread_offline(ctx->qsbr, 0);
+	elb_replay_hold(api, next_packet);
+	rte_rcu_qsbr_thread_online(ctx->qsbr, 0);
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp_context ctx;
@@ -218,12 +230,8 @@ int main(int argc, char **argv)
 		empty_polls = 0;
 		for (uint16_t i = 0; i < n; i++, received++) {
 			hook.now_ns = replay_clock(ts, n_packets, received);
-			if (o.next_hold < o.n_holds) {
-				/* No snapshot is held across a hold: changes applied
-				 * meanwhile may reclaim the old ones. */
-				rte_rcu_qsbr_quiescent(ctx.qsbr, 0);
-				elb_replay_hold_if_due(&o, api, received);
-			}
+			if (elb_replay_holds_ahead(&o) && elb_replay_hold_due(&o, api, received))
+				replay_hold(&ctx, api, received);
 			st.snap = atomic_load(&ctx.snapshot);
 			dp_worker_process_burst(w, st.snap, port, &pkts[i], 1, hook.now_ns);
 		}
@@ -234,7 +242,8 @@ int main(int argc, char **argv)
 			dp_reclaim(&ctx, false);
 	}
 	hook.now_ns = replay_clock(ts, n_packets, received);
-	elb_replay_hold_if_due(&o, api, received);
+	if (elb_replay_hold_due(&o, api, received))
+		replay_hold(&ctx, api, received);
 	rte_rcu_qsbr_thread_offline(ctx.qsbr, 0);
 	if (st.verdicts)
 		fclose(st.verdicts);

@@ -134,7 +134,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 		dp.explain_now_ns = ts - ts0;
 		if (index > 0 && index % ELB_REPLAY_BURST == 0)
 			elb_replay_between_bursts(api, o.pace_us);
-		elb_replay_hold_if_due(&o, api, index);
+		if (elb_replay_hold_due(&o, api, index))
+			elb_replay_hold(api, index);
 		dp.skel->bss->test_now_ns = ts - ts0;
 		memset(&dp.skel->bss->last_result, 0, sizeof(dp.skel->bss->last_result));
 		if (bpf_prog_test_run_opts(prog_fd, &run)) {
@@ -177,7 +178,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 	 * keeps the last packet's time. */
 	if (index > 0 && index % ELB_REPLAY_BURST == 0)
 		elb_replay_between_bursts(api, o.pace_us);
-	elb_replay_hold_if_due(&o, api, index);
+	if (elb_replay_hold_due(&o, api, index))
+		elb_replay_hold(api, index);
 	fprintf(stderr,
 		"edgelb-replay: %" PRIu64 " packets: %" PRIu64 " forwarded, %" PRIu64
 		" replies, %" PRIu64 " to the kernel, %" PRIu64 " dropped, %" PRIu64

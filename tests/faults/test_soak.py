@@ -4,17 +4,21 @@
 flows through the DPDK pipeline (edgelb-replay --socket; single-threaded,
 so every verdict carries the exact epoch it was decided under).
 
-The driver alternately removes one backend of eight and adds it back
-(backends.set, cycling through them), and pipelines a counters.get behind
-each change: its rx is the packet index at which the acknowledgement was
-sent. Then, independently of the dataplane's code:
+The replay and the driver move in lockstep, so that neither a loaded
+machine nor a fast one changes what is tested: the replay holds every
+PACKETS_PER_CHANGE packets (--hold-every), serving its socket; at each
+hold the driver makes one change and releases it (SIGUSR1). The driver
+alternately removes one backend of eight and adds it back (backends.set,
+cycling through them), and pipelines a counters.get behind each change:
+its rx is the packet index at which the acknowledgement was sent. Then,
+independently of the dataplane's code:
   - every acknowledged change has its own epoch, one above the previous;
   - no packet at or after the index of an acknowledgement is decided under
     an older epoch;
   - every forwarded packet goes to a backend in the set of its epoch: zero
     packets to a backend after its removal was acknowledged (until its
     re-addition was);
-  - traffic flowed under (nearly) every epoch;
+  - PACKETS_PER_CHANGE packets were decided under every epoch;
   - the replay exits 0 (no crash) and its resident size at the end is
     within 16 MiB of that after the first 100 changes (reported).
 --changes N sets the count (default 10000); a longer run, one command:
@@ -26,6 +30,7 @@ import collections
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -38,8 +43,7 @@ import faultlib as fl  # noqa: E402
 VIP = "198.51.100.20"
 POOL = ["203.0.113.%d" % i for i in range(1, 9)]
 CLIENT_FLOWS = 2000
-PACKETS_PER_CHANGE = 40    # pcap length: enough that traffic outlasts the changes
-PACE_US = 500
+PACKETS_PER_CHANGE = 40    # the replay holds every this many packets for the next change
 RSS_GROWTH_MAX_KIB = 16 * 1024
 
 
@@ -96,17 +100,25 @@ def run(args, work, ck):
     t0 = time.monotonic()
     proc = subprocess.Popen([args.replay, "--dataplane", "dpdk", "--config", conf, "--in", pcap,
                              "--out", "/dev/null", "--verdicts", verdicts_path, "--socket", sock,
-                             "--pace-us", str(PACE_US), "--flows", "65536"],
-                            stdout=log, stderr=subprocess.STDOUT)
+                             "--hold-every", str(PACKETS_PER_CHANGE), "--flows", "65536"],
+                            stdout=subprocess.PIPE, stderr=log)
     sets = {1: set(POOL)}
     acks = []  # (epoch, rx at the ack, removed or added backend)
     rss_start = rss_end = None
+    t_changes = 0.0
     error = None
     try:
         fl.wait_for("replay socket", lambda: os.path.exists(sock), 30, proc)
         c = fl.Rpc(sock, timeout=30)
         current = set(POOL)
-        for n in range(args.changes):
+        n = 0
+        for line in proc.stdout:
+            log.write(line)
+            if not line.startswith(b"held before packet"):
+                continue
+            if n == args.changes or error is not None:
+                proc.send_signal(signal.SIGUSR1)  # the rest of the capture, unchanged
+                continue
             victim = POOL[(n // 2) % len(POOL)]
             nxt = current - {victim} if n % 2 == 0 else current | {victim}
             params = {"address": VIP, "port": 80, "protocol": "tcp",
@@ -117,21 +129,27 @@ def run(args, work, ck):
                                     "method": "counters.get"}).encode() + b"\n")
             r1, r2 = c.read_line(), c.read_line()
             if r1 is None or r2 is None:
-                error = "the replay closed the socket after %d changes (pcap ended?)" % n
-                break
+                error = "the replay closed the socket after %d changes" % n
+                proc.send_signal(signal.SIGUSR1)
+                continue
             r1, r2 = json.loads(r1), json.loads(r2)
             if "result" not in r1:
                 error = "change %d refused: %s" % (n, r1)
-                break
+                proc.send_signal(signal.SIGUSR1)
+                continue
             epoch = r1["result"]["epoch"]
             acks.append((epoch, r2["result"]["counters"]["rx"]["packets"], victim))
             sets[epoch] = set(nxt)
             current = nxt
             if n == 99:
                 rss_start = fl.rss_kib(proc.pid)[0]
-        if proc.poll() is None:
-            rss_end = fl.rss_kib(proc.pid)[0]
-        t_changes = time.monotonic() - t0
+            n += 1
+            if n == args.changes:
+                rss_end = fl.rss_kib(proc.pid)[0]
+                t_changes = time.monotonic() - t0
+            proc.send_signal(signal.SIGUSR1)
+        if error is None and n < args.changes:
+            error = "the replay ended after %d changes" % n
         c.close()
         rc = proc.wait(600)
     finally:
@@ -175,8 +193,12 @@ def run(args, work, ck):
     ck.check(not not_fwd, "every packet forwarded (%d), others: %s" % (forwarded, dict(not_fwd)))
     seen = {v["epoch"] for v in verdicts}
     with_traffic = sum(e in seen for e in epochs)
-    ck.check(with_traffic >= 0.99 * len(epochs), "changes with packets decided under them: %d of %d" %
-             (with_traffic, len(epochs)))
+    under = collections.Counter(v["epoch"] for v in verdicts)
+    ck.check(with_traffic == len(epochs) and
+             all(under[e] == PACKETS_PER_CHANGE for e in epochs[:-1]),
+             "changes with %d packets decided under them: %d of %d" %
+             (PACKETS_PER_CHANGE, sum(under[e] == PACKETS_PER_CHANGE for e in epochs[:-1]) +
+              (1 if epochs and under[epochs[-1]] else 0), len(epochs)))
     repicked = sum(v["new_flow"] for v in verdicts[CLIENT_FLOWS:])
     if rss_start is not None and rss_end is not None:
         ck.check(rss_end - rss_start <= RSS_GROWTH_MAX_KIB,

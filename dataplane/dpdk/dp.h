@@ -4,9 +4,10 @@
  *
  * Threads and what they touch:
  *   workers (one per worker lcore): own a struct dp_worker: flow table,
- *     counters, RX queue `queue` of every data port (only queue 0 of a port
- *     without RSS, which worker 0 alone polls), TX queue `queue` of every
- *     data port and of its kernel (TAP) port. They read the published
+ *     counters, RX queue `queue` of every data port that has it (a port
+ *     without RSS has only queue 0, which worker 0 alone polls; see
+ *     plan_rx_queues in dp_port.c), TX queue `queue` of those data ports
+ *     and of their kernel (TAP) ports. They read the published
  *     snapshot and report a quiescent state to the RCU variable once per
  *     loop.
  *   main lcore (control): serves the control socket, publishes snapshots,
@@ -47,7 +48,7 @@ struct dp_port {
 	uint16_t port_id;
 	uint16_t kernel_port_id; /* its TAP port, or UINT16_MAX without an exception path */
 	struct rte_ring *from_kernel; /* main lcore -> worker 0: frames the kernel sent */
-	uint16_t n_rxq;          /* workers that poll it: all with RSS, else 1 */
+	uint16_t n_rxq;          /* workers 0 .. n_rxq-1 poll it: a queue each with RSS, else 1 */
 	bool rss;
 	struct rte_ether_addr mac;
 	char name[RTE_ETH_NAME_MAX_LEN];
@@ -106,7 +107,8 @@ struct dp_context {
 	struct elb_pipeline_explainer explainer; /* flow.explain's scratch (main lcore) */
 };
 
-/* dp_port.c */
+/* dp_port.c. After the workers exist: start-up names the lcores of the
+ * workers that no port feeds. */
 int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix);
 void dp_ports_stop(struct dp_context *ctx);
 /* Pass what the kernel sent on TAP ports to worker 0 (main lcore). */

@@ -119,6 +119,9 @@ static cJSON *workers_json(struct dp_context *ctx)
 			break;
 		elb_dp_json_add_u64(o, "lcore", w->lcore_id);
 		elb_dp_json_add_u64(o, "rx_packets", w->core.counters.rx.packets);
+		/* Flows this worker picked a backend for (as the total new_flows): a
+		 * flow whose packets reached two workers is picked by both. */
+		elb_dp_json_add_u64(o, "new_flows", w->core.counters.new_flows);
 		elb_dp_json_add_u64(o, "bursts", w->stats.bursts);
 		elb_dp_json_add_u64(o, "tx_dropped", w->stats.tx_dropped);
 		elb_dp_json_add_u64(o, "kernel_dropped", w->stats.kernel_dropped);

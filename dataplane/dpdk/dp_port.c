@@ -2,18 +2,20 @@
 /*
  * Data ports and their exception (TAP) ports.
  *
- * Every ethdev port present after EAL start-up is a data port. Each gets
- * n_workers RX queues when it can spread flows by RSS on the 5-tuple (so a
- * flow always reaches the same worker, the one that owns its flow-table
- * entry), else one RX queue polled by worker 0; and as many TX queues, since
- * a worker sends only on the ports it receives from.
+ * Every ethdev port present after EAL start-up is a data port. Which
+ * workers poll it is decided by plan_rx_queues() (below, with the reasons):
+ * one RX queue per worker when the port spreads flows over its queues, else
+ * one RX queue polled by worker 0; and as many TX queues, since a worker
+ * sends only on the ports it receives from. A worker that no port gives a
+ * queue would spin for nothing: start-up says so, naming it and the reason
+ * (report_idle_workers), rather than leave an idle core unexplained.
  *
  * Exception path: a net_tap port per data port, named <prefix><n>, with the
  * data port's MAC, so that the kernel answers ARP, ICMP, BGP and SSH for
  * the node's own addresses while DPDK owns the NIC. The workers polling the
  * data port send it what is not for a VIP (TX queue = worker index); the
- * main lcore reads what the
- * kernel writes to it and passes it to worker 0, which sends it out.
+ * main lcore reads what the kernel writes to it (on as many RX queues) and
+ * passes it to worker 0, which sends it out.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,13 +30,109 @@
 #include "dp.h"
 
 #define DP_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP)
+#define DP_WHY_LEN 128 /* why a port feeds fewer workers than there are */
+/* RX descriptors per queue of a TAP (exception) port: net_tap has no ring
+ * (the kernel queues frames), a descriptor is an mbuf held for one frame's
+ * segments, and without the scatter offload only the first is used. */
+#define DP_KERNEL_RX_DESC 64
 
-static int setup_queues(uint16_t port_id, uint16_t n_rxq, uint16_t n_txq, bool rss,
+/*
+ * How many RX queues a data port gets, that is which workers it feeds
+ * (workers 0 .. n-1); *rss tells whether it is configured for RSS. When it
+ * feeds fewer workers than there are, `why` says why (else it is empty).
+ *
+ * The rule: every packet of a flow must reach the same worker, the one
+ * whose flow table holds the flow's entry (backend, TCP state, rate
+ * bucket); a packet of it reaching another worker would be decided afresh
+ * there. So a port is polled by several workers only if it spreads packets
+ * over its queues per flow, which is what a driver promises by advertising
+ * RSS on IP/TCP/UDP (flow_type_rss_offloads): the queue is a function of the
+ * flow's addresses and ports. Such a port gets one queue per worker, or as
+ * many as it has if fewer. Without RSS (net_pcap, AF_XDP on a veth): one
+ * queue, polled by worker 0.
+ *
+ * What counts is the per-flow property, not how the driver gets it; the
+ * hash fields configured below are a request, which a driver may not apply.
+ * net_tap, the multi-queue stand-in for a NIC in the tests
+ * (tests/dp/test_dp_multiqueue.py), is such a driver: DPDK 22.11's net_tap
+ * advertises RSS on IP, TCP and UDP and 16 queues, but ignores the RSS
+ * configuration (its own RSS is an rte_flow action, done with tc and BPF,
+ * and needs the multiq qdisc). What spreads its traffic is the kernel's
+ * tun driver: each frame the kernel sends into the tap goes to a queue
+ * chosen per flow, by a symmetric hash of the flow's addresses and ports
+ * (looking through IPIP and IP6IP6), then kept by a table remembering the
+ * queue the flow was last written from. edgelb-dp writes a flow's
+ * forwarded packets from the queue that received it, so the flow stays
+ * there. Per flow, as RSS is: net_tap is used multi-queue like a NIC, and
+ * the test checks the result flow by flow (flow.explain's `holders`: the
+ * number of workers holding an entry for the flow). A driver that
+ * advertised RSS yet spread packets otherwise (round robin) would split
+ * flows between workers: `holders` above 1 shows it.
+ */
+static uint16_t plan_rx_queues(const struct dp_context *ctx, const struct rte_eth_dev_info *info,
+			       bool *rss, char *why, size_t whylen)
+{
+	uint16_t n = ctx->n_workers;
+
+	*rss = false;
+	why[0] = '\0';
+	if (n == 1)
+		return 1;
+	if ((info->flow_type_rss_offloads & DP_RSS_HF) == 0) {
+		snprintf(why, whylen, "no RSS on the 5-tuple");
+		return 1;
+	}
+	if (info->max_rx_queues < n)
+		n = info->max_rx_queues;
+	if (info->max_tx_queues < n)
+		n = info->max_tx_queues;
+	if (n < ctx->n_workers)
+		snprintf(why, whylen, "RSS, but at most %u RX and %u TX queues", info->max_rx_queues,
+			 info->max_tx_queues);
+	if (n < 2)
+		return 1;
+	*rss = true;
+	return n;
+}
+
+/*
+ * Every worker beyond what the ports feed spins on its lcore and never
+ * gets a packet: say which, and why, on stderr at start-up. Worker 0 polls
+ * queue 0 of every port, so it is never idle.
+ */
+static void report_idle_workers(const struct dp_context *ctx, const char (*why)[DP_WHY_LEN])
+{
+	char reasons[DP_MAX_PORTS * (DP_WHY_LEN + RTE_ETH_NAME_MAX_LEN + 4)];
+	size_t used = 0;
+	uint16_t max_rxq = 1, idle = 0;
+
+	for (uint16_t i = 0; i < ctx->n_ports; i++) {
+		if (ctx->ports[i].n_rxq > max_rxq)
+			max_rxq = ctx->ports[i].n_rxq;
+		if (why[i][0] != '\0' && used < sizeof(reasons))
+			used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s",
+						 used ? "; " : "", ctx->ports[i].name, why[i]);
+	}
+	for (uint16_t w = max_rxq; w < ctx->n_workers; w++) {
+		fprintf(stderr,
+			"edgelb-dp: worker %u (lcore %u) will stay idle: no port gives it an RX "
+			"queue (%s)\n",
+			w, ctx->workers[w]->lcore_id, reasons);
+		idle++;
+	}
+	if (idle)
+		fprintf(stderr,
+			"edgelb-dp: %u of %u workers idle: use fewer worker lcores, or ports with "
+			"RSS and a queue per worker\n",
+			idle, ctx->n_workers);
+}
+
+static int setup_queues(uint16_t port_id, uint16_t n_rxq, uint16_t n_rxd, uint16_t n_txq, bool rss,
 			struct rte_mempool *pool)
 {
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
-	uint16_t n_rxd = DP_RX_DESC, n_txd = DP_TX_DESC;
+	uint16_t n_txd = DP_TX_DESC;
 	int socket = rte_eth_dev_socket_id(port_id), rc;
 
 	rc = rte_eth_dev_info_get(port_id, &info);
@@ -87,9 +185,11 @@ static int create_kernel_port(struct dp_context *ctx, struct dp_port *p, const c
 	rc = rte_eth_dev_get_port_by_name(name, &tap_id);
 	if (rc)
 		return rc;
-	/* One TX queue per worker (what is not for a VIP), one RX queue read by
-	 * the main lcore (what the kernel sends). */
-	rc = setup_queues(tap_id, 1, p->n_rxq, false, ctx->pool);
+	/* One TX queue per worker polling the data port (what is not for a VIP)
+	 * and as many RX queues, all read by the main lcore (what the kernel
+	 * sends): net_tap (DPDK 22.11) refuses unequal counts, and the tun
+	 * driver spreads the kernel's frames over them. */
+	rc = setup_queues(tap_id, p->n_rxq, DP_KERNEL_RX_DESC, p->n_rxq, false, ctx->pool);
 	if (rc) {
 		fprintf(stderr, "edgelb-dp: TAP port %s: %s\n", name, strerror(-rc));
 		return rc;
@@ -107,6 +207,7 @@ int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
 {
 	bool with_kernel = kernel_iface_prefix != NULL && kernel_iface_prefix[0] != '\0';
 	uint16_t port_ids[DP_MAX_PORTS], n = 0, pid;
+	char why[DP_MAX_PORTS][DP_WHY_LEN];
 	int rc;
 
 	/* Collect first: creating TAP ports adds ports to the iteration. */
@@ -131,12 +232,10 @@ int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
 		if (rc)
 			return rc;
 		rte_eth_dev_get_name_by_port(p->port_id, p->name);
-		p->rss = ctx->n_workers > 1 && (info.flow_type_rss_offloads & DP_RSS_HF) != 0 &&
-			 info.max_rx_queues >= ctx->n_workers;
-		p->n_rxq = p->rss ? ctx->n_workers : 1;
+		p->n_rxq = plan_rx_queues(ctx, &info, &p->rss, why[i], sizeof(why[i]));
 		/* A worker sends only on ports it receives from (a frame leaves by
 		 * the port it came in on), so TX queues match RX queues. */
-		rc = setup_queues(p->port_id, p->n_rxq, p->n_rxq, p->rss, ctx->pool);
+		rc = setup_queues(p->port_id, p->n_rxq, DP_RX_DESC, p->n_rxq, p->rss, ctx->pool);
 		if (rc) {
 			fprintf(stderr, "edgelb-dp: port %s: %s\n", p->name, strerror(-rc));
 			return rc;
@@ -146,12 +245,18 @@ int dp_ports_init(struct dp_context *ctx, const char *kernel_iface_prefix)
 		printf("edgelb-dp: port %u %s mac " RTE_ETHER_ADDR_PRT_FMT ", %u RX queue%s%s\n",
 		       p->port_id, p->name, RTE_ETHER_ADDR_BYTES(&p->mac), p->n_rxq,
 		       p->n_rxq == 1 ? "" : "s", p->rss ? " (RSS)" : "");
+		fflush(stdout); /* the port's line before what is said about it */
+		if (why[i][0] != '\0')
+			fprintf(stderr, "edgelb-dp: port %u %s feeds %s %u only (of %u): %s\n",
+				p->port_id, p->name, p->n_rxq == 1 ? "worker" : "workers 0 to",
+				p->n_rxq - 1, ctx->n_workers, why[i]);
 		if (with_kernel) {
 			rc = create_kernel_port(ctx, p, kernel_iface_prefix, i);
 			if (rc)
 				return rc;
 		}
 	}
+	report_idle_workers(ctx, (const char(*)[DP_WHY_LEN])why);
 	return 0;
 }
 
@@ -185,15 +290,17 @@ unsigned int dp_kernel_to_wire(struct dp_context *ctx)
 
 		if (p->kernel_port_id == UINT16_MAX)
 			continue;
-		n = rte_eth_rx_burst(p->kernel_port_id, 0, pkts, DP_BURST);
-		if (n == 0)
-			continue;
-		queued = rte_ring_enqueue_burst(p->from_kernel, (void **)pkts, n, NULL);
-		if (queued < n) {
-			rte_pktmbuf_free_bulk(&pkts[queued], n - queued);
-			ctx->kernel_ring_full += n - queued;
+		for (uint16_t q = 0; q < p->n_rxq; q++) {
+			n = rte_eth_rx_burst(p->kernel_port_id, q, pkts, DP_BURST);
+			if (n == 0)
+				continue;
+			queued = rte_ring_enqueue_burst(p->from_kernel, (void **)pkts, n, NULL);
+			if (queued < n) {
+				rte_pktmbuf_free_bulk(&pkts[queued], n - queued);
+				ctx->kernel_ring_full += n - queued;
+			}
+			moved += n;
 		}
-		moved += n;
 	}
 	return moved;
 }

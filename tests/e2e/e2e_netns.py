@@ -168,17 +168,18 @@ def dataplane_answers(sock):
 
 
 def start_dataplane(kind, binary, topo, sock, tag, config=None, log=None, timeout=60,
-                    state=None):
+                    state=None, argv=None):
     """Starts the dataplane in the lb namespace and waits until its socket
     answers (a socket file left by a killed one does not count). For DPDK,
     then puts the node's addresses and routes on its TAP port, as an
-    operator's network configuration would. Returns (process, seconds), the
-    process None if it did not come up."""
+    operator's network configuration would. argv replaces dataplane_argv's
+    command line (another port or lcores; the same socket and TAP prefix).
+    Returns (process, seconds), the process None if it did not come up."""
     if os.path.exists(sock):
         os.unlink(sock)
     t0 = time.monotonic()
     proc = subprocess.Popen(["ip", "netns", "exec", topo["NS_LB"]] +
-                            dataplane_argv(kind, binary, topo, sock, tag, config, state),
+                            (argv or dataplane_argv(kind, binary, topo, sock, tag, config, state)),
                             stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while (time.monotonic() - t0 < timeout and proc.poll() is None
            and not dataplane_answers_quietly(sock)):

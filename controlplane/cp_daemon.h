@@ -61,6 +61,14 @@ struct cp_dataplane {
 	unsigned int pending_head, pending_count;
 	uint64_t next_id;
 	char instance[40]; /* the dataplane's, from ping; "" before the first */
+	/* From its ping: the dataplane protocol it speaks (-1: its answer said
+	 * none) and its build. Nothing but pings goes to a dataplane until an
+	 * answer since this connection says ELB_DP_PROTOCOL_VERSION
+	 * (protocol_ok); another answer makes it refused (not managed). */
+	int protocol;
+	char version[64];
+	bool protocol_ok;
+	bool refused;
 	uint64_t dp_epoch;    /* the dataplane's epoch after our last accepted push */
 	uint64_t pushed_gen;  /* desired-state generation it has accepted; 0: none */
 	uint64_t inflight_gen;

@@ -18,6 +18,7 @@
 #include "elb_dp_api.h"
 #include "elb_reasons.h"
 #include "elb_tables.h"
+#include "elb_version.h"
 
 #define CP_ERR_NO_VIP (-32001)
 #define CP_ERR_VIP_EXISTS (-32004)
@@ -274,6 +275,29 @@ static int m_config_get(void *ctx, const cJSON *params, cJSON **result,
 	return 0;
 }
 
+/* The same shape as a dataplane's ping: which build, which protocol. */
+static int m_ping(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct cp_daemon *cp = ctx;
+	int rc = elb_dp_rpc_check_params(params, known, error);
+	cJSON *r;
+
+	if (rc < 0)
+		return rc;
+	r = cJSON_CreateObject();
+	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL ||
+	    cJSON_AddStringToObject(r, "controlplane", "edgelb-cp") == NULL ||
+	    elb_dp_json_add_u64(r, "generation", cp->gen) == NULL ||
+	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL ||
+	    cJSON_AddStringToObject(r, "version", ELB_VERSION) == NULL) {
+		cJSON_Delete(r);
+		return elb_dp_rpc_nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
 static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 			    struct elb_rpc_error *error)
 {
@@ -301,6 +325,18 @@ static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 		cJSON_AddStringToObject(o, "name", dp->cfg.name);
 		cJSON_AddStringToObject(o, "socket", dp->cfg.socket);
 		cJSON_AddBoolToObject(o, "connected", dp->connected);
+		/* managed: connected and speaking our protocol; refused: it
+		 * speaks another (last_error says which); connecting: no
+		 * answer to our ping yet. */
+		cJSON_AddStringToObject(o, "state", !dp->connected ? "disconnected"
+						    : dp->protocol_ok ? "managed"
+						    : dp->refused     ? "refused"
+								      : "connecting");
+		if (dp->protocol > 0)
+			cJSON_AddNumberToObject(o, "protocol", dp->protocol);
+		else
+			cJSON_AddNullToObject(o, "protocol");
+		cJSON_AddStringToObject(o, "version", dp->version);
 		cJSON_AddStringToObject(o, "instance", dp->instance);
 		elb_dp_json_add_u64(o, "last_push_epoch", dp->dp_epoch);
 		elb_dp_json_add_u64(o, "pushed_generation", dp->pushed_gen);
@@ -1091,6 +1127,7 @@ static int m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
 }
 
 const struct elb_rpc_method cp_methods[] = {
+	{"ping", m_ping, true},
 	{"vip.list", m_vip_list, true},
 	{"vip.get", m_vip_get, true},
 	{"vip.add", m_vip_add, false},

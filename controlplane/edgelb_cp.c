@@ -14,6 +14,8 @@
 #include "cp_bgp.h"
 #include "cp_daemon.h"
 #include "cp_metrics.h"
+#include "elb_dp_api.h"
+#include "elb_version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -90,6 +92,7 @@ static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const c
 	dp->pending_count = 0;
 	dp->ping_sent_ms = 0;
 	dp->inflight_gen = 0;
+	dp->protocol_ok = false; /* asked again on the next connection */
 	/* Its tables are unknown while it is away: no agreement, no drain. */
 	cJSON_Delete(dp->tables);
 	dp->tables = NULL;
@@ -272,6 +275,62 @@ static void slo_feed(struct cp_daemon *cp, const struct cp_dataplane *dp, const 
 	}
 }
 
+/* The protocol check on a ping answer: a dataplane is pushed to only once
+ * it said, on this connection, that it speaks ELB_DP_PROTOCOL_VERSION.
+ * Another number, or none (not a dataplane of protocol 1, which has always
+ * answered "protocol"; or a ping refused), makes it refused: kept connected
+ * and pinged (a restart behind the socket is checked again), never pushed
+ * to nor polled, named in an event, a log line and dataplanes.get. */
+static void dp_check_protocol(struct cp_daemon *cp, struct cp_dataplane *dp, const cJSON *result)
+{
+	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(result, "protocol");
+	const cJSON *version = cJSON_GetObjectItemCaseSensitive(result, "version");
+	int speaks = cJSON_IsNumber(proto) && proto->valuedouble >= 0 &&
+			     proto->valuedouble <= 1e9 ? (int)proto->valuedouble
+						       : -1;
+	bool was_refused = dp->refused, changed = speaks != dp->protocol;
+	cJSON *fields;
+
+	snprintf(dp->version, sizeof(dp->version), "%s",
+		 cJSON_IsString(version) ? version->valuestring : "");
+	dp->protocol = speaks;
+	if (speaks == ELB_DP_PROTOCOL_VERSION) {
+		dp->protocol_ok = true;
+		dp->refused = false;
+		if (was_refused) {
+			cp_log("dataplane %s: speaks protocol %d now: managed", dp->cfg.name, speaks);
+			dp->last_error[0] = '\0';
+		}
+		return;
+	}
+	dp->protocol_ok = false;
+	dp->refused = true;
+	if (was_refused && !changed)
+		return; /* said once per connection and answer */
+	if (speaks < 0)
+		snprintf(dp->last_error, sizeof(dp->last_error),
+			 "dataplane %s does not say which protocol it speaks, edgelb-cp speaks %d: "
+			 "not managed",
+			 dp->cfg.name, ELB_DP_PROTOCOL_VERSION);
+	else
+		snprintf(dp->last_error, sizeof(dp->last_error),
+			 "dataplane %s speaks protocol %d, edgelb-cp speaks %d: not managed",
+			 dp->cfg.name, speaks, ELB_DP_PROTOCOL_VERSION);
+	cp_log("%s", dp->last_error);
+	fields = cp_event_dataplane(dp->cfg.name);
+	if (fields != NULL) {
+		if (speaks >= 0)
+			cJSON_AddNumberToObject(fields, "protocol", speaks);
+		else
+			cJSON_AddNullToObject(fields, "protocol");
+		cJSON_AddNumberToObject(fields, "expected_protocol", ELB_DP_PROTOCOL_VERSION);
+		if (dp->version[0] != '\0')
+			cJSON_AddStringToObject(fields, "version", dp->version);
+		cJSON_AddStringToObject(fields, "error", dp->last_error);
+	}
+	cp_event(cp, "dataplane_refused", fields);
+}
+
 static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON *msg)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
@@ -292,6 +351,7 @@ static void dp_handle_reply(struct cp_daemon *cp, struct cp_dataplane *dp, cJSON
 		const cJSON *inst = cJSON_GetObjectItemCaseSensitive(result, "instance");
 
 		dp->ping_sent_ms = 0;
+		dp_check_protocol(cp, dp, result);
 		if (!cJSON_IsString(inst))
 			break;
 		if (dp->instance[0] != '\0' && strcmp(dp->instance, inst->valuestring) != 0) {
@@ -488,6 +548,12 @@ static void dp_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
 		dp->ping_sent_ms = now;
 		dp->next_ping_ms = now + CP_DP_PING_INTERVAL_MS;
 	}
+	if (!dp->protocol_ok) {
+		/* Until its ping says it speaks our protocol: nothing else. */
+		if (rc < 0 && rc != -ENOBUFS)
+			dp_disconnect(cp, dp, strerror(-rc));
+		return;
+	}
 	if (rc == 0 && dp->inflight_gen == 0 && dp->pushed_gen != cp->gen && cp->desired != NULL &&
 	    now >= dp->push_retry_ms)
 		rc = dp_push(cp, dp);
@@ -655,6 +721,8 @@ int main(int argc, char **argv)
 	struct rlimit nofile;
 	int opt, rc;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-cp", ELB_DP_PROTOCOL_VERSION);
 	while ((opt = getopt_long(argc, argv, "c:s:m:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

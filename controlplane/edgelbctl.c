@@ -23,6 +23,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "elb_version.h"
+
 #define DEFAULT_SOCKET "/run/edgelb/cp.sock"
 #define REPLY_MAX (64u << 20)
 #define TIMEOUT_S 10
@@ -316,7 +318,8 @@ static void print_dataplanes(const cJSON *result)
 	       "PUSH_EPOCH", "IN_SYNC", "RESTARTS", "LAST_ERROR");
 	cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(result, "dataplanes"))
 		printf("%-16s %-9s %-18s %10.0f %-7s %8.0f  %s\n", str(d, "name"),
-		       yes(d, "connected"), str(d, "instance"), num(d, "last_push_epoch"),
+		       strcmp(str(d, "state"), "refused") == 0 ? "refused" : yes(d, "connected"),
+		       str(d, "instance"), num(d, "last_push_epoch"),
 		       yes(d, "in_sync"), num(d, "restarts"), str(d, "last_error"));
 }
 
@@ -1274,6 +1277,8 @@ int main(int argc, char **argv)
 	int opt, rc, nargs;
 	char **args;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelbctl", 0);
 	while ((opt = getopt_long(argc, argv, "+s:jh", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':

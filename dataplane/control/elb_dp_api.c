@@ -30,6 +30,7 @@
 #include "elb_snapshot.h"
 #include "elb_wire.h"
 #include "elb_tables.h"
+#include "elb_version.h"
 
 struct elb_dp_api {
 	struct elb_rpc_server *server;
@@ -285,7 +286,8 @@ static int method_ping(void *ctx, const cJSON *params, cJSON **result,
 	    elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
 	    cJSON_AddStringToObject(r, "dataplane", api->dataplane) == NULL ||
 	    cJSON_AddStringToObject(r, "instance", api->instance) == NULL ||
-	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL) {
+	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL ||
+	    cJSON_AddStringToObject(r, "version", ELB_VERSION) == NULL) {
 		cJSON_Delete(r);
 		return elb_dp_rpc_nomem(error);
 	}
@@ -608,6 +610,8 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	ok = elb_dp_json_add_u64(r, "epoch", api->epoch) != NULL &&
 	     cJSON_AddStringToObject(r, "dataplane", api->dataplane) != NULL &&
 	     cJSON_AddStringToObject(r, "instance", api->instance) != NULL &&
+	     cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) != NULL &&
+	     cJSON_AddStringToObject(r, "version", ELB_VERSION) != NULL &&
 	     elb_dp_json_add_u64(r, "uptime_ms", monotonic_ms() - api->started_ms) != NULL &&
 	     cJSON_AddBoolToObject(r, "running_state_kept", api->running_state_kept) != NULL &&
 	     cJSON_AddNumberToObject(r, "vips", api->config->n_vips) != NULL &&

@@ -26,6 +26,7 @@
 #include "dp.h"
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
+#include "elb_version.h"
 
 #define DP_DEFAULT_SOCKET "/run/edgelb/dp.sock"
 #define DP_DEFAULT_FLOWS (1u << 20)   /* per worker: 72 MiB */
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
 	unsigned int lcore;
 	int rc, eal_args;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-dp", ELB_DP_PROTOCOL_VERSION);
 	eal_args = rte_eal_init(argc, argv);
 	if (eal_args < 0)
 		rte_exit(EXIT_FAILURE, "edgelb-dp: EAL init failed: %s\n", rte_strerror(rte_errno));

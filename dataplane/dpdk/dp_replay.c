@@ -46,6 +46,7 @@
 #include "elb_replay_options.h"
 #include "elb_verdicts.h"
 #include "xdp.h"
+#include "elb_version.h"
 
 #define REPLAY_MBUFS 8191u
 #define REPLAY_EMPTY_POLLS_MAX 1000000u /* the pcap port delivered all it will */
@@ -148,6 +149,8 @@ int main(int argc, char **argv)
 	struct dp_worker *w;
 	const struct dp_port *port;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-replay", ELB_DP_PROTOCOL_VERSION);
 	if (elb_replay_options_parse(argc, argv, &o))
 		return 2;
 	/* --dataplane xdp: no EAL; the XDP program runs the packets. */

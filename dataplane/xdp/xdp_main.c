@@ -44,6 +44,7 @@
 #include "xdp.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
+#include "elb_version.h"
 
 #define XDP_BPFFS "/sys/fs/bpf"
 #define XDP_PIN_ROOT XDP_BPFFS "/edgelb"
@@ -272,6 +273,8 @@ int main(int argc, char **argv)
 	bool attached = false;
 	int rc, exit_code = 1;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-xdp", ELB_DP_PROTOCOL_VERSION);
 	if (parse_options(argc, argv, &o))
 		return 2;
 	dp.ifname = o.iface;

@@ -23,6 +23,7 @@
 #include "elb_dp_api.h"
 #include "elb_file.h"
 #include "elb_test.h"
+#include "elb_version.h"
 
 /* ------------------------------------------------------------------------ */
 /* A fake dataplane */
@@ -418,6 +419,18 @@ static uint64_t change(struct fixture *f, struct client *c, const char *method, 
 /* ------------------------------------------------------------------------ */
 /* Tests */
 
+/* ping and status.get name the build (elb_version.h): git describe or the
+ * project version, filled in by meson, never the template's placeholder. */
+static void expect_version(const cJSON *result)
+{
+	const cJSON *v = get(result, "version");
+
+	CU_ASSERT_FATAL(cJSON_IsString(v));
+	CU_ASSERT_STRING_EQUAL(v->valuestring, ELB_VERSION);
+	CU_ASSERT_TRUE(strlen(v->valuestring) > 0);
+	CU_ASSERT_PTR_NULL(strchr(v->valuestring, '@'));
+}
+
 static void test_open_and_ping(void)
 {
 	struct fixture f;
@@ -441,6 +454,7 @@ static void test_open_and_ping(void)
 	CU_ASSERT_TRUE(cJSON_IsTrue(get(result, "pong")));
 	CU_ASSERT_EQUAL(number(result, "epoch"), 1);
 	CU_ASSERT_EQUAL(number(result, "protocol"), ELB_DP_PROTOCOL_VERSION);
+	expect_version(result);
 	CU_ASSERT_STRING_EQUAL(get(result, "dataplane")->valuestring, "test");
 	CU_ASSERT_EQUAL(strlen(get(result, "instance")->valuestring), 16);
 	CU_ASSERT_STRING_EQUAL(get(response, "jsonrpc")->valuestring, "2.0");
@@ -567,6 +581,8 @@ static void test_methods(void)
 	CU_ASSERT_EQUAL(number(get(result, "status"), "ports"), 2);
 	CU_ASSERT_EQUAL(number(get(result, "control"), "clients"), 1);
 	CU_ASSERT_STRING_EQUAL(get(result, "dataplane")->valuestring, "test");
+	CU_ASSERT_EQUAL(number(result, "protocol"), ELB_DP_PROTOCOL_VERSION);
+	expect_version(result);
 	cJSON_Delete(response);
 
 	/* vip.delete; a second time, there is nothing to delete. */

@@ -26,6 +26,7 @@
 #include <linux/if_link.h>
 
 #include "decap.skel.h"
+#include "elb_version.h"
 
 /* The kernel keeps the first 15 characters of a program's name. */
 #define DECAP_PROG_NAME "elb_decap"
@@ -162,6 +163,8 @@ int main(int argc, char **argv)
 	long value;
 	int opt;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-decap", 0);
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'i':

@@ -17,6 +17,7 @@
 
 #include "pktgen_mix.h"
 #include "pktgen_output.h"
+#include "elb_version.h"
 
 #define DEFAULT_PACKETS 100000
 #define DEFAULT_FLOWS 5000
@@ -327,6 +328,8 @@ int main(int argc, char **argv)
 	const char *single = NULL;
 	int opt, bad = 0;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-pktgen", 0);
 	default_net(&cfg.net);
 	while ((opt = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
 		switch (opt) {

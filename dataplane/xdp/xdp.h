@@ -64,7 +64,7 @@ struct xdp_dataplane {
 	 * not be loaded (flow_count_err says why): counts then go by batch
 	 * lookup from user space. */
 	struct flow_count_bpf *flow_count;
-	char flow_count_err[128];
+	char flow_count_err[160];
 	uint64_t flow_count_load_ns; /* what loading it added to the start */
 	/* edgelb-xdp only: the counting thread, which then owns flow_count
 	 * (the control thread no longer touches it). NULL: counts are walked

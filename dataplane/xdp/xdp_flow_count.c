@@ -142,15 +142,22 @@ static int libbpf_silent(enum libbpf_print_level level, const char *fmt, va_list
 	return 0;
 }
 
-/* " (kernel lockdown: MODE)" when the kernel is locked down, else "". */
+/* Why a load as root got EPERM: "; kernel lockdown: MODE, ..." when securityfs
+ * says the kernel is locked down, a likely reason when it cannot be read,
+ * else "". */
 static void lockdown_note(char *out, size_t len)
 {
 	char line[128], *open_, *close_;
 	FILE *f = fopen("/sys/kernel/security/lockdown", "r");
 
 	out[0] = '\0';
-	if (f == NULL)
+	if (f == NULL) {
+		/* No securityfs mounted (a host as it comes): EPERM as root is
+		 * then most likely lockdown all the same. */
+		snprintf(out, len, "; as root: most likely kernel lockdown, which refuses tracing "
+				   "programs");
 		return;
+	}
 	/* "none [integrity] confidentiality": the mode in force is bracketed. */
 	if (fgets(line, sizeof(line), f) && (open_ = strchr(line, '[')) &&
 	    (close_ = strchr(open_, ']')) && strncmp(open_ + 1, "none]", 5) != 0) {
@@ -164,7 +171,7 @@ static void lockdown_note(char *out, size_t len)
 int xdp_flow_count_load(struct xdp_dataplane *dp)
 {
 	libbpf_print_fn_t old_print;
-	char why[96];
+	char why[112];
 	uint64_t start = monotonic_ns();
 	union bpf_iter_link_info linfo;
 	struct flow_count_bpf *fc;

@@ -29,14 +29,13 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
+#include "dp_sizes.h"
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
 
 #define DP_MAX_PORTS 8
 #define DP_MAX_WORKERS 64
 #define DP_BURST 32               /* packets per RX burst, = ELB_PIPELINE_BURST_MAX */
-#define DP_RX_DESC 1024
-#define DP_TX_DESC 1024
 #define DP_IDLE_SWEEP_BUCKETS 64  /* flow-table buckets swept per idle poll */
 #define DP_RETIRED_MAX 16         /* snapshots waiting for every worker to let go */
 #define DP_HISTOGRAM_BUCKETS 16   /* cycles/packet per burst: [2^i, 2^(i+1)) */

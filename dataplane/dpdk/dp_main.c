@@ -29,9 +29,6 @@
 #include "elb_version.h"
 
 #define DP_DEFAULT_SOCKET "/run/edgelb/dp.sock"
-#define DP_DEFAULT_FLOWS (1u << 20)   /* per worker: 72 MiB */
-#define DP_DEFAULT_MBUFS 16383u
-#define DP_MBUF_CACHE 256
 #define DP_CONTROL_POLL_MS 1 /* bounds the kernel path's added latency */
 
 static struct dp_context *signal_ctx;

@@ -31,10 +31,6 @@
 
 #define DP_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP)
 #define DP_WHY_LEN 128 /* why a port feeds fewer workers than there are */
-/* RX descriptors per queue of a TAP (exception) port: net_tap has no ring
- * (the kernel queues frames), a descriptor is an mbuf held for one frame's
- * segments, and without the scatter offload only the first is used. */
-#define DP_KERNEL_RX_DESC 64
 
 /*
  * How many RX queues a data port gets, that is which workers it feeds

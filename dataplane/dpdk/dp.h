@@ -33,7 +33,6 @@
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
 
-#define DP_MAX_PORTS 8
 #define DP_MAX_WORKERS 64
 #define DP_BURST 32               /* packets per RX burst, = ELB_PIPELINE_BURST_MAX */
 #define DP_IDLE_SWEEP_BUCKETS 64  /* flow-table buckets swept per idle poll */

@@ -33,7 +33,6 @@
 #include "preflight_need.h"
 #include "preflight_sysfs.h"
 
-#define PF_MAX_PORTS 8 /* edgelb-dp's DP_MAX_PORTS; checked in preflight_need.c */
 #define PF_ID_MAX 24
 #define PF_SUBJECT_MAX 80
 #define PF_TEXT_MAX 640
@@ -76,7 +75,7 @@ struct pf_input {
 	struct pf_cpuset workers; /* every lcore but the main one (DPDK); all of them (XDP) */
 	int main_lcore;           /* DPDK: the lowest lcore, as EAL picks it; -1 for XDP */
 	unsigned int n_ports;
-	char ports[PF_MAX_PORTS][PF_PCI_ADDR_MAX]; /* DPDK: "0000:03:00.0" */
+	char ports[DP_MAX_PORTS][PF_PCI_ADDR_MAX]; /* DPDK: "0000:03:00.0" */
 	char iface[PF_IFNAME_MAX];                 /* XDP */
 	bool xdp_generic;                          /* edgelb-xdp --mode generic */
 	uint32_t flows;                            /* DPDK: --flows of edgelb-dp */

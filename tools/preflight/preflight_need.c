@@ -18,7 +18,6 @@
 #include "elb_pipeline.h"
 #include "preflight_checks.h"
 
-_Static_assert(PF_MAX_PORTS == DP_MAX_PORTS, "--port takes as many ports as edgelb-dp");
 
 /* The objects a mempool cache may hold before it flushes to the ring:
  * DPDK's CALC_CACHE_FLUSHTHRESH (rte_mempool.c, not exported). */

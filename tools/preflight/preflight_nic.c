@@ -265,7 +265,7 @@ static int check_port_queues(const struct pf_input *in, const char *addr,
 int pf_check_dpdk_ports(const struct pf_input *in, struct pf_report *report)
 {
 	int node_of[PF_MAX_CPUS]; /* 16 KiB */
-	struct port_state states[PF_MAX_PORTS];
+	struct port_state states[DP_MAX_PORTS];
 	bool need_vfio = false;
 	int rc;
 

@@ -163,7 +163,7 @@ int pf_options_parse(int argc, char **argv, struct pf_options *out, char *err, s
 			in->have_lcores = true;
 			break;
 		case 'p':
-			if (in->n_ports == PF_MAX_PORTS)
+			if (in->n_ports == DP_MAX_PORTS)
 				return usage_error(err, err_len, "--port: edgelb-dp takes at most %s",
 						   "8 ports");
 			if (pf_normalize_pci_addr(optarg, in->ports[in->n_ports],

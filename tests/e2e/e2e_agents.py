@@ -128,9 +128,10 @@ def one_connection(host):
     try:
         name, conn = http_get(host)
         conn.close()
-        return {"t": start, "backend": name, "ms": (time.monotonic() - start) * 1000}
+        end = time.monotonic()
+        return {"t": start, "end": end, "backend": name, "ms": (end - start) * 1000}
     except (OSError, http.client.HTTPException) as e:
-        return {"t": start, "error": f"{type(e).__name__}: {e}"}
+        return {"t": start, "end": time.monotonic(), "error": f"{type(e).__name__}: {e}"}
 
 
 def summarize(results):

@@ -10,11 +10,17 @@
  * State flows one way: config (operator, persisted) + health results ->
  * the desired dataplane config (cp->desired, generation cp->gen) -> a
  * config.set to every dataplane whose accepted generation is older.
+ *
+ * Under systemd (systemd/edgelb-cp.service): READY=1 once the config is
+ * loaded and the operator socket listens; WATCHDOG=1 and STATUS= (how many
+ * dataplanes have the current generation) from the epoll loop
+ * (elb_notify.h); STOPPING=1 on SIGTERM.
  */
 #include "cp_bgp.h"
 #include "cp_daemon.h"
 #include "cp_metrics.h"
 #include "elb_dp_api.h"
+#include "elb_notify.h"
 #include "elb_version.h"
 
 #include <errno.h>
@@ -615,9 +621,26 @@ static void handle_event(struct cp_daemon *cp, struct epoll_event *ev, uint64_t 
 	}
 }
 
+/* STATUS= for systemd when the number of dataplanes holding the current
+ * generation changes. */
+static void notify_status(const struct cp_daemon *cp, uint32_t *last_current)
+{
+	uint32_t current = 0;
+
+	for (uint32_t i = 0; i < cp->n_dps; i++)
+		current += cp->dps[i].connected && cp->dps[i].protocol_ok &&
+			   cp->dps[i].pushed_gen == cp->gen;
+	if (current == *last_current)
+		return;
+	*last_current = current;
+	elb_notify_status("%u VIP(s); %u of %u dataplane(s) hold generation %" PRIu64,
+			  cp->config->n_vips, current, cp->n_dps, cp->gen);
+}
+
 static int run(struct cp_daemon *cp)
 {
 	struct epoll_event events[64];
+	uint32_t current_dps = UINT32_MAX;
 
 	while (!stop_requested) {
 		uint64_t now;
@@ -654,7 +677,11 @@ static int run(struct cp_daemon *cp)
 		cp_bgp_tick(cp, now);
 		cp_stream_tick(cp, now);
 		cp_metrics_tick(cp, now);
+		notify_status(cp, &current_dps);
+		/* From this loop only: a stalled loop stops the pings. */
+		elb_notify_watchdog();
 	}
+	elb_notify_stopping("stopping");
 	return 0;
 }
 
@@ -746,6 +773,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	elb_notify_init();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -825,6 +853,10 @@ int main(int argc, char **argv)
 	cp_log("managing %u dataplane(s), %u VIP(s), %u backend(s); operator socket %s%s%s",
 		cp.n_dps, cp.config->n_vips, cp.n_targets, socket_path,
 		metrics != NULL ? "; metrics http://" : "", metrics != NULL ? metrics : "");
+	/* The config loaded, the operator socket listening (served from the
+	 * first round of run()). Dataplanes are reached afterwards. */
+	elb_notify_ready("%u VIP(s), %u dataplane(s), operator socket %s", cp.config->n_vips,
+			 cp.n_dps, socket_path);
 	rc = run(&cp);
 	if (rc < 0)
 		fprintf(stderr, "edgelb-cp: epoll_wait: %s\n", strerror(-rc));

@@ -5,11 +5,13 @@
  *
  * Lifecycle: EAL init -> ports, workers, RCU -> empty snapshot published ->
  * control socket open (applies --config or the state file) -> workers
- * launched on every worker lcore -> the main lcore serves control until
- * SIGINT/SIGTERM -> workers stop, ports drain and close, final counters
- * printed, exit 0.
+ * launched on every worker lcore -> READY=1 to systemd (elb_notify.h) ->
+ * the main lcore serves control (and pings systemd's watchdog) until
+ * SIGINT/SIGTERM -> STOPPING=1, workers stop, ports drain and close, final
+ * counters printed, exit 0.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 
 #include "dp.h"
 #include "elb_dp_api.h"
+#include "elb_notify.h"
 #include "elb_snapshot.h"
 #include "elb_version.h"
 
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
 
 	if (elb_version_requested(argc, argv))
 		return elb_version_print("edgelb-dp", ELB_DP_PROTOCOL_VERSION);
+	elb_notify_init();
 	eal_args = rte_eal_init(argc, argv);
 	if (eal_args < 0)
 		rte_exit(EXIT_FAILURE, "edgelb-dp: EAL init failed: %s\n", rte_strerror(rte_errno));
@@ -238,12 +242,24 @@ int main(int argc, char **argv)
 
 	for (uint16_t i = 0; i < ctx.n_workers; i++)
 		rte_eal_remote_launch(dp_worker_main, ctx.workers[i], ctx.workers[i]->lcore_id);
+	/* Ports started, the configuration applied and published, the socket
+	 * open (served from the first poll below), workers running. */
+	elb_notify_ready("%u worker%s, %u port%s, %u VIP%s at epoch %" PRIu64 ", socket %s",
+			 ctx.n_workers, ctx.n_workers == 1 ? "" : "s", ctx.n_ports,
+			 ctx.n_ports == 1 ? "" : "s", elb_dp_api_config(api)->n_vips,
+			 elb_dp_api_config(api)->n_vips == 1 ? "" : "s", elb_dp_api_epoch(api),
+			 o.socket_path);
 
+	/* The watchdog is pinged from this loop only: a control lcore stuck in
+	 * a request stops the pings; the workers keep forwarding until
+	 * systemd ends the process. */
 	while (!atomic_load(&ctx.stop)) {
 		elb_dp_api_poll(api, DP_CONTROL_POLL_MS);
 		dp_kernel_to_wire(&ctx);
 		dp_reclaim(&ctx, false);
+		elb_notify_watchdog();
 	}
+	elb_notify_stopping("stopping: workers, then ports");
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		rte_eal_wait_lcore(lcore);

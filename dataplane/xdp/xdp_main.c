@@ -14,11 +14,18 @@
  * force from them, so established flows stay on their backends. SIGINT or
  * SIGTERM detaches the program (the pinned maps stay) and exits 0.
  *
+ * Under systemd (systemd/edgelb-xdp@.service): READY=1 once attached and
+ * configured, WATCHDOG=1 from the loop that serves the socket (elb_notify.h).
+ * A process that dies without SIGTERM (the watchdog's SIGABRT, SIGKILL)
+ * leaves the program attached: traffic goes on through it and the pinned
+ * maps until the next run attaches its own over it.
+ *
  * A host as it comes may have no bpffs on /sys/fs/bpf (and `ip netns exec`
  * gives its command a fresh /sys without one): the agent then mounts one
  * there itself, as bpftool and the Cilium agent do, and says so.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <getopt.h>
 #include <net/if.h>
@@ -44,6 +51,7 @@
 #include "xdp.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
+#include "elb_notify.h"
 #include "elb_version.h"
 
 #define XDP_BPFFS "/sys/fs/bpf"
@@ -277,6 +285,7 @@ int main(int argc, char **argv)
 		return elb_version_print("edgelb-xdp", ELB_DP_PROTOCOL_VERSION);
 	if (parse_options(argc, argv, &o))
 		return 2;
+	elb_notify_init();
 	dp.ifname = o.iface;
 	dp.mode = o.mode;
 	dp.ifindex = (int)if_nametoindex(o.iface);
@@ -363,9 +372,26 @@ int main(int argc, char **argv)
 	printf("edgelb-xdp: attached to %s (ifindex %d, %s mode, prog id %u), socket %s\n",
 	       o.iface, dp.ifindex, o.mode, dp.prog_id, o.socket_path);
 	fflush(stdout);
+	/* Epoch 0 after open: restarted over pinned maps with nothing to load,
+	 * which serve as they are (running_state_kept in status.get). */
+	if (elb_dp_api_epoch(api) == 0)
+		elb_notify_ready("attached to %s (%s mode, prog id %u), serving the VIPs kept in "
+				 "the pinned maps, socket %s",
+				 o.iface, o.mode, dp.prog_id, o.socket_path);
+	else
+		elb_notify_ready("attached to %s (%s mode, prog id %u), %u VIP%s at epoch %" PRIu64
+				 ", socket %s",
+				 o.iface, o.mode, dp.prog_id, elb_dp_api_config(api)->n_vips,
+				 elb_dp_api_config(api)->n_vips == 1 ? "" : "s",
+				 elb_dp_api_epoch(api), o.socket_path);
 
-	while (!stop)
-		elb_dp_api_poll(api, XDP_CONTROL_POLL_MS);
+	/* The watchdog is pinged from this loop only: a stalled control thread
+	 * stops the pings, the attached program keeps forwarding. */
+	while (!stop) {
+		elb_dp_api_poll(api, elb_notify_poll_ms(XDP_CONTROL_POLL_MS));
+		elb_notify_watchdog();
+	}
+	elb_notify_stopping("stopping: detaching from %s (the pinned maps stay)", o.iface);
 	exit_code = 0;
 out:
 	if (attached) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elb_version.h"
 #include "preflight_checks.h"
 #include "preflight_need.h"
 #include "preflight_options.h"
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 	char err[512];
 	int status, rc;
 
+	if (elb_version_requested(argc, argv))
+		return elb_version_print("edgelb-preflight", 0);
 	rc = pf_options_parse(argc, argv, &o, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "edgelb-preflight: %s\n", err);

@@ -5,6 +5,7 @@
 backend NAME VIP4 VIP6 UDP_PORTS LIFETIME_S [OWN_ADDRESS]
     HTTP on VIP4:80 and [VIP6]:80 (and OWN_ADDRESS:80, where a health check
     reaches the backend) answering "NAME\\n" (HTTP/1.1, keep-alive),
+    or, for GET /bytes/N, N bytes: "NAME\\n" and filler,
     and UDP on VIP4 and VIP6 at each of UDP_PORTS (comma-separated)
     answering "NAME" to any datagram. Exits after
     LIFETIME_S seconds whatever happens, so a lost test leaves nothing running.
@@ -24,7 +25,8 @@ client LIFETIME_S
       {"op": "load_start", "host": H, "rate": R, "seconds": S} / {"op": "load_stop"}
           new connections at R per second for at most S seconds in the
           background; load_stop waits for it and returns every connection's
-          start time, backend or error
+          start time, backend or error ("timeout": T, optional, how long each
+          waits for its connect and its answer: CONNECT_TIMEOUT by default)
       {"op": "hold_start", "host": H, "n": N, "every": E, "seconds": S} / {"op": "hold_stop"}
           N long-lived kept-alive connections in the background, each doing a
           GET every E seconds for at most S seconds; a connection stops at its
@@ -54,10 +56,26 @@ def run_backend(name, vip4, vip6, udp_ports, lifetime, own_address=None):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
+            if self.path.startswith("/bytes/"):
+                # "NAME\n" then filler up to N bytes in all: a long transfer
+                # that the client paces by reading slowly (tests/upgrade).
+                self.send_bytes(int(self.path[len("/bytes/"):]))
+                return
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def send_bytes(self, n):
+            n = max(n, len(body))
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            self.wfile.write(body)
+            left, filler = n - len(body), b"x" * 65536
+            while left > 0:
+                self.wfile.write(filler[:min(left, len(filler))])
+                left -= min(left, len(filler))
 
         def do_POST(self):
             # "NAME LENGTH": proof that the whole upload arrived.
@@ -86,6 +104,13 @@ def run_backend(name, vip4, vip6, udp_ports, lifetime, own_address=None):
             # A health checker closes once it has the status line; the reset
             # that meets the body is no error. Clients see real failures.
             pass
+
+        def server_bind(self):
+            # HTTPServer's own asks socket.getfqdn() for the address: a
+            # reverse DNS query that, from a namespace with a default
+            # route, waits 5 s for a resolver it cannot reach.
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = self.server_address[:2]
 
     class Server6(Server4):
         address_family = socket.AF_INET6
@@ -123,10 +148,10 @@ def http_get(host, conn=None, timeout=CONNECT_TIMEOUT):
     return data, conn
 
 
-def one_connection(host):
+def one_connection(host, timeout=CONNECT_TIMEOUT):
     start = time.monotonic()
     try:
-        name, conn = http_get(host)
+        name, conn = http_get(host, timeout=timeout)
         conn.close()
         end = time.monotonic()
         return {"t": start, "end": end, "backend": name, "ms": (end - start) * 1000}
@@ -146,16 +171,16 @@ def summarize(results):
 
 
 class Load:
-    def __init__(self, host, rate, seconds):
+    def __init__(self, host, rate, seconds, timeout=CONNECT_TIMEOUT):
         self.results, self.stop = [], threading.Event()
-        self.thread = threading.Thread(target=self.run, args=(host, rate, seconds))
+        self.thread = threading.Thread(target=self.run, args=(host, rate, seconds, timeout))
         self.thread.start()
 
-    def run(self, host, rate, seconds):
+    def run(self, host, rate, seconds, timeout):
         with ThreadPoolExecutor(max_workers=16) as pool:
             futures, start = [], time.monotonic()
             while not self.stop.is_set() and time.monotonic() - start < seconds:
-                futures.append(pool.submit(one_connection, host))
+                futures.append(pool.submit(one_connection, host, timeout))
                 time.sleep(1.0 / rate)
             self.results = [f.result() for f in futures]
 
@@ -290,7 +315,8 @@ def run_client(lifetime):
                 out = udp_flood(cmd["host"], cmd["port"], cmd["pps"], cmd["seconds"],
                                 cmd["quiet_every"])
             elif op == "load_start":
-                load = Load(cmd["host"], cmd["rate"], cmd["seconds"])
+                load = Load(cmd["host"], cmd["rate"], cmd["seconds"],
+                            cmd.get("timeout", CONNECT_TIMEOUT))
             elif op == "load_stop":
                 load.stop.set()
                 load.thread.join()

@@ -10,7 +10,11 @@ daemon as NOTIFY_SOCKET, with WATCHDOG_USEC and WATCHDOG_PID set as systemd
 sets them (WATCHDOG_PID is the daemon's own pid: a shell exports $$ and
 execs it). The daemon runs with its unit's capability bounding set
 (CapabilityBoundingSet= of the unit meson rendered, through setpriv) and
-no_new_privs, so the unit's capabilities are shown to be enough.
+no_new_privs, so the unit's capabilities are shown to be enough, and with
+the unit's own command line: ExecStart= as meson rendered it, with %i, the
+$VARIABLES of its EnvironmentFile= and the unit's directories under
+/etc/edgelb, /var/lib/edgelb and /run/edgelb moved into the test's own
+(unit_command), so the documented commands are the ones that run.
 
   1. READY=1 comes from the daemon's pid, and when it arrives the socket
      answers at once with the configuration applied (status.get: epoch, one
@@ -41,6 +45,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -194,6 +199,34 @@ def unit_caps(units_dir, unit):
     return m.group(1).split()
 
 
+# The unit's directories, moved into the test's work directory.
+UNIT_DIRS = ("/etc/edgelb", "/var/lib/edgelb", "/run/edgelb")
+
+
+def unit_command(units_dir, unit, instance, env, work, exe):
+    """The unit's ExecStart= as systemd would run it: %i expanded, $VAR
+    (a word of its own) split into the words of env[VAR] (absent: none),
+    the binary replaced by `exe` (the unit names the installed path), and
+    every path under UNIT_DIRS moved under `work` (created)."""
+    with open(os.path.join(units_dir, unit)) as f:
+        text = f.read().replace("\\\n", " ")
+    line = re.search(r"^ExecStart=(.*)$", text, re.M).group(1)
+    argv = []
+    for word in shlex.split(line.replace("%i", instance or "")):
+        if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", word):
+            argv += shlex.split(env.get(word[1:], ""))
+        else:
+            argv.append(word)
+    for d in UNIT_DIRS:
+        os.makedirs(work + d, exist_ok=True)
+    moved = []
+    for word in argv[1:]:
+        for d in UNIT_DIRS:
+            word = re.sub(r"(^|=)" + re.escape(d) + r"(?=/|$)", lambda m: m.group(1) + work + d, word)
+        moved.append(word)
+    return [exe] + moved
+
+
 def setpriv_prefix(caps):
     spec = ",".join(["-all"] + ["+" + c.lower().removeprefix("cap_") for c in caps])
     return ["setpriv", "--no-new-privs", "--bounding-set", spec, "--"]
@@ -316,14 +349,15 @@ def check_dataplane_ready(sock, failures):
 
 
 def run_cp(args, work, notify, failures):
-    cfg, sock = os.path.join(work, "cp.json"), os.path.join(work, "cp.sock")
+    cmd = unit_command(args.units_dir, "edgelb-cp.service", None, {}, work, args.exe)
+    cfg, sock = work + "/etc/edgelb/cp.json", work + "/run/edgelb/cp.sock"
+    print("the unit's command:", shlex.join(cmd))
     with open(cfg, "w") as f:
         json.dump({"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
                    "dataplanes": [],
                    "vips": [{"address": VIP, "port": 80, "protocol": "udp",
                              "backends": [{"address": BACKEND}]}]}, f)
     d = Daemon(args, work, notify, unit_caps(args.units_dir, "edgelb-cp.service"), failures)
-    cmd = [args.exe, "--config", cfg, "--socket", sock]
 
     def ready_check():
         r = rpc(sock, "vip.list")
@@ -350,15 +384,17 @@ def run_cp(args, work, notify, failures):
 
 def run_dp(args, work, notify, failures):
     tag = str(os.getpid() % 100000)
-    cfg, state = os.path.join(work, "dp.json"), os.path.join(work, "dp-state.json")
-    sock = os.path.join(work, "dp.sock")
-    prefix = f"elb-sd-{tag}"
+    instance = "sd" + tag
+    # What /etc/default/edgelb-dp-INSTANCE would say on this machine.
+    env = {"EDGELB_DP_EAL": "--lcores 0@0,1@1 --no-huge -m 512 --no-pci --log-level=error "
+                            "--vdev net_null0",
+           "EDGELB_DP_OPTS": f"--flows 4096 --kernel-iface elbsd{tag}"}
+    cmd = unit_command(args.units_dir, "edgelb-dp@.service", instance, env, work, args.exe)
+    print("the unit's command:", shlex.join(cmd))
+    cfg, sock = work + f"/etc/edgelb/{instance}.json", work + f"/run/edgelb/dp-{instance}.sock"
+    prefix = f"edgelb-dp-{instance}"  # the unit's --file-prefix
     dp_config(cfg)
     d = Daemon(args, work, notify, unit_caps(args.units_dir, "edgelb-dp@.service"), failures)
-    cmd = [args.exe, "--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--no-pci",
-           f"--file-prefix={prefix}", "--log-level=error", "--vdev", "net_null0", "--",
-           "--config", cfg, "--state", state, "--socket", sock, "--flows", "4096",
-           "--kernel-iface", "elbsd" + tag]
     try:
         d.start(cmd)
         if d.wait_ready() is None:
@@ -398,14 +434,16 @@ def enter_private_mounts():
 def run_xdp(args, work, notify, failures):
     tag = str(os.getpid() % 100000)
     ns, a, b = "elbsdn" + tag, "elbsda" + tag, "elbsdb" + tag
-    cfg, state = os.path.join(work, "xdp.json"), os.path.join(work, "xdp-state.json")
-    sock, bpffs = os.path.join(work, "xdp.sock"), os.path.join(work, "bpffs")
+    bpffs = os.path.join(work, "bpffs")
+    # What /etc/default/edgelb-xdp-INSTANCE would say on this machine.
+    env = {"EDGELB_XDP_OPTS": f"--mode generic --flows 4096 --pin-dir {bpffs}/pins"}
+    cmd = unit_command(args.units_dir, "edgelb-xdp@.service", a, env, work, args.exe)
+    print("the unit's command:", shlex.join(cmd))
+    cfg, sock = work + f"/etc/edgelb/xdp-{a}.json", work + f"/run/edgelb/xdp-{a}.sock"
     dp_config(cfg)
     os.makedirs(bpffs)
     sh("mount", "-t", "bpf", "bpf", bpffs)
     d = Daemon(args, work, notify, unit_caps(args.units_dir, "edgelb-xdp@.service"), failures)
-    cmd = [args.exe, "--iface", a, "--mode", "generic", "--config", cfg, "--state", state,
-           "--socket", sock, "--flows", "4096", "--pin-dir", os.path.join(bpffs, "pins")]
     sender = None
     try:
         sh("ip", "netns", "add", ns)

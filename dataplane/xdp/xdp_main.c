@@ -12,7 +12,10 @@
  * Restarts keep flows: the maps are pinned under /sys/fs/bpf/edgelb/IF/ and
  * reused by the next run, which learns the backend slots and generations in
  * force from them, so established flows stay on their backends. SIGINT or
- * SIGTERM detaches the program (the pinned maps stay) and exits 0.
+ * SIGTERM detaches the program (the pinned maps stay) and exits 0. SIGUSR2
+ * exits 0 leaving the program attached, for an upgrade: traffic goes on
+ * through it and the pinned maps, with no gap, until the next run attaches
+ * its own over it (one atomic replace).
  *
  * Under systemd (systemd/edgelb-xdp@.service): READY=1 once attached and
  * configured, WATCHDOG=1 from the loop that serves the socket (elb_notify.h).
@@ -69,11 +72,12 @@ struct xdp_main_options {
 	uint32_t flows;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, leave_attached;
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGUSR2)
+		leave_attached = 1;
 	stop = 1;
 }
 
@@ -331,6 +335,7 @@ int main(int argc, char **argv)
 			strerror(-rc));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR2, on_signal);
 
 	/* Configured before attached: the first packet already sees the VIPs. */
 	{
@@ -391,10 +396,16 @@ int main(int argc, char **argv)
 		elb_dp_api_poll(api, elb_notify_poll_ms(XDP_CONTROL_POLL_MS));
 		elb_notify_watchdog();
 	}
-	elb_notify_stopping("stopping: detaching from %s (the pinned maps stay)", o.iface);
+	elb_notify_stopping(leave_attached ? "stopping: leaving the program attached to %s"
+					   : "stopping: detaching from %s (the pinned maps stay)",
+			    o.iface);
 	exit_code = 0;
 out:
-	if (attached) {
+	if (attached && leave_attached) {
+		printf("edgelb-xdp: left attached to %s (SIGUSR2): it forwards with the pinned maps "
+		       "until the next edgelb-xdp replaces it\n",
+		       o.iface);
+	} else if (attached) {
 		rc = bpf_xdp_detach(dp.ifindex, attach_flags, NULL);
 		if (rc) {
 			fprintf(stderr, "edgelb-xdp: detaching from %s: %s\n", o.iface, strerror(-rc));

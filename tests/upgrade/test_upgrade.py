@@ -9,9 +9,11 @@ different file, started as an operator would start the new package's.
     router, balancer, three DSR backends), edgelb-cp (in the router's
     namespace, as test_e2e_cp.py runs it) managing edgelb-xdp (generic mode,
     maps pinned on a bpffs of the test's own, --state file). The upgrade:
-    SIGTERM to edgelb-xdp, then the new binary started with the same
-    arguments. No other node takes the traffic meanwhile: what keeps the
-    connections is the pinned flow table, which the new agent reuses.
+    SIGUSR2 to edgelb-xdp (it exits leaving its program attached, which
+    forwards on the pinned maps with no agent), then the new binary started
+    with the same arguments, which replaces the program in one step. No
+    other node takes the traffic meanwhile: what keeps the connections is
+    the pinned flow table, which the new agent reuses.
     Checked: every held connection's flow is a flow-table hit on its
     backend on the old agent and again on the new one (`edgelbctl explain`).
 
@@ -267,12 +269,16 @@ class XdpDrill:
               f"flow-table hits on their backend {bad[:3]}")
         time.sleep(1.0)
 
-        # The upgrade: SIGTERM to the running agent, the new binary started.
+        # The upgrade: SIGUSR2 to the running agent (its program stays
+        # attached), the new binary started.
         at_begin = received(self.client)
         t_begin = time.monotonic()
-        rc = stop_process(self.dp)
+        rc = stop_process(self.dp, signal.SIGUSR2)
         t_exit = time.monotonic() - t_begin
-        check(rc == 0, f"old edgelb-xdp: SIGTERM, exit status {rc} after {t_exit:.2f} s")
+        check(rc == 0, f"old edgelb-xdp: SIGUSR2, exit status {rc} after {t_exit:.2f} s")
+        link = subprocess.run(["ip", "-n", topo["NS_LB"], "link", "show", "dev",
+                               topo["LB_IFACE"]], capture_output=True, text=True).stdout
+        check("xdp" in link, "the old agent left its program attached: it forwards meanwhile")
         up = self.start_dp(new_bin)
         if self.dp is None:
             return
@@ -285,12 +291,12 @@ class XdpDrill:
         t = wait_for(self.in_sync, 10, 0.02)
         t_sync = None if t is None else time.monotonic() - t_begin
         check(t is not None, f"edgelb-cp in sync with the new edgelb-xdp ({fmt(t_sync)} s after "
-              "the SIGTERM)")
+              "the signal)")
         t_end = time.monotonic()
         at_end = received(self.client)
-        figure(f"xdp: edgelb-xdp replaced: SIGTERM to the old one, exited after {t_exit:.2f} s; "
-               f"the new binary answering {t_answer:.2f} s after the SIGTERM (its start "
-               f"{up:.2f} s); edgelb-cp in sync with it {fmt(t_sync)} s after the SIGTERM")
+        figure(f"xdp: edgelb-xdp replaced: SIGUSR2 to the old one, exited after {t_exit:.2f} s, "
+               f"its program left attached; the new binary answering {t_answer:.2f} s after the "
+               f"signal (its start {up:.2f} s); edgelb-cp in sync with it {fmt(t_sync)} s after")
         bad = self.explain_all(held, addr)
         check(not bad, f"after: {len(held) - len(bad)} of {len(held)} held connections are "
               f"still flow-table hits on their backend in the new agent (pinned maps) "

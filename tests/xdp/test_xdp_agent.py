@@ -12,9 +12,12 @@ configured over the control socket; UDP packets to it sent into B (raw
 AF_PACKET socket) reach A, where the program encapsulates them (IPIP toward
 the backend) and sends them back out of A with XDP_TX: they are captured on
 B. Traffic that is not for a VIP (ping of A's own address) still works.
-SIGTERM detaches the program and the agent exits 0. A restart (same state
-file, same pinned maps) keeps the flows on their backends: the same packets
-again create no new flow and re-pick none. Replacing the backend (its slot
+SIGTERM detaches the program and the agent exits 0; SIGUSR2 (an upgrade)
+exits 0 leaving it attached, and VIP packets sent with no agent running
+still come back encapsulated (counted in the pinned maps, as the next agent
+reads them). A restart (same state file, same pinned maps) keeps the flows
+on their backends: the same packets again create no new flow and re-pick
+none. Replacing the backend (its slot
 is handed to the new one in the same change) re-picks those flows onto the
 new backend. Everything created is removed at
 the end. Root only: exits 77 (skipped) otherwise.
@@ -202,18 +205,22 @@ def main():
                 failures.append(f"agent attached in another mode than {args.mode}: {line.strip()}")
             return proc
 
-        def stop_agent(proc):
-            proc.send_signal(signal.SIGTERM)
+        def stop_agent(proc, sig=signal.SIGTERM):
+            """SIGTERM: exit 0, the program detached; SIGUSR2 (an upgrade):
+            exit 0, the program left attached."""
+            name = signal.Signals(sig).name
+            proc.send_signal(sig)
             try:
                 rc = proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                failures.append("agent did not exit within 10 s of SIGTERM")
+                failures.append(f"agent did not exit within 10 s of {name}")
                 rc = None
             print(proc.stdout.read().strip())
             if rc != 0:
-                failures.append(f"agent exit code {rc} after SIGTERM")
-            if xdp_attached(a):
-                failures.append(f"XDP program still attached to {a} after SIGTERM")
+                failures.append(f"agent exit code {rc} after {name}")
+            if xdp_attached(a) != (sig == signal.SIGUSR2):
+                failures.append(f"after {name} the XDP program is "
+                                f"{'still' if xdp_attached(a) else 'no longer'} attached to {a}")
 
         def probe_vip(backend=BACKEND):
             # On one CPU: generic XDP runs where the sender runs, and flows are per CPU.
@@ -270,7 +277,11 @@ def main():
         probe_vip()
         # Counters live in the pinned maps too: they carry on.
         check_counters(2 * PACKETS, PACKETS)
-        stop_agent(agent)
+        # An upgrade's exit: the program stays attached and forwards with
+        # no agent at all, on the pinned maps, until the next one replaces it.
+        stop_agent(agent, signal.SIGUSR2)
+        print("no agent running, the program left attached:")
+        probe_vip()
 
         print("restart without a state file: the pinned maps are the state until a config.set:")
         agent = start_agent(with_state=False)
@@ -278,15 +289,17 @@ def main():
         if st.get("running_state_kept") is not True or st.get("epoch") != 0:
             failures.append(f"restart without state: status {st.get('running_state_kept')}, "
                             f"epoch {st.get('epoch')}; expected the kept state at epoch 0")
-        probe_vip()
+        # The agentless packets were counted by the program left attached.
         check_counters(3 * PACKETS, PACKETS)
+        probe_vip()
+        check_counters(4 * PACKETS, PACKETS)
         # What edgelb-cp sends on connecting: the same config, applied over
         # the kept maps, keeps every flow where it was (no new pick).
         res = rpc(sock, "config.set", {"config": cfg}, rid=6)
         if res.get("result", {}).get("epoch") != 1:
             failures.append(f"config.set after a restart without state: {res}")
         probe_vip()
-        check_counters(4 * PACKETS, PACKETS)
+        check_counters(5 * PACKETS, PACKETS)
         stop_agent(agent)
         agent = start_agent()
 
@@ -296,7 +309,7 @@ def main():
         if "result" not in res:
             failures.append(f"backends.set: {res}")
         probe_vip(BACKEND2)
-        check_counters(5 * PACKETS, 2 * PACKETS, PACKETS)
+        check_counters(6 * PACKETS, 2 * PACKETS, PACKETS)
         stop_agent(agent)
         for err in starts[1:]:
             err.seek(0)

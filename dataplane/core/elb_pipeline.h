@@ -82,6 +82,8 @@ struct elb_vip_lookup_entry {
 	uint16_t pad;
 };
 
+struct elb_maglev_backend;
+
 struct elb_snapshot {
 	uint64_t epoch; /* configuration generation this snapshot was built from */
 	struct elb_hash_seed seed;
@@ -93,6 +95,16 @@ struct elb_snapshot {
 	struct elb_vip vips[ELB_MAX_VIPS];
 	struct elb_vip_lookup_entry vip_lookup[ELB_VIP_LOOKUP_SIZE];
 	struct elb_backend_slot *backends; /* ELB_MAX_BACKEND_SLOTS entries */
+	/* Control path only (never read per packet): what each VIP's Maglev
+	 * table was built from, so that the next snapshot copies the table of
+	 * a VIP whose inputs did not change instead of building it again
+	 * (elb_snapshot.c). NULL where unknown (a snapshot read back from
+	 * pinned maps). */
+	struct elb_maglev_inputs {
+		struct elb_maglev_backend *backends; /* n entries, in build order (elb_maglev.h) */
+		uint32_t n;
+	} maglev_inputs[ELB_MAX_VIPS];
+	uint32_t n_maglev_reused; /* tables copied from the previous snapshot */
 };
 
 enum elb_verdict {

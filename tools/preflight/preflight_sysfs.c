@@ -192,32 +192,16 @@ int pf_path(const char *root, const char *path, char *out, size_t len)
 
 int pf_read_text(const char *root, const char *path, char *buf, size_t len)
 {
-	char full[PF_PATH_MAX];
-	ssize_t got = 0;
-	size_t total = 0;
-	int fd, rc;
+	/* All len bytes read: there is no room left for the NUL, the file is
+	 * longer than the caller allows. */
+	int n = pf_read_bytes(root, path, buf, len);
+	size_t total;
 
-	rc = pf_path(root, path, full, sizeof(full));
-	if (rc)
-		return rc;
-	fd = open(full, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* sysfs and procfs files may arrive in several reads. */
-	while (total + 1 < len && (got = read(fd, buf + total, len - 1 - total)) > 0)
-		total += (size_t)got;
-	if (total + 1 >= len) {
-		char probe;
-
-		if (read(fd, &probe, 1) > 0) {
-			close(fd);
-			return -EFBIG;
-		}
-	}
-	rc = got < 0 ? -errno : 0;
-	close(fd);
-	if (rc)
-		return rc;
+	if (n < 0)
+		return n;
+	total = (size_t)n;
+	if (total >= len)
+		return -EFBIG;
 	while (total > 0 && (buf[total - 1] == '\n' || buf[total - 1] == ' '))
 		total--;
 	buf[total] = '\0';
@@ -308,6 +292,7 @@ int pf_read_bytes(const char *root, const char *path, char *buf, size_t len)
 	fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* sysfs and procfs files may arrive in several reads. */
 	while (total < len && (got = read(fd, buf + total, len - total)) > 0)
 		total += (size_t)got;
 	rc = got < 0 ? -errno : 0;

@@ -3,10 +3,12 @@
 for a condition, and a harness of named processes with ok/FAIL checks."""
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 
 
@@ -92,9 +94,7 @@ def main_in_netns(script, test_class, setup_netns, prefix, timeout):
     setup_netns() adds addresses and links, and test_class(args, work).run()
     runs in a temporary directory (--keep keeps it)."""
     import argparse
-    import shutil
     import sys
-    import tempfile
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--dp", required=True)
@@ -112,6 +112,13 @@ def main_in_netns(script, test_class, setup_netns, prefix, timeout):
         return subprocess.run(argv, timeout=timeout).returncode
     ip("link", "set", "lo", "up")
     setup_netns()
+    return run_in_workdir(test_class, args, prefix)
+
+
+def run_in_workdir(test_class, args, prefix):
+    """test_class(args, work).run() in a fresh work directory, removed
+    afterwards unless args.keep; prints PASS or FAILED, returns its status."""
+
     work = tempfile.mkdtemp(prefix=prefix)
     try:
         rc = test_class(args, work).run()

@@ -16,15 +16,13 @@ Python, no DPDK, no root): "good" answers ping with edgelb-cp's protocol,
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import Harness, Subscriber, rpc, wait_for  # noqa: E402
+from cplib import Harness, Subscriber, rpc, run_in_workdir, wait_for  # noqa: E402
 
 
 class FakeDataplane:
@@ -180,16 +178,7 @@ def main():
     ap.add_argument("--ctl", required=True)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="elb-cp-proto-")
-    try:
-        rc = Test(args, work).run()
-    finally:
-        if args.keep:
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print("PASS" if rc == 0 else "FAILED")
-    return rc
+    return run_in_workdir(Test, args, "elb-cp-proto-")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cp"))
+from cplib import rpc  # noqa: E402
+
 SKIP = 77
 WATCHDOG_USEC = 2_000_000
 INTERVAL = WATCHDOG_USEC / 1e6
@@ -123,23 +126,6 @@ print(json.dumps({"sent": sent, "got": got, "longest_gap_s": round(longest, 3)})
 
 def sh(*cmd, check=True):
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
-
-
-def rpc(path, method, params=None, timeout=5):
-    req = {"jsonrpc": "2.0", "id": 1, "method": method}
-    if params is not None:
-        req["params"] = params
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
 
 
 class NotifySocket:

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * The XDP dataplane: per packet, the decision of elb_pipeline.c (classify()
- * then decide()), step by step and in the same order, with the snapshot and
- * the worker's flow table replaced by BPF maps (bpf/edgelb_xdp_maps.h). Its
+ * then decide(), here classify(), decide() and encapsulate() below), step
+ * by step and in the same order, with the snapshot and the worker's flow
+ * table replaced by BPF maps (bpf/edgelb_xdp_maps.h, all defined there). Its
  * verdicts map to XDP actions: FORWARD and REPLY -> XDP_TX (the frame is
  * rewritten in place after bpf_xdp_adjust_head), KERNEL -> XDP_PASS, DROP ->
  * XDP_DROP. The counters are the DPDK worker's structs, one copy per CPU.
@@ -34,74 +35,6 @@
 
 #include "edgelb_flow_clock.h"
 #include "edgelb_xdp_maps.h"
-
-/* Not read here: see node_config. Kept (and pinned) so that a restarted
- * agent adopts the node configuration with the VIPs and backends. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, uint32_t);
-	__type(value, struct elb_xdp_node);
-} node SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * ELB_MAX_VIPS); /* VIPs + address markers */
-	__type(key, struct elb_xdp_vip_key);
-	__type(value, struct elb_xdp_vip);
-} vips SEC(".maps");
-
-/* Template of the per-VIP tables: BPF_F_INNER_MAP lets each table have its
- * own size (maglev_size + ELB_XDP_MAGLEV_HEADER entries). */
-struct maglev_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ELB_MAGLEV_MIN_SIZE + ELB_XDP_MAGLEV_HEADER);
-	__uint(map_flags, BPF_F_INNER_MAP);
-	__type(key, uint32_t);
-	__type(value, uint32_t);
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, ELB_MAX_VIPS);
-	__type(key, uint32_t);
-	__array(values, struct maglev_table);
-} maglev SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
-	__type(key, uint32_t);
-	__type(value, struct elb_backend_slot);
-} backends SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, ELB_XDP_DEFAULT_FLOWS); /* user space may resize before load */
-	__type(key, struct elb_flow_key);
-	__type(value, struct elb_xdp_flow);
-} flows SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, uint32_t);
-	__type(value, struct elb_worker_counters);
-} counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ELB_MAX_VIPS);
-	__type(key, uint32_t);
-	__type(value, struct elb_vip_counters);
-} vip_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
-	__type(key, uint32_t);
-	__type(value, struct elb_backend_counters);
-} backend_counters SEC(".maps");
 
 /* Replay (edgelb-replay --dataplane xdp): the pcap's clock instead of
  * bpf_ktime_get_ns() while use_test_clock is set (its first packet is at
@@ -257,51 +190,74 @@ static __always_inline const struct elb_backend_slot *maglev_pick(const struct e
 	return b;
 }
 
-/* classify() + decide() of elb_pipeline.c; returns the XDP action. */
-static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *res)
+/* A step's answer when the packet goes on to the next step; otherwise a
+ * step returns the XDP action that ends the packet. The steps share plain
+ * locals of run(), not a struct of them: a struct holding the packet,
+ * whose address goes to map helpers, keeps all its members on the stack
+ * (+211 instructions when tried). */
+#define ELB_XDP_CONTINUE (-1)
+
+/*
+ * Step 1, as classify() in elb_pipeline.c: parse the frame [data, end)
+ * (len bytes), find the VIP. What is not VIP traffic ends here (XDP_DROP
+ * when malformed, XDP_PASS to the kernel); VIP traffic continues with
+ * *vip and res->vip_index set.
+ */
+static __always_inline int classify(struct elb_worker_counters *wc, const uint8_t *data,
+				    const uint8_t *end, uint32_t len, struct elb_packet *pkt,
+				    const struct elb_xdp_vip **vip, struct elb_pipeline_result *res)
 {
-	const uint8_t *data = (const void *)(long)ctx->data;
-	const uint8_t *end = (const void *)(long)ctx->data_end;
-	uint32_t len = (uint32_t)(end - data), zero = 0;
-	const struct elb_backend_slot *backend = NULL;
-	struct elb_worker_counters *wc;
-	struct elb_vip_counters *vc;
-	const struct elb_xdp_node *nd = &node_config;
-	const struct elb_xdp_vip *vip;
-	struct elb_xdp_flow *flow, *stale = NULL;
-	struct elb_encap_params encap;
-	struct elb_packet pkt;
-	uint64_t hash = 0, now_ns;
-	uint32_t now_tick, backend_slot = 0, overhead, need;
-	bool address_known, is_icmp_error, hashed = false;
-	int parsed, out_len, move;
+	bool address_known;
+	int parsed;
 
-	wc = bpf_map_lookup_elem(&counters, &zero);
-	if (wc == NULL)
-		return XDP_ABORTED; /* single-entry array: cannot happen */
-
-	/* ---- classify() ---- */
 	wc->rx.packets++;
 	wc->rx.bytes += len;
-	parsed = elb_parse(data, end, &pkt);
+	parsed = elb_parse(data, end, pkt);
 	if (parsed == ELB_PARSE_MALFORMED) {
-		count_drop(wc, NULL, res, pkt.reason, len);
+		count_drop(wc, NULL, res, pkt->reason, len);
 		return XDP_DROP;
 	}
 	if (parsed == ELB_PARSE_NOT_IP)
 		goto to_kernel;
-	vip = vip_find(&pkt.key, &address_known);
-	if (vip == NULL) {
+	*vip = vip_find(&pkt->key, &address_known);
+	if (*vip == NULL) {
 		/* A fragment cannot say its port: only an all-ports VIP can take it. */
-		if ((pkt.flags & ELB_PKT_FRAGMENT) && address_known) {
+		if ((pkt->flags & ELB_PKT_FRAGMENT) && address_known) {
 			count_drop(wc, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
 			return XDP_DROP;
 		}
 		goto to_kernel;
 	}
-	res->vip_index = vip->index;
+	res->vip_index = (*vip)->index;
+	return ELB_XDP_CONTINUE;
 
-	/* ---- decide() ---- */
+to_kernel:
+	res->verdict = ELB_VERDICT_KERNEL;
+	wc->verdicts[ELB_VERDICT_KERNEL].packets++;
+	wc->verdicts[ELB_VERDICT_KERNEL].bytes += len;
+	return XDP_PASS;
+}
+
+/*
+ * Step 2, as decide() in elb_pipeline.c up to the encapsulation: the flow
+ * (looked up, refreshed, or created on a Maglev pick), its backend
+ * (*backend, *backend_slot), the rate limit. Ends the packet with XDP_DROP
+ * (no backend, rate limited). *hash is the flow hash if *hashed: taken
+ * only where it is used (see below).
+ */
+static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
+				  const struct elb_packet *pkt, const struct elb_xdp_vip *vip,
+				  struct elb_vip_counters **vc_out,
+				  const struct elb_backend_slot **backend, uint32_t *backend_slot,
+				  uint64_t *hash, bool *hashed, struct elb_pipeline_result *res)
+{
+	const struct elb_xdp_node *nd = &node_config;
+	struct elb_xdp_flow *flow, *stale = NULL;
+	struct elb_vip_counters *vc;
+	uint64_t now_ns;
+	uint32_t now_tick;
+	bool is_icmp_error;
+
 	/* The token bucket counts in nanoseconds: rate-limited VIPs read the
 	 * precise clock for it; expiry uses the flow clock in every case. */
 	if (use_test_clock) {
@@ -314,10 +270,11 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	vc = vip_counters_of(vip);
 	if (vc == NULL)
 		return XDP_ABORTED; /* index < ELB_MAX_VIPS: cannot happen */
+	*vc_out = vc;
 	vc->rx.packets++;
-	vc->rx.bytes += pkt.l3_len;
+	vc->rx.bytes += pkt->l3_len;
 
-	is_icmp_error = (pkt.flags & ELB_PKT_ICMP_ERROR) != 0;
+	is_icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
 	/*
 	 * The flow hash (SipHash, ~25 ns here) only where it is used: Maglev,
 	 * and the outer header of IPv6 and GUE. An established flow to an IPv4
@@ -327,11 +284,11 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	 * Maglev table's, which the CPU then no longer overlaps (measured:
 	 * ~+80 ns per new flow in a large table).
 	 */
-	if ((pkt.tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN) {
-		hash = elb_flow_hash(&pkt.key, &nd->seed);
-		hashed = true;
+	if ((pkt->tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN) {
+		*hash = elb_flow_hash(&pkt->key, &nd->seed);
+		*hashed = true;
 	}
-	flow = bpf_map_lookup_elem(&flows, &pkt.key);
+	flow = bpf_map_lookup_elem(&flows, &pkt->key);
 	/* An expired entry is a miss, as elb_flow_lookup frees it; it is kept
 	 * aside to be overwritten like the way elb_flow_insert would reuse. */
 	if (flow && (flow->state == ELB_FLOW_FREE || elb_flow_tick_expired(flow->expiry, now_tick))) {
@@ -339,14 +296,14 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 		flow = NULL;
 	}
 	if (flow)
-		backend = backend_still_valid(flow, res->vip_index);
-	if (flow && backend &&
-	    !((pkt.tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
+		*backend = backend_still_valid(flow, res->vip_index);
+	if (flow && *backend &&
+	    !((pkt->tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
 	      flow->state == ELB_FLOW_TCP_CLOSING)) {
-		backend_slot = flow->backend_id;
+		*backend_slot = flow->backend_id;
 		if (!is_icmp_error) {
 			enum elb_flow_state next = elb_flow_state_next(
-				(enum elb_flow_state)flow->state, pkt.key.proto, pkt.tcp_flags);
+				(enum elb_flow_state)flow->state, pkt->key.proto, pkt->tcp_flags);
 
 			flow->state = (uint8_t)next;
 			flow->expiry = now_tick + state_timeout(vip, next);
@@ -354,18 +311,18 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	} else {
 		struct elb_backend_counters *bc;
 
-		if (!hashed) {
-			hash = elb_flow_hash(&pkt.key, &nd->seed);
-			hashed = true;
+		if (!*hashed) {
+			*hash = elb_flow_hash(&pkt->key, &nd->seed);
+			*hashed = true;
 		}
-		backend = maglev_pick(vip, hash, &backend_slot);
-		if (backend == NULL) {
+		*backend = maglev_pick(vip, *hash, backend_slot);
+		if (*backend == NULL) {
 			count_drop(wc, vc, res, ELB_REASON_NO_BACKEND, len);
 			return XDP_DROP;
 		}
 		/* An ICMP error follows its flow but creates none. */
 		if (!is_icmp_error) {
-			enum elb_flow_state state = elb_flow_state_new(pkt.key.proto, pkt.tcp_flags);
+			enum elb_flow_state state = elb_flow_state_new(pkt->key.proto, pkt->tcp_flags);
 
 			if (flow) {
 				/* Keeps its token bucket: a re-pick is no reason to refill it. */
@@ -381,27 +338,27 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 				 * full, as the DPDK table evicts; never fails
 				 * otherwise. On failure the packet still goes,
 				 * without flow (and so without rate limit). */
-				bpf_map_update_elem(&flows, &pkt.key, &fresh, BPF_ANY);
-				flow = bpf_map_lookup_elem(&flows, &pkt.key);
+				bpf_map_update_elem(&flows, &pkt->key, &fresh, BPF_ANY);
+				flow = bpf_map_lookup_elem(&flows, &pkt->key);
 			}
 			if (flow) {
 				flow->state = (uint8_t)state;
 				flow->expiry = now_tick + state_timeout(vip, state);
-				flow->backend_id = backend_slot;
-				flow->backend_gen = backend->gen;
+				flow->backend_id = *backend_slot;
+				flow->backend_gen = (*backend)->gen;
 			}
 			res->new_flow = 1;
 			wc->new_flows++;
 			vc->new_flows++;
-			bc = backend_counters_of(backend_slot, backend);
+			bc = backend_counters_of(*backend_slot, *backend);
 			if (bc)
 				bc->new_flows++;
 		}
 	}
-	res->backend_slot = backend_slot;
+	res->backend_slot = *backend_slot;
 
 	if (vip->rate_limited && !is_icmp_error && flow &&
-	    !elb_token_bucket_admit(&flow->bucket, &vip->rate_limit, now_ns, pkt.l3_len)) {
+	    !elb_token_bucket_admit(&flow->bucket, &vip->rate_limit, now_ns, pkt->l3_len)) {
 		if (!(flow->flags & ELB_FLOW_F_RATE_LIMITED)) {
 			flow->flags |= ELB_FLOW_F_RATE_LIMITED;
 			vc->rate_limited_flows++;
@@ -409,6 +366,25 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 		count_drop(wc, vc, res, ELB_REASON_RATE_LIMITED, len);
 		return XDP_DROP;
 	}
+	return ELB_XDP_CONTINUE;
+}
+
+/*
+ * Step 3, the end of decide() in elb_pipeline.c: the packet encapsulated
+ * toward its backend in place (bpf_xdp_adjust_head) and sent back out
+ * (XDP_TX), or the ICMP too-big reply, or XDP_DROP.
+ */
+static __always_inline int encapsulate(struct xdp_md *ctx, struct elb_worker_counters *wc,
+				       struct elb_vip_counters *vc, uint32_t len,
+				       const struct elb_packet *pkt, const struct elb_xdp_vip *vip,
+				       const struct elb_backend_slot *backend, uint32_t backend_slot,
+				       uint64_t hash, bool hashed, struct elb_pipeline_result *res)
+{
+	const struct elb_xdp_node *nd = &node_config;
+	struct elb_encap_params encap;
+	const uint8_t *data, *end;
+	uint32_t overhead, need;
+	int out_len, move;
 
 	encap.outer_family = backend->family;
 	encap.outer_src = backend->family == ELB_AF_INET ? nd->source_v4 : nd->source_v6;
@@ -420,21 +396,22 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	elb_memcpy(encap.dst_mac, nd->gateway_mac, 6);
 	overhead = elb_encap_overhead(encap.outer_family, encap.gue);
 	if (!hashed && (encap.outer_family != ELB_AF_INET || encap.gue))
-		hash = elb_flow_hash(&pkt.key, &nd->seed);
+		hash = elb_flow_hash(&pkt->key, &nd->seed);
 
-	switch (elb_encap_mtu_check(&pkt, &encap)) {
+	switch (elb_encap_mtu_check(pkt, &encap)) {
 	case ELB_MTU_FITS:
 		break;
 	case ELB_MTU_TOO_BIG_REPLY:
-		need = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt.key.family);
-		move = (int)pkt.l3_off - (int)need;
+		/* The ICMP "too big" answer to the client, in place of the packet. */
+		need = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt->key.family);
+		move = (int)pkt->l3_off - (int)need;
 		if (bpf_xdp_adjust_head(ctx, move)) {
 			count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
 			return XDP_DROP;
 		}
 		data = (const void *)(long)ctx->data;
 		end = (const void *)(long)ctx->data_end;
-		out_len = elb_icmp_too_big_write((uint8_t *)data, end, &pkt, elb_encap_inner_mtu(&encap),
+		out_len = elb_icmp_too_big_write((uint8_t *)data, end, pkt, elb_encap_inner_mtu(&encap),
 						 encap.src_mac, encap.dst_mac);
 		/* Trim what follows the reply (the unquoted rest of the packet). */
 		if (out_len < 0 || bpf_xdp_adjust_tail(ctx, out_len - (int)(end - data))) {
@@ -457,14 +434,14 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	}
 
 	need = (uint32_t)sizeof(struct elb_eth_hdr) + overhead;
-	move = (int)pkt.l3_off - (int)need;
+	move = (int)pkt->l3_off - (int)need;
 	if (bpf_xdp_adjust_head(ctx, move)) {
 		count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
 		return XDP_DROP;
 	}
 	data = (const void *)(long)ctx->data;
 	end = (const void *)(long)ctx->data_end;
-	out_len = elb_encap_write((uint8_t *)data, end, &pkt, &encap, hash);
+	out_len = elb_encap_write((uint8_t *)data, end, pkt, &encap, hash);
 	/* Trim Ethernet padding after the inner packet, if there is any. */
 	if (out_len < 0 ||
 	    (out_len != (int)(end - data) && bpf_xdp_adjust_tail(ctx, out_len - (int)(end - data)))) {
@@ -487,12 +464,33 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 		}
 	}
 	return XDP_TX;
+}
 
-to_kernel:
-	res->verdict = ELB_VERDICT_KERNEL;
-	wc->verdicts[ELB_VERDICT_KERNEL].packets++;
-	wc->verdicts[ELB_VERDICT_KERNEL].bytes += len;
-	return XDP_PASS;
+/* elb_pipeline_run: classify(), decide(), encapsulate(); returns the XDP action. */
+static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *res)
+{
+	const uint8_t *data = (const void *)(long)ctx->data;
+	const uint8_t *end = (const void *)(long)ctx->data_end;
+	uint32_t len = (uint32_t)(end - data), zero = 0, backend_slot = 0;
+	const struct elb_backend_slot *backend = NULL;
+	struct elb_worker_counters *wc;
+	struct elb_vip_counters *vc;
+	const struct elb_xdp_vip *vip;
+	struct elb_packet pkt;
+	uint64_t hash = 0;
+	bool hashed = false;
+	int action;
+
+	wc = bpf_map_lookup_elem(&counters, &zero);
+	if (wc == NULL)
+		return XDP_ABORTED; /* single-entry array: cannot happen */
+	action = classify(wc, data, end, len, &pkt, &vip, res);
+	if (action != ELB_XDP_CONTINUE)
+		return action;
+	action = decide(wc, len, &pkt, vip, &vc, &backend, &backend_slot, &hash, &hashed, res);
+	if (action != ELB_XDP_CONTINUE)
+		return action;
+	return encapsulate(ctx, wc, vc, len, &pkt, vip, backend, backend_slot, hash, hashed, res);
 }
 
 SEC("xdp")

@@ -109,4 +109,106 @@ struct elb_xdp_flow {
 };
 _Static_assert(sizeof(struct elb_xdp_flow) == 32, "flow value layout");
 
+#ifdef __bpf__
+/*
+ * The maps themselves, defined here once for every BPF program that uses
+ * them (their layout: at the top). A program that uses only some defines
+ * ELB_XDP_MAPS_SOME and an ELB_XDP_MAP_<NAME> for each before including
+ * this header: any other map in its object would be created when it loads. flow_count.bpf.c uses
+ * backends and flows, both the live instance's (bpf_map__reuse_fd before
+ * load), so that there the sizes below are never used.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "elb_maglev.h"
+#include "elb_pipeline.h"
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_NODE)
+/* Not read by the program: see node_config in edgelb.bpf.c. Kept (and
+ * pinned) so that a restarted agent adopts the node configuration with the
+ * VIPs and backends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, uint32_t);
+	__type(value, struct elb_xdp_node);
+} node SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_VIPS)
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * ELB_MAX_VIPS); /* VIPs + address markers */
+	__type(key, struct elb_xdp_vip_key);
+	__type(value, struct elb_xdp_vip);
+} vips SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_MAGLEV)
+/* Template of the per-VIP tables: BPF_F_INNER_MAP lets each table have its
+ * own size (maglev_size + ELB_XDP_MAGLEV_HEADER entries). */
+struct maglev_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAGLEV_MIN_SIZE + ELB_XDP_MAGLEV_HEADER);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, uint32_t);
+	__type(value, uint32_t);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__array(values, struct maglev_table);
+} maglev SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_BACKENDS)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
+	__type(key, uint32_t);
+	__type(value, struct elb_backend_slot);
+} backends SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_FLOWS)
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, ELB_XDP_DEFAULT_FLOWS); /* user space may resize before load */
+	__type(key, struct elb_flow_key);
+	__type(value, struct elb_xdp_flow);
+} flows SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_COUNTERS)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, uint32_t);
+	__type(value, struct elb_worker_counters);
+} counters SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_VIP_COUNTERS)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__type(value, struct elb_vip_counters);
+} vip_counters SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_BACKEND_COUNTERS)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
+	__type(key, uint32_t);
+	__type(value, struct elb_backend_counters);
+} backend_counters SEC(".maps");
+#endif
+
+#endif /* __bpf__ */
+
 #endif /* EDGELB_XDP_MAPS_H */

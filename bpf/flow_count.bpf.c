@@ -8,8 +8,8 @@
  * space (one byte per ELB_FLOW_COUNT_CHUNK flows, to end each read()),
  * where the batch lookup copied every CPU's copy of every value.
  *
- * Its maps are the live instance's (bpf_map__reuse_fd before load): the
- * declarations below only give their layout (bpf/edgelb_xdp_maps.h), and
+ * Its maps, backends and flows, are the live instance's (bpf_map__reuse_fd
+ * before load), defined in bpf/edgelb_xdp_maps.h with the others, and
  * nothing here writes them. flows is not read through the map: the
  * iterator hands each element over in ctx.
  *
@@ -26,6 +26,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "edgelb_flow_clock.h"
+#define ELB_XDP_MAPS_SOME
+#define ELB_XDP_MAP_BACKENDS
+#define ELB_XDP_MAP_FLOWS
 #include "edgelb_xdp_maps.h"
 
 /* The context of "iter/bpf_map_elem" programs (the kernel's
@@ -46,21 +49,6 @@ struct bpf_iter__bpf_map_elem {
 	void *key;   /* read-only; NULL on the last call */
 	void *value; /* per-CPU map: every possible CPU's value, each rounded up to 8 bytes */
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ELB_MAX_BACKEND_SLOTS);
-	__type(key, uint32_t);
-	__type(value, struct elb_backend_slot);
-} backends SEC(".maps");
-
-/* Placeholder size: always the live map (reused by fd), never created. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct elb_flow_key);
-	__type(value, struct elb_xdp_flow);
-} flows SEC(".maps");
 
 /*
  * One byte is written to the iterator's file every this many elements, so

@@ -19,6 +19,8 @@
  */
 #include "cp_bgp.h"
 
+#include "cp_dataplanes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -308,7 +310,7 @@ static void announced_set(struct cp_daemon *cp, struct cp_bgp *b,
 						prefix_str(&b->announced[i], p, sizeof(p)));
 			cJSON_AddStringToObject(fields, "reason", reason);
 			cp_log("bgp: %s withdrawn (%s)", p, reason);
-			cp_event(cp, "route_withdrawn", fields);
+			cp_emit(cp, "route_withdrawn", fields);
 		}
 	for (uint32_t i = 0; i < n; i++)
 		if (!prefix_in(b->announced, b->n_announced, &next[i])) {
@@ -316,7 +318,7 @@ static void announced_set(struct cp_daemon *cp, struct cp_bgp *b,
 
 			cJSON_AddStringToObject(fields, "prefix", prefix_str(&next[i], p, sizeof(p)));
 			cp_log("bgp: %s announced", p);
-			cp_event(cp, "route_announced", fields);
+			cp_emit(cp, "route_announced", fields);
 		}
 	if (n > 0)
 		memmove(b->announced, next, n * sizeof(*next));
@@ -343,7 +345,7 @@ static void speaker_lost(struct cp_daemon *cp, struct cp_bgp *b, const char *why
 
 		cJSON_AddNumberToObject(fields, "pid", b->pid);
 		cJSON_AddStringToObject(fields, "reason", why);
-		cp_event(cp, "bgp_speaker_lost", fields);
+		cp_emit(cp, "bgp_speaker_lost", fields);
 	}
 	/* Its sessions went with it: the routers withdrew everything. */
 	announced_set(cp, b, NULL, 0, "speaker_lost");
@@ -575,7 +577,7 @@ static void ctl_reply(struct cp_daemon *cp, struct cp_bgp *b, int code, const ch
 
 			cJSON_AddNumberToObject(fields, "pid", b->pid);
 			cJSON_AddBoolToObject(fields, "adopted", b->adopted);
-			cp_event(cp, b->adopted ? "bgp_speaker_adopted" : "bgp_speaker_started",
+			cp_emit(cp, b->adopted ? "bgp_speaker_adopted" : "bgp_speaker_started",
 				 fields);
 		}
 		return;
@@ -599,7 +601,7 @@ static void ctl_reply(struct cp_daemon *cp, struct cp_bgp *b, int code, const ch
 			b->reload_retry_ms = now + CP_BGP_RELOAD_RETRY_MS;
 			cp_log("ALARM bgp: configure refused: %d %s", code, text);
 			cJSON_AddStringToObject(fields, "error", b->last_reload);
-			cp_event(cp, "bgp_reload_failed", fields);
+			cp_emit(cp, "bgp_reload_failed", fields);
 		}
 	} else if (b->command == CMD_SHOW_PROTOCOLS) {
 		parse_protocols(b, b->reply);
@@ -802,7 +804,7 @@ static void node_tick(struct cp_daemon *cp, struct cp_bgp *b, uint64_t now)
 
 			cp_log("node: resumed");
 			elb_dp_json_add_u64(fields, "drained_for_ms", ms_since(now, b->drain_since_ms));
-			cp_event(cp, "node_resumed", fields);
+			cp_emit(cp, "node_resumed", fields);
 			cp->node_state = CP_NODE_ACTIVE;
 		}
 		return;
@@ -820,7 +822,7 @@ static void node_tick(struct cp_daemon *cp, struct cp_bgp *b, uint64_t now)
 		       cfg->drain_quiet_ms, cfg->drain_timeout_ms);
 		elb_dp_json_add_u64(fields, "quiet_ms", cfg->drain_quiet_ms);
 		elb_dp_json_add_u64(fields, "timeout_ms", cfg->drain_timeout_ms);
-		cp_event(cp, "node_draining", fields);
+		cp_emit(cp, "node_draining", fields);
 	}
 	if (cp->node_state != CP_NODE_DRAINING)
 		return;
@@ -853,7 +855,7 @@ static void node_tick(struct cp_daemon *cp, struct cp_bgp *b, uint64_t now)
 			       ms_since(now, b->drain_since_ms));
 			elb_dp_json_add_u64(fields, "drain_ms", ms_since(now, b->drain_since_ms));
 			cJSON_AddStringToObject(fields, "reason", reason);
-			cp_event(cp, "node_drained", fields);
+			cp_emit(cp, "node_drained", fields);
 		}
 	}
 }
@@ -1103,7 +1105,7 @@ static int set_drained(struct cp_daemon *cp, bool drained, cJSON **result,
 		if (next == NULL)
 			return elb_dp_rpc_nomem(error);
 		next->bgp.drained = drained;
-		rc = cp_commit(cp, next, &err);
+		rc = cp_commit(cp, next, cp_now_ms(), &err);
 		if (rc < 0) {
 			elb_rpc_error_set(error, -32010, NULL, "not applied: %s", err.text);
 			return rc;
@@ -1140,8 +1142,8 @@ static int m_node_resume(void *ctx, const cJSON *params, cJSON **result,
 }
 
 const struct elb_rpc_method cp_bgp_methods[] = {
-	{"node.get", m_node_get, true},
-	{"node.drain", m_node_drain, false},
-	{"node.resume", m_node_resume, false},
+	{.name = "node.get", .handler = m_node_get, .read_only = true},
+	{.name = "node.drain", .handler = m_node_drain, .read_only = false},
+	{.name = "node.resume", .handler = m_node_resume, .read_only = false},
 };
 const size_t cp_bgp_n_methods = sizeof(cp_bgp_methods) / sizeof(cp_bgp_methods[0]);

@@ -20,8 +20,8 @@
  * without touching its routes until its own view has settled (dataplanes
  * acknowledged, first health results), or CP_BGP_SETTLE_MAX_MS.
  *
- * Only edgelb_cp.c calls into this module (the operator methods of
- * cp_methods.c are driven without it by tests/fuzz/fuzz_cp_rpc.c).
+ * A service (controlplane/README.md): main wires it and lists its methods
+ * after cp_methods (which are driven without it by tests/fuzz/fuzz_cp_rpc.c).
  */
 #ifndef CP_BGP_H
 #define CP_BGP_H
@@ -29,7 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cp_daemon.h"
+#include "cp_state.h"
+#include "elb_rpc.h"
 
 #define CP_BGP_ACK_GRACE_MS 3000u     /* a new generation unacknowledged this long withdraws */
 #define CP_BGP_SETTLE_MAX_MS 10000u   /* an adopted speaker is left alone at most this long */

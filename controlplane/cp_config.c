@@ -11,48 +11,11 @@
 #include <grp.h>
 #include <math.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-
 #include "elb_file.h"
-
-#define PATH_LEN ELB_DP_ERR_FIELD_MAX
-
-static int __attribute__((format(printf, 3, 4)))
-cp_fail(struct elb_dp_err *err, const char *field, const char *fmt, ...)
-{
-	char what[ELB_DP_ERR_TEXT_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(err->field, sizeof(err->field), "%s", field);
-	if (field[0] != '\0')
-		snprintf(err->text, sizeof(err->text), "%.127s: %.250s", field, what);
-	else
-		snprintf(err->text, sizeof(err->text), "%s", what);
-	return -EINVAL;
-}
-
-static int cp_nomem(struct elb_dp_err *err)
-{
-	err->field[0] = '\0';
-	snprintf(err->text, sizeof(err->text), "out of memory");
-	return -ENOMEM;
-}
-
-static void path_join(char *buf, const char *prefix, const char *name)
-{
-	if (prefix == NULL || prefix[0] == '\0')
-		snprintf(buf, PATH_LEN, "%s", name);
-	else
-		snprintf(buf, PATH_LEN, "%.80s.%.40s", prefix, name);
-}
 
 void cp_health_check_defaults(struct cp_health_check *hc)
 {
@@ -200,37 +163,6 @@ void cp_config_prune_drains(struct cp_config *config)
 /* ------------------------------------------------------------------------ */
 /* JSON in */
 
-static int read_uint(const cJSON *object, const char *prefix, const char *name, uint64_t min,
-		     uint64_t max, uint64_t *out, struct elb_dp_err *err)
-{
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
-	char path[PATH_LEN];
-	double v;
-
-	if (item == NULL)
-		return 0;
-	path_join(path, prefix, name);
-	if (!cJSON_IsNumber(item))
-		return cp_fail(err, path, "must be an integer in %llu..%llu",
-			       (unsigned long long)min, (unsigned long long)max);
-	v = item->valuedouble;
-	if (v != floor(v) || v < (double)min || v > (double)max)
-		return cp_fail(err, path, "must be an integer in %llu..%llu",
-			       (unsigned long long)min, (unsigned long long)max);
-	*out = (uint64_t)v;
-	return 0;
-}
-
-static int read_u32(const cJSON *object, const char *prefix, const char *name, uint32_t min,
-		    uint32_t max, uint32_t *out, struct elb_dp_err *err)
-{
-	uint64_t v = *out;
-	int rc = read_uint(object, prefix, name, min, max, &v, err);
-
-	*out = (uint32_t)v;
-	return rc;
-}
-
 static int health_check_from_json(const cJSON *json, const char *prefix, uint16_t vip_port,
 				  struct cp_health_check *out, struct elb_dp_err *err)
 {
@@ -239,63 +171,65 @@ static int health_check_from_json(const cJSON *json, const char *prefix, uint16_
 					    NULL};
 	struct cp_health_check hc;
 	const cJSON *item;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	uint32_t v;
 	int rc;
 
 	cp_health_check_defaults(&hc);
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object");
+		return elb_json_fail(err, prefix, "must be an object");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "type");
-	path_join(path, prefix, "type");
+	elb_json_path_join(path, prefix, "type");
 	if (item == NULL)
-		return cp_fail(err, path, "is required");
+		return elb_json_fail(err, path, "is required");
 	if (cJSON_IsString(item) && strcmp(item->valuestring, "tcp") == 0)
 		hc.type = CP_HC_TCP;
 	else if (cJSON_IsString(item) && strcmp(item->valuestring, "http") == 0)
 		hc.type = CP_HC_HTTP;
 	else
-		return cp_fail(err, path, "must be \"tcp\" or \"http\"");
+		return elb_json_fail(err, path, "must be \"tcp\" or \"http\"");
 	v = 0;
-	rc = read_u32(json, prefix, "port", 1, 65535, &v, err);
+	rc = elb_json_read_u32(json, prefix, "port", 1, 65535, &v, err);
 	if (rc < 0)
 		return rc;
 	hc.port = (uint16_t)v;
 	if (hc.port == 0 && vip_port == 0) {
-		path_join(path, prefix, "port");
-		return cp_fail(err, path, "is required when the VIP's port is 0");
+		elb_json_path_join(path, prefix, "port");
+		return elb_json_fail(err, path, "is required when the VIP's port is 0");
 	}
 	item = cJSON_GetObjectItemCaseSensitive(json, "path");
 	if (item != NULL) {
-		path_join(path, prefix, "path");
+		elb_json_path_join(path, prefix, "path");
 		if (!cJSON_IsString(item) || item->valuestring[0] != '/' ||
 		    strlen(item->valuestring) >= sizeof(hc.path) ||
 		    strpbrk(item->valuestring, " \r\n") != NULL)
-			return cp_fail(err, path,
-				       "must be a path starting with \"/\", without spaces, below %zu "
-				       "bytes",
-				       sizeof(hc.path));
+			return elb_json_fail(
+				err, path,
+				"must be a path starting with \"/\", without spaces, below %zu "
+				"bytes",
+				sizeof(hc.path));
 		snprintf(hc.path, sizeof(hc.path), "%s", item->valuestring);
 	}
 	v = hc.expect_status;
-	rc = read_u32(json, prefix, "expect_status", 100, 599, &v, err);
+	rc = elb_json_read_u32(json, prefix, "expect_status", 100, 599, &v, err);
 	hc.expect_status = (uint16_t)v;
 	if (rc == 0)
-		rc = read_u32(json, prefix, "interval_ms", 10, 3600000, &hc.interval_ms, err);
+		rc = elb_json_read_u32(json, prefix, "interval_ms", 10, 3600000, &hc.interval_ms,
+				       err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "timeout_ms", 1, 3600000, &hc.timeout_ms, err);
+		rc = elb_json_read_u32(json, prefix, "timeout_ms", 1, 3600000, &hc.timeout_ms, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "rise", 1, 1000, &hc.rise, err);
+		rc = elb_json_read_u32(json, prefix, "rise", 1, 1000, &hc.rise, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "fall", 1, 1000, &hc.fall, err);
+		rc = elb_json_read_u32(json, prefix, "fall", 1, 1000, &hc.fall, err);
 	if (rc < 0)
 		return rc;
 	if (hc.timeout_ms > hc.interval_ms) {
-		path_join(path, prefix, "timeout_ms");
-		return cp_fail(err, path, "must not exceed interval_ms (%u)", hc.interval_ms);
+		elb_json_path_join(path, prefix, "timeout_ms");
+		return elb_json_fail(err, path, "must not exceed interval_ms (%u)", hc.interval_ms);
 	}
 	*out = hc;
 	return 0;
@@ -306,20 +240,20 @@ static int slo_from_json(const cJSON *json, const char *prefix, double *out,
 {
 	static const char *const known[] = {"availability", NULL};
 	const cJSON *item;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object");
+		return elb_json_fail(err, prefix, "must be an object");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "availability");
 	if (item == NULL)
 		return 0;
-	path_join(path, prefix, "availability");
+	elb_json_path_join(path, prefix, "availability");
 	if (!cJSON_IsNumber(item) || !(item->valuedouble > 0.0) || item->valuedouble > 1.0)
-		return cp_fail(err, path, "must be a number in (0, 1]");
+		return elb_json_fail(err, path, "must be a number in (0, 1]");
 	*out = item->valuedouble;
 	return 0;
 }
@@ -333,14 +267,14 @@ int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 	struct cp_vip vip;
 	const cJSON *item;
 	cJSON *dp_only;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	memset(&vip, 0, sizeof(vip));
 	vip.slo_availability = CP_SLO_DEFAULT;
 	cp_health_check_defaults(&vip.hc);
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object");
+		return elb_json_fail(err, prefix, "must be an object");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
@@ -348,7 +282,7 @@ int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 	 * without ours. */
 	dp_only = cJSON_Duplicate(json, true);
 	if (dp_only == NULL)
-		return cp_nomem(err);
+		return elb_json_nomem(err);
 	cJSON_DeleteItemFromObjectCaseSensitive(dp_only, "slo");
 	cJSON_DeleteItemFromObjectCaseSensitive(dp_only, "health_check");
 	rc = elb_dp_vip_from_json(dp_only, prefix, &vip.dp, NULL, err);
@@ -357,12 +291,12 @@ int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "slo");
 	if (item != NULL) {
-		path_join(path, prefix, "slo");
+		elb_json_path_join(path, prefix, "slo");
 		rc = slo_from_json(item, path, &vip.slo_availability, err);
 	}
 	item = cJSON_GetObjectItemCaseSensitive(json, "health_check");
 	if (rc == 0 && item != NULL && !cJSON_IsNull(item)) {
-		path_join(path, prefix, "health_check");
+		elb_json_path_join(path, prefix, "health_check");
 		rc = health_check_from_json(item, path, vip.dp.key.port, &vip.hc, err);
 	}
 	if (rc < 0) {
@@ -378,26 +312,26 @@ static int dataplane_from_json(const cJSON *json, const char *prefix,
 {
 	static const char *const known[] = {"name", "socket", NULL};
 	const cJSON *name, *sock;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object");
+		return elb_json_fail(err, prefix, "must be an object");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	name = cJSON_GetObjectItemCaseSensitive(json, "name");
 	sock = cJSON_GetObjectItemCaseSensitive(json, "socket");
-	path_join(path, prefix, "name");
+	elb_json_path_join(path, prefix, "name");
 	if (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
 	    strlen(name->valuestring) >= sizeof(out->name))
-		return cp_fail(err, path, "must be a non-empty string below %zu bytes",
-			       sizeof(out->name));
-	path_join(path, prefix, "socket");
+		return elb_json_fail(err, path, "must be a non-empty string below %zu bytes",
+				     sizeof(out->name));
+	elb_json_path_join(path, prefix, "socket");
 	if (!cJSON_IsString(sock) || sock->valuestring[0] == '\0' ||
 	    strlen(sock->valuestring) >= sizeof(out->socket))
-		return cp_fail(err, path, "must be a socket path below %zu bytes",
-			       sizeof(out->socket));
+		return elb_json_fail(err, path, "must be a socket path below %zu bytes",
+				     sizeof(out->socket));
 	snprintf(out->name, sizeof(out->name), "%s", name->valuestring);
 	snprintf(out->socket, sizeof(out->socket), "%s", sock->valuestring);
 	return 0;
@@ -445,11 +379,11 @@ static int principal_or_fail(const cJSON *json, const char *path, bool is_group,
 	int rc = principal_from_json(json, is_group, out);
 
 	if (rc == -ENOENT)
-		return cp_fail(err, path, "no %s named \"%s\" on this host",
-			       is_group ? "group" : "user", json->valuestring);
+		return elb_json_fail(err, path, "no %s named \"%s\" on this host",
+				     is_group ? "group" : "user", json->valuestring);
 	if (rc < 0)
-		return cp_fail(err, path, "must be a %s name or a numeric id",
-			       is_group ? "group" : "user");
+		return elb_json_fail(err, path, "must be a %s name or a numeric id",
+				     is_group ? "group" : "user");
 	return 0;
 }
 
@@ -458,11 +392,12 @@ static int principals_from_json(const cJSON *json, const char *prefix, struct cp
 				struct cp_principals *groups, struct elb_dp_err *err)
 {
 	static const char *const known[] = {"users", "groups", NULL};
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object with \"users\" and \"groups\"");
+		return elb_json_fail(err, prefix,
+				     "must be an object with \"users\" and \"groups\"");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	for (int g = 0; rc == 0 && g < 2; g++) {
 		const char *member = g ? "groups" : "users";
@@ -471,13 +406,13 @@ static int principals_from_json(const cJSON *json, const char *prefix, struct cp
 
 		if (list == NULL)
 			continue;
-		path_join(path, prefix, member);
+		elb_json_path_join(path, prefix, member);
 		if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > CP_MAX_PRINCIPALS)
-			return cp_fail(err, path, "must be an array of at most %d %s",
-				       CP_MAX_PRINCIPALS, member);
+			return elb_json_fail(err, path, "must be an array of at most %d %s",
+					     CP_MAX_PRINCIPALS, member);
 		cJSON_ArrayForEach(item, list)
 		{
-			char item_path[PATH_LEN];
+			char item_path[ELB_JSON_PATH_MAX];
 
 			snprintf(item_path, sizeof(item_path), "%.100s[%u]", path, out->n);
 			rc = principal_or_fail(item, item_path, g == 1, &out->items[out->n], err);
@@ -498,7 +433,7 @@ static int access_from_json(const cJSON *json, struct cp_operator_access *out,
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, "operator", "must be an object");
+		return elb_json_fail(err, "operator", "must be an object");
 	rc = elb_dp_json_check_members(json, "operator", known, err);
 	if (rc < 0)
 		return rc;
@@ -510,9 +445,10 @@ static int access_from_json(const cJSON *json, struct cp_operator_access *out,
 		/* A string: JSON has no octal, and 660 as a number would be wrong. */
 		if (!cJSON_IsString(item) || item->valuestring[0] != '0' || *end != '\0' ||
 		    mode == 0 || mode > 0777 || (mode & 0002) != 0)
-			return cp_fail(err, "operator.socket_mode",
-				       "must be an octal string such as \"0660\", not writable by "
-				       "others");
+			return elb_json_fail(
+				err, "operator.socket_mode",
+				"must be an octal string such as \"0660\", not writable by "
+				"others");
 		out->socket_mode = (uint32_t)mode;
 	}
 	item = cJSON_GetObjectItemCaseSensitive(json, "socket_owner");
@@ -543,22 +479,6 @@ static int access_from_json(const cJSON *json, struct cp_operator_access *out,
 	return rc;
 }
 
-static int ms_member(const cJSON *json, const char *name, uint32_t min, uint32_t max,
-		     uint32_t *out, struct elb_dp_err *err)
-{
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, name);
-	char path[PATH_LEN];
-
-	if (item == NULL)
-		return 0;
-	path_join(path, "fleet", name);
-	if (!cJSON_IsNumber(item) || item->valuedouble < min || item->valuedouble > max ||
-	    item->valuedouble != (double)(uint32_t)item->valuedouble)
-		return cp_fail(err, path, "must be an integer in %u..%u", min, max);
-	*out = (uint32_t)item->valuedouble;
-	return 0;
-}
-
 static int fleet_from_json(const cJSON *json, struct cp_fleet_cfg *out, struct elb_dp_err *err)
 {
 	static const char *const known[] = {"disagree_after_ms", "drain_timeout_ms",
@@ -566,40 +486,38 @@ static int fleet_from_json(const cJSON *json, struct cp_fleet_cfg *out, struct e
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, "fleet", "must be an object");
+		return elb_json_fail(err, "fleet", "must be an object");
 	rc = elb_dp_json_check_members(json, "fleet", known, err);
 	if (rc == 0)
-		rc = ms_member(json, "disagree_after_ms", CP_FLEET_DISAGREE_AFTER_MS_MIN,
-			       CP_FLEET_DISAGREE_AFTER_MS_MAX, &out->disagree_after_ms, err);
+		rc = elb_json_read_u32(
+			json, "fleet", "disagree_after_ms", CP_FLEET_DISAGREE_AFTER_MS_MIN,
+			CP_FLEET_DISAGREE_AFTER_MS_MAX, &out->disagree_after_ms, err);
 	if (rc == 0)
-		rc = ms_member(json, "drain_timeout_ms", CP_DRAIN_TIMEOUT_MS_MIN,
-			       CP_DRAIN_TIMEOUT_MS_MAX, &out->drain_timeout_ms, err);
+		rc = elb_json_read_u32(json, "fleet", "drain_timeout_ms", CP_DRAIN_TIMEOUT_MS_MIN,
+				       CP_DRAIN_TIMEOUT_MS_MAX, &out->drain_timeout_ms, err);
 	if (rc == 0)
-		rc = ms_member(json, "flow_count_interval_ms", CP_FLOW_COUNT_INTERVAL_MS_MIN,
-			       CP_FLOW_COUNT_INTERVAL_MS_MAX, &out->flow_count_interval_ms, err);
+		rc = elb_json_read_u32(json, "fleet", "flow_count_interval_ms",
+				       CP_FLOW_COUNT_INTERVAL_MS_MIN, CP_FLOW_COUNT_INTERVAL_MS_MAX,
+				       &out->flow_count_interval_ms, err);
 	return rc;
 }
 
-/* An address of the given family (0: either), into addr and *family. */
+/* An address of the given family (0: either), into addr and *family: the
+ * value itself (json may be NULL), parsed as elb_json_read_address does. */
 static int address_member(const cJSON *json, const char *path, uint8_t want,
 			  union elb_addr *addr, uint8_t *family, struct elb_dp_err *err)
 {
 	union elb_addr a;
+	uint8_t f;
+	int rc = cJSON_IsString(json) ? elb_addr_parse(json->valuestring, &a, &f) : -EINVAL;
 
-	memset(&a, 0, sizeof(a));
-	if (cJSON_IsString(json) && want != ELB_AF_INET6 &&
-	    inet_pton(AF_INET, json->valuestring, &a.v4) == 1) {
-		*family = ELB_AF_INET;
-	} else if (cJSON_IsString(json) && want != ELB_AF_INET &&
-		   inet_pton(AF_INET6, json->valuestring, a.v6) == 1) {
-		*family = ELB_AF_INET6;
-	} else {
-		return cp_fail(err, path, "must be %s",
-			       want == ELB_AF_INET    ? "an IPv4 address"
-			       : want == ELB_AF_INET6 ? "an IPv6 address"
-						      : "an IPv4 or IPv6 address");
-	}
+	if (rc == -EAFNOSUPPORT)
+		return elb_json_fail(err, path,
+				     "write an IPv4 address as IPv4, not IPv4-mapped IPv6");
+	if (rc < 0 || (want != 0 && f != want))
+		return elb_json_fail(err, path, "must be %s", elb_json_address_kind(want));
 	*addr = a;
+	*family = f;
 	return 0;
 }
 
@@ -607,16 +525,18 @@ static int path_member(const cJSON *json, const char *name, char *out, size_t si
 		       struct elb_dp_err *err)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, name);
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 
 	if (item == NULL)
 		return 0;
-	path_join(path, "bgp", name);
+	elb_json_path_join(path, "bgp", name);
 	/* Written into BIRD's config between quotes: no quote, no newline. */
 	if (!cJSON_IsString(item) || item->valuestring[0] != '/' ||
 	    strlen(item->valuestring) >= size || strpbrk(item->valuestring, "\"\\\n") != NULL)
-		return cp_fail(err, path, "must be an absolute path below %zu bytes, without "
-				     "quotes or newlines", size);
+		return elb_json_fail(err, path,
+				     "must be an absolute path below %zu bytes, without "
+				     "quotes or newlines",
+				     size);
 	snprintf(out, size, "%s", item->valuestring);
 	return 0;
 }
@@ -626,24 +546,24 @@ static int bgp_neighbor_from_json(const cJSON *json, const char *prefix,
 {
 	static const char *const known[] = {"address", "as", NULL};
 	const cJSON *item;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	uint64_t as = 0;
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object with \"address\" and \"as\"");
+		return elb_json_fail(err, prefix, "must be an object with \"address\" and \"as\"");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "address");
-	path_join(path, prefix, "address");
+	elb_json_path_join(path, prefix, "address");
 	rc = address_member(item, path, 0, &out->addr, &out->family, err);
 	if (rc < 0)
 		return rc;
-	path_join(path, prefix, "as");
+	elb_json_path_join(path, prefix, "as");
 	if (cJSON_GetObjectItemCaseSensitive(json, "as") == NULL)
-		return cp_fail(err, path, "is required");
-	rc = read_uint(json, prefix, "as", 1, 4294967295u, &as, err);
+		return elb_json_fail(err, path, "is required");
+	rc = elb_json_read_uint(json, prefix, "as", 1, 4294967295u, &as, err);
 	out->as = (uint32_t)as;
 	return rc;
 }
@@ -669,30 +589,30 @@ static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_d
 	snprintf(bgp.bird, sizeof(bgp.bird), "%s", CP_BGP_DEFAULT_BIRD);
 	snprintf(bgp.run_dir, sizeof(bgp.run_dir), "%s", CP_BGP_DEFAULT_RUN_DIR);
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, "bgp", "must be an object");
+		return elb_json_fail(err, "bgp", "must be an object");
 	rc = elb_dp_json_check_members(json, "bgp", known, err);
 	if (rc < 0)
 		return rc;
 	if (cJSON_GetObjectItemCaseSensitive(json, "local_as") == NULL)
-		return cp_fail(err, "bgp.local_as", "is required");
-	rc = read_uint(json, "bgp", "local_as", 1, 4294967295u, &as, err);
+		return elb_json_fail(err, "bgp.local_as", "is required");
+	rc = elb_json_read_uint(json, "bgp", "local_as", 1, 4294967295u, &as, err);
 	if (rc < 0)
 		return rc;
 	bgp.local_as = (uint32_t)as;
 	item = cJSON_GetObjectItemCaseSensitive(json, "router_id");
 	if (item == NULL)
-		return cp_fail(err, "bgp.router_id", "is required");
+		return elb_json_fail(err, "bgp.router_id", "is required");
 	rc = address_member(item, "bgp.router_id", ELB_AF_INET, &bgp.router_id, &family, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "neighbors");
 	if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) < 1 ||
 	    cJSON_GetArraySize(item) > CP_BGP_MAX_NEIGHBORS)
-		return cp_fail(err, "bgp.neighbors", "must be an array of 1 to %d neighbors",
-			       CP_BGP_MAX_NEIGHBORS);
+		return elb_json_fail(err, "bgp.neighbors", "must be an array of 1 to %d neighbors",
+				     CP_BGP_MAX_NEIGHBORS);
 	cJSON_ArrayForEach(child, item)
 	{
-		char path[PATH_LEN];
+		char path[ELB_JSON_PATH_MAX];
 
 		snprintf(path, sizeof(path), "bgp.neighbors[%u]", bgp.n_neighbors);
 		rc = bgp_neighbor_from_json(child, path, &bgp.neighbors[bgp.n_neighbors], err);
@@ -704,15 +624,15 @@ static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_d
 				   sizeof(bgp.neighbors[j].addr)) == 0) {
 				snprintf(path, sizeof(path), "bgp.neighbors[%u].address",
 					 bgp.n_neighbors);
-				return cp_fail(err, path, "repeats bgp.neighbors[%u]", j);
+				return elb_json_fail(err, path, "repeats bgp.neighbors[%u]", j);
 			}
 		bgp.n_neighbors++;
 	}
-	rc = read_u32(json, "bgp", "hold_time_s", 0, 65535, &bgp.hold_time_s, err);
+	rc = elb_json_read_u32(json, "bgp", "hold_time_s", 0, 65535, &bgp.hold_time_s, err);
 	if (rc < 0)
 		return rc;
 	if (bgp.hold_time_s > 0 && bgp.hold_time_s < 3) /* RFC 4271 4.2 */
-		return cp_fail(err, "bgp.hold_time_s", "must be 0 or in 3..65535");
+		return elb_json_fail(err, "bgp.hold_time_s", "must be 0 or in 3..65535");
 	item = cJSON_GetObjectItemCaseSensitive(json, "next_hop_v4");
 	if (item != NULL) {
 		rc = address_member(item, "bgp.next_hop_v4", ELB_AF_INET, &bgp.next_hop_v4,
@@ -739,21 +659,21 @@ static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_d
 		return rc;
 	if (bgp.control_socket[0] == '\0' &&
 	    strlen(bgp.run_dir) + sizeof("/bird.ctl") > CP_SOCKET_PATH_MAX)
-		return cp_fail(err, "bgp.run_dir",
-			       "is too long for RUN_DIR/bird.ctl to be a socket path (%d bytes): "
-			       "set bgp.control_socket",
-			       CP_SOCKET_PATH_MAX);
-	rc = read_u32(json, "bgp", "drain_quiet_ms", CP_BGP_DRAIN_QUIET_MS_MIN,
-		      CP_BGP_DRAIN_QUIET_MS_MAX, &bgp.drain_quiet_ms, err);
+		return elb_json_fail(
+			err, "bgp.run_dir",
+			"is too long for RUN_DIR/bird.ctl to be a socket path (%d bytes): "
+			"set bgp.control_socket",
+			CP_SOCKET_PATH_MAX);
+	rc = elb_json_read_u32(json, "bgp", "drain_quiet_ms", CP_BGP_DRAIN_QUIET_MS_MIN,
+			       CP_BGP_DRAIN_QUIET_MS_MAX, &bgp.drain_quiet_ms, err);
 	if (rc == 0)
-		rc = read_u32(json, "bgp", "drain_timeout_ms", CP_BGP_DRAIN_TIMEOUT_MS_MIN,
-			      CP_BGP_DRAIN_TIMEOUT_MS_MAX, &bgp.drain_timeout_ms, err);
+		rc = elb_json_read_u32(json, "bgp", "drain_timeout_ms", CP_BGP_DRAIN_TIMEOUT_MS_MIN,
+				       CP_BGP_DRAIN_TIMEOUT_MS_MAX, &bgp.drain_timeout_ms, err);
 	if (rc < 0)
 		return rc;
-	item = cJSON_GetObjectItemCaseSensitive(json, "drained");
-	if (item != NULL && !cJSON_IsBool(item))
-		return cp_fail(err, "bgp.drained", "must be a boolean");
-	bgp.drained = cJSON_IsTrue(item);
+	rc = elb_json_read_bool(json, "bgp", "drained", &bgp.drained, err);
+	if (rc < 0)
+		return rc;
 	*out = bgp;
 	return 0;
 }
@@ -772,38 +692,35 @@ static int drain_from_json(const cJSON *json, const char *prefix, struct cp_drai
 	static const char *const known[] = {"address",	       "port",	     "protocol",
 					    "backend",	       "timeout_ms", "remove_when_drained",
 					    "started_unix_ms", NULL};
-	const cJSON *remove = cJSON_GetObjectItemCaseSensitive(json, "remove_when_drained");
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, prefix, "must be an object");
+		return elb_json_fail(err, prefix, "must be an object");
 	rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc == 0)
 		rc = elb_dp_vip_key_from_json(json, prefix, &out->vip, err);
 	if (rc < 0)
 		return rc;
-	path_join(path, prefix, "backend");
+	elb_json_path_join(path, prefix, "backend");
 	rc = address_member(cJSON_GetObjectItemCaseSensitive(json, "backend"), path, 0,
 			    &out->backend, &out->family, err);
 	if (rc < 0)
 		return rc;
 	if (cJSON_GetObjectItemCaseSensitive(json, "started_unix_ms") == NULL) {
-		path_join(path, prefix, "started_unix_ms");
-		return cp_fail(err, path, "is required");
+		elb_json_path_join(path, prefix, "started_unix_ms");
+		return elb_json_fail(err, path, "is required");
 	}
-	rc = read_u32(json, prefix, "timeout_ms", 0, CP_DRAIN_TIMEOUT_MS_MAX, &out->timeout_ms, err);
+	rc = elb_json_read_u32(json, prefix, "timeout_ms", 0, CP_DRAIN_TIMEOUT_MS_MAX,
+			       &out->timeout_ms, err);
 	if (rc == 0)
-		rc = read_uint(json, prefix, "started_unix_ms", 0, UINT64_MAX >> 11,
-			       &out->started_unix_ms, err);
+		rc = elb_json_read_uint(json, prefix, "started_unix_ms", 0, UINT64_MAX >> 11,
+					&out->started_unix_ms, err);
 	if (rc < 0)
 		return rc;
-	if (remove != NULL && !cJSON_IsBool(remove)) {
-		path_join(path, prefix, "remove_when_drained");
-		return cp_fail(err, path, "must be a boolean");
-	}
-	out->remove_when_drained = cJSON_IsTrue(remove);
-	return 0;
+	out->remove_when_drained = false;
+	return elb_json_read_bool(json, prefix, "remove_when_drained", &out->remove_when_drained,
+				  err);
 }
 
 int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
@@ -812,17 +729,17 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 					    "dataplanes", "vips",     "drains", NULL};
 	struct cp_config *config;
 	const cJSON *item, *child;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc, count;
 
 	if (!cJSON_IsObject(json))
-		return cp_fail(err, "", "the configuration must be an object");
+		return elb_json_fail(err, "", "the configuration must be an object");
 	rc = elb_dp_json_check_members(json, "", known, err);
 	if (rc < 0)
 		return rc;
 	config = calloc(1, sizeof(*config));
 	if (config == NULL)
-		return cp_nomem(err);
+		return elb_json_nomem(err);
 	elb_dp_node_defaults(&config->node);
 	config->fleet.disagree_after_ms = CP_FLEET_DISAGREE_AFTER_MS_DEFAULT;
 	config->fleet.drain_timeout_ms = CP_DRAIN_TIMEOUT_MS_DEFAULT;
@@ -855,13 +772,14 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	if (item != NULL) {
 		count = cJSON_GetArraySize(item);
 		if (!cJSON_IsArray(item) || count > CP_MAX_DATAPLANES) {
-			rc = cp_fail(err, "dataplanes", "must be an array of at most %u dataplanes",
-				     CP_MAX_DATAPLANES);
+			rc = elb_json_fail(err, "dataplanes",
+					   "must be an array of at most %u dataplanes",
+					   CP_MAX_DATAPLANES);
 			goto fail;
 		}
 		config->dataplanes = calloc((size_t)count + 1, sizeof(*config->dataplanes));
 		if (config->dataplanes == NULL) {
-			rc = cp_nomem(err);
+			rc = elb_json_nomem(err);
 			goto fail;
 		}
 		cJSON_ArrayForEach(child, item)
@@ -878,13 +796,13 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	if (item != NULL) {
 		count = cJSON_GetArraySize(item);
 		if (!cJSON_IsArray(item) || count > ELB_DP_MAX_VIPS) {
-			rc = cp_fail(err, "vips", "must be an array of at most %u VIPs",
-				     ELB_DP_MAX_VIPS);
+			rc = elb_json_fail(err, "vips", "must be an array of at most %u VIPs",
+					   ELB_DP_MAX_VIPS);
 			goto fail;
 		}
 		config->vips = calloc((size_t)count + 1, sizeof(*config->vips));
 		if (config->vips == NULL) {
-			rc = cp_nomem(err);
+			rc = elb_json_nomem(err);
 			goto fail;
 		}
 		cJSON_ArrayForEach(child, item)
@@ -900,13 +818,13 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	if (item != NULL) {
 		count = cJSON_GetArraySize(item);
 		if (!cJSON_IsArray(item) || count > ELB_DP_MAX_BACKENDS_TOTAL) {
-			rc = cp_fail(err, "drains", "must be an array of at most %u drains",
-				     ELB_DP_MAX_BACKENDS_TOTAL);
+			rc = elb_json_fail(err, "drains", "must be an array of at most %u drains",
+					   ELB_DP_MAX_BACKENDS_TOTAL);
 			goto fail;
 		}
 		config->drains = calloc((size_t)count + 1, sizeof(*config->drains));
 		if (config->drains == NULL) {
-			rc = cp_nomem(err);
+			rc = elb_json_nomem(err);
 			goto fail;
 		}
 		cJSON_ArrayForEach(child, item)
@@ -980,41 +898,41 @@ fail:
 int cp_config_validate(const struct cp_config *config, struct elb_dp_err *err)
 {
 	struct elb_dp_config *view;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	for (uint32_t i = 0; i < config->n_dataplanes; i++)
 		for (uint32_t j = 0; j < i; j++) {
 			if (strcmp(config->dataplanes[i].name, config->dataplanes[j].name) == 0) {
 				snprintf(path, sizeof(path), "dataplanes[%u].name", i);
-				return cp_fail(err, path, "repeats dataplanes[%u]", j);
+				return elb_json_fail(err, path, "repeats dataplanes[%u]", j);
 			}
 			if (strcmp(config->dataplanes[i].socket, config->dataplanes[j].socket) == 0) {
 				snprintf(path, sizeof(path), "dataplanes[%u].socket", i);
-				return cp_fail(err, path, "repeats dataplanes[%u]", j);
+				return elb_json_fail(err, path, "repeats dataplanes[%u]", j);
 			}
 		}
 	for (uint32_t v = 0; v < config->n_vips; v++)
 		if (config->vips[v].hc.type != CP_HC_NONE && config->vips[v].hc.port == 0 &&
 		    config->vips[v].dp.key.port == 0) {
 			snprintf(path, sizeof(path), "vips[%u].health_check.port", v);
-			return cp_fail(err, path, "is required when the VIP's port is 0");
+			return elb_json_fail(err, path, "is required when the VIP's port is 0");
 		}
 	for (uint32_t i = 0; i < config->n_drains; i++) {
 		const struct cp_drain_record *r = &config->drains[i];
 
 		snprintf(path, sizeof(path), "drains[%u].backend", i);
 		if (!drain_record_live(config, r))
-			return cp_fail(err, path, "is not a draining backend of that VIP");
+			return elb_json_fail(err, path, "is not a draining backend of that VIP");
 		for (uint32_t j = 0; j < i; j++)
 			if (drain_is_of(&config->drains[j], &r->vip, &r->backend, r->family))
-				return cp_fail(err, path, "repeats drains[%u]", j);
+				return elb_json_fail(err, path, "repeats drains[%u]", j);
 	}
 	/* The dataplane rules, on the view with every backend: its paths are
 	 * ours, VIP and backend indices being the same. */
 	view = cp_config_dp_view(config, NULL, NULL);
 	if (view == NULL)
-		return cp_nomem(err);
+		return elb_json_nomem(err);
 	rc = elb_dp_config_validate(view, "", err);
 	elb_dp_config_free(view);
 	return rc;
@@ -1115,18 +1033,10 @@ static int access_to_json(cJSON *o, const struct cp_operator_access *a)
 	return 0;
 }
 
-static const char *addr_text(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
-
 /* Only when set: a config without "bgp" is written back without. */
 static int bgp_to_json(cJSON *o, const struct cp_bgp_cfg *bgp)
 {
-	char text[INET6_ADDRSTRLEN];
+	char text[ELB_ADDR_TEXT_MAX];
 	cJSON *json, *neighbors;
 
 	if (!bgp->enabled)
@@ -1136,7 +1046,7 @@ static int bgp_to_json(cJSON *o, const struct cp_bgp_cfg *bgp)
 		return -ENOMEM;
 	elb_dp_json_add_u64(json, "local_as", bgp->local_as);
 	cJSON_AddStringToObject(json, "router_id",
-				addr_text(&bgp->router_id, ELB_AF_INET, text, sizeof(text)));
+				elb_addr_format(&bgp->router_id, ELB_AF_INET, text, sizeof(text)));
 	neighbors = cJSON_AddArrayToObject(json, "neighbors");
 	for (uint32_t i = 0; neighbors != NULL && i < bgp->n_neighbors; i++) {
 		cJSON *n = cJSON_CreateObject();
@@ -1146,18 +1056,20 @@ static int bgp_to_json(cJSON *o, const struct cp_bgp_cfg *bgp)
 			return -ENOMEM;
 		}
 		cJSON_AddStringToObject(n, "address",
-					addr_text(&bgp->neighbors[i].addr, bgp->neighbors[i].family,
-						  text, sizeof(text)));
+					elb_addr_format(&bgp->neighbors[i].addr,
+							bgp->neighbors[i].family, text,
+							sizeof(text)));
 		elb_dp_json_add_u64(n, "as", bgp->neighbors[i].as);
 	}
 	elb_dp_json_add_u64(json, "hold_time_s", bgp->hold_time_s);
 	if (bgp->has_next_hop_v4)
-		cJSON_AddStringToObject(json, "next_hop_v4",
-					addr_text(&bgp->next_hop_v4, ELB_AF_INET, text, sizeof(text)));
+		cJSON_AddStringToObject(
+			json, "next_hop_v4",
+			elb_addr_format(&bgp->next_hop_v4, ELB_AF_INET, text, sizeof(text)));
 	if (bgp->has_next_hop_v6)
-		cJSON_AddStringToObject(json, "next_hop_v6", addr_text(&bgp->next_hop_v6,
-								       ELB_AF_INET6, text,
-								       sizeof(text)));
+		cJSON_AddStringToObject(
+			json, "next_hop_v6",
+			elb_addr_format(&bgp->next_hop_v6, ELB_AF_INET6, text, sizeof(text)));
 	cJSON_AddStringToObject(json, "bird", bgp->bird);
 	cJSON_AddStringToObject(json, "run_dir", bgp->run_dir);
 	if (bgp->control_socket[0] != '\0')
@@ -1182,10 +1094,12 @@ static int drains_to_json(cJSON *o, const struct cp_config *config)
 			cJSON_Delete(d);
 			return -ENOMEM;
 		}
-		if (cJSON_AddStringToObject(d, "backend", addr_text(&r->backend, r->family, addr,
-								    sizeof(addr))) == NULL ||
+		if (cJSON_AddStringToObject(
+			    d, "backend",
+			    elb_addr_format(&r->backend, r->family, addr, sizeof(addr))) == NULL ||
 		    elb_dp_json_add_u64(d, "timeout_ms", r->timeout_ms) == NULL ||
-		    cJSON_AddBoolToObject(d, "remove_when_drained", r->remove_when_drained) == NULL ||
+		    cJSON_AddBoolToObject(d, "remove_when_drained", r->remove_when_drained) ==
+			    NULL ||
 		    elb_dp_json_add_u64(d, "started_unix_ms", r->started_unix_ms) == NULL)
 			return -ENOMEM;
 	}
@@ -1256,11 +1170,11 @@ int cp_config_write_file(const char *path, const struct cp_config *config, struc
 	int rc;
 
 	if (json == NULL)
-		return cp_nomem(err);
+		return elb_json_nomem(err);
 	text = cJSON_Print(json);
 	cJSON_Delete(json);
 	if (text == NULL)
-		return cp_nomem(err);
+		return elb_json_nomem(err);
 	len = strlen(text);
 	text[len] = '\0';
 	/* One trailing newline for people who cat the file: the buffer has room
@@ -1270,7 +1184,7 @@ int cp_config_write_file(const char *path, const struct cp_config *config, struc
 
 		if (with_nl == NULL) {
 			free(text);
-			return cp_nomem(err);
+			return elb_json_nomem(err);
 		}
 		text = with_nl;
 		text[len++] = '\n';

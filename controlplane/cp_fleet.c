@@ -28,7 +28,9 @@
 
 #include <arpa/inet.h>
 
-#include "cp_daemon.h"
+#include "cp_fleet.h"
+
+#include "cp_dataplanes.h"
 #include "elb_dp_api.h"
 #include "elb_tables.h"
 
@@ -122,7 +124,7 @@ static void fleet_vip_tick(struct cp_daemon *cp, uint32_t v, uint64_t now)
 			elb_dp_json_add_u64(fields, "disagreed_ms", now - rt->disagree_since_ms);
 			cp_log("%s: the dataplanes agree again after %" PRIu64 " ms", name,
 			       now - rt->disagree_since_ms);
-			cp_event(cp, "fleet_agree", fields);
+			cp_emit(cp, "fleet_agree", fields);
 		}
 		rt->disagree_since_ms = 0;
 		rt->disagree_alarm = false;
@@ -152,7 +154,7 @@ static void fleet_vip_tick(struct cp_daemon *cp, uint32_t v, uint64_t now)
 	cp_log("ALARM %s: dataplane tables differ from the desired state for %" PRIu64
 	       " ms; pushing it again",
 	       name, now - rt->disagree_since_ms);
-	cp_event(cp, "fleet_disagree", fields);
+	cp_emit(cp, "fleet_disagree", fields);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -202,7 +204,7 @@ static bool backend_flows(const struct cp_daemon *cp, uint32_t v, const struct e
 	return all_draining;
 }
 
-static void remove_backend(struct cp_daemon *cp, uint32_t v, uint32_t b)
+static void remove_backend(struct cp_daemon *cp, uint32_t v, uint32_t b, uint64_t now)
 {
 	struct cp_config *next = cp_config_clone(cp->config);
 	struct elb_dp_err err = {0};
@@ -217,7 +219,7 @@ static void remove_backend(struct cp_daemon *cp, uint32_t v, uint32_t b)
 	memmove(&vip->dp.backends[b], &vip->dp.backends[b + 1],
 		(vip->dp.n_backends - b - 1) * sizeof(*vip->dp.backends));
 	vip->dp.n_backends--;
-	rc = cp_commit(cp, next, &err);
+	rc = cp_commit(cp, next, now, &err);
 	if (rc < 0)
 		cp_log("drain: the drained backend could not be removed: %s", err.text);
 }
@@ -245,7 +247,7 @@ static void drain_finish(struct cp_daemon *cp, uint32_t v, uint32_t b, struct cp
 	       elb_dp_vip_key_str(&cp->vip_rt[v].key, name, sizeof(name)),
 	       addr_text(&be->addr, be->family, addr, sizeof(addr)), reason,
 	       now - t->drain_since_ms, t->drain_flows);
-	cp_event(cp, "drain_complete", fields);
+	cp_emit(cp, "drain_complete", fields);
 }
 
 /* A drain that began `ago` ms before now (monotonic). */
@@ -259,14 +261,6 @@ static void drain_begin(struct cp_daemon *cp, struct cp_target *t, uint64_t now,
 	t->drain_flows = 0;
 	t->drain_flows_known = false;
 	t->drain_reason = NULL;
-}
-
-bool cp_fleet_draining(const struct cp_daemon *cp)
-{
-	for (uint32_t i = 0; i < cp->n_targets; i++)
-		if (cp->targets[i]->drain_phase == CP_DRAIN_DRAINING)
-			return true;
-	return false;
 }
 
 /* @return true if the config was replaced (targets are then new: stop). */
@@ -312,7 +306,7 @@ static bool drain_tick(struct cp_daemon *cp, uint64_t now)
 			else
 				continue;
 			if (t->remove_when_drained) {
-				remove_backend(cp, v, b);
+				remove_backend(cp, v, b, now);
 				return true;
 			}
 		}
@@ -321,7 +315,7 @@ static bool drain_tick(struct cp_daemon *cp, uint64_t now)
 }
 
 void cp_fleet_drain_started(struct cp_daemon *cp, struct cp_target *t, uint32_t timeout_ms,
-			    bool remove_when_drained, cJSON *result)
+			    bool remove_when_drained, uint64_t now, cJSON *result)
 {
 	cJSON *drain;
 
@@ -330,7 +324,7 @@ void cp_fleet_drain_started(struct cp_daemon *cp, struct cp_target *t, uint32_t 
 	if (t->drain_phase != CP_DRAIN_DRAINED) {
 		t->drain_timeout_ms = timeout_ms;
 		t->remove_when_drained = remove_when_drained;
-		drain_begin(cp, t, cp_now_ms(), 0);
+		drain_begin(cp, t, now, 0);
 	} else if (remove_when_drained) {
 		t->remove_when_drained = true;
 	}

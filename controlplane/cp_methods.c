@@ -14,7 +14,11 @@
 
 #include <arpa/inet.h>
 
-#include "cp_daemon.h"
+#include "cp_methods.h"
+
+#include "cp_dataplanes.h"
+#include "cp_fleet.h"
+#include "cp_stream.h"
 #include "elb_dp_api.h"
 #include "elb_reasons.h"
 #include "elb_tables.h"
@@ -121,7 +125,7 @@ static int commit(struct cp_daemon *cp, struct cp_config *next, cJSON **result,
 		  struct elb_rpc_error *error)
 {
 	struct elb_dp_err err;
-	int rc = cp_commit(cp, next, &err);
+	int rc = cp_commit(cp, next, cp_now_ms(), &err);
 
 	if (rc < 0)
 		return model_error(error, &err, rc);
@@ -1080,7 +1084,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 	rc = commit(cp, next, result, error);
 	if (rc == 0 && op == OP_DRAIN)
 		cp_fleet_drain_started(cp, cp->targets[cp->target_base[v] + (uint32_t)b],
-				       drain_timeout_ms, remove_when_drained, *result);
+				       drain_timeout_ms, remove_when_drained, cp_now_ms(), *result);
 	if (rc < 0 && op == OP_ADD && error->code == ELB_RPC_INVALID_PARAMS) {
 		/* Whole-state rules name the new backend by its config.get path;
 		 * the request calls it "backend". */
@@ -1127,24 +1131,24 @@ static int m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
 }
 
 const struct elb_rpc_method cp_methods[] = {
-	{"ping", m_ping, true},
-	{"vip.list", m_vip_list, true},
-	{"vip.get", m_vip_get, true},
-	{"vip.add", m_vip_add, false},
-	{"vip.update", m_vip_update, false},
-	{"vip.preview", m_vip_preview, true},
-	{"vip.remove", m_vip_remove, false},
-	{"backend.add", m_backend_add, false},
-	{"backend.remove", m_backend_remove, false},
-	{"backend.drain", m_backend_drain, false},
-	{"backend.undrain", m_backend_undrain, false},
-	{"backend.weight", m_backend_weight, false},
-	{"health.get", m_health_get, true},
-	{"counters.get", m_counters_get, true},
-	{"config.get", m_config_get, true},
-	{"dataplanes.get", m_dataplanes_get, true},
-	{"subscribe", m_subscribe, true},
-	{"backend.preview", m_backend_preview, true},
-	{"fleet.get", cp_m_fleet_get, true},
+	{.name = "ping", .handler = m_ping, .read_only = true},
+	{.name = "vip.list", .handler = m_vip_list, .read_only = true},
+	{.name = "vip.get", .handler = m_vip_get, .read_only = true},
+	{.name = "vip.add", .handler = m_vip_add, .read_only = false},
+	{.name = "vip.update", .handler = m_vip_update, .read_only = false},
+	{.name = "vip.preview", .handler = m_vip_preview, .read_only = true},
+	{.name = "vip.remove", .handler = m_vip_remove, .read_only = false},
+	{.name = "backend.add", .handler = m_backend_add, .read_only = false},
+	{.name = "backend.remove", .handler = m_backend_remove, .read_only = false},
+	{.name = "backend.drain", .handler = m_backend_drain, .read_only = false},
+	{.name = "backend.undrain", .handler = m_backend_undrain, .read_only = false},
+	{.name = "backend.weight", .handler = m_backend_weight, .read_only = false},
+	{.name = "health.get", .handler = m_health_get, .read_only = true},
+	{.name = "counters.get", .handler = m_counters_get, .read_only = true},
+	{.name = "config.get", .handler = m_config_get, .read_only = true},
+	{.name = "dataplanes.get", .handler = m_dataplanes_get, .read_only = true},
+	{.name = "subscribe", .handler = m_subscribe, .read_only = true},
+	{.name = "backend.preview", .handler = m_backend_preview, .read_only = true},
+	{.name = "fleet.get", .handler = cp_m_fleet_get, .read_only = true},
 };
 const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * `--metrics ADDR:PORT`: the figures of counters.get in the Prometheus text
- * exposition format (version 0.0.4) at GET /metrics, over a minimal
- * HTTP/1.x server in edgelb-cp's epoll loop.
+ * exposition format (version 0.0.4) at GET /metrics.
  *
- * Minimal on purpose: one request per connection (the answer closes it),
- * a request head of at most METRICS_MAX_REQUEST bytes, METRICS_MAX_CONNS
- * connections at once, and each one gets METRICS_DEADLINE_MS to finish, so a
- * scraper that stalls costs one fd for a few seconds and never blocks the
- * loop. Everything is rendered from cp_counters_json, the one source of the
+ * HTTP is libmicrohttpd's, without a thread of its own: its epoll fd sits
+ * in edgelb-cp's epoll set and MHD_run is called from the loop (on its
+ * event, and every round for its time limits), so every request is
+ * answered on the loop's thread and nothing needs a lock. One request per
+ * connection (the answer closes it), METRICS_MAX_CONNS connections at once,
+ * METRICS_TIMEOUT_S each: a scraper that stalls costs one fd for a few
+ * seconds and never blocks the loop. The listening socket is ours (bound
+ * before MHD starts), so a bad address fails with its errno.
+ *
+ * The page is rendered here from cp_counters_json, the one source of the
  * operator socket's figures, so the two cannot disagree.
  */
 #include "cp_metrics.h"
@@ -22,33 +26,29 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#define METRICS_MAX_REQUEST 4096u
-#define METRICS_MAX_CONNS 32u
-#define METRICS_DEADLINE_MS 5000u
+#include "cp_dataplanes.h"
+#include "cp_methods.h"
 
-struct metrics_conn {
-	int kind;         /* CP_POLL_METRICS: the first member, as epoll data */
-	bool is_listener; /* false */
-	int fd;
-	char in[METRICS_MAX_REQUEST + 1];
-	size_t in_len;
-	char *out;
-	size_t out_len, out_off;
-	uint64_t deadline_ms;
-	struct metrics_conn *next;
-};
+#define METRICS_MAX_CONNS 32u
+#define METRICS_TIMEOUT_S 5u
+/* Per connection: the request head and the response head. */
+#define METRICS_CONN_MEMORY (8u << 10)
+
+static const char text_type[] = "text/plain; charset=utf-8";
+static const char page_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
 struct cp_metrics {
-	int kind;         /* CP_POLL_METRICS */
-	bool is_listener; /* true */
-	int fd;
-	struct metrics_conn *conns;
-	uint32_t n_conns;
-	uint64_t scrapes, bad_requests, dropped;
+	int kind; /* CP_POLL_METRICS: the first member, as epoll data */
+	int listen_fd;
+	int mhd_epoll_fd;
+	struct MHD_Daemon *mhd;
+	const struct cp_daemon *cp;
+	uint64_t scrapes, bad_requests;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -343,182 +343,57 @@ char *cp_metrics_render(const struct cp_daemon *cp, size_t *len)
 /* ------------------------------------------------------------------------ */
 /* HTTP */
 
-static void conn_close(struct cp_daemon *cp, struct metrics_conn *c)
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned int status, const char *type,
+			      char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
-	struct cp_metrics *m = cp->metrics;
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result rc;
 
-	for (struct metrics_conn **p = &m->conns; *p != NULL; p = &(*p)->next)
-		if (*p == c) {
-			*p = c->next;
-			break;
-		}
-	m->n_conns--;
-	epoll_ctl(cp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c->out);
-	free(c);
-}
-
-static int respond(struct metrics_conn *c, const char *status, const char *type, const char *body,
-		   size_t body_len)
-{
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n",
-			 status, type, body_len);
-
-	c->out = malloc((size_t)n + body_len);
-	if (c->out == NULL)
-		return -ENOMEM;
-	memcpy(c->out, head, (size_t)n);
-	memcpy(c->out + n, body, body_len);
-	c->out_len = (size_t)n + body_len;
-	return 0;
-}
-
-/* A whole request head is in: answer it. */
-static int answer(struct cp_daemon *cp, struct metrics_conn *c)
-{
-	static const char text_type[] = "text/plain; charset=utf-8";
-	char method[8], target[256];
-	size_t len;
-	int rc;
-
-	c->in[c->in_len] = '\0';
-	if (sscanf(c->in, "%7s %255s HTTP/1.%*c", method, target) != 2) {
-		cp->metrics->bad_requests++;
-		return respond(c, "400 Bad Request", text_type, "bad request\n", 12);
+	if (r == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO; /* MHD closes the connection */
 	}
-	if (strcmp(method, "GET") != 0) {
-		cp->metrics->bad_requests++;
-		return respond(c, "405 Method Not Allowed", text_type, "GET only\n", 9);
-	}
-	if (strcmp(target, "/metrics") != 0 && strncmp(target, "/metrics?", 9) != 0)
-		return respond(c, "404 Not Found", text_type, "the figures are at /metrics\n", 28);
-	char *body = cp_metrics_render(cp, &len);
-
-	if (body == NULL)
-		return respond(c, "500 Internal Server Error", text_type, "out of memory\n", 14);
-	cp->metrics->scrapes++;
-	rc = respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
-	free(body);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+	rc = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
 	return rc;
 }
 
-static void conn_event(struct cp_daemon *cp, struct metrics_conn *c, uint32_t events)
+static enum MHD_Result answer_text(struct MHD_Connection *conn, unsigned int status,
+				   const char *text)
 {
-	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
-
-	if (events & EPOLLERR) {
-		conn_close(cp, c);
-		return;
-	}
-	if (c->out == NULL && (events & (EPOLLIN | EPOLLHUP))) {
-		ssize_t n = recv(c->fd, c->in + c->in_len, METRICS_MAX_REQUEST - c->in_len,
-				 MSG_DONTWAIT);
-
-		if (n <= 0) {
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-			conn_close(cp, c); /* gone before asking */
-			return;
-		}
-		c->in_len += (size_t)n;
-		c->in[c->in_len] = '\0';
-		if (strstr(c->in, "\r\n\r\n") == NULL && strstr(c->in, "\n\n") == NULL) {
-			if (c->in_len < METRICS_MAX_REQUEST)
-				return;
-			cp->metrics->bad_requests++;
-			if (respond(c, "431 Request Header Fields Too Large", "text/plain",
-				    "request head too large\n", 23) < 0) {
-				conn_close(cp, c);
-				return;
-			}
-		} else if (answer(cp, c) < 0) {
-			conn_close(cp, c);
-			return;
-		}
-		if (epoll_ctl(cp->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-			conn_close(cp, c);
-			return;
-		}
-	}
-	while (c->out != NULL && c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			conn_close(cp, c);
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	if (c->out != NULL)
-		conn_close(cp, c); /* all sent: one request per connection */
+	return answer(conn, status, text_type, (char *)text, strlen(text), MHD_RESPMEM_PERSISTENT);
 }
 
-static void accept_conns(struct cp_daemon *cp)
+/* MHD's access handler: one call per request (a request body, which no
+ * GET has, is not waited for). url comes without its query string. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
 {
-	struct cp_metrics *m = cp->metrics;
+	struct cp_metrics *m = cls;
+	size_t len;
+	char *body;
 
-	for (int i = 0; i < 16; i++) {
-		int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event ev = {.events = EPOLLIN};
-		struct metrics_conn *c;
-
-		if (fd < 0)
-			return;
-		if (m->n_conns >= METRICS_MAX_CONNS) {
-			m->dropped++;
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		c->kind = CP_POLL_METRICS;
-		c->fd = fd;
-		c->deadline_ms = cp_now_ms() + METRICS_DEADLINE_MS;
-		ev.data.ptr = c;
-		if (epoll_ctl(cp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = m->conns;
-		m->conns = c;
-		m->n_conns++;
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+		m->bad_requests++;
+		return answer_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	}
-}
-
-void cp_metrics_event(struct cp_daemon *cp, void *ptr, uint32_t events)
-{
-	if (((struct cp_metrics *)ptr)->is_listener)
-		accept_conns(cp);
-	else
-		conn_event(cp, ptr, events);
-}
-
-void cp_metrics_tick(struct cp_daemon *cp, uint64_t now)
-{
-	struct metrics_conn *c, *next;
-
-	if (cp->metrics == NULL)
-		return;
-	for (c = cp->metrics->conns; c != NULL; c = next) {
-		next = c->next;
-		if (now >= c->deadline_ms) {
-			cp->metrics->dropped++;
-			conn_close(cp, c);
-		}
-	}
+	if (strcmp(url, "/metrics") != 0)
+		return answer_text(conn, MHD_HTTP_NOT_FOUND, "the figures are at /metrics\n");
+	body = cp_metrics_render(m->cp, &len);
+	if (body == NULL)
+		return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	m->scrapes++;
+	return answer(conn, MHD_HTTP_OK, page_type, body, len, MHD_RESPMEM_MUST_FREE);
 }
 
 int cp_metrics_parse_address(const char *text, struct sockaddr_storage *out, socklen_t *len)
@@ -566,6 +441,7 @@ int cp_metrics_open(struct cp_daemon *cp, const char *address)
 {
 	struct sockaddr_storage addr;
 	struct epoll_event ev = {.events = EPOLLIN};
+	const union MHD_DaemonInfo *info;
 	struct cp_metrics *m;
 	socklen_t len;
 	int one = 1, rc;
@@ -577,35 +453,69 @@ int cp_metrics_open(struct cp_daemon *cp, const char *address)
 	if (m == NULL)
 		return -ENOMEM;
 	m->kind = CP_POLL_METRICS;
-	m->is_listener = true;
-	m->fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (m->fd < 0 || setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(m->fd, (struct sockaddr *)&addr, len) < 0 || listen(m->fd, 64) < 0) {
+	m->cp = cp;
+	m->mhd_epoll_fd = -1;
+	m->listen_fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m->listen_fd < 0 ||
+	    setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(m->listen_fd, (struct sockaddr *)&addr, len) < 0 || listen(m->listen_fd, 64) < 0) {
 		rc = -errno;
 		goto fail;
 	}
+	/* MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD: no thread,
+	 * MHD_run from our loop. */
+	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				  0, NULL, NULL, on_request, m,
+				  MHD_OPTION_LISTEN_SOCKET, m->listen_fd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_MAX_CONNS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_TIMEOUT_S,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_CONN_MEMORY,
+				  MHD_OPTION_END);
+	if (m->mhd == NULL) {
+		rc = -ENOMEM; /* MHD says no more; the socket itself was fine */
+		goto fail;
+	}
+	m->listen_fd = -1; /* MHD's now: MHD_stop_daemon closes it */
+	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	m->mhd_epoll_fd = info->epoll_fd;
 	ev.data.ptr = m;
-	if (epoll_ctl(cp->epfd, EPOLL_CTL_ADD, m->fd, &ev) < 0) {
+	if (epoll_ctl(cp->epfd, EPOLL_CTL_ADD, m->mhd_epoll_fd, &ev) < 0) {
 		rc = -errno;
 		goto fail;
 	}
 	cp->metrics = m;
 	return 0;
 fail:
-	if (m->fd >= 0)
-		close(m->fd);
+	if (m->mhd != NULL)
+		MHD_stop_daemon(m->mhd);
+	if (m->listen_fd >= 0)
+		close(m->listen_fd);
 	free(m);
 	return rc;
+}
+
+void cp_metrics_event(struct cp_daemon *cp)
+{
+	if (cp->metrics != NULL)
+		MHD_run(cp->metrics->mhd);
+}
+
+void cp_metrics_tick(struct cp_daemon *cp)
+{
+	/* Also without an event: MHD closes timed-out connections in MHD_run. */
+	cp_metrics_event(cp);
 }
 
 void cp_metrics_close(struct cp_daemon *cp)
 {
 	if (cp->metrics == NULL)
 		return;
-	while (cp->metrics->conns != NULL)
-		conn_close(cp, cp->metrics->conns);
-	epoll_ctl(cp->epfd, EPOLL_CTL_DEL, cp->metrics->fd, NULL);
-	close(cp->metrics->fd);
+	epoll_ctl(cp->epfd, EPOLL_CTL_DEL, cp->metrics->mhd_epoll_fd, NULL);
+	MHD_stop_daemon(cp->metrics->mhd);
 	free(cp->metrics);
 	cp->metrics = NULL;
 }

@@ -9,50 +9,60 @@
  * limit, so a slow monitor never holds up the loop or the other clients.
  * A snapshot is built once per round and copied to each subscriber due.
  */
+#include "cp_stream.h"
+
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <arpa/inet.h>
-
-#include "cp_daemon.h"
 #include "elb_dp_api.h"
 
-static uint64_t unix_ms(void)
-{
-	struct timespec ts;
+struct cp_subscriber {
+	uint64_t client; /* elb_rpc_server_caller's id */
+	uint32_t interval_ms;
+	bool snapshots, events;
+	uint64_t next_ms; /* next snapshot due */
+	uint64_t sent;    /* snapshots sent */
+};
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+struct cp_stream {
+	struct cp_daemon *cp;
+	cp_snapshot_fn snapshot;
+	struct cp_subscriber subs[CP_MAX_SUBSCRIBERS];
+	uint32_t n_subs;
+	cJSON *pending_events[CP_MAX_PENDING_EVENTS]; /* raised, not sent yet */
+	uint32_t n_pending_events;
+	uint64_t events_lost; /* raised while the queue was full */
+};
 
-static void drop_subscriber(struct cp_daemon *cp, uint32_t i)
+static void drop_subscriber(struct cp_stream *st, uint32_t i)
 {
-	cp->subs[i] = cp->subs[--cp->n_subs];
+	st->subs[i] = st->subs[--st->n_subs];
 }
 
 int cp_subscribe(struct cp_daemon *cp, uint32_t interval_ms, bool snapshots, bool events,
 		 struct elb_rpc_error *error)
 {
 	uint64_t client = elb_rpc_server_caller(cp->operator);
+	struct cp_stream *st = cp->stream;
 	struct cp_subscriber *sub = NULL;
 
-	if (client == 0) {
+	if (client == 0 || st == NULL) {
 		elb_rpc_error_set(error, ELB_RPC_INVALID_REQUEST, NULL,
 				  "subscribe needs a connection to stream on");
 		return -EINVAL;
 	}
-	for (uint32_t i = 0; i < cp->n_subs; i++)
-		if (cp->subs[i].client == client)
-			sub = &cp->subs[i];
+	for (uint32_t i = 0; i < st->n_subs; i++)
+		if (st->subs[i].client == client)
+			sub = &st->subs[i];
 	if (sub == NULL) {
-		if (cp->n_subs == CP_MAX_SUBSCRIBERS) {
+		if (st->n_subs == CP_MAX_SUBSCRIBERS) {
 			elb_rpc_error_set(error, ELB_RPC_SERVER_BUSY, NULL,
 					  "too many subscribers (%u)", CP_MAX_SUBSCRIBERS);
 			return -EBUSY;
 		}
-		sub = &cp->subs[cp->n_subs++];
+		sub = &st->subs[st->n_subs++];
 		memset(sub, 0, sizeof(*sub));
 		sub->client = client;
 	}
@@ -65,61 +75,67 @@ int cp_subscribe(struct cp_daemon *cp, uint32_t interval_ms, bool snapshots, boo
 	return 0;
 }
 
-void cp_event(struct cp_daemon *cp, const char *type, cJSON *fields)
+/* The daemon's event sink (cp->events_sink): cp_emit counted the event. */
+static void stream_emit(void *ctx, const char *type, cJSON *fields)
 {
+	struct cp_stream *st = ctx;
 	cJSON *event = fields != NULL ? fields : cJSON_CreateObject();
 
-	cp->events++;
 	if (event == NULL)
 		return;
-	elb_dp_json_add_u64(event, "seq", cp->events);
-	elb_dp_json_add_u64(event, "time_ms", unix_ms());
+	elb_dp_json_add_u64(event, "seq", st->cp->events);
+	elb_dp_json_add_u64(event, "time_ms", cp_wall_ms());
 	cJSON_AddStringToObject(event, "type", type);
 	/* Sent by the next tick, never from inside a handler: a request's
 	 * response comes before the events it causes. */
-	if (cp->n_subs == 0 || cp->n_pending_events == CP_MAX_PENDING_EVENTS) {
-		cp->events_lost += cp->n_subs > 0;
+	if (st->n_subs == 0 || st->n_pending_events == CP_MAX_PENDING_EVENTS) {
+		st->events_lost += st->n_subs > 0;
 		cJSON_Delete(event);
 		return;
 	}
-	cp->pending_events[cp->n_pending_events++] = event;
+	st->pending_events[st->n_pending_events++] = event;
 }
 
 /* Give each subscriber that wants them the events raised since the last
  * round. */
-static void send_events(struct cp_daemon *cp)
+static void send_events(struct cp_stream *st)
 {
-	for (uint32_t e = 0; e < cp->n_pending_events; e++) {
-		for (uint32_t i = 0; i < cp->n_subs;) {
+	struct cp_daemon *cp = st->cp;
+
+	for (uint32_t e = 0; e < st->n_pending_events; e++) {
+		for (uint32_t i = 0; i < st->n_subs;) {
 			cJSON *copy;
 			int rc;
 
-			if (!cp->subs[i].events) {
+			if (!st->subs[i].events) {
 				i++;
 				continue;
 			}
-			copy = cJSON_Duplicate(cp->pending_events[e], true);
-			rc = copy != NULL ? elb_rpc_server_notify(cp->operator, cp->subs[i].client,
+			copy = cJSON_Duplicate(st->pending_events[e], true);
+			rc = copy != NULL ? elb_rpc_server_notify(cp->operator, st->subs[i].client,
 								  "event", copy)
 					  : -ENOMEM;
 			if (rc == -ENOENT || rc == -ENOBUFS) {
-				drop_subscriber(cp, i);
+				drop_subscriber(st, i);
 				continue;
 			}
 			i++;
 		}
-		cJSON_Delete(cp->pending_events[e]);
+		cJSON_Delete(st->pending_events[e]);
 	}
-	cp->n_pending_events = 0;
+	st->n_pending_events = 0;
 }
 
 void cp_stream_tick(struct cp_daemon *cp, uint64_t now)
 {
+	struct cp_stream *st = cp->stream;
 	cJSON *snapshot = NULL;
 
-	send_events(cp);
-	for (uint32_t i = 0; i < cp->n_subs;) {
-		struct cp_subscriber *sub = &cp->subs[i];
+	if (st == NULL)
+		return;
+	send_events(st);
+	for (uint32_t i = 0; i < st->n_subs;) {
+		struct cp_subscriber *sub = &st->subs[i];
 		cJSON *copy;
 		int rc;
 
@@ -128,10 +144,10 @@ void cp_stream_tick(struct cp_daemon *cp, uint64_t now)
 			continue;
 		}
 		if (snapshot == NULL) {
-			snapshot = cp_counters_json(cp);
+			snapshot = st->snapshot(cp);
 			if (snapshot == NULL)
 				return; /* out of memory: retried next round */
-			elb_dp_json_add_u64(snapshot, "time_ms", unix_ms());
+			elb_dp_json_add_u64(snapshot, "time_ms", cp_wall_ms());
 			elb_dp_json_add_u64(snapshot, "generation", cp->gen);
 			elb_dp_json_add_u64(snapshot, "events", cp->events);
 		}
@@ -141,7 +157,7 @@ void cp_stream_tick(struct cp_daemon *cp, uint64_t now)
 		elb_dp_json_add_u64(copy, "seq", sub->sent + 1);
 		rc = elb_rpc_server_notify(cp->operator, sub->client, "snapshot", copy);
 		if (rc == -ENOENT || rc == -ENOBUFS) {
-			drop_subscriber(cp, i); /* gone, or dropped for not reading */
+			drop_subscriber(st, i); /* gone, or dropped for not reading */
 			continue;
 		}
 		sub->sent += rc == 0;
@@ -154,29 +170,28 @@ void cp_stream_tick(struct cp_daemon *cp, uint64_t now)
 	cJSON_Delete(snapshot);
 }
 
-cJSON *cp_event_backend(const struct elb_dp_vip_key *vip, const union elb_addr *addr,
-			uint8_t family)
+int cp_stream_open(struct cp_daemon *cp, cp_snapshot_fn snapshot)
 {
-	char name[ELB_DP_VIP_KEY_STR_MAX], text[INET6_ADDRSTRLEN];
-	cJSON *o = cJSON_CreateObject();
+	struct cp_stream *st = calloc(1, sizeof(*st));
 
-	if (o == NULL)
-		return NULL;
-	cJSON_AddStringToObject(o, "vip", elb_dp_vip_key_str(vip, name, sizeof(name)));
-	if (addr != NULL) {
-		if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, text,
-			      sizeof(text)) == NULL)
-			snprintf(text, sizeof(text), "?");
-		cJSON_AddStringToObject(o, "backend", text);
-	}
-	return o;
+	if (st == NULL)
+		return -ENOMEM;
+	st->cp = cp;
+	st->snapshot = snapshot;
+	cp->stream = st;
+	cp->events_sink = (struct cp_event_sink){.emit = stream_emit, .ctx = st};
+	return 0;
 }
 
-cJSON *cp_event_dataplane(const char *name)
+void cp_stream_close(struct cp_daemon *cp)
 {
-	cJSON *o = cJSON_CreateObject();
+	struct cp_stream *st = cp->stream;
 
-	if (o != NULL)
-		cJSON_AddStringToObject(o, "dataplane", name);
-	return o;
+	if (st == NULL)
+		return;
+	for (uint32_t i = 0; i < st->n_pending_events; i++)
+		cJSON_Delete(st->pending_events[i]);
+	free(st);
+	cp->stream = NULL;
+	cp->events_sink = (struct cp_event_sink){0};
 }

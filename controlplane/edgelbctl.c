@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelbctl: the operator's command line for edgelb-cp. One JSON-RPC
- * request per invocation over the operator socket; the answer is printed as
- * a table (or raw with --json). A JSON-RPC error is printed on stderr and
- * makes the exit status 1; usage errors give 2, a socket failure 3.
+ * edgelbctl: the operator's command line for edgelb-cp. Every command is a
+ * row of one table (commands[] below): its words, arguments, JSON-RPC
+ * method, how its params are built and its answer printed, and whether it
+ * changes state; dispatch and usage() both walk that table. The answer is
+ * printed as a table (or raw with --json); exit statuses are enum ctl_exit.
+ *
+ * A change is committed by edgelb-cp before the dataplanes have it: by
+ * default edgelbctl then polls dataplanes.get until every managed dataplane
+ * acknowledged the change's generation, so that when it returns the
+ * dataplanes forward by the new state (--no-wait: return at the commit).
+ *
  * `explain` goes on to the dataplanes' own sockets (flow.explain), which
  * edgelb-cp lists: it never makes edgelb-cp wait on a dataplane.
  */
@@ -29,34 +36,30 @@
 #define REPLY_MAX (64u << 20)
 #define TIMEOUT_S 10
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"usage: edgelbctl [--socket PATH] [--json] COMMAND ...\n"
-		"  vip list\n"
-		"  vip get VIP                      VIP is ADDRESS:PORT/PROTO, [V6]:PORT/PROTO\n"
-		"  backend add VIP BACKEND [--weight N] [--dry-run]\n"
-		"  backend remove|undrain VIP BACKEND [--dry-run]\n"
-		"  backend drain VIP BACKEND [--dry-run] [--wait] [--timeout S] [--remove]\n"
-		"                                   --wait: until drained (exit 0) or timed out (4)\n"
-		"  backend weight VIP BACKEND N [--dry-run]\n"
-		"                                   --dry-run: what would move (backend.preview)\n"
-		"  health | counters | slo | config | dataplanes | fleet\n"
-		"  stats [--watch] [--interval MS] [--count N]\n"
-		"                                   per-VIP and per-backend rates, live with --watch\n"
-		"  events [--count N]               events as they happen (subscribe)\n"
-		"  explain SRC:SPORT DST:DPORT tcp|udp [--flags SAFRP] [--length N] [--no-df]\n"
-		"  explain --packet HEX | --pcap FILE [--frame N]\n"
-		"          [--dataplane NAME | --dp-socket PATH] [--output]\n"
-		"                                   every step of each dataplane's decision for one\n"
-		"                                   packet (flow.explain); exit 5 if they disagree\n"
-		"  node                             BGP announcements, speaker, sessions, drain state\n"
-		"  node drain [--wait] [--timeout S]\n"
-		"                                   withdraw every VIP; --wait: until no VIP traffic\n"
-		"                                   arrives (exit 0) or timed out (4)\n"
-		"  node resume                      announce again\n"
-		"  call METHOD [PARAMS-JSON]        any method, raw\n");
-}
+/* Exit statuses, documented in usage() and edgelbctl(1). */
+enum ctl_exit {
+	CTL_OK = 0,
+	CTL_REFUSED = 1,	  /* edgelb-cp (or a dataplane) answered with an error */
+	CTL_USAGE = 2,
+	CTL_SOCKET = 3,		  /* no answer: socket missing, closed or silent */
+	CTL_TIMED_OUT = 4,	  /* drain --wait: drained by its timeout, or not in time */
+	CTL_DISAGREE = 5,	  /* explain: the dataplanes decide differently */
+	CTL_NOT_ACKNOWLEDGED = 6, /* a change is committed, not every dataplane has it yet */
+};
+
+#define WAIT_TIMEOUT_DEFAULT_S 10.0
+#define WAIT_POLL_FIRST_MS 10 /* dataplanes.get at once, again after this */
+#define WAIT_POLL_MAX_MS 200  /* the interval grows by half up to this */
+
+/* The global options, as every command sees them. */
+struct ctl_opts {
+	const char *path;
+	bool json;
+	bool wait;	       /* a change waits for the dataplanes' acknowledgement */
+	double wait_timeout_s; /* for at most this long */
+};
+
+static void usage(FILE *out);
 
 /* "198.51.100.1:443/tcp" or "[2001:db8::1]:443/tcp" into params members. */
 static int add_vip(cJSON *params, const char *text)
@@ -106,6 +109,18 @@ static int add_weight(cJSON *params, const char *text)
 	cJSON_AddNumberToObject(params, "weight", value);
 	return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/*
+ * The JSON-RPC client: conn_* keep one connection (the streams, stats,
+ * events and drain --wait, read notifications on it) and call() makes one
+ * request on a connection of its own. Every one-shot request goes through
+ * call(), so moving onto dataplane/control/elb_rpc_client.h's elb_rpc_call
+ * is a change of call() alone. Not yet, because that client skips what
+ * edgelbctl must show: a server's refusal of the connection (an error
+ * with "id": null, then close: "uid N may not use this socket") and, for
+ * the streams, notifications.
+ */
 
 /* One connection to the socket, read line by line. */
 struct conn {
@@ -399,28 +414,121 @@ static void print_fleet(const cJSON *result)
 	}
 }
 
+/* A dataplane edgelb-cp manages that has not acknowledged `generation`. */
+static bool lags(const cJSON *dp, double generation)
+{
+	return strcmp(str(dp, "state"), "refused") != 0 &&
+	       num(dp, "pushed_generation") < generation;
+}
+
+static void print_laggards(const cJSON *dataplanes, double generation)
+{
+	const cJSON *d;
+
+	cJSON_ArrayForEach(d, dataplanes)
+	{
+		const char *error = str(d, "last_error");
+
+		if (!lags(d, generation))
+			continue;
+		fprintf(stderr, "  %s: %s, has generation %.0f%s%s\n", str(d, "name"),
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "connected"))
+				? "connected"
+				: "not connected",
+			num(d, "pushed_generation"), error[0] ? ", last error: " : "", error);
+	}
+}
+
+/*
+ * Wait until every dataplane edgelb-cp manages acknowledged `generation`
+ * (0: whatever generation edgelb-cp is at now): poll dataplanes.get at once,
+ * then after WAIT_POLL_FIRST_MS, half as long again each time. A dataplane
+ * that speaks another protocol (refused) is not managed and not waited for;
+ * a disconnected one is, as it gets the state only when it reconnects.
+ * @return CTL_OK (also with no dataplane configured), CTL_NOT_ACKNOWLEDGED
+ *         after timeout_s (the laggards on stderr), CTL_REFUSED if
+ *         dataplanes.get is refused, CTL_SOCKET.
+ */
+static int wait_acknowledged(const char *path, double generation, double timeout_s)
+{
+	struct timespec start, now;
+	unsigned int interval_ms = WAIT_POLL_FIRST_MS;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		cJSON *reply = NULL;
+		const cJSON *result, *dps, *d;
+		unsigned int lagging = 0;
+		double waited;
+		int rc = call(path, "dataplanes.get", NULL, &reply);
+
+		if (rc < 0) {
+			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+			return CTL_SOCKET;
+		}
+		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+		if (result == NULL) {
+			const cJSON *error = cJSON_GetObjectItemCaseSensitive(reply, "error");
+
+			fprintf(stderr, "edgelbctl: dataplanes.get: error %.0f: %s\n",
+				num(error, "code"), str(error, "message"));
+			cJSON_Delete(reply);
+			return CTL_REFUSED;
+		}
+		if (generation == 0)
+			generation = num(result, "generation");
+		dps = cJSON_GetObjectItemCaseSensitive(result, "dataplanes");
+		cJSON_ArrayForEach(d, dps)
+			lagging += lags(d, generation);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited = (double)(now.tv_sec - start.tv_sec) +
+			 (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+		if (lagging > 0 && waited >= timeout_s) {
+			fprintf(stderr,
+				"edgelbctl: generation %.0f is committed in edgelb-cp, but after "
+				"%.1f s %u dataplane%s did not acknowledge it (the change stays; a "
+				"dataplane not connected gets it when it reconnects):\n",
+				generation, waited, lagging, lagging == 1 ? "" : "s");
+			print_laggards(dps, generation);
+		}
+		cJSON_Delete(reply);
+		if (lagging == 0)
+			return CTL_OK;
+		if (waited >= timeout_s)
+			return CTL_NOT_ACKNOWLEDGED;
+		usleep(interval_ms * 1000u);
+		interval_ms += interval_ms / 2;
+		if (interval_ms > WAIT_POLL_MAX_MS)
+			interval_ms = WAIT_POLL_MAX_MS;
+	}
+}
+
 /*
  * backend drain --wait: subscribe to events on one connection, send the
- * drain on it, then wait for this backend's drain_complete.
- * @return 0 drained (flows gone), 4 ended by its timeout or not seen in
- *         time, 1 refused, 3 socket trouble.
+ * drain on it, then wait for this backend's drain_complete. Unless
+ * --no-wait, the dataplanes' acknowledgement of the drain comes first (a
+ * drain they do not have cannot end), and with --remove that of the
+ * removal last.
+ * @return CTL_OK drained (flows gone), CTL_TIMED_OUT ended by its timeout
+ *         or not seen in time, CTL_NOT_ACKNOWLEDGED, CTL_REFUSED,
+ *         CTL_SOCKET.
  */
 static void print_json_line(const cJSON *item);
 
-static int drain_wait(const char *path, cJSON *params, unsigned long timeout_s, bool json)
+static int drain_wait(const struct ctl_opts *o, cJSON *params, unsigned long timeout_s)
 {
 	char backend[64];
 	cJSON *sub = cJSON_CreateObject(), *msg = NULL;
 	struct timespec start, now;
 	struct conn c;
-	int rc = conn_open(&c, path), result = 4;
+	int rc = conn_open(&c, o->path), result = CTL_TIMED_OUT;
 
 	snprintf(backend, sizeof(backend), "%s", str(params, "backend"));
 	if (rc < 0) {
-		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "edgelbctl: %s: %s\n", o->path, strerror(-rc));
 		cJSON_Delete(params);
 		cJSON_Delete(sub);
-		return 3;
+		return CTL_SOCKET;
 	}
 	cJSON_AddBoolToObject(sub, "snapshots", false);
 	cJSON_AddBoolToObject(sub, "events", true);
@@ -430,7 +538,7 @@ static int drain_wait(const char *path, cJSON *params, unsigned long timeout_s, 
 		cJSON_Delete(msg);
 		cJSON_Delete(params);
 		conn_close(&c);
-		return 1;
+		return CTL_REFUSED;
 	}
 	cJSON_Delete(msg);
 	conn_request(&c, "backend.drain", params);
@@ -445,8 +553,8 @@ static int drain_wait(const char *path, cJSON *params, unsigned long timeout_s, 
 		    (unsigned long)(now.tv_sec - start.tv_sec) < timeout_s + 30)
 			continue; /* quiet: nothing happened yet */
 		if (rc < 0) {
-			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-			result = rc == -ETIMEDOUT ? 4 : 3;
+			fprintf(stderr, "edgelbctl: %s: %s\n", o->path, strerror(-rc));
+			result = rc == -ETIMEDOUT ? CTL_TIMED_OUT : CTL_SOCKET;
 			break;
 		}
 		error = cJSON_GetObjectItemCaseSensitive(msg, "error");
@@ -455,18 +563,22 @@ static int drain_wait(const char *path, cJSON *params, unsigned long timeout_s, 
 		if (error != NULL) {
 			fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
 				str(error, "message"));
-			result = 1;
+			result = CTL_REFUSED;
 			break;
 		}
 		if (res != NULL) {
 			const cJSON *drain = cJSON_GetObjectItemCaseSensitive(res, "drain");
 
+			/* The events meanwhile wait in the socket's buffer. */
+			if (o->wait && (result = wait_acknowledged(o->path, num(res, "generation"),
+								   o->wait_timeout_s)) != CTL_OK)
+				break;
 			if (strcmp(str(drain, "state"), "drained") == 0) {
 				printf("already drained\n");
-				result = 0;
+				result = CTL_OK;
 				break;
 			}
-			if (!json)
+			if (!o->json)
 				printf("draining %s (generation %.0f, timeout %.0f s)...\n", backend,
 				       num(res, "generation"), num(drain, "timeout_ms") / 1000);
 			fflush(stdout);
@@ -475,14 +587,22 @@ static int drain_wait(const char *path, cJSON *params, unsigned long timeout_s, 
 		if (strcmp(str(p, "type"), "drain_complete") != 0 ||
 		    strcmp(str(p, "backend"), backend) != 0)
 			goto next;
-		if (json)
+		if (o->json)
 			print_json_line(p);
 		else
 			printf("%s %s: drained (%s) after %.1f s, %.0f flows left%s\n", str(p, "vip"),
 			       backend, str(p, "reason"), num(p, "drain_ms") / 1000,
 			       num(p, "flows_left"),
 			       yes(p, "removed")[0] == 'y' ? "; removed" : "");
-		result = strcmp(str(p, "reason"), "flows_gone") == 0 ? 0 : 4;
+		fflush(stdout);
+		result = strcmp(str(p, "reason"), "flows_gone") == 0 ? CTL_OK : CTL_TIMED_OUT;
+		/* The removal is committed with the event: wait for the
+		 * generation edgelb-cp is at now, which includes it. */
+		if (o->wait && yes(p, "removed")[0] == 'y') {
+			rc = wait_acknowledged(o->path, 0, o->wait_timeout_s);
+			if (rc != CTL_OK)
+				result = rc;
+		}
 		break;
 next:
 		cJSON_Delete(msg);
@@ -669,7 +789,7 @@ static int run_stream(const char *path, bool stats, bool json, uint32_t interval
 	if (rc < 0) {
 		cJSON_Delete(params);
 		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-		return 3;
+		return CTL_SOCKET;
 	}
 	cJSON_AddNumberToObject(params, "interval_ms", interval_ms);
 	cJSON_AddBoolToObject(params, "snapshots", stats);
@@ -683,7 +803,7 @@ static int run_stream(const char *path, bool stats, bool json, uint32_t interval
 			str(error, "message"));
 		cJSON_Delete(msg);
 		conn_close(&c);
-		return 1;
+		return CTL_REFUSED;
 	}
 	cJSON_Delete(msg);
 	while (rc == 0 && (frames == 0 || shown < frames)) {
@@ -726,9 +846,9 @@ static int run_stream(const char *path, bool stats, bool json, uint32_t interval
 	conn_close(&c);
 	if (rc < 0) {
 		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-		return 3;
+		return CTL_SOCKET;
 	}
-	return 0;
+	return CTL_OK;
 }
 
 static void print_slo(const cJSON *result)
@@ -798,108 +918,62 @@ static void print_node(const cJSON *r)
 		       str(item, "neighbor"), num(item, "as"), str(item, "state"), str(item, "info"));
 }
 
-/*
- * node, node drain [--wait] [--timeout S], node resume. --wait polls node.get
- * until the node is drained.
- * @return 0 done (drained: no VIP traffic), 4 drained by its timeout or not
- *         in time, 1 refused, 2 usage, 3 socket trouble.
- */
-static int node_command(const char *path, char **args, int nargs, bool json)
+static void print_node_state(const cJSON *result)
 {
-	const char *method = "node.get";
-	unsigned long timeout_s = 0;
-	bool wait = false;
+	printf("node %s\n", str(result, "state"));
+}
+
+/*
+ * node drain --wait: poll node.get until the node is drained, for at most
+ * timeout_s (0: the daemon's bgp.drain_timeout_ms, daemon_timeout_ms, and
+ * 30 s more).
+ * @return CTL_OK drained (no VIP traffic), CTL_TIMED_OUT drained by its
+ *         timeout or not in time, CTL_REFUSED, CTL_SOCKET.
+ */
+static int node_wait_drained(const struct ctl_opts *o, unsigned long timeout_s,
+			     double daemon_timeout_ms)
+{
 	struct timespec start, now;
-	cJSON *reply = NULL;
-	const cJSON *result, *error;
-	int rc;
 
-	if (nargs >= 2 && strcmp(args[1], "drain") == 0)
-		method = "node.drain";
-	else if (nargs == 2 && strcmp(args[1], "resume") == 0)
-		method = "node.resume";
-	else if (nargs != 1)
-		goto usage;
-	for (int i = 2; strcmp(method, "node.drain") == 0 && i < nargs; i++) {
-		char *end = NULL;
-
-		if (strcmp(args[i], "--wait") == 0) {
-			wait = true;
-		} else if (strcmp(args[i], "--timeout") == 0 && i + 1 < nargs) {
-			timeout_s = strtoul(args[++i], &end, 10);
-			if (*end != '\0' || timeout_s == 0 || timeout_s > 604800)
-				goto usage;
-		} else {
-			goto usage;
-		}
-	}
-	if (timeout_s != 0 && !wait)
-		goto usage;
-	rc = call(path, method, NULL, &reply);
-	if (rc < 0) {
-		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-		return 3;
-	}
-	error = cJSON_GetObjectItemCaseSensitive(reply, "error");
-	result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-	if (error != NULL) {
-		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"), str(error, "message"));
-		cJSON_Delete(reply);
-		return 1;
-	}
-	if (json)
-		print_pretty(result);
-	else if (strcmp(method, "node.get") == 0)
-		print_node(result);
-	else
-		printf("node %s\n", str(result, "state"));
-	if (!wait) {
-		cJSON_Delete(reply);
-		return 0;
-	}
-	if (timeout_s == 0) /* the daemon's bgp.drain_timeout_ms ends it */
-		timeout_s = (unsigned long)(num(result, "timeout_ms") / 1000) + 30;
-	cJSON_Delete(reply);
+	if (timeout_s == 0)
+		timeout_s = (unsigned long)(daemon_timeout_ms / 1000) + 30;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		const cJSON *drain;
+		cJSON *reply = NULL;
+		const cJSON *result, *drain;
+		int rc = call(o->path, "node.get", NULL, &reply);
 
-		reply = NULL;
-		rc = call(path, "node.get", NULL, &reply);
 		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
 		if (rc < 0 || result == NULL) {
-			fprintf(stderr, "edgelbctl: %s: %s\n", path,
+			fprintf(stderr, "edgelbctl: %s: %s\n", o->path,
 				rc < 0 ? strerror(-rc) : "node.get refused");
 			cJSON_Delete(reply);
-			return rc < 0 ? 3 : 1;
+			return rc < 0 ? CTL_SOCKET : CTL_REFUSED;
 		}
 		drain = cJSON_GetObjectItemCaseSensitive(result, "drain");
 		if (strcmp(str(result, "state"), "drained") == 0) {
-			if (json)
+			if (o->json)
 				print_pretty(drain);
 			else
 				printf("node drained (%s) after %.1f s\n", str(drain, "reason"),
 				       num(drain, "drain_ms") / 1000);
-			rc = strcmp(str(drain, "reason"), "quiet") == 0 ? 0 : 4;
+			rc = strcmp(str(drain, "reason"), "quiet") == 0 ? CTL_OK : CTL_TIMED_OUT;
 			cJSON_Delete(reply);
 			return rc;
 		}
 		if (strcmp(str(result, "state"), "active") == 0) {
 			fprintf(stderr, "edgelbctl: the node was resumed before it was drained\n");
 			cJSON_Delete(reply);
-			return 1;
+			return CTL_REFUSED;
 		}
 		cJSON_Delete(reply);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((unsigned long)(now.tv_sec - start.tv_sec) >= timeout_s) {
 			fprintf(stderr, "edgelbctl: not drained after %lu s\n", timeout_s);
-			return 4;
+			return CTL_TIMED_OUT;
 		}
 		usleep(100000);
 	}
-usage:
-	usage(stderr);
-	return 2;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1111,14 +1185,16 @@ static void explanation_outcome(const cJSON *r, char *out, size_t len)
  *         2 usage; 3 socket trouble; 5 the dataplanes disagree or one is
  *         inconsistent.
  */
-static int explain_command(const char *path, char **args, int nargs, bool json)
+static int explain_command(const struct ctl_opts *opts, char **args, int nargs)
 {
+	const char *path = opts->path;
+	bool json = opts->json;
 	const char *only = NULL, *dp_socket = NULL, *pcap = NULL;
 	unsigned long frame_index = 1;
 	cJSON *params = cJSON_CreateObject(), *targets = cJSON_CreateArray(), *reply = NULL;
 	const cJSON *t;
 	char first[256] = "", outcome[256];
-	int positional = 0, answered = 0, status = 0, rc;
+	int positional = 0, answered = 0, status = CTL_OK, rc;
 	bool packet_given = false, tuple_flags = false;
 
 	for (int i = 1; i < nargs; i++) {
@@ -1174,7 +1250,7 @@ static int explain_command(const char *path, char **args, int nargs, bool json)
 	if (pcap != NULL && add_pcap_frame(params, pcap, frame_index) < 0) {
 		cJSON_Delete(params);
 		cJSON_Delete(targets);
-		return 2;
+		return CTL_USAGE;
 	}
 
 	if (dp_socket != NULL) {
@@ -1189,7 +1265,7 @@ static int explain_command(const char *path, char **args, int nargs, bool json)
 		rc = call(path, "dataplanes.get", NULL, &reply);
 		if (rc < 0) {
 			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-			status = 3;
+			status = CTL_SOCKET;
 			goto out;
 		}
 		dps = cJSON_GetObjectItemCaseSensitive(
@@ -1203,7 +1279,7 @@ static int explain_command(const char *path, char **args, int nargs, bool json)
 			fprintf(stderr, "edgelbctl: %s\n",
 				only ? "edgelb-cp manages no dataplane of that name"
 				     : "edgelb-cp manages no dataplane");
-			status = 1;
+			status = CTL_REFUSED;
 			goto out;
 		}
 	}
@@ -1215,7 +1291,7 @@ static int explain_command(const char *path, char **args, int nargs, bool json)
 		if (rc < 0) {
 			fprintf(stderr, "edgelbctl: dataplane %s (%s): %s\n", str(t, "name"),
 				str(t, "socket"), strerror(-rc));
-			status = status ? status : 3;
+			status = status ? status : CTL_SOCKET;
 			continue;
 		}
 		error = cJSON_GetObjectItemCaseSensitive(reply, "error");
@@ -1223,7 +1299,7 @@ static int explain_command(const char *path, char **args, int nargs, bool json)
 		if (error != NULL || result == NULL) {
 			fprintf(stderr, "edgelbctl: dataplane %s: error %.0f: %s\n", str(t, "name"),
 				num(error, "code"), str(error, "message"));
-			status = 1;
+			status = CTL_REFUSED;
 		} else {
 			if (json) {
 				cJSON_AddStringToObject((cJSON *)result, "dataplane", str(t, "name"));
@@ -1234,17 +1310,17 @@ static int explain_command(const char *path, char **args, int nargs, bool json)
 			explanation_outcome(result, outcome, sizeof(outcome));
 			if (answered++ == 0)
 				snprintf(first, sizeof(first), "%s", outcome);
-			else if (strcmp(first, outcome) != 0 && status == 0)
-				status = 5;
+			else if (strcmp(first, outcome) != 0 && status == CTL_OK)
+				status = CTL_DISAGREE;
 			if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "consistent")) &&
-			    status == 0)
-				status = 5;
+			    status == CTL_OK)
+				status = CTL_DISAGREE;
 		}
 		cJSON_Delete(reply);
 		reply = NULL;
 	}
 	if (!json && answered > 1)
-		printf("%s\n", status == 5 ? "the dataplanes DISAGREE (see above)"
+		printf("%s\n", status == CTL_DISAGREE ? "the dataplanes DISAGREE (see above)"
 					   : "every dataplane decides the same");
 out:
 	cJSON_Delete(params);
@@ -1254,12 +1330,406 @@ bad_endpoint:
 	fprintf(stderr, "edgelbctl: an endpoint is ADDRESS:PORT or [V6]:PORT\n");
 	cJSON_Delete(params);
 	cJSON_Delete(targets);
-	return 2;
+	return CTL_USAGE;
 usage:
 	usage(stderr);
 	cJSON_Delete(params);
 	cJSON_Delete(targets);
-	return 2;
+	return CTL_USAGE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The command table */
+
+/* One invocation's request, as its command's builder leaves it. */
+struct ctl_request {
+	const char *method;
+	cJSON *params;
+	void (*print)(const cJSON *result);
+	bool changes;		 /* wait for the dataplanes' acknowledgement */
+	bool drain_wait;	 /* backend drain --wait */
+	bool node_wait;		 /* node drain --wait */
+	unsigned long timeout_s; /* --timeout of either, 0: none given */
+};
+
+/* A builder's "print the usage and exit CTL_USAGE". */
+#define CTL_SHOW_USAGE (-1)
+
+struct ctl_command {
+	const char *words[2];	/* "backend", "drain"; "health", NULL */
+	const char *synopsis;	/* what follows the words; "\n" between lines */
+	const char *help;	/* what it does, or NULL; "\n" between lines */
+	int min_args, max_args; /* after the words; max_args -1: any number */
+	const char *method;	/* its JSON-RPC method, unless run() does everything */
+	bool changes;		/* waits for the dataplanes' acknowledgement */
+	/* Params from the arguments after the words: 0, CTL_SHOW_USAGE, or an
+	 * exit status after saying why on stderr. NULL: no arguments. */
+	int (*build)(const struct ctl_command *cmd, struct ctl_request *req, char **args,
+		     int nargs);
+	void (*print)(const cJSON *result); /* the answer without --json */
+	/* A command with a flow of its own (streams, explain): all of argv
+	 * from the first word; returns the exit status. */
+	int (*run)(const struct ctl_opts *o, char **args, int nargs);
+};
+
+static int bad_vip(void)
+{
+	fprintf(stderr, "edgelbctl: a VIP is ADDRESS:PORT/PROTO, e.g. 198.51.100.1:443/tcp\n");
+	return CTL_USAGE;
+}
+
+static int build_vip(const struct ctl_command *cmd, struct ctl_request *req, char **args,
+		     int nargs)
+{
+	(void)cmd;
+	(void)nargs;
+	return add_vip(req->params, args[0]) < 0 ? bad_vip() : 0;
+}
+
+/* backend OP VIP BACKEND [options]: OP is the command's second word. */
+static int build_backend(const struct ctl_command *cmd, struct ctl_request *req, char **args,
+			 int nargs)
+{
+	const char *op = cmd->words[1];
+	bool is_add = strcmp(op, "add") == 0, is_drain = strcmp(op, "drain") == 0;
+	bool is_weight = strcmp(op, "weight") == 0, dry_run = false, weight_given = false;
+
+	if (add_vip(req->params, args[0]) < 0)
+		return bad_vip();
+	cJSON_AddStringToObject(req->params, "backend", args[1]);
+	for (int i = 2; i < nargs; i++) {
+		char *end = NULL;
+
+		if (strcmp(args[i], "--dry-run") == 0) {
+			dry_run = true;
+		} else if (is_add && strcmp(args[i], "--weight") == 0 && i + 1 < nargs &&
+			   !weight_given) {
+			if (add_weight(req->params, args[++i]) < 0)
+				return CTL_SHOW_USAGE;
+			weight_given = true;
+		} else if (is_weight && !weight_given && args[i][0] != '-') {
+			if (add_weight(req->params, args[i]) < 0)
+				return CTL_SHOW_USAGE;
+			weight_given = true;
+		} else if (is_drain && strcmp(args[i], "--wait") == 0) {
+			req->drain_wait = true;
+		} else if (is_drain && strcmp(args[i], "--remove") == 0) {
+			cJSON_AddBoolToObject(req->params, "remove_when_drained", true);
+		} else if (is_drain && strcmp(args[i], "--timeout") == 0 && i + 1 < nargs) {
+			req->timeout_s = strtoul(args[++i], &end, 10);
+			if (*end != '\0' || req->timeout_s == 0 || req->timeout_s > 604800)
+				return CTL_SHOW_USAGE;
+			cJSON_AddNumberToObject(req->params, "timeout_ms",
+						(double)req->timeout_s * 1000);
+		} else {
+			return CTL_SHOW_USAGE;
+		}
+	}
+	if (is_weight && !weight_given)
+		return CTL_SHOW_USAGE;
+	if (dry_run) {
+		if (req->drain_wait || req->timeout_s != 0 ||
+		    cJSON_GetObjectItem(req->params, "remove_when_drained"))
+			return CTL_SHOW_USAGE;
+		cJSON_AddStringToObject(req->params, "change", op);
+		req->method = "backend.preview";
+		req->print = print_preview;
+		req->changes = false;
+	}
+	return 0;
+}
+
+static int build_node_drain(const struct ctl_command *cmd, struct ctl_request *req,
+			    char **args, int nargs)
+{
+	(void)cmd;
+	for (int i = 0; i < nargs; i++) {
+		char *end = NULL;
+
+		if (strcmp(args[i], "--wait") == 0) {
+			req->node_wait = true;
+		} else if (strcmp(args[i], "--timeout") == 0 && i + 1 < nargs) {
+			req->timeout_s = strtoul(args[++i], &end, 10);
+			if (*end != '\0' || req->timeout_s == 0 || req->timeout_s > 604800)
+				return CTL_SHOW_USAGE;
+		} else {
+			return CTL_SHOW_USAGE;
+		}
+	}
+	return req->timeout_s != 0 && !req->node_wait ? CTL_SHOW_USAGE : 0;
+}
+
+/* call METHOD [PARAMS-JSON]: raw, so it cannot know whether METHOD changes
+ * state, and never waits for the dataplanes. */
+static int build_call(const struct ctl_command *cmd, struct ctl_request *req, char **args,
+		      int nargs)
+{
+	(void)cmd;
+	req->method = args[0];
+	if (nargs == 2) {
+		cJSON_Delete(req->params);
+		req->params = cJSON_Parse(args[1]);
+		if (req->params == NULL) {
+			fprintf(stderr, "edgelbctl: PARAMS is not JSON\n");
+			return CTL_USAGE;
+		}
+	}
+	return 0;
+}
+
+static void print_vip_get(const cJSON *result)
+{
+	print_backends(cJSON_GetObjectItemCaseSensitive(result, "health"));
+}
+
+static void print_health(const cJSON *result)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(result, "vips"))
+		print_backends(v);
+}
+
+static void print_config(const cJSON *result)
+{
+	print_pretty(cJSON_GetObjectItemCaseSensitive(result, "config"));
+}
+
+static void print_committed(const cJSON *result)
+{
+	printf("ok (generation %.0f)\n", num(result, "generation"));
+}
+
+/* stats [--watch] [--interval MS] [--count N], events [--count N] */
+static int run_stats(const struct ctl_opts *o, char **args, int nargs)
+{
+	bool stats = strcmp(args[0], "stats") == 0, watch = false, count_given = false;
+	unsigned long interval_ms = 1000, frames = 1;
+
+	for (int i = 1; i < nargs; i++) {
+		char *end = NULL;
+
+		if (stats && strcmp(args[i], "--watch") == 0) {
+			watch = true;
+		} else if (stats && strcmp(args[i], "--interval") == 0 && i + 1 < nargs) {
+			interval_ms = strtoul(args[++i], &end, 10);
+			if (*end != '\0' || interval_ms < 100 || interval_ms > 3600000)
+				goto usage;
+		} else if (strcmp(args[i], "--count") == 0 && i + 1 < nargs) {
+			frames = strtoul(args[++i], &end, 10);
+			if (*end != '\0' || frames == 0)
+				goto usage;
+			count_given = true;
+		} else {
+			goto usage;
+		}
+	}
+	if ((watch || !stats) && !count_given)
+		frames = 0; /* until interrupted */
+	return run_stream(o->path, stats, o->json, (uint32_t)interval_ms, frames);
+usage:
+	usage(stderr);
+	return CTL_USAGE;
+}
+
+static const struct ctl_command commands[] = {
+	{{"vip", "list"}, "", NULL, 0, 0, "vip.list", false, NULL, print_vips, NULL},
+	{{"vip", "get"}, "VIP", "VIP is ADDRESS:PORT/PROTO, [V6]:PORT/PROTO", 1, 1, "vip.get",
+	 false, build_vip, print_vip_get, NULL},
+	{{"backend", "add"}, "VIP BACKEND [--weight N] [--dry-run]", NULL, 2, -1, "backend.add",
+	 true, build_backend, print_committed, NULL},
+	{{"backend", "remove"}, "VIP BACKEND [--dry-run]", NULL, 2, -1, "backend.remove", true,
+	 build_backend, print_committed, NULL},
+	{{"backend", "drain"}, "VIP BACKEND [--dry-run] [--wait] [--timeout S] [--remove]",
+	 "--wait: until drained (exit 0) or timed out (4)", 2, -1, "backend.drain", true,
+	 build_backend, print_committed, NULL},
+	{{"backend", "undrain"}, "VIP BACKEND [--dry-run]", NULL, 2, -1, "backend.undrain", true,
+	 build_backend, print_committed, NULL},
+	{{"backend", "weight"}, "VIP BACKEND N [--dry-run]",
+	 "--dry-run: what would move (backend.preview)", 2, -1, "backend.weight", true,
+	 build_backend, print_committed, NULL},
+	{{"health", NULL}, "", "every VIP's backends: state, health, flows, drain", 0, 0,
+	 "health.get", false, NULL, print_health, NULL},
+	{{"counters", NULL}, "", "per-VIP packets, new flows and drops", 0, 0, "counters.get",
+	 false, NULL, print_counters, NULL},
+	{{"slo", NULL}, "", "per-VIP availability and error budget left", 0, 0, "counters.get",
+	 false, NULL, print_slo, NULL},
+	{{"config", NULL}, "", "the configuration edgelb-cp runs", 0, 0, "config.get", false,
+	 NULL, print_config, NULL},
+	{{"dataplanes", NULL}, "", "each dataplane: connected, in sync, last error", 0, 0,
+	 "dataplanes.get", false, NULL, print_dataplanes, NULL},
+	{{"fleet", NULL}, "", "table digests per dataplane, shares, drains", 0, 0, "fleet.get",
+	 false, NULL, print_fleet, NULL},
+	{{"stats", NULL}, "[--watch] [--interval MS] [--count N]",
+	 "per-VIP and per-backend rates, live with --watch", 0, -1, NULL, false, NULL, NULL,
+	 run_stats},
+	{{"events", NULL}, "[--count N]", "events as they happen (subscribe)", 0, -1, NULL, false,
+	 NULL, NULL, run_stats},
+	{{"explain", NULL},
+	 "SRC:SPORT DST:DPORT tcp|udp [--flags SAFRP] [--length N] [--no-df]\n"
+	 "| --packet HEX | --pcap FILE [--frame N]\n"
+	 "[--dataplane NAME | --dp-socket PATH] [--output]",
+	 "every step of each dataplane's decision for one\n"
+	 "packet (flow.explain); exit 5 if they disagree",
+	 0, -1, NULL, false, NULL, NULL, explain_command},
+	{{"node", NULL}, "", "BGP announcements, speaker, sessions, drain state", 0, 0,
+	 "node.get", false, NULL, print_node, NULL},
+	{{"node", "drain"}, "[--wait] [--timeout S]",
+	 "withdraw every VIP; --wait: until no VIP traffic\narrives (exit 0) or timed out (4)", 0,
+	 -1, "node.drain", true, build_node_drain, print_node_state, NULL},
+	{{"node", "resume"}, "", "announce again", 0, 0, "node.resume", true, NULL,
+	 print_node_state, NULL},
+	{{"call", NULL}, "METHOD [PARAMS-JSON]", "any method, raw; never waits for the dataplanes",
+	 1, 2, NULL, false, build_call, print_pretty, NULL},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define USAGE_HELP_COLUMN 35
+
+static int command_words(const struct ctl_command *cmd)
+{
+	return cmd->words[1] != NULL ? 2 : 1;
+}
+
+/* The command whose words begin args, the one with more words if two do
+ * ("node drain" before "node"); NULL if none. */
+static const struct ctl_command *find_command(char **args, int nargs)
+{
+	const struct ctl_command *found = NULL;
+
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const struct ctl_command *cmd = &commands[i];
+		int n = command_words(cmd);
+
+		if (nargs < n || strcmp(args[0], cmd->words[0]) != 0 ||
+		    (n == 2 && strcmp(args[1], cmd->words[1]) != 0))
+			continue;
+		if (found == NULL || n > command_words(found))
+			found = cmd;
+	}
+	return found;
+}
+
+/* One command's usage: words and synopsis, its help from USAGE_HELP_COLUMN
+ * (on a line of its own when the synopsis reaches that far). */
+static void usage_command(FILE *out, const struct ctl_command *cmd)
+{
+	const char *text = cmd->synopsis, *nl;
+	int col = fprintf(out, "  %s%s%s", cmd->words[0], cmd->words[1] ? " " : "",
+			  cmd->words[1] ? cmd->words[1] : "");
+	int indent = col + 1;
+	bool first = true;
+
+	for (; text != NULL && text[0] != '\0'; text = nl ? nl + 1 : NULL, first = false) {
+		int len;
+
+		nl = strchr(text, '\n');
+		len = nl ? (int)(nl - text) : (int)strlen(text);
+		if (first)
+			col += fprintf(out, " %.*s", len, text);
+		else
+			col = fprintf(out, "\n%*s%.*s", indent, "", len, text) - 1;
+	}
+	for (text = cmd->help; text != NULL; text = nl ? nl + 1 : NULL) {
+		int len;
+
+		nl = strchr(text, '\n');
+		len = nl ? (int)(nl - text) : (int)strlen(text);
+		if (col < USAGE_HELP_COLUMN)
+			fprintf(out, "%*s%.*s", USAGE_HELP_COLUMN - col, "", len, text);
+		else
+			fprintf(out, "\n%*s%.*s", USAGE_HELP_COLUMN, "", len, text);
+		col = USAGE_HELP_COLUMN + 1; /* the next help line goes below */
+	}
+	fputc('\n', out);
+}
+
+static void usage(FILE *out)
+{
+	int col = 0;
+
+	fprintf(out, "usage: edgelbctl [--socket PATH] [--json] [--no-wait] [--wait-timeout S] "
+		     "COMMAND ...\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		usage_command(out, &commands[i]);
+	fprintf(out, "Changes:");
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (!commands[i].changes)
+			continue;
+		if (col > 50)
+			col = fprintf(out, ",\n ");
+		else
+			col += fprintf(out, "%s", col > 0 ? ", " : " ");
+		col += fprintf(out, "%s%s%s", commands[i].words[0], commands[i].words[1] ? " " : "",
+			       commands[i].words[1] ? commands[i].words[1] : "");
+	}
+	fprintf(out,
+		":\nthey return once every dataplane edgelb-cp manages acknowledged them,\n"
+		"at most --wait-timeout S seconds (default %.0f), else exit 6\n"
+		"(the change is committed; a disconnected dataplane gets it when it reconnects).\n"
+		"--no-wait returns as soon as edgelb-cp committed it.\n"
+		"exit status: 0 done, 1 refused, 2 usage, 3 no answer from the socket,\n"
+		"4 drain timed out (--wait), 5 the dataplanes disagree (explain),\n"
+		"6 committed but not acknowledged by every dataplane in time\n",
+		WAIT_TIMEOUT_DEFAULT_S);
+}
+
+/* A command of the table that is one request: build, call, wait for the
+ * dataplanes if it changed state, print. */
+static int run_request(const struct ctl_opts *o, const struct ctl_command *cmd, char **args,
+		       int nargs)
+{
+	struct ctl_request req = {
+		.method = cmd->method,
+		.params = cJSON_CreateObject(),
+		.print = cmd->print,
+		.changes = cmd->changes,
+	};
+	const cJSON *result, *error;
+	cJSON *reply = NULL;
+	int status = cmd->build != NULL ? cmd->build(cmd, &req, args, nargs) : CTL_OK;
+
+	if (status != CTL_OK) {
+		cJSON_Delete(req.params);
+		if (status == CTL_SHOW_USAGE) {
+			usage(stderr);
+			return CTL_USAGE;
+		}
+		return status;
+	}
+	if (req.drain_wait)
+		/* Without --timeout the daemon's fleet.drain_timeout_ms applies:
+		 * wait as long as a week, the longest it can be. */
+		return drain_wait(o, req.params, req.timeout_s ? req.timeout_s : 604800);
+	status = call(o->path, req.method, req.params, &reply);
+	if (status < 0) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", o->path, strerror(-status));
+		return CTL_SOCKET;
+	}
+	error = cJSON_GetObjectItemCaseSensitive(reply, "error");
+	result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+	if (error != NULL) {
+		if (o->json)
+			print_pretty(reply);
+		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
+			str(error, "message"));
+		cJSON_Delete(reply);
+		return CTL_REFUSED;
+	}
+	status = CTL_OK;
+	if (req.changes && o->wait)
+		status = wait_acknowledged(o->path, num(result, "generation"), o->wait_timeout_s);
+	/* Printed also when not acknowledged in time: the change is made. */
+	if (o->json)
+		print_pretty(result);
+	else
+		req.print(result);
+	if (status == CTL_OK && req.node_wait) {
+		fflush(stdout);
+		status = node_wait_drained(o, req.timeout_s, num(result, "timeout_ms"));
+	}
+	cJSON_Delete(reply);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -1267,213 +1737,59 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
+		{"no-wait", no_argument, NULL, 'n'},
+		{"wait-timeout", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = DEFAULT_SOCKET, *method = NULL, *what;
-	bool json = false;
-	cJSON *params = cJSON_CreateObject(), *reply = NULL;
-	const cJSON *result, *error;
-	int opt, rc, nargs;
-	char **args;
+	struct ctl_opts o = {
+		.path = DEFAULT_SOCKET,
+		.wait = true,
+		.wait_timeout_s = WAIT_TIMEOUT_DEFAULT_S,
+	};
+	const struct ctl_command *cmd;
+	int opt, nargs, n_words;
+	char **args, *end;
 
 	if (elb_version_requested(argc, argv))
 		return elb_version_print("edgelbctl", 0);
 	while ((opt = getopt_long(argc, argv, "+s:jh", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			path = optarg;
+			o.path = optarg;
 			break;
 		case 'j':
-			json = true;
+			o.json = true;
+			break;
+		case 'n':
+			o.wait = false;
+			break;
+		case 'w':
+			o.wait_timeout_s = strtod(optarg, &end);
+			if (*end != '\0' || end == optarg || !(o.wait_timeout_s > 0) ||
+			    o.wait_timeout_s > 604800)
+				goto bad_usage;
 			break;
 		case 'h':
 			usage(stdout);
-			cJSON_Delete(params);
-			return 0;
+			return CTL_OK;
 		default:
 			goto bad_usage;
 		}
 	}
 	args = argv + optind;
 	nargs = argc - optind;
-	if (nargs < 1)
+	cmd = nargs > 0 ? find_command(args, nargs) : NULL;
+	if (cmd == NULL)
 		goto bad_usage;
-	what = args[0];
-	if (strcmp(what, "vip") == 0 && nargs == 2 && strcmp(args[1], "list") == 0) {
-		method = "vip.list";
-	} else if (strcmp(what, "vip") == 0 && nargs == 3 && strcmp(args[1], "get") == 0) {
-		method = "vip.get";
-		if (add_vip(params, args[2]) < 0)
-			goto bad_vip;
-	} else if (strcmp(what, "backend") == 0 && nargs >= 4) {
-		static const char *const ops[][2] = {{"add", "backend.add"},
-						     {"remove", "backend.remove"},
-						     {"drain", "backend.drain"},
-						     {"undrain", "backend.undrain"},
-						     {"weight", "backend.weight"}};
-		bool is_add = strcmp(args[1], "add") == 0, is_drain = strcmp(args[1], "drain") == 0;
-		bool is_weight = strcmp(args[1], "weight") == 0, dry_run = false, wait = false;
-		bool weight_given = false;
-		unsigned long timeout_s = 0;
-
-		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-			if (strcmp(args[1], ops[i][0]) == 0)
-				method = ops[i][1];
-		if (method == NULL)
-			goto bad_usage;
-		if (add_vip(params, args[2]) < 0)
-			goto bad_vip;
-		cJSON_AddStringToObject(params, "backend", args[3]);
-		for (int i = 4; i < nargs; i++) {
-			char *end = NULL;
-
-			if (strcmp(args[i], "--dry-run") == 0) {
-				dry_run = true;
-			} else if (is_add && strcmp(args[i], "--weight") == 0 && i + 1 < nargs &&
-				   !weight_given) {
-				if (add_weight(params, args[++i]) < 0)
-					goto bad_usage;
-				weight_given = true;
-			} else if (is_weight && !weight_given && args[i][0] != '-') {
-				if (add_weight(params, args[i]) < 0)
-					goto bad_usage;
-				weight_given = true;
-			} else if (is_drain && strcmp(args[i], "--wait") == 0) {
-				wait = true;
-			} else if (is_drain && strcmp(args[i], "--remove") == 0) {
-				cJSON_AddBoolToObject(params, "remove_when_drained", true);
-			} else if (is_drain && strcmp(args[i], "--timeout") == 0 && i + 1 < nargs) {
-				timeout_s = strtoul(args[++i], &end, 10);
-				if (*end != '\0' || timeout_s == 0 || timeout_s > 604800)
-					goto bad_usage;
-				cJSON_AddNumberToObject(params, "timeout_ms", (double)timeout_s * 1000);
-			} else {
-				goto bad_usage;
-			}
-		}
-		if (is_weight && !weight_given)
-			goto bad_usage;
-		if (dry_run) {
-			if (wait || cJSON_GetObjectItem(params, "timeout_ms") ||
-			    cJSON_GetObjectItem(params, "remove_when_drained"))
-				goto bad_usage;
-			cJSON_AddStringToObject(params, "change", args[1]);
-			method = "backend.preview";
-		} else if (wait) {
-			/* Without --timeout the daemon's fleet.drain_timeout_ms applies:
-			 * wait as long as a week, the longest it can be. */
-			return drain_wait(path, params, timeout_s ? timeout_s : 604800, json);
-		}
-	} else if (nargs == 1 && strcmp(what, "health") == 0) {
-		method = "health.get";
-	} else if (nargs == 1 && strcmp(what, "counters") == 0) {
-		method = "counters.get";
-	} else if (nargs == 1 && strcmp(what, "slo") == 0) {
-		method = "counters.get";
-	} else if (strcmp(what, "stats") == 0 || strcmp(what, "events") == 0) {
-		bool stats = strcmp(what, "stats") == 0, watch = false;
-		unsigned long interval_ms = 1000, frames = 1;
-		bool count_given = false;
-
-		for (int i = 1; i < nargs; i++) {
-			char *end = NULL;
-
-			if (stats && strcmp(args[i], "--watch") == 0) {
-				watch = true;
-			} else if (stats && strcmp(args[i], "--interval") == 0 && i + 1 < nargs) {
-				interval_ms = strtoul(args[++i], &end, 10);
-				if (*end != '\0' || interval_ms < 100 || interval_ms > 3600000)
-					goto bad_usage;
-			} else if (strcmp(args[i], "--count") == 0 && i + 1 < nargs) {
-				frames = strtoul(args[++i], &end, 10);
-				if (*end != '\0' || frames == 0)
-					goto bad_usage;
-				count_given = true;
-			} else {
-				goto bad_usage;
-			}
-		}
-		if ((watch || !stats) && !count_given)
-			frames = 0; /* until interrupted */
-		cJSON_Delete(params);
-		return run_stream(path, stats, json, (uint32_t)interval_ms, frames);
-
-	} else if (nargs == 1 && strcmp(what, "config") == 0) {
-		method = "config.get";
-	} else if (nargs == 1 && strcmp(what, "dataplanes") == 0) {
-		method = "dataplanes.get";
-	} else if (nargs == 1 && strcmp(what, "fleet") == 0) {
-		method = "fleet.get";
-	} else if (strcmp(what, "node") == 0) {
-		cJSON_Delete(params);
-		return node_command(path, args, nargs, json);
-	} else if (strcmp(what, "explain") == 0) {
-		cJSON_Delete(params);
-		return explain_command(path, args, nargs, json);
-	} else if (strcmp(what, "call") == 0 && (nargs == 2 || nargs == 3)) {
-		method = args[1];
-		if (nargs == 3) {
-			cJSON_Delete(params);
-			params = cJSON_Parse(args[2]);
-			if (params == NULL) {
-				fprintf(stderr, "edgelbctl: PARAMS is not JSON\n");
-				return 2;
-			}
-		}
-	} else {
+	n_words = command_words(cmd);
+	if (nargs - n_words < cmd->min_args ||
+	    (cmd->max_args >= 0 && nargs - n_words > cmd->max_args))
 		goto bad_usage;
-	}
-
-	rc = call(path, method, params, &reply);
-	if (rc < 0) {
-		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-		return 3;
-	}
-	error = cJSON_GetObjectItemCaseSensitive(reply, "error");
-	result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-	if (error != NULL) {
-		if (json)
-			print_pretty(reply);
-		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
-			str(error, "message"));
-		cJSON_Delete(reply);
-		return 1;
-	}
-	if (json || strcmp(what, "call") == 0)
-		print_pretty(result);
-	else if (strcmp(method, "vip.list") == 0)
-		print_vips(result);
-	else if (strcmp(method, "vip.get") == 0)
-		print_backends(cJSON_GetObjectItemCaseSensitive(result, "health"));
-	else if (strcmp(method, "health.get") == 0) {
-		const cJSON *v;
-
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(result, "vips"))
-			print_backends(v);
-	} else if (strcmp(what, "slo") == 0)
-		print_slo(result);
-	else if (strcmp(method, "counters.get") == 0)
-		print_counters(result);
-	else if (strcmp(method, "dataplanes.get") == 0)
-		print_dataplanes(result);
-	else if (strcmp(method, "fleet.get") == 0)
-		print_fleet(result);
-	else if (strcmp(method, "backend.preview") == 0)
-		print_preview(result);
-	else if (strcmp(method, "config.get") == 0)
-		print_pretty(cJSON_GetObjectItemCaseSensitive(result, "config"));
-	else
-		printf("ok (generation %.0f)\n", num(result, "generation"));
-	cJSON_Delete(reply);
-	return 0;
-
-bad_vip:
-	fprintf(stderr, "edgelbctl: a VIP is ADDRESS:PORT/PROTO, e.g. 198.51.100.1:443/tcp\n");
-	cJSON_Delete(params);
-	return 2;
+	if (cmd->run != NULL)
+		return cmd->run(&o, args, nargs);
+	return run_request(&o, cmd, args + n_words, nargs - n_words);
 bad_usage:
 	usage(stderr);
-	cJSON_Delete(params);
-	return 2;
+	return CTL_USAGE;
 }

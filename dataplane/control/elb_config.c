@@ -11,12 +11,9 @@
  * so a struct index is also the JSON index.
  */
 #include "elb_config.h"
-#include "elb_utf8.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,101 +23,8 @@
 #include "elb_token_bucket.h"
 #include "elb_wire.h"
 
-#define PATH_LEN ELB_DP_ERR_FIELD_MAX
-
 /* ------------------------------------------------------------------------ */
-/* Errors and paths */
-
-static int __attribute__((format(printf, 3, 4)))
-fail(struct elb_dp_err *err, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-	int n = 0;
-
-	if (err == NULL)
-		return -EINVAL;
-	snprintf(err->field, sizeof(err->field), "%s", field != NULL ? field : "");
-	if (err->field[0] != '\0') {
-		n = snprintf(err->text, sizeof(err->text), "%s: ", err->field);
-		if (n < 0 || (size_t)n >= sizeof(err->text))
-			n = 0;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err->text + n, sizeof(err->text) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static int fail_nomem(struct elb_dp_err *err)
-{
-	if (err != NULL) {
-		err->field[0] = '\0';
-		snprintf(err->text, sizeof(err->text), "out of memory");
-	}
-	return -ENOMEM;
-}
-
-/* "<prefix>.<member>", or "<member>" at the root. A path longer than the
- * buffer is cut: it only ever serves in a message. */
-static void path_member(char *buf, const char *prefix, const char *member)
-{
-	int n;
-
-	if (prefix == NULL || prefix[0] == '\0')
-		n = snprintf(buf, PATH_LEN, "%s", member);
-	else
-		n = snprintf(buf, PATH_LEN, "%s.%s", prefix, member);
-	if (n < 0)
-		buf[0] = '\0';
-}
-
-static void path_index(char *buf, const char *prefix, const char *member, uint32_t index)
-{
-	int n;
-
-	if (prefix == NULL || prefix[0] == '\0')
-		n = snprintf(buf, PATH_LEN, "%s[%" PRIu32 "]", member, index);
-	else
-		n = snprintf(buf, PATH_LEN, "%s.%s[%" PRIu32 "]", prefix, member, index);
-	if (n < 0)
-		buf[0] = '\0';
-}
-
-/* ------------------------------------------------------------------------ */
-/* Text forms of addresses, MACs and seeds */
-
-/* An address in either family; IPv4 in the first 4 bytes, the rest zero.
- * IPv4-mapped IPv6 addresses are refused so that one address has one
- * spelling and one family. @return 0, -EINVAL (not an address) or
- * -EAFNOSUPPORT (IPv4-mapped). */
-static int parse_address(const char *text, union elb_addr *addr, uint8_t *family)
-{
-	static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	union elb_addr a;
-
-	memset(&a, 0, sizeof(a));
-	if (inet_pton(AF_INET, text, &a.v4) == 1) {
-		*addr = a;
-		*family = ELB_AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, text, a.v6) != 1)
-		return -EINVAL;
-	if (memcmp(a.v6, v4_mapped, sizeof(v4_mapped)) == 0)
-		return -EAFNOSUPPORT;
-	*addr = a;
-	*family = ELB_AF_INET6;
-	return 0;
-}
-
-static const char *format_address(const union elb_addr *addr, uint8_t family, char *buf,
-				  size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
+/* Text forms of MACs and seeds (addresses: elb_json.h) */
 
 static int hex_digit(char c)
 {
@@ -186,13 +90,10 @@ static const char *protocol_name(uint8_t proto)
 
 const char *elb_dp_vip_key_str(const struct elb_dp_vip_key *key, char *buf, size_t len)
 {
-	char addr[INET6_ADDRSTRLEN];
+	char addr_port[ELB_ADDR_PORT_TEXT_MAX];
 
-	format_address(&key->addr, key->family, addr, sizeof(addr));
-	if (key->family == ELB_AF_INET6)
-		snprintf(buf, len, "[%s]:%u/%s", addr, key->port, protocol_name(key->proto));
-	else
-		snprintf(buf, len, "%s:%u/%s", addr, key->port, protocol_name(key->proto));
+	elb_addr_port_format(&key->addr, key->family, key->port, addr_port, sizeof(addr_port));
+	snprintf(buf, len, "%s/%s", addr_port, protocol_name(key->proto));
 	return buf;
 }
 
@@ -380,11 +281,12 @@ static int check_address(const union elb_addr *addr, uint8_t family, const char 
 			 struct elb_dp_err *err)
 {
 	if (family != ELB_AF_INET && family != ELB_AF_INET6)
-		return fail(err, path, "unknown address family %u", family);
+		return elb_json_fail(err, path, "unknown address family %u", family);
 	if (!address_usable(addr, family))
-		return fail(err, path,
-			    "must be a unicast address (not unspecified, loopback, multicast, "
-			    "broadcast or reserved)");
+		return elb_json_fail(
+			err, path,
+			"must be a unicast address (not unspecified, loopback, multicast, "
+			"broadcast or reserved)");
 	return 0;
 }
 
@@ -392,24 +294,25 @@ static int check_range(uint64_t value, uint64_t min, uint64_t max, const char *p
 		       struct elb_dp_err *err)
 {
 	if (value < min || value > max)
-		return fail(err, path, "must be an integer in %" PRIu64 "..%" PRIu64, min, max);
+		return elb_json_fail(err, path, "must be an integer in %" PRIu64 "..%" PRIu64, min,
+				     max);
 	return 0;
 }
 
 int elb_dp_node_validate(const struct elb_dp_node *node, const char *prefix,
 			 struct elb_dp_err *err)
 {
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	if (node->has_source_v4) {
-		path_member(path, prefix, "source_v4");
+		elb_json_path_join(path, prefix, "source_v4");
 		rc = check_address(&node->source_v4, ELB_AF_INET, path, err);
 		if (rc < 0)
 			return rc;
 	}
 	if (node->has_source_v6) {
-		path_member(path, prefix, "source_v6");
+		elb_json_path_join(path, prefix, "source_v6");
 		rc = check_address(&node->source_v6, ELB_AF_INET6, path, err);
 		if (rc < 0)
 			return rc;
@@ -417,13 +320,13 @@ int elb_dp_node_validate(const struct elb_dp_node *node, const char *prefix,
 	if (node->has_gateway_mac) {
 		static const uint8_t zero[6];
 
-		path_member(path, prefix, "gateway_mac");
+		elb_json_path_join(path, prefix, "gateway_mac");
 		if (node->gateway_mac[0] & 1)
-			return fail(err, path, "must be a unicast MAC address");
+			return elb_json_fail(err, path, "must be a unicast MAC address");
 		if (memcmp(node->gateway_mac, zero, 6) == 0)
-			return fail(err, path, "must not be 00:00:00:00:00:00");
+			return elb_json_fail(err, path, "must not be 00:00:00:00:00:00");
 	}
-	path_member(path, prefix, "gue_port");
+	elb_json_path_join(path, prefix, "gue_port");
 	return check_range(node->gue_port, 1, 65535, path, err);
 }
 
@@ -431,43 +334,46 @@ static int check_rate_limit(const struct elb_dp_rate_limit *rl, uint16_t mtu, co
 			    struct elb_dp_err *err)
 {
 	struct elb_rate_limit compiled;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
-	path_member(path, prefix, "packets_per_s");
+	elb_json_path_join(path, prefix, "packets_per_s");
 	rc = check_range(rl->packets_per_s, 0, ELB_RATE_MAX_RATE, path, err);
 	if (rc < 0)
 		return rc;
-	path_member(path, prefix, "bytes_per_s");
+	elb_json_path_join(path, prefix, "bytes_per_s");
 	rc = check_range(rl->bytes_per_s, 0, ELB_RATE_MAX_RATE, path, err);
 	if (rc < 0)
 		return rc;
-	path_member(path, prefix, "packet_burst");
+	elb_json_path_join(path, prefix, "packet_burst");
 	rc = check_range(rl->packet_burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
 	if (rc < 0)
 		return rc;
 	if (rl->packets_per_s != 0 && rl->packet_burst == 0)
-		return fail(err, path, "must be at least 1 when packets_per_s is set");
+		return elb_json_fail(err, path, "must be at least 1 when packets_per_s is set");
 	/* Each dimension alone, so that a too deep bucket names its burst. */
 	if (elb_rate_limit_init(&compiled, rl->packets_per_s, rl->packet_burst, 0, 0) < 0)
-		return fail(err, path, "too large for packets_per_s (the bucket would hold more "
-				       "than 2^62 / 64 ns of traffic)");
-	path_member(path, prefix, "byte_burst");
+		return elb_json_fail(err, path,
+				     "too large for packets_per_s (the bucket would hold more "
+				     "than 2^62 / 64 ns of traffic)");
+	elb_json_path_join(path, prefix, "byte_burst");
 	rc = check_range(rl->byte_burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
 	if (rc < 0)
 		return rc;
 	if (rl->bytes_per_s != 0 && rl->byte_burst < mtu)
-		return fail(err, path,
-			    "must be at least the VIP's mtu (%u) when bytes_per_s is set, or a "
-			    "full-size packet never passes",
-			    mtu);
+		return elb_json_fail(
+			err, path,
+			"must be at least the VIP's mtu (%u) when bytes_per_s is set, or a "
+			"full-size packet never passes",
+			mtu);
 	if (elb_rate_limit_init(&compiled, 0, 0, rl->bytes_per_s, rl->byte_burst) < 0)
-		return fail(err, path, "too large for bytes_per_s (the bucket would hold more "
-				       "than 2^62 / 64 ns of traffic)");
+		return elb_json_fail(err, path,
+				     "too large for bytes_per_s (the bucket would hold more "
+				     "than 2^62 / 64 ns of traffic)");
 	/* The dataplanes call this with all four: it must succeed there. */
 	if (elb_rate_limit_init(&compiled, rl->packets_per_s, rl->packet_burst, rl->bytes_per_s,
 				rl->byte_burst) < 0)
-		return fail(err, prefix, "refused by the rate limiter");
+		return elb_json_fail(err, prefix, "refused by the rate limiter");
 	return 0;
 }
 
@@ -484,17 +390,17 @@ static int check_timeouts(const struct elb_dp_timeouts *t, const char *prefix,
 		{"udp_ms", t->udp_ms},
 	};
 	struct elb_flow_timeouts ticks;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 
 	for (size_t i = 0; i < ELB_ARRAY_SIZE(fields); i++) {
 		/* 0 would make a flow expire as it is created. */
-		path_member(path, prefix, fields[i].name);
+		elb_json_path_join(path, prefix, fields[i].name);
 		if (fields[i].ms == 0)
 			return check_range(0, 1, ELB_DP_TIMEOUT_MAX_MS, path, err);
 	}
 	if (elb_flow_timeouts_init(&ticks, t->tcp_syn_ms, t->tcp_established_ms, t->tcp_closing_ms,
 				   t->udp_ms) < 0)
-		return fail(err, prefix, "refused by the flow table");
+		return elb_json_fail(err, prefix, "refused by the flow table");
 	return 0;
 }
 
@@ -525,13 +431,13 @@ static int check_backend_duplicates(const struct elb_dp_vip *vip, const char *pr
 {
 	struct backend_ref *refs;
 	uint32_t dup = UINT32_MAX, first = 0;
-	char path[PATH_LEN], bpath[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX], bpath[ELB_JSON_PATH_MAX];
 
 	if (vip->n_backends < 2)
 		return 0;
 	refs = malloc(vip->n_backends * sizeof(*refs));
 	if (refs == NULL)
-		return fail_nomem(err);
+		return elb_json_nomem(err);
 	for (uint32_t i = 0; i < vip->n_backends; i++)
 		refs[i] = (struct backend_ref){&vip->backends[i], i};
 	qsort(refs, vip->n_backends, sizeof(*refs), compare_backend_ref);
@@ -552,85 +458,87 @@ static int check_backend_duplicates(const struct elb_dp_vip *vip, const char *pr
 	free(refs);
 	if (dup == UINT32_MAX)
 		return 0;
-	path_index(bpath, prefix, "backends", dup);
-	path_member(path, bpath, "address");
-	return fail(err, path, "duplicate of backends[%" PRIu32 "]", first);
+	elb_json_path_index(bpath, prefix, "backends", dup);
+	elb_json_path_join(path, bpath, "address");
+	return elb_json_fail(err, path, "duplicate of backends[%" PRIu32 "]", first);
 }
 
 int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *node,
 			const char *prefix, struct elb_dp_err *err)
 {
-	char path[PATH_LEN], bpath[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX], bpath[ELB_JSON_PATH_MAX];
 	bool vip_v6 = vip->key.family == ELB_AF_INET6;
 	bool any_v6 = vip_v6; /* the VIP or a backend */
 	int rc;
 
-	path_member(path, prefix, "address");
+	elb_json_path_join(path, prefix, "address");
 	rc = check_address(&vip->key.addr, vip->key.family, path, err);
 	if (rc < 0)
 		return rc;
 	if (vip->key.proto != ELB_IPPROTO_TCP && vip->key.proto != ELB_IPPROTO_UDP) {
-		path_member(path, prefix, "protocol");
-		return fail(err, path, "must be \"tcp\" or \"udp\"");
+		elb_json_path_join(path, prefix, "protocol");
+		return elb_json_fail(err, path, "must be \"tcp\" or \"udp\"");
 	}
 	if (vip->encap != ELB_DP_ENCAP_IPIP && vip->encap != ELB_DP_ENCAP_GUE) {
-		path_member(path, prefix, "encap");
-		return fail(err, path, "must be \"ipip\" or \"gue\"");
+		elb_json_path_join(path, prefix, "encap");
+		return elb_json_fail(err, path, "must be \"ipip\" or \"gue\"");
 	}
-	path_member(path, prefix, "mtu");
+	elb_json_path_join(path, prefix, "mtu");
 	rc = check_range(vip->mtu, ELB_DP_MTU_MIN, ELB_DP_MTU_MAX, path, err);
 	if (rc < 0)
 		return rc;
-	path_member(path, prefix, "maglev_size");
+	elb_json_path_join(path, prefix, "maglev_size");
 	rc = check_range(vip->maglev_size, ELB_MAGLEV_MIN_SIZE, ELB_MAGLEV_MAX_SIZE, path, err);
 	if (rc < 0)
 		return rc;
 	if (!elb_is_prime(vip->maglev_size))
-		return fail(err, path, "must be a prime number (e.g. 251, 65537, 655373)");
+		return elb_json_fail(err, path, "must be a prime number (e.g. 251, 65537, 655373)");
 	if (vip->maglev_size < vip->n_backends)
-		return fail(err, path,
-			    "must be at least the number of backends (%" PRIu32
-			    "); 100 times as many slots spreads flows evenly",
-			    vip->n_backends);
-	path_member(path, prefix, "rate_limit");
+		return elb_json_fail(err, path,
+				     "must be at least the number of backends (%" PRIu32
+				     "); 100 times as many slots spreads flows evenly",
+				     vip->n_backends);
+	elb_json_path_join(path, prefix, "rate_limit");
 	rc = check_rate_limit(&vip->rate_limit, vip->mtu, path, err);
 	if (rc < 0)
 		return rc;
-	path_member(path, prefix, "timeouts");
+	elb_json_path_join(path, prefix, "timeouts");
 	rc = check_timeouts(&vip->timeouts, path, err);
 	if (rc < 0)
 		return rc;
 
-	path_member(path, prefix, "backends");
+	elb_json_path_join(path, prefix, "backends");
 	if (vip->n_backends > ELB_DP_MAX_BACKENDS_PER_VIP)
-		return fail(err, path, "at most %u backends per VIP", ELB_DP_MAX_BACKENDS_PER_VIP);
+		return elb_json_fail(err, path, "at most %u backends per VIP",
+				     ELB_DP_MAX_BACKENDS_PER_VIP);
 	if (vip->n_backends > 0 && vip->backends == NULL)
-		return fail(err, path, "backend array missing");
+		return elb_json_fail(err, path, "backend array missing");
 	for (uint32_t i = 0; i < vip->n_backends; i++) {
 		const struct elb_dp_backend *b = &vip->backends[i];
 
-		path_index(bpath, prefix, "backends", i);
-		path_member(path, bpath, "address");
+		elb_json_path_index(bpath, prefix, "backends", i);
+		elb_json_path_join(path, bpath, "address");
 		rc = check_address(&b->addr, b->family, path, err);
 		if (rc < 0)
 			return rc;
 		if (vip_v6 && b->family == ELB_AF_INET)
-			return fail(err, path,
-				    "an IPv6 VIP needs IPv6 backends (IPv4 cannot carry its "
-				    "packets)");
+			return elb_json_fail(
+				err, path,
+				"an IPv6 VIP needs IPv6 backends (IPv4 cannot carry its "
+				"packets)");
 		if (b->family == ELB_AF_INET && !node->has_source_v4)
-			return fail(err, path, "an IPv4 backend needs node.source_v4");
+			return elb_json_fail(err, path, "an IPv4 backend needs node.source_v4");
 		if (b->family == ELB_AF_INET6 && !node->has_source_v6)
-			return fail(err, path, "an IPv6 backend needs node.source_v6");
+			return elb_json_fail(err, path, "an IPv6 backend needs node.source_v6");
 		if (b->family == ELB_AF_INET6)
 			any_v6 = true;
-		path_member(path, bpath, "weight");
+		elb_json_path_join(path, bpath, "weight");
 		rc = check_range(b->weight, 0, ELB_DP_MAX_WEIGHT, path, err);
 		if (rc < 0)
 			return rc;
 		if (b->state != ELB_DP_BACKEND_ACTIVE && b->state != ELB_DP_BACKEND_DRAINING) {
-			path_member(path, bpath, "state");
-			return fail(err, path, "must be \"active\" or \"draining\"");
+			elb_json_path_join(path, bpath, "state");
+			return elb_json_fail(err, path, "must be \"active\" or \"draining\"");
 		}
 	}
 	rc = check_backend_duplicates(vip, prefix, err);
@@ -639,9 +547,10 @@ int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *
 	/* IPv6 links carry at least 1280 bytes and IPv6 hosts do not go below
 	 * it: an outer or inner IPv6 packet must be allowed that much. */
 	if (any_v6 && vip->mtu < ELB_DP_MTU_MIN_V6) {
-		path_member(path, prefix, "mtu");
-		return fail(err, path, "must be at least %u when the VIP or a backend is IPv6",
-			    ELB_DP_MTU_MIN_V6);
+		elb_json_path_join(path, prefix, "mtu");
+		return elb_json_fail(err, path,
+				     "must be at least %u when the VIP or a backend is IPv6",
+				     ELB_DP_MTU_MIN_V6);
 	}
 	return 0;
 }
@@ -649,23 +558,23 @@ int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *
 int elb_dp_config_validate(const struct elb_dp_config *config, const char *prefix,
 			   struct elb_dp_err *err)
 {
-	char path[PATH_LEN], vpath[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX], vpath[ELB_JSON_PATH_MAX];
 	uint64_t total_backends = 0;
 	int rc;
 
-	path_member(path, prefix, "node");
+	elb_json_path_join(path, prefix, "node");
 	rc = elb_dp_node_validate(&config->node, path, err);
 	if (rc < 0)
 		return rc;
-	path_member(path, prefix, "vips");
+	elb_json_path_join(path, prefix, "vips");
 	if (config->n_vips > ELB_DP_MAX_VIPS)
-		return fail(err, path, "at most %u VIPs", ELB_DP_MAX_VIPS);
+		return elb_json_fail(err, path, "at most %u VIPs", ELB_DP_MAX_VIPS);
 	if (config->n_vips > 0 && config->vips == NULL)
-		return fail(err, path, "VIP array missing");
+		return elb_json_fail(err, path, "VIP array missing");
 	for (uint32_t i = 0; i < config->n_vips; i++) {
 		const struct elb_dp_vip *vip = &config->vips[i];
 
-		path_index(vpath, prefix, "vips", i);
+		elb_json_path_index(vpath, prefix, "vips", i);
 		rc = elb_dp_vip_validate(vip, &config->node, vpath, err);
 		if (rc < 0)
 			return rc;
@@ -674,14 +583,16 @@ int elb_dp_config_validate(const struct elb_dp_config *config, const char *prefi
 			char key[ELB_DP_VIP_KEY_STR_MAX];
 
 			if (elb_dp_vip_key_equal(&config->vips[j].key, &vip->key))
-				return fail(err, vpath, "duplicate of vips[%" PRIu32 "] (%s)", j,
-					    elb_dp_vip_key_str(&vip->key, key, sizeof(key)));
+				return elb_json_fail(
+					err, vpath, "duplicate of vips[%" PRIu32 "] (%s)", j,
+					elb_dp_vip_key_str(&vip->key, key, sizeof(key)));
 		}
 		total_backends += vip->n_backends;
 		if (total_backends > ELB_DP_MAX_BACKENDS_TOTAL) {
-			path_member(path, vpath, "backends");
-			return fail(err, path, "more than %u backends in all VIPs together",
-				    ELB_DP_MAX_BACKENDS_TOTAL);
+			elb_json_path_join(path, vpath, "backends");
+			return elb_json_fail(err, path,
+					     "more than %u backends in all VIPs together",
+					     ELB_DP_MAX_BACKENDS_TOTAL);
 		}
 	}
 	return 0;
@@ -689,169 +600,6 @@ int elb_dp_config_validate(const struct elb_dp_config *config, const char *prefi
 
 /* ------------------------------------------------------------------------ */
 /* JSON readers */
-
-static const cJSON *member(const cJSON *object, const char *name)
-{
-	return cJSON_GetObjectItemCaseSensitive(object, name);
-}
-
-static int expect_object(const cJSON *json, const char *path, struct elb_dp_err *err)
-{
-	if (!cJSON_IsObject(json))
-		return fail(err, path, "must be an object");
-	return 0;
-}
-
-/* cJSON would keep the first of two members of one name silently. */
-int elb_dp_json_check_members(const cJSON *object, const char *prefix, const char *const *known,
-			      struct elb_dp_err *err)
-{
-	unsigned int seen[16] = {0};
-	const cJSON *child;
-	char path[PATH_LEN];
-
-	cJSON_ArrayForEach(child, object)
-	{
-		size_t i;
-
-		for (i = 0; known[i] != NULL && i < ELB_ARRAY_SIZE(seen); i++)
-			if (child->string != NULL && strcmp(child->string, known[i]) == 0)
-				break;
-		path_member(path, prefix, child->string != NULL ? child->string : "?");
-		if (known[i] == NULL || i == ELB_ARRAY_SIZE(seen))
-			return fail(err, path, "unknown member");
-		if (seen[i]++ > 0)
-			return fail(err, path, "given twice");
-	}
-	return 0;
-}
-
-static int require(const cJSON *object, const char *prefix, const char *name,
-		   struct elb_dp_err *err)
-{
-	char path[PATH_LEN];
-
-	if (member(object, name) != NULL)
-		return 0;
-	path_member(path, prefix, name);
-	return fail(err, path, "missing");
-}
-
-/* An integer member in [min, max] (max at most 2^53); absent: *out is left
- * alone (it holds the default). */
-static int read_uint(const cJSON *object, const char *prefix, const char *name, uint64_t min,
-		     uint64_t max, uint64_t *out, struct elb_dp_err *err)
-{
-	const cJSON *item = member(object, name);
-	char path[PATH_LEN];
-	double d;
-
-	if (item == NULL)
-		return 0;
-	d = item->valuedouble;
-	/* In range first: the cast is only defined for values that fit. */
-	if (!cJSON_IsNumber(item) || !(d >= (double)min && d <= (double)max) ||
-	    d != (double)(uint64_t)d) {
-		path_member(path, prefix, name);
-		return fail(err, path, "must be an integer in %" PRIu64 "..%" PRIu64, min, max);
-	}
-	*out = (uint64_t)d;
-	return 0;
-}
-
-static int read_u32(const cJSON *object, const char *prefix, const char *name, uint32_t min,
-		    uint32_t max, uint32_t *out, struct elb_dp_err *err)
-{
-	uint64_t v = *out;
-	int rc = read_uint(object, prefix, name, min, max, &v, err);
-
-	if (rc == 0)
-		*out = (uint32_t)v;
-	return rc;
-}
-
-static int read_u16(const cJSON *object, const char *prefix, const char *name, uint16_t min,
-		    uint16_t max, uint16_t *out, struct elb_dp_err *err)
-{
-	uint64_t v = *out;
-	int rc = read_uint(object, prefix, name, min, max, &v, err);
-
-	if (rc == 0)
-		*out = (uint16_t)v;
-	return rc;
-}
-
-/* A string member; absent: *out is NULL. */
-static int read_string(const cJSON *object, const char *prefix, const char *name,
-		       const char **out, struct elb_dp_err *err)
-{
-	const cJSON *item = member(object, name);
-	char path[PATH_LEN];
-
-	*out = NULL;
-	if (item == NULL)
-		return 0;
-	if (!cJSON_IsString(item)) {
-		path_member(path, prefix, name);
-		return fail(err, path, "must be a string");
-	}
-	*out = item->valuestring;
-	return 0;
-}
-
-/* A string member that must be one of names[0..n) (NULL entries skipped);
- * absent: *out is left alone. */
-static int read_enum(const cJSON *object, const char *prefix, const char *name,
-		     const char *const *names, size_t n, const char *expected, uint8_t *out,
-		     struct elb_dp_err *err)
-{
-	const char *text;
-	char path[PATH_LEN];
-	int rc = read_string(object, prefix, name, &text, err);
-
-	if (rc < 0 || text == NULL)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (names[i] != NULL && strcmp(text, names[i]) == 0) {
-			*out = (uint8_t)i;
-			return 0;
-		}
-	}
-	path_member(path, prefix, name);
-	return fail(err, path, "must be %s", expected);
-}
-
-/* An address member; family_wanted 0 accepts both. Absent: *present false. */
-static int read_address(const cJSON *object, const char *prefix, const char *name,
-			uint8_t family_wanted, union elb_addr *addr, uint8_t *family,
-			bool *present, struct elb_dp_err *err)
-{
-	const char *text;
-	char path[PATH_LEN];
-	union elb_addr a;
-	uint8_t f;
-	int rc;
-
-	*present = false;
-	path_member(path, prefix, name);
-	rc = read_string(object, prefix, name, &text, err);
-	if (rc < 0 || text == NULL)
-		return rc;
-	rc = parse_address(text, &a, &f);
-	if (rc == -EAFNOSUPPORT)
-		return fail(err, path, "write an IPv4 address as IPv4, not IPv4-mapped IPv6");
-	if (rc < 0 || (family_wanted != 0 && f != family_wanted)) {
-		const char *what = family_wanted == ELB_AF_INET	   ? "an IPv4 address"
-				   : family_wanted == ELB_AF_INET6 ? "an IPv6 address"
-								   : "an IPv4 or IPv6 address";
-
-		return fail(err, path, "must be %s (got \"%.46s\")", what, text);
-	}
-	*addr = a;
-	*family = f;
-	*present = true;
-	return 0;
-}
 
 int elb_dp_vip_key_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip_key *out,
 			     struct elb_dp_err *err)
@@ -862,22 +610,22 @@ int elb_dp_vip_key_from_json(const cJSON *json, const char *prefix, struct elb_d
 	int rc;
 
 	memset(&key, 0, sizeof(key));
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
-		rc = require(json, prefix, "address", err);
+		rc = elb_json_require(json, prefix, "address", err);
 	if (rc == 0)
-		rc = read_address(json, prefix, "address", 0, &key.addr, &key.family, &present,
-				  err);
+		rc = elb_json_read_address(json, prefix, "address", 0, &key.addr, &key.family,
+					   &present, err);
 	if (rc == 0)
-		rc = require(json, prefix, "port", err);
+		rc = elb_json_require(json, prefix, "port", err);
 	if (rc == 0)
-		rc = read_u16(json, prefix, "port", 0, 65535, &key.port, err);
+		rc = elb_json_read_u16(json, prefix, "port", 0, 65535, &key.port, err);
 	if (rc == 0)
-		rc = require(json, prefix, "protocol", err);
+		rc = elb_json_require(json, prefix, "protocol", err);
 	if (rc == 0)
-		rc = read_enum(json, prefix, "protocol", protocol_names,
-			       ELB_ARRAY_SIZE(protocol_names), "\"tcp\" or \"udp\"", &proto_index,
-			       err);
+		rc = elb_json_read_enum(json, prefix, "protocol", protocol_names,
+					ELB_ARRAY_SIZE(protocol_names), "\"tcp\" or \"udp\"",
+					&proto_index, err);
 	if (rc < 0)
 		return rc;
 	key.proto = protocol_numbers[proto_index];
@@ -893,19 +641,21 @@ static int backend_from_json(const cJSON *json, const char *prefix, struct elb_d
 	bool present;
 	int rc;
 
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
 		rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc == 0)
-		rc = require(json, prefix, "address", err);
+		rc = elb_json_require(json, prefix, "address", err);
 	if (rc == 0)
-		rc = read_address(json, prefix, "address", 0, &b.addr, &b.family, &present, err);
+		rc = elb_json_read_address(json, prefix, "address", 0, &b.addr, &b.family, &present,
+					   err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "weight", 0, ELB_DP_MAX_WEIGHT, &b.weight, err);
+		rc = elb_json_read_u32(json, prefix, "weight", 0, ELB_DP_MAX_WEIGHT, &b.weight,
+				       err);
 	if (rc == 0)
-		rc = read_enum(json, prefix, "state", backend_state_names,
-			       ELB_ARRAY_SIZE(backend_state_names), "\"active\" or \"draining\"",
-			       &b.state, err);
+		rc = elb_json_read_enum(json, prefix, "state", backend_state_names,
+					ELB_ARRAY_SIZE(backend_state_names),
+					"\"active\" or \"draining\"", &b.state, err);
 	if (rc < 0)
 		return rc;
 	*out = b;
@@ -917,21 +667,21 @@ int elb_dp_backends_from_json(const cJSON *json, const char *prefix,
 {
 	struct elb_dp_backend *backends = NULL;
 	const cJSON *child;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	uint32_t n = 0;
 	int count, rc;
 
 	if (!cJSON_IsArray(json))
-		return fail(err, prefix, "must be an array");
+		return elb_json_fail(err, prefix, "must be an array");
 	count = cJSON_GetArraySize(json);
 	/* Checked before allocating: a file may hold a huge array. */
 	if (count > ELB_DP_MAX_BACKENDS_PER_VIP)
-		return fail(err, prefix, "at most %u backends per VIP",
-			    ELB_DP_MAX_BACKENDS_PER_VIP);
+		return elb_json_fail(err, prefix, "at most %u backends per VIP",
+				     ELB_DP_MAX_BACKENDS_PER_VIP);
 	if (count > 0) {
 		backends = calloc((size_t)count, sizeof(*backends));
 		if (backends == NULL)
-			return fail_nomem(err);
+			return elb_json_nomem(err);
 	}
 	cJSON_ArrayForEach(child, json)
 	{
@@ -958,21 +708,21 @@ static int rate_limit_from_json(const cJSON *json, const char *prefix,
 					    "byte_burst", NULL};
 	int rc;
 
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
 		rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc == 0)
-		rc = read_uint(json, prefix, "packets_per_s", 0, ELB_RATE_MAX_RATE,
-			       &rl->packets_per_s, err);
+		rc = elb_json_read_uint(json, prefix, "packets_per_s", 0, ELB_RATE_MAX_RATE,
+					&rl->packets_per_s, err);
 	if (rc == 0)
-		rc = read_uint(json, prefix, "packet_burst", 0, ELB_DP_MAX_JSON_INTEGER,
-			       &rl->packet_burst, err);
+		rc = elb_json_read_uint(json, prefix, "packet_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+					&rl->packet_burst, err);
 	if (rc == 0)
-		rc = read_uint(json, prefix, "bytes_per_s", 0, ELB_RATE_MAX_RATE, &rl->bytes_per_s,
-			       err);
+		rc = elb_json_read_uint(json, prefix, "bytes_per_s", 0, ELB_RATE_MAX_RATE,
+					&rl->bytes_per_s, err);
 	if (rc == 0)
-		rc = read_uint(json, prefix, "byte_burst", 0, ELB_DP_MAX_JSON_INTEGER,
-			       &rl->byte_burst, err);
+		rc = elb_json_read_uint(json, prefix, "byte_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+					&rl->byte_burst, err);
 	return rc;
 }
 
@@ -983,20 +733,21 @@ static int timeouts_from_json(const cJSON *json, const char *prefix, struct elb_
 					    "udp_ms", NULL};
 	int rc;
 
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
 		rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "tcp_syn_ms", 1, ELB_DP_TIMEOUT_MAX_MS, &t->tcp_syn_ms,
-			      err);
+		rc = elb_json_read_u32(json, prefix, "tcp_syn_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
+				       &t->tcp_syn_ms, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "tcp_established_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
-			      &t->tcp_established_ms, err);
+		rc = elb_json_read_u32(json, prefix, "tcp_established_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
+				       &t->tcp_established_ms, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "tcp_closing_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
-			      &t->tcp_closing_ms, err);
+		rc = elb_json_read_u32(json, prefix, "tcp_closing_ms", 1, ELB_DP_TIMEOUT_MAX_MS,
+				       &t->tcp_closing_ms, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "udp_ms", 1, ELB_DP_TIMEOUT_MAX_MS, &t->udp_ms, err);
+		rc = elb_json_read_u32(json, prefix, "udp_ms", 1, ELB_DP_TIMEOUT_MAX_MS, &t->udp_ms,
+				       err);
 	return rc;
 }
 
@@ -1009,36 +760,38 @@ int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vi
 					    NULL};
 	struct elb_dp_vip vip;
 	const cJSON *item;
-	char path[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
 	elb_dp_vip_defaults(&vip);
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
 		rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc == 0)
 		rc = elb_dp_vip_key_from_json(json, prefix, &vip.key, err);
 	if (rc == 0)
-		rc = read_enum(json, prefix, "encap", encap_names, ELB_ARRAY_SIZE(encap_names),
-			       "\"ipip\" or \"gue\"", &vip.encap, err);
+		rc = elb_json_read_enum(json, prefix, "encap", encap_names,
+					ELB_ARRAY_SIZE(encap_names), "\"ipip\" or \"gue\"",
+					&vip.encap, err);
 	if (rc == 0)
-		rc = read_u16(json, prefix, "mtu", ELB_DP_MTU_MIN, ELB_DP_MTU_MAX, &vip.mtu, err);
+		rc = elb_json_read_u16(json, prefix, "mtu", ELB_DP_MTU_MIN, ELB_DP_MTU_MAX,
+				       &vip.mtu, err);
 	if (rc == 0)
-		rc = read_u32(json, prefix, "maglev_size", ELB_MAGLEV_MIN_SIZE, ELB_MAGLEV_MAX_SIZE,
-			      &vip.maglev_size, err);
-	if (rc == 0 && (item = member(json, "rate_limit")) != NULL) {
-		path_member(path, prefix, "rate_limit");
+		rc = elb_json_read_u32(json, prefix, "maglev_size", ELB_MAGLEV_MIN_SIZE,
+				       ELB_MAGLEV_MAX_SIZE, &vip.maglev_size, err);
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "rate_limit")) != NULL) {
+		elb_json_path_join(path, prefix, "rate_limit");
 		rc = rate_limit_from_json(item, path, &vip.rate_limit, err);
 	}
-	if (rc == 0 && (item = member(json, "timeouts")) != NULL) {
-		path_member(path, prefix, "timeouts");
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "timeouts")) != NULL) {
+		elb_json_path_join(path, prefix, "timeouts");
 		rc = timeouts_from_json(item, path, &vip.timeouts, err);
 	}
 	if (rc < 0)
 		return rc;
-	item = member(json, "backends");
+	item = cJSON_GetObjectItemCaseSensitive(json, "backends");
 	if (item != NULL) {
-		path_member(path, prefix, "backends");
+		elb_json_path_join(path, prefix, "backends");
 		rc = elb_dp_backends_from_json(item, path, &vip.backends, &vip.n_backends, err);
 		if (rc < 0)
 			return rc;
@@ -1054,7 +807,7 @@ static int read_optional_address(const cJSON *object, const char *prefix, const 
 				 uint8_t family, union elb_addr *addr, bool *has,
 				 struct elb_dp_err *err)
 {
-	const cJSON *item = member(object, name);
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
 	union elb_addr a;
 	uint8_t f;
 	bool present;
@@ -1067,7 +820,7 @@ static int read_optional_address(const cJSON *object, const char *prefix, const 
 		*has = false;
 		return 0;
 	}
-	rc = read_address(object, prefix, name, family, &a, &f, &present, err);
+	rc = elb_json_read_address(object, prefix, name, family, &a, &f, &present, err);
 	if (rc < 0)
 		return rc;
 	*addr = a;
@@ -1084,36 +837,36 @@ int elb_dp_node_from_json(const cJSON *json, const char *prefix, const struct el
 	struct elb_dp_node node;
 	const cJSON *item;
 	const char *text;
-	char path[PATH_LEN], wpath[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX], wpath[ELB_JSON_PATH_MAX];
 	int rc;
 
 	if (base != NULL)
 		node = *base;
 	else
 		elb_dp_node_defaults(&node);
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
 		rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 
-	item = member(json, "hash_seed");
+	item = cJSON_GetObjectItemCaseSensitive(json, "hash_seed");
 	if (item != NULL) {
 		const char *const words[] = {"k0", "k1"};
 		uint64_t *values[] = {&node.hash_seed.k0, &node.hash_seed.k1};
 
 		/* Both words or none: half a new seed is not a seed anyone chose. */
-		path_member(path, prefix, "hash_seed");
-		rc = expect_object(item, path, err);
+		elb_json_path_join(path, prefix, "hash_seed");
+		rc = elb_json_expect_object(item, path, err);
 		if (rc == 0)
 			rc = elb_dp_json_check_members(item, path, seed_known, err);
 		for (int i = 0; rc == 0 && i < 2; i++) {
-			rc = require(item, path, words[i], err);
+			rc = elb_json_require(item, path, words[i], err);
 			if (rc == 0)
-				rc = read_string(item, path, words[i], &text, err);
+				rc = elb_json_read_string(item, path, words[i], &text, err);
 			if (rc == 0 && parse_seed_word(text, values[i]) < 0) {
-				path_member(wpath, path, words[i]);
-				rc = fail(err, wpath, "must be 16 hexadecimal digits");
+				elb_json_path_join(wpath, path, words[i]);
+				rc = elb_json_fail(err, wpath, "must be 16 hexadecimal digits");
 			}
 		}
 		if (rc < 0)
@@ -1126,17 +879,18 @@ int elb_dp_node_from_json(const cJSON *json, const char *prefix, const struct el
 					   &node.has_source_v6, err);
 	if (rc < 0)
 		return rc;
-	item = member(json, "gateway_mac");
+	item = cJSON_GetObjectItemCaseSensitive(json, "gateway_mac");
 	if (cJSON_IsNull(item)) {
 		memset(node.gateway_mac, 0, sizeof(node.gateway_mac));
 		node.has_gateway_mac = false;
 	} else if (item != NULL) {
-		path_member(path, prefix, "gateway_mac");
+		elb_json_path_join(path, prefix, "gateway_mac");
 		if (!cJSON_IsString(item) || parse_mac(item->valuestring, node.gateway_mac) < 0)
-			return fail(err, path, "must be a MAC address like \"aa:bb:cc:dd:ee:ff\"");
+			return elb_json_fail(err, path,
+					     "must be a MAC address like \"aa:bb:cc:dd:ee:ff\"");
 		node.has_gateway_mac = true;
 	}
-	rc = read_u16(json, prefix, "gue_port", 1, 65535, &node.gue_port, err);
+	rc = elb_json_read_u16(json, prefix, "gue_port", 1, 65535, &node.gue_port, err);
 	if (rc < 0)
 		return rc;
 	*out = node;
@@ -1149,49 +903,49 @@ int elb_dp_config_from_json(const cJSON *json, const char *prefix, struct elb_dp
 	static const char *const known[] = {"node", "vips", NULL};
 	struct elb_dp_config *config;
 	const cJSON *item, *child;
-	char path[PATH_LEN], vpath[PATH_LEN];
+	char path[ELB_JSON_PATH_MAX], vpath[ELB_JSON_PATH_MAX];
 	int rc;
 
-	rc = expect_object(json, prefix, err);
+	rc = elb_json_expect_object(json, prefix, err);
 	if (rc == 0)
 		rc = elb_dp_json_check_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	config = elb_dp_config_new();
 	if (config == NULL)
-		return fail_nomem(err);
+		return elb_json_nomem(err);
 
-	item = member(json, "node");
+	item = cJSON_GetObjectItemCaseSensitive(json, "node");
 	if (item != NULL) {
-		path_member(path, prefix, "node");
+		elb_json_path_join(path, prefix, "node");
 		rc = elb_dp_node_from_json(item, path, NULL, &config->node, err);
 		if (rc < 0)
 			goto fail;
 	}
-	item = member(json, "vips");
+	item = cJSON_GetObjectItemCaseSensitive(json, "vips");
 	if (item != NULL) {
 		int count;
 
-		path_member(path, prefix, "vips");
+		elb_json_path_join(path, prefix, "vips");
 		if (!cJSON_IsArray(item)) {
-			rc = fail(err, path, "must be an array");
+			rc = elb_json_fail(err, path, "must be an array");
 			goto fail;
 		}
 		count = cJSON_GetArraySize(item);
 		if (count > ELB_DP_MAX_VIPS) {
-			rc = fail(err, path, "at most %u VIPs", ELB_DP_MAX_VIPS);
+			rc = elb_json_fail(err, path, "at most %u VIPs", ELB_DP_MAX_VIPS);
 			goto fail;
 		}
 		if (count > 0) {
 			config->vips = calloc((size_t)count, sizeof(*config->vips));
 			if (config->vips == NULL) {
-				rc = fail_nomem(err);
+				rc = elb_json_nomem(err);
 				goto fail;
 			}
 		}
 		cJSON_ArrayForEach(child, item)
 		{
-			path_index(vpath, prefix, "vips", config->n_vips);
+			elb_json_path_index(vpath, prefix, "vips", config->n_vips);
 			rc = elb_dp_vip_from_json(child, vpath, &config->vips[config->n_vips], NULL,
 						  err);
 			if (rc < 0)
@@ -1207,64 +961,6 @@ int elb_dp_config_from_json(const cJSON *json, const char *prefix, struct elb_dp
 fail:
 	elb_dp_config_free(config);
 	return rc;
-}
-
-/* Line and column (from 1) of byte `offset` of text. */
-static void text_position(const char *text, size_t offset, unsigned int *line, unsigned int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < offset; i++) {
-		if (text[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else {
-			(*col)++;
-		}
-	}
-}
-
-cJSON *elb_dp_json_parse_document(const char *text, size_t len, struct elb_dp_err *err)
-{
-	const char *end = NULL;
-	unsigned int line, col;
-	const char *nul;
-	size_t bad;
-	cJSON *json;
-
-	/* cJSON would end strings at a NUL byte and take the rest as valid. */
-	nul = memchr(text, '\0', len);
-	if (nul != NULL) {
-		text_position(text, (size_t)(nul - text), &line, &col);
-		fail(err, "", "line %u, column %u: NUL byte in the text", line, col);
-		return NULL;
-	}
-	if (!elb_utf8_valid(text, len, &bad)) {
-		text_position(text, bad, &line, &col);
-		fail(err, "", "line %u, column %u: not valid UTF-8", line, col);
-		return NULL;
-	}
-	json = cJSON_ParseWithLengthOpts(text, len, &end, false);
-	if (json != NULL) {
-		/* Anything but white space after the value is an error too. */
-		while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
-					    *end == '\r'))
-			end++;
-		if (end < text + len) {
-			cJSON_Delete(json);
-			json = NULL;
-		}
-	}
-	if (json == NULL) {
-		size_t offset = end != NULL && end >= text && end <= text + len
-					? (size_t)(end - text)
-					: len;
-
-		text_position(text, offset, &line, &col);
-		fail(err, "", "line %u, column %u: not valid JSON", line, col);
-		return NULL;
-	}
-	return json;
 }
 
 int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out,
@@ -1305,25 +1001,6 @@ static cJSON *add(struct builder *b, cJSON *parent, const char *name, cJSON *ite
 	return item;
 }
 
-cJSON *elb_dp_json_u64(uint64_t value)
-{
-	char text[24];
-
-	snprintf(text, sizeof(text), "%" PRIu64, value);
-	return cJSON_CreateRaw(text);
-}
-
-cJSON *elb_dp_json_add_u64(cJSON *object, const char *name, uint64_t value)
-{
-	cJSON *item = elb_dp_json_u64(value);
-
-	if (item == NULL || !cJSON_AddItemToObject(object, name, item)) {
-		cJSON_Delete(item);
-		return NULL;
-	}
-	return item;
-}
-
 static void add_uint(struct builder *b, cJSON *parent, const char *name, uint64_t v)
 {
 	add(b, parent, name, elb_dp_json_u64(v));
@@ -1337,9 +1014,9 @@ static void add_string(struct builder *b, cJSON *parent, const char *name, const
 static void add_address(struct builder *b, cJSON *parent, const char *name,
 			const union elb_addr *addr, uint8_t family)
 {
-	char text[INET6_ADDRSTRLEN];
+	char text[ELB_ADDR_TEXT_MAX];
 
-	add_string(b, parent, name, format_address(addr, family, text, sizeof(text)));
+	add_string(b, parent, name, elb_addr_format(addr, family, text, sizeof(text)));
 }
 
 static void add_key(struct builder *b, cJSON *object, const struct elb_dp_vip_key *key)
@@ -1491,13 +1168,13 @@ int elb_dp_config_write_file(const char *path, const struct elb_dp_config *confi
 
 	cJSON_Delete(json);
 	if (printed == NULL)
-		return fail_nomem(err);
+		return elb_json_nomem(err);
 	/* A text file ends with a newline; cJSON_Print leaves it out. */
 	len = strlen(printed);
 	text = malloc(len + 1);
 	if (text == NULL) {
 		cJSON_free(printed);
-		return fail_nomem(err);
+		return elb_json_nomem(err);
 	}
 	memcpy(text, printed, len);
 	text[len++] = '\n';
@@ -1505,7 +1182,7 @@ int elb_dp_config_write_file(const char *path, const struct elb_dp_config *confi
 	rc = elb_atomic_write_file(path, text, len, 0640);
 	free(text);
 	if (rc < 0) {
-		fail(err, "", "%s: cannot write: %s", path, strerror(-rc));
+		elb_json_fail(err, "", "%s: cannot write: %s", path, strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -1521,9 +1198,10 @@ int elb_dp_config_load_file(const char *path, struct elb_dp_config **out, struct
 	rc = elb_read_file(path, ELB_DP_CONFIG_FILE_MAX, &text, &len);
 	if (rc < 0) {
 		if (rc == -EFBIG)
-			fail(err, "", "%s: larger than %u bytes", path, ELB_DP_CONFIG_FILE_MAX);
+			elb_json_fail(err, "", "%s: larger than %u bytes", path,
+				      ELB_DP_CONFIG_FILE_MAX);
 		else
-			fail(err, "", "%s: %s", path, strerror(-rc));
+			elb_json_fail(err, "", "%s: %s", path, strerror(-rc));
 		return rc;
 	}
 	rc = elb_dp_config_parse(text, len, out, &inner);

@@ -43,6 +43,7 @@
 
 #include "elb_flow.h"
 #include "elb_flow_state.h"
+#include "elb_json.h"
 
 /* Limits. The totals match the DPDK snapshot (ELB_MAX_VIPS and
  * ELB_MAX_BACKEND_SLOTS in elb_pipeline.h). */
@@ -57,10 +58,6 @@
 #define ELB_DP_MTU_DEFAULT 1500u
 #define ELB_DP_GUE_PORT_DEFAULT 6080u
 
-/* A JSON number holds integers exactly up to 2^53: larger values would not
- * survive a round trip through the protocol. */
-#define ELB_DP_MAX_JSON_INTEGER (1ull << 53)
-
 /* Idle timeouts: 1 .. this many ms; the defaults are the flow table's
  * (ELB_FLOW_TIMEOUT_*_MS in elb_flow_state.h). */
 #define ELB_DP_TIMEOUT_MAX_MS 4294967295u
@@ -69,14 +66,7 @@
  * maximal config is about 8 MiB of JSON). */
 #define ELB_DP_CONFIG_FILE_MAX (64u << 20)
 
-#define ELB_DP_ERR_FIELD_MAX 128
-#define ELB_DP_ERR_TEXT_MAX 384
-
-/* Why something was refused. */
-struct elb_dp_err {
-	char field[ELB_DP_ERR_FIELD_MAX]; /* JSON path of the member at fault, "" if none */
-	char text[ELB_DP_ERR_TEXT_MAX];   /* "<field>: <what is wrong>", for people */
-};
+/* struct elb_dp_err (why something was refused) is elb_json.h's. */
 
 enum elb_dp_encap {
 	ELB_DP_ENCAP_IPIP = 0, /* IP-in-IP; IPv6 backends get IPv4/IPv6-in-IPv6 */
@@ -207,29 +197,8 @@ int elb_dp_backends_from_json(const cJSON *json, const char *prefix,
  */
 int elb_dp_vip_key_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip_key *out,
 			     struct elb_dp_err *err);
-/*
- * An unsigned integer as a JSON number written digit for digit. cJSON
- * prints numbers with 15 significant digits when that reads back within
- * one rounding step, which changes integers above 10^15 (byte counters
- * reach that in a day at 100 Gbit/s): use these for counters too. The node
- * is a cJSON "raw" item, exact in printed output.
- */
-cJSON *elb_dp_json_u64(uint64_t value);
-/* Add one to an object; returns the item, or NULL if out of memory. */
-cJSON *elb_dp_json_add_u64(cJSON *object, const char *name, uint64_t value);
-
-/*
- * Refuse members of object that are not in known (NULL-terminated, at most
- * 16 names) or that are given twice. @return 0 or -EINVAL.
- */
-int elb_dp_json_check_members(const cJSON *object, const char *prefix, const char *const *known,
-			      struct elb_dp_err *err);
-/*
- * One JSON document from a file: text (not necessarily NUL-terminated) must
- * be UTF-8 without NUL bytes, holding one JSON value and nothing but white
- * space after it. NULL with err set ("line L, column C: ...") otherwise.
- */
-cJSON *elb_dp_json_parse_document(const char *text, size_t len, struct elb_dp_err *err);
+/* elb_dp_json_u64, elb_dp_json_check_members, elb_dp_json_parse_document
+ * and the member readers: elb_json.h. */
 /* Parse text (as elb_dp_json_parse_document) into a validated config. */
 int elb_dp_config_parse(const char *text, size_t len, struct elb_dp_config **out,
 			struct elb_dp_err *err);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "elb_counters.h"
+#include "elb_json.h"
 #include "elb_reasons.h"
 #include "elb_snapshot.h"
 
@@ -103,13 +103,6 @@ static cJSON *drops_json(const uint64_t *drops)
 	return o;
 }
 
-static void address_string(uint8_t family, const union elb_addr *addr, char *buf, size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-}
-
 static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snapshot *snap,
 		       const struct elb_vip *v)
 {
@@ -139,7 +132,7 @@ static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snap
 		bo = cJSON_CreateObject();
 		if (bo == NULL)
 			break;
-		address_string(b->family, &b->addr, addr, sizeof(addr));
+		elb_addr_format(&b->addr, b->family, addr, sizeof(addr));
 		cJSON_AddStringToObject(bo, "address", addr);
 		cJSON_AddStringToObject(bo, "state",
 					b->state == ELB_BACKEND_DRAINING ? "draining" : "active");

@@ -271,27 +271,16 @@ fail:
 /* ------------------------------------------------------------------------ */
 /* Methods */
 
-static int method_ping(void *ctx, const cJSON *params, cJSON **result,
-		       struct elb_rpc_error *error)
+/* ping's members after "pong" (elb_rpc serves ping; it adds "version"). */
+static int describe_ping(void *ctx, cJSON *r)
 {
-	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
-	cJSON *r;
-	int rc = elb_dp_rpc_check_params(params, known, error);
 
-	if (rc < 0)
-		return rc;
-	r = cJSON_CreateObject();
-	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL ||
-	    elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
+	if (elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
 	    cJSON_AddStringToObject(r, "dataplane", api->dataplane) == NULL ||
 	    cJSON_AddStringToObject(r, "instance", api->instance) == NULL ||
-	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL ||
-	    cJSON_AddStringToObject(r, "version", ELB_VERSION) == NULL) {
-		cJSON_Delete(r);
-		return elb_dp_rpc_nomem(error);
-	}
-	*result = r;
+	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -406,7 +395,7 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 	return 0;
 }
 
-static int method_vip_delete(void *ctx, const cJSON *params, cJSON **result,
+static int method_vip_remove(void *ctx, const cJSON *params, cJSON **result,
 			     struct elb_rpc_error *error)
 {
 	static const char *const known[] = {"address", "port", "protocol", "if_epoch", NULL};
@@ -588,25 +577,18 @@ fail:
 	return elb_dp_rpc_nomem(error);
 }
 
-static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
-			     struct elb_rpc_error *error)
+/* status.get's members (elb_rpc serves status.get and adds its own
+ * counters to "control"). */
+static int describe_status(void *ctx, cJSON *r)
 {
-	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
-	struct elb_rpc_stats stats;
 	uint64_t backends = 0;
-	cJSON *r, *control, *status;
+	cJSON *control, *status;
 	bool ok;
-	int rc = elb_dp_rpc_check_params(params, known, error);
+	int rc;
 
-	if (rc < 0)
-		return rc;
 	for (uint32_t i = 0; i < api->config->n_vips; i++)
 		backends += api->config->vips[i].n_backends;
-	elb_rpc_server_stats(api->server, &stats);
-	r = cJSON_CreateObject();
-	if (r == NULL)
-		return elb_dp_rpc_nomem(error);
 	ok = elb_dp_json_add_u64(r, "epoch", api->epoch) != NULL &&
 	     cJSON_AddStringToObject(r, "dataplane", api->dataplane) != NULL &&
 	     cJSON_AddStringToObject(r, "instance", api->instance) != NULL &&
@@ -618,46 +600,23 @@ static int method_status_get(void *ctx, const cJSON *params, cJSON **result,
 	     elb_dp_json_add_u64(r, "backends", backends) != NULL;
 	control = ok ? cJSON_AddObjectToObject(r, "control") : NULL;
 	ok = control != NULL &&
-	     cJSON_AddNumberToObject(control, "clients", stats.clients) != NULL &&
-	     elb_dp_json_add_u64(control, "requests", stats.requests) != NULL &&
-	     elb_dp_json_add_u64(control, "errors", stats.errors) != NULL &&
-	     elb_dp_json_add_u64(control, "refused", stats.refused) != NULL &&
-	     elb_dp_json_add_u64(control, "dropped", stats.dropped) != NULL &&
-	     elb_dp_json_add_u64(control, "oversized", stats.oversized) != NULL &&
-	     elb_dp_json_add_u64(control, "denied", stats.denied) != NULL &&
 	     elb_dp_json_add_u64(control, "apply_failures", api->apply_failures) != NULL &&
 	     elb_dp_json_add_u64(control, "persist_failures", api->persist_failures) != NULL;
 	if (ok && api->persist_error[0] != '\0')
 		ok = cJSON_AddStringToObject(control, "persist_error", api->persist_error) != NULL;
 	status = ok ? cJSON_AddObjectToObject(r, "status") : NULL;
-	if (status == NULL) {
-		cJSON_Delete(r);
-		return elb_dp_rpc_nomem(error);
-	}
+	if (status == NULL)
+		return -ENOMEM;
 	if (api->ops.status != NULL) {
 		rc = api->ops.status(api->ctx, status);
-		if (rc < 0) {
-			cJSON_Delete(r);
-			elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "status: %s",
-					  strerror(-rc));
+		if (rc < 0)
 			return rc;
-		}
 	}
-	*result = r;
 	return 0;
 }
 
-
 /* ------------------------------------------------------------------------ */
 /* vip.tables: what the workers' Maglev tables hold, and the flows on them */
-
-static const char *addr_text(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
 
 static int slot_addr_cmp(const void *x, const void *y, void *arg)
 {
@@ -675,7 +634,7 @@ static cJSON *vip_table_json(const struct elb_snapshot *snap, const struct elb_d
 			     const struct elb_table_identity *ids, const uint32_t *slot_counts,
 			     const uint64_t *flows, uint32_t *scratch)
 {
-	char name[ELB_DP_VIP_KEY_STR_MAX], digest[ELB_TABLE_DIGEST_STR], addr[INET6_ADDRSTRLEN];
+	char name[ELB_DP_VIP_KEY_STR_MAX], digest[ELB_TABLE_DIGEST_STR], addr[ELB_ADDR_TEXT_MAX];
 	uint16_t idx = elb_snapshot_vip_index(snap, key);
 	const struct elb_vip *v;
 	uint32_t n = 0, owners = 0, min_slots = UINT32_MAX, max_slots = 0;
@@ -728,7 +687,7 @@ static cJSON *vip_table_json(const struct elb_snapshot *snap, const struct elb_d
 			cJSON_Delete(e);
 			break;
 		}
-		cJSON_AddStringToObject(e, "address", addr_text(&b->addr, b->family, addr,
+		cJSON_AddStringToObject(e, "address", elb_addr_format(&b->addr, b->family, addr,
 								sizeof(addr)));
 		cJSON_AddStringToObject(e, "state",
 					b->state == ELB_BACKEND_DRAINING ? "draining" : "active");
@@ -895,12 +854,7 @@ static int addr_param(const cJSON *params, const char *name, union elb_addr *out
 {
 	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, name));
 
-	memset(out, 0, sizeof(*out));
-	if (s != NULL && inet_pton(AF_INET, s, &out->v4) == 1)
-		*family = ELB_AF_INET;
-	else if (s != NULL && inet_pton(AF_INET6, s, out->v6) == 1)
-		*family = ELB_AF_INET6;
-	else
+	if (s == NULL || elb_addr_parse(s, out, family) < 0)
 		return bad_param(error, name, "must be an IPv4 or IPv6 address");
 	return 0;
 }
@@ -1033,19 +987,25 @@ nomem:
 	goto out;
 }
 
+/* ping, status.get and rpc.methods are elb_rpc's (describe_ping and
+ * describe_status add ours). Names: docs/dataplane-protocol.md "Method
+ * names". */
 static const struct elb_rpc_method dp_methods[] = {
-	{"ping", method_ping, true},
 	{"config.get", method_config_get, true},
 	{"config.set", method_config_set, false},
 	{"vip.set", method_vip_set, false},
-	{"vip.delete", method_vip_delete, false},
+	{"vip.remove", method_vip_remove, false},
 	{"vip.list", method_vip_list, true},
+	{"vip.tables", method_vip_tables, true},
 	{"backends.set", method_backends_set, false},
 	{"node.set", method_node_set, false},
 	{"counters.get", method_counters_get, true},
-	{"status.get", method_status_get, true},
-	{"vip.tables", method_vip_tables, true},
 	{"flow.explain", method_flow_explain, true},
+};
+
+/* Deprecated names, served for one more release. */
+static const struct elb_rpc_alias dp_aliases[] = {
+	{"vip.delete", "vip.remove"},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1123,7 +1083,11 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 	rpc.path = options->socket_path;
 	rpc.methods = dp_methods;
 	rpc.n_methods = ELB_ARRAY_SIZE(dp_methods);
+	rpc.aliases = dp_aliases;
+	rpc.n_aliases = ELB_ARRAY_SIZE(dp_aliases);
 	rpc.ctx = api;
+	rpc.ping = describe_ping;
+	rpc.status = describe_status;
 	rpc.mode = options->socket_mode;
 	rpc.max_clients = options->max_clients;
 	rpc.max_output = options->max_output;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "elb_config.h"
+#include "elb_csum.h"
 #include "elb_encap.h"
 #include "elb_explain.h"
 #include "elb_maglev.h"
@@ -25,22 +26,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* The frame of a 5-tuple */
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		sum += (uint32_t)p[n - 1] << 8;
-	return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 static void put16(uint8_t *p, uint16_t host)
 {
@@ -75,7 +60,7 @@ int elb_explain_build_frame(uint8_t *frame, size_t size, const struct elb_flow_k
 		ip[9] = key->proto;
 		memcpy(ip + 12, &key->src.v4, 4);
 		memcpy(ip + 16, &key->dst.v4, 4);
-		put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
+		put16(ip + 10, elb_csum_ipv4_hdr((const struct elb_ipv4_hdr *)ip));
 	} else {
 		ip[0] = 0x60;
 		put16(ip + 4, (uint16_t)l4_len);
@@ -93,11 +78,17 @@ int elb_explain_build_frame(uint8_t *frame, size_t size, const struct elb_flow_k
 	} else {
 		put16(l4 + 4, (uint16_t)l4_len);
 	}
-	/* Pseudo-header: addresses, protocol, L4 length. */
-	sum = v4 ? csum_add(0, ip + 12, 8) : csum_add(0, ip + 8, 32);
-	sum += key->proto + (uint32_t)l4_len;
-	sum = csum_add(sum, l4, l4_len);
-	put16(l4 + (tcp ? 16 : 6), csum_fold(sum));
+	/* Pseudo-header (addresses, protocol, L4 length), then the L4 header:
+	 * the payload is zeros, which add nothing to the sum. */
+	if (v4)
+		sum = elb_csum_add16(elb_csum_add16(elb_csum_add_fixed(0, ip + 12, 8), key->proto),
+				     (uint16_t)l4_len);
+	else
+		sum = elb_csum_ipv6_pseudo(&key->src, &key->dst, (uint32_t)l4_len, key->proto);
+	/* Constant lengths: elb_csum_add_fixed's loop is unrolled. */
+	sum = tcp ? elb_csum_add_fixed(sum, l4, sizeof(struct elb_tcp_hdr))
+		  : elb_csum_add_fixed(sum, l4, sizeof(struct elb_udp_hdr));
+	put16(l4 + (tcp ? 16 : 6), elb_csum_finish(sum));
 	if (!tcp && l4[6] == 0 && l4[7] == 0)
 		l4[6] = l4[7] = 0xff; /* UDP: 0 means "no checksum" */
 	return (int)total;
@@ -105,11 +96,6 @@ int elb_explain_build_frame(uint8_t *frame, size_t size, const struct elb_flow_k
 
 /* ------------------------------------------------------------------------ */
 /* The answer */
-
-static const char *addr_str(const union elb_addr *a, uint8_t family, char *buf, size_t len)
-{
-	return inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, a, buf, (socklen_t)len);
-}
 
 static const char *proto_name(uint8_t proto)
 {
@@ -144,18 +130,17 @@ static void tcp_flags_str(uint8_t flags, char out[8])
 
 static void add_addr(cJSON *o, const char *name, const union elb_addr *a, uint8_t family)
 {
-	char buf[INET6_ADDRSTRLEN];
+	char buf[ELB_ADDR_TEXT_MAX];
 
-	cJSON_AddStringToObject(o, name, addr_str(a, family, buf, sizeof(buf)));
+	cJSON_AddStringToObject(o, name, elb_addr_format(a, family, buf, sizeof(buf)));
 }
 
 static void vip_str(const struct elb_vip *vip, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
+	char a[ELB_ADDR_PORT_TEXT_MAX];
 
-	addr_str(&vip->addr, vip->family, a, sizeof(a));
-	snprintf(buf, len, vip->family == ELB_AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", a,
-		 ntohs(vip->port), proto_name(vip->proto));
+	elb_addr_port_format(&vip->addr, vip->family, ntohs(vip->port), a, sizeof(a));
+	snprintf(buf, len, "%s/%s", a, proto_name(vip->proto));
 }
 
 static cJSON *packet_json(const struct elb_packet *pkt, int parsed, uint32_t len)

@@ -19,7 +19,9 @@
  * a busy client is served again in the next round, after the others.
  */
 #include "elb_rpc.h"
+#include "elb_json.h"
 #include "elb_utf8.h"
+#include "elb_version.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -71,15 +73,27 @@ struct rpc_client {
 	struct rpc_client *next_dead;
 };
 
+/* A method as served: an alias carries its replacement's handler and
+ * read_only (unless it has a handler of its own). */
+struct served_method {
+	const char *name;
+	elb_rpc_handler_fn handler;
+	bool read_only;
+	bool builtin;            /* handler takes the server as ctx */
+	const char *replaced_by; /* deprecated alias of this method */
+};
+
 struct elb_rpc_server {
 	int epoll_fd;
 	int listen_fd;
 	char *path;
 	dev_t sock_dev; /* identity of our socket file, to remove only ours */
 	ino_t sock_ino;
-	const struct elb_rpc_method *methods;
+	struct served_method *methods; /* the table's, then the built-ins it does not override */
 	size_t n_methods;
 	void *ctx;
+	elb_rpc_describe_fn ping;
+	elb_rpc_describe_fn status;
 	unsigned int max_clients;
 	size_t max_message;
 	size_t max_output;
@@ -126,13 +140,211 @@ void elb_rpc_error_set(struct elb_rpc_error *error, int code, const char *field,
 /* ------------------------------------------------------------------------ */
 /* Messages */
 
-static const struct elb_rpc_method *find_method(const struct elb_rpc_server *srv,
-						const char *name)
+static const struct served_method *find_method(const struct elb_rpc_server *srv,
+					       const char *name)
 {
 	for (size_t i = 0; i < srv->n_methods; i++)
 		if (strcmp(srv->methods[i].name, name) == 0)
 			return &srv->methods[i];
 	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Built-in methods: ping, status.get, rpc.methods (see elb_rpc.h) */
+
+static int builtin_no_params(const cJSON *params, struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct elb_dp_err err;
+
+	if (elb_dp_json_check_members(params, "", known, &err) == 0)
+		return 0;
+	elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, err.field, "%s", err.text);
+	return -EINVAL;
+}
+
+static int builtin_nomem(struct elb_rpc_error *error)
+{
+	elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	return -ENOMEM;
+}
+
+/* The daemon's part of a built-in; result is freed on failure. */
+static int builtin_describe(const struct elb_rpc_server *srv, elb_rpc_describe_fn describe,
+			    const char *method, cJSON *result, struct elb_rpc_error *error)
+{
+	int rc = describe != NULL ? describe(srv->ctx, result) : 0;
+
+	if (rc == 0)
+		return 0;
+	cJSON_Delete(result);
+	if (rc == -ENOMEM)
+		return builtin_nomem(error);
+	elb_rpc_error_set(error, ELB_RPC_INTERNAL_ERROR, NULL, "%s: %s", method,
+			  strerror(rc < 0 ? -rc : EIO));
+	return rc < 0 ? rc : -EIO;
+}
+
+static int builtin_ping(void *ctx, const cJSON *params, cJSON **result,
+			struct elb_rpc_error *error)
+{
+	struct elb_rpc_server *srv = ctx;
+	cJSON *r;
+	int rc = builtin_no_params(params, error);
+
+	if (rc < 0)
+		return rc;
+	r = cJSON_CreateObject();
+	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL) {
+		cJSON_Delete(r);
+		return builtin_nomem(error);
+	}
+	rc = builtin_describe(srv, srv->ping, ELB_RPC_BUILTIN_PING, r, error);
+	if (rc < 0)
+		return rc;
+	/* Last, as every ping has had it: one version for the whole build. */
+	if (cJSON_GetObjectItemCaseSensitive(r, "version") == NULL &&
+	    cJSON_AddStringToObject(r, "version", ELB_VERSION) == NULL) {
+		cJSON_Delete(r);
+		return builtin_nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
+static int builtin_status(void *ctx, const cJSON *params, cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	struct elb_rpc_server *srv = ctx;
+	struct elb_rpc_stats stats;
+	cJSON *r, *control;
+	bool ok;
+	int rc = builtin_no_params(params, error);
+
+	if (rc < 0)
+		return rc;
+	r = cJSON_CreateObject();
+	if (r == NULL)
+		return builtin_nomem(error);
+	rc = builtin_describe(srv, srv->status, ELB_RPC_BUILTIN_STATUS, r, error);
+	if (rc < 0)
+		return rc;
+	control = cJSON_GetObjectItemCaseSensitive(r, "control");
+	if (control == NULL)
+		control = cJSON_AddObjectToObject(r, "control");
+	elb_rpc_server_stats(srv, &stats);
+	ok = cJSON_IsObject(control) &&
+	     cJSON_AddNumberToObject(control, "clients", stats.clients) != NULL &&
+	     elb_dp_json_add_u64(control, "requests", stats.requests) != NULL &&
+	     elb_dp_json_add_u64(control, "errors", stats.errors) != NULL &&
+	     elb_dp_json_add_u64(control, "refused", stats.refused) != NULL &&
+	     elb_dp_json_add_u64(control, "dropped", stats.dropped) != NULL &&
+	     elb_dp_json_add_u64(control, "oversized", stats.oversized) != NULL &&
+	     elb_dp_json_add_u64(control, "denied", stats.denied) != NULL;
+	if (!ok) {
+		cJSON_Delete(r);
+		return builtin_nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
+static int builtin_methods(void *ctx, const cJSON *params, cJSON **result,
+			   struct elb_rpc_error *error)
+{
+	struct elb_rpc_server *srv = ctx;
+	cJSON *r, *list;
+	int rc = builtin_no_params(params, error);
+
+	if (rc < 0)
+		return rc;
+	r = cJSON_CreateObject();
+	list = r != NULL ? cJSON_AddArrayToObject(r, "methods") : NULL;
+	for (size_t i = 0; list != NULL && i < srv->n_methods; i++) {
+		const struct served_method *m = &srv->methods[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+			cJSON_Delete(o);
+			list = NULL;
+			break;
+		}
+		if (cJSON_AddStringToObject(o, "name", m->name) == NULL ||
+		    cJSON_AddBoolToObject(o, "read_only", m->read_only) == NULL ||
+		    (m->replaced_by != NULL &&
+		     (cJSON_AddTrueToObject(o, "deprecated") == NULL ||
+		      cJSON_AddStringToObject(o, "replaced_by", m->replaced_by) == NULL)))
+			list = NULL;
+	}
+	if (list == NULL) {
+		cJSON_Delete(r);
+		return builtin_nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
+static const struct served_method builtin_methods_table[] = {
+	{ELB_RPC_BUILTIN_PING, builtin_ping, true, true, NULL},
+	{ELB_RPC_BUILTIN_STATUS, builtin_status, true, true, NULL},
+	{ELB_RPC_BUILTIN_METHODS, builtin_methods, true, true, NULL},
+};
+
+static const struct elb_rpc_method *table_find(const struct elb_rpc_method *methods, size_t n,
+					       const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(methods[i].name, name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/*
+ * The methods served: the daemon's table, its deprecated aliases (each
+ * with its replacement's handler), then each built-in it does not define
+ * itself. @return 0, -EINVAL (see elb_rpc_server_open), -ENOMEM.
+ */
+static int build_method_table(struct elb_rpc_server *srv,
+			      const struct elb_rpc_server_config *config)
+{
+	const struct elb_rpc_method *methods = config->methods;
+	size_t n = config->n_methods, count = 0;
+
+	if (config->n_aliases > 0 && config->aliases == NULL)
+		return -EINVAL;
+	srv->methods = calloc(n + config->n_aliases + ELB_ARRAY_SIZE(builtin_methods_table),
+			      sizeof(*srv->methods));
+	if (srv->methods == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct elb_rpc_method *m = &methods[i];
+
+		if (m->name == NULL || m->handler == NULL ||
+		    table_find(methods, i, m->name) != NULL)
+			return -EINVAL;
+		srv->methods[count++] = (struct served_method){
+			.name = m->name, .handler = m->handler, .read_only = m->read_only};
+	}
+	for (size_t i = 0; i < config->n_aliases; i++) {
+		const struct elb_rpc_alias *a = &config->aliases[i];
+		const struct elb_rpc_method *target =
+			a->replaced_by != NULL ? table_find(methods, n, a->replaced_by) : NULL;
+
+		if (a->name == NULL || target == NULL || table_find(methods, n, a->name) != NULL)
+			return -EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(config->aliases[j].name, a->name) == 0)
+				return -EINVAL;
+		srv->methods[count++] = (struct served_method){.name = a->name,
+							       .handler = target->handler,
+							       .read_only = target->read_only,
+							       .replaced_by = target->name};
+	}
+	for (size_t b = 0; b < ELB_ARRAY_SIZE(builtin_methods_table); b++)
+		if (table_find(methods, n, builtin_methods_table[b].name) == NULL)
+			srv->methods[count++] = builtin_methods_table[b];
+	srv->n_methods = count;
+	return 0;
 }
 
 /* Said when even the response to an allocation failure cannot be built. */
@@ -281,7 +493,7 @@ static char *handle_message(struct elb_rpc_server *srv, const char *line, size_t
 			    bool *failed)
 {
 	const cJSON *id, *version, *method_name, *params_item;
-	const struct elb_rpc_method *method;
+	const struct served_method *method;
 	struct elb_rpc_error error = {0};
 	const char *end = NULL;
 	cJSON *request = NULL, *params = NULL, *result = NULL;
@@ -378,7 +590,8 @@ static char *handle_message(struct elb_rpc_server *srv, const char *line, size_t
 		}
 		params_item = params;
 	}
-	rc = method->handler(srv->ctx, params_item, &result, &error);
+	rc = method->handler(method->builtin ? (void *)srv : srv->ctx, params_item, &result,
+			     &error);
 	if (rc < 0) {
 		cJSON_Delete(result);
 		goto respond_error;
@@ -1097,9 +1310,9 @@ int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server
 	if (srv == NULL)
 		return -ENOMEM;
 	srv->epoll_fd = srv->listen_fd = -1;
-	srv->methods = config->methods;
-	srv->n_methods = config->n_methods;
 	srv->ctx = config->ctx;
+	srv->ping = config->ping;
+	srv->status = config->status;
 	srv->max_clients = config->max_clients ? config->max_clients : ELB_RPC_MAX_CLIENTS;
 	srv->max_message = config->max_message ? config->max_message : ELB_RPC_MAX_MESSAGE;
 	srv->max_output = config->max_output ? config->max_output : ELB_RPC_MAX_OUTPUT;
@@ -1120,6 +1333,9 @@ int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server
 		rc = -ENOMEM;
 		goto fail;
 	}
+	rc = build_method_table(srv, config);
+	if (rc < 0)
+		goto fail;
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epoll_fd < 0) {
 		rc = -errno;
@@ -1173,6 +1389,7 @@ void elb_rpc_server_close(struct elb_rpc_server *srv)
 	if (srv->epoll_fd >= 0)
 		close(srv->epoll_fd);
 	free(srv->clients);
+	free(srv->methods);
 	free(srv->path);
 	free(srv);
 }

@@ -109,6 +109,36 @@ struct elb_rpc_method {
 };
 
 /*
+ * A deprecated name kept for a release: served by the handler of the
+ * method that replaces it (same read_only, so it answers exactly as the
+ * new name), listed by rpc.methods as deprecated with its replacement.
+ * Names follow "Method names" in docs/dataplane-protocol.md (noun.verb).
+ */
+struct elb_rpc_alias {
+	const char *name;
+	const char *replaced_by; /* a method of the table (not a built-in, not an alias) */
+};
+
+/*
+ * Built-in methods, served by every server unless its table has an entry
+ * of the same name (that entry wins: a daemon may keep its own):
+ *   ping        {"pong": true, <the ping callback's members>, "version": ELB_VERSION}
+ *   status.get  {<the status callback's members>, "control": {<server counters>}}
+ *               (the server's counters join a "control" object the callback made)
+ *   rpc.methods {"methods": [{"name", "read_only"[, "deprecated": true,
+ *               "replaced_by"]}...]}: every method served, table order,
+ *               then the built-ins.
+ * All three are read-only and take no params.
+ */
+#define ELB_RPC_BUILTIN_PING "ping"
+#define ELB_RPC_BUILTIN_STATUS "status.get"
+#define ELB_RPC_BUILTIN_METHODS "rpc.methods"
+
+/* A daemon's part of ping or status.get: add members to result (an
+ * object). @return 0 or -errno (the call then fails with -32603). */
+typedef int (*elb_rpc_describe_fn)(void *ctx, cJSON *result);
+
+/*
  * Who may connect. A peer whose uid, gid or one of its groups is listed in
  * `write` may call everything; else one listed in `read` may call the
  * read_only methods; else it is refused. Root and the server's own
@@ -131,9 +161,13 @@ struct elb_rpc_access {
 /* Server settings; zero fields take the ELB_RPC_* defaults above. */
 struct elb_rpc_server_config {
 	const char *path;                     /* socket path (below 108 bytes) */
-	const struct elb_rpc_method *methods; /* looked up by exact name */
+	const struct elb_rpc_method *methods; /* looked up by exact name; no name twice */
 	size_t n_methods;
-	void *ctx;                 /* passed to every handler */
+	const struct elb_rpc_alias *aliases;  /* deprecated names, after the methods */
+	size_t n_aliases;
+	void *ctx;                 /* passed to every handler and callback */
+	elb_rpc_describe_fn ping;   /* NULL: ping says pong and version only */
+	elb_rpc_describe_fn status; /* NULL: status.get has the server's counters only */
 	mode_t mode;               /* socket file mode; 0: ELB_RPC_SOCKET_MODE */
 	bool set_owner;            /* give the socket file to owner (else: ours) */
 	uid_t owner;
@@ -164,7 +198,9 @@ struct elb_rpc_server;
  * server answers on it) is replaced; a live one gives -EADDRINUSE, and a
  * file that is not a socket -EEXIST (never deleted). The socket file gets
  * exactly `mode`.
- * @return 0, or -errno (-ENAMETOOLONG for a path sockaddr_un cannot hold).
+ * @return 0, or -errno (-ENAMETOOLONG for a path sockaddr_un cannot hold;
+ *         -EINVAL for a name given twice, a method without handler, or
+ *         an alias whose replacement is not in the method table).
  */
 int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server_config *config);
 
@@ -183,7 +219,7 @@ int elb_rpc_server_fd(const struct elb_rpc_server *srv);
 /*
  * The response line to one request line (len bytes, no newline), exactly as
  * a client would get it, without a socket: for fuzzing and tests. Returns a
- * malloc'ed line without its newline, or NULL for a notification.
+ * malloc'ed line ending in "\n", or NULL for a notification.
  */
 char *elb_rpc_server_answer(struct elb_rpc_server *srv, const char *line, size_t len);
 

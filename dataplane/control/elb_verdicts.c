@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include <arpa/inet.h>
 #include <inttypes.h>
 
 #include "elb_config.h"
@@ -15,7 +14,7 @@ const char *const elb_verdict_names[ELB_VERDICT_COUNT] = {
 void elb_verdict_write(FILE *out, uint64_t index, const struct elb_snapshot *snap,
 		       const struct elb_pipeline_result *res)
 {
-	char vip[ELB_DP_VIP_KEY_STR_MAX + 2] = "null", backend[INET6_ADDRSTRLEN + 2] = "null";
+	char vip[ELB_DP_VIP_KEY_STR_MAX + 2] = "null", backend[ELB_ADDR_TEXT_MAX + 2] = "null";
 	char reason[64] = "null";
 
 	if (res->verdict == ELB_VERDICT_DROP || res->verdict == ELB_VERDICT_REPLY)
@@ -30,11 +29,10 @@ void elb_verdict_write(FILE *out, uint64_t index, const struct elb_snapshot *sna
 	}
 	if (res->verdict == ELB_VERDICT_FORWARD) {
 		const struct elb_backend_slot *b = &snap->backends[res->backend_slot];
-		char addr[INET6_ADDRSTRLEN];
+		char addr[ELB_ADDR_TEXT_MAX];
 
-		if (inet_ntop(b->family == ELB_AF_INET ? AF_INET : AF_INET6, b->addr.v6, addr,
-			      sizeof(addr)))
-			snprintf(backend, sizeof(backend), "\"%s\"", addr);
+		snprintf(backend, sizeof(backend), "\"%s\"",
+			 elb_addr_format(&b->addr, b->family, addr, sizeof(addr)));
 	}
 	fprintf(out,
 		"{\"i\":%" PRIu64 ",\"verdict\":\"%s\",\"reason\":%s,\"vip\":%s,\"backend\":%s,"

@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "elb_dp_api.h"
-#include "elb_replay_options.h"
 #include "elb_snapshot.h"
 
 struct edgelb_xdp_bpf;
@@ -193,8 +192,5 @@ static inline size_t xdp_percpu_stride(size_t size)
 
 /* Counters as counters.get reports them (the per-CPU maps summed). */
 int xdp_counters_json(struct xdp_dataplane *dp, cJSON *out, const struct elb_dp_vip_key *vip);
-
-/* edgelb-replay --dataplane xdp ...: see xdp_replay.c. Returns the exit code. */
-int xdp_replay_run(const struct elb_replay_options *options);
 
 #endif /* XDP_H */

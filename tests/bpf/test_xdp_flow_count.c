@@ -38,6 +38,7 @@
 #include <linux/bpf.h>
 
 #include "edgelb_xdp_maps.h"
+#include "elb_replay_options.h"
 #include "xdp.h"
 #include "xdp_test.h"
 /* The skeletons name core types: they are defined above. */
@@ -185,20 +186,20 @@ static void compare(const char *what, struct xdp_flow_walk walk, const uint64_t 
 		abort();
 	if (dp.flow_count != NULL) {
 		rc = xdp_flow_count_iter(&dp, dp.snap, &wi, by_iter);
-		CHECK(rc == 0, "%s: iterator: %s", what, strerror(-rc));
+		ELB_CHECK(rc == 0, "%s: iterator: %s", what, strerror(-rc));
 	}
 	rc = xdp_flow_count_batch(&dp, dp.snap, &wb, by_batch);
-	CHECK(rc == 0, "%s: batch lookup: %s", what, strerror(-rc));
+	ELB_CHECK(rc == 0, "%s: batch lookup: %s", what, strerror(-rc));
 	for (uint32_t s = 0; s < ELB_MAX_BACKEND_SLOTS; s++) {
-		CHECK(dp.flow_count == NULL || by_iter[s] == want[s],
-		      "%s: slot %u: iterator %llu, expected %llu", what, s,
-		      (unsigned long long)by_iter[s], (unsigned long long)want[s]);
-		CHECK(by_batch[s] == want[s], "%s: slot %u: batch lookup %llu, expected %llu", what,
-		      s, (unsigned long long)by_batch[s], (unsigned long long)want[s]);
+		ELB_CHECK(dp.flow_count == NULL || by_iter[s] == want[s],
+			  "%s: slot %u: iterator %llu, expected %llu", what, s,
+			  (unsigned long long)by_iter[s], (unsigned long long)want[s]);
+		ELB_CHECK(by_batch[s] == want[s], "%s: slot %u: batch lookup %llu, expected %llu", what,
+			  s, (unsigned long long)by_batch[s], (unsigned long long)want[s]);
 	}
-	CHECK(dp.flow_count == NULL || dp.flow_count->bss->flows_counted == total(want),
-	      "%s: the iterator counted %llu", what,
-	      dp.flow_count ? (unsigned long long)dp.flow_count->bss->flows_counted : 0ull);
+	ELB_CHECK(dp.flow_count == NULL || dp.flow_count->bss->flows_counted == total(want),
+		  "%s: the iterator counted %llu", what,
+		  dp.flow_count ? (unsigned long long)dp.flow_count->bss->flows_counted : 0ull);
 	printf("%s: %llu flows counted by %s, as expected\n", what, (unsigned long long)total(want),
 	       dp.flow_count ? "both walks" : "the batch lookup");
 	free(by_iter);
@@ -248,7 +249,7 @@ static void test_crafted(void)
 	if (want == NULL)
 		abort();
 	n_live = live_slots(slots, 16, &empty);
-	CHECK(n_live >= 4 && empty != UINT32_MAX, "%u live slots, empty slot %u", n_live, empty);
+	ELB_CHECK(n_live >= 4 && empty != UINT32_MAX, "%u live slots, empty slot %u", n_live, empty);
 	a = slots[0];
 	b = slots[1];
 	ga = dp.snap->backends[a].gen;
@@ -284,8 +285,8 @@ static void test_crafted(void)
 		/* The hand-written cases and the test's rule agree. */
 		fl.n = 16;
 		expected_counts(&fl, true, T, check);
-		CHECK(memcmp(check, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
-		      "the hand-written cases");
+		ELB_CHECK(memcmp(check, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
+			  "the hand-written cases");
 		free(check);
 		fl.n = 16 + RANDOM_FLOWS;
 	}
@@ -312,9 +313,9 @@ static void test_crafted(void)
 	/* 1. judged at T. */
 	expected_counts(&fl, true, T, want);
 	compare("crafted flows at a given tick", (struct xdp_flow_walk){true, true, T}, want);
-	CHECK(dp.flow_count == NULL || dp.flow_count->bss->flows_seen == fl.n,
-	      "the iterator saw %llu flows of %u",
-	      dp.flow_count ? (unsigned long long)dp.flow_count->bss->flows_seen : 0ull, fl.n);
+	ELB_CHECK(dp.flow_count == NULL || dp.flow_count->bss->flows_seen == fl.n,
+		  "the iterator saw %llu flows of %u",
+		  dp.flow_count ? (unsigned long long)dp.flow_count->bss->flows_seen : 0ull, fl.n);
 	/* The tick itself: at T + 1 the flows expiring at T + 1 are gone. */
 	expected_counts(&fl, true, T + 1, want);
 	compare("crafted flows one tick later", (struct xdp_flow_walk){true, true, T + 1}, want);
@@ -365,24 +366,24 @@ static void test_agent_clock(void)
 	write_flows(&fl);
 
 	rc = count_live(&walk, got);
-	CHECK(rc == 0, "%s: %s", walk_name(), strerror(-rc));
+	ELB_CHECK(rc == 0, "%s: %s", walk_name(), strerror(-rc));
 	tick = walk.now_tick;
 	now = elb_flow_tick(monotonic_ns());
-	CHECK(tick == now || tick + 1 == now, "the %s's tick %u, CLOCK_MONOTONIC's %u",
-	      dp.flow_count ? "balancer" : "batch lookup", tick, now);
+	ELB_CHECK(tick == now || tick + 1 == now, "the %s's tick %u, CLOCK_MONOTONIC's %u",
+		  dp.flow_count ? "balancer" : "batch lookup", tick, now);
 	expected_counts(&fl, true, tick, want);
-	CHECK(memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
-	      "the %s on the agent's clock", walk_name());
+	ELB_CHECK(memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
+		  "the %s on the agent's clock", walk_name());
 	compare("the agent's walk, at the balancer's tick", (struct xdp_flow_walk){true, true, tick},
 		want);
 	/* What vip.tables calls: the same walk, with the agent's expiry. */
 	memset(got, 0, sizeof(*got) * ELB_MAX_BACKEND_SLOTS);
 	rc = xdp_ops.flow_counts(&dp, dp.snap, got, &age_ms);
-	CHECK(rc == 0 && memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0 &&
+	ELB_CHECK(rc == 0 && memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0 &&
 		      age_ms == 0,
-	      "xdp_ops.flow_counts: %d (age %llu ms)", rc, (unsigned long long)age_ms);
-	CHECK(total(want) == fl.n - fl.n / 4, "%llu of %u counted", (unsigned long long)total(want),
-	      fl.n);
+		  "xdp_ops.flow_counts: %d (age %llu ms)", rc, (unsigned long long)age_ms);
+	ELB_CHECK(total(want) == fl.n - fl.n / 4, "%llu of %u counted", (unsigned long long)total(want),
+		  fl.n);
 	flows_free(&fl);
 	free(want);
 	free(got);
@@ -390,37 +391,13 @@ static void test_agent_clock(void)
 
 /* ---- 4. flows the real program made ---- */
 
-/* Ethernet + IPv4 + TCP SYN from client i to 10.0.0.10:80. */
+/* Ethernet + IPv4 + TCP SYN from client i (198.51.x.y) to 10.0.0.10:80. */
 static uint32_t syn_frame(uint8_t *b, uint32_t i)
 {
-	static const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
-	uint8_t *ip = b + 14, *tcp = ip + 20;
-	uint32_t src = 0xc6330000u + i; /* 198.51.x.y */
-	uint16_t c;
+	static const uint8_t dst_mac[6] = {2, 0, 0, 0, 0, 1}, src_mac[6] = {2, 0, 0, 0, 0, 2};
 
-	memset(b, 0, 64);
-	memcpy(b, macs, 12);
-	b[12] = 0x08;
-	ip[0] = 0x45;
-	ip[3] = 40;
-	ip[6] = 0x40;
-	ip[8] = 64;
-	ip[9] = 6;
-	ip[12] = (uint8_t)(src >> 24);
-	ip[13] = (uint8_t)(src >> 16);
-	ip[14] = (uint8_t)(src >> 8);
-	ip[15] = (uint8_t)src;
-	ip[16] = 10;
-	ip[19] = 10;
-	c = ip_csum(ip, 20);
-	ip[10] = (uint8_t)(c >> 8);
-	ip[11] = (uint8_t)c;
-	tcp[0] = (uint8_t)((20000 + i) >> 8);
-	tcp[1] = (uint8_t)(20000 + i);
-	tcp[3] = 80;
-	tcp[12] = 0x50;
-	tcp[13] = ELB_TCP_SYN;
-	return 14 + 40;
+	return elb_test_tcp4_frame(b, dst_mac, src_mac, 0xc6330000u + i, (uint16_t)(20000 + i),
+				   0x0a00000au, 80, ELB_TCP_SYN, 0, true);
 }
 
 static void test_real_program(void)
@@ -442,20 +419,18 @@ static void test_real_program(void)
 	dp.skel->bss->record_results = 1;
 	for (uint32_t i = 0; i < REAL_FLOWS; i++) {
 		uint32_t len = syn_frame(frame, i);
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
-			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+		struct elb_test_xdp_out res;
 
 		/* A flow per CPU in turn; every third flow seen on two CPUs
 		 * (its second packet on the next one). */
 		for (int k = 0; k < (i % 3 == 0 && ncpu > 1 ? 2 : 1); k++) {
 			pin_to((int)((i + (uint32_t)k) % (uint32_t)ncpu));
 			memset(&dp.skel->bss->last_result, 0, sizeof(dp.skel->bss->last_result));
-			if (bpf_prog_test_run_opts(bpf_program__fd(dp.skel->progs.edgelb_xdp), &opts)) {
-				perror("BPF_PROG_TEST_RUN");
+			if (elb_test_xdp_run(bpf_program__fd(dp.skel->progs.edgelb_xdp), frame, len,
+					     out, sizeof(out), &res))
 				exit(1);
-			}
-			CHECK(opts.retval == XDP_TX && dp.skel->bss->last_result.new_flow,
-			      "flow %u: action %u", i, opts.retval);
+			ELB_CHECK(res.action == XDP_TX && dp.skel->bss->last_result.new_flow,
+				  "flow %u: action %u", i, res.action);
 		}
 		made[i].slot = dp.skel->bss->last_result.backend_slot;
 		made[i].gen = dp.snap->backends[made[i].slot].gen;
@@ -469,8 +444,8 @@ static void test_real_program(void)
 		memset(got, 0, sizeof(*got) * ELB_MAX_BACKEND_SLOTS);
 		walk.tick_given = false;
 		rc = count_live(&walk, got);
-		CHECK(rc == 0 && memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
-		      "step %d: the %s, on the agent's clock", step, walk_name());
+		ELB_CHECK(rc == 0 && memcmp(got, want, sizeof(*want) * ELB_MAX_BACKEND_SLOTS) == 0,
+			  "step %d: the %s, on the agent's clock", step, walk_name());
 		compare(step == 0 ? "flows of the real program"
 				  : "flows of the real program, a backend removed",
 			(struct xdp_flow_walk){true, true, walk.now_tick}, want);
@@ -480,12 +455,12 @@ static void test_real_program(void)
 				if (dp.snap->backends[s].gen && dp.snap->backends[s].vip_index == 0 &&
 				    dp.snap->backends[s].addr.v4 == htonl(0x0ac80002))
 					removed = s;
-			CHECK(removed != UINT32_MAX && want[removed] > 0, "10.200.0.2's flows");
+			ELB_CHECK(removed != UINT32_MAX && want[removed] > 0, "10.200.0.2's flows");
 			if (apply(B(1) ", " B(3) ", " B(4) ", " B(5)))
 				exit(1);
 		}
 	}
-	CHECK(removed != UINT32_MAX && want[removed] == 0, "the removed backend's flows counted");
+	ELB_CHECK(removed != UINT32_MAX && want[removed] == 0, "the removed backend's flows counted");
 	free(want);
 	free(got);
 }
@@ -504,19 +479,19 @@ static void test_fallback(void)
 	if (by_iter == NULL || by_batch == NULL || status == NULL)
 		abort();
 	rc = xdp_ops.flow_counts(&dp, dp.snap, by_iter, &age_ms);
-	CHECK(rc == 0, "with the iterator: %d", rc);
+	ELB_CHECK(rc == 0, "with the iterator: %d", rc);
 	dp.flow_count = NULL;
 	snprintf(dp.flow_count_err, sizeof(dp.flow_count_err), "(test) not loaded");
 	rc = xdp_ops.flow_counts(&dp, dp.snap, by_batch, &age_ms);
-	CHECK(rc == 0, "without the iterator: %d", rc);
-	CHECK(memcmp(by_iter, by_batch, sizeof(uint64_t) * ELB_MAX_BACKEND_SLOTS) == 0 &&
+	ELB_CHECK(rc == 0, "without the iterator: %d", rc);
+	ELB_CHECK(memcmp(by_iter, by_batch, sizeof(uint64_t) * ELB_MAX_BACKEND_SLOTS) == 0 &&
 		      total(by_batch) > 0,
-	      "the fallback counts otherwise (%llu flows)", (unsigned long long)total(by_batch));
+		  "the fallback counts otherwise (%llu flows)", (unsigned long long)total(by_batch));
 	xdp_ops.status(&dp, status);
-	CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(status, "flow_count")),
+	ELB_CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(status, "flow_count")),
 		     "batch_lookup") == 0 &&
 		      cJSON_GetObjectItem(status, "flow_count_error") != NULL,
-	      "status.get without the iterator");
+		  "status.get without the iterator");
 	dp.flow_count = fc;
 	dp.flow_count_err[0] = '\0';
 	cJSON_Delete(status);
@@ -525,11 +500,55 @@ static void test_fallback(void)
 	printf("without the iterator: the batch lookup, and status.get says so\n");
 }
 
+/* ---- 0. which walk counts: the iterator, unless the kernel is in lockdown ---- */
+
+static bool locked_down;
+
+static void test_status(void)
+{
+	cJSON *status = cJSON_CreateObject();
+
+	xdp_ops.status(&dp, status);
+	if (locked_down) {
+		const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(status, "flow_count_error"));
+
+		ELB_CHECK(dp.flow_count == NULL, "the kernel is in lockdown, yet the iterator loaded");
+		ELB_CHECK(e != NULL && strstr(e, "Operation not permitted") && strstr(e, "lockdown"),
+			  "status.get flow_count_error: %s", e ? e : "(none)");
+		printf("%d possible CPUs; kernel lockdown: the iterator is refused (%s): every case "
+		       "on the batch lookup\n",
+		       ncpu, e ? e : "");
+	} else {
+		ELB_CHECK(dp.flow_count != NULL, "the flow-count iterator did not load: %s",
+			  dp.flow_count_err);
+		printf("%d possible CPUs; the iterator loaded and attached in %.1f ms\n", ncpu,
+		       (double)dp.flow_count_load_ns / 1e6);
+	}
+	ELB_CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(status, "flow_count")),
+			 dp.flow_count ? "iterator" : "batch_lookup") == 0,
+		  "status.get flow_count");
+	cJSON_Delete(status);
+}
+
+/* Without the iterator there is nothing to fall back from. */
+static void test_fallback_if_iterator(void)
+{
+	if (dp.flow_count != NULL)
+		test_fallback();
+}
+
 int main(void)
 {
+	static const struct elb_test_case cases[] = {
+		ELB_TEST(test_status),
+		ELB_TEST(test_crafted),
+		ELB_TEST(test_agent_clock),
+		ELB_TEST(test_real_program),
+		ELB_TEST(test_fallback_if_iterator),
+		ELB_TEST_END,
+	};
 	static const uint8_t mac[6] = ELB_REPLAY_DEFAULT_MAC;
-	bool locked_down;
-	cJSON *status;
+	int rc;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "SKIP: loading BPF programs needs root\n");
@@ -543,45 +562,17 @@ int main(void)
 	if (xdp_dataplane_load(&dp, MAP_FLOWS, NULL) || xdp_dataplane_start(&dp))
 		return errno == EPERM ? 77 : 1;
 	locked_down = kernel_locked_down();
-	status = cJSON_CreateObject();
-	xdp_ops.status(&dp, status);
-	if (locked_down) {
-		const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(status, "flow_count_error"));
-
-		CHECK(dp.flow_count == NULL, "the kernel is in lockdown, yet the iterator loaded");
-		CHECK(e != NULL && strstr(e, "Operation not permitted") && strstr(e, "lockdown"),
-		      "status.get flow_count_error: %s", e ? e : "(none)");
-		printf("%d possible CPUs; kernel lockdown: the iterator is refused (%s): every case "
-		       "on the batch lookup\n",
-		       ncpu, e ? e : "");
-	} else {
-		CHECK(dp.flow_count != NULL, "the flow-count iterator did not load: %s",
-		      dp.flow_count_err);
-		printf("%d possible CPUs; the iterator loaded and attached in %.1f ms\n", ncpu,
-		       (double)dp.flow_count_load_ns / 1e6);
-	}
-	CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(status, "flow_count")),
-		     dp.flow_count ? "iterator" : "batch_lookup") == 0,
-	      "status.get flow_count");
-	cJSON_Delete(status);
 	/* 10.200.0.6 added and removed: an empty slot among the snapshot's. */
 	if (apply(B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6)) ||
 	    apply(B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5)))
 		return 1;
 
-	test_crafted();
-	test_agent_clock();
-	test_real_program();
-	if (dp.flow_count != NULL)
-		test_fallback();
-
+	/* In this order: each case starts from the flows the last left. */
+	rc = elb_test_run("xdp_flow_count", cases);
 	xdp_dataplane_close(&dp);
 	elb_dp_config_free(in_force);
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("%s counted as expected\n",
-	       dp.flow_count ? "the iterator and the batch lookup" : "the batch lookup");
-	return 0;
+	if (rc == 0)
+		printf("%s counted as expected\n",
+		       dp.flow_count ? "the iterator and the batch lookup" : "the batch lookup");
+	return rc;
 }

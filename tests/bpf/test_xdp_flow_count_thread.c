@@ -199,16 +199,137 @@ static int last_walk_ms(void)
 	return ms;
 }
 
+/* The full count, from the synchronous walk of case 1. */
+static double flows_written_counted;
+/* How long the counting thread's last walk took (case 3). */
+static int walk_ms;
+
+/* 1. Before: the walk on the control thread, a ping behind it. */
+static void test_walk_on_control_thread(void)
+{
+	double t0, sync_ms, ms_ping, ms_set, want;
+	bool counted;
+	cJSON *r;
+
+	t0 = now_ms();
+	r = call("vip.tables", vip_a, &sync_ms);
+	want = tables_flows(r, &counted);
+	ELB_CHECK(counted && num(r, "flows_age_ms") == 0, "a synchronous count is 0 ms old");
+	cJSON_Delete(r);
+	cJSON_Delete(call("ping", NULL, NULL));
+	ms_ping = now_ms() - t0;
+	ELB_CHECK(want > FLOWS * 0.99, "the synchronous walk counted %.0f of %u flows", want, FLOWS);
+	printf("before: vip.tables walks on the control thread for %.0f ms; a ping sent with it "
+	       "is answered after %.0f ms\n",
+	       sync_ms, ms_ping);
+	ELB_CHECK(sync_ms > WALK_MIN_MS, "the walk takes %.0f ms: too fast to show anything", sync_ms);
+
+	/* A change with no walk under way, for reference. */
+	r = call("backends.set",
+		 "{\"address\":\"10.0.0.11\",\"port\":80,\"protocol\":\"tcp\","
+		 "\"backends\":[{\"address\":\"10.200.1.4\"}]}",
+		 &ms_set);
+	cJSON_Delete(r);
+	printf("a backends.set with no walk under way: %.1f ms\n", ms_set);
+
+	flows_written_counted = want;
+}
+
+/* 2. After: the counting thread; the control thread answers while it walks. */
+static void test_counting_thread_keeps_answering(void)
+{
+	double ms_tables, ms_ping, ms_set, ms_ping2, got;
+	bool counted;
+	cJSON *r;
+	int rc;
+
+	rc = xdp_flow_counter_start(&dp);
+	ELB_CHECK(rc == 0, "counter start: %s", strerror(-rc));
+	if (rc)
+		exit(1); /* nothing after this can run */
+	r = call("vip.tables", vip_a, &ms_tables);
+	got = tables_flows(r, &counted);
+	ELB_CHECK(!counted && got < 0, "nothing published yet: flows_counted false (%.0f flows)", got);
+	cJSON_Delete(r);
+	cJSON_Delete(call("ping", NULL, &ms_ping));
+	r = call("backends.set",
+		 "{\"address\":\"10.0.0.11\",\"port\":80,\"protocol\":\"tcp\","
+		 "\"backends\":[{\"address\":\"10.200.1.3\"}]}",
+		 &ms_set);
+	ELB_CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "changed")), "backends.set applied");
+	cJSON_Delete(r);
+	cJSON_Delete(call("ping", NULL, &ms_ping2));
+	r = call("status.get", NULL, NULL);
+	ELB_CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "status"),
+							    "flow_count_walking")),
+		  "the walk still runs after all that");
+	cJSON_Delete(r);
+	printf("after: while the walk runs, vip.tables %.1f ms, ping %.1f ms, backends.set %.1f ms, "
+	       "ping %.1f ms\n",
+	       ms_tables, ms_ping, ms_set, ms_ping2);
+	ELB_CHECK(ms_tables < ANSWER_MAX_MS && ms_ping < ANSWER_MAX_MS && ms_set < ANSWER_MAX_MS &&
+		      ms_ping2 < ANSWER_MAX_MS,
+		  "answers while the walk runs: over %.0f ms", ANSWER_MAX_MS);
+}
+
+/* 3. That walk began before the change: not used; the next one is. */
+static void test_stale_walk_not_reported(void)
+{
+	double ms_tables, got, want = flows_written_counted;
+	bool counted;
+	cJSON *r;
+
+	wait_walk_done();
+	walk_ms = last_walk_ms();
+	ELB_CHECK(walk_ms > WALK_MIN_MS, "the thread's walk took %d ms", walk_ms);
+	r = call("vip.tables", vip_a, &ms_tables);
+	got = tables_flows(r, &counted);
+	ELB_CHECK(!counted && ms_tables < ANSWER_MAX_MS,
+		  "a walk from before the change is not reported (%.0f flows, %.1f ms)", got, ms_tables);
+	cJSON_Delete(r);
+	wait_walk_done();
+	r = call("vip.tables", vip_a, &ms_tables);
+	got = tables_flows(r, &counted);
+	walk_ms = last_walk_ms();
+	ELB_CHECK(counted && got == want, "the full count: %.0f flows of %.0f", got, want);
+	ELB_CHECK(num(r, "flows_age_ms") >= walk_ms && walk_ms > WALK_MIN_MS,
+		  "flows_age_ms %.0f, the walk took %d ms", num(r, "flows_age_ms"), walk_ms);
+	ELB_CHECK(ms_tables < ANSWER_MAX_MS, "vip.tables took %.1f ms", ms_tables);
+	printf("later: vip.tables %.1f ms, %.0f flows counted, flows_age_ms %.0f (the walk took "
+	       "%d ms on the counting thread)\n",
+	       ms_tables, got, num(r, "flows_age_ms"), walk_ms);
+	cJSON_Delete(r);
+}
+
+/* 4. Stop with a walk under way (that vip.tables asked for one). */
+static void test_close_during_walk(void)
+{
+	double t0, close_ms;
+
+	usleep(50000);
+	elb_dp_api_close(api);
+	t0 = now_ms();
+	xdp_dataplane_close(&dp);
+	close_ms = now_ms() - t0;
+	printf("closed with a walk under way in %.0f ms\n", close_ms);
+	ELB_CHECK(close_ms < walk_ms, "closing took %.0f ms (a walk %d ms)", close_ms, walk_ms);
+}
+
 int main(int argc, char **argv)
 {
+	static const struct elb_test_case cases[] = {
+		ELB_TEST(test_walk_on_control_thread),
+		ELB_TEST(test_counting_thread_keeps_answering),
+		ELB_TEST(test_stale_walk_not_reported),
+		ELB_TEST(test_close_during_walk),
+		ELB_TEST_END,
+	};
 	struct elb_dp_config *initial = NULL;
 	struct elb_dp_err err;
 	bool batch_only = false;
 	char sock[64];
-	double t0, ms_tables, ms_ping, ms_set, ms_ping2, sync_ms, want, got, close_ms;
-	bool counted;
-	cJSON *r;
-	int rc, walk_ms;
+	double t0;
+	int rc;
 
 	for (int i = 1; i < argc; i++) {
 		int log2 = atoi(argv[i]);
@@ -255,92 +376,10 @@ int main(int argc, char **argv)
 		return 1;
 	printf("%u flows written in %.0f ms (map of %u)\n", FLOWS, now_ms() - t0, FLOW_CAPACITY);
 
-	/* 1. Before: the walk on the control thread, a ping behind it. */
-	t0 = now_ms();
-	r = call("vip.tables", vip_a, &sync_ms);
-	want = tables_flows(r, &counted);
-	CHECK(counted && num(r, "flows_age_ms") == 0, "a synchronous count is 0 ms old");
-	cJSON_Delete(r);
-	cJSON_Delete(call("ping", NULL, NULL));
-	ms_ping = now_ms() - t0;
-	CHECK(want > FLOWS * 0.99, "the synchronous walk counted %.0f of %u flows", want, FLOWS);
-	printf("before: vip.tables walks on the control thread for %.0f ms; a ping sent with it "
-	       "is answered after %.0f ms\n",
-	       sync_ms, ms_ping);
-	CHECK(sync_ms > WALK_MIN_MS, "the walk takes %.0f ms: too fast to show anything", sync_ms);
-
-	/* A change with no walk under way, for reference. */
-	r = call("backends.set",
-		 "{\"address\":\"10.0.0.11\",\"port\":80,\"protocol\":\"tcp\","
-		 "\"backends\":[{\"address\":\"10.200.1.4\"}]}",
-		 &ms_set);
-	cJSON_Delete(r);
-	printf("a backends.set with no walk under way: %.1f ms\n", ms_set);
-
-	/* 2. After: the counting thread. */
-	rc = xdp_flow_counter_start(&dp);
-	CHECK(rc == 0, "counter start: %s", strerror(-rc));
-	if (rc)
-		return 1;
-	r = call("vip.tables", vip_a, &ms_tables);
-	got = tables_flows(r, &counted);
-	CHECK(!counted && got < 0, "nothing published yet: flows_counted false (%.0f flows)", got);
-	cJSON_Delete(r);
-	cJSON_Delete(call("ping", NULL, &ms_ping));
-	r = call("backends.set",
-		 "{\"address\":\"10.0.0.11\",\"port\":80,\"protocol\":\"tcp\","
-		 "\"backends\":[{\"address\":\"10.200.1.3\"}]}",
-		 &ms_set);
-	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "changed")), "backends.set applied");
-	cJSON_Delete(r);
-	cJSON_Delete(call("ping", NULL, &ms_ping2));
-	r = call("status.get", NULL, NULL);
-	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "status"),
-							    "flow_count_walking")),
-	      "the walk still runs after all that");
-	cJSON_Delete(r);
-	printf("after: while the walk runs, vip.tables %.1f ms, ping %.1f ms, backends.set %.1f ms, "
-	       "ping %.1f ms\n",
-	       ms_tables, ms_ping, ms_set, ms_ping2);
-	CHECK(ms_tables < ANSWER_MAX_MS && ms_ping < ANSWER_MAX_MS && ms_set < ANSWER_MAX_MS &&
-		      ms_ping2 < ANSWER_MAX_MS,
-	      "answers while the walk runs: over %.0f ms", ANSWER_MAX_MS);
-
-	/* 3. That walk began before the change: not used. */
-	wait_walk_done();
-	walk_ms = last_walk_ms();
-	CHECK(walk_ms > WALK_MIN_MS, "the thread's walk took %d ms", walk_ms);
-	r = call("vip.tables", vip_a, &ms_tables);
-	got = tables_flows(r, &counted);
-	CHECK(!counted && ms_tables < ANSWER_MAX_MS,
-	      "a walk from before the change is not reported (%.0f flows, %.1f ms)", got, ms_tables);
-	cJSON_Delete(r);
-	wait_walk_done();
-	r = call("vip.tables", vip_a, &ms_tables);
-	got = tables_flows(r, &counted);
-	walk_ms = last_walk_ms();
-	CHECK(counted && got == want, "the full count: %.0f flows of %.0f", got, want);
-	CHECK(num(r, "flows_age_ms") >= walk_ms && walk_ms > WALK_MIN_MS,
-	      "flows_age_ms %.0f, the walk took %d ms", num(r, "flows_age_ms"), walk_ms);
-	CHECK(ms_tables < ANSWER_MAX_MS, "vip.tables took %.1f ms", ms_tables);
-	printf("later: vip.tables %.1f ms, %.0f flows counted, flows_age_ms %.0f (the walk took "
-	       "%d ms on the counting thread)\n",
-	       ms_tables, got, num(r, "flows_age_ms"), walk_ms);
-	cJSON_Delete(r);
-
-	/* 4. Stop with a walk under way (that vip.tables asked for one). */
-	usleep(50000);
-	elb_dp_api_close(api);
-	t0 = now_ms();
-	xdp_dataplane_close(&dp);
-	close_ms = now_ms() - t0;
-	printf("closed with a walk under way in %.0f ms\n", close_ms);
-	CHECK(close_ms < walk_ms, "closing took %.0f ms (a walk %d ms)", close_ms, walk_ms);
+	/* In this order: each case goes on from where the last left the threads. */
+	rc = elb_test_run("xdp_flow_count_thread", cases);
 	elb_dp_config_free(initial);
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("the control thread kept answering while the counting thread walked\n");
-	return 0;
+	if (rc == 0)
+		printf("the control thread kept answering while the counting thread walked\n");
+	return rc;
 }

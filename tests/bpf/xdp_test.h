@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * What the XDP dataplane's C tests share: a CHECK that counts failures
- * (one `failures` per test program), the clock, CPU pinning, the IPv4
- * header checksum, and putting a config (a format with one %s for the
- * backends) in force through xdp_ops.apply as edgelb-xdp does.
+ * What the XDP dataplane's C tests share beyond tests/lib (the harness,
+ * frames, BPF_PROG_TEST_RUN): the clock, CPU pinning, kernel lockdown, and
+ * putting a config (a format with one %s for the backends) in force
+ * through xdp_ops.apply as edgelb-xdp does.
  */
 #ifndef XDP_TEST_H
 #define XDP_TEST_H
@@ -18,19 +18,10 @@
 
 #include "elb_config.h"
 #include "elb_dp_api.h"
+#include "elb_test.h"
+#include "elb_test_bpf.h"
+#include "elb_test_frames.h"
 #include "xdp.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-			fprintf(stderr, __VA_ARGS__);                                      \
-			fprintf(stderr, "\n");                                             \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 static inline uint64_t monotonic_ns(void)
 {
@@ -71,17 +62,6 @@ static inline bool kernel_locked_down(void)
 		line[0] = '\0';
 	fclose(f);
 	return strstr(line, "[integrity]") != NULL || strstr(line, "[confidentiality]") != NULL;
-}
-
-static inline uint16_t ip_csum(const uint8_t *p, uint32_t n)
-{
-	uint32_t s = 0;
-
-	for (uint32_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
 }
 
 /*

@@ -354,6 +354,10 @@ static void test_drain_records(void)
 		     ",'started_unix_ms':1,'remove_when_drained':1}]}",
 		     "drains[0].remove_when_drained",
 		     "drains[0].remove_when_drained: must be a boolean");
+	expect_error("{" NODE ",'vips':[{" VIP0 "," DRAINING "}],'drains':[{" RECORD
+		     ",'started_unix_ms':9007199254740992}]}",
+		     "drains[0].started_unix_ms",
+		     "drains[0].started_unix_ms: must be an integer in 0..9007199254740991");
 #undef DRAINING
 #undef RECORD
 }
@@ -432,6 +436,20 @@ static void test_bgp_settings(void)
 		     "bgp.hold_time_s: must be 0 or in 3..65535");
 	expect_error("{'bgp':{" BGP0 ",'next_hop_v6':'10.0.0.1'}}", "bgp.next_hop_v6",
 		     "bgp.next_hop_v6: must be an IPv6 address");
+	/* One address syntax with the dataplane's (elb_addr_parse): an IPv4
+	 * address is written as IPv4, never IPv4-mapped. */
+	expect_error("{'bgp':{" BGP0 ",'next_hop_v6':'::ffff:10.0.0.1'}}", "bgp.next_hop_v6",
+		     "bgp.next_hop_v6: write an IPv4 address as IPv4, not IPv4-mapped IPv6");
+	expect_error("{'bgp':{'local_as':1,'router_id':'10.0.0.1','neighbors':["
+		     "{'address':'::ffff:10.0.0.2','as':2}]}}",
+		     "bgp.neighbors[0].address",
+		     "bgp.neighbors[0].address: write an IPv4 address as IPv4, not IPv4-mapped "
+		     "IPv6");
+	/* One range check with the dataplane's (elb_json_read_uint). */
+	expect_error("{'bgp':{'local_as':1.5}}", "bgp.local_as",
+		     "bgp.local_as: must be an integer in 1..4294967295");
+	expect_error("{'bgp':{'local_as':'1'}}", "bgp.local_as",
+		     "bgp.local_as: must be an integer in 1..4294967295");
 	expect_error("{'bgp':{" BGP0 ",'run_dir':'relative'}}", "bgp.run_dir",
 		     "bgp.run_dir: must be an absolute path below 256 bytes, without quotes or "
 		     "newlines");

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Operator tools of issue 9 with real processes: edgelb-cp managing two
 edgelb-dp (net_af_packet on veths of a namespace of its own), fed
@@ -25,7 +24,8 @@ Checks:
     drain goes on across a kill -9 of edgelb-cp (its start, timeout and
     --remove are persisted with the change).
 Figures are printed as "figure:" lines (docs/operator-tools.md).
-Root only (exit 77 otherwise).
+Root only (skipped otherwise). Run by pytest (--dp, --cp, --ctl; edgelb-xdp
+in EDGELB_XDP): one fixture sets it up, one test per part, in order.
 """
 import contextlib
 import json
@@ -39,9 +39,12 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import (Harness, Subscriber, mac_of, main_in_netns, rpc, tcp_frame,  # noqa: E402
-                   veth_pairs, wait_for)
+from edgelb_testlib import rpc
+from edgelb_testlib.frames import tcp4_frame
+from edgelb_testlib.netns import mac_of, veth_pairs
+from edgelb_testlib.proc import wait_for
+from edgelb_testlib.rpc import Subscription
+from cplib import Harness, cp_exits_cleanly, env_fixture
 
 VIP_A = "198.51.100.1"  # preview vs measurement (dp0)
 VIP_D = "198.51.100.2"  # drains (dp0)
@@ -83,7 +86,7 @@ class Wire:
     def send(self, vip, flows, flags):
         for k, n in enumerate(flows):
             src, sport = flow_src(n)
-            self.tx.send(tcp_frame(self.dst, self.src, src, vip, sport, PORT, flags))
+            self.tx.send(tcp4_frame(self.dst, self.src, src, vip, sport, PORT, flags))
             if k % 25 == 24:
                 time.sleep(0.004)  # the af_packet ring of the dataplane is not deep
 
@@ -117,17 +120,19 @@ class Wire:
         self.rx.close()
 
 
-class Test(Harness):
+class Env(Harness):
+    """edgelb-cp managing two dataplanes on veths, in this namespace."""
+
     def __init__(self, args, work):
-        super().__init__(work)
-        self.args = args
-        self.cp_sock = os.path.join(work, "cp.sock")
-        self.config = os.path.join(work, "cp.json")
+        super().__init__(args, work)
         self.dp_socks = [os.path.join(work, f"dp{i}.sock") for i in range(2)]
         self.figures = []
+        self.sub = self.wire = None
+        self.bpffs_mounted = False
 
     def figure(self, text):
-        print("figure: " + text, flush=True)
+        # Past pytest's capture: the figures are read from the test's log.
+        print("figure: " + text, file=sys.__stdout__, flush=True)
 
     def start_dp(self, i):
         if i == 1 and XDP:
@@ -135,14 +140,14 @@ class Test(Harness):
             self.start("dp1", [XDP, "--iface", "lb1", "--mode", "generic",
                                "--socket", self.dp_socks[1], "--flows", "65536",
                                "--pin-dir", PIN_DIR])
-            wait_for("dataplane 1 (xdp)", lambda: rpc(self.dp_socks[1], "ping")["result"], 30)
+            wait_for("dataplane 1 (xdp)", lambda: rpc.request(self.dp_socks[1], "ping")["result"], 30)
             return
         self.start(f"dp{i}", [self.args.dp, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
                               "--file-prefix", f"cpf{os.getpid()}_{i}", "--log-level=error",
                               "--vdev", f"net_af_packet{i},iface=lb{i}", "--",
                               "--socket", self.dp_socks[i], "--kernel-iface", "none",
                               "--flows", "65536"])
-        wait_for(f"dataplane {i}", lambda: rpc(self.dp_socks[i], "ping")["result"], 30)
+        wait_for(f"dataplane {i}", lambda: rpc.request(self.dp_socks[i], "ping")["result"], 30)
 
     def ctl(self, *argv, timeout=60):
         return subprocess.run([self.args.ctl, "--socket", self.cp_sock, *argv],
@@ -152,7 +157,7 @@ class Test(Harness):
         return dict({"address": vip, "port": PORT, "protocol": "tcp"}, **kw)
 
     def fleet_vip(self, vip):
-        for v in rpc(self.cp_sock, "fleet.get")["result"]["vips"]:
+        for v in rpc.request(self.cp_sock, "fleet.get")["result"]["vips"]:
             if v["vip"] == f"{vip}:{PORT}/tcp":
                 return v
         raise KeyError(vip)
@@ -166,13 +171,13 @@ class Test(Harness):
         return v["agree"] and v["dataplanes_reporting"] == 2
 
     def dp_flows(self, i, vip, backend):
-        r = rpc(self.dp_socks[i], "vip.tables", self.vip_params(vip))["result"]
+        r = rpc.request(self.dp_socks[i], "vip.tables", self.vip_params(vip))["result"]
         for b in r["vips"][0]["backends"]:
             if b["address"] == backend:
                 return b["flows"]
         return 0
 
-    def run(self):
+    def setup(self):
         config = {
             "node": {"source_v4": "192.0.2.10", "gateway_mac": "02:00:00:00:00:01"},
             "fleet": {"disagree_after_ms": DISAGREE_AFTER_MS},
@@ -189,41 +194,36 @@ class Test(Harness):
             ]}
         with open(self.config, "w") as f:
             json.dump(config, f)
-        try:
-            if XDP:
-                os.makedirs(BPFFS, exist_ok=True)
-                subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
-            for i in range(2):
-                self.start_dp(i)
-            self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
-            wait_for("edgelb-cp", lambda: "result" in rpc(self.cp_sock, "vip.list"), 10)
-            wait_for("both dataplanes agree", lambda: self.all_agree(VIP_A), 10)
-            self.sub = Subscriber(self.cp_sock, 3600000)
-            self.wire = Wire(0)
-            self.run_preview()
-            self.check(not any(e["type"] == "fleet_disagree" for e in self.sub.events),
-                       "no fleet_disagree while edgelb-cp pushed two changes")
-            self.run_explain()
-            self.run_fleet()
-            self.run_drain()
+        if XDP:
+            os.makedirs(BPFFS, exist_ok=True)
+            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+            self.bpffs_mounted = True
+        for i in range(2):
+            self.start_dp(i)
+        self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
+        wait_for("edgelb-cp", lambda: "result" in rpc.request(self.cp_sock, "vip.list"), 10)
+        wait_for("both dataplanes agree", lambda: self.all_agree(VIP_A), 10)
+        self.sub = Subscription(self.cp_sock, 3600000)
+        self.wire = Wire(0)
+
+    def teardown(self):
+        if self.wire is not None:
             self.wire.close()
-        finally:
-            self.stop_all()
-            if XDP:
-                subprocess.run(["umount", BPFFS], stderr=subprocess.DEVNULL)
-                os.rmdir(BPFFS)
-        return 1 if self.failures else 0
+        self.stop_all()
+        if self.bpffs_mounted:
+            subprocess.run(["umount", BPFFS], stderr=subprocess.DEVNULL)
+            os.rmdir(BPFFS)
 
     # ---- preview vs measurement -------------------------------------------------
 
     def measure_moves(self, change, params):
         """Preview `change`, note where FLOWS new flows go, apply it, send the
         same flows again once they expired: (predicted, measured, n)."""
-        pv = rpc(self.cp_sock, "backend.preview", dict(params, change=change))["result"]
+        pv = rpc.request(self.cp_sock, "backend.preview", dict(params, change=change))["result"]
         flows = range(FLOWS)
         self.wire.send(VIP_A, flows, 0x02)
         before = self.wire.backends(VIP_A, 1.0)
-        r = rpc(self.cp_sock, f"backend.{change}", params)["result"]
+        r = rpc.request(self.cp_sock, f"backend.{change}", params)["result"]
         wait_for("the change on both dataplanes",
                  lambda: self.all_agree(VIP_A, r["generation"]), 10)
         time.sleep(0.5)  # the SYN-only flows expire (300 ms)
@@ -267,14 +267,14 @@ class Test(Harness):
                             f"{on_leaving} on the backend")
             else:
                 self.check("warning" not in pv, "no small-table warning for M=65537, N=5")
-        small = rpc(self.cp_sock, "backend.preview",
+        small = rpc.request(self.cp_sock, "backend.preview",
                     self.vip_params(VIP_A, backend="10.10.0.9", change="add"))["result"]
         self.check(small["moved_fraction"] > 0 and "warning" not in small,
                    "a second preview is read-only (nothing applied)")
         out = self.ctl("backend", "add", f"{VIP_A}:{PORT}/tcp", "10.10.0.9", "--dry-run")
         self.check(out.returncode == 0 and "would go elsewhere" in out.stdout and
                    "10.10.0.9" in out.stdout, "edgelbctl backend add --dry-run prints the preview")
-        cfg = rpc(self.cp_sock, "config.get")["result"]["config"]["vips"][0]["backends"]
+        cfg = rpc.request(self.cp_sock, "config.get")["result"]["config"]["vips"][0]["backends"]
         self.check("10.10.0.9" not in [b["address"] for b in cfg], "--dry-run applied nothing")
 
     # ---- explain a flow ---------------------------------------------------------
@@ -334,7 +334,7 @@ class Test(Harness):
     # ---- fleet agreement --------------------------------------------------------
 
     def run_fleet(self):
-        kind = rpc(self.dp_socks[1], "ping")["result"]["dataplane"]
+        kind = rpc.request(self.dp_socks[1], "ping")["result"]["dataplane"]
         # Flows through dp1 too: its own vip.tables counts them.
         wire1 = Wire(1)
         flows1 = range(5 * FLOWS, 5 * FLOWS + 100)
@@ -342,7 +342,7 @@ class Test(Harness):
         wire1.send(VIP_A, flows1, 0x10)
         got1 = wire1.backends(VIP_A, 1.0)
         wire1.close()
-        t1 = rpc(self.dp_socks[1], "vip.tables", self.vip_params(VIP_A))["result"]
+        t1 = rpc.request(self.dp_socks[1], "vip.tables", self.vip_params(VIP_A))["result"]
         self.check(t1["flows_counted"] and t1["vips"][0]["flows"] == len(got1) == 100,
                    f"dp1 ({kind}) counts its {len(got1)} forwarded flows: "
                    f"{t1['vips'][0]['flows']}")
@@ -350,10 +350,10 @@ class Test(Harness):
                    f"dp0 (dpdk) and dp1 ({kind}) report the same digest for the same set")
         self.figure(f"fleet: dp1 is {kind}; its digest equals dp0's (dpdk)")
         self.sub.events.clear()
-        before = rpc(self.cp_sock, "fleet.get")["result"]["disagreements"]
+        before = rpc.request(self.cp_sock, "fleet.get")["result"]["disagreements"]
         # Someone changes dp1 behind edgelb-cp's back.
         t0 = time.monotonic()
-        r = rpc(self.dp_socks[1], "backends.set",
+        r = rpc.request(self.dp_socks[1], "backends.set",
                 self.vip_params(VIP_A, backends=[{"address": BACKENDS_A[0]}]))
         self.check(r.get("result", {}).get("changed") is True, "dp1 given another backend set")
         wait_for("edgelb-cp sees the difference",
@@ -375,12 +375,12 @@ class Test(Harness):
         e2, _ = self.sub.wait_event(lambda e: e["type"] == "fleet_agree", 5)
         t_agree = time.monotonic() - t0
         self.check(e2 is not None, f"fleet_agree {t_agree:.2f} s after the change (re-pushed)")
-        backends = sorted(b["address"] for b in rpc(self.dp_socks[1], "config.get")
+        backends = sorted(b["address"] for b in rpc.request(self.dp_socks[1], "config.get")
                           ["result"]["config"]["vips"][0]["backends"])
-        want = sorted(b["address"] for b in rpc(self.cp_sock, "config.get")
+        want = sorted(b["address"] for b in rpc.request(self.cp_sock, "config.get")
                       ["result"]["pushed"]["vips"][0]["backends"])
         self.check(backends == want, f"dp1 has the desired set again ({backends})")
-        after = rpc(self.cp_sock, "fleet.get")["result"]["disagreements"]
+        after = rpc.request(self.cp_sock, "fleet.get")["result"]["disagreements"]
         self.check(after == before + 1, f"disagreements counter {before} -> {after}")
         out = self.ctl("fleet")
         self.check(out.returncode == 0 and "dp1" in out.stdout and "all agree" in out.stdout,
@@ -428,7 +428,7 @@ class Test(Harness):
         self.check(DRAIN_IDLE_MS / 1000 - 1.2 <= took <= DRAIN_IDLE_MS / 1000 + 3,
                    f"drain --wait returned {took:.2f} s after it began (flows idle out after "
                    f"{DRAIN_IDLE_MS} ms)")
-        h = rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))["result"]["health"]
+        h = rpc.request(self.cp_sock, "vip.get", self.vip_params(VIP_D))["result"]["health"]
         b = [x for x in h["backend_health"] if x["address"] == target][0]
         self.check(b["drain_state"] == "drained" and b["drain_reason"] == "flows_gone" and
                    b["active_flows"] == 0, f"vip.get shows the drain: {b['drain_state']}, "
@@ -463,14 +463,14 @@ class Test(Harness):
                        "--timeout", "30")
         took = time.monotonic() - t0
         wait_for("the drained backend removed", lambda: third not in [
-            x["address"] for x in rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))
+            x["address"] for x in rpc.request(self.cp_sock, "vip.get", self.vip_params(VIP_D))
             ["result"]["config"]["backends"]], 5)
         self.check(out.returncode == 0 and "removed" in out.stdout,
                    f"drain --wait --remove of {third} ({count[third]} flows, left to idle "
                    f"out): exit {out.returncode} after {took:.2f} s, removed: "
                    f"{out.stdout.strip()!r}")
         self.check(third not in (
-            [x["address"] for x in rpc(self.dp_socks[0], "config.get")["result"]["config"]
+            [x["address"] for x in rpc.request(self.dp_socks[0], "config.get")["result"]["config"]
              ["vips"][1]["backends"]]), "the removal reached the dataplane")
 
         # 4. A drain survives a restart of edgelb-cp: same start, timeout, removal.
@@ -485,8 +485,8 @@ class Test(Harness):
             time.sleep(2.0)
             self.stop("cp", signal.SIGKILL)
             self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock])
-            wait_for("edgelb-cp back", lambda: "result" in rpc(self.cp_sock, "vip.list"), 10)
-            h = rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))["result"]["health"]
+            wait_for("edgelb-cp back", lambda: "result" in rpc.request(self.cp_sock, "vip.list"), 10)
+            h = rpc.request(self.cp_sock, "vip.get", self.vip_params(VIP_D))["result"]["health"]
             b = [x for x in h["backend_health"] if x["address"] == fourth][0]
             self.check(b["drain_state"] == "draining" and b["draining_for_ms"] >= 2000 and
                        50000 <= b["drain_timeout_in_ms"] <= 58000,
@@ -495,10 +495,10 @@ class Test(Harness):
                        f"timeout in {b.get('drain_timeout_in_ms')} ms (60 s from its start)")
         t0 = time.monotonic()
         gone = wait_for("the drained backend removed after the restart", lambda: fourth not in [
-            x["address"] for x in rpc(self.cp_sock, "vip.get", self.vip_params(VIP_D))
+            x["address"] for x in rpc.request(self.cp_sock, "vip.get", self.vip_params(VIP_D))
             ["result"]["config"]["backends"]], DRAIN_IDLE_MS / 1000 + 5)
         took = time.monotonic() - t0
-        cfg = rpc(self.cp_sock, "config.get")["result"]["config"]
+        cfg = rpc.request(self.cp_sock, "config.get")["result"]["config"]
         left = [d for d in cfg.get("drains", []) if d["backend"] == fourth]
         self.check(gone is not False and not left and len(cfg.get("drains", [])) == 2,
                    f"--remove kept across the restart: {fourth} removed {took:.2f} s after its "
@@ -512,5 +512,32 @@ def setup_netns():
     veth_pairs(2)
 
 
-if __name__ == "__main__":
-    sys.exit(main_in_netns(__file__, Test, setup_netns, "elb-cpf-", 170))
+env = env_fixture(Env, setup_netns)
+
+
+def test_preview_against_measured_moves(env):
+    with env.checker.scope():
+        env.run_preview()
+
+
+def test_no_disagreement_while_cp_pushes(env):
+    assert not any(e["type"] == "fleet_disagree" for e in env.sub.events), \
+        "no fleet_disagree while edgelb-cp pushed two changes"
+
+
+def test_explain_through_cp(env):
+    with env.checker.scope():
+        env.run_explain()
+
+
+def test_fleet_agreement(env):
+    with env.checker.scope():
+        env.run_fleet()
+
+
+def test_drains(env):
+    with env.checker.scope():
+        env.run_drain()
+
+
+test_cp_exits_cleanly = cp_exits_cleanly

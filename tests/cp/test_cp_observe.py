@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """What an operator watches, with real traffic: edgelb-cp managing two
 edgelb-dp processes (net_af_packet on veths of a network namespace of its
@@ -19,7 +18,8 @@ Checks:
     change anything, an unlisted uid is refused, both with a clear message;
   - IPv6 health checks (TCP and HTTP): the live v6 backends are pushed, the
     dead one is not.
-Root only (exit 77 otherwise).
+Root only (skipped otherwise). Run by pytest (--dp, --cp, --ctl): one
+fixture sets it up, one test per part, in order.
 """
 import json
 import os
@@ -29,11 +29,14 @@ import socket
 import subprocess
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import (Harness, Subscriber, ip, mac_of, main_in_netns, rpc, tcp_frame,  # noqa: E402
-                   veth_pairs, wait_for)
 import urllib.request
+
+from edgelb_testlib import rpc
+from edgelb_testlib.frames import tcp4_frame
+from edgelb_testlib.netns import ip, mac_of, veth_pairs
+from edgelb_testlib.proc import wait_for
+from edgelb_testlib.rpc import Subscription
+from cplib import Harness, cp_exits_cleanly, env_fixture
 
 VIP4 = "198.51.100.1"
 VIP6 = "2001:db8:100::1"
@@ -67,14 +70,13 @@ def metric(page, name, **labels):
     raise KeyError(prefix)
 
 
-class Test(Harness):
-    def __init__(self, args, work):
-        super().__init__(work)
-        self.args = args
-        self.cp_sock = os.path.join(work, "cp.sock")
-        self.config = os.path.join(work, "cp.json")
-        self.dp_socks = [os.path.join(work, f"dp{i}.sock") for i in range(2)]
+class Env(Harness):
+    """edgelb-cp managing two edgelb-dp on veths, in this namespace."""
 
+    def __init__(self, args, work):
+        super().__init__(args, work)
+        self.dp_socks = [os.path.join(work, f"dp{i}.sock") for i in range(2)]
+        self.tcp6 = self.sub = None
 
     def start_dp(self, i):
         self.start(f"dp{i}", [self.args.dp, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
@@ -82,7 +84,7 @@ class Test(Harness):
                               "--vdev", f"net_af_packet{i},iface=lb{i}", "--",
                               "--socket", self.dp_socks[i], "--kernel-iface", "none",
                               "--flows", "65536"])
-        wait_for(f"dataplane {i}", lambda: rpc(self.dp_socks[i], "ping")["result"], 30)
+        wait_for(f"dataplane {i}", lambda: rpc.request(self.dp_socks[i], "ping")["result"], 30)
 
     def ctl(self, *argv, user=None):
         def drop():
@@ -94,7 +96,7 @@ class Test(Harness):
                               preexec_fn=drop if user else None)
 
     def pushed(self, i, vip_addr):
-        for v in rpc(self.dp_socks[i], "config.get")["result"]["config"]["vips"]:
+        for v in rpc.request(self.dp_socks[i], "config.get")["result"]["config"]["vips"]:
             if v["address"] == vip_addr:
                 return sorted(b["address"] for b in v["backends"])
         return None
@@ -109,35 +111,35 @@ class Test(Harness):
         for f in range(FLOWS):
             for p in range(PACKETS_PER_FLOW):
                 flags = 0x02 if p == 0 else 0x10
-                s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), VIP4, 20000 + f, 8080,
+                s.send(tcp4_frame(dst, src, CLIENT_NET + str(10 + i), VIP4, 20000 + f, 8080,
                                  flags, 32))
                 sent += 1
             time.sleep(0.002)
         for p in range(FLOOD):
-            s.send(tcp_frame(dst, src, CLIENT_NET + str(100 + i), VIP4, 40000, 8080, 0x10, 64))
+            s.send(tcp4_frame(dst, src, CLIENT_NET + str(100 + i), VIP4, 40000, 8080, 0x10, 64))
             sent += 1
             if p % 25 == 24:
                 time.sleep(0.002)  # far above the flow's rate, within the rings
         for p in range(OVERSIZED):  # new flows each: under no rate limit yet
-            s.send(tcp_frame(dst, src, CLIENT_NET + str(10 + i), VIP4, 30000 + p, 8080, 0x10, 1440,
+            s.send(tcp4_frame(dst, src, CLIENT_NET + str(10 + i), VIP4, 30000 + p, 8080, 0x10, 1440,
                              df=True))
             sent += 1
         s.close()
         return sent
 
     def dp_vip(self, i):
-        for v in rpc(self.dp_socks[i], "counters.get")["result"]["counters"]["vips"]:
+        for v in rpc.request(self.dp_socks[i], "counters.get")["result"]["counters"]["vips"]:
             if v["vip"] == f"{VIP4}:8080/tcp":
                 return v
         raise KeyError(VIP4)
 
     def cp_vip(self):
-        for v in rpc(self.cp_sock, "counters.get")["result"]["vips"]:
+        for v in rpc.request(self.cp_sock, "counters.get")["result"]["vips"]:
             if v["vip"] == f"{VIP4}:8080/tcp":
                 return v
         raise KeyError(VIP4)
 
-    def run(self):
+    def setup(self):
         os.chmod(self.work, 0o755)  # other uids reach the socket
         os.makedirs(os.path.join(self.work, "www"))
         with open(os.path.join(self.work, "www", "healthz"), "w") as f:
@@ -165,38 +167,31 @@ class Test(Harness):
             ]}
         with open(self.config, "w") as f:
             json.dump(config, f)
-        tcp6 = socket.socket(socket.AF_INET6)
-        tcp6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp6.bind((LIVE6, 9000))
-        tcp6.listen(64)
-        try:
-            self.start("http6", [sys.executable, "-m", "http.server", "8080", "--bind", LIVE6,
-                                 "--directory", os.path.join(self.work, "www")])
-            for i in range(2):
-                self.start_dp(i)
-            self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock,
-                              "--metrics", METRICS])
-            wait_for("edgelb-cp", lambda: "result" in rpc(self.cp_sock, "vip.list"), 10)
-            sub = Subscriber(self.cp_sock, 200)
-            self.check(sub.first.get("result", {}).get("interval_ms") == 200,
-                       "subscribe answered with its settings")
-            wait_for("the VIP on both dataplanes",
-                     lambda: all(self.pushed(i, VIP4) == sorted(BACKENDS4) for i in range(2)), 10)
-            self.run_ipv6_checks()
-            self.run_counters(sub)
-            self.run_vip_preview()
-            self.run_events(sub)
-            self.run_access()
-        finally:
-            tcp6.close()
-            self.stop_all()
-        return 1 if self.failures else 0
+        self.tcp6 = socket.socket(socket.AF_INET6)
+        self.tcp6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp6.bind((LIVE6, 9000))
+        self.tcp6.listen(64)
+        self.start("http6", [sys.executable, "-m", "http.server", "8080", "--bind", LIVE6,
+                             "--directory", os.path.join(self.work, "www")])
+        for i in range(2):
+            self.start_dp(i)
+        self.start("cp", [self.args.cp, "--config", self.config, "--socket", self.cp_sock,
+                          "--metrics", METRICS])
+        wait_for("edgelb-cp", lambda: "result" in rpc.request(self.cp_sock, "vip.list"), 10)
+        self.sub = Subscription(self.cp_sock, 200)
+        wait_for("the VIP on both dataplanes",
+                 lambda: all(self.pushed(i, VIP4) == sorted(BACKENDS4) for i in range(2)), 10)
+
+    def teardown(self):
+        if self.tcp6 is not None:
+            self.tcp6.close()
+        self.stop_all()
 
     def run_ipv6_checks(self):
         for i in range(2):
             wait_for("v6 checks decided", lambda: self.pushed(i, VIP6) == [LIVE6], 5)
         def states(port):
-            health = rpc(self.cp_sock, "vip.get", {"address": VIP6, "port": port,
+            health = rpc.request(self.cp_sock, "vip.get", {"address": VIP6, "port": port,
                                                    "protocol": "tcp"})["result"]["health"]
             return {b["address"]: b["health"] for b in health["backend_health"]}
         for port in (8080, 9000):
@@ -311,18 +306,18 @@ class Test(Harness):
 
     def run_vip_preview(self):
         """A whole proposed backend list, previewed: nothing applied."""
-        before = rpc(self.cp_sock, "config.get")["result"]
+        before = rpc.request(self.cp_sock, "config.get")["result"]
         vip = {"address": VIP4, "port": 8080, "protocol": "tcp"}
-        r = rpc(self.cp_sock, "vip.preview",
+        r = rpc.request(self.cp_sock, "vip.preview",
                 dict(vip, backends=[{"address": a} for a in BACKENDS4[:2]]))["result"]
         leaving = [b["address"] for b in r["backends"] if b["leaves"]]
         # Maglev moves the leaver's slots (a third) and a few more at most.
         self.check(leaving == [BACKENDS4[2]] and 0.30 <= r["moved_fraction"] <= 0.36,
                    f"vip.preview of a backend list: {leaving} leave, "
                    f"{r['moved_fraction']:.4f} of the slots move")
-        self.check(rpc(self.cp_sock, "config.get")["result"] == before,
+        self.check(rpc.request(self.cp_sock, "config.get")["result"] == before,
                    "vip.preview applied nothing (config and generation unchanged)")
-        bad = rpc(self.cp_sock, "vip.preview",
+        bad = rpc.request(self.cp_sock, "vip.preview",
                   dict(vip, backends=[{"address": BACKENDS4[0]}, {"address": BACKENDS4[0]}]))
         self.check(bad.get("error", {}).get("code") == -32602 and
                    "backends" in bad["error"].get("data", {}).get("field", ""),
@@ -368,7 +363,7 @@ class Test(Harness):
         self.check(r.returncode == 1 and "may not use this socket" in r.stderr,
                    f"unlisted uid refused: {r.stderr.strip()}")
         states = {b["address"]: b["state"] for v in
-                  rpc(self.cp_sock, "config.get")["result"]["config"]["vips"]
+                  rpc.request(self.cp_sock, "config.get")["result"]["config"]["vips"]
                   if v["address"] == VIP4 for b in v["backends"]}
         self.check(all(s == "active" for s in states.values()), "and nothing changed")
         st = os.stat(self.cp_sock)
@@ -384,5 +379,37 @@ def setup_netns():
     veth_pairs(2)
 
 
-if __name__ == "__main__":
-    sys.exit(main_in_netns(__file__, Test, setup_netns, "elb-cpo-", 170))
+env = env_fixture(Env, setup_netns)
+
+
+def test_subscribe_answers_with_its_settings(env):
+    assert env.sub.first.get("result", {}).get("interval_ms") == 200, \
+        f"subscribe answered with its settings: {env.sub.first}"
+
+
+def test_ipv6_health_checks(env):
+    with env.checker.scope():
+        env.run_ipv6_checks()
+
+
+def test_counters_slo_metrics(env):
+    with env.checker.scope():
+        env.run_counters(env.sub)
+
+
+def test_vip_preview(env):
+    with env.checker.scope():
+        env.run_vip_preview()
+
+
+def test_events_on_dataplane_loss_and_restart(env):
+    with env.checker.scope():
+        env.run_events(env.sub)
+
+
+def test_operator_socket_access(env):
+    with env.checker.scope():
+        env.run_access()
+
+
+test_cp_exits_cleanly = cp_exits_cleanly

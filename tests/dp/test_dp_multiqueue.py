@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Several workers really share the traffic: edgelb-dp with two workers on a
 two-queue port, real TCP and UDP end to end; and a port that cannot spread
@@ -37,25 +36,27 @@ flows is reported at start, naming the idle worker.
 
 Traffic stays inside the namespaces made here; the topology is removed
 afterwards, also after a failure. No timing is asserted: each wait is on a
-condition, with a generous deadline. Root only (exit 77 otherwise).
+condition, with a generous deadline. Root only (skipped otherwise). Run by
+pytest (--dp, --decap): one test per part, each failing with every failed
+check named.
 """
-import argparse
 import json
 import math
 import os
 import re
 import shutil
-import signal
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import e2e_netns  # noqa: E402  (the end-to-end tests' helpers)
-from e2e_netns import (FAILURES, Client, Rpc, check, sh, start_backend,  # noqa: E402
-                       start_dataplane, stop_process, topology, wait_for)
+from edgelb_testlib import e2e
+from edgelb_testlib import rpc as jsonrpc
+from edgelb_testlib.e2e import (CHECKS, Client, check, start_backend, start_dataplane,
+                                stop_process, topology)
+from edgelb_testlib.netns import sh
+from edgelb_testlib.pcap import write_pcap
+from edgelb_testlib.proc import poll_until, stop_and_collect
+from edgelb_testlib.pytest_plugin import require_root
 
 TAG = f"mq{os.getpid() % 100000}"
 LCORES = "0@0,1@1,2@1"  # main lcore 0, workers on lcores 1 and 2 (this machine has 2 CPUs)
@@ -125,7 +126,7 @@ def dp_argv(binary, sock, cfg):
     return [binary, "--lcores", LCORES, "--no-huge", "-m", "512", "--no-pci",
             f"--file-prefix={TAG}", "--log-level=error",
             "--vdev", f"net_tap0,iface={DATA_TAP}", "--",
-            "--socket", sock, "--flows", "65536", "--kernel-iface", e2e_netns.TAP_PREFIX,
+            "--socket", sock, "--flows", "65536", "--kernel-iface", e2e.TAP_PREFIX,
             "--config", cfg]
 
 
@@ -164,7 +165,7 @@ def explain(rpc, src, dst, sport, dport, protocol):
         try:
             return rpc.call("flow.explain", src=src, dst=dst, sport=sport, dport=dport,
                             protocol=protocol)
-        except RuntimeError as e:
+        except jsonrpc.RpcError as e:
             if "retry" not in str(e):
                 raise
             time.sleep(0.01)
@@ -193,12 +194,13 @@ def multiqueue(args, topo, tmp):
         dp, _ = start_dataplane("dpdk", args.dp, topo, sock, TAG, log=log,
                                 argv=dp_argv(args.dp, sock, cfg))
     if dp is None:
-        print(open(log_path).read())
+        with open(log_path) as f:
+            print(f.read())
         return
     procs = []
     client = None
     try:
-        rpc = Rpc(sock)
+        rpc = jsonrpc.Connection(sock)
         status = rpc.call("status.get")["status"]
         port = status["ports"][0]
         print(f"     port {port['name']}: {port['rx_queues']} RX queues, rss {port['rss']}; "
@@ -220,7 +222,8 @@ def multiqueue(args, topo, tmp):
             p.kill()
             p.wait()
         rc = stop_process(dp)
-        output = open(log_path).read()
+        with open(log_path) as f:
+            output = f.read()
     check(rc == 0, f"edgelb-dp: SIGTERM, exit status {rc}")
     check(re.search(r"port 0 net_tap0 mac \S+, 2 RX queues \(RSS\)", output) is not None,
           "start-up: the net_tap port has 2 RX queues (RSS)")
@@ -333,7 +336,7 @@ def backend_change(client, rpc, topo, held_before):
                 pending.discard(sport)
         return not pending
 
-    waited = wait_for(all_refreshed, DEADLINE_S, step=0.1)
+    waited = poll_until(all_refreshed, DEADLINE_S, step=0.1)
     check(waited is not None and not broken,
           f"every held connection's entry used again after the change, in the same worker, "
           f"to the same backend ({len(pending)} not seen again, {len(broken)} changed: "
@@ -361,8 +364,7 @@ def idle_worker(args, tmp):
     """Two workers, a port with one queue and no RSS: the idle worker is named."""
     empty, out = os.path.join(tmp, "empty.pcap"), os.path.join(tmp, "out.pcap")
     sock, prefix = os.path.join(tmp, "idle.sock"), f"{TAG}i"
-    with open(empty, "wb") as f:  # a pcap header, no packet
-        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    write_pcap(empty, [])  # a pcap header, no packet
     dp = subprocess.Popen(
         [args.dp, "--lcores", LCORES, "--no-huge", "-m", "512", "--no-pci",
          f"--file-prefix={prefix}", "--log-level=error",
@@ -370,16 +372,11 @@ def idle_worker(args, tmp):
          "--socket", sock, "--flows", "4096", "--kernel-iface", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        up = wait_for(lambda: e2e_netns.dataplane_answers_quietly(sock) or dp.poll() is not None,
-                      DEADLINE_S, step=0.1)
-        status = e2e_netns.rpc_once(sock, "status.get")["status"] if up is not None else None
+        up = poll_until(lambda: e2e.dataplane_answers_quietly(sock) or dp.poll() is not None,
+                        DEADLINE_S, step=0.1)
+        status = jsonrpc.call(sock, "status.get")["status"] if up is not None else None
     finally:
-        dp.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = dp.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            dp.kill()
-            _, stderr = dp.communicate()
+        _, stderr = stop_and_collect(dp)
         rc = dp.returncode
         shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     check(status is not None and status["ports"][0]["rx_queues"] == 1 and
@@ -397,25 +394,15 @@ def idle_worker(args, tmp):
     check(rc == 0, f"edgelb-dp (net_pcap): SIGTERM, exit status {rc}")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dp", required=True)
-    ap.add_argument("--decap", required=True)
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root (namespaces, TAP interfaces)")
-        return 77
-    tmp = tempfile.mkdtemp(prefix="elb-dp-mq-")
-    try:
-        idle_worker(args, tmp)
-        with topology(TAG, args.decap, "dpdk") as topo:
+def test_idle_worker_named(opts, workdir):
+    require_root("namespaces, TAP interfaces")
+    with CHECKS.scope():
+        idle_worker(opts, workdir)
+
+
+def test_two_workers_share_the_traffic(opts, workdir):
+    require_root("namespaces, TAP interfaces")
+    with CHECKS.scope():
+        with topology(TAG, opts.decap, "dpdk") as topo:
             if topo is not None:
-                multiqueue(args, topo, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{len(FAILURES)} check(s) failed")
-    return 1 if FAILURES else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                multiqueue(opts, topo, workdir)

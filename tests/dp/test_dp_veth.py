@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """edgelb-dp owning a veth through net_af_xdp, as it owns a NIC on a node.
 
@@ -14,28 +13,30 @@ interface. Checks:
     client's veth) encapsulated: Ethernet port MAC -> gateway MAC, IPv4
     198.51.100.1 -> the backend, protocol 4, TTL 64, DF as the inner,
     correct checksum, then the client's SYN byte for byte.
-Root only (exit 77 otherwise).
+Root only (skipped otherwise). Run by pytest (--dp).
 
 The client veth's TX checksum offload is turned off: veth hands frames on
 with the checksum still to be done (CHECKSUM_PARTIAL), which AF_XDP passes
 on as is; a real NIC delivers complete checksums.
 """
-import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "replay"))
-from replaylib import csum  # noqa: E402  (the tests' shared helpers)
+import pytest
+
+from edgelb_testlib import netns
+from edgelb_testlib.checks import Checker
+from edgelb_testlib.csum import checksum
+from edgelb_testlib.netns import sh
+from edgelb_testlib.proc import stop_and_collect
+from edgelb_testlib.pytest_plugin import require_root
 
 TAG = f"elb{os.getpid() % 100000}"
 NS, VETH_LB, VETH_CL, TAP_PREFIX = f"{TAG}c", f"{TAG}l", f"{TAG}p", f"{TAG}t"
 NODE, CLIENT, VIP, BACKEND = "198.51.100.1", "198.51.100.2", "10.0.0.10", "10.200.0.1"
-FAILURES = []
 
 # Runs inside the client namespace: connect to the VIP and catch the
 # encapsulated SYN that the balancer sends back to the gateway.
@@ -61,114 +62,116 @@ while time.time() < deadline:
 '''
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what)
+def ipv4(text):
+    return bytes(map(int, text.split(".")))
 
 
-def sh(*cmd, ns=None, check_rc=True, **kw):
-    full = (["ip", "netns", "exec", NS] if ns else []) + list(cmd)
-    return subprocess.run(full, check=check_rc, text=True, capture_output=True, **kw)
+@pytest.fixture(scope="module")
+def client():
+    """The client namespace on the other end of the lb's veth; yields the
+    client veth's MAC (the gateway's, for edgelb-dp)."""
+    require_root("namespaces, veth, AF_XDP")
+    with netns.namespace(NS):
+        try:
+            netns.veth_pair(VETH_LB, VETH_CL, b_ns=NS)
+            sh("ip", "addr", "add", f"{CLIENT}/24", "dev", VETH_CL, ns=NS)
+            sh("ip", "route", "add", f"{VIP}/32", "via", NODE, ns=NS)
+            sh("ethtool", "-K", VETH_CL, "tx", "off", ns=NS)
+            yield sh("cat", f"/sys/class/net/{VETH_CL}/address", ns=NS).stdout.strip()
+        finally:
+            subprocess.run(["ip", "link", "del", VETH_LB], capture_output=True)
 
 
-def setup():
-    sh("ip", "netns", "add", NS)
-    sh("ip", "link", "add", VETH_LB, "type", "veth", "peer", "name", VETH_CL)
-    sh("ip", "link", "set", VETH_CL, "netns", NS)
-    sh("ip", "link", "set", VETH_LB, "up")
-    sh("ip", "link", "set", "lo", "up", ns=True)
-    sh("ip", "link", "set", VETH_CL, "up", ns=True)
-    sh("ip", "addr", "add", f"{CLIENT}/24", "dev", VETH_CL, ns=True)
-    sh("ip", "route", "add", f"{VIP}/32", "via", NODE, ns=True)
-    sh("ethtool", "-K", VETH_CL, "tx", "off", ns=True)
-    return sh("cat", f"/sys/class/net/{VETH_CL}/address", ns=True).stdout.strip()
-
-
-def teardown():
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-    subprocess.run(["ip", "link", "del", VETH_LB], capture_output=True)
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dp", required=True)
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root (namespaces, veth, AF_XDP)")
-        return 77
-    tmp = tempfile.mkdtemp(prefix="elb-dp-veth-")
-    sock, cfg = os.path.join(tmp, "dp.sock"), os.path.join(tmp, "config.json")
-    dp = None
+@pytest.fixture(scope="module")
+def dp(opts, client, workdir):
+    """edgelb-dp on the lb's veth, the node's address on its TAP port;
+    yields (process, the port's MAC)."""
+    sock, cfg = os.path.join(workdir, "dp.sock"), os.path.join(workdir, "config.json")
+    with open(cfg, "w") as f:
+        json.dump({"node": {"source_v4": NODE, "gateway_mac": client},
+                   "vips": [{"address": VIP, "port": 80, "protocol": "tcp",
+                             "backends": [{"address": BACKEND}]}]}, f)
+    proc = subprocess.Popen(
+        [opts.dp, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
+         f"--file-prefix={TAG}", "--log-level=error",
+         "--vdev", f"net_af_xdp0,iface={VETH_LB}", "--",
+         "--config", cfg, "--socket", sock, "--flows", "65536",
+         "--kernel-iface", TAP_PREFIX],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        gateway_mac = setup()
-        with open(cfg, "w") as f:
-            json.dump({"node": {"source_v4": NODE, "gateway_mac": gateway_mac},
-                       "vips": [{"address": VIP, "port": 80, "protocol": "tcp",
-                                 "backends": [{"address": BACKEND}]}]}, f)
-        dp = subprocess.Popen(
-            [args.dp, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
-             f"--file-prefix={TAG}", "--log-level=error",
-             "--vdev", f"net_af_xdp0,iface={VETH_LB}", "--",
-             "--config", cfg, "--socket", sock, "--flows", "65536",
-             "--kernel-iface", TAP_PREFIX],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 60
-        while not os.path.exists(sock) and time.time() < deadline and dp.poll() is None:
+        while not os.path.exists(sock) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        check(os.path.exists(sock), "edgelb-dp is up on the veth (net_af_xdp)")
+        assert os.path.exists(sock), "edgelb-dp is up on the veth (net_af_xdp)"
         tap = f"{TAP_PREFIX}0"
         sh("ip", "addr", "add", f"{NODE}/24", "dev", tap)
         sh("ip", "link", "set", tap, "up")
-        port_mac = open(f"/sys/class/net/{tap}/address").read().strip()
-
-        ping = sh("ping", "-c", "3", "-W", "2", NODE, ns=True, check_rc=False)
-        check(ping.returncode == 0, "ping to the node's own address through the exception path")
-
-        server = subprocess.Popen([sys.executable, "-c", (
-            "import socket\n"
-            "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-            f"s.bind(('{NODE}', 2222)); s.listen(1); s.settimeout(15)\n"
-            "c, _ = s.accept(); c.sendall(b'node here'); c.close()\n")])
-        time.sleep(0.5)
-        reply = sh(sys.executable, "-c",
-                   f"import socket; print(socket.create_connection(('{NODE}', 2222), "
-                   "timeout=5).recv(64).decode())", ns=True, check_rc=False)
-        server.wait(timeout=20)
-        check(reply.stdout.strip() == "node here", "TCP connection to the node's own address")
-
-        caught = sh(sys.executable, "-c",
-                    f"IFACE={VETH_CL!r}; VIP={VIP!r}\n" + CATCH_SYN, ns=True, check_rc=False)
-        frames = [json.loads(l)["frame"] for l in caught.stdout.splitlines() if l.startswith("{")]
-        check(len(frames) == 1, "the SYN to the VIP came back to the gateway encapsulated")
-        if frames:
-            f = bytes.fromhex(frames[0])
-            outer, inner = f[14:34], f[34:]
-            check(f[0:6] == bytes.fromhex(gateway_mac.replace(":", "")), "to the gateway's MAC")
-            check(f[6:12] == bytes.fromhex(port_mac.replace(":", "")), "from the port's MAC")
-            check(outer[0] == 0x45 and outer[8] == 64 and outer[9] == 4, "IPv4, TTL 64, IPIP")
-            check(outer[12:16] == bytes(map(int, NODE.split("."))), "outer source: the node")
-            check(outer[16:20] == bytes(map(int, BACKEND.split("."))), "outer destination: the backend")
-            check(csum(outer) == 0, "outer header checksum correct")
-            check(int.from_bytes(outer[2:4], "big") == 20 + len(inner), "outer total length")
-            check((outer[6] & 0x40) == (inner[6] & 0x40), "DF copied from the inner packet")
-            check(inner[9] == 6 and inner[33] & 0x3f == 0x02 and
-                  inner[12:16] == bytes(map(int, CLIENT.split("."))) and
-                  inner[16:20] == bytes(map(int, VIP.split("."))),
-                  "inner: the client's SYN to the VIP, unchanged")
+        with open(f"/sys/class/net/{tap}/address") as f:
+            port_mac = f.read().strip()
+        yield proc, port_mac
     finally:
-        if dp is not None:
-            dp.send_signal(signal.SIGTERM)
-            try:
-                dp.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                dp.kill()
-                dp.communicate()
-        teardown()
-    check(dp is not None and dp.returncode == 0, "SIGTERM: exit status 0")
-    print(f"{len(FAILURES)} check(s) failed")
-    return 1 if FAILURES else 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_ping_to_the_node_through_the_exception_path(dp):
+    ping = sh("ping", "-c", "3", "-W", "2", NODE, ns=NS, check=False)
+    assert ping.returncode == 0, \
+        f"ping to the node's own address through the exception path: {ping.stdout}"
+
+
+def test_tcp_to_the_node_through_the_exception_path(dp):
+    server = subprocess.Popen([sys.executable, "-c", (
+        "import socket\n"
+        "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        f"s.bind(('{NODE}', 2222)); s.listen(1); s.settimeout(15)\n"
+        "c, _ = s.accept(); c.sendall(b'node here'); c.close()\n")])
+    time.sleep(0.5)
+    reply = sh(sys.executable, "-c",
+               f"import socket; print(socket.create_connection(('{NODE}', 2222), "
+               "timeout=5).recv(64).decode())", ns=NS, check=False)
+    server.wait(timeout=20)
+    assert reply.stdout.strip() == "node here", \
+        f"TCP connection to the node's own address: {reply.stdout!r} {reply.stderr!r}"
+
+
+@pytest.fixture(scope="module")
+def syn(dp):
+    """The client's SYN to the VIP as it came back to the gateway, or None."""
+    caught = sh(sys.executable, "-c",
+                f"IFACE={VETH_CL!r}; VIP={VIP!r}\n" + CATCH_SYN, ns=NS, check=False)
+    frames = [json.loads(l)["frame"] for l in caught.stdout.splitlines() if l.startswith("{")]
+    assert len(frames) == 1, "the SYN to the VIP came back to the gateway encapsulated"
+    return bytes.fromhex(frames[0])
+
+
+def test_encapsulated_to_the_gateway_from_the_port(syn, client, dp):
+    ck = Checker()
+    ck.check(syn[0:6] == bytes.fromhex(client.replace(":", "")), "to the gateway's MAC")
+    ck.check(syn[6:12] == bytes.fromhex(dp[1].replace(":", "")), "from the port's MAC")
+    ck.assert_passed()
+
+
+def test_outer_header(syn):
+    outer, inner = syn[14:34], syn[34:]
+    ck = Checker()
+    ck.check(outer[0] == 0x45 and outer[8] == 64 and outer[9] == 4, "IPv4, TTL 64, IPIP")
+    ck.check(outer[12:16] == ipv4(NODE), "outer source: the node")
+    ck.check(outer[16:20] == ipv4(BACKEND), "outer destination: the backend")
+    ck.check(checksum(outer) == 0, "outer header checksum correct")
+    ck.check(int.from_bytes(outer[2:4], "big") == 20 + len(inner), "outer total length")
+    ck.check((outer[6] & 0x40) == (inner[6] & 0x40), "DF copied from the inner packet")
+    ck.assert_passed()
+
+
+def test_inner_packet_unchanged(syn):
+    inner = syn[34:]
+    assert (inner[9] == 6 and inner[33] & 0x3f == 0x02 and inner[12:16] == ipv4(CLIENT)
+            and inner[16:20] == ipv4(VIP)), "inner: the client's SYN to the VIP, unchanged"
+
+
+def test_sigterm_exits_0(dp):
+    proc = dp[0]
+    stop_and_collect(proc)
+    assert proc.returncode == 0, f"SIGTERM: exit status {proc.returncode}"

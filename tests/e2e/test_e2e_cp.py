@@ -48,8 +48,11 @@ import sys
 import tempfile
 import time
 
-from e2e_netns import (DATAPLANE, FAILURES, Client, check, rpc_once, sh, shares_ok,
-                       start_backend, start_dataplane, stop_process, topology, wait_for)
+from edgelb_testlib import rpc as jsonrpc
+from edgelb_testlib.e2e import (DATAPLANE, FAILURES, Client, check, shares_ok, start_backend,
+                                start_dataplane, stop_process, topology)
+from edgelb_testlib.netns import sh
+from edgelb_testlib.proc import poll_until
 
 TAG = f"c{os.getpid() % 100000}"
 NAMES = ("b1", "b2", "b3")
@@ -114,7 +117,7 @@ class Test:
                                     "--config", self.cp_config, "--socket", self.cp_sock],
                                    stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        t = wait_for(lambda: "vips" in rpc_once(self.cp_sock, "vip.list"), 10)
+        t = poll_until(lambda: "vips" in jsonrpc.call(self.cp_sock, "vip.list"), 10)
         check(t is not None, f"edgelb-cp answering on its socket after {fmt(t)} s")
 
     def start_backend(self, name):
@@ -133,7 +136,7 @@ class Test:
     # --- state -----------------------------------------------------------
 
     def dp_config(self):
-        return rpc_once(self.dp_sock, "config.get")
+        return jsonrpc.call(self.dp_sock, "config.get")
 
     def dp_set(self):
         """The dataplane's backends of the HTTP VIP: {name: (state, weight)}."""
@@ -144,16 +147,16 @@ class Test:
         return None
 
     def health(self):
-        for v in rpc_once(self.cp_sock, "health.get")["vips"]:
+        for v in jsonrpc.call(self.cp_sock, "health.get")["vips"]:
             if v["vip"] == self.vip:
                 return {self.name_of[b["address"]]: b for b in v["backend_health"]}
 
     def in_sync(self):
-        d = rpc_once(self.cp_sock, "dataplanes.get")["dataplanes"][0]
+        d = jsonrpc.call(self.cp_sock, "dataplanes.get")["dataplanes"][0]
         return d["connected"] and d["in_sync"]
 
     def wait_all_up(self, names, timeout=10):
-        t = wait_for(lambda: all(self.health()[n]["health"] == "up" and
+        t = poll_until(lambda: all(self.health()[n]["health"] == "up" and
                                  self.health()[n]["pushed"] for n in names), timeout, 0.05)
         check(t is not None, f"backends {', '.join(names)} up and pushed")
 
@@ -206,7 +209,7 @@ class Test:
             self.start_backend(name)
         t0 = time.monotonic()
         self.start_cp()
-        t = wait_for(lambda: self.in_sync() and set(self.dp_set()) == {"b1", "b2"}, 10)
+        t = poll_until(lambda: self.in_sync() and set(self.dp_set()) == {"b1", "b2"}, 10)
         check(t is not None, "edgelb-cp pushed its config to the empty dataplane"
               + (f" {time.monotonic() - t0:.2f} s after it started" if t is not None else ""))
         self.wait_all_up(["b1", "b2"])
@@ -270,11 +273,11 @@ class Test:
         self.load(client, 20)
         time.sleep(1.0)
         t_add = self.ctl("backend", "add", self.vip, self.addr["b3"])
-        t = wait_for(lambda: "b3" in self.dp_set(), 3)
+        t = poll_until(lambda: "b3" in self.dp_set(), 3)
         self.figure(f"A. backend add b3: in the dataplane after {fmt(t)} s")
         time.sleep(1.5)
         t_weight = self.ctl("backend", "weight", self.vip, self.addr["b3"], "2")
-        t = wait_for(lambda: self.dp_set()["b3"][1] == 2, 3)
+        t = poll_until(lambda: self.dp_set()["b3"][1] == 2, 3)
         self.figure(f"A. backend weight b3 2: in the dataplane after {fmt(t)} s")
         time.sleep(1.5)
         results = self.load_phases(client, "A. add, weight", [t_add, t_weight],
@@ -292,7 +295,7 @@ class Test:
         self.load(client, 20)
         time.sleep(1.0)
         t_drain = self.ctl("backend", "drain", self.vip, self.addr[drained])
-        t = wait_for(lambda: self.dp_set()[drained][0] == "draining", 3)
+        t = poll_until(lambda: self.dp_set()[drained][0] == "draining", 3)
         self.figure(f"A. backend drain {drained}: in the dataplane after {fmt(t)} s")
         time.sleep(2.5)
         # Its connections finish (the client closes them); then it goes.
@@ -303,7 +306,7 @@ class Test:
               f"({[c['requests'] for c in on_drained]} requests)")
         self.held_ok(conns, "A. through the drain")
         t_remove = self.ctl("backend", "remove", self.vip, self.addr[drained])
-        t = wait_for(lambda: drained not in self.dp_set(), 3)
+        t = poll_until(lambda: drained not in self.dp_set(), 3)
         self.figure(f"A. backend remove {drained}: out of the dataplane after {fmt(t)} s")
         time.sleep(1.5)
         self.load_phases(client, "A. drain, remove", [t_drain, t_remove],
@@ -325,7 +328,7 @@ class Test:
         t_kill = time.monotonic()
         self.mark(f"kill -9 of {victim}'s server")
         stop_process(self.backends.pop(victim), signal.SIGKILL)
-        t_out = wait_for(lambda: victim not in self.dp_set(), 10)
+        t_out = poll_until(lambda: victim not in self.dp_set(), 10)
         time.sleep(2.0)
         results = client.do("load_stop")["results"]
         conns = client.do("hold_stop")["connections"]
@@ -362,19 +365,19 @@ class Test:
             up = self.start_dp(state=self.dp_state)
             if self.dp is None:
                 return
-            t = wait_for(lambda: self.in_sync() and self.dp_config()["config"] == before, 5)
+            t = poll_until(lambda: self.in_sync() and self.dp_config()["config"] == before, 5)
             self.figure(f"C. edgelb-xdp restarted: socket answering {up:.2f} s after the "
                         f"SIGTERM, whole state and edgelb-cp in sync with the new instance "
                         f"{time.monotonic() - t0:.2f} s after it")
             check(t is not None, "C. the restarted edgelb-xdp has the whole state again")
             time.sleep(1.0)
-        pushed = rpc_once(self.cp_sock, "config.get")["pushed"]
+        pushed = jsonrpc.call(self.cp_sock, "config.get")["pushed"]
         epoch = self.dp_config()["epoch"]
         self.mark("SIGTERM to edgelb-cp")
         check(stop_process(self.cp) == 0, "C. edgelb-cp: SIGTERM, exit status 0")
         self.start_cp()
-        t = wait_for(self.in_sync, 5)
-        check(t is not None and rpc_once(self.cp_sock, "config.get")["pushed"] == pushed
+        t = poll_until(self.in_sync, 5)
+        check(t is not None and jsonrpc.call(self.cp_sock, "config.get")["pushed"] == pushed
               and self.dp_config()["epoch"] == epoch,
               f"C. edgelb-cp restarted: in sync after {fmt(t)} s, same set pushed, the "
               f"dataplane's epoch still {epoch}")
@@ -389,7 +392,7 @@ class Test:
         client.do("hold_start", host=self.topo["VIP4"], n=HOLD_N, every=HOLD_EVERY, seconds=60)
         self.load(client, 20)
         time.sleep(1.0)
-        before, pushed = self.dp_config(), rpc_once(self.cp_sock, "config.get")["pushed"]
+        before, pushed = self.dp_config(), jsonrpc.call(self.cp_sock, "config.get")["pushed"]
         t_kill = time.monotonic()
         self.mark("kill -9 of edgelb-cp")
         stop_process(self.cp, signal.SIGKILL)
@@ -398,11 +401,11 @@ class Test:
               f"D. edgelb-cp killed: the dataplane keeps its state (epoch {before['epoch']})")
         t_start = time.monotonic()
         self.start_cp()
-        t = wait_for(self.in_sync, 5)
+        t = poll_until(self.in_sync, 5)
         self.figure(f"D. edgelb-cp restarted after kill -9: in sync "
                     f"{time.monotonic() - t_start:.2f} s after its start")
         time.sleep(1.0)
-        check(t is not None and rpc_once(self.cp_sock, "config.get")["pushed"] == pushed and
+        check(t is not None and jsonrpc.call(self.cp_sock, "config.get")["pushed"] == pushed and
               self.dp_config() == before,
               "D. restarted edgelb-cp reloaded its file and pushed the same set (no flap: "
               f"the dataplane's epoch is still {before['epoch']})")
@@ -437,7 +440,7 @@ class Test:
         # From the first answer on its socket (the DPDK TAP setup in between
         # is counted: the state may well be there before it is done).
         t_answer = t_restart + up
-        got = wait_for(lambda: self.dp_config()["config"] == want, 5, 0.005)
+        got = poll_until(lambda: self.dp_config()["config"] == want, 5, 0.005)
         t = None if got is None else time.monotonic() - t_answer
         self.figure(f"D. {DATAPLANE[self.kind]} killed and started again: answering "
                     f"{t_answer - t_kill:.3f} s after the kill, whole state from edgelb-cp "
@@ -497,7 +500,7 @@ class Test:
         for prefix in PKTGEN_CLIENTS:
             sh("ip", "route", "replace", "blackhole", prefix, ns=topo["NS_ROUTER"])
 
-        before = rpc_once(self.dp_sock, "counters.get")["counters"]
+        before = jsonrpc.call(self.dp_sock, "counters.get")["counters"]
         r = subprocess.run(["ip", "netns", "exec", topo["NS_ROUTER"], "tcpreplay", "-i", "to-lb",
                             "--pps", str(PCAP_PPS), "--limit", str(PCAP_PACKETS), pcap],
                            capture_output=True, text=True, timeout=60)
@@ -513,10 +516,10 @@ class Test:
 
         def settled():
             nonlocal prev
-            now = rpc_once(self.dp_sock, "counters.get")["counters"]
+            now = jsonrpc.call(self.dp_sock, "counters.get")["counters"]
             same, prev = prev is not None and now["rx"] == prev["rx"], now
             return same
-        wait_for(settled, 5, 0.3)
+        poll_until(settled, 5, 0.3)
         after = prev
 
         def delta(get):

@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import faultlib as fl  # noqa: E402
+import faultlib as fl
+from edgelb_testlib import checks, rpc
+from edgelb_testlib.proc import stop, wait_for
 
 VIP = {"address": "198.51.100.1", "port": 80, "protocol": "tcp",
        "backends": [{"address": "203.0.113.1"}, {"address": "203.0.113.2"}]}
@@ -68,7 +69,7 @@ class Run:
     def __init__(self, args, work):
         self.args = args
         self.work = work
-        self.ck = fl.Checker("test_corrupt_config")
+        self.ck = checks.Checker("test_corrupt_config")
         self.tag = str(os.getpid() % 100000)
         self.iface = None
         self.bpffs = None
@@ -141,7 +142,9 @@ class Run:
         proc = subprocess.Popen(self.argv(daemon, kind, path, sock), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            fl.wait_for(daemon + " socket", lambda: "result" in fl.rpc(sock, "ping" if daemon != "edgelb-cp" else "vip.list"), 30, proc)
+            method = "ping" if daemon != "edgelb-cp" else "vip.list"
+            wait_for(daemon + " socket",
+                     lambda: "result" in rpc.request(sock, method, timeout=10.0), 30, proc)
             served = serves(sock)
             self.ck.check(served == ["203.0.113.1", "203.0.113.2"],
                           "%s --%s with a leftover %s: serves the good file's backends %s" %
@@ -149,7 +152,7 @@ class Run:
         except (RuntimeError, TimeoutError) as e:
             self.ck.check(False, "%s --%s with a leftover tmp file: %s" % (daemon, kind, e))
         finally:
-            rc = fl.stop(proc)
+            rc = stop(proc)
         self.ck.check(rc == 0, "%s: exit %s on SIGTERM" % (daemon, rc))
         self.ck.check(os.path.exists(tmp) and sha(tmp) == tmp_sha,
                       "%s --%s: the leftover tmp file is left as it was" % (daemon, kind))
@@ -163,14 +166,15 @@ class Run:
             proc = subprocess.Popen(self.argv(daemon, kind, path, sock), stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             try:
-                fl.wait_for(daemon + " socket", lambda: "result" in fl.rpc(sock, "ping"), 30, proc)
-                vips = fl.rpc(sock, "config.get")["result"]["config"]["vips"]
+                wait_for(daemon + " socket",
+                         lambda: "result" in rpc.request(sock, "ping", timeout=10.0), 30, proc)
+                vips = rpc.request(sock, "config.get", timeout=10.0)["result"]["config"]["vips"]
                 self.ck.check(vips == [], "%s --state missing, tmp beside: starts empty, not "
                               "from the tmp (%d VIPs)" % (daemon, len(vips)))
             except (RuntimeError, TimeoutError) as e:
                 self.ck.check(False, "%s --state missing: %s" % (daemon, e))
             finally:
-                fl.stop(proc)
+                stop(proc)
         else:
             rc, out = self.run_to_exit(self.argv(daemon, kind, path, sock))
             self.ck.check(rc not in (0, None) and path in out,
@@ -198,11 +202,11 @@ class Run:
 
     def main(self):
         def dp_backends(sock):
-            cfg = fl.rpc(sock, "config.get")["result"]["config"]
+            cfg = rpc.request(sock, "config.get", timeout=10.0)["result"]["config"]
             return sorted(b["address"] for v in cfg["vips"] for b in v["backends"])
 
         def cp_backends(sock):
-            res = fl.rpc(sock, "config.get")["result"]
+            res = rpc.request(sock, "config.get", timeout=10.0)["result"]
             cfg = res.get("config", res)
             return sorted(b["address"] for v in cfg["vips"] for b in v["backends"])
 

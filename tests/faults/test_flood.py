@@ -30,8 +30,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import faultlib as fl  # noqa: E402
+import faultlib as fl
+from edgelb_testlib import checks, rpc
+from edgelb_testlib.csum import with_ipv4_checksum
+from edgelb_testlib.pcap import write_pcap
+from edgelb_testlib.proc import wait_for
 
 FLOWS = 4096               # --flows: 512 buckets x 8 ways
 FLOOD = 8 * FLOWS          # flood SYNs, each from a new random source
@@ -43,26 +46,17 @@ SYN, ACK = 0x02, 0x10
 
 
 def frame(src, sport, dst, dport, flags, pad=0):
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + pad, 1, 0x4000, 64, 6, 0,
-                     bytes(src), bytes(dst))
-    s = sum(struct.unpack("!10H", ip))
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    ip = ip[:10] + struct.pack("!H", ~s & 0xFFFF) + ip[12:]
+    ip = with_ipv4_checksum(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + pad, 1, 0x4000, 64, 6, 0,
+                                        bytes(src), bytes(dst)))
     tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0)
     eth = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
     f = eth + ip + tcp + b"\0" * pad
     return f + b"\0" * max(0, 60 - len(f))
 
 
-def write_pcap(path, frames, step_ns):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        t = 1000000000
-        for fr in frames:
-            f.write(struct.pack("<IIII", t // 1000000000, (t % 1000000000) // 1000, len(fr), len(fr)))
-            f.write(fr)
-            t += step_ns
+def write_frames(path, frames, step_ns):
+    """frames step_ns apart from 1 s."""
+    write_pcap(path, ((1000000000 + i * step_ns, fr) for i, fr in enumerate(frames)))
 
 
 def addr(a):
@@ -123,7 +117,7 @@ def replay(args, work, name, frames, cfg, step_ns=1000, changes=None):
     socket when that fraction of the packets is decided. Returns (verdicts,
     [(epoch, rx at the ack)], exit code)."""
     pcap, conf = os.path.join(work, name + ".pcap"), os.path.join(work, name + ".json")
-    write_pcap(pcap, frames, step_ns)
+    write_frames(pcap, frames, step_ns)
     with open(conf, "w") as f:
         json.dump(cfg, f)
     verdicts = os.path.join(work, name + ".jsonl")
@@ -138,14 +132,14 @@ def replay(args, work, name, frames, cfg, step_ns=1000, changes=None):
         proc = subprocess.Popen(cmd + ["--socket", sock, "--pace-us", "300"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            fl.wait_for("replay socket", lambda: os.path.exists(sock), 30, proc)
-            c = fl.Rpc(sock)
+            wait_for("replay socket", lambda: os.path.exists(sock), 30, proc)
+            c = rpc.Connection(sock)
             for at, backends in changes:
-                while c.call("counters.get")["result"]["counters"]["rx"]["packets"] < at * len(frames):
+                while c.request("counters.get")["result"]["counters"]["rx"]["packets"] < at * len(frames):
                     time.sleep(0.002)
-                r = c.call("backends.set", {"address": VIP, "port": 80, "protocol": "tcp",
+                r = c.request("backends.set", {"address": VIP, "port": 80, "protocol": "tcp",
                                             "backends": [{"address": b} for b in backends]})
-                rx = c.call("counters.get")["result"]["counters"]["rx"]["packets"]
+                rx = c.request("counters.get")["result"]["counters"]["rx"]["packets"]
                 acks.append((r["result"]["epoch"], rx))
             c.close()
             rc = proc.wait(300)
@@ -277,7 +271,7 @@ def main():
     ap.add_argument("--replay", required=True)
     args = ap.parse_args()
     fl.require_root("edgelb-replay (DPDK EAL)")
-    ck = fl.Checker("test_flood")
+    ck = checks.Checker("test_flood")
     work = tempfile.mkdtemp(prefix="elb-flood-")
     try:
         for n_est in (FLOWS // 8, FLOWS // 2):

@@ -22,7 +22,7 @@ independently of the dataplane's code:
   - the replay exits 0 (no crash) and its resident size at the end is
     within 16 MiB of that after the first 100 changes (reported).
 --changes N sets the count (default 10000); a longer run, one command:
-  python3 tests/faults/test_soak.py --replay build/dataplane/dpdk/edgelb-replay --changes 200000
+  PYTHONPATH=tests/pylib python3 tests/faults/test_soak.py --replay build/tools/replay/edgelb-replay --changes 200000
 Root only (DPDK EAL; exit 77 otherwise).
 """
 import argparse
@@ -37,8 +37,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import faultlib as fl  # noqa: E402
+import faultlib as fl
+from edgelb_testlib import checks, rpc
+from edgelb_testlib.csum import with_ipv4_checksum
+from edgelb_testlib.pcap import write_pcap
+from edgelb_testlib.proc import rss_kib, wait_for
 
 VIP = "198.51.100.20"
 POOL = ["203.0.113.%d" % i for i in range(1, 9)]
@@ -48,26 +51,19 @@ RSS_GROWTH_MAX_KIB = 16 * 1024
 
 
 def frame(client, sport, flags):
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 64, 6, 0, bytes(client),
-                     bytes([198, 51, 100, 20]))
-    s = sum(struct.unpack("!10H", ip))
-    s = (s & 0xFFFF) + (s >> 16)
-    ip = ip[:10] + struct.pack("!H", ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF) + ip[12:]
+    ip = with_ipv4_checksum(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0x4000, 64, 6, 0,
+                                        bytes(client), bytes([198, 51, 100, 20])))
     tcp = struct.pack("!HHIIBBHHH", sport, 80, 1, 0, 0x50, flags, 65535, 0, 0)
     return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00" + ip + tcp + b"\0" * 6
 
 
-def write_pcap(path, n_packets):
+def write_client_pcap(path, n_packets):
     """Client flows round robin: SYN first, then ACKs, 10 us apart."""
     frames = [frame([203, 0, 113, 100 + i % 100], 1024 + i, 0x02) for i in range(CLIENT_FLOWS)]
     frames += [frame([203, 0, 113, 100 + i % 100], 1024 + i, 0x10) for i in range(CLIENT_FLOWS)]
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for i in range(n_packets):
-            fr = frames[i] if i < CLIENT_FLOWS else frames[CLIENT_FLOWS + i % CLIENT_FLOWS]
-            t = 1000000000 + i * 10000
-            f.write(struct.pack("<IIII", t // 1000000000, (t % 1000000000) // 1000, len(fr), len(fr)))
-            f.write(fr)
+    write_pcap(path, ((1000000000 + i * 10000,
+                       frames[i] if i < CLIENT_FLOWS else frames[CLIENT_FLOWS + i % CLIENT_FLOWS])
+                      for i in range(n_packets)))
 
 
 def main():
@@ -77,7 +73,7 @@ def main():
     ap.add_argument("--keep", help="keep the work files here")
     args = ap.parse_args()
     fl.require_root("edgelb-replay (DPDK EAL)")
-    ck = fl.Checker("test_soak")
+    ck = checks.Checker("test_soak")
     work = args.keep or tempfile.mkdtemp(prefix="elb-soak-")
     os.makedirs(work, exist_ok=True)
     try:
@@ -91,7 +87,7 @@ def run(args, work, ck):
     n_packets = args.changes * PACKETS_PER_CHANGE + CLIENT_FLOWS * 2
     pcap, conf = os.path.join(work, "in.pcap"), os.path.join(work, "config.json")
     verdicts_path, sock = os.path.join(work, "verdicts.jsonl"), os.path.join(work, "soak.sock")
-    write_pcap(pcap, n_packets)
+    write_client_pcap(pcap, n_packets)
     with open(conf, "w") as f:
         json.dump({"node": {"source_v4": "192.0.2.10", "gateway_mac": "02:00:00:00:00:fe"},
                    "vips": [{"address": VIP, "port": 80, "protocol": "tcp", "maglev_size": 1021,
@@ -108,8 +104,8 @@ def run(args, work, ck):
     t_changes = 0.0
     error = None
     try:
-        fl.wait_for("replay socket", lambda: os.path.exists(sock), 30, proc)
-        c = fl.Rpc(sock, timeout=30)
+        wait_for("replay socket", lambda: os.path.exists(sock), 30, proc)
+        c = rpc.Connection(sock, timeout=30)
         current = set(POOL)
         n = 0
         for line in proc.stdout:
@@ -142,10 +138,10 @@ def run(args, work, ck):
             sets[epoch] = set(nxt)
             current = nxt
             if n == 99:
-                rss_start = fl.rss_kib(proc.pid)[0]
+                rss_start = rss_kib(proc.pid)[0]
             n += 1
             if n == args.changes:
-                rss_end = fl.rss_kib(proc.pid)[0]
+                rss_end = rss_kib(proc.pid)[0]
                 t_changes = time.monotonic() - t0
             proc.send_signal(signal.SIGUSR1)
         if error is None and n < args.changes:

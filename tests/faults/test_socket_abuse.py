@@ -24,11 +24,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import faultlib as fl  # noqa: E402
+import faultlib as fl
+from edgelb_testlib import checks, rpc
+from edgelb_testlib.proc import open_fds, rss_kib, stop, wait_for
 
 CONCURRENT = 300
 OVER_LIMIT = 1100          # ELB_RPC_MAX_CLIENTS is 1024
@@ -232,7 +232,7 @@ class Target:
         stall; one more sends half a request. The others must be answered
         meanwhile; all of them are dropped after the stall timeout."""
         pid = self.proc.pid
-        rss0, _ = fl.rss_kib(pid)
+        rss0, _ = rss_kib(pid)
         holders = []
         body = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + b"p" * (MAX_MESSAGE - 1024)
         for _ in range(HOLDERS):
@@ -243,7 +243,7 @@ class Target:
         half.sendall(b'{"jsonrpc":"2.0","id":7,"met')
         t_stall = time.monotonic()
         time.sleep(0.5)
-        peak_rss, _ = fl.rss_kib(pid)
+        peak_rss, _ = rss_kib(pid)
         waits = [self.answered(5) for _ in range(20)]
         slowest = max((w for w in waits if w is not None), default=None)
         self.check(all(w is not None for w in waits),
@@ -260,7 +260,7 @@ class Target:
         self.check(held_dropped == HOLDERS, "%d of %d 8-MiB holders disconnected" %
                    (held_dropped, HOLDERS), "stall")
         time.sleep(0.5)
-        rss1, hwm = fl.rss_kib(pid)
+        rss1, hwm = rss_kib(pid)
         self.figures["stall"] = "%s after %.1f s; others answered meanwhile (slowest %s s)" % (
             "dropped" if dropped else "NOT dropped", after,
             "%.3f" % slowest if slowest is not None else "-")
@@ -311,16 +311,16 @@ class Target:
                                                               got.get("closed"))
 
     def run(self):
-        rss_start, _ = fl.rss_kib(self.proc.pid)
-        fds_start = fl.open_fds(self.proc.pid)
+        rss_start, _ = rss_kib(self.proc.pid)
+        fds_start = open_fds(self.proc.pid)
         for case in (self.concurrent, self.over_limit, self.oversized, self.nesting,
                      self.invalid_utf8, self.foreign_uid, self.stall_and_memory):
             case()
             if self.proc.poll() is not None:
                 self.check(False, "exited (%s) during %s" % (self.proc.returncode, case.__name__))
                 return
-        rss_end, hwm = fl.rss_kib(self.proc.pid)
-        fds_end = fl.open_fds(self.proc.pid)
+        rss_end, hwm = rss_kib(self.proc.pid)
+        fds_end = open_fds(self.proc.pid)
         self.check(fds_end <= fds_start + 2, "open fds %d at start, %d at the end" % (fds_start, fds_end))
         r0, rpeak, r1 = self.figures["memory_hold"]
         bound = rss_start + HOLDERS * (MAX_MESSAGE >> 10) * 2 + 64 * 1024
@@ -372,7 +372,7 @@ def main():
     # Room for OVER_LIMIT sockets on our side and the daemons' (inherited).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
-    ck = fl.Checker("test_socket_abuse")
+    ck = checks.Checker("test_socket_abuse")
     work = tempfile.mkdtemp(prefix="elb-abuse-")
     os.chmod(work, 0o755)  # the foreign-uid peer must reach the socket file
     procs = []
@@ -380,7 +380,7 @@ def main():
         if args.only in (None, "edgelb-dp"):
             dp, dp_sock, _ = fl.start_dp_null(args.dp, work, "abusedp")
             procs.append(dp)
-            fl.wait_for("edgelb-dp socket", lambda: "result" in fl.rpc(dp_sock, "ping"), 30, dp)
+            wait_for("edgelb-dp socket", lambda: "result" in rpc.request(dp_sock, "ping", timeout=10.0), 30, dp)
             t = Target("edgelb-dp", dp, dp_sock, ck)
             t.run()
             emit_figures(t)
@@ -396,13 +396,13 @@ def main():
             cp = subprocess.Popen([args.cp, "--config", cfg, "--socket", cp_sock], stdout=log,
                                   stderr=subprocess.STDOUT)
             procs.append(cp)
-            fl.wait_for("edgelb-cp socket", lambda: "result" in fl.rpc(cp_sock, "vip.list"), 10, cp)
+            wait_for("edgelb-cp socket", lambda: "result" in rpc.request(cp_sock, "vip.list", timeout=10.0), 10, cp)
             t = Target("edgelb-cp", cp, cp_sock, ck)
             t.run()
             emit_figures(t)
     finally:
         for p in procs:
-            rc = fl.stop(p)
+            rc = stop(p)
             ck.check(rc == 0, "pid %d exit %s on SIGTERM" % (p.pid, rc))
         shutil.rmtree(work, ignore_errors=True)
     return ck.finish()

@@ -50,13 +50,14 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from edgelb_testlib import fleet_agents
+from edgelb_testlib import rpc as jsonrpc
+from edgelb_testlib.e2e import (FAILURES, TOPOLOGY, Client, check, start_backend, start_dataplane,
+                                stop_process)
+from edgelb_testlib.netns import sh
+from edgelb_testlib.proc import poll_until
 
-from e2e_netns import (FAILURES, TOPOLOGY, Client, check, rpc_once, sh,  # noqa: E402
-                       start_backend, start_dataplane, stop_process, wait_for)
-
-FLEET_AGENTS = os.path.join(HERE, "fleet_agents.py")
+FLEET_AGENTS = fleet_agents.__file__
 
 TAG = f"fl{os.getpid() % 100000}"
 BIRD, BIRDC = "/usr/sbin/bird", "/usr/sbin/birdc"
@@ -99,11 +100,11 @@ def endpoint(addr, port):
 
 
 class FleetClient(Client):
-    """e2e_netns.Client running fleet_agents.py (held connections to several
+    """e2e.Client running fleet_agents.py (held connections to several
     VIPs, with their 5-tuples)."""
 
     def __init__(self, ns, lifetime):  # pylint: disable=super-init-not-called
-        # (Client.__init__ would start e2e_agents.py.)
+        # (Client.__init__ would start agents.py.)
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, FLEET_AGENTS, "client", str(lifetime)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -126,7 +127,7 @@ class Node:
         self.dp = self.cp = None
 
     def topo(self, base):
-        """What e2e_netns.start_dataplane wants to know about this node."""
+        """What e2e.start_dataplane wants to know about this node."""
         t = dict(base)
         t.update(NS_LB=self.ns, LB_IFACE=self.iface)
         if self.pin_dir:
@@ -166,7 +167,7 @@ class Node:
                                     self.cp_config, "--socket", self.cp_sock],
                                    stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        t = wait_for(lambda: "state" in rpc_once(self.cp_sock, "node.get"), 10)
+        t = poll_until(lambda: "state" in jsonrpc.call(self.cp_sock, "node.get"), 10)
         check(t is not None, f"node {self.name}: edgelb-cp answering after {fmt(t)} s")
 
     def start_dp(self, binary, base_topo):
@@ -184,7 +185,7 @@ class Node:
             return 0
 
     def node(self):
-        return rpc_once(self.cp_sock, "node.get")
+        return jsonrpc.call(self.cp_sock, "node.get")
 
     def explain(self, ctl, src, sport, dst, dport):
         """`edgelbctl explain` through this node's edgelb-cp: its one dataplane's answer."""
@@ -198,13 +199,13 @@ class Node:
         return lines[0]
 
     def vip_counters(self, vip_name):
-        for v in rpc_once(self.dp_sock, "counters.get")["counters"]["vips"]:
+        for v in jsonrpc.call(self.dp_sock, "counters.get")["counters"]["vips"]:
             if v["vip"] == vip_name:
                 return {"rx": v["rx"]["packets"], "new_flows": v["new_flows"]}
         return {"rx": 0, "new_flows": 0}
 
     def digest(self, vip_name):
-        for v in rpc_once(self.dp_sock, "vip.tables")["vips"]:
+        for v in jsonrpc.call(self.dp_sock, "vip.tables")["vips"]:
             if v["vip"] == vip_name:
                 return v.get("digest")
         return None
@@ -331,7 +332,7 @@ protocol kernel {{
         return hops
 
     def wait_hops(self, want, timeout=ROUTE_BOUND_S, family=4):
-        return wait_for(lambda: self.next_hops(family) == want, timeout, 0.02)
+        return poll_until(lambda: self.next_hops(family) == want, timeout, 0.02)
 
     def teardown(self):
         if self.client:
@@ -518,8 +519,8 @@ protocol kernel {{
         announced = {f"{vip}/32", f"{vip6}/128"}
         for n in (a, b):
             # node.get's sessions are BIRD's `show protocols`, read every second.
-            wait_for(lambda: all(s["established"] for s in n.node()["speaker"]["sessions"]),
-                     3, 0.1)
+            poll_until(lambda: all(s["established"] for s in n.node()["speaker"]["sessions"]),
+                       3, 0.1)
             info = n.node()
             sessions = info["speaker"]["sessions"]
             check(info["state"] == "active" and set(info["announced"]) == announced and
@@ -536,7 +537,7 @@ protocol kernel {{
         # the share of table slots the change moves, from backend.preview.
         moved = {}
         for change, backend in (("add", "192.0.2.74"), ("remove", topo["BACKEND3_4"])):
-            r = rpc_once(a.cp_sock, "backend.preview", address=vip, port=HTTP_PORT,
+            r = jsonrpc.call(a.cp_sock, "backend.preview", address=vip, port=HTTP_PORT,
                          protocol="tcp", backend=backend, change=change)
             moved[change] = r["moved_fraction"]
         figure(f"maglev: adding a 4th backend moves {moved['add']:.1%} of the slots, removing "
@@ -558,7 +559,7 @@ protocol kernel {{
             time.sleep(0.02)
         t_cp = time.monotonic()
         b.start_cp(self.args.cp)
-        wait_for(lambda: b.node()["announced_known"], 15, 0.05)
+        poll_until(lambda: b.node()["announced_known"], 15, 0.05)
         while time.monotonic() - t_cp < 3.0:
             seen.add(frozenset(self.next_hops() | self.next_hops(6)))
             time.sleep(0.02)
@@ -646,7 +647,7 @@ protocol kernel {{
         self.ctl(a, "node", "resume")
         t = self.wait_hops(both)
         check(t is not None, f"node A resumed: both next hops after {fmt(t)} s")
-        t_traffic = wait_for(lambda: a.vip_counters(self.vip_name)["rx"] > rx1, 10, 0.05)
+        t_traffic = poll_until(lambda: a.vip_counters(self.vip_name)["rx"] > rx1, 10, 0.05)
         check(t_traffic is not None, "node A receives VIP traffic again after resume")
         figure(f"resume: router has both next hops {fmt(t)} s after `node resume`; "
                f"A's VIP rx moves {fmt(time.monotonic() - t_resume)} s after it")
@@ -678,12 +679,12 @@ protocol kernel {{
         check(t is not None, f"node A lost: route via B only after {fmt(t)} s")
         # The kernel stops using the dead link's next hop at once
         # (ignore_routes_with_linkdown); BGP then withdraws the route itself.
-        t_bgp = wait_for(lambda: a.addr not in sh("ip", "route", "show", f"{vip}/32",
+        t_bgp = poll_until(lambda: a.addr not in sh("ip", "route", "show", f"{vip}/32",
                                                   ns=topo["NS_ROUTER"]).stdout, 10, 0.02)
         t_bgp = t_bgp is not None and time.monotonic() - t_kill or None
         check(t_bgp is not None, f"node A lost: BGP withdrew its route after {fmt(t_bgp)} s")
-        t_flow = wait_for(lambda: b.vip_counters(self.vip_name)["new_flows"] >
-                          before["b"]["new_flows"] + HOLD_N // 4, 10, 0.02)
+        t_flow = poll_until(lambda: b.vip_counters(self.vip_name)["new_flows"] >
+                            before["b"]["new_flows"] + HOLD_N // 4, 10, 0.02)
         t_flow = t_flow is not None and time.monotonic() - t_kill or None
         time.sleep(3.0)
         moved = b.vip_counters(self.vip_name)["new_flows"] - before["b"]["new_flows"]

@@ -2,7 +2,7 @@
 /*
  * libFuzzer target: edgelb-cp's operator methods, line by line through the
  * real JSON-RPC server (elb_rpc_server_answer: what a client on the socket
- * gets) and the real daemon state (cp_daemon.c: cp_commit validates,
+ * gets) and the real daemon state (cp_state.c: cp_commit validates,
  * persists atomically, applies). Each input is a sequence of request lines
  * against a fresh daemon loaded from the same base config.
  *
@@ -22,7 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cp_daemon.h"
+#include "cp_methods.h"
+#include "cp_state.h"
 #include "elb_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -133,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&cp, 0, sizeof(cp));
 	cp.epfd = -1;
 	cp.config_path = config_path;
-	if (cp_daemon_init(&cp, loaded) != 0)
+	if (cp_state_init(&cp, loaded, 0) != 0)
 		abort();
 	cp.operator = server;
 	while (p < end) {
@@ -162,6 +163,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += len + 1;
 	}
 	cp.operator = NULL; /* kept for the next input */
-	cp_daemon_free(&cp);
+	cp_state_free(&cp);
 	return 0;
 }

@@ -2,7 +2,8 @@
 """What an edgelb install holds, shared by test_install.py (meson install
 --destdir) and test_package.py (the .deb unpacked): the expected files under
 a root, the check that nothing else is there, and --version of each
-installed binary against the build tree's."""
+installed binary against the build tree's. Each check_* takes an
+edgelb_testlib.checks.Checker: every file is checked, every failure named."""
 import os
 import subprocess
 import sys
@@ -70,17 +71,6 @@ def walk(root):
         for f in files:
             found.add('/' + os.path.relpath(os.path.join(d, f), root))
     return found
-
-
-class Checker:
-    def __init__(self):
-        self.failures = 0
-
-    def check(self, ok, what):
-        print(('ok    ' if ok else 'FAIL  ') + what, flush=True)
-        if not ok:
-            self.failures += 1
-        return ok
 
 
 def check_layout(chk, root, want, source, allowed_extra=()):

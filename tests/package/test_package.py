@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The Debian package, built and unpacked:
 
@@ -20,16 +19,18 @@
    `postrm upgrade` and `postrm remove`, removed by `postrm purge`;
 5. lintian, when installed: its output is shown, not judged.
 
-Exit 77 (skipped) without dpkg-buildpackage or debhelper."""
-import argparse
+Skipped without dpkg-buildpackage or debhelper. Run by pytest
+(tests/package/meson.build gives the options)."""
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
+import pytest
+
 import package_layout as pl
+from edgelb_testlib.checks import Checker
 
 DIRS = {'bindir': '/usr/bin', 'sbindir': '/usr/sbin', 'sysconfdir': '/etc',
         'datadir': '/usr/share', 'mandir': '/usr/share/man'}
@@ -98,14 +99,132 @@ def read(path):
         return f.read()
 
 
-def check_purge(chk, control, scratch):
+@pytest.fixture(scope="module")
+def scratch(opts):
+    for tool in ('dpkg-buildpackage', 'dh', 'dpkg-deb'):
+        if shutil.which(tool) is None:
+            pytest.skip(f'{tool} not found (tools/install-deps installs it)')
+    path = tempfile.mkdtemp(prefix='edgelb-deb-')
+    yield path
+    if opts.keep:
+        print(f'kept {path}')
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def deb(opts, scratch):
+    """The one .deb dpkg-buildpackage makes of a copy of the tree."""
+    src = os.path.join(scratch, 'edgelb')
+    n = copy_tree(opts.source, src)
+    print(f'copied {n} files of {opts.source} to {src}', flush=True)
+    env = dict(os.environ, DEB_BUILD_OPTIONS='nocheck parallel=2')
+    log = os.path.join(scratch, 'dpkg-buildpackage.log')
+    with open(log, 'w') as f:
+        r = subprocess.run(['dpkg-buildpackage', '-b', '-us', '-uc'], cwd=src, env=env,
+                           stdout=f, stderr=subprocess.STDOUT, timeout=840)
+    with open(log) as f:
+        tail = ''.join(f.readlines()[-60:])
+    assert r.returncode == 0, f'dpkg-buildpackage -b -us -uc:\n{tail}'
+    debs = sorted(f for f in os.listdir(scratch) if re.match(r'edgelb_.*\.deb$', f))
+    assert len(debs) == 1, f'one binary package: {debs}'
+    deb = os.path.join(scratch, debs[0])
+    print(run(['dpkg-deb', '-c', deb]).stdout, flush=True)
+    return deb
+
+
+@pytest.fixture(scope="module")
+def fields(deb):
+    out = {k: run(['dpkg-deb', '-f', deb, k]).stdout.strip()
+           for k in ('Package', 'Version', 'Depends', 'Recommends')}
+    for k, v in out.items():
+        print(f'      {k}: {v}')
+    return out
+
+
+@pytest.fixture(scope="module")
+def unpacked(deb, scratch):
+    """(root, control): the .deb's files (dpkg -x) and control area (dpkg -e)."""
+    root = os.path.join(scratch, 'root')
+    control = os.path.join(scratch, 'control')
+    r1 = run(['dpkg', '-x', deb, root])
+    r2 = run(['dpkg', '-e', deb, control])
+    assert r1.returncode == 0 and r2.returncode == 0, \
+        f'dpkg -x / -e into {scratch}: {r1.stderr}{r2.stderr}'
+    return root, control
+
+
+def test_version_is_meson_project_version(fields, opts):
+    assert fields['Version'] == opts.project_version, \
+        f"Version {fields['Version']} is meson's project version {opts.project_version}"
+
+
+def test_depends_from_shlibs(fields):
+    assert re.search(r'\blibc6\b', fields['Depends']) is not None \
+        and 'libcjson1' in fields['Depends'], \
+        f"Depends from shlibs (libc6, libcjson1...): {fields['Depends']}"
+
+
+def test_depends_resolve_here(deb):
+    # What `apt install ./edgelb_*.deb` would do, simulated (nothing is installed).
+    if not shutil.which('apt-get'):
+        pytest.skip('no apt-get')
+    r = run(['apt-get', 'install', '--simulate', '--no-install-recommends', deb], timeout=120)
+    insts = [line for line in r.stdout.splitlines() if line.startswith('Inst ')]
+    assert r.returncode == 0 and any(' edgelb ' in f'{i} ' for i in insts), \
+        f'apt-get install --simulate: {len(insts)} package(s) to install\n{r.stdout}{r.stderr}'
+
+
+def test_layout(unpacked, opts):
+    chk = Checker()
+    want = pl.expected_files(DIRS, pl.parse_binaries(opts.binary), opts.source, man_suffix='.gz')
+    extra = ['/usr/share/doc/edgelb/changelog.gz', '/usr/share/doc/edgelb/copyright']
+    pl.check_layout(chk, unpacked[0], want, opts.source, allowed_extra=extra)
+    chk.assert_passed()
+
+
+def test_examples_are_conffiles(unpacked):
+    conffiles = read(os.path.join(unpacked[1], 'conffiles')).split()
+    missing = [ex for ex in pl.EXAMPLES if '/etc/edgelb/' + ex not in conffiles]
+    assert not missing, f'not conffiles: {missing} (conffiles: {conffiles})'
+
+
+def test_versions(unpacked, opts):
+    chk = Checker()
+    pl.check_versions(chk, unpacked[0], DIRS, pl.parse_binaries(opts.binary))
+    chk.assert_passed()
+
+
+def test_examples_load(unpacked, opts):
+    chk = Checker()
+    pl.check_examples(chk, opts.examples_test, unpacked[0] + '/etc')
+    chk.assert_passed()
+
+
+def test_man_pages_are_roff(unpacked, opts):
+    chk = Checker()
+    for page, section in pl.MAN_PAGES.items():
+        path = f'{unpacked[0]}/usr/share/man/man{section}/{page}.{section}.gz'
+        if any(name == page for _, name, _ in pl.parse_binaries(opts.binary)) \
+                and os.path.isfile(path):
+            r = run(['sh', '-c', f'zcat {path} | head -c 4096'])
+            chk.check(f'.TH "{page}" "{section}"' in r.stdout, f'man      {page}({section}) is roff')
+    chk.assert_passed()
+
+
+def test_maintainer_scripts_start_and_enable_nothing(unpacked):
+    chk = Checker()
+    check_scripts(chk, unpacked[1])
+    chk.assert_passed()
+
+
+def test_postrm_keeps_state_until_purge(unpacked, scratch):
     """postrm in a mount namespace where /var/lib is scratch/var-lib."""
     if os.geteuid() != 0 or shutil.which('unshare') is None:
-        print('skip  postrm run: needs root and unshare (checked by reading it above)')
-        return
+        pytest.skip('postrm run: needs root and unshare (checked by reading it)')
     varlib = os.path.join(scratch, 'var-lib')
     os.makedirs(varlib)
-    postrm = os.path.join(control, 'postrm')
+    postrm = os.path.join(unpacked[1], 'postrm')
     script = f'''set -e
 mount --make-rprivate /
 mount --bind {varlib} /var/lib
@@ -116,104 +235,19 @@ sh {postrm} purge;         test ! -e /var/lib/edgelb;        echo gone-after-pur
 '''
     r = run(['unshare', '--mount', 'sh', '-c', script], timeout=60)
     out = r.stdout.split()
+    chk = Checker()
     chk.check('kept-after-upgrade' in out, 'postrm upgrade keeps /var/lib/edgelb')
     chk.check('kept-after-remove' in out, 'postrm remove keeps /var/lib/edgelb')
     if not chk.check(r.returncode == 0 and 'gone-after-purge' in out,
                      'postrm purge removes /var/lib/edgelb'):
-        sys.stdout.write(r.stdout + r.stderr)
+        print(r.stdout + r.stderr)
+    chk.assert_passed()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--source', required=True)
-    ap.add_argument('--binary', action='append', default=[])
-    ap.add_argument('--examples-test', required=True)
-    ap.add_argument('--project-version', required=True)
-    ap.add_argument('--keep', action='store_true', help='keep the scratch directory')
-    args = ap.parse_args()
-    for tool in ('dpkg-buildpackage', 'dh', 'dpkg-deb'):
-        if shutil.which(tool) is None:
-            print(f'{tool} not found (tools/install-deps installs it): skipped')
-            return 77
-    binaries = pl.parse_binaries(args.binary)
-    chk = pl.Checker()
-    scratch = tempfile.mkdtemp(prefix='edgelb-deb-')
-    try:
-        src = os.path.join(scratch, 'edgelb')
-        n = copy_tree(args.source, src)
-        print(f'copied {n} files of {args.source} to {src}', flush=True)
-
-        env = dict(os.environ, DEB_BUILD_OPTIONS='nocheck parallel=2')
-        log = os.path.join(scratch, 'dpkg-buildpackage.log')
-        with open(log, 'w') as f:
-            r = subprocess.run(['dpkg-buildpackage', '-b', '-us', '-uc'], cwd=src, env=env,
-                               stdout=f, stderr=subprocess.STDOUT, timeout=840)
-        if not chk.check(r.returncode == 0, 'dpkg-buildpackage -b -us -uc'):
-            sys.stdout.write(''.join(open(log).readlines()[-60:]))
-            return 1
-        debs = sorted(f for f in os.listdir(scratch) if re.match(r'edgelb_.*\.deb$', f))
-        if not chk.check(len(debs) == 1, f'one binary package: {debs}'):
-            return 1
-        deb = os.path.join(scratch, debs[0])
-
-        fields = {k: run(['dpkg-deb', '-f', deb, k]).stdout.strip()
-                  for k in ('Package', 'Version', 'Depends', 'Recommends')}
-        for k, v in fields.items():
-            print(f'      {k}: {v}')
-        chk.check(fields['Version'] == args.project_version,
-                  f"Version {fields['Version']} is meson's project version {args.project_version}")
-        chk.check(re.search(r'\blibc6\b', fields['Depends']) is not None
-                  and 'libcjson1' in fields['Depends'], 'Depends from shlibs (libc6, libcjson1...)')
-        print(run(['dpkg-deb', '-c', deb]).stdout, flush=True)
-        # Its Depends resolve on this machine: what `apt install ./edgelb_*.deb`
-        # would do, simulated (nothing is installed).
-        if shutil.which('apt-get'):
-            r = run(['apt-get', 'install', '--simulate', '--no-install-recommends', deb],
-                    timeout=120)
-            insts = [line for line in r.stdout.splitlines() if line.startswith('Inst ')]
-            if not chk.check(r.returncode == 0 and any(' edgelb ' in f'{i} ' for i in insts),
-                             f'apt-get install --simulate: {len(insts)} package(s) to install'):
-                sys.stdout.write(r.stdout + r.stderr)
-
-        root = os.path.join(scratch, 'root')
-        control = os.path.join(scratch, 'control')
-        r1 = run(['dpkg', '-x', deb, root])
-        r2 = run(['dpkg', '-e', deb, control])
-        if not chk.check(r1.returncode == 0 and r2.returncode == 0, f'dpkg -x / -e into {scratch}'):
-            sys.stdout.write(r1.stderr + r2.stderr)
-            return 1
-
-        want = pl.expected_files(DIRS, binaries, args.source, man_suffix='.gz')
-        extra = ['/usr/share/doc/edgelb/changelog.gz', '/usr/share/doc/edgelb/copyright']
-        pl.check_layout(chk, root, want, args.source, allowed_extra=extra)
-        conffiles = read(os.path.join(control, 'conffiles')).split()
-        for ex in pl.EXAMPLES:
-            chk.check('/etc/edgelb/' + ex in conffiles, f'conffile /etc/edgelb/{ex}')
-        pl.check_versions(chk, root, DIRS, binaries)
-        pl.check_examples(chk, args.examples_test, root + '/etc')
-        for page, section in pl.MAN_PAGES.items():
-            path = f'{root}/usr/share/man/man{section}/{page}.{section}.gz'
-            if any(name == page for _, name, _ in binaries) and os.path.isfile(path):
-                r = run(['sh', '-c', f'zcat {path} | head -c 4096'])
-                chk.check(f'.TH "{page}" "{section}"' in r.stdout,
-                          f'man      {page}({section}) is roff')
-
-        check_scripts(chk, control)
-        check_purge(chk, control, scratch)
-
-        if shutil.which('lintian'):
-            r = run(['lintian', '--tag-display-limit', '0', deb], timeout=300)
-            print('lintian (shown, not judged):\n' + (r.stdout + r.stderr or '(nothing)\n'))
-        else:
-            print('lintian not installed: not run')
-    finally:
-        if args.keep:
-            print(f'kept {scratch}')
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
-    print(f'{chk.failures} failed')
-    return 1 if chk.failures else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+def test_lintian_shown(deb, capsys):
+    """lintian's output is shown (past pytest's capture), not judged."""
+    if not shutil.which('lintian'):
+        pytest.skip('lintian not installed: not run')
+    r = run(['lintian', '--tag-display-limit', '0', deb], timeout=300)
+    with capsys.disabled():
+        print('lintian (shown, not judged):\n' + (r.stdout + r.stderr or '(nothing)\n'))

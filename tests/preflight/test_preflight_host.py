@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """edgelb-preflight on this host (--root /), against what this test reads itself.
 
@@ -10,17 +9,20 @@ a VIP's MTU against the interface's,
 isolcpus, nohz_full, hugetlbfs, the NIC's driver, IRQ affinities. Nothing is
 taken from the code under test. Reads only, except that securityfs is mounted
 when /sys/kernel/security is empty, so that the lockdown mode can be read,
-in a mount namespace of the test's own (it ends with the test). Exit 77 (skipped) without a default
-route or, for the DPDK half, without two CPUs or a PCI NIC.
+in a mount namespace of the test's own (it ends with the test). Skipped
+without a default route or, for the DPDK half, without two CPUs or a PCI
+NIC. Run by pytest (--preflight).
 """
-import argparse
 import glob
 import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
+
+import pytest
+
+from edgelb_testlib import netns
 
 PCI = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 # Drivers the kernel documents as running XDP natively; a driver outside this
@@ -114,13 +116,31 @@ def check_exit(proc, doc, failures):
         failures.append(f"exit {proc.returncode} with fail findings: {any_fail}")
 
 
+@pytest.fixture(scope="module")
+def iface():
+    """The interface of the default route; as root, in a mount namespace of
+    the test's own with securityfs mounted if nothing is there."""
+    if os.geteuid() == 0:
+        # The securityfs mounted below ends with the test.
+        netns.enter_private_mount_namespace()
+    name = default_route_iface()
+    if name is None or not os.path.exists(f"/sys/class/net/{name}"):
+        pytest.skip("no default route")
+    if (os.geteuid() == 0 and not mounted("securityfs")
+            and not os.listdir("/sys/kernel/security")):
+        subprocess.run(["mount", "-t", "securityfs", "securityfs", "/sys/kernel/security"],
+                       check=True)
+    return name
+
+
 # One VIP whose outer packets may reach 1500 bytes, toward an IPv4 backend.
 CONFIG = {"node": {"source_v4": "192.0.2.10"},
           "vips": [{"address": "198.51.100.1", "port": 443, "protocol": "tcp", "mtu": 1500,
                     "backends": [{"address": "10.0.0.1"}]}]}
 
 
-def xdp_checks(binary, iface, failures):
+def test_xdp_findings(opts, iface):
+    binary, failures = opts.preflight, []
     online = sorted(cpu_list(read("/sys/devices/system/cpu/online")))
     bpffs_before = mounted("bpf", "/sys/fs/bpf")
     with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
@@ -161,14 +181,15 @@ def xdp_checks(binary, iface, failures):
     expect(found, "rx-queues", "pass" if queues >= len(online) or len(online) <= 1 else "warn",
            f"{queues} RX queues, {len(online)} CPUs", failures)
     expect(found, "cpufreq", governor_status(online), "governors of the online CPUs", failures)
+    assert not failures, "\n".join(failures)
 
 
-def dpdk_checks(binary, iface, failures):
+def test_dpdk_findings(opts, iface):
+    binary, failures = opts.preflight, []
     online = sorted(cpu_list(read("/sys/devices/system/cpu/online")))
     address = pci_address(iface)
     if len(online) < 2 or address is None:
-        print(f"DPDK half skipped: {len(online)} CPUs, PCI device {address}")
-        return
+        pytest.skip(f"DPDK half: {len(online)} CPUs, PCI device {address}")
     main_lcore, worker = online[0], online[1]
     hugetlbfs_before = mounted("hugetlbfs")
     proc, doc = run(binary, ["--dataplane", "dpdk", "--lcores", f"{main_lcore},{worker}",
@@ -199,33 +220,4 @@ def dpdk_checks(binary, iface, failures):
     expect(found, "nic-driver", want, f"{address} on {driver}", failures)
     expect(found, "cpufreq", governor_status([main_lcore, worker]),
            f"governors of CPUs {main_lcore},{worker}", failures)
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", required=True)
-    args = parser.parse_args()
-    if os.geteuid() == 0 and os.environ.get("ELB_TEST_PRIVATE_MOUNTS") != "1":
-        # In a mount namespace of its own: the securityfs mounted below
-        # ends with the test.
-        env = dict(os.environ, ELB_TEST_PRIVATE_MOUNTS="1")
-        return subprocess.run(["unshare", "--mount", "--propagation", "private",
-                               sys.executable] + sys.argv, env=env).returncode
-    iface = default_route_iface()
-    if iface is None or not os.path.exists(f"/sys/class/net/{iface}"):
-        print("no default route: skipped")
-        return 77
-    if (os.geteuid() == 0 and not mounted("securityfs")
-            and not os.listdir("/sys/kernel/security")):
-        subprocess.run(["mount", "-t", "securityfs", "securityfs", "/sys/kernel/security"],
-                       check=True)
-    failures = []
-    xdp_checks(args.binary, iface, failures)
-    dpdk_checks(args.binary, iface, failures)
-    for failure in failures:
-        print("FAIL " + failure)
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    assert not failures, "\n".join(failures)

@@ -1,23 +1,20 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Shared helpers of the edgelb-replay integration tests (stdlib only).
+"""Shared helpers of the edgelb-replay integration tests.
 
 Everything here is written from the wire formats (pcap, Ethernet, 802.1Q,
 IPv4, IPv6, ICMP, UDP, JSON-RPC 2.0 lines), not from the dataplane's code:
 the tests use it as an independent oracle.
 """
-import argparse
 import ipaddress
 import json
-import os
-import shutil
-import socket
 import struct
 import subprocess
-import sys
-import tempfile
-import time
 
-SKIP = 77
+import pytest
+
+from edgelb_testlib.checks import Checker
+from edgelb_testlib.csum import checksum, ipv6_pseudo_sum, ones_sum
+from edgelb_testlib.pytest_plugin import require_root
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -41,36 +38,19 @@ GATEWAY_MAC = "02:00:00:00:00:fe"
 GUE_PORT = 6080  # the node's default gue_port (elb_config.h)
 
 
-def parse_args(description):
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--replay", required=True, help="edgelb-replay binary")
-    ap.add_argument("--pktgen", required=True, help="edgelb-pktgen binary")
-    ap.add_argument("--keep", help="keep the work files in this directory")
-    ap.add_argument("--dataplane", choices=("dpdk", "xdp"), default="dpdk",
-                    help="edgelb-replay --dataplane (default dpdk)")
-    return ap.parse_args()
-
-
-def main_in_workdir(doc, prefix, run):
-    """A test's main: root check, a work directory (kept with --keep), then
-    run(args, work, checker, t_start)."""
-    args = parse_args(doc)
-    require_root()
-    t_start = time.monotonic()
-    ck = Checker()
-    work = args.keep or tempfile.mkdtemp(prefix=prefix)
-    os.makedirs(work, exist_ok=True)
-    try:
-        return run(args, work, ck, t_start)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-
-
-def require_root():
-    if os.geteuid() != 0:
-        print("SKIP: edgelb-replay (DPDK EAL) needs root")
-        sys.exit(SKIP)
+def tallied_run(run, name):
+    """The module fixture `ck` of a replay test: run(opts, workdir, ck) once,
+    as root, its checks tallied in ck (a Checker named name, and the
+    dataplane) for the tests that follow. Assign it after run():
+    ck = tallied_run(run, NAME)."""
+    @pytest.fixture(scope="module")
+    def ck(opts, workdir):
+        require_root("edgelb-replay (DPDK EAL)")
+        ck = Checker(name + (" (%s)" % opts.dataplane if opts.dataplane else ""))
+        run(opts, workdir, ck)
+        ck.finish()
+        return ck
+    return ck
 
 
 def mac_bytes(text):
@@ -92,104 +72,6 @@ def port_mac_from_stdout(stdout):
 
 def mac_str(b):
     return ":".join("%02x" % x for x in b)
-
-
-# --------------------------------------------------------------------------
-# Checks
-
-
-class Checker:
-    """Collects failed checks; prints the first few of each kind."""
-
-    def __init__(self, max_print=10):
-        self.failures = {}
-        self.max_print = max_print
-
-    def check(self, ok, kind, msg=""):
-        if ok:
-            return True
-        n = self.failures.get(kind, 0)
-        self.failures[kind] = n + 1
-        if n < self.max_print:
-            print("FAIL [%s] %s" % (kind, msg), flush=True)
-        elif n == self.max_print:
-            print("FAIL [%s] ... (more not printed)" % kind, flush=True)
-        return False
-
-    def figure(self, text):
-        print("  " + text, flush=True)
-
-    def finish(self, name, t0):
-        print("%s: %.1f s" % (name, time.monotonic() - t0))
-        if self.failures:
-            print("FAILED checks:")
-            for kind, n in sorted(self.failures.items()):
-                print("  %-40s %d" % (kind, n))
-            return 1
-        print("all checks passed")
-        return 0
-
-
-# --------------------------------------------------------------------------
-# pcap
-
-
-def read_pcap(path):
-    """[(ts_ns, bytes)] of a classic pcap file, microsecond or nanosecond."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        raise ValueError("%s: no pcap header" % path)
-    magic_le = struct.unpack("<I", data[:4])[0]
-    if magic_le in (0xA1B2C3D4, 0xA1B23C4D):
-        endian = "<"
-        magic = magic_le
-    else:
-        magic = struct.unpack(">I", data[:4])[0]
-        endian = ">"
-        if magic not in (0xA1B2C3D4, 0xA1B23C4D):
-            raise ValueError("%s: not a pcap file (magic %08x)" % (path, magic_le))
-    frac = 1 if magic == 0xA1B23C4D else 1000
-    linktype = struct.unpack(endian + "I", data[20:24])[0]
-    if linktype != 1:
-        raise ValueError("%s: link type %d, not Ethernet" % (path, linktype))
-    rec = struct.Struct(endian + "IIII")
-    out = []
-    off = 24
-    n = len(data)
-    while off < n:
-        if off + 16 > n:
-            raise ValueError("%s: truncated record header at %d" % (path, off))
-        sec, sub, incl, orig = rec.unpack_from(data, off)
-        off += 16
-        if off + incl > n:
-            raise ValueError("%s: truncated record at %d" % (path, off))
-        if incl != orig:
-            raise ValueError("%s: record at %d captured %d of %d bytes" % (path, off, incl, orig))
-        out.append((sec * 1000000000 + sub * frac, data[off:off + incl]))
-        off += incl
-    return out
-
-
-# --------------------------------------------------------------------------
-# Checksums
-
-
-def ones_sum(data, start=0):
-    if len(data) % 2:
-        data = data + b"\0"
-    s = start + sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
-
-
-def csum(data, start=0):
-    return (~ones_sum(data, start)) & 0xFFFF
-
-
-def ipv6_pseudo_sum(src, dst, length, nh):
-    return ones_sum(src + dst + struct.pack("!IxxxB", length, nh))
 
 
 # --------------------------------------------------------------------------
@@ -305,7 +187,7 @@ def expected_forward(f, backend, gue, port_mac, gw_mac, gue_port=GUE_PORT):
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, f.tos, 20 + payload_len,
                           f.ipv4_id if f.family == 4 else 0, 0x4000 if f.df else 0, 64, proto, 0,
                           ipaddress.ip_address(NODE_SOURCE_V4).packed, b.packed)
-        hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+        hdr = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
         l4 = 14 + 20
     else:
         eth = gw_mac + port_mac + struct.pack("!H", ETH_IPV6)
@@ -370,14 +252,14 @@ def expected_too_big(f, mtu_for_client, port_mac, gw_mac):
     if f.family == 4:
         eth = gw_mac + port_mac + struct.pack("!H", ETH_IPV4)
         icmp = struct.pack("!BBHHH", 3, 4, 0, 0, min(mtu_for_client, 0xFFFF)) + quote
-        icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+        icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(icmp), 0, 0, 64, IPPROTO_ICMP, 0,
                          f.dst, f.src)
-        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
         return eth + ip + icmp
     eth = gw_mac + port_mac + struct.pack("!H", ETH_IPV6)
     icmp = struct.pack("!BBHI", 2, 0, 0, mtu_for_client) + quote
-    s = csum(icmp, ipv6_pseudo_sum(f.dst, f.src, len(icmp), IPPROTO_ICMPV6))
+    s = checksum(icmp, ipv6_pseudo_sum(f.dst, f.src, len(icmp), IPPROTO_ICMPV6))
     icmp = icmp[:2] + struct.pack("!H", s) + icmp[4:]
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(icmp), IPPROTO_ICMPV6, 64, f.dst, f.src)
     return eth + ip + icmp
@@ -433,47 +315,3 @@ def parse_summary(stderr):
 
 # --------------------------------------------------------------------------
 # JSON-RPC over the Unix socket
-
-
-class RpcClient:
-    def __init__(self, path, timeout=10.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buf = b""
-        self.next_id = 1
-
-    def call(self, method, params=None):
-        """(result, error) of one request."""
-        req = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            req["params"] = params
-        self.next_id += 1
-        self.sock.sendall(json.dumps(req).encode() + b"\n")
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError("the replay closed the control socket")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        resp = json.loads(line)
-        if resp.get("id") != req["id"] or resp.get("jsonrpc") != "2.0":
-            raise ValueError("bad JSON-RPC response %r to %r" % (resp, req))
-        return resp.get("result"), resp.get("error")
-
-    def close(self):
-        self.sock.close()
-
-
-def connect_when_ready(path, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("edgelb-replay exited (%d) before its socket was up" % proc.returncode)
-        if os.path.exists(path):
-            try:
-                return RpcClient(path)
-            except OSError:
-                pass
-        time.sleep(0.005)
-    raise TimeoutError("no control socket at %s" % path)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """flow.explain agrees with what the dataplane then does, for 10,000 random
 flows, on either dataplane (--dataplane dpdk or xdp).
@@ -24,6 +23,8 @@ the flow-table decision the phase implies (miss in A; hit, or backend gone,
 in B), and explain must change nothing: counters before and after the
 explanations are equal. Timestamps are the same within a phase, so the
 clock explain decides at (the next packet's) is each packet's own.
+Root only (skipped otherwise). Run by pytest (--replay, --pktgen,
+--dataplane): the run is one module fixture, each property a test.
 """
 import ipaddress
 import json
@@ -32,11 +33,14 @@ import random
 import signal
 import struct
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import replaylib as rl  # noqa: E402
+import pytest
+
+import replaylib as rl
+from edgelb_testlib.pcap import read_pcap, write_pcap
+from edgelb_testlib.csum import checksum, pseudo_header, with_ipv4_checksum
+from edgelb_testlib.rpc import connect_when_ready, outcome
 
 FLOWS = 10000
 SEED = 20261124
@@ -66,24 +70,13 @@ CLIENT_MAC = bytes.fromhex("020000000101")
 PORT_MAC = bytes.fromhex("020000000102")
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
 def l4_segment(proto, src, dst, sport, dport, flags, payload):
     if proto == 6:
         hdr = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
     else:
         hdr = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
     seg = hdr + payload
-    pseudo = src + dst + struct.pack("!BBH", 0, proto, len(seg)) if len(src) == 4 else \
-        src + dst + struct.pack("!IxxxB", len(seg), proto)
-    c = csum(pseudo + seg) or (0xFFFF if proto == 17 else 0)
+    c = checksum(pseudo_header(src, dst, proto, len(seg)) + seg) or (0xFFFF if proto == 17 else 0)
     off = 16 if proto == 6 else 6
     return seg[:off] + struct.pack("!H", c) + seg[off + 2:]
 
@@ -95,7 +88,7 @@ def frame(src, dst, sport, dport, proto, flags=0, payload=b"", df=True):
     if len(s) == 4:
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 0x1234, 0x4000 if df else 0,
                          64, proto, 0, s, d)
-        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        ip = with_ipv4_checksum(ip)
         return PORT_MAC + CLIENT_MAC + b"\x08\x00" + ip + seg
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(seg), proto, 64, s, d)
     return PORT_MAC + CLIENT_MAC + b"\x86\xdd" + ip + seg
@@ -139,14 +132,6 @@ def build_capture(rnd):
         a.insert(rnd.randrange(len(a)), ("too_big", frame("198.18.8.%d" % (i + 1), "10.0.0.10",
                                                           3000 + i, 80, 6, 0x18, b"b" * 1480)))
     return a, b
-
-
-def write_pcap(path, packets):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
-        for ts, data in packets:
-            f.write(struct.pack("<IIII", ts // 1000000000, ts % 1000000000, len(data), len(data)))
-            f.write(data)
 
 
 class Replay:
@@ -202,41 +187,41 @@ def explain_all(rpc, packets, batch=200):
 
 
 def counters(rpc):
-    res, err = rpc.call("counters.get")
+    res, err = outcome(rpc.request("counters.get"))
     if err:
         raise RuntimeError("counters.get: %s" % err)
     return res
 
 
-def run(args, work, ck, t_start):
+def run(args, work, ck):
     rnd = random.Random(SEED)
     phase_a, phase_b = build_capture(rnd)
     packets = [(T_A, d) for _k, d in phase_a] + [(T_B, d) for _k, d in phase_b]
     kinds = [k for k, _d in phase_a] + [k for k, _d in phase_b]
-    write_pcap(os.path.join(work, "in.pcap"), packets)
+    write_pcap(os.path.join(work, "in.pcap"), packets, nanoseconds=True)
     rl.write_config(os.path.join(work, "config.json"), CONFIG)
     n_a, n = len(phase_a), len(packets)
     replay = Replay(args, work, [0, n_a, n], n)
     predictions = [None] * n
     try:
         replay.wait_hold(0)
-        rpc = rl.connect_when_ready(replay.sock, replay.proc)
+        rpc = connect_when_ready(replay.sock, replay.proc, what="edgelb-replay")
         before = counters(rpc)
         t0 = time.monotonic()
         predictions[:n_a] = explain_all(rpc, phase_a)
         took_a = time.monotonic() - t0
-        ck.check(counters(rpc) == before, "explain.changes_nothing",
+        ck.tally(counters(rpc) == before, "explain.changes_nothing",
                  "counters moved while explaining phase A")
         replay.release()
 
         replay.wait_hold(n_a)
-        res, err = rpc.call("backends.set", dict(V4_TCP, backends=[{"address": a} for a in V4_BACKENDS_B]))
-        ck.check(err is None, "backends.set", str(err))
+        res, err = outcome(rpc.request("backends.set", dict(V4_TCP, backends=[{"address": a} for a in V4_BACKENDS_B])))
+        ck.tally(err is None, "backends.set", str(err))
         before = counters(rpc)
         t0 = time.monotonic()
         predictions[n_a:] = explain_all(rpc, phase_b)
         took_b = time.monotonic() - t0
-        ck.check(counters(rpc) == before, "explain.changes_nothing",
+        ck.tally(counters(rpc) == before, "explain.changes_nothing",
                  "counters moved while explaining phase B")
         replay.release()
 
@@ -245,15 +230,15 @@ def run(args, work, ck, t_start):
         rpc.close()
         replay.release()
         rc = replay.proc.wait(timeout=120)
-        ck.check(rc == 0, "replay.exit", "edgelb-replay exited %d" % rc)
+        ck.tally(rc == 0, "replay.exit", "edgelb-replay exited %d" % rc)
     finally:
         if replay.proc.poll() is None:
             replay.proc.kill()
             replay.proc.wait()
 
     verdicts = rl.read_jsonl(replay.verdicts)
-    ck.check(len(verdicts) == n, "verdicts.count", "%d verdict lines for %d packets" % (len(verdicts), n))
-    outputs = [data for _ts, data in rl.read_pcap(replay.out)]
+    ck.tally(len(verdicts) == n, "verdicts.count", "%d verdict lines for %d packets" % (len(verdicts), n))
+    outputs = [data for _ts, data in read_pcap(replay.out)]
     out_i = 0
     tally = {}
     for i, (v, p) in enumerate(zip(verdicts, predictions)):
@@ -265,19 +250,19 @@ def run(args, work, ck, t_start):
         said = (p["verdict"], p.get("reason"), backend, p.get("new_flow", False),
                 p.get("output_length", 0))
         did = (v["verdict"], v["reason"], v["backend"], v["new_flow"], v["out_len"])
-        ck.check(said == did, "agree", "packet %d (%s): explain said %s, replay did %s" % (i, kind, said, did))
-        ck.check(p.get("consistent") is True, "consistent", "packet %d: %s" % (i, p))
+        ck.tally(said == did, "agree", "packet %d (%s): explain said %s, replay did %s" % (i, kind, said, did))
+        ck.tally(p.get("consistent") is True, "consistent", "packet %d: %s" % (i, p))
         if v["verdict"] in ("forward", "reply"):
             if out_i < len(outputs):
-                ck.check(bytes.fromhex(p.get("output", "")) == outputs[out_i], "output_bytes",
+                ck.tally(bytes.fromhex(p.get("output", "")) == outputs[out_i], "output_bytes",
                          "packet %d: output frame differs from the explained one" % i)
             out_i += 1
         if kind == "flow":
             want = ("miss",) if i < n_a else ("hit", "backend_gone_repick")
-            ck.check(decision in want, "decision", "packet %d phase %s: %s" % (i, "A" if i < n_a else "B", decision))
-    ck.check(out_i == len(outputs), "output.count", "%d frames written, %d announced" % (len(outputs), out_i))
+            ck.tally(decision in want, "decision", "packet %d phase %s: %s" % (i, "A" if i < n_a else "B", decision))
+    ck.tally(out_i == len(outputs), "output.count", "%d frames written, %d announced" % (len(outputs), out_i))
     # After phase B, its packets hit their entries (the re-picked ones too).
-    ck.check(all(p.get("flow", {}).get("decision") == "hit" for p in after if p["verdict"] != "drop"
+    ck.tally(all(p.get("flow", {}).get("decision") == "hit" for p in after if p["verdict"] != "drop"
                  or p.get("reason") == "rate_limited"), "after.hit", "some phase-B flow not found afterwards")
 
     agree = sum(1 for v, p in zip(verdicts, predictions)
@@ -290,9 +275,24 @@ def run(args, work, ck, t_start):
         ck.figure("%s %-9s %-7s %-14s %-28s %5d" % (key[0], key[1], key[2], key[3] or "-", key[4], tally[key]))
     repicks = tally.get(("B", "flow", "forward", None, "backend_gone_repick"), 0)
     limited = sum(c for k, c in tally.items() if k[0] == "B" and k[3] == "rate_limited")
-    ck.check(repicks > 0 and limited > 0, "coverage", "re-picks %d, rate-limited %d" % (repicks, limited))
-    return ck.finish("explain_agree (%s)" % args.dataplane, t_start)
+    ck.tally(repicks > 0 and limited > 0, "coverage", "re-picks %d, rate-limited %d" % (repicks, limited))
 
 
-if __name__ == "__main__":
-    sys.exit(rl.main_in_workdir(__doc__, "elb-explain-", run))
+ck = rl.tallied_run(run, "explain_agree")
+
+
+@pytest.mark.parametrize("kind", [
+    "explain.changes_nothing",  # counters equal before and after each phase's explanations
+    "backends.set",             # the change between the phases applied
+    "replay.exit",              # edgelb-replay exits 0
+    "verdicts.count",           # one verdict line per packet
+    "agree",                    # each verdict is the explanation given before it
+    "consistent",               # each explanation's steps lead where its run went
+    "output_bytes",             # each output frame is the one explained
+    "decision",                 # flow-table decision: miss in phase A; hit or re-pick in B
+    "output.count",             # as many frames written as announced
+    "after.hit",                # after phase B its flows are found
+    "coverage",                 # phase B had re-picks and rate-limited packets
+])
+def test_explanations(ck, kind):
+    ck.assert_kind_passed(kind)

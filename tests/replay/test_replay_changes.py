@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Backend changes under traffic, for either dataplane (--dataplane dpdk or
 xdp, the same assertions): edgelb-replay replays a clean mix slowly
@@ -21,16 +20,19 @@ to show, independently of the dataplane's code:
   - counters.get at the end of the replay matches the verdict file for the
     VIP (packets, bytes, new flows, drops, replies, per backend).
 This test's configuration has no rate limit: the golden test covers that.
+Root only (skipped otherwise). Run by pytest (--replay, --pktgen, --dataplane): the run
+is one module fixture; each group of its checks a test.
 """
 import collections
 import ipaddress
 import os
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import replaylib as rl  # noqa: E402
+import replaylib as rl
+from edgelb_testlib.pcap import read_pcap
+from edgelb_testlib.pytest_plugin import group_tests
+from edgelb_testlib.rpc import connect_when_ready, outcome
 
 PACKETS = 50000
 SEED = 11
@@ -83,7 +85,7 @@ def vip_name(t):
 
 def processed(rpc):
     """Packets the replay has decided so far, from counters.get."""
-    res, err = rpc.call("counters.get")
+    res, err = outcome(rpc.request("counters.get"))
     if err:
         raise RuntimeError("counters.get: %s" % err)
     return res["counters"]["rx"]["packets"], res
@@ -102,12 +104,12 @@ def drive(args, work, ck, n_packets, config_path, in_pcap):
     proc = subprocess.Popen(cmd, stdout=log_out, stderr=log_err)
     info = {"changes": [], "final_counters": None, "final_rx": 0}
     try:
-        rpc = rl.connect_when_ready(sock, proc)
-        res, err = rpc.call("ping")
-        ck.check(err is None and res.get("pong") is True, "rpc.ping", str(err))
+        rpc = connect_when_ready(sock, proc, what="edgelb-replay")
+        res, err = outcome(rpc.request("ping"))
+        ck.tally(err is None and res.get("pong") is True, "rpc.ping", str(err))
         info["epoch0"] = res["epoch"] if res else None
         ck.figure("ping: epoch %s, dataplane %s" % (info["epoch0"], res and res.get("dataplane")))
-        ck.check(res is not None and res.get("dataplane") == args.dataplane, "rpc.dataplane",
+        ck.tally(res is not None and res.get("dataplane") == args.dataplane, "rpc.dataplane",
                  "ping answered dataplane %s, replay runs %s" % (res and res.get("dataplane"), args.dataplane))
         for name, at, backends in CHANGES:
             while True:
@@ -116,15 +118,15 @@ def drive(args, work, ck, n_packets, config_path, in_pcap):
                     break
                 time.sleep(0.005)
             params = dict(VIP_PARAMS, backends=backends)
-            res, err = rpc.call("backends.set", params)
+            res, err = outcome(rpc.request("backends.set", params))
             rx_after, _ = processed(rpc)
-            ck.check(err is None, "rpc.%s" % name, "backends.set: %s" % err)
+            ck.tally(err is None, "rpc.%s" % name, "backends.set: %s" % err)
             info["changes"].append({"name": name, "rx_before": rx, "rx_after": rx_after,
                                     "result": res, "error": err})
             ck.figure("%-6s at %5d packets (%.0f%%): %s" % (name, rx, 100.0 * rx / n_packets, res or err))
-        res, err = rpc.call("config.get")
+        res, err = outcome(rpc.request("config.get"))
         info["config"] = res
-        res, err = rpc.call("status.get")
+        res, err = outcome(rpc.request("status.get"))
         info["status"] = res
         # Poll counters until the replay closes its socket: the last answer
         # is the state after the last packets but a few bursts.
@@ -152,36 +154,32 @@ def drive(args, work, ck, n_packets, config_path, in_pcap):
     return out, verdicts, info
 
 
-def main():
-    return rl.main_in_workdir(__doc__, "elb-replay-changes-", run)
-
-
-def run(args, work, ck, t_start):
+def run(args, work, ck):
     in_pcap = os.path.join(work, "in.pcap")
     truth_path = os.path.join(work, "truth.jsonl")
     config_path = os.path.join(work, "config.json")
     rl.run_pktgen(args.pktgen, in_pcap, truth_path, PACKETS, SEED, ["--mix", "clean"])
     rl.write_config(config_path, CONFIG)
-    frames = rl.read_pcap(in_pcap)
+    frames = read_pcap(in_pcap)
     truth = rl.read_jsonl(truth_path)
     n = len(frames)
 
     print("== %s replay with changes (--pace-us %d)" % (args.dataplane, PACE_US))
     out_path, verdicts_path, info = drive(args, work, ck, n, config_path, in_pcap)
     print("edgelb-replay: exit %d after %.2f s" % (info["returncode"], info["seconds"]))
-    ck.check(info["returncode"] == 0, "replay.exit", info["stderr"])
+    ck.tally(info["returncode"] == 0, "replay.exit", info["stderr"])
     verdicts = rl.read_jsonl(verdicts_path)
-    out_frames = rl.read_pcap(out_path)
+    out_frames = read_pcap(out_path)
 
     # ---- JSON-RPC answers
     print("== control answers")
     epoch = info.get("epoch0")
-    ck.check(epoch == 1, "rpc.initial_epoch", "ping said epoch %s" % epoch)
+    ck.tally(epoch == 1, "rpc.initial_epoch", "ping said epoch %s" % epoch)
     epochs = {}
     for ch in info["changes"]:
         res = ch["result"] or {}
-        ck.check(res.get("changed") is True, "rpc.changed", "%s: %s" % (ch["name"], res))
-        ck.check(epoch is not None and res.get("epoch") == epoch + 1, "rpc.epoch_step",
+        ck.tally(res.get("changed") is True, "rpc.changed", "%s: %s" % (ch["name"], res))
+        ck.tally(epoch is not None and res.get("epoch") == epoch + 1, "rpc.epoch_step",
                  "%s: epoch %s after %s" % (ch["name"], res.get("epoch"), epoch))
         epoch = res.get("epoch")
         epochs[ch["name"]] = epoch
@@ -191,39 +189,39 @@ def run(args, work, ck, t_start):
     vip_cfg = [v for v in cfg.get("vips", []) if v["address"] == "10.0.0.10" and v["protocol"] == "tcp"]
     states = {b["address"]: b["state"] for b in (vip_cfg[0]["backends"] if vip_cfg else [])}
     ck.figure("config.get backends of %s: %s" % (VIP, states))
-    ck.check(states == {B_DRAIN: "draining", B_KEEP: "active", B_ADD: "active"}, "rpc.config",
+    ck.tally(states == {B_DRAIN: "draining", B_KEEP: "active", B_ADD: "active"}, "rpc.config",
              str(states))
     snap_epoch = ((info.get("status") or {}).get("status") or {}).get("snapshot_epoch")
-    ck.check(snap_epoch == e_add, "rpc.status_epoch", "status.get snapshot_epoch %s" % snap_epoch)
+    ck.tally(snap_epoch == e_add, "rpc.status_epoch", "status.get snapshot_epoch %s" % snap_epoch)
 
     # ---- nothing lost
     print("== counts")
-    ck.check(len(truth) == n, "truth.count", "%d truth lines, %d frames" % (len(truth), n))
-    ck.check(len(verdicts) == n, "verdicts.count", "%d verdicts for %d packets" % (len(verdicts), n))
+    ck.tally(len(truth) == n, "truth.count", "%d truth lines, %d frames" % (len(truth), n))
+    ck.tally(len(verdicts) == n, "verdicts.count", "%d verdicts for %d packets" % (len(verdicts), n))
     for i, v in enumerate(verdicts):
-        ck.check(v.get("i") == i, "verdicts.order", "line %d has i=%r" % (i, v.get("i")))
+        ck.tally(v.get("i") == i, "verdicts.order", "line %d has i=%r" % (i, v.get("i")))
     n = min(n, len(truth), len(verdicts))
     counts = collections.Counter(v["verdict"] for v in verdicts)
     ck.figure("input %d, verdicts %s, sum %d" % (len(frames), dict(sorted(counts.items())), sum(counts.values())))
-    ck.check(sum(counts[k] for k in ("forward", "reply", "kernel", "drop")) == len(frames),
+    ck.tally(sum(counts[k] for k in ("forward", "reply", "kernel", "drop")) == len(frames),
              "verdicts.sum", str(counts))
     summary = rl.parse_summary(info["stderr"])
-    ck.check(summary is not None and summary["packets"] == len(frames) and all(
+    ck.tally(summary is not None and summary["packets"] == len(frames) and all(
         summary[k] == counts.get(k, 0) for k in ("forward", "reply", "kernel", "drop")),
         "summary.match", "summary %s, verdicts %s" % (summary, dict(counts)))
-    ck.check(len(out_frames) == counts["forward"] + counts["reply"], "out.count",
+    ck.tally(len(out_frames) == counts["forward"] + counts["reply"], "out.count",
              "%d output frames for %d forwarded + %d replies" %
              (len(out_frames), counts["forward"], counts["reply"]))
 
     # ---- epochs in the verdicts
     seen = collections.Counter(v["epoch"] for v in verdicts[:n])
     ck.figure("packets per epoch: %s" % dict(sorted(seen.items())))
-    ck.check(all(verdicts[i]["epoch"] <= verdicts[i + 1]["epoch"] for i in range(n - 1)),
+    ck.tally(all(verdicts[i]["epoch"] <= verdicts[i + 1]["epoch"] for i in range(n - 1)),
              "epoch.monotonic", "epochs go backwards")
     for ch in info["changes"]:
         e = (ch["result"] or {}).get("epoch")
         first = next((i for i in range(n) if verdicts[i]["epoch"] >= (e or 1 << 62)), None)
-        ck.check(first is not None and ch["rx_before"] <= first <= ch["rx_after"], "epoch.where",
+        ck.tally(first is not None and ch["rx_before"] <= first <= ch["rx_after"], "epoch.where",
                  "%s: epoch %s first seen at packet %s, change made between packets %d and %d" %
                  (ch["name"], e, first, ch["rx_before"], ch["rx_after"]))
         ck.figure("%-6s epoch %s from packet %s (socket saw %d..%d processed)" %
@@ -239,12 +237,12 @@ def run(args, work, ck, t_start):
             want = ("forward", None)
         else:
             want = (exp[0], exp[1] if exp[1] is not None else t.get("reason"))
-        ck.check((v["verdict"], v["reason"]) == want, "verdict.%s" % t["kind"],
+        ck.tally((v["verdict"], v["reason"]) == want, "verdict.%s" % t["kind"],
                  "packet %d (%s, flow %s, epoch %d): %s/%s, expected %s/%s" %
                  (i, t["kind"], t.get("flow"), v["epoch"], v["verdict"], v["reason"], want[0], want[1]))
         if v["verdict"] != "forward":
             nf[(t["kind"], v["verdict"], v["reason"])] += 1
-        ck.check(v["reason"] != "no_backend", "no_backend", "packet %d" % i)
+        ck.tally(v["reason"] != "no_backend", "no_backend", "packet %d" % i)
     for k, c in sorted(nf.items(), key=str):
         ck.figure("%-10s %-7s %-16s %d" % (k + (c,)))
 
@@ -261,7 +259,7 @@ def run(args, work, ck, t_start):
         if v["verdict"] == "forward":
             b = ipaddress.ip_address(v["backend"])
             dst = fr[30:34] if b.version == 4 else fr[38:54]
-            ck.check(dst == b.packed and len(fr) == v["out_len"], "out.backend",
+            ck.tally(dst == b.packed and len(fr) == v["out_len"], "out.backend",
                      "packet %d: frame to %s, %d bytes; verdict %s, %d" %
                      (i, rl.addr_str(b.version, dst), len(fr), v["backend"], v["out_len"]))
 
@@ -279,36 +277,36 @@ def run(args, work, ck, t_start):
         fwd = v["verdict"] == "forward"
         where = "packet %d (%s, flow %s, epoch %d)" % (i, t["kind"], fl, e)
         if fwd and e >= e_remove:
-            ck.check(b != B_REMOVE, "remove.forwarded", "%s went to the removed %s" % (where, b))
+            ck.tally(b != B_REMOVE, "remove.forwarded", "%s went to the removed %s" % (where, b))
         if fwd and e < e_add:
-            ck.check(b != B_ADD, "add.early", "%s went to %s before it was added" % (where, b))
+            ck.tally(b != B_ADD, "add.early", "%s went to %s before it was added" % (where, b))
         if v["new_flow"] and fwd and e >= e_drain:
             stats["new_after_drain"] += 1
-            ck.check(b != B_DRAIN, "drain.new_flow", "%s: a new flow on the draining %s" % (where, b))
+            ck.tally(b != B_DRAIN, "drain.new_flow", "%s: a new flow on the draining %s" % (where, b))
         if v["new_flow"] and fwd and e >= e_add:
             new_after_add[b] += 1
         prev = flow_backend.get(fl, "none")
         if t["kind"] == "icmp_error":
             # An ICMP error follows its flow's entry while its backend is valid.
             if prev not in ("none", None) and fwd and not (prev == B_REMOVE and e >= e_remove):
-                ck.check(b == prev, "icmp.follows_flow", "%s: to %s, its flow is on %s" % (where, b, prev))
+                ck.tally(b == prev, "icmp.follows_flow", "%s: to %s, its flow is on %s" % (where, b, prev))
                 stats["icmp_checked"] += 1
             continue
         if e < e_drain and fwd and b == B_DRAIN:
             before_drain_on_drain.add(fl)
         if not v["new_flow"] and prev not in ("none", None) and fwd:
             if prev == B_REMOVE and e >= e_remove:
-                ck.check(False, "remove.not_repicked",
+                ck.tally(False, "remove.not_repicked",
                          "%s: first packet after the removal of %s not marked new_flow (to %s)" % (where, prev, b))
             else:
-                ck.check(b == prev, "sticky", "%s: to %s, the flow was on %s" % (where, b, prev))
+                ck.tally(b == prev, "sticky", "%s: to %s, the flow was on %s" % (where, b, prev))
                 stats["sticky_checked"] += 1
                 if fl in before_drain_on_drain and e >= e_drain:
                     stats["drained_flow_packets_after"] += 1
         if v["new_flow"] and prev == B_REMOVE and e >= e_remove:
             stats["repicked_from_removed"] += 1
             if fwd:
-                ck.check(b in (B_KEEP, B_ADD), "remove.repick_target", "%s: re-picked onto %s" % (where, b))
+                ck.tally(b in (B_KEEP, B_ADD), "remove.repick_target", "%s: re-picked onto %s" % (where, b))
         if v["new_flow"] and prev == B_DRAIN and e >= e_drain:
             stats["drained_flows_reopened"] += 1
         if fwd:
@@ -320,32 +318,32 @@ def run(args, work, ck, t_start):
               "flows on it at the end: %d; reopened elsewhere: %d" %
               (B_DRAIN, len(before_drain_on_drain), stats["drained_flow_packets_after"], len(still),
                stats["drained_flows_reopened"]))
-    ck.check(stats["drained_flow_packets_after"] > 0, "drain.existing_kept",
+    ck.tally(stats["drained_flow_packets_after"] > 0, "drain.existing_kept",
              "no packet of a pre-drain flow reached %s after the drain: nothing was tested" % B_DRAIN)
     ck.figure("new flows after the drain: %d; flows re-picked off the removed %s: %d" %
               (stats["new_after_drain"], B_REMOVE, stats["repicked_from_removed"]))
-    ck.check(stats["repicked_from_removed"] > 0, "remove.exercised", "no flow of %s came back" % B_REMOVE)
+    ck.tally(stats["repicked_from_removed"] > 0, "remove.exercised", "no flow of %s came back" % B_REMOVE)
     ck.figure("packets checked for stickiness: %d, ICMP errors checked: %d" %
               (stats["sticky_checked"], stats["icmp_checked"]))
     total_add = sum(new_after_add.values())
     share = new_after_add[B_ADD] / total_add if total_add else 0.0
     ck.figure("new flows after the add: %s; share of %s %.3f (weights give 1/3)" %
               (dict(new_after_add), B_ADD, share))
-    ck.check(new_after_add[B_ADD] > 0, "add.receives", "%s got no new flow" % B_ADD)
-    ck.check(set(new_after_add) <= {B_KEEP, B_ADD}, "add.targets", str(dict(new_after_add)))
+    ck.tally(new_after_add[B_ADD] > 0, "add.receives", "%s got no new flow" % B_ADD)
+    ck.tally(set(new_after_add) <= {B_KEEP, B_ADD}, "add.targets", str(dict(new_after_add)))
     if total_add >= 100:
-        ck.check(0.15 <= share <= 0.55, "add.share", "share %.3f of %d" % (share, total_add))
+        ck.tally(0.15 <= share <= 0.55, "add.share", "share %.3f of %d" % (share, total_add))
 
     # ---- counters.get against the verdict file
     print("== counters.get at the end vs the verdict file")
     final = info["final_counters"]
     m = info["final_rx"]
-    ck.check(final is not None, "counters.final", "no counters.get answer")
+    ck.tally(final is not None, "counters.final", "no counters.get answer")
     ck.figure("last counters.get saw %d of %d packets" % (m, n))
-    ck.check(m >= 0.9 * n, "counters.late_enough", "last answer at %d packets" % m)
+    ck.tally(m >= 0.9 * n, "counters.late_enough", "last answer at %d packets" % m)
     if final is not None:
         cv = [x for x in final["counters"]["vips"] if x["vip"] == VIP]
-        ck.check(len(cv) == 1, "counters.vip", "no counters for %s" % VIP)
+        ck.tally(len(cv) == 1, "counters.vip", "no counters for %s" % VIP)
         cv = cv[0] if cv else {}
         mine = {"rx": 0, "rx_bytes": 0, "fwd": 0, "fwd_bytes": 0, "new": 0, "replies": 0}
         drops = collections.Counter()
@@ -376,13 +374,13 @@ def run(args, work, ck, t_start):
                   "new": cv.get("new_flows"), "replies": cv.get("too_big_replies")}
         for k in mine:
             ck.figure("%-10s verdicts %8d  counters %s" % (k, mine[k], theirs[k]))
-            ck.check(mine[k] == theirs[k], "counters.%s" % k, "verdicts %d, counters %s" % (mine[k], theirs[k]))
+            ck.tally(mine[k] == theirs[k], "counters.%s" % k, "verdicts %d, counters %s" % (mine[k], theirs[k]))
         their_drops = {r: c for r, c in cv.get("drops", {}).items() if c}
         ck.figure("drops: verdicts %s, counters %s" % (dict(drops), their_drops))
-        ck.check(dict(drops) == their_drops, "counters.drops", "%s vs %s" % (dict(drops), their_drops))
+        ck.tally(dict(drops) == their_drops, "counters.drops", "%s vs %s" % (dict(drops), their_drops))
         listed = {b["address"]: b for b in cv.get("backends", [])}
-        ck.check(set(listed) == {B_DRAIN, B_KEEP, B_ADD}, "counters.backends", str(sorted(listed)))
-        ck.check(listed.get(B_DRAIN, {}).get("state") == "draining", "counters.drain_state",
+        ck.tally(set(listed) == {B_DRAIN, B_KEEP, B_ADD}, "counters.backends", str(sorted(listed)))
+        ck.tally(listed.get(B_DRAIN, {}).get("state") == "draining", "counters.drain_state",
                  str(listed.get(B_DRAIN)))
         slack = 0
         for addr, b in sorted(listed.items()):
@@ -390,22 +388,42 @@ def run(args, work, ck, t_start):
             ck.figure("backend %-11s %-8s forwarded %6d/%8d bytes (verdicts %6d/%8d), new flows %d (verdicts %d)" %
                       (addr, b["state"], b["forwarded"]["packets"], b["forwarded"]["bytes"],
                        mb["packets"], mb["bytes"], b["new_flows"], mb["new"]))
-            ck.check(b["forwarded"]["packets"] == mb["packets"] and b["forwarded"]["bytes"] == mb["bytes"],
+            ck.tally(b["forwarded"]["packets"] == mb["packets"] and b["forwarded"]["bytes"] == mb["bytes"],
                      "counters.backend_forwarded", addr)
             # A new flow whose first packet was answered (too big) is counted
             # on its backend but its verdict names none.
-            ck.check(mb["new"] <= b["new_flows"] <= mb["new"] + unknown_new, "counters.backend_new",
+            ck.tally(mb["new"] <= b["new_flows"] <= mb["new"] + unknown_new, "counters.backend_new",
                      "%s: %d, verdicts %d (+%d unnamed)" % (addr, b["new_flows"], mb["new"], unknown_new))
             slack += b["new_flows"] - mb["new"]
             gone = per_b.get(B_REMOVE)
             if gone and b["forwarded"]["packets"] == mb["packets"] + gone["packets"]:
-                ck.check(False, "counters.inherited",
+                ck.tally(False, "counters.inherited",
                          "%s's counters hold its own traffic plus that of the removed %s "
                          "(%d packets, %d new flows): the backend slot was reused without "
                          "resetting its counters" % (addr, B_REMOVE, gone["packets"], gone["new"]))
-        ck.check(slack <= unknown_new, "counters.backend_new_sum", "%d > %d" % (slack, unknown_new))
-    return ck.finish("test_replay_changes", t_start)
+        ck.tally(slack <= unknown_new, "counters.backend_new_sum", "%d > %d" % (slack, unknown_new))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+ck = rl.tallied_run(run, "test_replay_changes")
+
+
+# Each check's kind starts with its group.
+GROUPS = {
+    'rpc': 'the socket: ping, each backends.set (changed, one epoch up), config.get, status.get',
+    'truth': 'one truth line per frame',
+    'verdicts': 'one verdict per packet, in order, summed',
+    'verdict': 'each kind of packet decided as it must be',
+    'epoch': 'epochs only grow, where the changes were made',
+    'drain': 'a draining backend keeps its flows and gets no new ones',
+    'remove': "a removed backend's flows re-picked, onto the others",
+    'add': 'an added backend gets new flows only, its share by weight',
+    'sticky': 'a flow keeps its backend otherwise',
+    'icmp': 'ICMP errors follow their flow',
+    'no_backend': 'no packet without a backend',
+    'out': 'the output frames',
+    'counters': 'counters.get against the verdicts',
+    'summary': "the replay's summary line",
+    'replay': 'edgelb-replay exits 0',
+}
+
+test_checks, test_no_check_outside_the_groups_failed = group_tests(GROUPS)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Golden replay test: edgelb-replay over 100k generated frames, every
 verdict and every output byte checked against what this script computes on
@@ -19,17 +18,19 @@ Checked:
     packet;
   - backend shares of new TCP v4 flows against weights 1:1:2;
   - determinism: a second run gives identical verdicts and output frames.
+Root only (skipped otherwise). Run by pytest (--replay, --pktgen): the run
+is one module fixture; each group of its checks a test.
 """
 import collections
 import ipaddress
 import os
 import struct
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import replaylib as rl  # noqa: E402
+import replaylib as rl
+from edgelb_testlib.pcap import read_pcap
+from edgelb_testlib.pytest_plugin import group_tests
 
 PACKETS = 100000
 SEED = 7
@@ -114,11 +115,7 @@ def simulate_rate_limit(truth, frames, parsed, t0_ns):
     return result
 
 
-def main():
-    return rl.main_in_workdir(__doc__, "elb-replay-golden-", run)
-
-
-def run(args, work, ck, t_start):
+def run(args, work, ck):
     in_pcap = os.path.join(work, "in.pcap")
     truth_path = os.path.join(work, "truth.jsonl")
     config_path = os.path.join(work, "config.json")
@@ -127,34 +124,34 @@ def run(args, work, ck, t_start):
     out1, verdicts1, stderr1, stdout1 = run_replay(args, work, "1", config_path, in_pcap)
 
     truth = rl.read_jsonl(truth_path)
-    frames = rl.read_pcap(in_pcap)
+    frames = read_pcap(in_pcap)
     verdicts = rl.read_jsonl(verdicts1)
-    out_frames = rl.read_pcap(out1)
+    out_frames = read_pcap(out1)
     gw_mac = rl.mac_bytes(rl.GATEWAY_MAC)
 
     # ---- one verdict per packet, in order
     print("== counts")
     n = len(frames)
-    ck.check(n == PACKETS, "input.count", "pcap has %d frames, asked for %d" % (n, PACKETS))
-    ck.check(len(truth) == n, "truth.count", "truth %d lines, pcap %d" % (len(truth), n))
-    ck.check(len(verdicts) == n, "verdicts.count", "%d verdicts for %d packets" % (len(verdicts), n))
+    ck.tally(n == PACKETS, "input.count", "pcap has %d frames, asked for %d" % (n, PACKETS))
+    ck.tally(len(truth) == n, "truth.count", "truth %d lines, pcap %d" % (len(truth), n))
+    ck.tally(len(verdicts) == n, "verdicts.count", "%d verdicts for %d packets" % (len(verdicts), n))
     for i, v in enumerate(verdicts):
-        ck.check(v.get("i") == i, "verdicts.order", "line %d has i=%r" % (i, v.get("i")))
+        ck.tally(v.get("i") == i, "verdicts.order", "line %d has i=%r" % (i, v.get("i")))
     for i, t in enumerate(truth[:n]):
-        ck.check(t["i"] == i and t["len"] == len(frames[i][1]), "truth.frame",
+        ck.tally(t["i"] == i and t["len"] == len(frames[i][1]), "truth.frame",
                  "truth %d: i %d len %d, frame %d bytes" % (i, t["i"], t["len"], len(frames[i][1])))
     n = min(n, len(truth), len(verdicts))
     counts = collections.Counter(v["verdict"] for v in verdicts)
     ck.figure("input %d, verdicts: %s" % (len(frames), dict(sorted(counts.items()))))
-    ck.check(sum(counts.values()) == len(frames), "verdicts.sum", str(counts))
+    ck.tally(sum(counts.values()) == len(frames), "verdicts.sum", str(counts))
     summary = rl.parse_summary(stderr1)
-    ck.check(summary is not None, "summary.present", stderr1)
+    ck.tally(summary is not None, "summary.present", stderr1)
     if summary:
         ck.figure("replay summary: %s" % summary)
-        ck.check(summary["packets"] == len(frames) and all(
+        ck.tally(summary["packets"] == len(frames) and all(
             summary[k] == counts.get(k, 0) for k in ("forward", "reply", "kernel", "drop")),
             "summary.match", "summary %s vs verdicts %s" % (summary, dict(counts)))
-    ck.check(len(out_frames) == counts["forward"] + counts["reply"], "out.count",
+    ck.tally(len(out_frames) == counts["forward"] + counts["reply"], "out.count",
              "OUT.pcap has %d frames, verdicts say %d forwarded + %d replies" %
              (len(out_frames), counts["forward"], counts["reply"]))
 
@@ -175,22 +172,22 @@ def run(args, work, ck, t_start):
         kind = t["kind"]
         where = "packet %d (%s, flow %s)" % (i, kind, t.get("flow"))
         if kind == "malformed":
-            ck.check(v["verdict"] == "drop" and v["reason"] == t["reason"], "malformed",
+            ck.tally(v["verdict"] == "drop" and v["reason"] == t["reason"], "malformed",
                      "%s: %s/%s, truth reason %s" % (where, v["verdict"], v["reason"], t["reason"]))
         elif kind == "non_vip":
-            ck.check(v["verdict"] == "kernel", "non_vip", "%s: %s/%s" % (where, v["verdict"], v["reason"]))
+            ck.tally(v["verdict"] == "kernel", "non_vip", "%s: %s/%s" % (where, v["verdict"], v["reason"]))
         elif kind == "fragment":
-            ck.check(v["verdict"] == "drop" and v["reason"] == "fragment_no_vip", "fragment",
+            ck.tally(v["verdict"] == "drop" and v["reason"] == "fragment_no_vip", "fragment",
                      "%s: %s/%s" % (where, v["verdict"], v["reason"]))
-            ck.check(f is not None and f.fragment, "fragment.parsed", where)
+            ck.tally(f is not None and f.fragment, "fragment.parsed", where)
         elif kind == "icmp_error":
-            ck.check(v["verdict"] == "forward" and v["vip"] == vip_name(t), "icmp_error",
+            ck.tally(v["verdict"] == "forward" and v["vip"] == vip_name(t), "icmp_error",
                      "%s: %s/%s vip %s" % (where, v["verdict"], v["reason"], v["vip"]))
         elif kind in VIP_KINDS:
-            ck.check(f is not None and not f.fragment and rl.addr_str(f.family, f.dst) ==
+            ck.tally(f is not None and not f.fragment and rl.addr_str(f.family, f.dst) ==
                      str(ipaddress.ip_address(t["vip"].rsplit(":", 1)[0].strip("[]"))),
                      "truth.parsed", "%s: my parse disagrees with the truth" % where)
-            ck.check(v["vip"] == vip_name(t), "vip.match",
+            ck.tally(v["vip"] == vip_name(t), "vip.match",
                      "%s: verdict vip %s, truth %s" % (where, v["vip"], vip_name(t)))
             limited = sim.get(i) is False
             if limited:
@@ -199,14 +196,14 @@ def run(args, work, ck, t_start):
                 want = ("reply", "too_big")
             else:
                 want = ("forward", None)
-            ck.check((v["verdict"], v["reason"]) == want, "verdict.%s" % kind,
+            ck.tally((v["verdict"], v["reason"]) == want, "verdict.%s" % kind,
                      "%s: %s/%s, expected %s/%s (rate-limit simulation: %s)" %
                      (where, v["verdict"], v["reason"], want[0], want[1],
                       "limited" if limited else "passes"))
         else:
-            ck.check(False, "truth.kind", "%s: unknown kind" % where)
+            ck.tally(False, "truth.kind", "%s: unknown kind" % where)
         if v["verdict"] == "forward":
-            ck.check(v["backend"] in VIPS.get(v["vip"], (0, 0, set()))[2], "backend.configured",
+            ck.tally(v["backend"] in VIPS.get(v["vip"], (0, 0, set()))[2], "backend.configured",
                      "%s: backend %s not a backend of %s" % (where, v["backend"], v["vip"]))
 
     # ---- output frames
@@ -217,10 +214,10 @@ def run(args, work, ck, t_start):
               (rl.mac_str(port_mac), announced and rl.mac_str(announced)))
     # What we send must come from our port's address: a zero or foreign
     # source MAC is dropped or mislearned by the switch.
-    ck.check(port_mac == announced, "out.port_mac",
+    ck.tally(port_mac == announced, "out.port_mac",
              "output frames leave with source MAC %s, the port's MAC is %s" %
              (rl.mac_str(port_mac), announced and rl.mac_str(announced)))
-    ck.check(port_mac != b"\0" * 6 and not port_mac[0] & 1, "out.port_mac_unicast",
+    ck.tally(port_mac != b"\0" * 6 and not port_mac[0] & 1, "out.port_mac_unicast",
              "source MAC %s is not a unicast station address" % rl.mac_str(port_mac))
     hashed = collections.defaultdict(set)  # (flow, icmp?, field) -> values
     exact = collections.Counter()
@@ -232,37 +229,37 @@ def run(args, work, ck, t_start):
         if v["verdict"] not in ("forward", "reply"):
             continue
         if oi >= len(out_frames):
-            ck.check(False, "out.missing", "no output frame for packet %d" % i)
+            ck.tally(False, "out.missing", "no output frame for packet %d" % i)
             break
         out = out_frames[oi][1]
         oi += 1
         t, f = truth[i], parsed[i]
         where = "packet %d (%s, flow %s)" % (i, t["kind"], t.get("flow"))
-        ck.check(out[6:12] == port_mac, "out.src_mac", "%s: source MAC %s" % (where, rl.mac_str(out[6:12])))
-        ck.check(len(out) == v["out_len"], "out.len",
+        ck.tally(out[6:12] == port_mac, "out.src_mac", "%s: source MAC %s" % (where, rl.mac_str(out[6:12])))
+        ck.tally(len(out) == v["out_len"], "out.len",
                  "%s: frame %d bytes, verdict out_len %d" % (where, len(out), v["out_len"]))
         if f is None or v["vip"] not in VIPS:
-            ck.check(False, "out.unparsed", where)
+            ck.tally(False, "out.unparsed", where)
             continue
         gue, bfam, _ = VIPS[v["vip"]]
         if v["verdict"] == "forward":
             exp, mask = rl.expected_forward(f, v["backend"], gue, port_mac, gw_mac)
             diff = rl.compare_masked(out, exp, mask)
-            if ck.check(diff is None, "forward.bytes", "%s -> %s: %s" % (where, v["backend"], diff)):
+            if ck.tally(diff is None, "forward.bytes", "%s -> %s: %s" % (where, v["backend"], diff)):
                 exact["forward"] += 1
             for name, val in rl.masked_values(out, mask).items():
                 if name == "gue_sport":
-                    ck.check(val & 0xC000 == 0xC000, "gue.sport_range",
+                    ck.tally(val & 0xC000 == 0xC000, "gue.sport_range",
                              "%s: GUE source port %d outside 49152..65535" % (where, val))
                 hashed[(t.get("flow"), t["kind"] == "icmp_error", name)].add(val)
         else:
             mtu = MTU - rl.encap_overhead(bfam, gue)
             exp = rl.expected_too_big(f, mtu, port_mac, gw_mac)
             ip_ok, icmp_ok = rl.verify_icmp_checksums(out)
-            ck.check(ip_ok, "reply.ip_checksum", where)
-            ck.check(icmp_ok, "reply.icmp_checksum", where)
+            ck.tally(ip_ok, "reply.ip_checksum", where)
+            ck.tally(icmp_ok, "reply.icmp_checksum", where)
             diff = rl.compare_masked(out, exp, [])
-            if ck.check(diff is None, "reply.bytes", "%s: %s" % (where, diff)):
+            if ck.tally(diff is None, "reply.bytes", "%s: %s" % (where, diff)):
                 exact["reply"] += 1
             l3 = out[14:]
             if f.family == 4:
@@ -273,28 +270,28 @@ def run(args, work, ck, t_start):
                 quote = l3[48:]
             replies[(v["vip"], icmp_type, icmp_code, icmp_mtu)] += 1
             quote_lens[len(quote)] += 1
-            ck.check(f.l3.startswith(quote) and len(quote) >= f.l4_off + 8, "reply.quote",
+            ck.tally(f.l3.startswith(quote) and len(quote) >= f.l4_off + 8, "reply.quote",
                      "%s: quote of %d bytes is not the packet's start" % (where, len(quote)))
-    ck.check(oi == len(out_frames), "out.extra", "%d output frames left over" % (len(out_frames) - oi))
+    ck.tally(oi == len(out_frames), "out.extra", "%d output frames left over" % (len(out_frames) - oi))
     ck.figure("byte-exact: %d forwarded, %d replies" % (exact["forward"], exact["reply"]))
     for k, c in sorted(replies.items()):
         ck.figure("too-big replies for %-22s type %d code %d MTU %d: %d" % (k + (c,)))
     for (vip, typ, code, mtu) in replies:
         gue, bfam, _ = VIPS[vip]
-        ck.check(mtu == MTU - rl.encap_overhead(bfam, gue), "reply.mtu", "%s: MTU %d" % (vip, mtu))
-        ck.check((typ, code) == ((3, 4) if vip.startswith("10.") else (2, 0)), "reply.type",
+        ck.tally(mtu == MTU - rl.encap_overhead(bfam, gue), "reply.mtu", "%s: MTU %d" % (vip, mtu))
+        ck.tally((typ, code) == ((3, 4) if vip.startswith("10.") else (2, 0)), "reply.type",
                  "%s: type %d code %d" % (vip, typ, code))
     ck.figure("quote lengths: %s" % dict(sorted(quote_lens.items())))
     multi = {k: s for k, s in hashed.items() if len(s) != 1}
     ck.figure("hash-derived fields: %d (flow, field) groups, %d with more than one value" %
               (len(hashed), len(multi)))
     for k, s in list(multi.items())[:5]:
-        ck.check(False, "hash.per_flow", "flow %s (icmp=%s) %s takes values %s" % (k[0], k[1], k[2], sorted(s)))
+        ck.tally(False, "hash.per_flow", "flow %s (icmp=%s) %s takes values %s" % (k[0], k[1], k[2], sorted(s)))
     for k, s in hashed.items():
         if k[1] and len(s) == 1:
             flow_vals = hashed.get((k[0], False, k[2]))
             if flow_vals and len(flow_vals) == 1:
-                ck.check(flow_vals == s, "hash.icmp_vs_flow",
+                ck.tally(flow_vals == s, "hash.icmp_vs_flow",
                          "flow %s: %s %s on its ICMP errors, %s on its packets" %
                          (k[0], k[2], sorted(s), sorted(flow_vals)))
 
@@ -308,7 +305,7 @@ def run(args, work, ck, t_start):
     split = {fl: b for fl, b in flow_backends.items() if len(b) > 1}
     ck.figure("truth flows forwarded: %d, on more than one backend: %d" % (len(flow_backends), len(split)))
     for fl, b in list(split.items())[:10]:
-        ck.check(False, "sticky", "flow %s went to %s" % (fl, sorted(b)))
+        ck.tally(False, "sticky", "flow %s went to %s" % (fl, sorted(b)))
     icmp_ok = icmp_unknown = 0
     for i in range(n):
         t, v = truth[i], verdicts[i]
@@ -318,7 +315,7 @@ def run(args, work, ck, t_start):
         if not b:
             icmp_unknown += 1
             continue
-        if ck.check(v["backend"] in b, "icmp.backend",
+        if ck.tally(v["backend"] in b, "icmp.backend",
                     "packet %d: ICMP error about flow %s to %s, the flow is on %s" %
                     (i, t["flow"], v["backend"], sorted(b))):
             icmp_ok += 1
@@ -331,10 +328,10 @@ def run(args, work, ck, t_start):
     for i in range(n):
         t, v, f = truth[i], verdicts[i], parsed[i]
         if t["kind"] == "icmp_error":
-            ck.check(not v["new_flow"], "new_flow.icmp", "packet %d" % i)
+            ck.tally(not v["new_flow"], "new_flow.icmp", "packet %d" % i)
             continue
         if t["kind"] not in VIP_KINDS:
-            ck.check(not v["new_flow"], "new_flow.other", "packet %d (%s)" % (i, t["kind"]))
+            ck.tally(not v["new_flow"], "new_flow.other", "packet %d (%s)" % (i, t["kind"]))
             continue
         key = rl.flow_key(f)
         flags = f.l3[f.l4_off + 13] if f.proto == rl.IPPROTO_TCP else 0
@@ -351,7 +348,7 @@ def run(args, work, ck, t_start):
         else:
             state[key] = "open"
         new_count[want] += 1
-        ck.check(bool(v["new_flow"]) == want, "new_flow",
+        ck.tally(bool(v["new_flow"]) == want, "new_flow",
                  "packet %d (%s, flow %s, flags %#x): new_flow %s, expected %s" %
                  (i, t["kind"], t["flow"], flags, v["new_flow"], want))
     ck.figure("client packets expected to start a flow: %d, to use one: %d" %
@@ -364,14 +361,14 @@ def run(args, work, ck, t_start):
     ck.figure("simulated drops %d, replay drops %d, only simulated %d, only replayed %d" %
               (len(want), len(got), len(want - got), len(got - want)))
     for i in sorted(want - got)[:10]:
-        ck.check(False, "rate.missing", "packet %d (%s, flow %s): simulation drops it, replay: %s" %
+        ck.tally(False, "rate.missing", "packet %d (%s, flow %s): simulation drops it, replay: %s" %
                  (i, truth[i]["kind"], truth[i]["flow"], verdicts[i]["verdict"]))
     for i in sorted(got - want)[:10]:
-        ck.check(False, "rate.extra", "packet %d (%s, flow %s, vip %s): replay drops it, simulation passes" %
+        ck.tally(False, "rate.extra", "packet %d (%s, flow %s, vip %s): replay drops it, simulation passes" %
                  (i, truth[i]["kind"], truth[i]["flow"], verdicts[i]["vip"]))
-    ck.check(not (want ^ got), "rate.match", "%d mismatches" % len(want ^ got))
+    ck.tally(not (want ^ got), "rate.match", "%d mismatches" % len(want ^ got))
     other = collections.Counter(verdicts[i]["vip"] for i in got if verdicts[i]["vip"] != RL_VIP)
-    ck.check(not other, "rate.other_vips", "rate_limited drops on other VIPs: %s" % dict(other))
+    ck.tally(not other, "rate.other_vips", "rate_limited drops on other VIPs: %s" % dict(other))
     flood = collections.defaultdict(collections.Counter)
     for i in range(n):
         if truth[i]["kind"] == "rate_flood":
@@ -381,10 +378,10 @@ def run(args, work, ck, t_start):
         ck.figure("rate flood flow %s on %s: %d packets, %d forwarded, %d dropped" %
                   (fl, vip, total, c["forward"], c["drop"]))
         if vip == RL_VIP:
-            ck.check(c["drop"] >= total / 2, "rate.flood_dropped", "flow %s: %s" % (fl, dict(c)))
+            ck.tally(c["drop"] >= total / 2, "rate.flood_dropped", "flow %s: %s" % (fl, dict(c)))
         else:
-            ck.check(c["forward"] == total, "rate.flood_other_vip", "flow %s on %s: %s" % (fl, vip, dict(c)))
-    ck.check(any(vip == RL_VIP for vip, _ in flood), "rate.flood_present",
+            ck.tally(c["forward"] == total, "rate.flood_other_vip", "flow %s on %s: %s" % (fl, vip, dict(c)))
+    ck.tally(any(vip == RL_VIP for vip, _ in flood), "rate.flood_present",
              "the seed gives no rate flood on the limited VIP")
     limited_flows = collections.Counter(truth[i]["flow"] for i in got)
     ck.figure("flows with rate-limited packets: %d (client flows above 1000 pps at times: %d)" %
@@ -402,24 +399,51 @@ def run(args, work, ck, t_start):
         share = new_flows[addr] / total if total else 0
         ck.figure("%s weight %d: %d new flows, share %.3f (expected %.3f +- %.2f)" %
                   (addr, w, new_flows[addr], share, w / wsum, SHARE_TOLERANCE))
-        ck.check(abs(share - w / wsum) <= SHARE_TOLERANCE, "shares",
+        ck.tally(abs(share - w / wsum) <= SHARE_TOLERANCE, "shares",
                  "%s: share %.3f, expected %.3f" % (addr, share, w / wsum))
-    ck.check(total >= 1000, "shares.sample", "only %d new flows" % total)
+    ck.tally(total >= 1000, "shares.sample", "only %d new flows" % total)
 
     # ---- determinism
     print("== determinism")
     out2, verdicts2, _, _ = run_replay(args, work, "2", config_path, in_pcap)
     with open(verdicts1, "rb") as a, open(verdicts2, "rb") as b:
         same_v = a.read() == b.read()
-    ck.check(same_v, "determinism.verdicts", "the two verdict files differ")
-    o2 = rl.read_pcap(out2)
+    ck.tally(same_v, "determinism.verdicts", "the two verdict files differ")
+    o2 = read_pcap(out2)
     same_o = len(o2) == len(out_frames) and all(x[1] == y[1] for x, y in zip(out_frames, o2))
-    ck.check(same_o, "determinism.out", "OUT.pcap packet data differs (%d vs %d frames)" %
+    ck.tally(same_o, "determinism.out", "OUT.pcap packet data differs (%d vs %d frames)" %
              (len(out_frames), len(o2)))
     ck.figure("second run: verdicts identical %s, %d output frames identical %s" %
               (same_v, len(o2), same_o))
-    return ck.finish("test_replay_golden", t_start)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+ck = rl.tallied_run(run, "test_replay_golden")
+
+
+# Each check's kind starts with its group.
+GROUPS = {
+    'input': 'the input',
+    'truth': 'the truth file against the frames',
+    'verdicts': 'one verdict per packet, in order, summed',
+    'summary': "the replay's summary line",
+    'verdict': 'each kind of packet decided as computed here',
+    'vip': 'the VIP matched',
+    'backend': 'only configured backends',
+    'new_flow': 'new flows where computed',
+    'sticky': 'a flow keeps its backend',
+    'hash': 'the flow hash: per flow, ICMP errors with their flow',
+    'icmp': "ICMP errors to their flow's backend",
+    'icmp_error': 'ICMP errors',
+    'fragment': 'fragments',
+    'malformed': 'malformed frames dropped',
+    'non_vip': 'non-VIP traffic',
+    'forward': 'forwarded bytes',
+    'gue': 'GUE source ports in range',
+    'reply': 'ICMP too-big replies: bytes, checksums, MTU, quote',
+    'rate': 'rate limits: the flood cut, others untouched',
+    'shares': 'backend shares by weight',
+    'out': 'the output frames',
+    'determinism': 'a second run gives the same bytes',
+}
+
+test_checks, test_no_check_outside_the_groups_failed = group_tests(GROUPS)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """A daemon (edgelb-cp, edgelb-xdp or edgelb-dp) under a stand-in for
 systemd: readiness, status, watchdog, stop.
@@ -37,10 +36,10 @@ the daemon is stopped, after it died and while the next one starts; the
 restarted daemon finds the flows (counters.get: new_flows unchanged,
 forwarded = all of them). edgelb-dp: its flow tables live in the process,
 so a restart starts them empty (tested: the new process counts from zero).
-Root only: exits 77 (skipped) otherwise.
+Root only: skipped otherwise (and without setpriv). Run by pytest
+(--daemon, --exe, --units-dir): one module fixture per daemon, a test per
+step 1-4 above, in order.
 """
-import argparse
-import array
 import json
 import os
 import re
@@ -53,13 +52,15 @@ import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cp"))
-from cplib import rpc  # noqa: E402
+import pytest
 
-SKIP = 77
+from edgelb_testlib import netns, rpc
+from edgelb_testlib.checks import Checker
+from edgelb_testlib.netns import sh
+from edgelb_testlib.pytest_plugin import require_root
+
 WATCHDOG_USEC = 2_000_000
 INTERVAL = WATCHDOG_USEC / 1e6
 PING_WINDOW = 6.0  # seconds of pings counted
@@ -73,23 +74,15 @@ FLOWS = 16
 # until the file `stop` exists; counts what comes back encapsulated toward
 # the backend and the longest time without a returned packet.
 SENDER = r'''
-import json, os, socket, struct, sys, time
+import json, os, socket, sys, time
+from edgelb_testlib.frames import udp4_frame
 ifname, dst_mac, vip, backend, flows, gap, stop = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6]), sys.argv[7]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((ifname, 0))
 src_mac = s.getsockname()[4][:6]
-def csum(b):
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while t >> 16:
-        t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
 def frame(i, n):
-    payload = b"edgelb-systemd %d" % n
-    udp = struct.pack("!HHHH", 41000 + i, 80, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xffff, 0, 64, 17, 0,
-                     socket.inet_aton("10.98.0.2"), socket.inet_aton(vip))
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return dst_mac + src_mac + b"\x08\x00" + ip + udp
+    return udp4_frame(dst_mac, src_mac, "10.98.0.2", vip, 41000 + i, 80, b"edgelb-systemd %d" % n,
+                      ident=n)
 sent = got = 0
 last = first = None
 longest = 0.0
@@ -122,10 +115,6 @@ while True:
         last = t
 print(json.dumps({"sent": sent, "got": got, "longest_gap_s": round(longest, 3)}))
 '''
-
-
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
 
 
 class NotifySocket:
@@ -324,8 +313,8 @@ def dp_config(path):
 
 def check_dataplane_ready(sock, failures):
     """Right at READY=1: the socket answers with the VIP applied."""
-    st = rpc(sock, "status.get").get("result", {})
-    vips = rpc(sock, "vip.list").get("result", {}).get("vips", [])
+    st = rpc.request(sock, "status.get").get("result", {})
+    vips = rpc.request(sock, "vip.list").get("result", {}).get("vips", [])
     names = [json.dumps(v)[:80] for v in vips]
     print(f"  status.get at READY: epoch {st.get('epoch')}, vips {st.get('vips')}, "
           f"instance {st.get('instance')}; vip.list {names}")
@@ -334,202 +323,234 @@ def check_dataplane_ready(sock, failures):
     return st
 
 
-def run_cp(args, work, notify, failures):
-    cmd = unit_command(args.units_dir, "edgelb-cp.service", None, {}, work, args.exe)
-    cfg, sock = work + "/etc/edgelb/cp.json", work + "/run/edgelb/cp.sock"
-    print("the unit's command:", shlex.join(cmd))
-    with open(cfg, "w") as f:
-        json.dump({"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
-                   "dataplanes": [],
-                   "vips": [{"address": VIP, "port": 80, "protocol": "udp",
-                             "backends": [{"address": BACKEND}]}]}, f)
-    d = Daemon(args, work, notify, unit_caps(args.units_dir, "edgelb-cp.service"), failures)
+class Scenario:
+    """One daemon's life under the stand-in for systemd; the hooks between
+    the steps are the daemon's own checks. failures: every failed check."""
 
-    def ready_check():
-        r = rpc(sock, "vip.list")
+    unit = None
+
+    def __init__(self, args, work, notify):
+        self.args, self.work, self.notify = args, work, notify
+        self.ck = Checker()
+        self.failures = self.ck.failures
+        self.d = Daemon(args, work, notify, unit_caps(args.units_dir, self.unit), self.failures)
+        self.cmd = None
+
+    def setup(self):
+        pass
+
+    def teardown(self):
+        self.d.kill()
+
+    def ready(self):
+        """Started (again), READY=1 from it; its checks at READY."""
+        self.d.start(self.cmd)
+        m = self.d.wait_ready()
+        assert m is not None, "\n".join(self.failures)
+        return m
+
+    def first_ready(self):
+        self.ready()
+
+    def before_stall(self):
+        pass
+
+    def after_abort(self):
+        pass
+
+    def restarted(self):
+        self.ready()
+
+
+class CpScenario(Scenario):
+    unit = "edgelb-cp.service"
+
+    def setup(self):
+        self.cmd = unit_command(self.args.units_dir, self.unit, None, {}, self.work,
+                                self.args.exe)
+        cfg, self.sock = self.work + "/etc/edgelb/cp.json", self.work + "/run/edgelb/cp.sock"
+        print("the unit's command:", shlex.join(self.cmd))
+        with open(cfg, "w") as f:
+            json.dump({"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
+                       "dataplanes": [],
+                       "vips": [{"address": VIP, "port": 80, "protocol": "udp",
+                                 "backends": [{"address": BACKEND}]}]}, f)
+
+    def ready(self):
+        super().ready()
+        r = rpc.request(self.sock, "vip.list")
         vips = r.get("result", {}).get("vips", [])
         print(f"  vip.list at READY: {json.dumps(vips)[:160]}")
         if not any(VIP in json.dumps(v) for v in vips):
-            failures.append(f"at READY=1 edgelb-cp does not list the VIP: {r}")
-
-    try:
-        d.start(cmd)
-        if d.wait_ready() is None:
-            return
-        ready_check()
-        d.pings()
-        d.stall_and_abort()
-        d.start(cmd)
-        if d.wait_ready() is None:
-            return
-        ready_check()
-        d.terminate()
-    finally:
-        d.kill()
+            self.failures.append(f"at READY=1 edgelb-cp does not list the VIP: {r}")
 
 
-def run_dp(args, work, notify, failures):
-    tag = str(os.getpid() % 100000)
-    instance = "sd" + tag
-    # What /etc/default/edgelb-dp-INSTANCE would say on this machine.
-    env = {"EDGELB_DP_EAL": "--lcores 0@0,1@1 --no-huge -m 512 --no-pci --log-level=error "
-                            "--vdev net_null0",
-           "EDGELB_DP_OPTS": f"--flows 4096 --kernel-iface elbsd{tag}"}
-    cmd = unit_command(args.units_dir, "edgelb-dp@.service", instance, env, work, args.exe)
-    print("the unit's command:", shlex.join(cmd))
-    cfg, sock = work + f"/etc/edgelb/{instance}.json", work + f"/run/edgelb/dp-{instance}.sock"
-    prefix = f"edgelb-dp-{instance}"  # the unit's --file-prefix
-    dp_config(cfg)
-    d = Daemon(args, work, notify, unit_caps(args.units_dir, "edgelb-dp@.service"), failures)
-    try:
-        d.start(cmd)
-        if d.wait_ready() is None:
-            return
-        first = check_dataplane_ready(sock, failures)
-        if not os.path.exists(f"/sys/class/net/elbsd{tag}0"):
-            failures.append("no TAP exception interface: the unit's capabilities are not enough")
-        d.pings()
-        before = rpc(sock, "counters.get").get("result", {}).get("counters", {})
-        d.stall_and_abort()
-        d.start(cmd)
-        if d.wait_ready() is None:
-            return
-        st = check_dataplane_ready(sock, failures)
-        after = rpc(sock, "counters.get").get("result", {}).get("counters", {})
+class DpScenario(Scenario):
+    unit = "edgelb-dp@.service"
+
+    def setup(self):
+        self.tag = str(os.getpid() % 100000)
+        instance = "sd" + self.tag
+        # What /etc/default/edgelb-dp-INSTANCE would say on this machine.
+        env = {"EDGELB_DP_EAL": "--lcores 0@0,1@1 --no-huge -m 512 --no-pci --log-level=error "
+                                "--vdev net_null0",
+               "EDGELB_DP_OPTS": f"--flows 4096 --kernel-iface elbsd{self.tag}"}
+        self.cmd = unit_command(self.args.units_dir, self.unit, instance, env, self.work,
+                                self.args.exe)
+        print("the unit's command:", shlex.join(self.cmd))
+        cfg = self.work + f"/etc/edgelb/{instance}.json"
+        self.sock = self.work + f"/run/edgelb/dp-{instance}.sock"
+        self.prefix = f"edgelb-dp-{instance}"  # the unit's --file-prefix
+        dp_config(cfg)
+
+    def teardown(self):
+        super().teardown()
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+
+    def first_ready(self):
+        self.ready()
+        self.first = check_dataplane_ready(self.sock, self.failures)
+        if not os.path.exists(f"/sys/class/net/elbsd{self.tag}0"):
+            self.failures.append("no TAP exception interface: the unit's capabilities are not "
+                                 "enough")
+
+    def before_stall(self):
+        self.before = rpc.request(self.sock, "counters.get").get("result", {}).get("counters", {})
+
+    def restarted(self):
+        self.ready()
+        st = check_dataplane_ready(self.sock, self.failures)
+        after = rpc.request(self.sock, "counters.get").get("result", {}).get("counters", {})
+        first, before = self.first, self.before
         print(f"  restart: instance {first.get('instance')} -> {st.get('instance')}; counters "
               f"rx {before.get('rx', {}).get('packets')} -> {after.get('rx', {}).get('packets')} "
               "(the flow tables and counters were the process's: they start again empty)")
         if st.get("instance") == first.get("instance"):
-            failures.append("the restarted edgelb-dp has the same instance")
+            self.failures.append("the restarted edgelb-dp has the same instance")
         if not after.get("rx", {}).get("packets", 0) < before.get("rx", {}).get("packets", 0):
-            failures.append("the restarted edgelb-dp did not start counting again")
-        d.terminate()
-    finally:
-        d.kill()
-        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+            self.failures.append("the restarted edgelb-dp did not start counting again")
 
 
-def enter_private_mounts():
-    if os.environ.get("ELB_TEST_PRIVATE_MOUNTS") != "1":
-        env = dict(os.environ, ELB_TEST_PRIVATE_MOUNTS="1")
-        return subprocess.run(["unshare", "--mount", "--propagation", "private",
-                               sys.executable] + sys.argv, env=env).returncode
-    return None
+class XdpScenario(Scenario):
+    unit = "edgelb-xdp@.service"
 
-
-def run_xdp(args, work, notify, failures):
-    tag = str(os.getpid() % 100000)
-    ns, a, b = "elbsdn" + tag, "elbsda" + tag, "elbsdb" + tag
-    bpffs = os.path.join(work, "bpffs")
-    # What /etc/default/edgelb-xdp-INSTANCE would say on this machine.
-    env = {"EDGELB_XDP_OPTS": f"--mode generic --flows 4096 --pin-dir {bpffs}/pins"}
-    cmd = unit_command(args.units_dir, "edgelb-xdp@.service", a, env, work, args.exe)
-    print("the unit's command:", shlex.join(cmd))
-    cfg, sock = work + f"/etc/edgelb/xdp-{a}.json", work + f"/run/edgelb/xdp-{a}.sock"
-    dp_config(cfg)
-    os.makedirs(bpffs)
-    sh("mount", "-t", "bpf", "bpf", bpffs)
-    d = Daemon(args, work, notify, unit_caps(args.units_dir, "edgelb-xdp@.service"), failures)
-    sender = None
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
-        sh("ip", "link", "set", b, "netns", ns)
-        sh("ip", "addr", "add", "10.98.0.1/24", "dev", a)
-        sh("ip", "link", "set", a, "up")
-        sh("ip", "-n", ns, "addr", "add", "10.98.0.2/24", "dev", b)
-        sh("ip", "-n", ns, "link", "set", b, "up")
+    def setup(self):
+        tag = str(os.getpid() % 100000)
+        ns, a, b = "elbsdn" + tag, "elbsda" + tag, "elbsdb" + tag
+        self.ns, self.a = ns, a
+        self.bpffs = os.path.join(self.work, "bpffs")
+        # What /etc/default/edgelb-xdp-INSTANCE would say on this machine.
+        env = {"EDGELB_XDP_OPTS": f"--mode generic --flows 4096 --pin-dir {self.bpffs}/pins"}
+        self.cmd = unit_command(self.args.units_dir, self.unit, a, env, self.work, self.args.exe)
+        print("the unit's command:", shlex.join(self.cmd))
+        cfg = self.work + f"/etc/edgelb/xdp-{a}.json"
+        self.sock = self.work + f"/run/edgelb/xdp-{a}.sock"
+        dp_config(cfg)
+        os.makedirs(self.bpffs)
+        sh("mount", "-t", "bpf", "bpf", self.bpffs)
+        self.sender = None
+        netns.veth_into_namespace(a, b, ns, "10.98.0.1/24", "10.98.0.2/24")
         with open(f"/sys/class/net/{a}/address") as f:
             a_mac = f.read().strip().replace(":", "")
-        stop_file = os.path.join(work, "stop-sending")
+        self.stop_file = os.path.join(self.work, "stop-sending")
         # On one CPU: generic XDP runs where the sender runs, flows are per CPU.
-        send = ["ip", "netns", "exec", ns, "taskset", "-c", "0", sys.executable, "-c", SENDER,
-                b, a_mac, VIP, BACKEND, str(FLOWS)]
+        self.send = ["ip", "netns", "exec", ns, "taskset", "-c", "0", sys.executable, "-c",
+                     SENDER, b, a_mac, VIP, BACKEND, str(FLOWS)]
 
-        d.start(cmd)
-        if d.wait_ready() is None:
-            return
-        check_dataplane_ready(sock, failures)
-        prog = sh("ip", "link", "show", "dev", a).stdout
-        first = json.loads(sh(*send, "0.001", stop_file, "once").stdout)
-        c = rpc(sock, "counters.get").get("result", {}).get("counters", {})
-        print(f"{first['got']} of {first['sent']} packets of {FLOWS} flows forwarded; counters: "
-              f"new_flows {c.get('new_flows')}, forwarded {c.get('forwarded', {}).get('packets')}")
-        if first["got"] != FLOWS or c.get("new_flows") != FLOWS:
-            failures.append(f"first packets: {first}, new_flows {c.get('new_flows')}")
-        d.pings()
+    def teardown(self):
+        if self.sender is not None:
+            self.sender.kill()
+        super().teardown()
+        sh("ip", "link", "del", self.a, check=False)
+        sh("ip", "netns", "del", self.ns, check=False)
+        sh("umount", self.bpffs, check=False)
 
-        sender = subprocess.Popen(send + ["0.005", stop_file], stdout=subprocess.PIPE, text=True)
+    def first_ready(self):
+        self.ready()
+        check_dataplane_ready(self.sock, self.failures)
+        self.first = json.loads(sh(*self.send, "0.001", self.stop_file, "once").stdout)
+        c = rpc.request(self.sock, "counters.get").get("result", {}).get("counters", {})
+        print(f"{self.first['got']} of {self.first['sent']} packets of {FLOWS} flows forwarded; "
+              f"counters: new_flows {c.get('new_flows')}, forwarded "
+              f"{c.get('forwarded', {}).get('packets')}")
+        if self.first["got"] != FLOWS or c.get("new_flows") != FLOWS:
+            self.failures.append(f"first packets: {self.first}, new_flows {c.get('new_flows')}")
+
+    def before_stall(self):
+        self.sender = subprocess.Popen(self.send + ["0.005", self.stop_file],
+                                       stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)
-        d.stall_and_abort()
-        attached = "prog/xdp" in sh("ip", "link", "show", "dev", a).stdout
+
+    def after_abort(self):
+        attached = "prog/xdp" in sh("ip", "link", "show", "dev", self.a).stdout
         print(f"after the abort the program is {'still' if attached else 'NOT'} attached")
         if not attached:
-            failures.append("the XDP program went with the aborted daemon")
+            self.failures.append("the XDP program went with the aborted daemon")
         time.sleep(1.0)  # traffic with no daemon at all
-        d.start(cmd)
-        ready = d.wait_ready()
+
+    def restarted(self):
+        self.d.start(self.cmd)
+        ready = self.d.wait_ready()
         time.sleep(1.0)
-        open(stop_file, "w").close()
-        out, _ = sender.communicate(timeout=30)
-        sender = None
+        open(self.stop_file, "w").close()
+        out, _ = self.sender.communicate(timeout=30)
+        self.sender = None
         through = json.loads(out)
-        print(f"through stall, abort and restart: {through['got']} of {through['sent']} packets "
-              f"came back encapsulated toward {BACKEND}; longest gap {through['longest_gap_s']} s")
+        print(f"through stall, abort and restart: {through['got']} of {through['sent']} "
+              f"packets came back encapsulated toward {BACKEND}; longest gap "
+              f"{through['longest_gap_s']} s")
         if through["sent"] < 100 or through["got"] != through["sent"]:
-            failures.append(f"traffic through the restart: {through}")
-        if ready is None:
-            return
-        check_dataplane_ready(sock, failures)
-        c = rpc(sock, "counters.get").get("result", {}).get("counters", {})
-        total = first["sent"] + through["sent"]
+            self.failures.append(f"traffic through the restart: {through}")
+        assert ready is not None, "\n".join(self.failures)
+        check_dataplane_ready(self.sock, self.failures)
+        c = rpc.request(self.sock, "counters.get").get("result", {}).get("counters", {})
+        total = self.first["sent"] + through["sent"]
         print(f"restarted daemon's counters: new_flows {c.get('new_flows')} (was {FLOWS}), "
               f"forwarded {c.get('forwarded', {}).get('packets')} (sent {total}), "
               f"repicked {c.get('flows_repicked')}")
         if (c.get("new_flows"), c.get("forwarded", {}).get("packets"),
                 c.get("flows_repicked")) != (FLOWS, total, 0):
-            failures.append(f"the restarted daemon did not find its flows: {c}")
-        del prog
-        d.terminate()
-    finally:
-        if sender is not None:
-            sender.kill()
-        d.kill()
-        sh("ip", "link", "del", a, check=False)
-        sh("ip", "netns", "del", ns, check=False)
-        sh("umount", bpffs, check=False)
+            self.failures.append(f"the restarted daemon did not find its flows: {c}")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--daemon", choices=("cp", "dp", "xdp"), required=True)
-    ap.add_argument("--exe", required=True)
-    ap.add_argument("--units-dir", required=True, help="the units as meson rendered them")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("skipped: needs root (capabilities, XDP, TAP, namespaces)")
-        return SKIP
+SCENARIOS = {"cp": CpScenario, "dp": DpScenario, "xdp": XdpScenario}
+
+
+@pytest.fixture(scope="module")
+def daemon(opts, workdir):
+    require_root("capabilities, XDP, TAP, namespaces")
     if shutil.which("setpriv") is None:
-        print("skipped: no setpriv (util-linux)")
-        return SKIP
-    if args.daemon == "xdp":
-        rc = enter_private_mounts()
-        if rc is not None:
-            return rc
-    failures = []
-    work = tempfile.mkdtemp(prefix=f"elb-sd-{args.daemon}-")
+        pytest.skip("no setpriv (util-linux)")
+    if opts.daemon == "xdp":
+        # The bpffs mounted for the agent ends with the test.
+        netns.enter_private_mount_namespace()
+    notify = NotifySocket(os.path.join(workdir, "notify"))
+    sc = SCENARIOS[opts.daemon](opts, workdir, notify)
     try:
-        notify = NotifySocket(os.path.join(work, "notify"))
-        {"cp": run_cp, "dp": run_dp, "xdp": run_xdp}[args.daemon](args, work, notify, failures)
+        sc.setup()
+        yield sc
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    if failures:
-        return 1
-    print("PASS")
-    return 0
+        sc.teardown()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_1_ready_with_the_configuration(daemon):
+    with daemon.ck.scope():
+        daemon.first_ready()
+
+
+def test_2_watchdog_pings_at_half_the_interval(daemon):
+    with daemon.ck.scope():
+        daemon.d.pings()
+
+
+def test_3_stalled_daemon_aborted_and_started_again(daemon):
+    with daemon.ck.scope():
+        daemon.before_stall()
+        daemon.d.stall_and_abort()
+        daemon.after_abort()
+        daemon.restarted()
+
+
+def test_4_sigterm_stopping_and_exit_0(daemon):
+    with daemon.ck.scope():
+        daemon.d.terminate()

@@ -466,6 +466,117 @@ static void test_open_and_ping(void)
 	CU_ASSERT_EQUAL(stat(f.socket_path, &st), -1);
 }
 
+/* rpc.methods: every method of the dataplane protocol with whether it
+ * changes state, the built-ins, and vip.delete as a deprecated alias. */
+static void test_rpc_methods_lists_every_method(void)
+{
+	static const struct {
+		const char *name;
+		bool read_only;
+		const char *replaced_by;
+	} want[] = {
+		{"config.get", true, NULL},    {"config.set", false, NULL},
+		{"vip.set", false, NULL},      {"vip.remove", false, NULL},
+		{"vip.list", true, NULL},      {"vip.tables", true, NULL},
+		{"backends.set", false, NULL}, {"node.set", false, NULL},
+		{"counters.get", true, NULL},  {"flow.explain", true, NULL},
+		{"vip.delete", false, "vip.remove"},
+		{"ping", true, NULL},          {"status.get", true, NULL},
+		{"rpc.methods", true, NULL},
+	};
+	struct fixture f;
+	struct client *c;
+	cJSON *response;
+	const cJSON *methods, *m;
+	size_t i = 0;
+
+	fixture_open(&f);
+	c = client_new(&f);
+	response = call(&f, c, "rpc.methods", NULL, 1);
+	methods = get(result_of(response), "methods");
+	CU_ASSERT_FATAL(cJSON_IsArray(methods));
+	CU_ASSERT_EQUAL(cJSON_GetArraySize(methods), (int)(sizeof(want) / sizeof(want[0])));
+	cJSON_ArrayForEach(m, methods)
+	{
+		if (i >= sizeof(want) / sizeof(want[0]))
+			break;
+		CU_ASSERT_STRING_EQUAL(get(m, "name")->valuestring, want[i].name);
+		CU_ASSERT_EQUAL(cJSON_IsTrue(get(m, "read_only")), want[i].read_only);
+		if (want[i].replaced_by != NULL) {
+			CU_ASSERT_TRUE(cJSON_IsTrue(get(m, "deprecated")));
+			CU_ASSERT_STRING_EQUAL(get(m, "replaced_by")->valuestring,
+					       want[i].replaced_by);
+		} else {
+			CU_ASSERT_PTR_NULL(get(m, "deprecated"));
+			CU_ASSERT_PTR_NULL(get(m, "replaced_by"));
+		}
+		i++;
+	}
+	cJSON_Delete(response);
+	/* Built-ins take no params, as every method refuses unknown members. */
+	response = call(&f, c, "rpc.methods", "{'verbose':true}", 2);
+	expect_error(response, ELB_RPC_INVALID_PARAMS, "verbose: unknown member", "verbose");
+	cJSON_Delete(response);
+	client_free(c);
+	fixture_close(&f);
+}
+
+/* The same calls through vip.remove and through its deprecated name
+ * vip.delete, on two servers in the same state: the same answer line for
+ * line, success and failure, and the same config applied. */
+static void test_vip_delete_answers_as_vip_remove(void)
+{
+	static const char *const setup[] = {
+		"{" NODE ",'vips':[{" VIP80 "," TWO_BACKENDS "},"
+		"{'address':'2001:db8::10','port':0,'protocol':'udp'}]}",
+	};
+	static const char *const calls[] = {
+		"{" VIP80 "}",                                     /* removes it */
+		"{" VIP80 "}",                                     /* -32001: gone */
+		"{'address':'198.51.100.1','port':80}",            /* -32602: protocol missing */
+		"{'address':'2001:db8::10','port':0,'protocol':'udp','if_epoch':1}", /* -32003 */
+		"{'address':'2001:db8::10','port':0,'protocol':'udp','extra':1}",    /* -32602 */
+	};
+	struct fixture fr, fd;
+	struct client *cr, *cd;
+	char params[512];
+
+	fixture_open(&fr);
+	fixture_open(&fd);
+	cr = client_new(&fr);
+	cd = client_new(&fd);
+	snprintf(params, sizeof(params), "{'config':%s}", setup[0]);
+	CU_ASSERT_EQUAL(change(&fr, cr, "config.set", params, true), 2);
+	CU_ASSERT_EQUAL(change(&fd, cd, "config.set", params, true), 2);
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		cJSON *by_new = call(&fr, cr, "vip.remove", calls[i], (int)i + 10);
+		cJSON *by_old = call(&fd, cd, "vip.delete", calls[i], (int)i + 10);
+		char *text_new = cJSON_PrintUnformatted(by_new);
+		char *text_old = cJSON_PrintUnformatted(by_old);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text_new);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text_old);
+		if (strcmp(text_new, text_old) != 0)
+			fprintf(stderr, "\n  vip.remove %s\n  vip.delete %s\n", text_new, text_old);
+		CU_ASSERT_STRING_EQUAL(text_new, text_old);
+		CU_ASSERT_EQUAL(i == 0, get(by_new, "result") != NULL);
+		free(text_new);
+		free(text_old);
+		cJSON_Delete(by_new);
+		cJSON_Delete(by_old);
+	}
+#define LEFT "{" NODE ",'vips':[{'address':'2001:db8::10','port':0,'protocol':'udp'}]}"
+	expect_applied(&fr, LEFT);
+	expect_applied(&fd, LEFT);
+#undef LEFT
+	CU_ASSERT_EQUAL(elb_dp_api_epoch(fr.api), 3);
+	CU_ASSERT_EQUAL(elb_dp_api_epoch(fd.api), 3);
+	client_free(cr);
+	client_free(cd);
+	fixture_close(&fr);
+	fixture_close(&fd);
+}
+
 static void test_methods(void)
 {
 	struct fixture f;
@@ -1456,6 +1567,8 @@ int main(void)
 	static const struct elb_test_case cases[] = {
 		ELB_TEST(test_open_and_ping),
 		ELB_TEST(test_methods),
+		ELB_TEST(test_rpc_methods_lists_every_method),
+		ELB_TEST(test_vip_delete_answers_as_vip_remove),
 		ELB_TEST(test_node_set_merges),
 		ELB_TEST(test_invalid_params_change_nothing),
 		ELB_TEST(test_apply_failure_changes_nothing),

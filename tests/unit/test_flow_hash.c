@@ -7,18 +7,14 @@
  * generic c/d rounds, the message read byte by byte. The reference is first
  * held to the paper's SipHash-2-4 test vector, then used with c=1, d=3.
  *
- * Quality figures (bucket load, avalanche) and the cost in cycles are
- * printed; the quality figures are also bounded, the timing is not.
+ * Quality figures (bucket load, avalanche) are printed and bounded. The
+ * cost in cycles is a benchmark, not a test: edgelb-bench ("Flow hash").
  */
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#endif
 
 #include "elb_flow.h"
 #include "elb_parse.h"
@@ -539,75 +535,6 @@ static void test_avalanche(void)
 	CU_ASSERT(worst_cell < 0.035); /* 7 standard deviations */
 }
 
-/* ------------------------------------------------------------------------ */
-/* Cost */
-
-static uint64_t ticks(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	return __rdtsc();
-#else
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#endif
-}
-
-#define BENCH_ROUNDS 2000000u
-#define BENCH_KEYS 1024u
-
-/*
- * Two figures: latency (each key depends on the previous hash, as when one
- * packet's lookup waits for its hash) and throughput (independent keys, as
- * in a burst). Best of 5 runs. Printed only: a timing assertion would fail
- * on a busy CI machine, and under ASan the figures mean little.
- */
-static void test_cycles(void)
-{
-	static struct elb_flow_key keys[BENCH_KEYS];
-	uint64_t best_lat = ~0ull, best_tput = ~0ull, sink = 0;
-
-	for (unsigned int i = 0; i < BENCH_KEYS; i++)
-		random_key(&keys[i]);
-	for (int run = 0; run < 5; run++) {
-		struct elb_flow_key k = keys[0];
-		uint64_t t0, t1, h = 0;
-
-		t0 = ticks();
-		for (unsigned int i = 0; i < BENCH_ROUNDS; i++) {
-			k.sport ^= (uint16_t)h;
-			h = elb_flow_hash(&k, &default_seed);
-		}
-		t1 = ticks();
-		sink ^= h;
-		if (t1 - t0 < best_lat)
-			best_lat = t1 - t0;
-
-		t0 = ticks();
-		for (unsigned int i = 0; i < BENCH_ROUNDS; i++)
-			sink += elb_flow_hash(&keys[i & (BENCH_KEYS - 1)], &default_seed);
-		t1 = ticks();
-		if (t1 - t0 < best_tput)
-			best_tput = t1 - t0;
-	}
-#if defined(__x86_64__) || defined(__i386__)
-	printf("\n    elb_flow_hash: %.1f TSC cycles per hash dependent, %.1f independent "
-	       "(%s build; TSC ticks at the nominal clock) [%llx]\n",
-	       (double)best_lat / BENCH_ROUNDS, (double)best_tput / BENCH_ROUNDS,
-#ifdef __OPTIMIZE__
-	       "optimized",
-#else
-	       "unoptimized",
-#endif
-	       (unsigned long long)(sink & 0xf));
-#else
-	printf("\n    elb_flow_hash: %.1f ns per hash dependent, %.1f independent [%llx]\n",
-	       (double)best_lat / BENCH_ROUNDS, (double)best_tput / BENCH_ROUNDS,
-	       (unsigned long long)(sink & 0xf));
-#endif
-}
-
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -623,7 +550,6 @@ int main(void)
 		ELB_TEST(test_key_equal),
 		ELB_TEST(test_bucket_load),
 		ELB_TEST(test_avalanche),
-		ELB_TEST(test_cycles),
 		ELB_TEST_END,
 	};
 

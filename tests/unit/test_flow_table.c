@@ -2,17 +2,13 @@
 /*
  * Flow states and the per-worker flow table. Most cases choose the hash
  * directly (the table takes it as a parameter) to place flows in one bucket
- * with chosen signatures; the others hash real v4 and v6 keys.
+ * with chosen signatures; the others hash real v4 and v6 keys. The cost per
+ * operation is a benchmark, not a test: edgelb-bench ("Flow table").
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
 
 #include "elb_flow_state.h"
 #include "elb_flow_table.h"
@@ -863,122 +859,55 @@ static void test_foreach(void)
 	table_close(&tb);
 }
 
-/* ---- cost ---- */
-
-static uint64_t cycles(void)
-{
-#if defined(__x86_64__)
-	return __rdtsc();
-#else
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-#endif
-}
-
-/* Lookup + next state + refresh of every key, rounds times; returns the
- * TSC ticks taken. With prefetch, the bucket header of the packet 8 ahead is
- * prefetched, as a burst loop can once it hashed the burst. */
-static uint64_t hit_pass(struct elb_flow_table *t, const struct elb_flow_key *keys,
-			 const uint64_t *hashes, uint32_t n, unsigned int rounds, bool prefetch,
-			 uint64_t *sink)
-{
-	uint64_t t0 = cycles();
-	unsigned int round;
-	uint32_t i;
-
-	for (round = 0; round < rounds; round++) {
-		for (i = 0; i < n; i++) {
-			struct elb_flow_entry *e;
-
-			if (prefetch && i + 8 < n)
-				elb_flow_prefetch(t, hashes[i + 8]);
-			e = elb_flow_lookup(t, &keys[i], hashes[i], 20);
-			if (ELB_UNLIKELY(e == NULL))
-				continue;
-			elb_flow_refresh(t, e,
-					 elb_flow_state_next(elb_flow_entry_state(t, e),
-							     ELB_IPPROTO_TCP, ELB_TCP_ACK),
-					 17882, 20);
-			*sink += e->backend_id;
-		}
-	}
-	return cycles() - t0;
-}
-
-/* Lookup (a miss) + insert of keys [from, to); returns the TSC ticks taken. */
-static uint64_t insert_pass(struct elb_flow_table *t, const struct elb_flow_key *keys,
-			    const uint64_t *hashes, uint32_t from, uint32_t to, uint32_t now)
-{
-	uint64_t t0 = cycles();
-	uint32_t i;
-
-	for (i = from; i < to; i++) {
-		enum elb_flow_state ev;
-		struct elb_flow_entry *e = elb_flow_lookup(t, &keys[i], hashes[i], now);
-
-		if (e == NULL)
-			e = elb_flow_insert(t, &keys[i], hashes[i], now, ELB_FLOW_TCP_SYN, 299, &ev);
-		e->backend_id = i;
-	}
-	return cycles() - t0;
-}
+/* ---- a table filled to half ---- */
 
 /*
- * Cycles per operation (TSC ticks), with the hash already computed as in
- * the dataplane: miss + insert filling an empty table to half its capacity;
- * hits (lookup, next state, refresh) with and without a prefetch; then miss
- * + insert into the full table, each evicting. Keys are read in order, as a
- * packet's key is at hand; the buckets they hit are random. Printed, not
- * asserted: shared machines are noisy.
+ * What edgelb-bench's flow-table figures ("Flow table") rest on, their
+ * timing left to the benchmark: capacity/2 flows inserted into an empty
+ * table, then every one looked up and refreshed as the hit pass does. Each
+ * flow not evicted by a full bucket is found with the backend it was given,
+ * and an eviction is the only way to lose one.
  */
-static void measure(uint32_t capacity)
+static void test_half_full_found(void)
 {
-	uint32_t n = capacity / 2 + capacity; /* half to fill, then a flood */
-	struct elb_flow_key *keys = malloc(sizeof(*keys) * n);
-	uint64_t *hashes = malloc(sizeof(*hashes) * n);
-	uint64_t fill, hit, prefetched, evicting, sink = 0;
+	const uint32_t capacity = 8192, half = capacity / 2;
 	struct elb_flow_table_stats st;
-	uint32_t i, half = capacity / 2;
+	uint32_t found = 0;
 	struct table tb;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(keys);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(hashes);
-	/* Table first, keys after: writing the keys pushes the freshly zeroed
-	 * bucket headers out of the caches, as in a worker's steady state. */
 	table_open(&tb, capacity);
-	for (i = 0; i < n; i++) {
-		keys[i] = key_v4(i, (uint16_t)(i * 31), ELB_IPPROTO_TCP);
-		hashes[i] = elb_flow_hash(&keys[i], &seed);
+	for (uint32_t i = 0; i < half; i++) {
+		struct elb_flow_key k = key_v4(i, (uint16_t)(i * 31), ELB_IPPROTO_TCP);
+		uint64_t h = elb_flow_hash(&k, &seed);
+		enum elb_flow_state evicted;
+		struct elb_flow_entry *e;
+
+		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, h, 10));
+		e = elb_flow_insert(&tb.t, &k, h, 10, ELB_FLOW_TCP_SYN, 299, &evicted);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+		e->backend_id = i;
 	}
+	for (uint32_t i = 0; i < half; i++) {
+		struct elb_flow_key k = key_v4(i, (uint16_t)(i * 31), ELB_IPPROTO_TCP);
+		uint64_t h = elb_flow_hash(&k, &seed);
+		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &k, h, 20);
 
-	fill = insert_pass(&tb.t, keys, hashes, 0, half, 10);
-	hit = hit_pass(&tb.t, keys, hashes, half, 4, false, &sink);
-	prefetched = hit_pass(&tb.t, keys, hashes, half, 4, true, &sink);
-	/* Another half fills the table; the last capacity/2 keys then evict. */
-	insert_pass(&tb.t, keys, hashes, half, capacity, 30);
+		if (e == NULL)
+			continue;
+		CU_ASSERT_EQUAL(e->backend_id, i);
+		elb_flow_refresh(&tb.t, e,
+				 elb_flow_state_next(elb_flow_entry_state(&tb.t, e), ELB_IPPROTO_TCP,
+						     ELB_TCP_ACK),
+				 17882, 20);
+		CU_ASSERT_EQUAL(elb_flow_entry_state(&tb.t, e), ELB_FLOW_TCP_ESTABLISHED);
+		found++;
+	}
 	elb_flow_table_read_stats(&tb.t, &st);
-	evicting = insert_pass(&tb.t, keys, hashes, capacity, n, 30);
-	printf("\n    %u slots (%zu KiB): miss+insert %.1f, hit %.1f, hit prefetched %.1f, "
-	       "miss+insert evicting %.1f cycles/op (%.0f%% full)",
-	       tb.t.capacity, elb_flow_table_mem_size(capacity) / 1024, (double)fill / half,
-	       (double)hit / (4.0 * half), (double)prefetched / (4.0 * half),
-	       (double)evicting / (n - capacity), 100.0 * (double)st.occupancy / capacity);
-	CU_ASSERT(sink > 0);
+	CU_ASSERT_EQUAL(st.inserts, half);
+	CU_ASSERT_EQUAL(found, half - st.evictions[ELB_FLOW_TCP_SYN]);
+	CU_ASSERT_EQUAL(st.occupancy, found);
+	CU_ASSERT(found > half - half / 10); /* an 8-way bucket overflows rarely at half load */
 	table_close(&tb);
-	free(keys);
-	free(hashes);
-}
-
-static void test_print_cost(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	printf("\n    (sanitized build: figures not representative)");
-#endif
-	measure(8192);    /* 576 KiB: in L2 */
-	measure(1u << 20); /* 72 MiB: memory-bound */
-	printf("\n");
 }
 
 int main(void)
@@ -998,7 +927,7 @@ int main(void)
 		ELB_TEST(test_signature_collision),
 		ELB_TEST(test_sweep),
 		ELB_TEST(test_foreach),
-		ELB_TEST(test_print_cost),
+		ELB_TEST(test_half_full_found),
 		ELB_TEST_END,
 	};
 	return elb_test_run("flow_table", cases);

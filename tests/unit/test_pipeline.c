@@ -6,9 +6,9 @@
  *
  * Snapshots and workers are built by hand as the control thread would (see
  * tools/bench/edgelb_bench.c). Input frames and expected output frames are
- * built explicitly by this file, byte by byte, with checksums from its own
- * one's-complement helper; neither the parser nor the encapsulation writer
- * is used to produce an expected value.
+ * built with the test library's frame builder (elb_test_frames.h, pktgen's
+ * wire code and its own RFC 1071 checksum); neither the parser nor the
+ * encapsulation writer is used to produce an expected value.
  *
  * Addresses: VIP 10.100.0.1:80/tcp (index 0), node 192.0.2.1, backends
  * 10.0.0.11, .12, .13 in slots 0, 1, 2; clients 198.51.100.x. MACs: our port
@@ -23,7 +23,7 @@
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 #include "elb_test.h"
-#include "test_frames.h"
+#include "elb_test_frames.h"
 #include "test_maglev_fill.h"
 
 #define HEADROOM 128
@@ -49,7 +49,6 @@ static const uint8_t gateway_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 
 /* ---- independent helpers --------------------------------------------------------------- */
 
-/* RFC 1071 one's-complement sum, folded and inverted. */
 static uint32_t backend_ip(uint32_t slot)
 {
 	return BACKEND0 + slot;
@@ -67,13 +66,14 @@ static uint8_t *buf_new(void)
 /* Ethernet from the router to our port. */
 static uint32_t put_eth(uint8_t *f, uint16_t type)
 {
-	return put_eth_macs(f, port_mac, router_mac, type);
+	return (uint32_t)write_eth_addrs(f, port_mac, router_mac, type);
 }
 
 static uint32_t build_tcp4(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
 			   uint8_t flags, uint32_t payload, bool df)
 {
-	return build_tcp4_macs(f, port_mac, router_mac, src, sport, dst, dport, flags, payload, df);
+	return elb_test_tcp4_frame(f, port_mac, router_mac, src, sport, dst, dport, flags, payload,
+				   df);
 }
 
 /*
@@ -84,25 +84,8 @@ static uint32_t build_tcp4(uint8_t *f, uint32_t src, uint16_t sport, uint32_t ds
 static uint32_t expect_ipip(uint8_t *want, const uint8_t *inner, uint32_t inner_len,
 			    uint32_t backend)
 {
-	uint8_t *ip = want + 14;
-
-	memcpy(want, gateway_mac, 6);
-	memcpy(want + 6, port_mac, 6);
-	put16(want + 12, 0x0800);
-	ip[0] = 0x45;
-	ip[1] = inner[1];
-	put16(ip + 2, (uint16_t)(20 + inner_len));
-	ip[4] = inner[4];
-	ip[5] = inner[5];
-	put16(ip + 6, (inner[6] & 0x40) ? 0x4000 : 0);
-	ip[8] = 64;
-	ip[9] = 4;
-	put16(ip + 10, 0);
-	put32(ip + 12, NODE_ADDR);
-	put32(ip + 16, backend);
-	put16(ip + 10, csum(ip, 20));
-	memcpy(ip + 20, inner, inner_len);
-	return 14 + 20 + inner_len;
+	return elb_test_ipip4_frame(want, gateway_mac, port_mac, NODE_ADDR, backend, inner,
+				    inner_len);
 }
 
 /* ---- fixture --------------------------------------------------------------------------- */
@@ -349,7 +332,7 @@ static void test_syn_forwarded_hex(void)
 
 		while (s >> 16)
 			s = (s & 0xffff) + (s >> 16);
-		put16(want + 24, (uint16_t)~s);
+		put_be16(want + 24, (uint16_t)~s);
 	}
 	memcpy(want + 34, inner, 40);
 	CU_ASSERT_EQUAL(res.out_len, 74);
@@ -510,9 +493,8 @@ static void test_not_vip_and_malformed(void)
 	/* UDP to the VIP's address and port. */
 	len = build_tcp4(f, CLIENT, 40000, VIP_ADDR, 80, 0, 0, true);
 	f[14 + 9] = 17;
-	put16(f + 14 + 10, 0);
-	put16(f + 14 + 10, csum(f + 14, 20));
-	put16(f + 34 + 4, 20); /* UDP length */
+	ipv4_fill_checksum(f + 14, 20);
+	put_be16(f + 34 + 4, 20); /* UDP length */
 	res = run_untouched(&fx, buf, len);
 	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_KERNEL);
 	/* ARP request who-has 10.100.0.1. */
@@ -749,18 +731,18 @@ static void test_mtu_too_big(void)
 	out = f + res.head_move;
 	ELB_ASSERT_BYTES(out, 6, gateway_mac, 6);
 	ELB_ASSERT_BYTES(out + 6, 6, port_mac, 6);
-	CU_ASSERT_EQUAL(get16(out + 12), 0x0800);
+	CU_ASSERT_EQUAL(get_be16(out + 12), 0x0800);
 	CU_ASSERT_EQUAL(out[14], 0x45);
-	CU_ASSERT_EQUAL(get16(out + 16), 20 + 8 + 128);
+	CU_ASSERT_EQUAL(get_be16(out + 16), 20 + 8 + 128);
 	CU_ASSERT_EQUAL(out[23], 1); /* ICMP */
-	CU_ASSERT_EQUAL(csum(out + 14, 20), 0);
-	CU_ASSERT_EQUAL(get16(out + 26) << 16 | get16(out + 28), VIP_ADDR);
-	CU_ASSERT_EQUAL((uint32_t)get16(out + 30) << 16 | get16(out + 32), CLIENT);
+	CU_ASSERT_EQUAL(elb_test_csum(out + 14, 20), 0);
+	CU_ASSERT_EQUAL(get_be32(out + 26), VIP_ADDR);
+	CU_ASSERT_EQUAL(get_be32(out + 30), CLIENT);
 	CU_ASSERT_EQUAL(out[34], 3); /* destination unreachable */
 	CU_ASSERT_EQUAL(out[35], 4); /* fragmentation needed */
-	CU_ASSERT_EQUAL(get16(out + 38), 0);
-	CU_ASSERT_EQUAL(get16(out + 40), 1480);
-	CU_ASSERT_EQUAL(csum(out + 34, 8 + 128), 0);
+	CU_ASSERT_EQUAL(get_be16(out + 38), 0);
+	CU_ASSERT_EQUAL(get_be16(out + 40), 1480);
+	CU_ASSERT_EQUAL(elb_test_csum(out + 34, 8 + 128), 0);
 	ELB_ASSERT_BYTES(out + 42, 128, orig + 14, 128);
 	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_TOO_BIG], 1);
 	CU_ASSERT_EQUAL(fx.w.counters.verdicts[ELB_VERDICT_REPLY].packets, 1);
@@ -797,25 +779,22 @@ static void test_fragment_no_vip(void)
 	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
 	/* First fragment (MF, offset 0). */
 	len = build_tcp4(f, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_ACK, 100, false);
-	put16(f + 14 + 6, 0x2000);
-	put16(f + 14 + 10, 0);
-	put16(f + 14 + 10, csum(f + 14, 20));
+	put_be16(f + 14 + 6, 0x2000);
+	ipv4_fill_checksum(f + 14, 20);
 	res = run_untouched(&fx, buf, len);
 	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
 	CU_ASSERT_EQUAL(res.reason, ELB_REASON_FRAGMENT_NO_VIP);
 	/* Later fragment (offset 1480). */
-	put16(f + 14 + 6, 185);
-	put16(f + 14 + 10, 0);
-	put16(f + 14 + 10, csum(f + 14, 20));
+	put_be16(f + 14 + 6, 185);
+	ipv4_fill_checksum(f + 14, 20);
 	res = run_untouched(&fx, buf, len);
 	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
 	CU_ASSERT_EQUAL(res.reason, ELB_REASON_FRAGMENT_NO_VIP);
 	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_FRAGMENT_NO_VIP], 2);
 	CU_ASSERT_EQUAL(fx.w.counters.verdicts[ELB_VERDICT_DROP].packets, 2);
 	/* A fragment to an address with no VIP is the kernel's. */
-	put32(f + 14 + 16, OTHER_ADDR);
-	put16(f + 14 + 10, 0);
-	put16(f + 14 + 10, csum(f + 14, 20));
+	put_be32(f + 14 + 16, OTHER_ADDR);
+	ipv4_fill_checksum(f + 14, 20);
 	res = run_untouched(&fx, buf, len);
 	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_KERNEL);
 	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_FRAGMENT_NO_VIP], 2);
@@ -906,9 +885,8 @@ static void test_vip_lookup(void)
 		uint8_t *buf = buf_new(), *f = buf + HEADROOM;
 		uint32_t len = build_tcp4(f, CLIENT, 40000, VIP2_ADDR, 443, ELB_TCP_ACK, 100, false);
 
-		put16(f + 14 + 6, 0x2000);
-		put16(f + 14 + 10, 0);
-		put16(f + 14 + 10, csum(f + 14, 20));
+		put_be16(f + 14 + 6, 0x2000);
+		ipv4_fill_checksum(f + 14, 20);
 		elb_pipeline_run(&fx.w, s, f, len, HEADROOM, T0, &res);
 		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
 		CU_ASSERT_EQUAL(res.vip_index, 1);
@@ -959,17 +937,17 @@ static uint32_t build_icmp_error(uint8_t *f, uint16_t cport)
 	uint8_t *ip = f + 14, *icmp = ip + 20, *q = icmp + 8;
 
 	put_eth(f, 0x0800);
-	put_ip4(ip, 0xc0, 20 + 8 + 28, 0x7777, 0, 1, ROUTER, VIP_ADDR);
+	elb_test_ipv4(ip, 0xc0, 20 + 8 + 28, 0x7777, 0, 1, ROUTER, VIP_ADDR);
 	icmp[0] = 3;
 	icmp[1] = 4;
-	put16(icmp + 2, 0);
-	put16(icmp + 4, 0);
-	put16(icmp + 6, 1400);
-	put_ip4(q, 0, 1500, 0x4242, 0x4000, 6, VIP_ADDR, CLIENT);
-	put16(q + 20, 80);
-	put16(q + 22, cport);
-	put32(q + 24, 0xdeadbeef);
-	put16(icmp + 2, csum(icmp, 8 + 28));
+	put_be16(icmp + 2, 0);
+	put_be16(icmp + 4, 0);
+	put_be16(icmp + 6, 1400);
+	elb_test_ipv4(q, 0, 1500, 0x4242, 0x4000, 6, VIP_ADDR, CLIENT);
+	put_be16(q + 20, 80);
+	put_be16(q + 22, cport);
+	put_be32(q + 24, 0xdeadbeef);
+	put_be16(icmp + 2, elb_test_csum(icmp, 8 + 28));
 	return 14 + 20 + 8 + 28;
 }
 
@@ -1042,8 +1020,8 @@ static void test_vlan_tagged_forwarded(void)
 	fx_init(&fx, ELB_MAGLEV_DEFAULT_SIZE);
 	build_tcp4(tmp, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_SYN, 0, true);
 	memcpy(f, tmp, 12);
-	put16(f + 12, 0x8100);
-	put16(f + 14, 100);
+	put_be16(f + 12, 0x8100);
+	put_be16(f + 14, 100);
 	memcpy(f + 16, tmp + 12, 42);
 	len = 58;
 	memcpy(inner, f + 18, 40);

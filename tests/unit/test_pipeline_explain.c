@@ -6,9 +6,10 @@
  * every live byte as it was (flow tables, counters).
  *
  * Workers and snapshots are built by hand as the control thread would (as
- * in test_pipeline.c). Frames are built here byte by byte; every expected
- * decision comes from running the real pipeline on the live worker after
- * the explain, never from the code under test.
+ * in test_pipeline.c). Frames come from the test library's frame builder
+ * (elb_test_frames.h); every expected decision comes from running the
+ * real pipeline on the live worker after the explain, never from the code
+ * under test.
  *
  * Addresses: VIP 10.100.0.1:80/tcp, node 192.0.2.1, backends 10.0.0.11..14
  * in slots 0..3, clients 198.51.100.x.
@@ -25,7 +26,7 @@
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
 #include "elb_test.h"
-#include "test_frames.h"
+#include "elb_test_frames.h"
 #include "test_maglev_fill.h"
 
 #define HEADROOM ELB_EXPLAIN_HEADROOM
@@ -53,8 +54,8 @@ static const uint8_t gateway_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 static uint32_t build_tcp4(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
 			   uint8_t flags, uint32_t payload, bool df)
 {
-	return build_tcp4_macs(f, port_macs[0], router_mac, src, sport, dst, dport, flags, payload,
-			       df);
+	return elb_test_tcp4_frame(f, port_macs[0], router_mac, src, sport, dst, dport, flags,
+				   payload, df);
 }
 
 /* ---- fixture --------------------------------------------------------------------------- */
@@ -350,7 +351,7 @@ static void test_miss(void)
 	/* IP-in-IP from the node to the backend, from worker 0's port. */
 	CU_ASSERT_EQUAL(fx.run->result.out_len, 14 + 20 + len - 14);
 	ELB_ASSERT_BYTES(fx.run->out + 6, 6, port_macs[0], 6);
-	CU_ASSERT_EQUAL(get32(fx.run->out + 14 + 16), BACKEND0 + fx.run->result.backend_slot);
+	CU_ASSERT_EQUAL(get_be32(fx.run->out + 14 + 16), BACKEND0 + fx.run->result.backend_slot);
 	ELB_ASSERT_BYTES(fx.run->out + 34, len - 14, frame + 14, len - 14);
 
 	/* The input frame is the caller's: not written. */

@@ -22,6 +22,7 @@
 
 #include "elb_rpc.h"
 #include "elb_test.h"
+#include "elb_version.h"
 
 #define OTHER_UID 65534u   /* nobody */
 #define STRANGER_UID 65533u
@@ -69,6 +70,11 @@ static const struct elb_rpc_method methods[] = {
 	{"watch", m_watch, true},
 };
 
+/* A deprecated name of set, to check that access follows the method. */
+static const struct elb_rpc_alias set_aliases[] = {
+	{"set.old", "set"},
+};
+
 struct fixture {
 	char dir[64];
 	char path[108];
@@ -81,6 +87,8 @@ static void fixture_open(struct fixture *f, const struct elb_rpc_access *access,
 	struct elb_rpc_server_config config = {
 		.methods = methods,
 		.n_methods = sizeof(methods) / sizeof(methods[0]),
+		.aliases = set_aliases,
+		.n_aliases = sizeof(set_aliases) / sizeof(set_aliases[0]),
 		.access = access,
 		.max_output = max_output,
 		.mode = mode,
@@ -414,6 +422,44 @@ static void test_access_by_credentials(void)
 	}
 }
 
+/* A read-only peer may call the built-ins (rpc.methods tells it what it
+ * may call) and is refused a deprecated name of a method that changes
+ * state, as it is the method itself; a writer may call it. */
+static void test_builtins_and_aliases_by_credentials(void)
+{
+	static const uint32_t other_uid[] = {OTHER_UID};
+	static const char *const script[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"rpc.methods\"}\n",
+		"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"set.old\"}\n",
+		"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}\n",
+		"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"status.get\"}\n",
+	};
+	struct elb_rpc_access reader = {.read = {.uids = other_uid, .n_uids = 1}};
+	struct elb_rpc_access writer = {.write = {.uids = other_uid, .n_uids = 1}};
+	struct elb_rpc_stats stats;
+	struct fixture f;
+	int refused;
+
+	if (geteuid() != 0) {
+		printf("(skipped: needs root to run a peer as another uid) ");
+		return;
+	}
+	fixture_open(&f, &reader, 0, 0666);
+	CU_ASSERT_EQUAL(run_as(&f, OTHER_UID, OTHER_GID, script, 4, &refused),
+			((ANSWERED * 5 + DENIED) * 5 + ANSWERED) * 5 + ANSWERED);
+	CU_ASSERT_EQUAL(refused, 0);
+	CU_ASSERT_EQUAL(f.ctx.sets, 0);
+	elb_rpc_server_stats(f.ctx.srv, &stats);
+	CU_ASSERT_EQUAL(stats.denied, 1);
+	fixture_close(&f);
+
+	fixture_open(&f, &writer, 0, 0666);
+	CU_ASSERT_EQUAL(run_as(&f, OTHER_UID, OTHER_GID, script, 4, &refused),
+			((ANSWERED * 5 + ANSWERED) * 5 + ANSWERED) * 5 + ANSWERED);
+	CU_ASSERT_EQUAL(f.ctx.sets, 1);
+	fixture_close(&f);
+}
+
 static void test_socket_owner_group_and_mode(void)
 {
 	struct elb_rpc_server_config config = {
@@ -443,6 +489,254 @@ static void test_socket_owner_group_and_mode(void)
 	rmdir(dir);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Built-in methods and deprecated aliases, through elb_rpc_server_answer */
+
+struct answer_server {
+	char dir[64];
+	char path[108];
+	struct elb_rpc_server *srv;
+};
+
+static int answer_server_open(struct answer_server *a, struct elb_rpc_server_config *config)
+{
+	snprintf(a->dir, sizeof(a->dir), "/tmp/elb-rpc-test-XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(a->dir) != NULL);
+	snprintf(a->path, sizeof(a->path), "%s/s", a->dir);
+	config->path = a->path;
+	a->srv = NULL;
+	return elb_rpc_server_open(&a->srv, config);
+}
+
+static void answer_server_close(struct answer_server *a)
+{
+	elb_rpc_server_close(a->srv);
+	rmdir(a->dir);
+}
+
+/* The response line to a request line, exactly (its "\n" aside). */
+static void expect_answer(struct answer_server *a, const char *request, const char *want)
+{
+	char *got = elb_rpc_server_answer(a->srv, request, strlen(request));
+	size_t len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	len = strlen(got);
+	CU_ASSERT_TRUE(len > 0 && got[len - 1] == '\n');
+	if (len > 0 && got[len - 1] == '\n')
+		got[len - 1] = '\0';
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "\n  %s\n  got  %s\n  want %s\n", request, got, want);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	free(got);
+}
+
+static int describe_ping(void *ctx, cJSON *result)
+{
+	(void)ctx;
+	cJSON_AddStringToObject(result, "daemon", "test");
+	cJSON_AddNumberToObject(result, "protocol", 7);
+	return 0;
+}
+
+static int describe_status(void *ctx, cJSON *result)
+{
+	struct server_ctx *s = ctx;
+	cJSON *control = cJSON_AddObjectToObject(result, "control");
+
+	cJSON_AddNumberToObject(result, "sets", s->sets);
+	cJSON_AddNumberToObject(control, "apply_failures", 3);
+	return 0;
+}
+
+static int describe_fails(void *ctx, cJSON *result)
+{
+	(void)ctx;
+	(void)result;
+	return -EIO;
+}
+
+#define VERSION_MEMBER "\"version\":\"" ELB_VERSION "\""
+#define CONTROL_COUNTERS(requests, errors)                                                         \
+	"\"clients\":0,\"requests\":" #requests ",\"errors\":" #errors                             \
+	",\"refused\":0,\"dropped\":0,\"oversized\":0,\"denied\":0"
+
+/* A daemon without callbacks: what the server alone says. Requests count
+ * this one too; elb_rpc_server_answer opens no connection. */
+static void test_builtins_without_callbacks(void)
+{
+	struct elb_rpc_server_config config = {.methods = methods, .n_methods = 3};
+	struct answer_server a;
+
+	CU_ASSERT_EQUAL_FATAL(answer_server_open(&a, &config), 0);
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"pong\":true," VERSION_MEMBER
+		      "}}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"status.get\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"control\":{"
+		      CONTROL_COUNTERS(2, 0) "}}}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"rpc.methods\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"methods\":["
+		      "{\"name\":\"echo\",\"read_only\":true},"
+		      "{\"name\":\"set\",\"read_only\":false},"
+		      "{\"name\":\"watch\",\"read_only\":true},"
+		      "{\"name\":\"ping\",\"read_only\":true},"
+		      "{\"name\":\"status.get\",\"read_only\":true},"
+		      "{\"name\":\"rpc.methods\",\"read_only\":true}]}}");
+	/* No params accepted, named like any method's unknown member. */
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"params\":{\"x\":1}}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32602,\"message\":\"x: "
+		      "unknown member\",\"data\":{\"field\":\"x\"}}}");
+	answer_server_close(&a);
+}
+
+/* The daemon's members come between "pong" and "version"; status.get's
+ * "control" holds the daemon's members and the server's counters. */
+static void test_builtins_with_callbacks(void)
+{
+	struct server_ctx ctx = {.sets = 2};
+	struct elb_rpc_server_config config = {.methods = methods,
+					       .n_methods = 3,
+					       .ctx = &ctx,
+					       .ping = describe_ping,
+					       .status = describe_status};
+	struct answer_server a;
+
+	CU_ASSERT_EQUAL_FATAL(answer_server_open(&a, &config), 0);
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"pong\":true,\"daemon\":\"test\","
+		      "\"protocol\":7," VERSION_MEMBER "}}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"set\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":3}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"status.get\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"control\":{\"apply_failures\":3,"
+		      CONTROL_COUNTERS(3, 0) "},\"sets\":3}}");
+	answer_server_close(&a);
+
+	config.ping = describe_fails;
+	config.status = describe_fails;
+	CU_ASSERT_EQUAL_FATAL(answer_server_open(&a, &config), 0);
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32603,\"message\":"
+		      "\"ping: Input/output error\"}}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"status.get\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32603,\"message\":"
+		      "\"status.get: Input/output error\"}}");
+	answer_server_close(&a);
+}
+
+static int m_own_ping(void *ctx, const cJSON *params, cJSON **result,
+		      struct elb_rpc_error *error)
+{
+	(void)ctx;
+	(void)params;
+	(void)error;
+	*result = cJSON_CreateString("own ping");
+	return 0;
+}
+
+/* A daemon that registers a built-in's name itself keeps it: its entry is
+ * served and listed once, with its own read_only. */
+static void test_own_entry_wins_over_builtin(void)
+{
+	static const struct elb_rpc_method own[] = {
+		{"ping", m_own_ping, false},
+		{"echo", m_echo, true},
+	};
+	struct elb_rpc_server_config config = {.methods = own, .n_methods = 2,
+					       .ping = describe_fails};
+	struct answer_server a;
+
+	CU_ASSERT_EQUAL_FATAL(answer_server_open(&a, &config), 0);
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"own ping\"}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"rpc.methods\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"methods\":["
+		      "{\"name\":\"ping\",\"read_only\":false},"
+		      "{\"name\":\"echo\",\"read_only\":true},"
+		      "{\"name\":\"status.get\",\"read_only\":true},"
+		      "{\"name\":\"rpc.methods\",\"read_only\":true}]}}");
+	answer_server_close(&a);
+}
+
+/* A deprecated alias answers exactly as its replacement (same handler,
+ * same read_only: a read-only peer is refused it as it is the new name),
+ * and rpc.methods marks it. */
+static void test_alias_answers_as_replacement(void)
+{
+	static const struct elb_rpc_alias aliases[] = {
+		{"echo.old", "echo"},
+		{"set.old", "set"},
+	};
+	struct server_ctx ctx = {0};
+	struct elb_rpc_server_config config = {.methods = methods, .n_methods = 3, .ctx = &ctx,
+					       .aliases = aliases, .n_aliases = 2};
+	struct answer_server a;
+
+	CU_ASSERT_EQUAL_FATAL(answer_server_open(&a, &config), 0);
+	expect_answer(&a,
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\",\"params\":{\"a\":[1]}}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\":[1]}}");
+	expect_answer(&a,
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo.old\","
+		      "\"params\":{\"a\":[1]}}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\":[1]}}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"set\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":1}");
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"set.old\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":2}");
+	CU_ASSERT_EQUAL(ctx.sets, 2);
+	expect_answer(&a, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"rpc.methods\"}",
+		      "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"methods\":["
+		      "{\"name\":\"echo\",\"read_only\":true},"
+		      "{\"name\":\"set\",\"read_only\":false},"
+		      "{\"name\":\"watch\",\"read_only\":true},"
+		      "{\"name\":\"echo.old\",\"read_only\":true,\"deprecated\":true,"
+		      "\"replaced_by\":\"echo\"},"
+		      "{\"name\":\"set.old\",\"read_only\":false,\"deprecated\":true,"
+		      "\"replaced_by\":\"set\"},"
+		      "{\"name\":\"ping\",\"read_only\":true},"
+		      "{\"name\":\"status.get\",\"read_only\":true},"
+		      "{\"name\":\"rpc.methods\",\"read_only\":true}]}}");
+	answer_server_close(&a);
+}
+
+/* Tables the server refuses at open, before any socket exists. */
+static void test_bad_method_tables_refused(void)
+{
+	static const struct elb_rpc_method twice[] = {{"echo", m_echo, true},
+						      {"echo", m_set, false}};
+	static const struct elb_rpc_method no_handler[] = {{"echo", NULL, true}};
+	static const struct elb_rpc_alias to_nothing[] = {{"old", "missing"}};
+	static const struct elb_rpc_alias to_builtin[] = {{"old.ping", "ping"}};
+	static const struct elb_rpc_alias shadowing[] = {{"set", "echo"}};
+	static const struct elb_rpc_alias repeated[] = {{"old", "echo"}, {"old", "set"}};
+	static const struct {
+		const struct elb_rpc_method *methods;
+		size_t n_methods;
+		const struct elb_rpc_alias *aliases;
+		size_t n_aliases;
+	} cases[] = {
+		{twice, 2, NULL, 0},	    {no_handler, 1, NULL, 0}, {methods, 3, to_nothing, 1},
+		{methods, 3, to_builtin, 1}, {methods, 3, shadowing, 1}, {methods, 3, repeated, 2},
+		{methods, 3, NULL, 1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct elb_rpc_server_config config = {.methods = cases[i].methods,
+						       .n_methods = cases[i].n_methods,
+						       .aliases = cases[i].aliases,
+						       .n_aliases = cases[i].n_aliases};
+		struct answer_server a;
+		struct stat st;
+
+		CU_ASSERT_EQUAL(answer_server_open(&a, &config), -EINVAL);
+		CU_ASSERT_PTR_NULL(a.srv);
+		CU_ASSERT_EQUAL(stat(a.path, &st), -1);
+		rmdir(a.dir);
+	}
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -450,7 +744,13 @@ int main(void)
 		ELB_TEST(test_unread_notifications_drop_only_that_client),
 		ELB_TEST(test_invalid_utf8_refused),
 		ELB_TEST(test_access_by_credentials),
+		ELB_TEST(test_builtins_and_aliases_by_credentials),
 		ELB_TEST(test_socket_owner_group_and_mode),
+		ELB_TEST(test_builtins_without_callbacks),
+		ELB_TEST(test_builtins_with_callbacks),
+		ELB_TEST(test_own_entry_wins_over_builtin),
+		ELB_TEST(test_alias_answers_as_replacement),
+		ELB_TEST(test_bad_method_tables_refused),
 		ELB_TEST_END,
 	};
 

@@ -47,13 +47,13 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
+from edgelb_testlib import rpc as jsonrpc
+from edgelb_testlib.e2e import (FAILURES, Client, check, start_backend, start_dataplane,
+                                stop_process, topology)
+from edgelb_testlib.proc import poll_until
+import test_fleet  # tests/fleet: on PYTHONPATH (tests/upgrade/meson.build)
 
-from e2e_netns import (FAILURES, Client, check, rpc_once, start_backend,  # noqa: E402
-                       start_dataplane, stop_process, topology, wait_for)
-import test_fleet  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 AGENTS = os.path.join(HERE, "upgrade_agents.py")
 TAG = f"up{os.getpid() % 100000}"
@@ -86,7 +86,7 @@ def figure(text):
 
 
 class UpgradeClient(Client):
-    """e2e_netns.Client running upgrade_agents.py (paced transfers beside
+    """e2e.Client running upgrade_agents.py (paced transfers beside
     the e2e and fleet clients' commands)."""
 
     def __init__(self, ns, lifetime):  # pylint: disable=super-init-not-called
@@ -154,7 +154,7 @@ def progress_ok(what, client, at_begin, at_end):
         return [k for k, v in at_end.items() if now.get(k, 0) <= v]
 
     during = sum(at_end.get(k, 0) - v for k, v in at_begin.items())
-    t = wait_for(lambda: not stalled(), PROGRESS_BOUND_S, 0.1)
+    t = poll_until(lambda: not stalled(), PROGRESS_BOUND_S, 0.1)
     late = stalled() if t is None else []
     check(at_end and not late, f"{what}: every paced transfer moving again after the upgrade "
           f"({len(at_end) - len(late)} of {len(at_end)}, all within {fmt(t)} s) {late[:3]}")
@@ -220,11 +220,11 @@ class XdpDrill:
         return up
 
     def in_sync(self):
-        d = rpc_once(self.cp_sock, "dataplanes.get")["dataplanes"][0]
+        d = jsonrpc.call(self.cp_sock, "dataplanes.get")["dataplanes"][0]
         return d["connected"] and d["in_sync"]
 
     def all_up(self):
-        for v in rpc_once(self.cp_sock, "health.get")["vips"]:
+        for v in jsonrpc.call(self.cp_sock, "health.get")["vips"]:
             if v["vip"].startswith(self.topo["VIP4"]):
                 return all(b["health"] == "up" and b["pushed"] for b in v["backend_health"])
         return False
@@ -254,11 +254,11 @@ class XdpDrill:
                                     "--config", self.cp_config, "--socket", self.cp_sock],
                                    stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        t = wait_for(lambda: self.in_sync() and self.all_up(), 15, 0.05)
+        t = poll_until(lambda: self.in_sync() and self.all_up(), 15, 0.05)
         if not check(t is not None, f"edgelb-cp pushed its state, backends up ({fmt(t)} s)"):
             return
         new_bin = new_version(self.args.xdp, self.work)
-        old_version = rpc_once(self.dp_sock, "status.get").get("version")
+        old_version = jsonrpc.call(self.dp_sock, "status.get").get("version")
 
         self.client = UpgradeClient(topo["NS_CLIENT"], AGENT_LIFETIME_S)
         held = start_streams(self.client, topo["VIP4"], topo["VIP6"])
@@ -284,11 +284,11 @@ class XdpDrill:
             return
         t_answer = time.monotonic() - t_begin
         running = running_binary(self.dp)
-        status = rpc_once(self.dp_sock, "status.get")
+        status = jsonrpc.call(self.dp_sock, "status.get")
         check(running == new_bin and status.get("version") == old_version,
               f"the new edgelb-xdp runs {running} (the copy), version {status.get('version')}, "
               f"running_state_kept {status.get('running_state_kept')}")
-        t = wait_for(self.in_sync, 10, 0.02)
+        t = poll_until(self.in_sync, 10, 0.02)
         t_sync = None if t is None else time.monotonic() - t_begin
         check(t is not None, f"edgelb-cp in sync with the new edgelb-xdp ({fmt(t_sync)} s after "
               "the signal)")
@@ -350,8 +350,8 @@ class DpdkDrill(test_fleet.Test):
         """Node may be resumed: dataplane in sync, backends up, sessions
         established (as read after `since`: node.get reads BIRD's sessions
         every second), the same Maglev tables as the other node."""
-        d = rpc_once(node.cp_sock, "dataplanes.get")["dataplanes"][0]
-        health = rpc_once(node.cp_sock, "health.get")["vips"]
+        d = jsonrpc.call(node.cp_sock, "dataplanes.get")["dataplanes"][0]
+        health = jsonrpc.call(node.cp_sock, "health.get")["vips"]
         speaker = node.node()["speaker"]
         sessions = speaker["sessions"]
         if since is not None and speaker["sessions_ms_ago"] / 1000 >= time.monotonic() - since:
@@ -387,12 +387,12 @@ class DpdkDrill(test_fleet.Test):
                      f"router: ECMP routes to {vip} and {vip6} via both nodes "
                      f"({sorted(self.next_hops())}, {sorted(self.next_hops(6))})"):
             return
-        t = wait_for(lambda: self.ready(a, b) and self.ready(b, a), 15, 0.1)
+        t = poll_until(lambda: self.ready(a, b) and self.ready(b, a), 15, 0.1)
         if not check(t is not None, "both nodes ready (in sync, backends up, sessions "
                      "established, equal Maglev digests)"):
             return
         new_bin = new_version(self.args.dp, self.work)
-        old_version = rpc_once(a.dp_sock, "status.get").get("version")
+        old_version = jsonrpc.call(a.dp_sock, "status.get").get("version")
 
         self.client = UpgradeClient(topo["NS_CLIENT"], AGENT_LIFETIME_S)
         held = start_streams(self.client, vip, vip6)
@@ -426,11 +426,11 @@ class DpdkDrill(test_fleet.Test):
             return
         t_answer = time.monotonic() - t_stop
         running = running_binary(a.dp)
-        version = rpc_once(a.dp_sock, "status.get").get("version")
+        version = jsonrpc.call(a.dp_sock, "status.get").get("version")
         check(running == new_bin and version == old_version,
               f"the new edgelb-dp runs {running} (the copy), version {version}")
         t_up = time.monotonic()
-        t = wait_for(lambda: self.ready(a, b, since=t_up), 30, 0.05)
+        t = poll_until(lambda: self.ready(a, b, since=t_up), 30, 0.05)
         t_ready = None if t is None else time.monotonic() - t_stop
         if not check(t is not None, f"node A ready to resume {fmt(t_ready)} s after the "
                      f"SIGTERM (in sync, backends up, BGP sessions established, digests "
@@ -446,7 +446,7 @@ class DpdkDrill(test_fleet.Test):
         t_announced = None if t is None else time.monotonic() - t_resume
         check(t is not None and t6 is not None,
               f"node A resumed: both next hops again after {fmt(t_announced)} s (v4 and v6)")
-        t_rx = wait_for(lambda: a.vip_counters(self.vip_name)["rx"] > rx0, 10, 0.05)
+        t_rx = poll_until(lambda: a.vip_counters(self.vip_name)["rx"] > rx0, 10, 0.05)
         t_rx = None if t_rx is None else time.monotonic() - t_resume
         check(t_rx is not None, "node A carries VIP traffic again after the resume")
         t_end = time.monotonic()

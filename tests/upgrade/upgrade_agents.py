@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The client test_upgrade.py runs in its client namespace: tests/fleet's
-client (fleet_agents.py: e2e_agents.py's commands, held keep-alive
+client (edgelb_testlib's fleet_agents.py: agents.py's commands, held keep-alive
 connections with their 5-tuples) plus long transfers paced by the client.
 
 client LIFETIME_S
@@ -25,18 +25,13 @@ client LIFETIME_S
         the time it happened), t_start, t_end
     Every other command goes to fleet_agents.py's client.
 """
-import os
 import socket
 import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-
-import e2e_agents  # noqa: E402
-import fleet_agents  # noqa: E402
+from edgelb_testlib import agents as e2e_agents
+from edgelb_testlib import fleet_agents
 
 # A read that waits longer than this is an error: the dataplane restart
 # delays the window updates (TCP retransmits and probes) but not this long.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """edgelb-xdp as a process, on a veth pair.
 
@@ -20,7 +19,9 @@ on their backends: the same packets again create no new flow and re-pick
 none. Replacing the backend (its slot
 is handed to the new one in the same change) re-picks those flows onto the
 new backend. Everything created is removed at
-the end. Root only: exits 77 (skipped) otherwise.
+the end. Root only: skipped otherwise. Run by pytest (--agent, --mode,
+--peer-pass-obj): one module fixture makes the veth pair and namespace,
+each step of the agent's life is a test, in order.
 
 The test runs in a mount namespace of its own where /sys/fs/bpf is not a
 bpffs, as on a host as it comes: the agent, run with its default pin
@@ -31,18 +32,19 @@ kernel refuses the BPF iterator (lockdown). In native mode, the agent
 warns at attach when a veth peer has no XDP program (its XDP_TX frames
 would be lost), checked on a second veth pair whose ends both stay here.
 """
-import argparse
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
-SKIP = 77
+import pytest
+
+from edgelb_testlib import netns, rpc
+from edgelb_testlib.checks import Checker
+from edgelb_testlib.netns import sh
+from edgelb_testlib.pytest_plugin import require_root
+
 GATEWAY_MAC = "02:00:00:00:00:fe"
 VIP = "10.0.0.10"
 BACKEND = "10.200.0.1"
@@ -52,23 +54,15 @@ PACKETS = 5
 # Runs inside the namespace: sends PACKETS UDP frames to the VIP through B
 # and reports what comes back encapsulated.
 PROBE = r'''
-import json, socket, struct, sys, time
+import json, socket, sys, time
+from edgelb_testlib.frames import udp4_frame
 ifname, dst_mac, vip, backend, n = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((ifname, 0))
 src_mac = s.getsockname()[4][:6]
-def csum(b):
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while t >> 16:
-        t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
 for i in range(n):
-    payload = b"edgelb-xdp-test %d" % i
-    udp = struct.pack("!HHHH", 40000 + i, 80, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
-                     socket.inet_aton("10.98.0.2"), socket.inet_aton(vip))
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    s.send(dst_mac + src_mac + b"\x08\x00" + ip + udp)
+    s.send(udp4_frame(dst_mac, src_mac, "10.98.0.2", vip, 40000 + i, 80,
+                      b"edgelb-xdp-test %d" % i, ident=i))
 got, deadline = [], time.time() + 3
 s.settimeout(0.2)
 while time.time() < deadline and len(got) < n:
@@ -87,27 +81,6 @@ print(json.dumps(got))
 '''
 
 
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
-
-
-def rpc(path, method, params=None, rid=1):
-    req = {"jsonrpc": "2.0", "id": rid, "method": method}
-    if params is not None:
-        req["params"] = params
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
-
-
 def xdp_attached(ifname):
     return "xdp" in sh("ip", "link", "show", "dev", ifname).stdout
 
@@ -117,17 +90,13 @@ def is_bpffs(path):
 
 
 def enter_private_mounts():
-    """Re-run this script in a mount namespace of its own (mounts made there
-    end with it) and, there, take any bpffs off /sys/fs/bpf."""
-    if os.environ.get("ELB_TEST_PRIVATE_MOUNTS") != "1":
-        env = dict(os.environ, ELB_TEST_PRIVATE_MOUNTS="1")
-        return subprocess.run(["unshare", "--mount", "--propagation", "private",
-                               sys.executable] + sys.argv, env=env).returncode
+    """This process in a mount namespace of its own (mounts made here end
+    with it) and, there, any bpffs taken off /sys/fs/bpf."""
+    netns.enter_private_mount_namespace()
     for _ in range(8):  # mounts may be stacked
         if not is_bpffs("/sys/fs/bpf"):
             break
         sh("umount", "/sys/fs/bpf", check=False)
-    return None
 
 
 def kernel_locked_down():
@@ -143,194 +112,221 @@ def kernel_locked_down():
     return "[integrity]" in line or "[confidentiality]" in line
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--agent", required=True)
-    ap.add_argument("--mode", choices=("generic", "native"), default="generic")
-    ap.add_argument("--peer-pass-obj", help="BPF object with the XDP_PASS program floor_pass, "
-                    "attached to the peer in native mode")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("skipped: needs root (XDP, network namespaces)")
-        return SKIP
-    if args.mode == "native" and not args.peer_pass_obj:
-        ap.error("--mode native needs --peer-pass-obj")
-    rc = enter_private_mounts()
-    if rc is not None:
-        return rc
-    if is_bpffs("/sys/fs/bpf"):
-        print("could not take the bpffs off /sys/fs/bpf in a private mount namespace")
-        return 1
-    locked_down = kernel_locked_down()
+class Rig:
+    """The veth pair (A here, B in a namespace of the test's), the agent on
+    A, and the checks of its life (failures: every failed check's text)."""
 
-    tag = str(os.getpid() % 100000)
-    ns, a, b = "elbxt" + tag, "elbxa" + tag, "elbxb" + tag
-    work = tempfile.mkdtemp(prefix="elb-xdp-agent-")
-    sock = os.path.join(work, "xdp.sock")
-    agent = None
-    failures = []
+    def __init__(self, opts, work):
+        self.args = opts
+        tag = self.tag = str(os.getpid() % 100000)
+        self.ns, self.a, self.b = "elbxt" + tag, "elbxa" + tag, "elbxb" + tag
+        self.work = work
+        self.sock = os.path.join(work, "xdp.sock")
+        self.state = os.path.join(work, "state.json")
+        self.ck = Checker()
+        self.failures = self.ck.failures
+        self.starts = []
+        self.agent = None
+        self.cfg = {"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
+                    "vips": [{"address": VIP, "port": 80, "protocol": "udp",
+                              "backends": [{"address": BACKEND}]}]}
+
+    def setup(self):
+        netns.veth_into_namespace(self.a, self.b, self.ns, "10.98.0.1/24", "10.98.0.2/24")
+        if self.args.mode == "native":
+            sh("ip", "-n", self.ns, "link", "set", "dev", self.b, "xdpdrv", "obj",
+               self.args.peer_pass_obj, "program", "floor_pass")
+        with open(f"/sys/class/net/{self.a}/address") as f:
+            self.a_mac = f.read().strip()
+
+    def teardown(self):
+        if self.agent and self.agent.poll() is None:
+            self.agent.kill()
+            self.agent.wait()
+        sh("ip", "link", "del", self.a, check=False)
+        sh("ip", "netns", "del", self.ns, check=False)
+
+    def start_agent(self, with_state=True):
+        err = open(os.path.join(self.work, f"agent-{len(self.starts)}.err"), "w+")
+        proc = subprocess.Popen([self.args.agent, "--iface", self.a, "--mode", self.args.mode,
+                                 "--socket", self.sock, "--flows", "4096"] +
+                                (["--state", self.state] if with_state else []),
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        self.starts.append(err)
+        line = proc.stdout.readline()
+        print(line.strip())
+        if "attached" not in line:
+            self.failures.append("agent did not attach: " + line.strip())
+        elif not xdp_attached(self.a):
+            self.failures.append(f"no XDP program on {self.a} after start")
+        elif self.args.mode not in line:
+            self.failures.append(f"agent attached in another mode than {self.args.mode}: "
+                                 f"{line.strip()}")
+        self.agent = proc
+
+    def stop_agent(self, sig=signal.SIGTERM):
+        """SIGTERM: exit 0, the program detached; SIGUSR2 (an upgrade):
+        exit 0, the program left attached."""
+        proc, name = self.agent, signal.Signals(sig).name
+        proc.send_signal(sig)
+        try:
+            rc = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.failures.append(f"agent did not exit within 10 s of {name}")
+            rc = None
+        print(proc.stdout.read().strip())
+        if rc != 0:
+            self.failures.append(f"agent exit code {rc} after {name}")
+        if xdp_attached(self.a) != (sig == signal.SIGUSR2):
+            self.failures.append(f"after {name} the XDP program is "
+                                 f"{'still' if xdp_attached(self.a) else 'no longer'} attached "
+                                 f"to {self.a}")
+
+    def probe_vip(self, backend=BACKEND):
+        # On one CPU: generic XDP runs where the sender runs, and flows are per CPU.
+        probe = sh("ip", "netns", "exec", self.ns, "taskset", "-c", "0", sys.executable, "-c",
+                   PROBE, self.b, self.a_mac.replace(":", ""), VIP, backend, str(PACKETS),
+                   check=False)
+        if probe.returncode != 0:
+            self.failures.append("probe failed: " + probe.stderr.strip())
+            return
+        got = json.loads(probe.stdout)
+        print(f"{len(got)} of {PACKETS} VIP packets came back encapsulated toward {backend}")
+        if len(got) != PACKETS:
+            self.failures.append(f"{len(got)} of {PACKETS} encapsulated packets seen on {self.b}")
+        for g in got:
+            if (g["dst_mac"] != GATEWAY_MAC.replace(":", "") or
+                    g["src_mac"] != self.a_mac.replace(":", "") or
+                    g["outer_src"] != "10.98.0.1" or g["inner_dst"] != VIP):
+                self.failures.append(f"unexpected encapsulated frame: {g}")
+                break
+
+    def check_counters(self, forwarded, new_flows, repicked=0):
+        c = rpc.request(self.sock, "counters.get", timeout=10).get("result", {})
+        c = c.get("counters", {})
+        seen = (c.get("forwarded", {}).get("packets"), c.get("new_flows"),
+                c.get("flows_repicked"))
+        print(f"counters: forwarded {seen[0]}, new_flows {seen[1]}, repicked {seen[2]}")
+        if seen != (forwarded, new_flows, repicked):
+            self.failures.append(f"counters (forwarded, new_flows, repicked) {seen}, "
+                                 f"expected {(forwarded, new_flows, repicked)}")
+
+
+@pytest.fixture(scope="module")
+def rig(opts, workdir):
+    require_root("XDP, network namespaces")
+    if opts.mode == "native" and not opts.peer_pass_obj:
+        raise pytest.UsageError("--mode native needs --peer-pass-obj")
+    enter_private_mounts()
+    assert not is_bpffs("/sys/fs/bpf"), \
+        "could not take the bpffs off /sys/fs/bpf in a private mount namespace"
+    r = Rig(opts, workdir)
+    r.locked_down = kernel_locked_down()
     try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
-        sh("ip", "link", "set", b, "netns", ns)
-        sh("ip", "addr", "add", "10.98.0.1/24", "dev", a)
-        sh("ip", "link", "set", a, "up")
-        sh("ip", "-n", ns, "addr", "add", "10.98.0.2/24", "dev", b)
-        sh("ip", "-n", ns, "link", "set", b, "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        if args.mode == "native":
-            sh("ip", "-n", ns, "link", "set", "dev", b, "xdpdrv", "obj", args.peer_pass_obj,
-               "program", "floor_pass")
-        with open(f"/sys/class/net/{a}/address") as f:
-            a_mac = f.read().strip()
+        r.setup()
+        yield r
+    finally:
+        r.teardown()
 
-        state = os.path.join(work, "state.json")
 
-        starts = []
+def test_first_start_attaches_and_mounts_bpffs(rig):
+    with rig.ck.scope():
+        rig.start_agent()
+        assert not rig.failures, "\n".join(rig.failures)
+        check_first_start_stderr(rig.starts[0], rig.locked_down, rig.args.mode == "native",
+                                 rpc.request(rig.sock, "status.get", timeout=10), rig.failures)
 
-        def start_agent(with_state=True):
-            err = open(os.path.join(work, f"agent-{len(starts)}.err"), "w+")
-            proc = subprocess.Popen([args.agent, "--iface", a, "--mode", args.mode,
-                                     "--socket", sock, "--flows", "4096"] +
-                                    (["--state", state] if with_state else []),
-                                    stdout=subprocess.PIPE, stderr=err, text=True)
-            starts.append(err)
-            line = proc.stdout.readline()
-            print(line.strip())
-            if "attached" not in line:
-                failures.append("agent did not attach: " + line.strip())
-            elif not xdp_attached(a):
-                failures.append(f"no XDP program on {a} after start")
-            elif args.mode not in line:
-                failures.append(f"agent attached in another mode than {args.mode}: {line.strip()}")
-            return proc
 
-        def stop_agent(proc, sig=signal.SIGTERM):
-            """SIGTERM: exit 0, the program detached; SIGUSR2 (an upgrade):
-            exit 0, the program left attached."""
-            name = signal.Signals(sig).name
-            proc.send_signal(sig)
-            try:
-                rc = proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                failures.append(f"agent did not exit within 10 s of {name}")
-                rc = None
-            print(proc.stdout.read().strip())
-            if rc != 0:
-                failures.append(f"agent exit code {rc} after {name}")
-            if xdp_attached(a) != (sig == signal.SIGUSR2):
-                failures.append(f"after {name} the XDP program is "
-                                f"{'still' if xdp_attached(a) else 'no longer'} attached to {a}")
-
-        def probe_vip(backend=BACKEND):
-            # On one CPU: generic XDP runs where the sender runs, and flows are per CPU.
-            probe = sh("ip", "netns", "exec", ns, "taskset", "-c", "0", sys.executable, "-c",
-                       PROBE, b, a_mac.replace(":", ""), VIP, backend, str(PACKETS), check=False)
-            if probe.returncode != 0:
-                failures.append("probe failed: " + probe.stderr.strip())
-                return
-            got = json.loads(probe.stdout)
-            print(f"{len(got)} of {PACKETS} VIP packets came back encapsulated toward {backend}")
-            if len(got) != PACKETS:
-                failures.append(f"{len(got)} of {PACKETS} encapsulated packets seen on {b}")
-            for g in got:
-                if (g["dst_mac"] != GATEWAY_MAC.replace(":", "") or
-                        g["src_mac"] != a_mac.replace(":", "") or
-                        g["outer_src"] != "10.98.0.1" or g["inner_dst"] != VIP):
-                    failures.append(f"unexpected encapsulated frame: {g}")
-                    break
-
-        def check_counters(forwarded, new_flows, repicked=0):
-            c = rpc(sock, "counters.get", rid=3).get("result", {}).get("counters", {})
-            seen = (c.get("forwarded", {}).get("packets"), c.get("new_flows"),
-                    c.get("flows_repicked"))
-            print(f"counters: forwarded {seen[0]}, new_flows {seen[1]}, repicked {seen[2]}")
-            if seen != (forwarded, new_flows, repicked):
-                failures.append(f"counters (forwarded, new_flows, repicked) {seen}, "
-                                f"expected {(forwarded, new_flows, repicked)}")
-
-        agent = start_agent()
-        if failures:
-            return 1
-        check_first_start_stderr(starts[0], locked_down, args.mode == "native",
-                                 rpc(sock, "status.get", rid=9), failures)
-        cfg = {"node": {"source_v4": "10.98.0.1", "gateway_mac": GATEWAY_MAC},
-               "vips": [{"address": VIP, "port": 80, "protocol": "udp",
-                         "backends": [{"address": BACKEND}]}]}
-        res = rpc(sock, "config.set", {"config": cfg})
+def test_vip_packets_come_back_encapsulated(rig):
+    with rig.ck.scope():
+        res = rpc.request(rig.sock, "config.set", {"config": rig.cfg}, timeout=10)
         if "result" not in res:
-            failures.append(f"config.set: {res}")
-        status = rpc(sock, "status.get", rid=2)
+            rig.failures.append(f"config.set: {res}")
+        status = rpc.request(rig.sock, "status.get", timeout=10)
         print("status:", json.dumps(status.get("result", status).get("status")))
-        probe_vip()
+        rig.probe_vip()
 
-        ping = sh("ip", "netns", "exec", ns, "ping", "-c", "2", "-W", "2", "10.98.0.1",
-                  check=False)
-        print("ping of the interface's own address:", "ok" if ping.returncode == 0 else "FAILED")
-        if ping.returncode != 0:
-            failures.append("non-VIP traffic (ping) does not pass: " + ping.stdout[-200:])
-        check_counters(PACKETS, PACKETS)
-        stop_agent(agent)
 
+def test_non_vip_traffic_passes(rig):
+    ping = sh("ip", "netns", "exec", rig.ns, "ping", "-c", "2", "-W", "2", "10.98.0.1",
+              check=False)
+    assert ping.returncode == 0, "non-VIP traffic (ping) does not pass: " + ping.stdout[-200:]
+
+
+def test_counters_then_sigterm_detaches(rig):
+    with rig.ck.scope():
+        rig.check_counters(PACKETS, PACKETS)
+        rig.stop_agent()
+
+
+def test_restart_keeps_flows_and_counters(rig):
+    with rig.ck.scope():
         print("restart with the same state file and pinned maps:")
-        agent = start_agent()
-        probe_vip()
+        rig.start_agent()
+        rig.probe_vip()
         # Counters live in the pinned maps too: they carry on.
-        check_counters(2 * PACKETS, PACKETS)
+        rig.check_counters(2 * PACKETS, PACKETS)
+
+
+def test_upgrade_exit_leaves_the_program_forwarding(rig):
+    with rig.ck.scope():
         # An upgrade's exit: the program stays attached and forwards with
         # no agent at all, on the pinned maps, until the next one replaces it.
-        stop_agent(agent, signal.SIGUSR2)
+        rig.stop_agent(signal.SIGUSR2)
         print("no agent running, the program left attached:")
-        probe_vip()
+        rig.probe_vip()
 
+
+def test_restart_without_state_keeps_the_maps(rig):
+    with rig.ck.scope():
         print("restart without a state file: the pinned maps are the state until a config.set:")
-        agent = start_agent(with_state=False)
-        st = rpc(sock, "status.get", rid=5).get("result", {})
+        rig.start_agent(with_state=False)
+        st = rpc.request(rig.sock, "status.get", timeout=10).get("result", {})
         if st.get("running_state_kept") is not True or st.get("epoch") != 0:
-            failures.append(f"restart without state: status {st.get('running_state_kept')}, "
-                            f"epoch {st.get('epoch')}; expected the kept state at epoch 0")
+            rig.failures.append(f"restart without state: status {st.get('running_state_kept')}, "
+                                f"epoch {st.get('epoch')}; expected the kept state at epoch 0")
         # The agentless packets were counted by the program left attached.
-        check_counters(3 * PACKETS, PACKETS)
-        probe_vip()
-        check_counters(4 * PACKETS, PACKETS)
+        rig.check_counters(3 * PACKETS, PACKETS)
+        rig.probe_vip()
+        rig.check_counters(4 * PACKETS, PACKETS)
         # What edgelb-cp sends on connecting: the same config, applied over
         # the kept maps, keeps every flow where it was (no new pick).
-        res = rpc(sock, "config.set", {"config": cfg}, rid=6)
+        res = rpc.request(rig.sock, "config.set", {"config": rig.cfg}, timeout=10)
         if res.get("result", {}).get("epoch") != 1:
-            failures.append(f"config.set after a restart without state: {res}")
-        probe_vip()
-        check_counters(5 * PACKETS, PACKETS)
-        stop_agent(agent)
-        agent = start_agent()
+            rig.failures.append(f"config.set after a restart without state: {res}")
+        rig.probe_vip()
+        rig.check_counters(5 * PACKETS, PACKETS)
+        rig.stop_agent()
 
+
+def test_backend_replaced_repicks_its_flows(rig):
+    with rig.ck.scope():
+        rig.start_agent()
         print(f"backends.set: {BACKEND} replaced by {BACKEND2}:")
-        res = rpc(sock, "backends.set", {"address": VIP, "port": 80, "protocol": "udp",
-                                         "backends": [{"address": BACKEND2}]}, rid=4)
+        res = rpc.request(rig.sock, "backends.set",
+                          {"address": VIP, "port": 80, "protocol": "udp",
+                           "backends": [{"address": BACKEND2}]}, timeout=10)
         if "result" not in res:
-            failures.append(f"backends.set: {res}")
-        probe_vip(BACKEND2)
-        check_counters(6 * PACKETS, 2 * PACKETS, PACKETS)
-        stop_agent(agent)
-        for err in starts[1:]:
+            rig.failures.append(f"backends.set: {res}")
+        rig.probe_vip(BACKEND2)
+        rig.check_counters(6 * PACKETS, 2 * PACKETS, PACKETS)
+        rig.stop_agent()
+
+
+def test_restarts_stderr_quiet(rig):
+    with rig.ck.scope():
+        for err in rig.starts[1:]:
             err.seek(0)
             text = err.read()
             if "mounted a bpffs" in text or "libbpf" in text:
-                failures.append(f"a restart's stderr: {text.strip()[:300]}")
-        if args.mode == "native":
-            check_native_veth_warning(args, tag, work, failures)
-    finally:
-        if agent and agent.poll() is None:
-            agent.kill()
-            agent.wait()
-        sh("ip", "link", "del", a, check=False)
-        sh("ip", "netns", "del", ns, check=False)
-        shutil.rmtree(work, ignore_errors=True)
-        for f in failures:
-            print("FAIL:", f)
-    if failures:
-        return 1
-    print("PASS")
-    return 0
+                rig.failures.append(f"a restart's stderr: {text.strip()[:300]}")
+
+
+def test_native_mode_warns_of_a_peer_without_xdp(rig):
+    if rig.args.mode != "native":
+        pytest.skip("native mode only")
+    with rig.ck.scope():
+        check_native_veth_warning(rig.args, rig.tag, rig.work, rig.failures)
 
 
 def check_first_start_stderr(err, locked_down, native, status, failures):
@@ -400,7 +396,3 @@ def check_native_veth_warning(args, tag, work, failures):
                 failures.append(f"no warning for a veth peer without XDP: {err.strip()[:300]}")
     finally:
         sh("ip", "link", "del", c, check=False)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,15 +25,21 @@ size_t ip_headers_len(const struct ip_params *ip)
 	       (ip->fragment ? IPV6_EXT_LEN : 0);
 }
 
+size_t write_eth_addrs(uint8_t *frame, const uint8_t dst[ETH_ADDR_LEN],
+		       const uint8_t src[ETH_ADDR_LEN], uint16_t ethertype)
+{
+	memcpy(frame + ETH_OFF_DST, dst, ETH_ADDR_LEN);
+	memcpy(frame + ETH_OFF_SRC, src, ETH_ADDR_LEN);
+	put_be16(frame + ETH_OFF_TYPE, ethertype);
+	return ETH_HDR_LEN;
+}
+
 size_t write_eth(uint8_t *frame, const struct l2_params *l2, uint16_t ethertype)
 {
-	memcpy(frame + ETH_OFF_DST, l2->broadcast ? broadcast_mac : wire_balancer_mac,
-	       ETH_ADDR_LEN);
-	memcpy(frame + ETH_OFF_SRC, wire_client_mac, ETH_ADDR_LEN);
-	if (!l2->vlan) {
-		put_be16(frame + ETH_OFF_TYPE, ethertype);
+	write_eth_addrs(frame, l2->broadcast ? broadcast_mac : wire_balancer_mac,
+			wire_client_mac, ethertype);
+	if (!l2->vlan)
 		return ETH_HDR_LEN;
-	}
 	put_be16(frame + ETH_OFF_TYPE, WIRE_ETHERTYPE_VLAN);
 	put_be16(frame + ETH_HDR_LEN + VLAN_OFF_TCI, l2->vlan_tci);
 	put_be16(frame + ETH_HDR_LEN + VLAN_OFF_TYPE, ethertype);
@@ -166,7 +172,7 @@ void l4_fill_checksum(const struct ip_params *ip, uint8_t proto, uint8_t *l4, si
 	put_be16(l4 + csum_off, csum);
 }
 
-size_t write_tcp(uint8_t *p, const struct tcp_params *t, size_t payload_len, struct prng *rng)
+size_t write_tcp_header(uint8_t *p, const struct tcp_params *t)
 {
 	size_t hdr_len = TCP_HDR_LEN + (t->syn_options ? TCP_SYN_OPTIONS_LEN : 0);
 
@@ -195,19 +201,33 @@ size_t write_tcp(uint8_t *p, const struct tcp_params *t, size_t payload_len, str
 		o[10] = 3;
 		o[11] = 7;
 	}
+	return hdr_len;
+}
+
+size_t write_tcp(uint8_t *p, const struct tcp_params *t, size_t payload_len, struct prng *rng)
+{
+	size_t hdr_len = write_tcp_header(p, t);
+
 	prng_fill(rng, p + hdr_len, payload_len);
 	return hdr_len + payload_len;
 }
 
-size_t write_udp(uint8_t *p, uint16_t sport, uint16_t dport, size_t payload_len,
-		 struct prng *rng)
+size_t write_udp_header(uint8_t *p, uint16_t sport, uint16_t dport, size_t payload_len)
 {
 	put_be16(p + UDP_OFF_SPORT, sport);
 	put_be16(p + UDP_OFF_DPORT, dport);
 	put_be16(p + UDP_OFF_LEN, (uint16_t)(UDP_HDR_LEN + payload_len));
 	put_be16(p + UDP_OFF_CSUM, 0);
-	prng_fill(rng, p + UDP_HDR_LEN, payload_len);
-	return UDP_HDR_LEN + payload_len;
+	return UDP_HDR_LEN;
+}
+
+size_t write_udp(uint8_t *p, uint16_t sport, uint16_t dport, size_t payload_len,
+		 struct prng *rng)
+{
+	size_t hdr_len = write_udp_header(p, sport, dport, payload_len);
+
+	prng_fill(rng, p + hdr_len, payload_len);
+	return hdr_len + payload_len;
 }
 
 size_t write_icmp_echo(uint8_t *p, uint8_t family, uint16_t ident, uint16_t seq,

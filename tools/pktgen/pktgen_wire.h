@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Frame building by explicit byte offsets, for edgelb-pktgen.
+ * Frame building by explicit byte offsets, for edgelb-pktgen and, through
+ * pktgen_wire_dep, for the C tests (tests/lib): the one frame builder.
  *
  * Deliberately independent of dataplane/core: the generator is the oracle
  * the balancer's parser is tested against, so it shares no struct, constant
- * or helper with it. Every field is written with put_be16()/put_be32() at the
- * offset its RFC gives it (791 IPv4, 8200 IPv6, 9293 TCP, 768 UDP, 792 ICMP,
- * 4443 ICMPv6, 826 ARP); the offset tables below are that documentation.
+ * or helper with it; its checksum is its own RFC 1071 sum, not elb_csum.h.
+ * Every field is written with put_be16()/put_be32() at the offset its RFC
+ * gives it (791 IPv4, 8200 IPv6, 9293 TCP, 768 UDP, 792 ICMP, 4443 ICMPv6,
+ * 826 ARP); the offset tables below are that documentation.
  */
 #ifndef PKTGEN_WIRE_H
 #define PKTGEN_WIRE_H
@@ -39,6 +41,7 @@
 
 #define WIRE_PROTO_HOPOPTS 0
 #define WIRE_PROTO_ICMP 1
+#define WIRE_PROTO_IPIP 4 /* IPv4 in IP (RFC 2003) */
 #define WIRE_PROTO_TCP 6
 #define WIRE_PROTO_UDP 17
 #define WIRE_PROTO_FRAGMENT 44
@@ -165,6 +168,11 @@ static inline uint16_t get_be16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)get_be16(p) << 16 | get_be16(p + 2);
+}
+
 /* Layer 2 of a frame: the MACs are fixed, only the tag and the broadcast vary. */
 struct l2_params {
 	bool vlan;
@@ -194,8 +202,11 @@ struct ip_params {
 size_t l2_len(const struct l2_params *l2);
 size_t ip_headers_len(const struct ip_params *ip);
 
-/* Ethernet header (and tag) at frame; returns its length. */
+/* Ethernet header (and tag) at frame, client to balancer; returns its length. */
 size_t write_eth(uint8_t *frame, const struct l2_params *l2, uint16_t ethertype);
+/* Untagged Ethernet header src -> dst at frame; returns its length. */
+size_t write_eth_addrs(uint8_t *frame, const uint8_t dst[ETH_ADDR_LEN],
+		       const uint8_t src[ETH_ADDR_LEN], uint16_t ethertype);
 
 /*
  * IP header and extension headers at p, for upper_len bytes after them
@@ -229,8 +240,12 @@ struct tcp_params {
 	uint16_t mss;
 };
 
+/* TCP header alone (with the SYN options if asked); checksum left 0. Returns its length. */
+size_t write_tcp_header(uint8_t *p, const struct tcp_params *t);
 /* TCP header and payload_len random bytes; checksum left 0. Returns the length. */
 size_t write_tcp(uint8_t *p, const struct tcp_params *t, size_t payload_len, struct prng *rng);
+/* UDP header alone, for payload_len bytes after it; checksum left 0. */
+size_t write_udp_header(uint8_t *p, uint16_t sport, uint16_t dport, size_t payload_len);
 /* UDP header and payload_len random bytes; checksum left 0. */
 size_t write_udp(uint8_t *p, uint16_t sport, uint16_t dport, size_t payload_len,
 		 struct prng *rng);

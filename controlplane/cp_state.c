@@ -1,49 +1,58 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelb-cp's state and how it changes, apart from the event loop
- * (edgelb_cp.c): the desired dataplane config from the operator's config
- * and the health results, the health-check targets laid out per VIP, and
- * cp_commit, the one way a change is applied. Separate so that the operator
- * methods can be driven without sockets (tests/fuzz/fuzz_cp_rpc.c).
+ * edgelb-cp's state core (cp_state.h): the desired dataplane config from
+ * the operator's config and the health results, the health-check targets
+ * laid out per VIP, and cp_commit, the one way a change is applied. Driven
+ * without sockets by its tests and tests/fuzz/fuzz_cp_rpc.c.
  */
-#include "cp_daemon.h"
+#include "cp_state.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "cp_metrics.h"
+#include <arpa/inet.h>
+
 #include "elb_dp_api.h"
 
-uint64_t cp_now_ms(void)
-{
-	struct timespec ts;
+/* ------------------------------------------------------------------------ */
+/* Events */
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+void cp_emit(struct cp_daemon *cp, const char *type, cJSON *fields)
+{
+	cp->events++;
+	if (cp->events_sink.emit != NULL)
+		cp->events_sink.emit(cp->events_sink.ctx, type, fields);
+	else
+		cJSON_Delete(fields);
 }
 
-uint64_t cp_wall_ms(void)
+cJSON *cp_event_backend(const struct elb_dp_vip_key *vip, const union elb_addr *addr,
+			uint8_t family)
 {
-	struct timespec ts;
+	char name[ELB_DP_VIP_KEY_STR_MAX], text[INET6_ADDRSTRLEN];
+	cJSON *o = cJSON_CreateObject();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "vip", elb_dp_vip_key_str(vip, name, sizeof(name)));
+	if (addr != NULL) {
+		if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, text,
+			      sizeof(text)) == NULL)
+			snprintf(text, sizeof(text), "?");
+		cJSON_AddStringToObject(o, "backend", text);
+	}
+	return o;
 }
 
-void cp_log(const char *fmt, ...)
+cJSON *cp_event_dataplane(const char *name)
 {
-	va_list ap;
+	cJSON *o = cJSON_CreateObject();
 
-	va_start(ap, fmt);
-	fprintf(stderr, "edgelb-cp: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
+	if (o != NULL)
+		cJSON_AddStringToObject(o, "dataplane", name);
+	return o;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -89,7 +98,7 @@ int cp_refresh_desired(struct cp_daemon *cp)
 				cp_log("%s: backends in service again",
 					elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name,
 							   sizeof(name)));
-				cp_event(cp, "vip_recovered",
+				cp_emit(cp, "vip_recovered",
 					 cp_event_backend(&cp->config->vips[v].dp.key, NULL, 0));
 			}
 			cp->vip_rt[v].all_down = false;
@@ -101,7 +110,7 @@ int cp_refresh_desired(struct cp_daemon *cp)
 			cp_log("ALARM %s: every backend failed its health check; keeping the last "
 				"healthy set",
 				elb_dp_vip_key_str(&cp->config->vips[v].dp.key, name, sizeof(name)));
-			cp_event(cp, "vip_all_down",
+			cp_emit(cp, "vip_all_down",
 				 cp_event_backend(&cp->config->vips[v].dp.key, NULL, 0));
 		}
 		if (remembered == 0)
@@ -122,7 +131,7 @@ int cp_refresh_desired(struct cp_daemon *cp)
 		cJSON *fields = cJSON_CreateObject();
 
 		elb_dp_json_add_u64(fields, "generation", cp->gen);
-		cp_event(cp, "desired_changed", fields);
+		cp_emit(cp, "desired_changed", fields);
 	}
 	return 0;
 }
@@ -132,7 +141,8 @@ int cp_refresh_desired(struct cp_daemon *cp)
 
 static void target_free(struct cp_daemon *cp, struct cp_target *t)
 {
-	cp_probe_cancel(&t->probe, cp->epfd);
+	if (cp->retire_target != NULL)
+		cp->retire_target(cp, t);
 	free(t);
 }
 
@@ -173,11 +183,10 @@ static void layout_abort(struct cp_layout *l)
 /* The targets and VIP runtime state of config next, reusing the current
  * ones (their health history) for the backends that stay. Allocates only:
  * the current state is untouched until the layout is installed. */
-static int layout_prepare(struct cp_daemon *cp, const struct cp_config *next,
+static int layout_prepare(struct cp_daemon *cp, const struct cp_config *next, uint64_t now,
 			  struct cp_layout *l)
 {
 	uint32_t total = 0, k = 0;
-	uint64_t now = cp_now_ms();
 
 	memset(l, 0, sizeof(*l));
 	for (uint32_t v = 0; v < next->n_vips; v++)
@@ -252,7 +261,8 @@ static void layout_install(struct cp_daemon *cp, struct cp_layout *l)
 	cp->vip_rt = l->vip_rt;
 }
 
-int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err)
+int cp_commit(struct cp_daemon *cp, struct cp_config *next, uint64_t now,
+	      struct elb_dp_err *err)
 {
 	struct cp_layout layout;
 	int rc;
@@ -260,7 +270,7 @@ int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *e
 	cp_config_prune_drains(next);
 	rc = cp_config_validate(next, err);
 	if (rc == 0) {
-		rc = layout_prepare(cp, next, &layout);
+		rc = layout_prepare(cp, next, now, &layout);
 		if (rc < 0)
 			snprintf(err->text, sizeof(err->text), "out of memory");
 	}
@@ -285,7 +295,7 @@ int cp_commit(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *e
 		cJSON *fields = cJSON_CreateObject();
 
 		elb_dp_json_add_u64(fields, "changes", cp->changes);
-		cp_event(cp, "config_changed", fields);
+		cp_emit(cp, "config_changed", fields);
 	}
 	rc = cp_refresh_desired(cp);
 	if (rc < 0)
@@ -315,58 +325,47 @@ void cp_target_result(struct cp_daemon *cp, struct cp_target *t, bool ok)
 			ok ? "" : " (", ok ? "" : t->state.last_error, ok ? "" : ")");
 		if (fields != NULL && !ok)
 			cJSON_AddStringToObject(fields, "error", t->state.last_error);
-		cp_event(cp, cp_hc_in_service(&t->state) ? "backend_up" : "backend_down", fields);
+		cp_emit(cp, cp_hc_in_service(&t->state) ? "backend_up" : "backend_down", fields);
 	}
 	if (cp_refresh_desired(cp) < 0)
 		cp_log("out of memory rebuilding the desired state");
 }
 
-int cp_daemon_init(struct cp_daemon *cp, struct cp_config *loaded)
+int cp_state_init(struct cp_daemon *cp, struct cp_config *loaded, uint64_t now)
 {
 	struct cp_layout layout;
 
-	cp->started_ms = cp_now_ms();
-	if (layout_prepare(cp, loaded, &layout) < 0) {
+	cp->started_ms = now;
+	if (layout_prepare(cp, loaded, now, &layout) < 0) {
 		cp_config_free(loaded);
 		return -ENOMEM;
 	}
 	layout_install(cp, &layout);
 	cp->config = loaded;
-	cp->dps = calloc(loaded->n_dataplanes + 1, sizeof(*cp->dps));
-	if (cp->dps == NULL || cp_refresh_desired(cp) < 0)
-		return -ENOMEM;
-	cp->n_dps = loaded->n_dataplanes;
-	for (uint32_t i = 0; i < cp->n_dps; i++) {
-		cp->dps[i].kind = CP_POLL_DATAPLANE;
-		cp->dps[i].fd = -1;
-		cp->dps[i].cfg = loaded->dataplanes[i];
-	}
-	return 0;
+	return cp_refresh_desired(cp);
 }
 
-void cp_daemon_free(struct cp_daemon *cp)
+void cp_state_free(struct cp_daemon *cp)
 {
-	cp_metrics_close(cp);
-	for (uint32_t i = 0; i < cp->n_pending_events; i++)
-		cJSON_Delete(cp->pending_events[i]);
-	elb_rpc_server_close(cp->operator);
 	for (uint32_t i = 0; i < cp->n_targets; i++)
 		target_free(cp, cp->targets[i]);
 	free(cp->targets);
 	free(cp->target_base);
 	free(cp->vip_rt);
-	for (uint32_t i = 0; i < cp->n_dps; i++) {
-		if (cp->dps[i].fd >= 0)
-			close(cp->dps[i].fd);
-		free(cp->dps[i].in);
-		free(cp->dps[i].out);
-		cJSON_Delete(cp->dps[i].counters);
-		cJSON_Delete(cp->dps[i].tables);
-		cJSON_Delete(cp->dps[i].flow_tables);
-	}
-	free(cp->dps);
+	cp->targets = NULL;
+	cp->target_base = NULL;
+	cp->vip_rt = NULL;
+	cp->n_targets = 0;
 	elb_dp_config_free(cp->desired);
+	cp->desired = NULL;
 	cp_config_free(cp->config);
-	if (cp->epfd >= 0)
-		close(cp->epfd);
+	cp->config = NULL;
+}
+
+bool cp_drain_running(const struct cp_daemon *cp)
+{
+	for (uint32_t i = 0; i < cp->n_targets; i++)
+		if (cp->targets[i]->drain_phase == CP_DRAIN_DRAINING)
+			return true;
+	return false;
 }

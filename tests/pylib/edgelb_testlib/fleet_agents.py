@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""What test_fleet.py runs in its namespaces beyond tests/e2e/e2e_agents.py.
+"""What test_fleet.py runs in its namespaces beyond agents.py (the e2e agents).
 
 client LIFETIME_S
-    e2e_agents.py's client, except for the held connections, which this
+    agents.py's client, except for the held connections, which this
     agent keeps itself so that they can go to several VIPs at once and say
     which 5-tuple each is (what flow.explain is asked about):
       {"op": "hold_start", "hosts": [H, ...], "n": N or [N, ...], "every": E, "seconds": S}
           N kept-alive connections to each host (or "host": H), as
-          e2e_agents.py's (a list: N for each host); returns {"first": [...]}
+          agents.py's (a list: N for each host); returns {"first": [...]}
       {"op": "hold_info"}
           per connection: host, src (the client's address), sport, first backend
       {"op": "hold_stop"}
-          per connection as e2e_agents.py's, plus host and sport
-    Every other command goes to e2e_agents.py's client unchanged.
+          per connection as agents.py's, plus host and sport
+    Every other command goes to agents.py's client unchanged.
 
 listen ADDRESS PORT LIFETIME_S
     Accepts TCP connections on ADDRESS:PORT and closes them (what a "tcp"
@@ -26,10 +26,7 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-
-import e2e_agents  # noqa: E402
+from edgelb_testlib import agents as e2e_agents
 
 
 class PortHeld(e2e_agents.Held):

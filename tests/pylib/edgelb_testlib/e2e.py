@@ -1,90 +1,35 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""What the end-to-end drivers (test_e2e.py, test_e2e_cp.py) share: checks,
-the topology of tools/netns-topology, the dataplanes and the agents of
-e2e_agents.py in its namespaces, and JSON-RPC on a Unix socket.
-Runs in the caller's namespace; the agents run inside the topology's.
-"""
+"""The end-to-end topology (tools/netns-topology: client, router, lb and
+three backends in namespaces), the dataplanes on the lb's veth, and the
+agents of agents.py in the namespaces; with the checks the
+drivers count (check, FAILURES). Used by tests/e2e, tests/dp, tests/fleet,
+tests/upgrade and tools/live-demo. Runs in the caller's namespace."""
 import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+from edgelb_testlib import rpc
+from edgelb_testlib.checks import Checker
+from edgelb_testlib.netns import sh
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOPOLOGY = os.path.join(HERE, "..", "..", "tools", "netns-topology", "netns-topology")
-AGENTS = os.path.join(HERE, "e2e_agents.py")
+TOPOLOGY = os.path.join(HERE, "..", "..", "..", "tools", "netns-topology", "netns-topology")
+AGENTS = os.path.join(HERE, "agents.py")
 DATAPLANE = {"dpdk": "edgelb-dp", "xdp": "edgelb-xdp"}
 TAP_PREFIX = "elb"
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-    return cond
-
-
-def sh(*cmd, ns=None, **kw):
-    full = (["ip", "netns", "exec", ns] if ns else []) + [str(c) for c in cmd]
-    return subprocess.run(full, check=True, text=True, capture_output=True, **kw)
-
-
-def wait_for(predicate, timeout, step=0.02):
-    """Seconds until predicate() is true (errors count as false), or None."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if predicate():
-                return time.monotonic() - start
-        except (OSError, ValueError, KeyError, RuntimeError):
-            pass
-        time.sleep(step)
-    return None
-
-
-class Rpc:
-    """JSON-RPC 2.0 over a Unix socket, one request per line."""
-
-    def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("r")
-        self.next_id = 0
-
-    def call(self, method, **params):
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
-        self.sock.sendall((json.dumps(msg) + "\n").encode())
-        line = self.file.readline()
-        if not line:
-            raise ConnectionError(f"{method}: the server closed the connection")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        return reply["result"]
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
-
-
-def rpc_once(path, method, **params):
-    """One call on a connection of its own (for sockets whose server restarts)."""
-    rpc = Rpc(path, timeout=5)
-    try:
-        return rpc.call(method, **params)
-    finally:
-        rpc.close()
+# The drivers' checks: each prints a line, the failed ones stay in FAILURES.
+CHECKS = Checker()
+check = CHECKS.check
+FAILURES = CHECKS.failures
 
 
 class Client:
-    """The agent in the client namespace (e2e_agents.py client)."""
+    """The agent in the client namespace (agents.py client)."""
 
     def __init__(self, ns, lifetime):
         self.proc = subprocess.Popen(
@@ -164,7 +109,7 @@ def dataplane_argv(kind, binary, topo, sock, tag, config=None, state=None):
 
 
 def dataplane_answers(sock):
-    return "instance" in rpc_once(sock, "status.get")
+    return "instance" in rpc.call(sock, "status.get")
 
 
 def start_dataplane(kind, binary, topo, sock, tag, config=None, log=None, timeout=60,
@@ -202,7 +147,7 @@ def start_dataplane(kind, binary, topo, sock, tag, config=None, log=None, timeou
 def dataplane_answers_quietly(sock):
     try:
         return dataplane_answers(sock)
-    except (OSError, ValueError, RuntimeError):
+    except (OSError, ValueError, rpc.RpcError):
         return False
 
 
@@ -219,7 +164,7 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=30):
 
 
 def start_backend(topo, index, name, udp_ports, lifetime, health=False):
-    """e2e_agents.py backend in backend namespace `index` (1..3); with
+    """agents.py backend in backend namespace `index` (1..3); with
     health, it also serves HTTP on the backend's own IPv4 address (where a
     health check reaches it). Returns the process once it is serving."""
     argv = ["ip", "netns", "exec", topo[f"BACKEND{index}_NS"], sys.executable, AGENTS,

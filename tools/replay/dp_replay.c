@@ -1,11 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap
- *               [--verdicts FILE.jsonl] [--socket PATH] [--pace-us N] [--flows N]
- *
- * --dataplane xdp hands over to the XDP replay (dataplane/xdp/xdp_replay.c:
- * the loaded XDP program runs each packet with BPF_PROG_TEST_RUN; same
- * arguments, outputs and control socket). --dataplane dpdk:
+ * edgelb-replay's DPDK backend (--dataplane dpdk; edgelb_replay.c):
  *
  * Runs the real edgelb-dp pipeline over a pcap: the packets enter through a
  * net_pcap port and the same worker code (dp_worker_process_burst) as in
@@ -43,10 +38,8 @@
 #include "dp.h"
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
-#include "elb_replay_options.h"
 #include "elb_verdicts.h"
-#include "xdp.h"
-#include "elb_version.h"
+#include "replay.h"
 
 #define REPLAY_MBUFS 8191u
 #define REPLAY_EMPTY_POLLS_MAX 1000000u /* the pcap port delivered all it will */
@@ -133,12 +126,11 @@ static void replay_hold(struct dp_context *ctx, struct elb_dp_api *api, uint64_t
 	rte_rcu_qsbr_thread_online(ctx->qsbr, 0);
 }
 
-int main(int argc, char **argv)
+int dp_replay_run(struct elb_replay_options *o)
 {
 	static struct dp_context ctx;
 	struct replay_state st = {0};
 	struct dp_replay hook = {.on_result = on_result, .arg = &st};
-	struct elb_replay_options o;
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
@@ -149,34 +141,27 @@ int main(int argc, char **argv)
 	struct dp_worker *w;
 	const struct dp_port *port;
 
-	if (elb_version_requested(argc, argv))
-		return elb_version_print("edgelb-replay", ELB_DP_PROTOCOL_VERSION);
-	if (elb_replay_options_parse(argc, argv, &o))
-		return 2;
-	/* --dataplane xdp: no EAL; the XDP program runs the packets. */
-	if (strcmp(o.dataplane, "xdp") == 0)
-		return xdp_replay_run(&o);
-	if (elb_dp_config_load_file(o.config_path, &config, &err) < 0) {
+	if (elb_dp_config_load_file(o->config_path, &config, &err) < 0) {
 		fprintf(stderr, "edgelb-replay: %s\n", err.text);
 		return 1;
 	}
-	if (read_timestamps(o.in_path, &ts, &n_packets))
+	if (read_timestamps(o->in_path, &ts, &n_packets))
 		return 1;
-	if (o.verdicts_path) {
-		st.verdicts = fopen(o.verdicts_path, "w");
+	if (o->verdicts_path) {
+		st.verdicts = fopen(o->verdicts_path, "w");
 		if (st.verdicts == NULL) {
-			perror(o.verdicts_path);
+			perror(o->verdicts_path);
 			return 1;
 		}
 	}
 
 	/* No NIC, no hugepages: a pcap port and ordinary memory sized for the
 	 * flow table. */
-	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s,tx_pcap=%s", o.in_path, o.out_path);
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s,tx_pcap=%s", o->in_path, o->out_path);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=elb-replay-%d", (int)getpid());
 	snprintf(mem, sizeof(mem), "%zu",
-		 (size_t)256 + elb_flow_table_mem_size(o.flows) / (1u << 20) + 16);
-	eal_argv[eal_argc++] = argv[0];
+		 (size_t)256 + elb_flow_table_mem_size(o->flows) / (1u << 20) + 16);
+	eal_argv[eal_argc++] = (char *)"edgelb-replay";
 	eal_argv[eal_argc++] = (char *)"-l";
 	eal_argv[eal_argc++] = (char *)"0";
 	eal_argv[eal_argc++] = (char *)"--no-huge";
@@ -194,7 +179,7 @@ int main(int argc, char **argv)
 	}
 
 	ctx.n_workers = 1;
-	ctx.flow_capacity = o.flows;
+	ctx.flow_capacity = o->flows;
 	ctx.replay = &hook;
 	ctx.pool = rte_pktmbuf_pool_create("replay_mbufs", REPLAY_MBUFS, 256, 0,
 					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
@@ -210,7 +195,7 @@ int main(int argc, char **argv)
 	port = &ctx.ports[0];
 	rte_rcu_qsbr_thread_online(ctx.qsbr, 0);
 
-	rc = elb_replay_configure(&o, config, &dp_ops, &ctx, &api);
+	rc = elb_replay_configure(o, config, &dp_ops, &ctx, &api);
 	elb_dp_config_free(config);
 	if (rc) {
 		rte_eal_cleanup();
@@ -233,19 +218,19 @@ int main(int argc, char **argv)
 		empty_polls = 0;
 		for (uint16_t i = 0; i < n; i++, received++) {
 			hook.now_ns = replay_clock(ts, n_packets, received);
-			if (elb_replay_holds_ahead(&o) && elb_replay_hold_due(&o, api, received))
+			if (elb_replay_holds_ahead(o) && elb_replay_hold_due(o, api, received))
 				replay_hold(&ctx, api, received);
 			st.snap = atomic_load(&ctx.snapshot);
 			dp_worker_process_burst(w, st.snap, port, &pkts[i], 1, hook.now_ns);
 		}
 		rte_rcu_qsbr_quiescent(ctx.qsbr, 0);
 		hook.now_ns = replay_clock(ts, n_packets, received);
-		elb_replay_between_bursts(api, o.pace_us);
+		elb_replay_between_bursts(api, o->pace_us);
 		if (api)
 			dp_reclaim(&ctx, false);
 	}
 	hook.now_ns = replay_clock(ts, n_packets, received);
-	if (elb_replay_hold_due(&o, api, received))
+	if (elb_replay_hold_due(o, api, received))
 		replay_hold(&ctx, api, received);
 	rte_rcu_qsbr_thread_offline(ctx.qsbr, 0);
 	if (st.verdicts)

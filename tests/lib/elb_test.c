@@ -94,3 +94,11 @@ void elb_test_assert_bytes(const uint8_t *got, size_t got_len, const uint8_t *wa
 		fprintf(stderr, "%s:%d: length %zu, want %zu\n", file, line, got_len, want_len);
 	CU_assertImplementation(CU_FALSE, (unsigned int)line, "bytes equal", file, "", CU_FALSE);
 }
+
+void elb_test_dump(const char *what, const uint8_t *bytes, size_t n)
+{
+	fprintf(stderr, "%s (%zu bytes):\n", what, n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%02x%s", bytes[i], i % 16 == 15 ? "\n" : " ");
+	fprintf(stderr, "\n");
+}

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * edgelb-replay --dataplane xdp --config FILE --in IN.pcap --out OUT.pcap
- *               [--verdicts FILE.jsonl] [--flows N] [--mac MAC]
- *               [--socket PATH] [--pace-us N] [--hold-at N]...
+ * edgelb-replay's XDP backend (--dataplane xdp; edgelb_replay.c):
  *
  * The XDP program (bpf/edgelb.bpf.c) over a pcap, without any interface:
  * loaded, not attached, configured through the same ops as edgelb-xdp
@@ -47,6 +45,7 @@
 
 #include "edgelb_xdp_maps.h"
 #include "elb_verdicts.h"
+#include "replay.h"
 #include "xdp.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
@@ -66,10 +65,9 @@ static int pin_to_one_cpu(void)
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
-int xdp_replay_run(const struct elb_replay_options *options)
+int xdp_replay_run(struct elb_replay_options *o)
 {
 	static struct xdp_dataplane dp;
-	struct elb_replay_options o = *options; /* next_hold advances */
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
@@ -83,7 +81,7 @@ int xdp_replay_run(const struct elb_replay_options *options)
 	FILE *verdicts = NULL;
 	int prog_fd, rc, exit_code = 1;
 
-	if (elb_dp_config_load_file(o.config_path, &config, &err) < 0) {
+	if (elb_dp_config_load_file(o->config_path, &config, &err) < 0) {
 		fprintf(stderr, "edgelb-replay: %s\n", err.text);
 		return 1;
 	}
@@ -91,27 +89,27 @@ int xdp_replay_run(const struct elb_replay_options *options)
 		fprintf(stderr, "edgelb-replay: cannot pin to one CPU: %s\n", strerror(errno));
 		goto out;
 	}
-	memcpy(dp.iface_mac, o.mac, 6);
-	if (xdp_dataplane_load(&dp, o.flows, NULL) || xdp_dataplane_start(&dp))
+	memcpy(dp.iface_mac, o->mac, 6);
+	if (xdp_dataplane_load(&dp, o->flows, NULL) || xdp_dataplane_start(&dp))
 		goto out;
-	if (elb_replay_configure(&o, config, &xdp_ops, &dp, &api))
+	if (elb_replay_configure(o, config, &xdp_ops, &dp, &api))
 		goto out;
 
-	in = pcap_open_offline_with_tstamp_precision(o.in_path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	in = pcap_open_offline_with_tstamp_precision(o->in_path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (in == NULL) {
-		fprintf(stderr, "edgelb-replay: %s: %s\n", o.in_path, errbuf);
+		fprintf(stderr, "edgelb-replay: %s: %s\n", o->in_path, errbuf);
 		goto out;
 	}
 	dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
-	out = dead ? pcap_dump_open(dead, o.out_path) : NULL;
+	out = dead ? pcap_dump_open(dead, o->out_path) : NULL;
 	if (out == NULL) {
-		fprintf(stderr, "edgelb-replay: %s: %s\n", o.out_path, dead ? pcap_geterr(dead) : "");
+		fprintf(stderr, "edgelb-replay: %s: %s\n", o->out_path, dead ? pcap_geterr(dead) : "");
 		goto out;
 	}
-	if (o.verdicts_path) {
-		verdicts = fopen(o.verdicts_path, "w");
+	if (o->verdicts_path) {
+		verdicts = fopen(o->verdicts_path, "w");
 		if (verdicts == NULL) {
-			perror(o.verdicts_path);
+			perror(o->verdicts_path);
 			goto out;
 		}
 	}
@@ -133,8 +131,8 @@ int xdp_replay_run(const struct elb_replay_options *options)
 		 * flow.explain there decides at this packet's time. */
 		dp.explain_now_ns = ts - ts0;
 		if (index > 0 && index % ELB_REPLAY_BURST == 0)
-			elb_replay_between_bursts(api, o.pace_us);
-		if (elb_replay_hold_due(&o, api, index))
+			elb_replay_between_bursts(api, o->pace_us);
+		if (elb_replay_hold_due(o, api, index))
 			elb_replay_hold(api, index);
 		dp.skel->bss->test_now_ns = ts - ts0;
 		memset(&dp.skel->bss->last_result, 0, sizeof(dp.skel->bss->last_result));
@@ -171,14 +169,14 @@ int xdp_replay_run(const struct elb_replay_options *options)
 		index++;
 	}
 	if (rc == -1) {
-		fprintf(stderr, "edgelb-replay: %s: %s\n", o.in_path, pcap_geterr(in));
+		fprintf(stderr, "edgelb-replay: %s: %s\n", o->in_path, pcap_geterr(in));
 		goto out;
 	}
 	/* The burst that ends the capture is served as the others; explain
 	 * keeps the last packet's time. */
 	if (index > 0 && index % ELB_REPLAY_BURST == 0)
-		elb_replay_between_bursts(api, o.pace_us);
-	if (elb_replay_hold_due(&o, api, index))
+		elb_replay_between_bursts(api, o->pace_us);
+	if (elb_replay_hold_due(o, api, index))
 		elb_replay_hold(api, index);
 	fprintf(stderr,
 		"edgelb-replay: %" PRIu64 " packets: %" PRIu64 " forwarded, %" PRIu64

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The operator methods (cp_methods.c) on the operator socket (elb_rpc):
+ * each reads the state core and the services, and changes the state only
+ * through cp_commit (a clone of the config changed, validated whole,
+ * persisted, applied). The handlers' ctx is the struct cp_daemon.
+ */
+#ifndef CP_METHODS_H
+#define CP_METHODS_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "cp_state.h"
+#include "elb_rpc.h"
+
+extern const struct elb_rpc_method cp_methods[];
+extern const size_t cp_n_methods;
+
+/* The figures of counters.get (also the subscription snapshots and the
+ * Prometheus page): per VIP, the dataplanes' counters summed, and the SLOs. */
+cJSON *cp_counters_json(const struct cp_daemon *cp);
+
+#endif /* CP_METHODS_H */

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * JSON-RPC 2.0 client on a Unix stream socket, one message per line: the
+ * other side of elb_rpc.h.
+ *
+ * Two ways to use it:
+ *  - a connection object (struct elb_rpc_conn) that an event loop drives:
+ *    non-blocking, requests queued with ids and flushed as the socket takes
+ *    them, replies matched to their request by id (in any order) and handed
+ *    to a callback. It never blocks and never registers itself anywhere:
+ *    the caller polls elb_rpc_conn_fd() for input, and for output while
+ *    elb_rpc_conn_want_write() says so. edgelb-cp's dataplane clients are
+ *    built on it.
+ *  - elb_rpc_call(): connect, send one request, wait for its reply with a
+ *    time limit, close. For command-line tools and tests.
+ *
+ * Framing: a request is one line of unformatted JSON and "\n"; a reply is
+ * one line. A line that is not JSON, or a message that is not the reply to
+ * a pending request (an unknown id, a notification), is skipped and
+ * counted: a confused server cannot make the client match a reply to the
+ * wrong request. An unfinished line longer than max_input bytes ends the
+ * connection (-EMSGSIZE), so a server that never sends "\n" cannot make
+ * the client buffer without bound.
+ */
+#ifndef ELB_RPC_CLIENT_H
+#define ELB_RPC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "elb_rpc.h"
+
+#define ELB_RPC_CLIENT_MAX_INPUT (64u << 20)   /* default cap of one reply line */
+#define ELB_RPC_CLIENT_MAX_PENDING 64u         /* default requests awaiting their reply */
+
+/*
+ * Why a call failed. code is the server's JSON-RPC error code when it
+ * answered with an error, else 0 (a local failure: message says what, the
+ * return value is -errno). data is the error's "data" member when it had
+ * one (owned here: elb_rpc_client_error_clear frees it).
+ */
+struct elb_rpc_client_error {
+	int code;
+	char message[ELB_RPC_ERROR_MESSAGE_MAX];
+	cJSON *data;
+};
+
+void elb_rpc_client_error_clear(struct elb_rpc_client_error *err);
+
+/* What the caller attached to a request, given back with its reply. */
+struct elb_rpc_tag {
+	int kind;
+	uint64_t value;
+};
+
+/*
+ * One reply, as the callback sees it: the request's id and tag, and either
+ * result (ok true; may be a JSON null) or error. The callback may take
+ * result or error.data by setting the member to NULL; whatever is left is
+ * freed when it returns.
+ */
+struct elb_rpc_reply {
+	uint64_t id;
+	struct elb_rpc_tag tag;
+	bool ok;
+	cJSON *result;
+	struct elb_rpc_client_error error;
+};
+
+/* Called once per matched reply, from elb_rpc_conn_read. It must not close
+ * the connection (the caller does that after elb_rpc_conn_read returns). */
+typedef void (*elb_rpc_reply_fn)(void *ctx, struct elb_rpc_reply *reply);
+
+struct elb_rpc_conn_stats {
+	uint64_t sent;      /* requests queued */
+	uint64_t replies;   /* replies matched to a request */
+	uint64_t skipped;   /* lines that were not JSON or not a reply to a pending request */
+};
+
+struct elb_rpc_conn;
+
+/* Limits of a connection; zero fields take the ELB_RPC_CLIENT_* defaults. */
+struct elb_rpc_conn_limits {
+	size_t max_input;
+	uint32_t max_pending;
+};
+
+/*
+ * Connect to the server at path, non-blocking. A Unix socket connects at
+ * once or fails: -ENOENT / -ECONNREFUSED (no server), -EAGAIN (its backlog
+ * is full: try again later), -ENAMETOOLONG, -ENOMEM.
+ */
+int elb_rpc_conn_open(struct elb_rpc_conn **out, const char *path,
+		      const struct elb_rpc_conn_limits *limits);
+/* The same on a connected stream socket the caller made (a socketpair in a
+ * test); the connection owns fd from here on, also on failure. */
+int elb_rpc_conn_adopt(struct elb_rpc_conn **out, int fd, const struct elb_rpc_conn_limits *limits);
+/* Close the socket and forget every pending request. NULL is ignored. */
+void elb_rpc_conn_close(struct elb_rpc_conn *conn);
+
+int elb_rpc_conn_fd(const struct elb_rpc_conn *conn);
+/* Queued output the socket has not taken yet: poll for writability. */
+bool elb_rpc_conn_want_write(const struct elb_rpc_conn *conn);
+/* Requests sent and not answered yet. */
+uint32_t elb_rpc_conn_pending(const struct elb_rpc_conn *conn);
+void elb_rpc_conn_stats(const struct elb_rpc_conn *conn, struct elb_rpc_conn_stats *out);
+
+/*
+ * Queue {"jsonrpc":"2.0","id":N,"method":method,"params":params} (params
+ * taken, also on failure; NULL: none) and send what the socket takes now.
+ * Ids start at 1 and grow by one per request of the connection.
+ * @return 0 (*id set if id is not NULL), -ENOBUFS with max_pending requests
+ *         awaiting replies (nothing queued), -ENOMEM, or the -errno of a send
+ *         that failed (the connection is then unusable).
+ */
+int elb_rpc_conn_send(struct elb_rpc_conn *conn, const char *method, cJSON *params,
+		      struct elb_rpc_tag tag, uint64_t *id);
+/* Send queued output. @return 0 (done or the socket is full) or -errno. */
+int elb_rpc_conn_flush(struct elb_rpc_conn *conn);
+
+/*
+ * Read what the socket has (without blocking) and hand each complete reply
+ * to on_reply.
+ * @return 0 (read all there was), -EPIPE (the server closed the connection;
+ *         replies that came before it were handed over), -EMSGSIZE (a line
+ *         beyond max_input), -ENOMEM or the -errno of recv. Any negative
+ *         value leaves the connection unusable: close it.
+ */
+int elb_rpc_conn_read(struct elb_rpc_conn *conn, elb_rpc_reply_fn on_reply, void *ctx);
+
+/*
+ * Blocking: send one request on conn and wait for its reply, at most
+ * timeout_ms (-1: no limit). Replies to the connection's other pending
+ * requests are skipped. Takes params.
+ * @return 0 with *result set (the caller frees it; a JSON null is a cJSON
+ *         null, never NULL), -EREMOTEIO when the server answered with an
+ *         error (err->code, message, data), -ETIMEDOUT, -EPIPE (closed before
+ *         the whole reply), -EMSGSIZE, or another -errno; on every failure
+ *         err->message says what happened.
+ */
+int elb_rpc_conn_call(struct elb_rpc_conn *conn, const char *method, cJSON *params,
+		      int timeout_ms, cJSON **result, struct elb_rpc_client_error *err);
+
+/*
+ * The command-line tools' call: connect to socket_path, call method with
+ * params (taken; NULL: none), wait at most timeout_ms (-1: no limit, which
+ * includes connecting to a server whose backlog is full), close. Returns as
+ * elb_rpc_conn_call, plus connect's -errno (err->message names the path).
+ */
+int elb_rpc_call(const char *socket_path, const char *method, cJSON *params, int timeout_ms,
+		 cJSON **result, struct elb_rpc_client_error *err);
+
+#endif /* ELB_RPC_CLIENT_H */

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -619,6 +620,7 @@ static void test_largest_frame(void)
 struct churn {
 	struct fixture *fx;
 	atomic_bool stop;
+	atomic_bool running; /* its first packet is through */
 	uint64_t packets;
 };
 
@@ -638,6 +640,7 @@ static void *churn_main(void *arg)
 		elb_pipeline_run(&c->fx->w[0], c->fx->snap, buf + HEADROOM, len, HEADROOM, T0,
 				 &res);
 		c->packets++;
+		atomic_store(&c->running, true);
 	}
 	free(buf);
 	return NULL;
@@ -669,6 +672,10 @@ static void test_concurrent_owner(void)
 	len = build_tcp4(frame, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_ACK, 0, true);
 
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, churn_main, &c), 0);
+	/* On a loaded two-core machine the writer may not be scheduled for a
+	 * while: explain only once it writes, so that the two overlap. */
+	while (!atomic_load(&c.running))
+		sched_yield();
 	for (int i = 0; i < 20000; i++) {
 		int rc = explain(&fx, 1, frame, len, T0);
 

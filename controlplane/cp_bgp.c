@@ -40,6 +40,7 @@
 
 #include "elb_dp_api.h"
 #include "elb_file.h"
+#include "elb_json.h"
 
 #define CP_ERR_NO_BGP (-32021)
 #define BGP_CONF_MAX (256u * 1024u)
@@ -167,14 +168,6 @@ static const char *prefix_str(const struct cp_bgp_prefix *p, char *buf, size_t l
 	return buf;
 }
 
-static const char *addr_str(const union elb_addr *a, uint8_t family, char *buf, size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, a->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
-
 /* ------------------------------------------------------------------------ */
 /* BIRD's config */
 
@@ -210,7 +203,7 @@ int cp_bgp_render_config(const struct cp_bgp_cfg *bgp, const struct cp_bgp_prefi
 		"# edits are lost. docs/fleet.md.\n");
 	put(&t, "log \"%s/bird.log\" { info, remote, warning, error, auth, fatal, bug };\n",
 	    bgp->run_dir);
-	put(&t, "router id %s;\n", addr_str(&bgp->router_id, ELB_AF_INET, a, sizeof(a)));
+	put(&t, "router id %s;\n", elb_addr_format(&bgp->router_id, ELB_AF_INET, a, sizeof(a)));
 	/* The device protocol tells BIRD which neighbors are directly reachable. */
 	put(&t, "protocol device { scan time 10; }\n");
 	/* One static protocol per family: each VIP prefix as a blackhole route.
@@ -234,7 +227,7 @@ int cp_bgp_render_config(const struct cp_bgp_cfg *bgp, const struct cp_bgp_prefi
 		put(&t, "protocol bgp peer%u {\n", i);
 		put(&t, "\tlocal as %" PRIu32 ";\n", bgp->local_as);
 		put(&t, "\tneighbor %s as %" PRIu32 ";\n",
-		    addr_str(&nb->addr, nb->family, a, sizeof(a)), nb->as);
+		    elb_addr_format(&nb->addr, nb->family, a, sizeof(a)), nb->as);
 		put(&t, "\thold time %" PRIu32 ";\n", bgp->hold_time_s);
 		if (bgp->hold_time_s >= 3)
 			put(&t, "\tkeepalive time %" PRIu32 ";\n", bgp->hold_time_s / 3);
@@ -246,7 +239,7 @@ int cp_bgp_render_config(const struct cp_bgp_cfg *bgp, const struct cp_bgp_prefi
 		    v4 ? "ipv4" : "ipv6", v4 ? 4 : 6);
 		if (has_nh)
 			put(&t, "\t\tnext hop address %s;\n",
-			    addr_str(v4 ? &bgp->next_hop_v4 : &bgp->next_hop_v6, nb->family, a,
+			    elb_addr_format(v4 ? &bgp->next_hop_v4 : &bgp->next_hop_v6, nb->family, a,
 				     sizeof(a)));
 		else
 			put(&t, "\t\tnext hop self;\n");
@@ -1075,7 +1068,7 @@ static int m_node_get(void *ctx, const cJSON *params, cJSON **result, struct elb
 			char a[INET6_ADDRSTRLEN];
 
 			cJSON_AddStringToObject(o, "neighbor",
-						addr_str(&nb->addr, nb->family, a, sizeof(a)));
+						elb_addr_format(&nb->addr, nb->family, a, sizeof(a)));
 			elb_dp_json_add_u64(o, "as", nb->as);
 		}
 		cJSON_AddStringToObject(o, "state", b->sessions[i].state);

@@ -33,14 +33,7 @@
 #include "cp_dataplanes.h"
 #include "elb_dp_api.h"
 #include "elb_tables.h"
-
-static const char *addr_text(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
+#include "elb_json.h"
 
 static const cJSON *find_by(const cJSON *array, const char *member, const char *value)
 {
@@ -175,7 +168,7 @@ static bool backend_flows(const struct cp_daemon *cp, uint32_t v, const struct e
 	*flows = 0;
 	*all_reported = cp->n_dps > 0;
 	elb_dp_vip_key_str(&cp->vip_rt[v].key, name, sizeof(name));
-	addr_text(&be->addr, be->family, addr, sizeof(addr));
+	elb_addr_format(&be->addr, be->family, addr, sizeof(addr));
 	for (uint32_t i = 0; i < cp->n_dps; i++) {
 		const struct cp_dataplane *dp = &cp->dps[i];
 		const cJSON *entry, *b, *n, *state;
@@ -245,7 +238,7 @@ static void drain_finish(struct cp_daemon *cp, uint32_t v, uint32_t b, struct cp
 	cJSON_AddBoolToObject(fields, "removed", t->remove_when_drained);
 	cp_log("%s: backend %s drained (%s) after %" PRIu64 " ms, %" PRIu64 " flows left",
 	       elb_dp_vip_key_str(&cp->vip_rt[v].key, name, sizeof(name)),
-	       addr_text(&be->addr, be->family, addr, sizeof(addr)), reason,
+	       elb_addr_format(&be->addr, be->family, addr, sizeof(addr)), reason,
 	       now - t->drain_since_ms, t->drain_flows);
 	cp_emit(cp, "drain_complete", fields);
 }
@@ -389,7 +382,7 @@ static cJSON *balance_json(const struct cp_daemon *cp, uint32_t v, const char *n
 		const struct elb_dp_backend *be = &vip->dp.backends[b];
 		char addr[INET6_ADDRSTRLEN];
 
-		addr_text(&be->addr, be->family, addr, sizeof(addr));
+		elb_addr_format(&be->addr, be->family, addr, sizeof(addr));
 		if (be->state == ELB_DP_BACKEND_ACTIVE && cp_backend_pushed(cp, v, b))
 			weight_total += be->weight;
 		for (uint32_t i = 0; i < cp->n_dps; i++) {
@@ -414,7 +407,7 @@ static cJSON *balance_json(const struct cp_daemon *cp, uint32_t v, const char *n
 			cJSON_Delete(o);
 			break;
 		}
-		addr_text(&be->addr, be->family, addr, sizeof(addr));
+		elb_addr_format(&be->addr, be->family, addr, sizeof(addr));
 		cJSON_AddStringToObject(o, "address", addr);
 		cJSON_AddStringToObject(o, "state",
 					be->state == ELB_DP_BACKEND_DRAINING ? "draining" : "active");

@@ -23,6 +23,7 @@
 #include "elb_reasons.h"
 #include "elb_tables.h"
 #include "elb_version.h"
+#include "elb_json.h"
 
 #define CP_ERR_NO_VIP (-32001)
 #define CP_ERR_VIP_EXISTS (-32004)
@@ -39,14 +40,6 @@ static int model_error(struct elb_rpc_error *error, const struct elb_dp_err *err
 		return rc < 0 ? rc : -EINVAL;
 	}
 	return elb_dp_rpc_model_error(error, err, rc);
-}
-
-static const char *addr_str(const union elb_addr *addr, uint8_t family, char *buf, size_t len)
-{
-	if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, buf, (socklen_t)len) ==
-	    NULL)
-		snprintf(buf, len, "?");
-	return buf;
 }
 
 /* The VIP named by params' address, port and protocol: its index. */
@@ -199,7 +192,7 @@ static cJSON *backend_health(const struct cp_daemon *cp, uint32_t v, uint32_t b)
 
 	if (o == NULL)
 		return NULL;
-	cJSON_AddStringToObject(o, "address", addr_str(&be->addr, be->family, addr, sizeof(addr)));
+	cJSON_AddStringToObject(o, "address", elb_addr_format(&be->addr, be->family, addr, sizeof(addr)));
 	cJSON_AddStringToObject(o, "state",
 				be->state == ELB_DP_BACKEND_DRAINING ? "draining" : "active");
 	cJSON_AddNumberToObject(o, "weight", be->weight);
@@ -455,7 +448,7 @@ static cJSON *backend_counters(const struct cp_daemon *cp, uint32_t v, const cJS
 			cJSON_Delete(list);
 			return NULL;
 		}
-		addr_str(&be->addr, be->family, addr, sizeof(addr));
+		elb_addr_format(&be->addr, be->family, addr, sizeof(addr));
 		cJSON_AddStringToObject(o, "address", addr);
 		cJSON_AddStringToObject(o, "state",
 					be->state == ELB_DP_BACKEND_DRAINING ? "draining" : "active");
@@ -894,7 +887,7 @@ static int preview_result(struct cp_daemon *cp, int v, const struct cp_config *n
 			cJSON_Delete(o);
 			break;
 		}
-		addr_str(&pb->addr, pb->family, addr, sizeof(addr));
+		elb_addr_format(&pb->addr, pb->family, addr, sizeof(addr));
 		flows = flows_on(cp, name, addr, &complete);
 		cJSON_AddStringToObject(o, "address", addr);
 		cJSON_AddItemToObject(o, "old", preview_side(pb->in_old, pb->old_weight,
@@ -1013,7 +1006,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		return -ENOMEM;
 	vip = &next->vips[v];
 	b = find_backend(vip, &be);
-	addr_str(&be.addr, be.family, addr, sizeof(addr));
+	elb_addr_format(&be.addr, be.family, addr, sizeof(addr));
 	elb_dp_vip_key_str(&key, name, sizeof(name));
 	if (op == OP_ADD && b >= 0) {
 		cp_config_free(next);

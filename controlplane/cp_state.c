@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 
 #include "elb_dp_api.h"
+#include "elb_json.h"
 
 /* ------------------------------------------------------------------------ */
 /* Events */
@@ -31,17 +32,15 @@ void cp_emit(struct cp_daemon *cp, const char *type, cJSON *fields)
 cJSON *cp_event_backend(const struct elb_dp_vip_key *vip, const union elb_addr *addr,
 			uint8_t family)
 {
-	char name[ELB_DP_VIP_KEY_STR_MAX], text[INET6_ADDRSTRLEN];
+	char name[ELB_DP_VIP_KEY_STR_MAX], text[ELB_ADDR_TEXT_MAX];
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL)
 		return NULL;
 	cJSON_AddStringToObject(o, "vip", elb_dp_vip_key_str(vip, name, sizeof(name)));
 	if (addr != NULL) {
-		if (inet_ntop(family == ELB_AF_INET ? AF_INET : AF_INET6, addr->v6, text,
-			      sizeof(text)) == NULL)
-			snprintf(text, sizeof(text), "?");
-		cJSON_AddStringToObject(o, "backend", text);
+		cJSON_AddStringToObject(o, "backend",
+					elb_addr_format(addr, family, text, sizeof(text)));
 	}
 	return o;
 }

@@ -273,25 +273,35 @@ static int m_config_get(void *ctx, const cJSON *params, cJSON **result,
 }
 
 /* The same shape as a dataplane's ping: which build, which protocol. */
-static int m_ping(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+/* ping: the RPC server writes "pong" and "version" around these. */
+int cp_ping_describe(void *ctx, cJSON *result)
 {
-	static const char *const known[] = {NULL};
-	struct cp_daemon *cp = ctx;
-	int rc = elb_dp_rpc_check_params(params, known, error);
-	cJSON *r;
+	const struct cp_daemon *cp = ctx;
 
-	if (rc < 0)
-		return rc;
-	r = cJSON_CreateObject();
-	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL ||
-	    cJSON_AddStringToObject(r, "controlplane", "edgelb-cp") == NULL ||
-	    elb_dp_json_add_u64(r, "generation", cp->gen) == NULL ||
-	    cJSON_AddNumberToObject(r, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL ||
-	    cJSON_AddStringToObject(r, "version", ELB_VERSION) == NULL) {
-		cJSON_Delete(r);
-		return elb_dp_rpc_nomem(error);
-	}
-	*result = r;
+	if (cJSON_AddStringToObject(result, "controlplane", "edgelb-cp") == NULL ||
+	    elb_dp_json_add_u64(result, "generation", cp->gen) == NULL ||
+	    cJSON_AddNumberToObject(result, "protocol", ELB_DP_PROTOCOL_VERSION) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/* status.get: the daemon's figures; the RPC server adds its own "control". */
+int cp_status_describe(void *ctx, cJSON *result)
+{
+	const struct cp_daemon *cp = ctx;
+	uint32_t in_sync = 0;
+
+	for (uint32_t i = 0; i < cp->n_dps; i++)
+		in_sync += cp->dps[i].connected && cp->dps[i].pushed_gen == cp->gen;
+	if (cJSON_AddStringToObject(result, "controlplane", "edgelb-cp") == NULL ||
+	    elb_dp_json_add_u64(result, "generation", cp->gen) == NULL ||
+	    elb_dp_json_add_u64(result, "uptime_ms", cp_now_ms() - cp->started_ms) == NULL ||
+	    elb_dp_json_add_u64(result, "changes", cp->changes) == NULL ||
+	    elb_dp_json_add_u64(result, "persist_failures", cp->persist_failures) == NULL ||
+	    elb_dp_json_add_u64(result, "health_transitions", cp->health_transitions) == NULL ||
+	    elb_dp_json_add_u64(result, "dataplanes", cp->n_dps) == NULL ||
+	    elb_dp_json_add_u64(result, "dataplanes_in_sync", in_sync) == NULL)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1124,7 +1134,6 @@ static int m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
 }
 
 const struct elb_rpc_method cp_methods[] = {
-	{.name = "ping", .handler = m_ping, .read_only = true},
 	{.name = "vip.list", .handler = m_vip_list, .read_only = true},
 	{.name = "vip.get", .handler = m_vip_get, .read_only = true},
 	{.name = "vip.add", .handler = m_vip_add, .read_only = false},

@@ -17,6 +17,10 @@
 
 extern const struct elb_rpc_method cp_methods[];
 extern const size_t cp_n_methods;
+/* The members edgelb-cp adds to the RPC server's own ping and status.get
+ * (elb_rpc_server_config's ping and status; ctx: the struct cp_daemon). */
+int cp_ping_describe(void *ctx, cJSON *result);
+int cp_status_describe(void *ctx, cJSON *result);
 
 /* The figures of counters.get (also the subscription snapshots and the
  * Prometheus page): per VIP, the dataplanes' counters summed, and the SLOs. */

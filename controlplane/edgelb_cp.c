@@ -271,6 +271,8 @@ int main(int argc, char **argv)
 	rpc.methods = methods;
 	rpc.n_methods = cp_n_methods + cp_bgp_n_methods;
 	rpc.ctx = &cp;
+	rpc.ping = cp_ping_describe;
+	rpc.status = cp_status_describe;
 	operator_access(&cp.config->access, &rpc, &access, &ids);
 	rc = elb_rpc_server_open(&cp.operator, &rpc);
 	if (rc < 0) {

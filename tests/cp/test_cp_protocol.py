@@ -88,6 +88,24 @@ def test_ping_names_version_and_protocol(cp):
         f"edgelb-cp ping: {json.dumps(pong)} (--version: {cp.version_line})"
 
 
+def test_ping_and_status_served_by_the_rpc_server(cp):
+    """ping, status.get and rpc.methods come from the RPC server itself
+    (as on the dataplanes), with edgelb-cp's members in ping and status."""
+    pong = rpc.request(cp.sock, "ping").get("result", {})
+    assert list(pong) == ["pong", "controlplane", "generation", "protocol", "version"], \
+        f"ping members in order: {list(pong)}"
+    status = rpc.request(cp.sock, "status.get").get("result", {})
+    assert status.get("controlplane") == "edgelb-cp" and \
+        status.get("generation") == pong["generation"] and status.get("dataplanes") == 3 and \
+        status.get("dataplanes_in_sync") == 1 and "control" in status, \
+        f"status.get: {json.dumps(status)}"
+    methods = {m["name"]: m for m in
+               rpc.request(cp.sock, "rpc.methods").get("result", {}).get("methods", [])}
+    for name in ("ping", "status.get", "rpc.methods", "vip.list", "backend.drain"):
+        assert name in methods, f"rpc.methods lacks {name}: {sorted(methods)}"
+    assert methods["ping"]["read_only"] and not methods["backend.drain"]["read_only"]
+
+
 @pytest.mark.parametrize("name", ["future", "old"])
 def test_refused_dataplane_gets_only_pings(cp, name):
     fake = cp.fakes[name]

@@ -46,9 +46,25 @@ void cp_config_free(struct cp_config *config)
 	free(config);
 }
 
+/* A copy of n items of size bytes; NULL for none, or out of memory (*failed). */
+static void *array_dup(const void *items, uint32_t n, size_t size, bool *failed)
+{
+	void *copy;
+
+	if (n == 0)
+		return NULL;
+	copy = malloc(n * size);
+	if (copy == NULL)
+		*failed = true;
+	else
+		memcpy(copy, items, n * size);
+	return copy;
+}
+
 struct cp_config *cp_config_clone(const struct cp_config *config)
 {
 	struct cp_config *copy = calloc(1, sizeof(*copy));
+	bool failed = false;
 
 	if (copy == NULL)
 		return NULL;
@@ -56,34 +72,20 @@ struct cp_config *cp_config_clone(const struct cp_config *config)
 	copy->access = config->access;
 	copy->fleet = config->fleet;
 	copy->bgp = config->bgp;
-	if (config->n_dataplanes > 0) {
-		copy->dataplanes = calloc(config->n_dataplanes, sizeof(*copy->dataplanes));
-		if (copy->dataplanes == NULL)
-			goto fail;
-		memcpy(copy->dataplanes, config->dataplanes,
-		       config->n_dataplanes * sizeof(*copy->dataplanes));
-		copy->n_dataplanes = config->n_dataplanes;
-	}
-	if (config->n_vips > 0) {
-		copy->vips = calloc(config->n_vips, sizeof(*copy->vips));
-		if (copy->vips == NULL)
-			goto fail;
-	}
+	copy->dataplanes = array_dup(config->dataplanes, config->n_dataplanes,
+				     sizeof(*copy->dataplanes), &failed);
+	copy->n_dataplanes = copy->dataplanes != NULL ? config->n_dataplanes : 0;
+	copy->drains = array_dup(config->drains, config->n_drains, sizeof(*copy->drains), &failed);
+	copy->n_drains = copy->drains != NULL ? config->n_drains : 0;
+	/* Each VIP's backends are its own: the shallow copies are not counted
+	 * in n_vips (so not released) until their backends are copied. */
+	copy->vips = array_dup(config->vips, config->n_vips, sizeof(*copy->vips), &failed);
+	if (failed)
+		goto fail;
 	for (uint32_t i = 0; i < config->n_vips; i++) {
-		copy->vips[i] = config->vips[i];
-		if (elb_dp_vip_copy(&copy->vips[i].dp, &config->vips[i].dp) < 0) {
-			copy->vips[i].dp.backends = NULL;
-			copy->vips[i].dp.n_backends = 0;
+		if (elb_dp_vip_copy(&copy->vips[i].dp, &config->vips[i].dp) < 0)
 			goto fail;
-		}
 		copy->n_vips = i + 1;
-	}
-	if (config->n_drains > 0) {
-		copy->drains = calloc(config->n_drains, sizeof(*copy->drains));
-		if (copy->drains == NULL)
-			goto fail;
-		memcpy(copy->drains, config->drains, config->n_drains * sizeof(*copy->drains));
-		copy->n_drains = config->n_drains;
 	}
 	return copy;
 fail:
@@ -176,9 +178,7 @@ static int health_check_from_json(const cJSON *json, const char *prefix, uint16_
 	int rc;
 
 	cp_health_check_defaults(&hc);
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, prefix, "must be an object");
-	rc = elb_dp_json_check_members(json, prefix, known, err);
+	rc = elb_json_expect_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "type");
@@ -243,9 +243,7 @@ static int slo_from_json(const cJSON *json, const char *prefix, double *out,
 	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, prefix, "must be an object");
-	rc = elb_dp_json_check_members(json, prefix, known, err);
+	rc = elb_json_expect_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "availability");
@@ -273,9 +271,7 @@ int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 	memset(&vip, 0, sizeof(vip));
 	vip.slo_availability = CP_SLO_DEFAULT;
 	cp_health_check_defaults(&vip.hc);
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, prefix, "must be an object");
-	rc = elb_dp_json_check_members(json, prefix, known, err);
+	rc = elb_json_expect_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	/* The dataplane parser refuses members it does not know: give it a copy
@@ -315,9 +311,7 @@ static int dataplane_from_json(const cJSON *json, const char *prefix,
 	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, prefix, "must be an object");
-	rc = elb_dp_json_check_members(json, prefix, known, err);
+	rc = elb_json_expect_members(json, prefix, known, err);
 	if (rc < 0)
 		return rc;
 	name = cJSON_GetObjectItemCaseSensitive(json, "name");
@@ -373,17 +367,24 @@ static int principal_from_json(const cJSON *json, bool is_group, struct cp_princ
 	return 0;
 }
 
+/* given: NULL when json is required; else json may be NULL (absent) and
+ * *given says whether it was there. */
 static int principal_or_fail(const cJSON *json, const char *path, bool is_group,
-			     struct cp_principal *out, struct elb_dp_err *err)
+			     struct cp_principal *out, bool *given, struct elb_dp_err *err)
 {
-	int rc = principal_from_json(json, is_group, out);
+	int rc;
 
+	if (json == NULL && given != NULL)
+		return 0;
+	rc = principal_from_json(json, is_group, out);
 	if (rc == -ENOENT)
 		return elb_json_fail(err, path, "no %s named \"%s\" on this host",
 				     is_group ? "group" : "user", json->valuestring);
 	if (rc < 0)
 		return elb_json_fail(err, path, "must be a %s name or a numeric id",
 				     is_group ? "group" : "user");
+	if (given != NULL)
+		*given = true;
 	return 0;
 }
 
@@ -415,7 +416,8 @@ static int principals_from_json(const cJSON *json, const char *prefix, struct cp
 			char item_path[ELB_JSON_PATH_MAX];
 
 			snprintf(item_path, sizeof(item_path), "%.100s[%u]", path, out->n);
-			rc = principal_or_fail(item, item_path, g == 1, &out->items[out->n], err);
+			rc = principal_or_fail(item, item_path, g == 1, &out->items[out->n], NULL,
+					       err);
 			if (rc < 0)
 				return rc;
 			out->n++;
@@ -432,9 +434,7 @@ static int access_from_json(const cJSON *json, struct cp_operator_access *out,
 	const cJSON *item;
 	int rc;
 
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, "operator", "must be an object");
-	rc = elb_dp_json_check_members(json, "operator", known, err);
+	rc = elb_json_expect_members(json, "operator", known, err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "socket_mode");
@@ -451,20 +451,14 @@ static int access_from_json(const cJSON *json, struct cp_operator_access *out,
 				"others");
 		out->socket_mode = (uint32_t)mode;
 	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "socket_owner");
-	if (item != NULL) {
-		rc = principal_or_fail(item, "operator.socket_owner", false, &out->owner, err);
-		if (rc < 0)
-			return rc;
-		out->has_owner = true;
-	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "socket_group");
-	if (item != NULL) {
-		rc = principal_or_fail(item, "operator.socket_group", true, &out->group, err);
-		if (rc < 0)
-			return rc;
-		out->has_group = true;
-	}
+	rc = principal_or_fail(cJSON_GetObjectItemCaseSensitive(json, "socket_owner"),
+			       "operator.socket_owner", false, &out->owner, &out->has_owner, err);
+	if (rc == 0)
+		rc = principal_or_fail(cJSON_GetObjectItemCaseSensitive(json, "socket_group"),
+				       "operator.socket_group", true, &out->group, &out->has_group,
+				       err);
+	if (rc < 0)
+		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "write");
 	if (item != NULL) {
 		rc = principals_from_json(item, "operator.write", &out->write_users,
@@ -485,9 +479,7 @@ static int fleet_from_json(const cJSON *json, struct cp_fleet_cfg *out, struct e
 					    "flow_count_interval_ms", NULL};
 	int rc;
 
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, "fleet", "must be an object");
-	rc = elb_dp_json_check_members(json, "fleet", known, err);
+	rc = elb_json_expect_members(json, "fleet", known, err);
 	if (rc == 0)
 		rc = elb_json_read_u32(
 			json, "fleet", "disagree_after_ms", CP_FLEET_DISAGREE_AFTER_MS_MIN,
@@ -503,13 +495,20 @@ static int fleet_from_json(const cJSON *json, struct cp_fleet_cfg *out, struct e
 }
 
 /* An address of the given family (0: either), into addr and *family: the
- * value itself (json may be NULL), parsed as elb_json_read_address does. */
+ * value itself, parsed as elb_json_read_address does. given: NULL when json
+ * is required (NULL is then refused); else json may be NULL (absent) and
+ * *given says whether it was there. */
 static int address_member(const cJSON *json, const char *path, uint8_t want,
-			  union elb_addr *addr, uint8_t *family, struct elb_dp_err *err)
+			  union elb_addr *addr, uint8_t *family, bool *given,
+			  struct elb_dp_err *err)
 {
 	union elb_addr a;
 	uint8_t f;
-	int rc = cJSON_IsString(json) ? elb_addr_parse(json->valuestring, &a, &f) : -EINVAL;
+	int rc;
+
+	if (json == NULL && given != NULL)
+		return 0;
+	rc = cJSON_IsString(json) ? elb_addr_parse(json->valuestring, &a, &f) : -EINVAL;
 
 	if (rc == -EAFNOSUPPORT)
 		return elb_json_fail(err, path,
@@ -518,6 +517,8 @@ static int address_member(const cJSON *json, const char *path, uint8_t want,
 		return elb_json_fail(err, path, "must be %s", elb_json_address_kind(want));
 	*addr = a;
 	*family = f;
+	if (given != NULL)
+		*given = true;
 	return 0;
 }
 
@@ -557,7 +558,7 @@ static int bgp_neighbor_from_json(const cJSON *json, const char *prefix,
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "address");
 	elb_json_path_join(path, prefix, "address");
-	rc = address_member(item, path, 0, &out->addr, &out->family, err);
+	rc = address_member(item, path, 0, &out->addr, &out->family, NULL, err);
 	if (rc < 0)
 		return rc;
 	elb_json_path_join(path, prefix, "as");
@@ -588,9 +589,7 @@ static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_d
 	bgp.drain_timeout_ms = CP_BGP_DRAIN_TIMEOUT_MS_DEFAULT;
 	snprintf(bgp.bird, sizeof(bgp.bird), "%s", CP_BGP_DEFAULT_BIRD);
 	snprintf(bgp.run_dir, sizeof(bgp.run_dir), "%s", CP_BGP_DEFAULT_RUN_DIR);
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, "bgp", "must be an object");
-	rc = elb_dp_json_check_members(json, "bgp", known, err);
+	rc = elb_json_expect_members(json, "bgp", known, err);
 	if (rc < 0)
 		return rc;
 	if (cJSON_GetObjectItemCaseSensitive(json, "local_as") == NULL)
@@ -602,7 +601,8 @@ static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_d
 	item = cJSON_GetObjectItemCaseSensitive(json, "router_id");
 	if (item == NULL)
 		return elb_json_fail(err, "bgp.router_id", "is required");
-	rc = address_member(item, "bgp.router_id", ELB_AF_INET, &bgp.router_id, &family, err);
+	rc = address_member(item, "bgp.router_id", ELB_AF_INET, &bgp.router_id, &family, NULL,
+			    err);
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "neighbors");
@@ -633,22 +633,15 @@ static int bgp_from_json(const cJSON *json, struct cp_bgp_cfg *out, struct elb_d
 		return rc;
 	if (bgp.hold_time_s > 0 && bgp.hold_time_s < 3) /* RFC 4271 4.2 */
 		return elb_json_fail(err, "bgp.hold_time_s", "must be 0 or in 3..65535");
-	item = cJSON_GetObjectItemCaseSensitive(json, "next_hop_v4");
-	if (item != NULL) {
-		rc = address_member(item, "bgp.next_hop_v4", ELB_AF_INET, &bgp.next_hop_v4,
-				    &family, err);
-		if (rc < 0)
-			return rc;
-		bgp.has_next_hop_v4 = true;
-	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "next_hop_v6");
-	if (item != NULL) {
-		rc = address_member(item, "bgp.next_hop_v6", ELB_AF_INET6, &bgp.next_hop_v6,
-				    &family, err);
-		if (rc < 0)
-			return rc;
-		bgp.has_next_hop_v6 = true;
-	}
+	rc = address_member(cJSON_GetObjectItemCaseSensitive(json, "next_hop_v4"),
+			    "bgp.next_hop_v4", ELB_AF_INET, &bgp.next_hop_v4, &family,
+			    &bgp.has_next_hop_v4, err);
+	if (rc == 0)
+		rc = address_member(cJSON_GetObjectItemCaseSensitive(json, "next_hop_v6"),
+				    "bgp.next_hop_v6", ELB_AF_INET6, &bgp.next_hop_v6, &family,
+				    &bgp.has_next_hop_v6, err);
+	if (rc < 0)
+		return rc;
 	rc = path_member(json, "bird", bgp.bird, sizeof(bgp.bird), err);
 	if (rc == 0)
 		rc = path_member(json, "run_dir", bgp.run_dir, sizeof(bgp.run_dir), err);
@@ -695,16 +688,14 @@ static int drain_from_json(const cJSON *json, const char *prefix, struct cp_drai
 	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
-	if (!cJSON_IsObject(json))
-		return elb_json_fail(err, prefix, "must be an object");
-	rc = elb_dp_json_check_members(json, prefix, known, err);
+	rc = elb_json_expect_members(json, prefix, known, err);
 	if (rc == 0)
 		rc = elb_dp_vip_key_from_json(json, prefix, &out->vip, err);
 	if (rc < 0)
 		return rc;
 	elb_json_path_join(path, prefix, "backend");
 	rc = address_member(cJSON_GetObjectItemCaseSensitive(json, "backend"), path, 0,
-			    &out->backend, &out->family, err);
+			    &out->backend, &out->family, NULL, err);
 	if (rc < 0)
 		return rc;
 	if (cJSON_GetObjectItemCaseSensitive(json, "started_unix_ms") == NULL) {
@@ -723,14 +714,88 @@ static int drain_from_json(const cJSON *json, const char *prefix, struct cp_drai
 				  err);
 }
 
+/* A top-level array member of the configuration and the reader of one
+ * element (out: the element's place in the array). */
+struct config_array {
+	const char *name;
+	const char *what; /* the elements, as the error says them */
+	uint32_t max;
+	size_t element_size;
+	int (*element_from_json)(const cJSON *json, const char *prefix, void *out,
+				 struct elb_dp_err *err);
+};
+
+/* Element readers in the shape config_array takes. */
+static int dataplane_element(const cJSON *json, const char *prefix, void *out,
+			     struct elb_dp_err *err)
+{
+	return dataplane_from_json(json, prefix, out, err);
+}
+
+static int vip_element(const cJSON *json, const char *prefix, void *out, struct elb_dp_err *err)
+{
+	return cp_vip_from_json(json, prefix, out, err);
+}
+
+static int drain_element(const cJSON *json, const char *prefix, void *out,
+			 struct elb_dp_err *err)
+{
+	return drain_from_json(json, prefix, out, err);
+}
+
+static const struct config_array dataplanes_array = {
+	"dataplanes", "dataplanes", CP_MAX_DATAPLANES, sizeof(struct cp_dataplane_cfg),
+	dataplane_element,
+};
+static const struct config_array vips_array = {
+	"vips", "VIPs", ELB_DP_MAX_VIPS, sizeof(struct cp_vip), vip_element,
+};
+static const struct config_array drains_array = {
+	"drains", "drains", ELB_DP_MAX_BACKENDS_TOTAL, sizeof(struct cp_drain_record),
+	drain_element,
+};
+
+/*
+ * The array member a->name of json, if present, into a new array (*items,
+ * NULL when absent) of *n elements. On failure *items holds the *n elements
+ * read so far, for the caller to free with the rest of the config.
+ */
+static int array_from_json(const cJSON *json, const struct config_array *a, void **items,
+			   uint32_t *n, struct elb_dp_err *err)
+{
+	const cJSON *array = cJSON_GetObjectItemCaseSensitive(json, a->name), *child;
+	char path[ELB_JSON_PATH_MAX];
+	int count, rc;
+
+	*items = NULL;
+	if (array == NULL)
+		return 0;
+	count = cJSON_GetArraySize(array);
+	if (!cJSON_IsArray(array) || count > (int)a->max)
+		return elb_json_fail(err, a->name, "must be an array of at most %u %s", a->max,
+				     a->what);
+	*items = calloc((size_t)count + 1, a->element_size);
+	if (*items == NULL)
+		return elb_json_nomem(err);
+	cJSON_ArrayForEach(child, array)
+	{
+		snprintf(path, sizeof(path), "%s[%u]", a->name, *n);
+		rc = a->element_from_json(child, path, (char *)*items + *n * a->element_size, err);
+		if (rc < 0)
+			return rc;
+		(*n)++;
+	}
+	return 0;
+}
+
 int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp_err *err)
 {
 	static const char *const known[] = {"node",	  "operator", "fleet", "bgp",
 					    "dataplanes", "vips",     "drains", NULL};
 	struct cp_config *config;
-	const cJSON *item, *child;
-	char path[ELB_JSON_PATH_MAX];
-	int rc, count;
+	const cJSON *item;
+	void *items;
+	int rc;
 
 	if (!cJSON_IsObject(json))
 		return elb_json_fail(err, "", "the configuration must be an object");
@@ -744,98 +809,29 @@ int cp_config_from_json(const cJSON *json, struct cp_config **out, struct elb_dp
 	config->fleet.disagree_after_ms = CP_FLEET_DISAGREE_AFTER_MS_DEFAULT;
 	config->fleet.drain_timeout_ms = CP_DRAIN_TIMEOUT_MS_DEFAULT;
 	config->fleet.flow_count_interval_ms = CP_FLOW_COUNT_INTERVAL_MS_DEFAULT;
-	item = cJSON_GetObjectItemCaseSensitive(json, "fleet");
-	if (item != NULL) {
+	/* The sections, each optional, in the order their errors are found. */
+	if ((item = cJSON_GetObjectItemCaseSensitive(json, "fleet")) != NULL)
 		rc = fleet_from_json(item, &config->fleet, err);
-		if (rc < 0)
-			goto fail;
-	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "bgp");
-	if (item != NULL) {
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "bgp")) != NULL)
 		rc = bgp_from_json(item, &config->bgp, err);
-		if (rc < 0)
-			goto fail;
-	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "node");
-	if (item != NULL) {
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "node")) != NULL)
 		rc = elb_dp_node_from_json(item, "node", NULL, &config->node, err);
-		if (rc < 0)
-			goto fail;
-	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "operator");
-	if (item != NULL) {
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "operator")) != NULL)
 		rc = access_from_json(item, &config->access, err);
-		if (rc < 0)
-			goto fail;
+	if (rc == 0) {
+		rc = array_from_json(json, &dataplanes_array, &items, &config->n_dataplanes, err);
+		config->dataplanes = items;
 	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "dataplanes");
-	if (item != NULL) {
-		count = cJSON_GetArraySize(item);
-		if (!cJSON_IsArray(item) || count > CP_MAX_DATAPLANES) {
-			rc = elb_json_fail(err, "dataplanes",
-					   "must be an array of at most %u dataplanes",
-					   CP_MAX_DATAPLANES);
-			goto fail;
-		}
-		config->dataplanes = calloc((size_t)count + 1, sizeof(*config->dataplanes));
-		if (config->dataplanes == NULL) {
-			rc = elb_json_nomem(err);
-			goto fail;
-		}
-		cJSON_ArrayForEach(child, item)
-		{
-			snprintf(path, sizeof(path), "dataplanes[%u]", config->n_dataplanes);
-			rc = dataplane_from_json(child, path,
-						 &config->dataplanes[config->n_dataplanes], err);
-			if (rc < 0)
-				goto fail;
-			config->n_dataplanes++;
-		}
+	if (rc == 0) {
+		rc = array_from_json(json, &vips_array, &items, &config->n_vips, err);
+		config->vips = items;
 	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "vips");
-	if (item != NULL) {
-		count = cJSON_GetArraySize(item);
-		if (!cJSON_IsArray(item) || count > ELB_DP_MAX_VIPS) {
-			rc = elb_json_fail(err, "vips", "must be an array of at most %u VIPs",
-					   ELB_DP_MAX_VIPS);
-			goto fail;
-		}
-		config->vips = calloc((size_t)count + 1, sizeof(*config->vips));
-		if (config->vips == NULL) {
-			rc = elb_json_nomem(err);
-			goto fail;
-		}
-		cJSON_ArrayForEach(child, item)
-		{
-			snprintf(path, sizeof(path), "vips[%u]", config->n_vips);
-			rc = cp_vip_from_json(child, path, &config->vips[config->n_vips], err);
-			if (rc < 0)
-				goto fail;
-			config->n_vips++;
-		}
+	if (rc == 0) {
+		rc = array_from_json(json, &drains_array, &items, &config->n_drains, err);
+		config->drains = items;
 	}
-	item = cJSON_GetObjectItemCaseSensitive(json, "drains");
-	if (item != NULL) {
-		count = cJSON_GetArraySize(item);
-		if (!cJSON_IsArray(item) || count > ELB_DP_MAX_BACKENDS_TOTAL) {
-			rc = elb_json_fail(err, "drains", "must be an array of at most %u drains",
-					   ELB_DP_MAX_BACKENDS_TOTAL);
-			goto fail;
-		}
-		config->drains = calloc((size_t)count + 1, sizeof(*config->drains));
-		if (config->drains == NULL) {
-			rc = elb_json_nomem(err);
-			goto fail;
-		}
-		cJSON_ArrayForEach(child, item)
-		{
-			snprintf(path, sizeof(path), "drains[%u]", config->n_drains);
-			rc = drain_from_json(child, path, &config->drains[config->n_drains], err);
-			if (rc < 0)
-				goto fail;
-			config->n_drains++;
-		}
-	}
+	if (rc < 0)
+		goto fail;
 	rc = cp_config_validate(config, err);
 	if (rc < 0)
 		goto fail;
@@ -1165,33 +1161,11 @@ fail:
 int cp_config_write_file(const char *path, const struct cp_config *config, struct elb_dp_err *err)
 {
 	cJSON *json = cp_config_to_json(config);
-	char *text;
-	size_t len;
-	int rc;
+	int rc = json != NULL ? elb_json_write_file(path, json, 0640) : -ENOMEM;
 
-	if (json == NULL)
-		return elb_json_nomem(err);
-	text = cJSON_Print(json);
 	cJSON_Delete(json);
-	if (text == NULL)
+	if (rc == -ENOMEM)
 		return elb_json_nomem(err);
-	len = strlen(text);
-	text[len] = '\0';
-	/* One trailing newline for people who cat the file: the buffer has room
-	 * for it only if we make it. */
-	{
-		char *with_nl = realloc(text, len + 2);
-
-		if (with_nl == NULL) {
-			free(text);
-			return elb_json_nomem(err);
-		}
-		text = with_nl;
-		text[len++] = '\n';
-		text[len] = '\0';
-	}
-	rc = elb_atomic_write_file(path, text, len, 0640);
-	free(text);
 	if (rc < 0) {
 		err->field[0] = '\0';
 		snprintf(err->text, sizeof(err->text), "%.200s: %s", path, strerror(-rc));

@@ -181,6 +181,47 @@ static const struct vip_figure vip_figures[] = {
 	 "objective"},
 };
 
+/* Per backend of each VIP (its backend_counters). */
+static const struct vip_figure backend_figures[] = {
+	{"edgelb_backend_forwarded_packets_total", "counter",
+	 "Packets sent to the backend, summed over the dataplanes.", "forwarded", "packets"},
+	{"edgelb_backend_forwarded_bytes_total", "counter", "Bytes sent to the backend.",
+	 "forwarded", "bytes"},
+	{"edgelb_backend_new_flows_total", "counter", "Flows that picked the backend.", NULL,
+	 "new_flows"},
+	{"edgelb_backend_weight", "gauge", "The backend's configured weight.", NULL, "weight"},
+};
+
+/* Each figure, one sample per VIP or, per_backend, per backend of each VIP. */
+static void render_figures(struct text *t, const cJSON *vips, const struct vip_figure *figures,
+			   size_t n, bool per_backend)
+{
+	char vip_l[160], b_l[96];
+	const cJSON *v, *b;
+
+	for (size_t f = 0; f < n; f++) {
+		const struct vip_figure *fig = &figures[f];
+
+		put_family(t, fig->name, fig->type, fig->help);
+		cJSON_ArrayForEach(v, vips)
+		{
+			label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
+			if (!per_backend) {
+				put(t, "%s{vip=\"%s\"} ", fig->name, vip_l);
+				put_value(t, num(v, fig->group, fig->member));
+				continue;
+			}
+			cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(v, "backend_counters"))
+			{
+				put(t, "%s{vip=\"%s\",backend=\"%s\"} ", fig->name, vip_l,
+				    label(cJSON_GetObjectItem(b, "address")->valuestring, b_l,
+					  sizeof(b_l)));
+				put_value(t, num(b, fig->group, fig->member));
+			}
+		}
+	}
+}
+
 static const char *const slo_windows[] = {"1m", "5m", "1h"};
 
 /* A per-window SLO figure: slo.<member>.<window> of each VIP; a window
@@ -213,17 +254,7 @@ static void render_vips(struct text *t, const cJSON *vips)
 	char vip_l[160], b_l[96], r_l[96];
 	const cJSON *v, *b, *d;
 
-	for (size_t f = 0; f < sizeof(vip_figures) / sizeof(vip_figures[0]); f++) {
-		const struct vip_figure *fig = &vip_figures[f];
-
-		put_family(t, fig->name, fig->type, fig->help);
-		cJSON_ArrayForEach(v, vips)
-		{
-			put(t, "%s{vip=\"%s\"} ", fig->name,
-			    label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l)));
-			put_value(t, num(v, fig->group, fig->member));
-		}
-	}
+	render_figures(t, vips, vip_figures, sizeof(vip_figures) / sizeof(vip_figures[0]), false);
 	put_family(t, "edgelb_vip_drops_total", "counter",
 		   "Packets for the VIP dropped, by reason (rate_limited is policy, not failure).");
 	cJSON_ArrayForEach(v, vips)
@@ -240,31 +271,8 @@ static void render_vips(struct text *t, const cJSON *vips)
 		       "forwarded / (rx - rate_limited) over the window; absent without traffic.");
 	render_windows(t, vips, "edgelb_vip_error_budget_left", "error_budget_left",
 		       "Share of the error budget left over the window (1 none spent, <0 overspent).");
-	static const struct vip_figure backend_figures[] = {
-		{"edgelb_backend_forwarded_packets_total", "counter",
-		 "Packets sent to the backend, summed over the dataplanes.", "forwarded", "packets"},
-		{"edgelb_backend_forwarded_bytes_total", "counter", "Bytes sent to the backend.",
-		 "forwarded", "bytes"},
-		{"edgelb_backend_new_flows_total", "counter", "Flows that picked the backend.", NULL,
-		 "new_flows"},
-		{"edgelb_backend_weight", "gauge", "The backend's configured weight.", NULL, "weight"},
-	};
-	for (size_t f = 0; f < sizeof(backend_figures) / sizeof(backend_figures[0]); f++) {
-		const struct vip_figure *fig = &backend_figures[f];
-
-		put_family(t, fig->name, fig->type, fig->help);
-		cJSON_ArrayForEach(v, vips)
-		{
-			label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
-			cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(v, "backend_counters"))
-			{
-				put(t, "%s{vip=\"%s\",backend=\"%s\"} ", fig->name, vip_l,
-				    label(cJSON_GetObjectItem(b, "address")->valuestring, b_l,
-					  sizeof(b_l)));
-				put_value(t, num(b, fig->group, fig->member));
-			}
-		}
-	}
+	render_figures(t, vips, backend_figures,
+		       sizeof(backend_figures) / sizeof(backend_figures[0]), true);
 	put_family(t, "edgelb_backend_up", "gauge",
 		   "1 while the backend is in service (health check not down), else 0.");
 	cJSON_ArrayForEach(v, vips)

@@ -54,6 +54,16 @@ cJSON *cp_event_dataplane(const char *name)
 	return o;
 }
 
+/* An event whose one field is a counter's new value (a generation, a count
+ * of changes). */
+static void emit_count(struct cp_daemon *cp, const char *type, const char *name, uint64_t value)
+{
+	cJSON *fields = cJSON_CreateObject();
+
+	elb_dp_json_add_u64(fields, name, value);
+	cp_emit(cp, type, fields);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Desired state */
 
@@ -126,12 +136,7 @@ int cp_refresh_desired(struct cp_daemon *cp)
 	elb_dp_config_free(cp->desired);
 	cp->desired = next;
 	cp->gen++;
-	{
-		cJSON *fields = cJSON_CreateObject();
-
-		elb_dp_json_add_u64(fields, "generation", cp->gen);
-		cp_emit(cp, "desired_changed", fields);
-	}
+	emit_count(cp, "desired_changed", "generation", cp->gen);
 	return 0;
 }
 
@@ -290,12 +295,7 @@ int cp_commit(struct cp_daemon *cp, struct cp_config *next, uint64_t now,
 	cp_config_free(cp->config);
 	cp->config = next;
 	cp->changes++;
-	{
-		cJSON *fields = cJSON_CreateObject();
-
-		elb_dp_json_add_u64(fields, "changes", cp->changes);
-		cp_emit(cp, "config_changed", fields);
-	}
+	emit_count(cp, "config_changed", "changes", cp->changes);
 	rc = cp_refresh_desired(cp);
 	if (rc < 0)
 		cp_log("out of memory rebuilding the desired state; retried on the next change");

@@ -95,6 +95,13 @@ int elb_dp_rpc_check_params(const cJSON *params, const char *const *known,
 	return rc < 0 ? elb_dp_rpc_model_error(error, &err, rc) : 0;
 }
 
+/* "<field>: <what>", an invalid params error naming field. */
+static int bad_param(struct elb_rpc_error *error, const char *field, const char *what)
+{
+	elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, field, "%s: %s", field, what);
+	return -EINVAL;
+}
+
 /* The optional "if_epoch" guard: refuse a change computed from a config
  * that is no longer in force. */
 static int check_if_epoch(const struct elb_dp_api *api, const cJSON *params,
@@ -125,14 +132,32 @@ static int check_if_epoch(const struct elb_dp_api *api, const cJSON *params,
 	return 0;
 }
 
-/* params without "if_epoch", for the readers that refuse unknown members. */
-static cJSON *params_without_guard(const cJSON *params)
+/* The params of a change: only known members, and the guard holds. */
+static int check_change_params(const struct elb_dp_api *api, const cJSON *params,
+			       const char *const *known, struct elb_rpc_error *error)
 {
-	cJSON *copy = cJSON_Duplicate(params, true);
+	int rc = elb_dp_rpc_check_params(params, known, error);
 
-	if (copy != NULL)
-		cJSON_DeleteItemFromObjectCaseSensitive(copy, "if_epoch");
-	return copy;
+	return rc < 0 ? rc : check_if_epoch(api, params, error);
+}
+
+/*
+ * For the changes whose reader takes the whole params and refuses unknown
+ * members (vip.set, node.set): the guard checked, then *out = a copy of
+ * params without "if_epoch" (cJSON_Delete it).
+ */
+static int params_past_guard(const struct elb_dp_api *api, const cJSON *params, cJSON **out,
+			     struct elb_rpc_error *error)
+{
+	int rc = check_if_epoch(api, params, error);
+
+	if (rc < 0)
+		return rc;
+	*out = cJSON_Duplicate(params, true);
+	if (*out == NULL)
+		return elb_dp_rpc_nomem(error);
+	cJSON_DeleteItemFromObjectCaseSensitive(*out, "if_epoch");
+	return 0;
 }
 
 static int not_found(struct elb_rpc_error *error, const struct elb_dp_vip_key *key)
@@ -156,6 +181,17 @@ static int find_vip(const struct elb_dp_api *api, const cJSON *params,
 		return elb_dp_rpc_model_error(error, &err, rc);
 	rc = elb_dp_config_find_vip(api->config, key);
 	return rc < 0 ? not_found(error, key) : rc;
+}
+
+/* The VIP a change names (vip.remove, backends.set), its params checked:
+ * its index, or a negative errno with error filled. */
+static int changed_vip(const struct elb_dp_api *api, const cJSON *params,
+		       const char *const *known, struct elb_rpc_error *error)
+{
+	struct elb_dp_vip_key key;
+	int rc = check_change_params(api, params, known, error);
+
+	return rc < 0 ? rc : find_vip(api, params, &key, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -219,24 +255,57 @@ static int commit(struct elb_dp_api *api, struct elb_dp_config *next, struct elb
 	return 1;
 }
 
+/* Every result but flow.explain's starts with the epoch in force. NULL:
+ * out of memory. */
+static cJSON *epoch_result(const struct elb_dp_api *api)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	if (r != NULL && elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL) {
+		cJSON_Delete(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* A method's end: r becomes the result if it was built whole (built),
+ * else it is dropped and the answer is "out of memory". */
+static int give_result(cJSON *r, bool built, cJSON **result, struct elb_rpc_error *error)
+{
+	if (r == NULL || !built) {
+		cJSON_Delete(r);
+		return elb_dp_rpc_nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
 /* The result of a mutating method. */
 static int change_result(struct elb_dp_api *api, int committed, cJSON **result,
 			 struct elb_rpc_error *error)
 {
-	cJSON *r = cJSON_CreateObject();
+	cJSON *r = epoch_result(api);
+	bool built = r != NULL && cJSON_AddBoolToObject(r, "changed", committed > 0) != NULL;
 
-	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
-	    cJSON_AddBoolToObject(r, "changed", committed > 0) == NULL)
-		goto fail;
 	/* Applied but not saved: the change holds until a restart only. */
-	if (committed > 0 && api->persist_error[0] != '\0' &&
-	    cJSON_AddStringToObject(r, "warning", api->persist_error) == NULL)
-		goto fail;
-	*result = r;
-	return 0;
-fail:
-	cJSON_Delete(r);
-	return elb_dp_rpc_nomem(error);
+	if (built && committed > 0 && api->persist_error[0] != '\0')
+		built = cJSON_AddStringToObject(r, "warning", api->persist_error) != NULL;
+	return give_result(r, built, result, error);
+}
+
+/*
+ * A change's end: commit `next` (owned; NULL if building it ran out of
+ * memory) and answer with change_result.
+ */
+static int commit_change(struct elb_dp_api *api, struct elb_dp_config *next, cJSON **result,
+			 struct elb_rpc_error *error)
+{
+	int rc;
+
+	if (next == NULL)
+		return elb_dp_rpc_nomem(error);
+	rc = commit(api, next, error);
+	return rc < 0 ? rc : change_result(api, rc, result, error);
 }
 
 /* A clone of the current config with VIP `index` replaced by *vip, or vip
@@ -289,26 +358,19 @@ static int method_config_get(void *ctx, const cJSON *params, cJSON **result,
 {
 	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
-	cJSON *r, *config;
+	cJSON *r, *config = NULL;
+	bool built;
 	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
-	r = cJSON_CreateObject();
-	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL)
-		goto fail;
-	config = elb_dp_config_to_json(api->config);
-	if (config == NULL)
-		goto fail;
-	if (!cJSON_AddItemToObject(r, "config", config)) {
+	r = epoch_result(api);
+	if (r != NULL)
+		config = elb_dp_config_to_json(api->config);
+	built = config != NULL && cJSON_AddItemToObject(r, "config", config);
+	if (!built)
 		cJSON_Delete(config);
-		goto fail;
-	}
-	*result = r;
-	return 0;
-fail:
-	cJSON_Delete(r);
-	return elb_dp_rpc_nomem(error);
+	return give_result(r, built, result, error);
 }
 
 static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
@@ -321,20 +383,15 @@ static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
 	struct elb_dp_err err;
 	int rc;
 
-	rc = elb_dp_rpc_check_params(params, known, error);
-	if (rc == 0)
-		rc = check_if_epoch(api, params, error);
+	rc = check_change_params(api, params, known, error);
 	if (rc < 0)
 		return rc;
-	if (json == NULL) {
-		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "config", "config: missing");
-		return -EINVAL;
-	}
+	if (json == NULL)
+		return bad_param(error, "config", "missing");
 	rc = elb_dp_config_from_json(json, "config", &next, &err);
 	if (rc < 0)
 		return elb_dp_rpc_model_error(error, &err, rc);
-	rc = commit(api, next, error);
-	return rc < 0 ? rc : change_result(api, rc, result, error);
+	return commit_change(api, next, result, error);
 }
 
 static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
@@ -348,12 +405,9 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 	cJSON *vip_params, *r;
 	int index, rc;
 
-	rc = check_if_epoch(api, params, error);
+	rc = params_past_guard(api, params, &vip_params, error);
 	if (rc < 0)
 		return rc;
-	vip_params = params_without_guard(params);
-	if (vip_params == NULL)
-		return elb_dp_rpc_nomem(error);
 	rc = elb_dp_vip_from_json(vip_params, "", &vip, &backends_given, &err);
 	cJSON_Delete(vip_params);
 	if (rc < 0)
@@ -378,12 +432,7 @@ static int method_vip_set(void *ctx, const cJSON *params, cJSON **result,
 		return elb_dp_rpc_model_error(error, &err, rc);
 	}
 	next = config_with_vip(api->config, index, &vip);
-	if (next == NULL)
-		return elb_dp_rpc_nomem(error);
-	rc = commit(api, next, error);
-	if (rc < 0)
-		return rc;
-	rc = change_result(api, rc, result, error);
+	rc = commit_change(api, next, result, error);
 	if (rc < 0)
 		return rc;
 	r = *result;
@@ -400,16 +449,10 @@ static int method_vip_remove(void *ctx, const cJSON *params, cJSON **result,
 {
 	static const char *const known[] = {"address", "port", "protocol", "if_epoch", NULL};
 	struct elb_dp_api *api = ctx;
-	struct elb_dp_vip_key key;
 	struct elb_dp_config *next;
-	int index, rc;
+	int index;
 
-	rc = elb_dp_rpc_check_params(params, known, error);
-	if (rc == 0)
-		rc = check_if_epoch(api, params, error);
-	if (rc < 0)
-		return rc;
-	index = find_vip(api, params, &key, error);
+	index = changed_vip(api, params, known, error);
 	if (index < 0)
 		return index;
 	next = elb_dp_config_clone(api->config);
@@ -419,8 +462,7 @@ static int method_vip_remove(void *ctx, const cJSON *params, cJSON **result,
 	memmove(&next->vips[index], &next->vips[index + 1],
 		(next->n_vips - (uint32_t)index - 1) * sizeof(*next->vips));
 	next->n_vips--;
-	rc = commit(api, next, error);
-	return rc < 0 ? rc : change_result(api, rc, result, error);
+	return commit_change(api, next, result, error);
 }
 
 static int method_vip_list(void *ctx, const cJSON *params, cJSON **result,
@@ -430,34 +472,24 @@ static int method_vip_list(void *ctx, const cJSON *params, cJSON **result,
 	struct elb_dp_api *api = ctx;
 	const cJSON *with = cJSON_GetObjectItemCaseSensitive(params, "backends");
 	cJSON *r, *vips;
+	bool built;
 	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
-	if (with != NULL && !cJSON_IsBool(with)) {
-		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "backends",
-				  "backends: must be true or false");
-		return -EINVAL;
-	}
-	r = cJSON_CreateObject();
-	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL)
-		goto fail;
-	vips = cJSON_AddArrayToObject(r, "vips");
-	if (vips == NULL)
-		goto fail;
-	for (uint32_t i = 0; i < api->config->n_vips; i++) {
+	if (with != NULL && !cJSON_IsBool(with))
+		return bad_param(error, "backends", "must be true or false");
+	r = epoch_result(api);
+	vips = r != NULL ? cJSON_AddArrayToObject(r, "vips") : NULL;
+	built = vips != NULL;
+	for (uint32_t i = 0; built && i < api->config->n_vips; i++) {
 		cJSON *vip = elb_dp_vip_to_json(&api->config->vips[i], cJSON_IsTrue(with));
 
-		if (vip == NULL || !cJSON_AddItemToArray(vips, vip)) {
+		built = vip != NULL && cJSON_AddItemToArray(vips, vip);
+		if (!built)
 			cJSON_Delete(vip);
-			goto fail;
-		}
 	}
-	*result = r;
-	return 0;
-fail:
-	cJSON_Delete(r);
-	return elb_dp_rpc_nomem(error);
+	return give_result(r, built, result, error);
 }
 
 static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
@@ -467,24 +499,16 @@ static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
 					    NULL};
 	struct elb_dp_api *api = ctx;
 	const cJSON *backends_json = cJSON_GetObjectItemCaseSensitive(params, "backends");
-	struct elb_dp_vip_key key;
 	struct elb_dp_config *next;
 	struct elb_dp_vip vip;
 	struct elb_dp_err err;
 	int index, rc;
 
-	rc = elb_dp_rpc_check_params(params, known, error);
-	if (rc == 0)
-		rc = check_if_epoch(api, params, error);
-	if (rc < 0)
-		return rc;
-	index = find_vip(api, params, &key, error);
+	index = changed_vip(api, params, known, error);
 	if (index < 0)
 		return index;
-	if (backends_json == NULL) {
-		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "backends", "backends: missing");
-		return -EINVAL;
-	}
+	if (backends_json == NULL)
+		return bad_param(error, "backends", "missing");
 	vip = api->config->vips[index];
 	vip.backends = NULL;
 	vip.n_backends = 0;
@@ -497,10 +521,7 @@ static int method_backends_set(void *ctx, const cJSON *params, cJSON **result,
 		return elb_dp_rpc_model_error(error, &err, rc);
 	}
 	next = config_with_vip(api->config, index, &vip);
-	if (next == NULL)
-		return elb_dp_rpc_nomem(error);
-	rc = commit(api, next, error);
-	return rc < 0 ? rc : change_result(api, rc, result, error);
+	return commit_change(api, next, result, error);
 }
 
 static int method_node_set(void *ctx, const cJSON *params, cJSON **result,
@@ -513,12 +534,9 @@ static int method_node_set(void *ctx, const cJSON *params, cJSON **result,
 	cJSON *node_params;
 	int rc;
 
-	rc = check_if_epoch(api, params, error);
+	rc = params_past_guard(api, params, &node_params, error);
 	if (rc < 0)
 		return rc;
-	node_params = params_without_guard(params);
-	if (node_params == NULL)
-		return elb_dp_rpc_nomem(error);
 	rc = elb_dp_node_from_json(node_params, "", &api->config->node, &node, &err);
 	cJSON_Delete(node_params);
 	if (rc == 0)
@@ -529,8 +547,7 @@ static int method_node_set(void *ctx, const cJSON *params, cJSON **result,
 	if (next == NULL)
 		return elb_dp_rpc_nomem(error);
 	next->node = node;
-	rc = commit(api, next, error);
-	return rc < 0 ? rc : change_result(api, rc, result, error);
+	return commit_change(api, next, result, error);
 }
 
 static int method_counters_get(void *ctx, const cJSON *params, cJSON **result,
@@ -556,13 +573,12 @@ static int method_counters_get(void *ctx, const cJSON *params, cJSON **result,
 				  "this dataplane reports no counters");
 		return -EOPNOTSUPP;
 	}
-	r = cJSON_CreateObject();
-	if (r == NULL || elb_dp_json_add_u64(r, "epoch", api->epoch) == NULL ||
-	    (filtered && !cJSON_AddItemToObject(r, "vip", elb_dp_vip_key_to_json(&key))))
-		goto fail;
-	counters = cJSON_AddObjectToObject(r, "counters");
+	r = epoch_result(api);
+	if (r != NULL && filtered && !cJSON_AddItemToObject(r, "vip", elb_dp_vip_key_to_json(&key)))
+		return give_result(r, false, result, error);
+	counters = r != NULL ? cJSON_AddObjectToObject(r, "counters") : NULL;
 	if (counters == NULL)
-		goto fail;
+		return give_result(r, false, result, error);
 	rc = api->ops.counters(api->ctx, counters, filtered ? &key : NULL);
 	if (rc < 0) {
 		cJSON_Delete(r);
@@ -570,11 +586,7 @@ static int method_counters_get(void *ctx, const cJSON *params, cJSON **result,
 				  strerror(-rc));
 		return rc;
 	}
-	*result = r;
-	return 0;
-fail:
-	cJSON_Delete(r);
-	return elb_dp_rpc_nomem(error);
+	return give_result(r, true, result, error);
 }
 
 /* status.get's members (elb_rpc serves status.get and adds its own
@@ -727,10 +739,8 @@ static int method_vip_tables(void *ctx, const cJSON *params, cJSON **result,
 	rc = elb_dp_rpc_check_params(params, known, error);
 	if (rc < 0)
 		return rc;
-	if (want_flows != NULL && !cJSON_IsBool(want_flows)) {
-		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "flows", "flows: must be a boolean");
-		return -EINVAL;
-	}
+	if (want_flows != NULL && !cJSON_IsBool(want_flows))
+		return bad_param(error, "flows", "must be a boolean");
 	if (filtered) {
 		rc = find_vip(api, params, &key, error);
 		if (rc < 0)
@@ -809,12 +819,6 @@ nomem:
 
 /* ------------------------------------------------------------------------ */
 /* flow.explain */
-
-static int bad_param(struct elb_rpc_error *error, const char *field, const char *what)
-{
-	elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, field, "%s: %s", field, what);
-	return -EINVAL;
-}
 
 static int hex_frame(const cJSON *hex, uint8_t *frame, size_t size, struct elb_rpc_error *error)
 {

@@ -3,6 +3,7 @@
  * JSON member readers, error paths and address text; see elb_json.h.
  */
 #include "elb_json.h"
+#include "elb_file.h"
 #include "elb_utf8.h"
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------ */
@@ -117,6 +119,38 @@ int elb_dp_json_check_members(const cJSON *object, const char *prefix, const cha
 	return 0;
 }
 
+int elb_json_write_file(const char *path, const cJSON *json, mode_t mode)
+{
+	char *printed = cJSON_Print(json);
+	char *text;
+	size_t len;
+	int rc;
+
+	if (printed == NULL)
+		return -ENOMEM;
+	/* cJSON_Print leaves the newline out and its buffer has no room for it. */
+	len = strlen(printed);
+	text = malloc(len + 1);
+	if (text == NULL) {
+		cJSON_free(printed);
+		return -ENOMEM;
+	}
+	memcpy(text, printed, len);
+	text[len++] = '\n';
+	cJSON_free(printed);
+	rc = elb_atomic_write_file(path, text, len, mode);
+	free(text);
+	return rc;
+}
+
+int elb_json_expect_members(const cJSON *json, const char *path, const char *const *known,
+			    struct elb_dp_err *err)
+{
+	int rc = elb_json_expect_object(json, path, err);
+
+	return rc < 0 ? rc : elb_dp_json_check_members(json, path, known, err);
+}
+
 int elb_json_read_uint(const cJSON *object, const char *prefix, const char *name, uint64_t min,
 		       uint64_t max, uint64_t *out, struct elb_dp_err *err)
 {
@@ -158,35 +192,39 @@ int elb_json_read_u16(const cJSON *object, const char *prefix, const char *name,
 	return rc;
 }
 
+/* The optional member name of object, of the type `is` accepts: *item
+ * (NULL when absent), or "<path>: must be <what>". */
+static int typed_member(const cJSON *object, const char *prefix, const char *name,
+			cJSON_bool (*is)(const cJSON *), const char *what, const cJSON **item,
+			struct elb_dp_err *err)
+{
+	char path[ELB_JSON_PATH_MAX];
+
+	*item = member(object, name);
+	if (*item == NULL || is(*item))
+		return 0;
+	return elb_json_fail(err, elb_json_path_join(path, prefix, name), "must be %s", what);
+}
+
 int elb_json_read_bool(const cJSON *object, const char *prefix, const char *name, bool *out,
 		       struct elb_dp_err *err)
 {
-	const cJSON *item = member(object, name);
-	char path[ELB_JSON_PATH_MAX];
+	const cJSON *item;
+	int rc = typed_member(object, prefix, name, cJSON_IsBool, "a boolean", &item, err);
 
-	if (item == NULL)
-		return 0;
-	if (!cJSON_IsBool(item))
-		return elb_json_fail(err, elb_json_path_join(path, prefix, name),
-				     "must be a boolean");
-	*out = cJSON_IsTrue(item);
-	return 0;
+	if (rc == 0 && item != NULL)
+		*out = cJSON_IsTrue(item);
+	return rc;
 }
 
 int elb_json_read_string(const cJSON *object, const char *prefix, const char *name,
 			 const char **out, struct elb_dp_err *err)
 {
-	const cJSON *item = member(object, name);
-	char path[ELB_JSON_PATH_MAX];
+	const cJSON *item;
+	int rc = typed_member(object, prefix, name, cJSON_IsString, "a string", &item, err);
 
-	*out = NULL;
-	if (item == NULL)
-		return 0;
-	if (!cJSON_IsString(item))
-		return elb_json_fail(err, elb_json_path_join(path, prefix, name),
-				     "must be a string");
-	*out = item->valuestring;
-	return 0;
+	*out = rc == 0 && item != NULL ? item->valuestring : NULL;
+	return rc;
 }
 
 int elb_json_read_enum(const cJSON *object, const char *prefix, const char *name,

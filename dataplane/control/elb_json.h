@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -72,6 +73,17 @@ int elb_json_require(const cJSON *object, const char *prefix, const char *name,
  */
 int elb_dp_json_check_members(const cJSON *object, const char *prefix, const char *const *known,
 			      struct elb_dp_err *err);
+/*
+ * json as indented text with one final newline (for people who cat the
+ * file), written crash-safe (elb_atomic_write_file) with the given mode.
+ * @return 0, -ENOMEM (printing it), or the write's -errno.
+ */
+int elb_json_write_file(const char *path, const cJSON *json, mode_t mode);
+
+/* An object with members among known only: elb_json_expect_object, then
+ * elb_dp_json_check_members. */
+int elb_json_expect_members(const cJSON *json, const char *path, const char *const *known,
+			    struct elb_dp_err *err);
 
 /*
  * Integer readers: "<path>: must be an integer in <min>..<max>" for a

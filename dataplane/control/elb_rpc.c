@@ -169,6 +169,18 @@ static int builtin_nomem(struct elb_rpc_error *error)
 	return -ENOMEM;
 }
 
+/* A built-in's end: r is the result if it was built whole, else it is
+ * freed and the answer is "out of memory". */
+static int builtin_answer(cJSON *r, bool built, cJSON **result, struct elb_rpc_error *error)
+{
+	if (r == NULL || !built) {
+		cJSON_Delete(r);
+		return builtin_nomem(error);
+	}
+	*result = r;
+	return 0;
+}
+
 /* The daemon's part of a built-in; result is freed on failure. */
 static int builtin_describe(const struct elb_rpc_server *srv, elb_rpc_describe_fn describe,
 			    const char *method, cJSON *result, struct elb_rpc_error *error)
@@ -195,21 +207,16 @@ static int builtin_ping(void *ctx, const cJSON *params, cJSON **result,
 	if (rc < 0)
 		return rc;
 	r = cJSON_CreateObject();
-	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL) {
-		cJSON_Delete(r);
-		return builtin_nomem(error);
-	}
+	if (r == NULL || cJSON_AddTrueToObject(r, "pong") == NULL)
+		return builtin_answer(r, false, result, error);
 	rc = builtin_describe(srv, srv->ping, ELB_RPC_BUILTIN_PING, r, error);
 	if (rc < 0)
 		return rc;
 	/* Last, as every ping has had it: one version for the whole build. */
-	if (cJSON_GetObjectItemCaseSensitive(r, "version") == NULL &&
-	    cJSON_AddStringToObject(r, "version", ELB_VERSION) == NULL) {
-		cJSON_Delete(r);
-		return builtin_nomem(error);
-	}
-	*result = r;
-	return 0;
+	return builtin_answer(r,
+			      cJSON_GetObjectItemCaseSensitive(r, "version") != NULL ||
+				      cJSON_AddStringToObject(r, "version", ELB_VERSION) != NULL,
+			      result, error);
 }
 
 static int builtin_status(void *ctx, const cJSON *params, cJSON **result,
@@ -241,12 +248,7 @@ static int builtin_status(void *ctx, const cJSON *params, cJSON **result,
 	     elb_dp_json_add_u64(control, "dropped", stats.dropped) != NULL &&
 	     elb_dp_json_add_u64(control, "oversized", stats.oversized) != NULL &&
 	     elb_dp_json_add_u64(control, "denied", stats.denied) != NULL;
-	if (!ok) {
-		cJSON_Delete(r);
-		return builtin_nomem(error);
-	}
-	*result = r;
-	return 0;
+	return builtin_answer(r, ok, result, error);
 }
 
 static int builtin_methods(void *ctx, const cJSON *params, cJSON **result,
@@ -276,12 +278,7 @@ static int builtin_methods(void *ctx, const cJSON *params, cJSON **result,
 		      cJSON_AddStringToObject(o, "replaced_by", m->replaced_by) == NULL)))
 			list = NULL;
 	}
-	if (list == NULL) {
-		cJSON_Delete(r);
-		return builtin_nomem(error);
-	}
-	*result = r;
-	return 0;
+	return builtin_answer(r, list != NULL, result, error);
 }
 
 static const struct served_method builtin_methods_table[] = {
@@ -414,38 +411,45 @@ static char *encode_line(cJSON *response)
 	return line;
 }
 
+/* The response line {"jsonrpc", "id", name: value}. Takes value; NULL
+ * value or no memory: no line (NULL). */
+static char *response_line(const cJSON *id, const char *name, cJSON *value)
+{
+	cJSON *response = value != NULL ? response_base(id) : NULL;
+	char *line = NULL;
+
+	if (response != NULL && cJSON_AddItemToObject(response, name, value)) {
+		value = NULL;
+		line = encode_line(response);
+	}
+	cJSON_Delete(value);
+	cJSON_Delete(response);
+	return line;
+}
+
 /* Takes ownership of error->data. */
 static char *error_line(struct elb_rpc_server *srv, const cJSON *id, struct elb_rpc_error *error)
 {
-	cJSON *response = response_base(id);
-	cJSON *body = NULL, *data = error->data;
+	cJSON *body = cJSON_CreateObject(), *data = error->data;
 	int code = error->code != 0 ? error->code : ELB_RPC_INTERNAL_ERROR;
-	char *line = NULL;
 
 	error->data = NULL;
 	srv->stats.errors++;
-	if (response == NULL)
-		goto out;
-	body = cJSON_AddObjectToObject(response, "error");
-	if (body == NULL || cJSON_AddNumberToObject(body, "code", code) == NULL ||
-	    cJSON_AddStringToObject(body, "message", error->message) == NULL)
-		goto out;
 	if (error->field[0] != '\0') {
 		if (data == NULL)
 			data = cJSON_CreateObject();
 		if (data == NULL || cJSON_AddStringToObject(data, "field", error->field) == NULL)
-			goto out;
+			goto fail;
 	}
-	if (data != NULL) {
-		if (!cJSON_AddItemToObject(body, "data", data))
-			goto out;
-		data = NULL;
-	}
-	line = encode_line(response);
-out:
+	if (body == NULL || cJSON_AddNumberToObject(body, "code", code) == NULL ||
+	    cJSON_AddStringToObject(body, "message", error->message) == NULL ||
+	    (data != NULL && !cJSON_AddItemToObject(body, "data", data)))
+		goto fail;
+	return response_line(id, "error", body);
+fail:
 	cJSON_Delete(data);
-	cJSON_Delete(response);
-	return line;
+	cJSON_Delete(body);
+	return NULL;
 }
 
 static char *simple_error_line(struct elb_rpc_server *srv, const cJSON *id, int code,
@@ -459,21 +463,7 @@ static char *simple_error_line(struct elb_rpc_server *srv, const cJSON *id, int 
 
 static char *result_line(const cJSON *id, cJSON *result)
 {
-	cJSON *response = response_base(id);
-	char *line = NULL;
-
-	if (result == NULL)
-		result = cJSON_CreateNull();
-	if (response == NULL || result == NULL)
-		goto out;
-	if (!cJSON_AddItemToObject(response, "result", result))
-		goto out;
-	result = NULL;
-	line = encode_line(response);
-out:
-	cJSON_Delete(result);
-	cJSON_Delete(response);
-	return line;
+	return response_line(id, "result", result != NULL ? result : cJSON_CreateNull());
 }
 
 static bool blank(const char *s, size_t len)
@@ -681,6 +671,25 @@ static void client_update_events(struct elb_rpc_server *srv, struct rpc_client *
 
 /* Queue a response line; a client that does not read its responses is
  * dropped once they exceed max_output. */
+/* Grow *buf (*cap bytes) by doubling, from BUFFER_INITIAL, to at least
+ * need bytes but not past limit. @return 0 or -ENOMEM (*buf as it was). */
+static int grow_buffer(char **buf, size_t *cap, size_t need, size_t limit)
+{
+	size_t size = *cap > 0 ? *cap : BUFFER_INITIAL;
+	char *bigger;
+
+	while (size < need && size < limit)
+		size *= 2;
+	if (size > limit)
+		size = limit;
+	bigger = realloc(*buf, size);
+	if (bigger == NULL)
+		return -ENOMEM;
+	*buf = bigger;
+	*cap = size;
+	return 0;
+}
+
 static void client_queue(struct elb_rpc_server *srv, struct rpc_client *c, const char *line,
 			 size_t len)
 {
@@ -700,19 +709,10 @@ static void client_queue(struct elb_rpc_server *srv, struct rpc_client *c, const
 		c->out_head = 0;
 		c->out_len = pending;
 	}
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = c->out_cap > 0 ? c->out_cap : BUFFER_INITIAL;
-		char *bigger;
-
-		while (cap < c->out_len + len)
-			cap *= 2;
-		bigger = realloc(c->out, cap);
-		if (bigger == NULL) {
-			client_kill(srv, c);
-			return;
-		}
-		c->out = bigger;
-		c->out_cap = cap;
+	if (c->out_len + len > c->out_cap &&
+	    grow_buffer(&c->out, &c->out_cap, c->out_len + len, SIZE_MAX) < 0) {
+		client_kill(srv, c);
+		return;
 	}
 	memcpy(c->out + c->out_len, line, len);
 	c->out_len += len;
@@ -921,21 +921,10 @@ static void client_read(struct elb_rpc_server *srv, struct rpc_client *c)
 	size_t want;
 	ssize_t n;
 
-	if (c->in_cap - c->in_len < READ_MIN_ROOM && c->in_cap < limit) {
-		size_t cap = c->in_cap > 0 ? c->in_cap : BUFFER_INITIAL;
-		char *bigger;
-
-		while (cap - c->in_len < READ_MIN_ROOM && cap < limit)
-			cap *= 2;
-		if (cap > limit)
-			cap = limit;
-		bigger = realloc(c->in, cap);
-		if (bigger == NULL) {
-			client_kill(srv, c);
-			return;
-		}
-		c->in = bigger;
-		c->in_cap = cap;
+	if (c->in_cap - c->in_len < READ_MIN_ROOM && c->in_cap < limit &&
+	    grow_buffer(&c->in, &c->in_cap, c->in_len + READ_MIN_ROOM, limit) < 0) {
+		client_kill(srv, c);
+		return;
 	}
 	/* Keep one byte for the NUL of a final line without "\n". */
 	want = c->in_cap - 1 - c->in_len;

@@ -160,6 +160,30 @@ static int merge_backends(struct elb_preview *p, const struct elb_dp_vip *old_vi
 	return 0;
 }
 
+/* One side of the preview (the old VIP or the new; vip may be NULL: no
+ * old one): where each of its backends is in the union (ids), and what it
+ * is there. */
+static void mark_side(struct elb_preview *out, const struct elb_dp_vip *vip, bool is_new,
+		      uint32_t *ids)
+{
+	for (uint32_t b = 0; vip != NULL && b < vip->n_backends; b++) {
+		const struct elb_dp_backend *be = &vip->backends[b];
+		struct elb_preview_backend *pb;
+
+		ids[b] = merged_index(out, be);
+		pb = &out->backends[ids[b]];
+		if (is_new) {
+			pb->in_new = true;
+			pb->new_weight = be->weight;
+			pb->new_state = be->state;
+		} else {
+			pb->in_old = true;
+			pb->old_weight = be->weight;
+			pb->old_state = be->state;
+		}
+	}
+}
+
 int elb_table_preview(const struct elb_dp_vip *old_vip, const struct elb_dp_vip *new_vip,
 		      struct elb_preview *out)
 {
@@ -182,24 +206,8 @@ int elb_table_preview(const struct elb_dp_vip *old_vip, const struct elb_dp_vip 
 	new_counts = calloc((size_t)out->n_backends + 1, sizeof(*new_counts));
 	if (!old_table || !new_table || !old_ids || !new_ids || !old_counts || !new_counts)
 		goto out;
-	for (uint32_t b = 0; b < n_old; b++) {
-		struct elb_preview_backend *pb;
-
-		old_ids[b] = merged_index(out, &old_vip->backends[b]);
-		pb = &out->backends[old_ids[b]];
-		pb->in_old = true;
-		pb->old_weight = old_vip->backends[b].weight;
-		pb->old_state = old_vip->backends[b].state;
-	}
-	for (uint32_t b = 0; b < new_vip->n_backends; b++) {
-		struct elb_preview_backend *pb;
-
-		new_ids[b] = merged_index(out, &new_vip->backends[b]);
-		pb = &out->backends[new_ids[b]];
-		pb->in_new = true;
-		pb->new_weight = new_vip->backends[b].weight;
-		pb->new_state = new_vip->backends[b].state;
-	}
+	mark_side(out, old_vip, false, old_ids);
+	mark_side(out, new_vip, true, new_ids);
 	if (old_vip != NULL)
 		rc = build_with_ids(old_vip, old_ids, old_table);
 	else {

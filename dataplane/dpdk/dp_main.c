@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "dp.h"
 #include "elb_dp_api.h"
 #include "elb_notify.h"
+#include "elb_options.h"
 #include "elb_snapshot.h"
 #include "elb_version.h"
 
@@ -44,11 +44,8 @@ static void on_signal(int sig)
 }
 
 struct dp_options {
-	const char *config_path;
-	const char *state_path;
-	const char *socket_path;
+	struct elb_dp_options shared; /* --config --state --socket --flows */
 	const char *kernel_prefix;
-	uint32_t flows;
 	uint32_t mbufs;
 };
 
@@ -67,69 +64,50 @@ static void usage(void)
 		DP_DEFAULT_FLOWS, DP_DEFAULT_MBUFS);
 }
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
+enum { OPT_KERNEL_IFACE = 'k', OPT_MBUFS = 'm' };
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || v == 0 || v > UINT32_MAX)
+static int own_option(void *ctx, int val, const char *arg)
+{
+	struct dp_options *o = ctx;
+
+	if (val == OPT_KERNEL_IFACE) {
+		o->kernel_prefix = strcmp(arg, "none") == 0 ? NULL : arg;
+		return 0;
+	}
+	if (elb_parse_u32(arg, 1, UINT32_MAX, &o->mbufs)) {
+		fprintf(stderr, "edgelb-dp: --mbufs: a positive number\n");
 		return -EINVAL;
-	*out = (uint32_t)v;
+	}
 	return 0;
 }
 
 static int parse_options(int argc, char **argv, struct dp_options *o)
 {
-	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"state", required_argument, NULL, 's'},
-		{"socket", required_argument, NULL, 'S'},
-		{"flows", required_argument, NULL, 'f'},
-		{"kernel-iface", required_argument, NULL, 'k'},
-		{"mbufs", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
+	static const struct option own[] = {
+		{"kernel-iface", required_argument, NULL, OPT_KERNEL_IFACE},
+		{"mbufs", required_argument, NULL, OPT_MBUFS},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
+	const struct elb_dp_options_spec spec = {
+		.program = "edgelb-dp",
+		.flows_max = ELB_FLOW_MAX_CAPACITY,
+		.own = own,
+		.own_option = own_option,
+		.ctx = o,
+		.usage = usage,
+	};
+	int first_arg;
 
-	*o = (struct dp_options){.socket_path = DP_DEFAULT_SOCKET, .kernel_prefix = "edgelb",
-				 .flows = DP_DEFAULT_FLOWS, .mbufs = DP_DEFAULT_MBUFS};
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->config_path = optarg;
-			break;
-		case 's':
-			o->state_path = optarg;
-			break;
-		case 'S':
-			o->socket_path = optarg;
-			break;
-		case 'f':
-			if (parse_u32(optarg, &o->flows) || o->flows > ELB_FLOW_MAX_CAPACITY) {
-				fprintf(stderr, "edgelb-dp: --flows: 1..%u\n", ELB_FLOW_MAX_CAPACITY);
-				return -EINVAL;
-			}
-			break;
-		case 'k':
-			o->kernel_prefix = strcmp(optarg, "none") == 0 ? NULL : optarg;
-			break;
-		case 'm':
-			if (parse_u32(optarg, &o->mbufs)) {
-				fprintf(stderr, "edgelb-dp: --mbufs: a positive number\n");
-				return -EINVAL;
-			}
-			break;
-		default:
-			usage();
-			return -EINVAL;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "edgelb-dp: unexpected argument '%s'\n", argv[optind]);
+	*o = (struct dp_options){
+		.shared = {.socket_path = DP_DEFAULT_SOCKET, .flows = DP_DEFAULT_FLOWS},
+		.kernel_prefix = "edgelb",
+		.mbufs = DP_DEFAULT_MBUFS,
+	};
+	first_arg = elb_dp_options_parse(argc, argv, &spec, &o->shared);
+	if (first_arg < 0)
+		return first_arg;
+	if (first_arg != argc) {
+		fprintf(stderr, "edgelb-dp: unexpected argument '%s'\n", argv[first_arg]);
 		return -EINVAL;
 	}
 	return 0;
@@ -149,7 +127,7 @@ static int setup(struct dp_context *ctx, const struct dp_options *o)
 	if (n_workers > DP_MAX_WORKERS)
 		n_workers = DP_MAX_WORKERS;
 	ctx->n_workers = (uint16_t)n_workers;
-	ctx->flow_capacity = o->flows;
+	ctx->flow_capacity = o->shared.flows;
 	ctx->tsc_to_ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / rte_get_tsc_hz());
 	ctx->started_tsc = rte_rdtsc();
 	ctx->pool = rte_pktmbuf_pool_create("dp_mbufs", o->mbufs, DP_MBUF_CACHE, 0,
@@ -195,6 +173,7 @@ int main(int argc, char **argv)
 {
 	static struct dp_context ctx;
 	struct elb_dp_config *initial = NULL;
+	struct elb_dp_api_options api_options;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
 	struct dp_options o;
@@ -212,7 +191,7 @@ int main(int argc, char **argv)
 	argv[0] = (char *)"edgelb-dp";
 	if (parse_options(argc, argv, &o))
 		rte_exit(EXIT_FAILURE, "edgelb-dp: bad options\n");
-	if (o.config_path && elb_dp_config_load_file(o.config_path, &initial, &err) < 0)
+	if (o.shared.config_path && elb_dp_config_load_file(o.shared.config_path, &initial, &err) < 0)
 		rte_exit(EXIT_FAILURE, "edgelb-dp: %s\n", err.text);
 
 	rc = setup(&ctx, &o);
@@ -223,21 +202,13 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
-	{
-		struct elb_dp_api_options api_options = {
-			.socket_path = o.socket_path,
-			.dataplane = "dpdk",
-			.state_path = o.state_path,
-			.initial = initial,
-		};
-
-		rc = elb_dp_api_open(&api, &api_options, &dp_ops, &ctx, &err);
-		elb_dp_config_free(initial);
-		if (rc)
-			rte_exit(EXIT_FAILURE, "edgelb-dp: control socket: %s\n", err.text);
-	}
+	api_options = elb_dp_options_api(&o.shared, "dpdk", initial);
+	rc = elb_dp_api_open(&api, &api_options, &dp_ops, &ctx, &err);
+	elb_dp_config_free(initial);
+	if (rc)
+		rte_exit(EXIT_FAILURE, "edgelb-dp: control socket: %s\n", err.text);
 	printf("edgelb-dp: %u worker%s, control socket %s\n", ctx.n_workers,
-	       ctx.n_workers == 1 ? "" : "s", o.socket_path);
+	       ctx.n_workers == 1 ? "" : "s", o.shared.socket_path);
 	fflush(stdout);
 
 	for (uint16_t i = 0; i < ctx.n_workers; i++)
@@ -248,7 +219,7 @@ int main(int argc, char **argv)
 			 ctx.n_workers, ctx.n_workers == 1 ? "" : "s", ctx.n_ports,
 			 ctx.n_ports == 1 ? "" : "s", elb_dp_api_config(api)->n_vips,
 			 elb_dp_api_config(api)->n_vips == 1 ? "" : "s", elb_dp_api_epoch(api),
-			 o.socket_path);
+			 o.shared.socket_path);
 
 	/* The watchdog is pinged from this loop only: a control lcore stuck in
 	 * a request stops the pings; the workers keep forwarding until

@@ -30,31 +30,28 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/ethtool.h>
 #include <linux/if_link.h>
-#include <linux/sockios.h>
 #include <linux/magic.h>
 
 #include "edgelb_xdp_maps.h"
 #include "xdp.h"
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
+#include "elb_iface.h"
 #include "elb_notify.h"
+#include "elb_options.h"
 #include "elb_version.h"
 
 #define XDP_BPFFS "/sys/fs/bpf"
@@ -63,13 +60,10 @@
 #define XDP_CONTROL_POLL_MS 200
 
 struct xdp_main_options {
+	struct elb_dp_options shared; /* --config --state --socket --flows */
 	const char *iface;
 	const char *mode;
-	const char *config_path;
-	const char *state_path;
-	const char *socket_path;
 	const char *pin_dir; /* NULL: XDP_PIN_ROOT/<iface> */
-	uint32_t flows;
 };
 
 static volatile sig_atomic_t stop, leave_attached;
@@ -95,77 +89,57 @@ static void usage(void)
 		ELB_XDP_DEFAULT_FLOWS);
 }
 
-static int parse_options(int argc, char **argv, struct xdp_main_options *o)
-{
-	static const struct option longopts[] = {
-		{"iface", required_argument, NULL, 'i'},  {"mode", required_argument, NULL, 'm'},
-		{"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
-		{"socket", required_argument, NULL, 'S'}, {"flows", required_argument, NULL, 'f'},
-		{"pin-dir", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
-	int c;
+enum { OPT_IFACE = 'i', OPT_MODE = 'm', OPT_PIN_DIR = 'P' };
 
-	*o = (struct xdp_main_options){.mode = "native"};
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			o->iface = optarg;
-			break;
-		case 'm':
-			o->mode = optarg;
-			break;
-		case 'c':
-			o->config_path = optarg;
-			break;
-		case 's':
-			o->state_path = optarg;
-			break;
-		case 'P':
-			if (strlen(optarg) >= PATH_MAX) {
-				fprintf(stderr, "edgelb-xdp: --pin-dir: path too long\n");
-				return -EINVAL;
-			}
-			o->pin_dir = optarg;
-			break;
-		case 'S':
-			o->socket_path = optarg;
-			break;
-		case 'f':
-			o->flows = (uint32_t)strtoul(optarg, NULL, 10);
-			if (o->flows == 0) {
-				fprintf(stderr, "edgelb-xdp: --flows: at least 1\n");
-				return -EINVAL;
-			}
-			break;
-		default:
-			usage();
+static int own_option(void *ctx, int val, const char *arg)
+{
+	struct xdp_main_options *o = ctx;
+
+	switch (val) {
+	case OPT_IFACE:
+		o->iface = arg;
+		return 0;
+	case OPT_MODE:
+		o->mode = arg;
+		return 0;
+	default:
+		if (strlen(arg) >= PATH_MAX) {
+			fprintf(stderr, "edgelb-xdp: --pin-dir: path too long\n");
 			return -EINVAL;
 		}
+		o->pin_dir = arg;
+		return 0;
 	}
-	if (o->iface == NULL || optind != argc ||
+}
+
+static int parse_options(int argc, char **argv, struct xdp_main_options *o)
+{
+	static const struct option own[] = {
+		{"iface", required_argument, NULL, OPT_IFACE},
+		{"mode", required_argument, NULL, OPT_MODE},
+		{"pin-dir", required_argument, NULL, OPT_PIN_DIR},
+		{NULL, 0, NULL, 0},
+	};
+	const struct elb_dp_options_spec spec = {
+		.program = "edgelb-xdp",
+		.flows_max = UINT32_MAX, /* the flow map's max_entries */
+		.own = own,
+		.own_option = own_option,
+		.ctx = o,
+		.usage = usage,
+	};
+	int first_arg;
+
+	*o = (struct xdp_main_options){.mode = "native"};
+	first_arg = elb_dp_options_parse(argc, argv, &spec, &o->shared);
+	if (first_arg < 0)
+		return first_arg;
+	if (o->iface == NULL || first_arg != argc ||
 	    (strcmp(o->mode, "native") != 0 && strcmp(o->mode, "generic") != 0)) {
 		usage();
 		return -EINVAL;
 	}
 	return 0;
-}
-
-static int iface_mac(const char *ifname, uint8_t mac[6])
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0)
-		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	else
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 static int mkdir_if_missing(const char *path)
@@ -203,24 +177,6 @@ static int ensure_bpffs(void)
 	return 0;
 }
 
-/* The interface's driver name (ethtool's), or "" if it cannot be read. */
-static void iface_driver(const char *ifname, char *driver, size_t len)
-{
-	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	driver[0] = '\0';
-	if (fd < 0)
-		return;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&info;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
-		snprintf(driver, len, "%s", info.driver);
-	close(fd);
-}
-
 /* /sys/class/net/IF/iflink: a veth's peer's ifindex (in the peer's namespace). */
 static int iface_link(const char *ifname)
 {
@@ -252,8 +208,7 @@ static void warn_native_veth(const char *ifname, int ifindex)
 	int peer = iface_link(ifname);
 	uint32_t prog_id = 0;
 
-	iface_driver(ifname, driver, sizeof(driver));
-	if (strcmp(driver, "veth") != 0)
+	if (elb_iface_driver(ifname, driver, sizeof(driver)) < 0 || strcmp(driver, "veth") != 0)
 		return;
 	if (peer > 0 && peer != ifindex && if_indextoname((unsigned)peer, peer_name) != NULL &&
 	    iface_link(peer_name) == ifindex) {
@@ -277,6 +232,7 @@ int main(int argc, char **argv)
 {
 	static struct xdp_dataplane dp;
 	struct xdp_main_options o;
+	struct elb_dp_api_options api_options;
 	struct elb_dp_config *initial = NULL;
 	struct elb_dp_api *api = NULL;
 	struct elb_dp_err err;
@@ -293,20 +249,20 @@ int main(int argc, char **argv)
 	dp.ifname = o.iface;
 	dp.mode = o.mode;
 	dp.ifindex = (int)if_nametoindex(o.iface);
-	if (dp.ifindex == 0 || iface_mac(o.iface, dp.iface_mac)) {
+	if (dp.ifindex == 0 || elb_iface_mac(o.iface, dp.iface_mac)) {
 		fprintf(stderr, "edgelb-xdp: %s: %s\n", o.iface, strerror(errno));
 		return 1;
 	}
 	attach_flags = strcmp(o.mode, "generic") == 0 ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-	if (o.config_path && elb_dp_config_load_file(o.config_path, &initial, &err) < 0) {
+	if (o.shared.config_path && elb_dp_config_load_file(o.shared.config_path, &initial, &err) < 0) {
 		fprintf(stderr, "edgelb-xdp: %s\n", err.text);
 		return 1;
 	}
-	if (o.socket_path == NULL) {
+	if (o.shared.socket_path == NULL) {
 		if (mkdir_if_missing(XDP_SOCKET_DIR))
 			fprintf(stderr, "edgelb-xdp: %s: %s\n", XDP_SOCKET_DIR, strerror(errno));
 		snprintf(socket_path, sizeof(socket_path), XDP_SOCKET_DIR "/xdp-%s.sock", o.iface);
-		o.socket_path = socket_path;
+		o.shared.socket_path = socket_path;
 	}
 	if (o.pin_dir)
 		snprintf(pin_dir, sizeof(pin_dir), "%s", o.pin_dir);
@@ -324,7 +280,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (xdp_dataplane_load(&dp, o.flows, pin_dir) || xdp_dataplane_start(&dp))
+	if (xdp_dataplane_load(&dp, o.shared.flows, pin_dir) || xdp_dataplane_start(&dp))
 		goto out;
 	/* vip.tables' walks of the flow map on a thread of their own: at
 	 * millions of flows one takes seconds, which this thread (every
@@ -338,22 +294,14 @@ int main(int argc, char **argv)
 	signal(SIGUSR2, on_signal);
 
 	/* Configured before attached: the first packet already sees the VIPs. */
-	{
-		struct elb_dp_api_options api_options = {
-			.socket_path = o.socket_path,
-			.dataplane = "xdp",
-			.state_path = o.state_path,
-			.initial = initial,
-			/* Restarted over pinned maps with nothing to load: they
-			 * are the state, until edgelb-cp (or anyone) sends one. */
-			.keep_running_state = dp.snap_partial,
-		};
-
-		rc = elb_dp_api_open(&api, &api_options, &xdp_ops, &dp, &err);
-		if (rc) {
-			fprintf(stderr, "edgelb-xdp: %s\n", err.text[0] ? err.text : strerror(-rc));
-			goto out;
-		}
+	api_options = elb_dp_options_api(&o.shared, "xdp", initial);
+	/* Restarted over pinned maps with nothing to load: they are the
+	 * state, until edgelb-cp (or anyone) sends one. */
+	api_options.keep_running_state = dp.snap_partial;
+	rc = elb_dp_api_open(&api, &api_options, &xdp_ops, &dp, &err);
+	if (rc) {
+		fprintf(stderr, "edgelb-xdp: %s\n", err.text[0] ? err.text : strerror(-rc));
+		goto out;
 	}
 	rc = bpf_xdp_attach(dp.ifindex, bpf_program__fd(dp.skel->progs.edgelb_xdp), attach_flags,
 			    NULL);
@@ -375,20 +323,20 @@ int main(int argc, char **argv)
 			dp.prog_id = info.id;
 	}
 	printf("edgelb-xdp: attached to %s (ifindex %d, %s mode, prog id %u), socket %s\n",
-	       o.iface, dp.ifindex, o.mode, dp.prog_id, o.socket_path);
+	       o.iface, dp.ifindex, o.mode, dp.prog_id, o.shared.socket_path);
 	fflush(stdout);
 	/* Epoch 0 after open: restarted over pinned maps with nothing to load,
 	 * which serve as they are (running_state_kept in status.get). */
 	if (elb_dp_api_epoch(api) == 0)
 		elb_notify_ready("attached to %s (%s mode, prog id %u), serving the VIPs kept in "
 				 "the pinned maps, socket %s",
-				 o.iface, o.mode, dp.prog_id, o.socket_path);
+				 o.iface, o.mode, dp.prog_id, o.shared.socket_path);
 	else
 		elb_notify_ready("attached to %s (%s mode, prog id %u), %u VIP%s at epoch %" PRIu64
 				 ", socket %s",
 				 o.iface, o.mode, dp.prog_id, elb_dp_api_config(api)->n_vips,
 				 elb_dp_api_config(api)->n_vips == 1 ? "" : "s",
-				 elb_dp_api_epoch(api), o.socket_path);
+				 elb_dp_api_epoch(api), o.shared.socket_path);
 
 	/* The watchdog is pinged from this loop only: a stalled control thread
 	 * stops the pings, the attached program keeps forwarding. */

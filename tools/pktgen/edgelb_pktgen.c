@@ -144,6 +144,21 @@ static int parse_u64(const char *text, const char *option, uint64_t *value)
 	return 0;
 }
 
+struct number_option {
+	int opt;
+	const char *name;
+	uint64_t *value;
+};
+
+static const struct number_option *number_option(const struct number_option *numbers, size_t n,
+						 int opt)
+{
+	for (size_t i = 0; i < n; i++)
+		if (numbers[i].opt == opt)
+			return &numbers[i];
+	return NULL;
+}
+
 static int parse_port(const char *text, uint16_t *port)
 {
 	uint64_t value;
@@ -325,6 +340,16 @@ int main(int argc, char **argv)
 		.pps = DEFAULT_PPS,
 		.mix = mix_find("default"),
 	};
+	/* The options that take a number, and where it goes. */
+	const struct number_option numbers[] = {
+		{OPT_PACKETS, "--packets", &cfg.packets},
+		{OPT_SEED, "--seed", &cfg.seed},
+		{OPT_FLOWS, "--flows", &cfg.flows},
+		{OPT_RATE_FLOWS, "--rate-flows", &cfg.rate_flows},
+		{OPT_START_NS, "--start-ns", &cfg.start_ns},
+		{OPT_PPS, "--pps", &cfg.pps},
+	};
+	const struct number_option *number;
 	const char *single = NULL;
 	int opt, bad = 0;
 
@@ -339,38 +364,17 @@ int main(int argc, char **argv)
 		case OPT_TRUTH:
 			cfg.truth_path = optarg;
 			break;
-		case OPT_PACKETS:
-			bad |= parse_u64(optarg, "--packets", &cfg.packets);
-			break;
-		case OPT_SEED:
-			bad |= parse_u64(optarg, "--seed", &cfg.seed);
-			break;
-		case OPT_FLOWS:
-			bad |= parse_u64(optarg, "--flows", &cfg.flows);
-			break;
-		case OPT_RATE_FLOWS:
-			bad |= parse_u64(optarg, "--rate-flows", &cfg.rate_flows);
-			break;
-		case OPT_START_NS:
-			bad |= parse_u64(optarg, "--start-ns", &cfg.start_ns);
-			break;
-		case OPT_PPS:
-			bad |= parse_u64(optarg, "--pps", &cfg.pps);
-			break;
 		case OPT_VIP4:
-			if (parse_vip(optarg, 4, cfg.net.vip[0], &cfg.net.vip_port[0]) != 0) {
-				fprintf(stderr, "edgelb-pktgen: --vip4 wants A:PORT: %s\n",
-					optarg);
+		case OPT_VIP6: {
+			int v6 = opt == OPT_VIP6; /* the index of net.vip */
+
+			if (parse_vip(optarg, v6 ? 6 : 4, cfg.net.vip[v6], &cfg.net.vip_port[v6])) {
+				fprintf(stderr, "edgelb-pktgen: --vip%d wants %s: %s\n", v6 ? 6 : 4,
+					v6 ? "[A]:PORT" : "A:PORT", optarg);
 				bad = 1;
 			}
 			break;
-		case OPT_VIP6:
-			if (parse_vip(optarg, 6, cfg.net.vip[1], &cfg.net.vip_port[1]) != 0) {
-				fprintf(stderr, "edgelb-pktgen: --vip6 wants [A]:PORT: %s\n",
-					optarg);
-				bad = 1;
-			}
-			break;
+		}
 		case OPT_OTHER_DST:
 			if (parse_other_dst(optarg, &cfg.net) != 0) {
 				fprintf(stderr, "edgelb-pktgen: --other-dst: not an address: %s\n",
@@ -392,8 +396,12 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			number = number_option(numbers, sizeof(numbers) / sizeof(numbers[0]), opt);
+			if (number == NULL) {
+				usage(stderr);
+				return 2;
+			}
+			bad |= parse_u64(optarg, number->name, number->value);
 		}
 	}
 	if (single && strcmp(single, "list") == 0) {

@@ -233,6 +233,46 @@ static void build_icmp_error_quoting(const struct gen_net *net, struct mal_frame
 	m->len = frame_compose(frame, &m->l2, &m->ip, upper_len, true);
 }
 
+/* A valid frame of the family with a random L4 protocol, for a case to
+ * break: its IP header. */
+static uint8_t *mal_valid_ip(const struct gen_net *net, uint8_t family, struct prng *rng,
+			     struct mal_frame *m, uint8_t *frame)
+{
+	mal_start(net, family, rng, m);
+	mal_build_valid(net, random_l4_proto(family, rng), rng, m, frame);
+	return frame + m->l3;
+}
+
+/* A valid frame of the family that ends 1 byte to one short of its IP
+ * header (1..19 bytes into IPv4's, 1..39 into IPv6's). */
+static void mal_ip_truncated(const struct gen_net *net, uint8_t family, struct prng *rng,
+			     struct mal_frame *m, uint8_t *frame)
+{
+	mal_valid_ip(net, family, rng, m, frame);
+	m->len = m->l3 + prng_range(rng, 1, (family == 4 ? IPV4_HDR_LEN : IPV6_HDR_LEN) - 1);
+}
+
+/* A valid frame of the family (its ethertype) with any IP version but its
+ * own in the first nibble. IPv4 keeps a 20-byte header and a checksum that
+ * matches, so that only the version is wrong. */
+static void mal_ip_bad_version(const struct gen_net *net, uint8_t family, struct prng *rng,
+			       struct mal_frame *m, uint8_t *frame)
+{
+	uint8_t version = (uint8_t)prng_below(rng, 15);
+	uint8_t *ip;
+
+	if (version >= family)
+		version++;
+	ip = mal_valid_ip(net, family, rng, m, frame);
+	if (family == 4) {
+		ip[IPV4_OFF_VER_IHL] = (uint8_t)(version << 4 | 5);
+		ipv4_fill_checksum(ip, IPV4_HDR_LEN);
+	} else {
+		ip[IPV6_OFF_VER_TC_FLOW] =
+			(uint8_t)(version << 4 | (ip[IPV6_OFF_VER_TC_FLOW] & 0x0f));
+	}
+}
+
 void malformed_build(const struct gen_net *net, enum malformed_kind kind, struct prng *rng,
 		     struct frame_out *out)
 {
@@ -266,31 +306,16 @@ void malformed_build(const struct gen_net *net, enum malformed_kind kind, struct
 		break;
 
 	case MAL_IPV4_TRUNCATED:
-		/* The frame ends 1 to 19 bytes into the IPv4 header. */
-		mal_start(net, 4, rng, &m);
-		mal_build_valid(net, random_l4_proto(4, rng), rng, &m, frame);
-		m.len = m.l3 + prng_range(rng, 1, IPV4_HDR_LEN - 1);
+		mal_ip_truncated(net, 4, rng, &m, frame);
 		break;
 
-	case MAL_IPV4_BAD_VERSION: {
-		/* IPv4 ethertype, any version but 4 in the first nibble. */
-		uint8_t version = (uint8_t)prng_below(rng, 15);
-
-		if (version >= 4)
-			version++;
-		mal_start(net, 4, rng, &m);
-		mal_build_valid(net, random_l4_proto(4, rng), rng, &m, frame);
-		ip = frame + m.l3;
-		ip[IPV4_OFF_VER_IHL] = (uint8_t)(version << 4 | 5);
-		ipv4_fill_checksum(ip, IPV4_HDR_LEN);
+	case MAL_IPV4_BAD_VERSION:
+		mal_ip_bad_version(net, 4, rng, &m, frame);
 		break;
-	}
 
 	case MAL_IPV4_BAD_IHL:
 		/* Header length 0 to 4 words, below the 20-byte minimum. */
-		mal_start(net, 4, rng, &m);
-		mal_build_valid(net, random_l4_proto(4, rng), rng, &m, frame);
-		ip = frame + m.l3;
+		ip = mal_valid_ip(net, 4, rng, &m, frame);
 		ip[IPV4_OFF_VER_IHL] = (uint8_t)(0x40 | prng_below(rng, 5));
 		ipv4_fill_checksum(ip, IPV4_HDR_LEN);
 		break;
@@ -317,9 +342,7 @@ void malformed_build(const struct gen_net *net, enum malformed_kind kind, struct
 		/* Total length below the header length, or past the frame's end. */
 		uint16_t total;
 
-		mal_start(net, 4, rng, &m);
-		mal_build_valid(net, random_l4_proto(4, rng), rng, &m, frame);
-		ip = frame + m.l3;
+		ip = mal_valid_ip(net, 4, rng, &m, frame);
 		if (prng_percent(rng, 50))
 			total = (uint16_t)prng_below(rng, IPV4_HDR_LEN);
 		else
@@ -353,31 +376,17 @@ void malformed_build(const struct gen_net *net, enum malformed_kind kind, struct
 		break;
 
 	case MAL_IPV6_TRUNCATED:
-		/* The frame ends 1 to 39 bytes into the IPv6 header. */
-		mal_start(net, 6, rng, &m);
-		mal_build_valid(net, random_l4_proto(6, rng), rng, &m, frame);
-		m.len = m.l3 + prng_range(rng, 1, IPV6_HDR_LEN - 1);
+		mal_ip_truncated(net, 6, rng, &m, frame);
 		break;
 
-	case MAL_IPV6_BAD_VERSION: {
-		uint8_t version = (uint8_t)prng_below(rng, 15);
-
-		if (version >= 6)
-			version++;
-		mal_start(net, 6, rng, &m);
-		mal_build_valid(net, random_l4_proto(6, rng), rng, &m, frame);
-		ip = frame + m.l3;
-		ip[IPV6_OFF_VER_TC_FLOW] =
-			(uint8_t)(version << 4 | (ip[IPV6_OFF_VER_TC_FLOW] & 0x0f));
+	case MAL_IPV6_BAD_VERSION:
+		mal_ip_bad_version(net, 6, rng, &m, frame);
 		break;
-	}
 
 	case MAL_IPV6_BAD_PAYLOAD_LEN:
 		/* Payload length past the frame's end, or 0 (a jumbogram) with a
 		 * next header other than 59. */
-		mal_start(net, 6, rng, &m);
-		mal_build_valid(net, random_l4_proto(6, rng), rng, &m, frame);
-		ip = frame + m.l3;
+		ip = mal_valid_ip(net, 6, rng, &m, frame);
 		if (prng_percent(rng, 50))
 			put_be16(ip + IPV6_OFF_PAYLOAD_LEN,
 				 (uint16_t)(m.len - m.l4 + prng_range(rng, 1, 1000)));

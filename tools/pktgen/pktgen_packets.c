@@ -51,60 +51,60 @@ static const char *proto_name(uint8_t family, uint8_t proto)
 	}
 }
 
-void random_client_addr(uint8_t family, struct prng *rng, uint8_t addr[16])
+/* addr = a.b.c.d (IPv4 in the first 4 bytes, the rest 0). */
+static void set_ipv4(uint8_t addr[16], uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 {
 	memset(addr, 0, 16);
+	addr[0] = a;
+	addr[1] = b;
+	addr[2] = c;
+	addr[3] = d;
+}
+
+/* addr = 2001:db8:SSSS:: (RFC 3849, documentation), subnet bytes s4 s5. */
+static void set_ipv6_doc(uint8_t addr[16], uint8_t s4, uint8_t s5)
+{
+	static const uint8_t doc[4] = {0x20, 0x01, 0x0d, 0xb8};
+
+	memset(addr, 0, 16);
+	memcpy(addr, doc, sizeof(doc));
+	addr[4] = s4;
+	addr[5] = s5;
+}
+
+void random_client_addr(uint8_t family, struct prng *rng, uint8_t addr[16])
+{
 	if (family == 4) {
-		addr[0] = 198;
-		addr[1] = 18;
-		addr[2] = (uint8_t)prng_below(rng, 256);
-		addr[3] = (uint8_t)prng_range(rng, 1, 254);
+		/* 198.18.0.0/15 (RFC 2544, benchmarking), drawn in this order */
+		uint8_t c = (uint8_t)prng_below(rng, 256);
+
+		set_ipv4(addr, 198, 18, c, (uint8_t)prng_range(rng, 1, 254));
 		return;
 	}
 	/* 2001:db8:c1:SSSS: followed by a random interface identifier */
-	addr[0] = 0x20;
-	addr[1] = 0x01;
-	addr[2] = 0x0d;
-	addr[3] = 0xb8;
-	addr[5] = 0xc1;
+	set_ipv6_doc(addr, 0x00, 0xc1);
 	prng_fill(rng, addr + 6, 10);
 	addr[15] |= 1; /* never the subnet-router anycast address */
 }
 
 void random_malformed_src(uint8_t family, struct prng *rng, uint8_t addr[16])
 {
-	memset(addr, 0, 16);
 	if (family == 4) {
-		addr[0] = 198;
-		addr[1] = 19;
-		addr[3] = (uint8_t)prng_range(rng, 1, 254);
+		set_ipv4(addr, 198, 19, 0, (uint8_t)prng_range(rng, 1, 254));
 		return;
 	}
-	addr[0] = 0x20;
-	addr[1] = 0x01;
-	addr[2] = 0x0d;
-	addr[3] = 0xb8;
-	addr[4] = 0x0b;
-	addr[5] = 0xad;
+	set_ipv6_doc(addr, 0x0b, 0xad);
 	prng_fill(rng, addr + 8, 8);
 	addr[15] |= 1;
 }
 
 void random_router_addr(uint8_t family, struct prng *rng, uint8_t addr[16])
 {
-	memset(addr, 0, 16);
 	if (family == 4) {
-		addr[0] = 203;
-		addr[2] = 113;
-		addr[3] = (uint8_t)prng_range(rng, 1, 254);
+		set_ipv4(addr, 203, 0, 113, (uint8_t)prng_range(rng, 1, 254));
 		return;
 	}
-	addr[0] = 0x20;
-	addr[1] = 0x01;
-	addr[2] = 0x0d;
-	addr[3] = 0xb8;
-	addr[4] = 0xff;
-	addr[5] = 0xff;
+	set_ipv6_doc(addr, 0xff, 0xff);
 	addr[15] = (uint8_t)prng_range(rng, 1, 254);
 }
 

@@ -306,8 +306,25 @@ int pf_check_mtu(const struct pf_input *in, struct pf_report *report)
 
 /* ------------------------------------------------------------------ */
 
+int pf_check_each(const struct pf_input *in, struct pf_report *report, const pf_check_fn *checks,
+		  size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = checks[i](in, report);
+	return rc;
+}
+
 int pf_run_checks(const struct pf_input *in, struct pf_report *report)
 {
+	/* After the memory checks (lcores, hugepages, mbufs), which need the
+	 * memory sizing. */
+	static const pf_check_fn dpdk_checks[] = {pf_check_cpu_isolation, pf_check_irqs,
+						  pf_check_cpufreq, pf_check_dpdk_ports,
+						  pf_check_mtu};
+	static const pf_check_fn xdp_checks[] = {pf_check_xdp_kernel, pf_check_xdp_iface,
+						 pf_check_cpufreq, pf_check_mtu};
 	struct pf_memory_need need;
 	int rc = pf_check_config(in, report);
 
@@ -324,22 +341,7 @@ int pf_run_checks(const struct pf_input *in, struct pf_report *report)
 			rc = pf_check_hugepages(in, &need, report);
 		if (rc == 0)
 			rc = pf_check_mbufs(in, &need, report);
-		if (rc == 0)
-			rc = pf_check_cpu_isolation(in, report);
-		if (rc == 0)
-			rc = pf_check_irqs(in, report);
-		if (rc == 0)
-			rc = pf_check_cpufreq(in, report);
-		if (rc == 0)
-			rc = pf_check_dpdk_ports(in, report);
-	} else {
-		rc = pf_check_xdp_kernel(in, report);
-		if (rc == 0)
-			rc = pf_check_xdp_iface(in, report);
-		if (rc == 0)
-			rc = pf_check_cpufreq(in, report);
+		return rc ? rc : pf_check_each(in, report, dpdk_checks, ELB_ARRAY_SIZE(dpdk_checks));
 	}
-	if (rc == 0)
-		rc = pf_check_mtu(in, report);
-	return rc;
+	return pf_check_each(in, report, xdp_checks, ELB_ARRAY_SIZE(xdp_checks));
 }

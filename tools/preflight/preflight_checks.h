@@ -126,6 +126,12 @@ int pf_check_xdp_kernel(const struct pf_input *in, struct pf_report *report);
 int pf_check_xdp_iface(const struct pf_input *in, struct pf_report *report);
 int pf_check_mtu(const struct pf_input *in, struct pf_report *report);
 
+/* A check that needs only the input. */
+typedef int (*pf_check_fn)(const struct pf_input *in, struct pf_report *report);
+/* checks[0..n) in order, up to the first that fails. @return 0 or its code. */
+int pf_check_each(const struct pf_input *in, struct pf_report *report, const pf_check_fn *checks,
+		  size_t n);
+
 /* ---- Shared by the check files ---- */
 
 /* The fix of a finding whose files could not be read. */

@@ -115,13 +115,8 @@ static int check_lockdown(const struct pf_input *in, struct pf_report *report)
 
 int pf_check_xdp_kernel(const struct pf_input *in, struct pf_report *report)
 {
-	int rc = check_kernel_version(in, report);
+	static const pf_check_fn checks[] = {check_kernel_version, check_bpf_jit, check_bpffs,
+					     check_lockdown};
 
-	if (rc == 0)
-		rc = check_bpf_jit(in, report);
-	if (rc == 0)
-		rc = check_bpffs(in, report);
-	if (rc == 0)
-		rc = check_lockdown(in, report);
-	return rc;
+	return pf_check_each(in, report, checks, ELB_ARRAY_SIZE(checks));
 }

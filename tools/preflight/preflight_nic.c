@@ -5,16 +5,10 @@
  */
 #include "preflight_checks.h"
 
-#include <errno.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
+#include "elb_iface.h"
 
 const char *const pf_native_xdp_drivers[] = {
 	/* virtual */
@@ -173,6 +167,16 @@ static int check_iommu(const struct pf_input *in, struct pf_report *report)
 		      "firmware or on the kernel command line)");
 }
 
+/* The CPUs of set that are not on node (node_of: each CPU's node). */
+static void cpus_off_node(const struct pf_cpuset *set, const int *node_of, long node,
+			  struct pf_cpuset *off)
+{
+	pf_cpuset_clear(off);
+	for (int cpu = pf_cpuset_first(set); cpu >= 0; cpu = pf_cpuset_next(set, cpu))
+		if (node_of[cpu] != node)
+			pf_cpuset_add(off, (unsigned int)cpu);
+}
+
 static int check_port_numa(const struct pf_input *in, const char *addr, const int *node_of,
 			   struct pf_report *report)
 {
@@ -185,11 +189,7 @@ static int check_port_numa(const struct pf_input *in, const char *addr, const in
 	if (pf_read_long(in->root, path, &node) || node < 0)
 		return pf_add(report, "nic-numa", addr, PF_PASS, NULL,
 			      "no NUMA node reported (one node, or a VM): nothing to place");
-	pf_cpuset_clear(&off_node);
-	for (int cpu = pf_cpuset_first(&in->lcores); cpu >= 0;
-	     cpu = pf_cpuset_next(&in->lcores, cpu))
-		if (node_of[cpu] != node)
-			pf_cpuset_add(&off_node, (unsigned int)cpu);
+	cpus_off_node(&in->lcores, node_of, node, &off_node);
 	if (pf_cpuset_count(&off_node) == 0)
 		return pf_add(report, "nic-numa", addr, PF_PASS, NULL,
 			      "node %ld, like every lcore", node);
@@ -302,27 +302,6 @@ int pf_check_dpdk_ports(const struct pf_input *in, struct pf_report *report)
 /* ------------------------------------------------------------------ */
 /* xdp-driver, rx-queues, nic-numa (XDP)                               */
 
-/* A virtual interface has no device link: ask the kernel (ETHTOOL_GDRVINFO)
- * when the root is this host's. */
-static int ethtool_driver(const char *iface, char *buf, size_t len)
-{
-	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-	ifr.ifr_data = (char *)&info;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
-		rc = -errno;
-	close(fd);
-	if (rc == 0)
-		snprintf(buf, len, "%s", info.driver);
-	return rc;
-}
-
 static bool is_native_xdp_driver(const char *driver)
 {
 	for (const char *const *d = pf_native_xdp_drivers; *d; d++)
@@ -338,8 +317,10 @@ static int check_xdp_driver(const struct pf_input *in, struct pf_report *report)
 
 	snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", in->iface);
 	from_sysfs = pf_read_link_name(in->root, path, driver, sizeof(driver)) >= 0;
+	/* A virtual interface has no device link: ask the kernel when the root
+	 * is this host's. */
 	if (!from_sysfs && (!pf_root_is_this_host(in->root) ||
-			    ethtool_driver(in->iface, driver, sizeof(driver)) < 0))
+			    elb_iface_driver(in->iface, driver, sizeof(driver)) < 0))
 		driver[0] = '\0';
 	if (in->xdp_generic)
 		return pf_add(report, "xdp-driver", in->iface, PF_PASS, NULL,
@@ -404,11 +385,7 @@ static int check_xdp_numa(const struct pf_input *in, struct pf_report *report)
 		return pf_add(report, "nic-numa", in->iface, PF_PASS, NULL,
 			      "no NUMA node reported (one node, a VM or a virtual interface)");
 	pf_cpu_nodes(in->root, node_of);
-	pf_cpuset_clear(&off_node);
-	for (int cpu = pf_cpuset_first(&in->lcores); cpu >= 0;
-	     cpu = pf_cpuset_next(&in->lcores, cpu))
-		if (node_of[cpu] != node)
-			pf_cpuset_add(&off_node, (unsigned int)cpu);
+	cpus_off_node(&in->lcores, node_of, node, &off_node);
 	if (pf_cpuset_count(&off_node) == 0)
 		return pf_add(report, "nic-numa", in->iface, PF_PASS, NULL,
 			      "node %ld, like CPUs %s", node, in->lcores_arg);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "preflight_options.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "elb_flow_table.h"
+#include "elb_options.h"
 
 #define PF_PATH_MTU_MIN 576u /* ELB_DP_MTU_MIN: below it no VIP mtu could fit */
 #define PF_PATH_MTU_MAX 65535u
@@ -84,21 +84,6 @@ int pf_parse_lcores(const char *text, struct pf_cpuset *lcores, int *main_lcore,
 	*main_lcore = pf_cpuset_first(&set);
 	*workers = set;
 	workers->bits[*main_lcore / 64] &= ~(1ull << (*main_lcore % 64));
-	return 0;
-}
-
-static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
-{
-	char *end;
-	unsigned long long value;
-
-	if (!isdigit((unsigned char)text[0]))
-		return -EINVAL;
-	errno = 0;
-	value = strtoull(text, &end, 10);
-	if (errno || *end || value < min || value > max)
-		return -EINVAL;
-	*out = (uint32_t)value;
 	return 0;
 }
 
@@ -188,14 +173,14 @@ int pf_options_parse(int argc, char **argv, struct pf_options *out, char *err, s
 			have_mode = true;
 			break;
 		case 'f':
-			if (parse_u32(optarg, 1, ELB_FLOW_MAX_CAPACITY, &in->flows))
+			if (elb_parse_u32(optarg, 1, ELB_FLOW_MAX_CAPACITY, &in->flows))
 				return usage_error(err, err_len,
 						   "--flows: 1 to 2^28 (edgelb-dp's limit), not '%s'",
 						   optarg);
 			have_flows = true;
 			break;
 		case 'm':
-			if (parse_u32(optarg, 1, UINT32_MAX, &in->mbufs))
+			if (elb_parse_u32(optarg, 1, UINT32_MAX, &in->mbufs))
 				return usage_error(err, err_len, "--mbufs: a positive number, not '%s'",
 						   optarg);
 			have_mbufs = true;
@@ -204,7 +189,7 @@ int pf_options_parse(int argc, char **argv, struct pf_options *out, char *err, s
 			in->config_path = optarg;
 			break;
 		case 'M':
-			if (parse_u32(optarg, PF_PATH_MTU_MIN, PF_PATH_MTU_MAX, &in->path_mtu))
+			if (elb_parse_u32(optarg, PF_PATH_MTU_MIN, PF_PATH_MTU_MAX, &in->path_mtu))
 				return usage_error(err, err_len, "--path-mtu: 576 to 65535, not '%s'",
 						   optarg);
 			break;

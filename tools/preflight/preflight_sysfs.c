@@ -253,13 +253,19 @@ bool pf_exists(const char *root, const char *path)
 	return pf_path(root, path, full, sizeof(full)) == 0 && stat(full, &st) == 0;
 }
 
-int pf_first_entry(const char *root, const char *dir, const char *prefix, char *buf, size_t len)
+/*
+ * The entries of root/dir whose name starts with prefix ("." and ".."
+ * aside): how many; or, with first, 1 once the first that fits in len
+ * bytes is copied there (0: none). -errno when dir cannot be read.
+ */
+static int scan_entries(const char *root, const char *dir, const char *prefix, char *first,
+			size_t len)
 {
 	char full[PF_PATH_MAX];
 	struct dirent *e;
 	size_t prefix_len = strlen(prefix);
-	int found = 0, rc;
 	DIR *d;
+	int n = 0, rc;
 
 	rc = pf_path(root, dir, full, sizeof(full));
 	if (rc)
@@ -267,16 +273,25 @@ int pf_first_entry(const char *root, const char *dir, const char *prefix, char *
 	d = opendir(full);
 	if (d == NULL)
 		return -errno;
-	while (!found && (e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strncmp(e->d_name, prefix, prefix_len) != 0)
 			continue;
-		if (strncmp(e->d_name, prefix, prefix_len) != 0 || strlen(e->d_name) >= len)
-			continue;
-		strcpy(buf, e->d_name);
-		found = 1;
+		if (first == NULL) {
+			n++;
+		} else if (strlen(e->d_name) < len) {
+			strcpy(first, e->d_name);
+			n = 1;
+			break;
+		}
 	}
 	closedir(d);
-	return found;
+	return n;
+}
+
+int pf_first_entry(const char *root, const char *dir, const char *prefix, char *buf, size_t len)
+{
+	return scan_entries(root, dir, prefix, buf, len);
 }
 
 int pf_read_bytes(const char *root, const char *path, char *buf, size_t len)
@@ -328,26 +343,7 @@ int pf_meminfo_kib(const char *root, const char *name, uint64_t *kib)
 
 int pf_count_entries(const char *root, const char *dir, const char *prefix)
 {
-	char full[PF_PATH_MAX];
-	struct dirent *e;
-	size_t prefix_len = strlen(prefix);
-	DIR *d;
-	int n = 0, rc;
-
-	rc = pf_path(root, dir, full, sizeof(full));
-	if (rc)
-		return rc;
-	d = opendir(full);
-	if (d == NULL)
-		return -errno;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (strncmp(e->d_name, prefix, prefix_len) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return scan_entries(root, dir, prefix, NULL, 0);
 }
 
 int pf_each_mount(const char *root,

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "elb_flow_table.h"
+#include "elb_options.h"
 #include "elb_replay_options.h"
 
 static void usage(void)
@@ -18,19 +19,6 @@ static void usage(void)
 		"                     [--verdicts FILE.jsonl] [--flows N]\n"
 		"                     [--socket PATH] [--pace-us N] [--hold-at N]... [--hold-every N]\n"
 		"                     [--mac MAC]                     (xdp)\n");
-}
-
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
 }
 
 int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o)
@@ -73,13 +61,13 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 			o->socket_path = optarg;
 			break;
 		case 'p':
-			if (parse_u32(optarg, 0, 10000000, &o->pace_us)) {
+			if (elb_parse_u32(optarg, 0, 10000000, &o->pace_us)) {
 				fprintf(stderr, "edgelb-replay: --pace-us: 0..10000000\n");
 				return -EINVAL;
 			}
 			break;
 		case 'f':
-			if (parse_u32(optarg, 1, ELB_FLOW_MAX_CAPACITY, &o->flows)) {
+			if (elb_parse_u32(optarg, 1, ELB_FLOW_MAX_CAPACITY, &o->flows)) {
 				fprintf(stderr, "edgelb-replay: --flows: 1..%u\n", ELB_FLOW_MAX_CAPACITY);
 				return -EINVAL;
 			}
@@ -98,7 +86,7 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 			uint32_t at;
 
 			if (o->n_holds == ELB_REPLAY_MAX_HOLDS ||
-			    parse_u32(optarg, 0, UINT32_MAX - 1, &at) ||
+			    elb_parse_u32(optarg, 0, UINT32_MAX - 1, &at) ||
 			    (o->n_holds && at <= o->hold_at[o->n_holds - 1])) {
 				fprintf(stderr, "edgelb-replay: --hold-at: ascending packet indices, "
 						"at most %d\n",
@@ -109,7 +97,7 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 			break;
 		}
 		case 'E':
-			if (parse_u32(optarg, 1, UINT32_MAX, &o->hold_every)) {
+			if (elb_parse_u32(optarg, 1, UINT32_MAX, &o->hold_every)) {
 				fprintf(stderr, "edgelb-replay: --hold-every: 1..%u packets\n", UINT32_MAX);
 				return -EINVAL;
 			}

@@ -15,6 +15,8 @@ tests/pylib on PYTHONPATH; tests/meson.build):
   e2e           the topology of tools/netns-topology, the dataplanes and
                 agents in it (tests/e2e, tests/dp, tests/fleet, tests/upgrade)
   agents, fleet_agents  the programs e2e runs inside the namespaces
+  held          held downloads whose every byte names its backend: the
+                pattern server and the pacing client (tests/e2e)
   pytest_plugin the options (--dp, --cp, ...) and fixtures of the pytest
                 files, and exit status 77 (meson: SKIP) when all skipped
 

@@ -244,6 +244,22 @@ static void dp_handle_reply(void *ctx, struct elb_rpc_reply *reply)
 		const cJSON *inst = cJSON_GetObjectItemCaseSensitive(result, "instance");
 
 		dp->ping_sent_ms = 0;
+		if (!reply->ok) {
+			/* Refused (e.g. "id": null: our credentials are not among the
+			 * dataplane's allowed peers): its own words say why, where a
+			 * protocol check would only say it named no protocol. */
+			char why[sizeof(dp->last_error)];
+
+			/* The reason is cut to what last_error holds beside the name. */
+			snprintf(why, sizeof(why), "dataplane %s refused ping: %.160s", dp->cfg.name,
+				 reply->error.message);
+			if (strcmp(why, dp->last_error) != 0)
+				cp_log("%s", why); /* once per change of answer */
+			memcpy(dp->last_error, why, sizeof(why));
+			dp->protocol_ok = false;
+			dp->refused = true;
+			break;
+		}
 		dp_check_protocol(cp, dp, result);
 		if (!cJSON_IsString(inst))
 			break;

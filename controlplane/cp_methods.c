@@ -952,20 +952,24 @@ static int preview_result(struct cp_daemon *cp, int v, const struct cp_config *n
 	return 0;
 }
 
-/* A proposed config, validated whole as a change would be, then previewed;
- * takes next. */
+/* A proposed config, validated whole as a change would be (cp_commit's
+ * pruning of the drains that end with it included: a resume or a removal
+ * of a draining backend), then previewed; takes next. */
 static int preview_change(struct cp_daemon *cp, int v, struct cp_config *next, cJSON **result,
 			  struct elb_rpc_error *error)
 {
 	struct elb_dp_err err;
-	int rc = cp_config_validate(next, &err);
+	int rc;
+
+	cp_config_prune_drains(next);
+	rc = cp_config_validate(next, &err);
 
 	rc = rc < 0 ? model_error(error, &err, rc) : preview_result(cp, v, next, result, error);
 	cp_config_free(next);
 	return rc;
 }
 
-enum backend_op { OP_ADD, OP_REMOVE, OP_DRAIN, OP_UNDRAIN, OP_WEIGHT };
+enum backend_op { OP_ADD, OP_REMOVE, OP_DRAIN, OP_RESUME, OP_WEIGHT };
 
 static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backend_op op,
 			  bool preview, cJSON **result, struct elb_rpc_error *error)
@@ -1075,7 +1079,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		}
 		break;
 	}
-	case OP_UNDRAIN:
+	case OP_RESUME:
 		vip->dp.backends[b].state = ELB_DP_BACKEND_ACTIVE;
 		break;
 	case OP_WEIGHT:
@@ -1113,23 +1117,29 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 BACKEND_METHOD(m_backend_add, OP_ADD)
 BACKEND_METHOD(m_backend_remove, OP_REMOVE)
 BACKEND_METHOD(m_backend_drain, OP_DRAIN)
-BACKEND_METHOD(m_backend_undrain, OP_UNDRAIN)
+BACKEND_METHOD(m_backend_resume, OP_RESUME)
 BACKEND_METHOD(m_backend_weight, OP_WEIGHT)
 
 /* backend.preview: a backend change's params plus "change" (add, remove,
- * drain, undrain, weight); nothing is applied. */
+ * drain, resume, weight: the backend.* method's verb; "undrain", the
+ * deprecated name of resume, too); nothing is applied. */
 static int m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
 			     struct elb_rpc_error *error)
 {
-	static const char *const names[] = {"add", "remove", "drain", "undrain", "weight"};
-	static const enum backend_op ops[] = {OP_ADD, OP_REMOVE, OP_DRAIN, OP_UNDRAIN, OP_WEIGHT};
+	static const struct {
+		const char *name;
+		enum backend_op op;
+	} changes[] = {
+		{"add", OP_ADD},       {"remove", OP_REMOVE}, {"drain", OP_DRAIN},
+		{"resume", OP_RESUME}, {"weight", OP_WEIGHT}, {"undrain", OP_RESUME},
+	};
 	const cJSON *change = cJSON_GetObjectItemCaseSensitive(params, "change");
 
-	for (size_t i = 0; cJSON_IsString(change) && i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(change->valuestring, names[i]) == 0)
-			return backend_change(ctx, params, ops[i], true, result, error);
+	for (size_t i = 0; cJSON_IsString(change) && i < sizeof(changes) / sizeof(changes[0]); i++)
+		if (strcmp(change->valuestring, changes[i].name) == 0)
+			return backend_change(ctx, params, changes[i].op, true, result, error);
 	elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "change",
-			  "change: must be one of add, remove, drain, undrain, weight");
+			  "change: must be one of add, remove, drain, resume, weight");
 	return -EINVAL;
 }
 
@@ -1143,7 +1153,7 @@ const struct elb_rpc_method cp_methods[] = {
 	{.name = "backend.add", .handler = m_backend_add, .read_only = false},
 	{.name = "backend.remove", .handler = m_backend_remove, .read_only = false},
 	{.name = "backend.drain", .handler = m_backend_drain, .read_only = false},
-	{.name = "backend.undrain", .handler = m_backend_undrain, .read_only = false},
+	{.name = "backend.resume", .handler = m_backend_resume, .read_only = false},
 	{.name = "backend.weight", .handler = m_backend_weight, .read_only = false},
 	{.name = "health.get", .handler = m_health_get, .read_only = true},
 	{.name = "counters.get", .handler = m_counters_get, .read_only = true},
@@ -1154,3 +1164,10 @@ const struct elb_rpc_method cp_methods[] = {
 	{.name = "fleet.get", .handler = cp_m_fleet_get, .read_only = true},
 };
 const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);
+
+/* Deprecated names, served for one more release (docs/control-protocol.md,
+ * Method names). */
+const struct elb_rpc_alias cp_aliases[] = {
+	{"backend.undrain", "backend.resume"},
+};
+const size_t cp_n_aliases = sizeof(cp_aliases) / sizeof(cp_aliases[0]);

@@ -17,6 +17,9 @@
 
 extern const struct elb_rpc_method cp_methods[];
 extern const size_t cp_n_methods;
+/* The deprecated names of cp_methods, for elb_rpc_server_config's aliases. */
+extern const struct elb_rpc_alias cp_aliases[];
+extern const size_t cp_n_aliases;
 /* The members edgelb-cp adds to the RPC server's own ping and status.get
  * (elb_rpc_server_config's ping and status; ctx: the struct cp_daemon). */
 int cp_ping_describe(void *ctx, cJSON *result);

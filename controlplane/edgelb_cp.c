@@ -270,6 +270,8 @@ int main(int argc, char **argv)
 	rpc.path = socket_path;
 	rpc.methods = methods;
 	rpc.n_methods = cp_n_methods + cp_bgp_n_methods;
+	rpc.aliases = cp_aliases;
+	rpc.n_aliases = cp_n_aliases;
 	rpc.ctx = &cp;
 	rpc.ping = cp_ping_describe;
 	rpc.status = cp_status_describe;

@@ -24,17 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-
 #include <cjson/cJSON.h>
 
+#include "elb_rpc_client.h"
 #include "elb_version.h"
 
 #define DEFAULT_SOCKET "/run/edgelb/cp.sock"
-#define REPLY_MAX (64u << 20)
-#define TIMEOUT_S 10
+/* For an answer (or a stream's next message): silence beyond is a dead socket. */
+#define TIMEOUT_MS 10000
 
 /* Exit statuses, documented in usage() and edgelbctl(1). */
 enum ctl_exit {
@@ -110,135 +107,6 @@ static int add_weight(cJSON *params, const char *text)
 	return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/*
- * The JSON-RPC client: conn_* keep one connection (the streams, stats,
- * events and drain --wait, read notifications on it) and call() makes one
- * request on a connection of its own. Every one-shot request goes through
- * call(), so moving onto dataplane/control/elb_rpc_client.h's elb_rpc_call
- * is a change of call() alone. Not yet, because that client skips what
- * edgelbctl must show: a server's refusal of the connection (an error
- * with "id": null, then close: "uid N may not use this socket") and, for
- * the streams, notifications.
- */
-
-/* One connection to the socket, read line by line. */
-struct conn {
-	int fd;
-	char *buf;
-	size_t len, cap;
-};
-
-static int conn_open(struct conn *c, const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct timeval tv = {.tv_sec = TIMEOUT_S};
-
-	memset(c, 0, sizeof(*c));
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun.sun_path, path);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int rc = -errno;
-
-		if (c->fd >= 0)
-			close(c->fd);
-		c->fd = -1;
-		return rc;
-	}
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return 0;
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c->buf);
-	c->fd = -1;
-	c->buf = NULL;
-}
-
-/* Send one request. A failed send is not the end: a server that refused
- * us (permission denied) has closed the socket with its reason waiting to
- * be read, so the caller reads anyway. */
-static void conn_request(struct conn *c, const char *method, cJSON *params)
-{
-	cJSON *req = cJSON_CreateObject();
-	char *line;
-
-	cJSON_AddStringToObject(req, "jsonrpc", "2.0");
-	cJSON_AddNumberToObject(req, "id", 1);
-	cJSON_AddStringToObject(req, "method", method);
-	if (params != NULL)
-		cJSON_AddItemToObject(req, "params", params);
-	line = cJSON_PrintUnformatted(req);
-	cJSON_Delete(req);
-	if (line == NULL)
-		return;
-	for (size_t off = 0, n = strlen(line); off < n;) {
-		ssize_t w = send(c->fd, line + off, n - off, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	(void)!send(c->fd, "\n", 1, MSG_NOSIGNAL);
-	free(line);
-}
-
-/* The next line from the server, parsed; timeout_s 0 waits for ever. */
-static int conn_read(struct conn *c, cJSON **msg, int timeout_s)
-{
-	struct timeval tv = {.tv_sec = timeout_s};
-
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	for (;;) {
-		char *nl = c->len > 0 ? memchr(c->buf, '\n', c->len) : NULL;
-		ssize_t r;
-
-		if (nl != NULL) {
-			size_t line_len = (size_t)(nl - c->buf);
-
-			*msg = cJSON_ParseWithLength(c->buf, line_len);
-			memmove(c->buf, nl + 1, c->len - line_len - 1);
-			c->len -= line_len + 1;
-			return *msg != NULL ? 0 : -EBADMSG;
-		}
-		if (c->cap - c->len < 65536) {
-			size_t cap = c->cap ? c->cap * 2 : 65536 * 2;
-			char *grown;
-
-			if (cap > REPLY_MAX || (grown = realloc(c->buf, cap)) == NULL)
-				return -EFBIG;
-			c->buf = grown;
-			c->cap = cap;
-		}
-		r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-		if (r < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		if (r == 0)
-			return -ECONNRESET;
-		c->len += (size_t)r;
-	}
-}
-
-static int call(const char *path, const char *method, cJSON *params, cJSON **reply)
-{
-	struct conn c;
-	int rc = conn_open(&c, path);
-
-	if (rc < 0) {
-		cJSON_Delete(params);
-		return rc;
-	}
-	conn_request(&c, method, params);
-	rc = conn_read(&c, reply, TIMEOUT_S);
-	conn_close(&c);
-	return rc;
-}
-
 static const char *str(const cJSON *o, const char *name)
 {
 	const cJSON *i = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -256,6 +124,28 @@ static double num(const cJSON *o, const char *name)
 static const char *yes(const cJSON *o, const char *name)
 {
 	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name)) ? "yes" : "no";
+}
+
+/*
+ * The requests go through dataplane/control's JSON-RPC client
+ * (elb_rpc_client.h): elb_rpc_call for one request on a connection of its
+ * own, a kept connection for the streams (stats, events, drain --wait),
+ * whose notifications come to a callback. A server that refuses a request
+ * or the connection itself ("id": null, e.g. "uid N may not use this
+ * socket") answers the call with that error.
+ */
+
+/* A failed call, said on stderr: the server's error after `what` (exit
+ * CTL_REFUSED) or the socket's trouble (CTL_SOCKET). */
+static int call_failed(const char *path, int rc, const struct elb_rpc_client_error *err,
+		       const char *what)
+{
+	if (rc == -EREMOTEIO) {
+		fprintf(stderr, "edgelbctl: %serror %d: %s\n", what, err->code, err->message);
+		return CTL_REFUSED;
+	}
+	fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
+	return CTL_SOCKET;
 }
 
 static void print_vips(const cJSON *result)
@@ -456,24 +346,17 @@ static int wait_acknowledged(const char *path, double generation, double timeout
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		cJSON *reply = NULL;
-		const cJSON *result, *dps, *d;
+		struct elb_rpc_client_error err = {0};
+		cJSON *result = NULL;
+		const cJSON *dps, *d;
 		unsigned int lagging = 0;
 		double waited;
-		int rc = call(path, "dataplanes.get", NULL, &reply);
+		int rc = elb_rpc_call(path, "dataplanes.get", NULL, TIMEOUT_MS, &result, &err);
 
 		if (rc < 0) {
-			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-			return CTL_SOCKET;
-		}
-		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-		if (result == NULL) {
-			const cJSON *error = cJSON_GetObjectItemCaseSensitive(reply, "error");
-
-			fprintf(stderr, "edgelbctl: dataplanes.get: error %.0f: %s\n",
-				num(error, "code"), str(error, "message"));
-			cJSON_Delete(reply);
-			return CTL_REFUSED;
+			rc = call_failed(path, rc, &err, "dataplanes.get: ");
+			elb_rpc_client_error_clear(&err);
+			return rc;
 		}
 		if (generation == 0)
 			generation = num(result, "generation");
@@ -491,7 +374,7 @@ static int wait_acknowledged(const char *path, double generation, double timeout
 				generation, waited, lagging, lagging == 1 ? "" : "s");
 			print_laggards(dps, generation);
 		}
-		cJSON_Delete(reply);
+		cJSON_Delete(result);
 		if (lagging == 0)
 			return CTL_OK;
 		if (waited >= timeout_s)
@@ -515,39 +398,77 @@ static int wait_acknowledged(const char *path, double generation, double timeout
  */
 static void print_json_line(const cJSON *item);
 
+/* What drain --wait waits for: this backend's drain_complete event. */
+struct drain_watch {
+	char backend[64];
+	cJSON *complete; /* the event's params, once it came */
+};
+
+static void drain_event(void *ctx, struct elb_rpc_notification *note)
+{
+	struct drain_watch *w = ctx;
+
+	if (w->complete != NULL || strcmp(note->method, "event") != 0 ||
+	    strcmp(str(note->params, "type"), "drain_complete") != 0 ||
+	    strcmp(str(note->params, "backend"), w->backend) != 0)
+		return;
+	w->complete = note->params;
+	note->params = NULL;
+}
+
 static int drain_wait(const struct ctl_opts *o, cJSON *params, unsigned long timeout_s)
 {
-	char backend[64];
-	cJSON *sub = cJSON_CreateObject(), *msg = NULL;
+	struct elb_rpc_client_error err = {0};
+	struct drain_watch w = {0};
+	struct elb_rpc_conn *conn;
 	struct timespec start, now;
-	struct conn c;
-	int rc = conn_open(&c, o->path), result = CTL_TIMED_OUT;
+	cJSON *sub = cJSON_CreateObject(), *res = NULL;
+	const cJSON *drain, *p;
+	int rc = elb_rpc_conn_connect(&conn, o->path, TIMEOUT_MS), result;
 
-	snprintf(backend, sizeof(backend), "%s", str(params, "backend"));
+	snprintf(w.backend, sizeof(w.backend), "%s", str(params, "backend"));
 	if (rc < 0) {
 		fprintf(stderr, "edgelbctl: %s: %s\n", o->path, strerror(-rc));
 		cJSON_Delete(params);
 		cJSON_Delete(sub);
 		return CTL_SOCKET;
 	}
+	elb_rpc_conn_on_notification(conn, drain_event, &w);
 	cJSON_AddBoolToObject(sub, "snapshots", false);
 	cJSON_AddBoolToObject(sub, "events", true);
-	conn_request(&c, "subscribe", sub);
-	if (conn_read(&c, &msg, TIMEOUT_S) < 0 || cJSON_GetObjectItem(msg, "result") == NULL) {
+	rc = elb_rpc_conn_call(conn, "subscribe", sub, TIMEOUT_MS, &res, &err);
+	cJSON_Delete(res);
+	res = NULL;
+	if (rc < 0) {
 		fprintf(stderr, "edgelbctl: subscribe refused\n");
-		cJSON_Delete(msg);
 		cJSON_Delete(params);
-		conn_close(&c);
-		return CTL_REFUSED;
+		result = CTL_REFUSED;
+		goto out;
 	}
-	cJSON_Delete(msg);
-	conn_request(&c, "backend.drain", params);
+	rc = elb_rpc_conn_call(conn, "backend.drain", params, TIMEOUT_MS, &res, &err);
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		const cJSON *error, *res, *p;
-
-		msg = NULL;
-		rc = conn_read(&c, &msg, TIMEOUT_S);
+	if (rc < 0) {
+		result = call_failed(o->path, rc, &err, "");
+		if (rc == -ETIMEDOUT)
+			result = CTL_TIMED_OUT;
+		goto out;
+	}
+	drain = cJSON_GetObjectItemCaseSensitive(res, "drain");
+	/* The events meanwhile wait in the socket's buffer. */
+	if (o->wait && (result = wait_acknowledged(o->path, num(res, "generation"),
+						   o->wait_timeout_s)) != CTL_OK)
+		goto out;
+	if (strcmp(str(drain, "state"), "drained") == 0) {
+		printf("already drained\n");
+		result = CTL_OK;
+		goto out;
+	}
+	if (!o->json)
+		printf("draining %s (generation %.0f, timeout %.0f s)...\n", w.backend,
+		       num(res, "generation"), num(drain, "timeout_ms") / 1000);
+	fflush(stdout);
+	while (w.complete == NULL) {
+		rc = elb_rpc_conn_wait(conn, TIMEOUT_MS, NULL, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (rc == -ETIMEDOUT &&
 		    (unsigned long)(now.tv_sec - start.tv_sec) < timeout_s + 30)
@@ -555,60 +476,30 @@ static int drain_wait(const struct ctl_opts *o, cJSON *params, unsigned long tim
 		if (rc < 0) {
 			fprintf(stderr, "edgelbctl: %s: %s\n", o->path, strerror(-rc));
 			result = rc == -ETIMEDOUT ? CTL_TIMED_OUT : CTL_SOCKET;
-			break;
+			goto out;
 		}
-		error = cJSON_GetObjectItemCaseSensitive(msg, "error");
-		res = cJSON_GetObjectItemCaseSensitive(msg, "result");
-		p = cJSON_GetObjectItemCaseSensitive(msg, "params");
-		if (error != NULL) {
-			fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
-				str(error, "message"));
-			result = CTL_REFUSED;
-			break;
-		}
-		if (res != NULL) {
-			const cJSON *drain = cJSON_GetObjectItemCaseSensitive(res, "drain");
-
-			/* The events meanwhile wait in the socket's buffer. */
-			if (o->wait && (result = wait_acknowledged(o->path, num(res, "generation"),
-								   o->wait_timeout_s)) != CTL_OK)
-				break;
-			if (strcmp(str(drain, "state"), "drained") == 0) {
-				printf("already drained\n");
-				result = CTL_OK;
-				break;
-			}
-			if (!o->json)
-				printf("draining %s (generation %.0f, timeout %.0f s)...\n", backend,
-				       num(res, "generation"), num(drain, "timeout_ms") / 1000);
-			fflush(stdout);
-			goto next;
-		}
-		if (strcmp(str(p, "type"), "drain_complete") != 0 ||
-		    strcmp(str(p, "backend"), backend) != 0)
-			goto next;
-		if (o->json)
-			print_json_line(p);
-		else
-			printf("%s %s: drained (%s) after %.1f s, %.0f flows left%s\n", str(p, "vip"),
-			       backend, str(p, "reason"), num(p, "drain_ms") / 1000,
-			       num(p, "flows_left"),
-			       yes(p, "removed")[0] == 'y' ? "; removed" : "");
-		fflush(stdout);
-		result = strcmp(str(p, "reason"), "flows_gone") == 0 ? CTL_OK : CTL_TIMED_OUT;
-		/* The removal is committed with the event: wait for the
-		 * generation edgelb-cp is at now, which includes it. */
-		if (o->wait && yes(p, "removed")[0] == 'y') {
-			rc = wait_acknowledged(o->path, 0, o->wait_timeout_s);
-			if (rc != CTL_OK)
-				result = rc;
-		}
-		break;
-next:
-		cJSON_Delete(msg);
 	}
-	cJSON_Delete(msg);
-	conn_close(&c);
+	p = w.complete;
+	if (o->json)
+		print_json_line(p);
+	else
+		printf("%s %s: drained (%s) after %.1f s, %.0f flows left%s\n", str(p, "vip"),
+		       w.backend, str(p, "reason"), num(p, "drain_ms") / 1000, num(p, "flows_left"),
+		       yes(p, "removed")[0] == 'y' ? "; removed" : "");
+	fflush(stdout);
+	result = strcmp(str(p, "reason"), "flows_gone") == 0 ? CTL_OK : CTL_TIMED_OUT;
+	/* The removal is committed with the event: wait for the generation
+	 * edgelb-cp is at now, which includes it. */
+	if (o->wait && yes(p, "removed")[0] == 'y') {
+		rc = wait_acknowledged(o->path, 0, o->wait_timeout_s);
+		if (rc != CTL_OK)
+			result = rc;
+	}
+out:
+	cJSON_Delete(w.complete);
+	cJSON_Delete(res);
+	elb_rpc_client_error_clear(&err);
+	elb_rpc_conn_close(conn);
 	return result;
 }
 
@@ -770,6 +661,47 @@ static void print_json_line(const cJSON *item)
 	fflush(stdout);
 }
 
+/* A stream being shown: `frames` frames or events at most (0: no limit). */
+struct stream {
+	struct watch w;
+	bool stats, json, clear;
+	unsigned long frames, shown;
+};
+
+/* One notification of the subscription: an event or a snapshot. */
+static void stream_message(void *ctx, struct elb_rpc_notification *note)
+{
+	struct stream *s = ctx;
+	const cJSON *p = note->params;
+
+	if (s->frames != 0 && s->shown >= s->frames)
+		return; /* what came with the last one shown */
+	if (strcmp(note->method, "event") == 0) {
+		char *line = s->w.events[s->w.n_events++ % EVENTS_SHOWN];
+
+		describe_event(p, line, sizeof(s->w.events[0]));
+		if (!s->stats) {
+			if (s->json)
+				print_json_line(p);
+			else
+				puts(line);
+			fflush(stdout);
+			s->shown++;
+		}
+	} else if (strcmp(note->method, "snapshot") == 0 && s->stats) {
+		if (s->json) {
+			print_json_line(p);
+			s->shown++;
+		} else if (s->w.previous != NULL) {
+			print_stats_frame(p, &s->w, s->clear);
+			s->shown++;
+		}
+		cJSON_Delete(s->w.previous);
+		s->w.previous = note->params;
+		note->params = NULL;
+	}
+}
+
 /*
  * `stats` and `events`: subscribe and print what comes, until `frames`
  * frames (stats: tables, or snapshots with --json) or events were shown
@@ -779,76 +711,37 @@ static void print_json_line(const cJSON *item)
 static int run_stream(const char *path, bool stats, bool json, uint32_t interval_ms,
 		      unsigned long frames)
 {
-	struct watch w = {0};
-	struct conn c;
-	cJSON *params = cJSON_CreateObject(), *msg = NULL;
-	unsigned long shown = 0;
-	bool clear = stats && !json && isatty(STDOUT_FILENO);
-	int rc = conn_open(&c, path);
+	struct stream s = {
+		.stats = stats,
+		.json = json,
+		.clear = stats && !json && isatty(STDOUT_FILENO),
+		.frames = frames,
+	};
+	struct elb_rpc_client_error err = {0};
+	struct elb_rpc_conn *conn;
+	cJSON *params = cJSON_CreateObject(), *result = NULL;
+	int rc = elb_rpc_conn_connect(&conn, path, TIMEOUT_MS), status;
 
 	if (rc < 0) {
 		cJSON_Delete(params);
 		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
 		return CTL_SOCKET;
 	}
+	elb_rpc_conn_on_notification(conn, stream_message, &s);
 	cJSON_AddNumberToObject(params, "interval_ms", interval_ms);
 	cJSON_AddBoolToObject(params, "snapshots", stats);
 	cJSON_AddBoolToObject(params, "events", true);
-	conn_request(&c, "subscribe", params);
-	rc = conn_read(&c, &msg, TIMEOUT_S);
-	if (rc == 0 && cJSON_GetObjectItemCaseSensitive(msg, "error") != NULL) {
-		const cJSON *error = cJSON_GetObjectItemCaseSensitive(msg, "error");
-
-		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
-			str(error, "message"));
-		cJSON_Delete(msg);
-		conn_close(&c);
-		return CTL_REFUSED;
-	}
-	cJSON_Delete(msg);
-	while (rc == 0 && (frames == 0 || shown < frames)) {
-		const char *method;
-		cJSON *p;
-
-		/* Snapshots come every interval: silence for much longer is a
-		 * dead server. Events alone may be quiet for ever. */
-		rc = conn_read(&c, &msg, stats ? (int)(interval_ms / 1000) + TIMEOUT_S : 0);
-		if (rc < 0)
-			break;
-		method = str(msg, "method");
-		p = cJSON_GetObjectItemCaseSensitive(msg, "params");
-		if (strcmp(method, "event") == 0) {
-			char *line = w.events[w.n_events++ % EVENTS_SHOWN];
-
-			describe_event(p, line, sizeof(w.events[0]));
-			if (!stats) {
-				if (json)
-					print_json_line(p);
-				else
-					puts(line);
-				fflush(stdout);
-				shown++;
-			}
-		} else if (strcmp(method, "snapshot") == 0 && stats) {
-			if (json) {
-				print_json_line(p);
-				shown++;
-			} else if (w.previous != NULL) {
-				print_stats_frame(p, &w, clear);
-				shown++;
-			}
-			cJSON_Delete(w.previous);
-			w.previous = cJSON_DetachItemFromObjectCaseSensitive(msg, "params");
-		}
-		cJSON_Delete(msg);
-	}
-	cJSON_Delete(w.previous);
-	conn_close(&c);
-	if (rc < 0) {
-		fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-		return CTL_SOCKET;
-	}
-	return CTL_OK;
+	rc = elb_rpc_conn_call(conn, "subscribe", params, TIMEOUT_MS, &result, &err);
+	cJSON_Delete(result);
+	/* Snapshots come every interval: silence for much longer is a dead
+	 * server. Events alone may be quiet for ever. */
+	while (rc == 0 && (frames == 0 || s.shown < frames))
+		rc = elb_rpc_conn_wait(conn, stats ? (int)interval_ms + TIMEOUT_MS : -1, NULL, NULL);
+	cJSON_Delete(s.w.previous);
+	elb_rpc_conn_close(conn);
+	status = rc < 0 ? call_failed(path, rc, &err, "") : CTL_OK;
+	elb_rpc_client_error_clear(&err);
+	return status;
 }
 
 static void print_slo(const cJSON *result)
@@ -880,6 +773,20 @@ static void print_pretty(const cJSON *item)
 	if (text != NULL)
 		puts(text);
 	free(text);
+}
+
+/* --json and the server refused: {"error": {"code", "message"[, "data"]}},
+ * the error as the server sent it. */
+static void print_error_json(const struct elb_rpc_client_error *err)
+{
+	cJSON *out = cJSON_CreateObject(), *error = cJSON_AddObjectToObject(out, "error");
+
+	cJSON_AddNumberToObject(error, "code", err->code);
+	cJSON_AddStringToObject(error, "message", err->message);
+	if (err->data != NULL)
+		cJSON_AddItemToObject(error, "data", cJSON_Duplicate(err->data, true));
+	print_pretty(out);
+	cJSON_Delete(out);
 }
 
 static void print_node(const cJSON *r)
@@ -939,16 +846,16 @@ static int node_wait_drained(const struct ctl_opts *o, unsigned long timeout_s,
 		timeout_s = (unsigned long)(daemon_timeout_ms / 1000) + 30;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		cJSON *reply = NULL;
-		const cJSON *result, *drain;
-		int rc = call(o->path, "node.get", NULL, &reply);
+		struct elb_rpc_client_error err = {0};
+		cJSON *result = NULL;
+		const cJSON *drain;
+		int rc = elb_rpc_call(o->path, "node.get", NULL, TIMEOUT_MS, &result, &err);
 
-		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-		if (rc < 0 || result == NULL) {
+		elb_rpc_client_error_clear(&err);
+		if (rc < 0) {
 			fprintf(stderr, "edgelbctl: %s: %s\n", o->path,
-				rc < 0 ? strerror(-rc) : "node.get refused");
-			cJSON_Delete(reply);
-			return rc < 0 ? CTL_SOCKET : CTL_REFUSED;
+				rc == -EREMOTEIO ? "node.get refused" : strerror(-rc));
+			return rc == -EREMOTEIO ? CTL_REFUSED : CTL_SOCKET;
 		}
 		drain = cJSON_GetObjectItemCaseSensitive(result, "drain");
 		if (strcmp(str(result, "state"), "drained") == 0) {
@@ -958,15 +865,15 @@ static int node_wait_drained(const struct ctl_opts *o, unsigned long timeout_s,
 				printf("node drained (%s) after %.1f s\n", str(drain, "reason"),
 				       num(drain, "drain_ms") / 1000);
 			rc = strcmp(str(drain, "reason"), "quiet") == 0 ? CTL_OK : CTL_TIMED_OUT;
-			cJSON_Delete(reply);
+			cJSON_Delete(result);
 			return rc;
 		}
 		if (strcmp(str(result, "state"), "active") == 0) {
 			fprintf(stderr, "edgelbctl: the node was resumed before it was drained\n");
-			cJSON_Delete(reply);
+			cJSON_Delete(result);
 			return CTL_REFUSED;
 		}
-		cJSON_Delete(reply);
+		cJSON_Delete(result);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((unsigned long)(now.tv_sec - start.tv_sec) >= timeout_s) {
 			fprintf(stderr, "edgelbctl: not drained after %lu s\n", timeout_s);
@@ -1206,7 +1113,8 @@ static int explain_command(const struct ctl_opts *opts, char **args, int nargs)
 	bool json = opts->json;
 	const char *only = NULL, *dp_socket = NULL, *pcap = NULL;
 	unsigned long frame_index = 1;
-	cJSON *params = cJSON_CreateObject(), *targets = cJSON_CreateArray(), *reply = NULL;
+	cJSON *params = cJSON_CreateObject(), *targets = cJSON_CreateArray(), *result = NULL;
+	struct elb_rpc_client_error err = {0};
 	const cJSON *t;
 	char first[256] = "", outcome[256];
 	int positional = 0, answered = 0, status = CTL_OK, rc;
@@ -1277,19 +1185,17 @@ static int explain_command(const struct ctl_opts *opts, char **args, int nargs)
 	} else {
 		const cJSON *dps;
 
-		rc = call(path, "dataplanes.get", NULL, &reply);
+		rc = elb_rpc_call(path, "dataplanes.get", NULL, TIMEOUT_MS, &result, &err);
 		if (rc < 0) {
-			fprintf(stderr, "edgelbctl: %s: %s\n", path, strerror(-rc));
-			status = CTL_SOCKET;
+			status = call_failed(path, rc, &err, "");
 			goto out;
 		}
-		dps = cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(reply, "result"), "dataplanes");
+		dps = cJSON_GetObjectItemCaseSensitive(result, "dataplanes");
 		cJSON_ArrayForEach(t, dps)
 			if (only == NULL || strcmp(str(t, "name"), only) == 0)
 				cJSON_AddItemToArray(targets, cJSON_Duplicate(t, true));
-		cJSON_Delete(reply);
-		reply = NULL;
+		cJSON_Delete(result);
+		result = NULL;
 		if (cJSON_GetArraySize(targets) == 0) {
 			fprintf(stderr, "edgelbctl: %s\n",
 				only ? "edgelb-cp manages no dataplane of that name"
@@ -1300,24 +1206,19 @@ static int explain_command(const struct ctl_opts *opts, char **args, int nargs)
 	}
 
 	cJSON_ArrayForEach(t, targets) {
-		const cJSON *result, *error;
-
-		rc = call(str(t, "socket"), "flow.explain", cJSON_Duplicate(params, true), &reply);
-		if (rc < 0) {
+		rc = elb_rpc_call(str(t, "socket"), "flow.explain", cJSON_Duplicate(params, true),
+				  TIMEOUT_MS, &result, &err);
+		if (rc == -EREMOTEIO) {
+			fprintf(stderr, "edgelbctl: dataplane %s: error %d: %s\n", str(t, "name"),
+				err.code, err.message);
+			status = CTL_REFUSED;
+		} else if (rc < 0) {
 			fprintf(stderr, "edgelbctl: dataplane %s (%s): %s\n", str(t, "name"),
 				str(t, "socket"), strerror(-rc));
 			status = status ? status : CTL_SOCKET;
-			continue;
-		}
-		error = cJSON_GetObjectItemCaseSensitive(reply, "error");
-		result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-		if (error != NULL || result == NULL) {
-			fprintf(stderr, "edgelbctl: dataplane %s: error %.0f: %s\n", str(t, "name"),
-				num(error, "code"), str(error, "message"));
-			status = CTL_REFUSED;
 		} else {
 			if (json) {
-				cJSON_AddStringToObject((cJSON *)result, "dataplane", str(t, "name"));
+				cJSON_AddStringToObject(result, "dataplane", str(t, "name"));
 				print_json_line(result);
 			} else {
 				print_explanation(str(t, "name"), result);
@@ -1331,13 +1232,15 @@ static int explain_command(const struct ctl_opts *opts, char **args, int nargs)
 			    status == CTL_OK)
 				status = CTL_DISAGREE;
 		}
-		cJSON_Delete(reply);
-		reply = NULL;
+		cJSON_Delete(result);
+		result = NULL;
+		elb_rpc_client_error_clear(&err);
 	}
 	if (!json && answered > 1)
 		printf("%s\n", status == CTL_DISAGREE ? "the dataplanes DISAGREE (see above)"
 					   : "every dataplane decides the same");
 out:
+	elb_rpc_client_error_clear(&err);
 	cJSON_Delete(params);
 	cJSON_Delete(targets);
 	return status;
@@ -1446,7 +1349,8 @@ static int build_backend(const struct ctl_command *cmd, struct ctl_request *req,
 		if (req->drain_wait || req->timeout_s != 0 ||
 		    cJSON_GetObjectItem(req->params, "remove_when_drained"))
 			return CTL_SHOW_USAGE;
-		cJSON_AddStringToObject(req->params, "change", op);
+		/* The change is named as the method: "resume" also for undrain. */
+		cJSON_AddStringToObject(req->params, "change", strchr(cmd->method, '.') + 1);
 		req->method = "backend.preview";
 		req->print = print_preview;
 		req->changes = false;
@@ -1558,8 +1462,10 @@ static const struct ctl_command commands[] = {
 	{{"backend", "drain"}, "VIP BACKEND [--dry-run] [--wait] [--timeout S] [--remove]",
 	 "--wait: until drained (exit 0) or timed out (4)", 2, -1, "backend.drain", true,
 	 build_backend, print_committed, NULL},
-	{{"backend", "undrain"}, "VIP BACKEND [--dry-run]", NULL, 2, -1, "backend.undrain", true,
-	 build_backend, print_committed, NULL},
+	{{"backend", "resume"}, "VIP BACKEND [--dry-run]", "ends a drain: active again", 2, -1,
+	 "backend.resume", true, build_backend, print_committed, NULL},
+	{{"backend", "undrain"}, "VIP BACKEND [--dry-run]", "deprecated: backend resume", 2, -1,
+	 "backend.resume", true, build_backend, print_committed, NULL},
 	{{"backend", "weight"}, "VIP BACKEND N [--dry-run]",
 	 "--dry-run: what would move (backend.preview)", 2, -1, "backend.weight", true,
 	 build_backend, print_committed, NULL},
@@ -1700,8 +1606,8 @@ static int run_request(const struct ctl_opts *o, const struct ctl_command *cmd, 
 		.print = cmd->print,
 		.changes = cmd->changes,
 	};
-	const cJSON *result, *error;
-	cJSON *reply = NULL;
+	struct elb_rpc_client_error err = {0};
+	cJSON *result = NULL;
 	int status = cmd->build != NULL ? cmd->build(cmd, &req, args, nargs) : CTL_OK;
 
 	if (status != CTL_OK) {
@@ -1716,20 +1622,13 @@ static int run_request(const struct ctl_opts *o, const struct ctl_command *cmd, 
 		/* Without --timeout the daemon's fleet.drain_timeout_ms applies:
 		 * wait as long as a week, the longest it can be. */
 		return drain_wait(o, req.params, req.timeout_s ? req.timeout_s : 604800);
-	status = call(o->path, req.method, req.params, &reply);
+	status = elb_rpc_call(o->path, req.method, req.params, TIMEOUT_MS, &result, &err);
 	if (status < 0) {
-		fprintf(stderr, "edgelbctl: %s: %s\n", o->path, strerror(-status));
-		return CTL_SOCKET;
-	}
-	error = cJSON_GetObjectItemCaseSensitive(reply, "error");
-	result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-	if (error != NULL) {
-		if (o->json)
-			print_pretty(reply);
-		fprintf(stderr, "edgelbctl: error %.0f: %s\n", num(error, "code"),
-			str(error, "message"));
-		cJSON_Delete(reply);
-		return CTL_REFUSED;
+		if (status == -EREMOTEIO && o->json)
+			print_error_json(&err);
+		status = call_failed(o->path, status, &err, "");
+		elb_rpc_client_error_clear(&err);
+		return status;
 	}
 	status = CTL_OK;
 	if (req.changes && o->wait)
@@ -1743,7 +1642,7 @@ static int run_request(const struct ctl_opts *o, const struct ctl_command *cmd, 
 		fflush(stdout);
 		status = node_wait_drained(o, req.timeout_s, num(result, "timeout_ms"));
 	}
-	cJSON_Delete(reply);
+	cJSON_Delete(result);
 	return status;
 }
 

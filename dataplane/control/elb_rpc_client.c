@@ -39,6 +39,8 @@ struct elb_rpc_conn {
 	struct pending_request *pending;
 	uint32_t n_pending;
 	uint64_t next_id;
+	elb_rpc_notification_fn on_notification;
+	void *notification_ctx;
 	struct elb_rpc_conn_stats stats;
 };
 
@@ -116,6 +118,13 @@ void elb_rpc_conn_close(struct elb_rpc_conn *conn)
 	free(conn->out);
 	free(conn->pending);
 	free(conn);
+}
+
+void elb_rpc_conn_on_notification(struct elb_rpc_conn *conn, elb_rpc_notification_fn fn,
+				  void *ctx)
+{
+	conn->on_notification = fn;
+	conn->notification_ctx = ctx;
 }
 
 int elb_rpc_conn_fd(const struct elb_rpc_conn *conn)
@@ -206,13 +215,14 @@ int elb_rpc_conn_send(struct elb_rpc_conn *conn, const char *method, cJSON *para
 	return elb_rpc_conn_flush(conn);
 }
 
-/* The pending request a reply's id names, taken off the table. */
+/* The pending request a reply's id names (null: the oldest), taken off the
+ * table. */
 static bool take_pending(struct elb_rpc_conn *conn, const cJSON *id, struct pending_request *out)
 {
-	if (!cJSON_IsNumber(id) || id->valuedouble < 1)
+	if (!cJSON_IsNull(id) && (!cJSON_IsNumber(id) || id->valuedouble < 1))
 		return false;
 	for (uint32_t i = 0; i < conn->n_pending; i++) {
-		if (conn->pending[i].id != (uint64_t)id->valuedouble)
+		if (!cJSON_IsNull(id) && conn->pending[i].id != (uint64_t)id->valuedouble)
 			continue;
 		*out = conn->pending[i];
 		/* Keep the order of the others: the oldest is looked at first. */
@@ -224,16 +234,48 @@ static bool take_pending(struct elb_rpc_conn *conn, const cJSON *id, struct pend
 	return false;
 }
 
+/* A message without id: a notification if it names a method and someone
+ * takes them. @return whether it was handed over. */
+static bool handle_notification(struct elb_rpc_conn *conn, cJSON *msg)
+{
+	const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+	struct elb_rpc_notification note;
+
+	if (conn->on_notification == NULL || !cJSON_IsString(method))
+		return false;
+	note.method = method->valuestring;
+	note.params = cJSON_DetachItemFromObjectCaseSensitive(msg, "params");
+	conn->stats.notifications++;
+	conn->on_notification(conn->notification_ctx, &note);
+	cJSON_Delete(note.params);
+	return true;
+}
+
 static void handle_line(struct elb_rpc_conn *conn, const char *line, size_t len,
 			elb_rpc_reply_fn on_reply, void *ctx)
 {
 	cJSON *msg = cJSON_ParseWithLength(line, len);
 	struct elb_rpc_reply reply = {0};
 	struct pending_request p;
+	const cJSON *id;
 	cJSON *error;
 
-	if (msg == NULL || !cJSON_IsObject(msg) ||
-	    !take_pending(conn, cJSON_GetObjectItemCaseSensitive(msg, "id"), &p)) {
+	if (msg == NULL || !cJSON_IsObject(msg)) {
+		conn->stats.skipped++;
+		cJSON_Delete(msg);
+		return;
+	}
+	id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+	if (id == NULL) {
+		if (!handle_notification(conn, msg))
+			conn->stats.skipped++;
+		cJSON_Delete(msg);
+		return;
+	}
+	/* Only an error may name no request: a result with a null id
+	 * answers nothing we asked. */
+	if ((cJSON_IsNull(id) && !cJSON_IsObject(error)) || !take_pending(conn, id, &p)) {
 		conn->stats.skipped++;
 		cJSON_Delete(msg);
 		return;
@@ -241,7 +283,8 @@ static void handle_line(struct elb_rpc_conn *conn, const char *line, size_t len,
 	conn->stats.replies++;
 	reply.id = p.id;
 	reply.tag = p.tag;
-	error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+	reply.id_null = cJSON_IsNull(id);
+	conn->stats.refusals += reply.id_null;
 	if (cJSON_IsObject(error)) {
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
 		const cJSON *message = cJSON_GetObjectItemCaseSensitive(error, "message");
@@ -257,7 +300,8 @@ static void handle_line(struct elb_rpc_conn *conn, const char *line, size_t len,
 			reply.result = cJSON_CreateNull();
 	}
 	cJSON_Delete(msg);
-	on_reply(ctx, &reply);
+	if (on_reply != NULL)
+		on_reply(ctx, &reply);
 	cJSON_Delete(reply.result);
 	cJSON_Delete(reply.error.data);
 }
@@ -374,12 +418,18 @@ static int call_on(struct elb_rpc_conn *conn, const char *method, cJSON *params,
 		if (rc == 0)
 			rc = elb_rpc_conn_flush(conn);
 	}
+	/* A server that refused the connection wrote why and closed it, maybe
+	 * before the request went out (the request is pending all the same):
+	 * its refusal is the answer, to be read. */
+	if ((rc == -EPIPE || rc == -ECONNRESET) && elb_rpc_conn_pending(conn) > 0)
+		rc = 0;
 	while (rc == 0 && !w.done) {
 		rc = wait_fd(conn->fd, POLLIN, deadline);
 		if (rc == 0)
 			rc = elb_rpc_conn_read(conn, call_reply, &w);
-		/* A reply and the server's close can come in one read. */
-		if (rc == -EPIPE && w.done)
+		/* A reply and the server's close (or its reset, when it closed
+		 * with our request unread) can come in one read. */
+		if (rc < 0 && w.done)
 			rc = 0;
 	}
 	if (rc < 0) {
@@ -401,6 +451,31 @@ int elb_rpc_conn_call(struct elb_rpc_conn *conn, const char *method, cJSON *para
 	return call_on(conn, method, params, deadline_of(timeout_ms), result, err);
 }
 
+int elb_rpc_conn_wait(struct elb_rpc_conn *conn, int timeout_ms, elb_rpc_reply_fn on_reply,
+		      void *ctx)
+{
+	int rc = wait_fd(conn->fd, POLLIN, deadline_of(timeout_ms));
+
+	return rc < 0 ? rc : elb_rpc_conn_read(conn, on_reply, ctx);
+}
+
+static int connect_until(struct elb_rpc_conn **out, const char *path, uint64_t deadline)
+{
+	int rc;
+
+	for (;;) {
+		rc = elb_rpc_conn_open(out, path, NULL);
+		if (rc != -EAGAIN || monotonic_ms() + CONNECT_RETRY_MS > deadline)
+			return rc;
+		usleep(CONNECT_RETRY_MS * 1000);
+	}
+}
+
+int elb_rpc_conn_connect(struct elb_rpc_conn **out, const char *path, int timeout_ms)
+{
+	return connect_until(out, path, deadline_of(timeout_ms));
+}
+
 int elb_rpc_call(const char *socket_path, const char *method, cJSON *params, int timeout_ms,
 		 cJSON **result, struct elb_rpc_client_error *err)
 {
@@ -409,12 +484,7 @@ int elb_rpc_call(const char *socket_path, const char *method, cJSON *params, int
 	int rc;
 
 	*result = NULL;
-	for (;;) {
-		rc = elb_rpc_conn_open(&conn, socket_path, NULL);
-		if (rc != -EAGAIN || monotonic_ms() + CONNECT_RETRY_MS > deadline)
-			break;
-		usleep(CONNECT_RETRY_MS * 1000);
-	}
+	rc = connect_until(&conn, socket_path, deadline);
 	if (rc < 0) {
 		cJSON_Delete(params);
 		cJSON_Delete(err->data);

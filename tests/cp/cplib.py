@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import pytest
 
@@ -86,13 +87,25 @@ def cp_exits_cleanly(env):
 
 
 class FakeDataplane:
-    """Answers ping with `protocol` (None: leaves the member out) and
-    accepts whatever else comes, recording every method called."""
+    """A dataplane from Python on a Unix socket: answers ping with
+    `protocol` (None: leaves the member out) and `instance`, config.set
+    (the epoch one higher each time) after `delay` seconds, or not before
+    release() while held, and counters.get and vip.tables empty; anything
+    else is "method not found". Records every method called (called()) and
+    each config.set: (time received, time answered, its params), on
+    time.monotonic's clock."""
 
-    def __init__(self, path, protocol):
+    def __init__(self, path, protocol, instance="00000000000000f1"):
         self.protocol = protocol
-        self.methods = []
+        self.instance = instance
+        self.delay = 0.0
+        self.gate = threading.Event()
+        self.gate.set()
         self.lock = threading.Lock()
+        self.methods = []
+        self.sets = []
+        self.conns = []
+        self.epoch = 1
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
         self.srv.listen(8)
@@ -102,12 +115,21 @@ class FakeDataplane:
         with self.lock:
             return self.methods.count(method)
 
+    def hold(self):
+        """config.set answers wait until release()."""
+        self.gate.clear()
+
+    def release(self):
+        self.gate.set()
+
     def accept(self):
         while True:
             try:
                 conn, _ = self.srv.accept()
             except OSError:
                 return
+            with self.lock:
+                self.conns.append(conn)
             threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
 
     def answer(self, req):
@@ -115,17 +137,23 @@ class FakeDataplane:
         with self.lock:
             self.methods.append(method)
         if method == "ping":
-            r = {"pong": True, "epoch": 1, "dataplane": "fake", "instance": "00000000000000f1",
-                 "version": "fake-9.9"}
+            r = {"pong": True, "epoch": self.epoch, "dataplane": "fake",
+                 "instance": self.instance, "version": "fake-9.9"}
             if self.protocol is not None:
                 r["protocol"] = self.protocol
             return {"result": r}
         if method == "config.set":
-            return {"result": {"epoch": 2, "changed": True}}
+            received = time.monotonic()
+            time.sleep(self.delay)
+            self.gate.wait()
+            with self.lock:
+                self.epoch += 1
+                self.sets.append((received, time.monotonic(), req.get("params")))
+            return {"result": {"epoch": self.epoch, "changed": True}}
         if method == "counters.get":
-            return {"result": {"epoch": 2, "counters": {"vips": []}}}
+            return {"result": {"epoch": self.epoch, "counters": {"vips": []}}}
         if method == "vip.tables":
-            return {"result": {"epoch": 2, "vips": []}}
+            return {"result": {"epoch": self.epoch, "vips": []}}
         return {"error": {"code": -32601, "message": "method not found"}}
 
     def serve(self, conn):
@@ -144,7 +172,19 @@ class FakeDataplane:
                     req = json.loads(line)
                     reply = {"jsonrpc": "2.0", "id": req.get("id")}
                     reply.update(self.answer(req))
-                    conn.sendall((json.dumps(reply) + "\n").encode())
+                    try:
+                        conn.sendall((json.dumps(reply) + "\n").encode())
+                    except OSError:
+                        return
 
     def close(self):
+        """Gone, as a killed dataplane: no more connections taken, those
+        open shut down."""
+        self.release()
         self.srv.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -11,6 +11,10 @@ Python, no DPDK, no root): "good" answers ping with edgelb-cp's protocol,
     dataplane, the protocol it speaks and the one edgelb-cp speaks;
   - dataplanes.get reports them with state "refused", their protocol and
     the reason in last_error; `edgelbctl dataplanes` shows "refused";
+  - backend.resume ends a drain, and backend.undrain, its deprecated name
+    (listed so by rpc.methods), does the same; backend.preview takes
+    "resume" and "undrain" alike; `edgelbctl backend resume` and its
+    deprecated `backend undrain` too;
   - edgelb-cp exits 0 on SIGTERM, nothing from the sanitizers.
 Run by pytest (--cp, --ctl).
 """
@@ -156,6 +160,98 @@ def test_edgelbctl_dataplanes(cp, opts):
     rows = {l.split()[0]: l.split()[1] for l in ctl.stdout.splitlines()[1:] if l.split()}
     assert rows == {"good": "yes", "future": "refused", "old": "refused"}, \
         f"edgelbctl dataplanes: {rows}"
+
+
+VIP = {"address": "198.51.100.1", "port": 80, "protocol": "tcp"}
+VIP_TEXT, BACKEND = "198.51.100.1:80/tcp", "10.77.0.1"
+
+
+def test_rpc_methods_lists_undrain_as_deprecated(cp):
+    methods = {m["name"]: m for m in
+               rpc.request(cp.sock, "rpc.methods").get("result", {}).get("methods", [])}
+    assert methods.get("backend.resume") == {"name": "backend.resume", "read_only": False}, \
+        f"backend.resume: {methods.get('backend.resume')}"
+    assert methods.get("backend.undrain") == {
+        "name": "backend.undrain", "read_only": False, "deprecated": True,
+        "replaced_by": "backend.resume"}, f"backend.undrain: {methods.get('backend.undrain')}"
+
+
+def backend_health(cp):
+    """(state, drain_state) of BACKEND as health.get has it."""
+    for v in rpc.request(cp.sock, "health.get")["result"]["vips"]:
+        for b in v["backend_health"]:
+            if b["address"] == BACKEND:
+                return b["state"], b["drain_state"]
+    return None
+
+
+def good_has(cp, generation):
+    return dataplanes(cp)["good"]["pushed_generation"] >= generation
+
+
+def drain(cp):
+    """Drains BACKEND; returns the drain's generation once the good
+    dataplane has it."""
+    r = rpc.request(cp.sock, "backend.drain", dict(VIP, backend=BACKEND))
+    generation = r.get("result", {}).get("generation", -1)
+    assert backend_health(cp) == ("draining", "draining"), \
+        f"after backend.drain ({json.dumps(r)}): {backend_health(cp)}"
+    wait_for("the good dataplane has the drain", lambda: good_has(cp, generation), 5)
+    return generation
+
+
+@pytest.mark.parametrize("method", ["backend.resume", "backend.undrain"])
+def test_resume_ends_a_drain(cp, method):
+    """The same effect by either name: the next generation, the backend
+    active with no drain, pushed to the managed dataplane."""
+    generation = drain(cp)
+    r = rpc.request(cp.sock, method, dict(VIP, backend=BACKEND))
+    assert r.get("result") == {"generation": generation + 1}, f"{method}: {json.dumps(r)}"
+    assert backend_health(cp) == ("active", "none"), f"after {method}: {backend_health(cp)}"
+    wait_for("the good dataplane has it", lambda: good_has(cp, generation + 1), 5)
+    # Again: nothing to end, the same answer (no new generation).
+    r = rpc.request(cp.sock, method, dict(VIP, backend=BACKEND))
+    assert r.get("result") == {"generation": generation + 1}, f"{method} again: {json.dumps(r)}"
+
+
+def test_preview_takes_resume_and_undrain(cp):
+    drain(cp)
+    answers = {change: rpc.request(cp.sock, "backend.preview",
+                                   dict(VIP, backend=BACKEND, change=change))
+               for change in ("resume", "undrain", "undo")}
+    resume = answers["resume"].get("result", {})
+    sides = [(b["old"]["state"], b["new"]["state"]) for b in resume.get("backends", [])
+             if b["address"] == BACKEND]
+    assert sides == [("draining", "active")] and \
+        answers["undrain"].get("result") == resume, \
+        f"preview of resume {json.dumps(resume)}, of undrain {json.dumps(answers['undrain'])}"
+    assert answers["undo"].get("error", {}).get("message") == \
+        "change: must be one of add, remove, drain, resume, weight", \
+        f"an unknown change: {json.dumps(answers['undo'])}"
+    rpc.request(cp.sock, "backend.resume", dict(VIP, backend=BACKEND))
+
+
+@pytest.mark.parametrize("words", [["backend", "resume"], ["backend", "undrain"]])
+def test_edgelbctl_resume_and_its_deprecated_alias(cp, opts, words):
+    generation = drain(cp)
+    ctl = subprocess.run([opts.ctl, "--socket", cp.sock, *words, VIP_TEXT, BACKEND],
+                         capture_output=True, text=True, timeout=30)
+    assert ctl.returncode == 0 and ctl.stdout == f"ok (generation {generation + 1})\n", \
+        f"edgelbctl {' '.join(words)}: exit {ctl.returncode}, {ctl.stdout!r} {ctl.stderr!r}"
+    assert backend_health(cp) == ("active", "none") and good_has(cp, generation + 1), \
+        f"after edgelbctl {' '.join(words)}: {backend_health(cp)}, " \
+        f"good at {dataplanes(cp)['good']['pushed_generation']}"
+
+
+def test_edgelbctl_help_names_undrain_deprecated(opts):
+    """`backend undrain` is listed, its help (on the line after its
+    synopsis) saying what replaces it."""
+    ctl = subprocess.run([opts.ctl, "--help"], capture_output=True, text=True)
+    lines = ctl.stdout.splitlines()
+    at = [i for i, l in enumerate(lines) if l.startswith("  backend undrain VIP BACKEND")]
+    assert ctl.returncode == 0 and any(l.startswith("  backend resume VIP BACKEND") for l in lines) \
+        and len(at) == 1 and lines[at[0] + 1].strip() == "deprecated: backend resume", \
+        f"edgelbctl --help: {lines}"
 
 
 def test_sigterm_clean_exit(cp):

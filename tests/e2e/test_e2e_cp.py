@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The control plane end to end, as an operator runs it: edgelb-cp manages
 edgelb-dp (net_af_xdp on the lb's veth) or edgelb-xdp (generic mode) in the
@@ -34,9 +33,11 @@ and long-lived kept-alive connections (a GET every HOLD_EVERY s) running:
   E. a generated pcap (edgelb-pktgen, with malformed frames) replayed with
      tcpreplay from the router into the balancer: the dataplane's counters
      match the truth file (exact where the outcome does not depend on timing).
-Root only (exit 77 otherwise). Figures are printed.
+Root only, and tcpreplay (skipped otherwise). Run by pytest (--dataplane,
+--dp or --xdp, --cp, --ctl, --decap, --pktgen): one topology and edgelb-cp
+for the file, one test per part above, in order. Figures are printed, and
+FIGURE lines (rows of docs/adversarial.md) for tools/adversarial-report.
 """
-import argparse
 import collections
 import json
 import os
@@ -44,15 +45,16 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 
+import pytest
+
 from edgelb_testlib import rpc as jsonrpc
-from edgelb_testlib.e2e import (DATAPLANE, FAILURES, Client, check, shares_ok, start_backend,
+from edgelb_testlib.e2e import (CHECKS, DATAPLANE, Client, check, shares_ok, start_backend,
                                 start_dataplane, stop_process, topology)
 from edgelb_testlib.netns import sh
 from edgelb_testlib.proc import poll_until
+from edgelb_testlib.pytest_plugin import print_past_capture, require_root
 
 TAG = f"c{os.getpid() % 100000}"
 NAMES = ("b1", "b2", "b3")
@@ -83,7 +85,10 @@ def fmt(seconds):
     return "none" if seconds is None else f"{seconds:.3f}"
 
 
-class Test:
+class ControlPlaneRun:
+    """The topology's dataplane, edgelb-cp managing it, the backends' servers,
+    and the parts of the run (operator_changes ... pcap_replay)."""
+
     def __init__(self, args, topo, work):
         self.args, self.topo, self.work = args, topo, work
         self.kind = args.dataplane
@@ -170,13 +175,13 @@ class Test:
 
     def figure(self, text):
         self.figures.append(text)
-        print("     " + text, flush=True)
+        print_past_capture("     " + text)
 
     def report_row(self, case, happened, measured):
         """A row of docs/adversarial.md (tools/adversarial-report runs this
         test and collects these lines, as it does the fault tests')."""
-        print("FIGURE " + json.dumps({"case": case, "happened": happened, "figure": measured}),
-              flush=True)
+        print_past_capture("FIGURE " + json.dumps({"case": case, "happened": happened,
+                                                   "figure": measured}))
 
     # --- the run ---------------------------------------------------------
 
@@ -200,28 +205,32 @@ class Test:
                        "dataplanes": [{"name": "dp0", "socket": self.dp_sock}],
                        "vips": vips}, f, indent=1)
 
-    def run(self):
+    def start(self):
+        """The dataplane (empty; edgelb-xdp with its --state file), the
+        backends' servers and edgelb-cp."""
         self.write_cp_config()
         self.start_dp(state=self.dp_state if self.kind == "xdp" else None)
-        if self.dp is None:
-            return
+        assert self.dp is not None, f"{DATAPLANE[self.kind]} up"
         for name in NAMES:
             self.start_backend(name)
-        t0 = time.monotonic()
+        self.t_cp = time.monotonic()
         self.start_cp()
-        t = poll_until(lambda: self.in_sync() and set(self.dp_set()) == {"b1", "b2"}, 10)
-        check(t is not None, "edgelb-cp pushed its config to the empty dataplane"
-              + (f" {time.monotonic() - t0:.2f} s after it started" if t is not None else ""))
-        self.wait_all_up(["b1", "b2"])
-        client = Client(self.topo["NS_CLIENT"], AGENT_LIFETIME_S)
-        try:
-            self.operator_changes(client)
-            self.backend_killed(client)
-            self.restarts(client)
-            self.process_faults(client)
-            self.pcap_replay()
-        finally:
-            client.close()
+
+    def stop(self):
+        """What still runs: the backends killed, edgelb-cp and the dataplane
+        stopped (their exit status is the last tests' to check)."""
+        for p in self.backends.values():
+            stop_process(p, signal.SIGKILL)
+        for p in (self.cp, self.dp):
+            if p is not None and p.poll() is None:
+                stop_process(p)
+        if CHECKS.failed:
+            for log in ("cp.log", "dp.log"):
+                path = os.path.join(self.work, log)
+                if os.path.exists(path):
+                    with open(path, errors="replace") as f:
+                        print_past_capture(f"     {log} (last lines):\n" + "".join(
+                            "       " + l for l in f.readlines()[-12:]).rstrip())
 
     def load(self, client, seconds):
         client.do("load_start", host=self.topo["VIP4"], rate=LOAD_RATE, seconds=seconds)
@@ -564,61 +573,78 @@ class Test:
               "non-VIP frames, plus the node's own traffic)")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dataplane", choices=("dpdk", "xdp"), required=True)
-    ap.add_argument("--dp", help="edgelb-dp, for --dataplane dpdk")
-    ap.add_argument("--xdp", help="edgelb-xdp, for --dataplane xdp")
-    ap.add_argument("--cp", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--decap", required=True)
-    ap.add_argument("--pktgen", required=True)
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    args = ap.parse_args()
-    if (args.dp if args.dataplane == "dpdk" else args.xdp) is None:
-        ap.error(f"--dataplane {args.dataplane} needs its binary")
-    if os.geteuid() != 0:
-        print("SKIP: needs root (namespaces, veth, AF_XDP, XDP)")
-        return 77
+@pytest.fixture(scope="module")
+def topo(opts):
+    require_root("namespaces, veth, AF_XDP, XDP")
     if shutil.which("tcpreplay") is None:
-        print("SKIP: tcpreplay not installed")
-        return 77
+        pytest.skip("tcpreplay not installed")
+    if (opts.dp if opts.dataplane == "dpdk" else opts.xdp) is None:
+        raise pytest.UsageError(f"--dataplane {opts.dataplane} needs its binary")
     # meson ends a test that overruns with SIGTERM: clean up as on any failure.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
-    work = tempfile.mkdtemp(prefix="elb-e2ecp-")
-    started = time.monotonic()
-    test = None
+    signal.signal(signal.SIGTERM, lambda *_: pytest.exit("SIGTERM", returncode=1))
+    with topology(TAG, opts.decap, opts.dataplane) as t:
+        assert t is not None, "topology up"
+        yield t
+
+
+@pytest.fixture(scope="module")
+def env(opts, topo, workdir):
+    test = ControlPlaneRun(opts, topo, workdir)
     try:
-        with topology(TAG, args.decap, args.dataplane) as topo:
-            if topo is None:
-                return 1
-            test = Test(args, topo, work)
-            try:
-                test.run()
-            finally:
-                if test.cp is not None:
-                    check(stop_process(test.cp) == 0, "edgelb-cp: SIGTERM, exit status 0")
-                if test.dp is not None:
-                    check(stop_process(test.dp) == 0,
-                          f"{DATAPLANE[args.dataplane]}: SIGTERM, exit status 0")
-                for p in test.backends.values():
-                    stop_process(p, signal.SIGKILL)
+        test.start()
+        yield test
     finally:
-        for log in ("cp.log", "dp.log"):
-            path = os.path.join(work, log)
-            if FAILURES and os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    print(f"     {log} (last lines):\n" + "".join(
-                        "       " + l for l in f.readlines()[-12:]))
-        if args.keep:
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if test is not None and test.figures:
-        print("figures:\n" + "\n".join("     " + f for f in test.figures))
-    print(f"{len(FAILURES)} check(s) failed; {time.monotonic() - started:.1f} s in all")
-    return 1 if FAILURES else 0
+        test.stop()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@pytest.fixture(scope="module")
+def client(env):
+    c = Client(env.topo["NS_CLIENT"], AGENT_LIFETIME_S)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_cp_pushes_its_config_to_the_empty_dataplane(env):
+    with CHECKS.scope():
+        t = poll_until(lambda: env.in_sync() and set(env.dp_set()) == {"b1", "b2"}, 10)
+        check(t is not None, "edgelb-cp pushed its config to the empty dataplane"
+              + (f" {time.monotonic() - env.t_cp:.2f} s after it started" if t is not None
+                 else ""))
+        env.wait_all_up(["b1", "b2"])
+
+
+def test_a_operator_changes_under_traffic(env, client):
+    with CHECKS.scope():
+        env.operator_changes(client)
+
+
+def test_b_killed_backend_server_taken_out(env, client):
+    with CHECKS.scope():
+        env.backend_killed(client)
+
+
+def test_c_restarts_keep_connections(env, client):
+    with CHECKS.scope():
+        env.restarts(client)
+
+
+def test_d_kill_9_of_cp_and_of_the_dataplane(env, client):
+    with CHECKS.scope():
+        env.process_faults(client)
+
+
+def test_e_pcap_replay_matches_the_truth_file(env):
+    with CHECKS.scope():
+        env.pcap_replay()
+
+
+def test_cp_exits_0_on_sigterm(env):
+    rc = stop_process(env.cp)
+    assert rc == 0, f"edgelb-cp: SIGTERM, exit status {rc}"
+
+
+def test_dataplane_exits_0_on_sigterm(env):
+    rc = stop_process(env.dp)
+    assert rc == 0, f"{DATAPLANE[env.kind]}: SIGTERM, exit status {rc}"

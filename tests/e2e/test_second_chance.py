@@ -47,7 +47,6 @@ import ipaddress
 import json
 import os
 import signal
-import sys
 import time
 
 import pytest
@@ -55,7 +54,7 @@ import pytest
 from edgelb_testlib import e2e, held
 from edgelb_testlib import rpc as jsonrpc
 from edgelb_testlib.netns import sh, tc_wire
-from edgelb_testlib.pytest_plugin import require_root
+from edgelb_testlib.pytest_plugin import print_past_capture, require_root
 
 TAG_PREFIX = f"sc{os.getpid() % 100000}"  # + one letter per drill: 8 characters at most
 PORT = 8080
@@ -85,7 +84,7 @@ ONE_WORKER, TWO_WORKERS = "0@0,1@1", "0@0,1@1,2@1"  # main lcore 0; workers on C
 
 def figure(text):
     """A FIGURE line in the test's log (past pytest's capture)."""
-    print("FIGURE " + text, file=sys.__stdout__, flush=True)
+    print_past_capture("FIGURE " + text)
 
 
 def backends(topo, family, names):

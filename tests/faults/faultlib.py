@@ -1,36 +1,44 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""What the fault and flood tests share beyond edgelb_testlib: the root
-check, figures for docs/adversarial.md and edgelb-dp on net_null."""
+"""What the fault and flood tests share beyond edgelb_testlib: figures for
+docs/adversarial.md, the frames' Ethernet addresses and edgelb-dp on
+net_null."""
 import json
 import os
+import shutil
 import subprocess
-import sys
 
-from edgelb_testlib.proc import SKIP
+from edgelb_testlib.pytest_plugin import print_past_capture
 
 FIGURE_PREFIX = "FIGURE "
-
-
-def require_root(what):
-    if os.geteuid() != 0:
-        print("SKIP: %s needs root" % what)
-        sys.exit(SKIP)
+# The Ethernet addresses of the frames written into the fault tests' pcaps.
+DST_MAC, SRC_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 
 
 def figure(case, happened, measured):
-    """One row of docs/adversarial.md, read back by tools/adversarial-report."""
-    print(FIGURE_PREFIX + json.dumps({"case": case, "happened": happened, "figure": measured}),
-          flush=True)
+    """One row of docs/adversarial.md, read back by tools/adversarial-report
+    from the test's output (past pytest's capture)."""
+    print_past_capture(FIGURE_PREFIX + json.dumps({"case": case, "happened": happened,
+                                                   "figure": measured}))
+
+
+def eal_prefix(name):
+    """The EAL file prefix of start_dp_null's edgelb-dp called name."""
+    return "%s%d" % (name, os.getpid())
+
+
+def remove_eal_runtime(prefix):
+    """EAL's runtime directory of a stopped edgelb-dp started with --file-prefix."""
+    shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
 
 
 def start_dp_null(dp, work, name, extra=(), lcores="0-1"):
-    """edgelb-dp on a net_null port, no NIC, no hugepages. Returns
-    (proc, socket path, log path)."""
+    """edgelb-dp on a net_null port, no NIC, no hugepages (EAL prefix
+    eal_prefix(name)). Returns (proc, socket path, log path)."""
     sock = os.path.join(work, name + ".sock")
     log = os.path.join(work, name + ".log")
     with open(log, "ab") as f:
         proc = subprocess.Popen([dp, "-l", lcores, "--no-huge", "-m", "512", "--no-pci",
-                                 "--file-prefix", "%s%d" % (name, os.getpid()), "--vdev",
+                                 "--file-prefix", eal_prefix(name), "--vdev",
                                  "net_null0", "--log-level=error", "--", "--socket", sock,
                                  "--kernel-iface", "none", "--flows", "65536"] + list(extra),
                                 stdout=f, stderr=subprocess.STDOUT)

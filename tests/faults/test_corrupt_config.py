@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """A corrupt or half-written configuration file at start, for edgelb-cp
 (--config), edgelb-dp (--config and --state) and edgelb-xdp (--config and
@@ -8,20 +7,25 @@ beside it. A leftover temporary file of a crashed atomic write
 ("<file>.tmp.<pid>", elb_atomic_write_file's name) must not be taken for
 the file: with a good file beside it, the good file is what is served;
 without one, the daemon does not load it.
-Root only (DPDK EAL, XDP attach; exit 77 otherwise).
+Root only (DPDK EAL, XDP attach; skipped otherwise). Run by pytest (--cp,
+--dp, --xdp; without --xdp its cases are skipped): one test per daemon,
+option and corruption, and one per daemon and option for the leftover
+file; a FIGURE line per daemon for tools/adversarial-report.
 """
-import argparse
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
+import pytest
+
 import faultlib as fl
-from edgelb_testlib import checks, rpc
+from edgelb_testlib import rpc
+from edgelb_testlib.checks import Checker
 from edgelb_testlib.proc import stop, wait_for
+from edgelb_testlib.pytest_plugin import require_root
 
 VIP = {"address": "198.51.100.1", "port": 80, "protocol": "tcp",
        "backends": [{"address": "203.0.113.1"}, {"address": "203.0.113.2"}]}
@@ -69,11 +73,12 @@ class Run:
     def __init__(self, args, work):
         self.args = args
         self.work = work
-        self.ck = checks.Checker("test_corrupt_config")
+        self.ck = Checker("test_corrupt_config")
         self.tag = str(os.getpid() % 100000)
         self.iface = None
         self.bpffs = None
         self.known = []
+        self.messages = {}  # (daemon, kind, corruption) -> the daemon's error
 
     def run_to_exit(self, argv, timeout=15):
         try:
@@ -200,31 +205,18 @@ class Run:
         if self.bpffs:
             subprocess.run(["umount", self.bpffs], stderr=subprocess.DEVNULL)
 
-    def main(self):
-        def dp_backends(sock):
-            cfg = rpc.request(sock, "config.get", timeout=10.0)["result"]["config"]
-            return sorted(b["address"] for v in cfg["vips"] for b in v["backends"])
+    def good(self, daemon):
+        """The good file of daemon: a config or a state file."""
+        if daemon == "edgelb-cp":
+            return cp_config(os.path.join(self.work, "absent-dp.sock"))
+        return GOOD_DP
 
-        def cp_backends(sock):
-            res = rpc.request(sock, "config.get", timeout=10.0)["result"]
-            cfg = res.get("config", res)
-            return sorted(b["address"] for v in cfg["vips"] for b in v["backends"])
-
-        good_cp = cp_config(os.path.join(self.work, "absent-dp.sock"))
-        targets = [("edgelb-cp", "config", good_cp), ("edgelb-dp", "config", GOOD_DP),
-                   ("edgelb-dp", "state", GOOD_DP)]
-        if self.args.xdp:
-            self.setup_xdp()
-            targets += [("edgelb-xdp", "config", GOOD_DP), ("edgelb-xdp", "state", GOOD_DP)]
-        messages = {}
-        for daemon, kind, good in targets:
-            for name, data, words in corruptions(good):
-                messages[(daemon, kind, name)] = self.one_corrupt(daemon, kind, name, data, words, good)
-            self.leftover_tmp(daemon, kind, good, cp_backends if daemon == "edgelb-cp" else dp_backends)
+    def emit_figures(self):
+        targets = [t for t in TARGETS if any(k[:2] == t for k in self.messages)]
         for daemon in sorted({t[0] for t in targets}):
-            ex = messages.get((daemon, "config", "half-written (first half of a good file)"), "")
+            ex = self.messages.get((daemon, "config", CORRUPTIONS[0]), "")
             fl.figure("corrupt config at start: %s (%s)" % (daemon, ", ".join(
-                      sorted({"--" + k for d, k, _ in targets if d == daemon}))),
+                      sorted({"--" + k for d, k in targets if d == daemon}))),
                       "7 corruptions each (half-written, empty, NUL-filled, invalid UTF-8, not an "
                       "object, trailing garbage, NUL then garbage): exit non-zero naming the file, "
                       "file unchanged; "
@@ -236,24 +228,59 @@ class Run:
                       "were good (controlplane/cp_config.c cp_config_parse ignores what follows the "
                       "first JSON value, a NUL byte included)",
                       "exit code none (kept running)")
-        return self.ck.finish()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cp", required=True)
-    ap.add_argument("--dp", required=True)
-    ap.add_argument("--xdp", help="edgelb-xdp (optional)")
-    args = ap.parse_args()
-    fl.require_root("edgelb-dp (EAL) and edgelb-xdp")
-    work = tempfile.mkdtemp(prefix="elb-corrupt-")
-    r = Run(args, work)
+def dp_backends(sock):
+    cfg = rpc.request(sock, "config.get", timeout=10.0)["result"]["config"]
+    return sorted(b["address"] for v in cfg["vips"] for b in v["backends"])
+
+
+def cp_backends(sock):
+    res = rpc.request(sock, "config.get", timeout=10.0)["result"]
+    cfg = res.get("config", res)
+    return sorted(b["address"] for v in cfg["vips"] for b in v["backends"])
+
+
+TARGETS = [("edgelb-cp", "config"), ("edgelb-dp", "config"), ("edgelb-dp", "state"),
+           ("edgelb-xdp", "config"), ("edgelb-xdp", "state")]
+CORRUPTIONS = [name for name, _, _ in corruptions(GOOD_DP)]
+
+
+@pytest.fixture(scope="module")
+def run(opts, workdir):
+    """The daemons' runs, a veth and a bpffs for edgelb-xdp (with --xdp);
+    the figures printed at the end."""
+    require_root("edgelb-dp (EAL) and edgelb-xdp")
+    r = Run(opts, workdir)
     try:
-        return r.main()
+        if opts.xdp:
+            r.setup_xdp()
+        yield r
+        r.emit_figures()
     finally:
         r.teardown_xdp()
-        shutil.rmtree(work, ignore_errors=True)
+        fl.remove_eal_runtime("cc" + r.tag)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def needs(run, daemon):
+    if daemon == "edgelb-xdp" and not run.args.xdp:
+        pytest.skip("no --xdp")
+
+
+@pytest.mark.parametrize("daemon,kind", TARGETS, ids=["%s-%s" % t for t in TARGETS])
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_corrupt_file_refused(run, daemon, kind, corruption):
+    needs(run, daemon)
+    good = run.good(daemon)
+    _, data, words = next(c for c in corruptions(good) if c[0] == corruption)
+    with run.ck.scope():
+        run.messages[(daemon, kind, corruption)] = run.one_corrupt(daemon, kind, corruption,
+                                                                   data, words, good)
+
+
+@pytest.mark.parametrize("daemon,kind", TARGETS, ids=["%s-%s" % t for t in TARGETS])
+def test_leftover_tmp_never_loaded(run, daemon, kind):
+    needs(run, daemon)
+    with run.ck.scope():
+        run.leftover_tmp(daemon, kind, run.good(daemon),
+                         cp_backends if daemon == "edgelb-cp" else dp_backends)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Floods through the real DPDK pipeline (edgelb-replay, a flow table of
 4096 entries = 512 buckets of 8 ways), pcaps written here from the wire
@@ -16,25 +15,25 @@ format:
   3. One flow flooding at 100 times its rate limit beside 200 ordinary
      flows under the same limit: none of the ordinary flows' packets is
      dropped; the flooder's excess is (rate_limited).
-Root only (DPDK EAL; exit 77 otherwise).
+Root only (DPDK EAL; skipped otherwise). Run by pytest (--replay): one test
+per case; each prints its FIGURE line for tools/adversarial-report.
 """
-import argparse
 import collections
 import json
 import os
 import random
-import shutil
-import struct
 import subprocess
-import sys
-import tempfile
 import time
 
+import pytest
+
 import faultlib as fl
-from edgelb_testlib import checks, rpc
-from edgelb_testlib.csum import with_ipv4_checksum
+from edgelb_testlib import rpc
+from edgelb_testlib.checks import Checker
+from edgelb_testlib.frames import tcp4_frame
 from edgelb_testlib.pcap import write_pcap
 from edgelb_testlib.proc import wait_for
+from edgelb_testlib.pytest_plugin import require_root
 
 FLOWS = 4096               # --flows: 512 buckets x 8 ways
 FLOOD = 8 * FLOWS          # flood SYNs, each from a new random source
@@ -45,22 +44,14 @@ REMOVED, ADDED = BACKENDS[3], "203.0.113.5"
 SYN, ACK = 0x02, 0x10
 
 
-def frame(src, sport, dst, dport, flags, pad=0):
-    ip = with_ipv4_checksum(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + pad, 1, 0x4000, 64, 6, 0,
-                                        bytes(src), bytes(dst)))
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0)
-    eth = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
-    f = eth + ip + tcp + b"\0" * pad
-    return f + b"\0" * max(0, 60 - len(f))
+def frame(src, sport, flags, pad=0):
+    """A TCP frame from src:sport to the VIP, pad bytes of payload."""
+    return tcp4_frame(fl.DST_MAC, fl.SRC_MAC, src, VIP, sport, 80, flags, pad, df=True)
 
 
 def write_frames(path, frames, step_ns):
     """frames step_ns apart from 1 s."""
     write_pcap(path, ((1000000000 + i * step_ns, fr) for i, fr in enumerate(frames)))
-
-
-def addr(a):
-    return [int(x) for x in a.split(".")]
 
 
 def config(rate=None):
@@ -76,13 +67,13 @@ def flood_traffic(n_established, seed):
     from random 192.0.2.x:port sources, interleaved. Returns (frames,
     kinds): kind is ("est", flow index) or ("flood", None)."""
     rnd = random.Random(seed)
-    est = [([203, 0, 113, 100 + i % 100], 1024 + i) for i in range(n_established)]
+    est = [("203.0.113.%d" % (100 + i % 100), 1024 + i) for i in range(n_established)]
     frames, kinds = [], []
     for k, (src, sport) in enumerate(est):
-        frames.append(frame(src, sport, addr(VIP), 80, SYN))
+        frames.append(frame(src, sport, SYN))
         kinds.append(("est", k))
     for k, (src, sport) in enumerate(est):
-        frames.append(frame(src, sport, addr(VIP), 80, ACK))
+        frames.append(frame(src, sport, ACK))
         kinds.append(("est", k))
     seen = set()
     per_round = FLOOD // ROUNDS
@@ -92,7 +83,7 @@ def flood_traffic(n_established, seed):
             s = (rnd.randrange(1, 255), rnd.randrange(1024, 65536))
             if s not in seen:
                 seen.add(s)
-                flood.append(frame([192, 0, 2, s[0]], s[1], addr(VIP), 80, SYN))
+                flood.append(frame("192.0.2.%d" % s[0], s[1], SYN))
         # Established packets spread evenly through the flood.
         step = max(1, per_round // n_established)
         order = list(range(n_established))
@@ -104,15 +95,15 @@ def flood_traffic(n_established, seed):
             if i % step == step - 1 and j < n_established:
                 k = order[j]
                 j += 1
-                frames.append(frame(est[k][0], est[k][1], addr(VIP), 80, ACK))
+                frames.append(frame(est[k][0], est[k][1], ACK))
                 kinds.append(("est", k))
         for k in order[j:]:
-            frames.append(frame(est[k][0], est[k][1], addr(VIP), 80, ACK))
+            frames.append(frame(est[k][0], est[k][1], ACK))
             kinds.append(("est", k))
     return frames, kinds
 
 
-def replay(args, work, name, frames, cfg, step_ns=1000, changes=None):
+def replay(binary, work, name, frames, cfg, step_ns=1000, changes=None):
     """Run edgelb-replay; `changes` [(fraction, backends)] are made over the
     socket when that fraction of the packets is decided. Returns (verdicts,
     [(epoch, rx at the ack)], exit code)."""
@@ -121,7 +112,7 @@ def replay(args, work, name, frames, cfg, step_ns=1000, changes=None):
     with open(conf, "w") as f:
         json.dump(cfg, f)
     verdicts = os.path.join(work, name + ".jsonl")
-    cmd = [args.replay, "--dataplane", "dpdk", "--config", conf, "--in", pcap, "--out",
+    cmd = [binary, "--dataplane", "dpdk", "--config", conf, "--in", pcap, "--out",
            os.path.join(work, name + ".out.pcap"), "--verdicts", verdicts, "--flows", str(FLOWS)]
     acks = []
     if not changes:
@@ -166,9 +157,9 @@ def established_outcome(kinds, verdicts):
     return flows
 
 
-def syn_flood_unchanged(args, work, ck, n_est, seed):
+def syn_flood_unchanged(binary, work, ck, n_est, seed):
     frames, kinds = flood_traffic(n_est, seed)
-    verdicts, _, rc = replay(args, work, "flood%d" % n_est, frames, config())
+    verdicts, _, rc = replay(binary, work, "flood%d" % n_est, frames, config())
     ck.check(rc == 0 and len(verdicts) == len(frames), "flood with %d established: replay exit %d, "
              "%d verdicts for %d packets" % (n_est, rc, len(verdicts), len(frames)))
     flows = established_outcome(kinds, verdicts)
@@ -186,10 +177,10 @@ def syn_flood_unchanged(args, work, ck, n_est, seed):
     return len(moved), len(evicted), len(frames)
 
 
-def syn_flood_changes(args, work, ck, n_est, seed):
+def syn_flood_changes(binary, work, ck, n_est, seed):
     frames, kinds = flood_traffic(n_est, seed)
     changes = [(0.4, BACKENDS[:3]), (0.7, BACKENDS[:3] + [ADDED])]
-    verdicts, acks, rc = replay(args, work, "floodchg", frames, config(), changes=changes)
+    verdicts, acks, rc = replay(binary, work, "floodchg", frames, config(), changes=changes)
     ck.check(rc == 0 and len(verdicts) == len(frames) and len(acks) == 2,
              "flood with changes: exit %d, %d verdicts, acks %s" % (rc, len(verdicts), acks))
     if len(acks) != 2:
@@ -229,26 +220,26 @@ def syn_flood_changes(args, work, ck, n_est, seed):
     return stats
 
 
-def rate_isolation(args, work, ck, seed):
+def rate_isolation(binary, work, ck, seed):
     """One flow at 100 kpps against a 1000 pps limit (burst 10); 200 other
     flows at 50 pps each, same VIP and limit, for 0.5 s of pcap time."""
     rnd = random.Random(seed)
     frames, kinds = [], []
-    others = [([203, 0, 113, 1 + i % 200], 2000 + i) for i in range(200)]
+    others = [("203.0.113.%d" % (1 + i % 200), 2000 + i) for i in range(200)]
     for k, (src, sport) in enumerate(others):
-        frames.append(frame(src, sport, addr(VIP), 80, SYN))
+        frames.append(frame(src, sport, SYN))
         kinds.append(("other", k))
     # 10 us per packet: the flooder sends 9 of every 10 packets (90 kpps);
     # the tenth goes to the next of the 200 others (10 kpps, 50 pps each).
     for i in range(50000):
         if i % 10 == 9:
             k = (i // 10) % 200
-            frames.append(frame(others[k][0], others[k][1], addr(VIP), 80, ACK))
+            frames.append(frame(others[k][0], others[k][1], ACK))
             kinds.append(("other", k))
         else:
-            frames.append(frame([192, 0, 2, 99], 4444, addr(VIP), 80, ACK, pad=rnd.randrange(0, 64)))
+            frames.append(frame("192.0.2.99", 4444, ACK, pad=rnd.randrange(0, 64)))
             kinds.append(("flooder", None))
-    verdicts, _, rc = replay(args, work, "ratelimit", frames, config((1000, 10)), step_ns=10000)
+    verdicts, _, rc = replay(binary, work, "ratelimit", frames, config((1000, 10)), step_ns=10000)
     ck.check(rc == 0 and len(verdicts) == len(frames), "rate flood replay: exit %d" % rc)
     res = collections.Counter()
     for (kind, _), v in zip(kinds, verdicts):
@@ -266,39 +257,47 @@ def rate_isolation(args, work, ck, seed):
     return other_fwd, other_total, fl_fwd, fl_total
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--replay", required=True)
-    args = ap.parse_args()
-    fl.require_root("edgelb-replay (DPDK EAL)")
-    ck = checks.Checker("test_flood")
-    work = tempfile.mkdtemp(prefix="elb-flood-")
-    try:
-        for n_est in (FLOWS // 8, FLOWS // 2):
-            moved, evicted, n = syn_flood_unchanged(args, work, ck, n_est, 7)
-            fl.figure("SYN flood %d SYNs (8x a %d-flow table) from random sources, %d established "
-                      "flows (1/%d of the table), backends unchanged" % (FLOOD, FLOWS, n_est, FLOWS // n_est),
-                      "every established flow stayed on its backend; every SYN forwarded",
-                      "%d of %d established flows moved; %d evicted (re-inserted mid-stream on the "
-                      "same backend by Maglev)" % (moved, n_est, evicted))
-        st = syn_flood_changes(args, work, ck, FLOWS // 2, 8)
+@pytest.fixture(scope="module")
+def ck():
+    """The file's counted checks; each test asserts its own (ck.scope())."""
+    return Checker("test_flood")
+
+
+@pytest.fixture(scope="module")
+def binary(opts):
+    require_root("edgelb-replay (DPDK EAL)")
+    return opts.replay
+
+
+@pytest.mark.parametrize("n_est", [FLOWS // 8, FLOWS // 2], ids=["eighth", "half"])
+def test_syn_flood_backends_unchanged(binary, workdir, ck, n_est):
+    with ck.scope():
+        moved, evicted, _ = syn_flood_unchanged(binary, workdir, ck, n_est, 7)
+        fl.figure("SYN flood %d SYNs (8x a %d-flow table) from random sources, %d established "
+                  "flows (1/%d of the table), backends unchanged" % (FLOOD, FLOWS, n_est,
+                                                                    FLOWS // n_est),
+                  "every established flow stayed on its backend; every SYN forwarded",
+                  "%d of %d established flows moved; %d evicted (re-inserted mid-stream on the "
+                  "same backend by Maglev)" % (moved, n_est, evicted))
+
+
+def test_syn_flood_while_the_set_changes(binary, workdir, ck):
+    with ck.scope():
+        st = syn_flood_changes(binary, workdir, ck, FLOWS // 2, 8)
         if st is not None:
-            fl.figure("SYN flood as above (%d established), a backend removed at 40%%, one added at "
-                      "70%%" % (FLOWS // 2),
-                      "flows of the removed backend moved; others moved only if evicted and their "
-                      "Maglev slot changed",
-                      "on the removed backend %d (all moved); kept %d; moved though their backend "
-                      "stayed %d (%d to the added one); evicted during the flood %d" %
-                      (st["on_removed"], st["kept"], st["moved_backend_stayed"], st["moved_to_added"],
-                       st["evicted"]))
-        o_f, o_t, f_f, f_t = rate_isolation(args, work, ck, 9)
+            fl.figure("SYN flood as above (%d established), a backend removed at 40%%, one added "
+                      "at 70%%" % (FLOWS // 2),
+                      "flows of the removed backend moved; others moved only if evicted and "
+                      "their Maglev slot changed",
+                      "on the removed backend %d (all moved); kept %d; moved though their "
+                      "backend stayed %d (%d to the added one); evicted during the flood %d" %
+                      (st["on_removed"], st["kept"], st["moved_backend_stayed"],
+                       st["moved_to_added"], st["evicted"]))
+
+
+def test_rate_limit_isolates_the_flooder(binary, workdir, ck):
+    with ck.scope():
+        o_f, o_t, f_f, f_t = rate_isolation(binary, workdir, ck, 9)
         fl.figure("one flow at 90 kpps against a 1000 pps limit, 200 flows at 50 pps beside it",
                   "no packet of the other flows dropped; the flooder held to its limit",
                   "others %d/%d forwarded; flooder %d/%d forwarded" % (o_f, o_t, f_f, f_t))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return ck.finish()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The operator socket under abuse, against edgelb-cp's operator socket and
 edgelb-dp's control socket (net_null port, no NIC): the same cases on each.
@@ -13,29 +12,30 @@ edgelb-dp's control socket (net_null port, no NIC): the same cases on each.
     itself valid UTF-8 JSON;
   - memory: resident size before, at the peak (several clients holding
     almost 8 MiB half-lines) and after they are dropped.
-Root only (EAL; exit 77 otherwise).
+Root only (EAL; skipped otherwise). Run by pytest (--cp, --dp): each daemon
+started once, one test per case in the order above (-k edgelb-dp or -k
+edgelb-cp for one daemon); its FIGURE lines for tools/adversarial-report.
 """
-import argparse
 import json
 import os
 import resource
-import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 
+import pytest
+
 import faultlib as fl
-from edgelb_testlib import checks, rpc
+from edgelb_testlib import rpc
+from edgelb_testlib.checks import Checker
 from edgelb_testlib.proc import open_fds, rss_kib, stop, wait_for
+from edgelb_testlib.pytest_plugin import require_root
 
 CONCURRENT = 300
 OVER_LIMIT = 1100          # ELB_RPC_MAX_CLIENTS is 1024
 MAX_MESSAGE = 8 << 20      # ELB_RPC_MAX_MESSAGE
 STALL_S = 10               # ELB_RPC_STALL_TIMEOUT_MS
 HOLDERS = 8                # clients holding almost MAX_MESSAGE each
-PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
 
 # Known bugs in files this test's author may not change (elb_rpc.c), as
 # (target, case): reported, not counted, while they fail; a pass fails the
@@ -44,21 +44,9 @@ FOREIGN_UID = 65533
 KNOWN_BUGS = set()  # (daemon, case) pairs that are known to fail; none now
 
 
-def ping_request(target):
-    # edgelb-cp has no "ping": vip.list is its cheapest read.
-    m = "ping" if target == "edgelb-dp" else "vip.list"
-    return ('{"jsonrpc":"2.0","id":1,"method":"%s"}\n' % m).encode()
-
-
-def read_one(sock, timeout):
-    sock.settimeout(timeout)
-    buf = b""
-    while b"\n" not in buf:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            return buf or None
-        buf += chunk
-    return buf.split(b"\n", 1)[0]
+def cheapest_read(target):
+    """The method each daemon answers at least cost."""
+    return "ping" if target == "edgelb-dp" else "vip.list"
 
 
 def eof_within(sock, timeout):
@@ -76,28 +64,28 @@ def eof_within(sock, timeout):
 
 
 class Target:
-    def __init__(self, name, proc, sock, ck):
-        self.name, self.proc, self.sock, self.ck = name, proc, sock, ck
-        self.req = ping_request(name)
+    def __init__(self, name, proc, sock):
+        self.name, self.proc, self.sock = name, proc, sock
+        self.ck = Checker(name)
+        self.method = cheapest_read(name)
+        self.req = ('{"jsonrpc":"2.0","id":1,"method":"%s"}\n' % self.method).encode()
         self.figures = {}
         self.bugs = {}  # case -> what the known bug did this run
+        self.rss_start, _ = rss_kib(proc.pid)
+        self.fds_start = open_fds(proc.pid)
 
     def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(self.sock)
-        return s
+        """A client whose lines the case writes itself, raw."""
+        return rpc.Connection(self.sock, timeout=10)
 
     def answered(self, timeout=10):
         """Seconds a fresh client waits for an answer, or None."""
         t0 = time.monotonic()
         try:
-            with self.connect() as s:
-                s.sendall(self.req)
-                line = read_one(s, timeout)
-            return time.monotonic() - t0 if line and b'"result"' in line else None
-        except OSError:
+            ok = "result" in rpc.request(self.sock, self.method, timeout=timeout)
+        except (OSError, ValueError):
             return None
+        return time.monotonic() - t0 if ok else None
 
     def check(self, ok, text, case=None):
         if case is not None and (self.name, case) in KNOWN_BUGS:
@@ -109,11 +97,11 @@ class Target:
     def concurrent(self):
         socks = [self.connect() for _ in range(CONCURRENT)]
         for s in socks:
-            s.sendall(self.req)
+            s.send_line(self.req)
         ok = 0
         for s in socks:
             try:
-                line = read_one(s, 10)
+                line = s.read_line(10)
                 ok += bool(line and b'"result"' in line)
             except OSError:
                 pass
@@ -134,12 +122,12 @@ class Target:
         time.sleep(1.0)
         for s in socks:
             try:
-                s.sendall(self.req)
+                s.send_line(self.req)
             except OSError:
                 pass
         for s in socks:
             try:
-                line = read_one(s, 10)
+                line = s.read_line(10)
             except OSError:
                 line = None
             if line is None:
@@ -165,15 +153,15 @@ class Target:
         sent = 0
         try:
             while sent <= MAX_MESSAGE + (1 << 20):
-                s.sendall(chunk)
+                s.send_line(chunk)
                 sent += len(chunk)
         except OSError:
             pass  # closed on us while sending: expected
         try:
-            line = read_one(s, 10)
+            line = s.read_line(10)
         except OSError:
             line = None
-        closed = eof_within(s, 5)
+        closed = eof_within(s.sock, 5)
         s.close()
         ok = line is not None and b"-32600" in line and closed
         self.check(ok, "a line over 8 MiB (%d MiB sent): %s, closed %s" %
@@ -184,8 +172,8 @@ class Target:
         """Send one line; expect a JSON-RPC error answer, valid UTF-8."""
         s = self.connect()
         try:
-            s.sendall(payload)
-            line = read_one(s, 10)
+            s.send_line(payload)
+            line = s.read_line(10)
         except OSError as e:
             line = None
             what += " (%s)" % e
@@ -237,10 +225,10 @@ class Target:
         body = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + b"p" * (MAX_MESSAGE - 1024)
         for _ in range(HOLDERS):
             s = self.connect()
-            s.sendall(body)
+            s.send_line(body)
             holders.append(s)
         half = self.connect()
-        half.sendall(b'{"jsonrpc":"2.0","id":7,"met')
+        half.send_line(b'{"jsonrpc":"2.0","id":7,"met')
         t_stall = time.monotonic()
         time.sleep(0.5)
         peak_rss, _ = rss_kib(pid)
@@ -249,12 +237,12 @@ class Target:
         self.check(all(w is not None for w in waits),
                    "while %d clients stall (%d holding ~8 MiB), 20 others answered, slowest %s s" %
                    (HOLDERS + 1, HOLDERS, "%.3f" % slowest if slowest is not None else "-"))
-        dropped = eof_within(half, STALL_S + 10)
+        dropped = eof_within(half.sock, STALL_S + 10)
         after = time.monotonic() - t_stall
         self.check(dropped and STALL_S - 1 <= after <= STALL_S + 10,
                    "half-line staller disconnected after %.1f s (timeout %d s)" % (after, STALL_S),
                    "stall")
-        held_dropped = sum(eof_within(s, 3) for s in holders)
+        held_dropped = sum(eof_within(s.sock, 3) for s in holders)
         for s in holders + [half]:
             s.close()
         self.check(held_dropped == HOLDERS, "%d of %d 8-MiB holders disconnected" %
@@ -279,15 +267,13 @@ class Target:
                 os.setgroups([])
                 os.setgid(FOREIGN_UID)
                 os.setuid(FOREIGN_UID)
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                    s.settimeout(5)
-                    s.connect(self.sock)
+                with rpc.Connection(self.sock, timeout=5) as s:
                     try:
-                        s.sendall(self.req)
+                        s.send_line(self.req)
                     except OSError:
                         pass  # already closed on us: the refusal is still there to read
-                    result["line"] = (read_one(s, 5) or b"").decode(errors="replace")
-                    result["closed"] = eof_within(s, 5)
+                    result["line"] = (s.read_line(5) or b"").decode(errors="replace")
+                    result["closed"] = eof_within(s.sock, 5)
             except Exception as e:  # reported to the parent, never raised in the child
                 result["error"] = repr(e)
             os.write(w, json.dumps(result).encode())
@@ -310,29 +296,32 @@ class Target:
         self.figures["foreign_uid"] = "`%s`, then closed: %s" % (got.get("line", "")[:110],
                                                               got.get("closed"))
 
-    def run(self):
-        rss_start, _ = rss_kib(self.proc.pid)
-        fds_start = open_fds(self.proc.pid)
-        for case in (self.concurrent, self.over_limit, self.oversized, self.nesting,
-                     self.invalid_utf8, self.foreign_uid, self.stall_and_memory):
-            case()
-            if self.proc.poll() is not None:
-                self.check(False, "exited (%s) during %s" % (self.proc.returncode, case.__name__))
-                return
+    def run_case(self, case):
+        """One case; its checks must pass and the daemon must outlive it."""
+        with self.ck.scope():
+            getattr(self, case)()
+            self.check(self.proc.poll() is None,
+                       "alive after %s (exit status %s)" % (case, self.proc.returncode))
+
+    def bounded(self):
+        """Descriptors and memory after every case: back to the start."""
         rss_end, hwm = rss_kib(self.proc.pid)
         fds_end = open_fds(self.proc.pid)
-        self.check(fds_end <= fds_start + 2, "open fds %d at start, %d at the end" % (fds_start, fds_end))
-        r0, rpeak, r1 = self.figures["memory_hold"]
-        bound = rss_start + HOLDERS * (MAX_MESSAGE >> 10) * 2 + 64 * 1024
+        self.check(fds_end <= self.fds_start + 2, "open fds %d at start, %d at the end" %
+                   (self.fds_start, fds_end))
+        r0, rpeak, r1 = self.figures.get("memory_hold", (0, 0, 0))
+        bound = self.rss_start + HOLDERS * (MAX_MESSAGE >> 10) * 2 + 64 * 1024
         self.check(hwm <= bound, "peak resident %d MiB (start %d MiB, bound %d MiB)" %
-                   (hwm >> 10, rss_start >> 10, bound >> 10))
-        self.check(rss_end <= rss_start + 64 * 1024,
-                   "resident %d MiB at the end, %d MiB at the start" % (rss_end >> 10, rss_start >> 10),
+                   (hwm >> 10, self.rss_start >> 10, bound >> 10))
+        self.check(rss_end <= self.rss_start + 64 * 1024,
+                   "resident %d MiB at the end, %d MiB at the start" % (rss_end >> 10,
+                                                                       self.rss_start >> 10),
                    "memory_end")
-        self.figures["memory"] = ("RSS start %.1f MiB, with %d clients holding ~8 MiB half-lines %.1f MiB, "
-                                  "after they were dropped %.1f MiB, end %.1f MiB, peak (VmHWM) %.1f MiB"
-                                  % (rss_start / 1024, HOLDERS, rpeak / 1024, r1 / 1024,
-                                     rss_end / 1024, hwm / 1024))
+        self.figures["memory"] = ("RSS start %.1f MiB, with %d clients holding ~8 MiB half-lines "
+                                  "%.1f MiB, after they were dropped %.1f MiB, end %.1f MiB, peak "
+                                  "(VmHWM) %.1f MiB" % (self.rss_start / 1024, HOLDERS,
+                                                        rpeak / 1024, r1 / 1024, rss_end / 1024,
+                                                        hwm / 1024))
 
 
 BUG_TEXT = {}  # case -> what a KNOWN_BUGS entry did, for the report; none now
@@ -362,51 +351,83 @@ def emit_figures(t):
               f.get("memory", "-"))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cp", required=True)
-    ap.add_argument("--dp", required=True)
-    ap.add_argument("--only", choices=["edgelb-cp", "edgelb-dp"])
-    args = ap.parse_args()
-    fl.require_root("edgelb-dp (EAL)")
+def start_edgelb_dp(opts, work):
+    dp, dp_sock, _ = fl.start_dp_null(opts.dp, work, "abusedp")
+    return dp, dp_sock, lambda: "result" in rpc.request(dp_sock, "ping", timeout=10.0)
+
+
+def start_edgelb_cp(opts, work):
+    cfg = os.path.join(work, "cp.json")
+    with open(cfg, "w") as f:
+        json.dump({"node": {"source_v4": "192.0.2.10"},
+                   "dataplanes": [{"name": "dp0", "socket": os.path.join(work, "none.sock")}],
+                   "vips": [{"address": "198.51.100.1", "port": 80, "protocol": "tcp",
+                             "backends": [{"address": "203.0.113.1"}]}]}, f)
+    cp_sock = os.path.join(work, "cp.sock")
+    with open(os.path.join(work, "cp.log"), "wb") as log:
+        cp = subprocess.Popen([opts.cp, "--config", cfg, "--socket", cp_sock], stdout=log,
+                              stderr=subprocess.STDOUT)
+    return cp, cp_sock, lambda: "result" in rpc.request(cp_sock, "vip.list", timeout=10.0)
+
+
+@pytest.fixture(scope="module")
+def abuse_workdir(workdir):
+    require_root("edgelb-dp (EAL)")
     # Room for OVER_LIMIT sockets on our side and the daemons' (inherited).
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
-    ck = checks.Checker("test_socket_abuse")
-    work = tempfile.mkdtemp(prefix="elb-abuse-")
-    os.chmod(work, 0o755)  # the foreign-uid peer must reach the socket file
-    procs = []
+    os.chmod(workdir, 0o755)  # the foreign-uid peer must reach the socket file
+    return workdir
+
+
+@pytest.fixture(scope="module", params=["edgelb-dp", "edgelb-cp"])
+def target(request, opts, abuse_workdir):
+    """The daemon under abuse; its figures printed once its cases ran."""
+    start = start_edgelb_dp if request.param == "edgelb-dp" else start_edgelb_cp
+    proc, sock, answers = start(opts, abuse_workdir)
     try:
-        if args.only in (None, "edgelb-dp"):
-            dp, dp_sock, _ = fl.start_dp_null(args.dp, work, "abusedp")
-            procs.append(dp)
-            wait_for("edgelb-dp socket", lambda: "result" in rpc.request(dp_sock, "ping", timeout=10.0), 30, dp)
-            t = Target("edgelb-dp", dp, dp_sock, ck)
-            t.run()
-            emit_figures(t)
-        if args.only in (None, "edgelb-cp"):
-            cfg = os.path.join(work, "cp.json")
-            with open(cfg, "w") as f:
-                json.dump({"node": {"source_v4": "192.0.2.10"},
-                           "dataplanes": [{"name": "dp0", "socket": os.path.join(work, "none.sock")}],
-                           "vips": [{"address": "198.51.100.1", "port": 80, "protocol": "tcp",
-                                     "backends": [{"address": "203.0.113.1"}]}]}, f)
-            cp_sock = os.path.join(work, "cp.sock")
-            log = open(os.path.join(work, "cp.log"), "wb")
-            cp = subprocess.Popen([args.cp, "--config", cfg, "--socket", cp_sock], stdout=log,
-                                  stderr=subprocess.STDOUT)
-            procs.append(cp)
-            wait_for("edgelb-cp socket", lambda: "result" in rpc.request(cp_sock, "vip.list", timeout=10.0), 10, cp)
-            t = Target("edgelb-cp", cp, cp_sock, ck)
-            t.run()
-            emit_figures(t)
+        wait_for(request.param + " socket", answers, 30, proc)
+        t = Target(request.param, proc, sock)
+        yield t
+        emit_figures(t)
     finally:
-        for p in procs:
-            rc = stop(p)
-            ck.check(rc == 0, "pid %d exit %s on SIGTERM" % (p.pid, rc))
-        shutil.rmtree(work, ignore_errors=True)
-    return ck.finish()
+        stop(proc)
+        fl.remove_eal_runtime(fl.eal_prefix("abusedp"))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_concurrent_clients_answered(target):
+    target.run_case("concurrent")
+
+
+def test_over_the_client_limit_refused(target):
+    target.run_case("over_limit")
+
+
+def test_oversized_line_refused(target):
+    target.run_case("oversized")
+
+
+def test_deep_nesting_answered_with_an_error(target):
+    target.run_case("nesting")
+
+
+def test_invalid_utf8_answered_in_utf8(target):
+    target.run_case("invalid_utf8")
+
+
+def test_foreign_uid_refused(target):
+    target.run_case("foreign_uid")
+
+
+def test_stallers_dropped_others_answered(target):
+    target.run_case("stall_and_memory")
+
+
+def test_memory_and_descriptors_bounded(target):
+    with target.ck.scope():
+        target.bounded()
+
+
+def test_exits_0_on_sigterm(target):
+    rc = stop(target.proc)
+    assert rc == 0, "%s (pid %d): exit %s on SIGTERM" % (target.name, target.proc.pid, rc)

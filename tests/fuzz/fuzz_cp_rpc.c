@@ -54,6 +54,7 @@ static void cleanup(void)
 static void setup(void)
 {
 	struct elb_rpc_server_config rpc = {.methods = cp_methods, .n_methods = cp_n_methods,
+					    .aliases = cp_aliases, .n_aliases = cp_n_aliases,
 					    .ctx = &cp};
 
 	if (mkdtemp(dir) == NULL)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The upgrade drill of docs/deploy.md ("Upgrading a node"), run while a
 real client holds connections through it. The new version is a copy of the
@@ -17,7 +16,7 @@ different file, started as an operator would start the new package's.
     Checked: every held connection's flow is a flow-table hit on its
     backend on the old agent and again on the new one (`edgelbctl explain`).
 
---drill dpdk: the two-node fleet of tests/fleet (test_fleet.py's Test:
+--drill dpdk: the two-node fleet of tests/fleet (edgelb_testlib.fleet:
     node A edgelb-dp, node B edgelb-xdp, each with its edgelb-cp and BIRD, a
     BIRD ECMP router). The upgrade of node A: `edgelbctl node drain --wait`,
     SIGTERM to edgelb-dp, the new binary started, wait until A is ready
@@ -35,30 +34,35 @@ their end at full speed (their bodies are too long to end paced before
 STREAM_MAX_S, so each spans the whole upgrade): each complete, none reset.
 New connections at LOAD_RATE per second throughout, none failed. Prints
 FIGURE lines (docs/deploy.md has them).
-Root only (77 otherwise; dpdk: also without BIRD).
+Root only (skipped otherwise; dpdk: also without BIRD). Run by pytest
+(--drill, --xdp, --cp, --ctl, --decap, and --dp for dpdk): the drill's
+setup once, then one test per step in order (the other drill's skipped).
 """
-import argparse
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
+import pytest
+
+from edgelb_testlib import fleet as fleetlib
 from edgelb_testlib import rpc as jsonrpc
-from edgelb_testlib.e2e import (FAILURES, Client, check, start_backend, start_dataplane,
+from edgelb_testlib.e2e import (CHECKS, Client, check, start_backend, start_dataplane,
                                 stop_process, topology)
+# As the fleet's: a backend leaves service only after 3 s of failed checks,
+# not because a check stalled on the busy machine (its flows would move).
+from edgelb_testlib.fleet import (FALL, HTTP_PORT, INTERVAL_MS, NAMES, RISE, TIMEOUT_MS, figure,
+                                  fmt)
 from edgelb_testlib.proc import poll_until
-import test_fleet  # tests/fleet: on PYTHONPATH (tests/upgrade/meson.build)
+from edgelb_testlib.pytest_plugin import require_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 AGENTS = os.path.join(HERE, "upgrade_agents.py")
 TAG = f"up{os.getpid() % 100000}"
-HTTP_PORT = 80
-NAMES = ("b1", "b2", "b3")
 STREAMS_V4, STREAMS_V6 = 16, 12
 RCVBUF, CHUNK, EVERY = 4096, 1024, 0.1        # at most 10 KiB/s per paced transfer
 STREAM_MAX_S = 150                             # a body takes longer than this paced
@@ -72,17 +76,6 @@ LOAD_TIMEOUT_S = 10
 AGENT_LIFETIME_S = 200                         # every agent exits by then
 SETTLE_S = 2.0                                 # traffic after the upgrade before stopping
 PROGRESS_BOUND_S = 20                          # every transfer moving again after it
-# As tests/fleet's: a backend leaves service only after 3 s of failed checks,
-# not because a check stalled on the busy machine (its flows would move).
-INTERVAL_MS, TIMEOUT_MS, RISE, FALL = 300, 300, 2, 10
-
-
-def fmt(seconds):
-    return "none" if seconds is None else f"{seconds:.2f}"
-
-
-def figure(text):
-    print("FIGURE " + text, flush=True)
 
 
 class UpgradeClient(Client):
@@ -195,6 +188,8 @@ class XdpDrill:
         self.cp_config = os.path.join(work, "cp.json")
         self.dp = self.cp = self.client = None
         self.backends = []
+        self.addr = {(n, f): topo[f"BACKEND{i}_{f}"] for i, n in enumerate(NAMES, start=1)
+                     for f in (4, 6)}
 
     def write_cp_config(self):
         topo = self.topo
@@ -229,23 +224,23 @@ class XdpDrill:
                 return all(b["health"] == "up" and b["pushed"] for b in v["backend_health"])
         return False
 
-    def explain_all(self, conns, addr):
+    def explain_all(self, conns):
         """Each held connection: a flow-table hit on the backend that answers it."""
         bad = []
         for c in conns:
             family = 6 if ":" in c["host"] else 4
             got = explain(self.args.ctl, self.cp_sock, c)
-            if got != ("hit", addr[(c["backend"], family)]):
+            if got != ("hit", self.addr[(c["backend"], family)]):
                 bad.append((c["src"], c["sport"], c["backend"], got))
         return bad
 
-    def run(self):
+    def start(self):
+        """edgelb-xdp, the backends and edgelb-cp, until it pushed its state
+        and the backends are up."""
         topo = self.topo
-        addr = {(n, f): topo[f"BACKEND{i}_{f}"] for i, n in enumerate(NAMES, start=1)
-                for f in (4, 6)}
         self.write_cp_config()
-        if self.start_dp(self.args.xdp) is None or self.dp is None:
-            return
+        self.start_dp(self.args.xdp)
+        assert self.dp is not None, "edgelb-xdp up"
         for i, name in enumerate(NAMES, start=1):
             self.backends.append(start_backend(topo, i, name, [5353], AGENT_LIFETIME_S,
                                                health=True))
@@ -255,62 +250,68 @@ class XdpDrill:
                                    stdout=log, stderr=subprocess.STDOUT)
         log.close()
         t = poll_until(lambda: self.in_sync() and self.all_up(), 15, 0.05)
-        if not check(t is not None, f"edgelb-cp pushed its state, backends up ({fmt(t)} s)"):
-            return
-        new_bin = new_version(self.args.xdp, self.work)
-        old_version = jsonrpc.call(self.dp_sock, "status.get").get("version")
+        assert t is not None, f"edgelb-cp pushed its state, backends up ({fmt(t)} s)"
+        self.new_bin = new_version(self.args.xdp, self.work)
+        self.old_version = jsonrpc.call(self.dp_sock, "status.get").get("version")
 
+    def hold(self):
+        """Paced transfers and new connections, then 1 s of traffic."""
+        topo = self.topo
         self.client = UpgradeClient(topo["NS_CLIENT"], AGENT_LIFETIME_S)
-        held = start_streams(self.client, topo["VIP4"], topo["VIP6"])
+        self.held = start_streams(self.client, topo["VIP4"], topo["VIP6"])
         self.client.do("load_start", host=topo["VIP4"], rate=LOAD_RATE, seconds=LOAD_MAX_S,
                        timeout=LOAD_TIMEOUT_S)
-        bad = self.explain_all(held, addr)
-        check(not bad, f"before: {len(held) - len(bad)} of {len(held)} held connections are "
-              f"flow-table hits on their backend {bad[:3]}")
+        bad = self.explain_all(self.held)
+        check(not bad, f"before: {len(self.held) - len(bad)} of {len(self.held)} held "
+              f"connections are flow-table hits on their backend {bad[:3]}")
         time.sleep(1.0)
 
-        # The upgrade: SIGUSR2 to the running agent (its program stays
-        # attached), the new binary started.
-        at_begin = received(self.client)
-        t_begin = time.monotonic()
+    def upgrade(self):
+        """SIGUSR2 to the running agent (its program stays attached), the
+        new binary started."""
+        topo = self.topo
+        self.at_begin = received(self.client)
+        self.t_begin = t_begin = time.monotonic()
         rc = stop_process(self.dp, signal.SIGUSR2)
         t_exit = time.monotonic() - t_begin
         check(rc == 0, f"old edgelb-xdp: SIGUSR2, exit status {rc} after {t_exit:.2f} s")
         link = subprocess.run(["ip", "-n", topo["NS_LB"], "link", "show", "dev",
                                topo["LB_IFACE"]], capture_output=True, text=True).stdout
         check("xdp" in link, "the old agent left its program attached: it forwards meanwhile")
-        up = self.start_dp(new_bin)
-        if self.dp is None:
-            return
+        up = self.start_dp(self.new_bin)
+        assert self.dp is not None, "the new edgelb-xdp up"
         t_answer = time.monotonic() - t_begin
         running = running_binary(self.dp)
         status = jsonrpc.call(self.dp_sock, "status.get")
-        check(running == new_bin and status.get("version") == old_version,
+        check(running == self.new_bin and status.get("version") == self.old_version,
               f"the new edgelb-xdp runs {running} (the copy), version {status.get('version')}, "
               f"running_state_kept {status.get('running_state_kept')}")
         t = poll_until(self.in_sync, 10, 0.02)
         t_sync = None if t is None else time.monotonic() - t_begin
         check(t is not None, f"edgelb-cp in sync with the new edgelb-xdp ({fmt(t_sync)} s after "
               "the signal)")
-        t_end = time.monotonic()
-        at_end = received(self.client)
+        self.t_end = time.monotonic()
+        self.at_end = received(self.client)
         figure(f"xdp: edgelb-xdp replaced: SIGUSR2 to the old one, exited after {t_exit:.2f} s, "
                f"its program left attached; the new binary answering {t_answer:.2f} s after the "
                f"signal (its start {up:.2f} s); edgelb-cp in sync with it {fmt(t_sync)} s after")
-        bad = self.explain_all(held, addr)
-        check(not bad, f"after: {len(held) - len(bad)} of {len(held)} held connections are "
-              f"still flow-table hits on their backend in the new agent (pinned maps) "
+        bad = self.explain_all(self.held)
+        check(not bad, f"after: {len(self.held) - len(bad)} of {len(self.held)} held connections "
+              f"are still flow-table hits on their backend in the new agent (pinned maps) "
               f"{bad[:3]}")
-        moved, t_moving = progress_ok("xdp upgrade", self.client, at_begin, at_end)
+
+    def finish(self):
+        """The paced transfers read to their end, the load stopped: all
+        complete, none failed."""
         load = self.client.do("load_stop")
         conns = self.client.do("stream_stop")["connections"]
-        n, reset = streams_ok("xdp upgrade", conns, t_begin, t_end)
+        n, reset = streams_ok("xdp upgrade", conns, self.t_begin, self.t_end)
         total, failed, slowest = load_ok("xdp upgrade", load)
-        during = [r for r in load["results"] if t_begin <= r["t"] <= t_end]
+        during = [r for r in load["results"] if self.t_begin <= r["t"] <= self.t_end]
         figure(f"xdp: {n} paced transfers held across the upgrade ({STREAMS_V4} v4, "
-               f"{STREAMS_V6} v6; {moved} bytes moved while the agent was replaced, all moving "
-               f"again {fmt(t_moving)} s after), {reset} reset, every one complete and a "
-               f"flow-table hit on its backend before and after; {total} new connections "
+               f"{STREAMS_V6} v6; {self.moved} bytes moved while the agent was replaced, all "
+               f"moving again {fmt(self.t_moving)} s after), {reset} reset, every one complete "
+               f"and a flow-table hit on its backend before and after; {total} new connections "
                f"({len(during)} started while the agent was replaced), {failed} failed, "
                f"slowest {slowest:.0f} ms")
 
@@ -324,27 +325,11 @@ class XdpDrill:
             stop_process(p, signal.SIGKILL, 5)
 
 
-def xdp_drill(args):
-    work = tempfile.mkdtemp(prefix=f"{TAG}-")
-    drill = None
-    try:
-        with topology(TAG, args.decap, "xdp") as topo:
-            if topo is None:
-                return
-            drill = XdpDrill(args, topo, work)
-            try:
-                drill.run()
-            finally:
-                drill.stop()
-    finally:
-        keep(args, work)
-
-
 # --- DPDK: drain to the other node, replace, resume ------------------------
 
-class DpdkDrill(test_fleet.Test):
-    """test_fleet.Test's two-node fleet (build, router, nodes, teardown); its
-    phases replaced by the drill."""
+class DpdkDrill(fleetlib.Fleet):
+    """The fleet (edgelb_testlib.fleet); node A drained, its edgelb-dp
+    replaced, resumed."""
 
     def ready(self, node, other, since=None):
         """Node may be resumed: dataplane in sync, backends up, sessions
@@ -362,54 +347,45 @@ class DpdkDrill(test_fleet.Test):
                 all(node.digest(v) is not None and node.digest(v) == other.digest(v)
                     for v in (self.vip_name, self.vip6_name)))
 
-    def phases(self):
-        topo, a, b = self.topo, self.nodes["a"], self.nodes["b"]
-        vip, vip6 = topo["VIP4"], topo["VIP6"]
-        self.vip_name = f"{vip}:{HTTP_PORT}/tcp"
-        self.vip6_name = f"[{vip6}]:{HTTP_PORT}/tcp"
-        both, both6 = {a.addr, b.addr}, {a.addr6, b.addr6}
-        for i, name in enumerate(test_fleet.NAMES, start=1):
-            self.backends[name] = start_backend(topo, i, name, [5353], AGENT_LIFETIME_S,
-                                                health=True)
-            self.start_hc6_listener(i, name)
-        self.start_router_bird()
-        for n in (a, b):
-            n.write_config(topo, vip, vip6)
-        a.start_dp(self.args.dp, topo)
-        b.start_dp(self.args.xdp, topo)
-        if a.dp is None or b.dp is None:
-            return
-        a.start_cp(self.args.cp)
-        b.start_cp(self.args.cp)
-        t = self.wait_hops(both, 30)
-        t6 = self.wait_hops(both6, 15, family=6)
-        if not check(t is not None and t6 is not None,
-                     f"router: ECMP routes to {vip} and {vip6} via both nodes "
-                     f"({sorted(self.next_hops())}, {sorted(self.next_hops(6))})"):
-            return
-        t = poll_until(lambda: self.ready(a, b) and self.ready(b, a), 15, 0.1)
-        if not check(t is not None, "both nodes ready (in sync, backends up, sessions "
-                     "established, equal Maglev digests)"):
-            return
-        new_bin = new_version(self.args.dp, self.work)
-        old_version = jsonrpc.call(a.dp_sock, "status.get").get("version")
+    def both(self, family=4):
+        a, b = self.nodes["a"], self.nodes["b"]
+        return {a.addr, b.addr} if family == 4 else {a.addr6, b.addr6}
 
+    def wait_ready(self):
+        """Routes via both nodes, both ready; the new binary and the running version."""
+        topo, a, b = self.topo, self.nodes["a"], self.nodes["b"]
+        t = self.wait_hops(self.both(), 30)
+        t6 = self.wait_hops(self.both(6), 15, family=6)
+        assert check(t is not None and t6 is not None,
+                     f"router: ECMP routes to {topo['VIP4']} and {topo['VIP6']} via both nodes "
+                     f"({sorted(self.next_hops())}, {sorted(self.next_hops(6))})")
+        t = poll_until(lambda: self.ready(a, b) and self.ready(b, a), 15, 0.1)
+        assert check(t is not None, "both nodes ready (in sync, backends up, sessions "
+                     "established, equal Maglev digests)")
+        self.new_bin = new_version(self.args.dp, self.work)
+        self.old_version = jsonrpc.call(a.dp_sock, "status.get").get("version")
+
+    def hold(self):
+        """Paced transfers and new connections; both nodes carry some."""
+        topo = self.topo
         self.client = UpgradeClient(topo["NS_CLIENT"], AGENT_LIFETIME_S)
-        held = start_streams(self.client, vip, vip6)
-        self.client.do("load_start", host=vip, rate=LOAD_RATE, seconds=LOAD_MAX_S,
+        held = start_streams(self.client, topo["VIP4"], topo["VIP6"])
+        self.client.do("load_start", host=topo["VIP4"], rate=LOAD_RATE, seconds=LOAD_MAX_S,
                        timeout=LOAD_TIMEOUT_S)
         # Both nodes carry held transfers, and each would reach its backend
-        # on the other node too (test_fleet's explain check, on these).
-        good, n, carried = self.explain_held(
-            [dict(c, first=c["backend"]) for c in held])
-        figure(f"dpdk: {n} paced transfers before the upgrade: node A carries {carried['a']}, "
-               f"node B {carried['b']}; on the other node each is a miss whose Maglev pick is "
-               f"its backend ({good}/{n})")
+        # on the other node too (the fleet test's explain check, on these).
+        good, n, self.carried = self.explain_held([dict(c, first=c["backend"]) for c in held])
+        figure(f"dpdk: {n} paced transfers before the upgrade: node A carries "
+               f"{self.carried['a']}, node B {self.carried['b']}; on the other node each is a "
+               f"miss whose Maglev pick is its backend ({good}/{n})")
         time.sleep(1.0)
 
-        # The upgrade of node A.
-        at_begin = received(self.client)
-        t_begin = time.monotonic()
+    def upgrade(self):
+        """The upgrade of node A: drain --wait, SIGTERM, the new binary,
+        ready, resume."""
+        topo, a, b = self.topo, self.nodes["a"], self.nodes["b"]
+        self.at_begin = received(self.client)
+        self.t_begin = t_begin = time.monotonic()
         seconds, out = self.ctl(a, "node", "drain", "--wait", "--timeout", "30")
         info = a.node()
         check(info["state"] == "drained" and info["drain"].get("reason") == "quiet" and
@@ -421,102 +397,144 @@ class DpdkDrill(test_fleet.Test):
         t_exit = time.monotonic() - t_stop
         check(rc == 0, f"old edgelb-dp: SIGTERM, exit status {rc} after {t_exit:.2f} s")
         a.dp = None
-        up = a.start_dp(new_bin, topo)
-        if a.dp is None:
-            return
+        up = a.start_dp(self.new_bin, topo)
+        assert a.dp is not None, "the new edgelb-dp up"
         t_answer = time.monotonic() - t_stop
         running = running_binary(a.dp)
         version = jsonrpc.call(a.dp_sock, "status.get").get("version")
-        check(running == new_bin and version == old_version,
+        check(running == self.new_bin and version == self.old_version,
               f"the new edgelb-dp runs {running} (the copy), version {version}")
         t_up = time.monotonic()
         t = poll_until(lambda: self.ready(a, b, since=t_up), 30, 0.05)
         t_ready = None if t is None else time.monotonic() - t_stop
-        if not check(t is not None, f"node A ready to resume {fmt(t_ready)} s after the "
+        assert check(t is not None, f"node A ready to resume {fmt(t_ready)} s after the "
                      f"SIGTERM (in sync, backends up, BGP sessions established, digests "
-                     f"equal to B's)"):
-            return
+                     f"equal to B's)")
         check(a.node()["state"] == "drained" and self.next_hops() == {b.addr},
               "node A still drained and not announced after its dataplane restart")
         rx0 = a.vip_counters(self.vip_name)["rx"]
         t_resume = time.monotonic()
         self.ctl(a, "node", "resume")
-        t = self.wait_hops(both)
-        t6 = self.wait_hops(both6, family=6)
+        t = self.wait_hops(self.both())
+        t6 = self.wait_hops(self.both(6), family=6)
         t_announced = None if t is None else time.monotonic() - t_resume
         check(t is not None and t6 is not None,
               f"node A resumed: both next hops again after {fmt(t_announced)} s (v4 and v6)")
         t_rx = poll_until(lambda: a.vip_counters(self.vip_name)["rx"] > rx0, 10, 0.05)
         t_rx = None if t_rx is None else time.monotonic() - t_resume
         check(t_rx is not None, "node A carries VIP traffic again after the resume")
-        t_end = time.monotonic()
-        at_end = received(self.client)
+        self.t_end = time.monotonic()
+        self.at_end = received(self.client)
         figure(f"dpdk: `edgelbctl node drain --wait` on A took {seconds:.2f} s (drain_ms "
-               f"{info['drain'].get('drain_ms')}, quiet {test_fleet.DRAIN_QUIET_MS} ms); the old "
+               f"{info['drain'].get('drain_ms')}, quiet {fleetlib.DRAIN_QUIET_MS} ms); the old "
                f"edgelb-dp exited {t_exit:.2f} s after SIGTERM; the new binary answering "
                f"{t_answer:.2f} s after the SIGTERM (its start {up:.2f} s); A ready to resume "
                f"(in sync, backends up, BGP sessions up again, digests equal) {fmt(t_ready)} s "
                f"after the SIGTERM; after `node resume` both next hops "
                f"{fmt(t_announced)} s, A's VIP rx moving {fmt(t_rx)} s; whole upgrade "
-               f"{t_end - t_begin:.2f} s")
-        moved, t_moving = progress_ok("dpdk upgrade", self.client, at_begin, at_end)
+               f"{self.t_end - t_begin:.2f} s")
+
+    def finish(self):
         load = self.client.do("load_stop")
         conns = self.client.do("stream_stop")["connections"]
-        n, reset = streams_ok("dpdk upgrade", conns, t_begin, t_end)
+        n, reset = streams_ok("dpdk upgrade", conns, self.t_begin, self.t_end)
         total, failed, slowest = load_ok("dpdk upgrade", load)
-        during = [r for r in load["results"] if t_begin <= r["t"] <= t_end]
+        during = [r for r in load["results"] if self.t_begin <= r["t"] <= self.t_end]
         figure(f"dpdk: {n} paced transfers held across the upgrade ({STREAMS_V4} v4, "
-               f"{STREAMS_V6} v6; {carried['a']} of them on A before; {moved} bytes moved "
-               f"during the upgrade, all moving {fmt(t_moving)} s after), {reset} reset, every "
-               f"one complete; {total} new connections ({len(during)} started during the "
-               f"upgrade), {failed} failed, slowest {slowest:.0f} ms")
+               f"{STREAMS_V6} v6; {self.carried['a']} of them on A before; {self.moved} bytes "
+               f"moved during the upgrade, all moving {fmt(self.t_moving)} s after), {reset} "
+               f"reset, every one complete; {total} new connections ({len(during)} started "
+               f"during the upgrade), {failed} failed, slowest {slowest:.0f} ms")
 
 
-def dpdk_drill(args):
-    if not os.access(test_fleet.BIRD, os.X_OK):
-        print(f"SKIP: {test_fleet.BIRD} missing (Debian package bird2: tools/install-deps)")
-        return 77
-    test_fleet.TAG = TAG
-    work = tempfile.mkdtemp(prefix=f"{TAG}-")
-    try:
-        DpdkDrill(args, work).run()
-    finally:
-        keep(args, work)
-    return None
+# --- the tests ---------------------------------------------------------------
 
-
-def keep(args, work):
-    if args.keep or FAILURES:
-        print("kept", work)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--drill", choices=("xdp", "dpdk"), required=True)
-    for opt in ("--xdp", "--cp", "--ctl", "--decap"):
-        ap.add_argument(opt, required=True)
-    ap.add_argument("--dp", help="edgelb-dp, for --drill dpdk")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    args = ap.parse_args()
-    if args.drill == "dpdk" and not args.dp:
-        ap.error("--drill dpdk needs --dp")
-    if os.geteuid() != 0:
-        print("SKIP: needs root (namespaces, XDP, DPDK EAL)")
-        return 77
+def on_sigterm_exit():
     # meson ends a test that overruns with SIGTERM: clean up as on any failure.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
-    t0 = time.monotonic()
-    rc = xdp_drill(args) if args.drill == "xdp" else dpdk_drill(args)
-    if rc == 77:
-        return 77
-    print(f"test took {time.monotonic() - t0:.1f} s")
-    print(f"{len(FAILURES)} check(s) failed")
-    if FAILURES:
-        print("FAILED:", *FAILURES, sep="\n  ")
-    return 1 if FAILURES else 0
+    signal.signal(signal.SIGTERM, lambda *_: pytest.exit("SIGTERM", returncode=1))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@pytest.fixture(scope="module")
+def xdp(opts, workdir):
+    """The XDP drill's node, set up and serving."""
+    if opts.drill != "xdp":
+        pytest.skip(f"not the drill of this run (--drill {opts.drill})")
+    require_root("namespaces, XDP")
+    on_sigterm_exit()
+    with topology(TAG, opts.decap, "xdp") as topo:
+        assert topo is not None, "topology up"
+        drill = XdpDrill(opts, topo, workdir)
+        try:
+            drill.start()
+            yield drill
+        finally:
+            drill.stop()
+
+
+@pytest.fixture(scope="module")
+def dpdk(opts, workdir):
+    """The DPDK drill's fleet, started."""
+    if opts.drill != "dpdk":
+        pytest.skip(f"not the drill of this run (--drill {opts.drill})")
+    if not opts.dp:
+        raise pytest.UsageError("--drill dpdk needs --dp")
+    require_root("namespaces, XDP, DPDK EAL")
+    if not os.access(fleetlib.BIRD, os.X_OK):
+        pytest.skip(f"{fleetlib.BIRD} missing (Debian package bird2: tools/install-deps)")
+    on_sigterm_exit()
+    drill = DpdkDrill(opts, workdir, TAG)
+    try:
+        assert drill.build(), "the fleet's namespaces and links"
+        drill.start()
+        yield drill
+    finally:
+        drill.teardown()
+
+
+def progress(drill, what):
+    with CHECKS.scope():
+        drill.moved, drill.t_moving = progress_ok(what, drill.client, drill.at_begin,
+                                                  drill.at_end)
+
+
+def test_xdp_held_transfers_are_flow_table_hits(xdp):
+    with CHECKS.scope():
+        xdp.hold()
+
+
+def test_xdp_agent_replaced_over_its_pinned_maps(xdp):
+    with CHECKS.scope():
+        xdp.upgrade()
+
+
+def test_xdp_transfers_move_again_after_the_upgrade(xdp):
+    progress(xdp, "xdp upgrade")
+
+
+def test_xdp_transfers_complete_and_new_connections_succeed(xdp):
+    with CHECKS.scope():
+        xdp.finish()
+
+
+def test_dpdk_both_nodes_ready(dpdk):
+    with CHECKS.scope():
+        dpdk.wait_ready()
+
+
+def test_dpdk_held_transfers_on_both_nodes(dpdk):
+    with CHECKS.scope():
+        dpdk.hold()
+
+
+def test_dpdk_node_a_drained_replaced_resumed(dpdk):
+    with CHECKS.scope():
+        dpdk.upgrade()
+
+
+def test_dpdk_transfers_move_again_after_the_upgrade(dpdk):
+    progress(dpdk, "dpdk upgrade")
+
+
+def test_dpdk_transfers_complete_and_new_connections_succeed(dpdk):
+    with CHECKS.scope():
+        dpdk.finish()

@@ -15,10 +15,13 @@ tests/pylib on PYTHONPATH; tests/meson.build):
   e2e           the topology of tools/netns-topology, the dataplanes and
                 agents in it (tests/e2e, tests/dp, tests/fleet, tests/upgrade)
   agents, fleet_agents  the programs e2e runs inside the namespaces
+  fleet         two edge nodes behind a BIRD ECMP router, each with its
+                edgelb-cp and BIRD (tests/fleet, tests/upgrade)
   held          held downloads whose every byte names its backend: the
                 pattern server and the pacing client (tests/e2e)
   pytest_plugin the options (--dp, --cp, ...) and fixtures of the pytest
-                files, and exit status 77 (meson: SKIP) when all skipped
+                files, exit status 77 (meson: SKIP) when all skipped, and
+                lines printed past pytest's capture (figures)
 
 By hand, from the source tree (root for most):
   PYTHONPATH=tests/pylib python3 -m pytest -p edgelb_testlib.pytest_plugin \\

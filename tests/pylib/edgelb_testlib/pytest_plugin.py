@@ -45,6 +45,8 @@ VALUE_OPTIONS = {
     "--datadir": "the configured datadir",
     "--mandir": "the configured mandir",
     "--project-version": "meson's project version",
+    "--changes": "how many backend changes the soak makes (tests/faults/test_soak.py)",
+    "--drill": "the upgrade drill (tests/upgrade): xdp or dpdk",
 }
 
 
@@ -109,8 +111,29 @@ class _Outcomes:
         self.skipped = 0
 
 
+_CONFIG = None  # the session's, once configured
+
+
 def pytest_configure(config):
+    global _CONFIG
+    _CONFIG = config
     config._edgelb_outcomes = _Outcomes()
+
+
+def print_past_capture(text):
+    """text as a line of its own on pytest's terminal even while the test's
+    output is captured (sys.__stdout__ is captured too): figures, which
+    meson's log keeps whether the test passed or not."""
+    capman = _CONFIG.pluginmanager.getplugin("capturemanager") if _CONFIG else None
+    if capman is None:
+        print(text, flush=True)
+        return
+    with capman.global_and_fixture_disabled():
+        writer = _CONFIG.get_terminal_writer()
+        if writer.width_of_current_line:  # after the progress dots
+            writer.line()
+        writer.line(text)
+        writer.flush()
 
 
 @pytest.hookimpl(hookwrapper=True)

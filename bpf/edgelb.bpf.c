@@ -164,14 +164,15 @@ backend_still_valid(const struct elb_xdp_flow *flow, uint16_t vip_index)
 	return b;
 }
 
-/* The Maglev pick of a VIP: the slot's backend, or NULL (no backend with
- * weight, or the transient mismatch described at the top). */
-static __always_inline const struct elb_backend_slot *maglev_pick(const struct elb_xdp_vip *vip,
-								  uint64_t hash, uint32_t *slot)
+/* Where a flow hash lands in a VIP's table: the entry of its Maglev slot
+ * in the owners' half, or with `previous` in the previous owners' half
+ * (edgelb_xdp_maps.h); NULL if the VIP has no table, an empty one, or (the
+ * previous half of an older agent's table) no such entry. */
+static __always_inline const uint32_t *maglev_entry(const struct elb_xdp_vip *vip, uint64_t hash,
+						    bool previous)
 {
 	uint32_t index = vip->index, zero = 0, pos;
-	const struct elb_backend_slot *b;
-	const uint32_t *size, *pick;
+	const uint32_t *size;
 	void *table;
 
 	table = bpf_map_lookup_elem(&maglev, &index);
@@ -180,8 +181,18 @@ static __always_inline const struct elb_backend_slot *maglev_pick(const struct e
 	size = bpf_map_lookup_elem(table, &zero);
 	if (size == NULL || *size == 0)
 		return NULL;
-	pos = elb_maglev_slot(hash, *size) + ELB_XDP_MAGLEV_HEADER;
-	pick = bpf_map_lookup_elem(table, &pos);
+	pos = ELB_XDP_MAGLEV_HEADER + (previous ? *size : 0) + elb_maglev_slot(hash, *size);
+	return bpf_map_lookup_elem(table, &pos);
+}
+
+/* The Maglev pick of a VIP: the slot's backend, or NULL (no backend with
+ * weight, or the transient mismatch described at the top). */
+static __always_inline const struct elb_backend_slot *maglev_pick(const struct elb_xdp_vip *vip,
+								  uint64_t hash, uint32_t *slot)
+{
+	const uint32_t *pick = maglev_entry(vip, hash, false);
+	const struct elb_backend_slot *b;
+
 	if (pick == NULL || *pick == ELB_MAGLEV_EMPTY)
 		return NULL;
 	*slot = *pick;
@@ -194,28 +205,16 @@ static __always_inline const struct elb_backend_slot *maglev_pick(const struct e
 /*
  * The second-chance alternate of a packet of VIP vip going to backend slot
  * backend_slot (elb_pipeline.c, pick_alternate): the previous owner of its
- * Maglev slot, read from the second half of the VIP's table, if
- * elb_second_chance_alternate_ok says so; NULL otherwise. Read from the
- * table of the moment, as on each packet in the C pipeline.
+ * Maglev slot, if elb_second_chance_alternate_ok says so; NULL otherwise.
+ * Read from the table of the moment, as on each packet in the C pipeline.
  */
 static __always_inline const struct elb_backend_slot *
 alternate_of(const struct elb_xdp_vip *vip, const struct elb_packet *pkt, uint64_t hash,
 	     uint32_t backend_slot, const struct elb_backend_slot *backend, uint32_t *alt_slot)
 {
-	uint32_t index = vip->index, zero = 0, pos;
+	const uint32_t *prev = maglev_entry(vip, hash, true);
 	const struct elb_backend_slot *b;
-	const uint32_t *size, *prev;
-	void *table;
 
-	table = bpf_map_lookup_elem(&maglev, &index);
-	if (table == NULL)
-		return NULL;
-	size = bpf_map_lookup_elem(table, &zero);
-	if (size == NULL || *size == 0)
-		return NULL;
-	/* Past the end of an older agent's table (no previous owners): NULL. */
-	pos = ELB_XDP_MAGLEV_HEADER + *size + elb_maglev_slot(hash, *size);
-	prev = bpf_map_lookup_elem(table, &pos);
 	if (prev == NULL || *prev == ELB_MAGLEV_EMPTY)
 		return NULL;
 	*alt_slot = *prev;

@@ -77,7 +77,7 @@ int core_check_encap(struct xdp_md *ctx)
 	hash = elb_flow_hash(&pkt.key, &s);
 	verdict = elb_encap_mtu_check(&pkt, &p);
 	if (verdict == ELB_MTU_FITS)
-		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_encap_overhead(p.outer_family, p.gue);
+		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_encap_params_overhead(&p);
 	else if (verdict == ELB_MTU_TOO_BIG_REPLY)
 		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt.key.family);
 	else

@@ -26,6 +26,7 @@
 #include "elb_flow_state.h"
 #include "elb_maglev.h"
 #include "elb_parse.h"
+#include "elb_second_chance.h"
 #include "elb_token_bucket.h"
 
 #include "elb_pipeline.h"
@@ -163,14 +164,15 @@ backend_still_valid(const struct elb_xdp_flow *flow, uint16_t vip_index)
 	return b;
 }
 
-/* The Maglev pick of a VIP: the slot's backend, or NULL (no backend with
- * weight, or the transient mismatch described at the top). */
-static __always_inline const struct elb_backend_slot *maglev_pick(const struct elb_xdp_vip *vip,
-								  uint64_t hash, uint32_t *slot)
+/* Where a flow hash lands in a VIP's table: the entry of its Maglev slot
+ * in the owners' half, or with `previous` in the previous owners' half
+ * (edgelb_xdp_maps.h); NULL if the VIP has no table, an empty one, or (the
+ * previous half of an older agent's table) no such entry. */
+static __always_inline const uint32_t *maglev_entry(const struct elb_xdp_vip *vip, uint64_t hash,
+						    bool previous)
 {
 	uint32_t index = vip->index, zero = 0, pos;
-	const struct elb_backend_slot *b;
-	const uint32_t *size, *pick;
+	const uint32_t *size;
 	void *table;
 
 	table = bpf_map_lookup_elem(&maglev, &index);
@@ -179,13 +181,49 @@ static __always_inline const struct elb_backend_slot *maglev_pick(const struct e
 	size = bpf_map_lookup_elem(table, &zero);
 	if (size == NULL || *size == 0)
 		return NULL;
-	pos = elb_maglev_slot(hash, *size) + ELB_XDP_MAGLEV_HEADER;
-	pick = bpf_map_lookup_elem(table, &pos);
+	pos = ELB_XDP_MAGLEV_HEADER + (previous ? *size : 0) + elb_maglev_slot(hash, *size);
+	return bpf_map_lookup_elem(table, &pos);
+}
+
+/* The Maglev pick of a VIP: the slot's backend, or NULL (no backend with
+ * weight, or the transient mismatch described at the top). */
+static __always_inline const struct elb_backend_slot *maglev_pick(const struct elb_xdp_vip *vip,
+								  uint64_t hash, uint32_t *slot)
+{
+	const uint32_t *pick = maglev_entry(vip, hash, false);
+	const struct elb_backend_slot *b;
+
 	if (pick == NULL || *pick == ELB_MAGLEV_EMPTY)
 		return NULL;
 	*slot = *pick;
 	b = bpf_map_lookup_elem(&backends, slot);
 	if (b == NULL || b->gen == 0 || b->vip_index != vip->index)
+		return NULL;
+	return b;
+}
+
+/*
+ * The second-chance alternate of a packet of VIP vip going to backend slot
+ * backend_slot (elb_pipeline.c, pick_alternate): the previous owner of its
+ * Maglev slot, if elb_second_chance_alternate_ok says so; NULL otherwise.
+ * Read from the table of the moment, as on each packet in the C pipeline.
+ */
+static __always_inline const struct elb_backend_slot *
+alternate_of(const struct elb_xdp_vip *vip, const struct elb_packet *pkt, uint64_t hash,
+	     uint32_t backend_slot, const struct elb_backend_slot *backend, uint32_t *alt_slot)
+{
+	const uint32_t *prev = maglev_entry(vip, hash, true);
+	const struct elb_backend_slot *b;
+
+	if (prev == NULL || *prev == ELB_MAGLEV_EMPTY)
+		return NULL;
+	*alt_slot = *prev;
+	b = bpf_map_lookup_elem(&backends, alt_slot);
+	if (b == NULL ||
+	    !elb_second_chance_alternate_ok((vip->encap_flags & ELB_XDP_VIP_SECOND_CHANCE) != 0,
+					    pkt->key.proto, vip->index,
+					    backend_slot, backend->family, *alt_slot, b->gen,
+					    b->vip_index, b->family))
 		return NULL;
 	return b;
 }
@@ -249,7 +287,8 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 				  const struct elb_packet *pkt, const struct elb_xdp_vip *vip,
 				  struct elb_vip_counters **vc_out,
 				  const struct elb_backend_slot **backend, uint32_t *backend_slot,
-				  uint64_t *hash, bool *hashed, struct elb_pipeline_result *res)
+				  uint64_t *hash, bool *hashed, bool *unsure,
+				  struct elb_pipeline_result *res)
 {
 	const struct elb_xdp_node *nd = &node_config;
 	struct elb_xdp_flow *flow, *stale = NULL;
@@ -308,6 +347,12 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 			flow->state = (uint8_t)next;
 			flow->expiry = now_tick + state_timeout(vip, next);
 		}
+		/* A sure entry wins as it is; a mid-stream one carries the
+		 * alternate (the one test added to an established hit). */
+		if (flow->flags & ELB_FLOW_F_MIDSTREAM) {
+			res->midstream = 1;
+			*unsure = !is_icmp_error;
+		}
 	} else {
 		struct elb_backend_counters *bc;
 
@@ -347,6 +392,16 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 				flow->backend_id = *backend_slot;
 				flow->backend_gen = (*backend)->gen;
 			}
+			/* A re-pick decides anew: a SYN starts the connection
+			 * here, anything else is a guess (elb_pipeline.c). */
+			if (elb_flow_learned_midstream(pkt)) {
+				if (flow)
+					flow->flags |= ELB_FLOW_F_MIDSTREAM;
+				res->midstream = 1;
+				*unsure = true;
+			} else if (flow) {
+				flow->flags &= (uint8_t)~ELB_FLOW_F_MIDSTREAM;
+			}
 			res->new_flow = 1;
 			wc->new_flows++;
 			vc->new_flows++;
@@ -378,7 +433,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct elb_worker_cou
 				       struct elb_vip_counters *vc, uint32_t len,
 				       const struct elb_packet *pkt, const struct elb_xdp_vip *vip,
 				       const struct elb_backend_slot *backend, uint32_t backend_slot,
-				       uint64_t hash, bool hashed, struct elb_pipeline_result *res)
+				       uint64_t hash, bool hashed, bool unsure,
+				       struct elb_pipeline_result *res)
 {
 	const struct elb_xdp_node *nd = &node_config;
 	struct elb_encap_params encap;
@@ -389,14 +445,27 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct elb_worker_cou
 	encap.outer_family = backend->family;
 	encap.outer_src = backend->family == ELB_AF_INET ? nd->source_v4 : nd->source_v6;
 	encap.outer_dst = backend->addr;
-	encap.gue = vip->gue;
+	encap.gue = (vip->encap_flags & ELB_XDP_VIP_GUE) != 0;
 	encap.gue_dport = vip->gue_dport;
 	encap.mtu = vip->mtu;
 	elb_memcpy(encap.src_mac, nd->iface_mac, 6);
 	elb_memcpy(encap.dst_mac, nd->gateway_mac, 6);
-	overhead = elb_encap_overhead(encap.outer_family, encap.gue);
 	if (!hashed && (encap.outer_family != ELB_AF_INET || encap.gue))
 		hash = elb_flow_hash(&pkt->key, &nd->seed);
+	encap.has_alternate = 0;
+	if (unsure && (vip->encap_flags & ELB_XDP_VIP_SECOND_CHANCE)) {
+		uint32_t alt_slot = 0;
+		const struct elb_backend_slot *alt =
+			alternate_of(vip, pkt, hash, backend_slot, backend, &alt_slot);
+
+		if (alt) {
+			encap.has_alternate = 1;
+			encap.alternate = alt->addr;
+			res->has_alternate = 1;
+			res->alternate_slot = alt_slot;
+		}
+	}
+	overhead = elb_encap_params_overhead(&encap);
 
 	switch (elb_encap_mtu_check(pkt, &encap)) {
 	case ELB_MTU_FITS:
@@ -478,7 +547,7 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	const struct elb_xdp_vip *vip;
 	struct elb_packet pkt;
 	uint64_t hash = 0;
-	bool hashed = false;
+	bool hashed = false, unsure = false;
 	int action;
 
 	wc = bpf_map_lookup_elem(&counters, &zero);
@@ -487,10 +556,12 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	action = classify(wc, data, end, len, &pkt, &vip, res);
 	if (action != ELB_XDP_CONTINUE)
 		return action;
-	action = decide(wc, len, &pkt, vip, &vc, &backend, &backend_slot, &hash, &hashed, res);
+	action = decide(wc, len, &pkt, vip, &vc, &backend, &backend_slot, &hash, &hashed, &unsure,
+			res);
 	if (action != ELB_XDP_CONTINUE)
 		return action;
-	return encapsulate(ctx, wc, vc, len, &pkt, vip, backend, backend_slot, hash, hashed, res);
+	return encapsulate(ctx, wc, vc, len, &pkt, vip, backend, backend_slot, hash, hashed, unsure,
+			   res);
 }
 
 SEC("xdp")

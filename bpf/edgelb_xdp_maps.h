@@ -23,9 +23,13 @@
  *               (every VIP, plus one address marker {addr, port 0, proto 0}
  *               per VIP address, as elb_vip_lookup_insert puts in the
  *               snapshot's lookup table)
- *   maglev      ARRAY_OF_MAPS[ELB_MAX_VIPS]  VIP index -> inner ARRAY of u32:
- *               [0] = table size n, [1 + i] = backend slot of Maglev slot i
- *               (ELB_MAGLEV_EMPTY when no backend has weight)
+ *   maglev      ARRAY_OF_MAPS[ELB_MAX_VIPS]  VIP index -> inner ARRAY of
+ *               1 + 2n u32: [0] = table size n, [1 + i] = backend slot of
+ *               Maglev slot i (ELB_MAGLEV_EMPTY when no backend has
+ *               weight), [1 + n + i] = its previous owner (struct elb_vip
+ *               maglev_previous; ELB_MAGLEV_EMPTY when none). A table of
+ *               an older edgelb-xdp (1 + n entries) has no previous
+ *               owners: the lookup past its end fails, no alternate.
  *   backends    ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_slot
  *   flows       LRU_PERCPU_HASH              struct elb_flow_key -> struct elb_xdp_flow
  *   counters    PERCPU_ARRAY[1]              struct elb_worker_counters
@@ -42,8 +46,15 @@
 
 /* Maglev inner map: one header entry (the table's size) before the slots,
  * so that the program computes the slot with the size of the very table it
- * reads, whatever the VIP entry says at that moment. */
+ * reads, whatever the VIP entry says at that moment. The previous owners
+ * follow the slots in the same map: one swap publishes both. */
 #define ELB_XDP_MAGLEV_HEADER 1
+
+/* Entries of a VIP's inner map for a table of `size` slots. */
+static inline uint32_t elb_xdp_maglev_entries(uint32_t size)
+{
+	return ELB_XDP_MAGLEV_HEADER + 2 * size;
+}
 
 #define ELB_XDP_DEFAULT_FLOWS (1u << 18)
 
@@ -82,10 +93,18 @@ struct elb_xdp_vip_key {
 };
 _Static_assert(sizeof(struct elb_xdp_vip_key) == 24, "VIP key layout");
 
+/* Bits of struct elb_xdp_vip.encap_flags. Second chance is a bit of this
+ * byte rather than a field of its own so that the vips map keeps the
+ * layout of earlier versions: an upgraded agent reuses the pinned map (a
+ * pinned map of another value size cannot be reused, and the agent would
+ * not load). Older agents wrote 0 or 1 here, which read the same. */
+#define ELB_XDP_VIP_GUE 1u           /* GUE encapsulation (struct elb_vip.gue) */
+#define ELB_XDP_VIP_SECOND_CHANCE 2u /* struct elb_vip.second_chance */
+
 struct elb_xdp_vip {
 	uint16_t index; /* position in vip_counters and maglev */
 	uint16_t mtu;
-	uint8_t gue;
+	uint8_t encap_flags; /* ELB_XDP_VIP_* */
 	uint8_t rate_limited;
 	uint16_t gue_dport;   /* network order */
 	uint32_t maglev_size; /* informational: the program uses the table's own header */

@@ -260,8 +260,8 @@ int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 		     struct elb_dp_err *err)
 {
 	static const char *const known[] = {"address",	    "port",	"protocol", "encap",
-					    "mtu",	    "maglev_size", "rate_limit", "timeouts",
-					    "backends",    "slo",	"health_check", NULL};
+					    "mtu",	    "maglev_size", "second_chance", "rate_limit",
+					    "timeouts", "backends",    "slo",	"health_check", NULL};
 	struct cp_vip vip;
 	const cJSON *item;
 	cJSON *dp_only;

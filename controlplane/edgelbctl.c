@@ -1058,6 +1058,21 @@ static void print_explanation(const char *name, const cJSON *r)
 		       num(backend, "slot"), num(backend, "weight"), str(backend, "state"),
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "new_flow")) ? ", new flow"
 										: "");
+	/* Second chance: only for a VIP that has it, so other output is as before. */
+	if (backend != NULL && vip != NULL &&
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(vip, "second_chance"))) {
+		const cJSON *alt = cJSON_GetObjectItemCaseSensitive(r, "alternate");
+		bool mid = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "midstream"));
+
+		if (cJSON_IsString(alt))
+			printf("  second   alternate %s (slot's previous owner): learned mid-stream, "
+			       "the backend hands it over if no socket there owns it\n",
+			       alt->valuestring);
+		else
+			printf("  second   no alternate (%s)\n",
+			       mid ? "learned mid-stream, but the slot has no other previous owner"
+				   : "the backend is sure: a connection that started here, or UDP");
+	}
 	if (encap != NULL && mtu != NULL)
 		printf("  encap    %s %s -> %s (+%.0f B); MTU %.0f: %s (%.0f B outer)\n",
 		       str(encap, "type"), str(encap, "outer_src"), str(encap, "outer_dst"),

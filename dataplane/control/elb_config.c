@@ -207,7 +207,8 @@ static bool vip_equal(const struct elb_dp_vip *a, const struct elb_dp_vip *b)
 	const struct elb_dp_timeouts *ta = &a->timeouts, *tb = &b->timeouts;
 
 	if (!elb_dp_vip_key_equal(&a->key, &b->key) || a->encap != b->encap || a->mtu != b->mtu ||
-	    a->maglev_size != b->maglev_size || a->n_backends != b->n_backends)
+	    a->maglev_size != b->maglev_size || a->second_chance != b->second_chance ||
+	    a->n_backends != b->n_backends)
 		return false;
 	if (ra->packets_per_s != rb->packets_per_s || ra->packet_burst != rb->packet_burst ||
 	    ra->bytes_per_s != rb->bytes_per_s || ra->byte_burst != rb->byte_burst)
@@ -250,6 +251,70 @@ int elb_dp_config_find_vip(const struct elb_dp_config *config, const struct elb_
 		if (elb_dp_vip_key_equal(&config->vips[i].key, key))
 			return (int)i;
 	return -ENOENT;
+}
+
+/* A backend as the Maglev build sees it: identity and effective weight. */
+struct table_member {
+	union elb_addr addr;
+	uint8_t family;
+	uint32_t weight; /* 0 while draining */
+};
+
+static int table_member_cmp(const void *x, const void *y)
+{
+	const struct table_member *a = x, *b = y;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr.v6, b->addr.v6, sizeof(a->addr.v6));
+}
+
+static void table_members(const struct elb_dp_vip *vip, struct table_member *out)
+{
+	for (uint32_t i = 0; i < vip->n_backends; i++) {
+		const struct elb_dp_backend *b = &vip->backends[i];
+
+		out[i] = (struct table_member){
+			.addr = b->addr,
+			.family = b->family,
+			.weight = b->state == ELB_DP_BACKEND_DRAINING ? 0 : b->weight,
+		};
+	}
+	qsort(out, vip->n_backends, sizeof(*out), table_member_cmp);
+}
+
+/* The Maglev build sorts its backends: the order in the config is not an
+ * input, so the sets are compared sorted. */
+static bool vip_table_moved(const struct elb_dp_vip *a, const struct elb_dp_vip *b)
+{
+	struct table_member *ma, *mb;
+	bool moved = false;
+
+	if (a->maglev_size != b->maglev_size || a->n_backends != b->n_backends)
+		return true;
+	if (a->n_backends == 0)
+		return false;
+	ma = malloc(2 * (size_t)a->n_backends * sizeof(*ma));
+	if (ma == NULL)
+		return true;
+	mb = ma + a->n_backends;
+	table_members(a, ma);
+	table_members(b, mb);
+	for (uint32_t i = 0; i < a->n_backends && !moved; i++)
+		moved = table_member_cmp(&ma[i], &mb[i]) != 0 || ma[i].weight != mb[i].weight;
+	free(ma);
+	return moved;
+}
+
+bool elb_dp_config_tables_moved(const struct elb_dp_config *old, const struct elb_dp_config *next)
+{
+	for (uint32_t i = 0; i < next->n_vips; i++) {
+		int o = elb_dp_config_find_vip(old, &next->vips[i].key);
+
+		if (o >= 0 && vip_table_moved(&old->vips[o], &next->vips[i]))
+			return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -498,6 +563,11 @@ int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *
 				     "must be at least the number of backends (%" PRIu32
 				     "); 100 times as many slots spreads flows evenly",
 				     vip->n_backends);
+	/* The alternate travels in GUE private data: IP-in-IP has no room. */
+	if (vip->second_chance && vip->encap != ELB_DP_ENCAP_GUE) {
+		elb_json_path_join(path, prefix, "second_chance");
+		return elb_json_fail(err, path, "needs \"encap\": \"gue\"");
+	}
 	elb_json_path_join(path, prefix, "rate_limit");
 	rc = check_rate_limit(&vip->rate_limit, vip->mtu, path, err);
 	if (rc < 0)
@@ -754,10 +824,10 @@ static int timeouts_from_json(const cJSON *json, const char *prefix, struct elb_
 int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip *out,
 			 bool *backends_given, struct elb_dp_err *err)
 {
-	static const char *const known[] = {"address", "port",	   "protocol",
-					    "encap",   "mtu",	   "maglev_size",
-					    "rate_limit", "timeouts", "backends",
-					    NULL};
+	static const char *const known[] = {"address",	 "port",	  "protocol",
+					    "encap",	 "mtu",		  "maglev_size",
+					    "second_chance", "rate_limit", "timeouts",
+					    "backends",	 NULL};
 	struct elb_dp_vip vip;
 	const cJSON *item;
 	char path[ELB_JSON_PATH_MAX];
@@ -779,6 +849,8 @@ int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vi
 	if (rc == 0)
 		rc = elb_json_read_u32(json, prefix, "maglev_size", ELB_MAGLEV_MIN_SIZE,
 				       ELB_MAGLEV_MAX_SIZE, &vip.maglev_size, err);
+	if (rc == 0)
+		rc = elb_json_read_bool(json, prefix, "second_chance", &vip.second_chance, err);
 	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "rate_limit")) != NULL) {
 		elb_json_path_join(path, prefix, "rate_limit");
 		rc = rate_limit_from_json(item, path, &vip.rate_limit, err);
@@ -1055,6 +1127,7 @@ static void add_vip(struct builder *b, cJSON *object, const struct elb_dp_vip *v
 		   name_or(encap_names, ELB_ARRAY_SIZE(encap_names), vip->encap));
 	add_uint(b, object, "mtu", vip->mtu);
 	add_uint(b, object, "maglev_size", vip->maglev_size);
+	add(b, object, "second_chance", cJSON_CreateBool(vip->second_chance));
 	rl = add(b, object, "rate_limit", cJSON_CreateObject());
 	add_uint(b, rl, "packets_per_s", vip->rate_limit.packets_per_s);
 	add_uint(b, rl, "packet_burst", vip->rate_limit.packet_burst);

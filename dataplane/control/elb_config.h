@@ -12,6 +12,7 @@
  *             "gateway_mac": "aa:bb:cc:dd:ee:ff", "gue_port": 6080},
  *    "vips": [{"address": "198.51.100.1", "port": 443, "protocol": "tcp",
  *              "encap": "ipip", "mtu": 1500, "maglev_size": 65537,
+ *              "second_chance": false,
  *              "rate_limit": {"packets_per_s": 0, "packet_burst": 0,
  *                             "bytes_per_s": 0, "byte_burst": 0},
  *              "timeouts": {"tcp_syn_ms": 5000, "tcp_established_ms": 300000,
@@ -114,6 +115,10 @@ struct elb_dp_vip {
 	uint8_t encap;        /* enum elb_dp_encap */
 	uint16_t mtu;         /* largest outer IP packet toward the backends */
 	uint32_t maglev_size; /* prime, ELB_MAGLEV_MIN_SIZE .. ELB_MAGLEV_MAX_SIZE */
+	/* Forwarded packets also carry the Maglev slot's previous owner (GUE
+	 * private data, docs/second-chance.md); needs encap gue. Opt-in: the
+	 * backends must skip GUE private data before it is switched on. */
+	bool second_chance;
 	struct elb_dp_rate_limit rate_limit;
 	struct elb_dp_timeouts timeouts;
 	uint32_t n_backends;
@@ -156,6 +161,15 @@ bool elb_dp_config_equal(const struct elb_dp_config *a, const struct elb_dp_conf
 bool elb_dp_vip_key_equal(const struct elb_dp_vip_key *a, const struct elb_dp_vip_key *b);
 /* Index of the VIP with this key, or -ENOENT. */
 int elb_dp_config_find_vip(const struct elb_dp_config *config, const struct elb_dp_vip_key *key);
+/*
+ * Does going from old to next change the Maglev table or the member set of
+ * a VIP that both have: its maglev_size, or its backends as a set (family,
+ * address, weight; a draining backend counts with weight 0, as the build
+ * takes it)? Order is not compared: the build sorts. Such a change gives
+ * slots new owners, which is what the previous-owner history behind the
+ * state file keeps (docs/second-chance.md). Out of memory answers true.
+ */
+bool elb_dp_config_tables_moved(const struct elb_dp_config *old, const struct elb_dp_config *next);
 
 /*
  * Check everything the JSON parser checks, plus what involves several

@@ -43,6 +43,8 @@ struct elb_dp_api {
 	 * even if it equals config. */
 	bool running_state_kept;
 	char *state_path;
+	uint32_t owner_history_applied; /* history configs applied at start */
+	uint64_t owner_history_failures; /* history files not written or not applied */
 	char dataplane[16];
 	char instance[17]; /* random per process: tells a restart from a reconnect */
 	uint64_t started_ms;
@@ -197,6 +199,91 @@ static int changed_vip(const struct elb_dp_api *api, const cJSON *params,
 /* ------------------------------------------------------------------------ */
 /* Changes */
 
+/*
+ * Previous-owner history (docs/second-chance.md, "Restart state"): beside
+ * the state file, the configs in force before the last
+ * ELB_DP_OWNER_HISTORY changes that gave Maglev slots new owners,
+ * "<state>.owners.1" the newest. At start they are applied oldest first,
+ * then the state file's config, so that the first snapshot's previous
+ * owners are those the dataplane had before it stopped. Each file is
+ * written atomically; a missing or unreadable one is skipped, never fatal.
+ */
+#define ELB_DP_OWNER_HISTORY 3
+
+static void owner_history_path(const char *state_path, unsigned int n, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.owners.%u", state_path, n);
+}
+
+static void owner_history_warn(struct elb_dp_api *api, const char *what, const char *why)
+{
+	api->owner_history_failures++;
+	fprintf(stderr, "edgelb-%s: previous-owner history: %s%s%s (skipped)\n", api->dataplane,
+		what, why != NULL ? ": " : "", why != NULL ? why : "");
+}
+
+/* old (in force until now) becomes the newest history entry. */
+static void owner_history_push(struct elb_dp_api *api, const struct elb_dp_config *old)
+{
+	size_t len = strlen(api->state_path) + 16;
+	char *from = malloc(len), *to = malloc(len);
+	struct elb_dp_err err;
+
+	if (from == NULL || to == NULL) {
+		owner_history_warn(api, api->state_path, "out of memory");
+		goto out;
+	}
+	for (unsigned int n = ELB_DP_OWNER_HISTORY; n > 1; n--) {
+		owner_history_path(api->state_path, n - 1, from, len);
+		owner_history_path(api->state_path, n, to, len);
+		if (rename(from, to) < 0 && errno != ENOENT)
+			owner_history_warn(api, from, strerror(errno));
+	}
+	owner_history_path(api->state_path, 1, to, len);
+	if (elb_dp_config_write_file(to, old, &err) < 0)
+		owner_history_warn(api, err.text, NULL); /* starts with the path */
+out:
+	free(from);
+	free(to);
+}
+
+/* Apply the history oldest first, through ops->apply alone: not a change
+ * of the config in force (no epoch, no state file, no history entry). */
+static void owner_history_replay(struct elb_dp_api *api)
+{
+	size_t len = strlen(api->state_path) + 16;
+	char *path = malloc(len);
+
+	if (path == NULL) {
+		owner_history_warn(api, api->state_path, "out of memory");
+		return;
+	}
+	for (unsigned int n = ELB_DP_OWNER_HISTORY; n >= 1; n--) {
+		char reason[ELB_DP_APPLY_ERR_MAX] = "";
+		struct elb_dp_config *config = NULL;
+		struct elb_dp_err err;
+		int rc;
+
+		owner_history_path(api->state_path, n, path, len);
+		if (access(path, F_OK) < 0)
+			continue;
+		rc = elb_dp_config_load_file(path, &config, &err);
+		if (rc < 0) {
+			owner_history_warn(api, err.text, NULL); /* starts with the path */
+			continue;
+		}
+		rc = api->ops.apply(api->ctx, config, api->epoch, reason, sizeof(reason));
+		elb_dp_config_free(config);
+		if (rc < 0) {
+			reason[sizeof(reason) - 1] = '\0';
+			owner_history_warn(api, path, reason[0] != '\0' ? reason : strerror(-rc));
+			continue;
+		}
+		api->owner_history_applied++;
+	}
+	free(path);
+}
+
 static void persist(struct elb_dp_api *api)
 {
 	struct elb_dp_err err;
@@ -247,6 +334,12 @@ static int commit(struct elb_dp_api *api, struct elb_dp_config *next, struct elb
 			cJSON_AddNumberToObject(error->data, "errno", -rc);
 		return rc;
 	}
+	/* The history first: a crash between the two writes leaves the old
+	 * config both in the history and in the state file, which replays
+	 * as no change. */
+	if (api->state_path != NULL && api->config != NULL &&
+	    elb_dp_config_tables_moved(api->config, next))
+		owner_history_push(api, api->config);
 	elb_dp_config_free(api->config);
 	api->config = next;
 	api->epoch++;
@@ -613,7 +706,11 @@ static int describe_status(void *ctx, cJSON *r)
 	control = ok ? cJSON_AddObjectToObject(r, "control") : NULL;
 	ok = control != NULL &&
 	     elb_dp_json_add_u64(control, "apply_failures", api->apply_failures) != NULL &&
-	     elb_dp_json_add_u64(control, "persist_failures", api->persist_failures) != NULL;
+	     elb_dp_json_add_u64(control, "persist_failures", api->persist_failures) != NULL &&
+	     elb_dp_json_add_u64(control, "owner_history_applied", api->owner_history_applied) !=
+		     NULL &&
+	     elb_dp_json_add_u64(control, "owner_history_failures", api->owner_history_failures) !=
+		     NULL;
 	if (ok && api->persist_error[0] != '\0')
 		ok = cJSON_AddStringToObject(control, "persist_error", api->persist_error) != NULL;
 	status = ok ? cJSON_AddObjectToObject(r, "status") : NULL;
@@ -1046,7 +1143,7 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 	struct elb_dp_config *config = NULL;
 	struct elb_dp_api *api;
 	struct elb_dp_err local;
-	bool config_is_default;
+	bool config_is_default, state_loaded;
 	int rc;
 
 	if (err == NULL)
@@ -1076,8 +1173,8 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 			goto fail;
 		}
 	}
-	config_is_default = !(options->state_path != NULL && access(options->state_path, F_OK) == 0) &&
-			    options->initial == NULL;
+	state_loaded = options->state_path != NULL && access(options->state_path, F_OK) == 0;
+	config_is_default = !state_loaded && options->initial == NULL;
 	rc = starting_config(options, &config, err);
 	if (rc < 0)
 		goto fail;
@@ -1111,6 +1208,12 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 		*out = api;
 		return 0;
 	}
+	/* The history belongs to the state file: without it, nothing to
+	 * continue from. A dataplane that kept its state across the restart
+	 * (XDP over its pinned maps) kept its previous owners with it, and
+	 * is forwarding: older tables must not be published over it. */
+	if (state_loaded && !options->keep_running_state)
+		owner_history_replay(api);
 	rc = commit(api, config, &error);
 	cJSON_Delete(error.data);
 	if (rc < 0) {

@@ -21,6 +21,7 @@
 #include "elb_maglev.h"
 #include "elb_parse.h"
 #include "elb_reasons.h"
+#include "elb_second_chance.h"
 #include "elb_verdicts.h"
 #include "elb_wire.h"
 
@@ -282,6 +283,83 @@ static const char *flow_decision(const struct elb_snapshot *snap, const struct e
 	return "hit";
 }
 
+/* A backend slot's address, or null when there is none. */
+static void add_slot_addr(cJSON *o, const char *name, const struct elb_snapshot *snap,
+			  uint32_t slot)
+{
+	if (slot < snap->n_backend_slots && snap->backends[slot].gen != 0)
+		add_addr(o, name, &snap->backends[slot].addr, snap->backends[slot].family);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+/*
+ * Is the packet's backend not sure (second chance), as decide() in
+ * elb_pipeline.c has it: a hit on an entry learned mid-stream, or a miss
+ * (or re-pick) on anything but a TCP SYN, which learns the entry
+ * mid-stream; an ICMP error follows its flow and learns nothing.
+ * *midstream: the entry is (or becomes) ELB_FLOW_F_MIDSTREAM.
+ */
+static bool backend_unsure(const struct elb_packet *pkt, const struct elb_explain_flow *f,
+			   bool hit, bool *midstream)
+{
+	bool icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
+
+	if (hit)
+		*midstream = (f->flags & ELB_FLOW_F_MIDSTREAM) != 0;
+	else
+		*midstream = !icmp_error && elb_flow_learned_midstream(pkt);
+	return *midstream && !icmp_error;
+}
+
+/* The alternate the packet should carry toward `chosen`, or ELB_MAGLEV_EMPTY:
+ * the slot's previous owner, if elb_second_chance_alternate_ok says so. */
+static uint32_t expected_alternate(const struct elb_snapshot *snap, const struct elb_vip *vip,
+				   const struct elb_packet *pkt, uint32_t previous, uint32_t chosen)
+{
+	const struct elb_backend_slot *p;
+
+	if (previous >= snap->n_backend_slots || chosen >= snap->n_backend_slots)
+		return ELB_MAGLEV_EMPTY;
+	p = &snap->backends[previous];
+	return elb_second_chance_alternate_ok(vip->second_chance, pkt->key.proto, vip->index,
+					      chosen, snap->backends[chosen].family, previous,
+					      p->gen, p->vip_index, p->family)
+		       ? previous
+		       : ELB_MAGLEV_EMPTY;
+}
+
+/*
+ * Second chance: "midstream" (the entry is, or becomes, one learned
+ * mid-connection) and "alternate" (the address the packet carries, or
+ * null), as the run did. *alternate: the slot the shared rule gives toward
+ * `chosen` (ELB_MAGLEV_EMPTY: none). @return whether the run agrees with
+ * the rule.
+ */
+static bool second_chance_json(cJSON *out, const struct elb_snapshot *snap,
+			       const struct elb_vip *vip, const struct elb_packet *pkt,
+			       const struct elb_explain_flow *f, bool hit, uint32_t previous,
+			       uint32_t chosen, const struct elb_pipeline_result *res,
+			       uint32_t *alternate)
+{
+	bool midstream, unsure = backend_unsure(pkt, f, hit, &midstream);
+
+	cJSON_AddBoolToObject(out, "midstream", res->midstream != 0);
+	if (res->has_alternate)
+		add_slot_addr(out, "alternate", snap, res->alternate_slot);
+	else
+		cJSON_AddNullToObject(out, "alternate");
+	*alternate = unsure ? expected_alternate(snap, vip, pkt, previous, chosen) : ELB_MAGLEV_EMPTY;
+	if ((res->midstream != 0) != midstream)
+		return false;
+	/* The alternate is attached where the encapsulation is decided: a
+	 * forward or a too-big reply. */
+	if (res->verdict != ELB_VERDICT_FORWARD && res->verdict != ELB_VERDICT_REPLY)
+		return true;
+	return res->has_alternate ? res->alternate_slot == *alternate
+				  : *alternate == ELB_MAGLEV_EMPTY;
+}
+
 int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_t *frame,
 		       uint32_t len, const struct elb_explain_run *run, bool with_output)
 {
@@ -291,7 +369,7 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 	const struct elb_vip *vip;
 	char text[INET6_ADDRSTRLEN + 32];
 	bool address_known, consistent = true;
-	uint32_t maglev_slot, pick, expected, chosen;
+	uint32_t maglev_slot, pick, previous, expected, chosen, alternate;
 	const char *decision;
 	uint64_t hash;
 	cJSON *o;
@@ -336,6 +414,7 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 		vip_str(vip, text, sizeof(text));
 		cJSON_AddStringToObject(o, "vip", text);
 		elb_dp_json_add_u64(o, "index", v);
+		cJSON_AddBoolToObject(o, "second_chance", snap->vips[v].second_chance != 0);
 		consistent = res->vip_index == v;
 	}
 
@@ -348,12 +427,17 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 		goto nomem;
 	maglev_slot = elb_maglev_slot(hash, vip->maglev_size);
 	pick = vip->maglev[maglev_slot];
+	previous = vip->maglev_previous != NULL ? vip->maglev_previous[maglev_slot]
+						: ELB_MAGLEV_EMPTY;
 	elb_dp_json_add_u64(o, "table_size", vip->maglev_size);
 	elb_dp_json_add_u64(o, "slot", maglev_slot);
 	if (pick == ELB_MAGLEV_EMPTY)
 		cJSON_AddNullToObject(o, "backend");
 	else
 		add_addr(o, "backend", &snap->backends[pick].addr, snap->backends[pick].family);
+	/* The slot's owner before the last change that moved it: the
+	 * candidate alternate. */
+	add_slot_addr(o, "previous", snap, previous);
 
 	o = cJSON_AddObjectToObject(out, "flow");
 	if (o == NULL)
@@ -372,6 +456,7 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 				 snap->backends[f->backend_slot].family);
 		elb_dp_json_add_u64(o, "backend_slot", f->backend_slot);
 		cJSON_AddBoolToObject(o, "was_rate_limited", (f->flags & ELB_FLOW_F_RATE_LIMITED) != 0);
+		cJSON_AddBoolToObject(o, "midstream", (f->flags & ELB_FLOW_F_MIDSTREAM) != 0);
 	}
 	expected = strcmp(decision, "hit") == 0 ? f->backend_slot : pick;
 
@@ -409,6 +494,9 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 	if (o == NULL || !cJSON_AddItemToObject(out, "backend", o))
 		goto nomem;
 	cJSON_AddBoolToObject(out, "new_flow", res->new_flow != 0);
+	if (!second_chance_json(out, snap, vip, &pkt, f, strcmp(decision, "hit") == 0, previous,
+				chosen, res, &alternate))
+		consistent = false;
 
 	{
 		const struct elb_backend_slot *b = &snap->backends[chosen];
@@ -419,8 +507,15 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 			.gue = vip->gue,
 			.gue_dport = vip->gue_dport,
 			.mtu = vip->mtu,
+			.has_alternate = alternate != ELB_MAGLEV_EMPTY,
 		};
-		enum elb_mtu_verdict mtu = elb_encap_mtu_check(&pkt, &encap);
+		enum elb_mtu_verdict mtu;
+		uint32_t overhead;
+
+		if (encap.has_alternate)
+			encap.alternate = snap->backends[alternate].addr;
+		mtu = elb_encap_mtu_check(&pkt, &encap);
+		overhead = elb_encap_params_overhead(&encap);
 
 		o = cJSON_AddObjectToObject(out, "encap");
 		if (o == NULL)
@@ -430,14 +525,18 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 									       : "ip6ip6");
 		add_addr(o, "outer_src", &encap.outer_src, b->family);
 		add_addr(o, "outer_dst", &encap.outer_dst, b->family);
-		if (vip->gue)
+		if (vip->gue) {
 			elb_dp_json_add_u64(o, "gue_dport", ntohs(vip->gue_dport));
-		elb_dp_json_add_u64(o, "overhead", elb_encap_overhead(b->family, vip->gue));
+			/* Variant 0 carries the alternate in private data. */
+			elb_dp_json_add_u64(o, "gue_variant",
+					    elb_encap_carries_alternate(&encap) ? 0 : 1);
+		}
+		elb_dp_json_add_u64(o, "overhead", overhead);
 		o = cJSON_AddObjectToObject(out, "mtu");
 		if (o == NULL)
 			goto nomem;
 		elb_dp_json_add_u64(o, "mtu", vip->mtu);
-		elb_dp_json_add_u64(o, "outer_length", pkt.l3_len + elb_encap_overhead(b->family, vip->gue));
+		elb_dp_json_add_u64(o, "outer_length", pkt.l3_len + overhead);
 		cJSON_AddStringToObject(o, "verdict", mtu_name(mtu));
 		if (res->verdict == ELB_VERDICT_FORWARD)
 			consistent = consistent && mtu == ELB_MTU_FITS;

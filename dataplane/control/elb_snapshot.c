@@ -31,6 +31,7 @@ void elb_snapshot_free(struct elb_snapshot *snap)
 		return;
 	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
 		free((void *)snap->vips[i].maglev);
+		free((void *)snap->vips[i].maglev_previous);
 		free(snap->maglev_inputs[i].backends);
 	}
 	free(snap->backends);
@@ -122,6 +123,33 @@ static const uint32_t *reusable_table(const struct elb_snapshot *prev, uint16_t 
 	return pv->maglev;
 }
 
+/*
+ * The previous owners of VIP sv's new table (elb_maglev_previous): from
+ * prev's table and previous owners of the same VIP, where the VIP existed
+ * there. still_owner (ELB_MAX_BACKEND_SLOTS bytes, all zero on entry and on
+ * return) marks the slots whose backend stays in the VIP's set:
+ * kept_slots[0..n) (-1: a backend new in the set, never a previous owner).
+ */
+static void fill_previous(uint32_t *previous, const struct elb_vip *sv,
+			  const struct elb_snapshot *prev, const struct elb_dp_vip_key *key,
+			  const int32_t *kept_slots, uint32_t n, uint8_t *still_owner)
+{
+	const struct elb_vip *pv = NULL;
+
+	if (prev != NULL && prev->vips[sv->index].maglev != NULL &&
+	    vip_matches_key(&prev->vips[sv->index], key))
+		pv = &prev->vips[sv->index];
+	for (uint32_t b = 0; b < n; b++)
+		if (kept_slots[b] >= 0)
+			still_owner[kept_slots[b]] = 1;
+	elb_maglev_previous(previous, sv->maglev, sv->maglev_size, pv ? pv->maglev : NULL,
+			    pv ? pv->maglev_previous : NULL, pv ? pv->maglev_size : 0, still_owner,
+			    ELB_MAX_BACKEND_SLOTS);
+	for (uint32_t b = 0; b < n; b++)
+		if (kept_slots[b] >= 0)
+			still_owner[kept_slots[b]] = 0;
+}
+
 static int fail(struct elb_dp_err *err, const char *field, int rc, const char *what)
 {
 	snprintf(err->field, sizeof(err->field), "%s", field);
@@ -138,6 +166,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 	int32_t *prev_slot_map = NULL; /* config VIP, backend -> slot kept from prev */
 	bool vip_taken[ELB_MAX_VIPS] = {0};
 	uint8_t *slot_taken = NULL;
+	uint8_t *still_owner = NULL; /* scratch of fill_previous */
 	struct slot_ref *prev_refs = NULL;
 	uint32_t n_prev_refs = 0;
 	struct elb_snapshot *snap;
@@ -159,8 +188,9 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 	vip_index_of = calloc(cfg->n_vips + 1, sizeof(*vip_index_of));
 	prev_slot_map = malloc((total + 1) * sizeof(*prev_slot_map));
 	slot_taken = calloc(ELB_MAX_BACKEND_SLOTS, 1);
+	still_owner = calloc(ELB_MAX_BACKEND_SLOTS, 1);
 	prev_refs = index_prev_slots(prev, &n_prev_refs);
-	if (!snap->backends || !vip_index_of || !prev_slot_map || !slot_taken ||
+	if (!snap->backends || !vip_index_of || !prev_slot_map || !slot_taken || !still_owner ||
 	    (prev != NULL && prev_refs == NULL))
 		goto out;
 
@@ -202,16 +232,20 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 	for (uint32_t v = 0, k = 0; v < cfg->n_vips; v++) {
 		const struct elb_dp_vip *cv = &cfg->vips[v];
 		struct elb_vip *sv = &snap->vips[vip_index_of[v]];
+		const int32_t *kept_slots = prev_slot_map + k;
 		const uint32_t *same;
-		uint32_t *table;
+		uint32_t *table, *previous;
 
 		mb = calloc(cv->n_backends + 1, sizeof(*mb));
 		table = malloc(sizeof(*table) * cv->maglev_size);
-		if (mb == NULL || table == NULL) {
+		previous = malloc(sizeof(*previous) * cv->maglev_size);
+		if (mb == NULL || table == NULL || previous == NULL) {
 			free(table);
+			free(previous);
 			goto out;
 		}
 		sv->maglev = table;
+		sv->maglev_previous = previous;
 		for (uint32_t b = 0; b < cv->n_backends; b++, k++) {
 			const struct elb_dp_backend *cb = &cv->backends[b];
 			struct elb_backend_slot *slot;
@@ -261,15 +295,17 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 			rc = fail(err, field, rc, "Maglev table could not be built");
 			goto out;
 		}
+		sv->index = vip_index_of[v];
+		sv->maglev_size = cv->maglev_size;
+		fill_previous(previous, sv, prev, &cv->key, kept_slots, cv->n_backends, still_owner);
 		sv->addr = cv->key.addr;
 		sv->port = elb_htons(cv->key.port);
 		sv->proto = cv->key.proto;
 		sv->family = cv->key.family;
-		sv->index = vip_index_of[v];
 		sv->mtu = cv->mtu;
 		sv->gue = cv->encap == ELB_DP_ENCAP_GUE;
+		sv->second_chance = cv->second_chance && sv->gue;
 		sv->gue_dport = elb_htons(cfg->node.gue_port);
-		sv->maglev_size = cv->maglev_size;
 		/* A VIP that stays keeps its generation (and so its counters). */
 		sv->gen = prev != NULL && prev->vips[vip_index_of[v]].maglev != NULL &&
 				  vip_matches_key(&prev->vips[vip_index_of[v]], &cv->key)
@@ -303,6 +339,7 @@ out:
 	free(vip_index_of);
 	free(prev_slot_map);
 	free(slot_taken);
+	free(still_owner);
 	free(prev_refs);
 	elb_snapshot_free(snap);
 	return rc;

@@ -33,6 +33,12 @@
  * gives the backend's NIC RSS entropy (the source port is taken from the flow
  * hash) where IP-in-IP would land every flow of a backend on one queue.
  *
+ * With a second-chance alternate (elb_second_chance.h), GUE variant 0
+ * instead: the UDP header, a 4-byte GUE header and edgelb's private data
+ * naming the alternate (12 bytes more than variant 1 for an IPv4 alternate,
+ * 24 for IPv6), then the inner IP packet. The MTU check counts the bytes of
+ * the packet actually written.
+ *
  * The UDP checksum is 0 with both outer families. IPv4 allows it; for IPv6,
  * RFC 6935/6936 allow a zero checksum for tunnel protocols whose inner packet
  * carries its own checks, as here. The backend must accept it: a Linux
@@ -63,6 +69,7 @@
 #include "elb_csum.h"
 #include "elb_flow.h"
 #include "elb_parse.h"
+#include "elb_second_chance.h"
 #include "elb_wire.h"
 
 /* TTL / hop limit of the outer header. */
@@ -114,6 +121,8 @@ struct elb_encap_params {
 	uint8_t gue;              /* GUE (IP in UDP) instead of plain IP-in-IP */
 	uint8_t src_mac[ELB_ETH_ALEN]; /* our port */
 	uint8_t dst_mac[ELB_ETH_ALEN]; /* the gateway toward the backends */
+	uint8_t has_alternate;    /* with gue: GUE variant 0 naming `alternate` */
+	union elb_addr alternate; /* second-chance alternate, of outer_family */
 };
 
 enum elb_mtu_verdict {
@@ -123,8 +132,8 @@ enum elb_mtu_verdict {
 };
 
 /* Bytes the encapsulation adds in front of the inner IP packet (the
- * Ethernet header not counted): 20 or 40 for the outer IP header, +8 for
- * GUE's UDP header. */
+ * Ethernet header not counted) without an alternate: 20 or 40 for the outer
+ * IP header, +8 for GUE's UDP header. */
 ELB_INLINE uint32_t elb_encap_overhead(uint8_t outer_family, bool gue)
 {
 	uint32_t overhead = outer_family == ELB_AF_INET ? sizeof(struct elb_ipv4_hdr)
@@ -132,6 +141,23 @@ ELB_INLINE uint32_t elb_encap_overhead(uint8_t outer_family, bool gue)
 
 	if (gue)
 		overhead += sizeof(struct elb_udp_hdr);
+	return overhead;
+}
+
+/* Whether p writes GUE variant 0 with the alternate. */
+ELB_INLINE bool elb_encap_carries_alternate(const struct elb_encap_params *p)
+{
+	return p->gue && p->has_alternate;
+}
+
+/* Bytes the encapsulation of these parameters adds: elb_encap_overhead, and
+ * with an alternate the GUE header and private data (+12 or +24). */
+ELB_INLINE uint32_t elb_encap_params_overhead(const struct elb_encap_params *p)
+{
+	uint32_t overhead = elb_encap_overhead(p->outer_family, p->gue);
+
+	if (elb_encap_carries_alternate(p))
+		overhead += elb_second_chance_overhead(p->outer_family);
 	return overhead;
 }
 
@@ -145,7 +171,7 @@ ELB_INLINE uint32_t elb_encap_overhead(uint8_t outer_family, bool gue)
  */
 ELB_INLINE uint32_t elb_encap_inner_mtu(const struct elb_encap_params *p)
 {
-	uint32_t overhead = elb_encap_overhead(p->outer_family, p->gue);
+	uint32_t overhead = elb_encap_params_overhead(p);
 
 	return p->mtu > overhead ? p->mtu - overhead : 0;
 }
@@ -198,7 +224,7 @@ ELB_INLINE bool elb_icmp_source_is_unicast(const struct elb_flow_key *key)
 ELB_INLINE enum elb_mtu_verdict elb_encap_mtu_check(const struct elb_packet *pkt,
 						    const struct elb_encap_params *p)
 {
-	uint32_t overhead = elb_encap_overhead(p->outer_family, p->gue);
+	uint32_t overhead = elb_encap_params_overhead(p);
 	uint32_t outer_len = (uint32_t)pkt->l3_len + overhead;
 
 	if (outer_len <= p->mtu)
@@ -232,17 +258,18 @@ ELB_INLINE int elb_write_eth(uint8_t *frame, const uint8_t *end, const uint8_t s
 }
 
 /*
- * Write the Ethernet, outer IP and (GUE) UDP headers in front of the inner IP
- * packet, which already sits at frame + 14 + elb_encap_overhead() (see the
- * top of this file). flow_hash is the packet's flow hash: it gives the
- * IPv6 flow label and the GUE source port. Returns the new frame length,
+ * Write the Ethernet, outer IP and (GUE) UDP headers, and with an alternate
+ * the GUE header and private data, in front of the inner IP packet, which
+ * already sits at frame + 14 + elb_encap_params_overhead() (see the top of
+ * this file). flow_hash is the packet's flow hash: it gives the IPv6 flow
+ * label and the GUE source port. Returns the new frame length,
  * 14 + overhead + pkt->l3_len, or -1 if [frame, end) is too short for it or
  * the combination is not supported (IPv6 in IPv4, unknown family).
  */
 ELB_INLINE int elb_encap_write(uint8_t *frame, const uint8_t *end, const struct elb_packet *pkt,
 			       const struct elb_encap_params *p, uint64_t flow_hash)
 {
-	uint32_t overhead = elb_encap_overhead(p->outer_family, p->gue);
+	uint32_t overhead = elb_encap_params_overhead(p);
 	uint32_t outer_len = overhead + pkt->l3_len;
 	uint32_t frame_len = (uint32_t)sizeof(struct elb_eth_hdr) + outer_len;
 	uint8_t *l3 = frame + sizeof(struct elb_eth_hdr);
@@ -309,8 +336,33 @@ ELB_INLINE int elb_encap_write(uint8_t *frame, const uint8_t *end, const struct 
 			return -1;
 		udp->sport = elb_htons(sport);
 		udp->dport = p->gue_dport;
-		udp->len = elb_htons((uint16_t)(sizeof(*udp) + pkt->l3_len));
+		/* Covers the GUE header and private data, if any. */
+		udp->len = elb_htons((uint16_t)(outer_len - (uint32_t)(next - l3)));
 		udp->check = 0; /* see the top of this file */
+		if (p->has_alternate) {
+			struct elb_gue_hdr *gue = (void *)(udp + 1);
+			struct elb_gue_priv_hdr *priv = (void *)(gue + 1);
+			uint8_t *alt = (uint8_t *)(priv + 1);
+
+			if ((const uint8_t *)(priv + 1) > end)
+				return -1;
+			gue->ver_c_hlen = (uint8_t)(elb_gue_priv_len(p->outer_family) / 4);
+			gue->proto = inner_proto;
+			gue->flags = 0;
+			priv->magic = ELB_GUE_PRIV_MAGIC;
+			priv->type = ELB_GUE_PRIV_SECOND_CHANCE;
+			priv->hops_left = ELB_GUE_PRIV_HOPS_FROM_BALANCER;
+			priv->family = p->outer_family;
+			if (p->outer_family == ELB_AF_INET) {
+				if (alt + 4 > end)
+					return -1;
+				elb_memcpy(alt, &p->alternate.v4, 4);
+			} else {
+				if (alt + 16 > end)
+					return -1;
+				elb_memcpy(alt, p->alternate.v6, 16);
+			}
+		}
 	}
 	return (int)frame_len;
 }

@@ -189,5 +189,10 @@ static inline const char *elb_flow_state_name(enum elb_flow_state state)
 
 /* Flags of a flow entry, in both dataplanes' tables. */
 #define ELB_FLOW_F_RATE_LIMITED 1u /* the flow has hit its rate limit (counted once) */
+/* Learned mid-stream (a miss on anything but a TCP SYN: after a restart, on
+ * another CPU or worker, or from another node): the backend is Maglev's
+ * guess, not sure, so its packets carry the second-chance alternate
+ * (elb_second_chance.h). */
+#define ELB_FLOW_F_MIDSTREAM 2u
 
 #endif /* ELB_FLOW_STATE_H */

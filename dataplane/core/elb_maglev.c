@@ -325,3 +325,30 @@ out:
 	free(candidates);
 	return ret;
 }
+
+static inline bool still_owner_of(const uint8_t *still_owner, uint32_t n_still, uint32_t id)
+{
+	return id != ELB_MAGLEV_EMPTY && id < n_still && still_owner[id] != 0;
+}
+
+void elb_maglev_previous(uint32_t *previous, const uint32_t *new_table, uint32_t new_size,
+			 const uint32_t *old_table, const uint32_t *old_previous,
+			 uint32_t old_size, const uint8_t *still_owner, uint32_t n_still)
+{
+	if (old_table == NULL || old_size != new_size) {
+		fill_empty(previous, new_size);
+		return;
+	}
+	for (uint32_t s = 0; s < new_size; s++) {
+		uint32_t owner = new_table[s];
+		uint32_t old = old_table[s];
+		uint32_t chain = old_previous != NULL ? old_previous[s] : ELB_MAGLEV_EMPTY;
+
+		if (old != owner && still_owner_of(still_owner, n_still, old))
+			previous[s] = old;
+		else if (chain != owner && still_owner_of(still_owner, n_still, chain))
+			previous[s] = chain;
+		else
+			previous[s] = ELB_MAGLEV_EMPTY;
+	}
+}

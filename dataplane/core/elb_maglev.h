@@ -82,6 +82,27 @@ bool elb_is_prime(uint32_t n);
 int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_backend *backends,
 		     uint32_t n_backends);
 
+/*
+ * The previous owner of each slot of a rebuilt table (second chance,
+ * elb_second_chance.h): previous[s] for s in [0, new_size), per slot
+ *
+ *   old = old_table[s] if it is still an owner, else ELB_MAGLEV_EMPTY
+ *   old != EMPTY and old != new_table[s]            -> old
+ *   old_previous[s] still an owner, != new_table[s] -> old_previous[s]
+ *                            (the alternate survives changes that did not
+ *                             move this slot)
+ *   otherwise                                        -> ELB_MAGLEV_EMPTY
+ *
+ * "Still an owner": still_owner[id] != 0 (id < n_still): the id names the
+ * same backend (same slot and generation) in the new set, active or
+ * draining. All EMPTY when there is no old table (old_table NULL) or its
+ * size differs: its slots mean other flows. old_previous NULL reads as all
+ * EMPTY. previous may not alias the other arrays. Pure, no allocation.
+ */
+void elb_maglev_previous(uint32_t *previous, const uint32_t *new_table, uint32_t new_size,
+			 const uint32_t *old_table, const uint32_t *old_previous,
+			 uint32_t old_size, const uint8_t *still_owner, uint32_t n_still);
+
 #endif /* !__bpf__ */
 
 #endif /* ELB_MAGLEV_H */

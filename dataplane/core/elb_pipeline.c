@@ -9,6 +9,7 @@
 #include "elb_encap.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
+#include "elb_second_chance.h"
 
 /*
  * VIP lookup hash. Not keyed: the VIP table is small, built by the operator,
@@ -171,6 +172,32 @@ static inline bool backend_still_valid(const struct elb_snapshot *snap,
 	       b->state != ELB_BACKEND_EMPTY;
 }
 
+/*
+ * The second-chance alternate of a packet going to backend_slot: the
+ * previous owner of its Maglev slot, if elb_second_chance_alternate_ok
+ * says so. Called only for packets whose backend is not sure (a
+ * mid-stream miss or a hit on a mid-stream entry) of a second_chance VIP.
+ */
+static inline bool pick_alternate(const struct elb_snapshot *snap, const struct elb_vip *vip,
+				  const struct elb_packet *pkt, uint64_t hash,
+				  uint32_t backend_slot, uint32_t *alternate_slot)
+{
+	uint32_t prev = ELB_MAGLEV_EMPTY;
+	const struct elb_backend_slot *p;
+
+	if (vip->maglev_previous != NULL)
+		prev = vip->maglev_previous[elb_maglev_slot(hash, vip->maglev_size)];
+	if (prev >= snap->n_backend_slots)
+		return false;
+	p = &snap->backends[prev];
+	if (!elb_second_chance_alternate_ok(vip->second_chance, pkt->key.proto, vip->index,
+					    backend_slot, snap->backends[backend_slot].family,
+					    prev, p->gen, p->vip_index, p->family))
+		return false;
+	*alternate_slot = prev;
+	return true;
+}
+
 #define ELB_PIPELINE_PREFETCH_AHEAD 12 /* packets between an entry's prefetch and its use */
 
 /* What the first stage of the pipeline learned about one packet. */
@@ -236,9 +263,9 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	struct elb_vip_counters *vc;
 	const struct elb_vip *vip;
 	uint32_t now_tick = (uint32_t)(now_ns >> ELB_FLOW_TICK_SHIFT);
-	uint32_t backend_slot, overhead, need;
+	uint32_t backend_slot, alternate_slot = 0, overhead, need;
 	uint64_t hash = c->hash;
-	bool is_icmp_error;
+	bool is_icmp_error, unsure = false;
 	uint8_t *out;
 	int out_len;
 
@@ -257,6 +284,12 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 				elb_flow_entry_state(&w->flows, entry), pkt->key.proto, pkt->tcp_flags);
 
 			elb_flow_refresh(&w->flows, entry, next, vip->timeouts.ticks[next], now_tick);
+		}
+		/* A sure entry wins as it is; a mid-stream one carries the
+		 * alternate (the one test added to an established hit). */
+		if (ELB_UNLIKELY(*elb_flow_entry_flags(&w->flows, entry) & ELB_FLOW_F_MIDSTREAM)) {
+			res->midstream = 1;
+			unsure = !is_icmp_error;
 		}
 	} else {
 		uint32_t pick = vip->maglev[elb_maglev_slot(hash, vip->maglev_size)];
@@ -283,6 +316,19 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			}
 			entry->backend_id = backend_slot;
 			entry->backend_gen = snap->backends[backend_slot].gen;
+			{
+				uint8_t *flags = elb_flow_entry_flags(&w->flows, entry);
+
+				/* A re-pick decides anew: a SYN starts the
+				 * connection here, anything else is a guess. */
+				if (elb_flow_learned_midstream(pkt)) {
+					*flags |= ELB_FLOW_F_MIDSTREAM;
+					res->midstream = 1;
+					unsure = true;
+				} else {
+					*flags &= (uint8_t)~ELB_FLOW_F_MIDSTREAM;
+				}
+			}
 			res->new_flow = 1;
 			w->counters.new_flows++;
 			vc->new_flows++;
@@ -310,9 +356,17 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	encap.gue = vip->gue;
 	encap.gue_dport = vip->gue_dport;
 	encap.mtu = vip->mtu;
+	encap.has_alternate = 0;
+	if (ELB_UNLIKELY(unsure) && vip->second_chance &&
+	    pick_alternate(snap, vip, pkt, hash, backend_slot, &alternate_slot)) {
+		encap.has_alternate = 1;
+		encap.alternate = snap->backends[alternate_slot].addr;
+		res->has_alternate = 1;
+		res->alternate_slot = alternate_slot;
+	}
 	elb_memcpy(encap.src_mac, w->port_mac, 6);
 	elb_memcpy(encap.dst_mac, snap->gateway_mac, 6);
-	overhead = elb_encap_overhead(encap.outer_family, encap.gue);
+	overhead = elb_encap_params_overhead(&encap);
 
 	switch (elb_encap_mtu_check(pkt, &encap)) {
 	case ELB_MTU_FITS:

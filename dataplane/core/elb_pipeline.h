@@ -66,7 +66,12 @@ struct elb_vip {
 	uint16_t gue_dport; /* network order */
 	uint32_t maglev_size;
 	uint32_t gen; /* this VIP's generation: a new VIP reusing the index gets a new one */
+	uint8_t second_chance; /* attach the previous owner as alternate (elb_second_chance.h) */
 	const uint32_t *maglev; /* maglev_size slots of backend-slot indices or ELB_MAGLEV_EMPTY */
+	/* maglev_size entries: the backend slot that owned each Maglev slot
+	 * before the last change that moved it, ELB_MAGLEV_EMPTY when none
+	 * (elb_maglev_previous); NULL = none anywhere. */
+	const uint32_t *maglev_previous;
 	struct elb_rate_limit rate_limit;
 	struct elb_flow_timeouts timeouts;
 };
@@ -123,6 +128,10 @@ struct elb_pipeline_result {
 	int32_t head_move;     /* the output frame starts this many bytes after the input's (<= 0) */
 	uint32_t out_len;      /* output frame length, for FORWARD and REPLY */
 	uint8_t new_flow;      /* this packet created or re-picked its flow entry */
+	uint8_t has_alternate; /* FORWARD carried a second-chance alternate */
+	uint8_t midstream;     /* the flow entry is ELB_FLOW_F_MIDSTREAM (learned mid-stream) */
+	uint8_t pad;
+	uint32_t alternate_slot; /* backend slot of the alternate, when has_alternate */
 };
 
 struct elb_counter_pair {

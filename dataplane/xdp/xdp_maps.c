@@ -25,10 +25,11 @@
  *      that moment some new flows of that VIP are dropped, never sent to
  *      another VIP's backend. Existing flows of a removed backend are
  *      re-picked as soon as its slot's generation changes, as in DPDK.
- *   4. per VIP whose table changed: a new inner map is created, filled
- *      completely, and published with one update of the outer map (the
- *      kernel swaps the pointer under RCU), so the program sees the old or
- *      the new table, never a partial one. The table carries its own size in
+ *   4. per VIP whose table or previous owners (second chance) changed: a
+ *      new inner map is created, filled completely (table and previous
+ *      owners, bpf/edgelb_xdp_maps.h), and published with one update of
+ *      the outer map (the kernel swaps the pointer under RCU), so the
+ *      program sees the old or the new table, never a partial one. The table carries its own size in
  *      entry 0, so a VIP entry written later (step 5) cannot pair the old
  *      size with the new table.
  *   5. add or update the VIP entries, after setting their addresses' bits in
@@ -77,7 +78,8 @@ static void vip_value_of(const struct elb_vip *v, struct elb_xdp_vip *x)
 	memset(x, 0, sizeof(*x));
 	x->index = v->index;
 	x->mtu = v->mtu;
-	x->gue = v->gue;
+	x->encap_flags = (uint8_t)((v->gue ? ELB_XDP_VIP_GUE : 0) |
+				   (v->second_chance ? ELB_XDP_VIP_SECOND_CHANCE : 0));
 	x->rate_limited = v->rate_limited;
 	x->gue_dport = v->gue_dport;
 	x->maglev_size = v->maglev_size;
@@ -234,19 +236,31 @@ static int write_slots(struct xdp_dataplane *dp, const struct elb_snapshot *next
 	return 0;
 }
 
+/* Previous owners equal: both absent (all EMPTY) or the same array. */
+static bool previous_equal(const struct elb_vip *a, const struct elb_vip *b)
+{
+	if (a->maglev_previous == NULL || b->maglev_previous == NULL)
+		return a->maglev_previous == b->maglev_previous;
+	return memcmp(a->maglev_previous, b->maglev_previous,
+		      sizeof(*a->maglev_previous) * a->maglev_size) == 0;
+}
+
 static bool table_unchanged(const struct elb_vip *a, const struct elb_vip *b)
 {
 	return a->maglev != NULL && b->maglev != NULL && a->gen == b->gen &&
 	       a->maglev_size == b->maglev_size &&
-	       memcmp(a->maglev, b->maglev, sizeof(*a->maglev) * a->maglev_size) == 0;
+	       memcmp(a->maglev, b->maglev, sizeof(*a->maglev) * a->maglev_size) == 0 &&
+	       previous_equal(a, b);
 }
 
-/* A new inner map holding v's table, filled before anyone can see it. */
+/* A new inner map holding v's table and previous owners (layout in
+ * bpf/edgelb_xdp_maps.h), filled before anyone can see it. */
 static int build_table(const struct elb_vip *v)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
-	uint32_t entries = v->maglev_size + ELB_XDP_MAGLEV_HEADER, count = entries;
+	uint32_t entries = elb_xdp_maglev_entries(v->maglev_size), count = entries;
 	uint32_t *keys = malloc(sizeof(*keys) * entries), *values = malloc(sizeof(*values) * entries);
+	uint32_t *previous;
 	int fd = -ENOMEM, rc;
 
 	if (keys == NULL || values == NULL)
@@ -255,6 +269,12 @@ static int build_table(const struct elb_vip *v)
 		keys[i] = i;
 	values[0] = v->maglev_size;
 	memcpy(values + ELB_XDP_MAGLEV_HEADER, v->maglev, sizeof(*values) * v->maglev_size);
+	previous = values + ELB_XDP_MAGLEV_HEADER + v->maglev_size;
+	if (v->maglev_previous != NULL)
+		memcpy(previous, v->maglev_previous, sizeof(*values) * v->maglev_size);
+	else
+		for (uint32_t i = 0; i < v->maglev_size; i++)
+			previous[i] = ELB_MAGLEV_EMPTY;
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "elb_maglev", sizeof(uint32_t), sizeof(uint32_t),
 			    entries, &opts);
 	if (fd < 0) {
@@ -403,6 +423,106 @@ int xdp_maps_init_globals(struct xdp_dataplane *dp)
 	return 0;
 }
 
+/* values[0..n) := entries 0..n of the ARRAY map fd: in batches, one
+ * entry at a time where the kernel has no batch lookup. */
+static int read_array(int fd, uint32_t *values, uint32_t n)
+{
+	uint32_t *keys = malloc(sizeof(*keys) * (n ? n : 1));
+	uint32_t done = 0, token_in = 0, token_out = 0;
+	int rc = 0;
+
+	if (keys == NULL)
+		return -ENOMEM;
+	while (done < n) {
+		uint32_t count = n - done;
+
+		rc = bpf_map_lookup_batch(fd, done ? &token_in : NULL, &token_out, keys + done,
+					  values + done, &count, NULL);
+		if (rc && errno != ENOENT)
+			break;
+		done += count;
+		token_in = token_out;
+		if (rc || count == 0)
+			break; /* ENOENT: the end of the map */
+	}
+	rc = 0;
+	/* Each key is its index, so whatever the batches did not cover (or
+	 * all of it, without batch support) reads one by one. */
+	for (uint32_t i = done < n ? 0 : n; i < n; i++)
+		if (bpf_map_lookup_elem(fd, &i, &values[i])) {
+			rc = -errno;
+			break;
+		}
+	free(keys);
+	return rc;
+}
+
+/*
+ * Read VIP index's table and previous owners back from its inner map into
+ * sv (maglev, maglev_size, maglev_previous): what a restarted agent builds
+ * its first snapshot from, so that the previous owners survive the restart
+ * (elb_maglev_previous continues from them). A table of an older agent
+ * (1 + size entries) reads with no previous owners.
+ * @return 0, -ENOENT (no table at index), -ENOMEM, or -errno.
+ */
+static int read_table(struct xdp_dataplane *dp, uint32_t index, struct elb_vip *sv)
+{
+	int outer = bpf_map__fd(dp->skel->maps.maglev);
+	struct bpf_map_info info;
+	uint32_t info_len = sizeof(info), id, size, entries;
+	uint32_t *values = NULL, *table = NULL, *previous = NULL;
+	int fd, rc = 0;
+
+	if (bpf_map_lookup_elem(outer, &index, &id))
+		return -ENOENT;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
+		rc = -errno;
+		goto out;
+	}
+	entries = info.max_entries;
+	values = malloc(sizeof(*values) * (entries ? entries : 1));
+	if (values == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = read_array(fd, values, entries);
+	if (rc)
+		goto out;
+	size = entries > 0 ? values[0] : 0;
+	if (size == 0 || entries < ELB_XDP_MAGLEV_HEADER + size) {
+		rc = -EINVAL;
+		goto out;
+	}
+	table = malloc(sizeof(*table) * size);
+	if (table == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(table, values + ELB_XDP_MAGLEV_HEADER, sizeof(*table) * size);
+	if (entries >= elb_xdp_maglev_entries(size)) {
+		previous = malloc(sizeof(*previous) * size);
+		if (previous == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(previous, values + ELB_XDP_MAGLEV_HEADER + size, sizeof(*previous) * size);
+	}
+	sv->maglev = table;
+	sv->maglev_previous = previous;
+	sv->maglev_size = size;
+	table = previous = NULL;
+out:
+	free(values);
+	free(table);
+	free(previous);
+	close(fd);
+	return rc;
+}
+
 int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint32_t *max_gen)
 {
 	int vips_fd = bpf_map__fd(dp->skel->maps.vips);
@@ -438,12 +558,19 @@ int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint
 		sv->family = k.family;
 		sv->index = v.index;
 		sv->gen = v.gen;
-		sv->maglev_size = 1;
-		/* Only "this VIP exists" matters to elb_snapshot_build. */
-		sv->maglev = calloc(1, sizeof(*sv->maglev));
-		if (sv->maglev == NULL) {
-			elb_snapshot_free(snap);
-			return -ENOMEM;
+		sv->gue = (v.encap_flags & ELB_XDP_VIP_GUE) != 0;
+		sv->second_chance = (v.encap_flags & ELB_XDP_VIP_SECOND_CHANCE) != 0;
+		/* The table and previous owners, for the previous owners of the
+		 * first snapshot built from this one. Without them (a table
+		 * that cannot be read) only "this VIP exists" matters to
+		 * elb_snapshot_build: a one-slot stand-in. */
+		if (sv->maglev == NULL && read_table(dp, v.index, sv) != 0) {
+			sv->maglev_size = 1;
+			sv->maglev = calloc(1, sizeof(*sv->maglev));
+			if (sv->maglev == NULL) {
+				elb_snapshot_free(snap);
+				return -ENOMEM;
+			}
 		}
 		snap->n_vips++;
 		if (v.gen > *max_gen)

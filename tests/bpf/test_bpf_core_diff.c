@@ -6,9 +6,10 @@
  * BPF_PROG_TEST_RUN) and requires identical parse results, flow keys,
  * offsets, flags, reasons, flow hashes, Maglev slots, flow states and
  * token-bucket verdicts, and, for the encapsulating program, the same XDP
- * action and the same output frame byte for byte, under four sets of
+ * action and the same output frame byte for byte, under six sets of
  * encapsulation parameters (IPv4 outer, IPv6 outer, GUE, an MTU small
- * enough to force ICMP too-big replies).
+ * enough to force ICMP too-big replies, and GUE variant 0 with a
+ * second-chance alternate over IPv4 and, with a small MTU, over IPv6).
  *
  * Frames: well-formed IPv4/IPv6 TCP/UDP/ICMP packets with VLAN tags, options,
  * extension headers and fragments, laid out here with pktgen's wire
@@ -246,6 +247,7 @@ static void mutate(struct frame *f)
 
 struct tally {
 	unsigned long compared, ip, not_ip, malformed, encapsulated, admits, refusals, mismatches;
+	unsigned long with_alternate; /* encapsulated or too-big under an alternate's parameters */
 };
 
 /* The C side's copy of the BPF program's token bucket and clock. */
@@ -265,6 +267,14 @@ static const struct elb_encap_params encap_configs[] = {
 	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
 	{.outer_family = ELB_AF_INET6, .gue = 1, .gue_dport = 0xc417, .mtu = 100,
 	 .outer_src.v6 = {0xfd, 0, [15] = 1}, .outer_dst.v6 = {0xfd, 0, [14] = 1, [15] = 3},
+	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
+	{.outer_family = ELB_AF_INET, .gue = 1, .gue_dport = 0xc417, .mtu = 1500,
+	 .outer_src.v4 = 0x010a8c0, .outer_dst.v4 = 0x0b00a8c0,
+	 .has_alternate = 1, .alternate.v4 = 0x0c00a8c0,
+	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
+	{.outer_family = ELB_AF_INET6, .gue = 1, .gue_dport = 0xc417, .mtu = 124,
+	 .outer_src.v6 = {0xfd, 0, [15] = 1}, .outer_dst.v6 = {0xfd, 0, [14] = 1, [15] = 3},
+	 .has_alternate = 1, .alternate.v6 = {0xfd, 0, [14] = 1, [15] = 4},
 	 .src_mac = {2, 0, 0, 0, 0, 0x11}, .dst_mac = {2, 0, 0, 0, 0, 0x22}},
 };
 
@@ -288,7 +298,7 @@ static int c_encap(const struct frame *f, const struct elb_encap_params *p, uint
 	hash = elb_flow_hash(&pkt.key, &seed);
 	verdict = elb_encap_mtu_check(&pkt, p);
 	if (verdict == ELB_MTU_FITS)
-		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_encap_overhead(p->outer_family, p->gue);
+		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_encap_params_overhead(p);
 	else if (verdict == ELB_MTU_TOO_BIG_REPLY)
 		room = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt.key.family);
 	else
@@ -323,6 +333,8 @@ static int compare_encap(struct core_check *skel, int prog_fd, const struct fram
 		return -1;
 	if (c_action == XDP_TX)
 		t->encapsulated++;
+	if (c_action == XDP_TX && p->has_alternate)
+		t->with_alternate++;
 	if ((int)out.action != c_action ||
 	    (c_action == XDP_TX && (out.len != c_len || memcmp(bpf_out, c_out, c_len) != 0))) {
 		if (t->mismatches++ < 5) {
@@ -430,14 +442,16 @@ static void test_c_and_bpf_agree(void)
 		CU_ASSERT_EQUAL_FATAL(compare_one(skel, prog_fd, &f, &t), 0);
 	}
 	printf("compared %lu frames (%lu IP, %lu not IP, %lu malformed; %lu encapsulated or "
-	       "answered too-big, %lu bucket admits, %lu refusals): %lu mismatches\n",
-	       t.compared, t.ip, t.not_ip, t.malformed, t.encapsulated, t.admits, t.refusals,
-	       t.mismatches);
+	       "answered too-big, %lu of them with a second-chance alternate; %lu bucket admits, "
+	       "%lu refusals): %lu mismatches\n",
+	       t.compared, t.ip, t.not_ip, t.malformed, t.encapsulated, t.with_alternate, t.admits,
+	       t.refusals, t.mismatches);
 	CU_ASSERT_EQUAL(t.mismatches, 0);
 	CU_ASSERT(t.ip > 1000);
 	CU_ASSERT(t.not_ip > 100);
 	CU_ASSERT(t.malformed > 1000);
 	CU_ASSERT(t.encapsulated > 1000);
+	CU_ASSERT(t.with_alternate > 200);
 	CU_ASSERT(t.admits > 100);
 	CU_ASSERT(t.refusals > 100);
 }

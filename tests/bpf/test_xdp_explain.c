@@ -18,7 +18,12 @@
  *   5. a flow held by several CPUs: holders, and the CPU whose entry is
  *      used (the one expiring last; expired copies do not count);
  *   6. and, against a frame built independently (tests/lib), the bytes the
- *      live program sends for a SYN.
+ *      live program sends for a SYN;
+ *   7. second chance: after a backend is added to a GUE VIP with
+ *      second_chance, a mid-connection packet (ACK) of a flow whose Maglev
+ *      slot moved carries the slot's previous owner as alternate (GUE
+ *      variant 0, checked byte by byte), one whose slot did not move none,
+ *      and a SYN none.
  * Needs root (CAP_BPF); exits 77 (skipped) without it.
  */
 #include <arpa/inet.h>
@@ -57,6 +62,24 @@ static const char *const config_base =
 	"  {\"address\": \"10.0.0.11\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
 	"   \"rate_limit\": {\"packets_per_s\": 10, \"packet_burst\": 3},"
 	"   \"backends\": [{\"address\": \"10.200.0.1\"}]}]}";
+/* Test 7: VIP 10.0.0.10's backends as test 2 left them, and a GUE VIP
+ * with second chance whose backends are the format's argument. */
+static const char *const config_second_chance =
+	"{\"node\": {\"source_v4\": \"192.168.10.1\", \"source_v6\": \"fd00::1\","
+	"            \"gateway_mac\": \"02:00:00:00:00:fe\"},"
+	" \"vips\": ["
+	"  {\"address\": \"10.0.0.10\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
+	"   \"backends\": [{\"address\": \"10.200.0.1\"}, {\"address\": \"10.200.0.3\"},"
+	"                {\"address\": \"10.200.0.4\"}]},"
+	"  {\"address\": \"10.0.0.11\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
+	"   \"rate_limit\": {\"packets_per_s\": 10, \"packet_burst\": 3},"
+	"   \"backends\": [{\"address\": \"10.200.0.1\"}]},"
+	"  {\"address\": \"10.0.0.12\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
+	"   \"encap\": \"gue\", \"second_chance\": true, \"backends\": [%s]}]}";
+#define SC(n) "{\"address\": \"10.201.0." #n "\"}"
+#define SC_BACKENDS_3 SC(1) ", " SC(2) ", " SC(3)
+#define SC_BACKENDS_4 SC_BACKENDS_3 ", " SC(4)
+
 /* The backends of 10.0.0.10:80 in each step of test 2. */
 #define B(n) "{\"address\": \"10.200.0." #n "\"}"
 #define BACKENDS_3 B(1) ", " B(2) ", " B(3)
@@ -478,6 +501,102 @@ static void test_forward_bytes(void)
 		       want_len);
 }
 
+/* The snapshot's index of the VIP at this IPv4 address. */
+static uint16_t vip_index_of(const char *addr)
+{
+	union elb_addr a = {0};
+
+	inet_pton(AF_INET, addr, &a.v4);
+	for (uint16_t v = 0; v < dp.snap->n_vips; v++)
+		if (dp.snap->vips[v].addr.v4 == a.v4)
+			return v;
+	return ELB_NO_VIP;
+}
+
+/* What Maglev picks now for f of VIP v. */
+static uint32_t maglev_now_of(const struct frame *f, uint16_t v)
+{
+	struct elb_packet pkt;
+	const struct elb_vip *vip = &dp.snap->vips[v];
+
+	memset(&pkt, 0, sizeof(pkt));
+	elb_parse(f->b, f->b + f->len, &pkt);
+	return vip->maglev[elb_maglev_slot(elb_flow_hash(&pkt.key, &dp.snap->seed),
+					   vip->maglev_size)];
+}
+
+/* 7. */
+static void test_second_chance(void)
+{
+	/* GUE header (version 0, Hlen 2, proto 4, no flags), then edgelb's
+	 * private data: magic, type second chance, 1 hop left, IPv4. */
+	static const uint8_t gue[8] = {0x02, 4, 0, 0, 0xEB, 1, 1, 4};
+	struct elb_explain_run *run = calloc(1, sizeof(*run));
+	uint32_t before[FLOWS], with_alternate = 0, without = 0;
+	uint64_t now = T0 + 70000 * MS;
+	uint16_t v;
+
+	if (xdp_test_apply(&dp, config_second_chance, SC_BACKENDS_3, &in_force, &epoch)) {
+		CU_FAIL("apply: second-chance VIP");
+		goto out;
+	}
+	v = vip_index_of("10.0.0.12");
+	ELB_CHECK(v != ELB_NO_VIP, "no VIP 10.0.0.12");
+	for (unsigned int i = 0; i < FLOWS; i++) {
+		struct frame ack = tcp_frame("198.51.101.7", "10.0.0.12", (uint16_t)(30000 + i), 80,
+					     ELB_TCP_ACK);
+
+		before[i] = maglev_now_of(&ack, v);
+	}
+	if (xdp_test_apply(&dp, config_second_chance, SC_BACKENDS_4, &in_force, &epoch)) {
+		CU_FAIL("apply: a backend added to the second-chance VIP");
+		goto out;
+	}
+	for (unsigned int i = 0; i < FLOWS; i++) {
+		struct frame ack = tcp_frame("198.51.101.7", "10.0.0.12", (uint16_t)(30000 + i), 80,
+					     ELB_TCP_ACK);
+		struct frame syn = tcp_frame("198.51.101.8", "10.0.0.12", (uint16_t)(30000 + i), 80,
+					     ELB_TCP_SYN);
+		bool moved = maglev_now_of(&ack, v) != before[i];
+		struct live l = explain_then_run(&ack, now, run, "second chance, ACK");
+
+		ELB_CHECK(!run->flow.found && run->result.verdict == ELB_VERDICT_FORWARD &&
+			      run->result.midstream == 1 && run->result.has_alternate == moved,
+			  "flow %u: found %d verdict %u midstream %u alternate %u (moved %d)", i,
+			  run->flow.found, run->result.verdict, run->result.midstream,
+			  run->result.has_alternate, moved);
+		if (moved && run->result.has_alternate) {
+			ELB_CHECK(run->result.alternate_slot == before[i],
+				  "flow %u: alternate slot %u, owner before the change %u", i,
+				  run->result.alternate_slot, before[i]);
+			/* Ethernet, outer IPv4, UDP, then GUE and the alternate. */
+			ELB_CHECK(l.out_len == ack.len + 20 + 8 + 12 &&
+					  memcmp(l.out + 14 + 20 + 8, gue, sizeof(gue)) == 0 &&
+					  memcmp(l.out + 14 + 20 + 8 + 8,
+						 &dp.snap->backends[before[i]].addr.v4, 4) == 0 &&
+					  memcmp(l.out + 14 + 20 + 8 + 12, ack.b + 14, ack.len - 14) == 0,
+				  "flow %u: not GUE variant 0 naming the previous owner", i);
+			with_alternate++;
+		} else if (!moved) {
+			ELB_CHECK(l.out_len == ack.len + 20 + 8 &&
+					  memcmp(l.out + 14 + 20 + 8, ack.b + 14, ack.len - 14) == 0,
+				  "flow %u: not GUE variant 1", i);
+			without++;
+		}
+		/* A SYN starts the connection where it lands: never an alternate. */
+		explain_then_run(&syn, now, run, "second chance, SYN");
+		ELB_CHECK(run->result.midstream == 0 && run->result.has_alternate == 0,
+			  "flow %u: SYN midstream %u alternate %u", i, run->result.midstream,
+			  run->result.has_alternate);
+	}
+	ELB_CHECK(with_alternate > 0 && without > 0, "second chance: %u with, %u without alternate",
+		  with_alternate, without);
+	printf("second chance: %u mid-stream packets with an alternate, %u without\n",
+	       with_alternate, without);
+out:
+	free(run);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -487,6 +606,7 @@ int main(void)
 		ELB_TEST(test_kernel_and_malformed),
 		ELB_TEST(test_cpus),
 		ELB_TEST(test_forward_bytes),
+		ELB_TEST(test_second_chance),
 		ELB_TEST_END,
 	};
 	static const uint8_t mac[6] = ELB_REPLAY_DEFAULT_MAC;

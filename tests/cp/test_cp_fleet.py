@@ -35,7 +35,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 
@@ -43,6 +42,7 @@ from edgelb_testlib import rpc
 from edgelb_testlib.frames import tcp4_frame
 from edgelb_testlib.netns import mac_of, veth_pairs
 from edgelb_testlib.proc import wait_for
+from edgelb_testlib.pytest_plugin import print_past_capture
 from edgelb_testlib.rpc import Subscription
 from cplib import Harness, cp_exits_cleanly, env_fixture
 
@@ -132,7 +132,7 @@ class Env(Harness):
 
     def figure(self, text):
         # Past pytest's capture: the figures are read from the test's log.
-        print("figure: " + text, file=sys.__stdout__, flush=True)
+        print_past_capture("figure: " + text)
 
     def start_dp(self, i):
         if i == 1 and XDP:

@@ -53,7 +53,7 @@ from edgelb_testlib import e2e
 from edgelb_testlib import rpc as jsonrpc
 from edgelb_testlib.e2e import (CHECKS, Client, check, start_backend, start_dataplane,
                                 stop_process, topology)
-from edgelb_testlib.netns import sh
+from edgelb_testlib.netns import sh, tc_wire
 from edgelb_testlib.pcap import write_pcap
 from edgelb_testlib.proc import poll_until, stop_and_collect
 from edgelb_testlib.pytest_plugin import require_root
@@ -136,11 +136,7 @@ def wire(lb):
     all, mirred redirect). A frame the kernel transmits into the tap is
     what edgelb-dp receives, on the queue the tun driver picks for its flow."""
     sh("sysctl", "-qw", f"net.ipv6.conf.{DATA_TAP}.disable_ipv6=1", ns=lb)
-    for src, dst in (("eth0", DATA_TAP), (DATA_TAP, "eth0")):
-        sh("tc", "qdisc", "replace", "dev", src, "ingress", ns=lb)
-        sh("tc", "filter", "add", "dev", src, "parent", "ffff:", "protocol", "all",
-           "u32", "match", "u32", "0", "0",
-           "action", "mirred", "egress", "redirect", "dev", dst, ns=lb)
+    tc_wire("eth0", DATA_TAP, ns=lb)
 
 
 def client_flows(topo, vip, states):

@@ -80,3 +80,32 @@ uint32_t elb_test_ipip4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 	memcpy(f + off, inner, inner_len);
 	return (uint32_t)(off + inner_len);
 }
+
+uint32_t elb_test_gue4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint32_t dst,
+			     uint16_t sport, uint16_t dport, uint32_t alternate,
+			     const uint8_t *inner, uint32_t inner_len)
+{
+	struct ip_params outer;
+	size_t off = write_eth_addrs(f, dst_mac, src_mac, WIRE_ETHERTYPE_IPV4);
+	size_t gue_len = alternate != 0 ? 4 + 8 : 0;
+
+	ipv4_params(&outer, inner[IPV4_OFF_TOS], get_be16(inner + IPV4_OFF_ID),
+		    get_be16(inner + IPV4_OFF_FRAG) & WIRE_IPV4_DF, WIRE_PROTO_UDP, src, dst);
+	off += write_ip_headers(f + off, &outer, 8 + gue_len + inner_len);
+	off += write_udp_header(f + off, sport, dport, gue_len + inner_len);
+	if (alternate != 0) {
+		f[off++] = 2;                /* ver 0, C 0, Hlen 2 words */
+		f[off++] = WIRE_PROTO_IPIP;  /* inner IPv4 */
+		put_be16(f + off, 0);        /* flags */
+		off += 2;
+		f[off++] = 0xeb;             /* edgelb's private data */
+		f[off++] = 1;                /* second chance */
+		f[off++] = 1;                /* hops left */
+		f[off++] = 4;                /* alternate's family */
+		put_be32(f + off, alternate);
+		off += 4;
+	}
+	memcpy(f + off, inner, inner_len);
+	return (uint32_t)(off + inner_len);
+}

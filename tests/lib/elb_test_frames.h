@@ -56,4 +56,19 @@ uint32_t elb_test_ipip4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 			      const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint32_t dst,
 			      const uint8_t *inner, uint32_t inner_len);
 
+/*
+ * The GUE frame a balancer sends for the IPv4 packet inner[0..inner_len)
+ * toward an IPv4 backend: Ethernet and outer IPv4 as elb_test_ipip4_frame
+ * but protocol 17, UDP sport -> dport with checksum 0; then, when
+ * alternate is not 0, the GUE variant 0 header (version 0, C 0, Hlen 2,
+ * proto 4, flags 0) and edgelb's second-chance private data (0xeb, type 1,
+ * 1 hop left, family 4, the alternate's address) per
+ * dataplane/core/elb_second_chance.h; then the inner packet. Returns the
+ * frame length.
+ */
+uint32_t elb_test_gue4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint32_t dst,
+			     uint16_t sport, uint16_t dport, uint32_t alternate,
+			     const uint8_t *inner, uint32_t inner_len);
+
 #endif /* ELB_TEST_FRAMES_H */

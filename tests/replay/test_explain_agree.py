@@ -23,6 +23,18 @@ the flow-table decision the phase implies (miss in A; hit, or backend gone,
 in B), and explain must change nothing: counters before and after the
 explanations are equal. Timestamps are the same within a phase, so the
 clock explain decides at (the next packet's) is each packet's own.
+A fourth VIP (IPv4 TCP, GUE, second_chance) has flows of three kinds:
+started by a SYN in phase A (the table is sure of them: never an
+alternate), first seen mid-connection in phase A (an ACK: a mid-stream
+entry, whose alternate in phase B is recomputed) and first seen in phase
+B (an ACK after the change: a mid-stream miss). Its change between the
+phases adds a backend and drains another, so some Maglev slots get new
+owners. For these packets the explanation must say `midstream` as the
+kind implies and name as `alternate` exactly the slot's owner before the
+change (read by explaining the same frame before phase A) when the packet
+is not sure and its slot moved, else null; every output frame of this VIP
+is checked against one built here from the wire format (GUE variant 0
+with edgelb's private data when there is an alternate, variant 1 without).
 Root only (skipped otherwise). Run by pytest (--replay, --pktgen,
 --dataplane): the run is one module fixture, each property a test.
 """
@@ -53,6 +65,13 @@ V4_UDP = {"address": "10.0.0.20", "port": 53, "protocol": "udp"}
 REMOVED, ADDED = "10.200.0.2", "10.200.0.5"
 V4_BACKENDS = ["10.200.0.1", "10.200.0.2", "10.200.0.3", "10.200.0.4"]
 V4_BACKENDS_B = ["10.200.0.1", "10.200.0.3", "10.200.0.4", ADDED]
+# Second chance: a backend added and one drained between the phases.
+V4_SC = {"address": "10.0.0.30", "port": 80, "protocol": "tcp"}
+SC_BACKENDS = [{"address": "10.202.0.%d" % i} for i in (1, 2, 3)]
+SC_BACKENDS_B = [{"address": "10.202.0.1"}, {"address": "10.202.0.2", "state": "draining"},
+                 {"address": "10.202.0.3"}, {"address": "10.202.0.4"}]
+SC_FLOWS = 600  # of each kind: sc_syn, sc_mid, sc_late
+GUE_PRIV_MAGIC, GUE_PRIV_SECOND_CHANCE = 0xEB, 1  # docs/second-chance.md
 
 CONFIG = {
     "node": {"source_v4": rl.NODE_SOURCE_V4, "source_v6": rl.NODE_SOURCE_V6,
@@ -63,6 +82,7 @@ CONFIG = {
         dict(V4_UDP, mtu=MTU, encap="gue",
              rate_limit={"packets_per_s": 1, "packet_burst": 1},
              backends=[{"address": "10.201.0.%d" % i} for i in (1, 2, 3)]),
+        dict(V4_SC, mtu=MTU, encap="gue", second_chance=True, backends=SC_BACKENDS),
     ],
 }
 
@@ -131,7 +151,72 @@ def build_capture(rnd):
     for i in range(20):
         a.insert(rnd.randrange(len(a)), ("too_big", frame("198.18.8.%d" % (i + 1), "10.0.0.10",
                                                           3000 + i, 80, 6, 0x18, b"b" * 1480)))
+    # Second chance: SYN-started, mid-stream in A, mid-stream in B only.
+    sc = V4_SC["address"]
+    for i in range(SC_FLOWS):
+        syn = ("198.20.%d.%d" % (i // 250, i % 250 + 1), 1024 + i)
+        mid = ("198.21.%d.%d" % (i // 250, i % 250 + 1), 1024 + i)
+        late = ("198.22.%d.%d" % (i // 250, i % 250 + 1), 1024 + i)
+        a.insert(rnd.randrange(len(a)), ("sc_syn", frame(syn[0], sc, syn[1], 80, 6, 0x02)))
+        b.insert(rnd.randrange(len(b)), ("sc_syn", frame(syn[0], sc, syn[1], 80, 6, 0x18, b"s" * 60)))
+        a.insert(rnd.randrange(len(a)), ("sc_mid", frame(mid[0], sc, mid[1], 80, 6, 0x18, b"m" * 60)))
+        b.insert(rnd.randrange(len(b)), ("sc_mid", frame(mid[0], sc, mid[1], 80, 6, 0x10)))
+        b.insert(rnd.randrange(len(b)), ("sc_late", frame(late[0], sc, late[1], 80, 6, 0x18, b"l" * 60)))
     return a, b
+
+
+def expected_gue4(inp, backend, alternate):
+    """The IP packet edgelb must send (from the outer IPv4 header on) for
+    input frame inp toward IPv4 `backend`: GUE variant 1 (the inner packet
+    right after UDP) without an alternate; with one, GUE variant 0: the
+    4-byte header (version 0, C 0, Hlen 2 words; proto 4; flags 0) and
+    edgelb's private data (magic, type, 1 hop left, family 4, the
+    alternate's address) before the inner packet. The UDP source port (flow
+    hash) is zeroed, in the result and by the caller in the frame compared."""
+    inner = inp[14:]
+    gue = b""
+    if alternate is not None:
+        gue = (struct.pack("!BBH", 0 << 6 | 0 << 5 | 2, 4, 0) +
+               struct.pack("!BBBB", GUE_PRIV_MAGIC, GUE_PRIV_SECOND_CHANCE, 1, 4) +
+               ipaddress.ip_address(alternate).packed)
+    udp = struct.pack("!HHHH", 0, rl.GUE_PORT, 8 + len(gue) + len(inner), 0)
+    tos, ident, frag = inner[1], struct.unpack("!H", inner[4:6])[0], struct.unpack("!H", inner[6:8])[0]
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(udp) + len(gue) + len(inner), ident,
+                      frag & 0x4000, 64, 17, 0, ipaddress.ip_address(rl.NODE_SOURCE_V4).packed,
+                      ipaddress.ip_address(backend).packed)
+    return with_ipv4_checksum(hdr) + udp + gue + inner
+
+
+def check_second_chance(ck, kind, phase, p, inp, old_owner):
+    """The second-chance members of explanation p of frame inp (kind, phase
+    "A" or "B"); old_owner: the Maglev pick of inp before phase A."""
+    ck.tally(p.get("vip", {}).get("second_chance") is True, "sc.vip", "%s: %s" % (kind, p.get("vip")))
+    if p["verdict"] != "forward":
+        ck.tally(False, "sc.forward", "%s %s: %s" % (kind, phase, p))
+        return None
+    midstream = kind == "sc_mid" or kind == "sc_late"
+    ck.tally(p.get("midstream") is midstream, "sc.midstream",
+             "%s %s: midstream %s" % (kind, phase, p.get("midstream")))
+    pick = p["maglev"]["backend"]
+    moved = phase == "B" and old_owner is not None and old_owner != pick
+    # The slot's previous owner: what it had before the change, if moved.
+    ck.tally(p["maglev"].get("previous", "absent") == (old_owner if moved else None), "sc.previous",
+             "%s %s: previous %s, owner before %s, now %s" % (kind, phase, p["maglev"].get("previous"),
+                                                               old_owner, pick))
+    # Only a packet whose backend is not sure carries it, and only toward
+    # another backend: a mid-stream entry of phase A goes to the old owner.
+    backend = p["backend"]["address"]
+    want = old_owner if midstream and moved and backend != old_owner else None
+    ck.tally(p.get("alternate", "absent") == want, "sc.alternate",
+             "%s %s: alternate %s, expected %s" % (kind, phase, p.get("alternate"), want))
+    out = bytes.fromhex(p.get("output", ""))
+    exp = expected_gue4(inp, backend, want)
+    got = out[14:14 + 20] + b"\0\0" + out[14 + 22:]
+    ck.tally(got == exp, "sc.wire", "%s %s: output %s, expected %s" % (kind, phase, out[14:].hex(), exp.hex()))
+    enc = p.get("encap", {})
+    ck.tally(enc.get("gue_variant") == (0 if want else 1) and
+             enc.get("overhead") == 28 + (12 if want else 0), "sc.encap", "%s %s: %s" % (kind, phase, enc))
+    return want
 
 
 class Replay:
@@ -206,6 +291,11 @@ def run(args, work, ck):
     try:
         replay.wait_hold(0)
         rpc = connect_when_ready(replay.sock, replay.proc, what="edgelb-replay")
+        # Each second-chance frame of phase B explained under the first
+        # configuration: the owner of its Maglev slot before the change.
+        sc_b = [(i, f) for i, f in enumerate(phase_b) if f[0].startswith("sc_")]
+        old_owner = {n_a + i: p["maglev"]["backend"]
+                     for (i, _f), p in zip(sc_b, explain_all(rpc, [f for _i, f in sc_b]))}
         before = counters(rpc)
         t0 = time.monotonic()
         predictions[:n_a] = explain_all(rpc, phase_a)
@@ -216,6 +306,8 @@ def run(args, work, ck):
 
         replay.wait_hold(n_a)
         res, err = outcome(rpc.request("backends.set", dict(V4_TCP, backends=[{"address": a} for a in V4_BACKENDS_B])))
+        ck.tally(err is None, "backends.set", str(err))
+        res, err = outcome(rpc.request("backends.set", dict(V4_SC, backends=SC_BACKENDS_B)))
         ck.tally(err is None, "backends.set", str(err))
         before = counters(rpc)
         t0 = time.monotonic()
@@ -241,6 +333,7 @@ def run(args, work, ck):
     outputs = [data for _ts, data in read_pcap(replay.out)]
     out_i = 0
     tally = {}
+    sc_tally = {}
     for i, (v, p) in enumerate(zip(verdicts, predictions)):
         kind = kinds[i]
         decision = p.get("flow", {}).get("decision", "-")
@@ -260,6 +353,12 @@ def run(args, work, ck):
         if kind == "flow":
             want = ("miss",) if i < n_a else ("hit", "backend_gone_repick")
             ck.tally(decision in want, "decision", "packet %d phase %s: %s" % (i, "A" if i < n_a else "B", decision))
+        if kind.startswith("sc_"):
+            phase = "A" if i < n_a else "B"
+            want = "hit" if phase == "B" and kind != "sc_late" else "miss"
+            ck.tally(decision == want, "decision", "packet %d %s phase %s: %s" % (i, kind, phase, decision))
+            alt = check_second_chance(ck, kind, phase, p, packets[i][1], old_owner.get(i))
+            sc_tally[(kind, phase, alt is not None)] = sc_tally.get((kind, phase, alt is not None), 0) + 1
     ck.tally(out_i == len(outputs), "output.count", "%d frames written, %d announced" % (len(outputs), out_i))
     # After phase B, its packets hit their entries (the re-picked ones too).
     ck.tally(all(p.get("flow", {}).get("decision") == "hit" for p in after if p["verdict"] != "drop"
@@ -276,6 +375,12 @@ def run(args, work, ck):
     repicks = tally.get(("B", "flow", "forward", None, "backend_gone_repick"), 0)
     limited = sum(c for k, c in tally.items() if k[0] == "B" and k[3] == "rate_limited")
     ck.tally(repicks > 0 and limited > 0, "coverage", "re-picks %d, rate-limited %d" % (repicks, limited))
+    for key in sorted(sc_tally):
+        ck.figure("second chance: %-7s phase %s %-16s %5d" % (key[0], key[1], "with alternate" if key[2] else "without",
+                                                             sc_tally[key]))
+    # Moved slots: 1 of 4 backends new, one drained (about 45% of slots).
+    ck.tally(sc_tally.get(("sc_late", "B", True), 0) > SC_FLOWS // 5 and
+             sc_tally.get(("sc_late", "B", False), 0) > SC_FLOWS // 5, "sc.coverage", str(sc_tally))
 
 
 ck = rl.tallied_run(run, "explain_agree")
@@ -293,6 +398,14 @@ ck = rl.tallied_run(run, "explain_agree")
     "output.count",             # as many frames written as announced
     "after.hit",                # after phase B its flows are found
     "coverage",                 # phase B had re-picks and rate-limited packets
+    "sc.vip",                   # second-chance VIP: explain says so
+    "sc.forward",               # its packets are forwarded
+    "sc.midstream",             # midstream as the packet's kind implies
+    "sc.previous",              # maglev.previous: the slot's owner before the change, if moved
+    "sc.alternate",             # the alternate: the previous owner, for packets not sure only
+    "sc.wire",                  # output: GUE variant 0 with private data / variant 1, built here
+    "sc.encap",                 # gue_variant and overhead (+12 with an IPv4 alternate)
+    "sc.coverage",              # mid-stream misses in B with and without an alternate
 ])
 def test_explanations(ck, kind):
     ck.assert_kind_passed(kind)

@@ -111,6 +111,7 @@ static void test_v4_vip_defaults(void)
 	CU_ASSERT_EQUAL(vip->encap, ELB_DP_ENCAP_IPIP);
 	CU_ASSERT_EQUAL(vip->mtu, 1500);
 	CU_ASSERT_EQUAL(vip->maglev_size, 65537);
+	CU_ASSERT_FALSE(vip->second_chance);
 	CU_ASSERT_EQUAL(vip->rate_limit.packets_per_s, 0);
 	CU_ASSERT_EQUAL(vip->rate_limit.packet_burst, 0);
 	CU_ASSERT_EQUAL(vip->rate_limit.bytes_per_s, 0);
@@ -251,6 +252,12 @@ static void test_validation_errors(void)
 		/* VIP settings */
 		{"{'vips':[{" VIP80 ",'encap':'gre'}]}", "vips[0].encap",
 		 "vips[0].encap: must be \"ipip\" or \"gue\""},
+		{"{'vips':[{" VIP80 ",'second_chance':1}]}", "vips[0].second_chance",
+		 "vips[0].second_chance: must be a boolean"},
+		{"{'vips':[{" VIP80 ",'second_chance':true}]}", "vips[0].second_chance",
+		 "vips[0].second_chance: needs \"encap\": \"gue\""},
+		{"{'vips':[{" VIP80 ",'encap':'ipip','second_chance':true}]}",
+		 "vips[0].second_chance", "vips[0].second_chance: needs \"encap\": \"gue\""},
 		{"{'vips':[{" VIP80 ",'mtu':575}]}", "vips[0].mtu",
 		 "vips[0].mtu: must be an integer in 576..9216"},
 		{"{'vips':[{" VIP80 ",'mtu':9217}]}", "vips[0].mtu",
@@ -536,7 +543,7 @@ static const char rich_config[] =
 	"'source_v4':'192.0.2.1','source_v6':'2001:db8::1','gateway_mac':'aa:bb:cc:dd:ee:0f',"
 	"'gue_port':7777},"
 	"'vips':[{'address':'2001:db8::10','port':0,'protocol':'udp','encap':'gue','mtu':9000,"
-	"'maglev_size':251,'rate_limit':{'packets_per_s':1000,'packet_burst':10,"
+	"'maglev_size':251,'second_chance':true,'rate_limit':{'packets_per_s':1000,'packet_burst':10,"
 	"'bytes_per_s':1000000000000,'byte_burst':9007199254740992},"
 	"'timeouts':{'tcp_syn_ms':1,'tcp_established_ms':4294967295,'tcp_closing_ms':3,'udp_ms':4},"
 	"'backends':[{'address':'2001:db8:1::1','weight':65535},"
@@ -577,7 +584,8 @@ static void test_round_trip(void)
 	text = cJSON_PrintUnformatted(json);
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "{\"address\":\"198.51.100.1\",\"port\":443,"
 					    "\"protocol\":\"tcp\",\"encap\":\"ipip\",\"mtu\":1500,"
-					    "\"maglev_size\":65537,"));
+					    "\"maglev_size\":65537,\"second_chance\":false,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"maglev_size\":251,\"second_chance\":true,"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"byte_burst\":9007199254740992}"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"k0\":\"0123456789abcdef\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"gateway_mac\":\"aa:bb:cc:dd:ee:0f\""));
@@ -603,6 +611,10 @@ static void test_round_trip(void)
 	back->vips[0].backends[1].weight = 1;
 	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
 	back->vips[0].backends[1].weight = 0;
+	back->vips[0].second_chance = false;
+	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
+	back->vips[0].second_chance = true;
+	CU_ASSERT_TRUE(elb_dp_config_equal(c, back));
 	back->node.has_gateway_mac = false;
 	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
 	elb_dp_config_free(back);
@@ -610,6 +622,66 @@ static void test_round_trip(void)
 
 	elb_dp_config_free(empty);
 	elb_dp_config_free(c);
+}
+
+/* What moves a VIP's Maglev table, for the previous-owner history: its
+ * size and its backends as a set with their effective weights; not their
+ * order, nor anything else, nor a VIP in one config only. */
+static void test_tables_moved(void)
+{
+	static const struct {
+		const char *next;
+		bool moved;
+	} cases[] = {
+		/* the same */
+		{"'backends':[{'address':'10.0.0.1'},{'address':'10.0.0.2','weight':3}]", false},
+		/* order, MTU, encap, second chance: no */
+		{"'backends':[{'address':'10.0.0.2','weight':3},{'address':'10.0.0.1'}]", false},
+		{"'mtu':1400,'encap':'gue','second_chance':true,'backends':[{'address':'10.0.0.1'},"
+		 "{'address':'10.0.0.2','weight':3}]",
+		 false},
+		/* a backend added, removed, reweighted, drained; a new size */
+		{"'backends':[{'address':'10.0.0.1'},{'address':'10.0.0.2','weight':3},"
+		 "{'address':'10.0.0.3'}]",
+		 true},
+		{"'backends':[{'address':'10.0.0.1'}]", true},
+		{"'backends':[{'address':'10.0.0.1'},{'address':'10.0.0.2','weight':2}]", true},
+		{"'backends':[{'address':'10.0.0.1'},{'address':'10.0.0.2','weight':3,"
+		 "'state':'draining'}]",
+		 true},
+		{"'maglev_size':251,'backends':[{'address':'10.0.0.1'},{'address':'10.0.0.2','weight':3}]",
+		 true},
+	};
+	struct elb_dp_config *old = parse_ok("{" NODE ",'vips':[{" VIP80 ",'backends':["
+					     "{'address':'10.0.0.1'},{'address':'10.0.0.2','weight':3}]}]}");
+	struct elb_dp_config *next, *other;
+	char text[512];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "{" NODE ",'vips':[{" VIP80 ",%s}]}", cases[i].next);
+		next = parse_ok(text);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+		if (elb_dp_config_tables_moved(old, next) != cases[i].moved)
+			fprintf(stderr, "\ncase %zu: %s\n", i, cases[i].next);
+		CU_ASSERT_EQUAL(elb_dp_config_tables_moved(old, next), cases[i].moved);
+		elb_dp_config_free(next);
+	}
+	/* A weight change of a draining backend moves nothing: it takes no slots. */
+	next = parse_ok("{" NODE ",'vips':[{" VIP80 ",'backends':[{'address':'10.0.0.1'},"
+			"{'address':'10.0.0.2','weight':3,'state':'draining'}]}]}");
+	other = parse_ok("{" NODE ",'vips':[{" VIP80 ",'backends':[{'address':'10.0.0.1'},"
+			 "{'address':'10.0.0.2','weight':9,'state':'draining'}]}]}");
+	CU_ASSERT_FALSE(elb_dp_config_tables_moved(next, other));
+	elb_dp_config_free(other);
+	/* A VIP in one config only: no previous owners to keep. */
+	other = parse_ok("{" NODE ",'vips':[{'address':'198.51.100.9','port':80,'protocol':'tcp',"
+			 "'backends':[{'address':'10.0.0.9'}]}]}");
+	CU_ASSERT_FALSE(elb_dp_config_tables_moved(next, other));
+	CU_ASSERT_FALSE(elb_dp_config_tables_moved(other, next));
+	elb_dp_config_free(other);
+	elb_dp_config_free(next);
+	elb_dp_config_free(old);
 }
 
 static void test_node_from_json_base(void)
@@ -826,6 +898,7 @@ int main(void)
 		ELB_TEST(test_limits),
 		ELB_TEST(test_struct_validation),
 		ELB_TEST(test_round_trip),
+		ELB_TEST(test_tables_moved),
 		ELB_TEST(test_node_from_json_base),
 		ELB_TEST(test_vip_key_str),
 		ELB_TEST(test_write_and_load),

@@ -28,11 +28,16 @@
 /* ------------------------------------------------------------------------ */
 /* A fake dataplane */
 
+#define FAKE_LOG_MAX 16
+
 struct fake_dp {
 	int apply_calls;
 	struct elb_dp_config *applied; /* a copy of the last config applied */
 	uint64_t applied_epoch;
 	int fail_next_apply; /* -errno for the next apply, then back to 0 */
+	/* Backends of the first VIP in each config applied (-1: no VIP), in
+	 * order, for the first FAKE_LOG_MAX applies. */
+	int applied_backends[FAKE_LOG_MAX];
 	int counters_calls;
 	bool counters_filtered;
 	struct elb_dp_vip_key counters_vip;
@@ -50,6 +55,9 @@ static int fake_apply(void *ctx, const struct elb_dp_config *config, uint64_t ep
 		snprintf(err, errlen, "port 0 is down");
 		return rc;
 	}
+	if (dp->apply_calls <= FAKE_LOG_MAX)
+		dp->applied_backends[dp->apply_calls - 1] =
+			config->n_vips > 0 ? (int)config->vips[0].n_backends : -1;
 	elb_dp_config_free(dp->applied);
 	dp->applied = elb_dp_config_clone(config);
 	dp->applied_epoch = epoch;
@@ -132,6 +140,12 @@ static void fixture_close(struct fixture *f)
 	elb_dp_config_free(f->dp.applied);
 	f->dp.applied = NULL;
 	unlink(f->state_path);
+	for (int n = 1; n <= 3; n++) {
+		char path[160];
+
+		snprintf(path, sizeof(path), "%s.owners.%d", f->state_path, n);
+		unlink(path);
+	}
 	unlink(f->socket_path);
 	rmdir(f->dir);
 }
@@ -1532,6 +1546,152 @@ static void test_half_line_times_out(void)
 	fixture_close(&f);
 }
 
+static void owners_path(const struct fixture *f, int n, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.owners.%d", f->state_path, n);
+}
+
+/* Backends of the first VIP in history file n; -1 when there is no file. */
+static int owners_backends(const struct fixture *f, int n)
+{
+	struct elb_dp_config *config = NULL;
+	struct elb_dp_err err;
+	char path[160];
+	int backends;
+
+	owners_path(f, n, path, sizeof(path));
+	if (access(path, F_OK) != 0)
+		return -1;
+	CU_ASSERT_EQUAL_FATAL(elb_dp_config_load_file(path, &config, &err), 0);
+	backends = config->n_vips > 0 ? (int)config->vips[0].n_backends : -1;
+	elb_dp_config_free(config);
+	return backends;
+}
+
+static void expect_history(const struct fixture *f, int first, int second, int third)
+{
+	CU_ASSERT_EQUAL(owners_backends(f, 1), first);
+	CU_ASSERT_EQUAL(owners_backends(f, 2), second);
+	CU_ASSERT_EQUAL(owners_backends(f, 3), third);
+}
+
+static double control_number(struct fixture *f, const char *name)
+{
+	struct client *c = client_new(f);
+	cJSON *r = call(f, c, "status.get", NULL, 7);
+	double v = number(get(result_of(r), "control"), name);
+
+	cJSON_Delete(r);
+	client_free(c);
+	return v;
+}
+
+static void reopen(struct fixture *f, struct elb_dp_api_options *options)
+{
+	elb_dp_api_close(f->api);
+	elb_dp_config_free(f->dp.applied);
+	memset(&f->dp, 0, sizeof(f->dp));
+	fixture_open_with(f, options);
+}
+
+/*
+ * The previous-owner history: the config in force before each change that
+ * moved a VIP's Maglev table (members, effective weights, size) is kept
+ * beside the state file, newest first, 3 deep; other changes keep none. At
+ * open, the history is applied oldest first, then the state file's config
+ * as epoch 1; a corrupt or refused history config is skipped and counted.
+ */
+static void test_owner_history(void)
+{
+	struct elb_dp_api_options options = {0};
+	struct fixture f;
+	struct client *c;
+	char path[160];
+	int fd;
+
+	fixture_open(&f);
+	c = client_new(&f);
+	change(&f, c, "node.set", NODE_PARAMS, true);
+	change(&f, c, "vip.set", "{" VIP80 ",'backends':[{'address':'10.0.0.1'}]}", true);
+	/* A new VIP has no previous owners: nothing kept. */
+	expect_history(&f, -1, -1, -1);
+	change(&f, c, "vip.set", "{" VIP80 "," TWO_BACKENDS "}", true);
+	expect_history(&f, 1, -1, -1);
+	/* The same set in another order, and an MTU: the table is the same. */
+	change(&f, c, "vip.set",
+	       "{" VIP80 ",'mtu':1400,'backends':[{'address':'10.0.0.2','weight':5},"
+	       "{'address':'10.0.0.1'}]}",
+	       true);
+	expect_history(&f, 1, -1, -1);
+	/* Draining takes the backend's slots away: a move. */
+	change(&f, c, "vip.set",
+	       "{" VIP80 ",'backends':[{'address':'10.0.0.2','weight':5,'state':'draining'},"
+	       "{'address':'10.0.0.1'}]}",
+	       true);
+	expect_history(&f, 2, 1, -1);
+	change(&f, c, "vip.set",
+	       "{" VIP80 ",'backends':[{'address':'10.0.0.2','weight':5,'state':'draining'},"
+	       "{'address':'10.0.0.1'},{'address':'10.0.0.3'}]}",
+	       true);
+	expect_history(&f, 2, 2, 1);
+	CU_ASSERT_EQUAL(owners_backends(&f, 2), 2);
+	change(&f, c, "vip.set",
+	       "{" VIP80 ",'backends':[{'address':'10.0.0.2','weight':5,'state':'draining'},"
+	       "{'address':'10.0.0.1'},{'address':'10.0.0.3'},{'address':'10.0.0.4'}]}",
+	       true);
+	/* 3 deep: the oldest (one backend) is gone. */
+	expect_history(&f, 3, 2, 2);
+	client_free(c);
+
+	/* A restart replays .3, .2, .1, then the state file as epoch 1. */
+	reopen(&f, &options);
+	CU_ASSERT_EQUAL(f.dp.apply_calls, 4);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[0], 2);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[1], 2);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[2], 3);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[3], 4);
+	CU_ASSERT_EQUAL(f.dp.applied_epoch, 1);
+	CU_ASSERT_EQUAL(elb_dp_api_epoch(f.api), 1);
+	CU_ASSERT_EQUAL(control_number(&f, "owner_history_applied"), 3);
+	CU_ASSERT_EQUAL(control_number(&f, "owner_history_failures"), 0);
+	/* The restart itself is no change: the history is as it was. */
+	expect_history(&f, 3, 2, 2);
+
+	/* A corrupt entry is skipped, a refused one too: never fatal. */
+	owners_path(&f, 2, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, "{\"vips\": [", 10), 10);
+	close(fd);
+	f.dp.fail_next_apply = 0;
+	elb_dp_api_close(f.api);
+	elb_dp_config_free(f.dp.applied);
+	memset(&f.dp, 0, sizeof(f.dp));
+	f.dp.fail_next_apply = -ENODEV; /* the first history apply: .3 */
+	fixture_open_with(&f, &options);
+	CU_ASSERT_EQUAL(f.dp.apply_calls, 3);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[1], 3);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[2], 4);
+	CU_ASSERT_EQUAL(elb_dp_api_epoch(f.api), 1);
+	CU_ASSERT_EQUAL(control_number(&f, "owner_history_applied"), 1);
+	CU_ASSERT_EQUAL(control_number(&f, "owner_history_failures"), 2);
+
+	/* A dataplane that kept its own state (XDP's pinned maps) is not
+	 * replayed over. */
+	options.keep_running_state = true;
+	reopen(&f, &options);
+	CU_ASSERT_EQUAL(f.dp.apply_calls, 1);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[0], 4);
+	options.keep_running_state = false;
+
+	/* Without the state file, the history is not applied. */
+	unlink(f.state_path);
+	reopen(&f, &options);
+	CU_ASSERT_EQUAL(f.dp.apply_calls, 1);
+	CU_ASSERT_EQUAL(f.dp.applied_backends[0], -1);
+	fixture_close(&f);
+}
+
 /* A state file that cannot be written does not undo a change: the result
  * carries a warning and status.get counts it. */
 static void test_persist_failure_warns(void)
@@ -1589,6 +1749,7 @@ int main(void)
 		ELB_TEST(test_largest_config_round_trip),
 		ELB_TEST(test_half_line_times_out),
 		ELB_TEST(test_persist_failure_warns),
+		ELB_TEST(test_owner_history),
 		ELB_TEST_END,
 	};
 	return elb_test_run("dp_rpc", cases);

@@ -125,7 +125,7 @@ static struct elb_encap_params params(uint8_t outer_family, bool gue, uint16_t m
 static int encap(struct test_frame *f, const struct elb_encap_params *p, uint64_t hash,
 		 uint8_t **out)
 {
-	uint32_t headers = 14 + elb_encap_overhead(p->outer_family, p->gue);
+	uint32_t headers = 14 + elb_encap_params_overhead(p);
 
 	*out = frame_make_room(f, headers);
 	return elb_encap_write(*out, f->end, &f->pkt, p, hash);
@@ -346,6 +346,53 @@ static const char v6_later_frag_in[] =
 	"00 00 00 00 00 00 00 01\n"
 	"11 00 05 a9 ab cd ef 01 # fragment: offset 1448, MF, UDP\n"
 	"00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f # fragment data\n";
+
+
+/* Second chance (elb_second_chance.h): GUE variant 0 with edgelb's private
+ * data naming the alternate 192.0.2.21 / 2001:db8:b::21. Written out by
+ * hand from draft-ietf-intarea-gue-09 section 3 and the layout in
+ * elb_second_chance.h; the outer IPv4 checksum computed separately. */
+static const char v4_syn_gue4_alt_out[] =
+	"02 00 00 00 00 02 02 00 00 00 00 01 08 00 # Ethernet\n"
+	"45 00 00 50 1c 46 40 00 40 11 9a 41 c0 00 02 01 # outer IPv4, length 80, DF, UDP\n"
+	"c0 00 02 14\n"
+	"d2 34 15 b3 00 3c 00 00 # UDP 0xd234 -> 5555, length 60, checksum 0\n"
+	"02 04 00 00 # GUE ver 0, C 0, Hlen 2, proto 4, flags 0\n"
+	"eb 01 01 04 c0 00 02 15 # magic, second chance, 1 hop left, IPv4 192.0.2.21\n"
+	"45 00 00 28 1c 46 40 00 39 06 bf 4a c6 33 64 0a # inner IPv4 as received\n"
+	"cb 00 71 01\n"
+	"9c 40 00 50 11 22 33 44 00 00 00 00 50 02 fa f0 # TCP SYN\n"
+	"6d bb 00 00\n";
+
+static const char v6_syn_gue6_alt_out[] =
+	"02 00 00 00 00 02 02 00 00 00 00 01 86 dd # Ethernet\n"
+	"6b 9f ab cd 00 5c 11 40 20 01 0d b8 00 0a 00 00 # outer IPv6, payload 92, nh 17\n"
+	"00 00 00 00 00 00 00 01 20 01 0d b8 00 0b 00 00\n"
+	"00 00 00 00 00 00 00 20\n"
+	"eb cd 15 b3 00 5c 00 00 # UDP 0xebcd -> 5555, length 92, checksum 0\n"
+	"05 29 00 00 # GUE ver 0, C 0, Hlen 5, proto 41, flags 0\n"
+	"eb 01 01 06 20 01 0d b8 00 0b 00 00 00 00 00 00 # magic, type 1, 1 hop, IPv6 ...\n"
+	"00 00 00 21 # ... 2001:db8:b::21\n"
+	"6b 91 23 45 00 14 06 3c 20 01 0d b8 00 0c 00 00 # inner IPv6\n"
+	"00 00 00 00 00 00 00 10 20 01 0d b8 00 0f 00 00\n"
+	"00 00 00 00 00 00 00 01\n"
+	"9c 41 01 bb a0 b0 c0 d0 00 00 00 00 50 02 fa f0 # TCP SYN\n"
+	"59 d6 00 00\n";
+
+static const uint8_t alternate_v4[4] = {192, 0, 2, 21};
+static const uint8_t alternate_v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x0b, [15] = 0x21};
+
+static struct elb_encap_params params_alt(uint8_t outer_family, bool gue, uint16_t mtu)
+{
+	struct elb_encap_params p = params(outer_family, gue, mtu);
+
+	p.has_alternate = 1;
+	if (outer_family == ELB_AF_INET)
+		memcpy(&p.alternate.v4, alternate_v4, 4);
+	else
+		memcpy(p.alternate.v6, alternate_v6, 16);
+	return p;
+}
 
 /* ---- sizes ---- */
 
@@ -731,6 +778,101 @@ static void test_encap_v6_in_v4_refused(void)
 	CU_ASSERT_EQUAL(memcmp(before, f.buf, sizeof(f.buf)), 0);
 }
 
+/* ---- second chance: GUE variant 0 with the alternate ---- */
+
+static void test_gue_v4_alternate(void)
+{
+	static struct test_frame f;
+	struct elb_encap_params p = params_alt(ELB_AF_INET, true, 1500);
+	uint8_t *out;
+	int len;
+
+	frame_load(&f, v4_syn_in);
+	len = encap(&f, &p, 0xcafe1234ULL, &out);
+	CU_ASSERT_EQUAL(len, 14 + 28 + 12 + 40);
+	assert_frame(out, len, v4_syn_gue4_alt_out);
+	assert_untouched_before(&f, out);
+}
+
+static void test_gue_v6_alternate(void)
+{
+	static struct test_frame f;
+	struct elb_encap_params p = params_alt(ELB_AF_INET6, true, 1500);
+	uint8_t *out;
+	int len;
+
+	frame_load(&f, v6_syn_in);
+	len = encap(&f, &p, 0x1111111122ffabcdULL, &out);
+	CU_ASSERT_EQUAL(len, 14 + 48 + 24 + 60);
+	assert_frame(out, len, v6_syn_gue6_alt_out);
+	assert_untouched_before(&f, out);
+}
+
+/* An alternate without GUE has no place on the wire: plain IP-in-IP, the
+ * same bytes as without one. */
+static void test_alternate_needs_gue(void)
+{
+	static struct test_frame f;
+	struct elb_encap_params p = params_alt(ELB_AF_INET6, false, 1500);
+	uint8_t *out;
+	int len;
+
+	CU_ASSERT_EQUAL(elb_encap_params_overhead(&p), 40);
+	frame_load(&f, v6_syn_in);
+	len = encap(&f, &p, 0x2222222233fbcdefULL, &out);
+	assert_frame(out, len, v6_syn_ip6ip6_out);
+}
+
+/* Sizes and the MTU check count the alternate: +12 (IPv4), +24 (IPv6). */
+static void test_alternate_sizes_and_mtu(void)
+{
+	static struct test_frame f;
+	struct elb_encap_params p;
+
+	CU_ASSERT_EQUAL(sizeof(struct elb_gue_hdr), 4);
+	CU_ASSERT_EQUAL(elb_gue_priv_len(ELB_AF_INET), 8);
+	CU_ASSERT_EQUAL(elb_gue_priv_len(ELB_AF_INET6), 20);
+	CU_ASSERT_EQUAL(elb_second_chance_overhead(ELB_AF_INET), ELB_SECOND_CHANCE_OVERHEAD_V4);
+	CU_ASSERT_EQUAL(elb_second_chance_overhead(ELB_AF_INET6), ELB_SECOND_CHANCE_OVERHEAD_V6);
+	CU_ASSERT_EQUAL(ELB_SECOND_CHANCE_OVERHEAD_V4, 12);
+	CU_ASSERT_EQUAL(ELB_SECOND_CHANCE_OVERHEAD_V6, 24);
+	p = params_alt(ELB_AF_INET, true, 1500);
+	CU_ASSERT_EQUAL(elb_encap_params_overhead(&p), 40);
+	CU_ASSERT_EQUAL(elb_encap_inner_mtu(&p), 1460);
+	p = params_alt(ELB_AF_INET6, true, 1500);
+	CU_ASSERT_EQUAL(elb_encap_params_overhead(&p), 72);
+	CU_ASSERT_EQUAL(elb_encap_inner_mtu(&p), 1428);
+
+	/* 40-byte IPv4 packet with DF: 80 with an IPv4 alternate. */
+	frame_load(&f, v4_syn_in);
+	p = params_alt(ELB_AF_INET, true, 79);
+	CU_ASSERT_EQUAL(elb_encap_mtu_check(&f.pkt, &p), ELB_MTU_TOO_BIG_REPLY);
+	p = params_alt(ELB_AF_INET, true, 80);
+	CU_ASSERT_EQUAL(elb_encap_mtu_check(&f.pkt, &p), ELB_MTU_FITS);
+	/* The same MTU fits the packet without the alternate. */
+	p = params(ELB_AF_INET, true, 68);
+	CU_ASSERT_EQUAL(elb_encap_mtu_check(&f.pkt, &p), ELB_MTU_FITS);
+	/* 60-byte IPv6 packet: 132 with an IPv6 alternate. */
+	frame_load(&f, v6_syn_in);
+	p = params_alt(ELB_AF_INET6, true, 131);
+	CU_ASSERT_EQUAL(elb_encap_mtu_check(&f.pkt, &p), ELB_MTU_TOO_BIG_REPLY);
+	p = params_alt(ELB_AF_INET6, true, 132);
+	CU_ASSERT_EQUAL(elb_encap_mtu_check(&f.pkt, &p), ELB_MTU_FITS);
+}
+
+/* A buffer one byte short of the variant-0 frame: refused, not overrun. */
+static void test_alternate_short_buffer(void)
+{
+	static struct test_frame f;
+	struct elb_encap_params p = params_alt(ELB_AF_INET6, true, 1500);
+	uint8_t *out;
+
+	frame_load(&f, v6_syn_in);
+	out = frame_make_room(&f, 14 + 72);
+	CU_ASSERT_EQUAL(elb_encap_write(out, f.end - 1, &f.pkt, &p, 1), -1);
+	CU_ASSERT_EQUAL(elb_encap_write(out, f.end, &f.pkt, &p, 1), 14 + 72 + 60);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -755,6 +897,11 @@ int main(void)
 		ELB_TEST(test_encap_short_buffer),
 		ELB_TEST(test_icmp_short_buffer),
 		ELB_TEST(test_encap_v6_in_v4_refused),
+		ELB_TEST(test_gue_v4_alternate),
+		ELB_TEST(test_gue_v6_alternate),
+		ELB_TEST(test_alternate_needs_gue),
+		ELB_TEST(test_alternate_sizes_and_mtu),
+		ELB_TEST(test_alternate_short_buffer),
 		ELB_TEST_END,
 	};
 	return elb_test_run("encap", cases);

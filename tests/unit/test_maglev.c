@@ -794,6 +794,156 @@ static void test_benchmarked_builds(void)
 	}
 }
 
+/* ---- previous owners (elb_maglev_previous), on 7-slot tables written out
+ * by hand: backends A..D are ids 0..3, X is no owner ---- */
+
+#define X ELB_MAGLEV_EMPTY
+#define PREV_SIZE 7
+
+/* still_owner from a list of ids that stay in the set. */
+static void owners(uint8_t still[8], const uint32_t *ids, uint32_t n)
+{
+	memset(still, 0, 8);
+	for (uint32_t i = 0; i < n; i++)
+		still[ids[i]] = 1;
+}
+
+static void check_previous(const uint32_t *got, const uint32_t *want, uint32_t size)
+{
+	for (uint32_t s = 0; s < size; s++)
+		ELB_CHECK(got[s] == want[s], "slot %u: previous %u, want %u", s, got[s], want[s]);
+}
+
+static const uint32_t abc[PREV_SIZE] = {0, 1, 2, 0, 1, 2, 0};
+
+static void test_previous_first_build(void)
+{
+	static const uint32_t want[PREV_SIZE] = {X, X, X, X, X, X, X};
+	uint32_t got[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 1, 2}, 3);
+	elb_maglev_previous(got, abc, PREV_SIZE, NULL, NULL, 0, still, 8);
+	check_previous(got, want, PREV_SIZE);
+}
+
+/* D joins and takes slots 1 and 3: their owners before are the previous. */
+static void test_previous_backend_added(void)
+{
+	static const uint32_t next[PREV_SIZE] = {0, 3, 2, 3, 1, 2, 0};
+	static const uint32_t want[PREV_SIZE] = {X, 1, X, 0, X, X, X};
+	uint32_t got[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 1, 2}, 3); /* D is new: never a previous owner */
+	elb_maglev_previous(got, next, PREV_SIZE, abc, NULL, PREV_SIZE, still, 8);
+	check_previous(got, want, PREV_SIZE);
+}
+
+/* B removed (not drained): it is no owner any more, so its slots name no
+ * previous owner, except where an older one (C at slot 1) is still there. */
+static void test_previous_backend_removed(void)
+{
+	static const uint32_t next[PREV_SIZE] = {0, 0, 2, 0, 2, 2, 0};
+	static const uint32_t older[PREV_SIZE] = {X, 2, X, X, 1, X, X};
+	static const uint32_t want_plain[PREV_SIZE] = {X, X, X, X, X, X, X};
+	static const uint32_t want_chain[PREV_SIZE] = {X, 2, X, X, X, X, X};
+	uint32_t got[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 2}, 2);
+	elb_maglev_previous(got, next, PREV_SIZE, abc, NULL, PREV_SIZE, still, 8);
+	check_previous(got, want_plain, PREV_SIZE);
+	/* Slot 1's older owner C stays (and is not the new owner A); slot 4's
+	 * older owner is B, gone. */
+	elb_maglev_previous(got, next, PREV_SIZE, abc, older, PREV_SIZE, still, 8);
+	check_previous(got, want_chain, PREV_SIZE);
+}
+
+/* B drains: it owns no slot but still holds connections, so it is the
+ * previous owner of the slots it had. */
+static void test_previous_backend_drained(void)
+{
+	static const uint32_t next[PREV_SIZE] = {0, 0, 2, 0, 2, 2, 0};
+	static const uint32_t want[PREV_SIZE] = {X, 1, X, X, 1, X, X};
+	uint32_t got[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 1, 2}, 3);
+	elb_maglev_previous(got, next, PREV_SIZE, abc, NULL, PREV_SIZE, still, 8);
+	check_previous(got, want, PREV_SIZE);
+}
+
+/* A's weight grows: it takes slot 1 from B and slot 5 from C. */
+static void test_previous_weight_changed(void)
+{
+	static const uint32_t next[PREV_SIZE] = {0, 0, 2, 0, 1, 0, 0};
+	static const uint32_t want[PREV_SIZE] = {X, 1, X, X, X, 2, X};
+	uint32_t got[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 1, 2}, 3);
+	elb_maglev_previous(got, next, PREV_SIZE, abc, NULL, PREV_SIZE, still, 8);
+	check_previous(got, want, PREV_SIZE);
+}
+
+/* Another size: the old slots hold other flows, nothing carries over. */
+static void test_previous_size_changed(void)
+{
+	static const uint32_t next[11] = {0, 3, 2, 0, 1, 2, 0, 1, 2, 3, 0};
+	static const uint32_t older[PREV_SIZE] = {1, 2, 0, 1, 2, 0, 1};
+	uint32_t got[11], want[11];
+	uint8_t still[8];
+
+	for (uint32_t s = 0; s < 11; s++)
+		want[s] = X;
+	owners(still, (const uint32_t[]){0, 1, 2}, 3);
+	elb_maglev_previous(got, next, 11, abc, older, PREV_SIZE, still, 8);
+	check_previous(got, want, 11);
+}
+
+/* Two changes: D joins (slots 1 and 3), then C leaves (slots 2 and 5 go to
+ * A). Slots 1 and 3 keep the owners from before D; then D leaves and slot
+ * 1 returns to B and 3 to A: the owner before D is the owner again, so no
+ * previous owner. */
+static void test_previous_chain(void)
+{
+	static const uint32_t step1[PREV_SIZE] = {0, 3, 2, 3, 1, 2, 0};
+	static const uint32_t want1[PREV_SIZE] = {X, 1, X, 0, X, X, X};
+	static const uint32_t step2[PREV_SIZE] = {0, 3, 0, 3, 1, 0, 0};
+	static const uint32_t want2[PREV_SIZE] = {X, 1, X, 0, X, X, X};
+	static const uint32_t step3[PREV_SIZE] = {0, 1, 0, 0, 1, 0, 0};
+	static const uint32_t want3[PREV_SIZE] = {X, X, X, X, X, X, X};
+	uint32_t prev1[PREV_SIZE], prev2[PREV_SIZE], prev3[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 1, 2}, 3);
+	elb_maglev_previous(prev1, step1, PREV_SIZE, abc, NULL, PREV_SIZE, still, 8);
+	check_previous(prev1, want1, PREV_SIZE);
+	owners(still, (const uint32_t[]){0, 1, 3}, 3);
+	elb_maglev_previous(prev2, step2, PREV_SIZE, step1, prev1, PREV_SIZE, still, 8);
+	check_previous(prev2, want2, PREV_SIZE);
+	owners(still, (const uint32_t[]){0, 1}, 2);
+	elb_maglev_previous(prev3, step3, PREV_SIZE, step2, prev2, PREV_SIZE, still, 8);
+	check_previous(prev3, want3, PREV_SIZE);
+}
+
+/* Ids past n_still, and EMPTY slots, are never owners. */
+static void test_previous_bounds(void)
+{
+	static const uint32_t old[PREV_SIZE] = {X, 5, 2, 0, 1, 2, 0};
+	static const uint32_t next[PREV_SIZE] = {0, 0, 0, 0, 1, 2, 0};
+	static const uint32_t want[PREV_SIZE] = {X, X, 2, X, X, X, X};
+	uint32_t got[PREV_SIZE];
+	uint8_t still[8];
+
+	owners(still, (const uint32_t[]){0, 1, 2, 5}, 4);
+	elb_maglev_previous(got, next, PREV_SIZE, old, NULL, PREV_SIZE, still, 3);
+	check_previous(got, want, PREV_SIZE);
+}
+
+#undef X
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -812,6 +962,14 @@ int main(void)
 		ELB_TEST(test_empty_fill),
 		ELB_TEST(test_large_tables),
 		ELB_TEST(test_benchmarked_builds),
+		ELB_TEST(test_previous_first_build),
+		ELB_TEST(test_previous_backend_added),
+		ELB_TEST(test_previous_backend_removed),
+		ELB_TEST(test_previous_backend_drained),
+		ELB_TEST(test_previous_weight_changed),
+		ELB_TEST(test_previous_size_changed),
+		ELB_TEST(test_previous_chain),
+		ELB_TEST(test_previous_bounds),
 		ELB_TEST_END,
 	};
 	return elb_test_run("maglev", cases);

@@ -1046,6 +1046,254 @@ static void test_vlan_tagged_forwarded(void)
 	fx_fini(&fx);
 }
 
+/* ---- second chance (elb_second_chance.h) ----------------------------------------------- */
+
+#define GUE_PORT 6080
+
+/*
+ * The fixture's VIP with GUE and second chance, just after backend 2
+ * joined: the table of the three backends, and as previous owners, for the
+ * slots backend 2 took, their owner in the table of backends 0 and 1
+ * (written out here from the two tables, the way a join reads).
+ * *client_port is a source port of CLIENT whose Maglev slot moved to
+ * backend 2; *was_slot the backend it had before.
+ */
+static void fx_second_chance(struct fixture *fx, uint16_t *client_port, uint32_t *was_slot)
+{
+	struct elb_vip *vip = &fx->snap->vips[0];
+	uint32_t size = ELB_MAGLEV_MIN_SIZE;
+	uint32_t *before, *previous;
+
+	fx->snap->backends[2].state = ELB_BACKEND_EMPTY; /* not yet joined */
+	before = build_maglev(fx, fx->snap, 0, size);
+	fx->snap->backends[2].state = ELB_BACKEND_ACTIVE;
+	vip->maglev = build_maglev(fx, fx->snap, 0, size);
+	vip->maglev_size = size;
+	previous = fx_own(fx, malloc(sizeof(uint32_t) * size));
+	for (uint32_t i = 0; i < size; i++)
+		previous[i] = vip->maglev[i] == 2 ? before[i] : ELB_MAGLEV_EMPTY;
+	vip->maglev_previous = previous;
+	vip->gue = 1;
+	vip->gue_dport = htons(GUE_PORT);
+	vip->second_chance = 1;
+
+	for (uint16_t port = 1024;; port++) {
+		struct elb_flow_key key;
+		uint32_t slot;
+
+		CU_ASSERT_FATAL(port < 60000);
+		memset(&key, 0, sizeof(key));
+		key.src.v4 = htonl(CLIENT);
+		key.dst.v4 = htonl(VIP_ADDR);
+		key.sport = htons(port);
+		key.dport = htons(80);
+		key.proto = ELB_IPPROTO_TCP;
+		key.family = ELB_AF_INET;
+		slot = elb_maglev_slot(elb_flow_hash(&key, &fx->snap->seed), size);
+		if (vip->maglev[slot] == 2) {
+			*client_port = port;
+			*was_slot = before[slot];
+			CU_ASSERT_FATAL(*was_slot < 2);
+			return;
+		}
+	}
+}
+
+/* GUE's source port for CLIENT:sport -> VIP:80 (elb_encap.h: 0xc000 and 14
+ * bits of the flow hash). */
+static uint16_t gue_sport(const struct fixture *fx, uint16_t sport)
+{
+	struct elb_flow_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.src.v4 = htonl(CLIENT);
+	key.dst.v4 = htonl(VIP_ADDR);
+	key.sport = htons(sport);
+	key.dport = htons(80);
+	key.proto = ELB_IPPROTO_TCP;
+	key.family = ELB_AF_INET;
+	return (uint16_t)(0xc000 | (elb_flow_hash(&key, &fx->snap->seed) & 0x3fff));
+}
+
+/*
+ * Send CLIENT:sport -> VIP:80 with these flags; expect a GUE forward to
+ * backend slot `to`, with the alternate `alternate` (a backend slot) or
+ * none (UINT32_MAX), checked byte for byte against elb_test_gue4_frame.
+ */
+static struct elb_pipeline_result send_gue(struct fixture *fx, const struct elb_snapshot *snap,
+					   uint16_t sport, uint8_t flags, uint32_t to,
+					   uint32_t alternate)
+{
+	struct elb_pipeline_result res;
+	uint8_t *buf = buf_new(), *want = buf_new();
+	uint8_t *frame = buf + HEADROOM;
+	uint8_t inner[64];
+	uint32_t len = build_tcp4(frame, CLIENT, sport, VIP_ADDR, 80, flags, 0, true);
+	uint32_t want_len, extra = alternate != UINT32_MAX ? 12 : 0;
+
+	memcpy(inner, frame + 14, len - 14);
+	elb_pipeline_run(&fx->w, snap, frame, len, HEADROOM, T0, &res);
+	CU_ASSERT_EQUAL_FATAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(res.backend_slot, to);
+	CU_ASSERT_EQUAL(res.has_alternate, alternate != UINT32_MAX);
+	if (alternate != UINT32_MAX)
+		CU_ASSERT_EQUAL(res.alternate_slot, alternate);
+	CU_ASSERT_EQUAL(res.head_move, -(int32_t)(28 + extra));
+	want_len = elb_test_gue4_frame(want, gateway_mac, port_mac, NODE_ADDR, backend_ip(to),
+				       gue_sport(fx, sport), GUE_PORT,
+				       alternate != UINT32_MAX ? backend_ip(alternate) : 0, inner,
+				       len - 14);
+	CU_ASSERT_EQUAL(res.out_len, want_len);
+	ELB_ASSERT_BYTES(frame + res.head_move, res.out_len, want, want_len);
+	free(want);
+	free(buf);
+	return res;
+}
+
+#define NO_ALTERNATE UINT32_MAX
+
+/* A SYN starts the connection here: sure of its backend, no alternate, and
+ * its later packets (a hit on a sure entry) carry none either. */
+static void test_second_chance_syn_is_sure(void)
+{
+	struct fixture fx;
+	struct elb_pipeline_result res;
+	uint16_t port;
+	uint32_t was;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_SYN, 2, NO_ALTERNATE);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	CU_ASSERT_EQUAL(res.midstream, 0);
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, NO_ALTERNATE);
+	CU_ASSERT_EQUAL(res.new_flow, 0);
+	CU_ASSERT_EQUAL(res.midstream, 0);
+	fx_fini(&fx);
+}
+
+/* A mid-stream miss (an ACK nobody here has seen: after a restart, from
+ * another worker or node) goes to Maglev's pick with the slot's previous
+ * owner as alternate, in GUE variant 0; the entry is marked mid-stream and
+ * its later packets (hits) carry the alternate too. */
+static void test_second_chance_midstream(void)
+{
+	struct fixture fx;
+	struct elb_pipeline_result res;
+	uint16_t port;
+	uint32_t was;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, was);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	CU_ASSERT_EQUAL(res.midstream, 1);
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_ACK | ELB_TCP_PSH, 2, was);
+	CU_ASSERT_EQUAL(res.new_flow, 0);
+	CU_ASSERT_EQUAL(res.midstream, 1);
+	/* 12 bytes more than GUE variant 1 per packet. */
+	CU_ASSERT_EQUAL(fx.w.counters.verdicts[ELB_VERDICT_FORWARD].bytes, 2 * (14 + 28 + 12 + 40));
+	fx_fini(&fx);
+}
+
+/* The alternate is recomputed on each hit from the snapshot of the moment:
+ * once the previous owner is removed, a mid-stream entry's packets go
+ * without (and the owner itself never is its own alternate). */
+static void test_second_chance_previous_removed(void)
+{
+	struct fixture fx;
+	struct elb_snapshot *s2;
+	uint16_t port;
+	uint32_t was;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, was);
+	s2 = snap_clone(&fx, fx.snap);
+	memset(&s2->backends[was], 0, sizeof(s2->backends[was]));
+	CU_ASSERT_EQUAL(send_gue(&fx, s2, port, ELB_TCP_ACK, 2, NO_ALTERNATE).midstream, 1);
+	fx_fini(&fx);
+}
+
+/* Previous owner of another family: a forwarding backend rewrites only the
+ * outer destination, so it cannot be an alternate. */
+static void test_second_chance_other_family(void)
+{
+	struct fixture fx;
+	uint16_t port;
+	uint32_t was;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	fx.snap->backends[was].family = ELB_AF_INET6;
+	send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, NO_ALTERNATE);
+	fx_fini(&fx);
+}
+
+/* second_chance off (the default): today's GUE bytes, mid-stream or not. */
+static void test_second_chance_off(void)
+{
+	struct fixture fx;
+	struct elb_pipeline_result res;
+	uint16_t port;
+	uint32_t was;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	fx.snap->vips[0].second_chance = 0;
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, NO_ALTERNATE);
+	CU_ASSERT_EQUAL(res.midstream, 1);
+	send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, NO_ALTERNATE);
+	fx_fini(&fx);
+}
+
+/* A SYN re-using the tuple of a mid-stream entry after its FIN re-picks and
+ * makes the entry sure again: no alternate from then on. */
+static void test_second_chance_syn_after_fin(void)
+{
+	struct fixture fx;
+	struct elb_pipeline_result res;
+	uint16_t port;
+	uint32_t was;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, was);
+	send_gue(&fx, fx.snap, port, ELB_TCP_ACK | ELB_TCP_FIN, 2, was);
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_SYN, 2, NO_ALTERNATE);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	CU_ASSERT_EQUAL(res.midstream, 0);
+	res = send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, NO_ALTERNATE);
+	CU_ASSERT_EQUAL(res.midstream, 0);
+	fx_fini(&fx);
+}
+
+/* The MTU check counts the alternate's 12 bytes: a 40-byte packet that
+ * would fit an MTU of 68 in GUE variant 1 (20 + 8 + 40) is too big for it
+ * with the alternate; at 80 it goes. */
+static void test_second_chance_mtu(void)
+{
+	struct fixture fx;
+	struct elb_pipeline_result res;
+	uint8_t *buf = buf_new();
+	uint8_t *frame = buf + HEADROOM;
+	uint16_t port;
+	uint32_t was, len;
+
+	fx_init(&fx, ELB_MAGLEV_MIN_SIZE);
+	fx_second_chance(&fx, &port, &was);
+	fx.snap->vips[0].mtu = 68;
+	len = build_tcp4(frame, CLIENT, port, VIP_ADDR, 80, ELB_TCP_ACK, 0, true);
+	elb_pipeline_run(&fx.w, fx.snap, frame, len, HEADROOM, T0, &res);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_REPLY);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_TOO_BIG);
+	CU_ASSERT_EQUAL(res.has_alternate, 1);
+	fx.snap->vips[0].mtu = 80;
+	send_gue(&fx, fx.snap, port, ELB_TCP_ACK, 2, was);
+	free(buf);
+	fx_fini(&fx);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -1065,6 +1313,13 @@ int main(void)
 		ELB_TEST(test_no_backend),
 		ELB_TEST(test_icmp_error_follows_flow),
 		ELB_TEST(test_vlan_tagged_forwarded),
+		ELB_TEST(test_second_chance_syn_is_sure),
+		ELB_TEST(test_second_chance_midstream),
+		ELB_TEST(test_second_chance_previous_removed),
+		ELB_TEST(test_second_chance_other_family),
+		ELB_TEST(test_second_chance_off),
+		ELB_TEST(test_second_chance_syn_after_fin),
+		ELB_TEST(test_second_chance_mtu),
 		ELB_TEST_END,
 	};
 

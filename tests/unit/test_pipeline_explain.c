@@ -281,6 +281,10 @@ static void assert_same_decision(const struct fixture *fx, struct real *r)
 	CU_ASSERT_EQUAL(e->reason, r->res.reason);
 	CU_ASSERT_EQUAL(e->vip_index, r->res.vip_index);
 	CU_ASSERT_EQUAL(e->new_flow, r->res.new_flow);
+	CU_ASSERT_EQUAL(e->midstream, r->res.midstream);
+	CU_ASSERT_EQUAL(e->has_alternate, r->res.has_alternate);
+	if (e->has_alternate && r->res.has_alternate)
+		CU_ASSERT_EQUAL(e->alternate_slot, r->res.alternate_slot);
 	CU_ASSERT_EQUAL(e->head_move, 0);
 	if (r->res.verdict == ELB_VERDICT_FORWARD || r->res.verdict == ELB_VERDICT_DROP)
 		CU_ASSERT_EQUAL(e->backend_slot, r->res.backend_slot);
@@ -434,6 +438,121 @@ static void test_hit_after_change(void)
 	CU_ASSERT_EQUAL(fx.run->result.new_flow, 1);
 	real_run(&fx, 0, frame, len, T0 + 400000 * MS, &r);
 	assert_same_decision(&fx, &r);
+	fx_fini(&fx);
+}
+
+/* The slot of a flow's hash in VIP 0's table. */
+static uint32_t maglev_slot_of(const struct elb_snapshot *s, uint32_t client, uint16_t sport)
+{
+	struct elb_flow_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.family = ELB_AF_INET;
+	key.src.v4 = htonl(client);
+	key.dst.v4 = htonl(VIP_ADDR);
+	key.sport = htons(sport);
+	key.dport = htons(80);
+	key.proto = ELB_IPPROTO_TCP;
+	return elb_maglev_slot(elb_flow_hash(&key, &s->seed), s->vips[0].maglev_size);
+}
+
+/* GUE variant 0 toward the backend in `slot`, naming `alternate`: the bytes
+ * after the outer IPv4 and UDP headers, from the wire format. */
+static void assert_gue_alternate(const uint8_t *out, uint32_t alternate_addr)
+{
+	static const uint8_t header[8] = {0x02, 4, 0, 0, 0xEB, 1, 1, 4};
+	const uint8_t *gue = out + 14 + 20 + 8;
+
+	ELB_ASSERT_BYTES(gue, 8, header, 8);
+	CU_ASSERT_EQUAL(get_be32(gue + 8), alternate_addr);
+}
+
+/*
+ * 2c. Second chance (GUE VIP with second_chance): after a backend is added,
+ * a mid-stream packet (ACK) of a new flow whose Maglev slot moved carries
+ * the slot's previous owner as alternate, and so does its next packet (a
+ * hit on the mid-stream entry); a SYN never does; a mid-stream packet
+ * whose slot did not move carries none. Explain says what the real run
+ * then does, alternate and bytes included. The previous owners are
+ * computed here from the two tables (first change: the old owner of each
+ * moved slot).
+ */
+static void test_second_chance(void)
+{
+	struct fixture fx;
+	struct elb_snapshot *s1, *s2;
+	struct real r;
+	uint8_t frame[128];
+	uint32_t *previous, len, with_alternate = 0, without = 0;
+
+	fx_init(&fx);
+	fx.snap->vips[0].gue = 1;
+	fx.snap->vips[0].gue_dport = htons(6080);
+	fx.snap->vips[0].second_chance = 1;
+	s1 = fx.snap;
+	s2 = snap_next(&fx);
+	backend_set(s2, 3);
+	rebuild(&fx, s2);
+	previous = fx_own(&fx, malloc(sizeof(*previous) * MAGLEV_SIZE));
+	for (uint32_t i = 0; i < MAGLEV_SIZE; i++)
+		previous[i] = s1->vips[0].maglev[i] != s2->vips[0].maglev[i] ? s1->vips[0].maglev[i]
+									     : ELB_MAGLEV_EMPTY;
+	s2->vips[0].maglev_previous = previous;
+	fx.snap = s2;
+
+	for (uint16_t p = 3000; p < 3064; p++) {
+		uint32_t was = maglev_pick(s1, CLIENT, p), now = maglev_pick(s2, CLIENT, p);
+		bool moved = was != now;
+
+		CU_ASSERT_EQUAL(previous[maglev_slot_of(s2, CLIENT, p)],
+				moved ? was : ELB_MAGLEV_EMPTY);
+		/* The first packet seen is an ACK: learned mid-stream. */
+		len = build_tcp4(frame, CLIENT, p, VIP_ADDR, 80, ELB_TCP_ACK, 10, true);
+		explain_unchanged(&fx, N_WORKERS, frame, len, T0);
+		CU_ASSERT_FALSE(fx.run->flow.found);
+		CU_ASSERT_EQUAL(fx.run->result.verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(fx.run->result.backend_slot, now);
+		CU_ASSERT_EQUAL(fx.run->result.midstream, 1);
+		CU_ASSERT_EQUAL(fx.run->result.has_alternate, moved);
+		if (moved) {
+			CU_ASSERT_EQUAL(fx.run->result.alternate_slot, was);
+			/* 12 bytes more than GUE variant 1: header and private data. */
+			CU_ASSERT_EQUAL(fx.run->result.out_len, 14 + 20 + 8 + 12 + len - 14);
+			assert_gue_alternate(fx.run->out, BACKEND0 + was);
+			ELB_ASSERT_BYTES(fx.run->out + 14 + 20 + 8 + 12, len - 14, frame + 14,
+					 len - 14);
+			with_alternate++;
+		} else {
+			CU_ASSERT_EQUAL(fx.run->result.out_len, 14 + 20 + 8 + len - 14);
+			without++;
+		}
+		real_run(&fx, 0, frame, len, T0, &r);
+		assert_same_decision(&fx, &r);
+
+		/* Its next packet hits the mid-stream entry: the alternate again. */
+		CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0 + MS), 0);
+		CU_ASSERT_TRUE(fx.run->flow.found);
+		CU_ASSERT_EQUAL(fx.run->flow.flags & ELB_FLOW_F_MIDSTREAM, ELB_FLOW_F_MIDSTREAM);
+		CU_ASSERT_EQUAL(fx.run->result.new_flow, 0);
+		CU_ASSERT_EQUAL(fx.run->result.midstream, 1);
+		CU_ASSERT_EQUAL(fx.run->result.has_alternate, moved);
+		real_run(&fx, 0, frame, len, T0 + MS, &r);
+		assert_same_decision(&fx, &r);
+
+		/* A SYN starts a connection here: sure, no alternate. */
+		len = build_tcp4(frame, CLIENT + 1, p, VIP_ADDR, 80, ELB_TCP_SYN, 0, true);
+		CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0), 0);
+		CU_ASSERT_EQUAL(fx.run->result.midstream, 0);
+		CU_ASSERT_EQUAL(fx.run->result.has_alternate, 0);
+		real_run(&fx, 0, frame, len, T0, &r);
+		assert_same_decision(&fx, &r);
+		CU_ASSERT_EQUAL_FATAL(explain(&fx, N_WORKERS, frame, len, T0 + MS), 0);
+		CU_ASSERT_TRUE(fx.run->flow.found);
+		CU_ASSERT_EQUAL(fx.run->flow.flags & ELB_FLOW_F_MIDSTREAM, 0);
+		CU_ASSERT_EQUAL(fx.run->result.has_alternate, 0);
+	}
+	/* 64 flows, a quarter of the slots moved: both cases seen. */
+	CU_ASSERT(with_alternate > 0 && without > 0);
 	fx_fini(&fx);
 }
 
@@ -706,6 +825,7 @@ int main(void)
 	static const struct elb_test_case cases[] = {
 		ELB_TEST(test_miss),
 		ELB_TEST(test_hit_after_change),
+		ELB_TEST(test_second_chance),
 		ELB_TEST(test_rate_limit_predicted),
 		ELB_TEST(test_two_holders),
 		ELB_TEST(test_not_vip_and_malformed),

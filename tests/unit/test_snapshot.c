@@ -8,6 +8,7 @@
  * gave it, weight 0 when draining), and the number of copies against the
  * VIPs that did not change.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,10 +129,191 @@ static void test_reuse_only_unchanged(void)
 	elb_snapshot_free(s4);
 }
 
+/* ---- previous owners (second chance) ---- */
+
+static uint16_t vip_of(const struct elb_snapshot *snap, const char *addr)
+{
+	struct elb_dp_vip_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.family = ELB_AF_INET;
+	key.proto = ELB_IPPROTO_TCP;
+	key.port = 80;
+	CU_ASSERT_FATAL(inet_pton(AF_INET, addr, &key.addr.v4) == 1);
+	return elb_snapshot_vip_index(snap, &key);
+}
+
+/* The slot of backend 10.0.0.<last> of VIP idx, or UINT32_MAX. */
+static uint32_t slot_of(const struct elb_snapshot *snap, uint16_t idx, uint8_t last)
+{
+	for (uint32_t s = 0; s < snap->n_backend_slots; s++)
+		if (snap->backends[s].gen != 0 && snap->backends[s].vip_index == idx &&
+		    snap->backends[s].addr.v4 == elb_htonl(0x0a000000u | last))
+			return s;
+	return UINT32_MAX;
+}
+
+/* Is slot id still the same backend of VIP idx in snap as in prev? */
+static bool stays(const struct elb_snapshot *snap, const struct elb_snapshot *prev, uint16_t idx,
+		  uint32_t id)
+{
+	return id < snap->n_backend_slots && id < prev->n_backend_slots &&
+	       snap->backends[id].gen != 0 && snap->backends[id].vip_index == idx &&
+	       snap->backends[id].gen == prev->backends[id].gen;
+}
+
+/* snap's previous owners of VIP addr against the rule of
+ * docs (elb_maglev.h), slot by slot from the two snapshots' tables and
+ * slots; returns how many slots name a previous owner. */
+static uint32_t check_previous(const struct elb_snapshot *snap, const struct elb_snapshot *prev,
+			       const char *addr)
+{
+	uint16_t idx = vip_of(snap, addr);
+	const struct elb_vip *v, *pv;
+	uint32_t named = 0;
+
+	CU_ASSERT_FATAL(idx != ELB_NO_VIP && vip_of(prev, addr) == idx);
+	v = &snap->vips[idx];
+	pv = &prev->vips[idx];
+	CU_ASSERT_FATAL(v->maglev_previous != NULL && pv->maglev_previous != NULL);
+	for (uint32_t s = 0; s < v->maglev_size; s++) {
+		uint32_t want = ELB_MAGLEV_EMPTY;
+
+		if (pv->maglev_size == v->maglev_size) {
+			uint32_t old = pv->maglev[s], chain = pv->maglev_previous[s];
+
+			if (old != v->maglev[s] && stays(snap, prev, idx, old))
+				want = old;
+			else if (chain != v->maglev[s] && stays(snap, prev, idx, chain))
+				want = chain;
+		}
+		ELB_CHECK(v->maglev_previous[s] == want, "%s slot %u: previous %u, want %u", addr, s,
+			  v->maglev_previous[s], want);
+		named += v->maglev_previous[s] != ELB_MAGLEV_EMPTY;
+	}
+	return named;
+}
+
+static uint32_t slots_owned(const struct elb_vip *v, uint32_t id)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < v->maglev_size; s++)
+		n += v->maglev[s] == id;
+	return n;
+}
+
+/* Removal, drain, an unchanged VIP, the same configuration again, a size
+ * change: each VIP's previous owners, and exact counts where the change
+ * says them. */
+static void test_previous_owners(void)
+{
+	uint32_t next_gen = 0;
+	struct elb_snapshot *s1 = build(first, NULL, &next_gen);
+	struct elb_snapshot *s2 = build(second, s1, &next_gen);
+	struct elb_snapshot *s2again = build(second, s2, &next_gen);
+	struct elb_snapshot *s3 = build(third, s2again, &next_gen);
+	uint16_t v1 = vip_of(s1, "198.51.100.1"), v3 = vip_of(s1, "198.51.100.3");
+	uint32_t b9 = slot_of(s1, v3, 9);
+
+	/* A first build has no previous owners. */
+	for (uint16_t i = 0; i < ELB_MAX_VIPS; i++)
+		if (s1->vips[i].maglev != NULL)
+			for (uint32_t s = 0; s < s1->vips[i].maglev_size; s++)
+				CU_ASSERT_EQUAL_FATAL(s1->vips[i].maglev_previous[s], ELB_MAGLEV_EMPTY);
+
+	/* VIP 1 loses backend 3 (removed, no drain): its slots name nobody;
+	 * the few other slots that moved name their owner before. */
+	CU_ASSERT(check_previous(s2, s1, "198.51.100.1") < slots_owned(&s1->vips[v1],
+								       slot_of(s1, v1, 3)));
+	for (uint32_t s = 0; s < s2->vips[v1].maglev_size; s++)
+		CU_ASSERT(s2->vips[v1].maglev_previous[s] != slot_of(s1, v1, 3));
+	/* VIP 2 unchanged: nobody. */
+	CU_ASSERT_EQUAL(check_previous(s2, s1, "198.51.100.2"), 0);
+	/* VIP 3 drains 9: exactly 9's slots name 9. */
+	CU_ASSERT_EQUAL(check_previous(s2, s1, "198.51.100.3"), slots_owned(&s1->vips[v3], b9));
+	for (uint32_t s = 0; s < s2->vips[v3].maglev_size; s++)
+		CU_ASSERT_EQUAL(s2->vips[v3].maglev_previous[s],
+				s1->vips[v3].maglev[s] == b9 ? b9 : ELB_MAGLEV_EMPTY);
+
+	/* The same configuration again (every table copied): the previous
+	 * owners carry over unchanged. */
+	CU_ASSERT_EQUAL(s2again->n_maglev_reused, 3);
+	for (uint16_t i = 0; i < ELB_MAX_VIPS; i++)
+		if (s2->vips[i].maglev != NULL)
+			CU_ASSERT(memcmp(s2again->vips[i].maglev_previous, s2->vips[i].maglev_previous,
+					 sizeof(uint32_t) * s2->vips[i].maglev_size) == 0);
+	check_previous(s2again, s2, "198.51.100.3");
+
+	/* VIP 2 changes size: nobody; VIP 3 (copied) keeps 9 as previous. */
+	CU_ASSERT_EQUAL(check_previous(s3, s2again, "198.51.100.2"), 0);
+	CU_ASSERT_EQUAL(check_previous(s3, s2again, "198.51.100.3"),
+			slots_owned(&s1->vips[v3], b9));
+	elb_snapshot_free(s1);
+	elb_snapshot_free(s2);
+	elb_snapshot_free(s2again);
+	elb_snapshot_free(s3);
+}
+
+/* Two joins: D's slots name their owner before D; then E's slots name
+ * their owner before E, and D's slots that E did not take keep theirs. */
+static void test_previous_owners_chain(void)
+{
+	static const char *const abc =
+		"{" NODE ", \"vips\": [" VIP("198.51.100.1", "251", B(1) "," B(2) "," B(3)) "]}";
+	static const char *const abcd =
+		"{" NODE ", \"vips\": [" VIP("198.51.100.1", "251", B(1) "," B(2) "," B(3) "," B(4)) "]}";
+	static const char *const abcde =
+		"{" NODE ", \"vips\": [" VIP("198.51.100.1", "251",
+					     B(1) "," B(2) "," B(3) "," B(4) "," B(5)) "]}";
+	uint32_t next_gen = 0;
+	struct elb_snapshot *s1 = build(abc, NULL, &next_gen);
+	struct elb_snapshot *s2 = build(abcd, s1, &next_gen);
+	struct elb_snapshot *s3 = build(abcde, s2, &next_gen);
+	uint16_t v = vip_of(s1, "198.51.100.1");
+	uint32_t d = slot_of(s2, v, 4), e = slot_of(s3, v, 5), kept = 0;
+
+	/* Every slot D took names its owner before (and a few slots that
+	 * moved between the others name theirs). */
+	CU_ASSERT(check_previous(s2, s1, "198.51.100.1") >= slots_owned(&s2->vips[v], d));
+	check_previous(s3, s2, "198.51.100.1");
+	for (uint32_t s = 0; s < 251; s++) {
+		if (s3->vips[v].maglev[s] == e) {
+			CU_ASSERT_EQUAL(s3->vips[v].maglev_previous[s], s2->vips[v].maglev[s]);
+		} else if (s2->vips[v].maglev[s] == d && s3->vips[v].maglev[s] == d) {
+			/* Untouched by E's join: still the owner before D. */
+			CU_ASSERT_EQUAL(s3->vips[v].maglev_previous[s], s1->vips[v].maglev[s]);
+			kept++;
+		}
+	}
+	CU_ASSERT(kept > 0); /* the chain was exercised */
+	elb_snapshot_free(s1);
+	elb_snapshot_free(s2);
+	elb_snapshot_free(s3);
+}
+
+/* second_chance from the configuration. */
+static void test_second_chance_flag(void)
+{
+	static const char *const on =
+		"{" NODE ", \"vips\": [{\"address\": \"198.51.100.1\", \"port\": 80, "
+		"\"protocol\": \"tcp\", \"encap\": \"gue\", \"second_chance\": true, "
+		"\"backends\": [" B(1) "]}, " VIP("198.51.100.2", "251", B(2)) "]}";
+	uint32_t next_gen = 0;
+	struct elb_snapshot *snap = build(on, NULL, &next_gen);
+
+	CU_ASSERT_EQUAL(snap->vips[vip_of(snap, "198.51.100.1")].second_chance, 1);
+	CU_ASSERT_EQUAL(snap->vips[vip_of(snap, "198.51.100.2")].second_chance, 0);
+	elb_snapshot_free(snap);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
 		{"a table is copied only when its inputs are the same", test_reuse_only_unchanged},
+		{"previous owners per Maglev slot", test_previous_owners},
+		{"previous owners over two changes", test_previous_owners_chain},
+		{"second_chance from the configuration", test_second_chance_flag},
 		{NULL, NULL},
 	};
 

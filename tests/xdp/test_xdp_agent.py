@@ -18,7 +18,12 @@ reads them). A restart (same state file, same pinned maps) keeps the flows
 on their backends: the same packets again create no new flow and re-pick
 none. Replacing the backend (its slot
 is handed to the new one in the same change) re-picks those flows onto the
-new backend. Everything created is removed at
+new backend. Second chance survives a restart: a TCP VIP with
+"second_chance" gets a second backend, the agent restarts over its pinned
+maps, and then mid-stream segments (ACKs no flow table has seen) whose
+Maglev slot moved to the new backend come back as GUE variant 0 naming
+the first backend as alternate (the previous owners read back from the
+pinned tables), the others as plain GUE. Everything created is removed at
 the end. Root only: skipped otherwise. Run by pytest (--agent, --mode,
 --peer-pass-obj): one module fixture makes the veth pair and namespace,
 each step of the agent's life is a test, in order.
@@ -77,6 +82,48 @@ while time.time() < deadline and len(got) < n:
         got.append({"dst_mac": frame[0:6].hex(), "src_mac": frame[6:12].hex(),
                     "outer_src": socket.inet_ntoa(outer[12:16]),
                     "inner_dst": socket.inet_ntoa(outer[36:40])})
+print(json.dumps(got))
+'''
+
+
+SC_PORT = 443
+SC_PROBES = 64
+GUE_PORT = 6080  # the node's default gue_port
+
+# Runs inside the namespace: sends SC_PROBES TCP ACKs (mid-stream: no SYN
+# before) to the VIP's port SC_PORT through B and reports each GUE frame
+# that comes back: outer destination, GUE byte 0, and for variant 0 the
+# private data (magic, type, hops, family) and the alternate.
+PROBE_TCP = r'''
+import json, socket, struct, sys, time
+from edgelb_testlib.frames import tcp4_frame
+ifname, dst_mac, vip, port, n, gue_port = (sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3],
+                                           int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((ifname, 0))
+src_mac = s.getsockname()[4][:6]
+for i in range(n):
+    s.send(tcp4_frame(dst_mac, src_mac, "10.98.0.2", vip, 41000 + i, port, 0x10))
+got, deadline = [], time.time() + 3
+s.settimeout(0.2)
+while time.time() < deadline and len(got) < n:
+    try:
+        frame, addr = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    if addr[2] == socket.PACKET_OUTGOING or frame[12:14] != b"\x08\x00":
+        continue
+    outer = frame[14:]
+    if outer[9] != 17 or struct.unpack_from("!H", outer, 22)[0] != gue_port:
+        continue
+    gue = outer[28:]
+    g = {"backend": socket.inet_ntoa(outer[16:20]), "gue0": gue[0]}
+    if gue[0] >> 6 == 0:
+        g.update(proto=gue[1], priv=gue[4:8].hex(), alternate=socket.inet_ntoa(gue[8:12]),
+                 inner_dst=socket.inet_ntoa(gue[12 + 16:12 + 20]))
+    else:
+        g["inner_dst"] = socket.inet_ntoa(gue[16:20])
+    got.append(g)
 print(json.dumps(got))
 '''
 
@@ -310,6 +357,50 @@ def test_backend_replaced_repicks_its_flows(rig):
             rig.failures.append(f"backends.set: {res}")
         rig.probe_vip(BACKEND2)
         rig.check_counters(6 * PACKETS, 2 * PACKETS, PACKETS)
+        rig.stop_agent()
+
+
+def test_second_chance_survives_restart(rig):
+    with rig.ck.scope():
+        rig.start_agent()
+        tcp_vip = {"address": VIP, "port": SC_PORT, "protocol": "tcp", "encap": "gue",
+                   "second_chance": True}
+        cfg = dict(rig.cfg, vips=rig.cfg["vips"] + [dict(tcp_vip, backends=[{"address": BACKEND}])])
+        res = rpc.request(rig.sock, "config.set", {"config": cfg}, timeout=10)
+        if "result" not in res:
+            rig.failures.append(f"config.set with a second-chance VIP: {res}")
+        print(f"backends.set: {BACKEND2} joins {BACKEND} on {VIP}:{SC_PORT}/tcp")
+        res = rpc.request(rig.sock, "backends.set",
+                          {"address": VIP, "port": SC_PORT, "protocol": "tcp",
+                           "backends": [{"address": BACKEND}, {"address": BACKEND2}]},
+                          timeout=10)
+        if "result" not in res:
+            rig.failures.append(f"backends.set: {res}")
+        rig.stop_agent()
+        print("restart over the pinned maps:")
+        rig.start_agent()
+        probe = sh("ip", "netns", "exec", rig.ns, "taskset", "-c", "0", sys.executable, "-c",
+                   PROBE_TCP, rig.b, rig.a_mac.replace(":", ""), VIP, str(SC_PORT),
+                   str(SC_PROBES), str(GUE_PORT), check=False)
+        if probe.returncode != 0:
+            rig.failures.append("probe failed: " + probe.stderr.strip())
+        else:
+            got = json.loads(probe.stdout)
+            to_new = [g for g in got if g["backend"] == BACKEND2]
+            to_old = [g for g in got if g["backend"] == BACKEND]
+            print(f"{len(got)} of {SC_PROBES} mid-stream segments back in GUE: {len(to_new)} to "
+                  f"{BACKEND2} (moved slots), {len(to_old)} to {BACKEND}")
+            if len(got) != SC_PROBES or not to_new or not to_old:
+                rig.failures.append(f"GUE frames back: {len(to_new)} to {BACKEND2}, "
+                                    f"{len(to_old)} to {BACKEND} of {SC_PROBES}")
+            # Moved slots: variant 0, Hlen 2, proto 4, 0xeb second chance 1 hop IPv4, the
+            # alternate the backend before the join. Others: variant 1 (IPv4 inner: 0x45).
+            want_new = {"backend": BACKEND2, "gue0": 2, "proto": 4, "priv": "eb010104",
+                        "alternate": BACKEND, "inner_dst": VIP}
+            bad = [g for g in to_new if g != want_new]
+            bad += [g for g in to_old if g != {"backend": BACKEND, "gue0": 0x45, "inner_dst": VIP}]
+            if bad:
+                rig.failures.append(f"{len(bad)} frames not as expected, e.g. {bad[:2]}")
         rig.stop_agent()
 
 

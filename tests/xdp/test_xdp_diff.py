@@ -17,17 +17,30 @@ replay writes "not_run" for them (no NIC hands such a frame to XDP either).
 For each, the DPDK verdict must be a drop for eth_truncated; their number is
 printed.
 
+Second chance (issue 16): the same comparison on a second capture for
+VIPs with "second_chance" (IPv4 and IPv6, GUE), whose backends change twice
+during the replay (a backend added, then one drained), so that Maglev slots
+have previous owners; the SYNs of two flows in three are taken out of the
+capture, so those flows are learned mid-stream (the packets that carry the
+alternate, GUE variant 0). Both replays hold at the same packets
+(--hold-at) and get the same backends.set there. Besides no difference,
+the outputs must hold variant-0 frames over both outer families.
+
 Any other difference is a bug in one of the dataplanes. Root only (BPF,
 DPDK EAL): skipped otherwise. Run by pytest (--replay, --pktgen).
 """
 import json
 import os
+import signal
+import struct
 import subprocess
+import time
 
 import pytest
 
-from edgelb_testlib.pcap import read_pcap
+from edgelb_testlib.pcap import read_pcap, write_pcap
 from edgelb_testlib.pytest_plugin import require_root
+from edgelb_testlib.rpc import connect_when_ready, outcome
 
 ETH_HLEN = 14
 PACKETS = 100000
@@ -120,3 +133,189 @@ def test_same_output_frames(replays):
                      f"at byte {at}\n    dpdk: {a[:64].hex()}\n    xdp:  {b[:64].hex()}")
     assert not diffs, f"{len(diffs)} of {len(dpdk_frames)} output frames differ\n" + \
         "\n".join(shown)
+
+
+# ---- second chance ----
+
+SC_PACKETS = 60000
+SC_SEED = 7
+SC_HOLDS = (20000, 40000)
+SC_GUE_PORT = 6080
+
+SC_V4 = {"address": "10.0.0.10", "port": 80, "protocol": "tcp"}
+SC_V6 = {"address": "2001:db8::10", "port": 80, "protocol": "tcp"}
+SC_V4_BACKENDS = [[{"address": "10.200.0.1"}, {"address": "10.200.0.2"},
+                   {"address": "10.200.0.3"}],
+                  [{"address": "10.200.0.1"}, {"address": "10.200.0.2"},
+                   {"address": "10.200.0.3"}, {"address": "10.200.0.4"}],
+                  [{"address": "10.200.0.1", "state": "draining"}, {"address": "10.200.0.2"},
+                   {"address": "10.200.0.3"}, {"address": "10.200.0.4"}]]
+SC_V6_BACKENDS = [[{"address": "fd00::200:1"}, {"address": "fd00::200:2"}],
+                  [{"address": "fd00::200:1"}, {"address": "fd00::200:2"},
+                   {"address": "fd00::200:3"}],
+                  [{"address": "fd00::200:1"}, {"address": "fd00::200:2", "state": "draining"},
+                   {"address": "fd00::200:3"}]]
+
+SC_CONFIG = {
+    "node": {"source_v4": "192.168.10.1", "source_v6": "fd00::1",
+             "gateway_mac": "02:00:00:00:00:fe", "gue_port": SC_GUE_PORT},
+    "vips": [
+        dict(SC_V4, encap="gue", second_chance=True, backends=SC_V4_BACKENDS[0]),
+        # UDP with second chance on: never an alternate (the backend side
+        # forwards only TCP), on both dataplanes.
+        {"address": "10.0.0.10", "port": 80, "protocol": "udp", "encap": "gue",
+         "second_chance": True, "backends": [{"address": "10.200.0.1"}]},
+        dict(SC_V6, encap="gue", second_chance=True, backends=SC_V6_BACKENDS[0]),
+    ],
+}
+
+
+def tcp_syn_only(frame):
+    """The source port of a TCP segment with SYN and without ACK (802.1Q or
+    not), else None."""
+    if len(frame) < 14:
+        return None
+    etype, off = struct.unpack_from("!H", frame, 12)[0], 14
+    if etype == 0x8100 and len(frame) >= 18:
+        etype, off = struct.unpack_from("!H", frame, 16)[0], 18
+    if etype == 0x0800 and len(frame) >= off + 20:
+        ihl = (frame[off] & 0xF) * 4
+        frag = struct.unpack_from("!H", frame, off + 6)[0]
+        if frame[off + 9] != 6 or frag & 0x3FFF:
+            return None
+        l4 = off + ihl
+    elif etype == 0x86DD and len(frame) >= off + 40:
+        if frame[off + 6] != 6:
+            return None  # extension headers: kept as they are
+        l4 = off + 40
+    else:
+        return None
+    if len(frame) < l4 + 14:
+        return None
+    sport = struct.unpack_from("!H", frame, l4)[0]
+    return sport if frame[l4 + 13] & 0x12 == 0x02 else None
+
+
+def replay_with_changes(opts, workdir, dp, cfg, pcap_in):
+    """Replay pcap_in holding at SC_HOLDS; at hold i, the backends of step
+    i + 1. Returns (verdict lines, output frames)."""
+    pcap = os.path.join(workdir, f"sc-{dp}.pcap")
+    verdicts = os.path.join(workdir, f"sc-{dp}.jsonl")
+    sock = os.path.join(workdir, f"sc-{dp}.sock")
+    cmd = [opts.replay, "--dataplane", dp, "--config", cfg, "--in", pcap_in, "--out", pcap,
+           "--verdicts", verdicts, "--socket", sock]
+    for h in SC_HOLDS:
+        cmd += ["--hold-at", str(h)]
+    err = open(os.path.join(workdir, f"sc-{dp}.stderr"), "w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        rpc = connect_when_ready(sock, proc, what="edgelb-replay")
+        for step, at in enumerate(SC_HOLDS, start=1):
+            deadline = time.monotonic() + 120
+            while True:
+                assert time.monotonic() < deadline, f"{dp}: no hold at {at}"
+                line = proc.stdout.readline()
+                assert line, f"{dp}: edgelb-replay ended before holding at {at}"
+                if line.strip() == f"held before packet {at}":
+                    break
+            for vip, backends in ((SC_V4, SC_V4_BACKENDS), (SC_V6, SC_V6_BACKENDS)):
+                res, e = outcome(rpc.request("backends.set", dict(vip, backends=backends[step])))
+                assert e is None and res.get("changed") is True, f"{dp} backends.set: {e} {res}"
+            proc.send_signal(signal.SIGUSR1)
+        rpc.close()
+        proc.stdout.read()
+        assert proc.wait(timeout=120) == 0, f"{dp} replay exited {proc.returncode}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        err.close()
+    with open(verdicts) as f:
+        lines = f.read().splitlines()
+    return lines, [data for _ts, data in read_pcap(pcap)]
+
+
+@pytest.fixture(scope="module")
+def sc_replays(opts, workdir):
+    """Both replays of the second-chance capture, and how many SYNs it lost."""
+    require_root("BPF and DPDK EAL")
+    cfg = os.path.join(workdir, "sc-config.json")
+    full = os.path.join(workdir, "sc-full.pcap")
+    pcap_in = os.path.join(workdir, "sc-in.pcap")
+    with open(cfg, "w") as f:
+        json.dump(SC_CONFIG, f)
+    run([opts.pktgen, "--out", full, "--packets", str(SC_PACKETS), "--seed", str(SC_SEED)])
+    kept, dropped = [], 0
+    for ts, frame in read_pcap(full):
+        sport = tcp_syn_only(frame)
+        if sport is not None and sport % 3 != 0:
+            dropped += 1
+            continue
+        kept.append((ts, frame))
+    write_pcap(pcap_in, kept, nanoseconds=True)
+    out = {dp: replay_with_changes(opts, workdir, dp, cfg, pcap_in) for dp in ("dpdk", "xdp")}
+    return out, len(kept), dropped
+
+
+def gue_variant0_family(frame):
+    """(outer family, inner protocol) of a GUE variant-0 frame to
+    SC_GUE_PORT, else None."""
+    if len(frame) < 14 + 40 + 8 + 4:
+        return None
+    etype = struct.unpack_from("!H", frame, 12)[0]
+    if etype == 0x0800 and frame[14 + 9] == 17:
+        udp = 14 + (frame[14] & 0xF) * 4
+        family = 4
+    elif etype == 0x86DD and frame[14 + 6] == 17:
+        udp = 14 + 40
+        family = 6
+    else:
+        return None
+    if struct.unpack_from("!H", frame, udp + 2)[0] != SC_GUE_PORT:
+        return None
+    gue = frame[udp + 8]
+    # Variant 1 starts with the inner IP version (4 or 6: 0b01..); variant 0 with 0b00.
+    if gue >> 6 != 0 or not gue & 0x1F:
+        return None
+    inner = udp + 8 + 4 + (gue & 0x1F) * 4
+    inner_proto = frame[inner + 9] if frame[udp + 9] == 4 else frame[inner + 6]
+    return family, inner_proto
+
+
+def test_second_chance_same_verdicts(sc_replays):
+    (out, n, dropped) = sc_replays
+    dpdk_lines, xdp_lines = out["dpdk"][0], out["xdp"][0]
+    assert len(dpdk_lines) == len(xdp_lines) == n
+    mismatches = []
+    for d, x in zip(dpdk_lines, xdp_lines):
+        if d == x:
+            continue
+        xv, dv = json.loads(x), json.loads(d)
+        if not (xv.get("verdict") == "not_run" and dv.get("reason") == "eth_truncated"):
+            mismatches.append((d, x))
+    epochs = sorted({json.loads(d).get("epoch") for d in dpdk_lines})
+    print(f"{n} packets ({dropped} SYNs taken out), epochs {epochs}: "
+          f"{len(mismatches)} verdict lines differ")
+    assert len(epochs) == 3, f"epochs in the verdicts: {epochs}"
+    assert not mismatches, f"{len(mismatches)} verdict lines differ:\n" + "\n".join(
+        f"  dpdk: {d}\n  xdp:  {x}" for d, x in mismatches[:5])
+
+
+def test_second_chance_same_output_frames(sc_replays):
+    (out, _n, _dropped) = sc_replays
+    dpdk_frames, xdp_frames = out["dpdk"][1], out["xdp"][1]
+    assert len(dpdk_frames) == len(xdp_frames)
+    diffs = [i for i, (a, b) in enumerate(zip(dpdk_frames, xdp_frames)) if a != b]
+    by_family, inner_protos = {4: 0, 6: 0}, set()
+    for frame in dpdk_frames:
+        v0 = gue_variant0_family(frame)
+        if v0:
+            by_family[v0[0]] += 1
+            inner_protos.add(v0[1])
+    print(f"{len(dpdk_frames)} output frames, {len(diffs)} different; with an alternate "
+          f"(GUE variant 0): {by_family[4]} over IPv4, {by_family[6]} over IPv6")
+    assert not diffs, f"{len(diffs)} of {len(dpdk_frames)} output frames differ, first {diffs[:5]}"
+    assert by_family[4] > 100 and by_family[6] > 100, f"alternates exercised: {by_family}"
+    # TCP only (an IPv6 inner's first next header may be an extension header).
+    assert 6 in inner_protos and 17 not in inner_protos, \
+        f"inner protocols with an alternate: {inner_protos}"

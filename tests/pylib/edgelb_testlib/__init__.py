@@ -17,6 +17,8 @@ tests/pylib on PYTHONPATH; tests/meson.build):
   agents, fleet_agents  the programs e2e runs inside the namespaces
   fleet         two edge nodes behind a BIRD ECMP router, each with its
                 edgelb-cp and BIRD (tests/fleet, tests/upgrade)
+  held          held downloads whose every byte names its backend: the
+                pattern server and the pacing client (tests/e2e)
   pytest_plugin the options (--dp, --cp, ...) and fixtures of the pytest
                 files, exit status 77 (meson: SKIP) when all skipped, and
                 lines printed past pytest's capture (figures)

@@ -51,6 +51,19 @@ def veth_pairs(n):
         veth_pair(f"lb{i}", f"peer{i}")
 
 
+def tc_wire(a, b, ns=None):
+    """Interfaces a and b (in namespace ns) joined as one wire: a frame
+    arriving on either leaves by the other, untouched (tc ingress, u32 match
+    all, mirred redirect). Any ingress filters already there are replaced:
+    one left pointing at a device since re-created would drop everything."""
+    for src, dst in ((a, b), (b, a)):
+        sh("tc", "qdisc", "del", "dev", src, "ingress", ns=ns, check=False)
+        sh("tc", "qdisc", "add", "dev", src, "ingress", ns=ns)
+        sh("tc", "filter", "add", "dev", src, "parent", "ffff:", "protocol", "all",
+           "u32", "match", "u32", "0", "0",
+           "action", "mirred", "egress", "redirect", "dev", dst, ns=ns)
+
+
 def mac_of(iface, ns=None):
     """The MAC of iface as 6 bytes. Not from /sys: under unshare -n it still
     shows the parent namespace."""

@@ -228,6 +228,19 @@ alternate_of(const struct elb_xdp_vip *vip, const struct elb_packet *pkt, uint64
 	return b;
 }
 
+/* Move the frame's start by move bytes (negative: room in front for the
+ * headers to write) and reload the packet pointers, which the move
+ * invalidates. 0, or non-zero when the driver has no such headroom. */
+static __always_inline int move_head(struct xdp_md *ctx, int move, const uint8_t **data,
+				     const uint8_t **end)
+{
+	if (bpf_xdp_adjust_head(ctx, move))
+		return -1;
+	*data = (const uint8_t *)(long)ctx->data;
+	*end = (const uint8_t *)(long)ctx->data_end;
+	return 0;
+}
+
 /* A step's answer when the packet goes on to the next step; otherwise a
  * step returns the XDP action that ends the packet. The steps share plain
  * locals of run(), not a struct of them: a struct holding the packet,
@@ -474,12 +487,10 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct elb_worker_cou
 		/* The ICMP "too big" answer to the client, in place of the packet. */
 		need = (uint32_t)sizeof(struct elb_eth_hdr) + elb_icmp_too_big_headroom(pkt->key.family);
 		move = (int)pkt->l3_off - (int)need;
-		if (bpf_xdp_adjust_head(ctx, move)) {
+		if (move_head(ctx, move, &data, &end)) {
 			count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
 			return XDP_DROP;
 		}
-		data = (const void *)(long)ctx->data;
-		end = (const void *)(long)ctx->data_end;
 		out_len = elb_icmp_too_big_write((uint8_t *)data, end, pkt, elb_encap_inner_mtu(&encap),
 						 encap.src_mac, encap.dst_mac);
 		/* Trim what follows the reply (the unquoted rest of the packet). */
@@ -504,12 +515,10 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct elb_worker_cou
 
 	need = (uint32_t)sizeof(struct elb_eth_hdr) + overhead;
 	move = (int)pkt->l3_off - (int)need;
-	if (bpf_xdp_adjust_head(ctx, move)) {
+	if (move_head(ctx, move, &data, &end)) {
 		count_drop(wc, vc, res, ELB_REASON_NO_HEADROOM, len);
 		return XDP_DROP;
 	}
-	data = (const void *)(long)ctx->data;
-	end = (const void *)(long)ctx->data_end;
 	out_len = elb_encap_write((uint8_t *)data, end, pkt, &encap, hash);
 	/* Trim Ethernet padding after the inner packet, if there is any. */
 	if (out_len < 0 ||
@@ -538,8 +547,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct elb_worker_cou
 /* elb_pipeline_run: classify(), decide(), encapsulate(); returns the XDP action. */
 static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *res)
 {
-	const uint8_t *data = (const void *)(long)ctx->data;
-	const uint8_t *end = (const void *)(long)ctx->data_end;
+	const uint8_t *data = (const uint8_t *)(long)ctx->data;
+	const uint8_t *end = (const uint8_t *)(long)ctx->data_end;
 	uint32_t len = (uint32_t)(end - data), zero = 0, backend_slot = 0;
 	const struct elb_backend_slot *backend = NULL;
 	struct elb_worker_counters *wc;

@@ -1160,39 +1160,17 @@ fail:
 
 int cp_config_write_file(const char *path, const struct cp_config *config, struct elb_dp_err *err)
 {
-	cJSON *json = cp_config_to_json(config);
-	int rc = json != NULL ? elb_json_write_file(path, json, 0640) : -ENOMEM;
+	return elb_json_write_file(path, cp_config_to_json(config), err);
+}
 
-	cJSON_Delete(json);
-	if (rc == -ENOMEM)
-		return elb_json_nomem(err);
-	if (rc < 0) {
-		err->field[0] = '\0';
-		snprintf(err->text, sizeof(err->text), "%.200s: %s", path, strerror(-rc));
-	}
-	return rc;
+static int parse_cp_config(const char *text, size_t len, void *out, struct elb_dp_err *err)
+{
+	return cp_config_parse(text, len, out, err);
 }
 
 int cp_config_load_file(const char *path, struct cp_config **out, struct elb_dp_err *err)
 {
-	struct elb_dp_err inner;
-	char *text;
-	size_t len;
-	int rc;
-
-	rc = elb_read_file(path, ELB_DP_CONFIG_FILE_MAX, &text, &len);
-	if (rc < 0) {
-		err->field[0] = '\0';
-		snprintf(err->text, sizeof(err->text), "%.200s: %s", path, strerror(-rc));
-		return rc;
-	}
-	rc = cp_config_parse(text, len, out, &inner);
-	free(text);
-	if (rc < 0) {
-		snprintf(err->field, sizeof(err->field), "%s", inner.field);
-		snprintf(err->text, sizeof(err->text), "%.120s: %.250s", path, inner.text);
-	}
-	return rc;
+	return elb_json_load_file(path, ELB_DP_CONFIG_FILE_MAX, parse_cp_config, out, err);
 }
 
 uint32_t cp_fleet_disagree_after_ms(const struct cp_config *config)

@@ -158,21 +158,33 @@ static cJSON *vip_summary(const struct cp_daemon *cp, uint32_t v)
 	return o;
 }
 
-/* The result of a method without params: {"vips": [one(cp, v) per VIP]}. */
-static int per_vip_result(const struct cp_daemon *cp, const cJSON *params,
-			  cJSON *(*one)(const struct cp_daemon *cp, uint32_t v), cJSON **result,
-			  struct elb_rpc_error *error)
+/* The start of a method that takes no params and answers {name: [...]}:
+ * *result is that object, *list its empty array. */
+static int list_result(const cJSON *params, const char *name, cJSON **result, cJSON **list,
+		       struct elb_rpc_error *error)
 {
 	static const char *const known[] = {NULL};
-	cJSON *vips;
 	int rc = elb_dp_rpc_check_params(params, known, error);
 
 	if (rc < 0)
 		return rc;
 	*result = cJSON_CreateObject();
-	vips = cJSON_AddArrayToObject(*result, "vips");
-	if (vips == NULL)
+	*list = cJSON_AddArrayToObject(*result, name);
+	if (*list == NULL)
 		return elb_dp_rpc_nomem(error);
+	return 0;
+}
+
+/* The result of a method without params: {"vips": [one(cp, v) per VIP]}. */
+static int per_vip_result(const struct cp_daemon *cp, const cJSON *params,
+			  cJSON *(*one)(const struct cp_daemon *cp, uint32_t v), cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	cJSON *vips;
+	int rc = list_result(params, "vips", result, &vips, error);
+
+	if (rc < 0)
+		return rc;
 	for (uint32_t v = 0; v < cp->config->n_vips; v++)
 		cJSON_AddItemToArray(vips, one(cp, v));
 	return 0;
@@ -308,18 +320,13 @@ int cp_status_describe(void *ctx, cJSON *result)
 static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 			    struct elb_rpc_error *error)
 {
-	static const char *const known[] = {NULL};
 	struct cp_daemon *cp = ctx;
 	uint64_t now = cp_now_ms();
 	cJSON *dps;
-	int rc = elb_dp_rpc_check_params(params, known, error);
+	int rc = list_result(params, "dataplanes", result, &dps, error);
 
 	if (rc < 0)
 		return rc;
-	*result = cJSON_CreateObject();
-	dps = cJSON_AddArrayToObject(*result, "dataplanes");
-	if (dps == NULL)
-		return elb_dp_rpc_nomem(error);
 	elb_dp_json_add_u64(*result, "generation", cp->gen);
 	for (uint32_t i = 0; i < cp->n_dps; i++) {
 		const struct cp_dataplane *dp = &cp->dps[i];

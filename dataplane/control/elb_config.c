@@ -1233,59 +1233,15 @@ cJSON *elb_dp_config_to_json(const struct elb_dp_config *config)
 int elb_dp_config_write_file(const char *path, const struct elb_dp_config *config,
 			     struct elb_dp_err *err)
 {
-	cJSON *json = elb_dp_config_to_json(config);
-	char *printed = json != NULL ? cJSON_Print(json) : NULL;
-	char *text;
-	size_t len;
-	int rc;
+	return elb_json_write_file(path, elb_dp_config_to_json(config), err);
+}
 
-	cJSON_Delete(json);
-	if (printed == NULL)
-		return elb_json_nomem(err);
-	/* A text file ends with a newline; cJSON_Print leaves it out. */
-	len = strlen(printed);
-	text = malloc(len + 1);
-	if (text == NULL) {
-		cJSON_free(printed);
-		return elb_json_nomem(err);
-	}
-	memcpy(text, printed, len);
-	text[len++] = '\n';
-	cJSON_free(printed);
-	rc = elb_atomic_write_file(path, text, len, 0640);
-	free(text);
-	if (rc < 0) {
-		elb_json_fail(err, "", "%s: cannot write: %s", path, strerror(-rc));
-		return rc;
-	}
-	return 0;
+static int parse_dp_config(const char *text, size_t len, void *out, struct elb_dp_err *err)
+{
+	return elb_dp_config_parse(text, len, out, err);
 }
 
 int elb_dp_config_load_file(const char *path, struct elb_dp_config **out, struct elb_dp_err *err)
 {
-	struct elb_dp_err inner;
-	char *text;
-	size_t len;
-	int rc;
-
-	rc = elb_read_file(path, ELB_DP_CONFIG_FILE_MAX, &text, &len);
-	if (rc < 0) {
-		if (rc == -EFBIG)
-			elb_json_fail(err, "", "%s: larger than %u bytes", path,
-				      ELB_DP_CONFIG_FILE_MAX);
-		else
-			elb_json_fail(err, "", "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	rc = elb_dp_config_parse(text, len, out, &inner);
-	free(text);
-	if (rc < 0 && err != NULL) {
-		int n;
-
-		memcpy(err->field, inner.field, sizeof(err->field));
-		n = snprintf(err->text, sizeof(err->text), "%s: %s", path, inner.text);
-		if (n < 0)
-			memcpy(err->text, inner.text, sizeof(err->text));
-	}
-	return rc;
+	return elb_json_load_file(path, ELB_DP_CONFIG_FILE_MAX, parse_dp_config, out, err);
 }

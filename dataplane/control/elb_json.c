@@ -119,27 +119,56 @@ int elb_dp_json_check_members(const cJSON *object, const char *prefix, const cha
 	return 0;
 }
 
-int elb_json_write_file(const char *path, const cJSON *json, mode_t mode)
+int elb_json_write_file(const char *path, cJSON *json, struct elb_dp_err *err)
 {
-	char *printed = cJSON_Print(json);
-	char *text;
-	size_t len;
+	char *printed = json != NULL ? cJSON_Print(json) : NULL;
+	char *text = NULL;
+	size_t len = 0;
 	int rc;
 
-	if (printed == NULL)
-		return -ENOMEM;
+	cJSON_Delete(json);
 	/* cJSON_Print leaves the newline out and its buffer has no room for it. */
-	len = strlen(printed);
-	text = malloc(len + 1);
+	if (printed != NULL) {
+		len = strlen(printed);
+		text = malloc(len + 1);
+	}
 	if (text == NULL) {
 		cJSON_free(printed);
-		return -ENOMEM;
+		return elb_json_nomem(err);
 	}
 	memcpy(text, printed, len);
 	text[len++] = '\n';
 	cJSON_free(printed);
-	rc = elb_atomic_write_file(path, text, len, mode);
+	rc = elb_atomic_write_file(path, text, len, 0640);
 	free(text);
+	if (rc < 0)
+		elb_json_fail(err, "", "%s: cannot write: %s", path, strerror(-rc));
+	return rc;
+}
+
+int elb_json_load_file(const char *path, size_t max, elb_json_file_parser parse, void *out,
+		       struct elb_dp_err *err)
+{
+	struct elb_dp_err inner;
+	char *text;
+	size_t len;
+	int rc;
+
+	rc = elb_read_file(path, max, &text, &len);
+	if (rc < 0) {
+		if (rc == -EFBIG)
+			elb_json_fail(err, "", "%s: larger than %zu bytes", path, max);
+		else
+			elb_json_fail(err, "", "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = parse(text, len, out, &inner);
+	free(text);
+	if (rc < 0 && err != NULL) {
+		memcpy(err->field, inner.field, sizeof(err->field));
+		if (snprintf(err->text, sizeof(err->text), "%s: %s", path, inner.text) < 0)
+			memcpy(err->text, inner.text, sizeof(err->text));
+	}
 	return rc;
 }
 

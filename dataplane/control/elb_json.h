@@ -74,11 +74,27 @@ int elb_json_require(const cJSON *object, const char *prefix, const char *name,
 int elb_dp_json_check_members(const cJSON *object, const char *prefix, const char *const *known,
 			      struct elb_dp_err *err);
 /*
- * json as indented text with one final newline (for people who cat the
- * file), written crash-safe (elb_atomic_write_file) with the given mode.
- * @return 0, -ENOMEM (printing it), or the write's -errno.
+ * A configuration file's JSON as indented text with one final newline (for
+ * people who cat the file), written crash-safe (elb_atomic_write_file),
+ * mode 0640. Takes json (NULL: building it ran out of memory) and deletes
+ * it. Errors name the file: "<path>: cannot write: <errno text>".
+ * @return 0, -ENOMEM, or the write's -errno.
  */
-int elb_json_write_file(const char *path, const cJSON *json, mode_t mode);
+int elb_json_write_file(const char *path, cJSON *json, struct elb_dp_err *err);
+
+/* Parses the text of a configuration file into *out (its own type). */
+typedef int (*elb_json_file_parser)(const char *text, size_t len, void *out,
+				    struct elb_dp_err *err);
+
+/*
+ * Read the file at path (at most max bytes) and parse it with parse. Every
+ * error names the file: "<path>: larger than <max> bytes", "<path>:
+ * <errno text>", or "<path>: <the parser's text>" with the parser's field
+ * kept. err may be NULL.
+ * @return parse's result, or -errno of the read (-EFBIG past max).
+ */
+int elb_json_load_file(const char *path, size_t max, elb_json_file_parser parse, void *out,
+		       struct elb_dp_err *err);
 
 /* An object with members among known only: elb_json_expect_object, then
  * elb_dp_json_check_members. */

@@ -156,9 +156,7 @@ int elb_rpc_conn_flush(struct elb_rpc_conn *conn)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -errno;
+			return errno == EAGAIN ? 0 : -errno; /* EAGAIN: nothing more for now */
 		}
 		conn->out_off += (size_t)n;
 	}
@@ -333,9 +331,7 @@ int elb_rpc_conn_read(struct elb_rpc_conn *conn, elb_rpc_reply_fn on_reply, void
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -errno;
+			return errno == EAGAIN ? 0 : -errno; /* EAGAIN: nothing more for now */
 		}
 		conn->in_len += (size_t)n;
 		start = conn->in;

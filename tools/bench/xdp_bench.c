@@ -23,6 +23,13 @@
  * side by side on the same map: the map-element iterator counting in the
  * kernel (what xdp_ops.flow_counts uses when it loads) and the batch
  * lookup from user space (its fallback): median of 5 walks each.
+ *
+ * With --second-chance, only this instead (README, "Second chance"): three
+ * GUE VIPs whose 100 backends were all replaced by 100 new ones while the
+ * old ones drain, so that every Maglev slot has a previous owner; 65,536
+ * established flows each: second_chance off; on, flows learned from SYNs
+ * (no alternate); on, flows learned mid-stream (every packet carries the
+ * alternate).
  */
 #include <errno.h>
 #include <sched.h>
@@ -293,6 +300,96 @@ static int bench_flow_count(void)
 	return 0;
 }
 
+/* ---- --second-chance --------------------------------------------------------------------- */
+
+/* Three GUE VIPs, 10.100.0.3 (second chance off), .4 and .5 (on), with the
+ * backends 10.200.0.1-100, or those draining and 10.201.0.1-100 active. */
+static struct elb_dp_config *sc_config(bool replaced)
+{
+	static const char vip[] = "%s{\"address\": \"10.100.0.%d\", \"port\": 80, \"protocol\": "
+				  "\"tcp\", \"encap\": \"gue\", \"second_chance\": %s, "
+				  "\"backends\": [%s]}";
+	size_t cap = 64 * 1024, off = 0, boff = 0;
+	char *backends = malloc(cap), *json = malloc(4 * cap);
+	struct elb_dp_config *cfg = NULL;
+	struct elb_dp_err err;
+
+	for (int i = 0; i < 100; i++)
+		boff += (size_t)snprintf(backends + boff, cap - boff,
+					 "%s{\"address\": \"10.200.0.%d\"%s}", i ? "," : "", i + 1,
+					 replaced ? ", \"state\": \"draining\"" : "");
+	for (int i = 0; replaced && i < 100; i++)
+		boff += (size_t)snprintf(backends + boff, cap - boff,
+					 ",{\"address\": \"10.201.0.%d\"}", i + 1);
+	off += (size_t)snprintf(json + off, 4 * cap - off,
+				"{\"node\": {\"source_v4\": \"192.168.10.1\", "
+				"\"gateway_mac\": \"02:00:00:00:00:fe\"}, \"vips\": [");
+	for (int v = 3; v <= 5; v++)
+		off += (size_t)snprintf(json + off, 4 * cap - off, vip, v > 3 ? "," : "", v,
+					v > 3 ? "true" : "false", backends);
+	snprintf(json + off, 4 * cap - off, "]}");
+	if (elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0)
+		fprintf(stderr, "config: %s\n", err.text);
+	free(backends);
+	free(json);
+	return cfg;
+}
+
+static int bench_second_chance(void)
+{
+	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
+	struct elb_dp_config *before = sc_config(false), *after = sc_config(true);
+	char text[ELB_DP_APPLY_ERR_MAX];
+	uint8_t *acks[3], *syns;
+	struct bench_floor *floor_skel;
+	double floor_ns;
+	int prog;
+
+	if (before == NULL || after == NULL)
+		return 1;
+	if (xdp_dataplane_load(&dp, BENCH_XDP_FLOWS, NULL) || xdp_dataplane_start(&dp) ||
+	    xdp_ops.apply(&dp, before, 1, text, sizeof(text)) ||
+	    xdp_ops.apply(&dp, after, 2, text, sizeof(text))) {
+		fprintf(stderr, "edgelb-xdp-bench: loading the XDP dataplane failed (root?) %s\n", text);
+		return 1;
+	}
+	floor_skel = bench_floor__open_and_load();
+	if (floor_skel == NULL) {
+		fprintf(stderr, "edgelb-xdp-bench: loading the floor programs failed\n");
+		return 1;
+	}
+	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
+	for (int v = 0; v < 3; v++)
+		acks[v] = bench_make_frames(1u << 16, 0x0a640003 + (uint32_t)v, ELB_TCP_ACK, false);
+	syns = bench_make_frames(1u << 16, 0x0a640004, ELB_TCP_SYN, false);
+	/* Learn the flows: .3 and .5 from their ACKs (mid-stream), .4 from SYNs. */
+	run_once(prog, acks[0], 1u << 16, 1u << 16, &(uint32_t){0});
+	run_once(prog, syns, 1u << 16, 1u << 16, &(uint32_t){0});
+	run_once(prog, acks[2], 1u << 16, 1u << 16, &(uint32_t){0});
+
+	printf("# edgelb-xdp-bench --second-chance: ns per packet under BPF_PROG_TEST_RUN\n\n");
+	printf("| program, case | ns/pkt min / median / max | action | x floor |\n|---|---|---|---|\n");
+	floor_ns = median_ns(bpf_program__fd(floor_skel->progs.floor_swap_tx), acks[0], 1);
+	row("floor: parse Eth/IPv4/TCP, swap MACs, XDP_TX",
+	    bpf_program__fd(floor_skel->progs.floor_swap_tx), acks[0], 1, CALLS, floor_ns);
+	for (int round = 0; round < 2; round++) {
+		row("edgelb, 65536 flows (hits), GUE, second_chance off", prog, acks[0], 1u << 16,
+		    CALLS, floor_ns);
+		row("edgelb, 65536 flows (hits), GUE, second_chance on, learned from SYNs", prog,
+		    acks[1], 1u << 16, CALLS, floor_ns);
+		row("edgelb, 65536 flows (hits), GUE, second_chance on, learned mid-stream (alternate)",
+		    prog, acks[2], 1u << 16, CALLS, floor_ns);
+	}
+	bench_floor__destroy(floor_skel);
+	xdp_dataplane_close(&dp);
+	elb_dp_config_free(before);
+	elb_dp_config_free(after);
+	for (int v = 0; v < 3; v++)
+		free(acks[v]);
+	free(syns);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const char head[] =
@@ -318,8 +415,10 @@ int main(int argc, char **argv)
 		perror("sched_setaffinity");
 	if (argc == 2 && strcmp(argv[1], "--flow-count") == 0)
 		return bench_flow_count();
+	if (argc == 2 && strcmp(argv[1], "--second-chance") == 0)
+		return bench_second_chance();
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count]\n");
+		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance]\n");
 		return 2;
 	}
 	for (int i = 0; i < 100; i++)

@@ -103,7 +103,10 @@ class Node:
             t["PIN_DIR"] = self.pin_dir
         return t
 
-    def write_config(self, topo, vip, vip6):
+    def write_config(self, topo, vip, vip6, extra_vips=()):
+        """The node's edgelb-cp configuration: the fleet's two VIPs, then
+        extra_vips (VIP objects as edgelb-cp reads them, health_check left
+        out: the IPv4 or IPv6 one below, by the VIP's family)."""
         hc = {"type": "http", "path": "/healthz", "expect_status": 200, "port": HTTP_PORT,
               "interval_ms": INTERVAL_MS, "timeout_ms": TIMEOUT_MS, "rise": RISE, "fall": FALL}
         # The backends' HTTP servers listen on the VIPs and their own IPv4
@@ -127,6 +130,9 @@ class Node:
                       "backends": [{"address": topo[f"BACKEND{i}_6"]} for i in (1, 2, 3)],
                       "health_check": hc6}],
         }
+        for extra in extra_vips:
+            config["vips"].append(dict(extra, health_check=hc6 if ":" in extra["address"]
+                                       else hc))
         with open(self.cp_config, "w") as f:
             json.dump(config, f, indent=1)
 
@@ -195,6 +201,9 @@ class Fleet:
         self.nodes = {}
         self.backends = {}
         self.client = None
+        # VIPs every node's configuration has beside the fleet's two (set
+        # before start(); see Node.write_config).
+        self.extra_vips = []
 
     # --- topology ----------------------------------------------------------
 
@@ -263,7 +272,7 @@ class Fleet:
             self.start_hc6_listener(i, name)
         self.start_router_bird()
         for n in (a, b):
-            n.write_config(topo, vip, vip6)
+            n.write_config(topo, vip, vip6, self.extra_vips)
         self.t_dataplanes = time.monotonic()
         a.start_dp(self.args.dp, topo)
         b.start_dp(self.args.xdp, topo)

@@ -3,7 +3,9 @@
 """Held TCP downloads whose every byte names the backend that sent it: a
 pattern server for the backends and a client agent that paces the
 transfers (a small receive window, a little read at a time) and checks
-every byte. Used by tests/e2e/test_second_chance.py.
+every byte. Used by tests/e2e/test_second_chance.py and
+tests/fleet/test_second_chance_fleet.py, which also share the backends'
+set-up and counters below.
 
 The pattern: a download of B bytes from backend NAME is the first B bytes of
 RECORD-byte records, record k being "NAME:" then k in decimal, zero-padded to
@@ -250,6 +252,55 @@ def start_server(ns, name, port, lifetime, addresses):
         proc.wait()
         return None
     return proc
+
+
+# --- the backends of tools/netns-topology, for second-chance drills ---------
+# (imported here, not at the top: this file also runs as a script in the
+# namespaces, where only the standard library is needed)
+
+def backends_can_forward(topo):
+    """What edgelb-decap needs on the topology's backends b1..b3 to hand a
+    packet to another one: it takes the next hop's MAC from bpf_fib_lookup,
+    which answers only
+      - for an interface with forwarding on (net.ipv{4,6}.conf.IF.forwarding;
+        else the packet is kept: kept_forwarding_off), and
+      - with a neighbour entry for the next hop (an XDP program cannot start
+        an ARP or ND resolution, and backends that never talked to each
+        other have none; else kept_fib_failed): permanent entries for the
+        other backends here."""
+    from edgelb_testlib.netns import sh  # pylint: disable=import-outside-toplevel
+    for i in (1, 2, 3):
+        ns = topo[f"BACKEND{i}_NS"]
+        sh("sysctl", "-qw", "net.ipv4.conf.eth0.forwarding=1",
+           "net.ipv6.conf.eth0.forwarding=1", ns=ns)
+        for j in (1, 2, 3):
+            if i != j:
+                for family in (4, 6):
+                    sh("ip", "neigh", "replace", topo[f"BACKEND{j}_{family}"],
+                       "lladdr", topo[f"BACKEND{j}_MAC"], "dev", "eth0", "nud", "permanent",
+                       ns=ns)
+
+
+def decap_stats(decap, topo):
+    """The backends' edgelb-decap counters (--stats: one JSON object per
+    interface), summed over b1..b3; None when there are none."""
+    from edgelb_testlib.netns import sh  # pylint: disable=import-outside-toplevel
+    total = {}
+    for i in (1, 2, 3):
+        out = sh(decap, "--iface", "eth0", "--stats", ns=topo[f"BACKEND{i}_NS"], check=False)
+        if out.returncode != 0:
+            return None
+        for name, value in json.loads(out.stdout).items():
+            if name not in ("iface", "prog_id"):
+                total[name] = total.get(name, 0) + value
+    return total
+
+
+def stats_delta(before, after):
+    """after - before, counter by counter (None if either is)."""
+    if before is None or after is None:
+        return None
+    return {name: value - before.get(name, 0) for name, value in after.items()}
 
 
 if __name__ == "__main__":

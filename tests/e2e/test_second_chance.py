@@ -136,47 +136,6 @@ def decap_attach(decap, topo, second_chance):
            *([] if second_chance else ["--no-second-chance"]), ns=topo[f"BACKEND{i}_NS"])
 
 
-def backends_can_forward(topo):
-    """What edgelb-decap needs on a backend to hand a packet to another one:
-    it takes the next hop's MAC from bpf_fib_lookup, which answers only
-      - for an interface with forwarding on (net.ipv{4,6}.conf.IF.forwarding;
-        else the packet is kept: kept_forwarding_off), and
-      - with a neighbour entry for the next hop (an XDP program cannot start
-        an ARP or ND resolution, and backends that never talked to each
-        other have none; else kept_fib_failed): permanent entries for the
-        other backends here."""
-    for i in (1, 2, 3):
-        ns = topo[f"BACKEND{i}_NS"]
-        sh("sysctl", "-qw", "net.ipv4.conf.eth0.forwarding=1",
-           "net.ipv6.conf.eth0.forwarding=1", ns=ns)
-        for j in (1, 2, 3):
-            if i != j:
-                for family in (4, 6):
-                    sh("ip", "neigh", "replace", topo[f"BACKEND{j}_{family}"],
-                       "lladdr", topo[f"BACKEND{j}_MAC"], "dev", "eth0", "nud", "permanent",
-                       ns=ns)
-
-
-def decap_stats(decap, topo):
-    """The backends' edgelb-decap counters (--stats: one JSON object per
-    interface), summed over the three; None when there are none."""
-    total = {}
-    for i in (1, 2, 3):
-        out = sh(decap, "--iface", "eth0", "--stats", ns=topo[f"BACKEND{i}_NS"], check=False)
-        if out.returncode != 0:
-            return None
-        for name, value in json.loads(out.stdout).items():
-            if name not in ("iface", "prog_id"):
-                total[name] = total.get(name, 0) + value
-    return total
-
-
-def stats_delta(before, after):
-    if before is None or after is None:
-        return None
-    return {name: value - before.get(name, 0) for name, value in after.items()}
-
-
 def no_rps(topo):
     """The lb's eth0 without RPS: each frame is handled on the CPU that sent
     it, so a flow's packets can meet both CPUs' flow tables."""
@@ -263,7 +222,7 @@ def drill(opts, workdir, letter, kind, second_chance=True, decap_second_chance=T
         assert topo is not None, "topology up"
         if kind == "xdp":
             no_rps(topo)
-        backends_can_forward(topo)
+        held.backends_can_forward(topo)
         if not decap_second_chance:
             decap_attach(opts.decap, topo, second_chance=False)
         servers = start_servers(stack, topo)
@@ -274,7 +233,7 @@ def drill(opts, workdir, letter, kind, second_chance=True, decap_second_chance=T
         assert dp is not None, f"{e2e.DATAPLANE[kind]} up"
         procs = {"dp": dp}
         stack.callback(lambda: e2e.stop_process(procs["dp"]))
-        agent = held.Agent(topo["NS_CLIENT"], LIFETIME_S)
+        agent = held.start_agent(topo["NS_CLIENT"], LIFETIME_S)
         stack.callback(agent.close)
         if move_cpu:
             pin(servers + [agent.proc], 0)
@@ -285,7 +244,7 @@ def drill(opts, workdir, letter, kind, second_chance=True, decap_second_chance=T
         conns = started["connections"]
         assert not started["errors"] and all(c["backend"] in ("b1", "b2") for c in conns), \
             f"{CONNECTIONS} downloads started on b1 and b2: {started}"
-        decap_before = decap_stats(opts.decap, topo)
+        decap_before = held.decap_stats(opts.decap, topo)
         time.sleep(HOLD_BEFORE_S)
 
         with jsonrpc.Connection(sock) as control:
@@ -320,7 +279,7 @@ def drill(opts, workdir, letter, kind, second_chance=True, decap_second_chance=T
             alternate_holder = sum(same_address(e.get("alternate"), holder) for e, holder in answers)
 
         results = agent.do("stop")["connections"]
-        decap_counts = stats_delta(decap_before, decap_stats(opts.decap, topo))
+        decap_counts = held.stats_delta(decap_before, held.decap_stats(opts.decap, topo))
         figures = {"drill": letter, "dataplane": kind, "second_chance_vip": second_chance,
                    "second_chance_decap": decap_second_chance, "connections": len(results),
                    "moved": len(moved_conns), "resets": sum(not r["complete"] for r in results),

@@ -136,7 +136,7 @@ def drill_fleet(opts, workdir, letter):
                 f"router: v{family} ECMP route via both nodes ({sorted(f.next_hops(family))})"
         for n in (a, b):
             assert wait_pushed(n, topo, port, 2), f"node {n.name}: b1 and b2 up"
-        agent = held.Agent(topo["NS_CLIENT"], LIFETIME_S)
+        agent = held.start_agent(topo["NS_CLIENT"], LIFETIME_S)
         try:
             yield f, agent
         finally:

@@ -29,11 +29,13 @@ FAILURES = CHECKS.failures
 
 
 class Client:
-    """The agent in the client namespace (agents.py client)."""
+    """An agent in the client namespace, driven one JSON line at a time:
+    agents.py's client, or another script's (held.py's held downloads)."""
 
-    def __init__(self, ns, lifetime):
+    def __init__(self, ns, lifetime, script=AGENTS, what="client agent"):
+        self.what = what
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, AGENTS, "client", str(lifetime)],
+            ["ip", "netns", "exec", ns, sys.executable, script, "client", str(lifetime)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def do(self, op, **args):
@@ -41,7 +43,7 @@ class Client:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"client agent gone during {op}")
+            raise RuntimeError(f"{self.what} gone during {op}")
         return json.loads(line)
 
     def close(self):

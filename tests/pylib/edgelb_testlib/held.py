@@ -215,30 +215,13 @@ def run_client(lifetime):
     os._exit(0)
 
 
-class Agent:
-    """The client agent in namespace ns, driven from the test."""
+def start_agent(ns, lifetime):
+    """The client agent (this file's client) in namespace ns, driven from the
+    test: e2e.Client on this script. Imported here, not at the top: the
+    namespaces run this file as a plain script, without the package."""
+    from edgelb_testlib.e2e import Client  # pylint: disable=import-outside-toplevel
 
-    def __init__(self, ns, lifetime):
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), "client",
-             str(lifetime)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def do(self, op, **args):
-        self.proc.stdin.write(json.dumps(dict(op=op, **args)) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"held-download agent gone during {op}")
-        return json.loads(line)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    return Client(ns, lifetime, script=os.path.abspath(__file__), what="held-download agent")
 
 
 def start_server(ns, name, port, lifetime, addresses):

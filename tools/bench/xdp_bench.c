@@ -300,6 +300,29 @@ static int bench_flow_count(void)
 	return 0;
 }
 
+/* Load and start the XDP dataplane, apply configs[0..n) as epochs 1..n,
+ * and load the floor programs beside it. 0, or 1 after saying what failed. */
+static int load_with_floor(struct xdp_dataplane *dp, struct elb_dp_config *const *configs, int n,
+			   struct bench_floor **floor_skel)
+{
+	char text[ELB_DP_APPLY_ERR_MAX] = "";
+
+	if (xdp_dataplane_load(dp, BENCH_XDP_FLOWS, NULL) || xdp_dataplane_start(dp))
+		goto failed;
+	for (int i = 0; i < n; i++)
+		if (xdp_ops.apply(dp, configs[i], (uint64_t)i + 1, text, sizeof(text)))
+			goto failed;
+	*floor_skel = bench_floor__open_and_load();
+	if (*floor_skel == NULL) {
+		fprintf(stderr, "edgelb-xdp-bench: loading the floor programs failed\n");
+		return 1;
+	}
+	return 0;
+failed:
+	fprintf(stderr, "edgelb-xdp-bench: loading the XDP dataplane failed (root?) %s\n", text);
+	return 1;
+}
+
 /* ---- --second-chance --------------------------------------------------------------------- */
 
 /* Three GUE VIPs, 10.100.0.3 (second chance off), .4 and .5 (on), with the
@@ -339,7 +362,6 @@ static int bench_second_chance(void)
 {
 	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
 	struct elb_dp_config *before = sc_config(false), *after = sc_config(true);
-	char text[ELB_DP_APPLY_ERR_MAX];
 	uint8_t *acks[3], *syns;
 	struct bench_floor *floor_skel;
 	double floor_ns;
@@ -347,17 +369,8 @@ static int bench_second_chance(void)
 
 	if (before == NULL || after == NULL)
 		return 1;
-	if (xdp_dataplane_load(&dp, BENCH_XDP_FLOWS, NULL) || xdp_dataplane_start(&dp) ||
-	    xdp_ops.apply(&dp, before, 1, text, sizeof(text)) ||
-	    xdp_ops.apply(&dp, after, 2, text, sizeof(text))) {
-		fprintf(stderr, "edgelb-xdp-bench: loading the XDP dataplane failed (root?) %s\n", text);
+	if (load_with_floor(&dp, (struct elb_dp_config *[]){before, after}, 2, &floor_skel))
 		return 1;
-	}
-	floor_skel = bench_floor__open_and_load();
-	if (floor_skel == NULL) {
-		fprintf(stderr, "edgelb-xdp-bench: loading the floor programs failed\n");
-		return 1;
-	}
 	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
 	for (int v = 0; v < 3; v++)
 		acks[v] = bench_make_frames(1u << 16, 0x0a640003 + (uint32_t)v, ELB_TCP_ACK, false);
@@ -402,7 +415,7 @@ int main(int argc, char **argv)
 	struct bench_floor *floor_skel;
 	struct elb_dp_config *cfg;
 	struct elb_dp_err err;
-	char backends[100 * 32], text[ELB_DP_APPLY_ERR_MAX], *json;
+	char backends[100 * 32], *json;
 	uint8_t *one, *many, *syns, *nonvip, *limited;
 	double empty_ns, floor_ns;
 	cpu_set_t cpus;
@@ -430,16 +443,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "config: %s\n", err.text);
 		return 1;
 	}
-	if (xdp_dataplane_load(&dp, BENCH_XDP_FLOWS, NULL) || xdp_dataplane_start(&dp) ||
-	    xdp_ops.apply(&dp, cfg, 1, text, sizeof(text))) {
-		fprintf(stderr, "edgelb-xdp-bench: loading the XDP dataplane failed (root?) %s\n", text);
+	if (load_with_floor(&dp, &cfg, 1, &floor_skel))
 		return 1;
-	}
-	floor_skel = bench_floor__open_and_load();
-	if (floor_skel == NULL) {
-		fprintf(stderr, "edgelb-xdp-bench: loading the floor programs failed\n");
-		return 1;
-	}
 	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
 
 	one = bench_make_frames(1, 0x0a640001, ELB_TCP_ACK, true);

@@ -291,3 +291,18 @@ if __name__ == "__main__":
         run_server(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
     else:
         run_client(float(sys.argv[2]))
+
+
+# edgelb-decap's counters of packets it should have forwarded but kept.
+UNFORWARDED = ("kept_fib_failed", "kept_forwarding_off")
+
+
+def assert_forwarded(figures):
+    """A drill's decap counters (figures["decap_counters"], summed over the
+    backends): the backends that had to forward did, and none kept a packet
+    for want of a route, a neighbour or forwarding."""
+    counters = figures["decap_counters"]
+    assert counters is not None and all(counters.get(k, 0) == 0 for k in UNFORWARDED), \
+        f"edgelb-decap could forward every packet it had to: {figures}"
+    assert figures["decap_forwarded"] > 0, \
+        f"the moved connections' packets were forwarded by b3's edgelb-decap: {figures}"

@@ -10,8 +10,14 @@
  * the burst without balancing; the other rows add the balancer. Run it with
  * tools/dp-bench, which also measures dpdk-testpmd on the same machine in
  * the same run.
+ *
+ * With --flows-scaling after the EAL options (and "--"): established
+ * flows only, in one 8M-entry table, at 1,024, 65,536, 1M and 4M flows
+ * (each set warmed once, then timed): what the worker costs as the table
+ * fills and its entries leave the caches.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,7 @@
 #define BENCH_FLOWS (1u << 16)
 #define BENCH_NEW_FLOWS (1u << 20)
 #define BENCH_SECONDS_PACKETS (1u << 24) /* packets per timed case */
+#define BENCH_SCALING_CAPACITY (8u << 20)  /* --flows-scaling: one table for every row */
 
 enum bench_case { CASE_FLOOR, CASE_ESTABLISHED, CASE_NEW_FLOWS, CASE_NOT_VIP, CASE_RATE_LIMITED };
 
@@ -120,6 +127,34 @@ static int run_on_worker(struct bench_run *r, unsigned int lcore)
 	return rte_eal_wait_lcore(lcore);
 }
 
+/* --flows-scaling: established flows at growing counts in one table. */
+static void flows_scaling(struct dp_context *ctx, unsigned int lcore, double floor_cycles)
+{
+	static const uint32_t counts[] = {1u << 10, 1u << 16, 1u << 20, 4u << 20};
+	uint8_t *frames = bench_make_frames(counts[3], 0x0a640001, ELB_TCP_ACK, false);
+	uint64_t before[ELB_VERDICT_COUNT];
+	struct bench_run est = {.ctx = ctx, .which = CASE_ESTABLISHED, .frames = frames};
+
+	if (frames == NULL)
+		rte_exit(EXIT_FAILURE, "edgelb-dp-bench: no memory for %u frames\n", counts[3]);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		char what[96];
+
+		/* The smaller sets are the first flows of the larger ones: warming
+		 * a set adds only its new flows, and the table holds exactly it. */
+		est.n_frames = counts[i];
+		est.packets = counts[i];
+		run_on_worker(&est, lcore);
+		memcpy(before, est.verdicts, sizeof(before));
+		est.packets = BENCH_SECONDS_PACKETS;
+		run_on_worker(&est, lcore);
+		snprintf(what, sizeof(what), "established flows (hit), %u flows, %uM-entry table",
+			 counts[i], BENCH_SCALING_CAPACITY >> 20);
+		report(what, &est, floor_cycles, before);
+	}
+	free(frames);
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp_context ctx;
@@ -132,15 +167,22 @@ int main(int argc, char **argv)
 	size_t off = 0;
 	int rc;
 
+	bool scaling;
+
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0)
 		rte_exit(EXIT_FAILURE, "EAL init failed\n");
+	argc -= rc;
+	argv += rc;
+	scaling = argc == 2 && strcmp(argv[1], "--flows-scaling") == 0;
+	if (argc > 1 && !scaling)
+		rte_exit(EXIT_FAILURE, "usage: edgelb-dp-bench [EAL options] [-- --flows-scaling]\n");
 	lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
 	if (lcore >= RTE_MAX_LCORE)
 		rte_exit(EXIT_FAILURE, "edgelb-dp-bench: needs a worker lcore (-l 0-1)\n");
 
 	ctx.n_workers = 1;
-	ctx.flow_capacity = 4u << 20;
+	ctx.flow_capacity = scaling ? BENCH_SCALING_CAPACITY : 4u << 20;
 	ctx.tsc_to_ns_mult = (uint64_t)(((unsigned __int128)1000000000ull << 32) / rte_get_tsc_hz());
 	ctx.pool = rte_pktmbuf_pool_create("bench_mbufs", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					   (int)rte_socket_id());
@@ -175,6 +217,10 @@ int main(int argc, char **argv)
 		run_on_worker(&floor, lcore);
 		floor_cycles = (double)floor.cycles / floor.packets;
 		report("floor: mbuf alloc + 60-byte write + tx_burst", &floor, floor_cycles, before);
+		if (scaling) {
+			flows_scaling(&ctx, lcore, floor_cycles);
+			goto done;
+		}
 
 		est.which = CASE_ESTABLISHED;
 		est.packets = BENCH_FLOWS; /* warm: every flow gets its entry */
@@ -220,6 +266,7 @@ int main(int argc, char **argv)
 		run_on_worker(&limited, lcore);
 		report("one flow over its rate limit (dropped)", &limited, floor_cycles, before);
 	}
+done:
 	elb_dp_config_free(config);
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		rte_eal_wait_lcore(lcore);

@@ -22,27 +22,8 @@
 
 #include "cp_dataplanes.h"
 #include "elb_dp_api.h"
+#include "cp_event_recorder.h"
 #include "elb_test.h"
-
-struct recorder {
-	unsigned int n;
-	char types[32][32];
-	char fields[32][384];
-};
-
-static void record(void *ctx, const char *type, cJSON *fields)
-{
-	struct recorder *r = ctx;
-	char *text = fields != NULL ? cJSON_PrintUnformatted(fields) : NULL;
-
-	if (r->n < 32) {
-		snprintf(r->types[r->n], sizeof(r->types[r->n]), "%s", type);
-		snprintf(r->fields[r->n], sizeof(r->fields[r->n]), "%s", text ? text : "null");
-		r->n++;
-	}
-	free(text);
-	cJSON_Delete(fields);
-}
 
 struct fixture {
 	char dir[64];
@@ -52,7 +33,7 @@ struct fixture {
 	int peer; /* the accepted connection: the fake dataplane's end */
 	struct cp_daemon cp;
 	struct cp_dataplane *dp;
-	struct recorder events;
+	struct cp_event_recorder events;
 };
 
 static void fixture_open(struct fixture *f)
@@ -81,7 +62,7 @@ static void fixture_open(struct fixture *f)
 	CU_ASSERT_FATAL(listen(f->listen_fd, 4) == 0);
 	f->cp.epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->cp.config_path = f->config_path;
-	f->cp.events_sink = (struct cp_event_sink){.emit = record, .ctx = &f->events};
+	f->cp.events_sink = (struct cp_event_sink){.emit = cp_event_record, .ctx = &f->events};
 	CU_ASSERT_EQUAL_FATAL(cp_state_init(&f->cp, loaded, cp_now_ms()), 0);
 	CU_ASSERT_EQUAL_FATAL(cp_dataplanes_init(&f->cp), 0);
 	CU_ASSERT_EQUAL_FATAL(f->cp.n_dps, 1);

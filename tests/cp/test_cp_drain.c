@@ -12,6 +12,7 @@
 
 #include "cp_dataplanes.h"
 #include "cp_fleet.h"
+#include "cp_event_recorder.h"
 #include "elb_test.h"
 
 static const char config_text[] =
@@ -22,29 +23,9 @@ static const char config_text[] =
 	"\"backends\":[{\"address\":\"10.0.0.1\"},"
 	"{\"address\":\"10.0.0.2\",\"state\":\"draining\"}]}]}";
 
-struct recorder {
-	unsigned int n;
-	char types[8][32];
-	char fields[8][384];
-};
-
-static void record(void *ctx, const char *type, cJSON *fields)
-{
-	struct recorder *r = ctx;
-	char *text = fields != NULL ? cJSON_PrintUnformatted(fields) : NULL;
-
-	if (r->n < 8) {
-		snprintf(r->types[r->n], sizeof(r->types[r->n]), "%s", type);
-		snprintf(r->fields[r->n], sizeof(r->fields[r->n]), "%s", text ? text : "null");
-		r->n++;
-	}
-	free(text);
-	cJSON_Delete(fields);
-}
-
 struct fixture {
 	struct cp_daemon cp;
-	struct recorder events;
+	struct cp_event_recorder events;
 	struct cp_target *draining;
 };
 
@@ -55,7 +36,7 @@ static void fixture_open(struct fixture *f)
 
 	memset(f, 0, sizeof(*f));
 	f->cp.epfd = -1;
-	f->cp.events_sink = (struct cp_event_sink){.emit = record, .ctx = &f->events};
+	f->cp.events_sink = (struct cp_event_sink){.emit = cp_event_record, .ctx = &f->events};
 	CU_ASSERT_EQUAL_FATAL(cp_config_parse(config_text, strlen(config_text), &loaded, &err), 0);
 	CU_ASSERT_EQUAL_FATAL(cp_state_init(&f->cp, loaded, 1000), 0);
 	CU_ASSERT_EQUAL_FATAL(cp_dataplanes_init(&f->cp), 0);

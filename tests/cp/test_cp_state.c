@@ -16,6 +16,7 @@
 
 #include "cp_state.h"
 #include "elb_file.h"
+#include "cp_event_recorder.h"
 #include "elb_test.h"
 
 #define BASE_CONFIG                                                                        \
@@ -24,27 +25,6 @@
 	"\"health_check\":{\"type\":\"tcp\",\"interval_ms\":1000,\"timeout_ms\":500,"         \
 	"\"rise\":2,\"fall\":2},"                                                               \
 	"\"backends\":[{\"address\":\"10.0.0.1\"},{\"address\":\"10.0.0.2\"}]}]}"
-
-/* The events the core raised, in order. */
-struct recorder {
-	unsigned int n;
-	char types[16][32];
-	char fields[16][256];
-};
-
-static void record(void *ctx, const char *type, cJSON *fields)
-{
-	struct recorder *r = ctx;
-	char *text = fields != NULL ? cJSON_PrintUnformatted(fields) : NULL;
-
-	if (r->n < 16) {
-		snprintf(r->types[r->n], sizeof(r->types[r->n]), "%s", type);
-		snprintf(r->fields[r->n], sizeof(r->fields[r->n]), "%s", text ? text : "null");
-		r->n++;
-	}
-	free(text);
-	cJSON_Delete(fields);
-}
 
 static unsigned int retired;
 static struct cp_target *last_retired;
@@ -60,7 +40,7 @@ struct fixture {
 	char dir[64];
 	char path[96];
 	struct cp_daemon cp;
-	struct recorder events;
+	struct cp_event_recorder events;
 };
 
 static void fixture_open(struct fixture *f)
@@ -76,7 +56,7 @@ static void fixture_open(struct fixture *f)
 	CU_ASSERT_EQUAL_FATAL(cp_config_write_file(f->path, loaded, &err), 0);
 	f->cp.epfd = -1;
 	f->cp.config_path = f->path;
-	f->cp.events_sink = (struct cp_event_sink){.emit = record, .ctx = &f->events};
+	f->cp.events_sink = (struct cp_event_sink){.emit = cp_event_record, .ctx = &f->events};
 	f->cp.retire_target = retire;
 	retired = 0;
 	last_retired = NULL;

@@ -30,6 +30,13 @@
  * established flows each: second_chance off; on, flows learned from SYNs
  * (no alternate); on, flows learned mid-stream (every packet carries the
  * alternate).
+ *
+ * With --katran KATRAN.o KATRAN-UNCAPPED.o, only this instead (README,
+ * "XDP"; tools/xdp-katran-compare builds the two objects from a Katran
+ * checkout outside this tree): Katran's balancer and edgelb side by side
+ * on the same VIP, backends and frames, alternated round by round with the
+ * empty program and the floors: new flows, one, 65,536 and 1M established
+ * flows, not a VIP. See bench_katran.
  */
 #include <errno.h>
 #include <sched.h>
@@ -37,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -300,14 +308,15 @@ static int bench_flow_count(void)
 	return 0;
 }
 
-/* Load and start the XDP dataplane, apply configs[0..n) as epochs 1..n,
+/* Load and start the XDP dataplane with a flow table of `flows` entries,
+ * apply configs[0..n) as epochs 1..n,
  * and load the floor programs beside it. 0, or 1 after saying what failed. */
-static int load_with_floor(struct xdp_dataplane *dp, struct elb_dp_config *const *configs, int n,
-			   struct bench_floor **floor_skel)
+static int load_with_floor(struct xdp_dataplane *dp, uint32_t flows,
+			   struct elb_dp_config *const *configs, int n, struct bench_floor **floor_skel)
 {
 	char text[ELB_DP_APPLY_ERR_MAX] = "";
 
-	if (xdp_dataplane_load(dp, BENCH_XDP_FLOWS, NULL) || xdp_dataplane_start(dp))
+	if (xdp_dataplane_load(dp, flows, NULL) || xdp_dataplane_start(dp))
 		goto failed;
 	for (int i = 0; i < n; i++)
 		if (xdp_ops.apply(dp, configs[i], (uint64_t)i + 1, text, sizeof(text)))
@@ -369,7 +378,8 @@ static int bench_second_chance(void)
 
 	if (before == NULL || after == NULL)
 		return 1;
-	if (load_with_floor(&dp, (struct elb_dp_config *[]){before, after}, 2, &floor_skel))
+	if (load_with_floor(&dp, BENCH_XDP_FLOWS, (struct elb_dp_config *[]){before, after}, 2,
+			    &floor_skel))
 		return 1;
 	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
 	for (int v = 0; v < 3; v++)
@@ -403,7 +413,9 @@ static int bench_second_chance(void)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The main benchmark's configuration: VIP 10.100.0.1:80/tcp and the
+ * rate-limited 10.100.0.2:80/tcp, 100 backends each (10.200.0.1-100). */
+static struct elb_dp_config *main_config(void)
 {
 	static const char head[] =
 		"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
@@ -411,15 +423,353 @@ int main(int argc, char **argv)
 		"  \"backends\": [%s]},"
 		" {\"address\": \"10.100.0.2\", \"port\": 80, \"protocol\": \"tcp\","
 		"  \"rate_limit\": {\"packets_per_s\": 1000, \"packet_burst\": 10}, \"backends\": [%s]}]}";
+	struct elb_dp_config *cfg = NULL;
+	struct elb_dp_err err;
+	char backends[100 * 32], *json;
+	size_t off = 0;
+
+	for (int i = 0; i < 100; i++)
+		off += (size_t)snprintf(backends + off, sizeof(backends) - off,
+					"%s{\"address\": \"10.200.0.%d\"}", i ? "," : "", i + 1);
+	json = malloc(sizeof(head) + 2 * off);
+	if (json == NULL)
+		return NULL;
+	sprintf(json, head, backends, backends);
+	if (elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0)
+		fprintf(stderr, "config: %s\n", err.text);
+	free(json);
+	return cfg;
+}
+
+/* ---- --katran ---------------------------------------------------------------------------- */
+
+/*
+ * Katran's XDP balancer (balancer.bpf.c) beside edgelb in one run, on the
+ * same frames: tools/xdp-katran-compare builds the two objects from a
+ * Katran checkout outside this tree and passes them here. Nothing of
+ * Katran is in this tree but the layouts of the map entries written below,
+ * as its balancer_structs.h defines them at commit 19f08fe.
+ *
+ * Both programs get one VIP 10.100.0.1:80/tcp with 100 backends (IPIP),
+ * Maglev rings of 65537 and a flow table of KT_FLOWS entries on the CPU
+ * they run on (Katran: an LRU_HASH in lru_mapping[cpu]; edgelb: its
+ * LRU_PERCPU_HASH). Each case runs KT_ROUNDS rounds; a round runs the empty
+ * program, the floor, Katran and edgelb (these two in alternating order),
+ * CALLS packets each. The ratio is taken per round above that round's
+ * empty program; the table gives its median and range.
+ */
+#define KT_ROUNDS 7
+#define KT_FLOWS (1u << 23)
+#define KT_RING_SIZE 65537u /* Katran's RING_SIZE */
+#define KT_BACKENDS 100u
+#define KT_MILLION_FLOWS (1u << 20)
+
+/* Katran's struct vip_definition, vip_meta, real_definition, ctl_value,
+ * flow_key and real_pos_lru. */
+struct kt_vip_definition {
+	uint32_t addr[4]; /* network order; IPv4 in addr[0] */
+	uint16_t port;    /* network order */
+	uint8_t proto;
+	uint8_t pad;
+};
+_Static_assert(sizeof(struct kt_vip_definition) == 20, "Katran vip_definition");
+
+struct kt_vip_meta {
+	uint32_t flags;
+	uint32_t vip_num;
+};
+
+struct kt_real_definition {
+	uint32_t addr[4];
+	uint8_t flags;
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct kt_real_definition) == 20, "Katran real_definition");
+
+#define KT_FLOW_KEY_SIZE 40u
+#define KT_REAL_POS_LRU_SIZE 16u
+
+struct kt_objects {
+	struct bpf_object *capped;   /* as built by default (MAX_CONN_RATE 125k/s) */
+	struct bpf_object *uncapped; /* MAX_CONN_RATE raised; shares capped's maps */
+	int capped_fd, uncapped_fd, lru_fd;
+};
+
+static int kt_map_fd(struct bpf_object *obj, const char *name)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, name);
+
+	if (map == NULL) {
+		fprintf(stderr, "edgelb-xdp-bench: Katran object has no map %s\n", name);
+		return -1;
+	}
+	return bpf_map__fd(map);
+}
+
+/* Open and load a Katran object; with share, over share's maps. The
+ * program's fd, or -1 after saying why. */
+static int kt_load(const char *path, struct bpf_object *share, struct bpf_object **out)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog;
+	struct bpf_map *map;
+
+	*out = NULL;
+	if (libbpf_get_error(obj)) {
+		fprintf(stderr, "edgelb-xdp-bench: opening %s failed\n", path);
+		return -1;
+	}
+	*out = obj;
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+
+		/* Internal maps (.rodata, .bss) stay each object's own. */
+		if (share == NULL || name[0] == '.')
+			continue;
+		if (bpf_map__reuse_fd(map, kt_map_fd(share, name))) {
+			fprintf(stderr, "edgelb-xdp-bench: sharing Katran map %s failed\n", name);
+			return -1;
+		}
+	}
+	prog = bpf_object__find_program_by_name(obj, "balancer_ingress");
+	if (prog == NULL || bpf_object__load(obj)) {
+		fprintf(stderr, "edgelb-xdp-bench: loading %s failed\n", path);
+		return -1;
+	}
+	return bpf_program__fd(prog);
+}
+
+/* Katran's configuration as its control plane would write it: the VIP
+ * (vip_num 0), reals 1..KT_BACKENDS (id 0 means "none" to Katran), the
+ * VIP's ring (real ids in turn: every slot names a real, as a Maglev ring
+ * does), the gateway MAC, and the flow table of the CPU we run on. */
+static int kt_configure(struct kt_objects *kt, int cpu)
+{
+	struct bpf_object *obj = kt->capped;
+	struct kt_vip_definition vip = {.proto = ELB_IPPROTO_TCP};
+	struct kt_vip_meta meta = {.flags = 0, .vip_num = 0};
+	uint64_t ctl = 0;
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
+	uint32_t zero = 0, key = (uint32_t)cpu;
+	int fd;
+
+	vip.addr[0] = __builtin_bswap32(0x0a640001);
+	vip.port = __builtin_bswap16(80);
+	if ((fd = kt_map_fd(obj, "vip_map")) < 0 || bpf_map_update_elem(fd, &vip, &meta, BPF_ANY))
+		return -1;
+	if ((fd = kt_map_fd(obj, "reals")) < 0)
+		return -1;
+	for (uint32_t id = 1; id <= KT_BACKENDS; id++) {
+		struct kt_real_definition real = {.addr = {__builtin_bswap32(0x0ac80000u + id)}};
+
+		if (bpf_map_update_elem(fd, &id, &real, BPF_ANY))
+			return -1;
+	}
+	if ((fd = kt_map_fd(obj, "ch_rings")) < 0)
+		return -1;
+	for (uint32_t pos = 0; pos < KT_RING_SIZE; pos++) {
+		uint32_t id = 1 + pos % KT_BACKENDS;
+
+		if (bpf_map_update_elem(fd, &pos, &id, BPF_ANY))
+			return -1;
+	}
+	memcpy(&ctl, mac, sizeof(mac));
+	if ((fd = kt_map_fd(obj, "ctl_array")) < 0 || bpf_map_update_elem(fd, &zero, &ctl, BPF_ANY))
+		return -1;
+	/* The inner map's flags must equal the template's (none). */
+	kt->lru_fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "kt_lru", KT_FLOW_KEY_SIZE,
+				    KT_REAL_POS_LRU_SIZE, KT_FLOWS, NULL);
+	if (kt->lru_fd < 0 || (fd = kt_map_fd(obj, "lru_mapping")) < 0 ||
+	    bpf_map_update_elem(fd, &key, &kt->lru_fd, BPF_ANY))
+		return -1;
+	return 0;
+}
+
+/* Average kernel-reported ns per call over `calls` calls, frames start,
+ * start + 1, ... (mod n); counts calls whose action is not `expect`. */
+static double run_from(int prog_fd, const uint8_t *frames, uint32_t n, uint32_t start,
+		       uint32_t calls, uint32_t expect, uint32_t *unexpected)
+{
+	uint8_t out[256];
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < calls; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1);
+
+		opts.data_in = frames + (size_t)((start + i) % n) * BENCH_FRAME_LEN;
+		opts.data_size_in = BENCH_FRAME_LEN;
+		opts.data_out = out;
+		opts.data_size_out = sizeof(out);
+		if (bpf_prog_test_run_opts(prog_fd, &opts)) {
+			fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", strerror(errno));
+			exit(1);
+		}
+		total += opts.duration;
+		*unexpected += opts.retval != expect;
+	}
+	return (double)total / calls;
+}
+
+struct kt_case {
+	const char *name;
+	const uint8_t *frames;
+	uint32_t n;
+	bool rotate; /* each round starts CALLS frames further (distinct flows per round) */
+	int katran_fd;
+	uint32_t expect;     /* XDP action of both programs */
+	bool lookups_floor; /* established flows: run edgelb_floor_lookups too */
+};
+
+static void kt_cell(char *buf, size_t len, double *v)
+{
+	qsort(v, KT_ROUNDS, sizeof(v[0]), cmp_double);
+	snprintf(buf, len, "%.0f / %.0f / %.0f", v[0], v[KT_ROUNDS / 2], v[KT_ROUNDS - 1]);
+}
+
+/* One case, KT_ROUNDS alternated rounds: one table row. */
+static void kt_row(const struct kt_case *c, int empty_fd, int floor_fd, int edgelb_fd,
+		   int lookups_fd, const uint8_t *one)
+{
+	double empty[KT_ROUNDS], floor[KT_ROUNDS], katran[KT_ROUNDS], edgelb[KT_ROUNDS];
+	double lookups[KT_ROUNDS], ratio[KT_ROUNDS];
+	char cells[5][64] = {"-", "-", "-", "-", "-"};
+	uint32_t unexpected_k = 0, unexpected_e = 0, unexpected_l = 0, ignored = 0;
+
+	for (int r = 0; r < KT_ROUNDS; r++) {
+		uint32_t start = c->rotate ? (uint32_t)r * CALLS : 0;
+
+		empty[r] = run_from(empty_fd, one, 1, 0, CALLS, XDP_PASS, &ignored);
+		floor[r] = run_from(floor_fd, one, 1, 0, CALLS, XDP_TX, &ignored);
+		for (int k = 0; k < 2; k++) {
+			if ((k == 0) == (r % 2 == 0))
+				katran[r] = run_from(c->katran_fd, c->frames, c->n, start, CALLS,
+						     c->expect, &unexpected_k);
+			else
+				edgelb[r] = run_from(edgelb_fd, c->frames, c->n, start, CALLS,
+						     c->expect, &unexpected_e);
+		}
+		if (c->lookups_floor)
+			lookups[r] = run_from(lookups_fd, c->frames, c->n, start, CALLS, XDP_TX,
+					      &unexpected_l);
+		ratio[r] = (edgelb[r] - empty[r]) / (katran[r] - empty[r]);
+	}
+	kt_cell(cells[0], sizeof(cells[0]), empty);
+	kt_cell(cells[1], sizeof(cells[1]), floor);
+	kt_cell(cells[2], sizeof(cells[2]), katran);
+	kt_cell(cells[3], sizeof(cells[3]), edgelb);
+	if (c->lookups_floor)
+		kt_cell(cells[4], sizeof(cells[4]), lookups);
+	qsort(ratio, KT_ROUNDS, sizeof(ratio[0]), cmp_double);
+	printf("| %s | %s | %s | %s | %s | %s | **%.2f** (%.2f-%.2f) |\n", c->name, cells[0],
+	       cells[1], cells[2], cells[3], cells[4], ratio[KT_ROUNDS / 2], ratio[0],
+	       ratio[KT_ROUNDS - 1]);
+	/* An unexpected action means one program measured something else. */
+	if (unexpected_k || unexpected_e || unexpected_l)
+		printf("| (%s: %u Katran, %u edgelb, %u lookups-floor packets did not end in "
+		       "XDP_%s: row invalid) | | | | | | |\n",
+		       c->name, unexpected_k, unexpected_e, unexpected_l, action_name(c->expect));
+	fflush(stdout);
+}
+
+/* Teach both programs the flows of frames[0..n): one pass each (Katran's
+ * uncapped build, so that its rate guard skips no insert). */
+static void kt_learn(const struct kt_objects *kt, int edgelb_fd, const uint8_t *frames, uint32_t n)
+{
+	uint32_t ignored = 0;
+
+	run_from(kt->uncapped_fd, frames, n, 0, n, XDP_TX, &ignored);
+	run_from(edgelb_fd, frames, n, 0, n, XDP_TX, &ignored);
+}
+
+static int bench_katran(const char *capped_path, const char *uncapped_path)
+{
+	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
+	struct kt_objects kt = {.lru_fd = -1};
+	struct elb_dp_config *cfg = main_config();
+	struct bench_floor *floor_skel = NULL;
+	uint8_t *one, *many, *million, *syns, *nonvip;
+	int edgelb_fd, empty_fd, floor_fd, lookups_fd, rc = 1;
+	int cpu = sched_getcpu();
+
+	if (cfg == NULL || load_with_floor(&dp, KT_FLOWS, &cfg, 1, &floor_skel))
+		return 1;
+	kt.capped_fd = kt_load(capped_path, NULL, &kt.capped);
+	kt.uncapped_fd = kt.capped_fd < 0 ? -1 : kt_load(uncapped_path, kt.capped, &kt.uncapped);
+	if (kt.uncapped_fd < 0 || kt_configure(&kt, cpu)) {
+		fprintf(stderr, "edgelb-xdp-bench: Katran not loaded or configured: %s\n",
+			strerror(errno));
+		goto out;
+	}
+	edgelb_fd = bpf_program__fd(dp.skel->progs.edgelb_xdp);
+	empty_fd = bpf_program__fd(floor_skel->progs.floor_pass);
+	floor_fd = bpf_program__fd(floor_skel->progs.floor_swap_tx);
+	lookups_fd = bpf_program__fd(dp.skel->progs.edgelb_floor_lookups);
+	one = bench_make_frames(1, 0x0a640001, ELB_TCP_ACK, true);
+	many = bench_make_frames(1u << 16, 0x0a640001, ELB_TCP_ACK, false);
+	million = bench_make_frames(KT_MILLION_FLOWS, 0x0a640001, ELB_TCP_ACK, false);
+	syns = bench_make_frames(KT_ROUNDS * CALLS, 0x0a640001, ELB_TCP_SYN, false);
+	nonvip = bench_make_frames(1, 0x0a640063, ELB_TCP_ACK, true);
+	if (!one || !many || !million || !syns || !nonvip)
+		goto out_frames;
+
+	printf("# edgelb-xdp-bench --katran: edgelb and Katran side by side, ns per packet under "
+	       "BPF_PROG_TEST_RUN (kernel-reported, one call per packet)\n\n");
+	printf("60-byte Ethernet/IPv4/TCP frames, VIP 10.100.0.1:80/tcp, 100 backends, IPIP; flow "
+	       "tables of %u entries on CPU %d. Cells: min / median / max over %d alternated rounds "
+	       "of %u packets. Ratio: (edgelb - empty) / (Katran - empty) per round, median "
+	       "(min-max).\n\n",
+	       KT_FLOWS, cpu, KT_ROUNDS, CALLS);
+	printf("| case | empty program | floor (parse, swap MACs, XDP_TX) | Katran | edgelb | "
+	       "edgelb's lookups floor (parse, VIP + flow + backend lookups, IPIP; no state or "
+	       "counters) | edgelb / Katran above the empty program |\n"
+	       "|---|---|---|---|---|---|---|\n");
+	fflush(stdout);
+	/* New flows first, into empty tables: every SYN a distinct flow. */
+	kt_row(&(struct kt_case){"new flows (distinct SYNs; Katran's MAX_CONN_RATE raised)", syns,
+				 KT_ROUNDS * CALLS, true, kt.uncapped_fd, XDP_TX, false},
+	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
+	kt_learn(&kt, edgelb_fd, one, 1);
+	kt_row(&(struct kt_case){"one established flow", one, 1, false, kt.capped_fd, XDP_TX, true},
+	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
+	kt_learn(&kt, edgelb_fd, many, 1u << 16);
+	kt_row(&(struct kt_case){"65,536 established flows", many, 1u << 16, true, kt.capped_fd,
+				 XDP_TX, true},
+	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
+	kt_learn(&kt, edgelb_fd, million, KT_MILLION_FLOWS);
+	kt_row(&(struct kt_case){"1M established flows", million, KT_MILLION_FLOWS, true,
+				 kt.capped_fd, XDP_TX, true},
+	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
+	kt_row(&(struct kt_case){"not a VIP (XDP_PASS)", nonvip, 1, false, kt.capped_fd, XDP_PASS, false},
+	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
+	printf("\nThe tables then hold %u flows (the SYNs' and the ACKs' flows are the same "
+	       "5-tuples: 1,048,576 in all).\n",
+	       KT_MILLION_FLOWS);
+	rc = 0;
+out_frames:
+	free(one);
+	free(many);
+	free(million);
+	free(syns);
+	free(nonvip);
+out:
+	if (kt.lru_fd >= 0)
+		close(kt.lru_fd);
+	bpf_object__close(kt.uncapped);
+	bpf_object__close(kt.capped);
+	bench_floor__destroy(floor_skel);
+	xdp_dataplane_close(&dp);
+	elb_dp_config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
 	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
 	struct bench_floor *floor_skel;
 	struct elb_dp_config *cfg;
-	struct elb_dp_err err;
-	char backends[100 * 32], *json;
 	uint8_t *one, *many, *syns, *nonvip, *limited;
 	double empty_ns, floor_ns;
 	cpu_set_t cpus;
-	size_t off = 0;
 	int prog;
 
 	CPU_ZERO(&cpus);
@@ -430,20 +780,17 @@ int main(int argc, char **argv)
 		return bench_flow_count();
 	if (argc == 2 && strcmp(argv[1], "--second-chance") == 0)
 		return bench_second_chance();
+	if (argc == 4 && strcmp(argv[1], "--katran") == 0)
+		return bench_katran(argv[2], argv[3]);
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance]\n");
+		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance | --katran "
+				"KATRAN.o KATRAN-UNCAPPED.o]\n");
 		return 2;
 	}
-	for (int i = 0; i < 100; i++)
-		off += (size_t)snprintf(backends + off, sizeof(backends) - off,
-					"%s{\"address\": \"10.200.0.%d\"}", i ? "," : "", i + 1);
-	json = malloc(sizeof(head) + 2 * off);
-	sprintf(json, head, backends, backends);
-	if (elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0) {
-		fprintf(stderr, "config: %s\n", err.text);
+	cfg = main_config();
+	if (cfg == NULL)
 		return 1;
-	}
-	if (load_with_floor(&dp, &cfg, 1, &floor_skel))
+	if (load_with_floor(&dp, BENCH_XDP_FLOWS, &cfg, 1, &floor_skel))
 		return 1;
 	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
 
@@ -486,6 +833,5 @@ int main(int argc, char **argv)
 	bench_floor__destroy(floor_skel);
 	xdp_dataplane_close(&dp);
 	elb_dp_config_free(cfg);
-	free(json);
 	return 0;
 }

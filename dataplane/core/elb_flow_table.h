@@ -16,9 +16,9 @@
  *
  * Layout: a power-of-two number of buckets of ELB_FLOW_WAYS ways, in memory
  * the caller provides (rte_zmalloc_socket on the worker's NUMA node, or
- * aligned_alloc in tests):
+ * aligned_alloc in tests). Each bucket is one block of nine cache lines:
  *
- *   [bucket headers: n_buckets x 64 B][entries: n_buckets x 8 x 64 B]
+ *   [header: 64 B][entry of way 0: 64 B] ... [entry of way 7: 64 B]
  *
  * A bucket header is one cache line holding, per way, a 16-bit signature (the
  * top 16 bits of the flow hash, never 0; 0 marks a free way), the state byte
@@ -26,6 +26,10 @@
  * rate-limit bucket. A lookup reads the header line, compares the 8
  * signatures at once, and reads an entry line only on a signature match (a
  * false match of another flow's entry happens for 1 in 65536 occupied ways).
+ * Header and entry sit in one block, so in a table far larger than the
+ * caches the two lines a lookup reads share one page, and one TLB entry:
+ * in a guest, whose every TLB miss walks two page tables, that is half the
+ * walks of a layout with the headers apart from the entries.
  * Memory per flow slot: 64 + 64/8 = 72 bytes; a table for 1M flows takes
  * 72 MiB (capacity rounded up to a power of two of buckets).
  *
@@ -89,6 +93,13 @@ struct __attribute__((aligned(64))) elb_flow_bucket {
 };
 _Static_assert(sizeof(struct elb_flow_bucket) == 64, "a bucket header is one cache line");
 
+/* One bucket: its header line, then its ways' entries (see the top). */
+struct elb_flow_block {
+	struct elb_flow_bucket header;
+	struct elb_flow_entry entries[ELB_FLOW_WAYS];
+};
+_Static_assert(sizeof(struct elb_flow_block) == 9 * 64, "a bucket is nine cache lines");
+
 struct elb_flow_table_stats {
 	uint64_t occupancy;   /* ways in use, live or expired but not yet freed */
 	uint64_t inserts;
@@ -99,8 +110,7 @@ struct elb_flow_table_stats {
 
 struct elb_flow_table {
 	/* Set by elb_flow_table_init, read-only afterwards. */
-	struct elb_flow_bucket *buckets;
-	struct elb_flow_entry *entries; /* way w of bucket i is entries[i * 8 + w] */
+	struct elb_flow_block *blocks;
 	uint32_t bucket_mask;           /* n_buckets - 1 */
 	uint32_t capacity;              /* n_buckets * ELB_FLOW_WAYS */
 	/* Written by the owning worker only. */
@@ -185,6 +195,18 @@ ELB_UNROLL
 #endif
 }
 
+ELB_INLINE struct elb_flow_bucket *elb_flow_bucket_at(const struct elb_flow_table *t,
+						     uint32_t index)
+{
+	return &t->blocks[index].header;
+}
+
+ELB_INLINE struct elb_flow_entry *elb_flow_entry_at(const struct elb_flow_table *t, uint32_t index,
+						   unsigned int way)
+{
+	return &t->blocks[index].entries[way];
+}
+
 /* Eviction order: the lower, the sooner evicted. A table, not a switch: the
  * eviction scan stays free of branches. */
 ELB_INLINE uint32_t elb_flow_protection(uint8_t state)
@@ -205,7 +227,7 @@ ELB_INLINE uint32_t elb_flow_protection(uint8_t state)
  * j + k while it handles packet j. */
 ELB_INLINE void elb_flow_prefetch(const struct elb_flow_table *t, uint64_t hash)
 {
-	__builtin_prefetch(&t->buckets[elb_flow_bucket_index(t, hash)]);
+	__builtin_prefetch(elb_flow_bucket_at(t, elb_flow_bucket_index(t, hash)));
 }
 
 /* Second prefetch stage, once the bucket header has arrived: the entries
@@ -213,13 +235,13 @@ ELB_INLINE void elb_flow_prefetch(const struct elb_flow_table *t, uint64_t hash)
 ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64_t hash)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	uint32_t match = elb_flow_sig_match(&t->buckets[index], elb_flow_sig(hash));
+	uint32_t match = elb_flow_sig_match(elb_flow_bucket_at(t, index), elb_flow_sig(hash));
 
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
 
 		match &= match - 1;
-		__builtin_prefetch(&t->entries[index * ELB_FLOW_WAYS + way]);
+		__builtin_prefetch(elb_flow_entry_at(t, index, way));
 	}
 }
 
@@ -240,12 +262,12 @@ ELB_INLINE struct elb_flow_entry *elb_flow_lookup(struct elb_flow_table *t,
 						  uint32_t now_tick)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	struct elb_flow_bucket *b = &t->buckets[index];
+	struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
 	uint32_t match = elb_flow_sig_match(b, elb_flow_sig(hash));
 
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
-		struct elb_flow_entry *e = &t->entries[index * ELB_FLOW_WAYS + way];
+		struct elb_flow_entry *e = elb_flow_entry_at(t, index, way);
 
 		match &= match - 1;
 		if (!elb_flow_key_equal(&e->key, key))
@@ -274,7 +296,7 @@ ELB_INLINE struct elb_flow_entry *elb_flow_insert(struct elb_flow_table *t,
 						  enum elb_flow_state *evicted_state)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	struct elb_flow_bucket *b = &t->buckets[index];
+	struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
 	uint32_t free_ways = elb_flow_sig_match(b, 0);
 	struct elb_flow_entry *e;
 	unsigned int way;
@@ -313,7 +335,7 @@ ELB_UNROLL
 	b->state[way] = (uint8_t)state;
 	b->expiry[way] = now_tick + timeout_ticks;
 	b->flags[way] = 0;
-	e = &t->entries[index * ELB_FLOW_WAYS + way];
+	e = elb_flow_entry_at(t, index, way);
 	e->key = *key;
 	e->backend_id = 0;
 	e->backend_gen = 0;
@@ -323,35 +345,68 @@ ELB_UNROLL
 	return e;
 }
 
+/* The header of a live entry's bucket, and the entry's way in it. */
+ELB_INLINE struct elb_flow_bucket *elb_flow_entry_bucket(const struct elb_flow_table *t,
+							const struct elb_flow_entry *entry,
+							unsigned int *way)
+{
+	size_t offset = (size_t)((const uint8_t *)entry - (const uint8_t *)t->blocks);
+	struct elb_flow_block *block = &t->blocks[offset / sizeof(struct elb_flow_block)];
+
+	*way = (unsigned int)(entry - block->entries);
+	return &block->header;
+}
+
+/* The way of an entry in the bucket of hash, which holds it: what the
+ * packet path uses, since it knows the hash (elb_flow_entry_bucket divides). */
+ELB_INLINE unsigned int elb_flow_way_of(const struct elb_flow_table *t, uint64_t hash,
+					const struct elb_flow_entry *entry)
+{
+	return (unsigned int)(entry - t->blocks[elb_flow_bucket_index(t, hash)].entries);
+}
+
+/* Set the state of way `way` of b and its expiry to now + timeout_ticks. */
+ELB_INLINE void elb_flow_bucket_refresh(struct elb_flow_bucket *b, unsigned int way,
+					enum elb_flow_state state, uint32_t timeout_ticks,
+					uint32_t now_tick)
+{
+	b->state[way] = (uint8_t)state;
+	b->expiry[way] = now_tick + timeout_ticks;
+}
+
+/* Position of a live entry in the table: bucket * ELB_FLOW_WAYS + way. */
 ELB_INLINE uint32_t elb_flow_entry_index(const struct elb_flow_table *t,
 					 const struct elb_flow_entry *entry)
 {
-	return (uint32_t)(entry - t->entries);
+	size_t offset = (size_t)((const uint8_t *)entry - (const uint8_t *)t->blocks);
+	uint32_t bucket = (uint32_t)(offset / sizeof(struct elb_flow_block));
+
+	return bucket * ELB_FLOW_WAYS + (uint32_t)(entry - t->blocks[bucket].entries);
 }
 
 /* A live entry's flags (ELB_FLOW_F_*): in its bucket's header, since the
  * entry's own cache line is full. */
 ELB_INLINE uint8_t *elb_flow_entry_flags(struct elb_flow_table *t, const struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
 
-	return &t->buckets[i / ELB_FLOW_WAYS].flags[i % ELB_FLOW_WAYS];
+	return &elb_flow_entry_bucket(t, entry, &way)->flags[way];
 }
 
 ELB_INLINE enum elb_flow_state elb_flow_entry_state(const struct elb_flow_table *t,
 						    const struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
 
-	return (enum elb_flow_state)t->buckets[i / ELB_FLOW_WAYS].state[i % ELB_FLOW_WAYS];
+	return (enum elb_flow_state)elb_flow_entry_bucket(t, entry, &way)->state[way];
 }
 
 ELB_INLINE uint32_t elb_flow_entry_expiry(const struct elb_flow_table *t,
 					  const struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
 
-	return t->buckets[i / ELB_FLOW_WAYS].expiry[i % ELB_FLOW_WAYS];
+	return elb_flow_entry_bucket(t, entry, &way)->expiry[way];
 }
 
 /* Set the state of a live entry and its expiry to now + timeout_ticks. */
@@ -359,19 +414,19 @@ ELB_INLINE void elb_flow_refresh(struct elb_flow_table *t, struct elb_flow_entry
 				 enum elb_flow_state state, uint32_t timeout_ticks,
 				 uint32_t now_tick)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
-	struct elb_flow_bucket *b = &t->buckets[i / ELB_FLOW_WAYS];
+	unsigned int way;
+	struct elb_flow_bucket *b = elb_flow_entry_bucket(t, entry, &way);
 
-	b->state[i % ELB_FLOW_WAYS] = (uint8_t)state;
-	b->expiry[i % ELB_FLOW_WAYS] = now_tick + timeout_ticks;
+	elb_flow_bucket_refresh(b, way, state, timeout_ticks, now_tick);
 }
 
 /* Free a live entry (a returned pointer stays valid memory but is no flow). */
 ELB_INLINE void elb_flow_remove(struct elb_flow_table *t, struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
+	struct elb_flow_bucket *b = elb_flow_entry_bucket(t, entry, &way);
 
-	elb_flow_free_way(t, &t->buckets[i / ELB_FLOW_WAYS], i % ELB_FLOW_WAYS);
+	elb_flow_free_way(t, b, way);
 	ELB_FLOW_STAT_ADD(t, removals, 1);
 }
 

@@ -127,11 +127,10 @@ static inline void count_drop(struct elb_worker *w, struct elb_vip_counters *vc,
 
 /* A SYN on a closing flow is a new connection reusing the 5-tuple: it gets
  * a fresh Maglev pick instead of its predecessor's backend. */
-static inline bool syn_reopens_flow(const struct elb_flow_table *t, const struct elb_flow_entry *e,
-				    uint8_t tcp_flags)
+static inline bool syn_reopens_flow(uint8_t state, uint8_t tcp_flags)
 {
 	return (tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
-	       elb_flow_entry_state(t, e) == ELB_FLOW_TCP_CLOSING;
+	       state == ELB_FLOW_TCP_CLOSING;
 }
 
 /* The worker's counters of this VIP / backend slot, zeroed on first use
@@ -231,6 +230,7 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 	}
 	if (parsed == ELB_PARSE_NOT_IP)
 		goto to_kernel;
+	elb_flow_key_store_words(&c->pkt.key);
 	res->vip_index = elb_vip_find(snap, &c->pkt.key, &address_known);
 	if (res->vip_index == ELB_NO_VIP) {
 		/* A fragment cannot say its port: only an all-ports VIP can take it. */
@@ -260,10 +260,12 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	const struct elb_backend_slot *backend;
 	struct elb_encap_params encap;
 	struct elb_flow_entry *entry;
+	struct elb_flow_bucket *fb;
 	struct elb_vip_counters *vc;
 	const struct elb_vip *vip;
 	uint32_t now_tick = (uint32_t)(now_ns >> ELB_FLOW_TICK_SHIFT);
 	uint32_t backend_slot, alternate_slot = 0, overhead, need;
+	unsigned int way = 0;
 	uint64_t hash = c->hash;
 	bool is_icmp_error, unsure = false;
 	uint8_t *out;
@@ -275,19 +277,24 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	vc->rx.bytes += pkt->l3_len;
 
 	is_icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
+	/* The entry's state and flags are in its bucket's header: found once
+	 * from the hash, used below. */
+	fb = elb_flow_bucket_at(&w->flows, elb_flow_bucket_index(&w->flows, hash));
 	entry = elb_flow_lookup(&w->flows, &pkt->key, hash, now_tick);
+	if (entry)
+		way = elb_flow_way_of(&w->flows, hash, entry);
 	if (entry && backend_still_valid(snap, entry, res->vip_index) &&
-	    !syn_reopens_flow(&w->flows, entry, pkt->tcp_flags)) {
+	    !syn_reopens_flow(fb->state[way], pkt->tcp_flags)) {
 		backend_slot = entry->backend_id;
 		if (!is_icmp_error) {
 			enum elb_flow_state next = elb_flow_state_next(
-				elb_flow_entry_state(&w->flows, entry), pkt->key.proto, pkt->tcp_flags);
+				(enum elb_flow_state)fb->state[way], pkt->key.proto, pkt->tcp_flags);
 
-			elb_flow_refresh(&w->flows, entry, next, vip->timeouts.ticks[next], now_tick);
+			elb_flow_bucket_refresh(fb, way, next, vip->timeouts.ticks[next], now_tick);
 		}
 		/* A sure entry wins as it is; a mid-stream one carries the
 		 * alternate (the one test added to an established hit). */
-		if (ELB_UNLIKELY(*elb_flow_entry_flags(&w->flows, entry) & ELB_FLOW_F_MIDSTREAM)) {
+		if (ELB_UNLIKELY(fb->flags[way] & ELB_FLOW_F_MIDSTREAM)) {
 			res->midstream = 1;
 			unsure = !is_icmp_error;
 		}
@@ -306,28 +313,25 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			if (entry) {
 				/* Keeps its token bucket: a re-pick is no reason to refill it. */
 				w->counters.flows_repicked++;
-				elb_flow_refresh(&w->flows, entry, state, vip->timeouts.ticks[state],
-						 now_tick);
+				elb_flow_bucket_refresh(fb, way, state, vip->timeouts.ticks[state],
+							now_tick);
 			} else {
 				enum elb_flow_state evicted; /* counted in the table's own stats */
 
 				entry = elb_flow_insert(&w->flows, &pkt->key, hash, now_tick, state,
 							vip->timeouts.ticks[state], &evicted);
+				way = elb_flow_way_of(&w->flows, hash, entry);
 			}
 			entry->backend_id = backend_slot;
 			entry->backend_gen = snap->backends[backend_slot].gen;
-			{
-				uint8_t *flags = elb_flow_entry_flags(&w->flows, entry);
-
-				/* A re-pick decides anew: a SYN starts the
-				 * connection here, anything else is a guess. */
-				if (elb_flow_learned_midstream(pkt)) {
-					*flags |= ELB_FLOW_F_MIDSTREAM;
-					res->midstream = 1;
-					unsure = true;
-				} else {
-					*flags &= (uint8_t)~ELB_FLOW_F_MIDSTREAM;
-				}
+			/* A re-pick decides anew: a SYN starts the connection
+			 * here, anything else is a guess. */
+			if (elb_flow_learned_midstream(pkt)) {
+				fb->flags[way] |= ELB_FLOW_F_MIDSTREAM;
+				res->midstream = 1;
+				unsure = true;
+			} else {
+				fb->flags[way] &= (uint8_t)~ELB_FLOW_F_MIDSTREAM;
 			}
 			res->new_flow = 1;
 			w->counters.new_flows++;
@@ -340,10 +344,8 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 
 	if (vip->rate_limited && !is_icmp_error && entry &&
 	    !elb_token_bucket_admit(&entry->bucket, &vip->rate_limit, now_ns, pkt->l3_len)) {
-		uint8_t *flags = elb_flow_entry_flags(&w->flows, entry);
-
-		if (!(*flags & ELB_FLOW_F_RATE_LIMITED)) {
-			*flags |= ELB_FLOW_F_RATE_LIMITED;
+		if (!(fb->flags[way] & ELB_FLOW_F_RATE_LIMITED)) {
+			fb->flags[way] |= ELB_FLOW_F_RATE_LIMITED;
 			vc->rate_limited_flows++;
 		}
 		count_drop(w, vc, res, ELB_REASON_RATE_LIMITED, len);

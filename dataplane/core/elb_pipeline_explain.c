@@ -6,13 +6,8 @@
 
 #include "elb_pipeline_explain.h"
 
-/* One bucket as it sits in a table: the header line, then its ways' entries.
- * Both members are cache-line aligned, as the table's SSE2 signature compare
- * requires of a header. */
-struct bucket_copy {
-	struct elb_flow_bucket header;
-	struct elb_flow_entry entries[ELB_FLOW_WAYS];
-};
+/* A copy of one bucket is a struct elb_flow_block, as in the table: cache-line
+ * aligned, as the table's SSE2 signature compare requires of a header. */
 
 /* Read a line the owner writes concurrently in whole 64-bit words (relaxed
  * atomic loads: no torn word), through a type allowed to alias the
@@ -29,11 +24,11 @@ static void copy_line(void *dst, const void *src)
 }
 
 static void copy_bucket_once(const struct elb_flow_table *t, uint32_t index,
-			     struct bucket_copy *out)
+			     struct elb_flow_block *out)
 {
-	copy_line(&out->header, &t->buckets[index]);
+	copy_line(&out->header, elb_flow_bucket_at(t, index));
 	for (unsigned int way = 0; way < ELB_FLOW_WAYS; way++)
-		copy_line(&out->entries[way], &t->entries[index * ELB_FLOW_WAYS + way]);
+		copy_line(&out->entries[way], elb_flow_entry_at(t, index, way));
 	/* The next copy's loads may not be hoisted above this one's. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 }
@@ -51,9 +46,9 @@ static void copy_bucket_once(const struct elb_flow_table *t, uint32_t index,
  * line rate), so the control thread gives up after ELB_EXPLAIN_COPY_TRIES
  * copies instead of spinning for as long as the traffic lasts.
  */
-static int copy_bucket(const struct elb_flow_table *t, uint32_t index, struct bucket_copy *out)
+static int copy_bucket(const struct elb_flow_table *t, uint32_t index, struct elb_flow_block *out)
 {
-	struct bucket_copy next;
+	struct elb_flow_block next;
 
 	copy_bucket_once(t, index, out);
 	for (unsigned int tries = 1; tries < ELB_EXPLAIN_COPY_TRIES; tries++) {
@@ -71,7 +66,7 @@ static int copy_bucket(const struct elb_flow_table *t, uint32_t index, struct bu
  * matches decides (the table holds one entry per key; lookup frees an
  * expired one and reports a miss).
  */
-static int find_live_way(const struct bucket_copy *b, const struct elb_flow_key *key,
+static int find_live_way(const struct elb_flow_block *b, const struct elb_flow_key *key,
 			 uint64_t hash, uint32_t now_tick)
 {
 	uint16_t sig = elb_flow_sig(hash);
@@ -119,7 +114,7 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 {
 	struct elb_explain_flow *flow = &run->flow;
 	struct elb_pipeline_result *res = &run->result;
-	struct bucket_copy used, candidate;
+	struct elb_flow_block used, candidate;
 	struct elb_worker scratch;
 	struct elb_packet pkt;
 	uint32_t now_tick = elb_flow_tick(now_ns);
@@ -183,8 +178,7 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 	 * is bucket 0, the signatures are the hash's top bits as in the live
 	 * table. Its stats start at zero: they are scratch too. */
 	memset(&scratch, 0, sizeof(scratch));
-	scratch.flows.buckets = &used.header;
-	scratch.flows.entries = used.entries;
+	scratch.flows.blocks = &used;
 	scratch.flows.bucket_mask = 0;
 	scratch.flows.capacity = ELB_FLOW_WAYS;
 	memcpy(scratch.port_mac, port_macs[flow->where], sizeof(scratch.port_mac));

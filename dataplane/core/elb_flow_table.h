@@ -231,12 +231,23 @@ ELB_INLINE void elb_flow_prefetch(const struct elb_flow_table *t, uint64_t hash)
 }
 
 /* Second prefetch stage, once the bucket header has arrived: the entries
- * whose signature matches (normally the one entry of the flow). */
+ * whose signature matches (normally the one entry of the flow); with none,
+ * a new flow's: the first free way, which elb_flow_insert will write. */
 ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64_t hash)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	uint32_t match = elb_flow_sig_match(elb_flow_bucket_at(t, index), elb_flow_sig(hash));
+	const struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
+	uint32_t match = elb_flow_sig_match(b, elb_flow_sig(hash));
 
+	if (match == 0) {
+		uint32_t free_ways = elb_flow_sig_match(b, 0);
+
+		if (free_ways)
+			__builtin_prefetch(elb_flow_entry_at(t, index,
+							     (unsigned int)__builtin_ctz(free_ways) >> 1),
+					   1);
+		return;
+	}
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
 

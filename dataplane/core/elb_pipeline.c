@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "elb_encap.h"
+#include "elb_flow_hash_x4.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 #include "elb_second_chance.h"
@@ -207,8 +208,8 @@ struct classified {
 };
 
 /*
- * Stage 1: parse, find the VIP, hash the flow. Leaves a final verdict in
- * res for what is not VIP traffic.
+ * Stage 1: parse, find the VIP. Leaves a final verdict in res for what is
+ * not VIP traffic; the caller hashes the rest (c->hash).
  */
 static inline void classify(struct elb_worker *w, const struct elb_snapshot *snap,
 			    const uint8_t *frame, uint32_t len, struct classified *c,
@@ -240,7 +241,6 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 		}
 		goto to_kernel;
 	}
-	c->hash = elb_flow_hash(&c->pkt.key, &snap->seed);
 	c->done = false;
 	return;
 
@@ -435,8 +435,39 @@ void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uin
 	struct classified c;
 
 	classify(w, snap, frame, len, &c, res);
-	if (!c.done)
+	if (!c.done) {
+		c.hash = elb_flow_hash(&c.pkt.key, &snap->seed);
 		decide(w, snap, frame, len, headroom, now_ns, &c, res);
+	}
+}
+
+/* The four-key hash this CPU runs best, chosen once at start. */
+static elb_flow_hash_x4_fn *flow_hash_x4;
+
+__attribute__((constructor)) static void select_flow_hash_x4(void)
+{
+	flow_hash_x4 = elb_flow_hash_x4_select(true);
+}
+
+/* Hash the flows of the packets todo[0..n), four at a time. */
+static inline void hash_flows(const struct elb_snapshot *snap, struct classified *c,
+			      const uint8_t *todo, uint32_t n)
+{
+	uint32_t i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		const struct elb_flow_key *keys[4] = {
+			&c[todo[i]].pkt.key, &c[todo[i + 1]].pkt.key,
+			&c[todo[i + 2]].pkt.key, &c[todo[i + 3]].pkt.key,
+		};
+		uint64_t h[4];
+
+		flow_hash_x4(keys, &snap->seed, h);
+		for (unsigned int k = 0; k < 4; k++)
+			c[todo[i + k]].hash = h[k];
+	}
+	for (; i < n; i++)
+		c[todo[i]].hash = elb_flow_hash(&c[todo[i]].pkt.key, &snap->seed);
 }
 
 void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
@@ -444,30 +475,33 @@ void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *sna
 			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results)
 {
 	struct classified c[ELB_PIPELINE_BURST_MAX];
-	uint32_t i;
+	uint8_t todo[ELB_PIPELINE_BURST_MAX]; /* packets for a VIP, in order */
+	uint32_t i, n_todo = 0;
 
 	if (n > ELB_PIPELINE_BURST_MAX)
 		n = ELB_PIPELINE_BURST_MAX;
 	/* The flow table is far larger than the caches: two misses per packet
 	 * (bucket header, entry) dominate unless they overlap. Classify the
-	 * whole burst, prefetching every bucket header; then decide packet i
-	 * while prefetching the entry of packet i + ELB_PIPELINE_PREFETCH_AHEAD,
-	 * whose header has arrived by then, so that each entry has several
-	 * decisions' time to arrive. */
+	 * whole burst, hash its VIP packets four at a time and prefetch every
+	 * bucket header; then decide packet i while prefetching the entry of
+	 * packet i + ELB_PIPELINE_PREFETCH_AHEAD, whose header has arrived by
+	 * then, so that each entry has several decisions' time to arrive. */
 	for (i = 0; i < n; i++) {
 		classify(w, snap, frames[i], lens[i], &c[i], &results[i]);
 		if (!c[i].done)
-			elb_flow_prefetch(&w->flows, c[i].hash);
+			todo[n_todo++] = (uint8_t)i;
 	}
-	for (i = 0; i < n && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
-		if (!c[i].done)
-			elb_flow_prefetch_entries(&w->flows, c[i].hash);
-	for (i = 0; i < n; i++) {
+	hash_flows(snap, c, todo, n_todo);
+	for (i = 0; i < n_todo; i++)
+		elb_flow_prefetch(&w->flows, c[todo[i]].hash);
+	for (i = 0; i < n_todo && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
+		elb_flow_prefetch_entries(&w->flows, c[todo[i]].hash);
+	for (i = 0; i < n_todo; i++) {
 		uint32_t ahead = i + ELB_PIPELINE_PREFETCH_AHEAD;
+		uint32_t p = todo[i];
 
-		if (ahead < n && !c[ahead].done)
-			elb_flow_prefetch_entries(&w->flows, c[ahead].hash);
-		if (!c[i].done)
-			decide(w, snap, frames[i], lens[i], headroom, now_ns, &c[i], &results[i]);
+		if (ahead < n_todo)
+			elb_flow_prefetch_entries(&w->flows, c[todo[ahead]].hash);
+		decide(w, snap, frames[p], lens[p], headroom, now_ns, &c[p], &results[p]);
 	}
 }

@@ -449,9 +449,10 @@ __attribute__((constructor)) static void select_flow_hash_x4(void)
 	flow_hash_x4 = elb_flow_hash_x4_select(true);
 }
 
-/* Hash the flows of the packets todo[0..n), four at a time. */
-static inline void hash_flows(const struct elb_snapshot *snap, struct classified *c,
-			      const uint8_t *todo, uint32_t n)
+/* Hash the flows of the packets todo[0..n), four at a time, and prefetch
+ * each one's bucket header as soon as its hash is known. */
+static inline void hash_flows(struct elb_worker *w, const struct elb_snapshot *snap,
+			      struct classified *c, const uint8_t *todo, uint32_t n)
 {
 	uint32_t i = 0;
 
@@ -463,11 +464,15 @@ static inline void hash_flows(const struct elb_snapshot *snap, struct classified
 		uint64_t h[4];
 
 		flow_hash_x4(keys, &snap->seed, h);
-		for (unsigned int k = 0; k < 4; k++)
+		for (unsigned int k = 0; k < 4; k++) {
 			c[todo[i + k]].hash = h[k];
+			elb_flow_prefetch(&w->flows, h[k]);
+		}
 	}
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		c[todo[i]].hash = elb_flow_hash(&c[todo[i]].pkt.key, &snap->seed);
+		elb_flow_prefetch(&w->flows, c[todo[i]].hash);
+	}
 }
 
 void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
@@ -491,9 +496,7 @@ void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *sna
 		if (!c[i].done)
 			todo[n_todo++] = (uint8_t)i;
 	}
-	hash_flows(snap, c, todo, n_todo);
-	for (i = 0; i < n_todo; i++)
-		elb_flow_prefetch(&w->flows, c[todo[i]].hash);
+	hash_flows(w, snap, c, todo, n_todo);
 	for (i = 0; i < n_todo && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
 		elb_flow_prefetch_entries(&w->flows, c[todo[i]].hash);
 	for (i = 0; i < n_todo; i++) {

@@ -44,6 +44,15 @@
  *      backend, so that every mid-stream packet carries one. Each case runs
  *      3 times alternated; the minimum is shown.
  *
+ * With --memory-floor, only this instead (README, "As one table fills"):
+ *   7. What the memory of one 8M-slot flow table (576 MiB, huge pages where
+ *      the kernel gives them) costs a lookup's two lines (a bucket header
+ *      and the flow's entry in its block) at random blocks, for 1k to 4M distinct
+ *      flows: read one after the other, each lookup waiting for the last
+ *      (the latency), and with the lines of the lookup 16 ahead prefetched
+ *      (the most the memory system gives one core: the floor under the
+ *      pipeline's large-table figures).
+ *
  * Not a test: it asserts nothing and its numbers move with the machine's
  * load. Compare rows of one run with each other, not runs with runs.
  */
@@ -1059,6 +1068,89 @@ static void bench_flow_table(void)
 	bench_flow_table_row(1u << 20, "memory-bound");
 }
 
+/* ---- memory floor ------------------------------------------------------------------------ */
+
+#define MF_CAPACITY (8u << 20)
+#define MF_LOOKUPS (1u << 21)
+#define MF_AHEAD 16
+
+static uint64_t mf_rng(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+static void bench_memory_floor(void)
+{
+	size_t mem_size = elb_flow_table_mem_size(MF_CAPACITY);
+	uint32_t n_blocks = (uint32_t)(mem_size / sizeof(struct elb_flow_block));
+	static const uint32_t flows[] = {1024, 65536, 1u << 20, 4u << 20};
+	uint32_t *order = malloc(sizeof(*order) * MF_LOOKUPS);
+	struct elb_flow_block *blocks;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+	blocks = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (blocks == MAP_FAILED || order == NULL) {
+		perror("memory floor");
+		exit(1);
+	}
+	madvise(blocks, mem_size, MADV_HUGEPAGE);
+	memset(blocks, 0, mem_size);
+	printf("\n## Memory floor of one %u-slot flow table (%zu MiB): a lookup's two lines "
+	       "(bucket header, one entry of its block)\n\n",
+	       MF_CAPACITY, mem_size >> 20);
+	printf("| flows (distinct random blocks) | one after the other (latency) | prefetched %u "
+	       "ahead (floor) |\n|---|---|---|\n",
+	       MF_AHEAD);
+	for (unsigned int f = 0; f < ELB_ARRAY_SIZE(flows); f++) {
+		uint32_t *pool = malloc(sizeof(*pool) * flows[f]);
+		uint64_t c0, dependent, prefetched, sink = 0;
+		uint32_t next = 0;
+
+		for (uint32_t i = 0; i < flows[f]; i++)
+			pool[i] = (uint32_t)(mf_rng(&rng) % n_blocks);
+		for (uint32_t i = 0; i < MF_LOOKUPS; i++)
+			order[i] = pool[mf_rng(&rng) % flows[f]];
+		for (uint32_t i = 0; i < flows[f]; i++) /* warm: each line once */
+			sink += blocks[pool[i]].header.expiry[0] +
+				blocks[pool[i]].entries[pool[i] & 7].backend_id;
+		c0 = bench_cycles();
+		for (uint32_t i = 0; i < MF_LOOKUPS; i++) {
+			/* The next address waits for this lookup's data: its top
+			 * bit, always 0, which the compiler cannot know. */
+			const struct elb_flow_block *b = &blocks[order[i] + (next >> 31)];
+			uint32_t v = b->header.expiry[0];
+
+			next = b->entries[order[i] & 7].backend_id | v;
+		}
+		sink += next;
+		dependent = bench_cycles() - c0;
+		c0 = bench_cycles();
+		for (uint32_t i = 0; i < MF_LOOKUPS; i++) {
+			const struct elb_flow_block *b = &blocks[order[i]];
+
+			if (i + MF_AHEAD < MF_LOOKUPS) {
+				const struct elb_flow_block *a = &blocks[order[i + MF_AHEAD]];
+
+				__builtin_prefetch(&a->header);
+				__builtin_prefetch(&a->entries[order[i + MF_AHEAD] & 7]);
+			}
+			sink += b->header.expiry[1] + b->entries[order[i] & 7].backend_id;
+		}
+		prefetched = bench_cycles() - c0;
+		printf("| %u | %.1f cycles (%.1f ns) | %.1f cycles (%.1f ns) |\n", flows[f],
+		       (double)dependent / MF_LOOKUPS, (double)dependent / MF_LOOKUPS / tsc_per_ns,
+		       (double)prefetched / MF_LOOKUPS, (double)prefetched / MF_LOOKUPS / tsc_per_ns);
+		if (sink == 42)
+			printf(" ");
+		free(pool);
+	}
+	munmap(blocks, mem_size);
+	free(order);
+}
+
 int main(int argc, char **argv)
 {
 	tsc_per_ns = bench_tsc_per_ns();
@@ -1080,8 +1172,15 @@ int main(int argc, char **argv)
 		bench_second_chance();
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "--memory-floor") == 0) {
+		printf("# edgelb-bench --memory-floor\n\nTSC: %.3f GHz. One core, figures of this "
+		       "run only.\n", tsc_per_ns);
+		bench_memory_floor();
+		return 0;
+	}
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-bench [--adversarial | --flow-count | --second-chance]\n");
+		fprintf(stderr, "usage: edgelb-bench [--adversarial | --flow-count | --second-chance | "
+				"--memory-floor]\n");
 		return 2;
 	}
 	printf("# edgelb-bench\n\nTSC: %.3f GHz. One core, figures of this run only.\n", tsc_per_ns);

@@ -51,8 +51,9 @@ static inline uint16_t vip_lookup(const struct elb_snapshot *snap, const union e
 	return ELB_NO_VIP;
 }
 
-uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
-		      bool *address_known)
+/* elb_vip_find, inlined into the packet path. */
+static inline uint16_t vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
+				bool *address_known)
 {
 	uint16_t v;
 
@@ -72,6 +73,12 @@ uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key
 found:
 	*address_known = true;
 	return v;
+}
+
+uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
+		      bool *address_known)
+{
+	return vip_find(snap, key, address_known);
 }
 
 void elb_vip_lookup_clear(struct elb_snapshot *snap)
@@ -232,7 +239,7 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 	if (parsed == ELB_PARSE_NOT_IP)
 		goto to_kernel;
 	elb_flow_key_store_words(&c->pkt.key);
-	res->vip_index = elb_vip_find(snap, &c->pkt.key, &address_known);
+	res->vip_index = vip_find(snap, &c->pkt.key, &address_known);
 	if (res->vip_index == ELB_NO_VIP) {
 		/* A fragment cannot say its port: only an all-ports VIP can take it. */
 		if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known) {

@@ -223,16 +223,40 @@ ELB_INLINE uint32_t elb_flow_protection(uint8_t state)
 	return protection[state];
 }
 
-/* Prefetch the bucket header of a flow: for a burst loop that hashes packet
- * j + k while it handles packet j. */
+/* The way a new flow takes when it is free. From hash bits that neither the
+ * bucket index (bits 0-24 at most) nor the signature (bits 48-63) uses, so
+ * that a flow's entry is where its hash says in most buckets, and a lookup
+ * can ask for the entry line together with the header instead of after it. */
+ELB_INLINE unsigned int elb_flow_home_way(uint64_t hash)
+{
+	return (unsigned int)(hash >> 40) & (ELB_FLOW_WAYS - 1);
+}
+
+/* The way elb_flow_insert takes among free_ways (a non-zero sig-match mask
+ * of free ways): the home way if free, else the first free one. */
+ELB_INLINE unsigned int elb_flow_free_way_for(uint32_t free_ways, uint64_t hash)
+{
+	unsigned int home = elb_flow_home_way(hash);
+
+	if (free_ways & (1u << (2 * home)))
+		return home;
+	return (unsigned int)__builtin_ctz(free_ways) >> 1;
+}
+
+/* Prefetch the bucket header of a flow and its home way's entry: for a
+ * burst loop that hashes packet j + k while it handles packet j. */
 ELB_INLINE void elb_flow_prefetch(const struct elb_flow_table *t, uint64_t hash)
 {
-	__builtin_prefetch(elb_flow_bucket_at(t, elb_flow_bucket_index(t, hash)));
+	uint32_t index = elb_flow_bucket_index(t, hash);
+
+	__builtin_prefetch(elb_flow_bucket_at(t, index));
+	__builtin_prefetch(elb_flow_entry_at(t, index, elb_flow_home_way(hash)));
 }
 
 /* Second prefetch stage, once the bucket header has arrived: the entries
- * whose signature matches (normally the one entry of the flow); with none,
- * a new flow's: the first free way, which elb_flow_insert will write. */
+ * whose signature matches (normally the one entry of the flow, already
+ * asked for if it sits in its home way); with none, a new flow's: the way
+ * elb_flow_insert will write. */
 ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64_t hash)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
@@ -244,10 +268,11 @@ ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64
 
 		if (free_ways)
 			__builtin_prefetch(elb_flow_entry_at(t, index,
-							     (unsigned int)__builtin_ctz(free_ways) >> 1),
+							     elb_flow_free_way_for(free_ways, hash)),
 					   1);
 		return;
 	}
+	match &= ~(1u << (2 * elb_flow_home_way(hash)));
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
 
@@ -314,7 +339,7 @@ ELB_INLINE struct elb_flow_entry *elb_flow_insert(struct elb_flow_table *t,
 
 	*evicted_state = ELB_FLOW_FREE;
 	if (ELB_LIKELY(free_ways)) {
-		way = (unsigned int)__builtin_ctz(free_ways) >> 1;
+		way = elb_flow_free_way_for(free_ways, hash);
 		ELB_FLOW_STAT_ADD(t, occupancy, 1);
 	} else {
 		/* Full: the way with the lowest (expired ? 0 : class + 1, time

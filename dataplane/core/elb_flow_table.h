@@ -16,22 +16,34 @@
  *
  * Layout: a power-of-two number of buckets of ELB_FLOW_WAYS ways, in memory
  * the caller provides (rte_zmalloc_socket on the worker's NUMA node, or
- * aligned_alloc in tests). Each bucket is one block of nine cache lines:
+ * aligned_alloc in tests). Each bucket is one block of seven cache lines:
  *
- *   [header: 64 B][entry of way 0: 64 B] ... [entry of way 7: 64 B]
+ *   [header: 64 B][8 entries of 48 B: 384 B]
  *
  * A bucket header is one cache line holding, per way, a 16-bit signature (the
- * top 16 bits of the flow hash, never 0; 0 marks a free way), the state byte
- * and the 32-bit expiry tick. An entry is one cache line: key, backend and
- * rate-limit bucket. A lookup reads the header line, compares the 8
- * signatures at once, and reads an entry line only on a signature match (a
- * false match of another flow's entry happens for 1 in 65536 occupied ways).
- * Header and entry sit in one block, so in a table far larger than the
- * caches the two lines a lookup reads share one page, and one TLB entry:
- * in a guest, whose every TLB miss walks two page tables, that is half the
- * walks of a layout with the headers apart from the entries.
- * Memory per flow slot: 64 + 64/8 = 72 bytes; a table for 1M flows takes
- * 72 MiB (capacity rounded up to a power of two of buckets).
+ * top 16 bits of the flow hash, never 0; 0 marks a free way), the state byte,
+ * the flags byte and the 32-bit expiry tick. An entry holds the flow's
+ * identity, its backend and its rate-limit bucket. A lookup reads the header
+ * line, compares the 8 signatures at once, and reads an entry only on a
+ * signature match (a false match of another flow's entry happens for 1 in
+ * 65536 occupied ways).
+ *
+ * The identity (struct elb_flow_id) is the client's address and the ports
+ * with the VIP's index in place of the VIP's address, protocol and family,
+ * which the VIP fixes: 24 bytes instead of the key's 40. Within one
+ * snapshot it names one key; an index given to another VIP later can make a
+ * stale entry match, but its backend slot then belongs to no VIP of that
+ * index (elb_pipeline.c checks slot, generation and VIP on every hit), so
+ * the flow is picked anew, as after any backend change.
+ *
+ * Ways 0, 3, 4 and 7 each sit in one cache line of the block; the others
+ * straddle two. A new flow's home way (where it goes when free) is one of
+ * the four, so that most lookups read two lines: the header and one entry
+ * line, both in one block and so in one page and one TLB entry (in a guest,
+ * whose every TLB miss walks two page tables, that halves the walks of a
+ * layout with the headers apart from the entries).
+ * Memory per flow slot: 48 + 64/8 = 56 bytes; a table for 1M flows takes
+ * 56 MiB (capacity rounded up to a power of two of buckets).
  *
  * The bucket is hash & mask and the signature the top bits, with hash =
  * elb_flow_hash(key): a keyed hash, so a sender without the seed cannot aim
@@ -74,15 +86,45 @@
 #define ELB_FLOW_MAX_CAPACITY (1u << 28)
 #define ELB_FLOW_TABLE_ALIGN 64 /* the memory given to init: one cache line */
 
-/* One flow. Written on insert (key, the rest zeroed) and by the caller. */
-struct __attribute__((aligned(64))) elb_flow_entry {
-	struct elb_flow_key key;
+/* What an entry keeps of a flow key: see the top of this file. */
+struct elb_flow_id {
+	union elb_addr src; /* client */
+	uint16_t sport;     /* network order */
+	uint16_t dport;     /* network order */
+	uint16_t vip_index; /* the VIP the key's destination, protocol and family found */
+	uint8_t pad[2];     /* always zero: ids compare as words */
+};
+_Static_assert(sizeof(struct elb_flow_id) == 24, "a flow id is 3 64-bit words");
+
+/* One flow. Written on insert (id, the rest zeroed) and by the caller. */
+struct __attribute__((aligned(16))) elb_flow_entry {
+	struct elb_flow_id id;
 	uint32_t backend_id;            /* set by the caller after insert */
 	uint32_t backend_gen;           /* generation of backend_id's slot, set by the caller:
 					 * notices a slot reused for another backend */
 	struct elb_token_bucket bucket; /* per-flow rate limit; zeroed = full */
 };
-_Static_assert(sizeof(struct elb_flow_entry) == 64, "a flow entry is one cache line");
+_Static_assert(sizeof(struct elb_flow_entry) == 48, "a flow entry is 48 bytes");
+
+ELB_INLINE void elb_flow_id_set(struct elb_flow_id *id, const struct elb_flow_key *key,
+				uint16_t vip_index)
+{
+	uint64_t last = 0;
+
+	id->src = key->src;
+	elb_memcpy(&last, &key->sport, 4); /* sport, dport */
+	elb_memcpy((uint8_t *)&last + 4, &vip_index, 2);
+	elb_memcpy((uint8_t *)id + 16, &last, 8);
+}
+
+ELB_INLINE bool elb_flow_id_equal(const struct elb_flow_id *a, const struct elb_flow_id *b)
+{
+	uint64_t x[3], y[3];
+
+	elb_memcpy(x, a, sizeof(x));
+	elb_memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2])) == 0;
+}
 
 /* Per-way metadata of one bucket: what a lookup reads before any entry. */
 struct __attribute__((aligned(64))) elb_flow_bucket {
@@ -98,7 +140,7 @@ struct elb_flow_block {
 	struct elb_flow_bucket header;
 	struct elb_flow_entry entries[ELB_FLOW_WAYS];
 };
-_Static_assert(sizeof(struct elb_flow_block) == 9 * 64, "a bucket is nine cache lines");
+_Static_assert(sizeof(struct elb_flow_block) == 7 * 64, "a bucket is seven cache lines");
 
 struct elb_flow_table_stats {
 	uint64_t occupancy;   /* ways in use, live or expired but not yet freed */
@@ -223,13 +265,28 @@ ELB_INLINE uint32_t elb_flow_protection(uint8_t state)
 	return protection[state];
 }
 
-/* The way a new flow takes when it is free. From hash bits that neither the
- * bucket index (bits 0-24 at most) nor the signature (bits 48-63) uses, so
- * that a flow's entry is where its hash says in most buckets, and a lookup
- * can ask for the entry line together with the header instead of after it. */
+/* Prefetch an entry: its first and last byte, which are in two lines for
+ * the ways that straddle (a second prefetch of one line costs little). */
+ELB_INLINE void elb_flow_prefetch_entry(const struct elb_flow_entry *e, int for_write)
+{
+	if (for_write) {
+		__builtin_prefetch(e, 1);
+		__builtin_prefetch((const uint8_t *)(e + 1) - 1, 1);
+	} else {
+		__builtin_prefetch(e);
+		__builtin_prefetch((const uint8_t *)(e + 1) - 1);
+	}
+}
+
+/* The way a new flow takes when it is free: one of the four ways that sit
+ * in one cache line (see the top), from hash bits that neither the bucket
+ * index (bits 0-24 at most) nor the signature (bits 48-63) uses, so that a
+ * flow's entry is where its hash says in most buckets, and a lookup can ask
+ * for the entry line together with the header instead of after it. */
 ELB_INLINE unsigned int elb_flow_home_way(uint64_t hash)
 {
-	return (unsigned int)(hash >> 40) & (ELB_FLOW_WAYS - 1);
+	/* Ways 0, 3, 4 and 7, packed 3 bits each. */
+	return (0xf18u >> (3 * ((hash >> 40) & 3))) & 7;
 }
 
 /* The way elb_flow_insert takes among free_ways (a non-zero sig-match mask
@@ -250,7 +307,7 @@ ELB_INLINE void elb_flow_prefetch(const struct elb_flow_table *t, uint64_t hash)
 	uint32_t index = elb_flow_bucket_index(t, hash);
 
 	__builtin_prefetch(elb_flow_bucket_at(t, index));
-	__builtin_prefetch(elb_flow_entry_at(t, index, elb_flow_home_way(hash)));
+	__builtin_prefetch(elb_flow_entry_at(t, index, elb_flow_home_way(hash))); /* one line */
 }
 
 /* Second prefetch stage, once the bucket header has arrived: the entries
@@ -267,9 +324,9 @@ ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64
 		uint32_t free_ways = elb_flow_sig_match(b, 0);
 
 		if (free_ways)
-			__builtin_prefetch(elb_flow_entry_at(t, index,
-							     elb_flow_free_way_for(free_ways, hash)),
-					   1);
+			elb_flow_prefetch_entry(
+				elb_flow_entry_at(t, index, elb_flow_free_way_for(free_ways, hash)),
+				1);
 		return;
 	}
 	match &= ~(1u << (2 * elb_flow_home_way(hash)));
@@ -277,7 +334,7 @@ ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
 
 		match &= match - 1;
-		__builtin_prefetch(elb_flow_entry_at(t, index, way));
+		elb_flow_prefetch_entry(elb_flow_entry_at(t, index, way), 0);
 	}
 }
 
@@ -290,23 +347,27 @@ ELB_INLINE void elb_flow_free_way(struct elb_flow_table *t, struct elb_flow_buck
 }
 
 /*
- * The live entry of key, or NULL. hash is elb_flow_hash(key). An expired
- * entry of key is freed on the way and not returned.
+ * The live entry of key, whose VIP is vip_index, or NULL. hash is
+ * elb_flow_hash(key). An expired entry of key is freed on the way and not
+ * returned.
  */
 ELB_INLINE struct elb_flow_entry *elb_flow_lookup(struct elb_flow_table *t,
-						  const struct elb_flow_key *key, uint64_t hash,
-						  uint32_t now_tick)
+						  const struct elb_flow_key *key, uint16_t vip_index,
+						  uint64_t hash, uint32_t now_tick)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
 	struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
 	uint32_t match = elb_flow_sig_match(b, elb_flow_sig(hash));
+	struct elb_flow_id id;
+
+	elb_flow_id_set(&id, key, vip_index);
 
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
 		struct elb_flow_entry *e = elb_flow_entry_at(t, index, way);
 
 		match &= match - 1;
-		if (!elb_flow_key_equal(&e->key, key))
+		if (!elb_flow_id_equal(&e->id, &id))
 			continue; /* another flow with the same signature */
 		if (ELB_UNLIKELY(elb_flow_tick_expired(b->expiry[way], now_tick))) {
 			elb_flow_free_way(t, b, way);
@@ -319,15 +380,17 @@ ELB_INLINE struct elb_flow_entry *elb_flow_lookup(struct elb_flow_table *t,
 }
 
 /*
- * Insert key, which the caller just looked up and found absent, in state
- * `state` expiring timeout_ticks from now. Never fails: takes a free way,
- * else an expired one, else evicts (see the top of this file).
- * *evicted_state is the state of the live flow evicted, ELB_FLOW_FREE if
- * none. Returns the entry with key set and backend and bucket zeroed.
+ * Insert key (of VIP vip_index), which the caller just looked up and found
+ * absent, in state `state` expiring timeout_ticks from now. Never fails:
+ * takes a free way, else an expired one, else evicts (see the top of this
+ * file). *evicted_state is the state of the live flow evicted,
+ * ELB_FLOW_FREE if none. Returns the entry with its id set and backend and
+ * bucket zeroed.
  */
 ELB_INLINE struct elb_flow_entry *elb_flow_insert(struct elb_flow_table *t,
-						  const struct elb_flow_key *key, uint64_t hash,
-						  uint32_t now_tick, enum elb_flow_state state,
+						  const struct elb_flow_key *key, uint16_t vip_index,
+						  uint64_t hash, uint32_t now_tick,
+						  enum elb_flow_state state,
 						  uint32_t timeout_ticks,
 						  enum elb_flow_state *evicted_state)
 {
@@ -372,7 +435,7 @@ ELB_UNROLL
 	b->expiry[way] = now_tick + timeout_ticks;
 	b->flags[way] = 0;
 	e = elb_flow_entry_at(t, index, way);
-	e->key = *key;
+	elb_flow_id_set(&e->id, key, vip_index);
 	e->backend_id = 0;
 	e->backend_gen = 0;
 	e->bucket.pkt_tat = 0;

@@ -287,7 +287,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	/* The entry's state and flags are in its bucket's header: found once
 	 * from the hash, used below. */
 	fb = elb_flow_bucket_at(&w->flows, elb_flow_bucket_index(&w->flows, hash));
-	entry = elb_flow_lookup(&w->flows, &pkt->key, hash, now_tick);
+	entry = elb_flow_lookup(&w->flows, &pkt->key, res->vip_index, hash, now_tick);
 	if (entry)
 		way = elb_flow_way_of(&w->flows, hash, entry);
 	if (entry && backend_still_valid(snap, entry, res->vip_index) &&
@@ -325,8 +325,9 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			} else {
 				enum elb_flow_state evicted; /* counted in the table's own stats */
 
-				entry = elb_flow_insert(&w->flows, &pkt->key, hash, now_tick, state,
-							vip->timeouts.ticks[state], &evicted);
+				entry = elb_flow_insert(&w->flows, &pkt->key, res->vip_index, hash,
+							now_tick, state, vip->timeouts.ticks[state],
+							&evicted);
 				way = elb_flow_way_of(&w->flows, hash, entry);
 			}
 			entry->backend_id = backend_slot;

@@ -82,6 +82,7 @@
 #define FRAME_LEN BENCH_FRAME_LEN
 #define HEADROOM 128
 #define PASSES 32
+#define FLOW_VIP_INDEX 0 /* the flow-table rows' flows: all of one VIP */
 
 static double tsc_per_ns;
 
@@ -777,9 +778,9 @@ static void fc_fill(struct bench_setup *s, uint32_t *next, uint64_t target, uint
 		enum elb_flow_state evicted;
 		struct elb_flow_entry *e;
 
-		e = elb_flow_lookup(t, &k, h, now_tick);
+		e = elb_flow_lookup(t, &k, FLOW_VIP_INDEX, h, now_tick);
 		if (e == NULL)
-			e = elb_flow_insert(t, &k, h, now_tick, ELB_FLOW_TCP_ESTABLISHED, timeout,
+			e = elb_flow_insert(t, &k, FLOW_VIP_INDEX, h, now_tick, ELB_FLOW_TCP_ESTABLISHED, timeout,
 					    &evicted);
 		e->backend_id = *next % FC_BACKENDS;
 		e->backend_gen = s->snap->backends[e->backend_id].gen;
@@ -818,7 +819,7 @@ static void *fc_owner_run(void *arg)
 			elb_flow_prefetch_entries(o->t, o->hashes[first + b]);
 		for (uint32_t b = 0; b < FC_OWNER_BATCH; b++) {
 			struct elb_flow_entry *e =
-				elb_flow_lookup(o->t, &o->keys[first + b], o->hashes[first + b],
+				elb_flow_lookup(o->t, &o->keys[first + b], FLOW_VIP_INDEX, o->hashes[first + b],
 						o->now_tick);
 
 			if (e) {
@@ -1006,7 +1007,7 @@ static uint64_t ft_hit_pass(struct elb_flow_table *t, const struct elb_flow_key 
 
 			if (prefetch && i + 8 < n)
 				elb_flow_prefetch(t, hashes[i + 8]);
-			e = elb_flow_lookup(t, &keys[i], hashes[i], 20);
+			e = elb_flow_lookup(t, &keys[i], FLOW_VIP_INDEX, hashes[i], 20);
 			if (e == NULL)
 				continue;
 			elb_flow_refresh(t, e,
@@ -1027,10 +1028,10 @@ static uint64_t ft_insert_pass(struct elb_flow_table *t, const struct elb_flow_k
 
 	for (uint32_t i = from; i < to; i++) {
 		enum elb_flow_state evicted;
-		struct elb_flow_entry *e = elb_flow_lookup(t, &keys[i], hashes[i], now);
+		struct elb_flow_entry *e = elb_flow_lookup(t, &keys[i], FLOW_VIP_INDEX, hashes[i], now);
 
 		if (e == NULL)
-			e = elb_flow_insert(t, &keys[i], hashes[i], now, ELB_FLOW_TCP_SYN, 299,
+			e = elb_flow_insert(t, &keys[i], FLOW_VIP_INDEX, hashes[i], now, ELB_FLOW_TCP_SYN, 299,
 					    &evicted);
 		e->backend_id = i;
 	}

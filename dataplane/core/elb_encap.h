@@ -257,6 +257,47 @@ ELB_INLINE int elb_write_eth(uint8_t *frame, const uint8_t *end, const uint8_t s
 	return 0;
 }
 
+/* The fields of an IPv4 header without options that its writer takes;
+ * network order as on the wire. */
+struct elb_ipv4_fields {
+	uint8_t tos;
+	uint8_t ttl;
+	uint8_t protocol;
+	uint16_t total_len; /* host order */
+	uint16_t id;
+	uint16_t frag_off;  /* host order */
+	uint32_t saddr;
+	uint32_t daddr;
+};
+
+/*
+ * Write a 20-byte IPv4 header at ip (the caller checked it is writable),
+ * its checksum summed from the values rather than read back from the
+ * header: the fields are stored by 1- to 4-byte writes, and 16-bit reads
+ * across two of them would wait for both to reach the cache.
+ */
+ELB_INLINE void elb_write_ipv4_hdr(struct elb_ipv4_hdr *ip, const struct elb_ipv4_fields *f)
+{
+	uint32_t sum = 0x4500u | f->tos;
+
+	sum = elb_csum_add16(sum, f->total_len);
+	sum = elb_csum_add16(sum, elb_ntohs(f->id));
+	sum = elb_csum_add16(sum, f->frag_off);
+	sum = elb_csum_add16(sum, (uint16_t)(f->ttl << 8 | f->protocol));
+	sum = elb_csum_add32(sum, elb_ntohl(f->saddr));
+	sum = elb_csum_add32(sum, elb_ntohl(f->daddr));
+	ip->version_ihl = 0x45;
+	ip->tos = f->tos;
+	ip->total_len = elb_htons(f->total_len);
+	ip->id = f->id;
+	ip->frag_off = elb_htons(f->frag_off);
+	ip->ttl = f->ttl;
+	ip->protocol = f->protocol;
+	ip->check = elb_htons(elb_csum_finish(sum));
+	ip->saddr = f->saddr;
+	ip->daddr = f->daddr;
+}
+
 /*
  * Write the Ethernet, outer IP and (GUE) UDP headers, and with an alternate
  * the GUE header and private data, in front of the inner IP packet, which
@@ -297,16 +338,16 @@ ELB_INLINE int elb_encap_write(uint8_t *frame, const uint8_t *end, const struct 
 			return -1;
 		if ((const uint8_t *)(ip + 1) > end)
 			return -1;
-		ip->version_ihl = 0x45;
-		ip->tos = pkt->tos;
-		ip->total_len = elb_htons((uint16_t)outer_len);
-		ip->id = pkt->ipv4_id;
-		ip->frag_off = elb_htons((pkt->flags & ELB_PKT_DF) ? ELB_IPV4_DF : 0);
-		ip->ttl = ELB_ENCAP_TTL;
-		ip->protocol = p->gue ? ELB_IPPROTO_UDP : inner_proto;
-		ip->saddr = p->outer_src.v4;
-		ip->daddr = p->outer_dst.v4;
-		ip->check = elb_htons(elb_csum_ipv4_hdr(ip));
+		elb_write_ipv4_hdr(ip, &(struct elb_ipv4_fields){
+			.tos = pkt->tos,
+			.ttl = ELB_ENCAP_TTL,
+			.protocol = p->gue ? ELB_IPPROTO_UDP : inner_proto,
+			.total_len = (uint16_t)outer_len,
+			.id = pkt->ipv4_id,
+			.frag_off = (pkt->flags & ELB_PKT_DF) ? ELB_IPV4_DF : 0,
+			.saddr = p->outer_src.v4,
+			.daddr = p->outer_dst.v4,
+		});
 		next = (uint8_t *)(ip + 1);
 	} else if (p->outer_family == ELB_AF_INET6) {
 		struct elb_ipv6_hdr *ip6 = (void *)l3;
@@ -405,16 +446,14 @@ ELB_INLINE int elb_icmp_too_big_write(uint8_t *frame, const uint8_t *end,
 			return -1;
 		if ((const uint8_t *)(ip + 1) > end)
 			return -1;
-		ip->version_ihl = 0x45;
-		ip->tos = ELB_ICMP_ERROR_TOS;
-		ip->total_len = elb_htons((uint16_t)(ip_and_icmp + quote_len));
-		ip->id = 0;
-		ip->frag_off = 0;
-		ip->ttl = ELB_ICMP_REPLY_TTL;
-		ip->protocol = ELB_IPPROTO_ICMP;
-		ip->saddr = pkt->key.dst.v4;
-		ip->daddr = pkt->key.src.v4;
-		ip->check = elb_htons(elb_csum_ipv4_hdr(ip));
+		elb_write_ipv4_hdr(ip, &(struct elb_ipv4_fields){
+			.tos = ELB_ICMP_ERROR_TOS,
+			.ttl = ELB_ICMP_REPLY_TTL,
+			.protocol = ELB_IPPROTO_ICMP,
+			.total_len = (uint16_t)(ip_and_icmp + quote_len),
+			.saddr = pkt->key.dst.v4,
+			.daddr = pkt->key.src.v4,
+		});
 
 		icmp = (void *)(ip + 1);
 		if ((const uint8_t *)(icmp + 1) > end)

@@ -142,4 +142,38 @@ ELB_INLINE bool elb_flow_key_equal(const struct elb_flow_key *a, const struct el
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
+
+/*
+ * Store the key again as five whole 64-bit words. The parser fills it field
+ * by field (1- to 4-byte stores over a zeroed block); a 64-bit read of such
+ * a word (the hash, the VIP and flow lookups, the key compare and copy) cannot
+ * be forwarded from several narrow stores still in flight, and waits until
+ * they reach the cache. Each field read back here is forwarded from its own
+ * store; the words are built in registers.
+ */
+ELB_INLINE void elb_flow_key_store_words(struct elb_flow_key *key)
+{
+	uint64_t w[sizeof(*key) / sizeof(uint64_t)];
+	unsigned int i;
+
+ELB_UNROLL
+	for (i = 0; i < 4; i++) {
+		const uint32_t *a = i < 2 ? &key->src.w[2 * i] : &key->dst.w[2 * (i - 2)];
+		uint32_t lo = a[0], hi = a[1];
+
+		elb_memcpy((uint8_t *)&w[i], &lo, 4);
+		elb_memcpy((uint8_t *)&w[i] + 4, &hi, 4);
+	}
+	{
+		uint8_t last[8] = {0};
+
+		elb_memcpy(last, &key->sport, 2);
+		elb_memcpy(last + 2, &key->dport, 2);
+		last[4] = key->proto;
+		last[5] = key->family;
+		elb_memcpy(&w[4], last, 8);
+	}
+	elb_memcpy(key, w, sizeof(w));
+}
+
 #endif /* ELB_FLOW_H */

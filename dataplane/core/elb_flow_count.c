@@ -38,8 +38,8 @@ uint64_t elb_flow_count_backends(const struct elb_flow_table *t, uint32_t now_ti
 	uint64_t counted = 0;
 
 	for (uint32_t bi = 0; bi <= t->bucket_mask; bi++) {
-		const struct elb_flow_entry *entries = &t->entries[bi * ELB_FLOW_WAYS];
-		uint32_t live = live_ways(&t->buckets[bi], now_tick, check_expiry);
+		const struct elb_flow_entry *entries = elb_flow_entry_at(t, bi, 0);
+		uint32_t live = live_ways(elb_flow_bucket_at(t, bi), now_tick, check_expiry);
 
 		/* The headers are read in order (the hardware prefetches them);
 		 * the entry lines in use are scattered: ask for those of a
@@ -47,11 +47,11 @@ uint64_t elb_flow_count_backends(const struct elb_flow_table *t, uint32_t now_ti
 		 * prefetch useless. */
 		if (bi + ELB_FLOW_COUNT_PREFETCH_AHEAD <= t->bucket_mask) {
 			uint32_t ahead = bi + ELB_FLOW_COUNT_PREFETCH_AHEAD;
-			uint32_t used = live_ways(&t->buckets[ahead], now_tick, false);
+			uint32_t used = live_ways(elb_flow_bucket_at(t, ahead), now_tick, false);
 
 			while (used) {
-				__builtin_prefetch(&t->entries[ahead * ELB_FLOW_WAYS +
-							       (unsigned int)__builtin_ctz(used)]);
+				__builtin_prefetch(elb_flow_entry_at(
+					t, ahead, (unsigned int)__builtin_ctz(used)));
 				used &= used - 1;
 			}
 		}

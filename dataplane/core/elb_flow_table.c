@@ -20,8 +20,7 @@ size_t elb_flow_table_mem_size(uint32_t capacity)
 {
 	if (capacity == 0 || capacity > ELB_FLOW_MAX_CAPACITY)
 		return 0;
-	return (size_t)bucket_count(capacity) *
-	       (sizeof(struct elb_flow_bucket) + ELB_FLOW_WAYS * sizeof(struct elb_flow_entry));
+	return (size_t)bucket_count(capacity) * sizeof(struct elb_flow_block);
 }
 
 int elb_flow_table_init(struct elb_flow_table *t, void *mem, size_t mem_size, uint32_t capacity)
@@ -34,12 +33,12 @@ int elb_flow_table_init(struct elb_flow_table *t, void *mem, size_t mem_size, ui
 		return -EINVAL;
 	n_buckets = bucket_count(capacity);
 	memset(t, 0, sizeof(*t));
-	t->buckets = mem;
-	t->entries = (struct elb_flow_entry *)(void *)(t->buckets + n_buckets);
+	t->blocks = mem;
 	t->bucket_mask = n_buckets - 1;
 	t->capacity = n_buckets * ELB_FLOW_WAYS;
 	/* Only the headers say what is in use; entries are written on insert. */
-	memset(t->buckets, 0, (size_t)n_buckets * sizeof(struct elb_flow_bucket));
+	for (uint32_t i = 0; i < n_buckets; i++)
+		memset(&t->blocks[i].header, 0, sizeof(t->blocks[i].header));
 	return 0;
 }
 
@@ -49,7 +48,7 @@ uint32_t elb_flow_sweep(struct elb_flow_table *t, uint32_t now_tick, uint32_t ma
 	uint32_t cursor = t->sweep_cursor, freed = 0;
 
 	for (; n > 0; n--) {
-		struct elb_flow_bucket *b = &t->buckets[cursor];
+		struct elb_flow_bucket *b = elb_flow_bucket_at(t, cursor);
 		unsigned int way;
 
 		for (way = 0; way < ELB_FLOW_WAYS; way++) {
@@ -74,12 +73,12 @@ void elb_flow_foreach(const struct elb_flow_table *t, uint32_t now_tick,
 	uint32_t i;
 
 	for (i = 0; i <= t->bucket_mask; i++) {
-		const struct elb_flow_bucket *b = &t->buckets[i];
+		const struct elb_flow_bucket *b = elb_flow_bucket_at(t, i);
 		unsigned int way;
 
 		for (way = 0; way < ELB_FLOW_WAYS; way++)
 			if (b->sig[way] != 0 && !elb_flow_tick_expired(b->expiry[way], now_tick))
-				fn(&t->entries[i * ELB_FLOW_WAYS + way],
+				fn(elb_flow_entry_at(t, i, way),
 				   (enum elb_flow_state)b->state[way], arg);
 	}
 }

@@ -16,18 +16,34 @@
  *
  * Layout: a power-of-two number of buckets of ELB_FLOW_WAYS ways, in memory
  * the caller provides (rte_zmalloc_socket on the worker's NUMA node, or
- * aligned_alloc in tests):
+ * aligned_alloc in tests). Each bucket is one block of seven cache lines:
  *
- *   [bucket headers: n_buckets x 64 B][entries: n_buckets x 8 x 64 B]
+ *   [header: 64 B][8 entries of 48 B: 384 B]
  *
  * A bucket header is one cache line holding, per way, a 16-bit signature (the
- * top 16 bits of the flow hash, never 0; 0 marks a free way), the state byte
- * and the 32-bit expiry tick. An entry is one cache line: key, backend and
- * rate-limit bucket. A lookup reads the header line, compares the 8
- * signatures at once, and reads an entry line only on a signature match (a
- * false match of another flow's entry happens for 1 in 65536 occupied ways).
- * Memory per flow slot: 64 + 64/8 = 72 bytes; a table for 1M flows takes
- * 72 MiB (capacity rounded up to a power of two of buckets).
+ * top 16 bits of the flow hash, never 0; 0 marks a free way), the state byte,
+ * the flags byte and the 32-bit expiry tick. An entry holds the flow's
+ * identity, its backend and its rate-limit bucket. A lookup reads the header
+ * line, compares the 8 signatures at once, and reads an entry only on a
+ * signature match (a false match of another flow's entry happens for 1 in
+ * 65536 occupied ways).
+ *
+ * The identity (struct elb_flow_id) is the client's address and the ports
+ * with the VIP's index in place of the VIP's address, protocol and family,
+ * which the VIP fixes: 24 bytes instead of the key's 40. Within one
+ * snapshot it names one key; an index given to another VIP later can make a
+ * stale entry match, but its backend slot then belongs to no VIP of that
+ * index (elb_pipeline.c checks slot, generation and VIP on every hit), so
+ * the flow is picked anew, as after any backend change.
+ *
+ * Ways 0, 3, 4 and 7 each sit in one cache line of the block; the others
+ * straddle two. A new flow's home way (where it goes when free) is one of
+ * the four, so that most lookups read two lines: the header and one entry
+ * line, both in one block and so in one page and one TLB entry (in a guest,
+ * whose every TLB miss walks two page tables, that halves the walks of a
+ * layout with the headers apart from the entries).
+ * Memory per flow slot: 48 + 64/8 = 56 bytes; a table for 1M flows takes
+ * 56 MiB (capacity rounded up to a power of two of buckets).
  *
  * The bucket is hash & mask and the signature the top bits, with hash =
  * elb_flow_hash(key): a keyed hash, so a sender without the seed cannot aim
@@ -70,15 +86,45 @@
 #define ELB_FLOW_MAX_CAPACITY (1u << 28)
 #define ELB_FLOW_TABLE_ALIGN 64 /* the memory given to init: one cache line */
 
-/* One flow. Written on insert (key, the rest zeroed) and by the caller. */
-struct __attribute__((aligned(64))) elb_flow_entry {
-	struct elb_flow_key key;
+/* What an entry keeps of a flow key: see the top of this file. */
+struct elb_flow_id {
+	union elb_addr src; /* client */
+	uint16_t sport;     /* network order */
+	uint16_t dport;     /* network order */
+	uint16_t vip_index; /* the VIP the key's destination, protocol and family found */
+	uint8_t pad[2];     /* always zero: ids compare as words */
+};
+_Static_assert(sizeof(struct elb_flow_id) == 24, "a flow id is 3 64-bit words");
+
+/* One flow. Written on insert (id, the rest zeroed) and by the caller. */
+struct __attribute__((aligned(16))) elb_flow_entry {
+	struct elb_flow_id id;
 	uint32_t backend_id;            /* set by the caller after insert */
 	uint32_t backend_gen;           /* generation of backend_id's slot, set by the caller:
 					 * notices a slot reused for another backend */
 	struct elb_token_bucket bucket; /* per-flow rate limit; zeroed = full */
 };
-_Static_assert(sizeof(struct elb_flow_entry) == 64, "a flow entry is one cache line");
+_Static_assert(sizeof(struct elb_flow_entry) == 48, "a flow entry is 48 bytes");
+
+ELB_INLINE void elb_flow_id_set(struct elb_flow_id *id, const struct elb_flow_key *key,
+				uint16_t vip_index)
+{
+	uint64_t last = 0;
+
+	id->src = key->src;
+	elb_memcpy(&last, &key->sport, 4); /* sport, dport */
+	elb_memcpy((uint8_t *)&last + 4, &vip_index, 2);
+	elb_memcpy((uint8_t *)id + 16, &last, 8);
+}
+
+ELB_INLINE bool elb_flow_id_equal(const struct elb_flow_id *a, const struct elb_flow_id *b)
+{
+	uint64_t x[3], y[3];
+
+	elb_memcpy(x, a, sizeof(x));
+	elb_memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2])) == 0;
+}
 
 /* Per-way metadata of one bucket: what a lookup reads before any entry. */
 struct __attribute__((aligned(64))) elb_flow_bucket {
@@ -88,6 +134,13 @@ struct __attribute__((aligned(64))) elb_flow_bucket {
 	uint8_t flags[ELB_FLOW_WAYS];   /* ELB_FLOW_F_*, zeroed on insert */
 };
 _Static_assert(sizeof(struct elb_flow_bucket) == 64, "a bucket header is one cache line");
+
+/* One bucket: its header line, then its ways' entries (see the top). */
+struct elb_flow_block {
+	struct elb_flow_bucket header;
+	struct elb_flow_entry entries[ELB_FLOW_WAYS];
+};
+_Static_assert(sizeof(struct elb_flow_block) == 7 * 64, "a bucket is seven cache lines");
 
 struct elb_flow_table_stats {
 	uint64_t occupancy;   /* ways in use, live or expired but not yet freed */
@@ -99,8 +152,7 @@ struct elb_flow_table_stats {
 
 struct elb_flow_table {
 	/* Set by elb_flow_table_init, read-only afterwards. */
-	struct elb_flow_bucket *buckets;
-	struct elb_flow_entry *entries; /* way w of bucket i is entries[i * 8 + w] */
+	struct elb_flow_block *blocks;
 	uint32_t bucket_mask;           /* n_buckets - 1 */
 	uint32_t capacity;              /* n_buckets * ELB_FLOW_WAYS */
 	/* Written by the owning worker only. */
@@ -185,6 +237,18 @@ ELB_UNROLL
 #endif
 }
 
+ELB_INLINE struct elb_flow_bucket *elb_flow_bucket_at(const struct elb_flow_table *t,
+						     uint32_t index)
+{
+	return &t->blocks[index].header;
+}
+
+ELB_INLINE struct elb_flow_entry *elb_flow_entry_at(const struct elb_flow_table *t, uint32_t index,
+						   unsigned int way)
+{
+	return &t->blocks[index].entries[way];
+}
+
 /* Eviction order: the lower, the sooner evicted. A table, not a switch: the
  * eviction scan stays free of branches. */
 ELB_INLINE uint32_t elb_flow_protection(uint8_t state)
@@ -201,25 +265,76 @@ ELB_INLINE uint32_t elb_flow_protection(uint8_t state)
 	return protection[state];
 }
 
-/* Prefetch the bucket header of a flow: for a burst loop that hashes packet
- * j + k while it handles packet j. */
+/* Prefetch an entry: its first and last byte, which are in two lines for
+ * the ways that straddle (a second prefetch of one line costs little). */
+ELB_INLINE void elb_flow_prefetch_entry(const struct elb_flow_entry *e, int for_write)
+{
+	if (for_write) {
+		__builtin_prefetch(e, 1);
+		__builtin_prefetch((const uint8_t *)(e + 1) - 1, 1);
+	} else {
+		__builtin_prefetch(e);
+		__builtin_prefetch((const uint8_t *)(e + 1) - 1);
+	}
+}
+
+/* The way a new flow takes when it is free: one of the four ways that sit
+ * in one cache line (see the top), from hash bits that neither the bucket
+ * index (bits 0-24 at most) nor the signature (bits 48-63) uses, so that a
+ * flow's entry is where its hash says in most buckets, and a lookup can ask
+ * for the entry line together with the header instead of after it. */
+ELB_INLINE unsigned int elb_flow_home_way(uint64_t hash)
+{
+	/* Ways 0, 3, 4 and 7, packed 3 bits each. */
+	return (0xf18u >> (3 * ((hash >> 40) & 3))) & 7;
+}
+
+/* The way elb_flow_insert takes among free_ways (a non-zero sig-match mask
+ * of free ways): the home way if free, else the first free one. */
+ELB_INLINE unsigned int elb_flow_free_way_for(uint32_t free_ways, uint64_t hash)
+{
+	unsigned int home = elb_flow_home_way(hash);
+
+	if (free_ways & (1u << (2 * home)))
+		return home;
+	return (unsigned int)__builtin_ctz(free_ways) >> 1;
+}
+
+/* Prefetch the bucket header of a flow and its home way's entry: for a
+ * burst loop that hashes packet j + k while it handles packet j. */
 ELB_INLINE void elb_flow_prefetch(const struct elb_flow_table *t, uint64_t hash)
 {
-	__builtin_prefetch(&t->buckets[elb_flow_bucket_index(t, hash)]);
+	uint32_t index = elb_flow_bucket_index(t, hash);
+
+	__builtin_prefetch(elb_flow_bucket_at(t, index));
+	__builtin_prefetch(elb_flow_entry_at(t, index, elb_flow_home_way(hash))); /* one line */
 }
 
 /* Second prefetch stage, once the bucket header has arrived: the entries
- * whose signature matches (normally the one entry of the flow). */
+ * whose signature matches (normally the one entry of the flow, already
+ * asked for if it sits in its home way); with none, a new flow's: the way
+ * elb_flow_insert will write. */
 ELB_INLINE void elb_flow_prefetch_entries(const struct elb_flow_table *t, uint64_t hash)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	uint32_t match = elb_flow_sig_match(&t->buckets[index], elb_flow_sig(hash));
+	const struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
+	uint32_t match = elb_flow_sig_match(b, elb_flow_sig(hash));
 
+	if (match == 0) {
+		uint32_t free_ways = elb_flow_sig_match(b, 0);
+
+		if (free_ways)
+			elb_flow_prefetch_entry(
+				elb_flow_entry_at(t, index, elb_flow_free_way_for(free_ways, hash)),
+				1);
+		return;
+	}
+	match &= ~(1u << (2 * elb_flow_home_way(hash)));
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
 
 		match &= match - 1;
-		__builtin_prefetch(&t->entries[index * ELB_FLOW_WAYS + way]);
+		elb_flow_prefetch_entry(elb_flow_entry_at(t, index, way), 0);
 	}
 }
 
@@ -232,23 +347,27 @@ ELB_INLINE void elb_flow_free_way(struct elb_flow_table *t, struct elb_flow_buck
 }
 
 /*
- * The live entry of key, or NULL. hash is elb_flow_hash(key). An expired
- * entry of key is freed on the way and not returned.
+ * The live entry of key, whose VIP is vip_index, or NULL. hash is
+ * elb_flow_hash(key). An expired entry of key is freed on the way and not
+ * returned.
  */
 ELB_INLINE struct elb_flow_entry *elb_flow_lookup(struct elb_flow_table *t,
-						  const struct elb_flow_key *key, uint64_t hash,
-						  uint32_t now_tick)
+						  const struct elb_flow_key *key, uint16_t vip_index,
+						  uint64_t hash, uint32_t now_tick)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	struct elb_flow_bucket *b = &t->buckets[index];
+	struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
 	uint32_t match = elb_flow_sig_match(b, elb_flow_sig(hash));
+	struct elb_flow_id id;
+
+	elb_flow_id_set(&id, key, vip_index);
 
 	while (match) {
 		unsigned int way = (unsigned int)__builtin_ctz(match) >> 1;
-		struct elb_flow_entry *e = &t->entries[index * ELB_FLOW_WAYS + way];
+		struct elb_flow_entry *e = elb_flow_entry_at(t, index, way);
 
 		match &= match - 1;
-		if (!elb_flow_key_equal(&e->key, key))
+		if (!elb_flow_id_equal(&e->id, &id))
 			continue; /* another flow with the same signature */
 		if (ELB_UNLIKELY(elb_flow_tick_expired(b->expiry[way], now_tick))) {
 			elb_flow_free_way(t, b, way);
@@ -261,27 +380,29 @@ ELB_INLINE struct elb_flow_entry *elb_flow_lookup(struct elb_flow_table *t,
 }
 
 /*
- * Insert key, which the caller just looked up and found absent, in state
- * `state` expiring timeout_ticks from now. Never fails: takes a free way,
- * else an expired one, else evicts (see the top of this file).
- * *evicted_state is the state of the live flow evicted, ELB_FLOW_FREE if
- * none. Returns the entry with key set and backend and bucket zeroed.
+ * Insert key (of VIP vip_index), which the caller just looked up and found
+ * absent, in state `state` expiring timeout_ticks from now. Never fails:
+ * takes a free way, else an expired one, else evicts (see the top of this
+ * file). *evicted_state is the state of the live flow evicted,
+ * ELB_FLOW_FREE if none. Returns the entry with its id set and backend and
+ * bucket zeroed.
  */
 ELB_INLINE struct elb_flow_entry *elb_flow_insert(struct elb_flow_table *t,
-						  const struct elb_flow_key *key, uint64_t hash,
-						  uint32_t now_tick, enum elb_flow_state state,
+						  const struct elb_flow_key *key, uint16_t vip_index,
+						  uint64_t hash, uint32_t now_tick,
+						  enum elb_flow_state state,
 						  uint32_t timeout_ticks,
 						  enum elb_flow_state *evicted_state)
 {
 	uint32_t index = elb_flow_bucket_index(t, hash);
-	struct elb_flow_bucket *b = &t->buckets[index];
+	struct elb_flow_bucket *b = elb_flow_bucket_at(t, index);
 	uint32_t free_ways = elb_flow_sig_match(b, 0);
 	struct elb_flow_entry *e;
 	unsigned int way;
 
 	*evicted_state = ELB_FLOW_FREE;
 	if (ELB_LIKELY(free_ways)) {
-		way = (unsigned int)__builtin_ctz(free_ways) >> 1;
+		way = elb_flow_free_way_for(free_ways, hash);
 		ELB_FLOW_STAT_ADD(t, occupancy, 1);
 	} else {
 		/* Full: the way with the lowest (expired ? 0 : class + 1, time
@@ -313,8 +434,8 @@ ELB_UNROLL
 	b->state[way] = (uint8_t)state;
 	b->expiry[way] = now_tick + timeout_ticks;
 	b->flags[way] = 0;
-	e = &t->entries[index * ELB_FLOW_WAYS + way];
-	e->key = *key;
+	e = elb_flow_entry_at(t, index, way);
+	elb_flow_id_set(&e->id, key, vip_index);
 	e->backend_id = 0;
 	e->backend_gen = 0;
 	e->bucket.pkt_tat = 0;
@@ -323,35 +444,75 @@ ELB_UNROLL
 	return e;
 }
 
+/* The header of a live entry's bucket, and the entry's way in it. */
+ELB_INLINE struct elb_flow_bucket *elb_flow_entry_bucket(const struct elb_flow_table *t,
+							const struct elb_flow_entry *entry,
+							unsigned int *way)
+{
+	size_t offset = (size_t)((const uint8_t *)entry - (const uint8_t *)t->blocks);
+	struct elb_flow_block *block = &t->blocks[offset / sizeof(struct elb_flow_block)];
+
+	*way = (unsigned int)(entry - block->entries);
+	return &block->header;
+}
+
+/* The way of an entry in the bucket of hash, which holds it: what the
+ * packet path uses, since it knows the hash (elb_flow_entry_bucket divides). */
+ELB_INLINE unsigned int elb_flow_way_of(const struct elb_flow_table *t, uint64_t hash,
+					const struct elb_flow_entry *entry)
+{
+	return (unsigned int)(entry - t->blocks[elb_flow_bucket_index(t, hash)].entries);
+}
+
+/* Set the state of way `way` of b and its expiry to now + timeout_ticks.
+ * Stores only what changes: a flow's packets mostly arrive within one tick
+ * (16.78 ms) of each other, and a header line left clean is not written
+ * back to memory when a large table evicts it from the caches. */
+ELB_INLINE void elb_flow_bucket_refresh(struct elb_flow_bucket *b, unsigned int way,
+					enum elb_flow_state state, uint32_t timeout_ticks,
+					uint32_t now_tick)
+{
+	uint32_t expiry = now_tick + timeout_ticks;
+
+	if (b->state[way] != (uint8_t)state)
+		b->state[way] = (uint8_t)state;
+	if (b->expiry[way] != expiry)
+		b->expiry[way] = expiry;
+}
+
+/* Position of a live entry in the table: bucket * ELB_FLOW_WAYS + way. */
 ELB_INLINE uint32_t elb_flow_entry_index(const struct elb_flow_table *t,
 					 const struct elb_flow_entry *entry)
 {
-	return (uint32_t)(entry - t->entries);
+	size_t offset = (size_t)((const uint8_t *)entry - (const uint8_t *)t->blocks);
+	uint32_t bucket = (uint32_t)(offset / sizeof(struct elb_flow_block));
+
+	return bucket * ELB_FLOW_WAYS + (uint32_t)(entry - t->blocks[bucket].entries);
 }
 
 /* A live entry's flags (ELB_FLOW_F_*): in its bucket's header, since the
  * entry's own cache line is full. */
 ELB_INLINE uint8_t *elb_flow_entry_flags(struct elb_flow_table *t, const struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
 
-	return &t->buckets[i / ELB_FLOW_WAYS].flags[i % ELB_FLOW_WAYS];
+	return &elb_flow_entry_bucket(t, entry, &way)->flags[way];
 }
 
 ELB_INLINE enum elb_flow_state elb_flow_entry_state(const struct elb_flow_table *t,
 						    const struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
 
-	return (enum elb_flow_state)t->buckets[i / ELB_FLOW_WAYS].state[i % ELB_FLOW_WAYS];
+	return (enum elb_flow_state)elb_flow_entry_bucket(t, entry, &way)->state[way];
 }
 
 ELB_INLINE uint32_t elb_flow_entry_expiry(const struct elb_flow_table *t,
 					  const struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
 
-	return t->buckets[i / ELB_FLOW_WAYS].expiry[i % ELB_FLOW_WAYS];
+	return elb_flow_entry_bucket(t, entry, &way)->expiry[way];
 }
 
 /* Set the state of a live entry and its expiry to now + timeout_ticks. */
@@ -359,19 +520,19 @@ ELB_INLINE void elb_flow_refresh(struct elb_flow_table *t, struct elb_flow_entry
 				 enum elb_flow_state state, uint32_t timeout_ticks,
 				 uint32_t now_tick)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
-	struct elb_flow_bucket *b = &t->buckets[i / ELB_FLOW_WAYS];
+	unsigned int way;
+	struct elb_flow_bucket *b = elb_flow_entry_bucket(t, entry, &way);
 
-	b->state[i % ELB_FLOW_WAYS] = (uint8_t)state;
-	b->expiry[i % ELB_FLOW_WAYS] = now_tick + timeout_ticks;
+	elb_flow_bucket_refresh(b, way, state, timeout_ticks, now_tick);
 }
 
 /* Free a live entry (a returned pointer stays valid memory but is no flow). */
 ELB_INLINE void elb_flow_remove(struct elb_flow_table *t, struct elb_flow_entry *entry)
 {
-	uint32_t i = elb_flow_entry_index(t, entry);
+	unsigned int way;
+	struct elb_flow_bucket *b = elb_flow_entry_bucket(t, entry, &way);
 
-	elb_flow_free_way(t, &t->buckets[i / ELB_FLOW_WAYS], i % ELB_FLOW_WAYS);
+	elb_flow_free_way(t, b, way);
 	ELB_FLOW_STAT_ADD(t, removals, 1);
 }
 

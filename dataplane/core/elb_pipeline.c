@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "elb_encap.h"
+#include "elb_flow_hash_x4.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 #include "elb_second_chance.h"
@@ -50,8 +51,9 @@ static inline uint16_t vip_lookup(const struct elb_snapshot *snap, const union e
 	return ELB_NO_VIP;
 }
 
-uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
-		      bool *address_known)
+/* elb_vip_find, inlined into the packet path. */
+static inline uint16_t vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
+				bool *address_known)
 {
 	uint16_t v;
 
@@ -71,6 +73,12 @@ uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key
 found:
 	*address_known = true;
 	return v;
+}
+
+uint16_t elb_vip_find(const struct elb_snapshot *snap, const struct elb_flow_key *key,
+		      bool *address_known)
+{
+	return vip_find(snap, key, address_known);
 }
 
 void elb_vip_lookup_clear(struct elb_snapshot *snap)
@@ -127,11 +135,10 @@ static inline void count_drop(struct elb_worker *w, struct elb_vip_counters *vc,
 
 /* A SYN on a closing flow is a new connection reusing the 5-tuple: it gets
  * a fresh Maglev pick instead of its predecessor's backend. */
-static inline bool syn_reopens_flow(const struct elb_flow_table *t, const struct elb_flow_entry *e,
-				    uint8_t tcp_flags)
+static inline bool syn_reopens_flow(uint8_t state, uint8_t tcp_flags)
 {
 	return (tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
-	       elb_flow_entry_state(t, e) == ELB_FLOW_TCP_CLOSING;
+	       state == ELB_FLOW_TCP_CLOSING;
 }
 
 /* The worker's counters of this VIP / backend slot, zeroed on first use
@@ -208,8 +215,8 @@ struct classified {
 };
 
 /*
- * Stage 1: parse, find the VIP, hash the flow. Leaves a final verdict in
- * res for what is not VIP traffic.
+ * Stage 1: parse, find the VIP. Leaves a final verdict in res for what is
+ * not VIP traffic; the caller hashes the rest (c->hash).
  */
 static inline void classify(struct elb_worker *w, const struct elb_snapshot *snap,
 			    const uint8_t *frame, uint32_t len, struct classified *c,
@@ -231,7 +238,8 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 	}
 	if (parsed == ELB_PARSE_NOT_IP)
 		goto to_kernel;
-	res->vip_index = elb_vip_find(snap, &c->pkt.key, &address_known);
+	elb_flow_key_store_words(&c->pkt.key);
+	res->vip_index = vip_find(snap, &c->pkt.key, &address_known);
 	if (res->vip_index == ELB_NO_VIP) {
 		/* A fragment cannot say its port: only an all-ports VIP can take it. */
 		if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known) {
@@ -240,7 +248,6 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 		}
 		goto to_kernel;
 	}
-	c->hash = elb_flow_hash(&c->pkt.key, &snap->seed);
 	c->done = false;
 	return;
 
@@ -260,10 +267,12 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	const struct elb_backend_slot *backend;
 	struct elb_encap_params encap;
 	struct elb_flow_entry *entry;
+	struct elb_flow_bucket *fb;
 	struct elb_vip_counters *vc;
 	const struct elb_vip *vip;
 	uint32_t now_tick = (uint32_t)(now_ns >> ELB_FLOW_TICK_SHIFT);
 	uint32_t backend_slot, alternate_slot = 0, overhead, need;
+	unsigned int way = 0;
 	uint64_t hash = c->hash;
 	bool is_icmp_error, unsure = false;
 	uint8_t *out;
@@ -275,19 +284,24 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	vc->rx.bytes += pkt->l3_len;
 
 	is_icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
-	entry = elb_flow_lookup(&w->flows, &pkt->key, hash, now_tick);
+	/* The entry's state and flags are in its bucket's header: found once
+	 * from the hash, used below. */
+	fb = elb_flow_bucket_at(&w->flows, elb_flow_bucket_index(&w->flows, hash));
+	entry = elb_flow_lookup(&w->flows, &pkt->key, res->vip_index, hash, now_tick);
+	if (entry)
+		way = elb_flow_way_of(&w->flows, hash, entry);
 	if (entry && backend_still_valid(snap, entry, res->vip_index) &&
-	    !syn_reopens_flow(&w->flows, entry, pkt->tcp_flags)) {
+	    !syn_reopens_flow(fb->state[way], pkt->tcp_flags)) {
 		backend_slot = entry->backend_id;
 		if (!is_icmp_error) {
 			enum elb_flow_state next = elb_flow_state_next(
-				elb_flow_entry_state(&w->flows, entry), pkt->key.proto, pkt->tcp_flags);
+				(enum elb_flow_state)fb->state[way], pkt->key.proto, pkt->tcp_flags);
 
-			elb_flow_refresh(&w->flows, entry, next, vip->timeouts.ticks[next], now_tick);
+			elb_flow_bucket_refresh(fb, way, next, vip->timeouts.ticks[next], now_tick);
 		}
 		/* A sure entry wins as it is; a mid-stream one carries the
 		 * alternate (the one test added to an established hit). */
-		if (ELB_UNLIKELY(*elb_flow_entry_flags(&w->flows, entry) & ELB_FLOW_F_MIDSTREAM)) {
+		if (ELB_UNLIKELY(fb->flags[way] & ELB_FLOW_F_MIDSTREAM)) {
 			res->midstream = 1;
 			unsure = !is_icmp_error;
 		}
@@ -306,28 +320,26 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			if (entry) {
 				/* Keeps its token bucket: a re-pick is no reason to refill it. */
 				w->counters.flows_repicked++;
-				elb_flow_refresh(&w->flows, entry, state, vip->timeouts.ticks[state],
-						 now_tick);
+				elb_flow_bucket_refresh(fb, way, state, vip->timeouts.ticks[state],
+							now_tick);
 			} else {
 				enum elb_flow_state evicted; /* counted in the table's own stats */
 
-				entry = elb_flow_insert(&w->flows, &pkt->key, hash, now_tick, state,
-							vip->timeouts.ticks[state], &evicted);
+				entry = elb_flow_insert(&w->flows, &pkt->key, res->vip_index, hash,
+							now_tick, state, vip->timeouts.ticks[state],
+							&evicted);
+				way = elb_flow_way_of(&w->flows, hash, entry);
 			}
 			entry->backend_id = backend_slot;
 			entry->backend_gen = snap->backends[backend_slot].gen;
-			{
-				uint8_t *flags = elb_flow_entry_flags(&w->flows, entry);
-
-				/* A re-pick decides anew: a SYN starts the
-				 * connection here, anything else is a guess. */
-				if (elb_flow_learned_midstream(pkt)) {
-					*flags |= ELB_FLOW_F_MIDSTREAM;
-					res->midstream = 1;
-					unsure = true;
-				} else {
-					*flags &= (uint8_t)~ELB_FLOW_F_MIDSTREAM;
-				}
+			/* A re-pick decides anew: a SYN starts the connection
+			 * here, anything else is a guess. */
+			if (elb_flow_learned_midstream(pkt)) {
+				fb->flags[way] |= ELB_FLOW_F_MIDSTREAM;
+				res->midstream = 1;
+				unsure = true;
+			} else {
+				fb->flags[way] &= (uint8_t)~ELB_FLOW_F_MIDSTREAM;
 			}
 			res->new_flow = 1;
 			w->counters.new_flows++;
@@ -340,10 +352,8 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 
 	if (vip->rate_limited && !is_icmp_error && entry &&
 	    !elb_token_bucket_admit(&entry->bucket, &vip->rate_limit, now_ns, pkt->l3_len)) {
-		uint8_t *flags = elb_flow_entry_flags(&w->flows, entry);
-
-		if (!(*flags & ELB_FLOW_F_RATE_LIMITED)) {
-			*flags |= ELB_FLOW_F_RATE_LIMITED;
+		if (!(fb->flags[way] & ELB_FLOW_F_RATE_LIMITED)) {
+			fb->flags[way] |= ELB_FLOW_F_RATE_LIMITED;
 			vc->rate_limited_flows++;
 		}
 		count_drop(w, vc, res, ELB_REASON_RATE_LIMITED, len);
@@ -433,8 +443,44 @@ void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uin
 	struct classified c;
 
 	classify(w, snap, frame, len, &c, res);
-	if (!c.done)
+	if (!c.done) {
+		c.hash = elb_flow_hash(&c.pkt.key, &snap->seed);
 		decide(w, snap, frame, len, headroom, now_ns, &c, res);
+	}
+}
+
+/* The four-key hash this CPU runs best, chosen once at start. */
+static elb_flow_hash_x4_fn *flow_hash_x4;
+
+__attribute__((constructor)) static void select_flow_hash_x4(void)
+{
+	flow_hash_x4 = elb_flow_hash_x4_select(true);
+}
+
+/* Hash the flows of the packets todo[0..n), four at a time, and prefetch
+ * each one's bucket header as soon as its hash is known. */
+static inline void hash_flows(struct elb_worker *w, const struct elb_snapshot *snap,
+			      struct classified *c, const uint8_t *todo, uint32_t n)
+{
+	uint32_t i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		const struct elb_flow_key *keys[4] = {
+			&c[todo[i]].pkt.key, &c[todo[i + 1]].pkt.key,
+			&c[todo[i + 2]].pkt.key, &c[todo[i + 3]].pkt.key,
+		};
+		uint64_t h[4];
+
+		flow_hash_x4(keys, &snap->seed, h);
+		for (unsigned int k = 0; k < 4; k++) {
+			c[todo[i + k]].hash = h[k];
+			elb_flow_prefetch(&w->flows, h[k]);
+		}
+	}
+	for (; i < n; i++) {
+		c[todo[i]].hash = elb_flow_hash(&c[todo[i]].pkt.key, &snap->seed);
+		elb_flow_prefetch(&w->flows, c[todo[i]].hash);
+	}
 }
 
 void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
@@ -442,30 +488,31 @@ void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *sna
 			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results)
 {
 	struct classified c[ELB_PIPELINE_BURST_MAX];
-	uint32_t i;
+	uint8_t todo[ELB_PIPELINE_BURST_MAX]; /* packets for a VIP, in order */
+	uint32_t i, n_todo = 0;
 
 	if (n > ELB_PIPELINE_BURST_MAX)
 		n = ELB_PIPELINE_BURST_MAX;
 	/* The flow table is far larger than the caches: two misses per packet
 	 * (bucket header, entry) dominate unless they overlap. Classify the
-	 * whole burst, prefetching every bucket header; then decide packet i
-	 * while prefetching the entry of packet i + ELB_PIPELINE_PREFETCH_AHEAD,
-	 * whose header has arrived by then, so that each entry has several
-	 * decisions' time to arrive. */
+	 * whole burst, hash its VIP packets four at a time and prefetch every
+	 * bucket header; then decide packet i while prefetching the entry of
+	 * packet i + ELB_PIPELINE_PREFETCH_AHEAD, whose header has arrived by
+	 * then, so that each entry has several decisions' time to arrive. */
 	for (i = 0; i < n; i++) {
 		classify(w, snap, frames[i], lens[i], &c[i], &results[i]);
 		if (!c[i].done)
-			elb_flow_prefetch(&w->flows, c[i].hash);
+			todo[n_todo++] = (uint8_t)i;
 	}
-	for (i = 0; i < n && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
-		if (!c[i].done)
-			elb_flow_prefetch_entries(&w->flows, c[i].hash);
-	for (i = 0; i < n; i++) {
+	hash_flows(w, snap, c, todo, n_todo);
+	for (i = 0; i < n_todo && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
+		elb_flow_prefetch_entries(&w->flows, c[todo[i]].hash);
+	for (i = 0; i < n_todo; i++) {
 		uint32_t ahead = i + ELB_PIPELINE_PREFETCH_AHEAD;
+		uint32_t p = todo[i];
 
-		if (ahead < n && !c[ahead].done)
-			elb_flow_prefetch_entries(&w->flows, c[ahead].hash);
-		if (!c[i].done)
-			decide(w, snap, frames[i], lens[i], headroom, now_ns, &c[i], &results[i]);
+		if (ahead < n_todo)
+			elb_flow_prefetch_entries(&w->flows, c[todo[ahead]].hash);
+		decide(w, snap, frames[p], lens[p], headroom, now_ns, &c[p], &results[p]);
 	}
 }

@@ -6,34 +6,27 @@
 
 #include "elb_pipeline_explain.h"
 
-/* One bucket as it sits in a table: the header line, then its ways' entries.
- * Both members are cache-line aligned, as the table's SSE2 signature compare
- * requires of a header. */
-struct bucket_copy {
-	struct elb_flow_bucket header;
-	struct elb_flow_entry entries[ELB_FLOW_WAYS];
-};
+/* A copy of one bucket is a struct elb_flow_block, as in the table: cache-line
+ * aligned, as the table's SSE2 signature compare requires of a header. */
 
-/* Read a line the owner writes concurrently in whole 64-bit words (relaxed
+/* Read a block the owner writes concurrently in whole 64-bit words (relaxed
  * atomic loads: no torn word), through a type allowed to alias the
  * bucket's and entry's own. */
 typedef uint64_t __attribute__((may_alias)) line_word;
 
-static void copy_line(void *dst, const void *src)
+static void copy_words(void *dst, const void *src, size_t bytes)
 {
 	const line_word *s = src;
 	line_word *d = dst;
 
-	for (unsigned int i = 0; i < 64 / sizeof(line_word); i++)
+	for (size_t i = 0; i < bytes / sizeof(line_word); i++)
 		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
 
 static void copy_bucket_once(const struct elb_flow_table *t, uint32_t index,
-			     struct bucket_copy *out)
+			     struct elb_flow_block *out)
 {
-	copy_line(&out->header, &t->buckets[index]);
-	for (unsigned int way = 0; way < ELB_FLOW_WAYS; way++)
-		copy_line(&out->entries[way], &t->entries[index * ELB_FLOW_WAYS + way]);
+	copy_words(out, &t->blocks[index], sizeof(*out));
 	/* The next copy's loads may not be hoisted above this one's. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 }
@@ -51,9 +44,9 @@ static void copy_bucket_once(const struct elb_flow_table *t, uint32_t index,
  * line rate), so the control thread gives up after ELB_EXPLAIN_COPY_TRIES
  * copies instead of spinning for as long as the traffic lasts.
  */
-static int copy_bucket(const struct elb_flow_table *t, uint32_t index, struct bucket_copy *out)
+static int copy_bucket(const struct elb_flow_table *t, uint32_t index, struct elb_flow_block *out)
 {
-	struct bucket_copy next;
+	struct elb_flow_block next;
 
 	copy_bucket_once(t, index, out);
 	for (unsigned int tries = 1; tries < ELB_EXPLAIN_COPY_TRIES; tries++) {
@@ -66,18 +59,20 @@ static int copy_bucket(const struct elb_flow_table *t, uint32_t index, struct bu
 }
 
 /*
- * The way of a live entry of key in a copied bucket, or -1: the ways whose
- * signature matches, in elb_flow_lookup's order, and the first whose key
- * matches decides (the table holds one entry per key; lookup frees an
- * expired one and reports a miss).
+ * The way of a live entry of key (of VIP vip_index) in a copied bucket, or
+ * -1: the ways whose signature matches, in elb_flow_lookup's order, and the
+ * first whose id matches decides (the table holds one entry per key; lookup
+ * frees an expired one and reports a miss).
  */
-static int find_live_way(const struct bucket_copy *b, const struct elb_flow_key *key,
-			 uint64_t hash, uint32_t now_tick)
+static int find_live_way(const struct elb_flow_block *b, const struct elb_flow_key *key,
+			 uint16_t vip_index, uint64_t hash, uint32_t now_tick)
 {
 	uint16_t sig = elb_flow_sig(hash);
+	struct elb_flow_id id;
 
+	elb_flow_id_set(&id, key, vip_index);
 	for (unsigned int way = 0; way < ELB_FLOW_WAYS; way++) {
-		if (b->header.sig[way] != sig || !elb_flow_key_equal(&b->entries[way].key, key))
+		if (b->header.sig[way] != sig || !elb_flow_id_equal(&b->entries[way].id, &id))
 			continue;
 		return elb_flow_tick_expired(b->header.expiry[way], now_tick) ? -1 : (int)way;
 	}
@@ -119,7 +114,7 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 {
 	struct elb_explain_flow *flow = &run->flow;
 	struct elb_pipeline_result *res = &run->result;
-	struct bucket_copy used, candidate;
+	struct elb_flow_block used, candidate;
 	struct elb_worker scratch;
 	struct elb_packet pkt;
 	uint32_t now_tick = elb_flow_tick(now_ns);
@@ -139,7 +134,9 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 	if (elb_parse(frame, frame + len, &pkt) == ELB_PARSE_IP) {
 		bool address_known;
 
-		if (elb_vip_find(snap, &pkt.key, &address_known) != ELB_NO_VIP) {
+		uint16_t vip_index = elb_vip_find(snap, &pkt.key, &address_known);
+
+		if (vip_index != ELB_NO_VIP) {
 			uint64_t hash = elb_flow_hash(&pkt.key, &snap->seed);
 			int rc;
 
@@ -150,7 +147,7 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 				rc = copy_bucket(t, elb_flow_bucket_index(t, hash), &candidate);
 				if (rc)
 					return rc;
-				way = find_live_way(&candidate, &pkt.key, hash, now_tick);
+				way = find_live_way(&candidate, &pkt.key, vip_index, hash, now_tick);
 				if (way < 0) {
 					if (i == 0)
 						used = candidate;
@@ -183,8 +180,7 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 	 * is bucket 0, the signatures are the hash's top bits as in the live
 	 * table. Its stats start at zero: they are scratch too. */
 	memset(&scratch, 0, sizeof(scratch));
-	scratch.flows.buckets = &used.header;
-	scratch.flows.entries = used.entries;
+	scratch.flows.blocks = &used;
 	scratch.flows.bucket_mask = 0;
 	scratch.flows.capacity = ELB_FLOW_WAYS;
 	memcpy(scratch.port_mac, port_macs[flow->where], sizeof(scratch.port_mac));

@@ -57,7 +57,7 @@ static void usage(void)
 		"  --config FILE        startup configuration (JSON, dataplane protocol terms)\n"
 		"  --state FILE         persist every applied change here (atomic); loaded at start\n"
 		"  --socket PATH        control socket (default " DP_DEFAULT_SOCKET ")\n"
-		"  --flows N            flow-table capacity per worker (default %u, 72 bytes each)\n"
+		"  --flows N            flow-table capacity per worker (default %u, 56 bytes each)\n"
 		"  --kernel-iface P     TAP interfaces P0, P1... for the exception path (default edgelb);\n"
 		"                       'none': traffic not for a VIP is dropped\n"
 		"  --mbufs N            packet buffers in the pool (default %u)\n",

@@ -8,7 +8,7 @@
 #define DP_SIZES_H
 
 #define DP_MAX_PORTS 8
-#define DP_DEFAULT_FLOWS (1u << 20) /* per worker: 72 MiB */
+#define DP_DEFAULT_FLOWS (1u << 20) /* per worker: 56 MiB */
 #define DP_DEFAULT_MBUFS 16383u
 #define DP_MBUF_CACHE 256u
 #define DP_RX_DESC 1024

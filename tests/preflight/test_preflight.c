@@ -247,9 +247,9 @@ static void test_sizes(void)
  *   mbuf: 64-byte object header + 128-byte struct rte_mbuf + 2176 bytes of
  *   data room (128 headroom + 2048) = 2368 = 37 cache lines (odd, so no
  *   channel-spreading pad);
- *   flow table: 8-way buckets of 64 + 8 x 64 bytes, a power of two of
- *   them: 1M flows = 131072 buckets = 72 MiB; 1000001 flows round up to
- *   the same; 1 flow is one bucket (576 bytes, 8 slots);
+ *   flow table: 8-way buckets of 64 + 8 x 48 bytes, a power of two of
+ *   them: 1M flows = 131072 buckets = 56 MiB; 1000001 flows round up to
+ *   the same; 1 flow is one bucket (448 bytes, 8 slots);
  *   mbufs at start: per port and worker, an RX queue of 1024 on the port
  *   and one of 64 on its TAP (dp_port.c).
  */
@@ -262,7 +262,7 @@ static void test_memory_need(void)
 	CU_ASSERT_FATAL(pf_memory_need(1u << 20, 16383, 2, 1, &need) == 0);
 	CU_ASSERT_EQUAL(need.mbuf_object_bytes, 2368);
 	CU_ASSERT_EQUAL(need.mbuf_data_room, 2176);
-	CU_ASSERT_EQUAL(need.flow_table_bytes, 72ull << 20);
+	CU_ASSERT_EQUAL(need.flow_table_bytes, 56ull << 20);
 	CU_ASSERT_EQUAL(need.flow_capacity, 1u << 20);
 	CU_ASSERT_EQUAL(need.ether_mtu, 1500);
 	CU_ASSERT(need.mbuf_pool_bytes >= 16383ull * 2368);
@@ -271,14 +271,14 @@ static void test_memory_need(void)
 
 	CU_ASSERT_FATAL(pf_memory_need(1000001, 16383, 3, 2, &need) == 0);
 	CU_ASSERT_EQUAL(need.flow_capacity, 1u << 20);
-	CU_ASSERT_EQUAL(need.flow_table_bytes, 72ull << 20);
+	CU_ASSERT_EQUAL(need.flow_table_bytes, 56ull << 20);
 	CU_ASSERT_EQUAL(need.mbufs_at_start, 2 * 3 * (1024 + 64));
 	/* + 2 ports x 3 TX rings of 1024 + 2 kernel rings of 1024 + 4 lcore
 	 * caches of up to 1.5 x 256. */
 	CU_ASSERT_EQUAL(need.mbufs_busy, 6528 + 6144 + 2048 + 4 * 384);
 
 	CU_ASSERT_FATAL(pf_memory_need(1, 1, 1, 1, &need) == 0);
-	CU_ASSERT_EQUAL(need.flow_table_bytes, 576);
+	CU_ASSERT_EQUAL(need.flow_table_bytes, 448);
 	CU_ASSERT_EQUAL(need.flow_capacity, 8);
 
 	/* edgelb-dp caps workers at 64. */

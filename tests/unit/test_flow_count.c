@@ -8,6 +8,7 @@
 
 #define CAPACITY 1024u
 #define NOW 1000u
+#define TEST_VIP_INDEX 0
 
 struct fixture {
 	struct elb_flow_table t;
@@ -52,7 +53,7 @@ static void add(struct fixture *f, uint32_t i, uint32_t slot, uint32_t gen, uint
 	k.dst.v4 = elb_htonl(0xc0000201u);
 	k.sport = elb_htons(1000);
 	k.dport = elb_htons(443);
-	e = elb_flow_insert(&f->t, &k, elb_flow_hash(&k, &seed), NOW, ELB_FLOW_TCP_ESTABLISHED,
+	e = elb_flow_insert(&f->t, &k, TEST_VIP_INDEX, elb_flow_hash(&k, &seed), NOW, ELB_FLOW_TCP_ESTABLISHED,
 			    expiry - NOW, &evicted);
 	CU_ASSERT_FATAL(evicted == ELB_FLOW_FREE);
 	e->backend_id = slot;

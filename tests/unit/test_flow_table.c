@@ -6,6 +6,7 @@
  * operation is a benchmark, not a test: edgelb-bench ("Flow table").
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,19 @@
 #include "elb_flow_state.h"
 #include "elb_flow_table.h"
 #include "elb_test.h"
+
+/* The VIP index the flows of these tests belong to (not 0, so that a
+ * forgotten index would show). */
+#define TEST_VIP_INDEX 3
+
+/* The entry's id is key's under VIP vip_index, field by field. */
+static bool id_is(const struct elb_flow_entry *e, const struct elb_flow_key *key,
+		  uint16_t vip_index)
+{
+	return memcmp(&e->id.src, &key->src, sizeof(key->src)) == 0 &&
+	       e->id.sport == key->sport && e->id.dport == key->dport &&
+	       e->id.vip_index == vip_index && e->id.pad[0] == 0 && e->id.pad[1] == 0;
+}
 
 static const struct elb_hash_seed seed = {ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
 
@@ -98,8 +112,8 @@ static struct elb_flow_entry *insert(struct elb_flow_table *t, const struct elb_
 	enum elb_flow_state evicted = (enum elb_flow_state)99;
 	struct elb_flow_entry *e;
 
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(t, key, hash, now));
-	e = elb_flow_insert(t, key, hash, now, state, timeout, &evicted);
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(t, key, TEST_VIP_INDEX, hash, now));
+	e = elb_flow_insert(t, key, TEST_VIP_INDEX, hash, now, state, timeout, &evicted);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
 	CU_ASSERT_EQUAL(evicted, want_evicted);
 	return e;
@@ -275,14 +289,44 @@ static void test_state_names_and_timeouts(void)
 
 /* ---- table: memory and init ---- */
 
+/* A new flow's home way is one of the ways whose entry lies in one cache
+ * line of its block, for every value of the hash bits that choose it, and
+ * an insert into an empty bucket takes it. */
+static void test_home_way_in_one_line(void)
+{
+	struct table tb;
+	unsigned int seen = 0;
+
+	table_open(&tb, 1024);
+	for (uint64_t code = 0; code < 4; code++) {
+		uint64_t hash = code << 40 | 0x12345ull << 48 | code; /* bucket = code */
+		unsigned int way = elb_flow_home_way(hash);
+		size_t start = offsetof(struct elb_flow_block, entries) + way * sizeof(struct elb_flow_entry);
+		struct elb_flow_key k;
+		enum elb_flow_state evicted;
+		struct elb_flow_entry *e;
+
+		CU_ASSERT(way == 0 || way == 3 || way == 4 || way == 7);
+		CU_ASSERT_EQUAL(start / 64, (start + sizeof(struct elb_flow_entry) - 1) / 64);
+		seen |= 1u << way;
+		memset(&k, 0, sizeof(k));
+		k.family = ELB_AF_INET;
+		k.sport = (uint16_t)code;
+		e = elb_flow_insert(&tb.t, &k, TEST_VIP_INDEX, hash, 10, ELB_FLOW_UDP, 100, &evicted);
+		CU_ASSERT_PTR_EQUAL(e, elb_flow_entry_at(&tb.t, (uint32_t)code, way));
+	}
+	CU_ASSERT_EQUAL(seen, 1u << 0 | 1u << 3 | 1u << 4 | 1u << 7);
+	table_close(&tb);
+}
+
 static void test_mem_size_and_init(void)
 {
-	const size_t per_bucket = 64 + 8 * 64;
+	const size_t per_bucket = 64 + 8 * 48;
 	struct elb_flow_table t;
 	uint8_t *raw;
 	size_t size;
 
-	CU_ASSERT_EQUAL(sizeof(struct elb_flow_entry), 64);
+	CU_ASSERT_EQUAL(sizeof(struct elb_flow_entry), 48);
 	CU_ASSERT_EQUAL(sizeof(struct elb_flow_bucket), 64);
 	CU_ASSERT_EQUAL(elb_flow_table_mem_size(0), 0);
 	CU_ASSERT_EQUAL(elb_flow_table_mem_size(ELB_FLOW_MAX_CAPACITY + 1), 0);
@@ -293,8 +337,8 @@ static void test_mem_size_and_init(void)
 	CU_ASSERT_EQUAL(elb_flow_table_mem_size(17), 4 * per_bucket);  /* 3 -> 4 buckets */
 	CU_ASSERT_EQUAL(elb_flow_table_mem_size(100), 16 * per_bucket); /* 13 -> 16 */
 	CU_ASSERT_EQUAL(elb_flow_table_mem_size(1u << 20), (1u << 17) * per_bucket);
-	/* 72 bytes per flow slot. */
-	CU_ASSERT_EQUAL(elb_flow_table_mem_size(1u << 20) / (1u << 20), 72);
+	/* 56 bytes per flow slot. */
+	CU_ASSERT_EQUAL(elb_flow_table_mem_size(1u << 20) / (1u << 20), 56);
 	CU_ASSERT_EQUAL(elb_flow_table_mem_size(ELB_FLOW_MAX_CAPACITY),
 			(size_t)(ELB_FLOW_MAX_CAPACITY / 8) * per_bucket);
 
@@ -338,7 +382,7 @@ static void test_insert_lookup_refresh_remove(void)
 		uint64_t h = elb_flow_hash(&keys[i], &seed);
 
 		e[i] = insert(&tb.t, &keys[i], h, now, ELB_FLOW_TCP_SYN, 299, ELB_FLOW_FREE);
-		CU_ASSERT(elb_flow_key_equal(&e[i]->key, &keys[i]));
+		CU_ASSERT(id_is(e[i], &keys[i], TEST_VIP_INDEX));
 		CU_ASSERT_EQUAL(e[i]->backend_id, 0);
 		CU_ASSERT_EQUAL(e[i]->backend_gen, 0);
 		CU_ASSERT_EQUAL(e[i]->bucket.pkt_tat | e[i]->bucket.byte_tat, 0);
@@ -350,22 +394,26 @@ static void test_insert_lookup_refresh_remove(void)
 	CU_ASSERT_EQUAL(occupancy(&tb.t), 4);
 	for (i = 0; i < 4; i++) {
 		struct elb_flow_entry *got =
-			elb_flow_lookup(&tb.t, &keys[i], elb_flow_hash(&keys[i], &seed), now + 10);
+			elb_flow_lookup(&tb.t, &keys[i], TEST_VIP_INDEX, elb_flow_hash(&keys[i], &seed), now + 10);
 
 		CU_ASSERT_PTR_EQUAL(got, e[i]);
 		CU_ASSERT_EQUAL(got->backend_id, 100 + i);
 	}
 
-	/* Keys differing in one field are other flows. */
+	/* Keys differing in one field are other flows. (Destination, protocol
+	 * and family are the VIP's, named by its index: the same key under
+	 * another VIP index, same hash, is another flow too.) */
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[0], TEST_VIP_INDEX + 1,
+					   elb_flow_hash(&keys[0], &seed), now));
 	other = keys[0];
 	other.sport = elb_htons(40001);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &other, elb_flow_hash(&other, &seed), now));
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &other, TEST_VIP_INDEX, elb_flow_hash(&other, &seed), now));
 	other = keys[2];
 	other.family = ELB_AF_INET;
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &other, elb_flow_hash(&other, &seed), now));
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &other, TEST_VIP_INDEX, elb_flow_hash(&other, &seed), now));
 	/* The right key with a wrong hash is not found either (caller bug,
 	 * but it must not crash or match another way). */
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[0], elb_flow_hash(&keys[0], &seed) ^ 1,
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[0], TEST_VIP_INDEX, elb_flow_hash(&keys[0], &seed) ^ 1,
 					   now));
 
 	/* Refresh: state and expiry move, nothing else. */
@@ -374,15 +422,15 @@ static void test_insert_lookup_refresh_remove(void)
 	CU_ASSERT_EQUAL(elb_flow_entry_expiry(&tb.t, e[2]), now + 100 + 17882);
 	CU_ASSERT_EQUAL(e[2]->backend_id, 102);
 	/* The others expired at now + 299; e[2] lives on. */
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[0], elb_flow_hash(&keys[0], &seed),
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[0], TEST_VIP_INDEX, elb_flow_hash(&keys[0], &seed),
 					   now + 299));
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &keys[2], elb_flow_hash(&keys[2], &seed),
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &keys[2], TEST_VIP_INDEX, elb_flow_hash(&keys[2], &seed),
 					    now + 299),
 			    e[2]);
 
 	/* Remove. */
 	elb_flow_remove(&tb.t, e[2]);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[2], elb_flow_hash(&keys[2], &seed),
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &keys[2], TEST_VIP_INDEX, elb_flow_hash(&keys[2], &seed),
 					   now + 300));
 	elb_flow_table_read_stats(&tb.t, &st);
 	CU_ASSERT_EQUAL(st.inserts, 4);
@@ -420,18 +468,18 @@ static void test_expiry_per_state(void)
 		uint64_t before = occupancy(&tb.t);
 
 		/* Live for exactly ticks[s] ticks: [t0, t0 + ticks). */
-		CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &k, h, t0 + to.ticks[s] - 1), e);
-		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, h, t0 + to.ticks[s]));
+		CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, t0 + to.ticks[s] - 1), e);
+		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, t0 + to.ticks[s]));
 		CU_ASSERT_EQUAL(occupancy(&tb.t), before - 1);
 		/* Once freed, a lookup at an earlier time does not bring it back. */
-		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, h, t0));
+		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, t0));
 
 		/* A refresh one tick before expiry extends it by a whole timeout. */
 		e = insert(&tb.t, &k, h, t0, (enum elb_flow_state)s, to.ticks[s], ELB_FLOW_FREE);
 		elb_flow_refresh(&tb.t, e, (enum elb_flow_state)s, to.ticks[s],
 				 t0 + to.ticks[s] - 1);
-		CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &k, h, t0 + 2 * to.ticks[s] - 2), e);
-		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, h, t0 + 2 * to.ticks[s] - 1));
+		CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, t0 + 2 * to.ticks[s] - 2), e);
+		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, t0 + 2 * to.ticks[s] - 1));
 	}
 	table_close(&tb);
 }
@@ -449,13 +497,13 @@ static void test_tick_wrap(void)
 	/* Expiry 0xffffff00 + 0x200 wraps to 0x100. */
 	e = insert(&tb.t, &a, ha, 0xffffff00u, ELB_FLOW_TCP_ESTABLISHED, 0x200, ELB_FLOW_FREE);
 	CU_ASSERT_EQUAL(elb_flow_entry_expiry(&tb.t, e), 0x100);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, ha, 0xffffffffu), e);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, ha, 0), e);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, ha, 0xff), e);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, ha, 0xffffffffu), e);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, ha, 0), e);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, ha, 0xff), e);
 	/* Refreshed across the wrap. */
 	elb_flow_refresh(&tb.t, e, ELB_FLOW_TCP_ESTABLISHED, 0x200, 0x50);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, ha, 0x24f), e);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &a, ha, 0x250));
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, ha, 0x24f), e);
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, ha, 0x250));
 
 	/* Sweep across the wrap: b expires at 0x10 after the wrap, c lives. */
 	insert(&tb.t, &b, hb, 0xfffffff0u, ELB_FLOW_TCP_SYN, 0x20, ELB_FLOW_FREE);
@@ -463,14 +511,14 @@ static void test_tick_wrap(void)
 	CU_ASSERT_EQUAL(elb_flow_sweep(&tb.t, 0xffffffffu, 1000), 0);
 	CU_ASSERT_EQUAL(elb_flow_sweep(&tb.t, 0x0f, 1000), 0);
 	CU_ASSERT_EQUAL(elb_flow_sweep(&tb.t, 0x10, 1000), 1);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &b, hb, 0x10));
-	CU_ASSERT_PTR_NOT_NULL(elb_flow_lookup(&tb.t, &c, hc, 0x10));
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, hb, 0x10));
+	CU_ASSERT_PTR_NOT_NULL(elb_flow_lookup(&tb.t, &c, TEST_VIP_INDEX, hc, 0x10));
 
 	/* Signed comparison near 2^31 apart: an expiry 2^31 - 1 ahead is live. */
 	insert(&tb.t, &b, hb, 0x10, ELB_FLOW_TCP_ESTABLISHED, 0x7fffffffu, ELB_FLOW_FREE);
-	CU_ASSERT_PTR_NOT_NULL(elb_flow_lookup(&tb.t, &b, hb, 0x10));
-	CU_ASSERT_PTR_NOT_NULL(elb_flow_lookup(&tb.t, &b, hb, 0x10 + 0x7ffffffeu));
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &b, hb, 0x10 + 0x7fffffffu));
+	CU_ASSERT_PTR_NOT_NULL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, hb, 0x10));
+	CU_ASSERT_PTR_NOT_NULL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, hb, 0x10 + 0x7ffffffeu));
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, hb, 0x10 + 0x7fffffffu));
 	table_close(&tb);
 }
 
@@ -493,7 +541,7 @@ static bool ev_present(struct elb_flow_table *t, unsigned int i, uint32_t now)
 {
 	struct elb_flow_key k = ev_key(i);
 
-	return elb_flow_lookup(t, &k, ev_hash(i), now) != NULL;
+	return elb_flow_lookup(t, &k, TEST_VIP_INDEX, ev_hash(i), now) != NULL;
 }
 
 static void test_eviction_order(void)
@@ -561,7 +609,7 @@ static void test_eviction_order(void)
 	{
 		struct elb_flow_key k = ev_key(0);
 
-		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, crafted_hash(EV_BUCKET + 1, 0x1000),
+		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, crafted_hash(EV_BUCKET + 1, 0x1000),
 						   now));
 	}
 	table_close(&tb);
@@ -596,7 +644,7 @@ static void test_eviction_prefers_free_then_expired(void)
 
 	/* Remove one: the next insert takes the free way, not an expired one. */
 	k = ev_key(3);
-	elb_flow_remove(&tb.t, elb_flow_lookup(&tb.t, &k, ev_hash(3), 110));
+	elb_flow_remove(&tb.t, elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, ev_hash(3), 110));
 	k = ev_key(9);
 	insert(&tb.t, &k, ev_hash(9), 160, ELB_FLOW_UDP, 50, ELB_FLOW_FREE);
 	elb_flow_table_read_stats(&tb.t, &st);
@@ -651,8 +699,8 @@ static void test_syn_flood_spares_established(void)
 
 		k.src.v4 ^= elb_htonl(0x40000000u); /* 74.x: disjoint from the clients */
 		h = elb_flow_hash(&k, &seed);
-		if (elb_flow_lookup(&tb.t, &k, h, now) == NULL)
-			elb_flow_insert(&tb.t, &k, h, now, ELB_FLOW_TCP_SYN,
+		if (elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, now) == NULL)
+			elb_flow_insert(&tb.t, &k, TEST_VIP_INDEX, h, now, ELB_FLOW_TCP_SYN,
 					to.ticks[ELB_FLOW_TCP_SYN], &evicted);
 		if (occupancy(&tb.t) > max_occupancy)
 			max_occupancy = occupancy(&tb.t);
@@ -663,7 +711,7 @@ static void test_syn_flood_spares_established(void)
 
 			for (c = 0; c < N_ESTABLISHED; c++) {
 				struct elb_flow_entry *e =
-					elb_flow_lookup(&tb.t, &est[c], est_hash[c], now);
+					elb_flow_lookup(&tb.t, &est[c], TEST_VIP_INDEX, est_hash[c], now);
 
 				if (e == NULL || e->backend_id != c) {
 					missing++;
@@ -677,7 +725,7 @@ static void test_syn_flood_spares_established(void)
 		}
 	}
 	for (i = 0; i < N_ESTABLISHED; i++) {
-		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &est[i], est_hash[i], now);
+		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &est[i], TEST_VIP_INDEX, est_hash[i], now);
 
 		if (e == NULL || e->backend_id != i ||
 		    elb_flow_entry_state(&tb.t, e) != ELB_FLOW_TCP_ESTABLISHED)
@@ -721,22 +769,22 @@ static void test_signature_collision(void)
 	CU_ASSERT_PTR_NOT_EQUAL(ea, eb);
 	ea->backend_id = 1;
 	eb->backend_id = 2;
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, same, 20), ea);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &b, same, 20), eb);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &c, same, 20));
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, same, 20), ea);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, same, 20), eb);
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &c, TEST_VIP_INDEX, same, 20));
 	CU_ASSERT_EQUAL(elb_flow_entry_state(&tb.t, ea), ELB_FLOW_TCP_SYN);
 	CU_ASSERT_EQUAL(elb_flow_entry_state(&tb.t, eb), ELB_FLOW_TCP_ESTABLISHED);
 
 	/* Removing one leaves the other. */
 	elb_flow_remove(&tb.t, ea);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &a, same, 20));
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &b, same, 20), eb);
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, same, 20));
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, same, 20), eb);
 
 	/* An expired twin is freed by its own lookup only. */
 	ea = insert(&tb.t, &a, same, 10, ELB_FLOW_TCP_SYN, 5, ELB_FLOW_FREE);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &b, same, 20), eb);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &b, TEST_VIP_INDEX, same, 20), eb);
 	CU_ASSERT_EQUAL(occupancy(&tb.t), 2);
-	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &a, same, 20));
+	CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, same, 20));
 	CU_ASSERT_EQUAL(occupancy(&tb.t), 1);
 
 	/* A zero signature never marks a used way as free. */
@@ -744,8 +792,8 @@ static void test_signature_collision(void)
 	ec = insert(&tb.t, &c, zero_sig, 10, ELB_FLOW_UDP, 100, ELB_FLOW_FREE);
 	ea = insert(&tb.t, &a, one_sig, 10, ELB_FLOW_UDP, 100, ELB_FLOW_FREE);
 	CU_ASSERT_EQUAL(occupancy(&tb.t), 3);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &c, zero_sig, 20), ec);
-	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, one_sig, 20), ea);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &c, TEST_VIP_INDEX, zero_sig, 20), ec);
+	CU_ASSERT_PTR_EQUAL(elb_flow_lookup(&tb.t, &a, TEST_VIP_INDEX, one_sig, 20), ea);
 	table_close(&tb);
 }
 
@@ -765,7 +813,7 @@ static void test_sweep(void)
 		struct elb_flow_key k = key_v4(i, (uint16_t)i, ELB_IPPROTO_UDP);
 		enum elb_flow_state ev;
 
-		elb_flow_insert(&tb.t, &k, elb_flow_hash(&k, &seed), 100, ELB_FLOW_UDP, i % 50, &ev);
+		elb_flow_insert(&tb.t, &k, TEST_VIP_INDEX, elb_flow_hash(&k, &seed), 100, ELB_FLOW_UDP, i % 50, &ev);
 		CU_ASSERT_EQUAL_FATAL(ev, ELB_FLOW_FREE);
 		if (i % 50 <= 25)
 			expired++;
@@ -792,11 +840,19 @@ static void test_sweep(void)
 	CU_ASSERT_EQUAL(elb_flow_sweep(&tb.t, 125, 1000), 0);
 	for (i = 0; i < N; i++) {
 		struct elb_flow_key k = key_v4(i, (uint16_t)i, ELB_IPPROTO_UDP);
-		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &k, elb_flow_hash(&k, &seed), 125);
+		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, elb_flow_hash(&k, &seed), 125);
 
 		CU_ASSERT_EQUAL(e != NULL, i % 50 > 25);
-		if (e != NULL)
-			CU_ASSERT(elb_flow_key_equal(&e->key, &k));
+		if (e != NULL) {
+			struct elb_flow_id id;
+
+			elb_flow_id_set(&id, &k, TEST_VIP_INDEX);
+			CU_ASSERT(elb_flow_id_equal(&e->id, &id));
+			CU_ASSERT(memcmp(&e->id.src, &k.src, sizeof(k.src)) == 0);
+			CU_ASSERT_EQUAL(e->id.sport, k.sport);
+			CU_ASSERT_EQUAL(e->id.dport, k.dport);
+			CU_ASSERT_EQUAL(e->id.vip_index, TEST_VIP_INDEX);
+		}
 	}
 	/* A budget larger than the table visits each bucket once. */
 	CU_ASSERT_EQUAL(elb_flow_sweep(&tb.t, 100 + 50, 1u << 30), live);
@@ -882,15 +938,15 @@ static void test_half_full_found(void)
 		enum elb_flow_state evicted;
 		struct elb_flow_entry *e;
 
-		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, h, 10));
-		e = elb_flow_insert(&tb.t, &k, h, 10, ELB_FLOW_TCP_SYN, 299, &evicted);
+		CU_ASSERT_PTR_NULL(elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, 10));
+		e = elb_flow_insert(&tb.t, &k, TEST_VIP_INDEX, h, 10, ELB_FLOW_TCP_SYN, 299, &evicted);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
 		e->backend_id = i;
 	}
 	for (uint32_t i = 0; i < half; i++) {
 		struct elb_flow_key k = key_v4(i, (uint16_t)(i * 31), ELB_IPPROTO_TCP);
 		uint64_t h = elb_flow_hash(&k, &seed);
-		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &k, h, 20);
+		struct elb_flow_entry *e = elb_flow_lookup(&tb.t, &k, TEST_VIP_INDEX, h, 20);
 
 		if (e == NULL)
 			continue;
@@ -918,6 +974,7 @@ int main(void)
 		ELB_TEST(test_state_connection),
 		ELB_TEST(test_state_names_and_timeouts),
 		ELB_TEST(test_mem_size_and_init),
+		ELB_TEST(test_home_way_in_one_line),
 		ELB_TEST(test_insert_lookup_refresh_remove),
 		ELB_TEST(test_expiry_per_state),
 		ELB_TEST(test_tick_wrap),

@@ -44,6 +44,15 @@
  *      backend, so that every mid-stream packet carries one. Each case runs
  *      3 times alternated; the minimum is shown.
  *
+ * With --memory-floor, only this instead (README, "As one table fills"):
+ *   7. What the memory of one 8M-slot flow table (576 MiB, huge pages where
+ *      the kernel gives them) costs a lookup's two lines (a bucket header
+ *      and the flow's entry in its block) at random blocks, for 1k to 4M distinct
+ *      flows: read one after the other, each lookup waiting for the last
+ *      (the latency), and with the lines of the lookup 16 ahead prefetched
+ *      (the most the memory system gives one core: the floor under the
+ *      pipeline's large-table figures).
+ *
  * Not a test: it asserts nothing and its numbers move with the machine's
  * load. Compare rows of one run with each other, not runs with runs.
  */
@@ -60,6 +69,7 @@
 #include "bench_clock.h"
 #include "bench_frames.h"
 #include "elb_flow_count.h"
+#include "elb_flow_hash_x4.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 
@@ -72,6 +82,7 @@
 #define FRAME_LEN BENCH_FRAME_LEN
 #define HEADROOM 128
 #define PASSES 32
+#define FLOW_VIP_INDEX 0 /* the flow-table rows' flows: all of one VIP */
 
 static double tsc_per_ns;
 
@@ -193,7 +204,8 @@ static void bench_flow_hash(void)
 {
 	static struct elb_flow_key keys[HASH_KEYS];
 	struct elb_hash_seed seed = {ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
-	uint64_t best_dependent = UINT64_MAX, best_independent = UINT64_MAX, sink = 0;
+	uint64_t best_dependent = UINT64_MAX, best_independent = UINT64_MAX, best_x4 = UINT64_MAX;
+	uint64_t sink = 0;
 
 	for (uint32_t i = 0; i < HASH_KEYS; i++) {
 		memset(&keys[i], 0, sizeof(keys[i]));
@@ -225,12 +237,38 @@ static void bench_flow_hash(void)
 		if (c1 - c0 < best_independent)
 			best_independent = c1 - c0;
 	}
+	{
+		/* Four keys at once, as the DPDK burst loop hashes. */
+		elb_flow_hash_x4_fn *x4 = elb_flow_hash_x4_select(true);
+
+		for (int run = 0; run < HASH_RUNS; run++) {
+			uint64_t c0 = bench_cycles(), c1, h[4];
+
+			for (uint32_t i = 0; i < HASH_ROUNDS; i += 4) {
+				const struct elb_flow_key *k4[4] = {
+					&keys[i & (HASH_KEYS - 1)], &keys[(i + 1) & (HASH_KEYS - 1)],
+					&keys[(i + 2) & (HASH_KEYS - 1)],
+					&keys[(i + 3) & (HASH_KEYS - 1)],
+				};
+
+				x4(k4, &seed, h);
+				sink += h[0] ^ h[1] ^ h[2] ^ h[3];
+			}
+			c1 = bench_cycles();
+			if (c1 - c0 < best_x4)
+				best_x4 = c1 - c0;
+		}
+	}
 	printf("\n## Flow hash\n\nSipHash-1-3 of a 40-byte flow key, best of %d: %.1f cycles "
-	       "(%.1f ns) per key dependent, %.1f cycles (%.1f ns) independent (checksum %llx)\n",
+	       "(%.1f ns) per key dependent, %.1f cycles (%.1f ns) independent, %.1f cycles "
+	       "(%.1f ns) four at a time (%s; checksum %llx)\n",
 	       HASH_RUNS, (double)best_dependent / HASH_ROUNDS,
 	       (double)best_dependent / HASH_ROUNDS / tsc_per_ns,
 	       (double)best_independent / HASH_ROUNDS,
-	       (double)best_independent / HASH_ROUNDS / tsc_per_ns, (unsigned long long)sink);
+	       (double)best_independent / HASH_ROUNDS / tsc_per_ns, (double)best_x4 / HASH_ROUNDS,
+	       (double)best_x4 / HASH_ROUNDS / tsc_per_ns,
+	       elb_flow_hash_x4_select(true) == elb_flow_hash_x4_select(false) ? "scalar" : "AVX2",
+	       (unsigned long long)sink);
 }
 
 /* ---- pipeline ---------------------------------------------------------------------------- */
@@ -740,9 +778,9 @@ static void fc_fill(struct bench_setup *s, uint32_t *next, uint64_t target, uint
 		enum elb_flow_state evicted;
 		struct elb_flow_entry *e;
 
-		e = elb_flow_lookup(t, &k, h, now_tick);
+		e = elb_flow_lookup(t, &k, FLOW_VIP_INDEX, h, now_tick);
 		if (e == NULL)
-			e = elb_flow_insert(t, &k, h, now_tick, ELB_FLOW_TCP_ESTABLISHED, timeout,
+			e = elb_flow_insert(t, &k, FLOW_VIP_INDEX, h, now_tick, ELB_FLOW_TCP_ESTABLISHED, timeout,
 					    &evicted);
 		e->backend_id = *next % FC_BACKENDS;
 		e->backend_gen = s->snap->backends[e->backend_id].gen;
@@ -781,7 +819,7 @@ static void *fc_owner_run(void *arg)
 			elb_flow_prefetch_entries(o->t, o->hashes[first + b]);
 		for (uint32_t b = 0; b < FC_OWNER_BATCH; b++) {
 			struct elb_flow_entry *e =
-				elb_flow_lookup(o->t, &o->keys[first + b], o->hashes[first + b],
+				elb_flow_lookup(o->t, &o->keys[first + b], FLOW_VIP_INDEX, o->hashes[first + b],
 						o->now_tick);
 
 			if (e) {
@@ -969,7 +1007,7 @@ static uint64_t ft_hit_pass(struct elb_flow_table *t, const struct elb_flow_key 
 
 			if (prefetch && i + 8 < n)
 				elb_flow_prefetch(t, hashes[i + 8]);
-			e = elb_flow_lookup(t, &keys[i], hashes[i], 20);
+			e = elb_flow_lookup(t, &keys[i], FLOW_VIP_INDEX, hashes[i], 20);
 			if (e == NULL)
 				continue;
 			elb_flow_refresh(t, e,
@@ -990,10 +1028,10 @@ static uint64_t ft_insert_pass(struct elb_flow_table *t, const struct elb_flow_k
 
 	for (uint32_t i = from; i < to; i++) {
 		enum elb_flow_state evicted;
-		struct elb_flow_entry *e = elb_flow_lookup(t, &keys[i], hashes[i], now);
+		struct elb_flow_entry *e = elb_flow_lookup(t, &keys[i], FLOW_VIP_INDEX, hashes[i], now);
 
 		if (e == NULL)
-			e = elb_flow_insert(t, &keys[i], hashes[i], now, ELB_FLOW_TCP_SYN, 299,
+			e = elb_flow_insert(t, &keys[i], FLOW_VIP_INDEX, hashes[i], now, ELB_FLOW_TCP_SYN, 299,
 					    &evicted);
 		e->backend_id = i;
 	}
@@ -1059,6 +1097,89 @@ static void bench_flow_table(void)
 	bench_flow_table_row(1u << 20, "memory-bound");
 }
 
+/* ---- memory floor ------------------------------------------------------------------------ */
+
+#define MF_CAPACITY (8u << 20)
+#define MF_LOOKUPS (1u << 21)
+#define MF_AHEAD 16
+
+static uint64_t mf_rng(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+static void bench_memory_floor(void)
+{
+	size_t mem_size = elb_flow_table_mem_size(MF_CAPACITY);
+	uint32_t n_blocks = (uint32_t)(mem_size / sizeof(struct elb_flow_block));
+	static const uint32_t flows[] = {1024, 65536, 1u << 20, 4u << 20};
+	uint32_t *order = malloc(sizeof(*order) * MF_LOOKUPS);
+	struct elb_flow_block *blocks;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+	blocks = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (blocks == MAP_FAILED || order == NULL) {
+		perror("memory floor");
+		exit(1);
+	}
+	madvise(blocks, mem_size, MADV_HUGEPAGE);
+	memset(blocks, 0, mem_size);
+	printf("\n## Memory floor of one %u-slot flow table (%zu MiB): a lookup's two lines "
+	       "(bucket header, one entry of its block)\n\n",
+	       MF_CAPACITY, mem_size >> 20);
+	printf("| flows (distinct random blocks) | one after the other (latency) | prefetched %u "
+	       "ahead (floor) |\n|---|---|---|\n",
+	       MF_AHEAD);
+	for (unsigned int f = 0; f < ELB_ARRAY_SIZE(flows); f++) {
+		uint32_t *pool = malloc(sizeof(*pool) * flows[f]);
+		uint64_t c0, dependent, prefetched, sink = 0;
+		uint32_t next = 0;
+
+		for (uint32_t i = 0; i < flows[f]; i++)
+			pool[i] = (uint32_t)(mf_rng(&rng) % n_blocks);
+		for (uint32_t i = 0; i < MF_LOOKUPS; i++)
+			order[i] = pool[mf_rng(&rng) % flows[f]];
+		for (uint32_t i = 0; i < flows[f]; i++) /* warm: each line once */
+			sink += blocks[pool[i]].header.expiry[0] +
+				blocks[pool[i]].entries[pool[i] & 7].backend_id;
+		c0 = bench_cycles();
+		for (uint32_t i = 0; i < MF_LOOKUPS; i++) {
+			/* The next address waits for this lookup's data: its top
+			 * bit, always 0, which the compiler cannot know. */
+			const struct elb_flow_block *b = &blocks[order[i] + (next >> 31)];
+			uint32_t v = b->header.expiry[0];
+
+			next = b->entries[order[i] & 7].backend_id | v;
+		}
+		sink += next;
+		dependent = bench_cycles() - c0;
+		c0 = bench_cycles();
+		for (uint32_t i = 0; i < MF_LOOKUPS; i++) {
+			const struct elb_flow_block *b = &blocks[order[i]];
+
+			if (i + MF_AHEAD < MF_LOOKUPS) {
+				const struct elb_flow_block *a = &blocks[order[i + MF_AHEAD]];
+
+				__builtin_prefetch(&a->header);
+				__builtin_prefetch(&a->entries[order[i + MF_AHEAD] & 7]);
+			}
+			sink += b->header.expiry[1] + b->entries[order[i] & 7].backend_id;
+		}
+		prefetched = bench_cycles() - c0;
+		printf("| %u | %.1f cycles (%.1f ns) | %.1f cycles (%.1f ns) |\n", flows[f],
+		       (double)dependent / MF_LOOKUPS, (double)dependent / MF_LOOKUPS / tsc_per_ns,
+		       (double)prefetched / MF_LOOKUPS, (double)prefetched / MF_LOOKUPS / tsc_per_ns);
+		if (sink == 42)
+			printf(" ");
+		free(pool);
+	}
+	munmap(blocks, mem_size);
+	free(order);
+}
+
 int main(int argc, char **argv)
 {
 	tsc_per_ns = bench_tsc_per_ns();
@@ -1080,8 +1201,15 @@ int main(int argc, char **argv)
 		bench_second_chance();
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "--memory-floor") == 0) {
+		printf("# edgelb-bench --memory-floor\n\nTSC: %.3f GHz. One core, figures of this "
+		       "run only.\n", tsc_per_ns);
+		bench_memory_floor();
+		return 0;
+	}
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-bench [--adversarial | --flow-count | --second-chance]\n");
+		fprintf(stderr, "usage: edgelb-bench [--adversarial | --flow-count | --second-chance | "
+				"--memory-floor]\n");
 		return 2;
 	}
 	printf("# edgelb-bench\n\nTSC: %.3f GHz. One core, figures of this run only.\n", tsc_per_ns);

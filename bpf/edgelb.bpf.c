@@ -611,7 +611,7 @@ int edgelb_xdp(struct xdp_md *ctx)
  * of edgelb_xdp. What edgelb_xdp costs above it is its bookkeeping. IPv4
  * backends only; anything else is XDP_PASS.
  */
-SEC("xdp")
+SEC("?xdp") /* not loaded unless asked for (xdp_dataplane.load_bench_floor) */
 int edgelb_floor_lookups(struct xdp_md *ctx)
 {
 	const uint8_t *data = (const uint8_t *)(long)ctx->data;

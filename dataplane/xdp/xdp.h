@@ -41,6 +41,9 @@ struct xdp_dataplane {
 	 * the maps hold one snapshot throughout. */
 	uint64_t maps_seq;
 	uint8_t iface_mac[6]; /* Ethernet source of XDP_TX frames */
+	/* Set before xdp_dataplane_load by edgelb-xdp-bench only: load the
+	 * benchmark program edgelb_floor_lookups too. */
+	bool load_bench_floor;
 	/* Agent only (0 / NULL for the replay). */
 	int ifindex;
 	const char *ifname;

@@ -57,6 +57,11 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 		fprintf(stderr, "edgelb-xdp: flow table size: %s\n", strerror(-rc));
 		return rc;
 	}
+	if (dp->load_bench_floor &&
+	    (rc = bpf_program__set_autoload(dp->skel->progs.edgelb_floor_lookups, true))) {
+		fprintf(stderr, "edgelb-xdp: benchmark program: %s\n", strerror(-rc));
+		return rc;
+	}
 	if (pin_dir && (rc = pin_maps(dp->skel, pin_dir))) {
 		fprintf(stderr, "edgelb-xdp: pin paths: %s\n", strerror(-rc));
 		return rc;

@@ -316,6 +316,7 @@ static int load_with_floor(struct xdp_dataplane *dp, uint32_t flows,
 {
 	char text[ELB_DP_APPLY_ERR_MAX] = "";
 
+	dp->load_bench_floor = true; /* edgelb_floor_lookups, for --katran */
 	if (xdp_dataplane_load(dp, flows, NULL) || xdp_dataplane_start(dp))
 		goto failed;
 	for (int i = 0; i < n; i++)

@@ -52,7 +52,7 @@ static int find_vip(const struct cp_daemon *cp, const cJSON *params, struct elb_
 
 	if (rc < 0)
 		return model_error(error, &err, rc);
-	v = cp_config_find_vip(cp->config, key);
+	v = cp_config_find_vip(cp_latest_config(cp), key);
 	if (v < 0)
 		elb_rpc_error_set(error, CP_ERR_NO_VIP, NULL, "no VIP %s",
 				  elb_dp_vip_key_str(key, name, sizeof(name)));
@@ -114,12 +114,103 @@ static int find_backend(const struct cp_vip *vip, const struct elb_dp_backend *b
 	return -ENOENT;
 }
 
-static int commit(struct cp_daemon *cp, struct cp_config *next, cJSON **result,
+/*
+ * Group commit (cp_state.h): a change is validated and staged at once (a
+ * refused one is answered at once, alone), and answered when the write
+ * that carries it is done: by edgelb-cp's loop after each pass over the
+ * operator socket, so that one fsync covers every change read in it.
+ * Those are cp_defer_methods; the server settles the group before any
+ * other method (a read, backend.drain, node.drain): each runs on the
+ * written config, and a change cloned from it cannot drop staged ones.
+ */
+struct cp_waiting {
+	uint64_t *tickets; /* elb_rpc_server_defer's, in request order */
+	uint32_t n, cap;
+};
+
+static void group_done(struct cp_daemon *cp, int rc, const struct elb_dp_err *err)
+{
+	struct cp_waiting *w = cp->waiting;
+
+	for (uint32_t i = 0; w != NULL && i < w->n; i++) {
+		struct elb_rpc_error error = {0};
+		cJSON *result = NULL;
+
+		if (rc < 0) {
+			model_error(&error, err, rc);
+			elb_rpc_server_reply(cp->operator, w->tickets[i], NULL, &error);
+			continue;
+		}
+		result = cJSON_CreateObject();
+		if (result == NULL) {
+			elb_dp_rpc_nomem(&error);
+			elb_rpc_server_reply(cp->operator, w->tickets[i], NULL, &error);
+			continue;
+		}
+		elb_dp_json_add_u64(result, "generation", cp->gen);
+		elb_rpc_server_reply(cp->operator, w->tickets[i], result, NULL);
+	}
+	if (w != NULL)
+		w->n = 0;
+}
+
+static int wait_for_group(struct cp_daemon *cp, uint64_t ticket)
+{
+	struct cp_waiting *w = cp->waiting;
+
+	if (w == NULL) {
+		w = calloc(1, sizeof(*w));
+		if (w == NULL)
+			return -ENOMEM;
+		cp->waiting = w;
+		cp->group_done = group_done;
+	}
+	if (w->n == w->cap) {
+		uint32_t cap = w->cap != 0 ? w->cap * 2 : 64;
+		uint64_t *bigger = realloc(w->tickets, cap * sizeof(*bigger));
+
+		if (bigger == NULL)
+			return -ENOMEM;
+		w->tickets = bigger;
+		w->cap = cap;
+	}
+	w->tickets[w->n++] = ticket;
+	return 0;
+}
+
+void cp_methods_settle(void *ctx)
+{
+	struct cp_daemon *cp = ctx;
+	struct elb_dp_err err;
+
+	/* A failure is answered to the group's requests (group_done). */
+	cp_commit_staged(cp, cp_now_ms(), &err);
+}
+
+void cp_methods_free(struct cp_daemon *cp)
+{
+	if (cp->waiting != NULL)
+		free(cp->waiting->tickets);
+	free(cp->waiting);
+	cp->waiting = NULL;
+	cp->group_done = NULL;
+}
+
+/* Stage next (built from cp_latest_config) and answer once it is written;
+ * may_defer false (a change whose answer needs the applied state): written
+ * now, with the group before it. */
+static int commit(struct cp_daemon *cp, struct cp_config *next, bool may_defer, cJSON **result,
 		  struct elb_rpc_error *error)
 {
+	uint64_t ticket = may_defer && cp->operator != NULL ? elb_rpc_server_defer(cp->operator) : 0;
 	struct elb_dp_err err;
-	int rc = cp_commit(cp, next, cp_now_ms(), &err);
+	int rc = cp_stage(cp, next, &err);
 
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	if (ticket != 0 && wait_for_group(cp, ticket) == 0)
+		return ELB_RPC_DEFERRED;
+	rc = cp_commit_staged(cp, cp_now_ms(), &err);
 	if (rc < 0)
 		return model_error(error, &err, rc);
 	*result = cJSON_CreateObject();
@@ -310,6 +401,7 @@ int cp_status_describe(void *ctx, cJSON *result)
 	    elb_dp_json_add_u64(result, "uptime_ms", cp_now_ms() - cp->started_ms) == NULL ||
 	    elb_dp_json_add_u64(result, "changes", cp->changes) == NULL ||
 	    elb_dp_json_add_u64(result, "persist_failures", cp->persist_failures) == NULL ||
+	    elb_dp_json_add_u64(result, "config_writes", cp->config_writes) == NULL ||
 	    elb_dp_json_add_u64(result, "health_transitions", cp->health_transitions) == NULL ||
 	    elb_dp_json_add_u64(result, "dataplanes", cp->n_dps) == NULL ||
 	    elb_dp_json_add_u64(result, "dataplanes_in_sync", in_sync) == NULL)
@@ -641,7 +733,7 @@ static int m_subscribe(void *ctx, const cJSON *params, cJSON **result, struct el
 
 static struct cp_config *clone_or_fail(const struct cp_daemon *cp, struct elb_rpc_error *error)
 {
-	struct cp_config *next = cp_config_clone(cp->config);
+	struct cp_config *next = cp_config_clone(cp_latest_config(cp));
 
 	if (next == NULL)
 		elb_dp_rpc_nomem(error);
@@ -681,7 +773,7 @@ static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add
 	rc = cp_vip_from_json(params, "", &vip, &err);
 	if (rc < 0)
 		return model_error(error, &err, rc);
-	v = cp_config_find_vip(cp->config, &vip.dp.key);
+	v = cp_config_find_vip(cp_latest_config(cp), &vip.dp.key);
 	elb_dp_vip_key_str(&vip.dp.key, name, sizeof(name));
 	if (add && v >= 0) {
 		elb_dp_vip_release(&vip.dp);
@@ -717,7 +809,7 @@ static int vip_add_or_update(struct cp_daemon *cp, const cJSON *params, bool add
 	}
 	if (preview)
 		return preview_change(cp, v, next, result, error);
-	return commit(cp, next, result, error);
+	return commit(cp, next, true, result, error);
 }
 
 static int m_vip_add(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
@@ -761,7 +853,7 @@ static int m_vip_remove(void *ctx, const cJSON *params, cJSON **result,
 	memmove(&next->vips[v], &next->vips[v + 1],
 		(next->n_vips - (uint32_t)v - 1) * sizeof(*next->vips));
 	next->n_vips--;
-	return commit(cp, next, result, error);
+	return commit(cp, next, true, result, error);
 }
 
 /* backend.drain's timeout_ms (default: fleet.drain_timeout_ms) and
@@ -1011,6 +1103,9 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		rc = read_drain_params(params, &drain_timeout_ms, &remove_when_drained, error);
 		if (rc < 0)
 			return rc;
+		/* A drain reads the health targets, laid out for the applied
+		 * config: the group staged before it is written first. */
+		cp_methods_settle(cp);
 	}
 	if (op == OP_WEIGHT && cJSON_GetObjectItemCaseSensitive(params, "weight") == NULL) {
 		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "weight", "weight: is required");
@@ -1095,7 +1190,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 	}
 	if (preview)
 		return preview_change(cp, v, next, result, error);
-	rc = commit(cp, next, result, error);
+	rc = commit(cp, next, op != OP_DRAIN, result, error);
 	if (rc == 0 && op == OP_DRAIN)
 		cp_fleet_drain_started(cp, cp->targets[cp->target_base[v] + (uint32_t)b],
 				       drain_timeout_ms, remove_when_drained, cp_now_ms(), *result);
@@ -1104,7 +1199,7 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		 * the request calls it "backend". */
 		char path[ELB_RPC_ERROR_FIELD_MAX], text[ELB_RPC_ERROR_MESSAGE_MAX];
 		size_t n = (size_t)snprintf(path, sizeof(path), "vips[%d].backends[%u].address", v,
-					    cp->config->vips[v].dp.n_backends);
+					    cp_latest_config(cp)->vips[v].dp.n_backends);
 
 		if (strcmp(error->field, path) == 0 && strlen(error->message) > n + 2) {
 			snprintf(text, sizeof(text), "%s", error->message + n + 2);
@@ -1171,6 +1266,12 @@ const struct elb_rpc_method cp_methods[] = {
 	{.name = "fleet.get", .handler = cp_m_fleet_get, .read_only = true},
 };
 const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);
+
+/* The changes that commit() stages and answers later. */
+const char *const cp_defer_methods[] = {
+	"vip.add", "vip.update", "vip.remove", "backend.add", "backend.remove", "backend.resume",
+	"backend.weight", NULL,
+};
 
 /* Deprecated names, served for one more release (docs/control-protocol.md,
  * Method names). */

@@ -17,6 +17,8 @@
 
 extern const struct elb_rpc_method cp_methods[];
 extern const size_t cp_n_methods;
+/* elb_rpc_server_config's defer_methods: answered after the group's write. */
+extern const char *const cp_defer_methods[];
 /* The deprecated names of cp_methods, for elb_rpc_server_config's aliases. */
 extern const struct elb_rpc_alias cp_aliases[];
 extern const size_t cp_n_aliases;
@@ -24,6 +26,12 @@ extern const size_t cp_n_aliases;
  * (elb_rpc_server_config's ping and status; ctx: the struct cp_daemon). */
 int cp_ping_describe(void *ctx, cJSON *result);
 int cp_status_describe(void *ctx, cJSON *result);
+
+/* Group commit: write the staged changes and answer them (also
+ * elb_rpc_server_config's settle: a read sees every change answered
+ * before it). cp_methods_free: what the waiting answers took. */
+void cp_methods_settle(void *ctx);
+void cp_methods_free(struct cp_daemon *cp);
 
 /* The figures of counters.get (also the subscription snapshots and the
  * Prometheus page): per VIP, the dataplanes' counters summed, and the SLOs. */

@@ -314,6 +314,9 @@ char *cp_metrics_render(const struct cp_daemon *cp, size_t *len)
 		    cp->dps[i].cfg.name, (unsigned long long)cp->dps[i].restarts);
 	put_family(&t, "edgelb_cp_changes_total", "counter", "Operator changes applied.");
 	put(&t, "edgelb_cp_changes_total %llu\n", (unsigned long long)cp->changes);
+	put_family(&t, "edgelb_cp_config_writes_total", "counter",
+		   "Atomic writes of the config file (one fsync each, for one change or a group).");
+	put(&t, "edgelb_cp_config_writes_total %llu\n", (unsigned long long)cp->config_writes);
 	put_family(&t, "edgelb_cp_health_transitions_total", "counter",
 		   "Backends that went in or out of service.");
 	put(&t, "edgelb_cp_health_transitions_total %llu\n",

@@ -265,21 +265,51 @@ static void layout_install(struct cp_daemon *cp, struct cp_layout *l)
 	cp->vip_rt = l->vip_rt;
 }
 
-int cp_commit(struct cp_daemon *cp, struct cp_config *next, uint64_t now,
-	      struct elb_dp_err *err)
+const struct cp_config *cp_latest_config(const struct cp_daemon *cp)
 {
-	struct cp_layout layout;
+	return cp->staged != NULL ? cp->staged : cp->config;
+}
+
+static void drop_staged(struct cp_daemon *cp)
+{
+	cp_config_free(cp->staged);
+	cp->staged = NULL;
+	cp->n_staged = 0;
+}
+
+int cp_stage(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err)
+{
 	int rc;
 
 	cp_config_prune_drains(next);
 	rc = cp_config_validate(next, err);
-	if (rc == 0) {
-		rc = layout_prepare(cp, next, now, &layout);
-		if (rc < 0)
-			snprintf(err->text, sizeof(err->text), "out of memory");
-	}
 	if (rc < 0) {
 		cp_config_free(next);
+		return rc;
+	}
+	/* next was built from the staged config: it carries the earlier
+	 * changes of the group too. */
+	cp_config_free(cp->staged);
+	cp->staged = next;
+	cp->n_staged++;
+	return 0;
+}
+
+int cp_commit_staged(struct cp_daemon *cp, uint64_t now, struct elb_dp_err *err)
+{
+	struct cp_config *next = cp->staged;
+	uint32_t carried = cp->n_staged;
+	struct cp_layout layout;
+	int rc;
+
+	if (next == NULL)
+		return 0;
+	rc = layout_prepare(cp, next, now, &layout);
+	if (rc < 0) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		drop_staged(cp);
+		if (cp->group_done != NULL)
+			cp->group_done(cp, rc, err);
 		return rc;
 	}
 	/* Persist before applying: a change the file does not have would be
@@ -288,18 +318,38 @@ int cp_commit(struct cp_daemon *cp, struct cp_config *next, uint64_t now,
 	if (rc < 0) {
 		cp->persist_failures++;
 		layout_abort(&layout);
-		cp_config_free(next);
+		drop_staged(cp);
+		if (cp->group_done != NULL)
+			cp->group_done(cp, rc, err);
 		return rc;
 	}
+	cp->config_writes++;
+	cp->staged = NULL;
+	cp->n_staged = 0;
 	layout_install(cp, &layout);
 	cp_config_free(cp->config);
 	cp->config = next;
-	cp->changes++;
-	emit_count(cp, "config_changed", "changes", cp->changes);
+	for (uint32_t i = 0; i < carried; i++) {
+		cp->changes++;
+		emit_count(cp, "config_changed", "changes", cp->changes);
+	}
+	/* Once per group: the dataplanes get one generation for all of it. */
 	rc = cp_refresh_desired(cp);
 	if (rc < 0)
 		cp_log("out of memory rebuilding the desired state; retried on the next change");
-	return 0;
+	if (cp->group_done != NULL)
+		cp->group_done(cp, (int)carried, err);
+	return (int)carried;
+}
+
+int cp_commit(struct cp_daemon *cp, struct cp_config *next, uint64_t now,
+	      struct elb_dp_err *err)
+{
+	int rc = cp_stage(cp, next, err);
+
+	if (rc == 0)
+		rc = cp_commit_staged(cp, now, err);
+	return rc < 0 ? rc : 0;
 }
 
 void cp_target_result(struct cp_daemon *cp, struct cp_target *t, bool ok)
@@ -357,6 +407,7 @@ void cp_state_free(struct cp_daemon *cp)
 	cp->n_targets = 0;
 	elb_dp_config_free(cp->desired);
 	cp->desired = NULL;
+	drop_staged(cp);
 	cp_config_free(cp->config);
 	cp->config = NULL;
 }

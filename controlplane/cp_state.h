@@ -4,7 +4,8 @@
  * config derived from it and the health results, its generation, the
  * health-check targets and VIP runtime state laid out per VIP, and
  * cp_commit, the one way a change is applied (validated whole, persisted,
- * then installed: all or nothing).
+ * then installed: all or nothing), in two steps for a group of changes
+ * (cp_stage, cp_commit_staged: one write for all of them).
  *
  * No sockets, no epoll, no clock: time comes in as `now`, events leave
  * through the sink the daemon hands in (cp->events_sink), and a target that
@@ -111,6 +112,16 @@ struct cp_daemon {
 	uint64_t gen;                  /* incremented when desired changes */
 	uint64_t started_ms;
 	uint64_t changes, persist_failures, health_transitions;
+	/* Group commit (cp_stage, cp_commit_staged): the config that every
+	 * change validated since the last write adds up to, not yet written
+	 * nor applied (NULL: none), and how many changes it carries. */
+	struct cp_config *staged;
+	uint32_t n_staged;
+	uint64_t config_writes; /* atomic writes of config_path, each one fsync'ed */
+	/* Called by cp_commit_staged once a group is written and applied (rc:
+	 * the changes it carried) or dropped (rc < 0, err says why): the
+	 * answers waiting for it may go out. NULL: nobody waits. */
+	void (*group_done)(struct cp_daemon *cp, int rc, const struct elb_dp_err *err);
 	uint64_t probe_errors; /* probes not started for a local reason (no fd) */
 	uint64_t events;       /* events raised, numbered from 1 */
 	struct cp_event_sink events_sink; /* emit NULL: events are counted, then dropped */
@@ -132,6 +143,7 @@ struct cp_daemon {
 	struct cp_stream *stream;      /* cp_stream.c */
 	struct cp_metrics *metrics;    /* cp_metrics.c */
 	struct cp_bgp *bgp;            /* cp_bgp.c; NULL without a "bgp" section */
+	struct cp_waiting *waiting;    /* cp_methods.c: answers waiting for the group's write */
 };
 
 /*
@@ -166,10 +178,35 @@ bool cp_drain_running(const struct cp_daemon *cp);
 /*
  * Replace the config by next (validated here), persisting it to
  * cp->config_path first. Takes ownership of next in every case. New targets
- * get their first probe at now.
+ * get their first probe at now. Changes staged before (cp_stage) are
+ * written and applied with it.
  * @return 0, or -errno with err filled; on failure nothing changed.
  */
 int cp_commit(struct cp_daemon *cp, struct cp_config *next, uint64_t now,
 	      struct elb_dp_err *err);
+
+/*
+ * Group commit: one atomic write (one fsync of the file, one of its
+ * directory) for every change that arrived while the previous write was
+ * in flight. A change is built from cp_latest_config (the staged config if
+ * there is one), then cp_stage validates it whole and makes it the staged
+ * config: not written, not applied, not pushed, not to be answered yet. A
+ * refused change leaves the staged config as it was, so it fails alone.
+ * cp_commit_staged then writes the staged config once and applies it: the
+ * changes it carries may be answered and pushed only after it returned 0.
+ * A crash before that write loses only changes nobody was told about.
+ */
+const struct cp_config *cp_latest_config(const struct cp_daemon *cp);
+/* Takes next in every case. @return 0, or -errno with err filled (nothing
+ * staged). */
+int cp_stage(struct cp_daemon *cp, struct cp_config *next, struct elb_dp_err *err);
+/*
+ * Write the staged config to cp->config_path and apply it (new targets
+ * probed from now, the desired state refreshed once).
+ * @return the number of changes it carried (0: none staged), or -errno
+ *         with err filled: then every staged change is dropped, nothing
+ *         applied, the file as it was (persist_failures counts it).
+ */
+int cp_commit_staged(struct cp_daemon *cp, uint64_t now, struct elb_dp_err *err);
 
 #endif /* CP_STATE_H */

@@ -43,6 +43,7 @@
 #include <sys/resource.h>
 
 #define CP_TICK_MS 20
+#define CP_GROUP_PASSES 64 /* operator socket passes before a group is written */
 #define CP_DEFAULT_SOCKET "/run/edgelb/cp.sock"
 
 static volatile sig_atomic_t stop_requested;
@@ -88,7 +89,7 @@ static int run(struct cp_daemon *cp)
 	uint32_t current_dps = UINT32_MAX;
 
 	while (!stop_requested) {
-		uint64_t now;
+		uint64_t now, pushed_gen;
 		int operator_event;
 		int n = epoll_wait(cp->epfd, events, 64, CP_TICK_MS);
 
@@ -108,13 +109,27 @@ static int run(struct cp_daemon *cp)
 		 * stalled on half a line) are enforced inside its poll. */
 		if (operator_event >= 0)
 			handle_event(cp, &events[operator_event], now);
-		else
-			elb_rpc_server_poll(cp->operator, 0);
+		/* More passes while requests keep coming (each reads a buffer's
+		 * worth per client), so that a group is as large as what is
+		 * queued; bounded, so that the loop's other work goes on. */
+		for (int pass = 0; pass < CP_GROUP_PASSES; pass++)
+			if (elb_rpc_server_poll(cp->operator, 0) <= 0)
+				break;
+		/* Group commit: one write for every change of these passes, then
+		 * their answers; the dataplanes' ticks below push the result. */
+		cp_methods_settle(cp);
 		cp_checks_tick(cp, now);
+		/* Pushes first: the fleet's tick builds a Maglev table per VIP
+		 * whose generation moved (its expected digest), milliseconds
+		 * that need not delay the change they describe. What the fleet
+		 * changes itself (a drained backend removed) goes out after it. */
+		pushed_gen = cp->gen;
+		for (uint32_t i = 0; i < cp->n_dps; i++)
+			cp_dataplane_tick(cp, &cp->dps[i], now);
 		cp_fleet_tick(cp, now);
 		for (uint32_t v = 0; v < cp->config->n_vips; v++)
 			cp_slo_tick(&cp->vip_rt[v].slo, now);
-		for (uint32_t i = 0; i < cp->n_dps; i++)
+		for (uint32_t i = 0; cp->gen != pushed_gen && i < cp->n_dps; i++)
 			cp_dataplane_tick(cp, &cp->dps[i], now);
 		/* After the dataplanes: what it announces follows their state. */
 		cp_bgp_tick(cp, now);
@@ -124,6 +139,7 @@ static int run(struct cp_daemon *cp)
 		/* From this loop only: a stalled loop stops the pings. */
 		elb_notify_watchdog();
 	}
+	cp_methods_settle(cp); /* what was read before the stop is answered */
 	elb_notify_stopping("stopping");
 	return 0;
 }
@@ -275,6 +291,8 @@ int main(int argc, char **argv)
 	rpc.ctx = &cp;
 	rpc.ping = cp_ping_describe;
 	rpc.status = cp_status_describe;
+	rpc.settle = cp_methods_settle;
+	rpc.defer_methods = cp_defer_methods;
 	operator_access(&cp.config->access, &rpc, &access, &ids);
 	rc = elb_rpc_server_open(&cp.operator, &rpc);
 	if (rc < 0) {
@@ -314,6 +332,7 @@ int main(int argc, char **argv)
 out_operator:
 	elb_rpc_server_close(cp.operator);
 	cp.operator = NULL;
+	cp_methods_free(&cp);
 out_methods:
 	free(methods);
 out_bgp:

@@ -70,6 +70,17 @@ struct rpc_client {
 	size_t out_head, out_len, out_cap;
 	uint64_t input_ms;      /* last input progress */
 	uint64_t output_ms;     /* last output progress, or when output became pending */
+	/* Answers held in request order behind a deferred one, from
+	 * held[held_head] to held[n_held - 1]: the first is always a deferred
+	 * answer not given yet. Empty: both 0. */
+	struct rpc_held {
+		uint64_t ticket; /* 0: an answer given at once */
+		cJSON *id;       /* the request's, for the deferred answer */
+		bool notification; /* no answer at all */
+		bool ready;
+		char *line;      /* NULL: nothing to send (a notification, no memory) */
+	} *held;
+	uint32_t held_head, n_held, held_cap;
 	struct rpc_client *next_dead;
 };
 
@@ -81,6 +92,7 @@ struct served_method {
 	bool read_only;
 	bool builtin;            /* handler takes the server as ctx */
 	const char *replaced_by; /* deprecated alias of this method */
+	bool may_defer;          /* in defer_methods: no settle before it */
 };
 
 struct elb_rpc_server {
@@ -94,6 +106,7 @@ struct elb_rpc_server {
 	void *ctx;
 	elb_rpc_describe_fn ping;
 	elb_rpc_describe_fn status;
+	void (*settle)(void *ctx);
 	unsigned int max_clients;
 	size_t max_message;
 	size_t max_output;
@@ -109,6 +122,10 @@ struct elb_rpc_server {
 	int listen_marker; /* its address tags the listener's epoll events */
 	uint64_t next_client_id;
 	struct rpc_client *caller; /* whose request runs now; NULL outside handlers */
+	uint64_t next_ticket;
+	uint64_t deferring; /* the ticket the running handler took, 0: none */
+	cJSON *deferred_id; /* its request's id, for client_answer */
+	bool deferred_notification;
 	struct id_list {
 		uint32_t uids[ELB_RPC_MAX_ACCESS_IDS + 2]; /* + root and our euid for write */
 		uint32_t n_uids;
@@ -282,10 +299,18 @@ static int builtin_methods(void *ctx, const cJSON *params, cJSON **result,
 }
 
 static const struct served_method builtin_methods_table[] = {
-	{ELB_RPC_BUILTIN_PING, builtin_ping, true, true, NULL},
-	{ELB_RPC_BUILTIN_STATUS, builtin_status, true, true, NULL},
-	{ELB_RPC_BUILTIN_METHODS, builtin_methods, true, true, NULL},
+	{ELB_RPC_BUILTIN_PING, builtin_ping, true, true, NULL, false},
+	{ELB_RPC_BUILTIN_STATUS, builtin_status, true, true, NULL, false},
+	{ELB_RPC_BUILTIN_METHODS, builtin_methods, true, true, NULL, false},
 };
+
+static bool name_listed(const char *const *names, const char *name)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
 
 static const struct elb_rpc_method *table_find(const struct elb_rpc_method *methods, size_t n,
 					       const char *name)
@@ -320,7 +345,8 @@ static int build_method_table(struct elb_rpc_server *srv,
 		    table_find(methods, i, m->name) != NULL)
 			return -EINVAL;
 		srv->methods[count++] = (struct served_method){
-			.name = m->name, .handler = m->handler, .read_only = m->read_only};
+			.name = m->name, .handler = m->handler, .read_only = m->read_only,
+			.may_defer = name_listed(config->defer_methods, m->name)};
 	}
 	for (size_t i = 0; i < config->n_aliases; i++) {
 		const struct elb_rpc_alias *a = &config->aliases[i];
@@ -335,6 +361,8 @@ static int build_method_table(struct elb_rpc_server *srv,
 		srv->methods[count++] = (struct served_method){.name = a->name,
 							       .handler = target->handler,
 							       .read_only = target->read_only,
+							       .may_defer = name_listed(config->defer_methods,
+											target->name),
 							       .replaced_by = target->name};
 	}
 	for (size_t b = 0; b < ELB_ARRAY_SIZE(builtin_methods_table); b++)
@@ -580,8 +608,36 @@ static char *handle_message(struct elb_rpc_server *srv, const char *line, size_t
 		}
 		params_item = params;
 	}
+	/* Also without answers waiting: a change staged by a client that has
+	 * gone since is still in the state a method would read. */
+	if (!method->may_defer && srv->settle != NULL)
+		srv->settle(srv->ctx);
+	srv->deferring = 0;
+	if (method->may_defer && srv->caller != NULL) {
+		/* Copied before the handler runs: once it has deferred, the
+		 * change is under way and its answer cannot fail any more. Also
+		 * what lets elb_rpc_server_defer give a ticket. */
+		srv->deferred_id = copy_id(id);
+		if (srv->deferred_id == NULL) {
+			elb_rpc_error_set(&error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+			goto respond_error;
+		}
+	}
 	rc = method->handler(method->builtin ? (void *)srv : srv->ctx, params_item, &result,
 			     &error);
+	if (rc == ELB_RPC_DEFERRED && srv->deferring != 0) {
+		/* Answered by elb_rpc_server_reply; client_answer holds the place. */
+		cJSON_Delete(result);
+		srv->deferred_notification = notification;
+		goto out;
+	}
+	cJSON_Delete(srv->deferred_id);
+	srv->deferred_id = NULL;
+	if (rc == ELB_RPC_DEFERRED) { /* deferred without a ticket: a handler bug */
+		rc = -EINVAL;
+		elb_rpc_error_set(&error, ELB_RPC_INTERNAL_ERROR, NULL, "no answer");
+	}
+	srv->deferring = 0;
 	if (rc < 0) {
 		cJSON_Delete(result);
 		goto respond_error;
@@ -600,7 +656,7 @@ respond_error:
 	}
 	response = error_line(srv, id, &error);
 out:
-	*failed = response == NULL && !notification;
+	*failed = response == NULL && !notification && srv->deferring == 0;
 	cJSON_Delete(params);
 	cJSON_Delete(request);
 	return response;
@@ -632,6 +688,11 @@ static void free_dead_clients(struct elb_rpc_server *srv)
 		struct rpc_client *c = srv->dead;
 
 		srv->dead = c->next_dead;
+		for (uint32_t i = c->held_head; i < c->n_held; i++) {
+			cJSON_Delete(c->held[i].id);
+			free(c->held[i].line);
+		}
+		free(c->held);
 		free(c->in);
 		free(c->out);
 		free(c);
@@ -747,12 +808,34 @@ static void client_flush(struct elb_rpc_server *srv, struct rpc_client *c)
 			c->out = NULL;
 			c->out_cap = 0;
 		}
-		if (c->closing) {
+		if (c->closing && c->n_held == 0) {
 			client_kill(srv, c);
 			return;
 		}
 	}
 	client_update_events(srv, c);
+}
+
+/* Room for one more held answer: the front's, given since, or more. */
+static int grow_held(struct rpc_client *c)
+{
+	uint32_t cap = c->held_cap != 0 ? c->held_cap * 2 : 16;
+	struct rpc_held *bigger;
+
+	if (c->held_head > 0) {
+		memmove(c->held, c->held + c->held_head,
+			(c->n_held - c->held_head) * sizeof(*c->held));
+		c->n_held -= c->held_head;
+		c->held_head = 0;
+		return 0;
+	}
+	bigger = realloc(c->held, cap * sizeof(*bigger));
+
+	if (bigger == NULL)
+		return -ENOMEM;
+	c->held = bigger;
+	c->held_cap = cap;
+	return 0;
 }
 
 static void client_answer(struct elb_rpc_server *srv, struct rpc_client *c, char *line,
@@ -769,12 +852,92 @@ static void client_answer(struct elb_rpc_server *srv, struct rpc_client *c, char
 	srv->caller = c;
 	response = handle_message(srv, line, len, &failed);
 	srv->caller = NULL;
+	if (failed)
+		response = strdup(out_of_memory_line);
+	if (srv->deferring != 0 || c->n_held > 0) {
+		struct rpc_held h = {.ticket = srv->deferring, .id = srv->deferred_id,
+				     .notification = srv->deferred_notification,
+				     .ready = srv->deferring == 0, .line = response};
+
+		srv->deferring = 0;
+		srv->deferred_id = NULL;
+		if (c->n_held - c->held_head == ELB_RPC_MAX_HELD ||
+		    (c->n_held == c->held_cap && grow_held(c) < 0)) {
+			cJSON_Delete(h.id);
+			free(h.line);
+			srv->stats.dropped++;
+			client_kill(srv, c);
+			return;
+		}
+		c->held[c->n_held++] = h;
+		return;
+	}
 	if (response != NULL) {
 		client_queue(srv, c, response, strlen(response));
 		free(response);
-	} else if (failed) {
-		client_queue(srv, c, out_of_memory_line, sizeof(out_of_memory_line) - 1);
 	}
+}
+
+uint64_t elb_rpc_server_defer(struct elb_rpc_server *srv)
+{
+	if (srv == NULL || srv->deferred_id == NULL)
+		return 0;
+	if (srv->deferring == 0)
+		srv->deferring = ++srv->next_ticket;
+	return srv->deferring;
+}
+
+int elb_rpc_server_reply(struct elb_rpc_server *srv, uint64_t ticket, cJSON *result,
+			 struct elb_rpc_error *error)
+{
+	struct rpc_held *h = NULL;
+	struct rpc_client *c = NULL;
+	uint32_t k = 0;
+
+	/* A client's tickets grow in request order, and the oldest one not
+	 * answered is at its front: the search stops past the ticket. */
+	for (uint32_t i = 0; i < srv->n_clients && h == NULL; i++) {
+		struct rpc_client *d = srv->clients[i];
+
+		for (k = d->held_head; k < d->n_held && d->held[k].ticket <= ticket; k++)
+			if (d->held[k].ticket == ticket && !d->held[k].ready) {
+				c = d;
+				h = &d->held[k];
+				break;
+			}
+	}
+	if (h == NULL) {
+		cJSON_Delete(result);
+		if (error != NULL)
+			cJSON_Delete(error->data);
+		return -ENOENT;
+	}
+	if (!h->notification)
+		h->line = error != NULL ? error_line(srv, h->id, error) : result_line(h->id, result);
+	else if (error != NULL)
+		cJSON_Delete(error->data);
+	else
+		cJSON_Delete(result);
+	if (h->line == NULL && !h->notification)
+		h->line = strdup(out_of_memory_line);
+	h->ready = true;
+	/* Send what is ready from the front, up to the next deferred answer. */
+	for (k = c->held_head; k < c->n_held && c->held[k].ready; k++) {
+		if (c->held[k].line != NULL)
+			client_queue(srv, c, c->held[k].line, strlen(c->held[k].line));
+		free(c->held[k].line);
+		cJSON_Delete(c->held[k].id);
+		if (c->dead) {
+			k++;
+			break;
+		}
+	}
+	c->held_head = k;
+	if (k == c->n_held)
+		c->held_head = c->n_held = 0;
+	if (!c->dead && c != srv->caller)
+		client_flush(srv, c);
+	return 0;
 }
 
 char *elb_rpc_server_answer(struct elb_rpc_server *srv, const char *line, size_t len)
@@ -1302,6 +1465,7 @@ int elb_rpc_server_open(struct elb_rpc_server **out, const struct elb_rpc_server
 	srv->ctx = config->ctx;
 	srv->ping = config->ping;
 	srv->status = config->status;
+	srv->settle = config->settle;
 	srv->max_clients = config->max_clients ? config->max_clients : ELB_RPC_MAX_CLIENTS;
 	srv->max_message = config->max_message ? config->max_message : ELB_RPC_MAX_MESSAGE;
 	srv->max_output = config->max_output ? config->max_output : ELB_RPC_MAX_OUTPUT;

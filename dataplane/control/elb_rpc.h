@@ -168,6 +168,13 @@ struct elb_rpc_server_config {
 	void *ctx;                 /* passed to every handler and callback */
 	elb_rpc_describe_fn ping;   /* NULL: ping says pong and version only */
 	elb_rpc_describe_fn status; /* NULL: status.get has the server's counters only */
+	/* Called before every method not named in defer_methods (reads among
+	 * them), so that it runs on the state the deferred answers will be
+	 * given in: it must be cheap when nothing waits (NULL: none). */
+	void (*settle)(void *ctx);
+	/* NULL-terminated: the methods that may answer later
+	 * (elb_rpc_server_defer), their aliases with them. NULL: none. */
+	const char *const *defer_methods;
 	mode_t mode;               /* socket file mode; 0: ELB_RPC_SOCKET_MODE */
 	bool set_owner;            /* give the socket file to owner (else: ours) */
 	uid_t owner;
@@ -231,6 +238,37 @@ void elb_rpc_server_stats(const struct elb_rpc_server *srv, struct elb_rpc_stats
  * reused by the server's lifetime.
  */
 uint64_t elb_rpc_server_caller(const struct elb_rpc_server *srv);
+
+/*
+ * Answers given later (group commit: a change is answered once a write
+ * that carries it, and the changes queued behind it, is durable). A
+ * handler of a method in defer_methods calls elb_rpc_server_defer and
+ * returns ELB_RPC_DEFERRED; the server goes on reading and running the
+ * client's next requests, and holds every later answer of that client
+ * until the deferred one is given by elb_rpc_server_reply, so that answers
+ * stay in request order.
+ * ELB_RPC_MAX_HELD answers held for one client: it is disconnected.
+ */
+#define ELB_RPC_DEFERRED 1
+#define ELB_RPC_MAX_HELD 65536u
+
+/*
+ * Inside a handler of a method in defer_methods: the ticket of the request
+ * being handled, for elb_rpc_server_reply. 0 elsewhere, and under
+ * elb_rpc_server_answer (no client to hold answers for): the handler
+ * answers now.
+ */
+uint64_t elb_rpc_server_defer(struct elb_rpc_server *srv);
+
+/*
+ * Give a deferred answer: result (taken; NULL sends null), or the error
+ * when error is not NULL (its data taken). Sent with the answers held
+ * behind it, up to the next deferred one. Called outside handlers, or
+ * from a handler for the tickets of earlier requests.
+ * @return 0, or -ENOENT if the client is gone (or the ticket unknown).
+ */
+int elb_rpc_server_reply(struct elb_rpc_server *srv, uint64_t ticket, cJSON *result,
+			 struct elb_rpc_error *error);
 
 /*
  * Send client a notification line {"jsonrpc":"2.0","method":method,

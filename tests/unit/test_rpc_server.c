@@ -124,8 +124,8 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-/* Poll the server until fd has a whole line (or EOF: returns NULL). */
-static char *read_line_serving(struct fixture *f, int fd, unsigned int timeout_ms)
+/* Poll srv (NULL: none) until fd has a whole line (or EOF: returns NULL). */
+static char *read_line_from(struct elb_rpc_server *srv, int fd, unsigned int timeout_ms)
 {
 	char buf[4096];
 	size_t len = 0;
@@ -134,8 +134,8 @@ static char *read_line_serving(struct fixture *f, int fd, unsigned int timeout_m
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
-		if (f != NULL)
-			elb_rpc_server_poll(f->ctx.srv, 0);
+		if (srv != NULL)
+			elb_rpc_server_poll(srv, 0);
 		if (poll(&p, 1, 5) <= 0) {
 			waited += 5;
 			continue;
@@ -150,6 +150,11 @@ static char *read_line_serving(struct fixture *f, int fd, unsigned int timeout_m
 		len++;
 	}
 	return NULL;
+}
+
+static char *read_line_serving(struct fixture *f, int fd, unsigned int timeout_ms)
+{
+	return read_line_from(f != NULL ? f->ctx.srv : NULL, fd, timeout_ms);
 }
 
 static bool send_line(int fd, const char *line)
@@ -737,6 +742,309 @@ static void test_bad_method_tables_refused(void)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* Deferred answers */
+
+/* "change" answers later, as a group commit's write does; settle, when
+ * it answers, gives every pending change "done", as edgelb-cp's does. */
+struct defer_ctx {
+	struct elb_rpc_server *srv;
+	uint64_t pending[8]; /* tickets, in request order */
+	unsigned int n_pending;
+	unsigned int settles;  /* calls of settle */
+	unsigned int answered; /* changes answered by settle */
+	bool settle_answers;
+};
+
+static void defer_settle(void *ctx)
+{
+	struct defer_ctx *d = ctx;
+
+	d->settles++;
+	if (!d->settle_answers)
+		return;
+	for (unsigned int i = 0; i < d->n_pending; i++) {
+		CU_ASSERT_EQUAL(elb_rpc_server_reply(d->srv, d->pending[i],
+						     cJSON_CreateString("done"), NULL),
+				0);
+		d->answered++;
+	}
+	d->n_pending = 0;
+}
+
+static int m_change(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	struct defer_ctx *d = ctx;
+	uint64_t ticket = elb_rpc_server_defer(d->srv);
+
+	(void)params;
+	(void)error;
+	if (ticket == 0) { /* no client to hold answers for: answered now */
+		*result = cJSON_CreateString("now");
+		return 0;
+	}
+	CU_ASSERT_FATAL(d->n_pending < sizeof(d->pending) / sizeof(d->pending[0]));
+	d->pending[d->n_pending++] = ticket;
+	return ELB_RPC_DEFERRED;
+}
+
+/* The changes settle answered before it ran. */
+static int m_read(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
+{
+	struct defer_ctx *d = ctx;
+
+	(void)params;
+	(void)error;
+	*result = cJSON_CreateNumber(d->answered);
+	return 0;
+}
+
+struct defer_fixture {
+	char dir[64];
+	char path[108];
+	struct defer_ctx ctx;
+};
+
+static void defer_open(struct defer_fixture *f, bool settle_answers)
+{
+	static const struct elb_rpc_method table[] = {
+		{"change", m_change, false},
+		{"read", m_read, true},
+		{"apply", m_read, false}, /* a change that answers at once */
+		{"change.unlisted", m_change, false}, /* not in defer_methods */
+		{"echo", m_echo, true},
+	};
+	static const struct elb_rpc_alias change_alias[] = {{"change.old", "change"}};
+	static const char *const deferring[] = {"change", NULL};
+	struct elb_rpc_server_config config = {
+		.methods = table,
+		.n_methods = sizeof(table) / sizeof(table[0]),
+		.aliases = change_alias,
+		.n_aliases = 1,
+		.settle = defer_settle,
+		.defer_methods = deferring,
+	};
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/elb-rpc-test-XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(f->dir) != NULL);
+	snprintf(f->path, sizeof(f->path), "%s/s", f->dir);
+	config.path = f->path;
+	config.ctx = &f->ctx;
+	f->ctx.settle_answers = settle_answers;
+	CU_ASSERT_FATAL(elb_rpc_server_open(&f->ctx.srv, &config) == 0);
+}
+
+static void defer_close(struct defer_fixture *f)
+{
+	elb_rpc_server_close(f->ctx.srv);
+	rmdir(f->dir);
+}
+
+/* Serve until want changes are pending (at most 2 s). */
+static void serve_until_pending(struct defer_fixture *f, unsigned int want)
+{
+	for (int i = 0; i < 400 && f->ctx.n_pending < want; i++)
+		elb_rpc_server_poll(f->ctx.srv, 5);
+	CU_ASSERT_EQUAL_FATAL(f->ctx.n_pending, want);
+}
+
+/* Serve a little; true if fd got nothing to read meanwhile. */
+static bool silent_while_serving(struct defer_fixture *f, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	for (int i = 0; i < 10; i++)
+		elb_rpc_server_poll(f->ctx.srv, 2);
+	return poll(&p, 1, 0) == 0;
+}
+
+static void expect_line(struct defer_fixture *f, int fd, const char *want)
+{
+	char *got = read_line_from(f->ctx.srv, fd, 2000);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	free(got);
+}
+
+/* Answers keep request order: those behind a deferred one wait for it and
+ * go out with it; a deferred notification sends nothing; an error is a
+ * deferred answer like a result. */
+static void test_deferred_answer_keeps_request_order(void)
+{
+	struct defer_fixture f;
+	struct elb_rpc_error error = {0};
+	char *now;
+	int fd;
+
+	defer_open(&f, false);
+	fd = connect_to(f.path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"change\"}\n"
+				     "{\"jsonrpc\":\"2.0\",\"id\":\"two\",\"method\":\"echo\","
+				     "\"params\":{\"n\":2}}\n"
+				     "{\"jsonrpc\":\"2.0\",\"method\":\"change.old\"}\n"
+				     "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"change\"}\n"
+				     "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"nope\"}\n"));
+	serve_until_pending(&f, 3);
+	CU_ASSERT_TRUE(silent_while_serving(&f, fd));
+	/* Before echo only: never before a change (nor its alias). */
+	CU_ASSERT_EQUAL(f.ctx.settles, 1);
+
+	/* The later change first: nothing yet, the first one holds the line. */
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[2], cJSON_CreateNumber(3),
+					     NULL),
+			0);
+	CU_ASSERT_TRUE(silent_while_serving(&f, fd));
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[0],
+					     cJSON_CreateString("done"), NULL),
+			0);
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"done\"}");
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":\"two\",\"result\":{\"n\":2}}");
+	CU_ASSERT_TRUE(silent_while_serving(&f, fd)); /* the notification's turn */
+	elb_rpc_error_set(&error, -32010, NULL, "not applied: %s", "disk full");
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[1], NULL, &error), 0);
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":3}");
+	expect_line(&f, fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32601,\"message\":"
+		    "\"Method not found: nope\",\"data\":{\"method\":\"nope\"}}}");
+	/* Given once: the ticket is spent. */
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[0], NULL, NULL), -ENOENT);
+
+	/* Nothing deferred ahead: answered at once. */
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"echo\","
+				     "\"params\":{\"n\":5}}\n"));
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"n\":5}}");
+	/* A deferred error, exactly. */
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"change\"}\n"));
+	serve_until_pending(&f, 4);
+	memset(&error, 0, sizeof(error));
+	elb_rpc_error_set(&error, -32010, "vips", "not applied: %s", "disk full");
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[3], NULL, &error), 0);
+	expect_line(&f, fd,
+		    "{\"jsonrpc\":\"2.0\",\"id\":6,\"error\":{\"code\":-32010,\"message\":"
+		    "\"not applied: disk full\",\"data\":{\"field\":\"vips\"}}}");
+	/* Not in defer_methods: no ticket, answered at once. */
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":"
+				     "\"change.unlisted\"}\n"));
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":8,\"result\":\"now\"}");
+	/* Without a client to hold answers for, the handler answers now. */
+	now = elb_rpc_server_answer(f.ctx.srv, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"change\"}",
+				    strlen("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"change\"}"));
+	CU_ASSERT_STRING_EQUAL(now, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"now\"}\n");
+	free(now);
+	CU_ASSERT_EQUAL(f.ctx.n_pending, 4);
+	close(fd);
+	defer_close(&f);
+}
+
+/* A client gone while its answers wait: the reply finds nothing, what was
+ * held is freed (the ASan build checks), the others are served. One that
+ * only shut its sending side gets its answers, then end of file. */
+static void test_reply_after_client_closed_is_harmless(void)
+{
+	struct defer_fixture f;
+	struct elb_rpc_stats stats;
+	unsigned int settles;
+	char buf[8];
+	int fd;
+
+	defer_open(&f, false);
+	/* Gone after its request was read. */
+	fd = connect_to(f.path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"change\"}\n"));
+	serve_until_pending(&f, 1);
+	close(fd);
+	for (int i = 0; i < 20; i++)
+		elb_rpc_server_poll(f.ctx.srv, 2);
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[0],
+					     cJSON_CreateString("done"), NULL),
+			-ENOENT);
+	/* Gone before it was read, with an answer ready behind the deferred
+	 * one: its requests still run (the hang-up path). */
+	fd = connect_to(f.path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"change\"}\n"
+				     "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\","
+				     "\"params\":{\"n\":3}}\n"));
+	close(fd);
+	serve_until_pending(&f, 2);
+	for (int i = 0; i < 20; i++)
+		elb_rpc_server_poll(f.ctx.srv, 2);
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[1], NULL, NULL), -ENOENT);
+	/* Shut for sending only: answered, then closed by the server. */
+	fd = connect_to(f.path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"change\"}\n"
+				     "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"echo\","
+				     "\"params\":{\"n\":5}}"));
+	CU_ASSERT_EQUAL(shutdown(fd, SHUT_WR), 0);
+	serve_until_pending(&f, 3);
+	CU_ASSERT_TRUE(silent_while_serving(&f, fd));
+	CU_ASSERT_EQUAL(elb_rpc_server_reply(f.ctx.srv, f.ctx.pending[2],
+					     cJSON_CreateString("done"), NULL),
+			0);
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":\"done\"}");
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"n\":5}}");
+	for (int i = 0; i < 20; i++)
+		elb_rpc_server_poll(f.ctx.srv, 2);
+	CU_ASSERT_EQUAL(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	close(fd);
+	elb_rpc_server_stats(f.ctx.srv, &stats);
+	CU_ASSERT_EQUAL(stats.dropped, 0);
+	/* Still serving; settle runs before echo although no answer waits
+	 * (what the gone clients asked may still be staged). */
+	settles = f.ctx.settles;
+	fd = connect_to(f.path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_TRUE(send_line(fd, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"echo\","
+				     "\"params\":{\"n\":6}}\n"));
+	expect_line(&f, fd, "{\"jsonrpc\":\"2.0\",\"id\":6,\"result\":{\"n\":6}}");
+	CU_ASSERT_EQUAL(f.ctx.settles, settles + 1);
+	close(fd);
+	defer_close(&f);
+}
+
+/* A read waits for the changes deferred before it, on any connection:
+ * settle answers them first, and the read sees them. So does a change
+ * that answers at once (edgelb-cp's node.drain: it must not be built on
+ * the state without them). */
+static void test_settle_runs_before_a_read_while_answers_wait(void)
+{
+	struct defer_fixture f;
+	int writer, reader;
+
+	defer_open(&f, true);
+	writer = connect_to(f.path);
+	reader = connect_to(f.path);
+	CU_ASSERT_FATAL(writer >= 0 && reader >= 0);
+	CU_ASSERT_TRUE(send_line(writer, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"change\"}\n"));
+	serve_until_pending(&f, 1);
+	CU_ASSERT_EQUAL(f.ctx.settles, 0);
+	CU_ASSERT_TRUE(silent_while_serving(&f, writer));
+	CU_ASSERT_TRUE(send_line(reader, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"read\"}\n"));
+	expect_line(&f, reader, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":1}");
+	expect_line(&f, writer, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"done\"}");
+	CU_ASSERT_EQUAL(f.ctx.settles, 1);
+	CU_ASSERT_EQUAL(f.ctx.n_pending, 0);
+	/* On the same connection: the change's answer, then the read's. */
+	CU_ASSERT_TRUE(send_line(writer, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"change\"}\n"
+					 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"read\"}\n"));
+	expect_line(&f, writer, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"done\"}");
+	expect_line(&f, writer, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":2}");
+	CU_ASSERT_EQUAL(f.ctx.settles, 2);
+	CU_ASSERT_TRUE(send_line(writer, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"change\"}\n"
+					 "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"apply\"}\n"));
+	expect_line(&f, writer, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":\"done\"}");
+	expect_line(&f, writer, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":3}");
+	CU_ASSERT_EQUAL(f.ctx.settles, 3);
+	close(writer);
+	close(reader);
+	defer_close(&f);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -751,6 +1059,9 @@ int main(void)
 		ELB_TEST(test_own_entry_wins_over_builtin),
 		ELB_TEST(test_alias_answers_as_replacement),
 		ELB_TEST(test_bad_method_tables_refused),
+		ELB_TEST(test_deferred_answer_keeps_request_order),
+		ELB_TEST(test_reply_after_client_closed_is_harmless),
+		ELB_TEST(test_settle_runs_before_a_read_while_answers_wait),
 		ELB_TEST_END,
 	};
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cp_state.h"
-#include "cp_event_recorder.h"
+#include "cp_test_daemon.h"
 #include "elb_test.h"
 
 #define BASE_CONFIG                                                                        \
@@ -24,36 +24,10 @@
 	"{\"address\":\"10.0.0.3\"},{\"address\":\"10.0.0.4\"},{\"address\":\"10.0.0.5\"}]}]}"
 #define N_BACKENDS 5
 
-struct fixture {
-	char dir[64];
-	char path[96];
-	struct cp_daemon cp;
-	struct cp_event_recorder events;
-};
-
-static void fixture_open(struct fixture *f)
+static void fixture_open(struct cp_test_daemon *f)
 {
-	struct cp_config *loaded;
-	struct elb_dp_err err = {0};
-
-	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-cp-group.XXXXXX");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/cp.json", f->dir);
-	CU_ASSERT_EQUAL_FATAL(cp_config_parse(BASE_CONFIG, strlen(BASE_CONFIG), &loaded, &err), 0);
-	CU_ASSERT_EQUAL_FATAL(cp_config_write_file(f->path, loaded, &err), 0);
-	f->cp.epfd = -1;
-	f->cp.config_path = f->path;
-	f->cp.events_sink = (struct cp_event_sink){.emit = cp_event_record, .ctx = &f->events};
-	CU_ASSERT_EQUAL_FATAL(cp_state_init(&f->cp, loaded, 5000), 0);
+	cp_test_daemon_open(f, "test-cp-group", BASE_CONFIG, NULL);
 	CU_ASSERT_EQUAL_FATAL(f->cp.gen, 1);
-}
-
-static void fixture_close(struct fixture *f)
-{
-	cp_state_free(&f->cp);
-	unlink(f->path);
-	rmdir(f->dir);
 }
 
 /* The latest config (staged or applied) with backend b of VIP 0 weighted w. */
@@ -92,7 +66,7 @@ static void file_weights(const char *path, uint32_t out[N_BACKENDS])
 static void test_group_is_one_write_and_one_generation(void)
 {
 	static const uint32_t expected[N_BACKENDS] = {11, 12, 1, 14, 15};
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	uint32_t weights[N_BACKENDS];
 
@@ -141,14 +115,14 @@ static void test_group_is_one_write_and_one_generation(void)
 	/* Nothing staged: nothing written. */
 	CU_ASSERT_EQUAL(cp_commit_staged(&f.cp, 7000, &err), 0);
 	CU_ASSERT_EQUAL(f.cp.config_writes, 1);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 /* A crash before the write: a restart loads what was written, without the
  * staged changes (nobody was told about them); after the write, all. */
 static void test_crash_before_write_loses_only_staged(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	uint32_t weights[N_BACKENDS];
 
@@ -171,12 +145,12 @@ static void test_crash_before_write_loses_only_staged(void)
 	CU_ASSERT_EQUAL(weights[2], 9);
 	CU_ASSERT_EQUAL(weights[3], 10);
 	CU_ASSERT_EQUAL(weights[4], 1);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 static void test_failed_write_drops_the_group(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	const struct cp_config *before;
 	uint32_t weights[N_BACKENDS];
@@ -205,13 +179,13 @@ static void test_failed_write_drops_the_group(void)
 	CU_ASSERT_EQUAL(weights[0], 1);
 	CU_ASSERT_EQUAL(weights[1], 1);
 	CU_ASSERT_EQUAL(weights[2], 23);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 /* Staged changes left at shutdown are freed (ASan) and never written. */
 static void test_staged_freed_at_shutdown(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	uint32_t weights[N_BACKENDS];
 
@@ -219,7 +193,7 @@ static void test_staged_freed_at_shutdown(void)
 	CU_ASSERT_EQUAL(cp_stage(&f.cp, with_weight(&f.cp, 4, 30), &err), 0);
 	file_weights(f.path, weights);
 	CU_ASSERT_EQUAL(weights[4], 1);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 int main(void)

@@ -16,7 +16,7 @@
 
 #include "cp_state.h"
 #include "elb_file.h"
-#include "cp_event_recorder.h"
+#include "cp_test_daemon.h"
 #include "elb_test.h"
 
 #define BASE_CONFIG                                                                        \
@@ -36,38 +36,11 @@ static void retire(struct cp_daemon *cp, struct cp_target *t)
 	last_retired = t;
 }
 
-struct fixture {
-	char dir[64];
-	char path[96];
-	struct cp_daemon cp;
-	struct cp_event_recorder events;
-};
-
-static void fixture_open(struct fixture *f)
+static void fixture_open(struct cp_test_daemon *f)
 {
-	struct cp_config *loaded;
-	struct elb_dp_err err = {0};
-
-	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-cp-state.XXXXXX");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/cp.json", f->dir);
-	CU_ASSERT_EQUAL_FATAL(cp_config_parse(BASE_CONFIG, strlen(BASE_CONFIG), &loaded, &err), 0);
-	CU_ASSERT_EQUAL_FATAL(cp_config_write_file(f->path, loaded, &err), 0);
-	f->cp.epfd = -1;
-	f->cp.config_path = f->path;
-	f->cp.events_sink = (struct cp_event_sink){.emit = cp_event_record, .ctx = &f->events};
-	f->cp.retire_target = retire;
 	retired = 0;
 	last_retired = NULL;
-	CU_ASSERT_EQUAL_FATAL(cp_state_init(&f->cp, loaded, 5000), 0);
-}
-
-static void fixture_close(struct fixture *f)
-{
-	cp_state_free(&f->cp);
-	unlink(f->path);
-	rmdir(f->dir);
+	cp_test_daemon_open(f, "test-cp-state", BASE_CONFIG, retire);
 }
 
 static char *file_text(const char *path)
@@ -94,7 +67,7 @@ static struct cp_config *with_weight(const struct cp_daemon *cp, uint32_t b, uin
 
 static void test_init(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(f.cp.gen, 1);
@@ -113,13 +86,13 @@ static void test_init(void)
 	CU_ASSERT_STRING_EQUAL(f.events.types[0], "desired_changed");
 	CU_ASSERT_STRING_EQUAL(f.events.fields[0], "{\"generation\":1}");
 	CU_ASSERT_EQUAL(f.cp.events, 1);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 	CU_ASSERT_EQUAL(retired, 2); /* every target retired on free */
 }
 
 static void test_commit_refused_changes_nothing(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	struct cp_config *before, *next;
 	char *file_before, *file_after;
@@ -153,12 +126,12 @@ static void test_commit_refused_changes_nothing(void)
 	CU_ASSERT_STRING_EQUAL(file_after, file_before);
 	free(file_before);
 	free(file_after);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 static void test_generation_moves_only_on_real_change(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	char *file;
 
@@ -183,12 +156,12 @@ static void test_generation_moves_only_on_real_change(void)
 	file = file_text(f.path);
 	CU_ASSERT_PTR_NOT_NULL(strstr(file, "\"weight\":\t3,"));
 	free(file);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 static void test_targets_carried_across_commits(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct elb_dp_err err = {0};
 	struct cp_config *next;
 	struct cp_target *second;
@@ -226,12 +199,12 @@ static void test_targets_carried_across_commits(void)
 	CU_ASSERT_PTR_NOT_EQUAL(f.cp.targets[0], second);
 	CU_ASSERT_EQUAL(f.cp.targets[0]->state.status, CP_HC_UNKNOWN);
 	CU_ASSERT_EQUAL(retired, 3);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 static void test_health_transitions_and_fail_static(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 	struct cp_target *a, *b;
 
 	fixture_open(&f);
@@ -280,13 +253,13 @@ static void test_health_transitions_and_fail_static(void)
 	CU_ASSERT_STRING_EQUAL(f.events.types[5], "backend_up");
 	CU_ASSERT_STRING_EQUAL(f.events.types[6], "vip_recovered");
 	CU_ASSERT_STRING_EQUAL(f.events.types[7], "desired_changed");
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 /* Without a sink, events are counted and dropped (nothing leaks: ASan). */
 static void test_no_sink_counts_events(void)
 {
-	struct fixture f;
+	struct cp_test_daemon f;
 
 	fixture_open(&f);
 	f.cp.events_sink = (struct cp_event_sink){0};
@@ -294,7 +267,7 @@ static void test_no_sink_counts_events(void)
 	cp_emit(&f.cp, "custom", NULL);
 	CU_ASSERT_EQUAL(f.cp.events, 3);
 	CU_ASSERT_EQUAL(f.events.n, 1);
-	fixture_close(&f);
+	cp_test_daemon_close(&f);
 }
 
 int main(void)

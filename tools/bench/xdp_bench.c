@@ -69,28 +69,34 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* One BPF_PROG_TEST_RUN of one frame: the kernel-reported duration in
+ * ns; *action is the program's return. Exits on a failed call. */
+static uint64_t run_frame(int prog_fd, const uint8_t *frame, uint32_t *action)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1);
+	uint8_t out[256];
+
+	opts.data_in = frame;
+	opts.data_size_in = BENCH_FRAME_LEN;
+	opts.data_out = out;
+	opts.data_size_out = sizeof(out);
+	if (bpf_prog_test_run_opts(prog_fd, &opts)) {
+		fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", strerror(errno));
+		exit(1);
+	}
+	*action = opts.retval;
+	return opts.duration;
+}
+
 /* Average kernel-reported ns per call over `calls` calls, cycling through
  * n frames; *last_action is the program's return for the last frame. */
 static double run_once(int prog_fd, const uint8_t *frames, uint32_t n, uint32_t calls,
 		       uint32_t *last_action)
 {
-	uint8_t out[256];
 	uint64_t total = 0;
 
-	for (uint32_t i = 0; i < calls; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1);
-
-		opts.data_in = frames + (size_t)(i % n) * BENCH_FRAME_LEN;
-		opts.data_size_in = BENCH_FRAME_LEN;
-		opts.data_out = out;
-		opts.data_size_out = sizeof(out);
-		if (bpf_prog_test_run_opts(prog_fd, &opts)) {
-			fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", strerror(errno));
-			exit(1);
-		}
-		total += opts.duration;
-		*last_action = opts.retval;
-	}
+	for (uint32_t i = 0; i < calls; i++)
+		total += run_frame(prog_fd, frames + (size_t)(i % n) * BENCH_FRAME_LEN, last_action);
 	return (double)total / calls;
 }
 
@@ -591,22 +597,14 @@ static int kt_configure(struct kt_objects *kt, int cpu)
 static double run_from(int prog_fd, const uint8_t *frames, uint32_t n, uint32_t start,
 		       uint32_t calls, uint32_t expect, uint32_t *unexpected)
 {
-	uint8_t out[256];
 	uint64_t total = 0;
 
 	for (uint32_t i = 0; i < calls; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1);
+		uint32_t action;
 
-		opts.data_in = frames + (size_t)((start + i) % n) * BENCH_FRAME_LEN;
-		opts.data_size_in = BENCH_FRAME_LEN;
-		opts.data_out = out;
-		opts.data_size_out = sizeof(out);
-		if (bpf_prog_test_run_opts(prog_fd, &opts)) {
-			fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", strerror(errno));
-			exit(1);
-		}
-		total += opts.duration;
-		*unexpected += opts.retval != expect;
+		total += run_frame(prog_fd, frames + (size_t)((start + i) % n) * BENCH_FRAME_LEN,
+				   &action);
+		*unexpected += action != expect;
 	}
 	return (double)total / calls;
 }

@@ -35,7 +35,10 @@ void dp_reclaim(struct dp_context *ctx, bool wait)
 		else
 			ctx->retired[kept++] = ctx->retired[i];
 	}
-	ctx->n_retired = kept;
+	/* Stored only when it changes: the workers read ctx->replay, in the
+	 * same cache line, on every packet, and this runs every control poll. */
+	if (ctx->n_retired != kept)
+		ctx->n_retired = kept;
 }
 
 static int publish(struct dp_context *ctx, struct elb_snapshot *next)

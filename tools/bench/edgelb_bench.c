@@ -903,13 +903,14 @@ static void bench_flow_count(void)
 		perror("sched_setaffinity");
 	printf("\n## Counting live flows per backend (elb_flow_count_backends, one table, %d "
 	       "backends; walk on CPU 0, owner on CPU 1)\n\n", FC_BACKENDS);
-	printf("Bytes read: one 64-byte bucket header per 8 slots and one 64-byte entry line per "
+	printf("Bytes read: one %zu-byte bucket header per %d slots and one %zu-byte entry per "
 	       "way in use. Walk: median of %d walks, table otherwise idle. \"Owner running\": "
 	       "the table's owner runs batches of %d prefetched lookups + refreshes of random live "
 	       "flows on CPU 1, in %d rounds of %llu ms alone then %llu ms (at least one walk) "
 	       "with walks back to back; walk ms: median of those walks; rates and ratio: median "
 	       "round.\n\n",
-	       FC_WALKS, FC_OWNER_BATCH, FC_ROUNDS, FC_WINDOW_NS / 1000000, FC_WINDOW_NS / 1000000);
+	       sizeof(struct elb_flow_bucket), ELB_FLOW_WAYS, sizeof(struct elb_flow_entry), FC_WALKS,
+	       FC_OWNER_BATCH, FC_ROUNDS, FC_WINDOW_NS / 1000000, FC_WINDOW_NS / 1000000);
 	printf("| capacity | fill | flows counted | table MiB | walk ms | ns/slot | GB/s | "
 	       "walk ms, owner running | owner Mlookups/s alone | with walks | ratio |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");

@@ -480,16 +480,6 @@ ELB_INLINE void elb_flow_bucket_refresh(struct elb_flow_bucket *b, unsigned int 
 		b->expiry[way] = expiry;
 }
 
-/* Position of a live entry in the table: bucket * ELB_FLOW_WAYS + way. */
-ELB_INLINE uint32_t elb_flow_entry_index(const struct elb_flow_table *t,
-					 const struct elb_flow_entry *entry)
-{
-	size_t offset = (size_t)((const uint8_t *)entry - (const uint8_t *)t->blocks);
-	uint32_t bucket = (uint32_t)(offset / sizeof(struct elb_flow_block));
-
-	return bucket * ELB_FLOW_WAYS + (uint32_t)(entry - t->blocks[bucket].entries);
-}
-
 /* A live entry's flags (ELB_FLOW_F_*): in its bucket's header, since the
  * entry's own cache line is full. */
 ELB_INLINE uint8_t *elb_flow_entry_flags(struct elb_flow_table *t, const struct elb_flow_entry *entry)

@@ -163,17 +163,25 @@ def test_writes_counted(cp):
     assert metrics_writes == rpc.call(cp.sock, "status.get")["config_writes"]
 
 
+def pipeline_weights_then_read(sock, first_weight, n):
+    """n backend.weight changes (backend i to first_weight + i) and a
+    config.get behind them, sent in one write on one connection; the n + 1
+    answers, in the order they arrived."""
+    conn = rpc.Connection(sock)
+    lines = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "backend.weight",
+                         "params": dict(VIP, backend=BACKENDS[i], weight=first_weight + i)}).encode()
+             for i in range(n)]
+    lines.append(json.dumps({"jsonrpc": "2.0", "id": n, "method": "config.get"}).encode())
+    conn.send_line(b"\n".join(lines) + b"\n")
+    replies = [json.loads(conn.read_line(timeout=20)) for _ in range(n + 1)]
+    conn.close()
+    return replies
+
+
 def test_read_after_changes_on_one_connection_sees_them(cp):
     """Changes waiting for their group's write, then a read pipelined
     behind them: answered in order, and the read sees every change."""
-    conn = rpc.Connection(cp.sock)
-    lines = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "backend.weight",
-                         "params": dict(VIP, backend=BACKENDS[i], weight=300 + i)}).encode()
-             for i in range(3)]
-    lines.append(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "config.get"}).encode())
-    conn.send_line(b"\n".join(lines) + b"\n")
-    replies = [json.loads(conn.read_line(timeout=20)) for _ in range(4)]
-    conn.close()
+    replies = pipeline_weights_then_read(cp.sock, 300, 3)
     assert [r["id"] for r in replies] == [0, 1, 2, 3]
     seen = weights(replies[3]["result"]["config"])
     assert [seen[BACKENDS[i]] for i in range(3)] == [300, 301, 302]
@@ -195,14 +203,7 @@ def test_failed_write_refuses_each_change_of_the_group(opts, tmp_path):
         if subprocess.run(["chattr", "+i", work], capture_output=True).returncode != 0:
             pytest.skip("no immutable attribute on this filesystem")
         locked = True
-        conn = rpc.Connection(env.sock)
-        lines = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "backend.weight",
-                             "params": dict(VIP, backend=BACKENDS[i], weight=500 + i)}).encode()
-                 for i in range(5)]
-        lines.append(json.dumps({"jsonrpc": "2.0", "id": 5, "method": "config.get"}).encode())
-        conn.send_line(b"\n".join(lines) + b"\n")
-        replies = [json.loads(conn.read_line(timeout=20)) for _ in range(6)]
-        conn.close()
+        replies = pipeline_weights_then_read(env.sock, 500, 5)
         assert [r["id"] for r in replies] == list(range(6))
         for reply in replies[:5]:
             assert reply["error"]["code"] == -32010, reply

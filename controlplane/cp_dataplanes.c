@@ -411,7 +411,12 @@ void cp_dataplane_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 	if (rc == 0 && dp->inflight_gen == 0 && dp->pushed_gen != cp->gen && cp->desired != NULL &&
 	    now >= dp->push_retry_ms)
 		rc = dp_push(cp, dp, now);
-	if (rc == 0 && now >= dp->next_counters_ms) {
+	/* The polls (about a millisecond of the dataplane's time: counters,
+	 * table digests) wait while a push is in flight, so that its answer
+	 * does not queue behind them; a stream of pushes delays them by one
+	 * interval at most. */
+	if (rc == 0 && now >= dp->next_counters_ms &&
+	    (dp->inflight_gen == 0 || now >= dp->next_counters_ms + CP_DP_COUNTERS_MS)) {
 		dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
 		rc = dp_send(cp, dp, CP_REQ_COUNTERS, "counters.get", NULL, 0);
 		if (rc == 0) {

@@ -7,12 +7,20 @@
  * its workers use (elb_tables.h: over the backend identity in each slot).
  * The control plane computes the digest the desired state gives, with the
  * same code, and compares. A dataplane legitimately differs while a push is
- * on its way (the tables poll may be answered just before the new config is
- * applied), so a difference is only an alarm once it has lasted
- * fleet.disagree_after_ms: then fleet_disagree is raised, counted, and the
- * dataplanes that differ get the whole state again (someone changed them
- * behind our back, or an apply went wrong: the control plane's state is the
- * one that was persisted and acknowledged). fleet_agree ends the episode.
+ * on its way, and a report older than its acknowledgement of the last push
+ * shows the state before it: such a report is not held against it (the
+ * outcome of the last comparison stands until a current one comes). A
+ * difference is only an alarm once it has lasted fleet.disagree_after_ms:
+ * then fleet_disagree is raised, counted, and the dataplanes that differ
+ * get the whole state again (someone changed them behind our back, or an
+ * apply went wrong: the control plane's state is the one that was persisted
+ * and acknowledged). fleet_agree ends the episode.
+ *
+ * The expected digest comes from a Maglev build (milliseconds), on the CPU
+ * the dataplane's control thread may share. After a change it is built
+ * once a dataplane has a current report to compare it with, and no push is
+ * in flight: a push's answer, and so the change's acknowledgement, must
+ * not wait behind it.
  *
  * Drains. A backend set to draining keeps its flows and gets no new ones;
  * here it becomes drained when every dataplane reports it draining (or
@@ -65,14 +73,20 @@ static bool dp_reports(const struct cp_dataplane *dp)
 /* ------------------------------------------------------------------------ */
 /* Fleet agreement */
 
-static void refresh_expected(struct cp_daemon *cp, uint32_t v)
+static bool expected_current(const struct cp_daemon *cp, uint32_t v)
+{
+	return cp->vip_rt[v].expected_gen == cp->gen && cp->vip_rt[v].expected_gen != 0;
+}
+
+static void refresh_expected(struct cp_daemon *cp, uint32_t v, uint64_t now)
 {
 	struct cp_vip_runtime *rt = &cp->vip_rt[v];
 	int d = cp->desired != NULL ? elb_dp_config_find_vip(cp->desired, &rt->key) : -ENOENT;
 
-	if (rt->expected_gen == cp->gen && rt->expected_gen != 0)
+	if (expected_current(cp, v))
 		return;
 	rt->expected_gen = cp->gen;
+	rt->expected_ms = now;
 	rt->expected_missing = d < 0;
 	if (d >= 0 && elb_table_vip_digest(&cp->desired->vips[d], &rt->expected_digest) < 0) {
 		rt->expected_gen = 0; /* out of memory: tried again next round */
@@ -97,19 +111,53 @@ static int dp_agrees(const struct cp_daemon *cp, uint32_t v, const struct cp_dat
 	return cJSON_IsString(digest) && strcmp(digest->valuestring, want) == 0;
 }
 
+/* dp's last report can be held against the desired state: no push is on
+ * its way, and the report came after the last one was acknowledged (a
+ * later millisecond: replies read in the same one may be in either order,
+ * and a current report skipped waits for the next poll). */
+static bool report_current(const struct cp_dataplane *dp)
+{
+	return dp_reports(dp) && dp->inflight_gen == 0 && dp->tables_ms > dp->last_push_ms;
+}
+
+/* When the expected digest of a moved generation may be built (see the
+ * top of the file). */
+static bool expected_due(const struct cp_daemon *cp, uint32_t v)
+{
+	bool reported_since = false;
+
+	for (uint32_t i = 0; i < cp->n_dps; i++) {
+		if (cp->dps[i].inflight_gen != 0)
+			return false;
+		reported_since |= report_current(&cp->dps[i]) &&
+				  cp->dps[i].tables_ms >= cp->vip_rt[v].expected_ms;
+	}
+	return reported_since;
+}
+
 static void fleet_vip_tick(struct cp_daemon *cp, uint32_t v, uint64_t now)
 {
 	struct cp_vip_runtime *rt = &cp->vip_rt[v];
 	char name[ELB_DP_VIP_KEY_STR_MAX], want[ELB_TABLE_DIGEST_STR];
 	uint32_t after = cp_fleet_disagree_after_ms(cp->config);
-	bool differ = false;
+	bool differ = false, pending = false;
 	cJSON *fields, *names;
 
-	refresh_expected(cp, v);
+	if (!expected_current(cp, v)) {
+		if (!expected_due(cp, v))
+			return;
+		refresh_expected(cp, v, now);
+	}
 	if (rt->expected_gen == 0)
 		return;
-	for (uint32_t i = 0; i < cp->n_dps; i++)
-		differ |= dp_agrees(cp, v, &cp->dps[i]) == 0;
+	for (uint32_t i = 0; i < cp->n_dps; i++) {
+		if (dp_reports(&cp->dps[i]) && !report_current(&cp->dps[i]))
+			pending = true;
+		else
+			differ |= dp_agrees(cp, v, &cp->dps[i]) == 0;
+	}
+	if (pending && !differ)
+		return; /* the last outcome stands */
 	elb_dp_vip_key_str(&rt->key, name, sizeof(name));
 	if (!differ) {
 		if (rt->disagree_alarm) {
@@ -138,7 +186,7 @@ static void fleet_vip_tick(struct cp_daemon *cp, uint32_t v, uint64_t now)
 	for (uint32_t i = 0; i < cp->n_dps; i++) {
 		struct cp_dataplane *dp = &cp->dps[i];
 
-		if (dp_agrees(cp, v, dp) != 0)
+		if (!report_current(dp) || dp_agrees(cp, v, dp) != 0)
 			continue;
 		cJSON_AddItemToArray(names, cJSON_CreateString(dp->cfg.name));
 		/* Ours is the persisted, acknowledged state: give it again. */
@@ -476,7 +524,7 @@ int cp_m_fleet_get(void *ctx, const cJSON *params, cJSON **result, struct elb_rp
 			cJSON_Delete(o);
 			break;
 		}
-		refresh_expected(cp, v);
+		refresh_expected(cp, v, now);
 		elb_dp_vip_key_str(&rt->key, name, sizeof(name));
 		elb_table_digest_str(rt->expected_digest, want);
 		cJSON_AddStringToObject(o, "vip", name);

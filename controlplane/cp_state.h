@@ -68,6 +68,7 @@ struct cp_vip_runtime {
 	 * this VIP should have (of the desired state at expected_gen). */
 	uint64_t expected_digest;
 	uint64_t expected_gen; /* 0: not computed */
+	uint64_t expected_ms;  /* when it was computed (monotonic) */
 	bool expected_missing; /* not in the desired state (no backend pushed...) */
 	uint64_t disagree_since_ms; /* 0: the dataplanes agree */
 	bool disagree_alarm;        /* fleet_disagree raised, fleet_agree not yet */

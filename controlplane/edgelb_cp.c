@@ -27,6 +27,7 @@
 #include "cp_state.h"
 #include "cp_stream.h"
 #include "elb_dp_api.h"
+#include "elb_heap.h"
 #include "elb_notify.h"
 #include "elb_version.h"
 
@@ -119,13 +120,16 @@ static int run(struct cp_daemon *cp)
 		 * their answers; the dataplanes' ticks below push the result. */
 		cp_methods_settle(cp);
 		cp_checks_tick(cp, now);
-		/* Pushes first: the fleet's tick builds a Maglev table per VIP
-		 * whose generation moved (its expected digest), milliseconds
-		 * that need not delay the change they describe. What the fleet
-		 * changes itself (a drained backend removed) goes out after it. */
+		/* Pushes first, and the events raised so far (a push's
+		 * acknowledgement, dataplane_updated) sent: the fleet's tick may
+		 * build a Maglev table per VIP whose generation moved (its
+		 * expected digest), milliseconds that need not delay the change
+		 * they describe. What the fleet changes itself (a drained backend
+		 * removed) goes out after it. */
 		pushed_gen = cp->gen;
 		for (uint32_t i = 0; i < cp->n_dps; i++)
 			cp_dataplane_tick(cp, &cp->dps[i], now);
+		cp_stream_tick(cp, now);
 		cp_fleet_tick(cp, now);
 		for (uint32_t v = 0; v < cp->config->n_vips; v++)
 			cp_slo_tick(&cp->vip_rt[v].slo, now);
@@ -210,6 +214,7 @@ int main(int argc, char **argv)
 
 	if (elb_version_requested(argc, argv))
 		return elb_version_print("edgelb-cp", ELB_DP_PROTOCOL_VERSION);
+	elb_heap_keep_freed();
 	while ((opt = getopt_long(argc, argv, "c:s:m:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

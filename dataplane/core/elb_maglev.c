@@ -8,9 +8,13 @@
  *     sort by it and reject duplicates, so that the input order never matters;
  *  3. give each backend with weight its permutation (offset, skip) from two
  *     fixed-key SipHash-1-3 of the identity;
- *  4. hand out turns: plain round robin in sorted order when all weights are
- *     equal, otherwise stride scheduling through a binary heap. A turn claims
- *     the backend's next preferred slot that is still free.
+ *  4. hand out turns by stride scheduling (each turn to the lowest pass
+ *     (turns + 1) / weight, ties to the lower sorted index). Backends of one
+ *     weight share their passes, so the schedule is kept per weight class in
+ *     a binary heap, and at each pass the class's members take their turns in
+ *     sorted order: equal weights are one class, the paper's round robin, and
+ *     a mix of few weights costs a heap step per class and pass rather than
+ *     per turn. A turn claims the backend's next preferred slot still free.
  *
  * Occupancy is tracked in a bitmap rather than in the table itself: it is
  * 32 times smaller (8 KiB at M = 65537, so it stays in L1), which is what
@@ -57,12 +61,30 @@ struct maglev_walker {
 	uint32_t id;   /* value stored in the slots it claims */
 };
 
-/* A backend's place in the turn heap (weighted builds only). The heap holds
+/* A weight class's place in the turn heap: every backend of that weight has
+ * the same pass at the start of each of the class's turns. The heap holds
  * the nodes themselves, not indices: a comparison reads no other memory. */
 struct maglev_turn {
-	uint64_t next_turn; /* turns taken + 1 */
+	uint64_t next_turn; /* turns taken by each member + 1 */
 	uint32_t weight;    /* 1 .. ELB_MAGLEV_MAX_WEIGHT */
-	uint32_t walker;    /* index of the walker = sorted index: the tie-break */
+	uint32_t class_id;  /* index in maglev_schedule.classes: the heap's tie-break */
+};
+
+/* The members of a weight class, in sorted order (= walker index order). */
+struct maglev_class {
+	uint32_t first; /* in maglev_schedule.members */
+	uint32_t n;
+};
+
+/* Who takes which turn: weight classes and their heap. */
+struct maglev_schedule {
+	struct maglev_turn *heap;      /* n_classes nodes */
+	struct maglev_class *classes;  /* n_classes */
+	uint32_t *members;	       /* walker indices grouped by class, ascending in each */
+	struct maglev_turn *tied;      /* scratch: classes popped at one pass */
+	uint64_t *tied_members;	       /* scratch: bitmap over walkers, all zero between passes */
+	uint32_t n_classes;
+	uint32_t n_members;	       /* walkers */
 };
 
 /*
@@ -124,30 +146,16 @@ static inline uint32_t claim_next_free_slot(struct maglev_walker *walker, uint64
 	return slot;
 }
 
-/* Equal weights: the paper's round robin in sorted order. */
-static void fill_round_robin(uint32_t *table, uint32_t size, struct maglev_walker *walkers,
-			     uint32_t n, uint64_t *used)
-{
-	uint32_t filled = 0;
-
-	for (;;) {
-		for (uint32_t i = 0; i < n; i++) {
-			table[claim_next_free_slot(&walkers[i], used, size)] = walkers[i].id;
-			if (++filled == size)
-				return;
-		}
-	}
-}
-
 /*
  * Stride scheduling, exactly: backend i's pass is (turns_i + 1) / weight_i,
  * that is stride scheduling with stride L / weight_i for L the least common
  * multiple of all weights, and its first pass one stride. Passes are
  * compared by cross-multiplying, so L is never computed and nothing is
  * rounded: turns + 1 <= size + 1 < 2^22 and weight < 2^16, the products
- * stay below 2^38. Ties go to the lower sorted index, which makes
- * equal weights the paper's round robin, and the table depend only on the
- * ratios of the weights.
+ * stay below 2^38. Ties go to the lower sorted index (fill_table merges
+ * the members of classes that tie), which makes equal weights the paper's
+ * round robin, and the table depend only on the ratios of the weights.
+ * The heap orders classes that tie by class_id, which only has to be total.
  */
 static inline bool takes_turn_before(const struct maglev_turn *a, const struct maglev_turn *b)
 {
@@ -155,7 +163,12 @@ static inline bool takes_turn_before(const struct maglev_turn *a, const struct m
 	uint64_t pass_b = b->next_turn * a->weight;
 
 	/* Without branches: the outcome is a coin flip, a branch would mispredict. */
-	return (pass_a < pass_b) | ((pass_a == pass_b) & (a->walker < b->walker));
+	return (pass_a < pass_b) | ((pass_a == pass_b) & (a->class_id < b->class_id));
+}
+
+static inline bool same_pass(const struct maglev_turn *a, const struct maglev_turn *b)
+{
+	return a->next_turn * b->weight == b->next_turn * a->weight;
 }
 
 static void heap_sift_down(struct maglev_turn *heap, uint32_t n, uint32_t at)
@@ -210,19 +223,124 @@ static void heap_root_grew(struct maglev_turn *heap, uint32_t n)
 	heap[at] = moving;
 }
 
-/* Unequal weights: each turn to the lowest (pass, sorted index), O(log n). */
-static void fill_weighted(uint32_t *table, uint32_t size, struct maglev_walker *walkers,
-			  struct maglev_turn *heap, uint32_t n, uint64_t *used)
+/* The root is gone (a class popped at this pass): the last node fills in. */
+static void heap_pop(struct maglev_turn *heap, uint32_t *n)
 {
-	for (uint32_t i = n / 2; i-- > 0;)
-		heap_sift_down(heap, n, i);
+	if (--*n > 0) {
+		heap[0] = heap[*n];
+		heap_sift_down(heap, *n, 0);
+	}
+}
 
-	for (uint32_t filled = 0; filled < size; filled++) {
-		struct maglev_walker *walker = &walkers[heap[0].walker];
+static void heap_push(struct maglev_turn *heap, uint32_t *n, struct maglev_turn node)
+{
+	uint32_t at = (*n)++;
 
-		table[claim_next_free_slot(walker, used, size)] = walker->id;
-		heap[0].next_turn++;
-		heap_root_grew(heap, n);
+	while (at > 0) {
+		uint32_t parent = (at - 1) / 2;
+
+		if (!takes_turn_before(&node, &heap[parent]))
+			break;
+		heap[at] = heap[parent];
+		at = parent;
+	}
+	heap[at] = node;
+}
+
+/*
+ * Hand out every turn. At each pass, the classes whose members reach it
+ * take turns: one class, its members in order; several (their passes tie,
+ * e.g. weights 1 and 2 at pass 1), all their members merged into sorted
+ * order through a bitmap. Classes that tie with the root are all reachable
+ * from it through tying parents (the heap orders by pass first), so a root
+ * whose children do not tie has the pass to itself. Stops when every slot
+ * is taken, which may be in the middle of a pass.
+ */
+static void fill_table(uint32_t *table, uint32_t size, struct maglev_walker *walkers,
+		       struct maglev_schedule *sc, uint64_t *used)
+{
+	uint32_t n_heap = sc->n_classes, filled = 0;
+
+	for (uint32_t i = n_heap / 2; i-- > 0;)
+		heap_sift_down(sc->heap, n_heap, i);
+
+	for (;;) {
+		struct maglev_turn *root = &sc->heap[0];
+		uint32_t n_tied = 0;
+
+		if (!(n_heap > 1 && same_pass(&sc->heap[1], root)) &&
+		    !(n_heap > 2 && same_pass(&sc->heap[2], root))) {
+			const struct maglev_class *c = &sc->classes[root->class_id];
+
+			for (uint32_t m = c->first; m < c->first + c->n; m++) {
+				struct maglev_walker *walker = &walkers[sc->members[m]];
+
+				table[claim_next_free_slot(walker, used, size)] = walker->id;
+				if (++filled == size)
+					return;
+			}
+			root->next_turn++;
+			heap_root_grew(sc->heap, n_heap);
+			continue;
+		}
+		/* Several classes at this pass. */
+		do {
+			const struct maglev_class *c = &sc->classes[sc->heap[0].class_id];
+
+			for (uint32_t m = c->first; m < c->first + c->n; m++)
+				sc->tied_members[sc->members[m] / 64] |= 1ULL << (sc->members[m] % 64);
+			sc->tied[n_tied++] = sc->heap[0];
+			heap_pop(sc->heap, &n_heap);
+		} while (n_heap > 0 && same_pass(&sc->heap[0], &sc->tied[0]));
+		for (uint32_t word = 0; word * 64 < sc->n_members; word++) {
+			uint64_t bits = sc->tied_members[word];
+
+			sc->tied_members[word] = 0;
+			while (bits != 0) {
+				struct maglev_walker *walker =
+					&walkers[word * 64 + (uint32_t)__builtin_ctzll(bits)];
+
+				bits &= bits - 1;
+				table[claim_next_free_slot(walker, used, size)] = walker->id;
+				if (++filled == size)
+					return;
+			}
+		}
+		for (uint32_t i = 0; i < n_tied; i++) {
+			sc->tied[i].next_turn++;
+			heap_push(sc->heap, &n_heap, sc->tied[i]);
+		}
+	}
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Weight classes of walkers 0 .. n-1 (weights[i] > 0), members ascending.
+ * keys: n scratch words. */
+static void schedule_classes(struct maglev_schedule *sc, const struct maglev_candidate *weighted,
+			     uint32_t n, uint64_t *keys)
+{
+	for (uint32_t i = 0; i < n; i++)
+		keys[i] = (uint64_t)weighted[i].weight << 32 | i;
+	qsort(keys, n, sizeof(*keys), compare_u64);
+	sc->n_classes = 0;
+	sc->n_members = n;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t weight = (uint32_t)(keys[i] >> 32);
+
+		sc->members[i] = (uint32_t)keys[i];
+		if (i == 0 || weight != (uint32_t)(keys[i - 1] >> 32)) {
+			sc->classes[sc->n_classes] = (struct maglev_class){.first = i};
+			sc->heap[sc->n_classes] = (struct maglev_turn){
+				.next_turn = 1, .weight = weight, .class_id = sc->n_classes};
+			sc->n_classes++;
+		}
+		sc->classes[sc->n_classes - 1].n++;
 	}
 }
 
@@ -231,10 +349,9 @@ int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_bac
 {
 	struct maglev_candidate *candidates = NULL;
 	struct maglev_walker *walkers = NULL;
-	uint64_t *used = NULL;
-	struct maglev_turn *heap = NULL;
+	struct maglev_schedule sc = {0};
+	uint64_t *used = NULL, *keys = NULL;
 	uint32_t n_weighted = 0;
-	bool equal_weights = true;
 	int ret = -ENOMEM;
 
 	if (table == NULL || (backends == NULL && n_backends > 0))
@@ -273,13 +390,9 @@ int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_bac
 	}
 	/* Weight-0 backends drop out here; the others move to the front in
 	 * sorted order, which is the tie-break order of the turns. */
-	for (uint32_t i = 0; i < n_backends; i++) {
-		if (candidates[i].weight == 0)
-			continue;
-		if (n_weighted > 0 && candidates[i].weight != candidates[0].weight)
-			equal_weights = false;
-		candidates[n_weighted++] = candidates[i];
-	}
+	for (uint32_t i = 0; i < n_backends; i++)
+		if (candidates[i].weight != 0)
+			candidates[n_weighted++] = candidates[i];
 	if (n_weighted == 0) {
 		fill_empty(table, size);
 		ret = 0;
@@ -288,9 +401,14 @@ int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_bac
 
 	walkers = calloc(n_weighted, sizeof(*walkers));
 	used = calloc((size + 63) / 64, sizeof(*used));
-	if (!equal_weights)
-		heap = calloc(n_weighted, sizeof(*heap));
-	if (walkers == NULL || used == NULL || (!equal_weights && heap == NULL))
+	keys = calloc(n_weighted, sizeof(*keys));
+	sc.heap = calloc(n_weighted, sizeof(*sc.heap));
+	sc.classes = calloc(n_weighted, sizeof(*sc.classes));
+	sc.members = calloc(n_weighted, sizeof(*sc.members));
+	sc.tied = calloc(n_weighted, sizeof(*sc.tied));
+	sc.tied_members = calloc((n_weighted + 63) / 64, sizeof(*sc.tied_members));
+	if (walkers == NULL || used == NULL || keys == NULL || sc.heap == NULL ||
+	    sc.classes == NULL || sc.members == NULL || sc.tied == NULL || sc.tied_members == NULL)
 		goto out;
 
 	for (uint32_t i = 0; i < n_weighted; i++) {
@@ -305,21 +423,17 @@ int elb_maglev_build(uint32_t *table, uint32_t size, const struct elb_maglev_bac
 			.skip = (uint32_t)(h_skip % (size - 1) + 1),
 			.id = candidates[i].id,
 		};
-		if (heap != NULL)
-			heap[i] = (struct maglev_turn){
-				.next_turn = 1,
-				.weight = candidates[i].weight,
-				.walker = i,
-			};
 	}
-
-	if (equal_weights)
-		fill_round_robin(table, size, walkers, n_weighted, used);
-	else
-		fill_weighted(table, size, walkers, heap, n_weighted, used);
+	schedule_classes(&sc, candidates, n_weighted, keys);
+	fill_table(table, size, walkers, &sc, used);
 	ret = 0;
 out:
-	free(heap);
+	free(sc.tied_members);
+	free(sc.tied);
+	free(sc.members);
+	free(sc.classes);
+	free(sc.heap);
+	free(keys);
 	free(used);
 	free(walkers);
 	free(candidates);

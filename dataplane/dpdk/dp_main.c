@@ -26,6 +26,7 @@
 
 #include "dp.h"
 #include "elb_dp_api.h"
+#include "elb_heap.h"
 #include "elb_notify.h"
 #include "elb_options.h"
 #include "elb_snapshot.h"
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
 
 	if (elb_version_requested(argc, argv))
 		return elb_version_print("edgelb-dp", ELB_DP_PROTOCOL_VERSION);
+	elb_heap_keep_freed();
 	elb_notify_init();
 	eal_args = rte_eal_init(argc, argv);
 	if (eal_args < 0)

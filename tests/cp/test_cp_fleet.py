@@ -14,6 +14,10 @@ Checks:
     given another backend set over its own socket raises fleet_disagree
     (and the counter) after fleet.disagree_after_ms, is pushed the state
     again, and fleet_agree follows; `edgelbctl fleet` shows it;
+  - a stream of changes for longer than fleet.disagree_after_ms: no alarm
+    (reports older than a dataplane's acknowledgement are not held against
+    it), the counters and tables polls go on (each dataplane's report stays
+    younger than three poll intervals), and both agree once it ends;
   - explain: `edgelbctl explain` through edgelb-cp asks both dataplanes;
     before a flow's first packet both name the same backend, and the
     packet is captured going there; afterwards the dataplane that saw it
@@ -389,6 +393,35 @@ class Env(Harness):
                     f"fleet_agree {t_agree:.2f} s after dp1 was changed directly "
                     f"(disagree_after_ms {DISAGREE_AFTER_MS})")
 
+    # ---- a stream of changes -----------------------------------------------------
+
+    def run_stream(self):
+        backend = BACKENDS_A[0]
+        seconds = 2 * DISAGREE_AFTER_MS / 1000 + 1
+        self.sub.events.clear()
+        changes, oldest_report_ms = 0, 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r = rpc.request(self.cp_sock, "backend.weight",
+                            self.vip_params(VIP_A, backend=backend, weight=2 + changes % 2))
+            self.check("result" in r, f"change {changes} answered: {r}")
+            changes += 1
+            for d in self.fleet_vip(VIP_A)["dataplanes"]:
+                oldest_report_ms = max(oldest_report_ms, d.get("report_age_ms", 0))
+        alarms = [e for e in self.sub.events if e["type"] == "fleet_disagree"]
+        self.check(changes >= 20 and not alarms,
+                   f"no fleet_disagree during {changes} changes over {seconds:.1f} s "
+                   f"(disagree_after_ms {DISAGREE_AFTER_MS}): {alarms}")
+        self.check(oldest_report_ms < 3000,
+                   f"the polls went on: oldest report {oldest_report_ms} ms old (polled every "
+                   "second, not while a push is in flight)")
+        r = rpc.request(self.cp_sock, "backend.weight",
+                        self.vip_params(VIP_A, backend=backend, weight=1))["result"]
+        took = wait_for("both dataplanes agree after the stream",
+                        lambda: self.all_agree(VIP_A, r["generation"]), 10)
+        self.figure(f"fleet: {changes} changes in {seconds:.1f} s, no alarm, oldest report "
+                    f"{oldest_report_ms} ms; both agree {took:.2f} s after the last")
+
     # ---- drains -----------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -533,6 +566,11 @@ def test_explain_through_cp(env):
 def test_fleet_agreement(env):
     with env.checker.scope():
         env.run_fleet()
+
+
+def test_change_stream(env):
+    with env.checker.scope():
+        env.run_stream()
 
 
 def test_drains(env):

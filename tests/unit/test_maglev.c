@@ -608,6 +608,91 @@ static void test_matches_reference(void)
 	free(b);
 }
 
+/*
+ * The builder hands out turns per weight class (backends of one weight
+ * share their passes; classes whose passes tie merge their members in
+ * sorted order). Against the reference's scan over every backend, on many
+ * random sets: few weights (many ties across classes: 1 and 2 meet at every
+ * whole pass), weights that divide one another, zeros mixed in, every
+ * weight distinct, and wide random weights; a table filled up in the
+ * middle of a pass.
+ */
+static uint32_t random_weight(uint64_t *seed, uint32_t kind)
+{
+	static const uint32_t few[] = {1, 2, 3};
+	static const uint32_t dividing[] = {1, 2, 4, 8, 16, 6, 12};
+	uint64_t r = next_random(seed);
+
+	switch (kind) {
+	case 0:
+		return few[r % ELB_ARRAY_SIZE(few)];
+	case 1:
+		return dividing[r % ELB_ARRAY_SIZE(dividing)];
+	case 2:
+		return (uint32_t)(r % 5); /* 0 .. 4: weight 0 drops out */
+	case 3:
+		return 1 + (uint32_t)(r % ELB_MAGLEV_MAX_WEIGHT);
+	case 4:
+		return 7; /* all equal: one class, the round robin */
+	default:
+		return 1 + (uint32_t)(r % 40);
+	}
+}
+
+static bool repeats_earlier(const struct elb_maglev_backend *b, uint32_t i)
+{
+	for (uint32_t j = 0; j < i; j++)
+		if (b[i].family == b[j].family && memcmp(&b[i].addr, &b[j].addr, sizeof(b[i].addr)) == 0)
+			return true;
+	return false;
+}
+
+static void test_matches_reference_random(void)
+{
+	static const uint32_t sizes[] = {ELB_MAGLEV_MIN_SIZE, 1009, 4099, M_DEFAULT};
+	const uint32_t cases = 240, max_n = 400;
+	struct elb_maglev_backend *b = calloc(max_n, sizeof(*b));
+	uint32_t *got = new_table(M_DEFAULT), *ref = new_table(M_DEFAULT);
+	uint64_t seed = 20261204;
+	uint32_t mismatches = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t c = 0; c < cases; c++) {
+		uint32_t size = sizes[next_random(&seed) % ELB_ARRAY_SIZE(sizes)];
+		/* The reference scans every backend per turn: keep the big
+		 * tables to sets of at most 120. */
+		uint32_t n = 1 + (uint32_t)(next_random(&seed) % (size == M_DEFAULT ? 120 : max_n));
+		uint32_t kind = c % 6, weighted = 0;
+
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t w = random_weight(&seed, kind);
+
+			b[i] = next_random(&seed) % 4 == 0
+				       ? v6_backend((uint32_t)next_random(&seed), w, i)
+				       : v4_backend((uint32_t)next_random(&seed), w, i);
+			weighted += w > 0;
+		}
+		/* Random addresses could repeat: move a repeat on until it is new
+		 * (byte 3 is part of the identity in both families). */
+		for (uint32_t i = 1; i < n; i++)
+			while (repeats_earlier(b, i))
+				b[i].addr.v6[3]++;
+		if (weighted == 0)
+			b[0].weight = 1;
+		CU_ASSERT_EQUAL_FATAL(elb_maglev_build(got, size, b, n), 0);
+		ref_build_weighted(ref, size, b, n);
+		if (memcmp(got, ref, size * sizeof(*got)) != 0) {
+			if (mismatches++ < 5)
+				printf("\n    case %u: M %u, %u backends, weights of kind %u differ", c,
+				       size, n, kind);
+		}
+	}
+	CU_ASSERT_EQUAL(mismatches, 0);
+	free(ref);
+	free(got);
+	free(b);
+}
+
 /* Every slot holds one of the weighted backends' ids, whatever the mix. */
 static void test_every_slot_filled(void)
 {
@@ -956,6 +1041,7 @@ int main(void)
 		ELB_TEST(test_order_independence),
 		ELB_TEST(test_known_answer),
 		ELB_TEST(test_matches_reference),
+		ELB_TEST(test_matches_reference_random),
 		ELB_TEST(test_every_slot_filled),
 		ELB_TEST(test_ipv4_identity_ignores_tail),
 		ELB_TEST(test_errors),

@@ -114,6 +114,16 @@ found:
 	return vip;
 }
 
+/* The flow table of the CPU this runs on (bpf/edgelb_xdp_maps.h): NULL
+ * only if user space created none for it, and then packets go as on a
+ * failed insert, without flow. */
+static __always_inline void *flow_table(void)
+{
+	uint32_t cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&flows, &cpu);
+}
+
 static __always_inline uint32_t state_timeout(const struct elb_xdp_vip *vip, uint32_t state)
 {
 	/* state comes from elb_flow_state_new/next: always in range; the
@@ -320,8 +330,10 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 				  bool *unsure, struct elb_pipeline_result *res)
 {
 	const struct elb_xdp_node *nd = &node_config;
-	struct elb_xdp_flow *flow, *stale = NULL;
+	struct elb_xdp_flow *flow = NULL, *stale = NULL;
 	struct elb_backend_counters *bc;
+	struct elb_xdp_flow_id id;
+	void *table;
 	struct elb_vip_counters *vc;
 	uint64_t now_ns;
 	uint32_t now_tick;
@@ -357,7 +369,10 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 		*hash = elb_flow_hash(&pkt->key, &nd->seed);
 		*hashed = true;
 	}
-	flow = bpf_map_lookup_elem(&flows, &pkt->key);
+	elb_xdp_flow_id_set(&id, &pkt->key, res->vip_index);
+	table = flow_table();
+	if (table)
+		flow = bpf_map_lookup_elem(table, &id);
 	/* An expired entry is a miss, as elb_flow_lookup frees it; it is kept
 	 * aside to be overwritten like the way elb_flow_insert would reuse. */
 	if (flow && (flow->state == ELB_FLOW_FREE || elb_flow_tick_expired(flow->expiry, now_tick))) {
@@ -428,9 +443,9 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 				 * (and so without rate limit). */
 				flow_start(&fresh, vip, state, now_tick, *backend_slot, *backend,
 					   midstream);
-				if (bpf_map_update_elem(&flows, &pkt->key, &fresh, BPF_ANY) == 0 &&
+				if (table && bpf_map_update_elem(table, &id, &fresh, BPF_ANY) == 0 &&
 				    vip->rate_limited)
-					flow = bpf_map_lookup_elem(&flows, &pkt->key);
+					flow = bpf_map_lookup_elem(table, &id);
 			}
 			if (midstream) {
 				res->midstream = 1;
@@ -606,10 +621,11 @@ int edgelb_xdp(struct xdp_md *ctx)
 /*
  * Benchmark only (edgelb-xdp-bench --katran): the least an established
  * packet costs in this design, over the live maps: the parse, the VIP and
- * flow lookups, the backend, and the IPIP header written in front (Ethernet
- * padding trimmed), without the flow state, counters, rate limit or checks
- * of edgelb_xdp. What edgelb_xdp costs above it is its bookkeeping. IPv4
- * backends only; anything else is XDP_PASS.
+ * flow lookups (the CPU's table, then the flow), the backend, and the IPIP
+ * header written in front (Ethernet padding trimmed), without the flow
+ * state, counters, rate limit or checks of edgelb_xdp. What edgelb_xdp
+ * costs above it is its bookkeeping. IPv4 backends only; anything else is
+ * XDP_PASS.
  */
 SEC("?xdp") /* not loaded unless asked for (xdp_dataplane.load_bench_floor) */
 int edgelb_floor_lookups(struct xdp_md *ctx)
@@ -622,7 +638,9 @@ int edgelb_floor_lookups(struct xdp_md *ctx)
 	const struct elb_xdp_flow *flow;
 	const struct elb_xdp_vip *vip;
 	struct elb_packet pkt;
+	struct elb_xdp_flow_id id;
 	bool address_known;
+	void *table;
 	uint32_t slot;
 	int out_len, move;
 
@@ -631,7 +649,11 @@ int edgelb_floor_lookups(struct xdp_md *ctx)
 	vip = vip_find(&pkt.key, &address_known);
 	if (vip == NULL)
 		return XDP_PASS;
-	flow = bpf_map_lookup_elem(&flows, &pkt.key);
+	table = flow_table();
+	if (table == NULL)
+		return XDP_PASS;
+	elb_xdp_flow_id_set(&id, &pkt.key, vip->index);
+	flow = bpf_map_lookup_elem(table, &id);
 	if (flow == NULL)
 		return XDP_PASS;
 	slot = flow->backend_id;

@@ -31,7 +31,17 @@
  *               an older edgelb-xdp (1 + n entries) has no previous
  *               owners: the lookup past its end fails, no alternate.
  *   backends    ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_slot
- *   flows       LRU_PERCPU_HASH              struct elb_flow_key -> struct elb_xdp_flow
+ *   flows       ARRAY_OF_MAPS[possible CPUs] CPU number -> that CPU's flow
+ *               table, an LRU_HASH of struct elb_flow_key -> struct
+ *               elb_xdp_flow (max_entries: --flows, per CPU). The program
+ *               reads only the table of the CPU it runs on: per-CPU tables
+ *               as the DPDK workers own theirs, with the value inside the
+ *               hash element (one dependent load less per packet than the
+ *               LRU_PERCPU_HASH of earlier versions, whose per-CPU value is
+ *               a separate allocation). User space creates the tables
+ *               (dataplane/xdp/xdp_flows.c), and adopts a pinned
+ *               LRU_PERCPU_HASH of an earlier version by copying each CPU's
+ *               copy into that CPU's table.
  *   counters    PERCPU_ARRAY[1]              struct elb_worker_counters
  *   vip_counters PERCPU_ARRAY[ELB_MAX_VIPS]  struct elb_vip_counters
  *   backend_counters PERCPU_ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_counters
@@ -114,9 +124,38 @@ struct elb_xdp_vip {
 };
 _Static_assert(sizeof(struct elb_xdp_vip) == 16 + 32 + 4 * ELB_FLOW_STATE_COUNT, "VIP layout");
 
+/* The key of a flow table: the client's address and the ports, with the
+ * VIP's index in place of the VIP's address, protocol and family (which
+ * the VIP fixes): 24 bytes instead of struct elb_flow_key's 40, so the
+ * kernel hashes and compares less, and an element holds key and value in
+ * fewer cache lines. The DPDK table keys its entries the same way (struct
+ * elb_flow_id, dataplane/core/elb_flow_table.h, a header the BPF build
+ * cannot include), with the same consequence: an entry of a VIP index given
+ * to another VIP since names a slot of no VIP of that index, and
+ * backend_still_valid re-picks it. */
+struct elb_xdp_flow_id {
+	union elb_addr src; /* client */
+	uint16_t sport;     /* network order */
+	uint16_t dport;     /* network order */
+	uint16_t vip_index; /* struct elb_xdp_vip.index of the VIP the packet found */
+	uint16_t pad;       /* zero: hash keys compare as bytes */
+};
+_Static_assert(sizeof(struct elb_xdp_flow_id) == 24, "flow id layout");
+
+ELB_INLINE void elb_xdp_flow_id_set(struct elb_xdp_flow_id *id, const struct elb_flow_key *key,
+				    uint16_t vip_index)
+{
+	id->src = key->src;
+	id->sport = key->sport;
+	id->dport = key->dport;
+	id->vip_index = vip_index;
+	id->pad = 0;
+}
+
 /* One flow of one CPU: what struct elb_flow_entry and its bucket header
  * way hold in the DPDK table. state ELB_FLOW_FREE (a value never written by
- * the program, e.g. another CPU's zeroed copy) or an expired tick = miss. */
+ * the program, e.g. a zeroed copy of an earlier version's per-CPU map) or
+ * an expired tick = miss. */
 struct elb_xdp_flow {
 	uint32_t backend_id;
 	uint32_t backend_gen;
@@ -134,8 +173,9 @@ _Static_assert(sizeof(struct elb_xdp_flow) == 32, "flow value layout");
  * them (their layout: at the top). A program that uses only some defines
  * ELB_XDP_MAPS_SOME and an ELB_XDP_MAP_<NAME> for each before including
  * this header: any other map in its object would be created when it loads. flow_count.bpf.c uses
- * backends and flows, both the live instance's (bpf_map__reuse_fd before
- * load), so that there the sizes below are never used.
+ * backends, the live instance's (bpf_map__reuse_fd before load), so that
+ * there its size is never used; it reads the flow tables as an iterator's
+ * elements, not through a map.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -193,11 +233,24 @@ struct {
 #endif
 
 #if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_FLOWS)
+/* Template of the per-CPU flow tables (the kernel checks every inner map
+ * against it, except for max_entries). One CPU writes each table, so the
+ * common LRU list (no BPF_F_NO_COMMON_LRU) is never contended, and it lets
+ * that CPU use every entry. */
+struct flow_table {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ELB_XDP_DEFAULT_FLOWS);
+	/* Sizes, not __type(): libbpf 1.1 cannot size a struct key of an
+	 * inner map definition ("can't determine key size"). */
+	__uint(key_size, sizeof(struct elb_xdp_flow_id));
+	__uint(value_size, sizeof(struct elb_xdp_flow));
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, ELB_XDP_DEFAULT_FLOWS); /* user space may resize before load */
-	__type(key, struct elb_flow_key);
-	__type(value, struct elb_xdp_flow);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* user space sets libbpf_num_possible_cpus() before load */
+	__type(key, uint32_t);
+	__array(values, struct flow_table);
 } flows SEC(".maps");
 #endif
 

@@ -1,23 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * Live flows per backend slot, counted in the kernel: a BPF map-element
- * iterator over the XDP dataplane's flow map (vip.tables, drains; see
- * xdp_flow_counts in dataplane/xdp/xdp_flow_count.c). User space attaches
- * count_flows to the live flows map, zeroes flow_counts, reads an iterator
- * fd to its end and reads flow_counts: nothing per flow crosses to user
- * space (one byte per ELB_FLOW_COUNT_CHUNK flows, to end each read()),
- * where the batch lookup copied every CPU's copy of every value.
+ * iterator over the XDP dataplane's flow tables, one per CPU (vip.tables,
+ * drains; see xdp_flow_counts in dataplane/xdp/xdp_flow_count.c). User
+ * space attaches count_flows once to each CPU's table, zeroes flow_counts,
+ * reads each iterator fd to its end and reads flow_counts: nothing per
+ * flow crosses to user space (one byte per ELB_FLOW_COUNT_CHUNK flows, to
+ * end each read()), where the batch lookup copies every flow out.
  *
- * Its maps, backends and flows, are the live instance's (bpf_map__reuse_fd
- * before load), defined in bpf/edgelb_xdp_maps.h with the others, and
- * nothing here writes them. flows is not read through the map: the
- * iterator hands each element over in ctx.
+ * Its one map, backends, is the live instance's (bpf_map__reuse_fd before
+ * load), defined in bpf/edgelb_xdp_maps.h with the others, and nothing here
+ * writes it. The flow tables are not read through a map: the iterator hands
+ * each element over in ctx.
  *
  * The rule is xdp_flow_count_batch's (the user-space fallback), and both
- * must count alike (tests/bpf/test_xdp_flow_count.c): a flow counts once,
- * for the first CPU (in CPU order) whose copy is in use, not expired at
- * the walk's tick (when check_expiry) and names a slot below n_slots whose
- * generation in the backends map is the copy's.
+ * must count alike (tests/bpf/test_xdp_flow_count.c): each CPU's table
+ * counts its own flows, as the DPDK dataplane sums its workers' tables: an
+ * entry counts when it is in use, not expired at the walk's tick (when
+ * check_expiry) and names a slot below n_slots whose generation in the
+ * backends map is the entry's. A flow whose packets met two CPUs (no RSS)
+ * is in two tables and counts twice, as it would in two workers.
  */
 #include "elb_flow_state.h"
 #include "elb_pipeline.h"
@@ -28,7 +30,6 @@
 #include "edgelb_flow_clock.h"
 #define ELB_XDP_MAPS_SOME
 #define ELB_XDP_MAP_BACKENDS
-#define ELB_XDP_MAP_FLOWS
 #include "edgelb_xdp_maps.h"
 
 /* The context of "iter/bpf_map_elem" programs (the kernel's
@@ -47,7 +48,7 @@ struct bpf_iter__bpf_map_elem {
 	struct bpf_iter_meta *meta;
 	struct bpf_map *map;
 	void *key;   /* read-only; NULL on the last call */
-	void *value; /* per-CPU map: every possible CPU's value, each rounded up to 8 bytes */
+	void *value; /* read-only; one struct elb_xdp_flow (a CPU's table is not a per-CPU map) */
 };
 
 /*
@@ -64,13 +65,6 @@ struct bpf_iter__bpf_map_elem {
 #ifndef ELB_FLOW_COUNT_CHUNK
 #define ELB_FLOW_COUNT_CHUNK 4096
 #endif
-
-/* libbpf_num_possible_cpus(), set before load. The iterator's buffer
- * holds that many values, and attaching checks the program's largest
- * offset into it against that size: the CPU loop must be bounded by this
- * constant (the verifier reads it from the frozen .rodata), not by a
- * compile-time maximum. */
-const volatile uint32_t ncpus = 1;
 
 /* Set by user space before each walk (see the top). */
 uint32_t n_slots;       /* snap->n_backend_slots, at most ELB_MAX_BACKEND_SLOTS */
@@ -98,10 +92,11 @@ static __always_inline uint32_t balancer_tick(void)
 SEC("iter/bpf_map_elem")
 int count_flows(struct bpf_iter__bpf_map_elem *ctx)
 {
-	const uint8_t *values = ctx->value;
-	const size_t stride = (sizeof(struct elb_xdp_flow) + 7) & ~(size_t)7;
+	const struct elb_xdp_flow *f = ctx->value;
+	const struct elb_backend_slot *b;
+	uint32_t slot;
 
-	if (values == NULL)
+	if (f == NULL)
 		return 0; /* the call after the last element */
 	if (check_expiry && !tick_given) {
 		now_tick = balancer_tick();
@@ -113,27 +108,19 @@ int count_flows(struct bpf_iter__bpf_map_elem *ctx)
 
 		bpf_seq_write(ctx->meta->seq, &mark, sizeof(mark));
 	}
-	for (uint32_t cpu = 0; cpu < ncpus; cpu++) {
-		const struct elb_xdp_flow *f = (const void *)(values + cpu * stride);
-		const struct elb_backend_slot *b;
-		uint32_t slot;
-
-		if (f->state == ELB_FLOW_FREE ||
-		    (check_expiry && elb_flow_tick_expired(f->expiry, now_tick)))
-			continue;
-		slot = f->backend_id;
-		if (slot >= n_slots)
-			continue;
-		b = bpf_map_lookup_elem(&backends, &slot);
-		if (b == NULL || b->gen != f->backend_gen)
-			continue;
-		/* slot < n_slots <= ELB_MAX_BACKEND_SLOTS; the verifier wants the
-		 * array's own bound. */
-		if (slot < ELB_MAX_BACKEND_SLOTS) {
-			flow_counts[slot]++;
-			flows_counted++;
-		}
-		break;
+	if (f->state == ELB_FLOW_FREE || (check_expiry && elb_flow_tick_expired(f->expiry, now_tick)))
+		return 0;
+	slot = f->backend_id;
+	if (slot >= n_slots)
+		return 0;
+	b = bpf_map_lookup_elem(&backends, &slot);
+	if (b == NULL || b->gen != f->backend_gen)
+		return 0;
+	/* slot < n_slots <= ELB_MAX_BACKEND_SLOTS; the verifier wants the
+	 * array's own bound. */
+	if (slot < ELB_MAX_BACKEND_SLOTS) {
+		flow_counts[slot]++;
+		flows_counted++;
 	}
 	return 0;
 }

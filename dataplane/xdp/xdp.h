@@ -20,9 +20,23 @@
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
 
+struct bpf_link;
+struct bpf_map;
 struct edgelb_xdp_bpf;
+struct elb_flow_key;
+struct elb_xdp_flow;
+struct elb_xdp_flow_id;
 struct flow_count_bpf;
 struct xdp_flow_counter;
+
+/* The flow tables (bpf/edgelb_xdp_maps.h, flows; xdp_flows.c): CPU cpu's
+ * table is fds[cpu], an LRU_HASH of struct elb_xdp_flow_id -> struct
+ * elb_xdp_flow held by the outer map; these fds are user space's own. */
+struct xdp_flow_tables {
+	int *fds;          /* [n] */
+	int n;             /* libbpf_num_possible_cpus() */
+	uint32_t capacity; /* entries per CPU's table */
+};
 
 /* The MAC the replay puts in the Ethernet source of what it sends: the one
  * DPDK's net_pcap port has, so both replays write the same frames. */
@@ -41,6 +55,10 @@ struct xdp_dataplane {
 	 * the maps hold one snapshot throughout. */
 	uint64_t maps_seq;
 	uint8_t iface_mac[6]; /* Ethernet source of XDP_TX frames */
+	struct xdp_flow_tables flows; /* the live flow tables, one per CPU */
+	/* Flows copied from a pinned flow map of an earlier version's layout
+	 * at load (xdp_flows_adopt_percpu); 0 if there was none. */
+	uint64_t flows_adopted;
 	/* Set before xdp_dataplane_load by edgelb-xdp-bench only: load the
 	 * benchmark program edgelb_floor_lookups too. */
 	bool load_bench_floor;
@@ -55,6 +73,7 @@ struct xdp_dataplane {
 	 * NULL if it could not be loaded (explain_err says why); forwarding
 	 * does not depend on it. */
 	struct edgelb_xdp_bpf *explain;
+	int explain_flows_fd; /* its one scratch flow table, in every CPU's entry */
 	char explain_err[128];
 	uint64_t explain_load_ns; /* what loading it added to the start */
 	/* The replay's clock for explain: the pcap time of the next packet.
@@ -66,6 +85,7 @@ struct xdp_dataplane {
 	 * not be loaded (flow_count_err says why): counts then go by batch
 	 * lookup from user space. */
 	struct flow_count_bpf *flow_count;
+	struct bpf_link **flow_count_links; /* [flows.n]: its iterator on each CPU's table */
 	char flow_count_err[160];
 	uint64_t flow_count_load_ns; /* what loading it added to the start */
 	/* edgelb-xdp only: the counting thread, which then owns flow_count
@@ -75,10 +95,12 @@ struct xdp_dataplane {
 };
 
 /*
- * Open and load the program. flows: capacity of the per-CPU flow table
+ * Open and load the program. flows: capacity of each CPU's flow table
  * (0: ELB_XDP_DEFAULT_FLOWS). pin_dir: NULL, or a bpffs directory where
  * the maps are pinned, and reused if already there (a restarted agent keeps
- * its flows and learns the slots and generations in force from them).
+ * its flows and learns the slots and generations in force from them; pinned
+ * flow tables keep their size, and a pinned flow map of the earlier
+ * LRU_PERCPU_HASH layout is adopted, see xdp_flows.c).
  * @return 0 or -errno (message printed).
  */
 int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin_dir);
@@ -121,9 +143,10 @@ struct xdp_flow_walk {
 
 /*
  * Add to per_slot[s] (snap->n_backend_slots entries) the live flows of the
- * flow map whose live copy names slot s with its generation: a flow counts
- * once, for the first CPU whose copy is in use, not expired (if
- * check_expiry) and names a slot of snap with the slot's generation. The
+ * flow tables that name slot s with its generation: each CPU's table counts
+ * its entries in use, not expired (if check_expiry) and naming a slot of
+ * snap with the slot's generation (a flow in two CPUs' tables counts twice,
+ * as in two DPDK workers' tables). The
  * iterator reads the generations from the backends map, so snap must be
  * what the maps hold (dp->snap); the batch lookup reads them from snap.
  * @return 0 or -errno (-EOPNOTSUPP: no iterator loaded).
@@ -183,6 +206,46 @@ int xdp_maps_init_globals(struct xdp_dataplane *dp);
  *         set, or -errno.
  */
 int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint32_t *max_gen);
+
+/* ---- the flow tables (xdp_flows.c) ---- */
+
+/* Before the load: the outer map gets one entry per possible CPU, the
+ * tables' template `capacity` entries (0: as compiled). @return 0 or -errno. */
+int xdp_flow_tables_prepare(struct bpf_map *outer, uint32_t capacity);
+/* After the load: t gets an fd for each CPU's table in outer_fd, creating
+ * the tables missing (*created then true) with `capacity` entries.
+ * @return 0 or -errno (t then empty). */
+int xdp_flow_tables_open(struct xdp_flow_tables *t, int outer_fd, uint32_t capacity,
+			 bool *created);
+void xdp_flow_tables_close(struct xdp_flow_tables *t);
+/* A new, empty flow table (fd, or -errno). */
+int xdp_flow_table_create(uint32_t capacity, const char *name);
+/* key's entry in every CPU's table: per_cpu[cpu] (t->n of them), zeroed
+ * (state ELB_FLOW_FREE) where a table has none. @return 0, -ENOENT if no
+ * table has it, or -errno. A lookup from user space leaves the LRU order as
+ * it was. */
+int xdp_flow_tables_lookup(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key,
+			   struct elb_xdp_flow *per_cpu);
+/* Write per_cpu[cpu] into CPU cpu's table, or delete key there when its
+ * state is ELB_FLOW_FREE. @return 0 or -errno. */
+int xdp_flow_tables_update(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key,
+			   const struct elb_xdp_flow *per_cpu);
+int xdp_flow_tables_delete(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key);
+/* The flow tables' key of a packet's flow key: its VIP found in the vips
+ * map (vips_fd) as the program finds it. @return 0, -ENOENT (no VIP: the
+ * program never reaches the flow tables) or -errno. */
+int xdp_flow_id_of(int vips_fd, const struct elb_flow_key *key, struct elb_xdp_flow_id *id);
+/* Before the load: a pinned `flows` of the earlier layout (LRU_PERCPU_HASH)
+ * under pin_dir is moved aside to flows_percpu and *old_fd set to it (also when
+ * an earlier start left flows_percpu); -1 if there is none.
+ * @return 0 or -errno. */
+int xdp_flows_set_aside_percpu(const char *pin_dir, int *old_fd);
+/* Copy every CPU's copy in use of every flow of old_fd (LRU_PERCPU_HASH
+ * keyed by struct elb_flow_key) into that CPU's table, keyed by the VIP
+ * index of vips_fd; *adopted counts the copies, *dropped the flows of no
+ * VIP. @return 0 or -errno. */
+int xdp_flows_adopt_percpu(const struct xdp_flow_tables *t, int old_fd, int vips_fd,
+			   uint64_t *adopted, uint64_t *dropped);
 
 extern const struct elb_dp_ops xdp_ops;
 

@@ -43,17 +43,60 @@ static int pin_maps(struct edgelb_xdp_bpf *skel, const char *pin_dir)
 	return 0;
 }
 
-int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin_dir)
+/* The flow tables, after the load: found in (pinned) or added to the outer
+ * map, and the flows of an earlier version's map (old_fd >= 0) copied in. */
+static int open_flow_tables(struct xdp_dataplane *dp, uint32_t flows, const char *pin_dir,
+			    int old_fd)
 {
+	uint32_t want = flows ? flows : ELB_XDP_DEFAULT_FLOWS;
+	uint64_t dropped = 0;
+	bool created;
 	int rc;
 
+	rc = xdp_flow_tables_open(&dp->flows, bpf_map__fd(dp->skel->maps.flows), want, &created);
+	if (rc) {
+		fprintf(stderr, "edgelb-xdp: flow tables: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (!created && flows && dp->flows.capacity != flows)
+		fprintf(stderr, "edgelb-xdp: keeping the pinned flow tables of %u entries per CPU "
+				"(--flows %u takes effect on an empty pin directory)\n",
+			dp->flows.capacity, flows);
+	if (old_fd < 0)
+		return 0;
+	rc = xdp_flows_adopt_percpu(&dp->flows, old_fd, bpf_map__fd(dp->skel->maps.vips),
+				    &dp->flows_adopted, &dropped);
+	if (rc) {
+		/* flows_percpu stays pinned: the next start tries again. */
+		fprintf(stderr, "edgelb-xdp: copying the flows of %s/flows_percpu: %s\n", pin_dir,
+			strerror(-rc));
+		return rc;
+	}
+	fprintf(stderr, "edgelb-xdp: adopted %llu flows of the earlier per-CPU flow map into the "
+			"per-CPU flow tables (%llu of no VIP left out)\n",
+		(unsigned long long)dp->flows_adopted, (unsigned long long)dropped);
+	if (pin_dir) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/flows_percpu", pin_dir);
+		if (unlink(path) && errno != ENOENT)
+			fprintf(stderr, "edgelb-xdp: removing %s: %s\n", path, strerror(errno));
+	}
+	return 0;
+}
+
+int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin_dir)
+{
+	int old_flows_fd = -1, rc;
+
 	dp->started_ns = monotonic_ns();
+	dp->explain_flows_fd = -1;
 	dp->skel = edgelb_xdp_bpf__open();
 	if (dp->skel == NULL) {
 		fprintf(stderr, "edgelb-xdp: cannot open the BPF object: %s\n", strerror(errno));
 		return -errno;
 	}
-	if (flows && (rc = bpf_map__set_max_entries(dp->skel->maps.flows, flows))) {
+	if ((rc = xdp_flow_tables_prepare(dp->skel->maps.flows, flows))) {
 		fprintf(stderr, "edgelb-xdp: flow table size: %s\n", strerror(-rc));
 		return rc;
 	}
@@ -66,11 +109,21 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 		fprintf(stderr, "edgelb-xdp: pin paths: %s\n", strerror(-rc));
 		return rc;
 	}
-	rc = edgelb_xdp_bpf__load(dp->skel);
-	if (rc) {
-		fprintf(stderr, "edgelb-xdp: cannot load the XDP program: %s\n", strerror(-rc));
+	/* A pinned flow map of the earlier layout cannot be reused by libbpf:
+	 * moved aside first, its flows copied in once the tables exist. */
+	if (pin_dir && (rc = xdp_flows_set_aside_percpu(pin_dir, &old_flows_fd))) {
+		fprintf(stderr, "edgelb-xdp: the pinned flow map: %s\n", strerror(-rc));
 		return rc;
 	}
+	rc = edgelb_xdp_bpf__load(dp->skel);
+	if (rc)
+		fprintf(stderr, "edgelb-xdp: cannot load the XDP program: %s\n", strerror(-rc));
+	else
+		rc = open_flow_tables(dp, flows, pin_dir, old_flows_fd);
+	if (old_flows_fd >= 0)
+		close(old_flows_fd);
+	if (rc)
+		return rc;
 	/* Forwarding does not need them: a failure only disables
 	 * flow.explain, or makes flow counts take the batch lookup. */
 	xdp_explain_load(dp);
@@ -116,6 +169,7 @@ void xdp_dataplane_close(struct xdp_dataplane *dp)
 	xdp_flow_counter_stop(dp); /* before the object it walks with */
 	xdp_explain_close(dp);
 	xdp_flow_count_close(dp);
+	xdp_flow_tables_close(&dp->flows);
 	edgelb_xdp_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 	elb_snapshot_free(dp->snap);
@@ -226,7 +280,7 @@ static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
 		elb_counters_sum_add(sum, &w, snap);
 	}
 	if (rc == 0)
-		sum->flow_capacity = bpf_map__max_entries(dp->skel->maps.flows);
+		sum->flow_capacity = dp->flows.capacity; /* per CPU */
 out:
 	free(vips);
 	free(backends);
@@ -277,7 +331,9 @@ static int xdp_status(void *arg, cJSON *out)
 	}
 	elb_dp_json_add_u64(out, "attached_prog_id", dp->prog_id);
 	elb_dp_json_add_u64(out, "snapshot_epoch", dp->snap->epoch);
-	elb_dp_json_add_u64(out, "flow_capacity", bpf_map__max_entries(dp->skel->maps.flows));
+	/* Of each CPU's table: a flow lives in the table of the CPU its
+	 * packets arrive on. */
+	elb_dp_json_add_u64(out, "flow_capacity", dp->flows.capacity);
 	elb_dp_json_add_u64(out, "cpus", (uint64_t)libbpf_num_possible_cpus());
 	elb_dp_json_add_u64(out, "uptime_ms", (monotonic_ns() - dp->started_ns) / 1000000);
 	/* flow.explain's second instance of the program: "ready" or why not. */

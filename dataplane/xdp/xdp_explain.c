@@ -11,18 +11,20 @@
  *            tables are swapped inside the shared outer map, so the explain
  *            instance sees every change; the live maps themselves are never
  *            recreated while the process runs, so the reuse is done once.
- *   scratch  what the program writes per packet: the flow table (a few
- *            entries, holding the one flow being explained) and the
- *            counters. The live flows and counters are never written.
+ *   scratch  what the program writes per packet: the flow tables (one
+ *            table of a few entries, holding the one flow being explained,
+ *            put in every CPU's entry of the instance's own outer map) and
+ *            the counters. The live flows and counters are never written.
  * Its globals (.bss) are its own: the live ones (node_config, vip_filter,
  * the flow clock) are copied in before each run.
  *
  * One explain: parse the frame (elb_parse, as the program does) for its
- * flow key, read the live flow map (a user-space lookup does not touch the
- * LRU order: bpf_percpu_hash_copy() leaves the element unmarked), copy the
- * entry in use to the scratch map for every CPU (BPF_PROG_TEST_RUN runs on
- * the calling one, whichever it is) or delete the key for a miss, and run
- * the program on the frame with BPF_PROG_TEST_RUN.
+ * flow key, read every CPU's live flow table (a user-space lookup does not
+ * touch the LRU order: the kernel's lookup for user space leaves the
+ * element unmarked), copy the entry in use to the scratch table, which
+ * every CPU's entry names (BPF_PROG_TEST_RUN runs on the calling CPU,
+ * whichever it is), or delete the key for a miss, and run the program on
+ * the frame with BPF_PROG_TEST_RUN.
  *
  * Clock: the program's test clock (use_test_clock), so that the decision,
  * run->now_ns and the flow's expiry as reported are judged at one instant.
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -105,6 +108,25 @@ static int classify_maps(struct xdp_dataplane *dp, struct edgelb_xdp_bpf *ex)
 	return 0;
 }
 
+/* One scratch flow table in every CPU's entry of ex's outer map: the run
+ * finds the flow whichever CPU it is on. *fd: the table, or -1. */
+static int scratch_tables_fill(struct edgelb_xdp_bpf *ex, int *fd)
+{
+	int outer = bpf_map__fd(ex->maps.flows), ncpu = libbpf_num_possible_cpus();
+
+	*fd = xdp_flow_table_create(XDP_EXPLAIN_FLOWS, "explain_flows");
+	if (*fd < 0) {
+		int rc = *fd;
+
+		*fd = -1;
+		return rc;
+	}
+	for (uint32_t cpu = 0; cpu < (uint32_t)ncpu; cpu++)
+		if (bpf_map_update_elem(outer, &cpu, fd, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
 int xdp_explain_load(struct xdp_dataplane *dp)
 {
 	uint64_t start = monotonic_ns();
@@ -124,7 +146,8 @@ int xdp_explain_load(struct xdp_dataplane *dp)
 	/* Scratch sizes: one flow; backend counters are optional to the
 	 * program (a missing slot is not counted), and at full size they
 	 * would take 2 MB per CPU for nothing. The VIP counters are not. */
-	rc = bpf_map__set_max_entries(ex->maps.flows, XDP_EXPLAIN_FLOWS);
+	dp->explain_flows_fd = -1;
+	rc = xdp_flow_tables_prepare(ex->maps.flows, XDP_EXPLAIN_FLOWS);
 	if (rc == 0)
 		rc = bpf_map__set_max_entries(ex->maps.backend_counters, 1);
 	if (rc == 0)
@@ -138,11 +161,20 @@ int xdp_explain_load(struct xdp_dataplane *dp)
 		snprintf(dp->explain_err, sizeof(dp->explain_err), "load: %s", strerror(-rc));
 		goto fail;
 	}
+	rc = scratch_tables_fill(ex, &dp->explain_flows_fd);
+	if (rc) {
+		snprintf(dp->explain_err, sizeof(dp->explain_err), "scratch flow table: %s",
+			 strerror(-rc));
+		goto fail;
+	}
 	dp->explain = ex;
 	dp->explain_err[0] = '\0';
 	dp->explain_load_ns = monotonic_ns() - start;
 	return 0;
 fail:
+	if (dp->explain_flows_fd >= 0)
+		close(dp->explain_flows_fd);
+	dp->explain_flows_fd = -1;
 	edgelb_xdp_bpf__destroy(ex);
 	fprintf(stderr, "edgelb-xdp: flow.explain unavailable: %s\n", dp->explain_err);
 	return rc;
@@ -150,36 +182,38 @@ fail:
 
 void xdp_explain_close(struct xdp_dataplane *dp)
 {
+	if (dp->explain != NULL && dp->explain_flows_fd >= 0)
+		close(dp->explain_flows_fd);
+	dp->explain_flows_fd = -1;
 	edgelb_xdp_bpf__destroy(dp->explain);
 	dp->explain = NULL;
 }
 
 /*
- * The live entry of key: the CPUs whose copy is in use and not expired at
- * now_ns (holders), and of those the one expiring last (where), whose copy
- * the decision runs on (*used). Other CPUs' copies of a per-CPU entry are
- * zeroed (state FREE), as the program reads them: a miss.
+ * The live entry of key: the CPUs whose table holds it in use and not
+ * expired at now_ns (holders), and of those the one expiring last (where),
+ * whose copy the decision runs on (*used).
  */
-static int live_flow(struct xdp_dataplane *dp, const struct elb_flow_key *key, uint64_t now_ns,
+static int live_flow(struct xdp_dataplane *dp, const struct elb_xdp_flow_id *key, uint64_t now_ns,
 		     struct elb_explain_flow *out, struct elb_xdp_flow *used)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
+	int ncpu = dp->flows.n;
 	uint32_t now_tick = elb_flow_tick(now_ns);
-	uint8_t *values;
+	struct elb_xdp_flow *values;
 	int rc = 0;
 
 	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	values = calloc((size_t)ncpu, stride);
+		return -EINVAL;
+	values = calloc((size_t)ncpu, sizeof(*values));
 	if (values == NULL)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.flows), key, values)) {
-		rc = errno == ENOENT ? 0 : -errno;
+	rc = xdp_flow_tables_lookup(&dp->flows, key, values);
+	if (rc) {
+		rc = rc == -ENOENT ? 0 : rc;
 		goto out;
 	}
 	for (int cpu = 0; cpu < ncpu; cpu++) {
-		const struct elb_xdp_flow *f = (const void *)(values + (size_t)cpu * stride);
+		const struct elb_xdp_flow *f = &values[cpu];
 
 		if (f->state == ELB_FLOW_FREE || elb_flow_tick_expired(f->expiry, now_tick))
 			continue;
@@ -208,27 +242,14 @@ out:
 	return rc;
 }
 
-/* The scratch map's entry for key: flow on every CPU, or none. */
-static int scratch_flow_set(struct edgelb_xdp_bpf *ex, const struct elb_flow_key *key,
+/* The scratch table's entry for key (every CPU's entry names that table):
+ * flow, or none. */
+static int scratch_flow_set(int fd, const struct elb_xdp_flow_id *key,
 			    const struct elb_xdp_flow *flow)
 {
-	int fd = bpf_map__fd(ex->maps.flows), ncpu = libbpf_num_possible_cpus(), rc = 0;
-	size_t stride = xdp_percpu_stride(sizeof(*flow));
-	uint8_t *values;
-
 	if (flow == NULL)
 		return bpf_map_delete_elem(fd, key) && errno != ENOENT ? -errno : 0;
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	values = calloc((size_t)ncpu, stride);
-	if (values == NULL)
-		return -ENOMEM;
-	for (int cpu = 0; cpu < ncpu; cpu++)
-		memcpy(values + (size_t)cpu * stride, flow, sizeof(*flow));
-	if (bpf_map_update_elem(fd, key, values, BPF_ANY))
-		rc = -errno;
-	free(values);
-	return rc;
+	return bpf_map_update_elem(fd, key, flow, BPF_ANY) ? -errno : 0;
 }
 
 int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
@@ -237,9 +258,10 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 	struct xdp_dataplane *dp = arg;
 	struct edgelb_xdp_bpf *ex = dp->explain;
 	struct elb_xdp_flow used = {0};
+	struct elb_xdp_flow_id id;
 	struct elb_packet pkt;
 	bool have_key;
-	int rc;
+	int rc = 0;
 
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
 		    .data_out = run->out, .data_size_out = sizeof(run->out), .repeat = 1);
@@ -256,17 +278,25 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 	run->where_name = "cpu";
 	run->now_ns = dp->explain_test_clock ? dp->explain_now_ns : monotonic_ns();
 
-	/* No key (not IP, malformed): the program never reaches the flow map. */
+	/* No key (not IP, malformed) or no VIP: the program never reaches the
+	 * flow tables. */
 	memset(&pkt, 0, sizeof(pkt));
 	have_key = elb_parse(frame, frame + len, &pkt) == ELB_PARSE_IP;
 	if (have_key) {
-		rc = live_flow(dp, &pkt.key, run->now_ns, &run->flow, &used);
+		rc = xdp_flow_id_of(bpf_map__fd(dp->skel->maps.vips), &pkt.key, &id);
+		have_key = rc == 0;
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	if (have_key) {
+		rc = live_flow(dp, &id, run->now_ns, &run->flow, &used);
 		if (rc == 0)
-			rc = scratch_flow_set(ex, &pkt.key, run->flow.found ? &used : NULL);
-		if (rc) {
-			snprintf(err, errlen, "flow map: %s", strerror(-rc));
-			return rc;
-		}
+			rc = scratch_flow_set(dp->explain_flows_fd, &id,
+					      run->flow.found ? &used : NULL);
+	}
+	if (rc) {
+		snprintf(err, errlen, "flow map: %s", strerror(-rc));
+		return rc;
 	}
 
 	memcpy(ex->bss, dp->skel->bss, sizeof(*ex->bss));
@@ -294,6 +324,6 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 	}
 	/* Leave the scratch map empty: the next explain starts from nothing. */
 	if (have_key)
-		scratch_flow_set(ex, &pkt.key, NULL);
+		scratch_flow_set(dp->explain_flows_fd, &id, NULL);
 	return rc;
 }

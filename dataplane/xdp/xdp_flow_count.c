@@ -3,15 +3,16 @@
  * Live flows per backend slot on the XDP dataplane (struct
  * elb_dp_ops.flow_counts: vip.tables, drains). Control path.
  *
- * Two walks of the live flow map, one rule (see bpf/flow_count.bpf.c):
+ * Two walks of the live flow tables (one per CPU), one rule (see
+ * bpf/flow_count.bpf.c):
  *   iterator      bpf/flow_count.bpf.c, a map-element iterator attached
- *                 once to the live flows map, with the live backends map
+ *                 once to each CPU's flow table, with the live backends map
  *                 (bpf_map__reuse_fd): the kernel visits each flow and
  *                 counts it in a per-slot array of the object's .bss, which
  *                 user space zeroes before and reads after the walk. No
  *                 flow crosses to user space.
- *   batch lookup  bpf_map_lookup_batch from user space: every CPU's copy of
- *                 every flow copied out. The path when the iterator cannot
+ *   batch lookup  bpf_map_lookup_batch from user space: every flow of every
+ *                 CPU's table copied out. The path when the iterator cannot
  *                 be loaded: kernels before 5.9 (or before per-CPU hash
  *                 iterators), and kernels in lockdown (integrity or
  *                 confidentiality, as Secure Boot hosts run), which refuse
@@ -34,7 +35,7 @@
  * maps are counted within the wait, so their counts are fresh (age 0-ish);
  * big ones are up to one walk (plus the interval between asks) old.
  * Ownership:
- *   the thread      flow_count (its .bss and iterator link), the spare
+ *   the thread      flow_count (its .bss and iterator links), the spare
  *                   result, the generations it reads, the calibration and
  *                   map fds copied at start: nothing of the control
  *                   thread's (no dp->snap, no dp->skel).
@@ -101,7 +102,10 @@ struct xdp_flow_result {
 struct xdp_flow_counter {
 	/* Set before the thread starts, read-only afterwards. */
 	struct flow_count_bpf *fc; /* the thread's alone; NULL: it walks by batch lookup */
-	int flows_fd, backends_fd;  /* the balancer's maps (batch lookup), dp->skel's fds */
+	struct bpf_link **links;   /* fc's iterator on each CPU's table (n_tables) */
+	const int *flow_fds;       /* the CPUs' flow tables (batch lookup), dp->flows.fds */
+	int n_tables;
+	int backends_fd;           /* the balancer's, dp->skel's fd */
 	uint64_t jiffy_ns, jiffies_offset_ns; /* the balancer's clock calibration */
 	pthread_t thread;
 	/* Set by stop, read by a walk under way between read() calls. */
@@ -168,34 +172,32 @@ static void lockdown_note(char *out, size_t len)
 	fclose(f);
 }
 
+/* Detach and free the iterator links of dp->flow_count. */
+static void flow_count_links_free(struct xdp_dataplane *dp)
+{
+	for (int cpu = 0; dp->flow_count_links != NULL && cpu < dp->flows.n; cpu++)
+		bpf_link__destroy(dp->flow_count_links[cpu]);
+	free(dp->flow_count_links);
+	dp->flow_count_links = NULL;
+}
+
 int xdp_flow_count_load(struct xdp_dataplane *dp)
 {
 	libbpf_print_fn_t old_print;
 	char why[112];
 	uint64_t start = monotonic_ns();
-	union bpf_iter_link_info linfo;
 	struct flow_count_bpf *fc;
-	struct bpf_link *link;
-	int ncpu = libbpf_num_possible_cpus(), rc;
+	int rc;
 
-	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	dp->flow_count = NULL;
+	dp->flow_count_links = NULL;
 	fc = flow_count_bpf__open();
 	if (fc == NULL) {
 		rc = -errno;
 		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "open: %s", strerror(-rc));
 		goto fail;
 	}
-	if (ncpu <= 0) {
-		rc = ncpu ? ncpu : -EINVAL;
-		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "possible CPUs: %s",
-			 strerror(-rc));
-		goto fail;
-	}
-	fc->rodata->ncpus = (uint32_t)ncpu;
 	rc = bpf_map__reuse_fd(fc->maps.backends, bpf_map__fd(dp->skel->maps.backends));
-	if (rc == 0)
-		rc = bpf_map__reuse_fd(fc->maps.flows, bpf_map__fd(dp->skel->maps.flows));
 	if (rc) {
 		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "reuse the live maps: %s",
 			 strerror(-rc));
@@ -210,25 +212,36 @@ int xdp_flow_count_load(struct xdp_dataplane *dp)
 			 rc == -EPERM ? why : "");
 		goto fail;
 	}
-	/* Attaching checks the program's reads of a value against the map's
-	 * per-CPU buffer (ncpus values): a wrong ncpus fails here, not later. */
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.map.map_fd = (uint32_t)bpf_map__fd(fc->maps.flows);
-	opts.link_info = &linfo;
-	opts.link_info_len = sizeof(linfo);
-	link = bpf_program__attach_iter(fc->progs.count_flows, &opts);
-	if (link == NULL) {
-		rc = -errno;
-		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "attach: %s",
-			 strerror(-rc));
+	dp->flow_count_links = calloc((size_t)dp->flows.n, sizeof(*dp->flow_count_links));
+	if (dp->flow_count_links == NULL) {
+		rc = -ENOMEM;
+		snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "links: %s", strerror(-rc));
 		goto fail;
 	}
-	fc->links.count_flows = link; /* destroyed with the skeleton */
+	/* One link per CPU's table. Attaching checks the program's reads of a
+	 * value against the table's value size: a mismatch fails here. */
+	for (int cpu = 0; cpu < dp->flows.n; cpu++) {
+		union bpf_iter_link_info linfo;
+
+		LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+		memset(&linfo, 0, sizeof(linfo));
+		linfo.map.map_fd = (uint32_t)dp->flows.fds[cpu];
+		opts.link_info = &linfo;
+		opts.link_info_len = sizeof(linfo);
+		dp->flow_count_links[cpu] = bpf_program__attach_iter(fc->progs.count_flows, &opts);
+		if (dp->flow_count_links[cpu] == NULL) {
+			rc = -errno;
+			snprintf(dp->flow_count_err, sizeof(dp->flow_count_err), "attach: %s",
+				 strerror(-rc));
+			goto fail;
+		}
+	}
 	dp->flow_count = fc;
 	dp->flow_count_err[0] = '\0';
 	dp->flow_count_load_ns = monotonic_ns() - start;
 	return 0;
 fail:
+	flow_count_links_free(dp);
 	flow_count_bpf__destroy(fc);
 	fprintf(stderr,
 		"edgelb-xdp: flow counts by batch lookup, the BPF iterator is unavailable (%s)\n",
@@ -238,34 +251,19 @@ fail:
 
 void xdp_flow_count_close(struct xdp_dataplane *dp)
 {
+	flow_count_links_free(dp);
 	flow_count_bpf__destroy(dp->flow_count);
 	dp->flow_count = NULL;
 }
 
-/*
- * One iterator walk of the n first slots; the counts are left in
- * fc->bss->flow_counts. Touches fc only (the caller owns it). cancel: NULL,
- * or a flag that ends the walk early with -ECANCELED.
- */
-static int iter_walk(struct flow_count_bpf *fc, uint32_t n, struct xdp_flow_walk *walk,
-		     uint64_t jiffy_ns, uint64_t jiffies_offset_ns, atomic_bool *cancel)
+/* Read one iterator (one CPU's table) to its end. */
+static int iter_read(struct bpf_link *link, atomic_bool *cancel)
 {
 	char buf[1];
 	ssize_t got;
 	int fd, rc = 0;
 
-	/* Only slots below n_slots are counted: the rest is not read. */
-	memset(fc->bss->flow_counts, 0, (size_t)n * sizeof(fc->bss->flow_counts[0]));
-	fc->bss->n_slots = n;
-	fc->bss->check_expiry = walk->check_expiry;
-	fc->bss->tick_given = walk->tick_given;
-	fc->bss->now_tick = walk->now_tick;
-	fc->bss->jiffy_ns = jiffy_ns;
-	fc->bss->jiffies_offset_ns = jiffies_offset_ns;
-	fc->bss->flows_seen = 0;
-	fc->bss->flows_counted = 0;
-
-	fd = bpf_iter_create(bpf_link__fd(fc->links.count_flows));
+	fd = bpf_iter_create(bpf_link__fd(link));
 	if (fd < 0)
 		return -errno;
 	/*
@@ -291,6 +289,36 @@ static int iter_walk(struct flow_count_bpf *fc, uint32_t n, struct xdp_flow_walk
 		}
 	}
 	close(fd);
+	return rc;
+}
+
+/*
+ * One iterator walk of the n first slots over every CPU's table (links,
+ * n_links); the counts are left in fc->bss->flow_counts. Touches fc only
+ * (the caller owns it). cancel: NULL, or a flag that ends the walk early
+ * with -ECANCELED.
+ */
+static int iter_walk(struct flow_count_bpf *fc, struct bpf_link **links, int n_links, uint32_t n,
+		     struct xdp_flow_walk *walk, uint64_t jiffy_ns, uint64_t jiffies_offset_ns,
+		     atomic_bool *cancel)
+{
+	int rc = 0;
+
+	/* Only slots below n_slots are counted: the rest is not read. */
+	memset(fc->bss->flow_counts, 0, (size_t)n * sizeof(fc->bss->flow_counts[0]));
+	fc->bss->n_slots = n;
+	fc->bss->check_expiry = walk->check_expiry;
+	fc->bss->tick_given = walk->tick_given;
+	fc->bss->now_tick = walk->now_tick;
+	fc->bss->jiffy_ns = jiffy_ns;
+	fc->bss->jiffies_offset_ns = jiffies_offset_ns;
+	fc->bss->flows_seen = 0;
+	fc->bss->flows_counted = 0;
+
+	/* The tick read at the first flow of the walk (tick_given then set)
+	 * judges every table's flows. */
+	for (int cpu = 0; rc == 0 && cpu < n_links; cpu++)
+		rc = iter_read(links[cpu], cancel);
 	if (rc)
 		return rc;
 	if (walk->check_expiry && !walk->tick_given)
@@ -310,8 +338,8 @@ int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *sna
 		return -EOPNOTSUPP;
 	if (dp->counter != NULL)
 		return -EBUSY; /* the counting thread owns the object */
-	rc = iter_walk(fc, n, walk, dp->skel->bss->jiffy_ns, dp->skel->bss->jiffies_offset_ns,
-		       NULL);
+	rc = iter_walk(fc, dp->flow_count_links, dp->flows.n, n, walk, dp->skel->bss->jiffy_ns,
+		       dp->skel->bss->jiffies_offset_ns, NULL);
 	if (rc)
 		return rc;
 	for (uint32_t s = 0; s < n; s++)
@@ -320,62 +348,58 @@ int xdp_flow_count_iter(struct xdp_dataplane *dp, const struct elb_snapshot *sna
 }
 
 /*
- * One batch-lookup walk of the flow map: a flow counts for slot s < n_slots
- * when its live copy names s with gens[s], as the iterator judges it.
- * Allocates its buffers (control path, or the counting thread). cancel:
- * NULL, or a flag that ends the walk early with -ECANCELED (seen between
- * batches).
+ * One batch-lookup walk of the flow tables (flow_fds, n_tables): an entry
+ * counts for slot s < n_slots when it is in use and names s with gens[s],
+ * as the iterator judges it. Allocates its buffers (control path, or the
+ * counting thread). cancel: NULL, or a flag that ends the walk early with
+ * -ECANCELED (seen between batches).
  */
-static int batch_walk(int flows_fd, const uint32_t *gens, uint32_t n_slots,
+static int batch_walk(const int *flow_fds, int n_tables, const uint32_t *gens, uint32_t n_slots,
 		      struct xdp_flow_walk *walk, uint64_t *per_slot, uint64_t *flows_seen,
 		      atomic_bool *cancel)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
-	struct elb_flow_key *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
-	uint8_t *values = calloc((size_t)XDP_FLOW_BATCH * (size_t)(ncpu > 0 ? ncpu : 1), stride);
-	uint64_t token = 0; /* the hash map's batch position (a bucket index) */
-	bool first = true, done = false;
+	struct elb_xdp_flow_id *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
+	struct elb_xdp_flow *values = calloc(XDP_FLOW_BATCH, sizeof(*values));
 	int rc = 0;
 
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	if (keys == NULL || values == NULL || ncpu <= 0) {
-		rc = ncpu <= 0 ? ncpu : -ENOMEM;
+	if (keys == NULL || values == NULL) {
+		rc = -ENOMEM;
 		goto out;
 	}
 	if (walk->check_expiry && !walk->tick_given)
 		walk->now_tick = elb_flow_tick(monotonic_ns());
-	while (!done) {
-		uint32_t count = XDP_FLOW_BATCH;
+	for (int cpu = 0; cpu < n_tables; cpu++) {
+		uint64_t token = 0; /* the hash map's batch position (a bucket index) */
+		bool first = true, done = false;
 
-		if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
-			rc = -ECANCELED;
-			goto out;
-		}
-		if (bpf_map_lookup_batch(flows_fd, first ? NULL : &token, &token, keys, values,
-					 &count, &opts) < 0) {
-			if (errno != ENOENT) {
-				rc = -errno;
+		while (!done) {
+			uint32_t count = XDP_FLOW_BATCH;
+
+			if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
+				rc = -ECANCELED;
 				goto out;
 			}
-			done = true; /* the last batch (count may still be > 0) */
-		}
-		first = false;
-		*flows_seen += count;
-		/* The rule of bpf/flow_count.bpf.c, with gens for the backends map. */
-		for (uint32_t k = 0; k < count; k++) {
-			for (int cpu = 0; cpu < ncpu; cpu++) {
-				const struct elb_xdp_flow *f =
-					(const void *)(values + ((size_t)k * (size_t)ncpu + (size_t)cpu) * stride);
+			if (bpf_map_lookup_batch(flow_fds[cpu], first ? NULL : &token, &token, keys,
+						 values, &count, &opts) < 0) {
+				if (errno != ENOENT) {
+					rc = -errno;
+					goto out;
+				}
+				done = true; /* the last batch (count may still be > 0) */
+			}
+			first = false;
+			*flows_seen += count;
+			/* The rule of bpf/flow_count.bpf.c, with gens for the backends map. */
+			for (uint32_t k = 0; k < count; k++) {
+				const struct elb_xdp_flow *f = &values[k];
 
 				if (f->state == ELB_FLOW_FREE ||
 				    (walk->check_expiry &&
 				     elb_flow_tick_expired(f->expiry, walk->now_tick)))
 					continue;
-				if (f->backend_id < n_slots && gens[f->backend_id] == f->backend_gen) {
+				if (f->backend_id < n_slots && gens[f->backend_id] == f->backend_gen)
 					per_slot[f->backend_id]++;
-					break;
-				}
 			}
 		}
 	}
@@ -398,7 +422,7 @@ int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *sn
 		return -ENOMEM;
 	for (uint32_t s = 0; s < n; s++)
 		gens[s] = snap->backends[s].gen;
-	rc = batch_walk(bpf_map__fd(dp->skel->maps.flows), gens, n, walk, per_slot, &seen, NULL);
+	rc = batch_walk(dp->flows.fds, dp->flows.n, gens, n, walk, per_slot, &seen, NULL);
 	free(gens);
 	return rc;
 }
@@ -409,7 +433,8 @@ int xdp_flow_count_batch(struct xdp_dataplane *dp, const struct elb_snapshot *sn
 static int counter_iter_walk(struct xdp_flow_counter *c, uint32_t n, struct xdp_flow_walk *walk,
 			     struct xdp_flow_result *r)
 {
-	int rc = iter_walk(c->fc, n, walk, c->jiffy_ns, c->jiffies_offset_ns, &c->cancel);
+	int rc = iter_walk(c->fc, c->links, c->n_tables, n, walk, c->jiffy_ns, c->jiffies_offset_ns,
+			   &c->cancel);
 
 	if (rc)
 		return rc;
@@ -439,7 +464,8 @@ static int counter_batch_walk(struct xdp_flow_counter *c, uint32_t n, struct xdp
 	}
 	memset(r->counts, 0, (size_t)n * sizeof(r->counts[0]));
 	r->flows_seen = 0;
-	rc = batch_walk(c->flows_fd, c->gens, n, walk, r->counts, &r->flows_seen, &c->cancel);
+	rc = batch_walk(c->flow_fds, c->n_tables, c->gens, n, walk, r->counts, &r->flows_seen,
+			&c->cancel);
 	if (rc)
 		return rc;
 	r->flows_counted = 0;
@@ -516,7 +542,9 @@ int xdp_flow_counter_start(struct xdp_dataplane *dp)
 	}
 	c->spare = &c->results[0];
 	c->fc = dp->flow_count;
-	c->flows_fd = bpf_map__fd(dp->skel->maps.flows);
+	c->links = dp->flow_count_links;
+	c->flow_fds = dp->flows.fds;
+	c->n_tables = dp->flows.n;
 	c->backends_fd = bpf_map__fd(dp->skel->maps.backends);
 	/* The calibration is written once, before the first packet
 	 * (xdp_maps_init_globals): a copy spares the thread dp->skel. */

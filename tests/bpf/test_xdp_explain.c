@@ -154,16 +154,23 @@ static void dump_percpu(struct dump *d, int fd, const void *key, size_t value_si
 static struct dump live_state(void)
 {
 	struct dump d = {0};
-	int fd = bpf_map__fd(dp.skel->maps.flows);
-	struct elb_flow_key k, nk;
-	void *cursor = NULL;
 	uint32_t zero = 0;
 
-	while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
-		k = nk;
-		cursor = &k;
-		dump_add(&d, &k, sizeof(k));
-		dump_percpu(&d, fd, &k, sizeof(struct elb_xdp_flow));
+	/* Every CPU's flow table, key and value of each flow. */
+	for (int cpu = 0; cpu < dp.flows.n; cpu++) {
+		int fd = dp.flows.fds[cpu];
+		struct elb_xdp_flow_id k, nk;
+		struct elb_xdp_flow v;
+		void *cursor = NULL;
+
+		dump_add(&d, &cpu, sizeof(cpu));
+		while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
+			k = nk;
+			cursor = &k;
+			dump_add(&d, &k, sizeof(k));
+			if (bpf_map_lookup_elem(fd, &k, &v) == 0)
+				dump_add(&d, &v, sizeof(v));
+		}
 	}
 	dump_percpu(&d, bpf_map__fd(dp.skel->maps.counters), &zero,
 		    sizeof(struct elb_worker_counters));
@@ -425,20 +432,20 @@ static void test_kernel_and_malformed(void)
 	free(run);
 }
 
-/* 5. One flow's entry on two CPUs (written here, as RSS would make them):
+/* 5. One flow in two CPUs' tables (written here, as a change of RSS would make them):
  * the explanation is the run on the CPU it names. */
 static void test_cpus(void)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(dp.skel->maps.flows);
+	int ncpu = dp.flows.n;
 	int here = sched_getcpu(), other = here == 0 ? 1 : 0;
-	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
 	struct elb_explain_run *run = calloc(1, sizeof(*run));
 	struct frame f = client(7777, ELB_TCP_ACK);
 	uint64_t now = T0 + 4000 * MS;
 	uint32_t tick = elb_flow_tick(now), s1 = slot_of("10.200.0.1"), s3 = slot_of("10.200.0.3");
 	struct elb_xdp_flow *on_here, *on_other;
+	struct elb_xdp_flow_id id;
 	struct elb_packet pkt;
-	uint8_t *v = calloc((size_t)ncpu, stride);
+	struct elb_xdp_flow *v = calloc((size_t)ncpu, sizeof(*v));
 
 	if (ncpu < 2 || here < 0 || other >= ncpu) {
 		printf("one CPU: the several-CPU case is not tested\n");
@@ -446,8 +453,10 @@ static void test_cpus(void)
 	}
 	memset(&pkt, 0, sizeof(pkt));
 	elb_parse(f.b, f.b + f.len, &pkt);
-	on_here = (void *)(v + (size_t)here * stride);
-	on_other = (void *)(v + (size_t)other * stride);
+	ELB_CHECK(xdp_flow_id_of(bpf_map__fd(dp.skel->maps.vips), &pkt.key, &id) == 0,
+		  "the frame's VIP");
+	on_here = &v[here];
+	on_other = &v[other];
 	on_here->state = on_other->state = ELB_FLOW_TCP_ESTABLISHED;
 	on_here->backend_id = s1;
 	on_other->backend_id = s3;
@@ -455,7 +464,7 @@ static void test_cpus(void)
 	on_other->backend_gen = dp.snap->backends[s3].gen;
 	on_here->expiry = tick + 100;
 	on_other->expiry = tick - 1; /* expired */
-	ELB_CHECK(bpf_map_update_elem(fd, &pkt.key, v, BPF_ANY) == 0, "writing the flow");
+	ELB_CHECK(xdp_flow_tables_update(&dp.flows, &id, v) == 0, "writing the flow");
 	explain_then_run(&f, now, run, "two CPUs, one expired");
 	ELB_CHECK(run->flow.found && run->flow.holders == 1 && run->flow.where == here &&
 		      run->result.backend_slot == s1 && run->result.new_flow == 0,
@@ -465,7 +474,7 @@ static void test_cpus(void)
 	/* Both live: the one expiring last is used, here the other CPU's. */
 	on_here->expiry = tick + 100;
 	on_other->expiry = tick + 200;
-	ELB_CHECK(bpf_map_update_elem(fd, &pkt.key, v, BPF_ANY) == 0, "writing the flow");
+	ELB_CHECK(xdp_flow_tables_update(&dp.flows, &id, v) == 0, "writing the flow");
 	if (pin_to(other) == 0) {
 		explain_then_run(&f, now, run, "two live copies");
 		pin_to(here);

@@ -119,14 +119,13 @@ static double tables_flows(const cJSON *r, bool *counted)
 static const char *const vip_a =
 	"{\"address\":\"10.0.0.10\",\"port\":80,\"protocol\":\"tcp\",\"flows\":true}";
 
-/* FLOWS flows to VIP 10.0.0.10's backends, each live on one CPU, expiring
- * in an hour. */
+/* FLOWS flows to VIP 10.0.0.10's backends, flow i in CPU i % ncpu's
+ * table, expiring in an hour. */
 static int fill(void)
 {
-	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
-	int fd = bpf_map__fd(dp.skel->maps.flows), ncpu = libbpf_num_possible_cpus();
-	struct elb_flow_key *keys = calloc(FILL_CHUNK, sizeof(*keys));
-	uint8_t *values = calloc((size_t)FILL_CHUNK * (size_t)ncpu, stride);
+	int ncpu = dp.flows.n;
+	struct elb_xdp_flow_id *keys = calloc(FILL_CHUNK, sizeof(*keys));
+	struct elb_xdp_flow *values = calloc(FILL_CHUNK, sizeof(*values));
 	uint32_t slots[8], n_slots = 0, expiry = elb_flow_tick((uint64_t)(now_ms() * 1e6)) + 214000;
 
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -137,31 +136,34 @@ static int fill(void)
 			slots[n_slots++] = s;
 	if (n_slots == 0)
 		return -ENOENT;
-	for (uint32_t base = 0; base < FLOWS; base += FILL_CHUNK) {
-		uint32_t n = FLOWS - base < FILL_CHUNK ? FLOWS - base : FILL_CHUNK, count = n;
+	for (uint32_t cpu = 0; cpu < (uint32_t)ncpu; cpu++) {
+		uint32_t i = cpu;
 
-		memset(values, 0, (size_t)FILL_CHUNK * (size_t)ncpu * stride);
-		for (uint32_t k = 0; k < n; k++) {
-			uint32_t i = base + k, slot = slots[i % n_slots];
-			struct elb_xdp_flow *f =
-				(void *)(values + ((size_t)k * (size_t)ncpu + i % (uint32_t)ncpu) * stride);
+		while (i < FLOWS) {
+			uint32_t n = 0, count;
 
-			memset(&keys[k], 0, sizeof(keys[k]));
-			keys[k].family = ELB_AF_INET;
-			keys[k].proto = ELB_IPPROTO_TCP;
-			keys[k].src.v4 = htonl(0x0a000000u + i);
-			keys[k].dst.v4 = htonl(0x0a00000a);
-			keys[k].sport = htons((uint16_t)(1024 + i % 60000));
-			keys[k].dport = htons(80);
-			f->state = ELB_FLOW_TCP_ESTABLISHED;
-			f->expiry = expiry;
-			f->backend_id = slot;
-			f->backend_gen = dp.snap->backends[slot].gen;
-		}
-		if (bpf_map_update_batch(fd, keys, values, &count, &opts) || count != n) {
-			fprintf(stderr, "bpf_map_update_batch: %s (%u of %u)\n", strerror(errno), count,
-				n);
-			return -EIO;
+			memset(values, 0, FILL_CHUNK * sizeof(*values));
+			for (; n < FILL_CHUNK && i < FLOWS; n++, i += (uint32_t)ncpu) {
+				uint32_t slot = slots[i % n_slots];
+				struct elb_xdp_flow *f = &values[n];
+
+				memset(&keys[n], 0, sizeof(keys[n]));
+				keys[n].src.v4 = htonl(0x0a000000u + i);
+				keys[n].sport = htons((uint16_t)(1024 + i % 60000));
+				keys[n].dport = htons(80);
+				keys[n].vip_index = dp.snap->vips[0].index; /* 10.0.0.10 */
+				f->state = ELB_FLOW_TCP_ESTABLISHED;
+				f->expiry = expiry;
+				f->backend_id = slot;
+				f->backend_gen = dp.snap->backends[slot].gen;
+			}
+			count = n;
+			if (bpf_map_update_batch(dp.flows.fds[cpu], keys, values, &count, &opts) ||
+			    count != n) {
+				fprintf(stderr, "bpf_map_update_batch: %s (%u of %u)\n",
+					strerror(errno), count, n);
+				return -EIO;
+			}
 		}
 	}
 	free(keys);

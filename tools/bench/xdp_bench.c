@@ -16,9 +16,10 @@
  * 100 backends, M = 65537, IPIP; the flow table holds 2^20 entries.
  *
  * With --flow-count, only this instead (docs/operator-tools.md, "Costs"):
- * the program loaded with a flow map of N = 2^18, 2^20, 2^22 entries,
- * filled from user space (bpf_map_update_batch) with N established flows
- * over the 100 backends, each live on one CPU (as RSS would place it), and
+ * the program loaded with flow tables of N = 2^18, 2^20, 2^22 entries per
+ * CPU, filled from user space (bpf_map_update_batch) with N established
+ * flows in all over the 100 backends, each in one CPU's table (as RSS
+ * would place it), and
  * the time of the agent's walk for vip.tables (expiry checked) both ways,
  * side by side on the same map: the map-element iterator counting in the
  * kernel (what xdp_ops.flow_counts uses when it loads) and the batch
@@ -150,14 +151,13 @@ static uint64_t fc_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Fill the flow map with n flows over the snapshot's first 100 slots, flow i
- * live on CPU i % ncpu (the other CPUs' copies free). Returns 0 or -errno. */
+/* Fill the flow tables with n flows over the snapshot's first 100 slots,
+ * flow i in CPU i % ncpu's table. Returns 0 or -errno. */
 static int fc_fill(struct xdp_dataplane *dp, uint32_t n, const uint32_t *slots, uint32_t n_slots)
 {
-	int fd = bpf_map__fd(dp->skel->maps.flows), ncpu = libbpf_num_possible_cpus();
-	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
-	struct elb_flow_key *keys = calloc(FC_BATCH, sizeof(*keys));
-	uint8_t *values = calloc((size_t)FC_BATCH * (size_t)ncpu, stride);
+	uint32_t ncpu = (uint32_t)dp->flows.n;
+	struct elb_xdp_flow_id *keys = calloc(FC_BATCH, sizeof(*keys));
+	struct elb_xdp_flow *values = calloc(FC_BATCH, sizeof(*values));
 	uint32_t expiry = elb_flow_tick(fc_now_ns()) + elb_flow_ms_to_ticks(3600000);
 	int rc = 0;
 
@@ -166,31 +166,34 @@ static int fc_fill(struct xdp_dataplane *dp, uint32_t n, const uint32_t *slots, 
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t first = 0; rc == 0 && first < n; first += FC_BATCH) {
-		uint32_t count = n - first < FC_BATCH ? n - first : FC_BATCH;
+	/* Per CPU: flows cpu, cpu + ncpu, ... in batches of FC_BATCH. */
+	for (uint32_t cpu = 0; rc == 0 && cpu < ncpu; cpu++) {
+		uint32_t i = cpu;
 
-		memset(values, 0, (size_t)FC_BATCH * (size_t)ncpu * stride);
-		for (uint32_t k = 0; k < count; k++) {
-			uint32_t i = first + k, slot = slots[i % n_slots];
-			struct elb_flow_key *key = &keys[k];
-			struct elb_xdp_flow *f = (void *)(values + ((size_t)k * (size_t)ncpu +
-								    (size_t)(i % (uint32_t)ncpu)) *
-									   stride);
+		while (rc == 0 && i < n) {
+			uint32_t count = 0;
 
-			memset(key, 0, sizeof(*key));
-			key->family = ELB_AF_INET;
-			key->proto = ELB_IPPROTO_TCP;
-			key->src.v4 = __builtin_bswap32(0x40000000u | (i >> 16));
-			key->sport = __builtin_bswap16((uint16_t)i);
-			key->dst.v4 = __builtin_bswap32(0x0a640001);
-			key->dport = __builtin_bswap16(80);
-			f->backend_id = slot;
-			f->backend_gen = dp->snap->backends[slot].gen;
-			f->state = ELB_FLOW_TCP_ESTABLISHED;
-			f->expiry = expiry;
+			memset(values, 0, FC_BATCH * sizeof(*values));
+			for (; count < FC_BATCH && i < n; count++, i += ncpu) {
+				uint32_t slot = slots[i % n_slots];
+				struct elb_xdp_flow_id *key = &keys[count];
+				struct elb_xdp_flow *f = &values[count];
+
+				/* To 10.100.0.1:80/tcp, the only VIP of the config:
+				 * index 0. */
+				memset(key, 0, sizeof(*key));
+				key->src.v4 = __builtin_bswap32(0x40000000u | (i >> 16));
+				key->sport = __builtin_bswap16((uint16_t)i);
+				key->dport = __builtin_bswap16(80);
+				key->vip_index = dp->snap->vips[0].index;
+				f->backend_id = slot;
+				f->backend_gen = dp->snap->backends[slot].gen;
+				f->state = ELB_FLOW_TCP_ESTABLISHED;
+				f->expiry = expiry;
+			}
+			if (bpf_map_update_batch(dp->flows.fds[cpu], keys, values, &count, &opts))
+				rc = -errno;
 		}
-		if (bpf_map_update_batch(fd, keys, values, &count, &opts))
-			rc = -errno;
 	}
 out:
 	free(keys);
@@ -245,8 +248,9 @@ static int bench_flow_count(void)
 		return 1;
 	}
 	printf("# edgelb-xdp-bench --flow-count: the agent's walk of the flow map (vip.tables)\n\n");
-	printf("LRU_PERCPU_HASH flow map of max_entries N on %d possible CPUs, filled with N "
-	       "established flows over 100 backends (each live on one CPU), counted with the "
+	printf("One LRU_HASH flow table of max_entries N per CPU on %d possible CPUs, filled with "
+	       "N established flows in all over 100 backends (flow i in CPU i %% ncpu's table), "
+	       "counted with the "
 	       "agent's expiry check by the map-element iterator (in the kernel) and by batch "
 	       "lookup (1024 flows per bpf_map_lookup_batch, from user space), one after the "
 	       "other on the same map; median of %d walks each.\n\n",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Control path only: allocates, takes its time (Maglev builds). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,9 @@ static int fail(struct elb_dp_err *err, const char *field, int rc, const char *w
 	return rc;
 }
 
+/* struct elb_snapshot.serial: 0 is left to snapshots made by hand (tests). */
+static _Atomic uint64_t last_serial;
+
 int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapshot *prev,
 		       uint64_t epoch, uint32_t *next_gen, struct elb_snapshot **out,
 		       struct elb_dp_err *err)
@@ -195,6 +199,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 		goto out;
 
 	snap->epoch = epoch;
+	snap->serial = atomic_fetch_add(&last_serial, 1) + 1;
 	snap->seed = cfg->node.hash_seed;
 	snap->source_v4 = cfg->node.source_v4;
 	snap->source_v6 = cfg->node.source_v6;

@@ -208,21 +208,41 @@ static inline bool pick_alternate(const struct elb_snapshot *snap, const struct 
 #define ELB_PIPELINE_PREFETCH_AHEAD 12 /* packets between an entry's prefetch and its use */
 
 /* What the first stage of the pipeline learned about one packet. */
-struct classified {
-	struct elb_packet pkt;
-	uint64_t hash;
-	bool done; /* verdict already final (malformed, not for a VIP) */
-};
+/* A final verdict: not for a VIP, the kernel's. */
+static inline void to_kernel(struct elb_worker *w, struct elb_pipeline_result *res, uint32_t len)
+{
+	res->verdict = ELB_VERDICT_KERNEL;
+	w->counters.verdicts[ELB_VERDICT_KERNEL].packets++;
+	w->counters.verdicts[ELB_VERDICT_KERNEL].bytes += len;
+}
+
+/* The VIP of a parsed IP packet, or its final verdict when it has none. */
+static inline void find_vip(struct elb_worker *w, const struct elb_snapshot *snap, uint32_t len,
+			    struct elb_classified *c, struct elb_pipeline_result *res)
+{
+	bool address_known;
+
+	res->vip_index = vip_find(snap, &c->pkt.key, &address_known);
+	if (res->vip_index != ELB_NO_VIP) {
+		c->done = false;
+		return;
+	}
+	c->done = true;
+	/* A fragment cannot say its port: only an all-ports VIP can take it. */
+	if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known)
+		count_drop(w, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
+	else
+		to_kernel(w, res, len);
+}
 
 /*
  * Stage 1: parse, find the VIP. Leaves a final verdict in res for what is
  * not VIP traffic; the caller hashes the rest (c->hash).
  */
 static inline void classify(struct elb_worker *w, const struct elb_snapshot *snap,
-			    const uint8_t *frame, uint32_t len, struct classified *c,
+			    const uint8_t *frame, uint32_t len, struct elb_classified *c,
 			    struct elb_pipeline_result *res)
 {
-	bool address_known;
 	int parsed;
 
 	memset(res, 0, sizeof(*res));
@@ -236,31 +256,18 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 		count_drop(w, NULL, res, (enum elb_reason)c->pkt.reason, len);
 		return;
 	}
-	if (parsed == ELB_PARSE_NOT_IP)
-		goto to_kernel;
-	elb_flow_key_store_words(&c->pkt.key);
-	res->vip_index = vip_find(snap, &c->pkt.key, &address_known);
-	if (res->vip_index == ELB_NO_VIP) {
-		/* A fragment cannot say its port: only an all-ports VIP can take it. */
-		if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known) {
-			count_drop(w, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
-			return;
-		}
-		goto to_kernel;
+	if (parsed == ELB_PARSE_NOT_IP) {
+		to_kernel(w, res, len);
+		return;
 	}
-	c->done = false;
-	return;
-
-to_kernel:
-	res->verdict = ELB_VERDICT_KERNEL;
-	w->counters.verdicts[ELB_VERDICT_KERNEL].packets++;
-	w->counters.verdicts[ELB_VERDICT_KERNEL].bytes += len;
+	elb_flow_key_store_words(&c->pkt.key);
+	find_vip(w, snap, len, c, res);
 }
 
 /* Stage 2: flow, backend, rate limit, encapsulation. */
 static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,
 			  uint32_t len, uint32_t headroom, uint64_t now_ns,
-			  const struct classified *c, struct elb_pipeline_result *res)
+			  const struct elb_classified *c, struct elb_pipeline_result *res)
 {
 	const uint8_t *end = frame + len;
 	const struct elb_packet *pkt = &c->pkt;
@@ -440,7 +447,7 @@ void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uin
 		      uint32_t len, uint32_t headroom, uint64_t now_ns,
 		      struct elb_pipeline_result *res)
 {
-	struct classified c;
+	struct elb_classified c;
 
 	classify(w, snap, frame, len, &c, res);
 	if (!c.done) {
@@ -460,7 +467,7 @@ __attribute__((constructor)) static void select_flow_hash_x4(void)
 /* Hash the flows of the packets todo[0..n), four at a time, and prefetch
  * each one's bucket header as soon as its hash is known. */
 static inline void hash_flows(struct elb_worker *w, const struct elb_snapshot *snap,
-			      struct classified *c, const uint8_t *todo, uint32_t n)
+			      struct elb_classified *c, const uint8_t *todo, uint32_t n)
 {
 	uint32_t i = 0;
 
@@ -483,36 +490,81 @@ static inline void hash_flows(struct elb_worker *w, const struct elb_snapshot *s
 	}
 }
 
-void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
-			    uint8_t *const *frames, const uint32_t *lens, uint32_t n,
-			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results)
+void elb_pipeline_burst_start(struct elb_worker *w, const struct elb_snapshot *snap,
+			      uint8_t *const *frames, const uint32_t *lens, uint32_t n,
+			      struct elb_pipeline_burst *b)
 {
-	struct classified c[ELB_PIPELINE_BURST_MAX];
-	uint8_t todo[ELB_PIPELINE_BURST_MAX]; /* packets for a VIP, in order */
-	uint32_t i, n_todo = 0;
-
 	if (n > ELB_PIPELINE_BURST_MAX)
 		n = ELB_PIPELINE_BURST_MAX;
-	/* The flow table is far larger than the caches: two misses per packet
-	 * (bucket header, entry) dominate unless they overlap. Classify the
-	 * whole burst, hash its VIP packets four at a time and prefetch every
-	 * bucket header; then decide packet i while prefetching the entry of
-	 * packet i + ELB_PIPELINE_PREFETCH_AHEAD, whose header has arrived by
-	 * then, so that each entry has several decisions' time to arrive. */
-	for (i = 0; i < n; i++) {
-		classify(w, snap, frames[i], lens[i], &c[i], &results[i]);
-		if (!c[i].done)
-			todo[n_todo++] = (uint8_t)i;
+	b->n = n;
+	b->n_todo = 0;
+	b->snapshot_serial = snap->serial;
+	for (uint32_t i = 0; i < n; i++) {
+		b->frames[i] = frames[i];
+		b->lens[i] = lens[i];
+		classify(w, snap, frames[i], lens[i], &b->c[i], &b->results[i]);
+		if (!b->c[i].done)
+			b->todo[b->n_todo++] = (uint8_t)i;
 	}
-	hash_flows(w, snap, c, todo, n_todo);
+	hash_flows(w, snap, b->c, b->todo, b->n_todo);
+}
+
+/* The snapshot changed between the stages: the VIPs and hashes of the
+ * packets that went on to stage 2 are taken again from the new one (their
+ * reception is counted already; their verdicts, if no VIP is left, now). */
+static void restart_on(struct elb_worker *w, const struct elb_snapshot *snap,
+		       struct elb_pipeline_burst *b)
+{
+	uint32_t n_todo = 0;
+
+	for (uint32_t i = 0; i < b->n_todo; i++) {
+		uint32_t p = b->todo[i];
+
+		find_vip(w, snap, b->lens[p], &b->c[p], &b->results[p]);
+		if (b->c[p].done)
+			continue;
+		b->c[p].hash = elb_flow_hash(&b->c[p].pkt.key, &snap->seed);
+		b->todo[n_todo++] = (uint8_t)p;
+	}
+	b->n_todo = n_todo;
+	b->snapshot_serial = snap->serial;
+}
+
+void elb_pipeline_burst_finish(struct elb_worker *w, const struct elb_snapshot *snap,
+			       struct elb_pipeline_burst *b, uint32_t headroom, uint64_t now_ns)
+{
+	const uint8_t *todo = b->todo;
+	uint32_t i, n_todo;
+
+	if (ELB_UNLIKELY(b->snapshot_serial != snap->serial))
+		restart_on(w, snap, b);
+	n_todo = b->n_todo;
+	/* The flow table is far larger than the caches: two misses per packet
+	 * (bucket header, entry) dominate unless they overlap. The first
+	 * stage prefetched every bucket header; decide packet i while
+	 * prefetching the entry of packet i + ELB_PIPELINE_PREFETCH_AHEAD,
+	 * whose header has arrived by then, so that each entry has several
+	 * decisions' time to arrive. */
 	for (i = 0; i < n_todo && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
-		elb_flow_prefetch_entries(&w->flows, c[todo[i]].hash);
+		elb_flow_prefetch_entries(&w->flows, b->c[todo[i]].hash);
 	for (i = 0; i < n_todo; i++) {
 		uint32_t ahead = i + ELB_PIPELINE_PREFETCH_AHEAD;
 		uint32_t p = todo[i];
 
 		if (ahead < n_todo)
-			elb_flow_prefetch_entries(&w->flows, c[todo[ahead]].hash);
-		decide(w, snap, frames[p], lens[p], headroom, now_ns, &c[p], &results[p]);
+			elb_flow_prefetch_entries(&w->flows, b->c[todo[ahead]].hash);
+		decide(w, snap, b->frames[p], b->lens[p], headroom, now_ns, &b->c[p],
+		       &b->results[p]);
 	}
+}
+
+void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
+			    uint8_t *const *frames, const uint32_t *lens, uint32_t n,
+			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results)
+{
+	struct elb_pipeline_burst b;
+
+	elb_pipeline_burst_start(w, snap, frames, lens, n, &b);
+	elb_pipeline_burst_finish(w, snap, &b, headroom, now_ns);
+	memcpy(results, b.results, sizeof(*results) * b.n);
 }

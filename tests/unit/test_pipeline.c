@@ -459,6 +459,134 @@ static void test_burst_equals_single(void)
 
 /* Run a frame that must go to the kernel or be dropped: the buffer is
  * compared whole before and after. */
+/* S1's VIP 0 (VIP_ADDR:80) becomes VIP 1 in a new snapshot, with backend
+ * slots 3 and 4 of its own and another hash seed; VIP2_ADDR:80 becomes a
+ * VIP (index 2, the same slots). */
+static struct elb_snapshot *snap_vip_moved(struct fixture *fx, const struct elb_snapshot *s1,
+					   uint64_t serial)
+{
+	struct elb_snapshot *s = snap_clone(fx, s1);
+
+	s->serial = serial;
+	s->seed.k0 ^= 0x5a5a5a5a5a5a5a5aull;
+	s->backends[0].gen = s->backends[1].gen = s->backends[2].gen = 0;
+	for (uint32_t i = 3; i < 5; i++) {
+		s->backends[i] = s1->backends[0];
+		s->backends[i].addr.v4 = htonl(backend_ip(i));
+		s->backends[i].vip_index = 1;
+		s->backends[i].gen = 20 + i;
+	}
+	s->n_backend_slots = 5;
+	memset(&s->vips[0], 0, sizeof(s->vips[0]));
+	vip_setup(&s->vips[1], 1, VIP_ADDR, 80, ELB_IPPROTO_TCP,
+		  build_maglev(fx, s, 1, ELB_MAGLEV_MIN_SIZE), ELB_MAGLEV_MIN_SIZE);
+	vip_setup(&s->vips[2], 2, VIP2_ADDR, 80, ELB_IPPROTO_TCP, s->vips[1].maglev,
+		  ELB_MAGLEV_MIN_SIZE);
+	s->n_vips = 3;
+	elb_vip_lookup_clear(s);
+	CU_ASSERT_EQUAL_FATAL(elb_vip_lookup_insert(s, &s->vips[1]), 0);
+	CU_ASSERT_EQUAL_FATAL(elb_vip_lookup_insert(s, &s->vips[2]), 0);
+	return s;
+}
+
+/* Seven SYNs to VIP_ADDR:80 and, sixth, one to VIP2_ADDR:80; b a copy of a. */
+static void build_moved_burst(uint8_t *const *bufs_a, uint8_t *const *bufs_b, uint32_t *lens)
+{
+	for (uint32_t i = 0; i < 8; i++) {
+		uint8_t *f = bufs_a[i] + HEADROOM;
+
+		if (i == 5)
+			lens[i] = build_tcp4(f, CLIENT, 31005, VIP2_ADDR, 80, ELB_TCP_SYN, 0, true);
+		else
+			lens[i] = build_tcp4(f, CLIENT, (uint16_t)(31000 + i), VIP_ADDR, 80,
+					     ELB_TCP_SYN, 0, true);
+		memcpy(bufs_b[i], bufs_a[i], BUF_SIZE);
+	}
+}
+
+/*
+ * 3b. A burst started on one snapshot and finished on another (a DPDK
+ * worker between its two stages while the control thread publishes): its
+ * packets for a VIP are decided on the new one exactly as if they had
+ * arrived after it, each counted received once; what the first stage had
+ * already decided (not for a VIP, malformed) stays decided.
+ */
+static void test_burst_finished_on_new_snapshot(void)
+{
+	struct fixture a, b;
+	struct elb_snapshot *s2a, *s2b;
+	struct elb_pipeline_burst burst;
+	uint8_t *bufs_a[8], *bufs_b[8], *frames_a[8];
+	uint32_t lens[8];
+
+	fx_init(&a, ELB_MAGLEV_DEFAULT_SIZE);
+	fx_init(&b, ELB_MAGLEV_DEFAULT_SIZE);
+	a.snap->serial = 1;
+	s2a = snap_vip_moved(&a, a.snap, 2);
+	s2b = snap_vip_moved(&b, b.snap, 2);
+	for (uint32_t i = 0; i < 8; i++) {
+		bufs_a[i] = buf_new();
+		bufs_b[i] = buf_new();
+		frames_a[i] = bufs_a[i] + HEADROOM;
+	}
+	build_moved_burst(bufs_a, bufs_b, lens);
+	elb_pipeline_burst_start(&a.w, a.snap, frames_a, lens, 8, &burst);
+	CU_ASSERT_EQUAL(burst.n_todo, 7);
+	elb_pipeline_burst_finish(&a.w, s2a, &burst, HEADROOM, T0);
+
+	for (uint32_t i = 0; i < 8; i++) {
+		const struct elb_pipeline_result *ra = &burst.results[i];
+		struct elb_pipeline_result rb;
+
+		elb_pipeline_run(&b.w, s2b, bufs_b[i] + HEADROOM, lens[i], HEADROOM, T0, &rb);
+		if (i == 5) {
+			CU_ASSERT_EQUAL(ra->verdict, ELB_VERDICT_KERNEL);
+			CU_ASSERT_EQUAL(rb.verdict, ELB_VERDICT_FORWARD);
+			continue;
+		}
+		CU_ASSERT_EQUAL(ra->verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(ra->vip_index, 1);
+		CU_ASSERT(ra->backend_slot == 3 || ra->backend_slot == 4);
+		CU_ASSERT_EQUAL(ra->verdict, rb.verdict);
+		CU_ASSERT_EQUAL(ra->vip_index, rb.vip_index);
+		CU_ASSERT_EQUAL(ra->backend_slot, rb.backend_slot);
+		CU_ASSERT_EQUAL(ra->out_len, rb.out_len);
+		ELB_ASSERT_BYTES(bufs_a[i], BUF_SIZE, bufs_b[i], BUF_SIZE);
+	}
+	CU_ASSERT_EQUAL(a.w.counters.rx.packets, 8);
+	CU_ASSERT_EQUAL(a.w.counters.verdicts[ELB_VERDICT_FORWARD].packets, 7);
+	CU_ASSERT_EQUAL(a.w.counters.verdicts[ELB_VERDICT_KERNEL].packets, 1);
+	CU_ASSERT_EQUAL(a.w.vip_counters[0].rx.packets, 0);
+	CU_ASSERT_EQUAL(a.w.vip_counters[1].rx.packets, 7);
+	CU_ASSERT_EQUAL(a.w.vip_counters[1].new_flows, 7);
+
+	/* A snapshot with no VIP left: every packet of the burst goes to the
+	 * kernel, each counted once. */
+	{
+		struct elb_snapshot *s3 = snap_clone(&a, a.snap);
+
+		s3->serial = 3;
+		s3->n_vips = 0;
+		elb_vip_lookup_clear(s3);
+		memset(&a.w.counters, 0, sizeof(a.w.counters));
+		build_moved_burst(bufs_a, bufs_b, lens); /* the first run wrote over them */
+		elb_pipeline_burst_start(&a.w, a.snap, frames_a, lens, 8, &burst);
+		CU_ASSERT_EQUAL(burst.n_todo, 7);
+		elb_pipeline_burst_finish(&a.w, s3, &burst, HEADROOM, T0);
+		for (uint32_t i = 0; i < 8; i++)
+			CU_ASSERT_EQUAL(burst.results[i].verdict, ELB_VERDICT_KERNEL);
+		CU_ASSERT_EQUAL(a.w.counters.rx.packets, 8);
+		CU_ASSERT_EQUAL(a.w.counters.verdicts[ELB_VERDICT_KERNEL].packets, 8);
+		CU_ASSERT_EQUAL(a.w.counters.verdicts[ELB_VERDICT_FORWARD].packets, 0);
+	}
+	for (uint32_t i = 0; i < 8; i++) {
+		free(bufs_a[i]);
+		free(bufs_b[i]);
+	}
+	fx_fini(&a);
+	fx_fini(&b);
+}
+
 static struct elb_pipeline_result run_untouched(struct fixture *fx, uint8_t *buf, uint32_t len)
 {
 	struct elb_pipeline_result res;
@@ -1302,6 +1430,7 @@ int main(void)
 		ELB_TEST(test_syn_forwarded_hex),
 		ELB_TEST(test_flow_sticks_and_spreads),
 		ELB_TEST(test_burst_equals_single),
+		ELB_TEST(test_burst_finished_on_new_snapshot),
 		ELB_TEST(test_not_vip_and_malformed),
 		ELB_TEST(test_backend_removed_repicks),
 		ELB_TEST(test_backend_draining),

@@ -207,7 +207,6 @@ static inline bool pick_alternate(const struct elb_snapshot *snap, const struct 
 
 #define ELB_PIPELINE_PREFETCH_AHEAD 12 /* packets between an entry's prefetch and its use */
 
-/* What the first stage of the pipeline learned about one packet. */
 /* A final verdict: not for a VIP, the kernel's. */
 static inline void to_kernel(struct elb_worker *w, struct elb_pipeline_result *res, uint32_t len)
 {

@@ -42,6 +42,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "elb_admission.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
 #include "elb_json.h"
@@ -103,6 +104,24 @@ struct elb_dp_rate_limit {
 	uint64_t byte_burst;
 };
 
+/* Admission control of a VIP (docs/admission.md); every rate 0 = off.
+ * Rates are per node: each of the dataplane's workers (DPDK) or CPUs (XDP)
+ * enforces its share. */
+struct elb_dp_source_limit {
+	uint8_t prefix_len; /* of the VIP's family: 1..32 (IPv4), 1..128 (IPv6) */
+	uint64_t packets_per_s;
+	uint64_t packet_burst;
+	uint64_t new_flows_per_s;
+	uint64_t new_flow_burst;
+};
+
+struct elb_dp_admission {
+	uint64_t new_flows_per_s; /* the VIP's new-flow budget; above it, flood mode */
+	uint64_t new_flow_burst;
+	uint32_t n_sources; /* 0 .. ELB_SOURCE_LIMITS_MAX, distinct prefix lengths */
+	struct elb_dp_source_limit sources[ELB_SOURCE_LIMITS_MAX];
+};
+
 struct elb_dp_timeouts {
 	uint32_t tcp_syn_ms;
 	uint32_t tcp_established_ms;
@@ -121,6 +140,7 @@ struct elb_dp_vip {
 	bool second_chance;
 	struct elb_dp_rate_limit rate_limit;
 	struct elb_dp_timeouts timeouts;
+	struct elb_dp_admission admission;
 	uint32_t n_backends;
 	struct elb_dp_backend *backends; /* owned; NULL when n_backends is 0 */
 };

@@ -105,8 +105,8 @@ struct elb_dp_rate_limit {
 };
 
 /* Admission control of a VIP (docs/admission.md); every rate 0 = off.
- * Rates are per node: each of the dataplane's workers (DPDK) or CPUs (XDP)
- * enforces its share. */
+ * Rates are per worker (DPDK) or per CPU (XDP): each core enforces them on
+ * what it receives, with state of its own, as the per-flow limit is. */
 struct elb_dp_source_limit {
 	uint8_t prefix_len; /* of the VIP's family: 1..32 (IPv4), 1..128 (IPv6) */
 	uint64_t packets_per_s;

@@ -60,6 +60,10 @@ struct elb_source_cell {
 	uint64_t flow_tat;
 };
 
+/* Bytes of a sketch of 2^column_bits columns per row. */
+#define ELB_SOURCE_SKETCH_BYTES(column_bits)                                                     \
+	((size_t)ELB_SOURCE_ROWS * sizeof(struct elb_source_cell) << (column_bits))
+
 /* The limit of one prefix length of a VIP, precomputed on the control path
  * (elb_source_limit_init). An interval of 0 leaves that rate unlimited. */
 struct elb_source_limit {
@@ -122,12 +126,18 @@ struct elb_source_check {
 	uint64_t flow_tat; /* 0: not a new flow, or no flow limit */
 };
 
+enum elb_source_verdict {
+	ELB_SOURCE_CONFORMS = 0,
+	ELB_SOURCE_OVER_PACKETS,   /* above the packets/s limit */
+	ELB_SOURCE_OVER_NEW_FLOWS, /* a new flow above the new flows/s limit */
+};
+
 /*
  * Does a packet of the key whose cells are cells[0 .. ELB_SOURCE_ROWS)
  * conform at now_ns (a new flow: also to the new-flow rate)? Fills *check
  * for elb_source_commit. Cells with no key yet are 0: a full bucket.
  */
-ELB_INLINE bool elb_source_conforms(struct elb_source_cell *const *cells,
+ELB_INLINE enum elb_source_verdict elb_source_conforms(struct elb_source_cell *const *cells,
 				    const struct elb_source_limit *lim, uint64_t now_ns,
 				    bool new_flow, struct elb_source_check *check)
 {
@@ -146,14 +156,14 @@ ELB_INLINE bool elb_source_conforms(struct elb_source_cell *const *cells,
 	if (lim->pkt_interval) {
 		check->pkt_tat = (pkt_min > now ? pkt_min : now) + lim->pkt_interval;
 		if (check->pkt_tat - now > lim->pkt_tolerance)
-			return false;
+			return ELB_SOURCE_OVER_PACKETS;
 	}
 	if (new_flow && lim->flow_interval) {
 		check->flow_tat = (flow_min > now ? flow_min : now) + lim->flow_interval;
 		if (check->flow_tat - now > lim->flow_tolerance)
-			return false;
+			return ELB_SOURCE_OVER_NEW_FLOWS;
 	}
-	return true;
+	return ELB_SOURCE_CONFORMS;
 }
 
 /* Commit a conforming packet: raise each of its cells to the new
@@ -185,8 +195,11 @@ struct elb_flow_budget {
 };
 
 /* A VIP's budget state on one worker (CPU). Zeroed: a full bucket, normal
- * mode. */
+ * mode. Tagged with the VIP's generation, as its counters are: a new VIP
+ * reusing the index starts from zero. */
 struct elb_flow_budget_state {
+	uint32_t gen;
+	uint32_t pad0;
 	uint64_t tat;          /* GCRA timestamp, 1/64 ns */
 	uint64_t window_start; /* flood mode: ns at which this window began */
 	uint64_t window_flows; /* flood mode: new flows seen in this window */

@@ -180,6 +180,55 @@ static inline bool backend_still_valid(const struct elb_snapshot *snap,
 }
 
 /*
+ * The per-source limits of a VIP that has some: every prefix length is
+ * checked first, then all are charged (a refused packet takes from none).
+ * ELB_REASON_NONE when the packet conforms. Not inlined: VIPs without
+ * limits then pay one test, not the registers its body takes in decide().
+ */
+static __attribute__((noinline)) enum elb_reason
+source_admit(struct elb_worker *w, const struct elb_snapshot *snap, const struct elb_vip *vip,
+	     const struct elb_packet *pkt, uint64_t now_ns, bool new_flow)
+{
+	struct elb_source_cell *cells[ELB_SOURCE_LIMITS_MAX][ELB_SOURCE_ROWS];
+	struct elb_source_check checks[ELB_SOURCE_LIMITS_MAX];
+	uint32_t n = vip->n_source_limits;
+
+	for (uint32_t l = 0; l < n; l++) {
+		const struct elb_source_limit *lim = &vip->source_limits[l];
+		uint64_t h = elb_source_hash(&pkt->key.src, lim, vip->index, &snap->seed);
+
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+			cells[l][r] = &w->source_cells[elb_source_cell_index(h, r,
+									     w->source_column_bits)];
+		switch (elb_source_conforms(cells[l], lim, now_ns, new_flow, &checks[l])) {
+		case ELB_SOURCE_CONFORMS:
+			break;
+		case ELB_SOURCE_OVER_PACKETS:
+			return ELB_REASON_SOURCE_RATE_LIMITED;
+		default:
+			return ELB_REASON_SOURCE_NEW_FLOWS_LIMITED;
+		}
+	}
+	for (uint32_t l = 0; l < n; l++)
+		elb_source_commit(cells[l], &checks[l]);
+	return ELB_REASON_NONE;
+}
+
+/* A new flow of a VIP that has a new-flow budget: within it, or flood
+ * mode. Not inlined, as source_admit. */
+static __attribute__((noinline)) enum elb_flow_admission flow_budget_admit(struct elb_worker *w,
+							const struct elb_vip *vip, uint64_t now_ns)
+{
+	struct elb_flow_budget_state *s = &w->flow_budgets[vip->index];
+
+	if (ELB_UNLIKELY(s->gen != vip->gen)) {
+		memset(s, 0, sizeof(*s));
+		s->gen = vip->gen;
+	}
+	return elb_flow_budget_admit(s, &vip->flow_budget, now_ns);
+}
+
+/*
  * The second-chance alternate of a packet going to backend_slot: the
  * previous owner of its Maglev slot, if elb_second_chance_alternate_ok
  * says so. Called only for packets whose backend is not sure (a
@@ -280,7 +329,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	uint32_t backend_slot, alternate_slot = 0, overhead, need;
 	unsigned int way = 0;
 	uint64_t hash = c->hash;
-	bool is_icmp_error, unsure = false;
+	bool is_icmp_error, hit, unsure = false;
 	uint8_t *out;
 	int out_len;
 
@@ -296,8 +345,17 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	entry = elb_flow_lookup(&w->flows, &pkt->key, res->vip_index, hash, now_tick);
 	if (entry)
 		way = elb_flow_way_of(&w->flows, hash, entry);
-	if (entry && backend_still_valid(snap, entry, res->vip_index) &&
-	    !syn_reopens_flow(fb->state[way], pkt->tcp_flags)) {
+	hit = entry && backend_still_valid(snap, entry, res->vip_index) &&
+	      !syn_reopens_flow(fb->state[way], pkt->tcp_flags);
+	if (ELB_UNLIKELY(vip->n_source_limits)) {
+		enum elb_reason why = source_admit(w, snap, vip, pkt, now_ns, !hit && !is_icmp_error);
+
+		if (why != ELB_REASON_NONE) {
+			count_drop(w, vc, res, why, len);
+			return;
+		}
+	}
+	if (hit) {
 		backend_slot = entry->backend_id;
 		if (!is_icmp_error) {
 			enum elb_flow_state next = elb_flow_state_next(
@@ -319,8 +377,15 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			return;
 		}
 		backend_slot = pick;
-		/* An ICMP error follows its flow but creates none. */
-		if (!is_icmp_error) {
+		/* An ICMP error follows its flow but creates none. A flow's first
+		 * packet (a SYN, a datagram) of a VIP in flood mode is forwarded
+		 * to the same backend but makes no entry: the table keeps the
+		 * established flows. A mid-stream packet still makes its entry. */
+		if (!is_icmp_error && !entry && ELB_UNLIKELY(vip->flow_budget.interval) &&
+		    !elb_flow_learned_midstream(pkt) &&
+		    flow_budget_admit(w, vip, now_ns) == ELB_FLOW_STATELESS) {
+			res->stateless = 1;
+		} else if (!is_icmp_error) {
 			enum elb_flow_state state = elb_flow_state_new(pkt->key.proto, pkt->tcp_flags);
 
 			if (entry) {

@@ -92,7 +92,10 @@ int elb_pipeline_explainer_init(struct elb_pipeline_explainer *x)
 {
 	x->vip_counters = calloc(ELB_MAX_VIPS, sizeof(*x->vip_counters));
 	x->backend_counters = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*x->backend_counters));
-	if (x->vip_counters == NULL || x->backend_counters == NULL) {
+	x->flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*x->flow_budgets));
+	x->source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(ELB_EXPLAIN_SKETCH_BITS));
+	if (x->vip_counters == NULL || x->backend_counters == NULL || x->flow_budgets == NULL ||
+	    x->source_cells == NULL) {
 		elb_pipeline_explainer_fini(x);
 		return -ENOMEM;
 	}
@@ -103,8 +106,12 @@ void elb_pipeline_explainer_fini(struct elb_pipeline_explainer *x)
 {
 	free(x->vip_counters);
 	free(x->backend_counters);
+	free(x->flow_budgets);
+	free(x->source_cells);
 	x->vip_counters = NULL;
 	x->backend_counters = NULL;
+	x->flow_budgets = NULL;
+	x->source_cells = NULL;
 }
 
 int elb_pipeline_explain(struct elb_pipeline_explainer *x,
@@ -186,6 +193,12 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 	memcpy(scratch.port_mac, port_macs[flow->where], sizeof(scratch.port_mac));
 	scratch.vip_counters = x->vip_counters;
 	scratch.backend_counters = x->backend_counters;
+	/* Zeroed per run: the run leaves no trace for the next one. */
+	memset(x->flow_budgets, 0, sizeof(*x->flow_budgets) * ELB_MAX_VIPS);
+	memset(x->source_cells, 0, ELB_SOURCE_SKETCH_BYTES(ELB_EXPLAIN_SKETCH_BITS));
+	scratch.flow_budgets = x->flow_budgets;
+	scratch.source_cells = x->source_cells;
+	scratch.source_column_bits = ELB_EXPLAIN_SKETCH_BITS;
 
 	in = run->out + ELB_EXPLAIN_HEADROOM;
 	memcpy(in, frame, len);

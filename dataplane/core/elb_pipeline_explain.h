@@ -39,7 +39,13 @@
 struct elb_pipeline_explainer {
 	struct elb_vip_counters *vip_counters;         /* ELB_MAX_VIPS */
 	struct elb_backend_counters *backend_counters; /* ELB_MAX_BACKEND_SLOTS */
+	/* Admission state of the run: fresh (nothing limited yet), not the
+	 * live worker's; issue 18 brings the live one. */
+	struct elb_flow_budget_state *flow_budgets; /* ELB_MAX_VIPS */
+	struct elb_source_cell *source_cells;       /* ELB_EXPLAIN_SKETCH_BITS */
 };
+
+#define ELB_EXPLAIN_SKETCH_BITS 10
 
 /* Allocate the scratch counters (about 2 MiB): once, at start-up.
  * @return 0 or -ENOMEM. */

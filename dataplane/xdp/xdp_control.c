@@ -137,6 +137,19 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
 	}
+	/* Not in the XDP program yet: refused rather than ignored, so that
+	 * both dataplanes decide alike for every configuration they take. */
+	for (uint32_t v = 0; v < config->n_vips; v++) {
+		const struct elb_dp_admission *a = &config->vips[v].admission;
+
+		if (a->new_flows_per_s != 0 || a->n_sources != 0) {
+			snprintf(err, errlen,
+				 "vips[%u].admission: edgelb-xdp does not enforce admission control "
+				 "yet (edgelb-dp does)",
+				 v);
+			return -EINVAL;
+		}
+	}
 	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));

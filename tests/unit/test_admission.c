@@ -62,7 +62,7 @@ static bool offer(const struct sketch *sk, uint32_t src_v4, const struct elb_sou
 
 	a.v4 = elb_htonl(src_v4);
 	sketch_cells(sk, elb_source_hash(&a, lim, 0, &seed), cells);
-	if (!elb_source_conforms(cells, lim, now, new_flow, &check))
+	if (elb_source_conforms(cells, lim, now, new_flow, &check) != ELB_SOURCE_CONFORMS)
 		return false;
 	elb_source_commit(cells, &check);
 	return true;

@@ -170,6 +170,11 @@ static void fx_init(struct fixture *fx)
 		w->backend_counters = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*w->backend_counters));
 		CU_ASSERT_PTR_NOT_NULL_FATAL(w->vip_counters);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(w->backend_counters);
+		w->flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*w->flow_budgets));
+		w->source_column_bits = 10;
+		w->source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(w->source_column_bits));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(w->flow_budgets);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(w->source_cells);
 	}
 	CU_ASSERT_EQUAL_FATAL(elb_pipeline_explainer_init(&fx->x), 0);
 	fx->run = fx_own(fx, malloc(sizeof(*fx->run)));
@@ -181,6 +186,8 @@ static void fx_fini(struct fixture *fx)
 	for (int i = 0; i < N_WORKERS; i++) {
 		free(fx->w[i].vip_counters);
 		free(fx->w[i].backend_counters);
+		free(fx->w[i].flow_budgets);
+		free(fx->w[i].source_cells);
 		free(fx->flow_mem[i]);
 	}
 	while (fx->n_owned)

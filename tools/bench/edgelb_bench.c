@@ -346,6 +346,9 @@ static void setup_pipeline(struct bench_setup *s, uint32_t n_backends, uint32_t 
 	s->worker.vip_counters = calloc(ELB_MAX_VIPS, sizeof(*s->worker.vip_counters));
 	s->worker.backend_counters =
 		calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->worker.backend_counters));
+	s->worker.flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*s->worker.flow_budgets));
+	s->worker.source_column_bits = ELB_SOURCE_COLUMN_BITS_DEFAULT;
+	s->worker.source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(ELB_SOURCE_COLUMN_BITS_DEFAULT));
 	free(mb);
 }
 
@@ -353,6 +356,8 @@ static void teardown_pipeline(struct bench_setup *s)
 {
 	free(s->worker.vip_counters);
 	free(s->worker.backend_counters);
+	free(s->worker.flow_budgets);
+	free(s->worker.source_cells);
 	munmap(s->flow_mem, s->flow_mem_size);
 	free(s->maglev);
 	free(s->snap->backends);

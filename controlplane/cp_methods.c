@@ -591,7 +591,7 @@ static cJSON *backend_counters(const struct cp_daemon *cp, uint32_t v, const cJS
 static void add_zero_counters(cJSON *o)
 {
 	static const char *const pairs[] = {"rx", "forwarded"};
-	cJSON *drops;
+	cJSON *drops, *flood;
 
 	for (size_t i = 0; i < 2; i++) {
 		cJSON *p = cJSON_AddObjectToObject(o, pairs[i]);
@@ -602,6 +602,10 @@ static void add_zero_counters(cJSON *o)
 	cJSON_AddNumberToObject(o, "new_flows", 0);
 	cJSON_AddNumberToObject(o, "rate_limited_flows", 0);
 	cJSON_AddNumberToObject(o, "too_big_replies", 0);
+	flood = cJSON_AddObjectToObject(o, "flood");
+	cJSON_AddNumberToObject(flood, "workers_active", 0);
+	cJSON_AddNumberToObject(flood, "entries", 0);
+	cJSON_AddNumberToObject(flood, "stateless_flows", 0);
 	drops = cJSON_AddObjectToObject(o, "drops");
 	for (int r = 1; drops != NULL && r < ELB_REASON_COUNT; r++) /* 0 is "none" */
 		cJSON_AddNumberToObject(drops, elb_reason_name((enum elb_reason)r), 0);

@@ -281,9 +281,24 @@ static int per_vip_result(const struct cp_daemon *cp, const cJSON *params,
 	return 0;
 }
 
+/* vip.list's entry: the summary and the VIP's admission control, so that
+ * one call shows which VIPs are limited and how. */
+static cJSON *vip_list_entry(const struct cp_daemon *cp, uint32_t v)
+{
+	cJSON *o = vip_summary(cp, v);
+	cJSON *admission = elb_dp_admission_to_json(&cp->config->vips[v].dp.admission);
+
+	if (o == NULL || admission == NULL || !cJSON_AddItemToObject(o, "admission", admission)) {
+		cJSON_Delete(admission);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
 {
-	return per_vip_result(ctx, params, vip_summary, result, error);
+	return per_vip_result(ctx, params, vip_list_entry, result, error);
 }
 
 static cJSON *backend_health(const struct cp_daemon *cp, uint32_t v, uint32_t b)

@@ -219,6 +219,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 	snap->epoch = epoch;
 	snap->serial = atomic_fetch_add(&last_serial, 1) + 1;
 	snap->seed = cfg->node.hash_seed;
+	elb_source_keys_init(&snap->source_keys, &snap->seed);
 	snap->source_v4 = cfg->node.source_v4;
 	snap->source_v6 = cfg->node.source_v6;
 	memcpy(snap->gateway_mac, cfg->node.gateway_mac, 6);

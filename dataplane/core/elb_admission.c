@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "elb_admission.h"
+#include "elb_flow.h"
 
 int elb_source_limit_init(struct elb_source_limit *out, uint8_t family, uint8_t prefix_len,
 			  uint64_t packets_per_s, uint64_t packet_burst, uint64_t new_flows_per_s,
@@ -48,4 +49,20 @@ int elb_flow_budget_init(struct elb_flow_budget *out, uint64_t new_flows_per_s, 
 		.exit_flows = new_flows_per_s * (ELB_FLOOD_WINDOW_NS / 1000000) / 1000 / 2,
 	};
 	return 0;
+}
+
+void elb_source_keys_init(struct elb_source_keys *keys, const struct elb_hash_seed *seed)
+{
+	const struct elb_hash_seed key = {
+		.k0 = seed->k0 ^ 0x736f757263652d30ull, /* "source-0" */
+		.k1 = seed->k1 ^ 0x736f757263652d31ull,
+	};
+	uint64_t counter = 0;
+
+	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+		for (uint32_t c = 0; c < ELB_SOURCE_KEY_CHUNKS; c++, counter++)
+			keys->mul[r][c] = elb_siphash13_words(&counter, 1, &key);
+		keys->add[r] = elb_siphash13_words(&counter, 1, &key);
+		counter++;
+	}
 }

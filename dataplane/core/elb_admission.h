@@ -11,8 +11,8 @@
  *    VIP (e.g. IPv4 /32 and /24). Sources are counted in a count-min sketch
  *    whose cells are GCRA timestamps (elb_token_bucket.h) rather than
  *    counts: ELB_SOURCE_ROWS rows of 2^column_bits cells, a source's
- *    key (VIP, prefix length, masked address) hashed with a keyed SipHash
- *    to one cell per row. A source's estimate is the smallest of its cells;
+ *    key (VIP, prefix length, masked address) hashed by each row's keyed
+ *    multiply-shift hash to one cell of the row. A source's estimate is the smallest of its cells;
  *    a packet that conforms advances every one of its cells to at least its
  *    new timestamp (conservative update), one that does not changes none.
  *    Each cell stays at or above the timestamp the source alone would have
@@ -50,6 +50,7 @@
 /* Columns per row: a power of two, chosen per node (docs/admission.md
  * sizes it); 2^16 by default. */
 #define ELB_SOURCE_COLUMN_BITS_DEFAULT 16
+#define ELB_SOURCE_COLUMN_BITS_MIN 1
 #define ELB_SOURCE_COLUMN_BITS_MAX 24
 /* Prefix lengths a VIP can limit per address family. */
 #define ELB_SOURCE_LIMITS_MAX 2
@@ -76,46 +77,65 @@ struct elb_source_limit {
 	uint8_t pad[6];
 };
 
-/* The key a source is counted under: the VIP, the prefix length and the
- * source address masked to it. Hashed with the node's seed under another
- * key than flows, so that a sender can choose neither its cells nor its
- * flows' buckets. */
-ELB_INLINE uint64_t elb_source_hash(const union elb_addr *src, const struct elb_source_limit *lim,
-				    uint16_t vip_index, const struct elb_hash_seed *seed)
+/*
+ * The key a source is counted under: the VIP, the prefix length and the
+ * source address masked to it, as 32-bit chunks (IPv4: 2, IPv6: 5). Each
+ * row hashes it with vector multiply-shift (Dietzfelbinger; Thorup, "High
+ * speed hashing for integers and strings"): the chunks times 64-bit random
+ * multipliers, plus a random addend, summed mod 2^64, top bits taken. With
+ * 32-bit chunks in 64-bit arithmetic that family is strongly universal: two
+ * keys share a row's cell with probability 2^-column_bits, which is what
+ * the count-min bound needs; and it costs a multiply per chunk, not a
+ * SipHash per key. The multipliers are drawn from the node's secret seed
+ * (elb_source_keys_init), so that a sender cannot aim at a cell.
+ */
+#define ELB_SOURCE_KEY_CHUNKS 5
+
+struct elb_source_key {
+	uint32_t chunk[ELB_SOURCE_KEY_CHUNKS];
+	uint32_t n_chunks;
+};
+
+struct elb_source_keys {
+	uint64_t mul[ELB_SOURCE_ROWS][ELB_SOURCE_KEY_CHUNKS];
+	uint64_t add[ELB_SOURCE_ROWS];
+};
+
+ELB_INLINE void elb_source_key_of(const union elb_addr *src, const struct elb_source_limit *lim,
+				  uint16_t vip_index, struct elb_source_key *k)
 {
-	const struct elb_hash_seed key = {
-		.k0 = seed->k0 ^ 0x736f757263652d30ull, /* "source-0" */
-		.k1 = seed->k1 ^ 0x736f757263652d31ull,
-	};
-	uint64_t words[3];
 	uint32_t len = lim->prefix_len;
 
-	words[0] = (uint64_t)vip_index | (uint64_t)lim->prefix_len << 16 |
-		   (uint64_t)lim->family << 24;
+	k->chunk[0] = (uint32_t)vip_index | (uint32_t)lim->prefix_len << 16 |
+		      (uint32_t)lim->family << 24;
 	if (lim->family == ELB_AF_INET) {
-		/* IPv4 addresses sit in the first 4 bytes, network order. */
-		uint32_t mask = len >= 32 ? 0xffffffffu : ~(0xffffffffu >> len);
-
-		words[1] = elb_ntohl(src->v4) & mask;
-		words[2] = 0;
-	} else {
-		uint64_t hi = elb_bswap64(src->d[0]), lo = elb_bswap64(src->d[1]);
-
-		words[1] = len >= 64 ? hi : hi & ~(~0ull >> len);
-		words[2] = len >= 128 ? lo : len <= 64 ? 0 : lo & ~(~0ull >> (len - 64));
+		k->chunk[1] = elb_ntohl(src->v4) & (len >= 32 ? 0xffffffffu : ~(0xffffffffu >> len));
+		k->n_chunks = 2;
+		return;
 	}
-	return elb_siphash13_words(words, 3, &key);
+	ELB_UNROLL
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t bits = len > 32 * i ? len - 32 * i : 0;
+
+		k->chunk[1 + i] = elb_ntohl(src->w[i]) &
+				  (bits >= 32 ? 0xffffffffu : bits == 0 ? 0 : ~(0xffffffffu >> bits));
+	}
+	k->n_chunks = 5;
 }
 
-/* Cell of row r for a key's hash, in a sketch of 2^column_bits columns
- * per row stored row after row. Rows take h1 + r * h2 (the two halves of
- * the hash; Kirsch and Mitzenmacher): independent enough for count-min's
- * bound, one hash per key. */
-ELB_INLINE uint32_t elb_source_cell_index(uint64_t hash, uint32_t row, uint32_t column_bits)
+/* Cell of row r for a key, in a sketch of 2^column_bits (1 ..
+ * ELB_SOURCE_COLUMN_BITS_MAX) columns per row stored row after row. */
+ELB_INLINE uint32_t elb_source_cell_index(const struct elb_source_keys *keys,
+					  const struct elb_source_key *k, uint32_t row,
+					  uint32_t column_bits)
 {
-	uint32_t h1 = (uint32_t)hash, h2 = (uint32_t)(hash >> 32) | 1u;
+	uint64_t h = keys->add[row] + keys->mul[row][0] * k->chunk[0] +
+		     keys->mul[row][1] * k->chunk[1];
 
-	return row << column_bits | ((h1 + row * h2) & ((1u << column_bits) - 1));
+	if (k->n_chunks > 2)
+		h += keys->mul[row][2] * k->chunk[2] + keys->mul[row][3] * k->chunk[3] +
+		     keys->mul[row][4] * k->chunk[4];
+	return row << column_bits | (uint32_t)(h >> (64 - column_bits));
 }
 
 /* A key's decision before it is committed: a packet checks every prefix
@@ -138,28 +158,31 @@ enum elb_source_verdict {
  * for elb_source_commit. Cells with no key yet are 0: a full bucket.
  */
 ELB_INLINE enum elb_source_verdict elb_source_conforms(struct elb_source_cell *const *cells,
-				    const struct elb_source_limit *lim, uint64_t now_ns,
-				    bool new_flow, struct elb_source_check *check)
+						       const struct elb_source_limit *lim,
+						       uint64_t now_ns, bool new_flow,
+						       struct elb_source_check *check)
 {
 	uint64_t now = now_ns << ELB_RATE_FRAC_BITS;
-	uint64_t pkt_min = cells[0]->pkt_tat, flow_min = cells[0]->flow_tat;
 
-	ELB_UNROLL
-	for (uint32_t r = 1; r < ELB_SOURCE_ROWS; r++) {
-		if (cells[r]->pkt_tat < pkt_min)
-			pkt_min = cells[r]->pkt_tat;
-		if (cells[r]->flow_tat < flow_min)
-			flow_min = cells[r]->flow_tat;
-	}
 	check->pkt_tat = 0;
 	check->flow_tat = 0;
 	if (lim->pkt_interval) {
-		check->pkt_tat = (pkt_min > now ? pkt_min : now) + lim->pkt_interval;
+		uint64_t min = cells[0]->pkt_tat;
+
+		ELB_UNROLL
+		for (uint32_t r = 1; r < ELB_SOURCE_ROWS; r++)
+			min = cells[r]->pkt_tat < min ? cells[r]->pkt_tat : min;
+		check->pkt_tat = (min > now ? min : now) + lim->pkt_interval;
 		if (check->pkt_tat - now > lim->pkt_tolerance)
 			return ELB_SOURCE_OVER_PACKETS;
 	}
 	if (new_flow && lim->flow_interval) {
-		check->flow_tat = (flow_min > now ? flow_min : now) + lim->flow_interval;
+		uint64_t min = cells[0]->flow_tat;
+
+		ELB_UNROLL
+		for (uint32_t r = 1; r < ELB_SOURCE_ROWS; r++)
+			min = cells[r]->flow_tat < min ? cells[r]->flow_tat : min;
+		check->flow_tat = (min > now ? min : now) + lim->flow_interval;
 		if (check->flow_tat - now > lim->flow_tolerance)
 			return ELB_SOURCE_OVER_NEW_FLOWS;
 	}
@@ -167,16 +190,22 @@ ELB_INLINE enum elb_source_verdict elb_source_conforms(struct elb_source_cell *c
 }
 
 /* Commit a conforming packet: raise each of its cells to the new
- * timestamps (conservative update: a cell already above stays). */
+ * timestamps (conservative update: a cell already above stays). A
+ * timestamp of 0 is a rate not charged. */
 ELB_INLINE void elb_source_commit(struct elb_source_cell *const *cells,
 				  const struct elb_source_check *check)
 {
-	ELB_UNROLL
-	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
-		if (cells[r]->pkt_tat < check->pkt_tat)
-			cells[r]->pkt_tat = check->pkt_tat;
-		if (cells[r]->flow_tat < check->flow_tat)
-			cells[r]->flow_tat = check->flow_tat;
+	if (check->pkt_tat) {
+		ELB_UNROLL
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+			if (cells[r]->pkt_tat < check->pkt_tat)
+				cells[r]->pkt_tat = check->pkt_tat;
+	}
+	if (check->flow_tat) {
+		ELB_UNROLL
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+			if (cells[r]->flow_tat < check->flow_tat)
+				cells[r]->flow_tat = check->flow_tat;
 	}
 }
 
@@ -265,6 +294,10 @@ int elb_source_limit_init(struct elb_source_limit *out, uint8_t family, uint8_t 
 			  uint64_t packets_per_s, uint64_t packet_burst, uint64_t new_flows_per_s,
 			  uint64_t new_flow_burst);
 int elb_flow_budget_init(struct elb_flow_budget *out, uint64_t new_flows_per_s, uint64_t burst);
+/* The rows' multipliers and addends, from the node's seed (SipHash of a
+ * counter under a key of its own: the same seed gives the same sketch
+ * layout, on every dataplane and after a restart). */
+void elb_source_keys_init(struct elb_source_keys *keys, const struct elb_hash_seed *seed);
 #endif
 
 #endif /* ELB_ADMISSION_H */

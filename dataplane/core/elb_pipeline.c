@@ -180,27 +180,81 @@ static inline bool backend_still_valid(const struct elb_snapshot *snap,
 }
 
 /*
- * The per-source limits of a VIP that has some: every prefix length is
- * checked first, then all are charged (a refused packet takes from none).
- * ELB_REASON_NONE when the packet conforms. Not inlined: VIPs without
- * limits then pay one test, not the registers its body takes in decide().
+ * The per-source limits of a VIP that has some, on the cells
+ * find_source_cells found: every prefix length is checked first, then all
+ * are charged (a refused packet takes from none). ELB_REASON_NONE when the
+ * packet conforms. Not inlined: VIPs without limits then pay one test, not
+ * the registers its body takes in decide().
+ */
+#define SOURCE_CELLS_NOT_FOUND UINT32_MAX
+
+/* Limit l's cells of a packet in the worker's sketch, written to
+ * c->source_cells[l]. */
+static inline void find_limit_cells(const struct elb_worker *w, const struct elb_snapshot *snap,
+				    const struct elb_vip *vip, uint32_t l, struct elb_classified *c)
+{
+	uint32_t bits = w->source_column_bits;
+	struct elb_source_key key;
+
+	elb_source_key_of(&c->pkt.key.src, &vip->source_limits[l], vip->index, &key);
+	ELB_UNROLL
+	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+		c->source_cells[l][r] = elb_source_cell_index(&snap->source_keys, &key, r, bits);
+}
+
+/* A packet's cells for each source limit of its VIP that it will likely be
+ * charged: packets/s limits always, new-flow-only limits for a packet that
+ * may start a flow (the rest are found in decide() if it does). Prefetched
+ * when `prefetch` (a burst's first stage: they arrive while it goes on). */
+static inline void find_source_cells(const struct elb_worker *w, const struct elb_snapshot *snap,
+				     const struct elb_vip *vip, struct elb_classified *c,
+				     bool prefetch)
+{
+	bool may_start = c->pkt.key.proto != ELB_IPPROTO_TCP ||
+			 (c->pkt.tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN;
+
+	for (uint32_t l = 0; l < vip->n_source_limits; l++) {
+		if (!vip->source_limits[l].pkt_interval && !may_start) {
+			c->source_cells[l][0] = SOURCE_CELLS_NOT_FOUND;
+			continue;
+		}
+		find_limit_cells(w, snap, vip, l, c);
+		if (prefetch) {
+			ELB_UNROLL
+			for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+				__builtin_prefetch(&w->source_cells[c->source_cells[l][r]], 1);
+		}
+	}
+}
+
+/*
+ * The per-source limits of a VIP that has some, on the cells
+ * find_source_cells found: every prefix length is checked first, then all
+ * are charged (a refused packet takes from none). ELB_REASON_NONE when the
+ * packet conforms. Not inlined: VIPs without limits then pay one test, not
+ * the registers its body takes in decide().
  */
 static __attribute__((noinline)) enum elb_reason
 source_admit(struct elb_worker *w, const struct elb_snapshot *snap, const struct elb_vip *vip,
-	     const struct elb_packet *pkt, uint64_t now_ns, bool new_flow)
+	     struct elb_classified *c, uint64_t now_ns, bool new_flow)
 {
 	struct elb_source_cell *cells[ELB_SOURCE_LIMITS_MAX][ELB_SOURCE_ROWS];
 	struct elb_source_check checks[ELB_SOURCE_LIMITS_MAX];
 	uint32_t n = vip->n_source_limits;
 
 	for (uint32_t l = 0; l < n; l++) {
-		const struct elb_source_limit *lim = &vip->source_limits[l];
-		uint64_t h = elb_source_hash(&pkt->key.src, lim, vip->index, &snap->seed);
-
+		if (c->source_cells[l][0] == SOURCE_CELLS_NOT_FOUND) {
+			/* A new-flow limit and a packet that starts no flow: nothing
+			 * to charge. One that does after all: its cells now. */
+			checks[l] = (struct elb_source_check){0};
+			if (!new_flow)
+				continue;
+			find_limit_cells(w, snap, vip, l, c);
+		}
 		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
-			cells[l][r] = &w->source_cells[elb_source_cell_index(h, r,
-									     w->source_column_bits)];
-		switch (elb_source_conforms(cells[l], lim, now_ns, new_flow, &checks[l])) {
+			cells[l][r] = &w->source_cells[c->source_cells[l][r]];
+		switch (elb_source_conforms(cells[l], &vip->source_limits[l], now_ns, new_flow,
+					    &checks[l])) {
 		case ELB_SOURCE_CONFORMS:
 			break;
 		case ELB_SOURCE_OVER_PACKETS:
@@ -210,7 +264,8 @@ source_admit(struct elb_worker *w, const struct elb_snapshot *snap, const struct
 		}
 	}
 	for (uint32_t l = 0; l < n; l++)
-		elb_source_commit(cells[l], &checks[l]);
+		if (checks[l].pkt_tat | checks[l].flow_tat)
+			elb_source_commit(cells[l], &checks[l]);
 	return ELB_REASON_NONE;
 }
 
@@ -315,7 +370,7 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 /* Stage 2: flow, backend, rate limit, encapsulation. */
 static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,
 			  uint32_t len, uint32_t headroom, uint64_t now_ns,
-			  const struct elb_classified *c, struct elb_pipeline_result *res)
+			  struct elb_classified *c, struct elb_pipeline_result *res)
 {
 	const uint8_t *end = frame + len;
 	const struct elb_packet *pkt = &c->pkt;
@@ -348,7 +403,8 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	hit = entry && backend_still_valid(snap, entry, res->vip_index) &&
 	      !syn_reopens_flow(fb->state[way], pkt->tcp_flags);
 	if (ELB_UNLIKELY(vip->n_source_limits)) {
-		enum elb_reason why = source_admit(w, snap, vip, pkt, now_ns, !hit && !is_icmp_error);
+		enum elb_reason why =
+			source_admit(w, snap, vip, c, now_ns, !hit && !is_icmp_error);
 
 		if (why != ELB_REASON_NONE) {
 			count_drop(w, vc, res, why, len);
@@ -516,6 +572,8 @@ void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uin
 	classify(w, snap, frame, len, &c, res);
 	if (!c.done) {
 		c.hash = elb_flow_hash(&c.pkt.key, &snap->seed);
+		if (ELB_UNLIKELY(snap->vips[res->vip_index].n_source_limits))
+			find_source_cells(w, snap, &snap->vips[res->vip_index], &c, false);
 		decide(w, snap, frame, len, headroom, now_ns, &c, res);
 	}
 }
@@ -571,6 +629,12 @@ void elb_pipeline_burst_start(struct elb_worker *w, const struct elb_snapshot *s
 			b->todo[b->n_todo++] = (uint8_t)i;
 	}
 	hash_flows(w, snap, b->c, b->todo, b->n_todo);
+	for (uint32_t i = 0; i < b->n_todo; i++) {
+		const struct elb_vip *vip = &snap->vips[b->results[b->todo[i]].vip_index];
+
+		if (ELB_UNLIKELY(vip->n_source_limits))
+			find_source_cells(w, snap, vip, &b->c[b->todo[i]], true);
+	}
 }
 
 /* The snapshot changed between the stages: the VIPs and hashes of the
@@ -588,6 +652,7 @@ static void restart_on(struct elb_worker *w, const struct elb_snapshot *snap,
 		if (b->c[p].done)
 			continue;
 		b->c[p].hash = elb_flow_hash(&b->c[p].pkt.key, &snap->seed);
+		find_source_cells(w, snap, &snap->vips[b->results[p].vip_index], &b->c[p], false);
 		b->todo[n_todo++] = (uint8_t)p;
 	}
 	b->n_todo = n_todo;

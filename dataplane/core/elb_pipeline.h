@@ -101,6 +101,8 @@ struct elb_snapshot {
 	 * burst started on one snapshot and finished on another is told by
 	 * this, without reading the first, which may be freed by then. */
 	uint64_t serial;
+	/* The per-source sketch's row hashes, from seed (elb_source_keys_init). */
+	struct elb_source_keys source_keys;
 	struct elb_hash_seed seed;
 	union elb_addr source_v4; /* outer source toward IPv4 backends */
 	union elb_addr source_v6; /* outer source toward IPv6 backends */
@@ -225,6 +227,9 @@ struct elb_classified {
 	struct elb_packet pkt;
 	uint64_t hash; /* flow hash, for packets to a VIP */
 	bool done;     /* verdict already final (malformed, not for a VIP) */
+	/* For a VIP with source limits: each limit's cells in the worker's
+	 * sketch, found (and prefetched) with the flow hash. */
+	uint32_t source_cells[ELB_SOURCE_LIMITS_MAX][ELB_SOURCE_ROWS];
 };
 
 /*

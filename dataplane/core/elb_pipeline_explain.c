@@ -140,11 +140,12 @@ static void admission_state(struct elb_pipeline_explainer *x, const struct elb_w
 		memset(b, 0, sizeof(*b));
 	}
 	for (uint32_t l = 0; l < vip->n_source_limits; l++) {
-		uint64_t h = elb_source_hash(&pkt->key.src, &vip->source_limits[l], vip->index,
-					     &snap->seed);
+		struct elb_source_key key;
 
+		elb_source_key_of(&pkt->key.src, &vip->source_limits[l], vip->index, &key);
 		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
-			uint32_t i = elb_source_cell_index(h, r, x->source_column_bits);
+			uint32_t i = elb_source_cell_index(&snap->source_keys, &key, r,
+							   x->source_column_bits);
 			struct elb_source_cell *c = &x->source_cells[i];
 
 			if (!with_state) {

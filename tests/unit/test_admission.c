@@ -30,26 +30,30 @@ static struct elb_source_limit source_limit(uint8_t family, uint8_t len, uint64_
 	return lim;
 }
 
-/* A sketch of 2^bits columns per row, zeroed (every bucket full). */
+/* A sketch of 2^bits columns per row, zeroed (every bucket full), with
+ * its row hashes' keys from the test seed. */
 struct sketch {
 	struct elb_source_cell *cells;
 	uint32_t bits;
+	struct elb_source_keys keys;
 };
 
 static struct sketch sketch_new(uint32_t bits)
 {
-	struct sketch sk = {calloc((size_t)ELB_SOURCE_ROWS << bits, sizeof(struct elb_source_cell)),
-			    bits};
+	struct sketch sk;
 
+	sk.cells = calloc((size_t)ELB_SOURCE_ROWS << bits, sizeof(struct elb_source_cell));
+	sk.bits = bits;
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sk.cells);
+	elb_source_keys_init(&sk.keys, &seed);
 	return sk;
 }
 
-static void sketch_cells(const struct sketch *sk, uint64_t hash,
+static void sketch_cells(const struct sketch *sk, const struct elb_source_key *key,
 			 struct elb_source_cell *cells[ELB_SOURCE_ROWS])
 {
 	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
-		cells[r] = &sk->cells[elb_source_cell_index(hash, r, sk->bits)];
+		cells[r] = &sk->cells[elb_source_cell_index(&sk->keys, key, r, sk->bits)];
 }
 
 /* One packet of src under one limit, committed when it conforms. */
@@ -59,9 +63,11 @@ static bool offer(const struct sketch *sk, uint32_t src_v4, const struct elb_sou
 	union elb_addr a = {0};
 	struct elb_source_cell *cells[ELB_SOURCE_ROWS];
 	struct elb_source_check check;
+	struct elb_source_key key;
 
 	a.v4 = elb_htonl(src_v4);
-	sketch_cells(sk, elb_source_hash(&a, lim, 0, &seed), cells);
+	elb_source_key_of(&a, lim, 0, &key);
+	sketch_cells(sk, &key, cells);
 	if (elb_source_conforms(cells, lim, now, new_flow, &check) != ELB_SOURCE_CONFORMS)
 		return false;
 	elb_source_commit(cells, &check);
@@ -98,64 +104,69 @@ static void test_init(void)
 	CU_ASSERT_EQUAL(b.interval, 0);
 }
 
-/* The key: address masked to the prefix length, then the VIP and the
- * length itself; words built here by hand. */
+/* The key: 32-bit chunks of the VIP, length and family, then the address
+ * masked to the prefix length; chunks built here by hand. */
 static void test_source_keys(void)
 {
 	struct elb_source_limit l24 = source_limit(ELB_AF_INET, 24, 10, 1, 0, 0);
 	struct elb_source_limit l32 = source_limit(ELB_AF_INET, 32, 10, 1, 0, 0);
 	struct elb_source_limit l48 = source_limit(ELB_AF_INET6, 48, 10, 1, 0, 0);
-	struct elb_source_limit l64 = source_limit(ELB_AF_INET6, 64, 10, 1, 0, 0);
-	const struct elb_hash_seed key = {seed.k0 ^ 0x736f757263652d30ull,
-					  seed.k1 ^ 0x736f757263652d31ull};
-	union elb_addr a = {0}, b = {0}, v6 = {0};
-	uint64_t words[3];
+	struct elb_source_limit l68 = source_limit(ELB_AF_INET6, 68, 10, 1, 0, 0);
+	union elb_addr a = {0}, v6 = {0};
+	struct elb_source_key k;
 	/* 2001:db8:1234:5678:9abc:def0:1:2 */
 	static const uint8_t v6_bytes[16] = {0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78,
 					     0x9a, 0xbc, 0xde, 0xf0, 0x00, 0x01, 0x00, 0x02};
 
 	a.v4 = elb_htonl(0xc6336401); /* 198.51.100.1 */
-	b.v4 = elb_htonl(0xc63364fe); /* 198.51.100.254 */
-	CU_ASSERT_EQUAL(elb_source_hash(&a, &l24, 3, &seed), elb_source_hash(&b, &l24, 3, &seed));
-	CU_ASSERT_NOT_EQUAL(elb_source_hash(&a, &l32, 3, &seed),
-			    elb_source_hash(&b, &l32, 3, &seed));
-	CU_ASSERT_NOT_EQUAL(elb_source_hash(&a, &l24, 3, &seed),
-			    elb_source_hash(&a, &l24, 4, &seed));
-
-	words[0] = 3 | 24u << 16 | (uint64_t)ELB_AF_INET << 24;
-	words[1] = 0xc6336400;
-	words[2] = 0;
-	CU_ASSERT_EQUAL(elb_source_hash(&a, &l24, 3, &seed), elb_siphash13_words(words, 3, &key));
-	words[0] = 3 | 32u << 16 | (uint64_t)ELB_AF_INET << 24;
-	words[1] = 0xc6336401;
-	CU_ASSERT_EQUAL(elb_source_hash(&a, &l32, 3, &seed), elb_siphash13_words(words, 3, &key));
+	elb_source_key_of(&a, &l24, 3, &k);
+	CU_ASSERT_EQUAL(k.n_chunks, 2);
+	CU_ASSERT_EQUAL(k.chunk[0], 3u | 24u << 16 | (uint32_t)ELB_AF_INET << 24);
+	CU_ASSERT_EQUAL(k.chunk[1], 0xc6336400u);
+	elb_source_key_of(&a, &l32, 3, &k);
+	CU_ASSERT_EQUAL(k.chunk[1], 0xc6336401u);
 
 	memcpy(v6.v6, v6_bytes, 16);
-	words[0] = 9 | 48u << 16 | (uint64_t)ELB_AF_INET6 << 24;
-	words[1] = 0x20010db812340000ull;
-	words[2] = 0;
-	CU_ASSERT_EQUAL(elb_source_hash(&v6, &l48, 9, &seed), elb_siphash13_words(words, 3, &key));
-	words[0] = 9 | 64u << 16 | (uint64_t)ELB_AF_INET6 << 24;
-	words[1] = 0x20010db812345678ull;
-	CU_ASSERT_EQUAL(elb_source_hash(&v6, &l64, 9, &seed), elb_siphash13_words(words, 3, &key));
+	elb_source_key_of(&v6, &l48, 9, &k);
+	CU_ASSERT_EQUAL(k.n_chunks, 5);
+	CU_ASSERT_EQUAL(k.chunk[0], 9u | 48u << 16 | (uint32_t)ELB_AF_INET6 << 24);
+	CU_ASSERT_EQUAL(k.chunk[1], 0x20010db8u);
+	CU_ASSERT_EQUAL(k.chunk[2], 0x12340000u);
+	CU_ASSERT_EQUAL(k.chunk[3], 0);
+	CU_ASSERT_EQUAL(k.chunk[4], 0);
+	elb_source_key_of(&v6, &l68, 9, &k);
+	CU_ASSERT_EQUAL(k.chunk[2], 0x12345678u);
+	CU_ASSERT_EQUAL(k.chunk[3], 0x90000000u);
+	CU_ASSERT_EQUAL(k.chunk[4], 0);
 }
 
-/* Rows take distinct cells of their own row. */
+/* A row's cell: the multiply-shift sum's top bits, in the row's block. */
 static void test_cell_index(void)
 {
-	for (uint64_t h = 1; h < 1000; h++) {
-		uint64_t hash = h * 0x9e3779b97f4a7c15ull;
+	struct elb_source_keys keys;
+	struct elb_source_key k = {{0x01180003u, 0xc6336400u}, 2};
+	struct elb_source_key k6 = {{0x0a300009u, 0x20010db8u, 0x12340000u, 0, 7}, 5};
 
-		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
-			uint32_t i = elb_source_cell_index(hash, r, 10);
+	elb_source_keys_init(&keys, &seed);
+	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+		uint64_t h = keys.add[r] + keys.mul[r][0] * 0x01180003ull + keys.mul[r][1] * 0xc6336400ull;
+		uint64_t h6 = keys.add[r] + keys.mul[r][0] * 0x0a300009ull +
+			      keys.mul[r][1] * 0x20010db8ull + keys.mul[r][2] * 0x12340000ull +
+			      keys.mul[r][4] * 7ull;
 
-			CU_ASSERT_EQUAL(i >> 10, r);
-		}
+		CU_ASSERT_EQUAL(elb_source_cell_index(&keys, &k, r, 10), (r << 10) | (uint32_t)(h >> 54));
+		CU_ASSERT_EQUAL(elb_source_cell_index(&keys, &k6, r, 16),
+				(r << 16) | (uint32_t)(h6 >> 48));
 	}
-	/* h1 = 5, h2 = 2 | 1 = 3: columns 5, 8, 11, 14. */
-	CU_ASSERT_EQUAL(elb_source_cell_index(0x0000000200000005ull, 0, 10), 5);
-	CU_ASSERT_EQUAL(elb_source_cell_index(0x0000000200000005ull, 1, 10), 1024 + 8);
-	CU_ASSERT_EQUAL(elb_source_cell_index(0x0000000200000005ull, 3, 10), 3072 + 14);
+	/* The keys come from the seed: another seed, other multipliers. */
+	{
+		struct elb_source_keys other;
+		struct elb_hash_seed s2 = seed;
+
+		s2.k0 ^= 1;
+		elb_source_keys_init(&other, &s2);
+		CU_ASSERT(memcmp(&keys, &other, sizeof(keys)) != 0);
+	}
 }
 
 /* 10 pps with a burst of 3, one source alone: 3 at once, then one per 100 ms. */

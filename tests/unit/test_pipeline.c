@@ -157,6 +157,7 @@ static void fx_init(struct fixture *fx, uint32_t maglev_size)
 	s->backends = fx_own(fx, calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->backends)));
 	s->epoch = 1;
 	s->seed = (struct elb_hash_seed){ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	elb_source_keys_init(&s->source_keys, &s->seed);
 	s->source_v4.v4 = htonl(NODE_ADDR);
 	memcpy(s->gateway_mac, gateway_mac, 6);
 	for (uint32_t i = 0; i < N_BACKENDS; i++) {
@@ -477,6 +478,7 @@ static struct elb_snapshot *snap_vip_moved(struct fixture *fx, const struct elb_
 
 	s->serial = serial;
 	s->seed.k0 ^= 0x5a5a5a5a5a5a5a5aull;
+	elb_source_keys_init(&s->source_keys, &s->seed);
 	s->backends[0].gen = s->backends[1].gen = s->backends[2].gen = 0;
 	for (uint32_t i = 3; i < 5; i++) {
 		s->backends[i] = s1->backends[0];

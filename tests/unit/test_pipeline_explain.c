@@ -131,6 +131,7 @@ static void fx_init(struct fixture *fx)
 	s->backends = fx_own(fx, calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->backends)));
 	s->epoch = 1;
 	s->seed = (struct elb_hash_seed){ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	elb_source_keys_init(&s->source_keys, &s->seed);
 	s->source_v4.v4 = htonl(NODE_ADDR);
 	memcpy(s->gateway_mac, gateway_mac, 6);
 	for (uint32_t i = 0; i < 3; i++)

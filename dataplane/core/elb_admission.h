@@ -35,7 +35,7 @@
  *    would have held), but get no flow entry, so the table keeps its
  *    established flows. Flood mode ends with hysteresis: once a whole window
  *    of ELB_FLOOD_WINDOW_NS has seen at most half the budget's rate of new
- *    flows.
+ *    flows (a window with none at all included).
  */
 #ifndef ELB_ADMISSION_H
 #define ELB_ADMISSION_H
@@ -253,12 +253,16 @@ ELB_INLINE enum elb_flow_admission elb_flow_budget_admit(struct elb_flow_budget_
 	if (b->interval == 0)
 		return ELB_FLOW_STATEFUL;
 	if (s->flooding) {
-		if (now_ns - s->window_start < ELB_FLOOD_WINDOW_NS) {
+		uint64_t since = now_ns - s->window_start;
+
+		if (since < ELB_FLOOD_WINDOW_NS) {
 			s->window_flows++;
 			s->flood_flows++;
 			return ELB_FLOW_STATELESS;
 		}
-		if (s->window_flows > b->exit_flows) {
+		/* Windows start at a new flow: one that comes two windows or more
+		 * after the last began had a whole window with none before it. */
+		if (s->window_flows > b->exit_flows && since < 2 * ELB_FLOOD_WINDOW_NS) {
 			/* Still flooding: a new window from this flow on. */
 			s->window_start = now_ns;
 			s->window_flows = 1;

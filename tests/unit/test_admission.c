@@ -354,8 +354,18 @@ static void test_flood_mode_sequence(void)
 	CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 2000 * MS), ELB_FLOW_STATELESS);
 	CU_ASSERT_EQUAL(s.flood_entries, 2);
 	CU_ASSERT_EQUAL(s.flood_flows, 1 + 1 + 20 + 1 + 4 + 1);
-	/* A window with no new flow at all also ends it. */
-	CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 9000 * MS), ELB_FLOW_STATEFUL);
+	/* Flooding again (window from S + 2000 ms, 1 flow so far); 30 more
+	 * in it, then nothing for 1.5 s: the window after it had none, so
+	 * the next new flow ends flood mode though the last window was busy. */
+	for (int i = 0; i < 30; i++)
+		CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 2500 * MS), ELB_FLOW_STATELESS);
+	CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 3999 * MS), ELB_FLOW_STATELESS);
+	CU_ASSERT_EQUAL(s.window_flows, 1); /* a new window from S + 3999 ms */
+	for (int i = 0; i < 30; i++)
+		CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 4500 * MS), ELB_FLOW_STATELESS);
+	CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 5998 * MS), ELB_FLOW_STATELESS);
+	CU_ASSERT_EQUAL(elb_flow_budget_admit(&s, &b, S + 8000 * MS), ELB_FLOW_STATEFUL);
+	CU_ASSERT_EQUAL(s.flooding, 0);
 
 	/* No budget: always stateful, nothing counted. */
 	{

@@ -157,31 +157,38 @@ enum elb_source_verdict {
  * conform at now_ns (a new flow: also to the new-flow rate)? Fills *check
  * for elb_source_commit. Cells with no key yet are 0: a full bucket.
  */
+/* The smallest of one rate's timestamps (new flows' or packets') over a
+ * key's cells: the key's estimate. */
+ELB_INLINE uint64_t elb_source_estimate(struct elb_source_cell *const *cells, bool flows)
+{
+	uint64_t min = flows ? cells[0]->flow_tat : cells[0]->pkt_tat;
+
+	ELB_UNROLL
+	for (uint32_t r = 1; r < ELB_SOURCE_ROWS; r++) {
+		uint64_t t = flows ? cells[r]->flow_tat : cells[r]->pkt_tat;
+
+		min = t < min ? t : min;
+	}
+	return min;
+}
+
 ELB_INLINE enum elb_source_verdict elb_source_conforms(struct elb_source_cell *const *cells,
 						       const struct elb_source_limit *lim,
 						       uint64_t now_ns, bool new_flow,
 						       struct elb_source_check *check)
 {
-	uint64_t now = now_ns << ELB_RATE_FRAC_BITS;
+	uint64_t now = now_ns << ELB_RATE_FRAC_BITS, min;
 
 	check->pkt_tat = 0;
 	check->flow_tat = 0;
 	if (lim->pkt_interval) {
-		uint64_t min = cells[0]->pkt_tat;
-
-		ELB_UNROLL
-		for (uint32_t r = 1; r < ELB_SOURCE_ROWS; r++)
-			min = cells[r]->pkt_tat < min ? cells[r]->pkt_tat : min;
+		min = elb_source_estimate(cells, false);
 		check->pkt_tat = (min > now ? min : now) + lim->pkt_interval;
 		if (check->pkt_tat - now > lim->pkt_tolerance)
 			return ELB_SOURCE_OVER_PACKETS;
 	}
 	if (new_flow && lim->flow_interval) {
-		uint64_t min = cells[0]->flow_tat;
-
-		ELB_UNROLL
-		for (uint32_t r = 1; r < ELB_SOURCE_ROWS; r++)
-			min = cells[r]->flow_tat < min ? cells[r]->flow_tat : min;
+		min = elb_source_estimate(cells, true);
 		check->flow_tat = (min > now ? min : now) + lim->flow_interval;
 		if (check->flow_tat - now > lim->flow_tolerance)
 			return ELB_SOURCE_OVER_NEW_FLOWS;

@@ -692,6 +692,40 @@ static void keep_min(struct run_figures *best, const struct run_figures *f)
 		*best = *f;
 }
 
+/*
+ * ISOLATION_REPEATS rounds of: the established stream alone, a flood of
+ * flood_n SYNs made by `make` alone, and the established stream
+ * interleaved 1:1 with n more; each figure the least of the rounds, the
+ * mixed streams' verdicts added up.
+ */
+static void syn_flood_rounds(struct bench_setup *s, const uint8_t *est_stream, uint32_t n,
+			     uint32_t flood_n, uint8_t *(*make)(uint32_t, uint32_t),
+			     uint64_t *syn_next, uint64_t *clock_ns, struct run_figures *alone,
+			     struct run_figures *flood, struct run_figures *mixed,
+			     uint64_t *forwarded, uint64_t *total)
+{
+	for (int r = 0; r < ISOLATION_REPEATS; r++) {
+		struct run_figures f = run_frames(s, est_stream, n, 1, true, clock_ns);
+		uint8_t *syns, *mix;
+
+		keep_min(alone, &f);
+		syns = make(flood_n, (uint32_t)*syn_next);
+		*syn_next += flood_n;
+		f = run_frames(s, syns, flood_n, 1, true, clock_ns);
+		keep_min(flood, &f);
+		free(syns);
+		syns = make(n, (uint32_t)*syn_next);
+		*syn_next += n;
+		mix = interleave(est_stream, syns, n);
+		f = run_frames(s, mix, 2 * n, 1, true, clock_ns);
+		keep_min(mixed, &f);
+		*forwarded += f.verdicts[ELB_VERDICT_FORWARD];
+		*total += 2 * n;
+		free(syns);
+		free(mix);
+	}
+}
+
 static void bench_adversarial(void)
 {
 	const uint32_t capacity = 1u << 16, established_n = capacity / 8, n = 1u << 18;
@@ -699,7 +733,7 @@ static void bench_adversarial(void)
 	struct run_figures alone = {0}, flood = {0}, mixed = {0}, f;
 	struct bench_setup s;
 	uint64_t clock_ns = 1000000000ull, syn_next = 0, forwarded = 0, total = 0;
-	uint8_t *est, *est_stream, *syns, *mix, *one_flow, *over;
+	uint8_t *est, *est_stream, *mix, *one_flow, *over;
 	char note[200];
 
 	printf("\n## Isolation under floods (one core; established flows and a flood, alone "
@@ -718,24 +752,8 @@ static void bench_adversarial(void)
 		       est + (size_t)(i % established_n) * FRAME_LEN, FRAME_LEN);
 	setup_pipeline(&s, 100, capacity, 0);
 	run_frames(&s, est, established_n, 2, true, &clock_ns); /* established */
-	for (int r = 0; r < ISOLATION_REPEATS; r++) {
-		f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
-		keep_min(&alone, &f);
-		syns = make_flood_syns(flood_n, (uint32_t)syn_next);
-		syn_next += flood_n;
-		f = run_frames(&s, syns, flood_n, 1, true, &clock_ns);
-		keep_min(&flood, &f);
-		free(syns);
-		syns = make_flood_syns(n, (uint32_t)syn_next);
-		syn_next += n;
-		mix = interleave(est_stream, syns, n);
-		f = run_frames(&s, mix, 2 * n, 1, true, &clock_ns);
-		keep_min(&mixed, &f);
-		forwarded += f.verdicts[ELB_VERDICT_FORWARD];
-		total += 2 * n;
-		free(syns);
-		free(mix);
-	}
+	syn_flood_rounds(&s, est_stream, n, flood_n, make_flood_syns, &syn_next, &clock_ns, &alone,
+			 &flood, &mixed, &forwarded, &total);
 	snprintf(note, sizeof(note),
 		 "%llu of %llu mixed packets forwarded; table evictions: %llu SYN, %llu established",
 		 (unsigned long long)forwarded, (unsigned long long)total,
@@ -775,24 +793,8 @@ static void bench_adversarial(void)
 		alone = flood = mixed = (struct run_figures){0};
 		forwarded = total = 0;
 		inserts_before = s.worker.flows.stats.inserts;
-		for (int r = 0; r < ISOLATION_REPEATS; r++) {
-			f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
-			keep_min(&alone, &f);
-			syns = make_spoofed_syns(spoofed_n, (uint32_t)syn_next);
-			syn_next += spoofed_n;
-			f = run_frames(&s, syns, spoofed_n, 1, true, &clock_ns);
-			keep_min(&flood, &f);
-			free(syns);
-			syns = make_spoofed_syns(n, (uint32_t)syn_next);
-			syn_next += n;
-			mix = interleave(est_stream, syns, n);
-			f = run_frames(&s, mix, 2 * n, 1, true, &clock_ns);
-			keep_min(&mixed, &f);
-			forwarded += f.verdicts[ELB_VERDICT_FORWARD];
-			total += 2 * n;
-			free(syns);
-			free(mix);
-		}
+		syn_flood_rounds(&s, est_stream, n, spoofed_n, make_spoofed_syns, &syn_next,
+				 &clock_ns, &alone, &flood, &mixed, &forwarded, &total);
 		snprintf(note, sizeof(note),
 			 "%llu of %llu mixed packets forwarded; flood mode entered %llu times, "
 			 "%llu SYNs forwarded without an entry; entries made during the floods: %llu",

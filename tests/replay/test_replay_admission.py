@@ -15,7 +15,8 @@ datagram) with no entry takes from the VIP's bucket; when it is empty the
 VIP enters flood mode (the flow is forwarded by the Maglev pick with no
 entry: `stateless`); flood mode keeps 1 s windows, the first starting at
 the packet that entered it, and ends at the first new flow after a whole
-window that saw at most rate/2 new flows, with a full bucket.
+window that saw at most rate/2 new flows, or none at all (a flow two
+windows or more after the last began), with a full bucket.
 
 Three captures, built byte by byte here with exact timestamps:
   1. one source opens 100,000 flows (SYNs at 20,000/s, above its /32
@@ -239,7 +240,8 @@ class FlowBudget:
         if self.flooding:
             if now_ns - self.window_start < self.WINDOW_NS:
                 self.window_flows += 1
-            elif self.window_flows > self.exit_flows:
+            elif (self.window_flows > self.exit_flows and
+                  now_ns - self.window_start < 2 * self.WINDOW_NS):
                 self.window_start, self.window_flows = now_ns, 1
             else:
                 self.flooding = False
@@ -622,6 +624,14 @@ def build_case3():
         flow(t + (k + 1) * 1000000, "reflood")
     flow(model.window_start + 2 * NS, "quiet_exit")
     flow(model.window_start + 2 * NS, "after_exit")
+    # Flooding again, a window busy to the end; then nothing for a whole
+    # window: the next flow ends flood mode though the last window was busy.
+    t = model.window_start + 3 * NS
+    for k in range(burst + model.exit_flows + 10):
+        flow(t + k * 1000, "flood_again")
+    assert model.flooding and model.window_flows > model.exit_flows
+    flow(model.window_start + 2 * NS, "busy_then_quiet_window_exit")
+    assert not model.flooding
     return packets, want, phases, model
 
 
@@ -653,7 +663,8 @@ def run_case3(args, work, ck):
     first = {ph: want[phases.index(ph)] for ph in per_phase}
     ck.tally(not last["window_501_over"] and not last["window_500_last_ns"] and first["exit"] and
              per_phase["burst"]["stateful"] == burst - 1 and per_phase["burst"]["stateless"] == 1 and
-             first["quiet_exit"] and model.entries == 2, "c3.model_edges",
+             first["quiet_exit"] and first["busy_then_quiet_window_exit"] and
+             model.entries == 3, "c3.model_edges",
              "the capture misses an edge: %s, entries %d" % (dict(per_phase), model.entries))
     vc = vip_counters(counters, C3_VIP_NAME) or {}
     flood = vc.get("flood", {})

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Control path only: allocates, takes its time (Maglev builds). */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,9 +157,6 @@ static int fail(struct elb_dp_err *err, const char *field, int rc, const char *w
 	return rc;
 }
 
-/* struct elb_snapshot.serial: 0 is left to snapshots made by hand (tests). */
-static _Atomic uint64_t last_serial;
-
 /* A VIP's admission control, as configured (validated already by
  * elb_dp_config's checks, which accept what these accept). */
 static int admission_init(struct elb_vip *sv, const struct elb_dp_admission *a)
@@ -217,7 +213,6 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 		goto out;
 
 	snap->epoch = epoch;
-	snap->serial = atomic_fetch_add(&last_serial, 1) + 1;
 	snap->seed = cfg->node.hash_seed;
 	elb_source_keys_init(&snap->source_keys, &snap->seed);
 	snap->source_v4 = cfg->node.source_v4;

@@ -97,10 +97,6 @@ struct elb_maglev_backend;
 
 struct elb_snapshot {
 	uint64_t epoch; /* configuration generation this snapshot was built from */
-	/* Unique among the snapshots of one process (elb_snapshot_build): a
-	 * burst started on one snapshot and finished on another is told by
-	 * this, without reading the first, which may be freed by then. */
-	uint64_t serial;
 	/* The per-source sketch's row hashes, from seed (elb_source_keys_init). */
 	struct elb_source_keys source_keys;
 	struct elb_hash_seed seed;
@@ -216,52 +212,11 @@ void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uin
 /*
  * elb_pipeline_run for n <= ELB_PIPELINE_BURST_MAX frames at once, with the
  * same results; staged so that the flow-table misses of the burst overlap.
- * Equal to elb_pipeline_burst_start then elb_pipeline_burst_finish.
+ * The DPDK workers call this per RX burst.
  */
 void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *snap,
 			    uint8_t *const *frames, const uint32_t *lens, uint32_t n,
 			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results);
-
-/* What the first stage learned of one packet. */
-struct elb_classified {
-	struct elb_packet pkt;
-	uint64_t hash; /* flow hash, for packets to a VIP */
-	bool done;     /* verdict already final (malformed, not for a VIP) */
-	/* For a VIP with source limits: each limit's cells in the worker's
-	 * sketch, found (and prefetched) with the flow hash. */
-	uint32_t source_cells[ELB_SOURCE_LIMITS_MAX][ELB_SOURCE_ROWS];
-};
-
-/*
- * A burst between its two stages. The first parses, finds the VIPs, hashes
- * the flows and prefetches their buckets; the second decides. A DPDK worker
- * starts the next RX burst before it finishes this one, so that this
- * burst's buckets arrive while the next is parsed, instead of its first
- * packets waiting for them. It holds no pointer into the snapshot: the
- * worker reports quiescent states in between.
- */
-struct elb_pipeline_burst {
-	struct elb_classified c[ELB_PIPELINE_BURST_MAX];
-	struct elb_pipeline_result results[ELB_PIPELINE_BURST_MAX];
-	uint8_t *frames[ELB_PIPELINE_BURST_MAX];
-	uint32_t lens[ELB_PIPELINE_BURST_MAX];
-	uint8_t todo[ELB_PIPELINE_BURST_MAX]; /* packets for a VIP, in order */
-	uint32_t n, n_todo;
-	uint64_t snapshot_serial; /* the snapshot the first stage ran on */
-};
-
-/* The first stage for n <= ELB_PIPELINE_BURST_MAX frames (more are
- * ignored). Counts what it receives; results of packets not for a VIP are
- * final already. */
-void elb_pipeline_burst_start(struct elb_worker *w, const struct elb_snapshot *snap,
-			      uint8_t *const *frames, const uint32_t *lens, uint32_t n,
-			      struct elb_pipeline_burst *b);
-
-/* The second stage, on the snapshot current now: where it is not the one the
- * burst started on, its packets' VIPs and hashes are found again on this
- * one. b->results[0 .. b->n) are then final. */
-void elb_pipeline_burst_finish(struct elb_worker *w, const struct elb_snapshot *snap,
-			       struct elb_pipeline_burst *b, uint32_t headroom, uint64_t now_ns);
 
 /* Find the VIP for a parsed key: exact port first, then the all-ports VIP.
  * Returns the VIP index or ELB_NO_VIP; *address_known tells whether the

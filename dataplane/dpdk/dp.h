@@ -118,24 +118,7 @@ int dp_workers_init(struct dp_context *ctx);
 int dp_worker_create(struct dp_context *ctx, uint16_t index, unsigned int lcore);
 void dp_workers_free(struct dp_context *ctx);
 int dp_worker_main(void *arg);
-/* An RX burst of one port between the pipeline's two stages
- * (elb_pipeline_burst), with its mbufs. */
-struct dp_burst {
-	struct elb_pipeline_burst core;
-	struct rte_mbuf *run[DP_BURST]; /* mbufs of core.frames, in order */
-	const struct dp_port *port;
-	uint32_t headroom;
-	uint16_t n_rx;         /* received, multi-segment drops included */
-	uint64_t start_cycles; /* what the first stage took */
-};
-/* The first stage: multi-segment frames dropped, the rest parsed, hashed,
- * their flow buckets prefetched. */
-void dp_burst_start(struct dp_worker *w, const struct elb_snapshot *snap,
-		    const struct dp_port *p, struct rte_mbuf **pkts, uint16_t n, struct dp_burst *b);
-/* The second stage, on the snapshot current now, and out. */
-void dp_burst_finish(struct dp_worker *w, const struct elb_snapshot *snap, struct dp_burst *b,
-		     uint64_t now_ns);
-/* One RX burst of port p through both stages and out (used by replay too). */
+/* One RX burst of port p through the pipeline and out (used by replay too). */
 void dp_worker_process_burst(struct dp_worker *w, const struct elb_snapshot *snap,
 			     const struct dp_port *p, struct rte_mbuf **pkts, uint16_t n,
 			     uint64_t now_ns);

@@ -120,17 +120,18 @@ static inline unsigned int histogram_bucket(uint64_t cycles_per_packet)
 	return b < DP_HISTOGRAM_BUCKETS ? b : DP_HISTOGRAM_BUCKETS - 1;
 }
 
-void dp_burst_start(struct dp_worker *w, const struct elb_snapshot *snap,
-		    const struct dp_port *p, struct rte_mbuf **pkts, uint16_t n, struct dp_burst *b)
+void dp_worker_process_burst(struct dp_worker *w, const struct elb_snapshot *snap,
+			     const struct dp_port *p, struct rte_mbuf **pkts, uint16_t n,
+			     uint64_t now_ns)
 {
-	struct rte_mbuf *drop[DP_BURST];
+	struct elb_pipeline_result res[DP_BURST];
+	struct rte_mbuf *tx[DP_BURST], *kernel[DP_BURST], *drop[DP_BURST];
 	uint8_t *frames[DP_BURST];
 	uint32_t lens[DP_BURST];
-	uint16_t n_drop = 0, n_run = 0;
+	uint16_t n_tx = 0, n_kernel = 0, n_drop = 0, n_run = 0;
+	struct rte_mbuf *run[DP_BURST];
 	uint64_t c0 = rte_rdtsc();
 
-	b->port = p;
-	b->n_rx = n;
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 
@@ -151,32 +152,17 @@ void dp_burst_start(struct dp_worker *w, const struct elb_snapshot *snap,
 		}
 		frames[n_run] = rte_pktmbuf_mtod(m, uint8_t *);
 		lens[n_run] = m->data_len;
-		b->run[n_run++] = m;
+		run[n_run++] = m;
 	}
-	if (n_drop)
-		rte_pktmbuf_free_bulk(drop, n_drop);
-	/* All mbufs of one pool share a headroom size; the pipeline checks
-	 * what each packet needs against it. */
-	b->headroom = n_run ? rte_pktmbuf_headroom(b->run[0]) : 0;
-	elb_pipeline_burst_start(&w->core, snap, frames, lens, n_run, &b->core);
-	b->start_cycles = rte_rdtsc() - c0;
-}
-
-void dp_burst_finish(struct dp_worker *w, const struct elb_snapshot *snap, struct dp_burst *b,
-		     uint64_t now_ns)
-{
-	const struct dp_port *p = b->port;
-	const struct elb_pipeline_result *res = b->core.results;
-	struct rte_mbuf *tx[DP_BURST], *kernel[DP_BURST], *drop[DP_BURST];
-	uint16_t n_tx = 0, n_kernel = 0, n_drop = 0;
-	uint64_t c0 = rte_rdtsc();
-
 	/* A worker serves every port: what it sends carries this port's MAC. */
 	rte_ether_addr_copy(&p->mac, (struct rte_ether_addr *)w->core.port_mac);
-	elb_pipeline_burst_finish(&w->core, snap, &b->core, b->headroom, now_ns);
+	/* All mbufs of one pool share a headroom size; the pipeline checks
+	 * what each packet needs against it. */
+	elb_pipeline_run_burst(&w->core, snap, frames, lens, n_run,
+			       n_run ? rte_pktmbuf_headroom(run[0]) : 0, now_ns, res);
 
-	for (uint32_t i = 0; i < b->core.n; i++) {
-		struct rte_mbuf *m = b->run[i];
+	for (uint16_t i = 0; i < n_run; i++) {
+		struct rte_mbuf *m = run[i];
 
 		if (ELB_UNLIKELY(w->ctx->replay != NULL))
 			w->ctx->replay->on_result(w->ctx->replay->arg, m, &res[i]);
@@ -206,17 +192,7 @@ void dp_burst_finish(struct dp_worker *w, const struct elb_snapshot *snap, struc
 	if (n_drop)
 		rte_pktmbuf_free_bulk(drop, n_drop);
 	w->stats.bursts++;
-	w->stats.cycles_histogram[histogram_bucket((b->start_cycles + rte_rdtsc() - c0) / b->n_rx)]++;
-}
-
-void dp_worker_process_burst(struct dp_worker *w, const struct elb_snapshot *snap,
-			     const struct dp_port *p, struct rte_mbuf **pkts, uint16_t n,
-			     uint64_t now_ns)
-{
-	struct dp_burst b;
-
-	dp_burst_start(w, snap, p, pkts, n, &b);
-	dp_burst_finish(w, snap, &b, now_ns);
+	w->stats.cycles_histogram[histogram_bucket((rte_rdtsc() - c0) / n)]++;
 }
 
 int dp_worker_main(void *arg)
@@ -224,16 +200,11 @@ int dp_worker_main(void *arg)
 	struct dp_worker *w = arg;
 	struct dp_context *ctx = w->ctx;
 	struct rte_mbuf *pkts[DP_BURST];
-	/* One burst is started while the one before it waits to be finished
-	 * (dp_burst): its flow-table lines arrive meanwhile. A burst waits at
-	 * most one turn of this loop: a turn that receives nothing finishes it. */
-	struct dp_burst bursts[2], *pending = NULL, *next = &bursts[0];
 
 	rte_rcu_qsbr_thread_online(ctx->qsbr, w->index);
 	while (!atomic_load_explicit(&ctx->stop, memory_order_relaxed)) {
 		/* Read once per loop: the control thread frees a snapshot only
-		 * after every worker has reported quiescent since it was replaced.
-		 * A pending burst holds no pointer into it (elb_pipeline_burst). */
+		 * after every worker has reported quiescent since it was replaced. */
 		const struct elb_snapshot *snap =
 			atomic_load_explicit(&ctx->snapshot, memory_order_acquire);
 		bool idle = true;
@@ -248,15 +219,7 @@ int dp_worker_main(void *arg)
 			if (n == 0)
 				continue;
 			idle = false;
-			dp_burst_start(w, snap, p, pkts, n, next);
-			if (pending != NULL)
-				dp_burst_finish(w, snap, pending, dp_now_ns(ctx));
-			pending = next;
-			next = pending == &bursts[0] ? &bursts[1] : &bursts[0];
-		}
-		if (idle && pending != NULL) {
-			dp_burst_finish(w, snap, pending, dp_now_ns(ctx));
-			pending = NULL;
+			dp_worker_process_burst(w, snap, p, pkts, n, dp_now_ns(ctx));
 		}
 		/* Worker 0 also sends what the kernel wrote to the TAP ports. */
 		if (w->index == 0) {
@@ -279,9 +242,6 @@ int dp_worker_main(void *arg)
 			elb_flow_sweep(&w->core.flows, elb_flow_tick(dp_now_ns(ctx)),
 				       DP_IDLE_SWEEP_BUCKETS);
 	}
-	if (pending != NULL)
-		dp_burst_finish(w, atomic_load_explicit(&ctx->snapshot, memory_order_acquire),
-				pending, dp_now_ns(ctx));
 	rte_rcu_qsbr_thread_offline(ctx->qsbr, w->index);
 	return 0;
 }

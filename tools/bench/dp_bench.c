@@ -113,9 +113,6 @@ static int run_case(void *arg)
 	uint64_t c0, deadline;
 	uint32_t done = 0;
 	struct timespec cpu0, cpu1;
-	/* As dp_worker_main: each burst started before the one before it is
-	 * finished, the last finished after the loop. */
-	struct dp_burst bursts[2], *pending = NULL, *next = &bursts[0];
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
 	if (r->start != NULL) {
@@ -147,20 +144,13 @@ static int run_case(void *arg)
 			if (sent < DP_BURST)
 				rte_pktmbuf_free_bulk(&pkts[sent], DP_BURST - sent);
 		} else {
-			dp_burst_start(w, snap, p, pkts, DP_BURST, next);
-			if (pending != NULL)
-				dp_burst_finish(w, snap, pending, dp_now_ns(ctx));
-			pending = next;
-			next = pending == &bursts[0] ? &bursts[1] : &bursts[0];
+			dp_worker_process_burst(w, snap, p, pkts, DP_BURST, dp_now_ns(ctx));
 		}
 		rte_rcu_qsbr_quiescent(ctx->qsbr, w->index);
 		done += DP_BURST;
 		if (r->run_cycles != 0 && rte_rdtsc() >= deadline)
 			break;
 	}
-	if (pending != NULL)
-		dp_burst_finish(w, atomic_load_explicit(&ctx->snapshot, memory_order_acquire),
-				pending, dp_now_ns(ctx));
 	r->end_tsc = rte_rdtsc();
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
 	r->cycles = r->end_tsc - c0;

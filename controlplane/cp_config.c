@@ -259,9 +259,11 @@ static int slo_from_json(const cJSON *json, const char *prefix, double *out,
 int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 		     struct elb_dp_err *err)
 {
-	static const char *const known[] = {"address",	    "port",	"protocol", "encap",
-					    "mtu",	    "maglev_size", "second_chance", "rate_limit",
-					    "timeouts", "backends",    "slo",	"health_check", NULL};
+	static const char *const known[] = {"address",	  "port",	 "protocol",
+					    "encap",	  "mtu",	 "maglev_size",
+					    "second_chance", "rate_limit", "timeouts",
+					    "admission",  "backends",	 "slo",
+					    "health_check", NULL};
 	struct cp_vip vip;
 	const cJSON *item;
 	cJSON *dp_only;

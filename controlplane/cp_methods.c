@@ -281,9 +281,24 @@ static int per_vip_result(const struct cp_daemon *cp, const cJSON *params,
 	return 0;
 }
 
+/* vip.list's entry: the summary and the VIP's admission control, so that
+ * one call shows which VIPs are limited and how. */
+static cJSON *vip_list_entry(const struct cp_daemon *cp, uint32_t v)
+{
+	cJSON *o = vip_summary(cp, v);
+	cJSON *admission = elb_dp_admission_to_json(&cp->config->vips[v].dp.admission);
+
+	if (o == NULL || admission == NULL || !cJSON_AddItemToObject(o, "admission", admission)) {
+		cJSON_Delete(admission);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 static int m_vip_list(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
 {
-	return per_vip_result(ctx, params, vip_summary, result, error);
+	return per_vip_result(ctx, params, vip_list_entry, result, error);
 }
 
 static cJSON *backend_health(const struct cp_daemon *cp, uint32_t v, uint32_t b)
@@ -591,7 +606,7 @@ static cJSON *backend_counters(const struct cp_daemon *cp, uint32_t v, const cJS
 static void add_zero_counters(cJSON *o)
 {
 	static const char *const pairs[] = {"rx", "forwarded"};
-	cJSON *drops;
+	cJSON *drops, *flood;
 
 	for (size_t i = 0; i < 2; i++) {
 		cJSON *p = cJSON_AddObjectToObject(o, pairs[i]);
@@ -602,6 +617,10 @@ static void add_zero_counters(cJSON *o)
 	cJSON_AddNumberToObject(o, "new_flows", 0);
 	cJSON_AddNumberToObject(o, "rate_limited_flows", 0);
 	cJSON_AddNumberToObject(o, "too_big_replies", 0);
+	flood = cJSON_AddObjectToObject(o, "flood");
+	cJSON_AddNumberToObject(flood, "workers_active", 0);
+	cJSON_AddNumberToObject(flood, "entries", 0);
+	cJSON_AddNumberToObject(flood, "stateless_flows", 0);
 	drops = cJSON_AddObjectToObject(o, "drops");
 	for (int r = 1; drops != NULL && r < ELB_REASON_COUNT; r++) /* 0 is "none" */
 		cJSON_AddNumberToObject(drops, elb_reason_name((enum elb_reason)r), 0);

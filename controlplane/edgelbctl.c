@@ -1396,9 +1396,42 @@ static int build_call(const struct ctl_command *cmd, struct ctl_request *req, ch
 	return 0;
 }
 
+/* "2000/s (burst 200)", or "unlimited" for a rate of 0. */
+static const char *rate_text(const cJSON *o, const char *rate, const char *burst, char *buf,
+			     size_t len)
+{
+	if (num(o, rate) == 0)
+		return "unlimited";
+	snprintf(buf, len, "%.0f/s (burst %.0f)", num(o, rate), num(o, burst));
+	return buf;
+}
+
+/* A VIP's "admission" (docs/admission.md) in a few lines. */
+static void print_limits(const cJSON *admission)
+{
+	const cJSON *sources = cJSON_GetObjectItemCaseSensitive(admission, "sources"), *s;
+	char a[64], b[64];
+
+	if (!cJSON_IsObject(admission))
+		return;
+	if (num(admission, "new_flows_per_s") == 0 && cJSON_GetArraySize(sources) == 0) {
+		printf("limits: none\n");
+		return;
+	}
+	printf("limits: VIP new flows %s\n",
+	       rate_text(admission, "new_flows_per_s", "new_flow_burst", a, sizeof(a)));
+	cJSON_ArrayForEach(s, sources)
+		printf("  per source /%.0f: packets %s, new flows %s\n", num(s, "prefix_len"),
+		       rate_text(s, "packets_per_s", "packet_burst", a, sizeof(a)),
+		       rate_text(s, "new_flows_per_s", "new_flow_burst", b, sizeof(b)));
+}
+
 static void print_vip_get(const cJSON *result)
 {
+	const cJSON *config = cJSON_GetObjectItemCaseSensitive(result, "config");
+
 	print_backends(cJSON_GetObjectItemCaseSensitive(result, "health"));
+	print_limits(cJSON_GetObjectItemCaseSensitive(config, "admission"));
 }
 
 static void print_health(const cJSON *result)
@@ -1451,10 +1484,278 @@ usage:
 	return CTL_USAGE;
 }
 
+/* ---- vip limits ---------------------------------------------------------- */
+
+/* A count as the server will check it: digits only, so that "1e3" or "-1"
+ * is not sent as something else; at most 2^53 (what a JSON number holds
+ * exactly); the range is the server's to judge (and name). */
+static int parse_count(const char *text, double *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v > (1ull << 53))
+		return -EINVAL;
+	*out = (double)v;
+	return 0;
+}
+
+#define LIMITS_SOURCES_MAX 8 /* --source options per command; the VIP takes 2 */
+
+/* One --source LEN:pps=N,burst=N,new=N,new-burst=N (absent keys 0), or
+ * LEN:off (that prefix length's limit removed). */
+#define SOURCE_KEYS 4
+
+struct source_option {
+	double prefix_len;
+	bool off;
+	double values[SOURCE_KEYS]; /* in the order of source_keys */
+};
+
+static const char *const source_keys[SOURCE_KEYS] = {"pps", "burst", "new", "new-burst"};
+/* The members of a "sources" entry they set, in the same order. */
+static const char *const source_members[SOURCE_KEYS] = {"packets_per_s", "packet_burst",
+							"new_flows_per_s", "new_flow_burst"};
+
+static int parse_source_option(const char *text, struct source_option *out)
+{
+	char buf[256], *colon, *item, *save = NULL;
+	bool seen[SOURCE_KEYS] = {false}, any = false;
+
+	if (snprintf(buf, sizeof(buf), "%s", text) >= (int)sizeof(buf))
+		return -EINVAL;
+	colon = strchr(buf, ':');
+	if (colon == NULL)
+		return -EINVAL;
+	*colon = '\0';
+	*out = (struct source_option){0};
+	if (parse_count(buf, &out->prefix_len) < 0 || out->prefix_len > 255)
+		return -EINVAL;
+	if (strcmp(colon + 1, "off") == 0) {
+		out->off = true;
+		return 0;
+	}
+	for (item = strtok_r(colon + 1, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		size_t k;
+
+		if (eq == NULL)
+			return -EINVAL;
+		*eq = '\0';
+		for (k = 0; k < SOURCE_KEYS && strcmp(item, source_keys[k]) != 0; k++)
+			;
+		if (k == SOURCE_KEYS || seen[k] || parse_count(eq + 1, &out->values[k]) < 0)
+			return -EINVAL;
+		seen[k] = any = true;
+	}
+	return any ? 0 : -EINVAL;
+}
+
+/* What the options ask for; applied to the VIP's admission as read. */
+struct limits_options {
+	bool clear;
+	bool has_rate, has_burst;
+	double new_flows_per_s, new_flow_burst;
+	int n_sources;
+	struct source_option sources[LIMITS_SOURCES_MAX];
+};
+
+static int parse_limits_options(char **args, int nargs, struct limits_options *lo)
+{
+	for (int i = 0; i < nargs; i++) {
+		const char *opt = args[i], *value = i + 1 < nargs ? args[i + 1] : NULL;
+
+		if (strcmp(opt, "--clear") == 0 && !lo->clear) {
+			lo->clear = true;
+			continue;
+		}
+		if (value == NULL)
+			return -EINVAL;
+		if (strcmp(opt, "--new-flows-per-s") == 0 && !lo->has_rate) {
+			if (parse_count(value, &lo->new_flows_per_s) < 0)
+				return -EINVAL;
+			lo->has_rate = true;
+		} else if (strcmp(opt, "--new-flow-burst") == 0 && !lo->has_burst) {
+			if (parse_count(value, &lo->new_flow_burst) < 0)
+				return -EINVAL;
+			lo->has_burst = true;
+		} else if (strcmp(opt, "--source") == 0 && lo->n_sources < LIMITS_SOURCES_MAX) {
+			if (parse_source_option(value, &lo->sources[lo->n_sources++]) < 0)
+				return -EINVAL;
+		} else {
+			return -EINVAL;
+		}
+		i++;
+	}
+	return 0;
+}
+
+/* The index in sources of the entry for prefix_len, or -1. */
+static int find_source(const cJSON *sources, double prefix_len)
+{
+	const cJSON *s;
+	int i = 0;
+
+	cJSON_ArrayForEach(s, sources)
+	{
+		if (num(s, "prefix_len") == prefix_len)
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+/* The new "admission": the VIP's as read (or none with --clear), with
+ * the options applied in order. NULL if out of memory. */
+static cJSON *apply_limits(const cJSON *current, const struct limits_options *lo)
+{
+	cJSON *adm = cJSON_CreateObject(), *sources;
+	const cJSON *old_sources = cJSON_GetObjectItemCaseSensitive(current, "sources");
+	bool keep = !lo->clear && cJSON_IsObject(current);
+
+	if (adm == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(adm, "new_flows_per_s",
+				lo->has_rate ? lo->new_flows_per_s
+					     : keep ? num(current, "new_flows_per_s") : 0);
+	cJSON_AddNumberToObject(adm, "new_flow_burst",
+				lo->has_burst ? lo->new_flow_burst
+					      : keep ? num(current, "new_flow_burst") : 0);
+	sources = keep && cJSON_IsArray(old_sources) ? cJSON_Duplicate(old_sources, true)
+						      : cJSON_CreateArray();
+	if (sources == NULL || !cJSON_AddItemToObject(adm, "sources", sources)) {
+		cJSON_Delete(sources);
+		cJSON_Delete(adm);
+		return NULL;
+	}
+	for (int i = 0; i < lo->n_sources; i++) {
+		const struct source_option *so = &lo->sources[i];
+		int at = find_source(sources, so->prefix_len);
+		cJSON *entry;
+
+		if (so->off) {
+			if (at >= 0)
+				cJSON_DeleteItemFromArray(sources, at);
+			continue;
+		}
+		entry = cJSON_CreateObject();
+		if (entry == NULL) {
+			cJSON_Delete(adm);
+			return NULL;
+		}
+		cJSON_AddNumberToObject(entry, "prefix_len", so->prefix_len);
+		for (size_t k = 0; k < SOURCE_KEYS; k++)
+			cJSON_AddNumberToObject(entry, source_members[k], so->values[k]);
+		/* A length given again replaces its entry, in its place. */
+		if (at >= 0)
+			cJSON_ReplaceItemInArray(sources, at, entry);
+		else
+			cJSON_AddItemToArray(sources, entry);
+	}
+	return adm;
+}
+
+/*
+ * vip limits VIP [options]: vip.get, then vip.update with the VIP's
+ * settings as read and the new "admission" (vip.update replaces the
+ * settings: everything else is sent back as it was; "backends" is left out
+ * so that edgelb-cp keeps the set it has). Without options: the limits.
+ */
+static int run_vip_limits(const struct ctl_opts *o, char **args, int nargs)
+{
+	struct limits_options lo = {0};
+	struct elb_rpc_client_error err = {0};
+	cJSON *key = cJSON_CreateObject(), *got = NULL, *config, *adm, *result = NULL;
+	int status;
+
+	if (add_vip(key, args[2]) < 0) {
+		cJSON_Delete(key);
+		return bad_vip();
+	}
+	if (parse_limits_options(args + 3, nargs - 3, &lo) < 0) {
+		cJSON_Delete(key);
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	status = elb_rpc_call(o->path, "vip.get", key, TIMEOUT_MS, &got, &err); /* takes key */
+	if (status < 0)
+		goto failed;
+	config = cJSON_DetachItemFromObjectCaseSensitive(got, "config");
+	cJSON_Delete(got);
+	if (!cJSON_IsObject(config)) {
+		cJSON_Delete(config);
+		fprintf(stderr, "edgelbctl: vip.get answered without the VIP's config\n");
+		return CTL_REFUSED;
+	}
+	if (!lo.clear && !lo.has_rate && !lo.has_burst && lo.n_sources == 0) {
+		adm = cJSON_GetObjectItemCaseSensitive(config, "admission");
+		if (o->json)
+			print_pretty(adm);
+		else
+			print_limits(adm);
+		cJSON_Delete(config);
+		return CTL_OK;
+	}
+	adm = apply_limits(cJSON_GetObjectItemCaseSensitive(config, "admission"), &lo);
+	cJSON_DeleteItemFromObjectCaseSensitive(config, "admission");
+	cJSON_DeleteItemFromObjectCaseSensitive(config, "backends");
+	if (adm != NULL && !cJSON_AddItemToObject(config, "admission", adm)) {
+		cJSON_Delete(adm);
+		adm = NULL;
+	}
+	if (adm != NULL)
+		adm = cJSON_Duplicate(adm, true);
+	if (adm == NULL) {
+		cJSON_Delete(config);
+		fprintf(stderr, "edgelbctl: out of memory\n");
+		return CTL_SOCKET;
+	}
+	/* Takes config; adm is our copy of what it sets, to print. */
+	status = elb_rpc_call(o->path, "vip.update", config, TIMEOUT_MS, &result, &err);
+	if (status < 0) {
+		cJSON_Delete(adm);
+		goto failed;
+	}
+	status = o->wait ? wait_acknowledged(o->path, num(result, "generation"), o->wait_timeout_s)
+			 : CTL_OK;
+	/* Printed also when not acknowledged in time: the change is made. */
+	if (o->json) {
+		cJSON_AddItemToObject(result, "admission", adm);
+		print_pretty(result);
+	} else {
+		print_committed(result);
+		print_limits(adm);
+		cJSON_Delete(adm);
+	}
+	cJSON_Delete(result);
+	return status;
+failed:
+	if (status == -EREMOTEIO && o->json)
+		print_error_json(&err);
+	status = call_failed(o->path, status, &err, "");
+	elb_rpc_client_error_clear(&err);
+	return status;
+}
+
 static const struct ctl_command commands[] = {
 	{{"vip", "list"}, "", NULL, 0, 0, "vip.list", false, NULL, print_vips, NULL},
 	{{"vip", "get"}, "VIP", "VIP is ADDRESS:PORT/PROTO, [V6]:PORT/PROTO", 1, 1, "vip.get",
 	 false, build_vip, print_vip_get, NULL},
+	{{"vip", "limits"},
+	 "VIP [--new-flows-per-s N] [--new-flow-burst N]\n"
+	 "[--source LEN:pps=N,burst=N,new=N,new-burst=N | LEN:off]...\n"
+	 "[--clear]",
+	 "admission control: the VIP's new-flow budget\n"
+	 "and per-source limits (vip.get, vip.update);\n"
+	 "--source sets one prefix length's whole limit,\n"
+	 "--clear removes every limit first; no option:\n"
+	 "show them",
+	 1, -1, NULL, true, NULL, NULL, run_vip_limits},
 	{{"backend", "add"}, "VIP BACKEND [--weight N] [--dry-run]", NULL, 2, -1, "backend.add",
 	 true, build_backend, print_committed, NULL},
 	{{"backend", "remove"}, "VIP BACKEND [--dry-run]", NULL, 2, -1, "backend.remove", true,

@@ -201,6 +201,24 @@ static bool backend_equal(const struct elb_dp_backend *a, const struct elb_dp_ba
 	       addr_equal(&a->addr, &b->addr);
 }
 
+/* Field by field: the structs have padding. Sources in order, as given. */
+static bool admission_equal(const struct elb_dp_admission *a, const struct elb_dp_admission *b)
+{
+	if (a->new_flows_per_s != b->new_flows_per_s || a->new_flow_burst != b->new_flow_burst ||
+	    a->n_sources != b->n_sources)
+		return false;
+	for (uint32_t i = 0; i < a->n_sources && i < ELB_SOURCE_LIMITS_MAX; i++) {
+		const struct elb_dp_source_limit *sa = &a->sources[i], *sb = &b->sources[i];
+
+		if (sa->prefix_len != sb->prefix_len || sa->packets_per_s != sb->packets_per_s ||
+		    sa->packet_burst != sb->packet_burst ||
+		    sa->new_flows_per_s != sb->new_flows_per_s ||
+		    sa->new_flow_burst != sb->new_flow_burst)
+			return false;
+	}
+	return true;
+}
+
 static bool vip_equal(const struct elb_dp_vip *a, const struct elb_dp_vip *b)
 {
 	const struct elb_dp_rate_limit *ra = &a->rate_limit, *rb = &b->rate_limit;
@@ -215,6 +233,8 @@ static bool vip_equal(const struct elb_dp_vip *a, const struct elb_dp_vip *b)
 		return false;
 	if (ta->tcp_syn_ms != tb->tcp_syn_ms || ta->tcp_established_ms != tb->tcp_established_ms ||
 	    ta->tcp_closing_ms != tb->tcp_closing_ms || ta->udp_ms != tb->udp_ms)
+		return false;
+	if (!admission_equal(&a->admission, &b->admission))
 		return false;
 	for (uint32_t i = 0; i < a->n_backends; i++)
 		if (!backend_equal(&a->backends[i], &b->backends[i]))
@@ -395,6 +415,35 @@ int elb_dp_node_validate(const struct elb_dp_node *node, const char *prefix,
 	return check_range(node->gue_port, 1, 65535, path, err);
 }
 
+/* A rate and its burst, as a per-flow limit's packet dimension checks
+ * them (elb_rate_limit_init's arithmetic, which admission control reuses):
+ * the burst at least 1 when the rate is set, the bucket not too deep. */
+static int check_rate_and_burst(uint64_t rate, uint64_t burst, const char *prefix,
+				const char *rate_name, const char *burst_name,
+				struct elb_dp_err *err)
+{
+	struct elb_rate_limit compiled;
+	char path[ELB_JSON_PATH_MAX];
+	int rc;
+
+	elb_json_path_join(path, prefix, rate_name);
+	rc = check_range(rate, 0, ELB_RATE_MAX_RATE, path, err);
+	if (rc < 0)
+		return rc;
+	elb_json_path_join(path, prefix, burst_name);
+	rc = check_range(burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
+	if (rc < 0)
+		return rc;
+	if (rate != 0 && burst == 0)
+		return elb_json_fail(err, path, "must be at least 1 when %s is set", rate_name);
+	if (elb_rate_limit_init(&compiled, rate, burst, 0, 0) < 0)
+		return elb_json_fail(err, path,
+				     "too large for %s (the bucket would hold more than 2^62 / 64 "
+				     "ns of traffic)",
+				     rate_name);
+	return 0;
+}
+
 static int check_rate_limit(const struct elb_dp_rate_limit *rl, uint16_t mtu, const char *prefix,
 			    struct elb_dp_err *err)
 {
@@ -402,25 +451,15 @@ static int check_rate_limit(const struct elb_dp_rate_limit *rl, uint16_t mtu, co
 	char path[ELB_JSON_PATH_MAX];
 	int rc;
 
-	elb_json_path_join(path, prefix, "packets_per_s");
-	rc = check_range(rl->packets_per_s, 0, ELB_RATE_MAX_RATE, path, err);
+	/* Each dimension alone, so that a too deep bucket names its burst. */
+	rc = check_rate_and_burst(rl->packets_per_s, rl->packet_burst, prefix, "packets_per_s",
+				  "packet_burst", err);
 	if (rc < 0)
 		return rc;
 	elb_json_path_join(path, prefix, "bytes_per_s");
 	rc = check_range(rl->bytes_per_s, 0, ELB_RATE_MAX_RATE, path, err);
 	if (rc < 0)
 		return rc;
-	elb_json_path_join(path, prefix, "packet_burst");
-	rc = check_range(rl->packet_burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
-	if (rc < 0)
-		return rc;
-	if (rl->packets_per_s != 0 && rl->packet_burst == 0)
-		return elb_json_fail(err, path, "must be at least 1 when packets_per_s is set");
-	/* Each dimension alone, so that a too deep bucket names its burst. */
-	if (elb_rate_limit_init(&compiled, rl->packets_per_s, rl->packet_burst, 0, 0) < 0)
-		return elb_json_fail(err, path,
-				     "too large for packets_per_s (the bucket would hold more "
-				     "than 2^62 / 64 ns of traffic)");
 	elb_json_path_join(path, prefix, "byte_burst");
 	rc = check_range(rl->byte_burst, 0, ELB_DP_MAX_JSON_INTEGER, path, err);
 	if (rc < 0)
@@ -439,6 +478,82 @@ static int check_rate_limit(const struct elb_dp_rate_limit *rl, uint16_t mtu, co
 	if (elb_rate_limit_init(&compiled, rl->packets_per_s, rl->packet_burst, rl->bytes_per_s,
 				rl->byte_burst) < 0)
 		return elb_json_fail(err, prefix, "refused by the rate limiter");
+	return 0;
+}
+
+/* A source prefix length within the VIP's family; one text for the reader
+ * and the validator. */
+static int check_prefix_len(uint64_t len, uint8_t family, const char *path,
+			    struct elb_dp_err *err)
+{
+	unsigned int max = family == ELB_AF_INET ? 32 : 128;
+
+	if (len < 1 || len > max)
+		return elb_json_fail(err, path, "must be an integer in 1..%u for an IPv%c VIP", max,
+				     family == ELB_AF_INET ? '4' : '6');
+	return 0;
+}
+
+static int check_source_limit(const struct elb_dp_source_limit *src, uint8_t family,
+			      const char *prefix, struct elb_dp_err *err)
+{
+	struct elb_source_limit compiled;
+	char path[ELB_JSON_PATH_MAX];
+	int rc;
+
+	elb_json_path_join(path, prefix, "prefix_len");
+	rc = check_prefix_len(src->prefix_len, family, path, err);
+	if (rc == 0)
+		rc = check_rate_and_burst(src->packets_per_s, src->packet_burst, prefix,
+					  "packets_per_s", "packet_burst", err);
+	if (rc == 0)
+		rc = check_rate_and_burst(src->new_flows_per_s, src->new_flow_burst, prefix,
+					  "new_flows_per_s", "new_flow_burst", err);
+	if (rc < 0)
+		return rc;
+	/* An entry that limits nothing is a mistake, not a way to say "off". */
+	if (src->packets_per_s == 0 && src->new_flows_per_s == 0)
+		return elb_json_fail(err, prefix,
+				     "limits nothing: set packets_per_s or new_flows_per_s (or "
+				     "leave the entry out)");
+	/* The dataplanes compile it with this: it must succeed there. */
+	if (elb_source_limit_init(&compiled, family, src->prefix_len, src->packets_per_s,
+				  src->packet_burst, src->new_flows_per_s,
+				  src->new_flow_burst) < 0)
+		return elb_json_fail(err, prefix, "refused by the source limiter");
+	return 0;
+}
+
+static int check_admission(const struct elb_dp_admission *adm, uint8_t family,
+			   const char *prefix, struct elb_dp_err *err)
+{
+	struct elb_flow_budget budget;
+	char path[ELB_JSON_PATH_MAX], spath[ELB_JSON_PATH_MAX];
+	int rc;
+
+	rc = check_rate_and_burst(adm->new_flows_per_s, adm->new_flow_burst, prefix,
+				  "new_flows_per_s", "new_flow_burst", err);
+	if (rc < 0)
+		return rc;
+	if (elb_flow_budget_init(&budget, adm->new_flows_per_s, adm->new_flow_burst) < 0)
+		return elb_json_fail(err, prefix, "refused by the new-flow budget");
+	elb_json_path_join(path, prefix, "sources");
+	if (adm->n_sources > ELB_SOURCE_LIMITS_MAX)
+		return elb_json_fail(err, path, "at most %u entries (prefix lengths)",
+				     ELB_SOURCE_LIMITS_MAX);
+	for (uint32_t i = 0; i < adm->n_sources; i++) {
+		elb_json_path_index(spath, prefix, "sources", i);
+		rc = check_source_limit(&adm->sources[i], family, spath, err);
+		if (rc < 0)
+			return rc;
+		/* One limit per prefix length: two would count the same key. */
+		for (uint32_t j = 0; j < i; j++)
+			if (adm->sources[j].prefix_len == adm->sources[i].prefix_len) {
+				elb_json_path_join(path, spath, "prefix_len");
+				return elb_json_fail(err, path, "duplicate of sources[%" PRIu32 "]",
+						     j);
+			}
+	}
 	return 0;
 }
 
@@ -574,6 +689,10 @@ int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *
 		return rc;
 	elb_json_path_join(path, prefix, "timeouts");
 	rc = check_timeouts(&vip->timeouts, path, err);
+	if (rc < 0)
+		return rc;
+	elb_json_path_join(path, prefix, "admission");
+	rc = check_admission(&vip->admission, vip->key.family, path, err);
 	if (rc < 0)
 		return rc;
 
@@ -821,13 +940,99 @@ static int timeouts_from_json(const cJSON *json, const char *prefix, struct elb_
 	return rc;
 }
 
+static int source_limit_from_json(const cJSON *json, const char *prefix, uint8_t family,
+				  struct elb_dp_source_limit *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"prefix_len",      "packets_per_s", "packet_burst",
+					    "new_flows_per_s", "new_flow_burst", NULL};
+	struct elb_dp_source_limit src = {0};
+	const cJSON *len;
+	char path[ELB_JSON_PATH_MAX];
+	int rc;
+
+	rc = elb_json_expect_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = elb_json_require(json, prefix, "prefix_len", err);
+	if (rc < 0)
+		return rc;
+	len = cJSON_GetObjectItemCaseSensitive(json, "prefix_len");
+	elb_json_path_join(path, prefix, "prefix_len");
+	/* Not a number, a fraction or out of range: the range is the answer. */
+	if (cJSON_IsNumber(len) && len->valuedouble >= 1 && len->valuedouble <= 128 &&
+	    len->valuedouble == (double)(uint8_t)len->valuedouble)
+		src.prefix_len = (uint8_t)len->valuedouble;
+	rc = check_prefix_len(src.prefix_len, family, path, err);
+	if (rc == 0)
+		rc = elb_json_read_uint(json, prefix, "packets_per_s", 0, ELB_RATE_MAX_RATE,
+					&src.packets_per_s, err);
+	if (rc == 0)
+		rc = elb_json_read_uint(json, prefix, "packet_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+					&src.packet_burst, err);
+	if (rc == 0)
+		rc = elb_json_read_uint(json, prefix, "new_flows_per_s", 0, ELB_RATE_MAX_RATE,
+					&src.new_flows_per_s, err);
+	if (rc == 0)
+		rc = elb_json_read_uint(json, prefix, "new_flow_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+					&src.new_flow_burst, err);
+	if (rc < 0)
+		return rc;
+	*out = src;
+	return 0;
+}
+
+/* "admission" of a VIP of this family; absent members are 0 (off). */
+static int admission_from_json(const cJSON *json, const char *prefix, uint8_t family,
+			       struct elb_dp_admission *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"new_flows_per_s", "new_flow_burst", "sources", NULL};
+	struct elb_dp_admission adm = {0};
+	const cJSON *sources, *child;
+	char path[ELB_JSON_PATH_MAX], spath[ELB_JSON_PATH_MAX];
+	int rc;
+
+	rc = elb_json_expect_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = elb_json_read_uint(json, prefix, "new_flows_per_s", 0, ELB_RATE_MAX_RATE,
+					&adm.new_flows_per_s, err);
+	if (rc == 0)
+		rc = elb_json_read_uint(json, prefix, "new_flow_burst", 0, ELB_DP_MAX_JSON_INTEGER,
+					&adm.new_flow_burst, err);
+	if (rc < 0)
+		return rc;
+	sources = cJSON_GetObjectItemCaseSensitive(json, "sources");
+	if (sources != NULL) {
+		elb_json_path_join(path, prefix, "sources");
+		if (!cJSON_IsArray(sources))
+			return elb_json_fail(err, path, "must be an array");
+		if (cJSON_GetArraySize(sources) > ELB_SOURCE_LIMITS_MAX)
+			return elb_json_fail(err, path, "at most %u entries (prefix lengths)",
+					     ELB_SOURCE_LIMITS_MAX);
+		cJSON_ArrayForEach(child, sources)
+		{
+			elb_json_path_index(spath, prefix, "sources", adm.n_sources);
+			rc = source_limit_from_json(child, spath, family,
+						    &adm.sources[adm.n_sources], err);
+			if (rc < 0)
+				return rc;
+			adm.n_sources++;
+		}
+	}
+	/* The rules of the member alone, here already: a control plane that
+	 * reads one VIP (vip.update) names the fault relative to it. */
+	rc = check_admission(&adm, family, prefix, err);
+	if (rc < 0)
+		return rc;
+	*out = adm;
+	return 0;
+}
+
 int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip *out,
 			 bool *backends_given, struct elb_dp_err *err)
 {
 	static const char *const known[] = {"address",	 "port",	  "protocol",
 					    "encap",	 "mtu",		  "maglev_size",
 					    "second_chance", "rate_limit", "timeouts",
-					    "backends",	 NULL};
+					    "admission", "backends",	 NULL};
 	struct elb_dp_vip vip;
 	const cJSON *item;
 	char path[ELB_JSON_PATH_MAX];
@@ -858,6 +1063,10 @@ int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vi
 	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "timeouts")) != NULL) {
 		elb_json_path_join(path, prefix, "timeouts");
 		rc = timeouts_from_json(item, path, &vip.timeouts, err);
+	}
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "admission")) != NULL) {
+		elb_json_path_join(path, prefix, "admission");
+		rc = admission_from_json(item, path, vip.key.family, &vip.admission, err);
 	}
 	if (rc < 0)
 		return rc;
@@ -1117,6 +1326,27 @@ static void add_backends(struct builder *b, cJSON *array, const struct elb_dp_ba
 	}
 }
 
+/* Every member, off ones included (0, "sources": []), as the other
+ * settings: what is in force shows. */
+static void add_admission(struct builder *b, cJSON *object, const struct elb_dp_admission *adm)
+{
+	cJSON *sources;
+
+	add_uint(b, object, "new_flows_per_s", adm->new_flows_per_s);
+	add_uint(b, object, "new_flow_burst", adm->new_flow_burst);
+	sources = add(b, object, "sources", cJSON_CreateArray());
+	for (uint32_t i = 0; i < adm->n_sources && i < ELB_SOURCE_LIMITS_MAX && !b->failed; i++) {
+		const struct elb_dp_source_limit *src = &adm->sources[i];
+		cJSON *o = add(b, sources, NULL, cJSON_CreateObject());
+
+		add_uint(b, o, "prefix_len", src->prefix_len);
+		add_uint(b, o, "packets_per_s", src->packets_per_s);
+		add_uint(b, o, "packet_burst", src->packet_burst);
+		add_uint(b, o, "new_flows_per_s", src->new_flows_per_s);
+		add_uint(b, o, "new_flow_burst", src->new_flow_burst);
+	}
+}
+
 static void add_vip(struct builder *b, cJSON *object, const struct elb_dp_vip *vip,
 		    bool with_backends)
 {
@@ -1138,6 +1368,7 @@ static void add_vip(struct builder *b, cJSON *object, const struct elb_dp_vip *v
 	add_uint(b, t, "tcp_established_ms", vip->timeouts.tcp_established_ms);
 	add_uint(b, t, "tcp_closing_ms", vip->timeouts.tcp_closing_ms);
 	add_uint(b, t, "udp_ms", vip->timeouts.udp_ms);
+	add_admission(b, add(b, object, "admission", cJSON_CreateObject()), &vip->admission);
 	if (with_backends)
 		add_backends(b, add(b, object, "backends", cJSON_CreateArray()), vip->backends,
 			     vip->n_backends);
@@ -1193,6 +1424,15 @@ cJSON *elb_dp_backends_to_json(const struct elb_dp_backend *backends, uint32_t n
 	cJSON *root = cJSON_CreateArray();
 
 	add_backends(&b, root, backends, n_backends);
+	return finish(&b, root);
+}
+
+cJSON *elb_dp_admission_to_json(const struct elb_dp_admission *admission)
+{
+	struct builder b = {false};
+	cJSON *root = cJSON_CreateObject();
+
+	add_admission(&b, root, admission);
 	return finish(&b, root);
 }
 

@@ -17,6 +17,10 @@
  *                             "bytes_per_s": 0, "byte_burst": 0},
  *              "timeouts": {"tcp_syn_ms": 5000, "tcp_established_ms": 300000,
  *                           "tcp_closing_ms": 10000, "udp_ms": 30000},
+ *              "admission": {"new_flows_per_s": 0, "new_flow_burst": 0,
+ *                            "sources": [{"prefix_len": 32, "packets_per_s": 2000,
+ *                                         "packet_burst": 200, "new_flows_per_s": 100,
+ *                                         "new_flow_burst": 20}]},
  *              "backends": [{"address": "10.0.0.1", "weight": 1,
  *                            "state": "active"}]}]}
  * Every member but a VIP's address/port/protocol and a backend's address is
@@ -42,6 +46,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "elb_admission.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
 #include "elb_json.h"
@@ -103,6 +108,27 @@ struct elb_dp_rate_limit {
 	uint64_t byte_burst;
 };
 
+/* Admission control of a VIP (docs/admission.md); every rate 0 = off.
+ * Rates are per worker (DPDK) or per CPU (XDP): each core enforces them on
+ * what it receives, with state of its own, as the per-flow limit is.
+ * Validation takes exactly what elb_flow_budget_init and
+ * elb_source_limit_init accept, and refuses a source entry that limits
+ * nothing and two entries of one prefix length. */
+struct elb_dp_source_limit {
+	uint8_t prefix_len; /* of the VIP's family: 1..32 (IPv4), 1..128 (IPv6) */
+	uint64_t packets_per_s;
+	uint64_t packet_burst;
+	uint64_t new_flows_per_s;
+	uint64_t new_flow_burst;
+};
+
+struct elb_dp_admission {
+	uint64_t new_flows_per_s; /* the VIP's new-flow budget; above it, flood mode */
+	uint64_t new_flow_burst;
+	uint32_t n_sources; /* 0 .. ELB_SOURCE_LIMITS_MAX, distinct prefix lengths */
+	struct elb_dp_source_limit sources[ELB_SOURCE_LIMITS_MAX];
+};
+
 struct elb_dp_timeouts {
 	uint32_t tcp_syn_ms;
 	uint32_t tcp_established_ms;
@@ -121,6 +147,7 @@ struct elb_dp_vip {
 	bool second_chance;
 	struct elb_dp_rate_limit rate_limit;
 	struct elb_dp_timeouts timeouts;
+	struct elb_dp_admission admission;
 	uint32_t n_backends;
 	struct elb_dp_backend *backends; /* owned; NULL when n_backends is 0 */
 };
@@ -227,6 +254,8 @@ cJSON *elb_dp_node_to_json(const struct elb_dp_node *node);
 /* with_backends false: a "backend_count" member instead of "backends". */
 cJSON *elb_dp_vip_to_json(const struct elb_dp_vip *vip, bool with_backends);
 cJSON *elb_dp_backends_to_json(const struct elb_dp_backend *backends, uint32_t n_backends);
+/* A VIP's "admission" member, as elb_dp_vip_to_json writes it. */
+cJSON *elb_dp_admission_to_json(const struct elb_dp_admission *admission);
 cJSON *elb_dp_vip_key_to_json(const struct elb_dp_vip_key *key);
 
 /* "198.51.100.1:443/tcp", "[2001:db8::1]:0/udp"; buffer of

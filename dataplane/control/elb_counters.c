@@ -65,6 +65,14 @@ void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker 
 		to->replies += from->replies;
 		for (int r = 0; r < ELB_REASON_COUNT; r++)
 			to->drops[r] += from->drops[r];
+		/* Budget state, where the dataplane keeps it for this worker. */
+		if (w->flow_budgets != NULL && w->flow_budgets[i].gen == snap->vips[i].gen) {
+			const struct elb_flow_budget_state *b = &w->flow_budgets[i];
+
+			sum->floods[i].workers_flooding += b->flooding;
+			sum->floods[i].entries += b->flood_entries;
+			sum->floods[i].flows += b->flood_flows;
+		}
 	}
 	for (uint32_t i = 0; i < snap->n_backend_slots; i++) {
 		if (snap->backends[i].gen == 0 || w->backend_counters[i].gen != snap->backends[i].gen)
@@ -120,6 +128,16 @@ static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snap
 	elb_dp_json_add_u64(o, "new_flows", c->new_flows);
 	elb_dp_json_add_u64(o, "rate_limited_flows", c->rate_limited_flows);
 	elb_dp_json_add_u64(o, "too_big_replies", c->replies);
+	{
+		const struct elb_flood_sum *f = &sum->floods[v->index];
+		cJSON *flood = cJSON_AddObjectToObject(o, "flood");
+
+		/* In flood mode while any worker is: each keeps its own budget. */
+		cJSON_AddBoolToObject(flood, "active", f->workers_flooding > 0);
+		elb_dp_json_add_u64(flood, "workers_active", f->workers_flooding);
+		elb_dp_json_add_u64(flood, "entries", f->entries);
+		elb_dp_json_add_u64(flood, "stateless_flows", f->flows);
+	}
 	cJSON_AddItemToObject(o, "drops", drops_json(c->drops));
 	backends = cJSON_AddArrayToObject(o, "backends");
 	for (uint32_t s = 0; backends && s < snap->n_backend_slots; s++) {

@@ -18,6 +18,13 @@ struct elb_counters_sum {
 	struct elb_worker_counters total;
 	struct elb_vip_counters vips[ELB_MAX_VIPS];
 	struct elb_backend_counters *backends; /* ELB_MAX_BACKEND_SLOTS */
+	/* Flood mode per VIP (elb_admission.h): workers in it now, times a
+	 * worker entered it, new flows it forwarded without an entry. */
+	struct elb_flood_sum {
+		uint32_t workers_flooding;
+		uint64_t entries;
+		uint64_t flows;
+	} floods[ELB_MAX_VIPS];
 	struct elb_flow_table_stats flows;
 	uint64_t flow_capacity;
 };

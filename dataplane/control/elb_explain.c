@@ -360,6 +360,91 @@ static bool second_chance_json(cJSON *out, const struct elb_snapshot *snap,
 				  : *alternate == ELB_MAGLEV_EMPTY;
 }
 
+/* A rate and what it lets through at once, from a GCRA timestamp. */
+static void rate_json(cJSON *o, const char *rate_name, const char *available_name,
+		      uint64_t interval, uint64_t tolerance, uint64_t tat, uint64_t now_ns)
+{
+	uint64_t now = now_ns << ELB_RATE_FRAC_BITS;
+	uint64_t backlog = tat > now ? tat - now : 0;
+
+	elb_dp_json_add_u64(o, rate_name, (uint64_t)(64e9 / (double)interval + 0.5));
+	elb_dp_json_add_u64(o, available_name,
+			    backlog > tolerance ? 0 : (tolerance - backlog) / interval);
+}
+
+/*
+ * Admission control (elb_admission.h), recomputed from the state the run
+ * started from: each source limit (its key's estimate: tokens left) and the
+ * VIP's new-flow budget. *why: the drop reason a source limit gives, else
+ * ELB_REASON_NONE; *stateless: flood mode forwards this packet with no
+ * entry. hit: the packet's entry is used as it is; picked: Maglev has a
+ * backend for it (the budget is asked only then).
+ */
+static int admission_json(cJSON *out, const struct elb_vip *vip, const struct elb_packet *pkt,
+			  const struct elb_explain_run *run, bool hit, bool picked,
+			  enum elb_reason *why, bool *stateless)
+{
+	bool icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0, new_flow = !hit && !icmp_error;
+	const struct elb_explain_flow *f = &run->flow;
+	cJSON *o = cJSON_AddObjectToObject(out, "admission"), *sources;
+
+	*why = ELB_REASON_NONE;
+	*stateless = false;
+	if (o == NULL || (sources = cJSON_AddArrayToObject(o, "sources")) == NULL)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < vip->n_source_limits; l++) {
+		const struct elb_source_limit *lim = &vip->source_limits[l];
+		struct elb_source_cell estimate = run->admission.sources[l];
+		struct elb_source_cell *cells[ELB_SOURCE_ROWS];
+		struct elb_source_check check;
+		enum elb_source_verdict v;
+		cJSON *so = cJSON_CreateObject();
+
+		if (so == NULL || !cJSON_AddItemToArray(sources, so)) {
+			cJSON_Delete(so);
+			return -ENOMEM;
+		}
+		/* The estimate is the smallest cell: a sketch of it alone decides alike. */
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+			cells[r] = &estimate;
+		v = elb_source_conforms(cells, lim, run->now_ns, new_flow, &check);
+		elb_dp_json_add_u64(so, "prefix_len", lim->prefix_len);
+		if (lim->pkt_interval)
+			rate_json(so, "packets_per_s", "packets_available", lim->pkt_interval,
+				  lim->pkt_tolerance, estimate.pkt_tat, run->now_ns);
+		if (lim->flow_interval)
+			rate_json(so, "new_flows_per_s", "new_flows_available", lim->flow_interval,
+				  lim->flow_tolerance, estimate.flow_tat, run->now_ns);
+		cJSON_AddBoolToObject(so, "limited", v != ELB_SOURCE_CONFORMS);
+		if (*why == ELB_REASON_NONE && v != ELB_SOURCE_CONFORMS)
+			*why = v == ELB_SOURCE_OVER_PACKETS ? ELB_REASON_SOURCE_RATE_LIMITED
+							    : ELB_REASON_SOURCE_NEW_FLOWS_LIMITED;
+	}
+	if (vip->flow_budget.interval) {
+		struct elb_flow_budget_state state = run->admission.budget;
+		cJSON *bo = cJSON_AddObjectToObject(o, "new_flow_budget");
+
+		if (bo == NULL)
+			return -ENOMEM;
+		if (state.gen != vip->gen)
+			memset(&state, 0, sizeof(state));
+		rate_json(bo, "new_flows_per_s", "new_flows_available", vip->flow_budget.interval,
+			  vip->flow_budget.tolerance, state.tat, run->now_ns);
+		cJSON_AddBoolToObject(bo, "flood_mode", state.flooding != 0);
+		/* As decide(): a flow's first packet with no entry at all, not
+		 * mid-stream, once source limits and Maglev let it through. */
+		if (*why == ELB_REASON_NONE && picked && !icmp_error && !f->found &&
+		    !elb_flow_learned_midstream(pkt))
+			*stateless = elb_flow_budget_admit(&state, &vip->flow_budget, run->now_ns) ==
+				     ELB_FLOW_STATELESS;
+	}
+	cJSON_AddStringToObject(o, "decided",
+				*why != ELB_REASON_NONE ? elb_reason_name(*why)
+				: *stateless		? "flood_mode_no_entry"
+							: "admitted");
+	return 0;
+}
+
 int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_t *frame,
 		       uint32_t len, const struct elb_explain_run *run, bool with_output)
 {
@@ -459,6 +544,21 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 		cJSON_AddBoolToObject(o, "midstream", (f->flags & ELB_FLOW_F_MIDSTREAM) != 0);
 	}
 	expected = strcmp(decision, "hit") == 0 ? f->backend_slot : pick;
+
+	if (vip->n_source_limits || vip->flow_budget.interval) {
+		enum elb_reason why;
+		bool stateless;
+
+		if (admission_json(out, vip, &pkt, run, strcmp(decision, "hit") == 0,
+				   expected != ELB_MAGLEV_EMPTY, &why, &stateless))
+			goto nomem;
+		/* A source limit drops before the backend is chosen. */
+		if (why != ELB_REASON_NONE) {
+			consistent = consistent && res->verdict == ELB_VERDICT_DROP && res->reason == why;
+			goto done;
+		}
+		consistent = consistent && (res->stateless != 0) == stateless;
+	}
 
 	if (vip->rate_limited) {
 		struct elb_token_bucket fresh = {0};

@@ -157,6 +157,24 @@ static int fail(struct elb_dp_err *err, const char *field, int rc, const char *w
 	return rc;
 }
 
+/* A VIP's admission control, as configured (validated already by
+ * elb_dp_config's checks, which accept what these accept). */
+static int admission_init(struct elb_vip *sv, const struct elb_dp_admission *a)
+{
+	int rc = elb_flow_budget_init(&sv->flow_budget, a->new_flows_per_s, a->new_flow_burst);
+
+	sv->n_source_limits = 0;
+	for (uint32_t i = 0; rc == 0 && i < a->n_sources && i < ELB_SOURCE_LIMITS_MAX; i++) {
+		const struct elb_dp_source_limit *l = &a->sources[i];
+
+		rc = elb_source_limit_init(&sv->source_limits[i], sv->family, l->prefix_len,
+					   l->packets_per_s, l->packet_burst, l->new_flows_per_s,
+					   l->new_flow_burst);
+		sv->n_source_limits = (uint8_t)(i + 1);
+	}
+	return rc;
+}
+
 int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapshot *prev,
 		       uint64_t epoch, uint32_t *next_gen, struct elb_snapshot **out,
 		       struct elb_dp_err *err)
@@ -196,6 +214,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 
 	snap->epoch = epoch;
 	snap->seed = cfg->node.hash_seed;
+	elb_source_keys_init(&snap->source_keys, &snap->seed);
 	snap->source_v4 = cfg->node.source_v4;
 	snap->source_v6 = cfg->node.source_v6;
 	memcpy(snap->gateway_mac, cfg->node.gateway_mac, 6);
@@ -319,12 +338,15 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 						    cv->timeouts.tcp_established_ms,
 						    cv->timeouts.tcp_closing_ms, cv->timeouts.udp_ms);
 		if (rc == 0)
+			rc = admission_init(sv, &cv->admission);
+		if (rc == 0)
 			rc = elb_vip_lookup_insert(snap, sv);
 		if (rc) {
 			char field[64];
 
 			snprintf(field, sizeof(field), "vips[%u]", v);
-			rc = fail(err, field, -EINVAL, "rate limit, timeouts or address not usable");
+			rc = fail(err, field, -EINVAL,
+				  "rate limit, timeouts, admission or address not usable");
 			goto out;
 		}
 		sv->rate_limited = cv->rate_limit.packets_per_s != 0 || cv->rate_limit.bytes_per_s != 0;

@@ -4,8 +4,10 @@
  * both dataplanes (the differential test compares them line by line):
  *   {"i":N,"verdict":"forward|reply|kernel|drop","reason":NAME|null,
  *    "vip":"A:P/proto"|null,"backend":ADDR|null,"new_flow":BOOL,
- *    "out_len":N,"epoch":N}
- * reason is set for drop and reply; backend for forward.
+ *    "stateless":BOOL,"out_len":N,"epoch":N}
+ * reason is set for drop and reply; backend for forward. stateless: a
+ * flow's first packet forwarded in flood mode, with no flow entry
+ * (elb_admission.h).
  */
 #ifndef ELB_VERDICTS_H
 #define ELB_VERDICTS_H

@@ -28,9 +28,18 @@ struct elb_explain_flow {
 	struct elb_token_bucket bucket; /* the flow's rate-limit state before this packet */
 };
 
+/* The admission state the run started from: the worker's (CPU's) that
+ * decides, for the packet's VIP and source keys (elb_admission.h). */
+struct elb_explain_admission {
+	struct elb_flow_budget_state budget; /* the VIP's */
+	/* Per source limit of the VIP: the key's estimate, its smallest cells. */
+	struct elb_source_cell sources[ELB_SOURCE_LIMITS_MAX];
+};
+
 /* What ops->explain fills: the flow as found and what the real decision did. */
 struct elb_explain_run {
 	struct elb_explain_flow flow;
+	struct elb_explain_admission admission;
 	/* verdict, reason, vip_index, backend_slot, new_flow, out_len; head_move
 	 * is not used */
 	struct elb_pipeline_result result;

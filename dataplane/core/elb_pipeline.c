@@ -180,6 +180,120 @@ static inline bool backend_still_valid(const struct elb_snapshot *snap,
 }
 
 /*
+ * The per-source limits of a VIP that has some, on the cells
+ * find_source_cells found: every prefix length is checked first, then all
+ * are charged (a refused packet takes from none). ELB_REASON_NONE when the
+ * packet conforms. Not inlined: VIPs without limits then pay one test, not
+ * the registers its body takes in decide().
+ */
+/* What the first stage learned of one packet. */
+struct elb_classified {
+	struct elb_packet pkt;
+	uint64_t hash; /* flow hash, for packets to a VIP */
+	bool done;     /* verdict already final (malformed, not for a VIP) */
+	/* For a VIP with source limits: each limit's cells in the worker's
+	 * sketch, found (and prefetched) with the flow hash. */
+	uint32_t source_cells[ELB_SOURCE_LIMITS_MAX][ELB_SOURCE_ROWS];
+};
+
+#define SOURCE_CELLS_NOT_FOUND UINT32_MAX
+
+/* Limit l's cells of a packet in the worker's sketch, written to
+ * c->source_cells[l]. */
+static inline void find_limit_cells(const struct elb_worker *w, const struct elb_snapshot *snap,
+				    const struct elb_vip *vip, uint32_t l, struct elb_classified *c)
+{
+	uint32_t bits = w->source_column_bits;
+	struct elb_source_key key;
+
+	elb_source_key_of(&c->pkt.key.src, &vip->source_limits[l], vip->index, &key);
+	ELB_UNROLL
+	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+		c->source_cells[l][r] = elb_source_cell_index(&snap->source_keys, &key, r, bits);
+}
+
+/* A packet's cells for each source limit of its VIP that it will likely be
+ * charged: packets/s limits always, new-flow-only limits for a packet that
+ * may start a flow (the rest are found in decide() if it does). Prefetched
+ * when `prefetch` (a burst's first stage: they arrive while it goes on). */
+static inline void find_source_cells(const struct elb_worker *w, const struct elb_snapshot *snap,
+				     const struct elb_vip *vip, struct elb_classified *c,
+				     bool prefetch)
+{
+	bool may_start = c->pkt.key.proto != ELB_IPPROTO_TCP ||
+			 (c->pkt.tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN;
+
+	for (uint32_t l = 0; l < vip->n_source_limits; l++) {
+		if (!vip->source_limits[l].pkt_interval && !may_start) {
+			c->source_cells[l][0] = SOURCE_CELLS_NOT_FOUND;
+			continue;
+		}
+		find_limit_cells(w, snap, vip, l, c);
+		if (prefetch) {
+			ELB_UNROLL
+			for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+				__builtin_prefetch(&w->source_cells[c->source_cells[l][r]], 1);
+		}
+	}
+}
+
+/*
+ * The per-source limits of a VIP that has some, on the cells
+ * find_source_cells found: every prefix length is checked first, then all
+ * are charged (a refused packet takes from none). ELB_REASON_NONE when the
+ * packet conforms. Not inlined: VIPs without limits then pay one test, not
+ * the registers its body takes in decide().
+ */
+static __attribute__((noinline)) enum elb_reason
+source_admit(struct elb_worker *w, const struct elb_snapshot *snap, const struct elb_vip *vip,
+	     struct elb_classified *c, uint64_t now_ns, bool new_flow)
+{
+	struct elb_source_cell *cells[ELB_SOURCE_LIMITS_MAX][ELB_SOURCE_ROWS];
+	struct elb_source_check checks[ELB_SOURCE_LIMITS_MAX];
+	uint32_t n = vip->n_source_limits;
+
+	for (uint32_t l = 0; l < n; l++) {
+		if (c->source_cells[l][0] == SOURCE_CELLS_NOT_FOUND) {
+			/* A new-flow limit and a packet that starts no flow: nothing
+			 * to charge. One that does after all: its cells now. */
+			checks[l] = (struct elb_source_check){0};
+			if (!new_flow)
+				continue;
+			find_limit_cells(w, snap, vip, l, c);
+		}
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+			cells[l][r] = &w->source_cells[c->source_cells[l][r]];
+		switch (elb_source_conforms(cells[l], &vip->source_limits[l], now_ns, new_flow,
+					    &checks[l])) {
+		case ELB_SOURCE_CONFORMS:
+			break;
+		case ELB_SOURCE_OVER_PACKETS:
+			return ELB_REASON_SOURCE_RATE_LIMITED;
+		default:
+			return ELB_REASON_SOURCE_NEW_FLOWS_LIMITED;
+		}
+	}
+	for (uint32_t l = 0; l < n; l++)
+		if (checks[l].pkt_tat | checks[l].flow_tat)
+			elb_source_commit(cells[l], &checks[l]);
+	return ELB_REASON_NONE;
+}
+
+/* A new flow of a VIP that has a new-flow budget: within it, or flood
+ * mode. Not inlined, as source_admit. */
+static __attribute__((noinline)) enum elb_flow_admission flow_budget_admit(struct elb_worker *w,
+							const struct elb_vip *vip, uint64_t now_ns)
+{
+	struct elb_flow_budget_state *s = &w->flow_budgets[vip->index];
+
+	if (ELB_UNLIKELY(s->gen != vip->gen)) {
+		memset(s, 0, sizeof(*s));
+		s->gen = vip->gen;
+	}
+	return elb_flow_budget_admit(s, &vip->flow_budget, now_ns);
+}
+
+/*
  * The second-chance alternate of a packet going to backend_slot: the
  * previous owner of its Maglev slot, if elb_second_chance_alternate_ok
  * says so. Called only for packets whose backend is not sure (a
@@ -208,21 +322,41 @@ static inline bool pick_alternate(const struct elb_snapshot *snap, const struct 
 #define ELB_PIPELINE_PREFETCH_AHEAD 12 /* packets between an entry's prefetch and its use */
 
 /* What the first stage of the pipeline learned about one packet. */
-struct classified {
-	struct elb_packet pkt;
-	uint64_t hash;
-	bool done; /* verdict already final (malformed, not for a VIP) */
-};
+/* A final verdict: not for a VIP, the kernel's. */
+static inline void to_kernel(struct elb_worker *w, struct elb_pipeline_result *res, uint32_t len)
+{
+	res->verdict = ELB_VERDICT_KERNEL;
+	w->counters.verdicts[ELB_VERDICT_KERNEL].packets++;
+	w->counters.verdicts[ELB_VERDICT_KERNEL].bytes += len;
+}
+
+/* The VIP of a parsed IP packet, or its final verdict when it has none. */
+static inline void find_vip(struct elb_worker *w, const struct elb_snapshot *snap, uint32_t len,
+			    struct elb_classified *c, struct elb_pipeline_result *res)
+{
+	bool address_known;
+
+	res->vip_index = vip_find(snap, &c->pkt.key, &address_known);
+	if (res->vip_index != ELB_NO_VIP) {
+		c->done = false;
+		return;
+	}
+	c->done = true;
+	/* A fragment cannot say its port: only an all-ports VIP can take it. */
+	if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known)
+		count_drop(w, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
+	else
+		to_kernel(w, res, len);
+}
 
 /*
  * Stage 1: parse, find the VIP. Leaves a final verdict in res for what is
  * not VIP traffic; the caller hashes the rest (c->hash).
  */
 static inline void classify(struct elb_worker *w, const struct elb_snapshot *snap,
-			    const uint8_t *frame, uint32_t len, struct classified *c,
+			    const uint8_t *frame, uint32_t len, struct elb_classified *c,
 			    struct elb_pipeline_result *res)
 {
-	bool address_known;
 	int parsed;
 
 	memset(res, 0, sizeof(*res));
@@ -236,31 +370,18 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 		count_drop(w, NULL, res, (enum elb_reason)c->pkt.reason, len);
 		return;
 	}
-	if (parsed == ELB_PARSE_NOT_IP)
-		goto to_kernel;
-	elb_flow_key_store_words(&c->pkt.key);
-	res->vip_index = vip_find(snap, &c->pkt.key, &address_known);
-	if (res->vip_index == ELB_NO_VIP) {
-		/* A fragment cannot say its port: only an all-ports VIP can take it. */
-		if ((c->pkt.flags & ELB_PKT_FRAGMENT) && address_known) {
-			count_drop(w, NULL, res, ELB_REASON_FRAGMENT_NO_VIP, len);
-			return;
-		}
-		goto to_kernel;
+	if (parsed == ELB_PARSE_NOT_IP) {
+		to_kernel(w, res, len);
+		return;
 	}
-	c->done = false;
-	return;
-
-to_kernel:
-	res->verdict = ELB_VERDICT_KERNEL;
-	w->counters.verdicts[ELB_VERDICT_KERNEL].packets++;
-	w->counters.verdicts[ELB_VERDICT_KERNEL].bytes += len;
+	elb_flow_key_store_words(&c->pkt.key);
+	find_vip(w, snap, len, c, res);
 }
 
 /* Stage 2: flow, backend, rate limit, encapsulation. */
 static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,
 			  uint32_t len, uint32_t headroom, uint64_t now_ns,
-			  const struct classified *c, struct elb_pipeline_result *res)
+			  struct elb_classified *c, struct elb_pipeline_result *res)
 {
 	const uint8_t *end = frame + len;
 	const struct elb_packet *pkt = &c->pkt;
@@ -274,7 +395,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	uint32_t backend_slot, alternate_slot = 0, overhead, need;
 	unsigned int way = 0;
 	uint64_t hash = c->hash;
-	bool is_icmp_error, unsure = false;
+	bool is_icmp_error, hit, unsure = false;
 	uint8_t *out;
 	int out_len;
 
@@ -290,8 +411,18 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	entry = elb_flow_lookup(&w->flows, &pkt->key, res->vip_index, hash, now_tick);
 	if (entry)
 		way = elb_flow_way_of(&w->flows, hash, entry);
-	if (entry && backend_still_valid(snap, entry, res->vip_index) &&
-	    !syn_reopens_flow(fb->state[way], pkt->tcp_flags)) {
+	hit = entry && backend_still_valid(snap, entry, res->vip_index) &&
+	      !syn_reopens_flow(fb->state[way], pkt->tcp_flags);
+	if (ELB_UNLIKELY(vip->n_source_limits)) {
+		enum elb_reason why =
+			source_admit(w, snap, vip, c, now_ns, !hit && !is_icmp_error);
+
+		if (why != ELB_REASON_NONE) {
+			count_drop(w, vc, res, why, len);
+			return;
+		}
+	}
+	if (hit) {
 		backend_slot = entry->backend_id;
 		if (!is_icmp_error) {
 			enum elb_flow_state next = elb_flow_state_next(
@@ -313,8 +444,15 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			return;
 		}
 		backend_slot = pick;
-		/* An ICMP error follows its flow but creates none. */
-		if (!is_icmp_error) {
+		/* An ICMP error follows its flow but creates none. A flow's first
+		 * packet (a SYN, a datagram) of a VIP in flood mode is forwarded
+		 * to the same backend but makes no entry: the table keeps the
+		 * established flows. A mid-stream packet still makes its entry. */
+		if (!is_icmp_error && !entry && ELB_UNLIKELY(vip->flow_budget.interval) &&
+		    !elb_flow_learned_midstream(pkt) &&
+		    flow_budget_admit(w, vip, now_ns) == ELB_FLOW_STATELESS) {
+			res->stateless = 1;
+		} else if (!is_icmp_error) {
 			enum elb_flow_state state = elb_flow_state_new(pkt->key.proto, pkt->tcp_flags);
 
 			if (entry) {
@@ -440,11 +578,13 @@ void elb_pipeline_run(struct elb_worker *w, const struct elb_snapshot *snap, uin
 		      uint32_t len, uint32_t headroom, uint64_t now_ns,
 		      struct elb_pipeline_result *res)
 {
-	struct classified c;
+	struct elb_classified c;
 
 	classify(w, snap, frame, len, &c, res);
 	if (!c.done) {
 		c.hash = elb_flow_hash(&c.pkt.key, &snap->seed);
+		if (ELB_UNLIKELY(snap->vips[res->vip_index].n_source_limits))
+			find_source_cells(w, snap, &snap->vips[res->vip_index], &c, false);
 		decide(w, snap, frame, len, headroom, now_ns, &c, res);
 	}
 }
@@ -460,7 +600,7 @@ __attribute__((constructor)) static void select_flow_hash_x4(void)
 /* Hash the flows of the packets todo[0..n), four at a time, and prefetch
  * each one's bucket header as soon as its hash is known. */
 static inline void hash_flows(struct elb_worker *w, const struct elb_snapshot *snap,
-			      struct classified *c, const uint8_t *todo, uint32_t n)
+			      struct elb_classified *c, const uint8_t *todo, uint32_t n)
 {
 	uint32_t i = 0;
 
@@ -487,7 +627,7 @@ void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *sna
 			    uint8_t *const *frames, const uint32_t *lens, uint32_t n,
 			    uint32_t headroom, uint64_t now_ns, struct elb_pipeline_result *results)
 {
-	struct classified c[ELB_PIPELINE_BURST_MAX];
+	struct elb_classified c[ELB_PIPELINE_BURST_MAX];
 	uint8_t todo[ELB_PIPELINE_BURST_MAX]; /* packets for a VIP, in order */
 	uint32_t i, n_todo = 0;
 
@@ -496,15 +636,23 @@ void elb_pipeline_run_burst(struct elb_worker *w, const struct elb_snapshot *sna
 	/* The flow table is far larger than the caches: two misses per packet
 	 * (bucket header, entry) dominate unless they overlap. Classify the
 	 * whole burst, hash its VIP packets four at a time and prefetch every
-	 * bucket header; then decide packet i while prefetching the entry of
-	 * packet i + ELB_PIPELINE_PREFETCH_AHEAD, whose header has arrived by
-	 * then, so that each entry has several decisions' time to arrive. */
+	 * bucket header (and the source-limit cells of a VIP that has some);
+	 * then decide packet i while prefetching the entry of packet
+	 * i + ELB_PIPELINE_PREFETCH_AHEAD, whose header has arrived by then, so
+	 * that each entry has several decisions' time to arrive. (Starting the
+	 * next RX burst before deciding this one was measured too: no faster.) */
 	for (i = 0; i < n; i++) {
 		classify(w, snap, frames[i], lens[i], &c[i], &results[i]);
 		if (!c[i].done)
 			todo[n_todo++] = (uint8_t)i;
 	}
 	hash_flows(w, snap, c, todo, n_todo);
+	for (i = 0; i < n_todo; i++) {
+		const struct elb_vip *vip = &snap->vips[results[todo[i]].vip_index];
+
+		if (ELB_UNLIKELY(vip->n_source_limits))
+			find_source_cells(w, snap, vip, &c[todo[i]], true);
+	}
 	for (i = 0; i < n_todo && i < ELB_PIPELINE_PREFETCH_AHEAD; i++)
 		elb_flow_prefetch_entries(&w->flows, c[todo[i]].hash);
 	for (i = 0; i < n_todo; i++) {

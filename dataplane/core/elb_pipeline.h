@@ -19,6 +19,7 @@
 #ifndef ELB_PIPELINE_H
 #define ELB_PIPELINE_H
 
+#include "elb_admission.h"
 #include "elb_compat.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
@@ -74,6 +75,11 @@ struct elb_vip {
 	const uint32_t *maglev_previous;
 	struct elb_rate_limit rate_limit;
 	struct elb_flow_timeouts timeouts;
+	/* Admission control (elb_admission.h): this worker's share of the
+	 * VIP's rates. */
+	struct elb_flow_budget flow_budget;
+	uint8_t n_source_limits;
+	struct elb_source_limit source_limits[ELB_SOURCE_LIMITS_MAX];
 };
 
 /* Open-addressed VIP lookup entry; vip_index ELB_NO_VIP marks a free entry. */
@@ -91,6 +97,8 @@ struct elb_maglev_backend;
 
 struct elb_snapshot {
 	uint64_t epoch; /* configuration generation this snapshot was built from */
+	/* The per-source sketch's row hashes, from seed (elb_source_keys_init). */
+	struct elb_source_keys source_keys;
 	struct elb_hash_seed seed;
 	union elb_addr source_v4; /* outer source toward IPv4 backends */
 	union elb_addr source_v6; /* outer source toward IPv6 backends */
@@ -130,7 +138,7 @@ struct elb_pipeline_result {
 	uint8_t new_flow;      /* this packet created or re-picked its flow entry */
 	uint8_t has_alternate; /* FORWARD carried a second-chance alternate */
 	uint8_t midstream;     /* the flow entry is ELB_FLOW_F_MIDSTREAM (learned mid-stream) */
-	uint8_t pad;
+	uint8_t stateless;     /* flood mode: forwarded by Maglev, no entry made (elb_admission.h) */
 	uint32_t alternate_slot; /* backend slot of the alternate, when has_alternate */
 };
 
@@ -183,6 +191,10 @@ struct elb_worker {
 	struct elb_worker_counters counters;
 	struct elb_vip_counters *vip_counters;         /* ELB_MAX_VIPS */
 	struct elb_backend_counters *backend_counters; /* ELB_MAX_BACKEND_SLOTS */
+	/* Admission state: every worker has both (elb_worker_admission_size). */
+	struct elb_flow_budget_state *flow_budgets; /* ELB_MAX_VIPS */
+	struct elb_source_cell *source_cells;       /* ELB_SOURCE_ROWS << source_column_bits */
+	uint32_t source_column_bits;
 };
 
 /*

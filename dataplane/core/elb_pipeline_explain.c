@@ -88,11 +88,17 @@ static int64_t expires_in_ms(uint32_t expiry, uint64_t now_ns)
 	return (ticks * (1ll << ELB_FLOW_TICK_SHIFT) - into_tick) / 1000000;
 }
 
-int elb_pipeline_explainer_init(struct elb_pipeline_explainer *x)
+int elb_pipeline_explainer_init(struct elb_pipeline_explainer *x, uint32_t source_column_bits)
 {
+	if (source_column_bits > ELB_SOURCE_COLUMN_BITS_MAX)
+		return -EINVAL;
+	x->source_column_bits = source_column_bits;
 	x->vip_counters = calloc(ELB_MAX_VIPS, sizeof(*x->vip_counters));
 	x->backend_counters = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*x->backend_counters));
-	if (x->vip_counters == NULL || x->backend_counters == NULL) {
+	x->flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*x->flow_budgets));
+	x->source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(source_column_bits));
+	if (x->vip_counters == NULL || x->backend_counters == NULL || x->flow_budgets == NULL ||
+	    x->source_cells == NULL) {
 		elb_pipeline_explainer_fini(x);
 		return -ENOMEM;
 	}
@@ -103,13 +109,61 @@ void elb_pipeline_explainer_fini(struct elb_pipeline_explainer *x)
 {
 	free(x->vip_counters);
 	free(x->backend_counters);
+	free(x->flow_budgets);
+	free(x->source_cells);
 	x->vip_counters = NULL;
 	x->backend_counters = NULL;
+	x->flow_budgets = NULL;
+	x->source_cells = NULL;
+}
+
+/*
+ * Copy into the scratch state what the run of a packet of VIP `vip` on the
+ * live worker `live` reads of its admission state: the VIP's budget and
+ * the packet's cells, word by word as the worker may be writing them (a
+ * torn read is impossible per word; across words the copy is a moment's
+ * view, which is all an explanation of live state can be). with_state
+ * false: clear them again after the run.
+ */
+static void admission_state(struct elb_pipeline_explainer *x, const struct elb_worker *live,
+			    const struct elb_snapshot *snap, const struct elb_vip *vip,
+			    const struct elb_packet *pkt, bool with_state,
+			    struct elb_explain_admission *seen)
+{
+	struct elb_flow_budget_state *b = &x->flow_budgets[vip->index];
+
+	if (with_state) {
+		copy_words(b, &live->flow_budgets[vip->index], sizeof(*b));
+		/* The run resets a state of another generation, as the worker's. */
+		seen->budget = *b;
+	} else {
+		memset(b, 0, sizeof(*b));
+	}
+	for (uint32_t l = 0; l < vip->n_source_limits; l++) {
+		struct elb_source_key key;
+
+		elb_source_key_of(&pkt->key.src, &vip->source_limits[l], vip->index, &key);
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+			uint32_t i = elb_source_cell_index(&snap->source_keys, &key, r,
+							   x->source_column_bits);
+			struct elb_source_cell *c = &x->source_cells[i];
+
+			if (!with_state) {
+				memset(c, 0, sizeof(*c));
+				continue;
+			}
+			copy_words(c, &live->source_cells[i], sizeof(*c));
+			if (r == 0 || c->pkt_tat < seen->sources[l].pkt_tat)
+				seen->sources[l].pkt_tat = c->pkt_tat;
+			if (r == 0 || c->flow_tat < seen->sources[l].flow_tat)
+				seen->sources[l].flow_tat = c->flow_tat;
+		}
+	}
 }
 
 int elb_pipeline_explain(struct elb_pipeline_explainer *x,
-			 const struct elb_flow_table *const *tables, const uint8_t (*port_macs)[6],
-			 uint16_t n_tables, const struct elb_snapshot *snap, const uint8_t *frame,
+			 const struct elb_worker *const *workers, const uint8_t (*port_macs)[6],
+			 uint16_t n_workers, const struct elb_snapshot *snap, const uint8_t *frame,
 			 uint32_t len, uint64_t now_ns, struct elb_explain_run *run)
 {
 	struct elb_explain_flow *flow = &run->flow;
@@ -121,10 +175,16 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 	int used_way = -1;
 	uint8_t *in;
 
-	if (x->vip_counters == NULL || x->backend_counters == NULL || n_tables == 0 || len == 0 ||
+	const struct elb_vip *vip = NULL;
+
+	if (x->vip_counters == NULL || x->backend_counters == NULL || n_workers == 0 || len == 0 ||
 	    len > ELB_EXPLAIN_FRAME_MAX)
 		return -EINVAL;
+	for (uint16_t i = 0; i < n_workers; i++)
+		if (workers[i]->source_column_bits != x->source_column_bits)
+			return -EINVAL;
 	memset(flow, 0, sizeof(*flow));
+	memset(&run->admission, 0, sizeof(run->admission));
 	run->now_ns = now_ns;
 	run->where_name = "worker";
 	/* Not a VIP's packet: the run never reaches the table; an empty one. */
@@ -140,8 +200,9 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 			uint64_t hash = elb_flow_hash(&pkt.key, &snap->seed);
 			int rc;
 
-			for (uint16_t i = 0; i < n_tables; i++) {
-				const struct elb_flow_table *t = tables[i];
+			vip = &snap->vips[vip_index];
+			for (uint16_t i = 0; i < n_workers; i++) {
+				const struct elb_flow_table *t = &workers[i]->flows;
 				int way;
 
 				rc = copy_bucket(t, elb_flow_bucket_index(t, hash), &candidate);
@@ -186,10 +247,18 @@ int elb_pipeline_explain(struct elb_pipeline_explainer *x,
 	memcpy(scratch.port_mac, port_macs[flow->where], sizeof(scratch.port_mac));
 	scratch.vip_counters = x->vip_counters;
 	scratch.backend_counters = x->backend_counters;
+	scratch.flow_budgets = x->flow_budgets;
+	scratch.source_cells = x->source_cells;
+	scratch.source_column_bits = x->source_column_bits;
+	if (vip != NULL)
+		admission_state(x, workers[flow->where], snap, vip, &pkt, true, &run->admission);
 
 	in = run->out + ELB_EXPLAIN_HEADROOM;
 	memcpy(in, frame, len);
 	elb_pipeline_run(&scratch, snap, in, len, ELB_EXPLAIN_HEADROOM, now_ns, res);
+	/* The run leaves no trace for the next one. */
+	if (vip != NULL)
+		admission_state(x, workers[flow->where], snap, vip, &pkt, false, NULL);
 	if (res->verdict == ELB_VERDICT_FORWARD || res->verdict == ELB_VERDICT_REPLY)
 		memmove(run->out, in + res->head_move, res->out_len);
 	res->head_move = 0;

@@ -37,6 +37,8 @@
 	X(FRAGMENT_NO_VIP, "fragment_no_vip", "IP fragment to a VIP address without an all-ports VIP") \
 	X(NO_BACKEND, "no_backend", "VIP has no backend to pick")                                \
 	X(RATE_LIMITED, "rate_limited", "flow above its per-flow rate limit")                    \
+	X(SOURCE_RATE_LIMITED, "source_rate_limited", "source prefix above the VIP's packets/s limit") \
+	X(SOURCE_NEW_FLOWS_LIMITED, "source_new_flows_limited", "source prefix above the VIP's new flows/s limit") \
 	X(FLOW_TABLE_FULL, "flow_table_full", "no flow-table entry could be had for a new flow") \
 	X(TOO_BIG, "too_big", "encapsulated packet above the MTU; ICMP reply sent to the client") \
 	X(TOO_BIG_NO_REPLY, "too_big_no_reply", "encapsulated packet above the MTU and no ICMP reply allowed") \

@@ -16,7 +16,7 @@
 
 int dp_explain_init(struct dp_context *ctx)
 {
-	return elb_pipeline_explainer_init(&ctx->explainer);
+	return elb_pipeline_explainer_init(&ctx->explainer, ELB_SOURCE_COLUMN_BITS_DEFAULT);
 }
 
 void dp_explain_fini(struct dp_context *ctx)
@@ -28,14 +28,14 @@ int dp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explain
 	       char *err, size_t errlen)
 {
 	struct dp_context *ctx = arg;
-	const struct elb_flow_table *tables[DP_MAX_WORKERS];
+	const struct elb_worker *workers[DP_MAX_WORKERS];
 	uint8_t port_macs[DP_MAX_WORKERS][6];
 	/* edgelb-replay decides on the pcap's clock; edgelb-dp's workers on the TSC. */
 	uint64_t now_ns = ctx->replay ? ctx->replay->now_ns : dp_now_ns(ctx);
 	int rc;
 
 	for (uint16_t i = 0; i < ctx->n_workers; i++) {
-		tables[i] = &ctx->workers[i]->core.flows;
+		workers[i] = &ctx->workers[i]->core;
 		/* A worker sends with the MAC of the port the packet came in on
 		 * (the request names none): the first data port's, the only one
 		 * of edgelb-replay and of a one-port node. Not the worker's own
@@ -48,7 +48,7 @@ int dp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explain
 	}
 	/* Only this thread replaces and frees snapshots: the one in force stays
 	 * valid for the whole call, and it is the one the workers read. */
-	rc = elb_pipeline_explain(&ctx->explainer, tables, (const uint8_t(*)[6])port_macs,
+	rc = elb_pipeline_explain(&ctx->explainer, workers, (const uint8_t(*)[6])port_macs,
 				  ctx->n_workers, atomic_load(&ctx->snapshot), frame, len, now_ns,
 				  run);
 	if (rc == -EBUSY)

@@ -43,7 +43,15 @@ int dp_worker_create(struct dp_context *ctx, uint16_t index, unsigned int lcore)
 	w->core.backend_counters = rte_zmalloc_socket(
 		"dp_backend_counters", sizeof(*w->core.backend_counters) * ELB_MAX_BACKEND_SLOTS,
 		RTE_CACHE_LINE_SIZE, socket);
-	if (!w->flow_mem || !w->core.vip_counters || !w->core.backend_counters) {
+	w->core.flow_budgets = rte_zmalloc_socket(
+		"dp_flow_budgets", sizeof(*w->core.flow_budgets) * ELB_MAX_VIPS, RTE_CACHE_LINE_SIZE,
+		socket);
+	w->core.source_column_bits = ELB_SOURCE_COLUMN_BITS_DEFAULT;
+	w->core.source_cells = rte_zmalloc_socket(
+		"dp_source_sketch", ELB_SOURCE_SKETCH_BYTES(w->core.source_column_bits),
+		RTE_CACHE_LINE_SIZE, socket);
+	if (!w->flow_mem || !w->core.vip_counters || !w->core.backend_counters ||
+	    !w->core.flow_budgets || !w->core.source_cells) {
 		fprintf(stderr, "edgelb-dp: no memory for worker %u's flow table (%zu bytes); "
 				"lower --flows or give EAL more memory\n",
 			index, mem_size);
@@ -83,6 +91,8 @@ void dp_workers_free(struct dp_context *ctx)
 		rte_free(w->flow_mem);
 		rte_free(w->core.vip_counters);
 		rte_free(w->core.backend_counters);
+		rte_free(w->core.flow_budgets);
+		rte_free(w->core.source_cells);
 		rte_free(w);
 		ctx->workers[i] = NULL;
 	}

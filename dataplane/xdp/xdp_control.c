@@ -27,6 +27,40 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Maps that hold only counters: one pinned by another version with another
+ * layout (a drop reason added, say) is replaced, its counts lost (edgelb-cp
+ * takes counts that went down as a new process's). Any other map pinned
+ * with another layout still stops the load: it holds state to keep. */
+static bool counters_only(const char *name)
+{
+	return strcmp(name, "counters") == 0 || strcmp(name, "vip_counters") == 0 ||
+	       strcmp(name, "backend_counters") == 0;
+}
+
+/* Unpin a counters map whose pinned layout is not this program's. */
+static void replace_stale_counters(const struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return; /* not pinned yet */
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+	     info.value_size != bpf_map__value_size(map) ||
+	     info.max_entries != bpf_map__max_entries(map))) {
+		fprintf(stderr,
+			"edgelb-xdp: %s was pinned by a version with another layout "
+			"(value %u bytes, this one %u): replaced, its counts restart at zero\n",
+			path, info.value_size, bpf_map__value_size(map));
+		if (unlink(path))
+			fprintf(stderr, "edgelb-xdp: %s: %s\n", path, strerror(errno));
+	}
+	close(fd);
+}
+
 static int pin_maps(struct edgelb_xdp_bpf *skel, const char *pin_dir)
 {
 	struct bpf_map *map;
@@ -37,6 +71,8 @@ static int pin_maps(struct edgelb_xdp_bpf *skel, const char *pin_dir)
 		if (bpf_map__is_internal(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+		if (counters_only(bpf_map__name(map)))
+			replace_stale_counters(map, path);
 		if (bpf_map__set_pin_path(map, path))
 			return -errno;
 	}
@@ -190,6 +226,19 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 	if (config->n_vips > 0 && !config->node.has_gateway_mac) {
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
+	}
+	/* Not in the XDP program yet: refused rather than ignored, so that
+	 * both dataplanes decide alike for every configuration they take. */
+	for (uint32_t v = 0; v < config->n_vips; v++) {
+		const struct elb_dp_admission *a = &config->vips[v].admission;
+
+		if (a->new_flows_per_s != 0 || a->n_sources != 0) {
+			snprintf(err, errlen,
+				 "vips[%u].admission: edgelb-xdp does not enforce admission control "
+				 "yet (edgelb-dp does)",
+				 v);
+			return -EINVAL;
+		}
 	}
 	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);
 	if (rc) {

@@ -37,7 +37,8 @@ static const char dp_counters[] =
 	"{\"vips\":[{\"vip\":\"198.51.100.1:443/tcp\","
 	"\"rx\":{\"packets\":100,\"bytes\":6000},\"forwarded\":{\"packets\":90,\"bytes\":9900},"
 	"\"new_flows\":5,\"rate_limited_flows\":1,\"too_big_replies\":0,"
-	"\"drops\":{\"rate_limited\":10},"
+	"\"flood\":{\"active\":true,\"workers_active\":1,\"entries\":3,\"stateless_flows\":700},"
+	"\"drops\":{\"rate_limited\":10,\"source_new_flows_limited\":4},"
 	"\"backends\":[{\"address\":\"10.0.0.1\",\"forwarded\":{\"packets\":90,\"bytes\":9900},"
 	"\"new_flows\":5}]}]}";
 
@@ -105,6 +106,14 @@ static void test_render_fixed_state(void)
 	assert_line(page, "edgelb_vip_rate_limited_flows_total{vip=\"198.51.100.1:443/tcp\"} 2");
 	assert_line(page, "edgelb_vip_too_big_replies_total{vip=\"198.51.100.1:443/tcp\"} 0");
 	assert_line(page, "edgelb_vip_drops_total{vip=\"198.51.100.1:443/tcp\",reason=\"rate_limited\"} 20");
+	assert_line(page, "edgelb_vip_drops_total{vip=\"198.51.100.1:443/tcp\","
+			  "reason=\"source_new_flows_limited\"} 8");
+	assert_line(page, "edgelb_vip_drops_total{vip=\"198.51.100.1:443/tcp\","
+			  "reason=\"source_rate_limited\"} 0");
+	/* Flood mode: workers in it now and the counts, summed over both. */
+	assert_line(page, "edgelb_vip_flood_workers{vip=\"198.51.100.1:443/tcp\"} 2");
+	assert_line(page, "edgelb_vip_flood_entries_total{vip=\"198.51.100.1:443/tcp\"} 6");
+	assert_line(page, "edgelb_vip_flood_stateless_flows_total{vip=\"198.51.100.1:443/tcp\"} 1400");
 	/* Health and config, from the state core. */
 	assert_line(page, "edgelb_vip_backends{vip=\"198.51.100.1:443/tcp\"} 2");
 	assert_line(page, "edgelb_vip_backends_healthy{vip=\"198.51.100.1:443/tcp\"} 2");

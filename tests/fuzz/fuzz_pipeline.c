@@ -71,6 +71,12 @@ static void setup(void)
 	memcpy(worker.port_mac, (uint8_t[]){0x02, 0, 0, 0, 0, 0x01}, 6);
 	worker.vip_counters = calloc(ELB_MAX_VIPS, sizeof(*worker.vip_counters));
 	worker.backend_counters = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*worker.backend_counters));
+	worker.flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*worker.flow_budgets));
+	worker.source_column_bits = 10;
+	worker.source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(worker.source_column_bits));
+	if (!worker.vip_counters || !worker.backend_counters || !worker.flow_budgets ||
+	    !worker.source_cells)
+		abort();
 }
 
 /* One's-complement sum, written here rather than taken from elb_csum.h. */

@@ -120,6 +120,10 @@ static void test_v4_vip_defaults(void)
 	CU_ASSERT_EQUAL(vip->timeouts.tcp_established_ms, 300000);
 	CU_ASSERT_EQUAL(vip->timeouts.tcp_closing_ms, 10000);
 	CU_ASSERT_EQUAL(vip->timeouts.udp_ms, 30000);
+	/* No "admission": everything off. */
+	CU_ASSERT_EQUAL(vip->admission.new_flows_per_s, 0);
+	CU_ASSERT_EQUAL(vip->admission.new_flow_burst, 0);
+	CU_ASSERT_EQUAL(vip->admission.n_sources, 0);
 	CU_ASSERT_EQUAL_FATAL(vip->n_backends, 2);
 	CU_ASSERT_EQUAL(vip->backends[0].family, ELB_AF_INET);
 	CU_ASSERT_EQUAL(vip->backends[0].addr.w[0], v4("10.0.0.1"));
@@ -301,6 +305,107 @@ static void test_validation_errors(void)
 		 "vips[0].timeouts.tcp_syn_ms: must be an integer in 1..4294967295"},
 		{"{'vips':[{" VIP80 ",'timeouts':[]}]}", "vips[0].timeouts",
 		 "vips[0].timeouts: must be an object"},
+		/* Admission control */
+		{"{'vips':[{" VIP80 ",'admission':[]}]}", "vips[0].admission",
+		 "vips[0].admission: must be an object"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flow_per_s':1}}]}",
+		 "vips[0].admission.new_flow_per_s", "vips[0].admission.new_flow_per_s: unknown member"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flows_per_s':1,'new_flows_per_s':2}}]}",
+		 "vips[0].admission.new_flows_per_s",
+		 "vips[0].admission.new_flows_per_s: given twice"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flows_per_s':50000}}]}",
+		 "vips[0].admission.new_flow_burst",
+		 "vips[0].admission.new_flow_burst: must be at least 1 when new_flows_per_s is set"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flows_per_s':1000000000001,'new_flow_burst':1}}]}",
+		 "vips[0].admission.new_flows_per_s",
+		 "vips[0].admission.new_flows_per_s: must be an integer in 0..1000000000000"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flows_per_s':-1}}]}",
+		 "vips[0].admission.new_flows_per_s",
+		 "vips[0].admission.new_flows_per_s: must be an integer in 0..1000000000000"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flow_burst':9007199254740994}}]}",
+		 "vips[0].admission.new_flow_burst",
+		 "vips[0].admission.new_flow_burst: must be an integer in 0..9007199254740992"},
+		{"{'vips':[{" VIP80 ",'admission':{'new_flows_per_s':1,'new_flow_burst':9007199254740992}}]}",
+		 "vips[0].admission.new_flow_burst",
+		 "vips[0].admission.new_flow_burst: too large for new_flows_per_s (the bucket would "
+		 "hold more than 2^62 / 64 ns of traffic)"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':{}}}]}", "vips[0].admission.sources",
+		 "vips[0].admission.sources: must be an array"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':32,'packets_per_s':1,"
+		 "'packet_burst':1},{'prefix_len':24,'packets_per_s':1,'packet_burst':1},"
+		 "{'prefix_len':16,'packets_per_s':1,'packet_burst':1}]}}]}",
+		 "vips[0].admission.sources",
+		 "vips[0].admission.sources: at most 2 entries (prefix lengths)"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[1]}}]}", "vips[0].admission.sources[0]",
+		 "vips[0].admission.sources[0]: must be an object"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'packets_per_s':1,'packet_burst':1}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: missing"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':32,'pps':1}]}}]}",
+		 "vips[0].admission.sources[0].pps",
+		 "vips[0].admission.sources[0].pps: unknown member"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':33,'packets_per_s':1,"
+		 "'packet_burst':1}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: must be an integer in 1..32 for an IPv4 VIP"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':64,'packets_per_s':1,"
+		 "'packet_burst':1}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: must be an integer in 1..32 for an IPv4 VIP"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':0,'packets_per_s':1,"
+		 "'packet_burst':1}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: must be an integer in 1..32 for an IPv4 VIP"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':24.5}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: must be an integer in 1..32 for an IPv4 VIP"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':'24'}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: must be an integer in 1..32 for an IPv4 VIP"},
+		{"{'vips':[{'address':'2001:db8::10','port':80,'protocol':'tcp','admission':{"
+		 "'sources':[{'prefix_len':129,'packets_per_s':1,'packet_burst':1}]}}]}",
+		 "vips[0].admission.sources[0].prefix_len",
+		 "vips[0].admission.sources[0].prefix_len: must be an integer in 1..128 for an IPv6 VIP"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':32,'packets_per_s':2000,"
+		 "'packet_burst':200},{'prefix_len':24,'packets_per_s':20000}]}}]}",
+		 "vips[0].admission.sources[1].packet_burst",
+		 "vips[0].admission.sources[1].packet_burst: must be at least 1 when packets_per_s is "
+		 "set"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':32,'new_flows_per_s':100}]}}]}",
+		 "vips[0].admission.sources[0].new_flow_burst",
+		 "vips[0].admission.sources[0].new_flow_burst: must be at least 1 when new_flows_per_s "
+		 "is set"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':32,'packets_per_s':1,"
+		 "'packet_burst':9007199254740992}]}}]}",
+		 "vips[0].admission.sources[0].packet_burst",
+		 "vips[0].admission.sources[0].packet_burst: too large for packets_per_s (the bucket "
+		 "would hold more than 2^62 / 64 ns of traffic)"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':32,"
+		 "'new_flows_per_s':1000000000001,'new_flow_burst':1}]}}]}",
+		 "vips[0].admission.sources[0].new_flows_per_s",
+		 "vips[0].admission.sources[0].new_flows_per_s: must be an integer in "
+		 "0..1000000000000"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':24}]}}]}",
+		 "vips[0].admission.sources[0]",
+		 "vips[0].admission.sources[0]: limits nothing: set packets_per_s or new_flows_per_s "
+		 "(or leave the entry out)"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':24,'packet_burst':5,"
+		 "'new_flow_burst':5}]}}]}",
+		 "vips[0].admission.sources[0]",
+		 "vips[0].admission.sources[0]: limits nothing: set packets_per_s or new_flows_per_s "
+		 "(or leave the entry out)"},
+		{"{'vips':[{" VIP80 ",'admission':{'sources':[{'prefix_len':24,'packets_per_s':1,"
+		 "'packet_burst':1},{'prefix_len':24,'new_flows_per_s':1,'new_flow_burst':1}]}}]}",
+		 "vips[0].admission.sources[1].prefix_len",
+		 "vips[0].admission.sources[1].prefix_len: duplicate of sources[0]"},
+		/* The path of a later VIP and entry. */
+		{"{'vips':[{" VIP80 "},{'address':'198.51.100.1','port':81,'protocol':'tcp'},"
+		 "{'address':'2001:db8::10','port':80,'protocol':'udp','admission':{'new_flows_per_s':"
+		 "10,'new_flow_burst':10,'sources':[{'prefix_len':64,'packets_per_s':10,"
+		 "'packet_burst':10},{'prefix_len':0,'packets_per_s':10,'packet_burst':10}]}}]}",
+		 "vips[2].admission.sources[1].prefix_len",
+		 "vips[2].admission.sources[1].prefix_len: must be an integer in 1..128 for an IPv6 "
+		 "VIP"},
 		/* Backends */
 		{"{" NODE ",'vips':[{" VIP80 ",'backends':{}}]}", "vips[0].backends",
 		 "vips[0].backends: must be an array"},
@@ -527,6 +632,27 @@ static void test_struct_validation(void)
 	expect_invalid(c, "vips[0].timeouts.tcp_closing_ms",
 		       "vips[0].timeouts.tcp_closing_ms: must be an integer in 1..4294967295");
 	c->vips[0].timeouts.tcp_closing_ms = 1;
+	/* Admission control as built in C: the same rules as from JSON. */
+	c->vips[0].admission.n_sources = ELB_SOURCE_LIMITS_MAX + 1;
+	expect_invalid(c, "vips[0].admission.sources",
+		       "vips[0].admission.sources: at most 2 entries (prefix lengths)");
+	c->vips[0].admission.n_sources = 1;
+	c->vips[0].admission.sources[0] = (struct elb_dp_source_limit){
+		.prefix_len = 33, .packets_per_s = 10, .packet_burst = 1};
+	expect_invalid(c, "vips[0].admission.sources[0].prefix_len",
+		       "vips[0].admission.sources[0].prefix_len: must be an integer in 1..32 for an "
+		       "IPv4 VIP");
+	c->vips[0].admission.sources[0].prefix_len = 32;
+	c->vips[0].admission.sources[0].packet_burst = 0;
+	expect_invalid(c, "vips[0].admission.sources[0].packet_burst",
+		       "vips[0].admission.sources[0].packet_burst: must be at least 1 when "
+		       "packets_per_s is set");
+	c->vips[0].admission.sources[0].packet_burst = 1;
+	c->vips[0].admission.new_flows_per_s = ELB_RATE_MAX_RATE + 1;
+	c->vips[0].admission.new_flow_burst = 1;
+	expect_invalid(c, "vips[0].admission.new_flows_per_s",
+		       "vips[0].admission.new_flows_per_s: must be an integer in 0..1000000000000");
+	c->vips[0].admission.new_flows_per_s = 0;
 	{
 		struct elb_dp_err err;
 
@@ -621,6 +747,140 @@ static void test_round_trip(void)
 	CU_ASSERT_FALSE(elb_dp_config_equal(c, empty));
 
 	elb_dp_config_free(empty);
+	elb_dp_config_free(c);
+}
+
+/* Admission control as given: every member, both families, the limits of
+ * each range. */
+static void test_admission_parsed(void)
+{
+	struct elb_dp_config *c = parse_ok(
+		"{'vips':[{" VIP80 ",'admission':{'new_flows_per_s':50000,'new_flow_burst':5000,"
+		"'sources':[{'prefix_len':32,'packets_per_s':2000,'packet_burst':200,"
+		"'new_flows_per_s':100,'new_flow_burst':20},"
+		"{'prefix_len':24,'packets_per_s':20000,'packet_burst':2000}]}},"
+		"{'address':'2001:db8::10','port':443,'protocol':'tcp','admission':{'sources':["
+		"{'prefix_len':128,'new_flows_per_s':1000000000000,'new_flow_burst':1},"
+		"{'prefix_len':1,'packets_per_s':1,'packet_burst':1}]}},"
+		"{'address':'198.51.100.2','port':80,'protocol':'tcp','admission':{}},"
+		"{'address':'198.51.100.3','port':80,'protocol':'tcp','admission':{'sources':[],"
+		"'new_flow_burst':7}}]}");
+	const struct elb_dp_admission *a;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL_FATAL(c->n_vips, 4);
+	a = &c->vips[0].admission;
+	CU_ASSERT_EQUAL(a->new_flows_per_s, 50000);
+	CU_ASSERT_EQUAL(a->new_flow_burst, 5000);
+	CU_ASSERT_EQUAL_FATAL(a->n_sources, 2);
+	CU_ASSERT_EQUAL(a->sources[0].prefix_len, 32);
+	CU_ASSERT_EQUAL(a->sources[0].packets_per_s, 2000);
+	CU_ASSERT_EQUAL(a->sources[0].packet_burst, 200);
+	CU_ASSERT_EQUAL(a->sources[0].new_flows_per_s, 100);
+	CU_ASSERT_EQUAL(a->sources[0].new_flow_burst, 20);
+	CU_ASSERT_EQUAL(a->sources[1].prefix_len, 24);
+	CU_ASSERT_EQUAL(a->sources[1].packets_per_s, 20000);
+	CU_ASSERT_EQUAL(a->sources[1].packet_burst, 2000);
+	CU_ASSERT_EQUAL(a->sources[1].new_flows_per_s, 0); /* absent: 0 */
+	CU_ASSERT_EQUAL(a->sources[1].new_flow_burst, 0);
+	a = &c->vips[1].admission;
+	CU_ASSERT_EQUAL(a->new_flows_per_s, 0);
+	CU_ASSERT_EQUAL_FATAL(a->n_sources, 2);
+	CU_ASSERT_EQUAL(a->sources[0].prefix_len, 128);
+	CU_ASSERT_EQUAL(a->sources[0].new_flows_per_s, ELB_RATE_MAX_RATE);
+	CU_ASSERT_EQUAL(a->sources[1].prefix_len, 1);
+	/* Empty object, empty list, a burst without its rate: off. */
+	CU_ASSERT_EQUAL(c->vips[2].admission.n_sources, 0);
+	CU_ASSERT_EQUAL(c->vips[2].admission.new_flows_per_s, 0);
+	CU_ASSERT_EQUAL(c->vips[3].admission.n_sources, 0);
+	CU_ASSERT_EQUAL(c->vips[3].admission.new_flow_burst, 7);
+	elb_dp_config_free(c);
+}
+
+/* JSON -> struct -> JSON gives the same bytes, admission included; a VIP
+ * without it is written with it off. */
+static void test_admission_round_trip(void)
+{
+	static const char vip_head[] =
+		"\"port\":80,\"protocol\":\"tcp\",\"encap\":\"ipip\",\"mtu\":1500,"
+		"\"maglev_size\":65537,\"second_chance\":false,\"rate_limit\":{\"packets_per_s\":0,"
+		"\"packet_burst\":0,\"bytes_per_s\":0,\"byte_burst\":0},\"timeouts\":{"
+		"\"tcp_syn_ms\":5000,\"tcp_established_ms\":300000,\"tcp_closing_ms\":10000,"
+		"\"udp_ms\":30000},";
+	char text[4096], want[4096];
+	struct elb_dp_config *c = NULL, *back;
+	struct elb_dp_err err;
+	cJSON *json;
+	char *out;
+
+	snprintf(text, sizeof(text),
+		 "{\"node\":{\"hash_seed\":{\"k0\":\"6564676c62206b30\",\"k1\":"
+		 "\"6564676c62206b31\"},\"source_v6\":\"2001:db8::1\",\"gue_port\":6080},"
+		 "\"vips\":[{\"address\":\"198.51.100.1\",%s\"admission\":{"
+		 "\"new_flows_per_s\":50000,\"new_flow_burst\":5000,\"sources\":["
+		 "{\"prefix_len\":32,\"packets_per_s\":2000,\"packet_burst\":200,"
+		 "\"new_flows_per_s\":100,\"new_flow_burst\":20},"
+		 "{\"prefix_len\":24,\"packets_per_s\":20000,\"packet_burst\":2000,"
+		 "\"new_flows_per_s\":0,\"new_flow_burst\":0}]},\"backends\":[]},"
+		 "{\"address\":\"2001:db8::10\",%s\"admission\":{\"new_flows_per_s\":"
+		 "1000000000000,\"new_flow_burst\":9007199254740992,\"sources\":[{\"prefix_len\":48,"
+		 "\"packets_per_s\":0,\"packet_burst\":0,\"new_flows_per_s\":10,"
+		 "\"new_flow_burst\":1}]},\"backends\":[{\"address\":\"2001:db8:1::1\","
+		 "\"weight\":1,\"state\":\"active\"}]}]}",
+		 vip_head, vip_head);
+	CU_ASSERT_EQUAL_FATAL(elb_dp_config_parse(text, strlen(text), &c, &err), 0);
+	json = elb_dp_config_to_json(c);
+	out = cJSON_PrintUnformatted(json);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	if (strcmp(out, text) != 0)
+		fprintf(stderr, "\ngot  %s\nwant %s\n", out, text);
+	CU_ASSERT_STRING_EQUAL(out, text);
+	cJSON_free(out);
+	cJSON_Delete(json);
+
+	/* Through the struct again: equal, and a clone is equal until any
+	 * admission member differs. */
+	back = reparse(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+	CU_ASSERT_TRUE(elb_dp_config_equal(c, back));
+	elb_dp_config_free(back);
+	back = elb_dp_config_clone(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+	CU_ASSERT_TRUE(elb_dp_config_equal(c, back));
+	back->vips[0].admission.sources[1].new_flow_burst = 1;
+	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
+	back->vips[0].admission.sources[1].new_flow_burst = 0;
+	back->vips[0].admission.sources[1].prefix_len = 16;
+	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
+	back->vips[0].admission.sources[1].prefix_len = 24;
+	back->vips[0].admission.n_sources = 1;
+	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
+	back->vips[0].admission.n_sources = 2;
+	back->vips[1].admission.new_flow_burst--;
+	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
+	back->vips[1].admission.new_flow_burst++;
+	back->vips[1].admission.new_flows_per_s--;
+	CU_ASSERT_FALSE(elb_dp_config_equal(c, back));
+	back->vips[1].admission.new_flows_per_s++;
+	CU_ASSERT_TRUE(elb_dp_config_equal(c, back));
+	/* Admission control moves no Maglev slot. */
+	back->vips[1].admission.n_sources = 0;
+	CU_ASSERT_FALSE(elb_dp_config_tables_moved(c, back));
+	elb_dp_config_free(back);
+	elb_dp_config_free(c);
+
+	/* Absent: written out as off. */
+	c = parse_ok("{'vips':[{" VIP80 "}]}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	json = elb_dp_vip_to_json(&c->vips[0], false);
+	out = cJSON_PrintUnformatted(json);
+	snprintf(want, sizeof(want),
+		 "{\"address\":\"198.51.100.1\",%s\"admission\":{\"new_flows_per_s\":0,"
+		 "\"new_flow_burst\":0,\"sources\":[]},\"backend_count\":0}",
+		 vip_head);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	cJSON_free(out);
+	cJSON_Delete(json);
 	elb_dp_config_free(c);
 }
 
@@ -898,6 +1158,8 @@ int main(void)
 		ELB_TEST(test_limits),
 		ELB_TEST(test_struct_validation),
 		ELB_TEST(test_round_trip),
+		ELB_TEST(test_admission_parsed),
+		ELB_TEST(test_admission_round_trip),
 		ELB_TEST(test_tables_moved),
 		ELB_TEST(test_node_from_json_base),
 		ELB_TEST(test_vip_key_str),

@@ -31,6 +31,7 @@
 #define BUF_SIZE (HEADROOM + FRAME_MAX)
 #define SENTINEL 0xa5
 #define N_BACKENDS 3
+#define SKETCH_BITS 10 /* source sketch: 1,024 columns per row */
 #define FLOW_CAPACITY 4096
 #define T0 1000000000ull /* 1 s: an arbitrary clock origin */
 
@@ -156,6 +157,7 @@ static void fx_init(struct fixture *fx, uint32_t maglev_size)
 	s->backends = fx_own(fx, calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->backends)));
 	s->epoch = 1;
 	s->seed = (struct elb_hash_seed){ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	elb_source_keys_init(&s->source_keys, &s->seed);
 	s->source_v4.v4 = htonl(NODE_ADDR);
 	memcpy(s->gateway_mac, gateway_mac, 6);
 	for (uint32_t i = 0; i < N_BACKENDS; i++) {
@@ -186,12 +188,19 @@ static void fx_init(struct fixture *fx, uint32_t maglev_size)
 	fx->w.backend_counters = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*fx->w.backend_counters));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fx->w.vip_counters);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fx->w.backend_counters);
+	fx->w.flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*fx->w.flow_budgets));
+	fx->w.source_column_bits = SKETCH_BITS;
+	fx->w.source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(SKETCH_BITS));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fx->w.flow_budgets);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fx->w.source_cells);
 }
 
 static void fx_fini(struct fixture *fx)
 {
 	free(fx->w.vip_counters);
 	free(fx->w.backend_counters);
+	free(fx->w.flow_budgets);
+	free(fx->w.source_cells);
 	free(fx->flow_mem);
 	while (fx->n_owned)
 		free(fx->owned[--fx->n_owned]);
@@ -705,6 +714,139 @@ static void test_rate_limit(void)
 	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_RATE_LIMITED], 4);
 	CU_ASSERT_EQUAL(fx.w.vip_counters[0].rate_limited_flows, 1); /* the same flow again */
 	CU_ASSERT_EQUAL(fx.w.counters.new_flows, 2);
+	fx_fini(&fx);
+}
+
+/*
+ * 7b. A VIP's new-flow budget (10/s, burst 3): three SYNs make entries; the
+ * fourth finds the budget empty, the VIP enters flood mode and its new flows
+ * go, by the same Maglev pick, to the backend a table without a budget
+ * chooses, with no entry; the established flows keep theirs. A mid-stream
+ * packet still makes an entry; after a quiet second, entries again.
+ */
+static void test_flood_mode(void)
+{
+	struct fixture fx, plain;
+	struct elb_pipeline_result res, want;
+	const struct elb_flow_budget_state *st;
+	uint64_t inserts;
+
+	fx_init(&fx, ELB_MAGLEV_DEFAULT_SIZE);
+	fx_init(&plain, ELB_MAGLEV_DEFAULT_SIZE);
+	CU_ASSERT_EQUAL_FATAL(elb_flow_budget_init(&fx.snap->vips[0].flow_budget, 10, 3), 0);
+	st = &fx.w.flow_budgets[0];
+	for (uint16_t i = 0; i < 3; i++) {
+		res = send_tcp(&fx, fx.snap, CLIENT, (uint16_t)(41000 + i), VIP_ADDR, 80,
+			       ELB_TCP_SYN, 0, true, T0);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(res.new_flow, 1);
+		CU_ASSERT_EQUAL(res.stateless, 0);
+	}
+	inserts = fx.w.flows.stats.inserts;
+	for (uint16_t i = 3; i < 40; i++) {
+		res = send_tcp(&fx, fx.snap, CLIENT, (uint16_t)(41000 + i), VIP_ADDR, 80,
+			       ELB_TCP_SYN, 0, true, T0 + 1000 * i);
+		want = send_tcp(&plain, plain.snap, CLIENT, (uint16_t)(41000 + i), VIP_ADDR, 80,
+				ELB_TCP_SYN, 0, true, T0 + 1000 * i);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(res.stateless, 1);
+		CU_ASSERT_EQUAL(res.new_flow, 0);
+		CU_ASSERT_EQUAL(res.backend_slot, want.backend_slot);
+	}
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, inserts);
+	CU_ASSERT_EQUAL(st->flooding, 1);
+	CU_ASSERT_EQUAL(st->flood_entries, 1);
+	CU_ASSERT_EQUAL(st->flood_flows, 37);
+	CU_ASSERT_EQUAL(fx.w.counters.new_flows, 3);
+	/* The established flows keep their entries and backends. */
+	for (uint16_t i = 0; i < 3; i++) {
+		res = send_tcp(&fx, fx.snap, CLIENT, (uint16_t)(41000 + i), VIP_ADDR, 80,
+			       ELB_TCP_ACK, 100, true, T0 + 500000000ull);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(res.new_flow, 0);
+		CU_ASSERT_EQUAL(res.stateless, 0);
+	}
+	/* The handshake's ACK of a flood-mode flow: a mid-stream entry, on
+	 * the backend its SYN went to. */
+	want = send_tcp(&plain, plain.snap, CLIENT, 41005, VIP_ADDR, 80, ELB_TCP_ACK, 0, true,
+			T0 + 500000000ull);
+	res = send_tcp(&fx, fx.snap, CLIENT, 41005, VIP_ADDR, 80, ELB_TCP_ACK, 0, true,
+		       T0 + 500000000ull);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	CU_ASSERT_EQUAL(res.midstream, 1);
+	CU_ASSERT_EQUAL(res.backend_slot, want.backend_slot);
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, inserts + 1);
+	/* Still flooding in this window (40 SYNs > 5); the next window had
+	 * none: its first SYN makes an entry again. */
+	res = send_tcp(&fx, fx.snap, CLIENT, 42000, VIP_ADDR, 80, ELB_TCP_SYN, 0, true,
+		       T0 + 1500000000ull);
+	CU_ASSERT_EQUAL(res.stateless, 1);
+	res = send_tcp(&fx, fx.snap, CLIENT, 42001, VIP_ADDR, 80, ELB_TCP_SYN, 0, true,
+		       T0 + 2600000000ull);
+	CU_ASSERT_EQUAL(res.stateless, 0);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	CU_ASSERT_EQUAL(st->flooding, 0);
+	fx_fini(&fx);
+	fx_fini(&plain);
+}
+
+/*
+ * 7c. Per-source limits: 4 packets/s (burst 4) per /32 and 2 new flows/s
+ * (burst 2) per /24. One client: four packets, then dropped; a third new
+ * flow from its /24, from another host, dropped too; a client of another
+ * /24 untouched. Refused packets take nothing: a second later each limit
+ * has its burst back.
+ */
+static void test_source_limits(void)
+{
+	struct fixture fx;
+	struct elb_pipeline_result res;
+	struct elb_vip *vip;
+
+	fx_init(&fx, ELB_MAGLEV_DEFAULT_SIZE);
+	vip = &fx.snap->vips[0];
+	CU_ASSERT_EQUAL_FATAL(elb_source_limit_init(&vip->source_limits[0], ELB_AF_INET, 32, 4, 4,
+						    0, 0),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(elb_source_limit_init(&vip->source_limits[1], ELB_AF_INET, 24, 0, 0,
+						    2, 2),
+			      0);
+	vip->n_source_limits = 2;
+
+	res = send_tcp(&fx, fx.snap, CLIENT, 43000, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	for (int i = 0; i < 3; i++) {
+		res = send_tcp(&fx, fx.snap, CLIENT, 43000, VIP_ADDR, 80, ELB_TCP_ACK, 10, true, T0);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	}
+	res = send_tcp(&fx, fx.snap, CLIENT, 43000, VIP_ADDR, 80, ELB_TCP_ACK, 10, true, T0);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_RATE_LIMITED);
+	/* CLIENT + 1, same /24: its first new flow is the /24's second. */
+	res = send_tcp(&fx, fx.snap, CLIENT + 1, 43001, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	res = send_tcp(&fx, fx.snap, CLIENT + 2, 43002, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_NEW_FLOWS_LIMITED);
+	/* Refused: no entry was made for it. */
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, 2);
+	/* A client of another /24. */
+	res = send_tcp(&fx, fx.snap, CLIENT + 0x100, 43003, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].drops[ELB_REASON_SOURCE_RATE_LIMITED], 1);
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].drops[ELB_REASON_SOURCE_NEW_FLOWS_LIMITED], 1);
+	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_SOURCE_RATE_LIMITED], 1);
+	/* A second later: bursts back. */
+	for (int i = 0; i < 4; i++) {
+		res = send_tcp(&fx, fx.snap, CLIENT, 43000, VIP_ADDR, 80, ELB_TCP_ACK, 10, true,
+			       T0 + 1000000000ull);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	}
+	for (uint32_t h = 2; h < 4; h++) {
+		res = send_tcp(&fx, fx.snap, CLIENT + h, (uint16_t)(43010 + h), VIP_ADDR, 80,
+			       ELB_TCP_SYN, 0, true, T0 + 1000000000ull);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	}
 	fx_fini(&fx);
 }
 
@@ -1307,6 +1449,8 @@ int main(void)
 		ELB_TEST(test_backend_draining),
 		ELB_TEST(test_syn_after_fin_repicks),
 		ELB_TEST(test_rate_limit),
+		ELB_TEST(test_flood_mode),
+		ELB_TEST(test_source_limits),
 		ELB_TEST(test_mtu_too_big),
 		ELB_TEST(test_fragment_no_vip),
 		ELB_TEST(test_vip_lookup),

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elb_explain.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
@@ -130,6 +131,7 @@ static void fx_init(struct fixture *fx)
 	s->backends = fx_own(fx, calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->backends)));
 	s->epoch = 1;
 	s->seed = (struct elb_hash_seed){ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	elb_source_keys_init(&s->source_keys, &s->seed);
 	s->source_v4.v4 = htonl(NODE_ADDR);
 	memcpy(s->gateway_mac, gateway_mac, 6);
 	for (uint32_t i = 0; i < 3; i++)
@@ -170,8 +172,13 @@ static void fx_init(struct fixture *fx)
 		w->backend_counters = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*w->backend_counters));
 		CU_ASSERT_PTR_NOT_NULL_FATAL(w->vip_counters);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(w->backend_counters);
+		w->flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*w->flow_budgets));
+		w->source_column_bits = 10;
+		w->source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(w->source_column_bits));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(w->flow_budgets);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(w->source_cells);
 	}
-	CU_ASSERT_EQUAL_FATAL(elb_pipeline_explainer_init(&fx->x), 0);
+	CU_ASSERT_EQUAL_FATAL(elb_pipeline_explainer_init(&fx->x, 10), 0);
 	fx->run = fx_own(fx, malloc(sizeof(*fx->run)));
 }
 
@@ -181,6 +188,8 @@ static void fx_fini(struct fixture *fx)
 	for (int i = 0; i < N_WORKERS; i++) {
 		free(fx->w[i].vip_counters);
 		free(fx->w[i].backend_counters);
+		free(fx->w[i].flow_budgets);
+		free(fx->w[i].source_cells);
 		free(fx->flow_mem[i]);
 	}
 	while (fx->n_owned)
@@ -194,6 +203,8 @@ struct live_copy {
 	struct elb_worker w[N_WORKERS];
 	struct elb_vip_counters *vc[N_WORKERS];
 	struct elb_backend_counters *bc[N_WORKERS];
+	struct elb_flow_budget_state *budgets[N_WORKERS];
+	struct elb_source_cell *cells[N_WORKERS];
 };
 
 static void live_save(const struct fixture *fx, struct live_copy *c)
@@ -208,6 +219,12 @@ static void live_save(const struct fixture *fx, struct live_copy *c)
 		memcpy(c->vc[i], fx->w[i].vip_counters, sizeof(*c->vc[i]) * ELB_MAX_VIPS);
 		memcpy(c->bc[i], fx->w[i].backend_counters,
 		       sizeof(*c->bc[i]) * ELB_MAX_BACKEND_SLOTS);
+		c->budgets[i] = malloc(sizeof(*c->budgets[i]) * ELB_MAX_VIPS);
+		c->cells[i] = malloc(ELB_SOURCE_SKETCH_BYTES(fx->w[i].source_column_bits));
+		CU_ASSERT_FATAL(c->budgets[i] && c->cells[i]);
+		memcpy(c->budgets[i], fx->w[i].flow_budgets, sizeof(*c->budgets[i]) * ELB_MAX_VIPS);
+		memcpy(c->cells[i], fx->w[i].source_cells,
+		       ELB_SOURCE_SKETCH_BYTES(fx->w[i].source_column_bits));
 	}
 }
 
@@ -223,9 +240,17 @@ static void live_check(const struct fixture *fx, struct live_copy *c)
 		CU_ASSERT_EQUAL(memcmp(c->bc[i], fx->w[i].backend_counters,
 				       sizeof(*c->bc[i]) * ELB_MAX_BACKEND_SLOTS),
 				0);
+		CU_ASSERT_EQUAL(memcmp(c->budgets[i], fx->w[i].flow_budgets,
+				       sizeof(*c->budgets[i]) * ELB_MAX_VIPS),
+				0);
+		CU_ASSERT_EQUAL(memcmp(c->cells[i], fx->w[i].source_cells,
+				       ELB_SOURCE_SKETCH_BYTES(fx->w[i].source_column_bits)),
+				0);
 		free(c->flow_mem[i]);
 		free(c->vc[i]);
 		free(c->bc[i]);
+		free(c->budgets[i]);
+		free(c->cells[i]);
 	}
 }
 
@@ -246,11 +271,11 @@ static void explain_unchanged(struct fixture *fx, uint16_t n_workers, const uint
 static int explain(struct fixture *fx, uint16_t n_workers, const uint8_t *frame, uint32_t len,
 		   uint64_t now)
 {
-	const struct elb_flow_table *tables[N_WORKERS];
+	const struct elb_worker *workers[N_WORKERS];
 
 	for (int i = 0; i < N_WORKERS; i++)
-		tables[i] = &fx->w[i].flows;
-	return elb_pipeline_explain(&fx->x, tables, port_macs, n_workers, fx->snap, frame, len,
+		workers[i] = &fx->w[i];
+	return elb_pipeline_explain(&fx->x, workers, port_macs, n_workers, fx->snap, frame, len,
 				    now, fx->run);
 }
 
@@ -596,6 +621,89 @@ static void test_rate_limit_predicted(void)
 	fx_fini(&fx);
 }
 
+/* The explanation's admission object and whether it agrees with the run. */
+static void rendered_admission(const struct fixture *fx, const uint8_t *frame, uint32_t len,
+			       char *decided, size_t size)
+{
+	cJSON *out = cJSON_CreateObject(), *adm;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_EQUAL_FATAL(elb_explain_render(out, fx->snap, frame, len, fx->run, false), 0);
+	CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "consistent")));
+	adm = cJSON_GetObjectItemCaseSensitive(out, "admission");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(adm);
+	snprintf(decided, size, "%s",
+		 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(adm, "decided")));
+	cJSON_Delete(out);
+}
+
+/*
+ * 3b. Admission control predicted from the live worker's state: a VIP with
+ * 3 packets/s (burst 3) per /32, 3 new flows/s (burst 3) per /24 and a
+ * new-flow budget of 4/s (burst 4). Clients of one /24 and of others open
+ * flows and send; each packet is explained, then run for real: the same
+ * decision every time (source drops, flood mode, admitted), the
+ * explanation says which step decided, and nothing live changed.
+ */
+static void test_admission_predicted(void)
+{
+	struct fixture fx;
+	struct elb_vip *vip;
+	struct real r;
+	uint8_t frame[256];
+	char decided[64];
+	uint32_t len, seen[4] = {0};
+
+	fx_init(&fx);
+	vip = &fx.snap->vips[0];
+	CU_ASSERT_EQUAL_FATAL(elb_source_limit_init(&vip->source_limits[0], ELB_AF_INET, 32, 3, 3,
+						    0, 0),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(elb_source_limit_init(&vip->source_limits[1], ELB_AF_INET, 24, 0, 0,
+						    3, 3),
+			      0);
+	vip->n_source_limits = 2;
+	CU_ASSERT_EQUAL_FATAL(elb_flow_budget_init(&vip->flow_budget, 4, 4), 0);
+	for (uint32_t k = 0; k < 60; k++) {
+		/* Client k % 6: the first three in CLIENT's /24, the others in
+		 * /24s of their own; a new flow every third packet. */
+		uint32_t c = k % 6, client = c < 3 ? CLIENT + c : CLIENT + (c << 8);
+		uint16_t sport = (uint16_t)(40000 + c * 10 + (k / 18));
+		uint8_t flags = (k / 6) % 3 == 0 ? ELB_TCP_SYN : ELB_TCP_ACK;
+		uint64_t now = T0 + k * 40 * MS;
+
+		len = build_tcp4(frame, client, sport, VIP_ADDR, 80, flags, 10, true);
+		explain_unchanged(&fx, 1, frame, len, now);
+		real_run(&fx, 0, frame, len, now, &r);
+		CU_ASSERT_EQUAL(fx.run->result.stateless, r.res.stateless);
+		rendered_admission(&fx, frame, len, decided, sizeof(decided));
+		if (r.res.verdict == ELB_VERDICT_DROP &&
+		    r.res.reason == ELB_REASON_SOURCE_RATE_LIMITED) {
+			CU_ASSERT_STRING_EQUAL(decided, "source_rate_limited");
+			seen[0]++;
+		} else if (r.res.verdict == ELB_VERDICT_DROP &&
+			   r.res.reason == ELB_REASON_SOURCE_NEW_FLOWS_LIMITED) {
+			CU_ASSERT_STRING_EQUAL(decided, "source_new_flows_limited");
+			seen[1]++;
+		} else if (r.res.stateless) {
+			CU_ASSERT_STRING_EQUAL(decided, "flood_mode_no_entry");
+			seen[2]++;
+		} else {
+			CU_ASSERT_EQUAL(r.res.verdict, ELB_VERDICT_FORWARD);
+			CU_ASSERT_STRING_EQUAL(decided, "admitted");
+			seen[3]++;
+		}
+		assert_same_decision(&fx, &r);
+	}
+	printf("\n  60 packets: %u over a /32's packet rate, %u over a /24's new-flow rate, "
+	       "%u in flood mode, %u admitted\n",
+	       seen[0], seen[1], seen[2], seen[3]);
+	/* Every outcome was predicted, not just one. */
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT(seen[i] > 0);
+	fx_fini(&fx);
+}
+
 /* 4. Two workers hold the flow (it moved between RSS queues): the most
  * recently refreshed entry is the one used. */
 static void test_two_holders(void)
@@ -827,6 +935,7 @@ int main(void)
 		ELB_TEST(test_hit_after_change),
 		ELB_TEST(test_second_chance),
 		ELB_TEST(test_rate_limit_predicted),
+		ELB_TEST(test_admission_predicted),
 		ELB_TEST(test_two_holders),
 		ELB_TEST(test_not_vip_and_malformed),
 		ELB_TEST(test_largest_frame),

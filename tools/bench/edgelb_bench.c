@@ -292,6 +292,7 @@ static void setup_pipeline(struct bench_setup *s, uint32_t n_backends, uint32_t 
 	s->snap = calloc(1, sizeof(*s->snap));
 	s->snap->backends = calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->snap->backends));
 	s->snap->seed = (struct elb_hash_seed){ELB_HASH_SEED_DEFAULT_K0, ELB_HASH_SEED_DEFAULT_K1};
+	elb_source_keys_init(&s->snap->source_keys, &s->snap->seed);
 	s->snap->source_v4.v4 = __builtin_bswap32(0xc0a80a01);
 	memcpy(s->snap->gateway_mac, (uint8_t[]){0x02, 0, 0, 0, 0, 0xfe}, 6);
 	make_backends(mb, n_backends);
@@ -346,6 +347,9 @@ static void setup_pipeline(struct bench_setup *s, uint32_t n_backends, uint32_t 
 	s->worker.vip_counters = calloc(ELB_MAX_VIPS, sizeof(*s->worker.vip_counters));
 	s->worker.backend_counters =
 		calloc(ELB_MAX_BACKEND_SLOTS, sizeof(*s->worker.backend_counters));
+	s->worker.flow_budgets = calloc(ELB_MAX_VIPS, sizeof(*s->worker.flow_budgets));
+	s->worker.source_column_bits = ELB_SOURCE_COLUMN_BITS_DEFAULT;
+	s->worker.source_cells = calloc(1, ELB_SOURCE_SKETCH_BYTES(ELB_SOURCE_COLUMN_BITS_DEFAULT));
 	free(mb);
 }
 
@@ -353,6 +357,8 @@ static void teardown_pipeline(struct bench_setup *s)
 {
 	free(s->worker.vip_counters);
 	free(s->worker.backend_counters);
+	free(s->worker.flow_budgets);
+	free(s->worker.source_cells);
 	munmap(s->flow_mem, s->flow_mem_size);
 	free(s->maglev);
 	free(s->snap->backends);
@@ -637,6 +643,38 @@ static uint8_t *make_flood_syns(uint32_t n, uint32_t first)
 	return f;
 }
 
+/* SYNs each from a source of its own (spoofed), spread over the /24s. */
+static uint8_t *make_spoofed_syns(uint32_t n, uint32_t first)
+{
+	uint8_t *f = malloc((size_t)n * FRAME_LEN);
+
+	for (uint32_t i = 0; f && i < n; i++) {
+		uint32_t k = first + i;
+
+		bench_frame_ipv4_tcp(f + (size_t)i * FRAME_LEN, 0x20000000u + k * 257u,
+				     (uint16_t)(1024 + (k & 0x7fff)), 0x0a640001, ELB_TCP_SYN);
+	}
+	return f;
+}
+
+/* VIP 0's admission control in the adversarial rows: packets/s per /32
+ * far above what an established source sends here, 100 new flows/s per
+ * /24 and a budget of 10,000 new flows/s (the simulated clock runs at 10
+ * Mpps: a SYN flood is far above it). */
+static void set_admission(struct bench_setup *s)
+{
+	struct elb_vip *vip = &s->snap->vips[0];
+
+	if (elb_source_limit_init(&vip->source_limits[0], ELB_AF_INET, 32, 10000000, 100000, 0,
+				  0) != 0 ||
+	    elb_source_limit_init(&vip->source_limits[1], ELB_AF_INET, 24, 0, 0, 100, 50) != 0 ||
+	    elb_flow_budget_init(&vip->flow_budget, 10000, 1000) != 0) {
+		fprintf(stderr, "admission limits refused\n");
+		exit(1);
+	}
+	vip->n_source_limits = 2;
+}
+
 static void print_isolation(const char *what, double alone, double flood, double mixed,
 			    const char *note)
 {
@@ -654,6 +692,40 @@ static void keep_min(struct run_figures *best, const struct run_figures *f)
 		*best = *f;
 }
 
+/*
+ * ISOLATION_REPEATS rounds of: the established stream alone, a flood of
+ * flood_n SYNs made by `make` alone, and the established stream
+ * interleaved 1:1 with n more; each figure the least of the rounds, the
+ * mixed streams' verdicts added up.
+ */
+static void syn_flood_rounds(struct bench_setup *s, const uint8_t *est_stream, uint32_t n,
+			     uint32_t flood_n, uint8_t *(*make)(uint32_t, uint32_t),
+			     uint64_t *syn_next, uint64_t *clock_ns, struct run_figures *alone,
+			     struct run_figures *flood, struct run_figures *mixed,
+			     uint64_t *forwarded, uint64_t *total)
+{
+	for (int r = 0; r < ISOLATION_REPEATS; r++) {
+		struct run_figures f = run_frames(s, est_stream, n, 1, true, clock_ns);
+		uint8_t *syns, *mix;
+
+		keep_min(alone, &f);
+		syns = make(flood_n, (uint32_t)*syn_next);
+		*syn_next += flood_n;
+		f = run_frames(s, syns, flood_n, 1, true, clock_ns);
+		keep_min(flood, &f);
+		free(syns);
+		syns = make(n, (uint32_t)*syn_next);
+		*syn_next += n;
+		mix = interleave(est_stream, syns, n);
+		f = run_frames(s, mix, 2 * n, 1, true, clock_ns);
+		keep_min(mixed, &f);
+		*forwarded += f.verdicts[ELB_VERDICT_FORWARD];
+		*total += 2 * n;
+		free(syns);
+		free(mix);
+	}
+}
+
 static void bench_adversarial(void)
 {
 	const uint32_t capacity = 1u << 16, established_n = capacity / 8, n = 1u << 18;
@@ -661,7 +733,7 @@ static void bench_adversarial(void)
 	struct run_figures alone = {0}, flood = {0}, mixed = {0}, f;
 	struct bench_setup s;
 	uint64_t clock_ns = 1000000000ull, syn_next = 0, forwarded = 0, total = 0;
-	uint8_t *est, *est_stream, *syns, *mix, *one_flow, *over;
+	uint8_t *est, *est_stream, *mix, *one_flow, *over;
 	char note[200];
 
 	printf("\n## Isolation under floods (one core; established flows and a flood, alone "
@@ -680,24 +752,8 @@ static void bench_adversarial(void)
 		       est + (size_t)(i % established_n) * FRAME_LEN, FRAME_LEN);
 	setup_pipeline(&s, 100, capacity, 0);
 	run_frames(&s, est, established_n, 2, true, &clock_ns); /* established */
-	for (int r = 0; r < ISOLATION_REPEATS; r++) {
-		f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
-		keep_min(&alone, &f);
-		syns = make_flood_syns(flood_n, (uint32_t)syn_next);
-		syn_next += flood_n;
-		f = run_frames(&s, syns, flood_n, 1, true, &clock_ns);
-		keep_min(&flood, &f);
-		free(syns);
-		syns = make_flood_syns(n, (uint32_t)syn_next);
-		syn_next += n;
-		mix = interleave(est_stream, syns, n);
-		f = run_frames(&s, mix, 2 * n, 1, true, &clock_ns);
-		keep_min(&mixed, &f);
-		forwarded += f.verdicts[ELB_VERDICT_FORWARD];
-		total += 2 * n;
-		free(syns);
-		free(mix);
-	}
+	syn_flood_rounds(&s, est_stream, n, flood_n, make_flood_syns, &syn_next, &clock_ns, &alone,
+			 &flood, &mixed, &forwarded, &total);
 	snprintf(note, sizeof(note),
 		 "%llu of %llu mixed packets forwarded; table evictions: %llu SYN, %llu established",
 		 (unsigned long long)forwarded, (unsigned long long)total,
@@ -706,6 +762,52 @@ static void bench_adversarial(void)
 	print_isolation("SYN flood at 8x a 65536-flow table, 8192 established flows",
 			alone.cycles_per_pkt, flood.cycles_per_pkt, mixed.cycles_per_pkt, note);
 	teardown_pipeline(&s);
+
+	/* Admission control: the same established flows with every limit of
+	 * VIP 0 configured (none of them over one) against none, alternated;
+	 * then a SYN flood from 2^20 spoofed sources (each a source of its
+	 * own), which puts the VIP in flood mode. */
+	{
+		struct run_figures bare = {0}, limited = {0};
+		const uint32_t spoofed_n = 1u << 20;
+		uint64_t inserts_before;
+
+		setup_pipeline(&s, 100, capacity, 0);
+		run_frames(&s, est, established_n, 2, true, &clock_ns);
+		for (int r = 0; r < ISOLATION_REPEATS; r++) {
+			s.snap->vips[0].n_source_limits = 0;
+			s.snap->vips[0].flow_budget.interval = 0;
+			f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
+			keep_min(&bare, &f);
+			set_admission(&s);
+			f = run_frames(&s, est_stream, n, 1, true, &clock_ns);
+			keep_min(&limited, &f);
+		}
+		printf("| established flows, every admission limit configured (none reached) | "
+		       "%.1f | - | - | %.2f (x the same flows with no limit: %.1f) | - | all "
+		       "forwarded: %s |\n",
+		       limited.cycles_per_pkt, limited.cycles_per_pkt / bare.cycles_per_pkt,
+		       bare.cycles_per_pkt,
+		       limited.verdicts[ELB_VERDICT_FORWARD] == n ? "yes" : "NO");
+
+		alone = flood = mixed = (struct run_figures){0};
+		forwarded = total = 0;
+		inserts_before = s.worker.flows.stats.inserts;
+		syn_flood_rounds(&s, est_stream, n, spoofed_n, make_spoofed_syns, &syn_next,
+				 &clock_ns, &alone, &flood, &mixed, &forwarded, &total);
+		snprintf(note, sizeof(note),
+			 "%llu of %llu mixed packets forwarded; flood mode entered %llu times, "
+			 "%llu SYNs forwarded without an entry; entries made during the floods: %llu",
+			 (unsigned long long)forwarded, (unsigned long long)total,
+			 (unsigned long long)s.worker.flow_budgets[0].flood_entries,
+			 (unsigned long long)s.worker.flow_budgets[0].flood_flows,
+			 (unsigned long long)(s.worker.flows.stats.inserts - inserts_before));
+		print_isolation("SYN flood from 2^20 spoofed sources, admission on (flood mode), "
+				"8192 established flows",
+				alone.cycles_per_pkt, flood.cycles_per_pkt, mixed.cycles_per_pkt,
+				note);
+		teardown_pipeline(&s);
+	}
 
 	/* Rate-limit flood: the same established flows under a 1000 pps limit
 	 * (each far below it), and one flow sending at the simulated line rate. */

@@ -67,7 +67,9 @@ int pf_memory_need(uint32_t flows, uint32_t mbufs, unsigned int workers, unsigne
 					 sizeof(struct elb_flow_bucket) / ELB_FLOW_WAYS));
 	need.worker_counter_bytes = sizeof(struct elb_vip_counters) * ELB_MAX_VIPS +
 				    sizeof(struct elb_backend_counters) * ELB_MAX_BACKEND_SLOTS +
-				    sizeof(struct dp_worker);
+				    sizeof(struct dp_worker) +
+				    sizeof(struct elb_flow_budget_state) * ELB_MAX_VIPS +
+				    ELB_SOURCE_SKETCH_BYTES(ELB_SOURCE_COLUMN_BITS_DEFAULT);
 	need.per_worker_bytes = need.flow_table_bytes + need.worker_counter_bytes;
 
 	need.mbuf_data_room = RTE_MBUF_DEFAULT_BUF_SIZE;

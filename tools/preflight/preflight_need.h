@@ -50,7 +50,7 @@ struct pf_memory_need {
 	/* Per worker, on the worker's node. */
 	uint64_t flow_table_bytes;    /* elb_flow_table_mem_size(flows) */
 	uint32_t flow_capacity;       /* slots after rounding up to a power of two of buckets */
-	uint64_t worker_counter_bytes; /* per-VIP and per-backend counters + struct dp_worker */
+	uint64_t worker_counter_bytes; /* counters, admission state, struct dp_worker */
 	uint64_t per_worker_bytes;    /* the two above */
 	/* On the main lcore's node. */
 	uint32_t mbuf_object_bytes;   /* one mbuf in the pool: header, struct, data room, padding */

@@ -212,11 +212,13 @@ int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint
 /* Before the load: the outer map gets one entry per possible CPU, the
  * tables' template `capacity` entries (0: as compiled). @return 0 or -errno. */
 int xdp_flow_tables_prepare(struct bpf_map *outer, uint32_t capacity);
-/* After the load: t gets an fd for each CPU's table in outer_fd, creating
- * the tables missing (*created then true) with `capacity` entries.
- * @return 0 or -errno (t then empty). */
+/* After the load: t gets an fd for each CPU's table, reopened from its pin
+ * under pin_dir (flows_cpu<N>) or, missing, created with `capacity` entries
+ * and pinned there (*created then true; pin_dir NULL: nothing pinned), and
+ * each is put in its CPU's entry of outer_fd. @return 0 or -errno (t then
+ * empty). */
 int xdp_flow_tables_open(struct xdp_flow_tables *t, int outer_fd, uint32_t capacity,
-			 bool *created);
+			 const char *pin_dir, bool *created);
 void xdp_flow_tables_close(struct xdp_flow_tables *t);
 /* A new, empty flow table (fd, or -errno). */
 int xdp_flow_table_create(uint32_t capacity, const char *name);

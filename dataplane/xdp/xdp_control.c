@@ -89,7 +89,8 @@ static int open_flow_tables(struct xdp_dataplane *dp, uint32_t flows, const char
 	bool created;
 	int rc;
 
-	rc = xdp_flow_tables_open(&dp->flows, bpf_map__fd(dp->skel->maps.flows), want, &created);
+	rc = xdp_flow_tables_open(&dp->flows, bpf_map__fd(dp->skel->maps.flows), want, pin_dir,
+				  &created);
 	if (rc) {
 		fprintf(stderr, "edgelb-xdp: flow tables: %s\n", strerror(-rc));
 		return rc;

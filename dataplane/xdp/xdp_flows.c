@@ -5,11 +5,13 @@
  * ARRAY_OF_MAPS the program reads. Control path.
  *
  * libbpf creates (or reuses, when pinned) the outer map; the tables are
- * created here after the load, one per CPU that has none, so that a
- * restarted agent keeps the tables a pinned outer map holds, and their
- * flows. The outer map holds the only reference the kernel needs; the fds
- * kept here are for user space's reads and writes (explain, flow counts,
- * benchmarks, tests).
+ * created here after the load, one per CPU that has none, and pinned beside
+ * it (flows_cpu<N>), so that a restarted agent reopens them by path and
+ * keeps their flows: reading an inner map out of the outer one
+ * (BPF_MAP_GET_FD_BY_ID) would take CAP_SYS_ADMIN, which the systemd unit
+ * does not grant. The outer map holds the reference the program needs; the
+ * fds kept here are for user space's reads and writes (explain, flow
+ * counts, benchmarks, tests).
  *
  * Upgrades: edgelb-xdp before this layout pinned one LRU_PERCPU_HASH of
  * struct elb_flow_key -> struct elb_xdp_flow under the same name. libbpf
@@ -68,7 +70,7 @@ void xdp_flow_tables_close(struct xdp_flow_tables *t)
 }
 
 int xdp_flow_tables_open(struct xdp_flow_tables *t, int outer_fd, uint32_t capacity,
-			 bool *created)
+			 const char *pin_dir, bool *created)
 {
 	int ncpu = libbpf_num_possible_cpus(), rc = 0;
 
@@ -84,33 +86,37 @@ int xdp_flow_tables_open(struct xdp_flow_tables *t, int outer_fd, uint32_t capac
 		t->fds[cpu] = -1;
 	for (uint32_t cpu = 0; rc == 0 && cpu < (uint32_t)ncpu; cpu++) {
 		struct bpf_map_info info;
-		uint32_t id, len = sizeof(info);
-		int fd;
+		uint32_t len = sizeof(info);
+		char path[512] = "";
+		int fd = -ENOENT;
 
-		/* From user space, an ARRAY_OF_MAPS entry reads as the inner map's id. */
-		if (bpf_map_lookup_elem(outer_fd, &cpu, &id) == 0) {
-			fd = bpf_map_get_fd_by_id(id);
-			if (fd < 0) {
+		if (pin_dir != NULL) {
+			snprintf(path, sizeof(path), "%s/flows_cpu%u", pin_dir, cpu);
+			fd = bpf_obj_get(path);
+			if (fd < 0 && errno != ENOENT) {
 				rc = -errno;
 				break;
 			}
-		} else if (errno == ENOENT) {
+		}
+		if (fd < 0) {
 			fd = xdp_flow_table_create(capacity, "flows_cpu");
 			if (fd < 0) {
 				rc = fd;
 				break;
 			}
-			if (bpf_map_update_elem(outer_fd, &cpu, &fd, BPF_ANY)) {
+			if (path[0] && bpf_obj_pin(fd, path)) {
 				rc = -errno;
 				close(fd);
 				break;
 			}
 			*created = true;
-		} else {
+		}
+		t->fds[cpu] = fd;
+		/* A reused outer map holds it already: the same map again. */
+		if (bpf_map_update_elem(outer_fd, &cpu, &fd, BPF_ANY)) {
 			rc = -errno;
 			break;
 		}
-		t->fds[cpu] = fd;
 		memset(&info, 0, sizeof(info));
 		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
 			rc = -errno;

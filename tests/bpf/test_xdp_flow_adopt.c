@@ -159,7 +159,8 @@ static void make_flows(const struct xdp_dataplane *dp)
 	}
 }
 
-/* 2. The old map, pinned at pin_dir/flows in place of the new one. */
+/* 2. The old map, pinned at pin_dir/flows in place of the new one; the new
+ * layout's per-CPU tables unpinned (an older version had none). */
 static void pin_old_map(void)
 {
 	size_t stride = xdp_percpu_stride(sizeof(struct elb_xdp_flow));
@@ -169,6 +170,11 @@ static void pin_old_map(void)
 
 	snprintf(path, sizeof(path), "%s/flows", pin_dir);
 	ELB_CHECK(unlink(path) == 0, "unpin the new flows map: %s", strerror(errno));
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		snprintf(path, sizeof(path), "%s/flows_cpu%d", pin_dir, cpu);
+		ELB_CHECK(unlink(path) == 0, "unpin CPU %d's table: %s", cpu, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/flows", pin_dir);
 	fd = bpf_map_create(BPF_MAP_TYPE_LRU_PERCPU_HASH, "flows", sizeof(struct elb_flow_key),
 			    sizeof(struct elb_xdp_flow), 1024, NULL);
 	if (fd < 0 || v == NULL) {

@@ -32,14 +32,15 @@
  *               owners: the lookup past its end fails, no alternate.
  *   backends    ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_slot
  *   flows       ARRAY_OF_MAPS[possible CPUs] CPU number -> that CPU's flow
- *               table, an LRU_HASH of struct elb_flow_key -> struct
+ *               table, an LRU_HASH of struct elb_xdp_flow_id -> struct
  *               elb_xdp_flow (max_entries: --flows, per CPU). The program
  *               reads only the table of the CPU it runs on: per-CPU tables
  *               as the DPDK workers own theirs, with the value inside the
  *               hash element (one dependent load less per packet than the
  *               LRU_PERCPU_HASH of earlier versions, whose per-CPU value is
  *               a separate allocation). User space creates the tables
- *               (dataplane/xdp/xdp_flows.c), and adopts a pinned
+ *               (dataplane/xdp/xdp_flows.c), pins each as flows_cpu<N>
+ *               beside the outer map, and adopts a pinned
  *               LRU_PERCPU_HASH of an earlier version by copying each CPU's
  *               copy into that CPU's table.
  *   counters    PERCPU_ARRAY[1]              struct elb_worker_counters

@@ -24,6 +24,7 @@
 #include "elb_flow.h"
 #include "elb_flow_state.h"
 #include "elb_parse.h"
+#include "elb_prefix_list.h"
 #include "elb_reasons.h"
 #include "elb_token_bucket.h"
 
@@ -163,6 +164,10 @@ struct elb_vip_counters {
 	uint64_t new_flows;
 	uint64_t drops[ELB_REASON_COUNT];
 	uint64_t replies; /* ICMP too-big replies sent */
+	/* Packets a prefix list's rule decided, by the list's scope and the
+	 * rule's action - 1 (elb_prefix_list.h); denies are also in
+	 * drops[ELB_REASON_SOURCE_DENIED]. */
+	uint64_t prefix_matches[ELB_PREFIX_SCOPES][ELB_PREFIX_ACTIONS];
 };
 
 struct elb_backend_counters {

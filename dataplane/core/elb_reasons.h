@@ -36,6 +36,7 @@
 	X(MULTI_SEGMENT, "multi_segment", "frame not in one contiguous buffer")                   \
 	X(FRAGMENT_NO_VIP, "fragment_no_vip", "IP fragment to a VIP address without an all-ports VIP") \
 	X(NO_BACKEND, "no_backend", "VIP has no backend to pick")                                \
+	X(SOURCE_DENIED, "source_denied", "client address denied by a prefix list")              \
 	X(RATE_LIMITED, "rate_limited", "flow above its per-flow rate limit")                    \
 	X(SOURCE_RATE_LIMITED, "source_rate_limited", "source prefix above the VIP's packets/s limit") \
 	X(SOURCE_NEW_FLOWS_LIMITED, "source_new_flows_limited", "source prefix above the VIP's new flows/s limit") \

@@ -38,6 +38,9 @@ struct elb_dp_api {
 	void *ctx;
 	struct elb_dp_config *config; /* in force; what ops->apply last accepted */
 	uint64_t epoch;               /* incremented by every applied change */
+	/* In force; what ops->apply_prefixes last accepted (empty before). */
+	struct elb_prefix_set *prefixes;
+	char *prefixes_path; /* "<state_path>.prefixes", or NULL */
 	/* The dataplane runs a state it kept across our restart (XDP's pinned
 	 * maps) that config does not describe: the first change is applied
 	 * even if it equals config. */
@@ -313,6 +316,56 @@ static void persist(struct elb_dp_api *api)
 	}
 	api->persist_error[0] = '\0';
 	api->state_holds_config = true;
+}
+
+/*
+ * Make `next` (owned; freed unless it becomes current) the prefix lists in
+ * force, persisted as the config is (a failed write is counted, the lists
+ * stay applied). @return 1 applied, 0 the same rules already in force, or
+ * -errno with error filled.
+ */
+static int commit_prefixes(struct elb_dp_api *api, struct elb_prefix_set *next,
+			   struct elb_rpc_error *error)
+{
+	char reason[ELB_DP_APPLY_ERR_MAX] = "";
+	struct elb_dp_err err;
+	int rc;
+
+	if (elb_prefix_set_same_rules(next, api->prefixes)) {
+		api->prefixes->generation = next->generation;
+		elb_prefix_set_free(next);
+		rc = 0;
+		goto write;
+	}
+	if (api->ops.apply_prefixes == NULL) {
+		elb_prefix_set_free(next);
+		elb_rpc_error_set(error, ELB_DP_ERR_APPLY_FAILED, "prefixes",
+				  "prefixes: this dataplane has no prefix lists");
+		return -EOPNOTSUPP;
+	}
+	rc = api->ops.apply_prefixes(api->ctx, next, reason, sizeof(reason));
+	if (rc < 0) {
+		api->apply_failures++;
+		elb_prefix_set_free(next);
+		reason[sizeof(reason) - 1] = '\0';
+		elb_rpc_error_set(error, ELB_DP_ERR_APPLY_FAILED, "prefixes",
+				  "the dataplane refused the prefix lists: %s (%s)",
+				  reason[0] != '\0' ? reason : "no reason given", strerror(-rc));
+		error->data = cJSON_CreateObject();
+		if (error->data != NULL)
+			cJSON_AddNumberToObject(error->data, "errno", -rc);
+		return rc;
+	}
+	elb_prefix_set_free(api->prefixes);
+	api->prefixes = next;
+	rc = 1;
+write:
+	if (api->prefixes_path != NULL &&
+	    elb_prefix_set_write_file(api->prefixes_path, api->prefixes, &err) < 0) {
+		api->persist_failures++;
+		snprintf(api->persist_error, sizeof(api->persist_error), "%s", err.text);
+	}
+	return rc;
 }
 
 /*
@@ -719,7 +772,9 @@ static int describe_status(void *ctx, cJSON *r)
 	     elb_dp_json_add_u64(r, "uptime_ms", monotonic_ms() - api->started_ms) != NULL &&
 	     cJSON_AddBoolToObject(r, "running_state_kept", api->running_state_kept) != NULL &&
 	     cJSON_AddNumberToObject(r, "vips", api->config->n_vips) != NULL &&
-	     elb_dp_json_add_u64(r, "backends", backends) != NULL;
+	     elb_dp_json_add_u64(r, "backends", backends) != NULL &&
+	     elb_dp_json_add_u64(r, "prefix_generation", api->prefixes->generation) != NULL &&
+	     cJSON_AddNumberToObject(r, "prefix_rules", elb_prefix_set_rules(api->prefixes)) != NULL;
 	control = ok ? cJSON_AddObjectToObject(r, "control") : NULL;
 	ok = control != NULL &&
 	     elb_dp_json_add_u64(control, "apply_failures", api->apply_failures) != NULL &&
@@ -1105,6 +1160,57 @@ nomem:
 	goto out;
 }
 
+static int method_prefixes_get(void *ctx, const cJSON *params, cJSON **result,
+			       struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	struct elb_dp_api *api = ctx;
+	cJSON *r, *prefixes = NULL;
+	bool built;
+	int rc = elb_dp_rpc_check_params(params, known, error);
+
+	if (rc < 0)
+		return rc;
+	r = epoch_result(api);
+	if (r != NULL)
+		prefixes = elb_prefix_set_to_json(api->prefixes);
+	built = prefixes != NULL && cJSON_AddItemToObject(r, "prefixes", prefixes);
+	if (!built)
+		cJSON_Delete(prefixes);
+	return give_result(r, built, result, error);
+}
+
+static int method_prefixes_set(void *ctx, const cJSON *params, cJSON **result,
+			       struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"prefixes", NULL};
+	struct elb_dp_api *api = ctx;
+	const cJSON *json = cJSON_GetObjectItemCaseSensitive(params, "prefixes");
+	struct elb_prefix_set *next;
+	struct elb_dp_err err;
+	cJSON *r;
+	bool built;
+	int rc;
+
+	rc = elb_dp_rpc_check_params(params, known, error);
+	if (rc < 0)
+		return rc;
+	if (json == NULL)
+		return bad_param(error, "prefixes", "missing");
+	rc = elb_prefix_set_from_json(json, "prefixes", &next, &err);
+	if (rc < 0)
+		return elb_dp_rpc_model_error(error, &err, rc);
+	rc = commit_prefixes(api, next, error);
+	if (rc < 0)
+		return rc;
+	r = epoch_result(api);
+	built = r != NULL &&
+		elb_dp_json_add_u64(r, "generation", api->prefixes->generation) != NULL &&
+		cJSON_AddNumberToObject(r, "rules", elb_prefix_set_rules(api->prefixes)) != NULL &&
+		cJSON_AddBoolToObject(r, "changed", rc == 1) != NULL;
+	return give_result(r, built, result, error);
+}
+
 /* ping, status.get and rpc.methods are elb_rpc's (describe_ping and
  * describe_status add ours). Names: docs/dataplane-protocol.md "Method
  * names". */
@@ -1119,6 +1225,8 @@ static const struct elb_rpc_method dp_methods[] = {
 	{"node.set", method_node_set, false},
 	{"counters.get", method_counters_get, true},
 	{"flow.explain", method_flow_explain, true},
+	{"prefixes.get", method_prefixes_get, true},
+	{"prefixes.set", method_prefixes_set, false},
 };
 
 /* Deprecated names, served for one more release. */
@@ -1179,12 +1287,21 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 	api->ops = *ops;
 	api->ctx = ctx;
 	api->started_ms = monotonic_ms();
+	api->prefixes = elb_prefix_set_new();
+	if (api->prefixes == NULL) {
+		rc = -ENOMEM;
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		goto fail;
+	}
 	snprintf(api->dataplane, sizeof(api->dataplane), "%s",
 		 options->dataplane != NULL ? options->dataplane : "unknown");
 	make_instance_id(api->instance);
 	if (options->state_path != NULL) {
 		api->state_path = strdup(options->state_path);
-		if (api->state_path == NULL) {
+		if (api->state_path != NULL &&
+		    asprintf(&api->prefixes_path, "%s.prefixes", options->state_path) < 0)
+			api->prefixes_path = NULL;
+		if (api->state_path == NULL || api->prefixes_path == NULL) {
 			rc = -ENOMEM;
 			snprintf(err->text, sizeof(err->text), "out of memory");
 			goto fail;
@@ -1232,6 +1349,14 @@ int elb_dp_api_open(struct elb_dp_api **out, const struct elb_dp_api_options *op
 	if (state_loaded && !options->keep_running_state)
 		owner_history_replay(api);
 	rc = commit(api, config, &error);
+	if (rc >= 0 && api->prefixes_path != NULL && access(api->prefixes_path, F_OK) == 0) {
+		struct elb_prefix_set *prefixes;
+
+		rc = elb_prefix_set_load_file(api->prefixes_path, &prefixes, err);
+		if (rc < 0)
+			goto fail;
+		rc = commit_prefixes(api, prefixes, &error);
+	}
 	cJSON_Delete(error.data);
 	if (rc < 0) {
 		copy_text(err->field, sizeof(err->field), error.field);
@@ -1265,6 +1390,34 @@ uint64_t elb_dp_api_epoch(const struct elb_dp_api *api)
 	return api->epoch;
 }
 
+const struct elb_prefix_set *elb_dp_api_prefixes(const struct elb_dp_api *api)
+{
+	return api->prefixes;
+}
+
+int elb_dp_api_set_prefixes(struct elb_dp_api *api, const struct elb_prefix_set *set,
+			    struct elb_dp_err *err)
+{
+	struct elb_rpc_error error = {0};
+	struct elb_prefix_set *next = elb_prefix_set_clone(set);
+	int rc;
+
+	if (next == NULL) {
+		if (err != NULL) {
+			err->field[0] = '\0';
+			snprintf(err->text, sizeof(err->text), "out of memory");
+		}
+		return -ENOMEM;
+	}
+	rc = commit_prefixes(api, next, &error);
+	cJSON_Delete(error.data);
+	if (rc < 0 && err != NULL) {
+		copy_text(err->field, sizeof(err->field), error.field);
+		copy_text(err->text, sizeof(err->text), error.message);
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *config,
 			  struct elb_dp_err *err)
 {
@@ -1294,6 +1447,8 @@ void elb_dp_api_close(struct elb_dp_api *api)
 		return;
 	elb_rpc_server_close(api->server);
 	elb_dp_config_free(api->config);
+	elb_prefix_set_free(api->prefixes);
+	free(api->prefixes_path);
 	free(api->state_path);
 	free(api);
 }

@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "elb_config.h"
+#include "elb_prefixes.h"
 #include "elb_rpc.h"
 
 #define ELB_DP_PROTOCOL_VERSION 1
@@ -107,13 +108,29 @@ struct elb_dp_ops {
 	 */
 	int (*explain)(void *ctx, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
 		       char *err, size_t errlen);
+	/*
+	 * prefixes.set: make `set` the dataplane's prefix lists
+	 * (docs/prefix-lists.md), combined with the config in force,
+	 * atomically: workers decide with the old lists or the new, never a
+	 * mix; on failure the old lists stay. set has been validated; it stays
+	 * alive and unchanged until the next successful apply_prefixes has
+	 * returned or the API is closed, so the dataplane may keep the pointer
+	 * (elb_dp_api_prefixes returns it too). Every later apply must attach
+	 * the VIPs' lists by VIP key from the set in force. Called at open,
+	 * right after the first apply, when the state holds lists. May be
+	 * NULL: prefixes.set is then refused.
+	 * @return 0, or -errno with a one-line reason in err (errlen bytes).
+	 */
+	int (*apply_prefixes)(void *ctx, const struct elb_prefix_set *set, char *err,
+			      size_t errlen);
 };
 
 struct elb_dp_api_options {
 	const char *socket_path; /* required */
 	const char *dataplane;   /* "dpdk" or "xdp": reported by ping and status.get */
 	/* If set: the config is loaded from here at open when the file exists,
-	 * and written here (atomically) after every applied change. */
+	 * and written here (atomically) after every applied change; the prefix
+	 * lists likewise at "<state_path>.prefixes". */
 	const char *state_path;
 	/* The starting config when there is no state file; NULL: empty. */
 	const struct elb_dp_config *initial;
@@ -151,6 +168,12 @@ int elb_dp_api_fd(const struct elb_dp_api *api);
 /* The config in force and its epoch. */
 const struct elb_dp_config *elb_dp_api_config(const struct elb_dp_api *api);
 uint64_t elb_dp_api_epoch(const struct elb_dp_api *api);
+/* The prefix lists in force: never NULL (an empty set before any). */
+const struct elb_prefix_set *elb_dp_api_prefixes(const struct elb_dp_api *api);
+/* Replace the prefix lists from the control thread itself: the same path
+ * as prefixes.set. @return 0 or -errno with err filled. */
+int elb_dp_api_set_prefixes(struct elb_dp_api *api, const struct elb_prefix_set *set,
+			    struct elb_dp_err *err);
 
 /*
  * Replace the whole config from the control thread itself (e.g. reloading

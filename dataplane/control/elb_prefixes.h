@@ -40,8 +40,9 @@
 #include "elb_json.h"
 #include "elb_prefix_list.h"
 
-/* "2001:db8::/32" at most: an IPv6 address's text, '/', three digits. */
-#define ELB_PREFIX_TEXT_MAX 48
+/* A prefix's text: an address's (ELB_ADDR_TEXT_MAX, its NUL included),
+ * '/', three digits. */
+#define ELB_PREFIX_TEXT_MAX (ELB_ADDR_TEXT_MAX + 4)
 
 /* One scope's rules, sorted by (family, address, length): unique. */
 struct elb_prefix_list {

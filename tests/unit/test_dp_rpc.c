@@ -494,6 +494,7 @@ static void test_rpc_methods_lists_every_method(void)
 		{"vip.list", true, NULL},      {"vip.tables", true, NULL},
 		{"backends.set", false, NULL}, {"node.set", false, NULL},
 		{"counters.get", true, NULL},  {"flow.explain", true, NULL},
+		{"prefixes.get", true, NULL},  {"prefixes.set", false, NULL},
 		{"vip.delete", false, "vip.remove"},
 		{"ping", true, NULL},          {"status.get", true, NULL},
 		{"rpc.methods", true, NULL},

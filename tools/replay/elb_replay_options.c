@@ -16,7 +16,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap\n"
-		"                     [--verdicts FILE.jsonl] [--flows N]\n"
+		"                     [--verdicts FILE.jsonl] [--flows N] [--prefixes FILE]\n"
 		"                     [--socket PATH] [--pace-us N] [--hold-at N]... [--hold-every N]\n"
 		"                     [--mac MAC]                     (xdp)\n");
 }
@@ -29,7 +29,7 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 		{"verdicts", required_argument, NULL, 'v'},  {"socket", required_argument, NULL, 's'},
 		{"pace-us", required_argument, NULL, 'p'},   {"flows", required_argument, NULL, 'f'},
 		{"mac", required_argument, NULL, 'm'},       {"hold-at", required_argument, NULL, 'H'},
-		{"hold-every", required_argument, NULL, 'E'},
+		{"hold-every", required_argument, NULL, 'E'}, {"prefixes", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -59,6 +59,9 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 			break;
 		case 's':
 			o->socket_path = optarg;
+			break;
+		case 'P':
+			o->prefixes_path = optarg;
 			break;
 		case 'p':
 			if (elb_parse_u32(optarg, 0, 10000000, &o->pace_us)) {
@@ -127,6 +130,32 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
 	return 0;
 }
 
+static int configure_prefixes(const struct elb_replay_options *o, const struct elb_dp_ops *ops,
+			      void *ops_ctx, struct elb_dp_api *api)
+{
+	/* Kept for the process's life: ops->apply_prefixes may keep it. */
+	static struct elb_prefix_set *prefixes;
+	struct elb_dp_err err = {0};
+	int rc;
+
+	rc = elb_prefix_set_load_file(o->prefixes_path, &prefixes, &err);
+	if (rc == 0 && api) {
+		rc = elb_dp_api_set_prefixes(api, prefixes, &err);
+	} else if (rc == 0 && ops->apply_prefixes == NULL) {
+		snprintf(err.text, sizeof(err.text), "this dataplane has no prefix lists");
+		rc = -EOPNOTSUPP;
+	} else if (rc == 0) {
+		char text[ELB_DP_APPLY_ERR_MAX] = "";
+
+		rc = ops->apply_prefixes(ops_ctx, prefixes, text, sizeof(text));
+		snprintf(err.text, sizeof(err.text), "%s", text);
+	}
+	if (rc)
+		fprintf(stderr, "edgelb-replay: --prefixes refused: %s\n",
+			err.text[0] ? err.text : strerror(-rc));
+	return rc;
+}
+
 int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp_config *config,
 			 const struct elb_dp_ops *ops, void *ops_ctx, struct elb_dp_api **api)
 {
@@ -145,10 +174,12 @@ int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp
 		rc = ops->apply(ops_ctx, config, 1, text, sizeof(text));
 		snprintf(err.text, sizeof(err.text), "%s", text);
 	}
-	if (rc)
+	if (rc) {
 		fprintf(stderr, "edgelb-replay: configuration refused: %s\n",
 			err.text[0] ? err.text : strerror(-rc));
-	return rc;
+		return rc;
+	}
+	return o->prefixes_path ? configure_prefixes(o, ops, ops_ctx, *api) : 0;
 }
 
 void elb_replay_between_bursts(struct elb_dp_api *api, uint32_t pace_us)

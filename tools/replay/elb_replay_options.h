@@ -2,7 +2,7 @@
 /*
  * The command line of edgelb-replay, one definition for both dataplanes:
  *   edgelb-replay --dataplane dpdk|xdp --config FILE --in IN.pcap --out OUT.pcap
- *                 [--verdicts FILE.jsonl] [--flows N]
+ *                 [--verdicts FILE.jsonl] [--flows N] [--prefixes FILE]
  *                 [--socket PATH] [--pace-us N]   (serve the protocol meanwhile)
  *                 [--hold-at N]...                (with --socket: stop before packet N)
  *                 [--hold-every N]                (with --socket: and before every Nth)
@@ -35,6 +35,7 @@ struct elb_replay_options {
 	const char *out_path;
 	const char *verdicts_path; /* NULL: no verdict lines */
 	const char *socket_path;   /* NULL: no control socket */
+	const char *prefixes_path; /* NULL: no prefix lists (docs/prefix-lists.md) */
 	uint32_t pace_us;          /* pause after each burst of ELB_REPLAY_BURST */
 	uint32_t flows;            /* flow-table capacity */
 	uint8_t mac[6];
@@ -66,7 +67,9 @@ int elb_replay_options_parse(int argc, char **argv, struct elb_replay_options *o
  * Put `config` in force as epoch 1 through the dataplane's ops: with
  * --socket by opening the dataplane protocol there (*api is then set, to be
  * served by elb_replay_between_bursts and closed with elb_dp_api_close),
- * else by calling ops->apply once (*api NULL).
+ * else by calling ops->apply once (*api NULL); then the --prefixes lists
+ * likewise (through the protocol's path, or ops->apply_prefixes once, the
+ * set then kept until the process ends).
  * @return 0, or -errno with the reason printed.
  */
 int elb_replay_configure(const struct elb_replay_options *o, const struct elb_dp_config *config,

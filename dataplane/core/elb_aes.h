@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * AES-128 on one block, for QUIC-LB connection IDs (elb_quic_lb.h): the
+ * draft's single-pass algorithm decrypts one block, its four-pass Feistel
+ * network encrypts three or four. One block at a time, per packet, on a
+ * key expanded once on the control path.
+ *
+ * Two implementations of the same function, chosen at run time: AES-NI
+ * (x86-64 CPUs since 2010; about 10 cycles of latency per round), and a
+ * portable byte-wise one (S-box lookups, for CPUs without AES-NI and as the
+ * second opinion in tests). The tests hold both to FIPS-197's vector and to
+ * OpenSSL on random keys and blocks.
+ *
+ * The portable path indexes its S-box with key-dependent bytes: its timing
+ * depends on the key through the cache. QUIC-LB keys protect linkability,
+ * not payloads, and the attacker would need to time single packets through
+ * the balancer; still, AES-NI (constant time) is used wherever the CPU has
+ * it, and elb_aes128_uses_aesni() says which runs.
+ */
+#ifndef ELB_AES_H
+#define ELB_AES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ELB_AES_BLOCK 16
+#define ELB_AES128_ROUNDS 10
+
+struct elb_aes128_key {
+	/* Round keys for encryption, then the equivalent inverse cipher's
+	 * (InvMixColumns applied to rounds 1..9, in decryption order), as
+	 * AES-NI's aesdec wants them; the portable path uses enc only. */
+	uint8_t enc[ELB_AES128_ROUNDS + 1][ELB_AES_BLOCK] __attribute__((aligned(16)));
+	uint8_t dec[ELB_AES128_ROUNDS + 1][ELB_AES_BLOCK] __attribute__((aligned(16)));
+};
+
+/* Expand a 16-byte key. Control path. */
+void elb_aes128_key_init(struct elb_aes128_key *k, const uint8_t key[ELB_AES_BLOCK]);
+
+/* One block, in and out may be the same buffer. */
+void elb_aes128_encrypt(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
+			uint8_t out[ELB_AES_BLOCK]);
+void elb_aes128_decrypt(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
+			uint8_t out[ELB_AES_BLOCK]);
+
+/* The portable implementation alone (tests compare the two). */
+void elb_aes128_encrypt_portable(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
+				 uint8_t out[ELB_AES_BLOCK]);
+void elb_aes128_decrypt_portable(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
+				 uint8_t out[ELB_AES_BLOCK]);
+
+/* Whether elb_aes128_encrypt/decrypt run on AES-NI on this CPU. */
+bool elb_aes128_uses_aesni(void);
+
+#endif /* ELB_AES_H */

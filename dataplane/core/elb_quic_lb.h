@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * QUIC-LB (draft-ietf-quic-load-balancers, issue 19): the server ID a QUIC
+ * server encoded in the connection IDs it chose, so that a client that
+ * moves to another address keeps its server. This file: finding the
+ * Destination Connection ID in a UDP payload (RFC 8999's invariants, the
+ * packet types of QUIC versions 1 and 2) and taking the server ID out of
+ * it with one of the draft's three algorithms:
+ *   - plaintext: the server ID follows the first octet;
+ *   - single pass: server ID and nonce are 16 octets, one AES-128-ECB block,
+ *     decrypted once;
+ *   - four pass: any other length, a four-round Feistel network whose
+ *     round function is AES-128-ECB encryption; decoding takes three
+ *     rounds, four when the server ID is longer than the nonce.
+ * The first octet's top three bits name the configuration (0..6; 0b111 is
+ * a server without one: always the 5-tuple), the other five may carry the
+ * CID's length and are not trusted.
+ *
+ * Routing (which packets try the CID, what a decoded server ID maps to)
+ * is the pipeline's; this file only decodes.
+ */
+#ifndef ELB_QUIC_LB_H
+#define ELB_QUIC_LB_H
+
+#include "elb_compat.h"
+
+#define ELB_QUIC_CID_MAX 20       /* QUIC v1 and v2 connection IDs */
+#define ELB_QUIC_LB_CONFIGS 7     /* config IDs 0..6 */
+#define ELB_QUIC_LB_NO_CONFIG 7   /* 0b111: the server has no configuration */
+#define ELB_QUIC_SERVER_ID_MAX 15 /* octets */
+#define ELB_QUIC_NONCE_MIN 4
+#define ELB_QUIC_PLAINTEXT_MAX 19 /* server ID + nonce, within a 20-octet CID */
+
+#define ELB_QUIC_VERSION_1 0x00000001u
+#define ELB_QUIC_VERSION_2 0x6b3343cfu
+
+enum elb_quic_packet {
+	ELB_QUIC_NOT_QUIC = 0,  /* too short, or a long header that does not parse */
+	ELB_QUIC_INITIAL,       /* v1/v2 Initial: the client chose the DCID */
+	ELB_QUIC_0RTT,          /* v1/v2 0-RTT: the client chose the DCID */
+	ELB_QUIC_HANDSHAKE,     /* v1/v2 Handshake: the server's DCID */
+	ELB_QUIC_RETRY,         /* v1/v2 Retry (server to client: not expected here) */
+	ELB_QUIC_LONG_OTHER,    /* long header of another version (or version negotiation) */
+	ELB_QUIC_SHORT,         /* short header (1-RTT): the server's DCID */
+};
+
+/*
+ * The packet type and Destination Connection ID of a UDP payload. A short
+ * header does not carry its DCID's length: short_cid_len is the VIP's
+ * (the length its servers' CIDs have). *dcid_off and *dcid_len locate the
+ * DCID in the payload.
+ */
+ELB_INLINE enum elb_quic_packet elb_quic_parse(const uint8_t *payload, uint32_t len,
+					       uint32_t short_cid_len, uint32_t *dcid_off,
+					       uint32_t *dcid_len)
+{
+	uint32_t version, type;
+
+	if (len < 1)
+		return ELB_QUIC_NOT_QUIC;
+	if (!(payload[0] & 0x80)) {
+		if (len < 1 + short_cid_len)
+			return ELB_QUIC_NOT_QUIC;
+		*dcid_off = 1;
+		*dcid_len = short_cid_len;
+		return ELB_QUIC_SHORT;
+	}
+	if (len < 6)
+		return ELB_QUIC_NOT_QUIC;
+	*dcid_len = payload[5];
+	*dcid_off = 6;
+	if (*dcid_len > ELB_QUIC_CID_MAX || len < 6 + *dcid_len)
+		return ELB_QUIC_NOT_QUIC;
+	version = (uint32_t)payload[1] << 24 | (uint32_t)payload[2] << 16 |
+		  (uint32_t)payload[3] << 8 | payload[4];
+	type = (payload[0] >> 4) & 3;
+	if (version == ELB_QUIC_VERSION_1)
+		return (enum elb_quic_packet)(ELB_QUIC_INITIAL + type);
+	if (version == ELB_QUIC_VERSION_2) /* RFC 9369: the types are rotated by one */
+		return (enum elb_quic_packet)(ELB_QUIC_INITIAL + ((type + 3) & 3));
+	return ELB_QUIC_LONG_OTHER;
+}
+
+enum elb_quic_lb_mode {
+	ELB_QUIC_LB_PLAINTEXT = 0,
+	ELB_QUIC_LB_SINGLE_PASS, /* server_id_len + nonce_len == 16 */
+	ELB_QUIC_LB_FOUR_PASS,
+};
+
+/* Why a CID gives no server ID (the 5-tuple routes it instead). */
+enum elb_quic_lb_miss {
+	ELB_QUIC_LB_DECODED = 0,
+	ELB_QUIC_LB_FALLBACK_CODEPOINT, /* config ID 0b111 */
+	ELB_QUIC_LB_UNKNOWN_CONFIG,     /* no configuration with that ID */
+	ELB_QUIC_LB_TOO_SHORT,          /* shorter than first octet + server ID + nonce */
+	ELB_QUIC_LB_UNKNOWN_SERVER,     /* decoded, but no backend has that server ID */
+	ELB_QUIC_LB_MISSES,
+};
+
+#if !defined(__bpf__)
+#include "elb_aes.h"
+
+/* One configuration of a VIP, as the control path built it. */
+struct elb_quic_lb_config {
+	uint8_t active;
+	uint8_t mode; /* enum elb_quic_lb_mode */
+	uint8_t server_id_len;
+	uint8_t nonce_len;
+	struct elb_aes128_key key; /* single and four pass */
+};
+
+/* The config ID of a CID (its first octet's top three bits). */
+static inline uint32_t elb_quic_lb_config_id(const uint8_t *cid)
+{
+	return cid[0] >> 5;
+}
+
+/*
+ * The server ID of a CID of cid_len octets (its first octet included) under
+ * configuration c: written to sid (c->server_id_len octets).
+ * @return ELB_QUIC_LB_DECODED, or ELB_QUIC_LB_TOO_SHORT.
+ */
+enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_config *c, const uint8_t *cid,
+					 uint32_t cid_len, uint8_t *sid);
+
+/*
+ * The inverse, for tests and tools (a server's side): a CID of config ID
+ * config_id from server ID sid and nonce (c->nonce_len octets), the first
+ * octet's low five bits the length that follows it. Writes 1 +
+ * server_id_len + nonce_len octets to cid.
+ */
+void elb_quic_lb_encode(const struct elb_quic_lb_config *c, uint32_t config_id, const uint8_t *sid,
+			const uint8_t *nonce, uint8_t *cid);
+
+/* Control path: fill c. A key is needed (16 octets) unless mode is
+ * plaintext, chosen from the lengths and whether a key is given.
+ * @return 0 or -EINVAL (lengths outside the draft's limits). */
+int elb_quic_lb_config_init(struct elb_quic_lb_config *c, uint32_t server_id_len,
+			    uint32_t nonce_len, const uint8_t *key);
+#endif
+
+#endif /* ELB_QUIC_LB_H */

@@ -5,23 +5,21 @@
  * network encrypts three or four. One block at a time, per packet, on a
  * key expanded once on the control path.
  *
- * Two implementations of the same function, chosen at run time: AES-NI
- * (x86-64 CPUs since 2010; about 10 cycles of latency per round), and a
- * portable byte-wise one (S-box lookups, for CPUs without AES-NI and as the
- * second opinion in tests). The tests hold both to FIPS-197's vector and to
- * OpenSSL on random keys and blocks.
+ * Two implementations of the same function: AES-NI (x86-64 CPUs since
+ * 2010), chosen at run time where the CPU has it, and lookup tables
+ * (elb_aes_tables.h: what the XDP program runs, and the C fallback). The
+ * tests hold both to FIPS-197's vector and to OpenSSL on random keys and
+ * blocks.
  *
- * The portable path indexes its S-box with key-dependent bytes: its timing
- * depends on the key through the cache. QUIC-LB keys protect linkability,
- * not payloads, and the attacker would need to time single packets through
- * the balancer; still, AES-NI (constant time) is used wherever the CPU has
- * it, and elb_aes128_uses_aesni() says which runs.
+ * The table path's timing depends on the key and data through the cache.
+ * QUIC-LB keys protect linkability, not payloads, and an attacker would
+ * have to time single packets through the balancer; still, AES-NI
+ * (constant time) runs wherever the CPU has it: elb_aes128_uses_aesni().
  */
 #ifndef ELB_AES_H
 #define ELB_AES_H
 
-#include <stdbool.h>
-#include <stdint.h>
+#include "elb_compat.h"
 
 #define ELB_AES_BLOCK 16
 #define ELB_AES128_ROUNDS 10
@@ -29,21 +27,22 @@
 struct elb_aes128_key {
 	/* Round keys for encryption, then the equivalent inverse cipher's
 	 * (InvMixColumns applied to rounds 1..9, in decryption order), as
-	 * AES-NI's aesdec wants them; the portable path uses enc only. */
+	 * AES-NI's aesdec and the tables' decryption want them. */
 	uint8_t enc[ELB_AES128_ROUNDS + 1][ELB_AES_BLOCK] __attribute__((aligned(16)));
 	uint8_t dec[ELB_AES128_ROUNDS + 1][ELB_AES_BLOCK] __attribute__((aligned(16)));
 };
 
+#if !defined(__bpf__)
 /* Expand a 16-byte key. Control path. */
 void elb_aes128_key_init(struct elb_aes128_key *k, const uint8_t key[ELB_AES_BLOCK]);
 
-/* One block, in and out may be the same buffer. */
+/* One block; in and out may be the same buffer. */
 void elb_aes128_encrypt(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
 			uint8_t out[ELB_AES_BLOCK]);
 void elb_aes128_decrypt(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
 			uint8_t out[ELB_AES_BLOCK]);
 
-/* The portable implementation alone (tests compare the two). */
+/* The table implementation alone (tests compare the two). */
 void elb_aes128_encrypt_portable(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
 				 uint8_t out[ELB_AES_BLOCK]);
 void elb_aes128_decrypt_portable(const struct elb_aes128_key *k, const uint8_t in[ELB_AES_BLOCK],
@@ -51,5 +50,6 @@ void elb_aes128_decrypt_portable(const struct elb_aes128_key *k, const uint8_t i
 
 /* Whether elb_aes128_encrypt/decrypt run on AES-NI on this CPU. */
 bool elb_aes128_uses_aesni(void);
+#endif
 
 #endif /* ELB_AES_H */

@@ -50,6 +50,22 @@ typedef _Bool bool;
 
 #define ELB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* An index into an array of mask + 1 elements (a power of two), computed
+ * at run time: masked, so the verifier knows its range, and opaque to the
+ * compiler first, so that clang does not fold it into the array's aligned
+ * stack address with an or (which the verifier refuses on a pointer). In
+ * range, the mask changes nothing. */
+#if defined(__bpf__)
+#define ELB_INDEX(i, mask)                                                                   \
+	({                                                                                   \
+		uint32_t elb_index_ = (i);                                                   \
+		__asm__ volatile("" : "+r"(elb_index_));                                     \
+		elb_index_ & (mask);                                                         \
+	})
+#else
+#define ELB_INDEX(i, mask) ((i) & (mask))
+#endif
+
 #if !defined(__BYTE_ORDER__) || !defined(__ORDER_LITTLE_ENDIAN__)
 #error "compiler does not define __BYTE_ORDER__"
 #endif

@@ -97,8 +97,19 @@ enum elb_quic_lb_miss {
 	ELB_QUIC_LB_MISSES,
 };
 
-#if !defined(__bpf__)
+/* The AES the decoder runs: AES-NI or tables in C (elb_aes.c); in BPF the
+ * tables, inline unless the program names its own (a BPF-to-BPF call). */
+#if defined(__bpf__)
+#include "elb_aes_tables.h"
+#ifndef elb_quic_lb_aes_encrypt
+#define elb_quic_lb_aes_encrypt elb_aes128_encrypt_tables
+#define elb_quic_lb_aes_decrypt elb_aes128_decrypt_tables
+#endif
+#else
 #include "elb_aes.h"
+#define elb_quic_lb_aes_encrypt elb_aes128_encrypt
+#define elb_quic_lb_aes_decrypt elb_aes128_decrypt
+#endif
 
 /* One configuration of a VIP, as the control path built it. */
 struct elb_quic_lb_config {
@@ -106,23 +117,135 @@ struct elb_quic_lb_config {
 	uint8_t mode; /* enum elb_quic_lb_mode */
 	uint8_t server_id_len;
 	uint8_t nonce_len;
+	uint8_t pad[12];
 	struct elb_aes128_key key; /* single and four pass */
 };
 
 /* The config ID of a CID (its first octet's top three bits). */
-static inline uint32_t elb_quic_lb_config_id(const uint8_t *cid)
+ELB_INLINE uint32_t elb_quic_lb_config_id(const uint8_t *cid)
 {
 	return cid[0] >> 5;
 }
 
+/* The halves of a plaintext (or ciphertext) of len (5..19) octets: half =
+ * len / 2 rounded up, octets each; for an odd len they share the middle
+ * octet, its high nibble ending the left half, its low one starting the
+ * right. Loops have fixed bounds and run-time indexes go through ELB_INDEX:
+ * the BPF build has neither variable-length copies nor unbounded indexes. */
+#define ELB_QUIC_HALF_MAX ((ELB_QUIC_PLAINTEXT_MAX + 1) / 2)
+#define ELB_QUIC_HALF_ROOM 16 /* a power of two above ELB_QUIC_HALF_MAX */
+#define ELB_QUIC_PLAIN_ROOM 32
+
+/* Room for a CID that decode may index (first octet + a plaintext). */
+#define ELB_QUIC_CID_ROOM (1 + ELB_QUIC_PLAIN_ROOM)
+
+struct elb_quic_lb_halves {
+	uint8_t left[ELB_QUIC_HALF_ROOM];
+	uint8_t right[ELB_QUIC_HALF_ROOM];
+};
+
+ELB_INLINE void elb_quic_lb_split(const uint8_t *in, uint32_t len, struct elb_quic_lb_halves *h)
+{
+	uint32_t half = (len + 1) / 2;
+
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++) {
+		h->left[i] = i < half ? in[i] : 0;
+		h->right[i] = i < half ? in[ELB_INDEX(len / 2 + i, ELB_QUIC_PLAIN_ROOM - 1)] : 0;
+	}
+	if (len & 1) {
+		h->left[ELB_INDEX(half - 1, ELB_QUIC_HALF_ROOM - 1)] &= 0xf0;
+		h->right[0] &= 0x0f;
+	}
+}
+
+/* The inverse of split: len octets to out (ELB_QUIC_PLAIN_ROOM of room). */
+ELB_INLINE void elb_quic_lb_join(const struct elb_quic_lb_halves *h, uint32_t len, uint8_t *out)
+{
+	uint32_t half = (len + 1) / 2, odd = len & 1;
+
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++)
+		if (i < half)
+			out[i] = h->left[i];
+	/* The right half after the left, its first octet merged into the
+	 * left's last when they share it. */
+	if (odd)
+		out[ELB_INDEX(half - 1, ELB_QUIC_PLAIN_ROOM - 1)] |= h->right[0];
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++)
+		if (i >= odd && i < half)
+			out[ELB_INDEX(half + i - odd, ELB_QUIC_PLAIN_ROOM - 1)] = h->right[i];
+}
+
+/* target ^= truncate(AES(expand(len, pass, source)), half), then the
+ * odd-length nibble of target cleared: the high one of a right half, the
+ * low one of a left half (the draft's round). */
+ELB_INLINE void elb_quic_lb_round(const struct elb_aes128_key *key, uint32_t len, uint8_t pass,
+				  const uint8_t *source, uint8_t *target, bool target_is_right)
+{
+	uint32_t half = (len + 1) / 2;
+	uint8_t block[ELB_AES_BLOCK];
+
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_AES_BLOCK; i++)
+		block[i] = i < half ? source[i] : 0;
+	block[14] = (uint8_t)len;
+	block[15] = pass;
+	elb_quic_lb_aes_encrypt(key, block, block);
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++)
+		if (i < half)
+			target[i] ^= block[i];
+	if (len & 1) {
+		if (target_is_right)
+			target[0] &= 0x0f;
+		else
+			target[ELB_INDEX(half - 1, ELB_QUIC_HALF_ROOM - 1)] &= 0xf0;
+	}
+}
+
 /*
- * The server ID of a CID of cid_len octets (its first octet included) under
- * configuration c: written to sid (c->server_id_len octets).
+ * The server ID of a CID of cid_len octets (its first octet included, at
+ * most ELB_QUIC_CID_MAX; cid is a buffer of ELB_QUIC_CID_ROOM octets, those
+ * past cid_len read and not used: the BPF verifier checks every index a
+ * mask allows) under configuration c: written to sid
+ * (ELB_QUIC_SERVER_ID_MAX octets of room; c->server_id_len are the ID).
  * @return ELB_QUIC_LB_DECODED, or ELB_QUIC_LB_TOO_SHORT.
  */
-enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_config *c, const uint8_t *cid,
-					 uint32_t cid_len, uint8_t *sid);
+ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_config *c,
+						    const uint8_t *cid, uint32_t cid_len,
+						    uint8_t *sid)
+{
+	uint32_t len = (uint32_t)c->server_id_len + c->nonce_len;
+	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
+	struct elb_quic_lb_halves h;
 
+	if (cid_len < 1 + len || len > ELB_QUIC_PLAINTEXT_MAX || len < 5)
+		return ELB_QUIC_LB_TOO_SHORT;
+	if (c->mode == ELB_QUIC_LB_PLAINTEXT) {
+		ELB_UNROLL
+		for (uint32_t i = 0; i < ELB_QUIC_SERVER_ID_MAX; i++)
+			plain[i] = cid[1 + i];
+	} else if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
+		elb_quic_lb_aes_decrypt(&c->key, cid + 1, plain);
+	} else {
+		elb_quic_lb_split(cid + 1, len, &h);
+		elb_quic_lb_round(&c->key, len, 4, h.right, h.left, false); /* left_1 */
+		elb_quic_lb_round(&c->key, len, 3, h.left, h.right, true);  /* right_1 */
+		elb_quic_lb_round(&c->key, len, 2, h.right, h.left, false); /* left_0 */
+		/* The server ID is in left_0 when the nonce is at least as long. */
+		if (c->server_id_len > len / 2)
+			elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true); /* right_0 */
+		elb_quic_lb_join(&h, len, plain);
+	}
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_QUIC_SERVER_ID_MAX; i++)
+		sid[i] = i < c->server_id_len ? plain[i] : 0;
+	return ELB_QUIC_LB_DECODED;
+}
+
+#if !defined(__bpf__)
 /*
  * The inverse, for tests and tools (a server's side): a CID of config ID
  * config_id from server ID sid and nonce (c->nonce_len octets), the first

@@ -97,8 +97,8 @@ struct vector {
 
 static void check_vector(const struct vector *v)
 {
-	uint8_t key[16], sid[ELB_QUIC_SERVER_ID_MAX], nonce[ELB_QUIC_CID_MAX], cid[ELB_QUIC_CID_MAX];
-	uint8_t want[ELB_QUIC_CID_MAX], got_sid[ELB_QUIC_SERVER_ID_MAX];
+	uint8_t key[16], sid[ELB_QUIC_SERVER_ID_MAX], nonce[ELB_QUIC_CID_MAX], cid[ELB_QUIC_CID_ROOM];
+	uint8_t want[ELB_QUIC_CID_ROOM], got_sid[ELB_QUIC_SERVER_ID_MAX];
 	size_t sid_len = strlen(v->sid) / 2, nonce_len = strlen(v->nonce) / 2;
 	struct elb_quic_lb_config c;
 
@@ -143,7 +143,7 @@ static void test_draft_vectors(void)
 
 static void test_every_length_round_trips(void)
 {
-	uint8_t key[16], sid[ELB_QUIC_SERVER_ID_MAX], nonce[ELB_QUIC_CID_MAX], cid[ELB_QUIC_CID_MAX];
+	uint8_t key[16], sid[ELB_QUIC_SERVER_ID_MAX], nonce[ELB_QUIC_CID_MAX], cid[ELB_QUIC_CID_ROOM];
 	uint8_t got[ELB_QUIC_SERVER_ID_MAX];
 	struct elb_quic_lb_config c;
 	int modes[3] = {0};

@@ -11,6 +11,9 @@
  * core_check_encap: parser, flow hash, MTU verdict, then encapsulation or
  *                   the ICMP too-big reply, in place after
  *                   bpf_xdp_adjust_head, as the XDP dataplane will do it.
+ * core_check_admission: one step of admission control (elb_admission.h) on
+ *                   the globals below: a source's key and cells, the
+ *                   source limit's check and commit, the new-flow budget.
  */
 #include "elb_encap.h"
 #include "elb_flow_state.h"
@@ -34,6 +37,18 @@ struct elb_token_bucket bucket;
 uint64_t now_ns;
 
 struct core_check_result result;
+
+/* core_check_admission's input (adm_*) and state, written by the test. */
+struct elb_source_keys adm_keys;
+union elb_addr adm_src;
+struct elb_source_limit adm_limit;
+struct elb_source_cell adm_cells[ELB_SOURCE_ROWS]; /* the key's cells */
+struct elb_flow_budget adm_budget;
+struct elb_flow_budget_state adm_budget_state;
+uint64_t adm_now_ns;
+uint16_t adm_vip_index;
+uint8_t adm_new_flow;
+struct core_check_admission adm_result;
 
 SEC("xdp")
 int core_check(struct xdp_md *ctx)
@@ -98,6 +113,34 @@ int core_check_encap(struct xdp_md *ctx)
 	if (bpf_xdp_adjust_tail(ctx, len - (int)(end - data)))
 		return XDP_ABORTED;
 	return XDP_TX;
+}
+
+SEC("xdp")
+int core_check_admission(struct xdp_md *ctx)
+{
+	struct elb_source_cell *cells[ELB_SOURCE_ROWS];
+	struct elb_source_key key = {};
+	struct elb_source_check check;
+	enum elb_source_verdict v;
+
+	(void)ctx;
+	elb_source_key_of(&adm_src, &adm_limit, adm_vip_index, &key);
+	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+		adm_result.cell_index[r] =
+			elb_source_cell_index(&adm_keys, &key, r, CORE_CHECK_COLUMN_BITS);
+		cells[r] = &adm_cells[r];
+	}
+	v = elb_source_conforms(cells, &adm_limit, adm_now_ns, adm_new_flow, &check);
+	adm_result.source_verdict = v;
+	adm_result.check = check;
+	adm_result.budget_verdict = 2;
+	if (v == ELB_SOURCE_CONFORMS) {
+		elb_source_commit(cells, &check);
+		if (adm_new_flow)
+			adm_result.budget_verdict =
+				elb_flow_budget_admit(&adm_budget_state, &adm_budget, adm_now_ns);
+	}
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -10,6 +10,11 @@
  * Flow expiry runs on jiffies rather than bpf_ktime_get_ns() (flow_clock_ns
  * below): the same clock to within 4 ms, far cheaper to read.
  *
+ * Admission control (elb_admission.h, docs/admission.md): after the flow
+ * lookup, as in decide(), for a VIP whose flags say it has some: the
+ * per-source limits on this CPU's sketch and, for a flow's first packet,
+ * the VIP's new-flow budget (flood mode: forwarded, no entry).
+ *
  * edgelb-replay --dataplane xdp runs this program with BPF_PROG_TEST_RUN
  * and compares nothing itself: tests/xdp/test_xdp_diff.py requires its
  * verdicts and output frames to equal those of the DPDK replay.
@@ -22,6 +27,7 @@
  * with consistent maps every table names only its VIP's slots, and the
  * check never fires.
  */
+#include "elb_admission.h"
 #include "elb_encap.h"
 #include "elb_flow_state.h"
 #include "elb_maglev.h"
@@ -49,6 +55,9 @@ struct elb_pipeline_result last_result;
  * a fixed address (see bpf/edgelb_xdp_maps.h for who writes them). */
 struct elb_xdp_node node_config;
 uint64_t vip_filter[ELB_XDP_VIP_FILTER_WORDS];
+/* The source sketch's row hashes: elb_source_keys_init of node_config's
+ * seed, written with it. */
+struct elb_source_keys source_keys;
 
 /* The flow clock's calibration (edgelb_flow_clock.h), set by
  * edgelb_clock_sync. */
@@ -267,6 +276,98 @@ static __always_inline int move_head(struct xdp_md *ctx, int move, const uint8_t
 	return 0;
 }
 
+/*
+ * Admission control (elb_admission.h), as source_admit and
+ * flow_budget_admit in elb_pipeline.c. Global functions: the verifier
+ * checks each once, on its own, rather than once per path of decide() that
+ * reaches it (the program's verification stays well below the kernel's
+ * limit). Their pointer arguments can be NULL to the verifier: checked.
+ */
+
+/* The cells of limit lim's key of source src in this CPU's sketch (from
+ * entry base on); false if the map has none (it is sized for every
+ * possible CPU: cannot happen). */
+static __always_inline bool limit_cells(const struct elb_source_limit *lim,
+					const union elb_addr *src, uint32_t vip_index,
+					uint32_t base, struct elb_source_cell **cells)
+{
+	/* Zeroed: an IPv4 key leaves chunks unset, which the compiler may
+	 * still copy, and the verifier refuses to read what was never
+	 * written. */
+	struct elb_source_key key = {};
+
+	elb_source_key_of(src, lim, (uint16_t)vip_index, &key);
+	ELB_UNROLL
+	for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+		uint32_t i = base + elb_source_cell_index(&source_keys, &key, r,
+							  ELB_SOURCE_COLUMN_BITS_DEFAULT);
+
+		cells[r] = bpf_map_lookup_elem(&source_cells, &i);
+		if (cells[r] == NULL)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The source limits of a VIP that has some, on this CPU's sketch: every
+ * prefix length is checked first, then all are charged (a refused packet
+ * takes from none). new_flow: the packet would create an entry. Returns
+ * ELB_SOURCE_CONFORMS, or the verdict of the first limit it is above (the
+ * caller names the drop reason: a constant, which the verifier bounds).
+ * The charge finds the cells again rather than keeping them from the check:
+ * 32 bytes less stack, which the program's call chain needs to stay within
+ * 512 (the lookups are address computations).
+ */
+__noinline int source_admit(const struct elb_xdp_admission *adm, const union elb_addr *src,
+			    uint32_t vip_index, uint64_t now_ns, uint32_t new_flow)
+{
+	struct elb_source_cell *cells[ELB_SOURCE_ROWS];
+	struct elb_source_check checks[ELB_SOURCE_LIMITS_MAX] = {};
+	uint32_t base = elb_xdp_source_cell(bpf_get_smp_processor_id(), 0);
+	enum elb_source_verdict verdict;
+
+	if (adm == NULL || src == NULL)
+		return ELB_SOURCE_CONFORMS;
+	ELB_UNROLL
+	for (uint32_t l = 0; l < ELB_SOURCE_LIMITS_MAX; l++) {
+		const struct elb_source_limit *lim = &adm->source_limits[l];
+
+		/* Nothing to charge: a new-flow limit and a packet that
+		 * starts no flow. */
+		if (l >= adm->n_source_limits || (!lim->pkt_interval && !new_flow))
+			continue;
+		if (!limit_cells(lim, src, vip_index, base, cells))
+			return ELB_SOURCE_CONFORMS;
+		verdict = elb_source_conforms(cells, lim, now_ns, new_flow != 0, &checks[l]);
+		if (verdict != ELB_SOURCE_CONFORMS)
+			return verdict;
+	}
+	ELB_UNROLL
+	for (uint32_t l = 0; l < ELB_SOURCE_LIMITS_MAX; l++)
+		if ((checks[l].pkt_tat | checks[l].flow_tat) &&
+		    limit_cells(&adm->source_limits[l], src, vip_index, base, cells))
+			elb_source_commit(cells, &checks[l]);
+	return ELB_SOURCE_CONFORMS;
+}
+
+/* A new flow of a VIP that has a new-flow budget, on this CPU's state of
+ * it (reset under a new generation of the VIP): ELB_FLOW_STATEFUL within
+ * the budget, ELB_FLOW_STATELESS in flood mode. */
+__noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t vip_index,
+				 uint32_t gen, uint64_t now_ns)
+{
+	struct elb_flow_budget_state *s = bpf_map_lookup_elem(&flow_budgets, &vip_index);
+
+	if (s == NULL || budget == NULL)
+		return ELB_FLOW_STATEFUL; /* index < ELB_MAX_VIPS: cannot happen */
+	if (s->gen != gen) {
+		__builtin_memset(s, 0, sizeof(*s));
+		s->gen = gen;
+	}
+	return elb_flow_budget_admit(s, budget, now_ns);
+}
+
 /* A step's answer when the packet goes on to the next step; otherwise a
  * step returns the XDP action that ends the packet. The steps share plain
  * locals of run(), not a struct of them: a struct holding the packet,
@@ -332,21 +433,25 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 	const struct elb_xdp_node *nd = &node_config;
 	struct elb_xdp_flow *flow = NULL, *stale = NULL;
 	struct elb_backend_counters *bc;
-	struct elb_xdp_flow_id id;
+	const struct elb_xdp_admission *admission = NULL;
+	struct elb_flow_id id;
 	void *table;
 	struct elb_vip_counters *vc;
 	uint64_t now_ns;
 	uint32_t now_tick;
-	bool is_icmp_error;
+	bool is_icmp_error, hit;
 
-	/* The token bucket counts in nanoseconds: rate-limited VIPs read the
-	 * precise clock for it; expiry uses the flow clock in every case. */
+	/* The token buckets count in nanoseconds: rate-limited VIPs and those
+	 * with admission control read the precise clock for them; expiry uses
+	 * the flow clock in every case. */
 	if (use_test_clock) {
 		now_ns = test_now_ns;
 		now_tick = elb_flow_tick(now_ns);
 	} else {
 		now_tick = elb_flow_tick(flow_clock_ns());
-		now_ns = vip->rate_limited ? bpf_ktime_get_ns() : 0;
+		now_ns = vip->rate_limited || (vip->encap_flags & ELB_XDP_VIP_ADMISSION)
+				 ? bpf_ktime_get_ns()
+				 : 0;
 	}
 	vc = vip_counters_of(vip);
 	if (vc == NULL)
@@ -369,7 +474,7 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 		*hash = elb_flow_hash(&pkt->key, &nd->seed);
 		*hashed = true;
 	}
-	elb_xdp_flow_id_set(&id, &pkt->key, res->vip_index);
+	elb_flow_id_set(&id, &pkt->key, res->vip_index);
 	table = flow_table();
 	if (table)
 		flow = bpf_map_lookup_elem(table, &id);
@@ -381,9 +486,30 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 	}
 	if (flow)
 		*backend = backend_still_valid(flow, res->vip_index);
-	if (flow && *backend &&
-	    !((pkt->tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
-	      flow->state == ELB_FLOW_TCP_CLOSING)) {
+	hit = flow && *backend &&
+	      !((pkt->tcp_flags & (ELB_TCP_SYN | ELB_TCP_ACK)) == ELB_TCP_SYN &&
+		flow->state == ELB_FLOW_TCP_CLOSING);
+	/* Admission control, after the flow lookup as in elb_pipeline.c: the
+	 * one test a VIP without it pays. */
+	if (vip->encap_flags & ELB_XDP_VIP_ADMISSION) {
+		uint32_t index = res->vip_index;
+
+		admission = bpf_map_lookup_elem(&vip_admission, &index);
+		if (admission && admission->n_source_limits) {
+			int verdict = source_admit(admission, &pkt->key.src, index, now_ns,
+						   !hit && !is_icmp_error);
+
+			if (verdict != ELB_SOURCE_CONFORMS) {
+				count_drop(wc, vc, res,
+					   verdict == ELB_SOURCE_OVER_PACKETS
+						   ? ELB_REASON_SOURCE_RATE_LIMITED
+						   : ELB_REASON_SOURCE_NEW_FLOWS_LIMITED,
+					   len);
+				return XDP_DROP;
+			}
+		}
+	}
+	if (hit) {
 		*backend_slot = flow->backend_id;
 		/* Looked up here, not where the packet is counted at the end:
 		 * the first touch of the backend's counter line then overlaps
@@ -415,8 +541,16 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 		}
 		bc = backend_counters_of(*backend_slot, *backend);
 		*bc_out = bc;
-		/* An ICMP error follows its flow but creates none. */
-		if (!is_icmp_error) {
+		/* An ICMP error follows its flow but creates none. A flow's first
+		 * packet (a SYN, a datagram) of a VIP in flood mode is forwarded
+		 * to the same backend but makes no entry: the table keeps the
+		 * established flows. A mid-stream packet still makes its entry. */
+		if (!is_icmp_error && !flow && admission && admission->flow_budget.interval &&
+		    !elb_flow_learned_midstream(pkt) &&
+		    flow_budget_admit(&admission->flow_budget, res->vip_index, vip->gen, now_ns) ==
+			    ELB_FLOW_STATELESS) {
+			res->stateless = 1;
+		} else if (!is_icmp_error) {
 			enum elb_flow_state state = elb_flow_state_new(pkt->key.proto, pkt->tcp_flags);
 			/* A re-pick decides anew: a SYN starts the connection
 			 * here, anything else is a guess (elb_pipeline.c). */
@@ -638,7 +772,7 @@ int edgelb_floor_lookups(struct xdp_md *ctx)
 	const struct elb_xdp_flow *flow;
 	const struct elb_xdp_vip *vip;
 	struct elb_packet pkt;
-	struct elb_xdp_flow_id id;
+	struct elb_flow_id id;
 	bool address_known;
 	void *table;
 	uint32_t slot;
@@ -652,7 +786,7 @@ int edgelb_floor_lookups(struct xdp_md *ctx)
 	table = flow_table();
 	if (table == NULL)
 		return XDP_PASS;
-	elb_xdp_flow_id_set(&id, &pkt.key, vip->index);
+	elb_flow_id_set(&id, &pkt.key, vip->index);
 	flow = bpf_map_lookup_elem(table, &id);
 	if (flow == NULL)
 		return XDP_PASS;

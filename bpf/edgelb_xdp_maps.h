@@ -12,6 +12,9 @@
  *   vip_filter  bit elb_xdp_vip_filter_bit(a) set for every address a of
  *               a vips key: a clear bit means "no VIP at this address",
  *               one load instead of three hash lookups for non-VIP traffic
+ *   source_keys struct elb_source_keys: the source sketch's row hashes,
+ *               elb_source_keys_init of node_config's seed (admission
+ *               control, elb_admission.h), written with node_config
  *   jiffy_ns, jiffies_offset_ns  the flow clock's calibration, set by the
  *               program edgelb_clock_sync, which user space runs once
  *
@@ -32,7 +35,7 @@
  *               owners: the lookup past its end fails, no alternate.
  *   backends    ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_slot
  *   flows       ARRAY_OF_MAPS[possible CPUs] CPU number -> that CPU's flow
- *               table, an LRU_HASH of struct elb_xdp_flow_id -> struct
+ *               table, an LRU_HASH of struct elb_flow_id (elb_flow.h) -> struct
  *               elb_xdp_flow (max_entries: --flows, per CPU). The program
  *               reads only the table of the CPU it runs on: per-CPU tables
  *               as the DPDK workers own theirs, with the value inside the
@@ -46,10 +49,27 @@
  *   counters    PERCPU_ARRAY[1]              struct elb_worker_counters
  *   vip_counters PERCPU_ARRAY[ELB_MAX_VIPS]  struct elb_vip_counters
  *   backend_counters PERCPU_ARRAY[ELB_MAX_BACKEND_SLOTS] struct elb_backend_counters
+ *   vip_admission ARRAY[ELB_MAX_VIPS]        struct elb_xdp_admission: a VIP's
+ *               source limits and new-flow budget (elb_admission.h), read
+ *               only for a VIP with ELB_XDP_VIP_ADMISSION set; written
+ *               before that VIP's vips entry
+ *   flow_budgets PERCPU_ARRAY[ELB_MAX_VIPS]  struct elb_flow_budget_state:
+ *               each CPU's budget state of each VIP, tagged with the VIP's
+ *               generation as the counters are
+ *   source_cells ARRAY[possible CPUs x ELB_XDP_SOURCE_CELLS_PER_CPU]
+ *               struct elb_source_cell: each CPU's source sketch, one
+ *               region per CPU (elb_xdp_source_cell). An ARRAY rather than
+ *               a PERCPU_ARRAY: the verifier inlines an ARRAY lookup into
+ *               an address computation on every kernel (a PERCPU_ARRAY
+ *               lookup is a helper call on older kernels, Debian 12's
+ *               6.1 among them, and a packet makes up to 8 of them), and
+ *               each CPU's region, a multiple of 64 bytes, shares no cache
+ *               line with another CPU's.
  */
 #ifndef EDGELB_XDP_MAPS_H
 #define EDGELB_XDP_MAPS_H
 
+#include "elb_admission.h"
 #include "elb_compat.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
@@ -111,6 +131,9 @@ _Static_assert(sizeof(struct elb_xdp_vip_key) == 24, "VIP key layout");
  * not load). Older agents wrote 0 or 1 here, which read the same. */
 #define ELB_XDP_VIP_GUE 1u           /* GUE encapsulation (struct elb_vip.gue) */
 #define ELB_XDP_VIP_SECOND_CHANCE 2u /* struct elb_vip.second_chance */
+/* The VIP has admission control: its entry of vip_admission holds it. The
+ * one test a packet of a VIP without it pays. */
+#define ELB_XDP_VIP_ADMISSION 4u
 
 struct elb_xdp_vip {
 	uint16_t index; /* position in vip_counters and maglev */
@@ -125,32 +148,27 @@ struct elb_xdp_vip {
 };
 _Static_assert(sizeof(struct elb_xdp_vip) == 16 + 32 + 4 * ELB_FLOW_STATE_COUNT, "VIP layout");
 
-/* The key of a flow table: the client's address and the ports, with the
- * VIP's index in place of the VIP's address, protocol and family (which
- * the VIP fixes): 24 bytes instead of struct elb_flow_key's 40, so the
- * kernel hashes and compares less, and an element holds key and value in
- * fewer cache lines. The DPDK table keys its entries the same way (struct
- * elb_flow_id, dataplane/core/elb_flow_table.h, a header the BPF build
- * cannot include), with the same consequence: an entry of a VIP index given
- * to another VIP since names a slot of no VIP of that index, and
- * backend_still_valid re-picks it. */
-struct elb_xdp_flow_id {
-	union elb_addr src; /* client */
-	uint16_t sport;     /* network order */
-	uint16_t dport;     /* network order */
-	uint16_t vip_index; /* struct elb_xdp_vip.index of the VIP the packet found */
-	uint16_t pad;       /* zero: hash keys compare as bytes */
+/* A VIP's admission control (elb_admission.h), as struct elb_vip holds it:
+ * a map of its own rather than members of struct elb_xdp_vip, whose size
+ * the pinned vips map fixes. Read only for a VIP whose encap_flags has
+ * ELB_XDP_VIP_ADMISSION. */
+struct elb_xdp_admission {
+	struct elb_flow_budget flow_budget; /* interval 0: no budget */
+	struct elb_source_limit source_limits[ELB_SOURCE_LIMITS_MAX];
+	uint8_t n_source_limits;
+	uint8_t pad[7];
 };
-_Static_assert(sizeof(struct elb_xdp_flow_id) == 24, "flow id layout");
+_Static_assert(sizeof(struct elb_xdp_admission) == 24 + 40 * ELB_SOURCE_LIMITS_MAX + 8,
+	       "admission layout");
 
-ELB_INLINE void elb_xdp_flow_id_set(struct elb_xdp_flow_id *id, const struct elb_flow_key *key,
-				    uint16_t vip_index)
+/* Each CPU's source sketch (ELB_SOURCE_ROWS << ELB_SOURCE_COLUMN_BITS_DEFAULT
+ * cells, as a DPDK worker's) in one ARRAY: CPU c's cell i is entry
+ * elb_xdp_source_cell(c, i). */
+#define ELB_XDP_SOURCE_CELLS_PER_CPU ((uint32_t)ELB_SOURCE_ROWS << ELB_SOURCE_COLUMN_BITS_DEFAULT)
+
+ELB_INLINE uint32_t elb_xdp_source_cell(uint32_t cpu, uint32_t cell)
 {
-	id->src = key->src;
-	id->sport = key->sport;
-	id->dport = key->dport;
-	id->vip_index = vip_index;
-	id->pad = 0;
+	return cpu * ELB_XDP_SOURCE_CELLS_PER_CPU + cell;
 }
 
 /* One flow of one CPU: what struct elb_flow_entry and its bucket header
@@ -243,7 +261,7 @@ struct flow_table {
 	__uint(max_entries, ELB_XDP_DEFAULT_FLOWS);
 	/* Sizes, not __type(): libbpf 1.1 cannot size a struct key of an
 	 * inner map definition ("can't determine key size"). */
-	__uint(key_size, sizeof(struct elb_xdp_flow_id));
+	__uint(key_size, sizeof(struct elb_flow_id));
 	__uint(value_size, sizeof(struct elb_xdp_flow));
 };
 
@@ -280,6 +298,34 @@ struct {
 	__type(key, uint32_t);
 	__type(value, struct elb_backend_counters);
 } backend_counters SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_VIP_ADMISSION)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__type(value, struct elb_xdp_admission);
+} vip_admission SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_FLOW_BUDGETS)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__type(value, struct elb_flow_budget_state);
+} flow_budgets SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_SOURCE_CELLS)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	/* user space sets possible CPUs x ELB_XDP_SOURCE_CELLS_PER_CPU before load */
+	__uint(max_entries, ELB_XDP_SOURCE_CELLS_PER_CPU);
+	__type(key, uint32_t);
+	__type(value, struct elb_source_cell);
+} source_cells SEC(".maps");
 #endif
 
 #endif /* __bpf__ */

@@ -50,6 +50,49 @@ struct elb_flow_key {
 };
 _Static_assert(sizeof(struct elb_flow_key) == 40, "flow key is 5 64-bit words");
 
+/*
+ * What a flow table keeps of a flow key, in both dataplanes (the DPDK
+ * table's entries, the XDP flow maps' keys): the client's address and the
+ * ports, with the VIP's index in place of the VIP's address, protocol and
+ * family, which the VIP fixes: 24 bytes instead of the key's 40, so less
+ * to hash, compare and hold. Within one configuration it names one key; an
+ * index given to another VIP later can make a stale entry match, but its
+ * backend slot then belongs to no VIP of that index (both dataplanes check
+ * slot, generation and VIP on every hit), so the flow is picked anew, as
+ * after any backend change. The layout is that of the pinned XDP flow maps:
+ * it must not change.
+ */
+struct elb_flow_id {
+	union elb_addr src; /* client */
+	uint16_t sport;     /* network order */
+	uint16_t dport;     /* network order */
+	uint16_t vip_index; /* the VIP the key's destination, protocol and family found */
+	uint8_t pad[2];     /* always zero: ids compare (and XDP hash keys hash) as bytes */
+};
+_Static_assert(sizeof(struct elb_flow_id) == 24, "a flow id is 3 64-bit words");
+
+/* The last word built in a register and stored whole: a later 64-bit read
+ * of it (compare, hash) is then forwarded from one store, not several. */
+ELB_INLINE void elb_flow_id_set(struct elb_flow_id *id, const struct elb_flow_key *key,
+				uint16_t vip_index)
+{
+	uint64_t last = 0;
+
+	id->src = key->src;
+	elb_memcpy(&last, &key->sport, 4); /* sport, dport */
+	elb_memcpy((uint8_t *)&last + 4, &vip_index, 2);
+	elb_memcpy((uint8_t *)id + 16, &last, 8);
+}
+
+ELB_INLINE bool elb_flow_id_equal(const struct elb_flow_id *a, const struct elb_flow_id *b)
+{
+	uint64_t x[3], y[3];
+
+	elb_memcpy(x, a, sizeof(x));
+	elb_memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2])) == 0;
+}
+
 /* The fleet-wide hash key. Every node behind one ECMP group must use the
  * same value, or flows move between backends when the router moves them
  * between nodes. */

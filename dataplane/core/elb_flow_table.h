@@ -28,13 +28,8 @@
  * signature match (a false match of another flow's entry happens for 1 in
  * 65536 occupied ways).
  *
- * The identity (struct elb_flow_id) is the client's address and the ports
- * with the VIP's index in place of the VIP's address, protocol and family,
- * which the VIP fixes: 24 bytes instead of the key's 40. Within one
- * snapshot it names one key; an index given to another VIP later can make a
- * stale entry match, but its backend slot then belongs to no VIP of that
- * index (elb_pipeline.c checks slot, generation and VIP on every hit), so
- * the flow is picked anew, as after any backend change.
+ * The identity is struct elb_flow_id (elb_flow.h), the 24-byte id the XDP
+ * flow tables key on too.
  *
  * Ways 0, 3, 4 and 7 each sit in one cache line of the block; the others
  * straddle two. A new flow's home way (where it goes when free) is one of
@@ -86,16 +81,6 @@
 #define ELB_FLOW_MAX_CAPACITY (1u << 28)
 #define ELB_FLOW_TABLE_ALIGN 64 /* the memory given to init: one cache line */
 
-/* What an entry keeps of a flow key: see the top of this file. */
-struct elb_flow_id {
-	union elb_addr src; /* client */
-	uint16_t sport;     /* network order */
-	uint16_t dport;     /* network order */
-	uint16_t vip_index; /* the VIP the key's destination, protocol and family found */
-	uint8_t pad[2];     /* always zero: ids compare as words */
-};
-_Static_assert(sizeof(struct elb_flow_id) == 24, "a flow id is 3 64-bit words");
-
 /* One flow. Written on insert (id, the rest zeroed) and by the caller. */
 struct __attribute__((aligned(16))) elb_flow_entry {
 	struct elb_flow_id id;
@@ -105,26 +90,6 @@ struct __attribute__((aligned(16))) elb_flow_entry {
 	struct elb_token_bucket bucket; /* per-flow rate limit; zeroed = full */
 };
 _Static_assert(sizeof(struct elb_flow_entry) == 48, "a flow entry is 48 bytes");
-
-ELB_INLINE void elb_flow_id_set(struct elb_flow_id *id, const struct elb_flow_key *key,
-				uint16_t vip_index)
-{
-	uint64_t last = 0;
-
-	id->src = key->src;
-	elb_memcpy(&last, &key->sport, 4); /* sport, dport */
-	elb_memcpy((uint8_t *)&last + 4, &vip_index, 2);
-	elb_memcpy((uint8_t *)id + 16, &last, 8);
-}
-
-ELB_INLINE bool elb_flow_id_equal(const struct elb_flow_id *a, const struct elb_flow_id *b)
-{
-	uint64_t x[3], y[3];
-
-	elb_memcpy(x, a, sizeof(x));
-	elb_memcpy(y, b, sizeof(y));
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2])) == 0;
-}
 
 /* Per-way metadata of one bucket: what a lookup reads before any entry. */
 struct __attribute__((aligned(64))) elb_flow_bucket {

@@ -25,12 +25,12 @@ struct bpf_map;
 struct edgelb_xdp_bpf;
 struct elb_flow_key;
 struct elb_xdp_flow;
-struct elb_xdp_flow_id;
+struct elb_flow_id;
 struct flow_count_bpf;
 struct xdp_flow_counter;
 
 /* The flow tables (bpf/edgelb_xdp_maps.h, flows; xdp_flows.c): CPU cpu's
- * table is fds[cpu], an LRU_HASH of struct elb_xdp_flow_id -> struct
+ * table is fds[cpu], an LRU_HASH of struct elb_flow_id -> struct
  * elb_xdp_flow held by the outer map; these fds are user space's own. */
 struct xdp_flow_tables {
 	int *fds;          /* [n] */
@@ -222,21 +222,25 @@ int xdp_flow_tables_open(struct xdp_flow_tables *t, int outer_fd, uint32_t capac
 void xdp_flow_tables_close(struct xdp_flow_tables *t);
 /* A new, empty flow table (fd, or -errno). */
 int xdp_flow_table_create(uint32_t capacity, const char *name);
+/* Before the load: the source sketch map (source_cells) sized for every
+ * possible CPU. @return 0 or -errno (-E2BIG: more CPUs than an ARRAY can
+ * hold sketches for). */
+int xdp_source_cells_prepare(struct bpf_map *cells);
 /* key's entry in every CPU's table: per_cpu[cpu] (t->n of them), zeroed
  * (state ELB_FLOW_FREE) where a table has none. @return 0, -ENOENT if no
  * table has it, or -errno. A lookup from user space leaves the LRU order as
  * it was. */
-int xdp_flow_tables_lookup(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key,
+int xdp_flow_tables_lookup(const struct xdp_flow_tables *t, const struct elb_flow_id *key,
 			   struct elb_xdp_flow *per_cpu);
 /* Write per_cpu[cpu] into CPU cpu's table, or delete key there when its
  * state is ELB_FLOW_FREE. @return 0 or -errno. */
-int xdp_flow_tables_update(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key,
+int xdp_flow_tables_update(const struct xdp_flow_tables *t, const struct elb_flow_id *key,
 			   const struct elb_xdp_flow *per_cpu);
-int xdp_flow_tables_delete(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key);
+int xdp_flow_tables_delete(const struct xdp_flow_tables *t, const struct elb_flow_id *key);
 /* The flow tables' key of a packet's flow key: its VIP found in the vips
  * map (vips_fd) as the program finds it. @return 0, -ENOENT (no VIP: the
  * program never reaches the flow tables) or -errno. */
-int xdp_flow_id_of(int vips_fd, const struct elb_flow_key *key, struct elb_xdp_flow_id *id);
+int xdp_flow_id_of(int vips_fd, const struct elb_flow_key *key, struct elb_flow_id *id);
 /* Before the load: a pinned `flows` of the earlier layout (LRU_PERCPU_HASH)
  * under pin_dir is moved aside to flows_percpu and *old_fd set to it (also when
  * an earlier start left flows_percpu); -1 if there is none.

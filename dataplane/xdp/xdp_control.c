@@ -27,18 +27,27 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Maps that hold only counters: one pinned by another version with another
- * layout (a drop reason added, say) is replaced, its counts lost (edgelb-cp
- * takes counts that went down as a new process's). Any other map pinned
- * with another layout still stops the load: it holds state to keep. */
-static bool counters_only(const char *name)
+/* Maps whose content may be lost: one pinned by another version with
+ * another layout (a drop reason added, say; a sketch sized for another
+ * number of CPUs) is replaced. Counters restart at zero (edgelb-cp takes
+ * counts that went down as a new process's); the admission state restarts
+ * with full buckets; the admission limits are rewritten by the next
+ * configuration (until then the VIPs flagged with them are not limited).
+ * Any other map pinned with another layout still stops the load: it holds
+ * state to keep. */
+static bool replaceable(const char *name)
 {
-	return strcmp(name, "counters") == 0 || strcmp(name, "vip_counters") == 0 ||
-	       strcmp(name, "backend_counters") == 0;
+	static const char *const names[] = {"counters",	    "vip_counters", "backend_counters",
+					    "vip_admission", "flow_budgets", "source_cells"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
 }
 
-/* Unpin a counters map whose pinned layout is not this program's. */
-static void replace_stale_counters(const struct bpf_map *map, const char *path)
+/* Unpin a replaceable map whose pinned layout is not this program's. */
+static void replace_stale_map(const struct bpf_map *map, const char *path)
 {
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
@@ -53,8 +62,10 @@ static void replace_stale_counters(const struct bpf_map *map, const char *path)
 	     info.max_entries != bpf_map__max_entries(map))) {
 		fprintf(stderr,
 			"edgelb-xdp: %s was pinned by a version with another layout "
-			"(value %u bytes, this one %u): replaced, its counts restart at zero\n",
-			path, info.value_size, bpf_map__value_size(map));
+			"(value %u bytes x %u, this one %u x %u): replaced, its counts (or "
+			"admission state) restart at zero\n",
+			path, info.value_size, info.max_entries, bpf_map__value_size(map),
+			bpf_map__max_entries(map));
 		if (unlink(path))
 			fprintf(stderr, "edgelb-xdp: %s: %s\n", path, strerror(errno));
 	}
@@ -71,8 +82,8 @@ static int pin_maps(struct edgelb_xdp_bpf *skel, const char *pin_dir)
 		if (bpf_map__is_internal(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
-		if (counters_only(bpf_map__name(map)))
-			replace_stale_counters(map, path);
+		if (replaceable(bpf_map__name(map)))
+			replace_stale_map(map, path);
 		if (bpf_map__set_pin_path(map, path))
 			return -errno;
 	}
@@ -135,6 +146,10 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 	}
 	if ((rc = xdp_flow_tables_prepare(dp->skel->maps.flows, flows))) {
 		fprintf(stderr, "edgelb-xdp: flow table size: %s\n", strerror(-rc));
+		return rc;
+	}
+	if ((rc = xdp_source_cells_prepare(dp->skel->maps.source_cells))) {
+		fprintf(stderr, "edgelb-xdp: source sketch size: %s\n", strerror(-rc));
 		return rc;
 	}
 	if (dp->load_bench_floor &&
@@ -228,19 +243,6 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
 	}
-	/* Not in the XDP program yet: refused rather than ignored, so that
-	 * both dataplanes decide alike for every configuration they take. */
-	for (uint32_t v = 0; v < config->n_vips; v++) {
-		const struct elb_dp_admission *a = &config->vips[v].admission;
-
-		if (a->new_flows_per_s != 0 || a->n_sources != 0) {
-			snprintf(err, errlen,
-				 "vips[%u].admission: edgelb-xdp does not enforce admission control "
-				 "yet (edgelb-dp does)",
-				 v);
-			return -EINVAL;
-		}
-	}
 	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
@@ -275,11 +277,14 @@ static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
 	size_t wstride = xdp_percpu_stride(sizeof(struct elb_worker_counters));
 	size_t vstride = xdp_percpu_stride(sizeof(struct elb_vip_counters));
 	size_t bstride = xdp_percpu_stride(sizeof(struct elb_backend_counters));
+	size_t fstride = xdp_percpu_stride(sizeof(struct elb_flow_budget_state));
 	const struct elb_snapshot *snap = dp->snap;
 	struct elb_counters_sum *sum = NULL;
 	struct elb_vip_counters *vips = NULL;       /* [cpu][ELB_MAX_VIPS] */
 	struct elb_backend_counters *backends = NULL; /* [cpu][ELB_MAX_BACKEND_SLOTS] */
-	uint8_t *wvals = NULL, *vvals = NULL, *bvals = NULL;
+	struct elb_flow_budget_state *budgets = NULL; /* [cpu][ELB_MAX_VIPS] */
+	uint8_t *wvals = NULL, *vvals = NULL, *bvals = NULL, *fvals = NULL;
+	int ffd = bpf_map__fd(dp->skel->maps.flow_budgets);
 	int vfd = bpf_map__fd(dp->skel->maps.vip_counters);
 	int bfd = bpf_map__fd(dp->skel->maps.backend_counters);
 	int rc = -ENOMEM;
@@ -294,7 +299,9 @@ static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
 	wvals = calloc((size_t)ncpu, wstride);
 	vvals = calloc((size_t)ncpu, vstride);
 	bvals = calloc((size_t)ncpu, bstride);
-	if (!sum || !vips || !backends || !wvals || !vvals || !bvals)
+	budgets = calloc((size_t)ncpu * ELB_MAX_VIPS, sizeof(*budgets));
+	fvals = calloc((size_t)ncpu, fstride);
+	if (!sum || !vips || !backends || !wvals || !vvals || !bvals || !budgets || !fvals)
 		goto out;
 	/* One read per key returns every CPU's copy: only the VIPs and slots
 	 * of snap are read (the sum ignores the others). */
@@ -306,6 +313,13 @@ static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
 		for (int cpu = 0; rc == 0 && cpu < ncpu; cpu++)
 			memcpy(&vips[(size_t)cpu * ELB_MAX_VIPS + i], vvals + (size_t)cpu * vstride,
 			       sizeof(*vips));
+		/* The budget state only where the VIP has a budget: the others
+		 * stay zeroed, as a state never used. */
+		if (rc == 0 && snap->vips[i].flow_budget.interval)
+			rc = read_percpu(ffd, i, fvals);
+		for (int cpu = 0; rc == 0 && snap->vips[i].flow_budget.interval && cpu < ncpu; cpu++)
+			memcpy(&budgets[(size_t)cpu * ELB_MAX_VIPS + i], fvals + (size_t)cpu * fstride,
+			       sizeof(*budgets));
 	}
 	for (uint32_t s = 0; rc == 0 && s < snap->n_backend_slots; s++) {
 		if (snap->backends[s].gen == 0)
@@ -327,6 +341,7 @@ static struct elb_counters_sum *sum_cpus(struct xdp_dataplane *dp, int *rc_out)
 		memcpy(&w.counters, wvals + (size_t)cpu * wstride, sizeof(w.counters));
 		w.vip_counters = &vips[(size_t)cpu * ELB_MAX_VIPS];
 		w.backend_counters = &backends[(size_t)cpu * ELB_MAX_BACKEND_SLOTS];
+		w.flow_budgets = &budgets[(size_t)cpu * ELB_MAX_VIPS];
 		elb_counters_sum_add(sum, &w, snap);
 	}
 	if (rc == 0)
@@ -337,6 +352,8 @@ out:
 	free(wvals);
 	free(vvals);
 	free(bvals);
+	free(budgets);
+	free(fvals);
 	if (rc) {
 		elb_counters_sum_free(sum);
 		sum = NULL;

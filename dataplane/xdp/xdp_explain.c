@@ -16,7 +16,13 @@
  *            put in every CPU's entry of the instance's own outer map) and
  *            the counters. The live flows and counters are never written.
  * Its globals (.bss) are its own: the live ones (node_config, vip_filter,
- * the flow clock) are copied in before each run.
+ * source_keys, the flow clock) are copied in before each run.
+ *
+ * Admission control: the run starts from the admission state of the CPU
+ * whose flow entry is used (CPU 0 for a miss, as DPDK takes worker 0): that
+ * CPU's budget state of the VIP and the packet's cells of its sketch are
+ * copied into the scratch maps, for every CPU (the run's CPU is not known
+ * beforehand), and cleared after the run.
  *
  * One explain: parse the frame (elb_parse, as the program does) for its
  * flow key, read every CPU's live flow table (a user-space lookup does not
@@ -55,10 +61,11 @@
 #define XDP_EXPLAIN_FLOWS 16
 
 /* Maps the control thread writes and the program only reads. */
-static const char *const shared_maps[] = {"node", "vips", "maglev", "backends"};
+static const char *const shared_maps[] = {"node", "vips", "maglev", "backends",
+					 "vip_admission"};
 /* Maps the program writes per packet. */
 static const char *const scratch_maps[] = {"flows", "counters", "vip_counters",
-					  "backend_counters"};
+					  "backend_counters", "flow_budgets", "source_cells"};
 
 static uint64_t monotonic_ns(void)
 {
@@ -151,6 +158,8 @@ int xdp_explain_load(struct xdp_dataplane *dp)
 	if (rc == 0)
 		rc = bpf_map__set_max_entries(ex->maps.backend_counters, 1);
 	if (rc == 0)
+		rc = xdp_source_cells_prepare(ex->maps.source_cells);
+	if (rc == 0)
 		rc = bpf_program__set_autoload(ex->progs.edgelb_clock_sync, false);
 	if (rc) {
 		snprintf(dp->explain_err, sizeof(dp->explain_err), "map sizes: %s", strerror(-rc));
@@ -194,7 +203,7 @@ void xdp_explain_close(struct xdp_dataplane *dp)
  * expired at now_ns (holders), and of those the one expiring last (where),
  * whose copy the decision runs on (*used).
  */
-static int live_flow(struct xdp_dataplane *dp, const struct elb_xdp_flow_id *key, uint64_t now_ns,
+static int live_flow(struct xdp_dataplane *dp, const struct elb_flow_id *key, uint64_t now_ns,
 		     struct elb_explain_flow *out, struct elb_xdp_flow *used)
 {
 	int ncpu = dp->flows.n;
@@ -244,12 +253,86 @@ out:
 
 /* The scratch table's entry for key (every CPU's entry names that table):
  * flow, or none. */
-static int scratch_flow_set(int fd, const struct elb_xdp_flow_id *key,
+static int scratch_flow_set(int fd, const struct elb_flow_id *key,
 			    const struct elb_xdp_flow *flow)
 {
 	if (flow == NULL)
 		return bpf_map_delete_elem(fd, key) && errno != ENOENT ? -errno : 0;
 	return bpf_map_update_elem(fd, key, flow, BPF_ANY) ? -errno : 0;
+}
+
+/*
+ * The admission state a run of a packet (source src) of VIP v starts
+ * from: live CPU cpu's, copied into every CPU's place of the scratch maps
+ * and summed up in *seen (with_state), or those places zeroed again (not
+ * with_state). Only cells of the packet's keys are touched.
+ */
+static int admission_state(struct xdp_dataplane *dp, const struct elb_vip *v,
+			   const union elb_addr *src, uint32_t cpu, bool with_state,
+			   struct elb_explain_admission *seen)
+{
+	struct edgelb_xdp_bpf *ex = dp->explain;
+	int ncpu = libbpf_num_possible_cpus();
+	size_t stride = xdp_percpu_stride(sizeof(struct elb_flow_budget_state));
+	int live_cells = bpf_map__fd(dp->skel->maps.source_cells);
+	int scratch_cells = bpf_map__fd(ex->maps.source_cells);
+	uint8_t *budgets;
+	uint32_t index = v->index;
+	int rc = 0;
+
+	if (ncpu <= 0 || cpu >= (uint32_t)ncpu)
+		return -EINVAL;
+	budgets = calloc((size_t)ncpu, stride);
+	if (budgets == NULL)
+		return -ENOMEM;
+	if (with_state &&
+	    bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.flow_budgets), &index, budgets)) {
+		rc = -errno;
+		goto out;
+	}
+	if (with_state) {
+		/* The run resets a state of another generation, as the CPU's. */
+		memcpy(&seen->budget, budgets + (size_t)cpu * stride, sizeof(seen->budget));
+		for (int c = 0; c < ncpu; c++)
+			memcpy(budgets + (size_t)c * stride, &seen->budget, sizeof(seen->budget));
+	}
+	if (bpf_map_update_elem(bpf_map__fd(ex->maps.flow_budgets), &index, budgets, BPF_ANY)) {
+		rc = -errno;
+		goto out;
+	}
+	for (uint32_t l = 0; l < v->n_source_limits; l++) {
+		struct elb_source_cell cells[ELB_SOURCE_ROWS] = {0};
+		struct elb_source_cell *rows[ELB_SOURCE_ROWS];
+		struct elb_source_key key;
+
+		elb_source_key_of(src, &v->source_limits[l], v->index, &key);
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+			uint32_t cell = elb_source_cell_index(&dp->snap->source_keys, &key, r,
+							      ELB_SOURCE_COLUMN_BITS_DEFAULT);
+			uint32_t at = elb_xdp_source_cell(cpu, cell);
+
+			rows[r] = &cells[r];
+			if (with_state && bpf_map_lookup_elem(live_cells, &at, &cells[r])) {
+				rc = -errno;
+				goto out;
+			}
+			for (int each = 0; each < ncpu; each++) {
+				at = elb_xdp_source_cell((uint32_t)each, cell);
+				if (bpf_map_update_elem(scratch_cells, &at, &cells[r], BPF_ANY)) {
+					rc = -errno;
+					goto out;
+				}
+			}
+		}
+		/* The key's estimate: what the run's check reads. */
+		if (with_state) {
+			seen->sources[l].pkt_tat = elb_source_estimate(rows, false);
+			seen->sources[l].flow_tat = elb_source_estimate(rows, true);
+		}
+	}
+out:
+	free(budgets);
+	return rc;
 }
 
 int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explain_run *run,
@@ -258,8 +341,9 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 	struct xdp_dataplane *dp = arg;
 	struct edgelb_xdp_bpf *ex = dp->explain;
 	struct elb_xdp_flow used = {0};
-	struct elb_xdp_flow_id id;
+	struct elb_flow_id id;
 	struct elb_packet pkt;
+	const struct elb_vip *vip = NULL;
 	bool have_key;
 	int rc = 0;
 
@@ -274,6 +358,7 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 		return -EINVAL;
 	}
 	memset(&run->flow, 0, sizeof(run->flow));
+	memset(&run->admission, 0, sizeof(run->admission));
 	memset(&run->result, 0, sizeof(run->result));
 	run->where_name = "cpu";
 	run->now_ns = dp->explain_test_clock ? dp->explain_now_ns : monotonic_ns();
@@ -293,6 +378,12 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 		if (rc == 0)
 			rc = scratch_flow_set(dp->explain_flows_fd, &id,
 					      run->flow.found ? &used : NULL);
+		/* The VIP as the maps have it: dp->snap is what they hold. */
+		if (id.vip_index < ELB_MAX_VIPS && dp->snap->vips[id.vip_index].maglev != NULL)
+			vip = &dp->snap->vips[id.vip_index];
+		if (rc == 0 && vip != NULL)
+			rc = admission_state(dp, vip, &pkt.key.src, run->flow.where, true,
+					     &run->admission);
 	}
 	if (rc) {
 		snprintf(err, errlen, "flow map: %s", strerror(-rc));
@@ -322,8 +413,10 @@ int xdp_explain(void *arg, const uint8_t *frame, uint32_t len, struct elb_explai
 			rc = -EPROTO;
 		}
 	}
-	/* Leave the scratch map empty: the next explain starts from nothing. */
+	/* Leave the scratch maps empty: the next explain starts from nothing. */
 	if (have_key)
 		scratch_flow_set(dp->explain_flows_fd, &id, NULL);
+	if (vip != NULL)
+		admission_state(dp, vip, &pkt.key.src, run->flow.where, false, NULL);
 	return rc;
 }

@@ -358,7 +358,7 @@ static int batch_walk(const int *flow_fds, int n_tables, const uint32_t *gens, u
 		      struct xdp_flow_walk *walk, uint64_t *per_slot, uint64_t *flows_seen,
 		      atomic_bool *cancel)
 {
-	struct elb_xdp_flow_id *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
+	struct elb_flow_id *keys = calloc(XDP_FLOW_BATCH, sizeof(*keys));
 	struct elb_xdp_flow *values = calloc(XDP_FLOW_BATCH, sizeof(*values));
 	int rc = 0;
 

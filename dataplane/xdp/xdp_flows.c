@@ -18,7 +18,7 @@
  * cannot reuse a pinned map of another type, so before the load that pin is
  * moved aside (flows_percpu); after the load each CPU's copy of each of its
  * flows is written into that CPU's table, keyed by the index its VIP has in
- * the pinned vips map (struct elb_xdp_flow_id), and the old pin is removed.
+ * the pinned vips map (struct elb_flow_id), and the old pin is removed.
  * The copy is not atomic: while an old program still forwards on the old map (the
  * no-gap upgrade, docs/deploy.md), a flow it creates after the copy is not
  * carried over, and is picked again by Maglev, as any new flow is.
@@ -51,9 +51,22 @@ int xdp_flow_tables_prepare(struct bpf_map *outer, uint32_t capacity)
 	return rc;
 }
 
+int xdp_source_cells_prepare(struct bpf_map *cells)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	/* One region per possible CPU (elb_xdp_source_cell); an ARRAY holds at
+	 * most 2^32 entries. */
+	if ((uint64_t)ncpu * ELB_XDP_SOURCE_CELLS_PER_CPU > UINT32_MAX)
+		return -E2BIG;
+	return bpf_map__set_max_entries(cells, (uint32_t)ncpu * ELB_XDP_SOURCE_CELLS_PER_CPU);
+}
+
 int xdp_flow_table_create(uint32_t capacity, const char *name)
 {
-	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct elb_xdp_flow_id),
+	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct elb_flow_id),
 				sizeof(struct elb_xdp_flow), capacity, NULL);
 
 	return fd < 0 ? -errno : fd;
@@ -131,7 +144,7 @@ int xdp_flow_tables_open(struct xdp_flow_tables *t, int outer_fd, uint32_t capac
 	return rc;
 }
 
-int xdp_flow_tables_lookup(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key,
+int xdp_flow_tables_lookup(const struct xdp_flow_tables *t, const struct elb_flow_id *key,
 			   struct elb_xdp_flow *per_cpu)
 {
 	bool any = false;
@@ -148,7 +161,7 @@ int xdp_flow_tables_lookup(const struct xdp_flow_tables *t, const struct elb_xdp
 	return any ? 0 : -ENOENT;
 }
 
-int xdp_flow_tables_update(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key,
+int xdp_flow_tables_update(const struct xdp_flow_tables *t, const struct elb_flow_id *key,
 			   const struct elb_xdp_flow *per_cpu)
 {
 	for (int cpu = 0; cpu < t->n; cpu++) {
@@ -162,7 +175,7 @@ int xdp_flow_tables_update(const struct xdp_flow_tables *t, const struct elb_xdp
 	return 0;
 }
 
-int xdp_flow_tables_delete(const struct xdp_flow_tables *t, const struct elb_xdp_flow_id *key)
+int xdp_flow_tables_delete(const struct xdp_flow_tables *t, const struct elb_flow_id *key)
 {
 	for (int cpu = 0; cpu < t->n; cpu++)
 		if (bpf_map_delete_elem(t->fds[cpu], key) && errno != ENOENT)
@@ -170,7 +183,7 @@ int xdp_flow_tables_delete(const struct xdp_flow_tables *t, const struct elb_xdp
 	return 0;
 }
 
-int xdp_flow_id_of(int vips_fd, const struct elb_flow_key *key, struct elb_xdp_flow_id *id)
+int xdp_flow_id_of(int vips_fd, const struct elb_flow_key *key, struct elb_flow_id *id)
 {
 	struct elb_xdp_vip_key vk;
 	struct elb_xdp_vip vip;
@@ -194,7 +207,7 @@ int xdp_flow_id_of(int vips_fd, const struct elb_flow_key *key, struct elb_xdp_f
 			return errno == ENOENT ? -ENOENT : -errno;
 	}
 	memset(id, 0, sizeof(*id));
-	elb_xdp_flow_id_set(id, key, vip.index);
+	elb_flow_id_set(id, key, vip.index);
 	return 0;
 }
 
@@ -263,7 +276,7 @@ int xdp_flows_adopt_percpu(const struct xdp_flow_tables *t, int old_fd, int vips
 	struct elb_flow_key *keys = calloc(XDP_FLOW_COPY_BATCH, sizeof(*keys));
 	uint8_t *values = calloc((size_t)XDP_FLOW_COPY_BATCH * (size_t)t->n, stride);
 	/* [cpu][k]: the copies of each CPU, in a batch of that CPU's table */
-	struct elb_xdp_flow_id *cpu_keys = calloc((size_t)XDP_FLOW_COPY_BATCH * (size_t)t->n,
+	struct elb_flow_id *cpu_keys = calloc((size_t)XDP_FLOW_COPY_BATCH * (size_t)t->n,
 						  sizeof(*cpu_keys));
 	struct elb_xdp_flow *cpu_values = calloc((size_t)XDP_FLOW_COPY_BATCH * (size_t)t->n,
 						 sizeof(*cpu_values));
@@ -293,7 +306,7 @@ int xdp_flows_adopt_percpu(const struct xdp_flow_tables *t, int old_fd, int vips
 		first = false;
 		memset(cpu_count, 0, (size_t)t->n * sizeof(*cpu_count));
 		for (uint32_t k = 0; k < count; k++) {
-			struct elb_xdp_flow_id id;
+			struct elb_flow_id id;
 
 			/* Keyed by VIP index now: the VIP its packets find in the
 			 * (pinned, adopted) vips map. A flow of no VIP any more

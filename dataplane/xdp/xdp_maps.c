@@ -32,7 +32,8 @@
  *      program sees the old or the new table, never a partial one. The table carries its own size in
  *      entry 0, so a VIP entry written later (step 5) cannot pair the old
  *      size with the new table.
- *   5. add or update the VIP entries, after setting their addresses' bits in
+ *   5. write the admission control (vip_admission) of the VIPs whose
+ *      limits changed, then add or update the VIP entries, after setting their addresses' bits in
  *      vip_filter (a packet whose bit is clear skips the vips map, so the
  *      bits must cover every key present). A hash update of an existing key
  *      swaps in a new element: a packet sees the old or the new value whole.
@@ -43,7 +44,9 @@
  *   8. clear the vip_filter bits of the addresses deleted in step 2.
  *
  * Residual windows: between steps 3 and 5 a VIP whose MTU, encapsulation or
- * rate limit changed is still decided with its old value; backend slot
+ * rate limit changed is still decided with its old value; a VIP whose
+ * admission limits change while it keeps them on (an ARRAY value, copied in
+ * place) may have a packet decided on a mix of its old and new limits; backend slot
  * values (ARRAY, copied in place) can be read half-written by a packet of a
  * flow already on that slot only if the slot's content changes while it
  * stays in use, i.e. a backend's state or weight changes (draining): such a
@@ -86,6 +89,16 @@ static void vip_value_of(const struct elb_vip *v, struct elb_xdp_vip *x)
 	x->gen = v->gen;
 	x->rate_limit = v->rate_limit;
 	x->timeouts = v->timeouts;
+	if (v->flow_budget.interval || v->n_source_limits)
+		x->encap_flags |= ELB_XDP_VIP_ADMISSION;
+}
+
+static void admission_of(const struct elb_vip *v, struct elb_xdp_admission *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->flow_budget = v->flow_budget;
+	memcpy(a->source_limits, v->source_limits, sizeof(a->source_limits));
+	a->n_source_limits = v->n_source_limits;
 }
 
 static bool lookup_entry_used(const struct elb_vip_lookup_entry *e)
@@ -134,6 +147,8 @@ static int write_node(struct xdp_dataplane *dp, const struct elb_snapshot *next)
 	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.node), &zero, &n, BPF_ANY))
 		return fail("node map", -errno);
 	dp->skel->bss->node_config = n;
+	/* The sketch's layout follows the seed, as in the snapshot. */
+	dp->skel->bss->source_keys = next->source_keys;
 	return 0;
 }
 
@@ -321,6 +336,32 @@ static int publish_tables(struct xdp_dataplane *dp, const struct elb_snapshot *n
 	return 0;
 }
 
+/* Step 5, first: the admission control of each VIP of next that has it
+ * and whose limits differ from prev's (all of them without prev). A VIP
+ * without it is never read from there: its entry is left as it is. */
+static int write_admission(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+			   const struct elb_snapshot *prev)
+{
+	int fd = bpf_map__fd(dp->skel->maps.vip_admission);
+
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
+		const struct elb_vip *v = &next->vips[i];
+		struct elb_xdp_admission want, have;
+
+		if (v->maglev == NULL || !(v->flow_budget.interval || v->n_source_limits))
+			continue;
+		admission_of(v, &want);
+		if (prev && prev->vips[i].maglev != NULL) {
+			admission_of(&prev->vips[i], &have);
+			if (memcmp(&have, &want, sizeof(want)) == 0)
+				continue;
+		}
+		if (bpf_map_update_elem(fd, &i, &want, BPF_ANY))
+			return fail("vip_admission map", -errno);
+	}
+	return 0;
+}
+
 static int write_vips(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		      const struct elb_snapshot *prev)
 {
@@ -371,6 +412,8 @@ int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		rc = write_slots(dp, next, prev, true);
 	if (rc == 0)
 		rc = publish_tables(dp, next, prev);
+	if (rc == 0)
+		rc = write_admission(dp, next, prev);
 	if (rc == 0) {
 		filter_store(dp, filter, true);
 		rc = write_vips(dp, next, prev);
@@ -414,6 +457,7 @@ int xdp_maps_init_globals(struct xdp_dataplane *dp)
 	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.node), &zero,
 				&dp->skel->bss->node_config))
 		return fail("node map read", -errno);
+	elb_source_keys_init(&dp->skel->bss->source_keys, &dp->skel->bss->node_config.seed);
 	while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
 		k = nk;
 		cursor = &k;
@@ -527,6 +571,7 @@ int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint
 {
 	int vips_fd = bpf_map__fd(dp->skel->maps.vips);
 	int backends_fd = bpf_map__fd(dp->skel->maps.backends);
+	int admission_fd = bpf_map__fd(dp->skel->maps.vip_admission);
 	struct elb_xdp_vip_key k, nk;
 	struct elb_snapshot *snap;
 	void *cursor = NULL;
@@ -543,6 +588,10 @@ int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint
 		return -ENOMEM;
 	}
 	elb_vip_lookup_clear(snap);
+	/* The seed the program runs with (xdp_maps_init_globals read it), and
+	 * so the sketch layout that flow.explain reads. */
+	snap->seed = dp->skel->bss->node_config.seed;
+	elb_source_keys_init(&snap->source_keys, &snap->seed);
 	while (bpf_map_get_next_key(vips_fd, cursor, &nk) == 0) {
 		struct elb_xdp_vip v;
 		struct elb_vip *sv;
@@ -560,6 +609,19 @@ int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint
 		sv->gen = v.gen;
 		sv->gue = (v.encap_flags & ELB_XDP_VIP_GUE) != 0;
 		sv->second_chance = (v.encap_flags & ELB_XDP_VIP_SECOND_CHANCE) != 0;
+		/* Its limits, for counters.get and flow.explain until the first
+		 * configuration: what the program enforces meanwhile. */
+		if (v.encap_flags & ELB_XDP_VIP_ADMISSION) {
+			struct elb_xdp_admission a;
+			uint32_t index = v.index;
+
+			if (bpf_map_lookup_elem(admission_fd, &index, &a) == 0 &&
+			    a.n_source_limits <= ELB_SOURCE_LIMITS_MAX) {
+				sv->flow_budget = a.flow_budget;
+				memcpy(sv->source_limits, a.source_limits, sizeof(sv->source_limits));
+				sv->n_source_limits = a.n_source_limits;
+			}
+		}
 		/* The table and previous owners, for the previous owners of the
 		 * first snapshot built from this one. Without them (a table
 		 * that cannot be read) only "this VIP exists" matters to

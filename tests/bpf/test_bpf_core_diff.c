@@ -11,6 +11,13 @@
  * enough to force ICMP too-big replies, and GUE variant 0 with a
  * second-chance alternate over IPv4 and, with a small MTU, over IPv6).
  *
+ * Admission control (elb_admission.h): sequences of steps (a source's key
+ * and cells, the source limit's check and commit, the new-flow budget) run
+ * in C and by core_check_admission, under limits for IPv4 /32 and /24 and
+ * IPv6 /64 and /48, with packets arriving around the limits' rates and
+ * pauses long enough to end flood mode: the same cells, verdicts and
+ * committed timestamps at every step, and the same state after it.
+ *
  * Frames: well-formed IPv4/IPv6 TCP/UDP/ICMP packets with VLAN tags, options,
  * extension headers and fragments, laid out here with pktgen's wire
  * primitives (write_eth, put_be16) at option lengths and extension chains
@@ -27,6 +34,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "elb_admission.h"
 #include "elb_encap.h"
 #include "elb_flow_state.h"
 #include "elb_maglev.h"
@@ -456,10 +464,141 @@ static void test_c_and_bpf_agree(void)
 	CU_ASSERT(t.refusals > 100);
 }
 
+/* ---- admission control ------------------------------------------------------------------ */
+
+struct adm_phase {
+	uint8_t family, prefix_len;
+	uint64_t pps, pkt_burst, fps, flow_burst; /* the source limit */
+	uint64_t budget_rate, budget_burst;       /* the VIP's new-flow budget */
+	uint64_t max_gap_ns;                      /* packets 0 .. max_gap_ns apart */
+};
+
+/* Gaps averaging half max_gap_ns: 2e9 / max_gap_ns packets per second,
+ * above the packets/s limits (x1.4) so that both verdicts come up. */
+static const struct adm_phase adm_phases[] = {
+	{ELB_AF_INET, 32, 2000, 20, 500, 5, 300, 10, 700000},
+	{ELB_AF_INET, 24, 0, 0, 300, 3, 200, 5, 4000000},
+	{ELB_AF_INET6, 64, 5000, 50, 0, 0, 100, 2, 280000},
+	{ELB_AF_INET6, 48, 1000, 8, 400, 4, 3000, 30, 1400000},
+};
+
+#define ADM_STEPS 20000
+/* Every this many steps, a pause longer than two flood windows. */
+#define ADM_PAUSE_EVERY 3000
+
+struct adm_tally {
+	unsigned long steps, conforms, over_packets, over_new_flows, stateful, stateless, entries,
+		mismatches;
+};
+
+static int adm_phase_run(const struct adm_phase *ph, const struct elb_source_keys *keys,
+			 struct adm_tally *t)
+{
+	int fd = bpf_program__fd(skel->progs.core_check_admission);
+	struct elb_source_cell cells[ELB_SOURCE_ROWS] = {0};
+	struct elb_flow_budget_state state = {0};
+	struct elb_source_limit limit;
+	struct elb_flow_budget budget;
+	uint8_t frame[64] = {0};
+	uint64_t now = 1000000000ull;
+
+	if (elb_source_limit_init(&limit, ph->family, ph->prefix_len, ph->pps, ph->pkt_burst,
+				  ph->fps, ph->flow_burst) ||
+	    elb_flow_budget_init(&budget, ph->budget_rate, ph->budget_burst))
+		return -1;
+	skel->bss->adm_keys = *keys;
+	skel->bss->adm_limit = limit;
+	skel->bss->adm_budget = budget;
+	memset(skel->bss->adm_cells, 0, sizeof(skel->bss->adm_cells));
+	memset(&skel->bss->adm_budget_state, 0, sizeof(skel->bss->adm_budget_state));
+	for (int i = 0; i < ADM_STEPS; i++) {
+		struct core_check_admission want = {.budget_verdict = 2};
+		struct elb_source_cell *p[ELB_SOURCE_ROWS];
+		struct elb_source_key key;
+		struct elb_test_xdp_out out;
+		union elb_addr src = {0};
+		bool new_flow = rng() % 3 != 0;
+
+		now += rng() % ph->max_gap_ns;
+		if (i % ADM_PAUSE_EVERY == ADM_PAUSE_EVERY - 1)
+			now += 2 * ELB_FLOOD_WINDOW_NS + rng() % ELB_FLOOD_WINDOW_NS;
+		if (ph->family == ELB_AF_INET)
+			src.v4 = (uint32_t)rng();
+		else
+			for (int w = 0; w < 4; w++)
+				src.w[w] = (uint32_t)rng();
+
+		elb_source_key_of(&src, &limit, (uint16_t)(i % 256), &key);
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++) {
+			want.cell_index[r] =
+				elb_source_cell_index(keys, &key, r, CORE_CHECK_COLUMN_BITS);
+			p[r] = &cells[r];
+		}
+		want.source_verdict = elb_source_conforms(p, &limit, now, new_flow, &want.check);
+		if (want.source_verdict == ELB_SOURCE_CONFORMS) {
+			elb_source_commit(p, &want.check);
+			if (new_flow)
+				want.budget_verdict = elb_flow_budget_admit(&state, &budget, now);
+		}
+
+		skel->bss->adm_src = src;
+		skel->bss->adm_now_ns = now;
+		skel->bss->adm_vip_index = (uint16_t)(i % 256);
+		skel->bss->adm_new_flow = new_flow;
+		memset(&skel->bss->adm_result, 0xee, sizeof(skel->bss->adm_result));
+		if (elb_test_xdp_run(fd, frame, sizeof(frame), NULL, 0, &out))
+			return -1;
+		t->steps++;
+		t->conforms += want.source_verdict == ELB_SOURCE_CONFORMS;
+		t->over_packets += want.source_verdict == ELB_SOURCE_OVER_PACKETS;
+		t->over_new_flows += want.source_verdict == ELB_SOURCE_OVER_NEW_FLOWS;
+		t->stateful += want.budget_verdict == ELB_FLOW_STATEFUL;
+		t->stateless += want.budget_verdict == ELB_FLOW_STATELESS;
+		if (memcmp(&want, &skel->bss->adm_result, sizeof(want)) != 0 ||
+		    memcmp(cells, skel->bss->adm_cells, sizeof(cells)) != 0 ||
+		    memcmp(&state, &skel->bss->adm_budget_state, sizeof(state)) != 0) {
+			if (t->mismatches++ < 5)
+				fprintf(stderr,
+					"ADMISSION MISMATCH, /%u step %d: C source %u budget %u, "
+					"BPF source %u budget %u\n",
+					ph->prefix_len, i, want.source_verdict, want.budget_verdict,
+					skel->bss->adm_result.source_verdict,
+					skel->bss->adm_result.budget_verdict);
+		}
+	}
+	t->entries += state.flood_entries;
+	return 0;
+}
+
+/* The same admission steps in both builds: the same cells, verdicts and
+ * state, with every verdict and flood mode entered and left. */
+static void test_admission_c_and_bpf_agree(void)
+{
+	struct elb_hash_seed seed = {rng(), rng()};
+	struct elb_source_keys keys;
+	struct adm_tally t = {0};
+
+	elb_source_keys_init(&keys, &seed);
+	for (size_t i = 0; i < sizeof(adm_phases) / sizeof(adm_phases[0]); i++)
+		CU_ASSERT_EQUAL_FATAL(adm_phase_run(&adm_phases[i], &keys, &t), 0);
+	printf("admission: %lu steps (%lu conform, %lu over packets/s, %lu over new flows/s; "
+	       "budget: %lu stateful, %lu stateless, %lu flood-mode entries): %lu mismatches\n",
+	       t.steps, t.conforms, t.over_packets, t.over_new_flows, t.stateful, t.stateless,
+	       t.entries, t.mismatches);
+	CU_ASSERT_EQUAL(t.mismatches, 0);
+	CU_ASSERT(t.over_packets > 1000);
+	CU_ASSERT(t.over_new_flows > 1000);
+	CU_ASSERT(t.stateful > 1000);
+	CU_ASSERT(t.stateless > 1000);
+	/* Entered more than once per phase: flood mode was left in between. */
+	CU_ASSERT(t.entries > 2 * sizeof(adm_phases) / sizeof(adm_phases[0]));
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
 		ELB_TEST(test_c_and_bpf_agree),
+		ELB_TEST(test_admission_c_and_bpf_agree),
 		ELB_TEST_END,
 	};
 	int rc;

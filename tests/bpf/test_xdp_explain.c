@@ -23,7 +23,15 @@
  *      second_chance, a mid-connection packet (ACK) of a flow whose Maglev
  *      slot moved carries the slot's previous owner as alternate (GUE
  *      variant 0, checked byte by byte), one whose slot did not move none,
- *      and a SYN none.
+ *      and a SYN none;
+ *   8. admission control (a VIP with a /32 packets/s limit and a new-flow
+ *      budget): new flows within the budget, flood mode (stateless), a
+ *      source over its limit, and flood mode left after a quiet window;
+ *      each explanation predicts the live run, and its rendered admission
+ *      section ("decided", flow.explain's JSON) says what the live run did.
+ *      The live budget state and the source's cells are among what
+ *      explain must not change; counters.get's flood object counts the
+ *      live runs' flood mode.
  * Needs root (CAP_BPF); exits 77 (skipped) without it.
  */
 #include <arpa/inet.h>
@@ -40,6 +48,7 @@
 #include <linux/bpf.h>
 
 #include "edgelb_xdp_maps.h"
+#include "elb_explain.h"
 #include "elb_explain_run.h"
 #include "elb_maglev.h"
 #include "elb_replay_options.h"
@@ -75,7 +84,12 @@ static const char *const config_second_chance =
 	"   \"rate_limit\": {\"packets_per_s\": 10, \"packet_burst\": 3},"
 	"   \"backends\": [{\"address\": \"10.200.0.1\"}]},"
 	"  {\"address\": \"10.0.0.12\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
-	"   \"encap\": \"gue\", \"second_chance\": true, \"backends\": [%s]}]}";
+	"   \"encap\": \"gue\", \"second_chance\": true, \"backends\": [%s]},"
+	/* Test 8. */
+	"  {\"address\": \"10.0.0.13\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
+	"   \"admission\": {\"new_flows_per_s\": 2, \"new_flow_burst\": 2,"
+	"     \"sources\": [{\"prefix_len\": 32, \"packets_per_s\": 10, \"packet_burst\": 4}]},"
+	"   \"backends\": [{\"address\": \"10.202.0.1\"}, {\"address\": \"10.202.0.2\"}]}]}";
 #define SC(n) "{\"address\": \"10.201.0." #n "\"}"
 #define SC_BACKENDS_3 SC(1) ", " SC(2) ", " SC(3)
 #define SC_BACKENDS_4 SC_BACKENDS_3 ", " SC(4)
@@ -151,6 +165,37 @@ static void dump_percpu(struct dump *d, int fd, const void *key, size_t value_si
 	free(v);
 }
 
+/* Test 8's source, whose cells in every CPU's sketch explain must not
+ * change; 0 before test 8. */
+static uint32_t admission_source;
+#define ADMISSION_VIP_INDEX 3
+
+/* The live cells of admission_source's key under each limit of the
+ * admission VIP, in every CPU's region. */
+static void dump_source_cells(struct dump *d)
+{
+	const struct elb_vip *v = &dp.snap->vips[ADMISSION_VIP_INDEX];
+	int fd = bpf_map__fd(dp.skel->maps.source_cells);
+	union elb_addr src = {.v4 = admission_source};
+
+	for (uint32_t l = 0; admission_source && l < v->n_source_limits; l++) {
+		struct elb_source_key key;
+
+		elb_source_key_of(&src, &v->source_limits[l], v->index, &key);
+		for (uint32_t r = 0; r < ELB_SOURCE_ROWS; r++)
+			for (int cpu = 0; cpu < libbpf_num_possible_cpus(); cpu++) {
+				uint32_t at = elb_xdp_source_cell(
+					(uint32_t)cpu,
+					elb_source_cell_index(&dp.snap->source_keys, &key, r,
+							      ELB_SOURCE_COLUMN_BITS_DEFAULT));
+				struct elb_source_cell c;
+
+				if (bpf_map_lookup_elem(fd, &at, &c) == 0)
+					dump_add(d, &c, sizeof(c));
+			}
+	}
+}
+
 static struct dump live_state(void)
 {
 	struct dump d = {0};
@@ -159,7 +204,7 @@ static struct dump live_state(void)
 	/* Every CPU's flow table, key and value of each flow. */
 	for (int cpu = 0; cpu < dp.flows.n; cpu++) {
 		int fd = dp.flows.fds[cpu];
-		struct elb_xdp_flow_id k, nk;
+		struct elb_flow_id k, nk;
 		struct elb_xdp_flow v;
 		void *cursor = NULL;
 
@@ -180,6 +225,10 @@ static struct dump live_state(void)
 	for (uint32_t s = 0; s < 16; s++)
 		dump_percpu(&d, bpf_map__fd(dp.skel->maps.backend_counters), &s,
 			    sizeof(struct elb_backend_counters));
+	for (uint32_t i = 0; i < 4; i++)
+		dump_percpu(&d, bpf_map__fd(dp.skel->maps.flow_budgets), &i,
+			    sizeof(struct elb_flow_budget_state));
+	dump_source_cells(&d);
 	dump_add(&d, dp.skel->bss, sizeof(*dp.skel->bss));
 	return d;
 }
@@ -443,7 +492,7 @@ static void test_cpus(void)
 	uint64_t now = T0 + 4000 * MS;
 	uint32_t tick = elb_flow_tick(now), s1 = slot_of("10.200.0.1"), s3 = slot_of("10.200.0.3");
 	struct elb_xdp_flow *on_here, *on_other;
-	struct elb_xdp_flow_id id;
+	struct elb_flow_id id;
 	struct elb_packet pkt;
 	struct elb_xdp_flow *v = calloc((size_t)ncpu, sizeof(*v));
 
@@ -606,6 +655,111 @@ out:
 	free(run);
 }
 
+/* 8. */
+
+/* flow.explain's admission "decided" for run (of frame f), and whether the
+ * rendering found it consistent with the run's result. */
+static bool admission_decided(const struct frame *f, const struct elb_explain_run *run,
+			      char *decided, size_t len)
+{
+	cJSON *out = cJSON_CreateObject(), *adm, *d, *consistent;
+	bool ok = false;
+
+	decided[0] = '\0';
+	if (out && elb_explain_render(out, dp.snap, f->b, f->len, run, false) == 0) {
+		adm = cJSON_GetObjectItem(out, "admission");
+		d = adm ? cJSON_GetObjectItem(adm, "decided") : NULL;
+		consistent = cJSON_GetObjectItem(out, "consistent");
+		if (cJSON_IsString(d))
+			snprintf(decided, len, "%s", d->valuestring);
+		ok = cJSON_IsTrue(consistent);
+	}
+	cJSON_Delete(out);
+	return ok;
+}
+
+/* counters.get's flood object of the admission VIP after test 8's live
+ * runs: entered once, two new flows forwarded without an entry, left. */
+static void check_flood_counters(void)
+{
+	struct elb_dp_vip_key key = {.family = ELB_AF_INET, .proto = ELB_IPPROTO_TCP, .port = 80};
+	cJSON *out = cJSON_CreateObject(), *vips, *vip, *flood;
+
+	inet_pton(AF_INET, "10.0.0.13", &key.addr.v4);
+	ELB_CHECK(out && xdp_counters_json(&dp, out, &key) == 0, "counters.get failed");
+	vips = cJSON_GetObjectItem(out, "vips");
+	vip = cJSON_GetArrayItem(vips, 0);
+	flood = vip ? cJSON_GetObjectItem(vip, "flood") : NULL;
+	ELB_CHECK(cJSON_GetArraySize(vips) == 1 && flood != NULL, "no flood object");
+	if (flood != NULL) {
+		/* Counts are written as raw JSON numbers: compared as text. */
+		char *text = cJSON_PrintUnformatted(flood);
+
+		ELB_CHECK(text && strcmp(text, "{\"active\":false,\"workers_active\":0,"
+					       "\"entries\":1,\"stateless_flows\":2}") == 0,
+			  "flood counters: %s", text ? text : "?");
+		free(text);
+	}
+	cJSON_Delete(out);
+}
+
+static void test_admission(void)
+{
+	/* Budget 2/s, burst 2; the source 10/s, burst 4 packets. From the
+	 * limits alone: at one instant two new flows get entries, the next
+	 * two are stateless (flood mode), the fifth packet is over the
+	 * source's burst; 3 s later (past two flood windows, the source's
+	 * bucket refilled) a new flow leaves flood mode and an established
+	 * flow's packet is admitted. */
+	static const struct {
+		uint64_t at_ms;
+		uint16_t sport;
+		uint8_t flags;
+		const char *decided;
+		uint8_t verdict, stateless, new_flow;
+	} seq[] = {
+		{0, 1, ELB_TCP_SYN, "admitted", ELB_VERDICT_FORWARD, 0, 1},
+		{0, 2, ELB_TCP_SYN, "admitted", ELB_VERDICT_FORWARD, 0, 1},
+		{0, 3, ELB_TCP_SYN, "flood_mode_no_entry", ELB_VERDICT_FORWARD, 1, 0},
+		{0, 4, ELB_TCP_SYN, "flood_mode_no_entry", ELB_VERDICT_FORWARD, 1, 0},
+		{0, 5, ELB_TCP_SYN, "source_rate_limited", ELB_VERDICT_DROP, 0, 0},
+		{3000, 6, ELB_TCP_SYN, "admitted", ELB_VERDICT_FORWARD, 0, 1},
+		{3001, 1, ELB_TCP_ACK, "admitted", ELB_VERDICT_FORWARD, 0, 0},
+	};
+	struct elb_explain_run *run = calloc(1, sizeof(*run));
+	uint64_t base = T0 + 10000 * MS;
+	int cpu_before = sched_getcpu();
+
+	/* A new flow's admission state is explained from CPU 0's (which CPU
+	 * RSS gives a new flow is not known): the live runs go there. */
+	ELB_CHECK(pin_to(0) == 0, "cannot run on CPU 0");
+	admission_source = htonl(0xc6336441); /* 198.51.100.65 */
+	ELB_CHECK(dp.snap->vips[ADMISSION_VIP_INDEX].flow_budget.interval != 0,
+		  "VIP index %u is not the admission VIP", ADMISSION_VIP_INDEX);
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		struct frame f = tcp_frame("198.51.100.65", "10.0.0.13", seq[i].sport, 80,
+					   seq[i].flags);
+		struct live l = explain_then_run(&f, base + seq[i].at_ms * MS, run, "admission");
+		char decided[64];
+
+		ELB_CHECK(admission_decided(&f, run, decided, sizeof(decided)),
+			  "packet %zu: the rendering is not consistent with the run", i);
+		ELB_CHECK(strcmp(decided, seq[i].decided) == 0, "packet %zu: decided %s, not %s", i,
+			  decided, seq[i].decided);
+		ELB_CHECK(l.res.verdict == seq[i].verdict && l.res.stateless == seq[i].stateless &&
+				  l.res.new_flow == seq[i].new_flow,
+			  "packet %zu: live verdict %u reason %u stateless %u new_flow %u", i,
+			  l.res.verdict, l.res.reason, l.res.stateless, l.res.new_flow);
+		if (seq[i].verdict == ELB_VERDICT_DROP)
+			ELB_CHECK(l.res.reason == ELB_REASON_SOURCE_RATE_LIMITED,
+				  "packet %zu: reason %u", i, l.res.reason);
+	}
+	admission_source = 0;
+	pin_to(cpu_before < 0 ? 0 : cpu_before);
+	free(run);
+	check_flood_counters();
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -616,6 +770,7 @@ int main(void)
 		ELB_TEST(test_cpus),
 		ELB_TEST(test_forward_bytes),
 		ELB_TEST(test_second_chance),
+		ELB_TEST(test_admission),
 		ELB_TEST_END,
 	};
 	static const uint8_t mac[6] = ELB_REPLAY_DEFAULT_MAC;

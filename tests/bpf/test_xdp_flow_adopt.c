@@ -20,6 +20,12 @@
  *      `flows` is the new layout;
  *   4. loaded once more (a plain restart): the tables are reused as they
  *      are, nothing adopted again, the flows still hit.
+ * And admission control across a restart (another pin directory): a VIP
+ * with a new-flow budget and a /32 packets/s limit takes new flows up to
+ * its budget, the agent closes, a new one loads on the pins: before any
+ * configuration it knows the VIP's limits (counters.get, flow.explain),
+ * and the program goes on from the pinned state: the next new flows are
+ * stateless (flood mode), the source's next packet over its burst dropped.
  * Needs root (CAP_BPF, mount); exits 77 (skipped) without it.
  */
 #include <arpa/inet.h>
@@ -76,18 +82,23 @@ static void flow_frame(const struct old_flow *f, uint8_t *b, uint32_t *len)
 				   ELB_TCP_ACK, 0, true);
 }
 
-static int load(struct xdp_dataplane *dp)
+static int load_at(struct xdp_dataplane *dp, const char *dir)
 {
 	static const uint8_t mac[6] = ELB_REPLAY_DEFAULT_MAC;
 
 	memset(dp, 0, sizeof(*dp));
 	memcpy(dp->iface_mac, mac, 6);
 	dp->ifname = "(test, not attached)";
-	if (xdp_dataplane_load(dp, TABLE_FLOWS, pin_dir) || xdp_dataplane_start(dp))
+	if (xdp_dataplane_load(dp, TABLE_FLOWS, dir) || xdp_dataplane_start(dp))
 		return -1;
 	dp->skel->bss->use_test_clock = 0; /* the agent's flow clock */
 	dp->skel->bss->record_results = 1;
 	return 0;
+}
+
+static int load(struct xdp_dataplane *dp)
+{
+	return load_at(dp, pin_dir);
 }
 
 /* The live slots of VIP vip_index in dp's snapshot. */
@@ -219,7 +230,7 @@ static void check_hits(struct xdp_dataplane *dp, const char *what)
 	for (uint32_t i = 0; i < OLD_FLOWS; i++) {
 		const struct old_flow *f = &flows[i];
 		struct elb_xdp_flow got[64];
-		struct elb_xdp_flow_id id;
+		struct elb_flow_id id;
 		int holders = 0;
 
 		ELB_CHECK(ncpu <= 64 && xdp_flow_id_of(bpf_map__fd(dp->skel->maps.vips), &f->key,
@@ -330,10 +341,78 @@ static void test_adopt(void)
 	elb_dp_config_free(in_force);
 }
 
+/* Budget 2 new flows/s (burst 2), 10 packets/s per /32 (burst 4). */
+static const char *const admission_config =
+	"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
+	" \"vips\": [{\"address\": \"10.0.0.12\", \"port\": 80, \"protocol\": \"tcp\","
+	"  \"admission\": {\"new_flows_per_s\": 2, \"new_flow_burst\": 2,"
+	"    \"sources\": [{\"prefix_len\": 32, \"packets_per_s\": 10, \"packet_burst\": 4}]},"
+	"  \"backends\": [%s]}]}";
+
+/* A SYN of source port sport from 198.51.100.9 to 10.0.0.12:80, run at
+ * now_ns on the test clock: the program's result. */
+static struct elb_pipeline_result admission_syn(struct xdp_dataplane *dp, uint16_t sport,
+						uint64_t now_ns)
+{
+	static const uint8_t dst_mac[6] = {2, 0, 0, 0, 0, 1}, src_mac[6] = {2, 0, 0, 0, 0, 2};
+	uint8_t frame[128], out[256];
+	struct elb_test_xdp_out res;
+	uint32_t len = elb_test_tcp4_frame(frame, dst_mac, src_mac, 0xc6336409, sport, 0x0a00000c,
+					   80, ELB_TCP_SYN, 0, true);
+
+	dp->skel->bss->use_test_clock = 1;
+	dp->skel->bss->test_now_ns = now_ns;
+	memset(&dp->skel->bss->last_result, 0, sizeof(dp->skel->bss->last_result));
+	if (elb_test_xdp_run(bpf_program__fd(dp->skel->progs.edgelb_xdp), frame, len, out,
+			     sizeof(out), &res))
+		exit(1);
+	return dp->skel->bss->last_result;
+}
+
+static void test_admission_restart(void)
+{
+	const uint64_t now = 5000000000ull;
+	struct elb_dp_config *in_force = NULL;
+	struct elb_pipeline_result r[5];
+	struct xdp_dataplane dp;
+	char dir[96];
+	uint64_t epoch = 0;
+
+	snprintf(dir, sizeof(dir), "%s/admission", pin_dir);
+	ELB_CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+	ELB_CHECK(load_at(&dp, dir) == 0, "first load");
+	ELB_CHECK(xdp_test_apply(&dp, admission_config, "{\"address\": \"10.200.2.1\"}",
+				 &in_force, &epoch) == 0,
+		  "config");
+	/* Within the budget: two entries. */
+	r[0] = admission_syn(&dp, 1001, now);
+	r[1] = admission_syn(&dp, 1002, now);
+	xdp_dataplane_close(&dp);
+
+	ELB_CHECK(load_at(&dp, dir) == 0, "restart");
+	ELB_CHECK(dp.snap->vips[0].flow_budget.interval != 0 && dp.snap->vips[0].n_source_limits == 1,
+		  "the restarted agent does not know the VIP's limits");
+	/* Over the budget: flood mode; then the fifth packet of the source
+	 * within its burst of 4 is dropped. */
+	r[2] = admission_syn(&dp, 1003, now);
+	r[3] = admission_syn(&dp, 1004, now);
+	r[4] = admission_syn(&dp, 1005, now);
+	for (int i = 0; i < 4; i++)
+		ELB_CHECK(r[i].verdict == ELB_VERDICT_FORWARD && r[i].stateless == (i >= 2) &&
+				  r[i].new_flow == (i < 2),
+			  "SYN %d: verdict %u stateless %u new_flow %u", i, r[i].verdict,
+			  r[i].stateless, r[i].new_flow);
+	ELB_CHECK(r[4].verdict == ELB_VERDICT_DROP && r[4].reason == ELB_REASON_SOURCE_RATE_LIMITED,
+		  "SYN 4: verdict %u reason %u", r[4].verdict, r[4].reason);
+	xdp_dataplane_close(&dp);
+	elb_dp_config_free(in_force);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
 		ELB_TEST(test_adopt),
+		ELB_TEST(test_admission_restart),
 		ELB_TEST_END,
 	};
 	int rc;

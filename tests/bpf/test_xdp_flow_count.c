@@ -71,7 +71,7 @@ static int apply(const char *backends)
 
 struct flows {
 	uint32_t n;
-	struct elb_xdp_flow_id *keys;
+	struct elb_flow_id *keys;
 	struct elb_xdp_flow *v; /* n * ncpu */
 };
 
@@ -105,7 +105,7 @@ static void clear_flow_tables(void)
 {
 	for (int cpu = 0; cpu < dp.flows.n; cpu++) {
 		int fd = dp.flows.fds[cpu];
-		struct elb_xdp_flow_id k;
+		struct elb_flow_id k;
 
 		while (bpf_map_get_next_key(fd, NULL, &k) == 0)
 			if (bpf_map_delete_elem(fd, &k)) {
@@ -129,7 +129,7 @@ static uint32_t copies_in_use(const struct flows *fl)
  * copy is no entry, as the program never writes one). */
 static void write_flows(const struct flows *fl)
 {
-	struct elb_xdp_flow_id *keys = calloc(fl->n ? fl->n : 1, sizeof(*keys));
+	struct elb_flow_id *keys = calloc(fl->n ? fl->n : 1, sizeof(*keys));
 	struct elb_xdp_flow *values = calloc(fl->n ? fl->n : 1, sizeof(*values));
 
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);

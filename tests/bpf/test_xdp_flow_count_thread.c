@@ -124,7 +124,7 @@ static const char *const vip_a =
 static int fill(void)
 {
 	int ncpu = dp.flows.n;
-	struct elb_xdp_flow_id *keys = calloc(FILL_CHUNK, sizeof(*keys));
+	struct elb_flow_id *keys = calloc(FILL_CHUNK, sizeof(*keys));
 	struct elb_xdp_flow *values = calloc(FILL_CHUNK, sizeof(*values));
 	uint32_t slots[8], n_slots = 0, expiry = elb_flow_tick((uint64_t)(now_ms() * 1e6)) + 214000;
 

@@ -26,6 +26,15 @@ alternate, GUE variant 0). Both replays hold at the same packets
 (--hold-at) and get the same backends.set there. Besides no difference,
 the outputs must hold variant-0 frames over both outer families.
 
+Admission control (issue 18): the same comparison on a third capture, two
+pktgen mixes 2.5 s apart, for VIPs with source limits (IPv4 /32 packets/s
+and /24 new flows/s, IPv6 /64 and /48) and new-flow budgets small enough
+that the mix's new flows put them in flood mode, which the gap ends (a
+whole quiet window) before the second mix starts it again. Besides no
+difference, the verdicts must hold both source-limit drops, flood-mode
+(stateless) forwards, and stateful new flows of a budgeted VIP after its
+stateless ones.
+
 Any other difference is a bug in one of the dataplanes. Root only (BPF,
 DPDK EAL): skipped otherwise. Run by pytest (--replay, --pktgen).
 """
@@ -69,18 +78,16 @@ def run(cmd):
     assert res.returncode == 0, f"{' '.join(cmd)} exited {res.returncode}: {res.stderr}"
 
 
-@pytest.fixture(scope="module")
-def replays(opts, workdir):
-    """{dataplane: (verdict lines, output frames)} of both replays of one pcap."""
-    require_root("BPF and DPDK EAL")
-    cfg = os.path.join(workdir, "config.json")
-    pcap_in = os.path.join(workdir, "in.pcap")
+def replay_both(opts, workdir, tag, config, pcap_in):
+    """{dataplane: (verdict lines, output frames)} of both replays of
+    pcap_in under config; files named after tag."""
+    cfg = os.path.join(workdir, f"{tag}config.json")
     with open(cfg, "w") as f:
-        json.dump(CONFIG, f)
-    run([opts.pktgen, "--out", pcap_in, "--packets", str(PACKETS), "--seed", str(SEED)])
+        json.dump(config, f)
     out = {}
     for dp in ("dpdk", "xdp"):
-        pcap, verdicts = os.path.join(workdir, f"{dp}.pcap"), os.path.join(workdir, f"{dp}.jsonl")
+        pcap = os.path.join(workdir, f"{tag}{dp}.pcap")
+        verdicts = os.path.join(workdir, f"{tag}{dp}.jsonl")
         run([opts.replay, "--dataplane", dp, "--config", cfg, "--in", pcap_in,
              "--out", pcap, "--verdicts", verdicts])
         with open(verdicts) as f:
@@ -89,15 +96,23 @@ def replays(opts, workdir):
     return out
 
 
+@pytest.fixture(scope="module")
+def replays(opts, workdir):
+    """{dataplane: (verdict lines, output frames)} of both replays of one pcap."""
+    require_root("BPF and DPDK EAL")
+    pcap_in = os.path.join(workdir, "in.pcap")
+    run([opts.pktgen, "--out", pcap_in, "--packets", str(PACKETS), "--seed", str(SEED)])
+    return replay_both(opts, workdir, "", CONFIG, pcap_in)
+
+
 def test_one_verdict_line_per_packet(replays):
     dpdk, xdp = len(replays["dpdk"][0]), len(replays["xdp"][0])
     assert dpdk == xdp == PACKETS, f"verdict lines: dpdk {dpdk}, xdp {xdp}, packets {PACKETS}"
 
 
-def test_same_verdicts(replays):
+def compare_verdicts(dpdk_lines, xdp_lines):
     """Every verdict line the same, but for frames shorter than an Ethernet
     header, which the kernel does not run (DPDK: eth_truncated drops)."""
-    dpdk_lines, xdp_lines = replays["dpdk"][0], replays["xdp"][0]
     not_run, verdicts, mismatches = 0, {}, []
     for d, x in zip(dpdk_lines, xdp_lines):
         dv = json.loads(d)
@@ -117,13 +132,16 @@ def test_same_verdicts(replays):
         f"  dpdk: {d}\n  xdp:  {x}" for d, x in mismatches[:5])
 
 
+def test_same_verdicts(replays):
+    compare_verdicts(replays["dpdk"][0], replays["xdp"][0])
+
+
 def test_same_number_of_output_frames(replays):
     dpdk, xdp = len(replays["dpdk"][1]), len(replays["xdp"][1])
     assert dpdk == xdp, f"output frames: dpdk {dpdk}, xdp {xdp}"
 
 
-def test_same_output_frames(replays):
-    dpdk_frames, xdp_frames = replays["dpdk"][1], replays["xdp"][1]
+def compare_frames(dpdk_frames, xdp_frames):
     diffs = [i for i, (a, b) in enumerate(zip(dpdk_frames, xdp_frames)) if a != b]
     shown = []
     for i in diffs[:5]:
@@ -133,6 +151,10 @@ def test_same_output_frames(replays):
                      f"at byte {at}\n    dpdk: {a[:64].hex()}\n    xdp:  {b[:64].hex()}")
     assert not diffs, f"{len(diffs)} of {len(dpdk_frames)} output frames differ\n" + \
         "\n".join(shown)
+
+
+def test_same_output_frames(replays):
+    compare_frames(replays["dpdk"][1], replays["xdp"][1])
 
 
 # ---- second chance ----
@@ -319,3 +341,74 @@ def test_second_chance_same_output_frames(sc_replays):
     # TCP only (an IPv6 inner's first next header may be an extension header).
     assert 6 in inner_protos and 17 not in inner_protos, \
         f"inner protocols with an alternate: {inner_protos}"
+
+
+# ---- admission control ----
+
+ADM_PACKETS = 60000
+ADM_SEEDS = (11, 12)
+ADM_GAP_NS = 2500000000  # more than two flood windows: the first new flow after it ends flood mode
+
+ADM_V4 = {"new_flows_per_s": 2000, "new_flow_burst": 100,
+          "sources": [{"prefix_len": 32, "packets_per_s": 3000, "packet_burst": 40},
+                      {"prefix_len": 24, "new_flows_per_s": 2000, "new_flow_burst": 40}]}
+ADM_V6 = {"new_flows_per_s": 1000, "new_flow_burst": 50,
+          "sources": [{"prefix_len": 64, "packets_per_s": 2000, "packet_burst": 30},
+                      {"prefix_len": 48, "new_flows_per_s": 1000, "new_flow_burst": 20}]}
+
+ADM_CONFIG = {
+    "node": CONFIG["node"],
+    "vips": [
+        dict(CONFIG["vips"][0], admission=ADM_V4),
+        dict(CONFIG["vips"][1], admission={"new_flows_per_s": 300, "new_flow_burst": 10}),
+        dict(CONFIG["vips"][2], admission=ADM_V6),
+        CONFIG["vips"][3],
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def adm_replays(opts, workdir):
+    """Both replays of two pktgen mixes ADM_GAP_NS apart under ADM_CONFIG."""
+    require_root("BPF and DPDK EAL")
+    mixes = []
+    for seed in ADM_SEEDS:
+        path = os.path.join(workdir, f"adm-mix{seed}.pcap")
+        run([opts.pktgen, "--out", path, "--packets", str(ADM_PACKETS), "--seed", str(seed)])
+        mixes.append(read_pcap(path))
+    first, second = mixes
+    shift = first[-1][0] + ADM_GAP_NS - second[0][0]
+    pcap_in = os.path.join(workdir, "adm-in.pcap")
+    write_pcap(pcap_in, first + [(ts + shift, frame) for ts, frame in second], nanoseconds=True)
+    return replay_both(opts, workdir, "adm-", ADM_CONFIG, pcap_in)
+
+
+def test_admission_same_verdicts(adm_replays):
+    dpdk_lines, xdp_lines = adm_replays["dpdk"][0], adm_replays["xdp"][0]
+    assert len(dpdk_lines) == len(xdp_lines) == 2 * ADM_PACKETS
+    compare_verdicts(dpdk_lines, xdp_lines)
+    # What the comparison covered, on the DPDK side (equal to the XDP one).
+    # Flood mode of the UDP VIP, whose every new flow asks the budget (no
+    # mid-stream UDP): entered in each mix, left in the gap between them.
+    reasons, stateless, udp_new = {}, 0, ([], [])
+    for line in dpdk_lines:
+        v = json.loads(line)
+        if v.get("reason") in ("source_rate_limited", "source_new_flows_limited"):
+            reasons[v["reason"]] = reasons.get(v["reason"], 0) + 1
+        stateless += bool(v.get("stateless"))
+        if v.get("vip") == "10.0.0.10:80/udp" and (v.get("new_flow") or v.get("stateless")):
+            udp_new[v["i"] >= ADM_PACKETS].append(bool(v.get("stateless")))
+    print(f"source-limit drops {reasons}, stateless forwards {stateless}; UDP VIP new flows "
+          f"per mix (stateless/all): {[(sum(m), len(m)) for m in udp_new]}")
+    assert reasons.get("source_rate_limited", 0) > 100, reasons
+    assert reasons.get("source_new_flows_limited", 0) > 100, reasons
+    assert stateless > 1000, stateless
+    first, second = udp_new
+    assert not first[0] and any(first), "the first mix enters flood mode"
+    assert not second[0] and any(second), "the gap ended flood mode, the second mix enters it"
+
+
+def test_admission_same_output_frames(adm_replays):
+    dpdk_frames, xdp_frames = adm_replays["dpdk"][1], adm_replays["xdp"][1]
+    assert len(dpdk_frames) == len(xdp_frames)
+    compare_frames(dpdk_frames, xdp_frames)

@@ -8,6 +8,9 @@ its own (nothing leaves it):
   - counters maps ("counters", "vip_counters") pinned with another value
     size: the agent replaces them, says so on stderr once per map, starts,
     serves counters.get, and the pins then have the program's layout;
+  - admission control's state, replaceable as the counters are: the source
+    sketch ("source_cells") pinned for another number of CPUs (fewer
+    entries) is replaced the same way;
   - a map that holds state ("node") pinned with another layout: the agent
     refuses to start (exit status not 0) rather than lose that state, and
     leaves the pin as it was.
@@ -64,6 +67,7 @@ def test_counters_pinned_with_another_layout_are_replaced(opts, rig):
     os.mkdir(pin_dir)
     pin_map(os.path.join(pin_dir, "counters"), "percpu_array", 4, 8, 1, "counters")
     pin_map(os.path.join(pin_dir, "vip_counters"), "percpu_array", 4, 16, 256, "vip_counters")
+    pin_map(os.path.join(pin_dir, "source_cells"), "array", 4, 16, 1024, "source_cells")
     proc, sock, err = start_agent(opts, rig, pin_dir)
     try:
         jsonrpc.connect_when_ready(sock, proc, timeout=60, what="edgelb-xdp").close()
@@ -72,12 +76,15 @@ def test_counters_pinned_with_another_layout_are_replaced(opts, rig):
         for name in ("counters", "vip_counters"):
             info = map_info(os.path.join(pin_dir, name))
             assert info["bytes_value"] not in (8, 16), (name, info)
+        # One sketch of 4 x 2^16 cells per possible CPU.
+        info = map_info(os.path.join(pin_dir, "source_cells"))
+        assert info["max_entries"] >= 4 << 16 and info["max_entries"] % (4 << 16) == 0, info
     finally:
         stop_and_collect(proc)
     err.seek(0)
     text = err.read()
     assert proc.returncode == 0, text
-    for name in ("counters", "vip_counters"):
+    for name in ("counters", "vip_counters", "source_cells"):
         lines = [l for l in text.splitlines()
                  if f"{pin_dir}/{name} was pinned by a version with another layout" in l]
         assert len(lines) == 1, text

@@ -32,6 +32,15 @@
  * (no alternate); on, flows learned mid-stream (every packet carries the
  * alternate).
  *
+ * With --admission, only this instead (docs/adversarial.md, "XDP"): admission
+ * control (issue 18) on the real clock, alternated round by round: 65,536
+ * established flows of a VIP without admission control and of one with
+ * every limit configured (none reached); a SYN flood from 2^20 spoofed
+ * sources to the latter (flood mode); and the established flows
+ * interleaved 1:1 with that flood, whose cost against the mean of the two
+ * alone is the interference ratio (1.00: the flood costs only its own
+ * packets). The limits are edgelb-bench --adversarial's.
+ *
  * With --katran KATRAN.o KATRAN-UNCAPPED.o, only this instead (README,
  * "XDP"; tools/xdp-katran-compare builds the two objects from a Katran
  * checkout outside this tree): Katran's balancer and edgelb side by side
@@ -156,7 +165,7 @@ static uint64_t fc_now_ns(void)
 static int fc_fill(struct xdp_dataplane *dp, uint32_t n, const uint32_t *slots, uint32_t n_slots)
 {
 	uint32_t ncpu = (uint32_t)dp->flows.n;
-	struct elb_xdp_flow_id *keys = calloc(FC_BATCH, sizeof(*keys));
+	struct elb_flow_id *keys = calloc(FC_BATCH, sizeof(*keys));
 	struct elb_xdp_flow *values = calloc(FC_BATCH, sizeof(*values));
 	uint32_t expiry = elb_flow_tick(fc_now_ns()) + elb_flow_ms_to_ticks(3600000);
 	int rc = 0;
@@ -176,7 +185,7 @@ static int fc_fill(struct xdp_dataplane *dp, uint32_t n, const uint32_t *slots, 
 			memset(values, 0, FC_BATCH * sizeof(*values));
 			for (; count < FC_BATCH && i < n; count++, i += ncpu) {
 				uint32_t slot = slots[i % n_slots];
-				struct elb_xdp_flow_id *key = &keys[count];
+				struct elb_flow_id *key = &keys[count];
 				struct elb_xdp_flow *f = &values[count];
 
 				/* To 10.100.0.1:80/tcp, the only VIP of the config:
@@ -424,16 +433,11 @@ static int bench_second_chance(void)
 	return 0;
 }
 
-/* The main benchmark's configuration: VIP 10.100.0.1:80/tcp and the
- * rate-limited 10.100.0.2:80/tcp, 100 backends each (10.200.0.1-100). */
-static struct elb_dp_config *main_config(void)
+/* The configuration fmt names with its two VIPs' backends (%s, each
+ * 10.200.0.1-100) and, between them, the text between (%s, before the
+ * second); NULL after saying why. */
+static struct elb_dp_config *config_of(const char *fmt, const char *between)
 {
-	static const char head[] =
-		"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
-		" \"vips\": [{\"address\": \"10.100.0.1\", \"port\": 80, \"protocol\": \"tcp\","
-		"  \"backends\": [%s]},"
-		" {\"address\": \"10.100.0.2\", \"port\": 80, \"protocol\": \"tcp\","
-		"  \"rate_limit\": {\"packets_per_s\": 1000, \"packet_burst\": 10}, \"backends\": [%s]}]}";
 	struct elb_dp_config *cfg = NULL;
 	struct elb_dp_err err;
 	char backends[100 * 32], *json;
@@ -442,14 +446,225 @@ static struct elb_dp_config *main_config(void)
 	for (int i = 0; i < 100; i++)
 		off += (size_t)snprintf(backends + off, sizeof(backends) - off,
 					"%s{\"address\": \"10.200.0.%d\"}", i ? "," : "", i + 1);
-	json = malloc(sizeof(head) + 2 * off);
+	json = malloc(strlen(fmt) + strlen(between) + 2 * off + 1);
 	if (json == NULL)
 		return NULL;
-	sprintf(json, head, backends, backends);
+	sprintf(json, fmt, backends, between, backends);
 	if (elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0)
 		fprintf(stderr, "config: %s\n", err.text);
 	free(json);
 	return cfg;
+}
+
+/* The main benchmark's configuration: VIP 10.100.0.1:80/tcp and the
+ * rate-limited 10.100.0.2:80/tcp, 100 backends each (10.200.0.1-100). */
+static struct elb_dp_config *main_config(void)
+{
+	static const char head[] =
+		"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
+		" \"vips\": [{\"address\": \"10.100.0.1\", \"port\": 80, \"protocol\": \"tcp\","
+		"  \"backends\": [%s]},%s"
+		" {\"address\": \"10.100.0.2\", \"port\": 80, \"protocol\": \"tcp\","
+		"  \"rate_limit\": {\"packets_per_s\": 1000, \"packet_burst\": 10}, \"backends\": [%s]}]}";
+
+	return config_of(head, "");
+}
+
+/* ---- --admission ------------------------------------------------------------------------ */
+
+/* VIP 10.100.0.1:80/tcp without admission control and 10.100.0.3:80/tcp,
+ * with_admission with edgelb-bench --adversarial's limits: packets/s per
+ * /32 far above what an established source sends, 100 new flows/s per /24
+ * and a budget of 10,000 new flows/s (a flood under BPF_PROG_TEST_RUN is
+ * far above it); 100 backends each. As there, the established flows are
+ * learned before the limits are set (they come from one /24). */
+static struct elb_dp_config *adm_config(bool with_admission)
+{
+	static const char head[] =
+		"{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": \"02:00:00:00:00:fe\"},"
+		" \"vips\": [{\"address\": \"10.100.0.1\", \"port\": 80, \"protocol\": \"tcp\","
+		"  \"backends\": [%s]},"
+		" {\"address\": \"10.100.0.3\", \"port\": 80, \"protocol\": \"tcp\", %s"
+		"  \"backends\": [%s]}]}";
+	static const char admission[] =
+		"  \"admission\": {\"new_flows_per_s\": 10000, \"new_flow_burst\": 1000, \"sources\": ["
+		"   {\"prefix_len\": 32, \"packets_per_s\": 10000000, \"packet_burst\": 100000},"
+		"   {\"prefix_len\": 24, \"new_flows_per_s\": 100, \"new_flow_burst\": 50}]},";
+
+	return config_of(head, with_admission ? admission : "");
+}
+
+#define ADM_SPOOFED (1u << 20)
+#define ADM_FLOWS (1u << 16)
+
+/* n SYNs to 10.100.0.3 from n distinct sources from base on (each its own
+ * /32, nearly each its own /24), as edgelb-bench's spoofed flood. */
+static uint8_t *adm_spoofed_syns(uint32_t n, uint32_t base)
+{
+	uint8_t *f = malloc((size_t)n * BENCH_FRAME_LEN);
+
+	for (uint32_t k = 0; f && k < n; k++)
+		bench_frame_ipv4_tcp(f + (size_t)k * BENCH_FRAME_LEN, base + k * 257u,
+				     (uint16_t)(1024 + (k & 0x7fff)), 0x0a640003, ELB_TCP_SYN);
+	return f;
+}
+
+/* A stream: the frames of a (na of them) or, with b, a's and b's (nb)
+ * alternately; *cursor counts the stream's packets, so that each run goes
+ * on where the last stopped (a flood's sources unseen for as long as b
+ * lasts). */
+struct adm_stream {
+	const uint8_t *a, *b;
+	uint32_t na, nb;
+	uint64_t cursor;
+};
+
+static const uint8_t *adm_next(struct adm_stream *st)
+{
+	uint64_t k = st->cursor++;
+
+	if (st->b == NULL)
+		return st->a + (size_t)(k % st->na) * BENCH_FRAME_LEN;
+	if (k % 2)
+		return st->b + (size_t)((k / 2) % st->nb) * BENCH_FRAME_LEN;
+	return st->a + (size_t)((k / 2) % st->na) * BENCH_FRAME_LEN;
+}
+
+/* Median over RUNS runs of CALLS packets of the stream: ns per packet. */
+static double adm_median(int prog_fd, struct adm_stream *st)
+{
+	double ns[RUNS];
+	uint32_t action;
+
+	for (int r = 0; r < RUNS; r++) {
+		uint64_t total = 0;
+
+		for (uint32_t i = 0; i < CALLS; i++)
+			total += run_frame(prog_fd, adm_next(st), &action);
+		ns[r] = (double)total / CALLS;
+	}
+	qsort(ns, RUNS, sizeof(ns[0]), cmp_double);
+	return ns[RUNS / 2];
+}
+
+/* The least of the rounds' figures, kept in *best. */
+static void adm_keep_min(double *best, double ns)
+{
+	if (*best == 0 || ns < *best)
+		*best = ns;
+}
+
+static int bench_admission(void)
+{
+	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
+	struct elb_dp_config *cfg = adm_config(false), *limits = adm_config(true);
+	struct bench_floor *floor_skel;
+	char text[ELB_DP_APPLY_ERR_MAX] = "";
+	uint8_t *plain, *limited, *syns, *mix_syns, *one;
+	double empty = 0, bare = 0, lim = 0, flood = 0, mix = 0;
+	uint64_t stateless = 0, entries = 0, new_flows_limited = 0, est_forwarded = 0;
+	uint32_t action = 0, index = 1;
+	int prog, ncpu = libbpf_num_possible_cpus();
+
+	if (cfg == NULL || limits == NULL || ncpu <= 0)
+		return 1;
+	if (load_with_floor(&dp, BENCH_XDP_FLOWS, &cfg, 1, &floor_skel))
+		return 1;
+	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
+	one = bench_make_frames(1, 0x0a640001, ELB_TCP_ACK, true);
+	plain = bench_make_frames(ADM_FLOWS, 0x0a640001, ELB_TCP_ACK, false);
+	limited = bench_make_frames(ADM_FLOWS, 0x0a640003, ELB_TCP_ACK, false);
+	syns = adm_spoofed_syns(ADM_SPOOFED, 0x20000000u);
+	mix_syns = adm_spoofed_syns(ADM_SPOOFED, 0x30000000u);
+	if (!one || !plain || !limited || !syns || !mix_syns)
+		return 1;
+	/* The established flows, learned before the flood (mid-stream ACKs:
+	 * entries, never a budget's). */
+	run_once(prog, plain, ADM_FLOWS, ADM_FLOWS, &action);
+	run_once(prog, limited, ADM_FLOWS, ADM_FLOWS, &action);
+	if (xdp_ops.apply(&dp, limits, 2, text, sizeof(text))) {
+		fprintf(stderr, "edgelb-xdp-bench: the limits: %s\n", text);
+		return 1;
+	}
+
+	printf("# edgelb-xdp-bench --admission: ns per packet under BPF_PROG_TEST_RUN, real clock; "
+	       "least of 3 rounds, alternated\n\n");
+	{
+		struct adm_stream bare_st = {.a = plain, .na = ADM_FLOWS};
+		struct adm_stream lim_st = {.a = limited, .na = ADM_FLOWS};
+		struct adm_stream flood_st = {.a = syns, .na = ADM_SPOOFED};
+		struct adm_stream mix_st = {.a = limited, .na = ADM_FLOWS, .b = mix_syns,
+					    .nb = ADM_SPOOFED};
+
+		/* The established flows with the limits in force: all forwarded. */
+		run_once(prog, limited, ADM_FLOWS, ADM_FLOWS, &action);
+		for (uint32_t i = 0; i < ADM_FLOWS; i++) {
+			run_frame(prog, limited + (size_t)i * BENCH_FRAME_LEN, &action);
+			est_forwarded += action == XDP_TX;
+		}
+		for (int r = 0; r < 3; r++) {
+			adm_keep_min(&empty, median_ns(bpf_program__fd(floor_skel->progs.floor_pass),
+						       one, 1));
+			/* Which of the two goes first alternates: neither
+			 * always finds the other's cache lines. */
+			if (r % 2) {
+				adm_keep_min(&lim, adm_median(prog, &lim_st));
+				adm_keep_min(&bare, adm_median(prog, &bare_st));
+			} else {
+				adm_keep_min(&bare, adm_median(prog, &bare_st));
+				adm_keep_min(&lim, adm_median(prog, &lim_st));
+			}
+			adm_keep_min(&flood, adm_median(prog, &flood_st));
+			adm_keep_min(&mix, adm_median(prog, &mix_st));
+		}
+	}
+	{
+		size_t stride = xdp_percpu_stride(sizeof(struct elb_flow_budget_state));
+		size_t wstride = xdp_percpu_stride(sizeof(struct elb_worker_counters));
+		uint8_t *v = calloc((size_t)ncpu, stride > wstride ? stride : wstride);
+		uint32_t zero = 0;
+
+		if (v && bpf_map_lookup_elem(bpf_map__fd(dp.skel->maps.flow_budgets), &index, v) == 0)
+			for (int c = 0; c < ncpu; c++) {
+				const struct elb_flow_budget_state *b =
+					(const void *)(v + (size_t)c * stride);
+
+				stateless += b->flood_flows;
+				entries += b->flood_entries;
+			}
+		if (v && bpf_map_lookup_elem(bpf_map__fd(dp.skel->maps.counters), &zero, v) == 0)
+			for (int c = 0; c < ncpu; c++)
+				new_flows_limited += ((const struct elb_worker_counters *)(const void *)(
+							      v + (size_t)c * wstride))
+							     ->drops[ELB_REASON_SOURCE_NEW_FLOWS_LIMITED];
+		free(v);
+	}
+	printf("| case | ns/pkt | above the empty program | note |\n|---|---|---|---|\n");
+	printf("| empty program, XDP_PASS (the harness) | %.0f | - | |\n", empty);
+	printf("| 65536 established flows, VIP without admission control | %.0f | %.0f | |\n",
+	       bare, bare - empty);
+	printf("| the same flows, VIP with every limit configured (none reached) | %.0f | %.0f | "
+	       "x%.2f the VIP without, above the empty program; %llu of %u forwarded |\n",
+	       lim, lim - empty, (lim - empty) / (bare - empty), (unsigned long long)est_forwarded,
+	       ADM_FLOWS);
+	printf("| SYN flood from 2^20 spoofed sources (flood mode) | %.0f | %.0f | flood mode "
+	       "entered %llu times, %llu SYNs forwarded without an entry, %llu dropped over a "
+	       "/24's new flows/s |\n",
+	       flood, flood - empty, (unsigned long long)entries, (unsigned long long)stateless,
+	       (unsigned long long)new_flows_limited);
+	printf("| established flows and the flood interleaved 1:1 | %.0f | %.0f | interference "
+	       "%.2f (mixed / mean of the two alone, above the empty program; 1.00 = none) |\n",
+	       mix, mix - empty, (mix - empty) / ((lim - empty + flood - empty) / 2));
+	bench_floor__destroy(floor_skel);
+	xdp_dataplane_close(&dp);
+	elb_dp_config_free(cfg);
+	elb_dp_config_free(limits);
+	free(one);
+	free(plain);
+	free(limited);
+	free(syns);
+	free(mix_syns);
+	return 0;
 }
 
 /* ---- --katran ---------------------------------------------------------------------------- */
@@ -783,10 +998,12 @@ int main(int argc, char **argv)
 		return bench_flow_count();
 	if (argc == 2 && strcmp(argv[1], "--second-chance") == 0)
 		return bench_second_chance();
+	if (argc == 2 && strcmp(argv[1], "--admission") == 0)
+		return bench_admission();
 	if (argc == 4 && strcmp(argv[1], "--katran") == 0)
 		return bench_katran(argv[2], argv[3]);
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance | --katran "
+		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance | --admission | --katran "
 				"KATRAN.o KATRAN-UNCAPPED.o]\n");
 		return 2;
 	}

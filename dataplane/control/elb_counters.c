@@ -65,6 +65,9 @@ void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker 
 		to->replies += from->replies;
 		for (int r = 0; r < ELB_REASON_COUNT; r++)
 			to->drops[r] += from->drops[r];
+		for (int s = 0; s < ELB_PREFIX_SCOPES; s++)
+			for (int a = 0; a < ELB_PREFIX_ACTIONS; a++)
+				to->prefix_matches[s][a] += from->prefix_matches[s][a];
 		/* Budget state, where the dataplane keeps it for this worker. */
 		if (w->flow_budgets != NULL && w->flow_budgets[i].gen == snap->vips[i].gen) {
 			const struct elb_flow_budget_state *b = &w->flow_budgets[i];
@@ -111,6 +114,27 @@ static cJSON *drops_json(const uint64_t *drops)
 	return o;
 }
 
+/* {"vip": {"allowed": N, "denied": N}, "node": {...}}: the packets each
+ * scope's rules decided (docs/prefix-lists.md). */
+static cJSON *prefix_matches_json(const uint64_t (*matches)[ELB_PREFIX_ACTIONS])
+{
+	static const char *const scope_names[ELB_PREFIX_SCOPES] = {
+		[ELB_PREFIX_SCOPE_VIP] = "vip",
+		[ELB_PREFIX_SCOPE_NODE] = "node",
+	};
+	cJSON *o = cJSON_CreateObject();
+
+	for (int s = 0; o && s < ELB_PREFIX_SCOPES; s++) {
+		cJSON *scope = cJSON_AddObjectToObject(o, scope_names[s]);
+
+		if (scope == NULL)
+			break;
+		elb_dp_json_add_u64(scope, "allowed", matches[s][ELB_PREFIX_ALLOW - 1]);
+		elb_dp_json_add_u64(scope, "denied", matches[s][ELB_PREFIX_DENY - 1]);
+	}
+	return o;
+}
+
 static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snapshot *snap,
 		       const struct elb_vip *v)
 {
@@ -139,6 +163,7 @@ static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snap
 		elb_dp_json_add_u64(flood, "stateless_flows", f->flows);
 	}
 	cJSON_AddItemToObject(o, "drops", drops_json(c->drops));
+	cJSON_AddItemToObject(o, "prefixes", prefix_matches_json(c->prefix_matches));
 	backends = cJSON_AddArrayToObject(o, "backends");
 	for (uint32_t s = 0; backends && s < snap->n_backend_slots; s++) {
 		const struct elb_backend_slot *b = &snap->backends[s];

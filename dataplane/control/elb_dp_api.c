@@ -1145,7 +1145,8 @@ static int method_flow_explain(void *ctx, const cJSON *params, cJSON **result,
 		goto out;
 	}
 	r = cJSON_CreateObject();
-	if (r == NULL || elb_explain_render(r, snap, frame, (uint32_t)len, run, cJSON_IsTrue(output)))
+	if (r == NULL || elb_explain_render(r, snap, elb_dp_api_prefixes(api), frame,
+					    (uint32_t)len, run, cJSON_IsTrue(output)))
 		goto nomem;
 	*result = r;
 	r = NULL;

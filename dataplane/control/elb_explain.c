@@ -20,6 +20,7 @@
 #include "elb_explain.h"
 #include "elb_maglev.h"
 #include "elb_parse.h"
+#include "elb_prefixes.h"
 #include "elb_reasons.h"
 #include "elb_second_chance.h"
 #include "elb_verdicts.h"
@@ -445,8 +446,47 @@ static int admission_json(cJSON *out, const struct elb_vip *vip, const struct el
 	return 0;
 }
 
-int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_t *frame,
-		       uint32_t len, const struct elb_explain_run *run, bool with_output)
+/*
+ * "prefix": the rule that decides for the packet's client, by the reference
+ * decision over the lists in force (null when none holds it). @return
+ * whether the run agrees: a deny rule drops with source_denied, and only a
+ * deny rule does. *denied: a deny rule decided (nothing after it runs).
+ */
+static int prefix_json(cJSON *out, const struct elb_prefix_set *set, const struct elb_vip *vip,
+		       const struct elb_packet *pkt, const struct elb_pipeline_result *res,
+		       bool *consistent, bool *denied)
+{
+	struct elb_dp_vip_key key = {.addr = vip->addr, .family = vip->family, .proto = vip->proto,
+				     .port = elb_ntohs(vip->port)};
+	const struct elb_prefix_list *own = set ? elb_prefix_set_vip_list(set, &key) : NULL;
+	const struct elb_prefix_rule *rule = NULL;
+	enum elb_prefix_scope scope = ELB_PREFIX_SCOPE_NODE;
+	enum elb_prefix_action action = ELB_PREFIX_NO_MATCH;
+	bool dropped_denied = res->verdict == ELB_VERDICT_DROP &&
+			      res->reason == ELB_REASON_SOURCE_DENIED;
+	char text[ELB_PREFIX_TEXT_MAX];
+	cJSON *o;
+
+	if (set)
+		action = elb_prefix_list_decide(own ? own->rules : NULL, own ? own->n : 0,
+						set->node.rules, set->node.n, pkt->key.family,
+						&pkt->key.src, &scope, &rule);
+	*denied = action == ELB_PREFIX_DENY;
+	*consistent = *consistent && dropped_denied == *denied;
+	if (action == ELB_PREFIX_NO_MATCH)
+		return cJSON_AddNullToObject(out, "prefix") ? 0 : -ENOMEM;
+	o = cJSON_AddObjectToObject(out, "prefix");
+	if (o == NULL)
+		return -ENOMEM;
+	cJSON_AddStringToObject(o, "scope", scope == ELB_PREFIX_SCOPE_VIP ? "vip" : "node");
+	cJSON_AddStringToObject(o, "rule", elb_prefix_format(rule, text));
+	cJSON_AddStringToObject(o, "action", action == ELB_PREFIX_DENY ? "deny" : "allow");
+	return 0;
+}
+
+int elb_explain_render(cJSON *out, const struct elb_snapshot *snap,
+		       const struct elb_prefix_set *prefixes, const uint8_t *frame, uint32_t len,
+		       const struct elb_explain_run *run, bool with_output)
 {
 	const struct elb_pipeline_result *res = &run->result;
 	const struct elb_explain_flow *f = &run->flow;
@@ -501,6 +541,15 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_
 		elb_dp_json_add_u64(o, "index", v);
 		cJSON_AddBoolToObject(o, "second_chance", snap->vips[v].second_chance != 0);
 		consistent = res->vip_index == v;
+	}
+	{
+		bool denied;
+
+		if (prefix_json(out, prefixes, vip, &pkt, res, &consistent, &denied))
+			goto nomem;
+		/* Before the flow table: nothing after it ran. */
+		if (denied)
+			goto done;
 	}
 
 	hash = elb_flow_hash(&pkt.key, &snap->seed);

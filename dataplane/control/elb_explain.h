@@ -41,13 +41,18 @@
 int elb_explain_build_frame(uint8_t *frame, size_t size, const struct elb_flow_key *key,
 			    uint8_t tcp_flags, uint32_t payload_len, bool df);
 
+struct elb_prefix_set;
+
 /*
  * Add the explanation of `frame` to the empty object `out`: the shared
- * steps over `snap`, then what `run` says the dataplane did. With
- * `with_output`, the frame the dataplane would send, in hex.
+ * steps over `snap` and the prefix lists in force (`prefixes`, NULL: none;
+ * the rule is named by elb_prefix_list_decide), then what `run` says the
+ * dataplane did. With `with_output`, the frame the dataplane would send, in
+ * hex.
  * @return 0 or -ENOMEM.
  */
-int elb_explain_render(cJSON *out, const struct elb_snapshot *snap, const uint8_t *frame,
-		       uint32_t len, const struct elb_explain_run *run, bool with_output);
+int elb_explain_render(cJSON *out, const struct elb_snapshot *snap,
+		       const struct elb_prefix_set *prefixes, const uint8_t *frame, uint32_t len,
+		       const struct elb_explain_run *run, bool with_output);
 
 #endif /* ELB_EXPLAIN_H */

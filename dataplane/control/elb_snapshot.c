@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "elb_maglev.h"
+#include "elb_prefix_table.h"
+#include "elb_prefixes.h"
 #include "elb_snapshot.h"
 
 static bool vip_matches_key(const struct elb_vip *v, const struct elb_dp_vip_key *key)
@@ -29,7 +31,11 @@ void elb_snapshot_free(struct elb_snapshot *snap)
 {
 	if (snap == NULL)
 		return;
+	/* The VIPs' node scope borrows node_prefixes: only their own lists are
+	 * theirs. */
+	elb_prefix_table_put(snap->node_prefixes);
 	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
+		elb_prefix_table_put((struct elb_prefix_table *)snap->vips[i].prefixes[ELB_PREFIX_SCOPE_VIP]);
 		free((void *)snap->vips[i].maglev);
 		free((void *)snap->vips[i].maglev_previous);
 		free(snap->maglev_inputs[i].backends);
@@ -365,4 +371,59 @@ out:
 	free(prev_refs);
 	elb_snapshot_free(snap);
 	return rc;
+}
+
+/* The table of `list` (NULL or empty: none): reuse's if it was built from
+ * the same rules, else a new one. */
+static int prefix_table_for(const struct elb_prefix_list *list, struct elb_prefix_table *reuse,
+			    struct elb_prefix_table **out)
+{
+	*out = NULL;
+	if (list == NULL || list->n == 0)
+		return 0;
+	if (reuse != NULL && reuse->source == list->rules && reuse->n_rules == list->n) {
+		*out = elb_prefix_table_get(reuse);
+		return 0;
+	}
+	return elb_prefix_table_build(list->rules, list->n, out);
+}
+
+int elb_snapshot_set_prefixes(struct elb_snapshot *snap, const struct elb_snapshot *reuse,
+			      const struct elb_prefix_set *set, struct elb_dp_err *err)
+{
+	struct elb_prefix_table *node = NULL;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	rc = prefix_table_for(set ? &set->node : NULL, reuse ? reuse->node_prefixes : NULL, &node);
+	if (rc)
+		return fail(err, "prefixes.node", rc, "prefix table could not be built");
+	elb_prefix_table_put(snap->node_prefixes);
+	snap->node_prefixes = node;
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
+		struct elb_vip *v = &snap->vips[i];
+		struct elb_dp_vip_key key = {.addr = v->addr, .family = v->family, .proto = v->proto,
+					     .port = elb_ntohs(v->port)};
+		struct elb_prefix_table *own = NULL, *old = NULL;
+		uint16_t r;
+
+		if (v->maglev == NULL)
+			continue;
+		r = elb_snapshot_vip_index(reuse, &key);
+		if (r != ELB_NO_VIP)
+			old = (struct elb_prefix_table *)reuse->vips[r].prefixes[ELB_PREFIX_SCOPE_VIP];
+		rc = prefix_table_for(set ? elb_prefix_set_vip_list(set, &key) : NULL, old, &own);
+		if (rc) {
+			char name[ELB_DP_VIP_KEY_STR_MAX], field[ELB_DP_VIP_KEY_STR_MAX + 32];
+
+			snprintf(field, sizeof(field), "prefixes of VIP %s",
+				 elb_dp_vip_key_str(&key, name, sizeof(name)));
+			return fail(err, field, rc, "prefix table could not be built");
+		}
+		elb_prefix_table_put((struct elb_prefix_table *)v->prefixes[ELB_PREFIX_SCOPE_VIP]);
+		v->prefixes[ELB_PREFIX_SCOPE_VIP] = own;
+		v->prefixes[ELB_PREFIX_SCOPE_NODE] = node;
+		v->has_prefixes = own != NULL || node != NULL;
+	}
+	return 0;
 }

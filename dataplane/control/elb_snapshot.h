@@ -29,6 +29,23 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 
 void elb_snapshot_free(struct elb_snapshot *snap);
 
+struct elb_prefix_set;
+
+/*
+ * Give snap (being built, not yet published) the prefix lists of `set`
+ * (NULL: none): the node's list, and each VIP's by the VIP's key
+ * (elb_prefix_set_vip_list), as tables (elb_prefix_table.h) the snapshot
+ * holds a reference to. A table of `reuse` built from the same list of the
+ * same set is shared instead of built again: pass the snapshot in force
+ * after a configuration change (the set did not change), NULL after a
+ * change of the set. The set must outlive snap's use of it by the control
+ * path (tables keep no pointer into it but their reuse test).
+ * @return 0, or -ENOMEM (-EINVAL for a list that is not one) with err
+ *         filled; snap then holds some old and some new lists: free it.
+ */
+int elb_snapshot_set_prefixes(struct elb_snapshot *snap, const struct elb_snapshot *reuse,
+			      const struct elb_prefix_set *set, struct elb_dp_err *err);
+
 /* The snapshot's VIP matching a configured VIP key, or ELB_NO_VIP. */
 uint16_t elb_snapshot_vip_index(const struct elb_snapshot *snap, const struct elb_dp_vip_key *key);
 

@@ -10,6 +10,7 @@
 #include "elb_flow_hash_x4.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
+#include "elb_prefix_table.h"
 #include "elb_second_chance.h"
 
 /*
@@ -279,6 +280,24 @@ source_admit(struct elb_worker *w, const struct elb_snapshot *snap, const struct
 	return ELB_REASON_NONE;
 }
 
+/* The prefix lists' decision on the packet's client (key.src: for an ICMP
+ * error, the client of the flow it is about), counted in the VIP's
+ * prefix_matches. @return whether a deny rule decided. Not inlined, as
+ * source_admit: a VIP without lists never calls it. */
+static __attribute__((noinline)) bool prefix_denied(const struct elb_vip *vip,
+						    const struct elb_packet *pkt,
+						    struct elb_vip_counters *vc)
+{
+	enum elb_prefix_scope scope;
+	uint32_t v = elb_prefix_tables_decide(vip->prefixes, pkt->key.family, &pkt->key.src, &scope);
+	enum elb_prefix_action action = ELB_PREFIX_VALUE_ACTION(v);
+
+	if (action == ELB_PREFIX_NO_MATCH)
+		return false;
+	vc->prefix_matches[scope][action - 1]++;
+	return action == ELB_PREFIX_DENY;
+}
+
 /* A new flow of a VIP that has a new-flow budget: within it, or flood
  * mode. Not inlined, as source_admit. */
 static __attribute__((noinline)) enum elb_flow_admission flow_budget_admit(struct elb_worker *w,
@@ -404,6 +423,12 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	vc->rx.packets++;
 	vc->rx.bytes += pkt->l3_len;
 
+	/* Before the flow table: a denied client neither finds nor makes a
+	 * flow, and is charged to no admission limit. */
+	if (ELB_UNLIKELY(vip->has_prefixes) && prefix_denied(vip, pkt, vc)) {
+		count_drop(w, vc, res, ELB_REASON_SOURCE_DENIED, len);
+		return;
+	}
 	is_icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
 	/* The entry's state and flags are in its bucket's header: found once
 	 * from the hash, used below. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The per-packet decision of the DPDK dataplane (and of edgelb-replay and
- * edgelb-bench, which run the same code): parse, find the VIP, find the flow
- * or pick a backend with Maglev, apply the flow's rate limit, then
+ * edgelb-bench, which run the same code): parse, find the VIP, apply the
+ * prefix lists (elb_prefix_list.h), find the flow or pick a backend with
+ * Maglev, apply the flow's rate limit, then
  * encapsulate toward the backend or answer "too big". Plain C: the XDP
  * program composes the same shared pieces (parser, hash, Maglev slot, token
  * bucket, encapsulation) around BPF maps instead of these structs.
@@ -69,6 +70,9 @@ struct elb_vip {
 	uint32_t maglev_size;
 	uint32_t gen; /* this VIP's generation: a new VIP reusing the index gets a new one */
 	uint8_t second_chance; /* attach the previous owner as alternate (elb_second_chance.h) */
+	/* prefixes[] has a table: the one test a packet pays when no list
+	 * concerns this VIP. */
+	uint8_t has_prefixes;
 	const uint32_t *maglev; /* maglev_size slots of backend-slot indices or ELB_MAGLEV_EMPTY */
 	/* maglev_size entries: the backend slot that owned each Maglev slot
 	 * before the last change that moved it, ELB_MAGLEV_EMPTY when none
@@ -81,6 +85,10 @@ struct elb_vip {
 	struct elb_flow_budget flow_budget;
 	uint8_t n_source_limits;
 	struct elb_source_limit source_limits[ELB_SOURCE_LIMITS_MAX];
+	/* Prefix lists (elb_prefix_table.h) by scope: [ELB_PREFIX_SCOPE_VIP]
+	 * the VIP's own (a reference of the snapshot's), [ELB_PREFIX_SCOPE_NODE]
+	 * the node's (the snapshot's node_prefixes); NULL = no list. */
+	const struct elb_prefix_table *prefixes[ELB_PREFIX_SCOPES];
 };
 
 /* Open-addressed VIP lookup entry; vip_index ELB_NO_VIP marks a free entry. */
@@ -95,6 +103,7 @@ struct elb_vip_lookup_entry {
 };
 
 struct elb_maglev_backend;
+struct elb_prefix_table;
 
 struct elb_snapshot {
 	uint64_t epoch; /* configuration generation this snapshot was built from */
@@ -119,6 +128,9 @@ struct elb_snapshot {
 		uint32_t n;
 	} maglev_inputs[ELB_MAX_VIPS];
 	uint32_t n_maglev_reused; /* tables copied from the previous snapshot */
+	/* The node's prefix list (a reference of this snapshot's, as each
+	 * VIP's own list is: elb_snapshot_set_prefixes); NULL = none. */
+	struct elb_prefix_table *node_prefixes;
 };
 
 enum elb_verdict {

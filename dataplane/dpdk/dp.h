@@ -33,6 +33,9 @@
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
 
+struct elb_dp_config;
+struct elb_prefix_set;
+
 #define DP_MAX_WORKERS 64
 #define DP_BURST 32               /* packets per RX burst, = ELB_PIPELINE_BURST_MAX */
 #define DP_IDLE_SWEEP_BUCKETS 64  /* flow-table buckets swept per idle poll */
@@ -94,6 +97,12 @@ struct dp_context {
 	uint32_t flow_capacity;
 	uint64_t tsc_to_ns_mult; /* ns = tsc * mult >> 32 */
 	uint32_t next_gen;        /* backend-slot generations (elb_snapshot_build) */
+	/* What the snapshot in force was built from (main lcore): the config
+	 * and its epoch (kept alive by the API until the next apply), and the
+	 * prefix lists (likewise until the next apply_prefixes; NULL: none). */
+	const struct elb_dp_config *config;
+	uint64_t epoch;
+	const struct elb_prefix_set *prefixes;
 	struct {
 		struct elb_snapshot *snap;
 		uint64_t token;

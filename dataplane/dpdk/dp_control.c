@@ -4,9 +4,9 @@
  * old snapshots, reporting counters and status. Control path: allocates
  * and may take milliseconds (Maglev builds); never runs on a worker.
  *
- * A change is applied whole or not at all: the new snapshot is built aside
- * (any error leaves the old one in force), published with one release store
- * of the pointer, and the old one is freed only once every worker has
+ * A change (of the config or of the prefix lists) is applied whole or not
+ * at all: the new snapshot is built aside (any error leaves the old one in
+ * force), published with one release store of the pointer, and the old one is freed only once every worker has
  * reported a quiescent state after the store (rte_rcu_qsbr), i.e. no worker
  * can still be reading it. Workers never wait for any of this, so no packet
  * is dropped or delayed because a change is in flight.
@@ -23,6 +23,7 @@
 #include "elb_counters.h"
 #include "elb_dp_api.h"
 #include "elb_flow_count.h"
+#include "elb_prefixes.h"
 #include "elb_snapshot.h"
 
 void dp_reclaim(struct dp_context *ctx, bool wait)
@@ -76,6 +77,26 @@ int dp_publish_initial(struct dp_context *ctx)
 	return publish(ctx, snap);
 }
 
+/* The snapshot of config with the prefix lists of set, continuing from the
+ * one in force; its prefix tables are shared when the set is the one it was
+ * built with (same_set). */
+static int build(struct dp_context *ctx, const struct elb_dp_config *config, uint64_t epoch,
+		 const struct elb_prefix_set *set, bool same_set, struct elb_snapshot **out,
+		 struct elb_dp_err *e)
+{
+	struct elb_snapshot *cur = atomic_load(&ctx->snapshot), *next = NULL;
+	int rc = elb_snapshot_build(config, cur, epoch, &ctx->next_gen, &next, e);
+
+	if (rc == 0)
+		rc = elb_snapshot_set_prefixes(next, same_set ? cur : NULL, set, e);
+	if (rc) {
+		elb_snapshot_free(next);
+		return rc;
+	}
+	*out = next;
+	return 0;
+}
+
 static int dp_apply(void *arg, const struct elb_dp_config *config, uint64_t epoch, char *err,
 		    size_t errlen)
 {
@@ -90,12 +111,40 @@ static int dp_apply(void *arg, const struct elb_dp_config *config, uint64_t epoc
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
 	}
-	rc = elb_snapshot_build(config, atomic_load(&ctx->snapshot), epoch, &ctx->next_gen, &next,
-				&e);
+	rc = build(ctx, config, epoch, ctx->prefixes, true, &next, &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
 		return rc;
 	}
+	ctx->config = config;
+	ctx->epoch = epoch;
+	return publish(ctx, next);
+}
+
+/*
+ * New prefix lists: the snapshot in force built again from the same
+ * config (its Maglev tables copied, slots and generations kept: the same
+ * forwarding state) with tables of the new lists, published as a config
+ * change is, so workers see the old lists or the new.
+ */
+static int dp_apply_prefixes(void *arg, const struct elb_prefix_set *set, char *err,
+			     size_t errlen)
+{
+	struct dp_context *ctx = arg;
+	struct elb_snapshot *next = NULL;
+	struct elb_dp_err e;
+	int rc;
+
+	if (ctx->config == NULL) {
+		snprintf(err, errlen, "no configuration applied yet");
+		return -EAGAIN;
+	}
+	rc = build(ctx, ctx->config, ctx->epoch, set, false, &next, &e);
+	if (rc) {
+		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
+		return rc;
+	}
+	ctx->prefixes = set;
 	return publish(ctx, next);
 }
 
@@ -238,6 +287,7 @@ const struct elb_dp_ops dp_ops = {
 	.snapshot = dp_snapshot,
 	.flow_counts = dp_flow_counts,
 	.explain = dp_explain,
+	.apply_prefixes = dp_apply_prefixes,
 };
 
 void dp_print_counters(struct dp_context *ctx)

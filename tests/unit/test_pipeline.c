@@ -22,6 +22,7 @@
 
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
+#include "elb_prefix_table.h"
 #include "elb_test.h"
 #include "elb_test_frames.h"
 #include "test_maglev_fill.h"
@@ -1148,6 +1149,236 @@ static void test_icmp_error_follows_flow(void)
 	fx_fini(&fx);
 }
 
+/* ---- prefix lists ------------------------------------------------------------------------ */
+
+/* One IPv4 rule (host-order address, already a network). */
+static struct elb_prefix_rule prefix4(uint32_t addr, uint8_t len, uint8_t action)
+{
+	struct elb_prefix_rule r = {.family = ELB_AF_INET, .len = len, .action = action};
+
+	r.addr.v4 = htonl(addr);
+	return r;
+}
+
+/* A copy of src with the node's list and VIP 0's own list (NULL: none) as
+ * the control thread would attach them. */
+static struct elb_snapshot *snap_with_prefixes(struct fixture *fx, const struct elb_snapshot *src,
+					       struct elb_prefix_table *node,
+					       struct elb_prefix_table *vip)
+{
+	struct elb_snapshot *s = snap_clone(fx, src);
+
+	s->node_prefixes = node;
+	s->vips[0].prefixes[ELB_PREFIX_SCOPE_NODE] = node;
+	s->vips[0].prefixes[ELB_PREFIX_SCOPE_VIP] = vip;
+	s->vips[0].has_prefixes = node != NULL || vip != NULL;
+	return s;
+}
+
+static void assert_prefix_matches(const struct fixture *fx, uint64_t vip_allow, uint64_t vip_deny,
+				  uint64_t node_allow, uint64_t node_deny)
+{
+	const struct elb_vip_counters *vc = &fx->w.vip_counters[0];
+
+	CU_ASSERT_EQUAL(vc->prefix_matches[ELB_PREFIX_SCOPE_VIP][ELB_PREFIX_ALLOW - 1], vip_allow);
+	CU_ASSERT_EQUAL(vc->prefix_matches[ELB_PREFIX_SCOPE_VIP][ELB_PREFIX_DENY - 1], vip_deny);
+	CU_ASSERT_EQUAL(vc->prefix_matches[ELB_PREFIX_SCOPE_NODE][ELB_PREFIX_ALLOW - 1], node_allow);
+	CU_ASSERT_EQUAL(vc->prefix_matches[ELB_PREFIX_SCOPE_NODE][ELB_PREFIX_DENY - 1], node_deny);
+}
+
+/*
+ * Node list: deny 198.51.100.0/24 (the clients), allow 198.51.100.128/25
+ * inside it, deny 203.0.113.0/24 (the router). VIP list (later): allow
+ * 198.51.100.0/28. A flow of CLIENT (198.51.100.10) is established before
+ * any list; then:
+ *   - its packets are dropped (source_denied) though its entry exists,
+ *     and a new client of the /24 makes no entry;
+ *   - 198.51.100.200 (the /25) and 192.0.2.50 (no rule) are forwarded;
+ *   - with the VIP's allow, CLIENT's flow goes on to its backend, the
+ *     node's deny still drops 198.51.100.20;
+ *   - an ICMP error from the (denied) router about CLIENT's flow is decided
+ *     as CLIENT.
+ * Counters exact at each step.
+ */
+static void test_prefix_lists(void)
+{
+	struct elb_prefix_rule node_rules[] = {
+		prefix4(0xc6336400u, 24, ELB_PREFIX_DENY),  /* 198.51.100.0/24 */
+		prefix4(0xc6336480u, 25, ELB_PREFIX_ALLOW), /* 198.51.100.128/25 */
+		prefix4(0xcb007100u, 24, ELB_PREFIX_DENY),  /* 203.0.113.0/24 */
+	};
+	struct elb_prefix_rule vip_rules[] = {prefix4(0xc6336400u, 28, ELB_PREFIX_ALLOW)};
+	struct elb_prefix_table *node = NULL, *vip = NULL;
+	struct elb_snapshot *s2, *s3;
+	struct elb_pipeline_result res;
+	struct fixture fx;
+	uint8_t *buf = buf_new();
+	uint8_t *f = buf + HEADROOM;
+	uint32_t slot, len;
+
+	fx_init(&fx, ELB_MAGLEV_DEFAULT_SIZE);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_table_build(node_rules, 3, &node), 0);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_table_build(vip_rules, 1, &vip), 0);
+	res = send_tcp(&fx, fx.snap, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0);
+	res = send_tcp(&fx, fx.snap, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_ACK, 0, true, T0);
+	CU_ASSERT_EQUAL_FATAL(res.verdict, ELB_VERDICT_FORWARD);
+	slot = res.backend_slot;
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, 1);
+	assert_prefix_matches(&fx, 0, 0, 0, 0);
+
+	s2 = snap_with_prefixes(&fx, fx.snap, node, NULL);
+	/* The established flow's packets: dropped, its entry left as it was. */
+	for (int i = 0; i < 3; i++) {
+		res = send_tcp(&fx, s2, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_ACK, 10, true,
+			       T0 + 1000);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+		CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_DENIED);
+		CU_ASSERT_EQUAL(res.new_flow, 0);
+	}
+	/* A new client of the /24: no entry. */
+	res = send_tcp(&fx, s2, 0xc6336414u, 40001, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0 + 1000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_DENIED);
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, 1);
+	CU_ASSERT_EQUAL(fx.w.flows.stats.occupancy, 1);
+	CU_ASSERT_EQUAL(fx.w.counters.new_flows, 1);
+	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_SOURCE_DENIED], 4);
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].drops[ELB_REASON_SOURCE_DENIED], 4);
+	CU_ASSERT_EQUAL(fx.w.counters.verdicts[ELB_VERDICT_DROP].packets, 4);
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].rx.packets, 6);
+	assert_prefix_matches(&fx, 0, 0, 0, 4);
+
+	/* The allowed /25 and an address no rule holds: forwarded, new flows. */
+	res = send_tcp(&fx, s2, 0xc63364c8u, 40002, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0 + 2000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	res = send_tcp(&fx, s2, 0xc0000232u, 40003, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0 + 2000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, 3);
+	assert_prefix_matches(&fx, 0, 0, 1, 4);
+
+	/* The VIP's allow overrides the node's deny, for CLIENT's /28 only:
+	 * its flow is where it was. */
+	s3 = snap_with_prefixes(&fx, fx.snap, node, vip);
+	res = send_tcp(&fx, s3, CLIENT, 40000, VIP_ADDR, 80, ELB_TCP_ACK, 10, true, T0 + 3000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(res.backend_slot, slot);
+	CU_ASSERT_EQUAL(res.new_flow, 0);
+	res = send_tcp(&fx, s3, 0xc6336414u, 40001, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0 + 3000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_DENIED);
+	assert_prefix_matches(&fx, 1, 0, 1, 5);
+
+	/* An ICMP error from the router (in a denied /24) about CLIENT's flow:
+	 * the client decides. Allowed by the VIP's list, dropped by the node's. */
+	len = build_icmp_error(f, 40000);
+	elb_pipeline_run(&fx.w, s3, f, len, HEADROOM, T0 + 4000, &res);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(res.backend_slot, slot);
+	memset(buf, SENTINEL, BUF_SIZE);
+	len = build_icmp_error(f, 40000);
+	elb_pipeline_run(&fx.w, s2, f, len, HEADROOM, T0 + 4000, &res);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_DENIED);
+	assert_prefix_matches(&fx, 2, 0, 1, 6);
+	CU_ASSERT_EQUAL(fx.w.counters.drops[ELB_REASON_SOURCE_DENIED], 6);
+	CU_ASSERT_EQUAL(fx.w.vip_counters[0].drops[ELB_REASON_SOURCE_DENIED], 6);
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, 3);
+
+	/* A VIP list that denies everything but its allow: the VIP's deny. */
+	elb_prefix_table_put(vip);
+	{
+		struct elb_prefix_rule only[] = {prefix4(0, 0, ELB_PREFIX_DENY),
+						 prefix4(0xc0000200u, 24, ELB_PREFIX_ALLOW)};
+
+		CU_ASSERT_EQUAL_FATAL(elb_prefix_table_build(only, 2, &vip), 0);
+	}
+	s3 = snap_with_prefixes(&fx, fx.snap, NULL, vip);
+	res = send_tcp(&fx, s3, 0xc63364c8u, 40002, VIP_ADDR, 80, ELB_TCP_ACK, 0, true, T0 + 5000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_DROP);
+	CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_DENIED);
+	res = send_tcp(&fx, s3, 0xc0000232u, 40003, VIP_ADDR, 80, ELB_TCP_ACK, 0, true, T0 + 5000);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	assert_prefix_matches(&fx, 3, 1, 1, 6);
+
+	elb_prefix_table_put(node);
+	elb_prefix_table_put(vip);
+	free(buf);
+	fx_fini(&fx);
+}
+
+/* A denied source is charged to no admission limit: its new flows do not
+ * use the VIP's new-flow budget (1 new flow, no refill in the test's time)
+ * nor its /24's (1 new flow). */
+static void test_prefix_deny_before_admission(void)
+{
+	struct elb_prefix_rule rules[] = {prefix4(0xc6336400u, 25, ELB_PREFIX_DENY)};
+	struct elb_prefix_table *node = NULL;
+	struct elb_pipeline_result res;
+	struct elb_snapshot *s2;
+	struct elb_vip *vip;
+	struct fixture fx;
+
+	fx_init(&fx, ELB_MAGLEV_DEFAULT_SIZE);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_table_build(rules, 1, &node), 0);
+	s2 = snap_with_prefixes(&fx, fx.snap, node, NULL);
+	vip = &s2->vips[0];
+	CU_ASSERT_EQUAL_FATAL(elb_flow_budget_init(&vip->flow_budget, 1, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(elb_source_limit_init(&vip->source_limits[0], ELB_AF_INET, 24, 0, 0,
+						    1, 1),
+			      0);
+	vip->n_source_limits = 1;
+	for (uint16_t p = 0; p < 20; p++) {
+		res = send_tcp(&fx, s2, CLIENT + p, (uint16_t)(1000 + p), VIP_ADDR, 80, ELB_TCP_SYN,
+			       0, true, T0);
+		CU_ASSERT_EQUAL(res.reason, ELB_REASON_SOURCE_DENIED);
+	}
+	/* The budget's one flow and the /24's are still there for 198.51.100.200,
+	 * of the denied clients' /24 but not of the denied /25. */
+	res = send_tcp(&fx, s2, 0xc63364c8u, 2000, VIP_ADDR, 80, ELB_TCP_SYN, 0, true, T0);
+	CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+	CU_ASSERT_EQUAL(res.stateless, 0);
+	CU_ASSERT_EQUAL(res.new_flow, 1);
+	elb_prefix_table_put(node);
+	fx_fini(&fx);
+}
+
+/* The burst path decides alike (same step in decide()). */
+static void test_prefix_burst(void)
+{
+	struct elb_prefix_rule rules[] = {prefix4(0xc6336400u, 25, ELB_PREFIX_DENY)};
+	struct elb_prefix_table *node = NULL;
+	struct elb_pipeline_result res[ELB_PIPELINE_BURST_MAX];
+	uint8_t *bufs[ELB_PIPELINE_BURST_MAX], *frames[ELB_PIPELINE_BURST_MAX];
+	uint32_t lens[ELB_PIPELINE_BURST_MAX];
+	struct elb_snapshot *s2;
+	struct fixture fx;
+
+	fx_init(&fx, ELB_MAGLEV_DEFAULT_SIZE);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_table_build(rules, 1, &node), 0);
+	s2 = snap_with_prefixes(&fx, fx.snap, node, NULL);
+	/* Clients 198.51.100.0, 8, 16 ... 248: the first 16 in the /25. */
+	for (uint32_t i = 0; i < ELB_PIPELINE_BURST_MAX; i++) {
+		bufs[i] = buf_new();
+		frames[i] = bufs[i] + HEADROOM;
+		lens[i] = build_tcp4(frames[i], 0xc6336400u + 8 * i, (uint16_t)(3000 + i), VIP_ADDR,
+				     80, ELB_TCP_SYN, 0, true);
+	}
+	elb_pipeline_run_burst(&fx.w, s2, frames, lens, ELB_PIPELINE_BURST_MAX, HEADROOM, T0, res);
+	for (uint32_t i = 0; i < ELB_PIPELINE_BURST_MAX; i++) {
+		ELB_CHECK(res[i].verdict == (i < 16 ? ELB_VERDICT_DROP : ELB_VERDICT_FORWARD),
+			  "packet %u", i);
+		if (i < 16)
+			CU_ASSERT_EQUAL(res[i].reason, ELB_REASON_SOURCE_DENIED);
+		free(bufs[i]);
+	}
+	CU_ASSERT_EQUAL(fx.w.flows.stats.inserts, 16);
+	assert_prefix_matches(&fx, 0, 0, 0, 16);
+	elb_prefix_table_put(node);
+	fx_fini(&fx);
+}
+
 /* A VLAN-tagged SYN: the output is untagged, so the frame starts 16 bytes
  * earlier; the outer headers and inner packet are as for an untagged one. */
 static void test_vlan_tagged_forwarded(void)
@@ -1456,6 +1687,9 @@ int main(void)
 		ELB_TEST(test_vip_lookup),
 		ELB_TEST(test_no_backend),
 		ELB_TEST(test_icmp_error_follows_flow),
+		ELB_TEST(test_prefix_lists),
+		ELB_TEST(test_prefix_deny_before_admission),
+		ELB_TEST(test_prefix_burst),
 		ELB_TEST(test_vlan_tagged_forwarded),
 		ELB_TEST(test_second_chance_syn_is_sure),
 		ELB_TEST(test_second_chance_midstream),

@@ -27,6 +27,9 @@
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
 #include "elb_pipeline_explain.h"
+#include "elb_prefix_table.h"
+#include "elb_prefixes.h"
+#include "elb_snapshot.h"
 #include "elb_test.h"
 #include "elb_test_frames.h"
 #include "test_maglev_fill.h"
@@ -69,6 +72,7 @@ struct fixture {
 	size_t flow_mem_size;
 	struct elb_pipeline_explainer x;
 	struct elb_explain_run *run;
+	const struct elb_prefix_set *prefixes; /* the lists in force; NULL: none */
 	void *owned[32];
 	unsigned int n_owned;
 };
@@ -628,7 +632,7 @@ static void rendered_admission(const struct fixture *fx, const uint8_t *frame, u
 	cJSON *out = cJSON_CreateObject(), *adm;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_EQUAL_FATAL(elb_explain_render(out, fx->snap, frame, len, fx->run, false), 0);
+	CU_ASSERT_EQUAL_FATAL(elb_explain_render(out, fx->snap, fx->prefixes, frame, len, fx->run, false), 0);
 	CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "consistent")));
 	adm = cJSON_GetObjectItemCaseSensitive(out, "admission");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(adm);
@@ -759,6 +763,102 @@ static void test_two_holders(void)
 	/* Only the tables given are looked at. */
 	CU_ASSERT_EQUAL_FATAL(explain(&fx, 1, frame, len, T0 + 5000 * MS), 0);
 	CU_ASSERT_EQUAL(fx.run->flow.holders, 1);
+	fx_fini(&fx);
+}
+
+/* A string member of o ("" when absent, so that a failure is an assertion). */
+static const char *member(const cJSON *o, const char *name)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+
+	return v ? v : "";
+}
+
+/*
+ * 3c. Prefix lists: node denies 198.51.100.0/24 and 2001:db8::/32, VIP
+ * 10.100.0.1:80/tcp allows 198.51.100.0/28. Per client, the explanation
+ * names the rule (written here by hand), says consistent, and its decision
+ * is the live run's; a denied client's established flow is dropped too.
+ * Explained against lists other than the workers' (none), the check says
+ * inconsistent.
+ */
+static void test_prefix_predicted(void)
+{
+	static const char lists[] =
+		"{\"generation\": 3, \"node\": {\"deny\": [\"198.51.100.0/24\", \"2001:db8::/32\"],"
+		" \"allow\": [\"198.51.100.128/25\"]},"
+		" \"vips\": [{\"address\": \"10.100.0.1\", \"port\": 80, \"protocol\": \"tcp\","
+		" \"allow\": [\"198.51.100.0/28\"]}]}";
+	static const struct {
+		uint32_t client;
+		const char *scope, *rule, *action; /* NULL: no rule */
+	} cases[] = {
+		{0xc6336405u, "vip", "198.51.100.0/28", "allow"},
+		{0xc6336414u, "node", "198.51.100.0/24", "deny"},
+		{0xc63364c8u, "node", "198.51.100.128/25", "allow"},
+		{0xc0000232u, NULL, NULL, NULL},
+	};
+	cJSON *json = cJSON_Parse(lists), *out, *prefix;
+	struct elb_prefix_set *set = NULL;
+	struct elb_dp_err err;
+	struct fixture fx;
+	struct real r;
+	uint8_t frame[128];
+	uint32_t len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_set_from_json(json, "", &set, &err), 0);
+	cJSON_Delete(json);
+	fx_init(&fx);
+	/* Client 198.51.100.20's flow is established before the lists. */
+	send_real(&fx, 0, 0xc6336414u, 41000, ELB_TCP_SYN, T0);
+	send_real(&fx, 0, 0xc6336414u, 41000, ELB_TCP_ACK, T0);
+	CU_ASSERT_EQUAL_FATAL(elb_snapshot_set_prefixes(fx.snap, NULL, set, &err), 0);
+	fx.prefixes = set;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (int k = 0; k < 2; k++) {
+			uint16_t sport = k ? 41000 : (uint16_t)(42000 + i);
+
+			len = build_tcp4(frame, cases[i].client, sport, VIP_ADDR, 80,
+					 k ? ELB_TCP_ACK : ELB_TCP_SYN, 0, true);
+			explain_unchanged(&fx, 1, frame, len, T0 + MS);
+			out = cJSON_CreateObject();
+			CU_ASSERT_EQUAL_FATAL(elb_explain_render(out, fx.snap, fx.prefixes, frame, len,
+								 fx.run, false),
+					      0);
+			ELB_CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "consistent")),
+				  "case %zu", i);
+			prefix = cJSON_GetObjectItemCaseSensitive(out, "prefix");
+			CU_ASSERT_PTR_NOT_NULL_FATAL(prefix);
+			if (cases[i].rule == NULL) {
+				CU_ASSERT_TRUE(cJSON_IsNull(prefix));
+			} else {
+				CU_ASSERT_STRING_EQUAL(member(prefix, "scope"), cases[i].scope);
+				CU_ASSERT_STRING_EQUAL(member(prefix, "rule"), cases[i].rule);
+				CU_ASSERT_STRING_EQUAL(member(prefix, "action"), cases[i].action);
+			}
+			cJSON_Delete(out);
+			real_run(&fx, 0, frame, len, T0 + MS, &r);
+			CU_ASSERT_EQUAL(r.res.reason, cases[i].action && !strcmp(cases[i].action, "deny")
+							      ? ELB_REASON_SOURCE_DENIED
+							      : ELB_REASON_NONE);
+			assert_same_decision(&fx, &r);
+		}
+	/* The flow of 198.51.100.20 was found, and dropped all the same. */
+	len = build_tcp4(frame, 0xc6336414u, 41000, VIP_ADDR, 80, ELB_TCP_ACK, 0, true);
+	explain_unchanged(&fx, 1, frame, len, T0 + MS);
+	CU_ASSERT_TRUE(fx.run->flow.found);
+	CU_ASSERT_EQUAL(fx.run->result.reason, ELB_REASON_SOURCE_DENIED);
+	/* Explained against no lists, a source_denied verdict is inconsistent. */
+	out = cJSON_CreateObject();
+	CU_ASSERT_EQUAL_FATAL(elb_explain_render(out, fx.snap, NULL, frame, len, fx.run, false), 0);
+	CU_ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(out, "consistent")));
+	CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(out, "prefix")));
+	cJSON_Delete(out);
+
+	elb_prefix_table_put(fx.snap->node_prefixes);
+	elb_prefix_table_put((struct elb_prefix_table *)fx.snap->vips[0].prefixes[ELB_PREFIX_SCOPE_VIP]);
+	elb_prefix_set_free(set);
 	fx_fini(&fx);
 }
 
@@ -936,6 +1036,7 @@ int main(void)
 		ELB_TEST(test_second_chance),
 		ELB_TEST(test_rate_limit_predicted),
 		ELB_TEST(test_admission_predicted),
+		ELB_TEST(test_prefix_predicted),
 		ELB_TEST(test_two_holders),
 		ELB_TEST(test_not_vip_and_malformed),
 		ELB_TEST(test_largest_frame),

@@ -7,6 +7,12 @@
  * configuration (its backends in order, each with the slot the snapshot
  * gave it, weight 0 when draining), and the number of copies against the
  * VIPs that did not change.
+ *
+ * Prefix lists (elb_snapshot_set_prefixes): each VIP gets the table of its
+ * own list by key and the node's; a configuration change shares the tables
+ * (same pointers, one more reference each) of lists it did not change, a
+ * change of the lists builds them all again; each table decides as the
+ * lists written here say.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -14,6 +20,8 @@
 
 #include "elb_config.h"
 #include "elb_maglev.h"
+#include "elb_prefix_table.h"
+#include "elb_prefixes.h"
 #include "elb_snapshot.h"
 #include "elb_test.h"
 
@@ -307,6 +315,111 @@ static void test_second_chance_flag(void)
 	elb_snapshot_free(snap);
 }
 
+static struct elb_prefix_set *prefix_set(const char *text)
+{
+	cJSON *json = cJSON_Parse(text);
+	struct elb_prefix_set *set = NULL;
+	struct elb_dp_err err;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	CU_ASSERT_FATAL(elb_prefix_set_from_json(json, "", &set, &err) == 0);
+	cJSON_Delete(json);
+	return set;
+}
+
+/* The action a table gives a dotted IPv4 address. */
+static enum elb_prefix_action decides(const struct elb_prefix_table *t, const char *addr)
+{
+	union elb_addr a = {0};
+
+	CU_ASSERT_FATAL(inet_pton(AF_INET, addr, &a.v4) == 1);
+	return ELB_PREFIX_VALUE_ACTION(elb_prefix_table_lookup(t, ELB_AF_INET, &a));
+}
+
+static uint16_t vip_at(const struct elb_snapshot *snap, const char *addr)
+{
+	struct elb_dp_vip_key key = {.family = ELB_AF_INET, .proto = ELB_IPPROTO_TCP, .port = 80};
+
+	CU_ASSERT_FATAL(inet_pton(AF_INET, addr, &key.addr.v4) == 1);
+	return elb_snapshot_vip_index(snap, &key);
+}
+
+static void test_prefix_tables(void)
+{
+	static const char lists[] =
+		"{\"node\": {\"deny\": [\"203.0.113.0/24\"]},"
+		" \"vips\": [{\"address\": \"198.51.100.1\", \"port\": 80, \"protocol\": \"tcp\","
+		"             \"allow\": [\"203.0.113.128/25\"]},"
+		"            {\"address\": \"198.51.100.9\", \"port\": 80, \"protocol\": \"tcp\","
+		"             \"deny\": [\"0.0.0.0/0\"]}]}";
+	const char *c1 = "{" NODE ", \"vips\": [" VIP("198.51.100.1", "251", B(1) "," B(2)) ","
+			 VIP("198.51.100.2", "251", B(3)) "]}";
+	/* 198.51.100.2 loses a backend; 198.51.100.9 (whose list waited) appears. */
+	const char *c2 = "{" NODE ", \"vips\": [" VIP("198.51.100.1", "251", B(1) "," B(2)) ","
+			 VIP("198.51.100.2", "251", B(4)) "," VIP("198.51.100.9", "251", B(5)) "]}";
+	struct elb_prefix_set *set = prefix_set(lists), *set2;
+	const struct elb_prefix_table *own1, *node;
+	struct elb_snapshot *s1, *s2, *s3;
+	uint16_t v1, v2, v9;
+	uint32_t gen = 0;
+	struct elb_dp_err err;
+
+	s1 = build(c1, NULL, &gen);
+	CU_ASSERT_FATAL(elb_snapshot_set_prefixes(s1, NULL, set, &err) == 0);
+	v1 = vip_at(s1, "198.51.100.1");
+	v2 = vip_at(s1, "198.51.100.2");
+	node = s1->node_prefixes;
+	own1 = s1->vips[v1].prefixes[ELB_PREFIX_SCOPE_VIP];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(node);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(own1);
+	CU_ASSERT_EQUAL(node->refs, 1);
+	CU_ASSERT(s1->vips[v1].has_prefixes && s1->vips[v2].has_prefixes);
+	CU_ASSERT_PTR_EQUAL(s1->vips[v1].prefixes[ELB_PREFIX_SCOPE_NODE], node);
+	CU_ASSERT_PTR_EQUAL(s1->vips[v2].prefixes[ELB_PREFIX_SCOPE_NODE], node);
+	CU_ASSERT_PTR_NULL(s1->vips[v2].prefixes[ELB_PREFIX_SCOPE_VIP]);
+	CU_ASSERT_EQUAL(decides(node, "203.0.113.200"), ELB_PREFIX_DENY);
+	CU_ASSERT_EQUAL(decides(node, "192.0.2.1"), ELB_PREFIX_NO_MATCH);
+	CU_ASSERT_EQUAL(decides(own1, "203.0.113.200"), ELB_PREFIX_ALLOW);
+	CU_ASSERT_EQUAL(decides(own1, "203.0.113.1"), ELB_PREFIX_NO_MATCH);
+
+	/* A configuration change, same lists: tables shared, the new VIP's built. */
+	s2 = build(c2, s1, &gen);
+	CU_ASSERT_FATAL(elb_snapshot_set_prefixes(s2, s1, set, &err) == 0);
+	v9 = vip_at(s2, "198.51.100.9");
+	CU_ASSERT_FATAL(v9 != ELB_NO_VIP);
+	CU_ASSERT_PTR_EQUAL(s2->node_prefixes, node);
+	CU_ASSERT_PTR_EQUAL(s2->vips[v1].prefixes[ELB_PREFIX_SCOPE_VIP], own1);
+	CU_ASSERT_EQUAL(node->refs, 2);
+	CU_ASSERT_EQUAL(own1->refs, 2);
+	CU_ASSERT_EQUAL(decides(s2->vips[v9].prefixes[ELB_PREFIX_SCOPE_VIP], "192.0.2.1"),
+			ELB_PREFIX_DENY);
+	/* The old snapshot goes (after its grace period): the shared tables stay. */
+	elb_snapshot_free(s1);
+	CU_ASSERT_EQUAL(node->refs, 1);
+	CU_ASSERT_EQUAL(decides(s2->node_prefixes, "203.0.113.1"), ELB_PREFIX_DENY);
+
+	/* New lists: every table built again; none left for a VIP without one. */
+	set2 = prefix_set("{\"vips\": [{\"address\": \"198.51.100.2\", \"port\": 80,"
+			  " \"protocol\": \"tcp\", \"deny\": [\"192.0.2.0/24\"]}]}");
+	s3 = build(c2, s2, &gen);
+	CU_ASSERT_FATAL(elb_snapshot_set_prefixes(s3, NULL, set2, &err) == 0);
+	CU_ASSERT_PTR_NULL(s3->node_prefixes);
+	CU_ASSERT_PTR_NULL(s3->vips[v1].prefixes[ELB_PREFIX_SCOPE_VIP]);
+	CU_ASSERT_FALSE(s3->vips[v1].has_prefixes);
+	CU_ASSERT_FALSE(s3->vips[v9].has_prefixes);
+	CU_ASSERT_TRUE(s3->vips[v2].has_prefixes);
+	CU_ASSERT_EQUAL(decides(s3->vips[v2].prefixes[ELB_PREFIX_SCOPE_VIP], "192.0.2.7"),
+			ELB_PREFIX_DENY);
+	/* No lists at all: nothing. */
+	CU_ASSERT_FATAL(elb_snapshot_set_prefixes(s3, NULL, NULL, &err) == 0);
+	CU_ASSERT_FALSE(s3->vips[v2].has_prefixes);
+	CU_ASSERT_PTR_NULL(s3->vips[v2].prefixes[ELB_PREFIX_SCOPE_VIP]);
+	elb_snapshot_free(s2);
+	elb_snapshot_free(s3);
+	elb_prefix_set_free(set);
+	elb_prefix_set_free(set2);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -314,6 +427,8 @@ int main(void)
 		{"previous owners per Maglev slot", test_previous_owners},
 		{"previous owners over two changes", test_previous_owners_chain},
 		{"second_chance from the configuration", test_second_chance_flag},
+		{"prefix tables by VIP key, shared across configuration changes",
+		 test_prefix_tables},
 		{NULL, NULL},
 	};
 

@@ -23,6 +23,9 @@
  *      sources at 8 times the table's capacity and for one flow far over
  *      its rate limit. If the flood did not slow the other flows, the mixed
  *      stream costs the mean of the two alone (interference ratio 1.00).
+ *      Then prefix lists: 8192 established flows of as many sources with
+ *      no list, and with a node list of 1k and of 100k random prefixes
+ *      (every packet allowed, each a full lookup), as a ratio to no list.
  *
  * With --flow-count, only this instead (docs/operator-tools.md, "Costs",
  * quotes it):
@@ -72,6 +75,7 @@
 #include "elb_flow_hash_x4.h"
 #include "elb_maglev.h"
 #include "elb_pipeline.h"
+#include "elb_prefix_table.h"
 
 #define BUILD_REPEATS 11
 #define HASH_RUNS 5
@@ -726,6 +730,154 @@ static void syn_flood_rounds(struct bench_setup *s, const uint8_t *est_stream, u
 	}
 }
 
+/* ---- prefix lists ------------------------------------------------------------------------ */
+
+static int bench_rule_cmp(const void *a, const void *b)
+{
+	const struct elb_prefix_rule *x = a, *y = b;
+	uint32_t ax = __builtin_bswap32(x->addr.v4), ay = __builtin_bswap32(y->addr.v4);
+
+	if (ax != ay)
+		return ax < ay ? -1 : 1;
+	return (int)x->len - (int)y->len;
+}
+
+/*
+ * A node list of n random IPv4 prefixes (/12 to /32, a quarter inside an
+ * earlier one), deny, but allow where a rule decides for one of the
+ * sources[0..n_sources) (host order): every bench packet is allowed after
+ * a full lookup. The caller frees *rules and puts the table.
+ */
+static struct elb_prefix_table *bench_prefix_list(uint32_t n, const uint32_t *sources,
+						  uint32_t n_sources,
+						  struct elb_prefix_rule **rules_out)
+{
+	struct elb_prefix_rule *r = calloc(n, sizeof(*r));
+	struct elb_prefix_table *t = NULL;
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ n;
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; r && i < n; i++) {
+		uint32_t len, addr;
+
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		len = 12 + (uint32_t)(rng >> 59) % 21;
+		addr = (uint32_t)(rng >> 16);
+		if (i > 0 && (rng & 3) == 0) { /* inside an earlier rule */
+			const struct elb_prefix_rule *p = &r[(rng >> 8) % i];
+
+			addr = __builtin_bswap32(p->addr.v4) | (addr & (0xffffffffu >> p->len));
+			len = p->len < 32 ? p->len + 1 + (uint32_t)(rng >> 40) % (32 - p->len) : 32;
+		}
+		r[i].family = ELB_AF_INET;
+		r[i].len = (uint8_t)len;
+		r[i].addr.v4 = elb_prefix_mask_word(__builtin_bswap32(addr), 0, len);
+		r[i].action = ELB_PREFIX_DENY;
+	}
+	if (r == NULL)
+		return NULL;
+	qsort(r, n, sizeof(*r), bench_rule_cmp);
+	for (uint32_t i = 0; i < n; i++)
+		if (k == 0 || bench_rule_cmp(&r[k - 1], &r[i]) != 0)
+			r[k++] = r[i];
+	if (elb_prefix_table_build(r, k, &t) != 0)
+		goto fail;
+	for (uint32_t i = 0; i < n_sources; i++) {
+		union elb_addr a = {.v4 = __builtin_bswap32(sources[i])};
+		uint32_t v = elb_prefix_table_lookup(t, ELB_AF_INET, &a);
+
+		if (ELB_PREFIX_VALUE_ACTION(v) == ELB_PREFIX_DENY)
+			r[ELB_PREFIX_VALUE_RULE(v)].action = ELB_PREFIX_ALLOW;
+	}
+	/* The table keeps values, not rules: built again with the allows. */
+	elb_prefix_table_put(t);
+	t = NULL;
+	if (elb_prefix_table_build(r, k, &t) != 0)
+		goto fail;
+	*rules_out = r;
+	return t;
+fail:
+	free(r);
+	return NULL;
+}
+
+#define PREFIX_ROUNDS 11 /* the machine is shared: more, shorter rounds than above */
+
+/* Rows: established flows of 8192 sources with no list, and with a node
+ * list of 1k and 100k rules, alternated, each the least of the rounds. */
+static void bench_prefix_lists(uint64_t *clock_ns)
+{
+	static const uint32_t sizes[] = {0, 1000, 100000};
+	const uint32_t n_flows = 8192, n = 1u << 16, n_rows = 3;
+	struct elb_prefix_table *tables[3] = {NULL, NULL, NULL};
+	struct elb_prefix_rule *rules[3] = {NULL, NULL, NULL};
+	struct run_figures best[3] = {{0}};
+	uint32_t *sources = malloc(sizeof(*sources) * n_flows);
+	uint8_t *flows = malloc((size_t)n_flows * FRAME_LEN), *stream;
+	struct bench_setup s;
+
+	stream = malloc((size_t)n * FRAME_LEN);
+	if (sources == NULL || flows == NULL || stream == NULL) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	/* Sources spread over the address space (an odd step: all distinct). */
+	for (uint32_t i = 0; i < n_flows; i++) {
+		sources[i] = 0x0b000000u + i * 0x0001b3c5u;
+		bench_frame_ipv4_tcp(flows + (size_t)i * FRAME_LEN, sources[i], 20000, 0x0a640001,
+				     ELB_TCP_ACK);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(stream + (size_t)i * FRAME_LEN, flows + (size_t)(i % n_flows) * FRAME_LEN,
+		       FRAME_LEN);
+	for (uint32_t r = 1; r < n_rows; r++) {
+		uint64_t c0 = bench_cycles();
+
+		tables[r] = bench_prefix_list(sizes[r], sources, n_flows, &rules[r]);
+		if (tables[r] == NULL) {
+			fprintf(stderr, "prefix list not built\n");
+			exit(1);
+		}
+		printf("%s%u rules: built in %.1f ms (twice: then with the allows), %.1f bytes per "
+		       "rule", r == 1 ? "\nNode lists: " : "; ", tables[r]->n_rules,
+		       (double)(bench_cycles() - c0) / tsc_per_ns / 1e6,
+		       (double)tables[r]->bytes / tables[r]->n_rules);
+	}
+	printf("\n\n| established flows (8192 sources) | cycles/pkt | ratio to no list | "
+	       "verdicts |\n|---|---|---|---|\n");
+	setup_pipeline(&s, 100, 1u << 16, 0);
+	run_frames(&s, flows, n_flows, 2, true, clock_ns);
+	for (int round = 0; round < PREFIX_ROUNDS; round++)
+		for (uint32_t r = 0; r < n_rows; r++) {
+			struct elb_vip *vip = &s.snap->vips[0];
+			struct run_figures f;
+
+			s.snap->node_prefixes = tables[r];
+			vip->prefixes[ELB_PREFIX_SCOPE_NODE] = tables[r];
+			vip->has_prefixes = tables[r] != NULL;
+			f = run_frames(&s, stream, n, 1, true, clock_ns);
+			keep_min(&best[r], &f);
+		}
+	for (uint32_t r = 0; r < n_rows; r++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), r ? "node list of %u rules" : "no prefix list",
+			 r ? tables[r]->n_rules : 0);
+		printf("| %s | %.1f | %.2f | %s |\n", what, best[r].cycles_per_pkt,
+		       best[r].cycles_per_pkt / best[0].cycles_per_pkt,
+		       best[r].verdicts[ELB_VERDICT_FORWARD] == n ? "all forwarded" : "NOT all forwarded");
+	}
+	s.snap->node_prefixes = NULL;
+	teardown_pipeline(&s);
+	for (uint32_t r = 0; r < n_rows; r++) {
+		elb_prefix_table_put(tables[r]);
+		free(rules[r]);
+	}
+	free(sources);
+	free(flows);
+	free(stream);
+}
+
 static void bench_adversarial(void)
 {
 	const uint32_t capacity = 1u << 16, established_n = capacity / 8, n = 1u << 18;
@@ -839,6 +991,7 @@ static void bench_adversarial(void)
 	free(mix);
 	free(est);
 	free(est_stream);
+	bench_prefix_lists(&clock_ns);
 }
 
 /* ---- counting live flows per backend ---------------------------------------------------- */

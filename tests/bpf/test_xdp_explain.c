@@ -666,7 +666,7 @@ static bool admission_decided(const struct frame *f, const struct elb_explain_ru
 	bool ok = false;
 
 	decided[0] = '\0';
-	if (out && elb_explain_render(out, dp.snap, f->b, f->len, run, false) == 0) {
+	if (out && elb_explain_render(out, dp.snap, NULL, f->b, f->len, run, false) == 0) {
 		adm = cJSON_GetObjectItem(out, "admission");
 		d = adm ? cJSON_GetObjectItem(adm, "decided") : NULL;
 		consistent = cJSON_GetObjectItem(out, "consistent");

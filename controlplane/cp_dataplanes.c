@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 
 #include "elb_dp_api.h"
+#include "elb_prefixes.h"
 
 static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const char *why)
 {
@@ -37,6 +38,7 @@ static void dp_disconnect(struct cp_daemon *cp, struct cp_dataplane *dp, const c
 	dp->want_out = false;
 	dp->ping_sent_ms = 0;
 	dp->inflight_gen = 0;
+	dp->prefixes_inflight_gen = 0;
 	dp->protocol_ok = false; /* asked again on the next connection */
 	/* Its tables are unknown while it is away: no agreement, no drain. */
 	cJSON_Delete(dp->tables);
@@ -105,6 +107,42 @@ static int dp_push(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
 		dp->push_sent_ms = now;
 	}
 	return rc;
+}
+
+/* The prefix lists in force, whole (prefixes.set replaces every list). */
+static int dp_push_prefixes(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
+{
+	cJSON *params = cJSON_CreateObject(), *set = elb_prefix_set_to_json(cp->prefixes);
+	int rc;
+
+	if (params == NULL || set == NULL || !cJSON_AddItemToObject(params, "prefixes", set)) {
+		cJSON_Delete(params);
+		cJSON_Delete(set);
+		return -ENOMEM;
+	}
+	rc = dp_send(cp, dp, CP_REQ_PREFIXES, "prefixes.set", params, cp->prefixes->generation);
+	if (rc == 0) {
+		dp->prefixes_inflight_gen = cp->prefixes->generation;
+		dp->prefixes_sent_ms = now;
+	}
+	return rc;
+}
+
+/* A dataplane that refused a push (config.set or prefixes.set): its
+ * last_error, a log line and a push_refused event naming the method. */
+static void dp_push_refused(struct cp_daemon *cp, struct cp_dataplane *dp, const char *method,
+			    const char *refusal)
+{
+	cJSON *fields = cp_event_dataplane(dp->cfg.name);
+
+	/* What fits after the prefix (255 bytes in all). */
+	snprintf(dp->last_error, sizeof(dp->last_error), "%s refused: %.200s", method, refusal);
+	cp_log("dataplane %s: %s", dp->cfg.name, dp->last_error);
+	if (fields != NULL) {
+		cJSON_AddStringToObject(fields, "method", method);
+		cJSON_AddStringToObject(fields, "error", dp->last_error);
+	}
+	cp_emit(cp, "push_refused", fields);
 }
 
 static double counter(const cJSON *vip, const char *group, const char *name)
@@ -272,6 +310,7 @@ static void dp_handle_reply(void *ctx, struct elb_rpc_reply *reply)
 			cp_emit(cp, "dataplane_restarted", cp_event_dataplane(dp->cfg.name));
 			dp->restarts++;
 			dp->pushed_gen = 0;
+			dp->prefixes_gen = 0;
 		}
 		snprintf(dp->instance, sizeof(dp->instance), "%s", inst->valuestring);
 		break;
@@ -296,21 +335,35 @@ static void dp_handle_reply(void *ctx, struct elb_rpc_reply *reply)
 			elb_dp_json_add_u64(fields, "epoch", dp->dp_epoch);
 			cp_emit(cp, "dataplane_updated", fields);
 		} else {
-			const char *refusal = reply->ok ? "?" : reply->error.message;
-
 			dp->push_failures++;
 			dp->push_retry_ms = now + CP_DP_PUSH_RETRY_MS;
-			/* What fits after the prefix (255 bytes in all). */
-			snprintf(dp->last_error, sizeof(dp->last_error), "config.set refused: %.235s",
-				 refusal);
-			cp_log("dataplane %s: %s", dp->cfg.name, dp->last_error);
-			{
-				cJSON *fields = cp_event_dataplane(dp->cfg.name);
+			dp_push_refused(cp, dp, "config.set", reply->ok ? "?" : reply->error.message);
+		}
+		break;
+	case CP_REQ_PREFIXES:
+		dp->prefixes_inflight_gen = 0;
+		if (dp->ping_sent_ms != 0)
+			dp->ping_sent_ms = now; /* it waited behind the push */
+		if (cJSON_IsObject(result)) {
+			cJSON *fields = cp_event_dataplane(dp->cfg.name);
 
-				if (fields != NULL)
-					cJSON_AddStringToObject(fields, "error", dp->last_error);
-				cp_emit(cp, "push_refused", fields);
-			}
+			dp->prefixes_gen = reply->tag.value;
+			dp->prefix_pushes++;
+			dp->prefixes_error[0] = '\0';
+			elb_dp_json_add_u64(fields, "prefixes_generation", reply->tag.value);
+			cp_emit(cp, "dataplane_prefixes_updated", fields);
+		} else {
+			const char *refusal = reply->ok ? "?" : reply->error.message;
+			bool again = dp->prefixes_error[0] != '\0' &&
+				     strncmp(refusal, dp->prefixes_error,
+					     sizeof(dp->prefixes_error) - 1) == 0;
+
+			dp->prefix_push_failures++;
+			dp->prefixes_retry_ms = now + CP_DP_PREFIXES_RETRY_MS;
+			/* Said once for each new refusal, not at every retry. */
+			snprintf(dp->prefixes_error, sizeof(dp->prefixes_error), "%.255s", refusal);
+			if (!again)
+				dp_push_refused(cp, dp, "prefixes.set", refusal);
 		}
 		break;
 	case CP_REQ_COUNTERS: {
@@ -369,6 +422,9 @@ static void dp_connect(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 	 * the dataplane gets the whole state; re-sending what it has is free. */
 	dp->pushed_gen = 0;
 	dp->push_retry_ms = 0;
+	dp->prefixes_gen = 0;
+	dp->prefixes_retry_ms = 0;
+	dp->prefixes_error[0] = '\0';
 	dp->next_ping_ms = now;
 	dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
 	cp_log("dataplane %s: connected", dp->cfg.name);
@@ -377,6 +433,7 @@ static void dp_connect(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 
 void cp_dataplane_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t now)
 {
+	bool pushing;
 	int rc = 0;
 
 	if (!dp->connected) {
@@ -388,13 +445,17 @@ void cp_dataplane_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 	/* A ping queued behind a config.set waits for the dataplane to apply
 	 * it, which takes as long as building its tables: the push has its own,
 	 * longer, limit. */
-	if (dp->inflight_gen == 0 && dp->ping_sent_ms != 0 &&
+	if (dp->inflight_gen == 0 && dp->prefixes_inflight_gen == 0 && dp->ping_sent_ms != 0 &&
 	    now - dp->ping_sent_ms > CP_DP_PING_TIMEOUT_MS) {
 		dp_disconnect(cp, dp, "ping unanswered");
 		return;
 	}
 	if (dp->inflight_gen != 0 && now - dp->push_sent_ms > CP_DP_PUSH_TIMEOUT_MS) {
 		dp_disconnect(cp, dp, "config.set unanswered");
+		return;
+	}
+	if (dp->prefixes_inflight_gen != 0 && now - dp->prefixes_sent_ms > CP_DP_PUSH_TIMEOUT_MS) {
+		dp_disconnect(cp, dp, "prefixes.set unanswered");
 		return;
 	}
 	if (dp->ping_sent_ms == 0 && now >= dp->next_ping_ms) {
@@ -411,12 +472,20 @@ void cp_dataplane_tick(struct cp_daemon *cp, struct cp_dataplane *dp, uint64_t n
 	if (rc == 0 && dp->inflight_gen == 0 && dp->pushed_gen != cp->gen && cp->desired != NULL &&
 	    now >= dp->push_retry_ms)
 		rc = dp_push(cp, dp, now);
+	/* The lists after the config: a config.set is never queued behind
+	 * them when both are due, and neither waits for the other's answer
+	 * (the dataplane resolves VIP lists against whichever config it has). */
+	if (rc == 0 && dp->prefixes_inflight_gen == 0 && cp->prefixes != NULL &&
+	    cp->prefixes->generation != 0 && dp->prefixes_gen != cp->prefixes->generation &&
+	    now >= dp->prefixes_retry_ms)
+		rc = dp_push_prefixes(cp, dp, now);
+	pushing = dp->inflight_gen != 0 || dp->prefixes_inflight_gen != 0;
 	/* The polls (about a millisecond of the dataplane's time: counters,
 	 * table digests) wait while a push is in flight, so that its answer
 	 * does not queue behind them; a stream of pushes delays them by one
 	 * interval at most. */
 	if (rc == 0 && now >= dp->next_counters_ms &&
-	    (dp->inflight_gen == 0 || now >= dp->next_counters_ms + CP_DP_COUNTERS_MS)) {
+	    (!pushing || now >= dp->next_counters_ms + CP_DP_COUNTERS_MS)) {
 		dp->next_counters_ms = now + CP_DP_COUNTERS_MS;
 		rc = dp_send(cp, dp, CP_REQ_COUNTERS, "counters.get", NULL, 0);
 		if (rc == 0) {

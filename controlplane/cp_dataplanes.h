@@ -7,7 +7,9 @@
  * Per dataplane: connect (and reconnect every CP_DP_RECONNECT_MS), ping
  * every CP_DP_PING_INTERVAL_MS (its instance tells a restart; its protocol
  * number is checked before anything else is sent), push the desired state
- * (config.set) whenever its accepted generation is older, poll counters.get
+ * (config.set) whenever its accepted generation is older, and the prefix
+ * lists (prefixes.set) whenever its accepted prefix generation is older
+ * than cp->prefixes', poll counters.get
  * (fed to the per-VIP SLOs) and vip.tables (fleet agreement, drains).
  * Replies update the state core's view (pushed_gen, counters, tables) and
  * raise events through cp_emit.
@@ -28,6 +30,9 @@
 #define CP_DP_RECONNECT_MS 100u
 #define CP_DP_PUSH_RETRY_MS 1000u    /* after a refused config.set */
 #define CP_DP_PUSH_TIMEOUT_MS 30000u /* config.set unanswered: the connection is dropped */
+/* After a refused prefixes.set: a refusal is seldom transient (a bad set,
+ * a dataplane without prefix lists), and the set may be 100k prefixes. */
+#define CP_DP_PREFIXES_RETRY_MS 10000u
 #define CP_DP_COUNTERS_MS 1000u
 #define CP_DP_MAX_PENDING 64u
 #define CP_DP_MAX_INPUT (64u << 20) /* one reply line */
@@ -39,6 +44,7 @@ enum cp_dp_request {
 	CP_REQ_PUSH,
 	CP_REQ_COUNTERS,
 	CP_REQ_TABLES,
+	CP_REQ_PREFIXES, /* prefixes.set; its tag value: the set's generation */
 };
 
 struct cp_dataplane {
@@ -62,6 +68,12 @@ struct cp_dataplane {
 	uint64_t inflight_gen;
 	uint64_t next_connect_ms, next_ping_ms, ping_sent_ms, next_counters_ms, push_retry_ms;
 	uint64_t push_sent_ms;
+	/* The prefix lists (prefixes.set), tracked apart from the config: a
+	 * 100k-prefix set goes out when it changes, never with a backend
+	 * change. prefixes_error: its last refusal, "" since it took one. */
+	uint64_t prefixes_gen, prefixes_inflight_gen, prefixes_sent_ms, prefixes_retry_ms;
+	uint64_t prefix_pushes, prefix_push_failures;
+	char prefixes_error[256];
 	uint64_t last_push_ms; /* monotonic; 0: never */
 	uint64_t connects, restarts, pushes, push_failures, disconnects;
 	char last_error[256];

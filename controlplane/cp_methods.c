@@ -18,6 +18,7 @@
 
 #include "cp_dataplanes.h"
 #include "cp_fleet.h"
+#include "cp_prefixes.h"
 #include "cp_stream.h"
 #include "elb_dp_api.h"
 #include "elb_reasons.h"
@@ -407,19 +408,26 @@ int cp_ping_describe(void *ctx, cJSON *result)
 int cp_status_describe(void *ctx, cJSON *result)
 {
 	const struct cp_daemon *cp = ctx;
-	uint32_t in_sync = 0;
+	uint32_t in_sync = 0, prefixes_in_sync = 0;
 
-	for (uint32_t i = 0; i < cp->n_dps; i++)
+	for (uint32_t i = 0; i < cp->n_dps; i++) {
 		in_sync += cp->dps[i].connected && cp->dps[i].pushed_gen == cp->gen;
+		prefixes_in_sync += cp->dps[i].connected &&
+				    cp->dps[i].prefixes_gen == cp->prefixes->generation;
+	}
 	if (cJSON_AddStringToObject(result, "controlplane", "edgelb-cp") == NULL ||
 	    elb_dp_json_add_u64(result, "generation", cp->gen) == NULL ||
 	    elb_dp_json_add_u64(result, "uptime_ms", cp_now_ms() - cp->started_ms) == NULL ||
 	    elb_dp_json_add_u64(result, "changes", cp->changes) == NULL ||
 	    elb_dp_json_add_u64(result, "persist_failures", cp->persist_failures) == NULL ||
 	    elb_dp_json_add_u64(result, "config_writes", cp->config_writes) == NULL ||
+	    elb_dp_json_add_u64(result, "prefixes_generation", cp->prefixes->generation) == NULL ||
+	    elb_dp_json_add_u64(result, "prefix_rules", elb_prefix_set_rules(cp->prefixes)) == NULL ||
+	    elb_dp_json_add_u64(result, "prefix_writes", cp->prefix_writes) == NULL ||
 	    elb_dp_json_add_u64(result, "health_transitions", cp->health_transitions) == NULL ||
 	    elb_dp_json_add_u64(result, "dataplanes", cp->n_dps) == NULL ||
-	    elb_dp_json_add_u64(result, "dataplanes_in_sync", in_sync) == NULL)
+	    elb_dp_json_add_u64(result, "dataplanes_in_sync", in_sync) == NULL ||
+	    elb_dp_json_add_u64(result, "dataplanes_prefixes_in_sync", prefixes_in_sync) == NULL)
 		return -ENOMEM;
 	return 0;
 }
@@ -435,6 +443,7 @@ static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 	if (rc < 0)
 		return rc;
 	elb_dp_json_add_u64(*result, "generation", cp->gen);
+	elb_dp_json_add_u64(*result, "prefixes_generation", cp->prefixes->generation);
 	for (uint32_t i = 0; i < cp->n_dps; i++) {
 		const struct cp_dataplane *dp = &cp->dps[i];
 		cJSON *o = cJSON_CreateObject();
@@ -470,6 +479,14 @@ static int m_dataplanes_get(void *ctx, const cJSON *params, cJSON **result,
 		elb_dp_json_add_u64(o, "pushes", dp->pushes);
 		elb_dp_json_add_u64(o, "push_failures", dp->push_failures);
 		cJSON_AddStringToObject(o, "last_error", dp->last_error);
+		/* The prefix lists, pushed apart (prefixes.set): the generation it
+		 * accepted, and its last refusal ("" since it took one). */
+		elb_dp_json_add_u64(o, "prefixes_generation", dp->prefixes_gen);
+		cJSON_AddBoolToObject(o, "prefixes_in_sync", dp->connected &&
+						  dp->prefixes_gen == cp->prefixes->generation);
+		elb_dp_json_add_u64(o, "prefix_pushes", dp->prefix_pushes);
+		elb_dp_json_add_u64(o, "prefix_push_failures", dp->prefix_push_failures);
+		cJSON_AddStringToObject(o, "prefixes_error", dp->prefixes_error);
 	}
 	return 0;
 }
@@ -606,7 +623,7 @@ static cJSON *backend_counters(const struct cp_daemon *cp, uint32_t v, const cJS
 static void add_zero_counters(cJSON *o)
 {
 	static const char *const pairs[] = {"rx", "forwarded"};
-	cJSON *drops, *flood;
+	cJSON *drops, *flood, *prefixes;
 
 	for (size_t i = 0; i < 2; i++) {
 		cJSON *p = cJSON_AddObjectToObject(o, pairs[i]);
@@ -617,6 +634,13 @@ static void add_zero_counters(cJSON *o)
 	cJSON_AddNumberToObject(o, "new_flows", 0);
 	cJSON_AddNumberToObject(o, "rate_limited_flows", 0);
 	cJSON_AddNumberToObject(o, "too_big_replies", 0);
+	prefixes = cJSON_AddObjectToObject(o, "prefixes");
+	for (size_t i = 0; prefixes != NULL && i < 2; i++) {
+		cJSON *scope = cJSON_AddObjectToObject(prefixes, i == 0 ? "vip" : "node");
+
+		cJSON_AddNumberToObject(scope, "allowed", 0);
+		cJSON_AddNumberToObject(scope, "denied", 0);
+	}
 	flood = cJSON_AddObjectToObject(o, "flood");
 	cJSON_AddNumberToObject(flood, "workers_active", 0);
 	cJSON_AddNumberToObject(flood, "entries", 0);
@@ -1264,6 +1288,169 @@ static int m_backend_preview(void *ctx, const cJSON *params, cJSON **result,
 	return -EINVAL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Prefix lists (docs/prefix-lists.md) */
+
+/*
+ * Not part of the group commit: a prefix change writes the prefixes file
+ * (and only it) before it is answered, one write per request. Prefix
+ * changes are rare beside backend changes, and a bulk load is one request
+ * (prefixes.replace), so sharing fsyncs would buy little for a second
+ * staged object. Not in cp_defer_methods, so the RPC server settles the
+ * backend changes staged before one first: it checks the VIP against the
+ * written config.
+ */
+
+/* The scope params name: *vip NULL for the node's list (no address, port
+ * or protocol), else key, a configured VIP. */
+static int prefix_scope(struct cp_daemon *cp, const cJSON *params, struct elb_dp_vip_key *key,
+			const struct elb_dp_vip_key **vip, struct elb_rpc_error *error)
+{
+	static const char *const members[] = {"address", "port", "protocol"};
+	int v;
+
+	*vip = NULL;
+	for (size_t i = 0; i < 3; i++)
+		if (cJSON_GetObjectItemCaseSensitive(params, members[i]) != NULL)
+			*vip = key;
+	if (*vip == NULL)
+		return 0;
+	v = find_vip(cp, params, key, error);
+	if (v < 0 && error->code == CP_ERR_NO_VIP) {
+		/* edgelb-cp keeps lists of configured VIPs only (cp_prefixes.h). */
+		char text[ELB_RPC_ERROR_MESSAGE_MAX];
+
+		snprintf(text, sizeof(text), "%s", error->message);
+		elb_rpc_error_set(error, CP_ERR_NO_VIP, "address",
+				  "address: %s (a VIP's list needs the VIP configured)", text);
+	}
+	return v < 0 ? v : 0;
+}
+
+static cJSON *prefix_answer(const struct cp_daemon *cp)
+{
+	cJSON *result = cJSON_CreateObject();
+
+	if (result != NULL) {
+		elb_dp_json_add_u64(result, "generation", cp->prefixes->generation);
+		elb_dp_json_add_u64(result, "rules", elb_prefix_set_rules(cp->prefixes));
+	}
+	return result;
+}
+
+static int prefix_change(struct cp_daemon *cp, const cJSON *params, enum cp_prefix_op op,
+			 cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const lists[] = {"address", "port", "protocol", "allow", "deny", NULL};
+	static const char *const removal[] = {"address", "port", "protocol", "prefixes", "action",
+					      NULL};
+	const cJSON *action = cJSON_GetObjectItemCaseSensitive(params, "action");
+	const struct elb_dp_vip_key *vip = NULL;
+	struct elb_dp_vip_key key;
+	struct cp_prefix_item *items = NULL;
+	struct elb_prefix_set *next = NULL;
+	uint8_t family, remove_action = 0;
+	struct elb_dp_err err;
+	uint32_t n = 0;
+	int rc = elb_dp_rpc_check_params(params, op == CP_PREFIX_REMOVE ? removal : lists, error);
+
+	if (rc == 0)
+		rc = prefix_scope(cp, params, &key, &vip, error);
+	if (rc < 0)
+		return rc;
+	family = vip != NULL ? vip->family : 0;
+	if (op == CP_PREFIX_REMOVE) {
+		if (action != NULL) {
+			if (cJSON_IsString(action) && strcmp(action->valuestring, "allow") == 0) {
+				remove_action = ELB_PREFIX_ALLOW;
+			} else if (cJSON_IsString(action) && strcmp(action->valuestring, "deny") == 0) {
+				remove_action = ELB_PREFIX_DENY;
+			} else {
+				elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "action",
+						  "action: must be \"allow\" or \"deny\"");
+				return -EINVAL;
+			}
+		}
+		rc = cp_prefix_items_from_json(params, "prefixes", ELB_PREFIX_DENY, family, &items,
+					       &n, &err);
+		/* Parsed as rules; a removal without an action matches either
+		 * (cp_prefix_item). */
+		for (uint32_t i = 0; rc == 0 && i < n; i++)
+			items[i].rule.action = remove_action;
+	} else {
+		rc = cp_prefix_items_from_json(params, "allow", ELB_PREFIX_ALLOW, family, &items, &n,
+					       &err);
+		if (rc == 0)
+			rc = cp_prefix_items_from_json(params, "deny", ELB_PREFIX_DENY, family, &items,
+						       &n, &err);
+	}
+	if (rc == 0 && n == 0 && op != CP_PREFIX_REPLACE)
+		rc = elb_json_fail(&err, op == CP_PREFIX_REMOVE ? "prefixes" : "allow",
+				   op == CP_PREFIX_REMOVE ? "no prefix to remove"
+							  : "no prefix given (allow or deny)");
+	if (rc == 0)
+		rc = cp_prefixes_change(cp->prefixes, vip, op, items, n, &next, &err);
+	free(items);
+	if (rc == 0 && elb_prefix_set_same_rules(cp->prefixes, next)) {
+		/* Nothing to write nor push: the same generation answers. */
+		elb_prefix_set_free(next);
+		next = NULL;
+	} else if (rc == 0) {
+		rc = cp_prefixes_commit(cp, next, &err); /* takes next */
+	}
+	if (rc < 0)
+		return model_error(error, &err, rc);
+	*result = prefix_answer(cp);
+	return *result != NULL ? 0 : elb_dp_rpc_nomem(error);
+}
+
+#define PREFIX_METHOD(fn, op)                                                                 \
+	static int fn(void *ctx, const cJSON *params, cJSON **result,                         \
+		      struct elb_rpc_error *error)                                            \
+	{                                                                                     \
+		return prefix_change(ctx, params, op, result, error);                         \
+	}
+PREFIX_METHOD(m_prefixes_add, CP_PREFIX_ADD)
+PREFIX_METHOD(m_prefixes_remove, CP_PREFIX_REMOVE)
+PREFIX_METHOD(m_prefixes_replace, CP_PREFIX_REPLACE)
+
+/* prefixes.get: every list ({"prefixes": the set's JSON form}), or a VIP's
+ * ({"vip": NAME, "allow": [...], "deny": [...]}). */
+static int m_prefixes_get(void *ctx, const cJSON *params, cJSON **result,
+			  struct elb_rpc_error *error)
+{
+	static const char *const known[] = {"address", "port", "protocol", NULL};
+	static const struct elb_prefix_list none = {0};
+	struct cp_daemon *cp = ctx;
+	const struct elb_dp_vip_key *vip = NULL;
+	const struct elb_prefix_list *list;
+	struct elb_dp_vip_key key;
+	char name[ELB_DP_VIP_KEY_STR_MAX];
+	int rc = elb_dp_rpc_check_params(params, known, error);
+
+	if (rc == 0)
+		rc = prefix_scope(cp, params, &key, &vip, error);
+	if (rc < 0)
+		return rc;
+	*result = prefix_answer(cp);
+	if (*result == NULL)
+		return elb_dp_rpc_nomem(error);
+	if (vip == NULL) {
+		cJSON *set = elb_prefix_set_to_json(cp->prefixes);
+
+		if (set == NULL || !cJSON_AddItemToObject(*result, "prefixes", set)) {
+			cJSON_Delete(set);
+			return elb_dp_rpc_nomem(error);
+		}
+		return 0;
+	}
+	list = elb_prefix_set_vip_list(cp->prefixes, vip);
+	cJSON_AddStringToObject(*result, "vip", elb_dp_vip_key_str(vip, name, sizeof(name)));
+	if (elb_prefix_list_to_json(list != NULL ? list : &none, *result) < 0)
+		return elb_dp_rpc_nomem(error);
+	return 0;
+}
+
 const struct elb_rpc_method cp_methods[] = {
 	{.name = "vip.list", .handler = m_vip_list, .read_only = true},
 	{.name = "vip.get", .handler = m_vip_get, .read_only = true},
@@ -1283,6 +1470,10 @@ const struct elb_rpc_method cp_methods[] = {
 	{.name = "subscribe", .handler = m_subscribe, .read_only = true},
 	{.name = "backend.preview", .handler = m_backend_preview, .read_only = true},
 	{.name = "fleet.get", .handler = cp_m_fleet_get, .read_only = true},
+	{.name = "prefixes.add", .handler = m_prefixes_add, .read_only = false},
+	{.name = "prefixes.remove", .handler = m_prefixes_remove, .read_only = false},
+	{.name = "prefixes.replace", .handler = m_prefixes_replace, .read_only = false},
+	{.name = "prefixes.get", .handler = m_prefixes_get, .read_only = true},
 };
 const size_t cp_n_methods = sizeof(cp_methods) / sizeof(cp_methods[0]);
 

@@ -33,6 +33,7 @@
 
 #include "cp_dataplanes.h"
 #include "cp_methods.h"
+#include "cp_prefixes.h"
 
 #define METRICS_MAX_CONNS 32u
 #define METRICS_TIMEOUT_S 5u
@@ -276,6 +277,27 @@ static void render_vips(struct text *t, const cJSON *vips)
 			put_value(t, cJSON_IsNumber(d) ? d->valuedouble : NAN);
 		}
 	}
+	/* counters.get's "prefixes": {"vip"|"node": {"allowed", "denied"}}. */
+	put_family(t, "edgelb_vip_prefix_matches_total", "counter",
+		   "Packets for the VIP a prefix rule decided, by the list (the VIP's own or the "
+		   "node's) and the rule's action.");
+	cJSON_ArrayForEach(v, vips)
+	{
+		const cJSON *prefixes = cJSON_GetObjectItemCaseSensitive(v, "prefixes");
+
+		label(cJSON_GetObjectItem(v, "vip")->valuestring, vip_l, sizeof(vip_l));
+		for (size_t s = 0; s < 2; s++) {
+			const char *scope = s == 0 ? "vip" : "node";
+			const cJSON *counts = cJSON_GetObjectItemCaseSensitive(prefixes, scope);
+
+			put(t, "edgelb_vip_prefix_matches_total{vip=\"%s\",scope=\"%s\",action=\"allow\"} ",
+			    vip_l, scope);
+			put_value(t, num(counts, NULL, "allowed"));
+			put(t, "edgelb_vip_prefix_matches_total{vip=\"%s\",scope=\"%s\",action=\"deny\"} ",
+			    vip_l, scope);
+			put_value(t, num(counts, NULL, "denied"));
+		}
+	}
 	render_windows(t, vips, "edgelb_vip_availability", "availability",
 		       "forwarded / (rx - rate_limited) over the window; absent without traffic.");
 	render_windows(t, vips, "edgelb_vip_error_budget_left", "error_budget_left",
@@ -326,6 +348,19 @@ char *cp_metrics_render(const struct cp_daemon *cp, size_t *len)
 	put_family(&t, "edgelb_cp_config_writes_total", "counter",
 		   "Atomic writes of the config file (one fsync each, for one change or a group).");
 	put(&t, "edgelb_cp_config_writes_total %llu\n", (unsigned long long)cp->config_writes);
+	put_family(&t, "edgelb_prefix_rules", "gauge",
+		   "Prefix allow/deny rules in force, in the node's list and in the VIPs' lists.");
+	put(&t, "edgelb_prefix_rules{scope=\"node\"} %u\n", cp->prefixes->node.n);
+	put(&t, "edgelb_prefix_rules{scope=\"vip\"} %u\n", cp_prefixes_vip_rules(cp->prefixes));
+	put_family(&t, "edgelb_cp_prefixes_generation", "gauge",
+		   "Generation of the prefix lists (counts their changes).");
+	put(&t, "edgelb_cp_prefixes_generation %llu\n",
+	    (unsigned long long)cp->prefixes->generation);
+	put_family(&t, "edgelb_dataplane_prefixes_in_sync", "gauge",
+		   "1 while the dataplane is connected and has the prefix lists in force.");
+	for (uint32_t i = 0; i < cp->n_dps; i++)
+		put(&t, "edgelb_dataplane_prefixes_in_sync{dataplane=\"%s\"} %d\n", cp->dps[i].cfg.name,
+		    cp->dps[i].connected && cp->dps[i].prefixes_gen == cp->prefixes->generation);
 	put_family(&t, "edgelb_cp_health_transitions_total", "counter",
 		   "Backends that went in or out of service.");
 	put(&t, "edgelb_cp_health_transitions_total %llu\n",

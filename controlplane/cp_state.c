@@ -16,6 +16,7 @@
 
 #include "elb_dp_api.h"
 #include "elb_json.h"
+#include "elb_prefixes.h"
 
 /* ------------------------------------------------------------------------ */
 /* Events */
@@ -333,6 +334,8 @@ int cp_commit_staged(struct cp_daemon *cp, uint64_t now, struct elb_dp_err *err)
 		cp->changes++;
 		emit_count(cp, "config_changed", "changes", cp->changes);
 	}
+	if (cp->config_committed != NULL)
+		cp->config_committed(cp);
 	/* Once per group: the dataplanes get one generation for all of it. */
 	rc = cp_refresh_desired(cp);
 	if (rc < 0)
@@ -385,7 +388,9 @@ int cp_state_init(struct cp_daemon *cp, struct cp_config *loaded, uint64_t now)
 	struct cp_layout layout;
 
 	cp->started_ms = now;
-	if (layout_prepare(cp, loaded, now, &layout) < 0) {
+	/* No lists until cp_prefixes_load reads the file. */
+	cp->prefixes = elb_prefix_set_new();
+	if (cp->prefixes == NULL || layout_prepare(cp, loaded, now, &layout) < 0) {
 		cp_config_free(loaded);
 		return -ENOMEM;
 	}
@@ -410,6 +415,8 @@ void cp_state_free(struct cp_daemon *cp)
 	drop_staged(cp);
 	cp_config_free(cp->config);
 	cp->config = NULL;
+	elb_prefix_set_free(cp->prefixes);
+	cp->prefixes = NULL;
 }
 
 bool cp_drain_running(const struct cp_daemon *cp)

@@ -100,6 +100,7 @@ struct cp_dataplane; /* cp_dataplanes.h */
 struct cp_stream;    /* cp_stream.h */
 struct cp_metrics;   /* cp_metrics.h */
 struct cp_bgp;       /* cp_bgp.h */
+struct elb_prefix_set; /* elb_prefixes.h */
 
 struct cp_daemon {
 	char *config_path;
@@ -119,6 +120,10 @@ struct cp_daemon {
 	struct cp_config *staged;
 	uint32_t n_staged;
 	uint64_t config_writes; /* atomic writes of config_path, each one fsync'ed */
+	/* The prefix lists in force (cp_prefixes.h; never NULL once loaded),
+	 * and the atomic writes of their file. */
+	struct elb_prefix_set *prefixes;
+	uint64_t prefix_writes;
 	/* Called by cp_commit_staged once a group is written and applied (rc:
 	 * the changes it carried) or dropped (rc < 0, err says why): the
 	 * answers waiting for it may go out. NULL: nobody waits. */
@@ -127,6 +132,10 @@ struct cp_daemon {
 	uint64_t events;       /* events raised, numbered from 1 */
 	struct cp_event_sink events_sink; /* emit NULL: events are counted, then dropped */
 	cp_retire_target_fn retire_target; /* NULL: nothing runs for targets */
+	/* Called by cp_commit_staged once a config is written and installed
+	 * (main: cp_prefixes_follow_config, which drops the lists of VIPs the
+	 * config no longer has). NULL: nothing follows the config. */
+	void (*config_committed)(struct cp_daemon *cp);
 	uint64_t fleet_disagreements; /* over all VIPs */
 	uint64_t drains_completed, drains_timed_out;
 	/* The BGP figures (cp_bgp.c), copied out for the metrics page. */

@@ -24,6 +24,7 @@
 #include "cp_fleet.h"
 #include "cp_methods.h"
 #include "cp_metrics.h"
+#include "cp_prefixes.h"
 #include "cp_state.h"
 #include "cp_stream.h"
 #include "elb_dp_api.h"
@@ -199,7 +200,8 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct cp_daemon cp = {.epfd = -1, .operator_kind = CP_POLL_OPERATOR,
-			       .retire_target = cp_checks_retire};
+			       .retire_target = cp_checks_retire,
+			       .config_committed = cp_prefixes_follow_config};
 	const char *socket_path = CP_DEFAULT_SOCKET, *metrics = NULL;
 	struct elb_rpc_server_config rpc = {0};
 	struct elb_rpc_method *methods = NULL;
@@ -273,6 +275,11 @@ int main(int argc, char **argv)
 		rc = cp_dataplanes_init(&cp);
 	if (rc < 0) {
 		fprintf(stderr, "edgelb-cp: %s\n", strerror(-rc));
+		goto out_state;
+	}
+	rc = cp_prefixes_load(&cp, &err);
+	if (rc < 0) {
+		fprintf(stderr, "edgelb-cp: %s\n", err.text);
 		goto out_state;
 	}
 	rc = cp_bgp_init(&cp);

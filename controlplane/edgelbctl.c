@@ -219,13 +219,14 @@ static void print_dataplanes(const cJSON *result)
 {
 	const cJSON *d;
 
-	printf("%-16s %-9s %-18s %10s %-7s %8s  %s\n", "DATAPLANE", "CONNECTED", "INSTANCE",
-	       "PUSH_EPOCH", "IN_SYNC", "RESTARTS", "LAST_ERROR");
+	/* PREFIXES: has the prefix lists in force (pushed apart from the config). */
+	printf("%-16s %-9s %-18s %10s %-7s %-8s %8s  %s\n", "DATAPLANE", "CONNECTED", "INSTANCE",
+	       "PUSH_EPOCH", "IN_SYNC", "PREFIXES", "RESTARTS", "LAST_ERROR");
 	cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(result, "dataplanes"))
-		printf("%-16s %-9s %-18s %10.0f %-7s %8.0f  %s\n", str(d, "name"),
+		printf("%-16s %-9s %-18s %10.0f %-7s %-8s %8.0f  %s\n", str(d, "name"),
 		       strcmp(str(d, "state"), "refused") == 0 ? "refused" : yes(d, "connected"),
-		       str(d, "instance"), num(d, "last_push_epoch"),
-		       yes(d, "in_sync"), num(d, "restarts"), str(d, "last_error"));
+		       str(d, "instance"), num(d, "last_push_epoch"), yes(d, "in_sync"),
+		       yes(d, "prefixes_in_sync"), num(d, "restarts"), str(d, "last_error"));
 }
 
 static void print_side(const cJSON *side)
@@ -304,14 +305,25 @@ static void print_fleet(const cJSON *result)
 	}
 }
 
+/* What a change is acknowledged by, in dataplanes.get: the config's
+ * generation (pushed_generation of each dataplane, "generation" of the
+ * answer), or the prefix lists' (prefixes_generation of both). */
+struct ack_kind {
+	const char *dp_member, *cp_member, *what;
+};
+
+static const struct ack_kind config_ack = {"pushed_generation", "generation", "generation"};
+static const struct ack_kind prefixes_ack = {"prefixes_generation", "prefixes_generation",
+					     "prefix lists generation"};
+
 /* A dataplane edgelb-cp manages that has not acknowledged `generation`. */
-static bool lags(const cJSON *dp, double generation)
+static bool lags(const cJSON *dp, const struct ack_kind *ack, double generation)
 {
-	return strcmp(str(dp, "state"), "refused") != 0 &&
-	       num(dp, "pushed_generation") < generation;
+	return strcmp(str(dp, "state"), "refused") != 0 && num(dp, ack->dp_member) < generation;
 }
 
-static void print_laggards(const cJSON *dataplanes, double generation)
+static void print_laggards(const cJSON *dataplanes, const struct ack_kind *ack,
+			   double generation)
 {
 	const cJSON *d;
 
@@ -319,13 +331,13 @@ static void print_laggards(const cJSON *dataplanes, double generation)
 	{
 		const char *error = str(d, "last_error");
 
-		if (!lags(d, generation))
+		if (!lags(d, ack, generation))
 			continue;
-		fprintf(stderr, "  %s: %s, has generation %.0f%s%s\n", str(d, "name"),
+		fprintf(stderr, "  %s: %s, has %s %.0f%s%s\n", str(d, "name"),
 			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "connected"))
 				? "connected"
 				: "not connected",
-			num(d, "pushed_generation"), error[0] ? ", last error: " : "", error);
+			ack->what, num(d, ack->dp_member), error[0] ? ", last error: " : "", error);
 	}
 }
 
@@ -339,7 +351,8 @@ static void print_laggards(const cJSON *dataplanes, double generation)
  *         after timeout_s (the laggards on stderr), CTL_REFUSED if
  *         dataplanes.get is refused, CTL_SOCKET.
  */
-static int wait_acknowledged(const char *path, double generation, double timeout_s)
+static int wait_acknowledged_by(const char *path, const struct ack_kind *ack, double generation,
+				double timeout_s)
 {
 	struct timespec start, now;
 	unsigned int interval_ms = WAIT_POLL_FIRST_MS;
@@ -359,20 +372,20 @@ static int wait_acknowledged(const char *path, double generation, double timeout
 			return rc;
 		}
 		if (generation == 0)
-			generation = num(result, "generation");
+			generation = num(result, ack->cp_member);
 		dps = cJSON_GetObjectItemCaseSensitive(result, "dataplanes");
 		cJSON_ArrayForEach(d, dps)
-			lagging += lags(d, generation);
+			lagging += lags(d, ack, generation);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		waited = (double)(now.tv_sec - start.tv_sec) +
 			 (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 		if (lagging > 0 && waited >= timeout_s) {
 			fprintf(stderr,
-				"edgelbctl: generation %.0f is committed in edgelb-cp, but after "
+				"edgelbctl: %s %.0f is committed in edgelb-cp, but after "
 				"%.1f s %u dataplane%s did not acknowledge it (the change stays; a "
 				"dataplane not connected gets it when it reconnects):\n",
-				generation, waited, lagging, lagging == 1 ? "" : "s");
-			print_laggards(dps, generation);
+				ack->what, generation, waited, lagging, lagging == 1 ? "" : "s");
+			print_laggards(dps, ack, generation);
 		}
 		cJSON_Delete(result);
 		if (lagging == 0)
@@ -384,6 +397,11 @@ static int wait_acknowledged(const char *path, double generation, double timeout
 		if (interval_ms > WAIT_POLL_MAX_MS)
 			interval_ms = WAIT_POLL_MAX_MS;
 	}
+}
+
+static int wait_acknowledged(const char *path, double generation, double timeout_s)
+{
+	return wait_acknowledged_by(path, &config_ack, generation, timeout_s);
 }
 
 /*
@@ -1259,6 +1277,8 @@ usage:
 /* ------------------------------------------------------------------------ */
 /* The command table */
 
+struct prefix_file;
+
 /* One invocation's request, as its command's builder leaves it. */
 struct ctl_request {
 	const char *method;
@@ -1268,6 +1288,8 @@ struct ctl_request {
 	bool drain_wait;	 /* backend drain --wait */
 	bool node_wait;		 /* node drain --wait */
 	unsigned long timeout_s; /* --timeout of either, 0: none given */
+	const struct ack_kind *ack; /* what acknowledges the change; NULL: config_ack */
+	struct prefix_file *file; /* prefixes load: its lines, to name them in a refusal */
 };
 
 /* A builder's "print the usage and exit CTL_USAGE". */
@@ -1742,6 +1764,237 @@ failed:
 	return status;
 }
 
+/* ---- prefix lists ---------------------------------------------------------- */
+
+/* A trailing "--vip VIP" of args (taken off *nargs) into params. */
+static int take_vip_option(cJSON *params, char **args, int *nargs)
+{
+	if (*nargs >= 2 && strcmp(args[*nargs - 2], "--vip") == 0) {
+		if (add_vip(params, args[*nargs - 1]) < 0)
+			return bad_vip();
+		*nargs -= 2;
+	}
+	for (int i = 0; i < *nargs; i++)
+		if (strcmp(args[i], "--vip") == 0)
+			return CTL_SHOW_USAGE;
+	return 0;
+}
+
+/* allow|deny add|del PREFIX... [--vip VIP]: prefixes.add with the prefixes
+ * under the command's action, or prefixes.remove of rules with it. */
+static int build_prefix_rules(const struct ctl_command *cmd, struct ctl_request *req, char **args,
+			      int nargs)
+{
+	const char *action = cmd->words[0];
+	bool add = strcmp(cmd->words[1], "add") == 0;
+	int status = take_vip_option(req->params, args, &nargs);
+	cJSON *list;
+
+	if (status != 0)
+		return status;
+	if (nargs == 0)
+		return CTL_SHOW_USAGE;
+	list = cJSON_AddArrayToObject(req->params, add ? action : "prefixes");
+	for (int i = 0; list != NULL && i < nargs; i++)
+		cJSON_AddItemToArray(list, cJSON_CreateString(args[i]));
+	if (!add)
+		cJSON_AddStringToObject(req->params, "action", action);
+	req->ack = &prefixes_ack;
+	return 0;
+}
+
+static int build_prefixes_list(const struct ctl_command *cmd, struct ctl_request *req,
+			       char **args, int nargs)
+{
+	int status = take_vip_option(req->params, args, &nargs);
+
+	(void)cmd;
+	return status != 0 ? status : nargs == 0 ? 0 : CTL_SHOW_USAGE;
+}
+
+/* A prefixes file: its name, and the line of each prefix sent, per array. */
+struct prefix_file {
+	const char *name;
+	uint32_t *lines[2]; /* [0] "allow", [1] "deny" */
+	uint32_t n[2];
+};
+
+static void prefix_file_free(struct prefix_file *f)
+{
+	if (f == NULL)
+		return;
+	free(f->lines[0]);
+	free(f->lines[1]);
+	free(f);
+}
+
+/*
+ * One "allow PREFIX" or "deny PREFIX" per line; '#' starts a comment; blank
+ * lines are skipped. The prefixes themselves are edgelb-cp's to judge: a
+ * refusal names the array element, which names the line (prefix_refusal).
+ * @return 0, or CTL_USAGE after naming the line on stderr.
+ */
+static int read_prefix_file(const char *name, cJSON *params, struct prefix_file *f)
+{
+	cJSON *arrays[2] = {cJSON_AddArrayToObject(params, "allow"),
+			    cJSON_AddArrayToObject(params, "deny")};
+	FILE *in = fopen(name, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	uint32_t number = 0, cap_lines[2] = {0, 0};
+	int status = 0;
+
+	f->name = name;
+	if (in == NULL) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", name, strerror(errno));
+		return CTL_USAGE;
+	}
+	while (status == 0 && getline(&line, &cap, in) >= 0) {
+		char *hash = strchr(line, '#'), *word, *prefix, *extra, *save = NULL;
+		int a;
+
+		number++;
+		if (hash != NULL)
+			*hash = '\0';
+		word = strtok_r(line, " \t\r\n", &save);
+		if (word == NULL)
+			continue;
+		prefix = strtok_r(NULL, " \t\r\n", &save);
+		extra = strtok_r(NULL, " \t\r\n", &save);
+		a = strcmp(word, "allow") == 0 ? 0 : strcmp(word, "deny") == 0 ? 1 : -1;
+		if (a < 0 || prefix == NULL || extra != NULL) {
+			fprintf(stderr,
+				"edgelbctl: %s:%u: expected \"allow PREFIX\" or \"deny PREFIX\"\n",
+				name, number);
+			status = CTL_USAGE;
+			break;
+		}
+		if (f->n[a] == cap_lines[a]) {
+			uint32_t bigger = cap_lines[a] ? cap_lines[a] * 2 : 1024;
+			uint32_t *grown = realloc(f->lines[a], bigger * sizeof(*grown));
+
+			if (grown == NULL) {
+				fprintf(stderr, "edgelbctl: out of memory\n");
+				status = CTL_SOCKET;
+				break;
+			}
+			f->lines[a] = grown;
+			cap_lines[a] = bigger;
+		}
+		f->lines[a][f->n[a]++] = number;
+		if (!cJSON_AddItemToArray(arrays[a], cJSON_CreateString(prefix))) {
+			fprintf(stderr, "edgelbctl: out of memory\n");
+			status = CTL_SOCKET;
+		}
+	}
+	if (status == 0 && ferror(in)) {
+		fprintf(stderr, "edgelbctl: %s: %s\n", name, strerror(errno));
+		status = CTL_USAGE;
+	}
+	free(line);
+	fclose(in);
+	return status;
+}
+
+/* prefixes load FILE [--vip VIP]: prefixes.replace of the scope's list. */
+static int build_prefixes_load(const struct ctl_command *cmd, struct ctl_request *req,
+			       char **args, int nargs)
+{
+	int status = take_vip_option(req->params, args, &nargs);
+
+	(void)cmd;
+	if (status != 0)
+		return status;
+	if (nargs != 1)
+		return CTL_SHOW_USAGE;
+	req->file = calloc(1, sizeof(*req->file));
+	if (req->file == NULL) {
+		fprintf(stderr, "edgelbctl: out of memory\n");
+		return CTL_SOCKET;
+	}
+	req->ack = &prefixes_ack;
+	return read_prefix_file(args[0], req->params, req->file);
+}
+
+/* The file's line of the request's "allow[i]" or "deny[i]" at text; 0 if
+ * text names no such element. */
+static uint32_t prefix_line(const struct prefix_file *f, const char *text)
+{
+	unsigned int index;
+	char array[8];
+	int a;
+
+	if (sscanf(text, "%5[a-z][%u]", array, &index) != 2)
+		return 0;
+	a = strcmp(array, "allow") == 0 ? 0 : strcmp(array, "deny") == 0 ? 1 : -1;
+	return a >= 0 && index < f->n[a] ? f->lines[a][index] : 0;
+}
+
+/* A refusal naming "allow[i]" or "deny[i]" of a loaded file, said as the
+ * file's line (and the other element it names, as "line N"): true if it
+ * was. */
+static bool prefix_refusal(const struct prefix_file *f, const struct elb_rpc_client_error *err)
+{
+	static const char also[] = " is already listed at ";
+	const cJSON *field = cJSON_GetObjectItemCaseSensitive(err->data, "field");
+	const char *text = err->message, *colon, *other;
+	uint32_t line = f != NULL && cJSON_IsString(field) ? prefix_line(f, field->valuestring) : 0;
+
+	if (line == 0)
+		return false;
+	colon = strstr(text, ": ");
+	text = colon != NULL ? colon + 2 : text;
+	other = strstr(text, also);
+	if (other != NULL && prefix_line(f, other + strlen(also)) != 0)
+		fprintf(stderr, "edgelbctl: %s:%u: %.*s%sline %u\n", f->name, line,
+			(int)(other - text), text, also, prefix_line(f, other + strlen(also)));
+	else
+		fprintf(stderr, "edgelbctl: %s:%u: %s\n", f->name, line, text);
+	return true;
+}
+
+/* "generation 7, 3 rules" and each list, a rule a line. */
+static void print_prefix_scope(const char *name, const cJSON *scope)
+{
+	static const char *const actions[] = {"allow", "deny"};
+	const cJSON *p;
+	int n = 0;
+
+	for (int a = 0; a < 2; a++)
+		n += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(scope, actions[a]));
+	printf("%s: %d rule%s\n", name, n, n == 1 ? "" : "s");
+	for (int a = 0; a < 2; a++)
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(scope, actions[a]))
+			printf("  %-5s %s\n", actions[a], cJSON_IsString(p) ? p->valuestring : "?");
+}
+
+static void print_prefixes(const cJSON *result)
+{
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(result, "prefixes"), *v;
+
+	printf("generation %.0f, %.0f rules\n", num(result, "generation"), num(result, "rules"));
+	if (!cJSON_IsObject(set)) {
+		print_prefix_scope(str(result, "vip"), result);
+		return;
+	}
+	print_prefix_scope("node", cJSON_GetObjectItemCaseSensitive(set, "node"));
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(set, "vips"))
+	{
+		const char *addr = str(v, "address"), *proto = str(v, "protocol");
+		char name[128];
+
+		snprintf(name, sizeof(name), strchr(addr, ':') ? "[%s]:%.0f/%s" : "%s:%.0f/%s", addr,
+			 num(v, "port"), proto);
+		print_prefix_scope(name, v);
+	}
+}
+
+static void print_prefixes_committed(const cJSON *result)
+{
+	printf("ok (prefix lists generation %.0f, %.0f rules)\n", num(result, "generation"),
+	       num(result, "rules"));
+}
+
 static const struct ctl_command commands[] = {
 	{{"vip", "list"}, "", NULL, 0, 0, "vip.list", false, NULL, print_vips, NULL},
 	{{"vip", "get"}, "VIP", "VIP is ADDRESS:PORT/PROTO, [V6]:PORT/PROTO", 1, 1, "vip.get",
@@ -1770,6 +2023,22 @@ static const struct ctl_command commands[] = {
 	{{"backend", "weight"}, "VIP BACKEND N [--dry-run]",
 	 "--dry-run: what would move (backend.preview)", 2, -1, "backend.weight", true,
 	 build_backend, print_committed, NULL},
+	{{"deny", "add"}, "PREFIX... [--vip VIP]",
+	 "deny rules: the node's list, or the VIP's;\na listed prefix takes the new action", 1,
+	 -1, "prefixes.add", true, build_prefix_rules, print_prefixes_committed, NULL},
+	{{"deny", "del"}, "PREFIX... [--vip VIP]", "remove deny rules", 1, -1, "prefixes.remove",
+	 true, build_prefix_rules, print_prefixes_committed, NULL},
+	{{"allow", "add"}, "PREFIX... [--vip VIP]",
+	 "allow rules (a VIP's allow overrides the\nnode's deny)", 1, -1, "prefixes.add", true,
+	 build_prefix_rules, print_prefixes_committed, NULL},
+	{{"allow", "del"}, "PREFIX... [--vip VIP]", "remove allow rules", 1, -1, "prefixes.remove",
+	 true, build_prefix_rules, print_prefixes_committed, NULL},
+	{{"prefixes", "list"}, "[--vip VIP]", "every list, or the VIP's", 0, 2, "prefixes.get",
+	 false, build_prefixes_list, print_prefixes, NULL},
+	{{"prefixes", "load"}, "FILE [--vip VIP]",
+	 "replace the node's list (or the VIP's) with\nFILE: \"allow PREFIX\" or \"deny PREFIX\" "
+	 "a line,\n'#' comments",
+	 1, 3, "prefixes.replace", true, build_prefixes_load, print_prefixes_committed, NULL},
 	{{"health", NULL}, "", "every VIP's backends: state, health, flows, drain", 0, 0,
 	 "health.get", false, NULL, print_health, NULL},
 	{{"counters", NULL}, "", "per-VIP packets, new flows and drops", 0, 0, "counters.get",
@@ -1913,6 +2182,7 @@ static int run_request(const struct ctl_opts *o, const struct ctl_command *cmd, 
 
 	if (status != CTL_OK) {
 		cJSON_Delete(req.params);
+		prefix_file_free(req.file);
 		if (status == CTL_SHOW_USAGE) {
 			usage(stderr);
 			return CTL_USAGE;
@@ -1927,13 +2197,19 @@ static int run_request(const struct ctl_opts *o, const struct ctl_command *cmd, 
 	if (status < 0) {
 		if (status == -EREMOTEIO && o->json)
 			print_error_json(&err);
-		status = call_failed(o->path, status, &err, "");
+		if (status == -EREMOTEIO && prefix_refusal(req.file, &err))
+			status = CTL_REFUSED;
+		else
+			status = call_failed(o->path, status, &err, "");
 		elb_rpc_client_error_clear(&err);
+		prefix_file_free(req.file);
 		return status;
 	}
+	prefix_file_free(req.file);
 	status = CTL_OK;
 	if (req.changes && o->wait)
-		status = wait_acknowledged(o->path, num(result, "generation"), o->wait_timeout_s);
+		status = wait_acknowledged_by(o->path, req.ack != NULL ? req.ack : &config_ack,
+					      num(result, "generation"), o->wait_timeout_s);
 	/* Printed also when not acknowledged in time: the change is made. */
 	if (o->json)
 		print_pretty(result);

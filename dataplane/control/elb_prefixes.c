@@ -111,6 +111,11 @@ static int rule_cmp(const void *pa, const void *pb)
 	return a->len < b->len ? -1 : a->len > b->len;
 }
 
+int elb_prefix_rule_cmp(const struct elb_prefix_rule *a, const struct elb_prefix_rule *b)
+{
+	return rule_cmp(a, b);
+}
+
 static int vip_key_cmp(const struct elb_dp_vip_key *a, const struct elb_dp_vip_key *b)
 {
 	int c;

@@ -70,6 +70,10 @@ int elb_prefix_parse(const char *text, uint8_t action, struct elb_prefix_rule *o
 /* The rule's prefix as text (ELB_PREFIX_TEXT_MAX bytes). Returns buf. */
 char *elb_prefix_format(const struct elb_prefix_rule *rule, char *buf);
 
+/* The canonical order of a scope's rules (family, address, length; the
+ * action aside): <0, 0, >0 as memcmp. */
+int elb_prefix_rule_cmp(const struct elb_prefix_rule *a, const struct elb_prefix_rule *b);
+
 /* A new empty set; NULL if out of memory. */
 struct elb_prefix_set *elb_prefix_set_new(void);
 void elb_prefix_set_free(struct elb_prefix_set *set);

@@ -2,7 +2,7 @@
 """What the control-plane integration tests share beyond edgelb_testlib: a
 harness of named processes with counted checks, the module fixture that
 runs one in a network namespace of the test's own, the test that edgelb-cp
-exits cleanly, and a fake dataplane."""
+exits cleanly, a fake dataplane, and a real edgelb-dp on net_null."""
 import json
 import os
 import signal
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from edgelb_testlib import netns
+from edgelb_testlib import netns, rpc
 from edgelb_testlib.checks import Checker
 from edgelb_testlib.proc import Daemons, sanitizer_reports
 from edgelb_testlib.pytest_plugin import require_root
@@ -90,10 +90,11 @@ class FakeDataplane:
     """A dataplane from Python on a Unix socket: answers ping with
     `protocol` (None: leaves the member out) and `instance`, config.set
     (the epoch one higher each time) after `delay` seconds, or not before
-    release() while held, and counters.get and vip.tables empty; anything
-    else is "method not found". Records every method called (called()) and
-    each config.set: (time received, time answered, its params), on
-    time.monotonic's clock."""
+    release() while held, prefixes.set (refused with `prefixes_refusal`
+    when set), and counters.get and vip.tables empty; anything else is
+    "method not found". Records every method called (called()) and each
+    config.set and prefixes.set (sets, prefix_sets): (time received, time
+    answered, its params), on time.monotonic's clock."""
 
     def __init__(self, path, protocol, instance="00000000000000f1"):
         self.protocol = protocol
@@ -104,6 +105,8 @@ class FakeDataplane:
         self.lock = threading.Lock()
         self.methods = []
         self.sets = []
+        self.prefix_sets = []
+        self.prefixes_refusal = None
         self.conns = []
         self.epoch = 1
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -150,6 +153,19 @@ class FakeDataplane:
                 self.epoch += 1
                 self.sets.append((received, time.monotonic(), req.get("params")))
             return {"result": {"epoch": self.epoch, "changed": True}}
+        if method == "prefixes.set":
+            received = time.monotonic()
+            params = req.get("params")
+            with self.lock:
+                refusal = self.prefixes_refusal
+                if refusal is None:
+                    self.prefix_sets.append((received, time.monotonic(), params))
+            if refusal is not None:
+                return {"error": {"code": -32002, "message": refusal}}
+            lists = [params["prefixes"].get("node", {})] + params["prefixes"].get("vips", [])
+            rules = sum(len(s.get("allow", [])) + len(s.get("deny", [])) for s in lists)
+            return {"result": {"generation": params["prefixes"].get("generation", 0),
+                               "rules": rules}}
         if method == "counters.get":
             return {"result": {"epoch": self.epoch, "counters": {"vips": []}}}
         if method == "vip.tables":
@@ -188,3 +204,23 @@ class FakeDataplane:
                     c.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+def start_null_dataplane(daemons, dp, sock, state, file_prefix, name="dp"):
+    """A real edgelb-dp (binary dp) on net_null, no NIC nor hugepages, its
+    socket sock and state file state, started under daemons as name;
+    returns once it answers."""
+    proc = daemons.start(name, [
+        dp, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
+        "--file-prefix=" + file_prefix, "--log-level=error", "--vdev", "net_null0",
+        "--", "--socket", sock, "--state", state, "--kernel-iface", "none", "--flows", "4096"])
+    rpc.connect_when_ready(sock, proc, timeout=60, what="edgelb-dp").close()
+
+
+def stop_cp_cleanly(daemons, name="cp"):
+    """SIGTERM edgelb-cp: it exits 0, nothing from the sanitizers."""
+    stopped = daemons.stop(name, signal.SIGTERM)
+    assert stopped is not None
+    status, _ = stopped
+    bad = sanitizer_reports(daemons.log(name))
+    assert status == 0 and not bad, f"edgelb-cp exited with {status}: {bad[:1]}"

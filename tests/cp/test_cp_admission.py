@@ -35,8 +35,8 @@ import time
 import pytest
 
 from edgelb_testlib import rpc
-from edgelb_testlib.proc import Daemons, sanitizer_reports, wait_for
-from cplib import FakeDataplane
+from edgelb_testlib.proc import Daemons, wait_for
+from cplib import FakeDataplane, start_null_dataplane, stop_cp_cleanly
 
 V4 = {"address": "198.51.100.1", "port": 80, "protocol": "tcp"}
 V6 = {"address": "2001:db8::10", "port": 443, "protocol": "tcp"}
@@ -88,12 +88,8 @@ class Env:
         out = subprocess.run([self.opts.cp, "--version"], capture_output=True, text=True)
         self.fake = FakeDataplane(self.fake_sock, int(out.stdout.split()[-1]))
         if self.real_dp:
-            dp = self.daemons.start("dp", [
-                self.opts.dp, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
-                "--file-prefix=" + self.dp_prefix, "--log-level=error", "--vdev", "net_null0",
-                "--", "--socket", self.dp_sock, "--state", self.dp_state,
-                "--kernel-iface", "none", "--flows", "4096"])
-            rpc.connect_when_ready(self.dp_sock, dp, timeout=60, what="edgelb-dp").close()
+            start_null_dataplane(self.daemons, self.opts.dp, self.dp_sock, self.dp_state,
+                                 self.dp_prefix)
         self.start_cp()
 
     def start_cp(self):
@@ -103,11 +99,7 @@ class Env:
         self.wait_in_sync()
 
     def stop_cp(self):
-        stopped = self.daemons.stop("cp", signal.SIGTERM)
-        assert stopped is not None
-        status, _ = stopped
-        bad = sanitizer_reports(self.daemons.log("cp"))
-        assert status == 0 and not bad, f"edgelb-cp exited with {status}: {bad[:1]}"
+        stop_cp_cleanly(self.daemons)
 
     def teardown(self):
         self.daemons.stop_all(signal.SIGKILL)

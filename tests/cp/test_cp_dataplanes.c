@@ -6,7 +6,9 @@
  * it. Covered: connect and ping first, the protocol check (another version
  * is refused and never pushed to), the push and its acknowledgement, a
  * refused push, a restart behind the socket, and a reconnect after the
- * dataplane closed the connection.
+ * dataplane closed the connection; the prefix lists (prefixes.set) pushed
+ * apart from the config, acknowledged, refused and retried, and the list
+ * of a removed VIP dropped with it (in memory, in the file, at load).
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,11 +18,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "cp_dataplanes.h"
+#include "cp_prefixes.h"
 #include "elb_dp_api.h"
 #include "cp_event_recorder.h"
 #include "elb_test.h"
@@ -63,6 +67,7 @@ static void fixture_open(struct fixture *f)
 	f->cp.epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->cp.config_path = f->config_path;
 	f->cp.events_sink = (struct cp_event_sink){.emit = cp_event_record, .ctx = &f->events};
+	f->cp.config_committed = cp_prefixes_follow_config; /* as edgelb-cp's main sets it */
 	CU_ASSERT_EQUAL_FATAL(cp_state_init(&f->cp, loaded, cp_now_ms()), 0);
 	CU_ASSERT_EQUAL_FATAL(cp_dataplanes_init(&f->cp), 0);
 	CU_ASSERT_EQUAL_FATAL(f->cp.n_dps, 1);
@@ -79,6 +84,13 @@ static void fixture_close(struct fixture *f)
 		close(f->peer);
 	close(f->listen_fd);
 	unlink(f->socket_path);
+	{
+		char path[160];
+
+		unlink(f->config_path);
+		snprintf(path, sizeof(path), "%s.prefixes", f->config_path);
+		unlink(path);
+	}
 	rmdir(f->dir);
 }
 
@@ -260,8 +272,8 @@ static void test_refused_push_is_retried(void)
 	CU_ASSERT_STRING_EQUAL(f.dp->last_error, "config.set refused: vips[0]: no room");
 	CU_ASSERT_STRING_EQUAL(f.events.types[f.events.n - 1], "push_refused");
 	CU_ASSERT_STRING_EQUAL(f.events.fields[f.events.n - 1],
-			       "{\"dataplane\":\"dp0\",\"error\":\"config.set refused: vips[0]: no "
-			       "room\"}");
+			       "{\"dataplane\":\"dp0\",\"method\":\"config.set\",\"error\":"
+			       "\"config.set refused: vips[0]: no room\"}");
 	/* Not before CP_DP_PUSH_RETRY_MS (the service's clock), then again. */
 	cp_dataplane_tick(&f.cp, f.dp, now + 2);
 	CU_ASSERT_TRUE(peer_silent(&f));
@@ -326,6 +338,255 @@ static void test_restart_and_reconnect(void)
 	fixture_close(&f);
 }
 
+/* A prefix change through the state core, as the methods make it: items
+ * from {array: [prefix]} of a request, then committed. */
+static void change_prefixes(struct fixture *f, const struct elb_dp_vip_key *vip,
+			    enum cp_prefix_op op, const char *request)
+{
+	cJSON *params = cJSON_Parse(request);
+	struct cp_prefix_item *items = NULL;
+	struct elb_prefix_set *next = NULL;
+	struct elb_dp_err err = {0};
+	uint32_t n = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(params);
+	CU_ASSERT_EQUAL(cp_prefix_items_from_json(params, "allow", ELB_PREFIX_ALLOW, 0, &items, &n,
+						  &err), 0);
+	CU_ASSERT_EQUAL(cp_prefix_items_from_json(params, "deny", ELB_PREFIX_DENY, 0, &items, &n,
+						  &err), 0);
+	CU_ASSERT_EQUAL_FATAL(cp_prefixes_change(f->cp.prefixes, vip, op, items, n, &next, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(cp_prefixes_commit(&f->cp, next, &err), 0);
+	free(items);
+	cJSON_Delete(params);
+}
+
+/* A ping of the same process, answered; the other polls (counters.get,
+ * vip.tables) left unanswered. @return true for a poll (req freed). */
+static bool served_poll(struct fixture *f, cJSON *req)
+{
+	char result[128];
+
+	if (strcmp(method_of(req), "config.set") == 0 || strcmp(method_of(req), "prefixes.set") == 0)
+		return false;
+	if (strcmp(method_of(req), "ping") == 0) {
+		snprintf(result, sizeof(result), "{\"pong\":true,\"instance\":\"%s\",\"protocol\":1}",
+			 f->dp->instance);
+		answer(f, id_of(req), "result", result);
+	}
+	cJSON_Delete(req);
+	return true;
+}
+
+/* The next push from edgelb-cp (config.set or prefixes.set), the polls
+ * before it served; NULL if none comes. */
+static cJSON *next_push(struct fixture *f)
+{
+	for (int i = 0; i < 8; i++) {
+		cJSON *req = peer_request(f);
+
+		if (req == NULL || !served_poll(f, req))
+			return req;
+	}
+	return NULL;
+}
+
+/* No push waiting (polls are served): edgelb-cp sends nothing new. */
+static bool no_push(struct fixture *f)
+{
+	while (!peer_silent(f)) {
+		cJSON *req = peer_request(f);
+
+		if (req == NULL)
+			return true;
+		if (!served_poll(f, req)) {
+			cJSON_Delete(req);
+			return false;
+		}
+	}
+	return true;
+}
+
+static char *params_member_text(const cJSON *req, const char *member)
+{
+	return cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(req, "params"), member));
+}
+
+/* Tick at now; the prefixes.set that goes out is refused as a dataplane
+ * without prefix lists refuses it. @return the events before the answer. */
+static unsigned int refuse_next_lists(struct fixture *f, uint64_t now)
+{
+	unsigned int events;
+	cJSON *lists;
+
+	cp_dataplane_tick(&f->cp, f->dp, now);
+	lists = next_push(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lists);
+	CU_ASSERT_STRING_EQUAL(method_of(lists), "prefixes.set");
+	events = f->events.n;
+	answer(f, id_of(lists), "error",
+	       "{\"code\":-32602,\"message\":\"this dataplane has no prefix lists\"}");
+	cJSON_Delete(lists);
+	return events;
+}
+
+static void test_prefix_push(void)
+{
+	struct fixture f;
+	uint64_t now = cp_now_ms();
+	struct elb_dp_err err = {0};
+	struct cp_config *next;
+	cJSON *push, *lists;
+	unsigned int events;
+	char *text;
+	int lists_id;
+
+	fixture_open(&f);
+	handshake(&f, now, ELB_DP_PROTOCOL_VERSION, "i-1");
+	/* Generation 0 (no list ever set): only the config goes out. */
+	cp_dataplane_tick(&f.cp, f.dp, now + 1);
+	push = next_push(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(push);
+	CU_ASSERT_STRING_EQUAL(method_of(push), "config.set");
+	answer(&f, id_of(push), "result", "{\"epoch\":2}");
+	cJSON_Delete(push);
+	cp_dataplane_tick(&f.cp, f.dp, now + 2);
+	CU_ASSERT_TRUE(no_push(&f));
+	CU_ASSERT_EQUAL(f.dp->prefix_pushes, 0);
+
+	change_prefixes(&f, NULL, CP_PREFIX_ADD, "{\"deny\":[\"203.0.113.0/24\"]}");
+	CU_ASSERT_EQUAL(f.cp.prefixes->generation, 1);
+	cp_dataplane_tick(&f.cp, f.dp, now + 3);
+	lists = next_push(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lists);
+	CU_ASSERT_STRING_EQUAL(method_of(lists), "prefixes.set");
+	text = params_member_text(lists, "prefixes");
+	CU_ASSERT_STRING_EQUAL(text, "{\"generation\":1,\"node\":{\"allow\":[],\"deny\":"
+				     "[\"203.0.113.0/24\"]},\"vips\":[]}");
+	free(text);
+	lists_id = id_of(lists);
+	cJSON_Delete(lists);
+	CU_ASSERT_EQUAL(f.dp->prefixes_inflight_gen, 1);
+	/* A config change while the lists are in flight goes out at once: it
+	 * waits for nothing of theirs. */
+	next = cp_config_clone(f.cp.config);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+	next->vips[0].dp.backends[0].weight = 7;
+	CU_ASSERT_EQUAL_FATAL(cp_commit(&f.cp, next, now + 4, &err), 0);
+	cp_dataplane_tick(&f.cp, f.dp, now + 4);
+	push = next_push(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(push);
+	CU_ASSERT_STRING_EQUAL(method_of(push), "config.set");
+	events = f.events.n;
+	answer(&f, lists_id, "result", "{\"generation\":1,\"rules\":1}");
+	CU_ASSERT_EQUAL(f.dp->prefixes_gen, 1);
+	CU_ASSERT_EQUAL(f.dp->prefixes_inflight_gen, 0);
+	CU_ASSERT_EQUAL(f.dp->prefix_pushes, 1);
+	CU_ASSERT_EQUAL_FATAL(f.events.n, events + 1);
+	CU_ASSERT_STRING_EQUAL(f.events.types[events], "dataplane_prefixes_updated");
+	CU_ASSERT_STRING_EQUAL(f.events.fields[events],
+			       "{\"dataplane\":\"dp0\",\"prefixes_generation\":1}");
+	answer(&f, id_of(push), "result", "{\"epoch\":3}");
+	cJSON_Delete(push);
+	CU_ASSERT_EQUAL(f.dp->pushed_gen, f.cp.gen);
+	/* Both acknowledged: nothing is sent again. */
+	cp_dataplane_tick(&f.cp, f.dp, now + 5);
+	CU_ASSERT_TRUE(no_push(&f));
+
+	/* Refused: reported once, retried after CP_DP_PREFIXES_RETRY_MS. */
+	change_prefixes(&f, NULL, CP_PREFIX_ADD, "{\"allow\":[\"2001:db8::/32\"]}");
+	events = refuse_next_lists(&f, now + 6);
+	CU_ASSERT_EQUAL(f.dp->prefixes_gen, 1);
+	CU_ASSERT_EQUAL(f.dp->prefix_push_failures, 1);
+	CU_ASSERT_STRING_EQUAL(f.dp->prefixes_error, "this dataplane has no prefix lists");
+	CU_ASSERT_STRING_EQUAL(f.dp->last_error,
+			       "prefixes.set refused: this dataplane has no prefix lists");
+	CU_ASSERT_EQUAL_FATAL(f.events.n, events + 1);
+	CU_ASSERT_STRING_EQUAL(f.events.types[events], "push_refused");
+	CU_ASSERT_STRING_EQUAL(f.events.fields[events],
+			       "{\"dataplane\":\"dp0\",\"method\":\"prefixes.set\",\"error\":"
+			       "\"prefixes.set refused: this dataplane has no prefix lists\"}");
+	now = cp_now_ms();
+	cp_dataplane_tick(&f.cp, f.dp, now);
+	CU_ASSERT_TRUE(no_push(&f));
+	events = refuse_next_lists(&f, now + CP_DP_PREFIXES_RETRY_MS + 1);
+	CU_ASSERT_EQUAL(f.dp->prefix_push_failures, 2);
+	CU_ASSERT_EQUAL(f.events.n, events); /* the same refusal is not said again */
+
+	/* Reached again after the dataplane closed: the config, then the
+	 * lists, at once (no retry delay on a new connection). */
+	close(f.peer);
+	f.peer = -1;
+	cp_dataplane_event(&f.cp, f.dp, EPOLLIN);
+	CU_ASSERT_FALSE_FATAL(f.dp->connected);
+	handshake(&f, f.dp->next_connect_ms, ELB_DP_PROTOCOL_VERSION, "i-2");
+	CU_ASSERT_EQUAL(f.dp->prefixes_gen, 0);
+	cp_dataplane_tick(&f.cp, f.dp, f.dp->next_connect_ms + 1);
+	push = next_push(&f);
+	lists = next_push(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(push);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lists);
+	CU_ASSERT_STRING_EQUAL(method_of(push), "config.set");
+	CU_ASSERT_STRING_EQUAL(method_of(lists), "prefixes.set");
+	text = params_member_text(lists, "prefixes");
+	CU_ASSERT_STRING_EQUAL(text, "{\"generation\":2,\"node\":{\"allow\":[\"2001:db8::/32\"],"
+				     "\"deny\":[\"203.0.113.0/24\"]},\"vips\":[]}");
+	free(text);
+	cJSON_Delete(push);
+	cJSON_Delete(lists);
+	fixture_close(&f);
+}
+
+static void test_removed_vip_takes_its_list(void)
+{
+	struct elb_dp_vip_key vip = {.family = ELB_AF_INET, .proto = ELB_IPPROTO_TCP, .port = 443};
+	struct fixture f;
+	struct elb_dp_err err = {0};
+	struct elb_prefix_set *on_disk = NULL;
+	struct cp_config *next;
+	char path[160];
+	FILE *file;
+
+	fixture_open(&f);
+	vip.addr.v4 = htonl(0xc6336401); /* 198.51.100.1 */
+	change_prefixes(&f, &vip, CP_PREFIX_ADD,
+			"{\"allow\":[\"192.0.2.0/24\"],\"deny\":[\"0.0.0.0/0\"]}");
+	change_prefixes(&f, NULL, CP_PREFIX_ADD, "{\"deny\":[\"203.0.113.0/24\"]}");
+	CU_ASSERT_EQUAL(f.cp.prefixes->generation, 2);
+	CU_ASSERT_EQUAL(f.cp.prefixes->n_vips, 1);
+	/* The VIP goes: its list with it, written, in a new generation. */
+	next = cp_config_clone(f.cp.config);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+	elb_dp_vip_release(&next->vips[0].dp);
+	next->n_vips = 0;
+	CU_ASSERT_EQUAL_FATAL(cp_commit(&f.cp, next, cp_now_ms(), &err), 0);
+	CU_ASSERT_EQUAL(f.cp.prefixes->generation, 3);
+	CU_ASSERT_EQUAL(f.cp.prefixes->n_vips, 0);
+	CU_ASSERT_EQUAL(f.cp.prefixes->node.n, 1);
+	snprintf(path, sizeof(path), "%s.prefixes", f.config_path);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_set_load_file(path, &on_disk, &err), 0);
+	CU_ASSERT_TRUE(elb_prefix_set_same_rules(on_disk, f.cp.prefixes));
+	CU_ASSERT_EQUAL(on_disk->generation, 3);
+	elb_prefix_set_free(on_disk);
+	/* A file with the list of a VIP the config lacks (a crash between
+	 * the two writes): dropped at load, and the file rewritten. */
+	file = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+	fputs("{\"generation\":9,\"node\":{\"deny\":[\"203.0.113.0/24\"]},\"vips\":[{\"address\":"
+	      "\"198.51.100.1\",\"port\":443,\"protocol\":\"tcp\",\"deny\":[\"0.0.0.0/0\"]}]}",
+	      file);
+	fclose(file);
+	CU_ASSERT_EQUAL_FATAL(cp_prefixes_load(&f.cp, &err), 0);
+	CU_ASSERT_EQUAL(f.cp.prefixes->generation, 10);
+	CU_ASSERT_EQUAL(f.cp.prefixes->n_vips, 0);
+	CU_ASSERT_EQUAL(f.cp.prefixes->node.n, 1);
+	CU_ASSERT_EQUAL_FATAL(elb_prefix_set_load_file(path, &on_disk, &err), 0);
+	CU_ASSERT_EQUAL(on_disk->generation, 10);
+	CU_ASSERT_EQUAL(on_disk->n_vips, 0);
+	elb_prefix_set_free(on_disk);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -333,6 +594,8 @@ int main(void)
 		ELB_TEST(test_other_protocol_is_refused),
 		ELB_TEST(test_refused_push_is_retried),
 		ELB_TEST(test_restart_and_reconnect),
+		ELB_TEST(test_prefix_push),
+		ELB_TEST(test_removed_vip_takes_its_list),
 		ELB_TEST_END,
 	};
 

@@ -22,6 +22,7 @@
 
 #include "cp_dataplanes.h"
 #include "cp_metrics.h"
+#include "elb_prefixes.h"
 #include "elb_test.h"
 
 static const char config_text[] =
@@ -32,13 +33,20 @@ static const char config_text[] =
 	"\"backends\":[{\"address\":\"10.0.0.1\",\"weight\":2},"
 	"{\"address\":\"10.0.0.2\",\"state\":\"draining\"}]}]}";
 
+/* The prefix lists in force: two node rules, three of the VIP's. */
+static const char prefixes_text[] =
+	"{\"generation\":5,\"node\":{\"deny\":[\"203.0.113.0/24\",\"2001:db8:bad::/48\"]},"
+	"\"vips\":[{\"address\":\"198.51.100.1\",\"port\":443,\"protocol\":\"tcp\","
+	"\"allow\":[\"192.0.2.0/24\",\"198.18.0.0/15\"],\"deny\":[\"0.0.0.0/0\"]}]}";
+
 /* What each dataplane reported in counters.get. */
 static const char dp_counters[] =
 	"{\"vips\":[{\"vip\":\"198.51.100.1:443/tcp\","
 	"\"rx\":{\"packets\":100,\"bytes\":6000},\"forwarded\":{\"packets\":90,\"bytes\":9900},"
 	"\"new_flows\":5,\"rate_limited_flows\":1,\"too_big_replies\":0,"
 	"\"flood\":{\"active\":true,\"workers_active\":1,\"entries\":3,\"stateless_flows\":700},"
-	"\"drops\":{\"rate_limited\":10,\"source_new_flows_limited\":4},"
+	"\"drops\":{\"rate_limited\":10,\"source_new_flows_limited\":4,\"source_denied\":18},"
+	"\"prefixes\":{\"vip\":{\"allowed\":3,\"denied\":11},\"node\":{\"allowed\":0,\"denied\":7}},"
 	"\"backends\":[{\"address\":\"10.0.0.1\",\"forwarded\":{\"packets\":90,\"bytes\":9900},"
 	"\"new_flows\":5}]}]}";
 
@@ -52,6 +60,17 @@ static void fixed_state(struct cp_daemon *cp)
 	CU_ASSERT_EQUAL_FATAL(cp_config_parse(config_text, strlen(config_text), &loaded, &err), 0);
 	CU_ASSERT_EQUAL_FATAL(cp_state_init(cp, loaded, 1000), 0);
 	CU_ASSERT_EQUAL_FATAL(cp_dataplanes_init(cp), 0);
+	{
+		cJSON *json = cJSON_Parse(prefixes_text);
+
+		elb_prefix_set_free(cp->prefixes);
+		cp->prefixes = NULL;
+		CU_ASSERT_EQUAL_FATAL(elb_prefix_set_from_json(json, "", &cp->prefixes, &err), 0);
+		cJSON_Delete(json);
+	}
+	/* dp0 has the lists, dp1 (away) had an older set. */
+	cp->dps[0].prefixes_gen = 5;
+	cp->dps[1].prefixes_gen = 4;
 	for (uint32_t i = 0; i < 2; i++) {
 		cp->dps[i].counters = cJSON_Parse(dp_counters);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(cp->dps[i].counters);
@@ -110,6 +129,25 @@ static void test_render_fixed_state(void)
 			  "reason=\"source_new_flows_limited\"} 8");
 	assert_line(page, "edgelb_vip_drops_total{vip=\"198.51.100.1:443/tcp\","
 			  "reason=\"source_rate_limited\"} 0");
+	/* Prefix lists: source_denied among the drops, the matches per list
+	 * and action summed over both dataplanes, the rules in force. */
+	assert_line(page, "edgelb_vip_drops_total{vip=\"198.51.100.1:443/tcp\","
+			  "reason=\"source_denied\"} 36");
+	assert_line(page, "# TYPE edgelb_vip_prefix_matches_total counter");
+	assert_line(page, "edgelb_vip_prefix_matches_total{vip=\"198.51.100.1:443/tcp\",scope=\"vip\","
+			  "action=\"allow\"} 6");
+	assert_line(page, "edgelb_vip_prefix_matches_total{vip=\"198.51.100.1:443/tcp\",scope=\"vip\","
+			  "action=\"deny\"} 22");
+	assert_line(page, "edgelb_vip_prefix_matches_total{vip=\"198.51.100.1:443/tcp\",scope=\"node\","
+			  "action=\"allow\"} 0");
+	assert_line(page, "edgelb_vip_prefix_matches_total{vip=\"198.51.100.1:443/tcp\",scope=\"node\","
+			  "action=\"deny\"} 14");
+	assert_line(page, "# TYPE edgelb_prefix_rules gauge");
+	assert_line(page, "edgelb_prefix_rules{scope=\"node\"} 2");
+	assert_line(page, "edgelb_prefix_rules{scope=\"vip\"} 3");
+	assert_line(page, "edgelb_cp_prefixes_generation 5");
+	assert_line(page, "edgelb_dataplane_prefixes_in_sync{dataplane=\"dp0\"} 1");
+	assert_line(page, "edgelb_dataplane_prefixes_in_sync{dataplane=\"dp1\"} 0");
 	/* Flood mode: workers in it now and the counts, summed over both. */
 	assert_line(page, "edgelb_vip_flood_workers{vip=\"198.51.100.1:443/tcp\"} 2");
 	assert_line(page, "edgelb_vip_flood_entries_total{vip=\"198.51.100.1:443/tcp\"} 6");

@@ -21,16 +21,7 @@
 
 #include "elb_compat.h"
 
-#define ELB_AES_BLOCK 16
-#define ELB_AES128_ROUNDS 10
-
-struct elb_aes128_key {
-	/* Round keys for encryption, then the equivalent inverse cipher's
-	 * (InvMixColumns applied to rounds 1..9, in decryption order), as
-	 * AES-NI's aesdec and the tables' decryption want them. */
-	uint8_t enc[ELB_AES128_ROUNDS + 1][ELB_AES_BLOCK] __attribute__((aligned(16)));
-	uint8_t dec[ELB_AES128_ROUNDS + 1][ELB_AES_BLOCK] __attribute__((aligned(16)));
-};
+#include "elb_aes_key.h"
 
 #if !defined(__bpf__)
 /* Expand a 16-byte key. Control path. */

@@ -33,7 +33,7 @@ from edgelb_testlib import e2e
 from edgelb_testlib import rpc as jsonrpc
 from edgelb_testlib.e2e import CHECKS, Client, check, start_backend, start_dataplane
 from edgelb_testlib.proc import stop_and_collect
-from edgelb_testlib.pytest_plugin import require_root
+from edgelb_testlib.pytest_plugin import adversarial_row, require_root
 
 TAG = f"a{os.getpid() % 100000}"
 AGENT_LIFETIME_S = 120
@@ -147,6 +147,15 @@ def test_clients_beside_a_syn_flood(rig):
           f"time(s), {f['stateless_flows']} new flows forwarded without an entry; flows in "
           f"use {in_use_before} -> {in_use}; new connections {burst['ok']}/{BURST} "
           f"{burst['shares']}; held requests {[c['requests'] for c in conns]}")
+    adversarial_row(
+        f"SYN flood from spoofed sources ({FLOOD_SYNS} SYNs from another namespace) against a "
+        f"VIP with a new-flow budget, real TCP clients beside it (edgelb-dp, namespaces)",
+        "every held connection completes every request on its backend; every new connection "
+        "succeeds; the VIP enters flood mode and the flow table does not take the flood",
+        f"held: {sum(c['requests'] for c in conns)} requests on {len(conns)} connections, "
+        f"{sum(len(c['errors']) for c in conns)} errors; new: {burst['ok']}/{BURST} ok; flood "
+        f"mode entered {f['entries']} time(s), {f['stateless_flows']} SYNs forwarded without an "
+        f"entry; flows in use {in_use_before} -> {in_use}")
     with CHECKS.scope():
         check(flood.returncode == 0 and out.split()[0] == str(FLOOD_SYNS), "the flood was sent")
         check(all(not c["errors"] and len(c["backends"]) == 1 for c in conns),

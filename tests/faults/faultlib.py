@@ -2,23 +2,17 @@
 """What the fault and flood tests share beyond edgelb_testlib: figures for
 docs/adversarial.md, the frames' Ethernet addresses and edgelb-dp on
 net_null."""
-import json
 import os
 import shutil
 import subprocess
 
-from edgelb_testlib.pytest_plugin import print_past_capture
-
-FIGURE_PREFIX = "FIGURE "
+from edgelb_testlib.pytest_plugin import adversarial_row
 # The Ethernet addresses of the frames written into the fault tests' pcaps.
 DST_MAC, SRC_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 
 
-def figure(case, happened, measured):
-    """One row of docs/adversarial.md, read back by tools/adversarial-report
-    from the test's output (past pytest's capture)."""
-    print_past_capture(FIGURE_PREFIX + json.dumps({"case": case, "happened": happened,
-                                                   "figure": measured}))
+# One row of docs/adversarial.md, read back by tools/adversarial-report.
+figure = adversarial_row
 
 
 def eal_prefix(name):

@@ -45,6 +45,12 @@ class Checker:
         plugin = sys.modules.get("edgelb_testlib.pytest_plugin")
         (plugin.print_past_capture if plugin else print)("  " + text)
 
+    def row(self, case, happened, measured):
+        """A row of docs/adversarial.md (tools/adversarial-report): the
+        case, what the checks hold, the figures of this run."""
+        from edgelb_testlib.pytest_plugin import adversarial_row
+        adversarial_row(case, happened, measured)
+
     @property
     def failed(self):
         return len(self.failures) + sum(self.by_kind.values())

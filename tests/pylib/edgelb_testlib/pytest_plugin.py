@@ -4,6 +4,7 @@
 file takes (the binaries under test and a few settings), declared once, and
 the exit status meson reads: 77 (skipped) when every test of a file was
 skipped, as the scripts' exit 77 was."""
+import json
 import os
 import shutil
 import tempfile
@@ -118,6 +119,17 @@ def pytest_configure(config):
     global _CONFIG
     _CONFIG = config
     config._edgelb_outcomes = _Outcomes()
+
+
+ADVERSARIAL_ROW_PREFIX = "FIGURE "
+
+
+def adversarial_row(case, happened, measured):
+    """One row of docs/adversarial.md's table, printed past the capture:
+    tools/adversarial-report runs the test and reads its rows back (the
+    result column is the test's exit status)."""
+    print_past_capture(ADVERSARIAL_ROW_PREFIX + json.dumps(
+        {"case": case, "happened": happened, "figure": measured}))
 
 
 def print_past_capture(text):

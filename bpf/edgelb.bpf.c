@@ -59,6 +59,19 @@ uint64_t vip_filter[ELB_XDP_VIP_FILTER_WORDS];
  * seed, written with it. */
 struct elb_source_keys source_keys;
 
+/* The prefix lists (bpf/edgelb_xdp_maps.h, dataplane/xdp/xdp_prefixes.c):
+ * which scopes have rules (ELB_XDP_PREFIX_*; 0: no lookup at all), and
+ * per VIP index whether its VIP may have a list (a set bit whose VIP has
+ * none only costs a lookup that misses). With record_results, the rule
+ * that decided the last packet that met a list (action 0: none). */
+uint32_t prefix_scopes;
+uint64_t prefix_vips[ELB_XDP_PREFIX_VIP_WORDS];
+struct elb_xdp_prefix_rule last_prefix;
+
+/* One load of a global that user space writes while packets run: the
+ * compiler may otherwise load it again where it uses it. */
+#define ELB_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
 /* The flow clock's calibration (edgelb_flow_clock.h), set by
  * edgelb_clock_sync. */
 extern unsigned int CONFIG_HZ __kconfig __weak;
@@ -376,6 +389,55 @@ __noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t 
 #define ELB_XDP_CONTINUE (-1)
 
 /*
+ * The prefix lists' decision (elb_prefix_list.h), as in elb_pipeline.c: the
+ * rule of the VIP's list that holds the client, else the node's, counted
+ * in the VIP's prefix_matches by scope and action. Only called when some
+ * list exists (scopes != 0), and a function of its own: the program's
+ * common path stays as short as without lists.
+ * @return the action, ELB_PREFIX_NO_MATCH when no rule holds the client.
+ */
+static __attribute__((noinline)) uint32_t prefix_decide(struct elb_vip_counters *vc,
+							const struct elb_xdp_vip *vip,
+							const struct elb_flow_key *key,
+							uint32_t scopes)
+{
+	const struct elb_xdp_prefix_rule *rule = NULL;
+	struct elb_xdp_prefix_key k = {};
+	uint32_t zero = 0, index, scope = ELB_PREFIX_SCOPE_VIP, action;
+	void *trie;
+
+	trie = bpf_map_lookup_elem(&prefixes, &zero);
+	if (trie == NULL)
+		return ELB_PREFIX_NO_MATCH; /* no trie written yet: no rules */
+	index = vip->index;
+	k.prefixlen = ELB_XDP_PREFIX_SCOPE_BITS + elb_prefix_family_bits(key->family);
+	k.family = key->family;
+	k.addr = key->src;
+	if ((scopes & ELB_XDP_PREFIX_VIPS) &&
+	    ((ELB_READ_ONCE(prefix_vips[(index / 64) % ELB_XDP_PREFIX_VIP_WORDS]) >> (index % 64)) &
+	     1)) {
+		k.scope = vip->gen;
+		rule = bpf_map_lookup_elem(trie, &k);
+	}
+	if (rule == NULL && (scopes & elb_xdp_prefix_node_bit(key->family))) {
+		k.scope = ELB_XDP_PREFIX_NODE;
+		scope = ELB_PREFIX_SCOPE_NODE;
+		rule = bpf_map_lookup_elem(trie, &k);
+	}
+	action = rule ? rule->action : ELB_PREFIX_NO_MATCH;
+	if (record_results) {
+		last_prefix.action = (uint8_t)action;
+		last_prefix.scope = (uint8_t)scope;
+		last_prefix.index = rule ? rule->index : 0;
+	}
+	/* The bound is for the verifier: user space writes only 1 and 2. */
+	if (action - 1 >= ELB_PREFIX_ACTIONS)
+		return ELB_PREFIX_NO_MATCH;
+	vc->prefix_matches[scope][action - 1]++;
+	return action;
+}
+
+/*
  * Step 1, as classify() in elb_pipeline.c: parse the frame [data, end)
  * (len bytes), find the VIP. What is not VIP traffic ends here (XDP_DROP
  * when malformed, XDP_PASS to the kernel); VIP traffic continues with
@@ -438,7 +500,7 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 	void *table;
 	struct elb_vip_counters *vc;
 	uint64_t now_ns;
-	uint32_t now_tick;
+	uint32_t now_tick, scopes;
 	bool is_icmp_error, hit;
 
 	/* The token buckets count in nanoseconds: rate-limited VIPs and those
@@ -459,6 +521,15 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 	*vc_out = vc;
 	vc->rx.packets++;
 	vc->rx.bytes += pkt->l3_len;
+	/* Before the flow table: a denied client neither finds nor makes a
+	 * flow. Read once: user space changes the globals while packets run,
+	 * and two reads could disagree. */
+	scopes = ELB_READ_ONCE(prefix_scopes);
+	if (ELB_UNLIKELY(scopes) &&
+	    prefix_decide(vc, vip, &pkt->key, scopes) == ELB_PREFIX_DENY) {
+		count_drop(wc, vc, res, ELB_REASON_SOURCE_DENIED, len);
+		return XDP_DROP;
+	}
 
 	is_icmp_error = (pkt->flags & ELB_PKT_ICMP_ERROR) != 0;
 	/*

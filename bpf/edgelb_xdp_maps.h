@@ -65,6 +65,10 @@
  *               6.1 among them, and a packet makes up to 8 of them), and
  *               each CPU's region, a multiple of 64 bytes, shares no cache
  *               line with another CPU's.
+ *   prefixes    ARRAY_OF_MAPS[1]             [0] = the prefix lists' trie, an
+ *               LPM_TRIE of struct elb_xdp_prefix_key -> struct
+ *               elb_xdp_prefix_rule (below; written and swapped whole by
+ *               dataplane/xdp/xdp_prefixes.c, which says why)
  */
 #ifndef EDGELB_XDP_MAPS_H
 #define EDGELB_XDP_MAPS_H
@@ -73,6 +77,7 @@
 #include "elb_compat.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
+#include "elb_prefix_list.h"
 #include "elb_token_bucket.h"
 
 /* Maglev inner map: one header entry (the table's size) before the slots,
@@ -185,6 +190,52 @@ struct elb_xdp_flow {
 	struct elb_token_bucket bucket;
 };
 _Static_assert(sizeof(struct elb_xdp_flow) == 32, "flow value layout");
+
+/*
+ * Prefix lists (docs/prefix-lists.md, elb_prefix_list.h) in one LPM trie.
+ * Its key puts the scope before the address, so one lookup answers one
+ * scope: the VIP's list is looked up with the VIP's generation as scope
+ * (never 0, and new whenever a VIP takes the index of another: a list
+ * written for a VIP never applies to its successor), the node's list with
+ * ELB_XDP_PREFIX_NODE. The family follows the scope, as a VIP list holds
+ * one family and the node's both. Every bit before the address is in every
+ * prefix, so only the address part is matched by length.
+ */
+#define ELB_XDP_PREFIX_NODE 0u
+#define ELB_XDP_PREFIX_SCOPE_BITS 96u /* the scope, family and pad words */
+/* A config change writes a re-created VIP's list before its old one is
+ * deleted (xdp_prefixes.c): room for every rule twice. Entries are
+ * allocated as written (BPF_F_NO_PREALLOC, which the trie requires). */
+#define ELB_XDP_PREFIX_TRIE_MAX (2u * ELB_PREFIX_RULES_MAX)
+
+struct elb_xdp_prefix_key {
+	uint32_t prefixlen; /* ELB_XDP_PREFIX_SCOPE_BITS + the rule's length */
+	uint32_t scope;     /* the VIP's generation, or ELB_XDP_PREFIX_NODE */
+	uint32_t family;    /* ELB_AF_INET or ELB_AF_INET6 */
+	uint32_t pad;       /* zero; keeps addr 8-aligned as union elb_addr wants */
+	union elb_addr addr; /* network order; IPv4 in v4, bits past the length zero */
+};
+_Static_assert(sizeof(struct elb_xdp_prefix_key) == 32, "prefix key layout");
+
+struct elb_xdp_prefix_rule {
+	uint8_t action; /* ELB_PREFIX_ALLOW or ELB_PREFIX_DENY */
+	uint8_t scope;  /* enum elb_prefix_scope: set by the program for last_prefix only */
+	uint16_t pad;
+	uint32_t index; /* the rule's position in its list (struct elb_prefix_list) */
+};
+_Static_assert(sizeof(struct elb_xdp_prefix_rule) == 8, "prefix rule layout");
+
+/* Bits of the program's global prefix_scopes: which lookups a packet
+ * makes. 0 (no list anywhere) costs a packet one load and one branch. */
+#define ELB_XDP_PREFIX_NODE_V4 1u /* the node's list has IPv4 rules */
+#define ELB_XDP_PREFIX_NODE_V6 2u /* ... IPv6 rules */
+#define ELB_XDP_PREFIX_VIPS 4u    /* some VIP has a list: see prefix_vips */
+#define ELB_XDP_PREFIX_VIP_WORDS (ELB_MAX_VIPS / 64)
+
+ELB_INLINE uint32_t elb_xdp_prefix_node_bit(uint8_t family)
+{
+	return family == ELB_AF_INET ? ELB_XDP_PREFIX_NODE_V4 : ELB_XDP_PREFIX_NODE_V6;
+}
 
 #ifdef __bpf__
 /*
@@ -326,6 +377,23 @@ struct {
 	__type(key, uint32_t);
 	__type(value, struct elb_source_cell);
 } source_cells SEC(".maps");
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_PREFIXES)
+/* Template of the trie (the kernel checks the one user space puts in
+ * against it). */
+struct prefix_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, ELB_XDP_PREFIX_TRIE_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(struct elb_xdp_prefix_key));
+	__uint(value_size, sizeof(struct elb_xdp_prefix_rule));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, uint32_t);
+	__array(values, struct prefix_trie);
+} prefixes SEC(".maps");
 #endif
 
 #endif /* __bpf__ */

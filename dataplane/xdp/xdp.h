@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "elb_dp_api.h"
 #include "elb_snapshot.h"
@@ -24,6 +25,9 @@ struct bpf_link;
 struct bpf_map;
 struct edgelb_xdp_bpf;
 struct elb_flow_key;
+struct elb_prefix_list;
+struct elb_prefix_rule;
+struct elb_prefix_set;
 struct elb_xdp_flow;
 struct elb_flow_id;
 struct flow_count_bpf;
@@ -36,6 +40,29 @@ struct xdp_flow_tables {
 	int *fds;          /* [n] */
 	int n;             /* libbpf_num_possible_cpus() */
 	uint32_t capacity; /* entries per CPU's table */
+};
+
+/* A VIP's list as written in the prefix trie (xdp_prefixes.c). */
+struct xdp_prefix_scope {
+	uint32_t gen;   /* the VIP's generation: the scope of its keys */
+	uint16_t index; /* the VIP's index (its bit of prefix_vips); 0xffff: no VIP has it */
+	const struct elb_prefix_list *list; /* NULL: written by an earlier process */
+};
+
+/* Every VIP of the config in force and of the one being written. */
+#define XDP_PREFIX_SCOPES_MAX (2 * ELB_MAX_VIPS)
+
+/* The prefix lists in force (xdp_prefixes.c). */
+struct xdp_prefixes {
+	/* The set last applied, which its caller keeps alive until the next
+	 * successful apply (struct elb_dp_ops.apply_prefixes); NULL: none. */
+	const struct elb_prefix_set *set;
+	int trie_fd; /* user space's own fd of the trie in force; -1: none */
+	struct xdp_prefix_scope vips[XDP_PREFIX_SCOPES_MAX]; /* the VIP lists in the trie */
+	uint32_t n_vips;
+	uint32_t node_scopes; /* ELB_XDP_PREFIX_NODE_* of the node's list */
+	uint32_t rules;       /* in the trie */
+	uint64_t write_ns;    /* what writing the last set took */
 };
 
 /* The MAC the replay puts in the Ethernet source of what it sends: the one
@@ -92,6 +119,7 @@ struct xdp_dataplane {
 	 * (the control thread no longer touches it). NULL: counts are walked
 	 * on the caller's thread (the replay, the tests, or no iterator). */
 	struct xdp_flow_counter *counter;
+	struct xdp_prefixes prefixes;
 };
 
 /*
@@ -253,7 +281,40 @@ int xdp_flows_set_aside_percpu(const char *pin_dir, int *old_fd);
 int xdp_flows_adopt_percpu(const struct xdp_flow_tables *t, int old_fd, int vips_fd,
 			   uint64_t *adopted, uint64_t *dropped);
 
+/* ---- the prefix lists (xdp_prefixes.c) ---- */
+
+struct elb_xdp_prefix_key;
+
+/* struct elb_dp_ops.apply_prefixes: set's lists, resolved against the
+ * config in force, written into a new trie and swapped in. On failure the
+ * lists in force stay. @return 0 or -errno (err says why). */
+int xdp_prefixes_apply(void *ctx, const struct elb_prefix_set *set, char *err, size_t errlen);
+/* Around xdp_maps_write of a config: stage before (adds the lists of
+ * next's new VIPs, unseen until the maps name them; @return 0 or -errno),
+ * settle after, whether the write succeeded or not (deletes the lists of
+ * VIPs that dp->snap no longer has). */
+int xdp_prefixes_stage(struct xdp_dataplane *dp, const struct elb_snapshot *next);
+void xdp_prefixes_settle(struct xdp_dataplane *dp);
+/* At start over pinned maps (dp->snap read from them): the trie in force
+ * and the globals for it. @return 0 or -errno. */
+int xdp_prefixes_restore(struct xdp_dataplane *dp);
+void xdp_prefixes_status(const struct xdp_dataplane *dp, cJSON *out);
+void xdp_prefixes_close(struct xdp_dataplane *dp);
+/* The trie's key of a rule in a scope (the VIP's generation or
+ * ELB_XDP_PREFIX_NODE). */
+void xdp_prefix_key_of(const struct elb_prefix_rule *rule, uint32_t scope,
+		       struct elb_xdp_prefix_key *key);
+
 extern const struct elb_dp_ops xdp_ops;
+
+/* CLOCK_MONOTONIC in ns: the program's bpf_ktime_get_ns(). */
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* Per-CPU map values as user space reads and writes them: one copy per
  * possible CPU (libbpf_num_possible_cpus()), each rounded up to 8 bytes. */

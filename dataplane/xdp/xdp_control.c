@@ -19,14 +19,6 @@
 /* The skeleton names core types: they are defined above. */
 #include "edgelb.skel.h"
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Maps whose content may be lost: one pinned by another version with
  * another layout (a drop reason added, say; a sketch sized for another
  * number of CPUs) is replaced. Counters restart at zero (edgelb-cp takes
@@ -139,6 +131,7 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 
 	dp->started_ns = monotonic_ns();
 	dp->explain_flows_fd = -1;
+	dp->prefixes.trie_fd = -1;
 	dp->skel = edgelb_xdp_bpf__open();
 	if (dp->skel == NULL) {
 		fprintf(stderr, "edgelb-xdp: cannot open the BPF object: %s\n", strerror(errno));
@@ -202,7 +195,8 @@ int xdp_dataplane_start(struct xdp_dataplane *dp)
 		dp->snap = prev;
 		dp->snap_partial = true;
 		dp->next_gen = max_gen;
-		return 0;
+		/* Their prefix lists stay in force too (keyed by VIP generation). */
+		return xdp_prefixes_restore(dp);
 	}
 	empty = elb_dp_config_new();
 	if (empty == NULL)
@@ -222,6 +216,7 @@ void xdp_dataplane_close(struct xdp_dataplane *dp)
 	xdp_explain_close(dp);
 	xdp_flow_count_close(dp);
 	xdp_flow_tables_close(&dp->flows);
+	xdp_prefixes_close(dp);
 	edgelb_xdp_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 	elb_snapshot_free(dp->snap);
@@ -248,6 +243,14 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));
 		return rc;
 	}
+	/* The lists of next's new VIPs, before the maps can name them. */
+	rc = xdp_prefixes_stage(dp, next);
+	if (rc) {
+		snprintf(err, errlen, "writing the prefix lists of new VIPs: %s", strerror(-rc));
+		elb_snapshot_free(next);
+		xdp_prefixes_settle(dp);
+		return rc;
+	}
 	/* Before the write: a flow-count walk under way now saw a mix. */
 	dp->maps_seq++;
 	rc = xdp_maps_write(dp, next, maps_hold);
@@ -258,11 +261,13 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		if (!dp->snap_partial && xdp_maps_write(dp, dp->snap, NULL))
 			fprintf(stderr, "edgelb-xdp: could not restore the previous maps\n");
 		elb_snapshot_free(next);
+		xdp_prefixes_settle(dp);
 		return rc;
 	}
 	elb_snapshot_free(dp->snap);
 	dp->snap = next;
 	dp->snap_partial = false;
+	xdp_prefixes_settle(dp);
 	return 0;
 }
 
@@ -413,6 +418,7 @@ static int xdp_status(void *arg, cJSON *out)
 		cJSON_AddStringToObject(out, "flow_count_error", dp->flow_count_err);
 	elb_dp_json_add_u64(out, "flow_count_load_us", dp->flow_count_load_ns / 1000);
 	xdp_flow_counter_status(dp, out);
+	xdp_prefixes_status(dp, out);
 	return 0;
 }
 
@@ -431,4 +437,5 @@ const struct elb_dp_ops xdp_ops = {
 	.snapshot = xdp_snapshot,
 	.flow_counts = xdp_flow_counts,
 	.explain = xdp_explain,
+	.apply_prefixes = xdp_prefixes_apply,
 };

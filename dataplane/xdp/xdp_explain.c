@@ -8,9 +8,10 @@
  * from the same skeleton, unmodified. Its maps are of two kinds:
  *   shared   the live instance's own maps (bpf_map__reuse_fd): what the
  *            control thread writes and the program only reads. The Maglev
- *            tables are swapped inside the shared outer map, so the explain
- *            instance sees every change; the live maps themselves are never
- *            recreated while the process runs, so the reuse is done once.
+ *            tables and the prefix trie are swapped inside the shared outer
+ *            maps, so the explain instance sees every change; the live maps
+ *            themselves are never recreated while the process runs, so the
+ *            reuse is done once.
  *   scratch  what the program writes per packet: the flow tables (one
  *            table of a few entries, holding the one flow being explained,
  *            put in every CPU's entry of the instance's own outer map) and
@@ -62,18 +63,10 @@
 
 /* Maps the control thread writes and the program only reads. */
 static const char *const shared_maps[] = {"node", "vips", "maglev", "backends",
-					 "vip_admission"};
+					 "vip_admission", "prefixes"};
 /* Maps the program writes per packet. */
 static const char *const scratch_maps[] = {"flows", "counters", "vip_counters",
 					  "backend_counters", "flow_budgets", "source_cells"};
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static bool name_in(const char *name, const char *const *names, size_t n)
 {

@@ -128,14 +128,6 @@ struct xdp_flow_counter {
 	uint32_t gens[ELB_MAX_BACKEND_SLOTS]; /* batch lookup: read at the walk's start */
 };
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* libbpf's messages while the optional iterator loads: its refusal is
  * expected on some kernels and said once, in our words, below. */
 static int libbpf_silent(enum libbpf_print_level level, const char *fmt, va_list args)

@@ -424,15 +424,9 @@ int main(void)
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return 1;
-	/* A bpffs of this test's own, gone with its mount namespace. */
-	snprintf(pin_dir, sizeof(pin_dir), "/tmp/edgelb-adopt.%d", (int)getpid());
-	if (mkdir(pin_dir, 0700) || unshare(CLONE_NEWNS) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("bpf", pin_dir, "bpf", 0, NULL)) {
-		perror("a bpffs for the test");
-		rmdir(pin_dir);
-		return errno == EPERM ? 77 : 1;
-	}
+	rc = xdp_test_bpffs(pin_dir, sizeof(pin_dir), "edgelb-adopt");
+	if (rc)
+		return rc;
 	if (pin_to(0))
 		return 1;
 	rc = elb_test_run("xdp_flow_adopt", cases);

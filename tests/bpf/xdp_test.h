@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the XDP dataplane's C tests share beyond tests/lib (the harness,
- * frames, BPF_PROG_TEST_RUN): the clock, CPU pinning, kernel lockdown, and
- * putting a config (a format with one %s for the backends) in force
+ * frames, BPF_PROG_TEST_RUN): the clock, CPU pinning, kernel lockdown, a
+ * bpffs of the test's own, and putting a config (a format with one %s for the backends) in force
  * through xdp_ops.apply as edgelb-xdp does.
  */
 #ifndef XDP_TEST_H
@@ -11,10 +11,13 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/mount.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "elb_config.h"
 #include "elb_dp_api.h"
@@ -22,14 +25,6 @@
 #include "elb_test_bpf.h"
 #include "elb_test_frames.h"
 #include "xdp.h"
-
-static inline uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static inline int pin_to(int cpu)
 {
@@ -62,6 +57,25 @@ static inline bool kernel_locked_down(void)
 		line[0] = '\0';
 	fclose(f);
 	return strstr(line, "[integrity]") != NULL || strstr(line, "[confidentiality]") != NULL;
+}
+
+/*
+ * A bpffs of the test's own at /tmp/<name>.<pid> (dir, len bytes), in a
+ * mount namespace of its own, gone with the process. @return 0, or 77
+ * (skip) without the right to mount, or 1 (message printed).
+ */
+static inline int xdp_test_bpffs(char *dir, size_t len, const char *name)
+{
+	snprintf(dir, len, "/tmp/%s.%d", name, (int)getpid());
+	if (mkdir(dir, 0700) || unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) || mount("bpf", dir, "bpf", 0, NULL)) {
+		int rc = errno == EPERM ? 77 : 1;
+
+		perror("a bpffs for the test");
+		rmdir(dir);
+		return rc;
+	}
+	return 0;
 }
 
 /*

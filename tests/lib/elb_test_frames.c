@@ -41,9 +41,13 @@ void elb_test_ipv4(uint8_t *ip, uint8_t tos, uint16_t total, uint16_t id, uint16
 	write_ip_headers(ip, &params, (size_t)total - IPV4_HDR_LEN);
 }
 
-uint32_t elb_test_tcp4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
-			     const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint16_t sport,
-			     uint32_t dst, uint16_t dport, uint8_t flags, uint32_t payload, bool df)
+/* Ethernet, the IP header of ip (no options or extension headers), and a
+ * TCP segment (seq 0x01020304, ack 0x0a0b0c0d with ACK, window 0xffff,
+ * correct checksum) with payload bytes 0, 1, 2, ... Returns the frame
+ * length. */
+static uint32_t tcp_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			  const uint8_t src_mac[ETH_ADDR_LEN], const struct ip_params *ip,
+			  uint16_t sport, uint16_t dport, uint8_t flags, uint32_t payload)
 {
 	const struct tcp_params tcp = {
 		.sport = sport,
@@ -53,18 +57,45 @@ uint32_t elb_test_tcp4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 		.flags = flags,
 		.window = 0xffff,
 	};
-	struct ip_params ip;
-	size_t off = write_eth_addrs(f, dst_mac, src_mac, WIRE_ETHERTYPE_IPV4);
-	uint8_t *l4 = f + off + IPV4_HDR_LEN;
+	bool v4 = ip->family == 4;
+	size_t off = write_eth_addrs(f, dst_mac, src_mac,
+				     v4 ? WIRE_ETHERTYPE_IPV4 : WIRE_ETHERTYPE_IPV6);
+	uint8_t *l4 = f + off + (v4 ? IPV4_HDR_LEN : IPV6_HDR_LEN);
 	size_t l4_len = write_tcp_header(l4, &tcp) + payload;
 
 	for (uint32_t i = 0; i < payload; i++)
 		l4[TCP_HDR_LEN + i] = (uint8_t)i;
+	off += write_ip_headers(f + off, ip, l4_len);
+	l4_fill_checksum(ip, WIRE_PROTO_TCP, l4, l4_len);
+	return (uint32_t)(off + l4_len);
+}
+
+uint32_t elb_test_tcp4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint16_t sport,
+			     uint32_t dst, uint16_t dport, uint8_t flags, uint32_t payload, bool df)
+{
+	struct ip_params ip;
+
 	ipv4_params(&ip, 0x10, (uint16_t)(0x1000 + sport), df ? WIRE_IPV4_DF : 0, WIRE_PROTO_TCP,
 		    src, dst);
-	off += write_ip_headers(f + off, &ip, l4_len);
-	l4_fill_checksum(&ip, WIRE_PROTO_TCP, l4, l4_len);
-	return (uint32_t)(off + l4_len);
+	return tcp_frame(f, dst_mac, src_mac, &ip, sport, dport, flags, payload);
+}
+
+uint32_t elb_test_tcp6_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], const uint8_t src[16],
+			     uint16_t sport, const uint8_t dst[16], uint16_t dport, uint8_t flags,
+			     uint32_t payload)
+{
+	struct ip_params ip;
+
+	memset(&ip, 0, sizeof(ip));
+	ip.family = 6;
+	memcpy(ip.src, src, 16);
+	memcpy(ip.dst, dst, 16);
+	ip.proto = WIRE_PROTO_TCP;
+	ip.ttl = ELB_TEST_IPV4_TTL;
+	ip.tos = 0x10;
+	return tcp_frame(f, dst_mac, src_mac, &ip, sport, dport, flags, payload);
 }
 
 uint32_t elb_test_ipip4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],

@@ -47,6 +47,15 @@ uint32_t elb_test_tcp4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 			     bool df);
 
 /*
+ * The same over IPv6 (traffic class 0x10, hop limit 64): src and dst are
+ * the 16 address bytes. Returns the frame length: 74 + payload.
+ */
+uint32_t elb_test_tcp6_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], const uint8_t src[16],
+			     uint16_t sport, const uint8_t dst[16], uint16_t dport, uint8_t flags,
+			     uint32_t payload);
+
+/*
  * The IP-in-IP frame (RFC 2003) a balancer sends for inner[0..inner_len):
  * Ethernet src_mac -> dst_mac, outer IPv4 src -> dst with protocol 4, TTL
  * 64, the inner packet's TOS and ID, DF copied from it; then the inner

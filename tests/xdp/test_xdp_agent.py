@@ -23,7 +23,10 @@ new backend. Second chance survives a restart: a TCP VIP with
 maps, and then mid-stream segments (ACKs no flow table has seen) whose
 Maglev slot moved to the new backend come back as GUE variant 0 naming
 the first backend as alternate (the previous owners read back from the
-pinned tables), the others as plain GUE. Everything created is removed at
+pinned tables), the others as plain GUE. Prefix lists: prefixes.set over the socket drops
+the test's client as source_denied (a node deny), lets it through again
+(the VIP's allow overrides), and the lists survive an upgrade's restart.
+Everything created is removed at
 the end. Root only: skipped otherwise. Run by pytest (--agent, --mode,
 --peer-pass-obj): one module fixture makes the veth pair and namespace,
 each step of the agent's life is a test, in order.
@@ -229,7 +232,7 @@ class Rig:
                                  f"{'still' if xdp_attached(self.a) else 'no longer'} attached "
                                  f"to {self.a}")
 
-    def probe_vip(self, backend=BACKEND):
+    def probe_vip(self, backend=BACKEND, expect=PACKETS):
         # On one CPU: generic XDP runs where the sender runs, and flows are per CPU.
         probe = sh("ip", "netns", "exec", self.ns, "taskset", "-c", "0", sys.executable, "-c",
                    PROBE, self.b, self.a_mac.replace(":", ""), VIP, backend, str(PACKETS),
@@ -239,8 +242,9 @@ class Rig:
             return
         got = json.loads(probe.stdout)
         print(f"{len(got)} of {PACKETS} VIP packets came back encapsulated toward {backend}")
-        if len(got) != PACKETS:
-            self.failures.append(f"{len(got)} of {PACKETS} encapsulated packets seen on {self.b}")
+        if len(got) != expect:
+            self.failures.append(f"{len(got)} of {PACKETS} encapsulated packets seen on {self.b}, "
+                                 f"expected {expect}")
         for g in got:
             if (g["dst_mac"] != GATEWAY_MAC.replace(":", "") or
                     g["src_mac"] != self.a_mac.replace(":", "") or
@@ -401,6 +405,51 @@ def test_second_chance_survives_restart(rig):
             bad += [g for g in to_old if g != {"backend": BACKEND, "gue0": 0x45, "inner_dst": VIP}]
             if bad:
                 rig.failures.append(f"{len(bad)} frames not as expected, e.g. {bad[:2]}")
+        rig.stop_agent()
+
+
+def source_denied(rig):
+    """The node's source_denied drops (counters.get)."""
+    c = rpc.request(rig.sock, "counters.get", timeout=10).get("result", {}).get("counters", {})
+    return c.get("drops", {}).get("source_denied")
+
+
+def set_prefixes(rig, prefixes):
+    res = rpc.request(rig.sock, "prefixes.set", {"prefixes": prefixes}, timeout=10)
+    if "result" not in res:
+        rig.failures.append(f"prefixes.set {prefixes}: {res}")
+
+
+def test_prefix_lists_deny_allow_and_survive_restart(rig):
+    """prefixes.set through the agent's socket: the node's deny of the
+    test's client drops its VIP packets (source_denied), the VIP's allow
+    overrides it; after an upgrade's restart (SIGUSR2, same state) the
+    lists in force are the ones set."""
+    with rig.ck.scope():
+        rig.start_agent()
+        base = source_denied(rig) or 0
+        set_prefixes(rig, {"generation": 1, "node": {"deny": ["10.98.0.0/24"]}})
+        print("the node denies 10.98.0.0/24:")
+        rig.probe_vip(expect=0)
+        if source_denied(rig) != base + PACKETS:
+            rig.failures.append(f"source_denied {source_denied(rig)}, expected {base + PACKETS}")
+        allow = {"generation": 2, "node": {"deny": ["10.98.0.0/24"]},
+                 "vips": [{"address": VIP, "port": 80, "protocol": "udp",
+                           "allow": ["10.98.0.2/32"]}]}
+        set_prefixes(rig, allow)
+        print("the VIP allows 10.98.0.2/32:")
+        rig.probe_vip()
+        rig.stop_agent(signal.SIGUSR2)
+        print("restart over the pinned maps and the state:")
+        rig.start_agent()
+        got = rpc.request(rig.sock, "prefixes.get", timeout=10).get("result", {})
+        if got.get("prefixes", {}).get("generation") != 2:
+            rig.failures.append(f"prefixes.get after the restart: {got}")
+        rig.probe_vip()
+        set_prefixes(rig, {"generation": 3, "node": {"deny": ["10.98.0.0/24"]}})
+        rig.probe_vip(expect=0)
+        set_prefixes(rig, {"generation": 4})
+        rig.probe_vip()
         rig.stop_agent()
 
 

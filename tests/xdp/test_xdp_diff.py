@@ -35,9 +35,16 @@ difference, the verdicts must hold both source-limit drops, flood-mode
 (stateless) forwards, and stateful new flows of a budgeted VIP after its
 stateless ones.
 
+Prefix lists (issue 18): the first capture again with prefix lists (node
+denies, a VIP that denies 0.0.0.0/0 and allows some networks, VIP allows
+overriding node denies), compared the same way; and each replay's
+source_denied drops against a model of the lists written here (Python
+ipaddress, longest match), on pktgen's truth of each packet's client.
+
 Any other difference is a bug in one of the dataplanes. Root only (BPF,
 DPDK EAL): skipped otherwise. Run by pytest (--replay, --pktgen).
 """
+import ipaddress
 import json
 import os
 import signal
@@ -78,22 +85,26 @@ def run(cmd):
     assert res.returncode == 0, f"{' '.join(cmd)} exited {res.returncode}: {res.stderr}"
 
 
+def replay_one(opts, workdir, tag, dp, cfg, pcap_in, extra=()):
+    """(verdict lines, output frames) of one dataplane's replay of pcap_in
+    under the config file cfg; files named after tag; extra: more
+    edgelb-replay arguments."""
+    pcap = os.path.join(workdir, f"{tag}{dp}.pcap")
+    verdicts = os.path.join(workdir, f"{tag}{dp}.jsonl")
+    run([opts.replay, "--dataplane", dp, "--config", cfg, "--in", pcap_in,
+         "--out", pcap, "--verdicts", verdicts] + list(extra))
+    with open(verdicts) as f:
+        lines = f.read().splitlines()
+    return lines, [data for _ts, data in read_pcap(pcap)]
+
+
 def replay_both(opts, workdir, tag, config, pcap_in):
     """{dataplane: (verdict lines, output frames)} of both replays of
     pcap_in under config; files named after tag."""
     cfg = os.path.join(workdir, f"{tag}config.json")
     with open(cfg, "w") as f:
         json.dump(config, f)
-    out = {}
-    for dp in ("dpdk", "xdp"):
-        pcap = os.path.join(workdir, f"{tag}{dp}.pcap")
-        verdicts = os.path.join(workdir, f"{tag}{dp}.jsonl")
-        run([opts.replay, "--dataplane", dp, "--config", cfg, "--in", pcap_in,
-             "--out", pcap, "--verdicts", verdicts])
-        with open(verdicts) as f:
-            lines = f.read().splitlines()
-        out[dp] = (lines, [data for _ts, data in read_pcap(pcap)])
-    return out
+    return {dp: replay_one(opts, workdir, tag, dp, cfg, pcap_in) for dp in ("dpdk", "xdp")}
 
 
 @pytest.fixture(scope="module")
@@ -412,3 +423,130 @@ def test_admission_same_output_frames(adm_replays):
     dpdk_frames, xdp_frames = adm_replays["dpdk"][1], adm_replays["xdp"][1]
     assert len(dpdk_frames) == len(xdp_frames)
     compare_frames(dpdk_frames, xdp_frames)
+
+
+# ---- prefix lists ----
+
+# The capture of the first comparison, with prefix lists: pktgen's clients
+# are 198.18.0.0/16 and 2001:db8:c1::/48, so these rules cut through them.
+# The node denies a quarter of the IPv4 clients and half of the IPv6 ones;
+# the IPv4 TCP VIP serves only some networks (deny 0.0.0.0/0, allows
+# inside, one of which overrides the node's deny, and a denied host inside
+# an allow); the IPv6 TCP VIP allows part of the node's denied half and
+# denies part of the rest; the UDP VIPs have no list (the node decides).
+PREFIXES = {
+    "generation": 3,
+    "node": {"deny": ["198.18.0.0/18", "2001:db8:c1:8000::/49"]},
+    "vips": [
+        {"address": "10.0.0.10", "port": 80, "protocol": "tcp",
+         "deny": ["0.0.0.0/0", "198.18.1.7/32"],
+         "allow": ["198.18.0.0/17", "198.18.128.0/20", "198.18.200.0/24"]},
+        {"address": "2001:db8::10", "port": 80, "protocol": "tcp",
+         "allow": ["2001:db8:c1:8000::/50"], "deny": ["2001:db8:c1:4000::/50"]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def prefix_replays(opts, workdir):
+    """Replays of the first capture with PREFIXES, each made when a test
+    first asks for it (so that one dataplane's failure leaves the other's
+    model check standing): replay(dp) -> (verdict lines, output frames);
+    and truth: pktgen's truth lines."""
+    require_root("BPF and DPDK EAL")
+    cfg = os.path.join(workdir, "config.json")
+    pcap_in = os.path.join(workdir, "pl-in.pcap")
+    prefixes = os.path.join(workdir, "prefixes.json")
+    truth = os.path.join(workdir, "pl-truth.jsonl")
+    with open(cfg, "w") as f:
+        json.dump(CONFIG, f)
+    with open(prefixes, "w") as f:
+        json.dump(PREFIXES, f)
+    run([opts.pktgen, "--out", pcap_in, "--truth", truth, "--packets", str(PACKETS), "--seed",
+         str(SEED)])
+    with open(truth) as f:
+        truth_lines = [json.loads(line) for line in f]
+    done = {}
+
+    def replay(dp):
+        if dp not in done:
+            done[dp] = replay_one(opts, workdir, "pl-", dp, cfg, pcap_in,
+                                  ["--prefixes", prefixes])
+        return done[dp]
+
+    return replay, truth_lines
+
+
+def test_prefixes_same_verdicts(prefix_replays):
+    replay, _truth = prefix_replays
+    dpdk_lines, xdp_lines = replay("dpdk")[0], replay("xdp")[0]
+    assert len(dpdk_lines) == len(xdp_lines) == PACKETS
+    compare_verdicts(dpdk_lines, xdp_lines)
+    denied, by_vip = 0, {}
+    for d in dpdk_lines:
+        dv = json.loads(d)
+        if dv.get("reason") == "source_denied":
+            denied += 1
+            by_vip[dv.get("vip")] = by_vip.get(dv.get("vip"), 0) + 1
+    print(f"{denied} source_denied (by VIP: {by_vip})")
+    # Every VIP's packets met a deny: the VIPs' own lists and the node's.
+    assert len(by_vip) == len(CONFIG["vips"]) and min(by_vip.values()) > 100, \
+        f"denies by VIP: {by_vip}"
+
+
+def test_prefixes_same_output_frames(prefix_replays):
+    replay, _truth = prefix_replays
+    dpdk_frames, xdp_frames = replay("dpdk")[1], replay("xdp")[1]
+    assert len(dpdk_frames) == len(xdp_frames), \
+        f"output frames: dpdk {len(dpdk_frames)}, xdp {len(xdp_frames)}"
+    compare_frames(dpdk_frames, xdp_frames)
+    # The lists let traffic through too (allows, no rule).
+    assert len(dpdk_frames) > PACKETS // 10, f"only {len(dpdk_frames)} frames forwarded"
+
+
+def modelled_deny(vip, client):
+    """Whether PREFIXES deny client (an ip_address) for the VIP named as in
+    the verdict lines ("10.0.0.10:80/tcp", "[2001:db8::10]:80/tcp"): the
+    longest prefix of the VIP's list, else of the node's (docs/prefix-lists.md),
+    independently of both dataplanes."""
+    def longest(lists):
+        best = None
+        for action in ("allow", "deny"):
+            for text in lists.get(action, []):
+                net = ipaddress.ip_network(text)
+                if net.version == client.version and client in net and \
+                        (best is None or net.prefixlen > best[0]):
+                    best = (net.prefixlen, action)
+        return best and best[1]
+
+    for v in PREFIXES["vips"]:
+        addr = f"[{v['address']}]" if ":" in v["address"] else v["address"]
+        if vip == f"{addr}:{v['port']}/{v['protocol']}":
+            decided = longest(v)
+            if decided:
+                return decided == "deny"
+    return longest(PREFIXES["node"]) == "deny"
+
+
+@pytest.mark.parametrize("dp", ["xdp", "dpdk"])
+def test_prefixes_decided_as_modelled(prefix_replays, dp):
+    """Each packet that found a VIP is dropped as source_denied exactly
+    when the model denies its client (for an ICMP error, its flow's)."""
+    replay, truth_lines = prefix_replays
+    wrong, checked, denied = [], 0, 0
+    for line, truth in zip(replay(dp)[0], truth_lines):
+        v = json.loads(line)
+        if v.get("vip") is None or not truth.get("client"):
+            continue
+        client = ipaddress.ip_address(truth["client"].rsplit(":", 1)[0].strip("[]"))
+        want = modelled_deny(v["vip"], client)
+        got = v.get("reason") == "source_denied"
+        checked += 1
+        denied += want
+        if want != got:
+            wrong.append((line, truth["client"], want))
+    print(f"{dp}: {checked} packets to VIPs checked against the model, {denied} denied, "
+          f"{len(wrong)} unlike it")
+    assert checked > PACKETS // 2 and denied > 1000, f"checked {checked}, denied {denied}"
+    assert not wrong, f"{len(wrong)} packets unlike the model:\n" + "\n".join(
+        f"  {line} (client {c}, model: {'deny' if w else 'not deny'})" for line, c, w in wrong[:5])

@@ -377,6 +377,8 @@ struct {
 	__type(key, uint32_t);
 	__type(value, struct elb_source_cell);
 } source_cells SEC(".maps");
+#endif
+
 #if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_PREFIXES)
 /* Template of the trie (the kernel checks the one user space puts in
  * against it). */

@@ -262,8 +262,8 @@ int cp_vip_from_json(const cJSON *json, const char *prefix, struct cp_vip *out,
 	static const char *const known[] = {"address",	  "port",	 "protocol",
 					    "encap",	  "mtu",	 "maglev_size",
 					    "second_chance", "rate_limit", "timeouts",
-					    "admission",  "backends",	 "slo",
-					    "health_check", NULL};
+					    "admission",  "quic",	 "backends",
+					    "slo",	  "health_check", NULL};
 	struct cp_vip vip;
 	const cJSON *item;
 	cJSON *dp_only;

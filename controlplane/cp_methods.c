@@ -60,12 +60,14 @@ static int find_vip(const struct cp_daemon *cp, const cJSON *params, struct elb_
 	return v;
 }
 
-/* params' "backend" (an address) and optional "weight", as a backend. */
+/* params' "backend" (an address), optional "weight" and (a new backend)
+ * "quic_server_id", as a backend. */
 static int read_backend(const cJSON *params, bool with_weight, struct elb_dp_backend *out,
 			struct elb_rpc_error *error)
 {
 	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(params, "backend");
 	const cJSON *weight = cJSON_GetObjectItemCaseSensitive(params, "weight");
+	const cJSON *sid = cJSON_GetObjectItemCaseSensitive(params, "quic_server_id");
 	cJSON *array, *obj;
 	struct elb_dp_backend *parsed = NULL;
 	struct elb_dp_err err;
@@ -89,10 +91,14 @@ static int read_backend(const cJSON *params, bool with_weight, struct elb_dp_bac
 	cJSON_AddStringToObject(obj, "address", addr->valuestring);
 	if (with_weight && weight != NULL)
 		cJSON_AddItemToObject(obj, "weight", cJSON_Duplicate(weight, true));
+	if (sid != NULL)
+		cJSON_AddItemToObject(obj, "quic_server_id", cJSON_Duplicate(sid, true));
 	rc = elb_dp_backends_from_json(array, "b", &parsed, &n, &err);
 	cJSON_Delete(array);
 	if (rc == -EINVAL) {
-		const char *field = strstr(err.field, ".weight") ? "weight" : "backend";
+		const char *field = strstr(err.field, ".weight")	   ? "weight"
+				    : strstr(err.field, ".quic_server_id") ? "quic_server_id"
+									   : "backend";
 		const char *what = strstr(err.text, ": ");
 
 		elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, field, "%s: %s", field,
@@ -342,6 +348,19 @@ static cJSON *vip_health(const struct cp_daemon *cp, uint32_t v)
 	return o;
 }
 
+/* A config's or VIP's JSON for the peer being answered: QUIC keys are
+ * secrets, shown as their key checks to a peer that may only read
+ * (elb_dp_config_json_redact). NULL (out of memory) stays NULL. */
+static cJSON *redacted_for_caller(const struct cp_daemon *cp, cJSON *json)
+{
+	if (json != NULL && cp->operator != NULL &&
+	    !elb_rpc_server_caller_may_write(cp->operator) && elb_dp_config_json_redact(json) < 0) {
+		cJSON_Delete(json);
+		return NULL;
+	}
+	return json;
+}
+
 static int m_vip_get(void *ctx, const cJSON *params, cJSON **result, struct elb_rpc_error *error)
 {
 	static const char *const known[] = {"address", "port", "protocol", NULL};
@@ -357,7 +376,8 @@ static int m_vip_get(void *ctx, const cJSON *params, cJSON **result, struct elb_
 	*result = cJSON_CreateObject();
 	if (*result == NULL)
 		return elb_dp_rpc_nomem(error);
-	cJSON_AddItemToObject(*result, "config", cp_vip_to_json(&cp->config->vips[v]));
+	cJSON_AddItemToObject(*result, "config",
+			      redacted_for_caller(cp, cp_vip_to_json(&cp->config->vips[v])));
 	cJSON_AddItemToObject(*result, "health", vip_health(cp, v));
 	return 0;
 }
@@ -386,8 +406,10 @@ static int m_config_get(void *ctx, const cJSON *params, cJSON **result,
 	if (*result == NULL)
 		return elb_dp_rpc_nomem(error);
 	elb_dp_json_add_u64(*result, "generation", cp->gen);
-	cJSON_AddItemToObject(*result, "config", cp_config_to_json(cp->config));
-	cJSON_AddItemToObject(*result, "pushed", elb_dp_config_to_json(cp->desired));
+	cJSON_AddItemToObject(*result, "config",
+			      redacted_for_caller(cp, cp_config_to_json(cp->config)));
+	cJSON_AddItemToObject(*result, "pushed",
+			      redacted_for_caller(cp, elb_dp_config_to_json(cp->desired)));
 	return 0;
 }
 
@@ -1116,6 +1138,8 @@ enum backend_op { OP_ADD, OP_REMOVE, OP_DRAIN, OP_RESUME, OP_WEIGHT };
 static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backend_op op,
 			  bool preview, cJSON **result, struct elb_rpc_error *error)
 {
+	static const char *const add[] = {"address", "port", "protocol", "backend",
+					  "weight", "quic_server_id", "change", NULL};
 	static const char *const with_weight[] = {"address", "port", "protocol", "backend",
 						  "weight", "change", NULL};
 	static const char *const without[] = {"address", "port", "protocol", "backend", "change",
@@ -1133,7 +1157,10 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 	int rc, v, b;
 
 	rc = elb_dp_rpc_check_params(params,
-				     takes_weight ? with_weight : op == OP_DRAIN ? drain : without,
+				     op == OP_ADD	 ? add
+				     : takes_weight	 ? with_weight
+				     : op == OP_DRAIN ? drain
+							 : without,
 				     error);
 	if (rc < 0)
 		return rc;
@@ -1190,6 +1217,21 @@ static int backend_change(struct cp_daemon *cp, const cJSON *params, enum backen
 		}
 		vip->dp.backends = grown;
 		vip->dp.backends[vip->dp.n_backends++] = be;
+		/* Its server ID against the VIP's QUIC routing, named as the
+		 * request names it. */
+		if (be.quic_server_id_len != 0) {
+			struct elb_dp_err err;
+			const char *what;
+
+			rc = elb_dp_vip_quic_validate(&vip->dp, "", &err);
+			if (rc < 0) {
+				cp_config_free(next);
+				what = strstr(err.text, ": ");
+				elb_rpc_error_set(error, ELB_RPC_INVALID_PARAMS, "quic_server_id",
+						  "quic_server_id: %s", what != NULL ? what + 2 : err.text);
+				return rc;
+			}
+		}
 		break;
 	}
 	case OP_REMOVE:

@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "elb_config.h"
 #include "elb_rpc_client.h"
 #include "elb_version.h"
 
@@ -1347,6 +1348,9 @@ static int build_backend(const struct ctl_command *cmd, struct ctl_request *req,
 			if (add_weight(req->params, args[++i]) < 0)
 				return CTL_SHOW_USAGE;
 			weight_given = true;
+		} else if (is_add && strcmp(args[i], "--quic-server-id") == 0 && i + 1 < nargs &&
+			   !cJSON_GetObjectItem(req->params, "quic_server_id")) {
+			cJSON_AddStringToObject(req->params, "quic_server_id", args[++i]);
 		} else if (is_weight && !weight_given && args[i][0] != '-') {
 			if (add_weight(req->params, args[i]) < 0)
 				return CTL_SHOW_USAGE;
@@ -1688,21 +1692,25 @@ static cJSON *apply_limits(const cJSON *current, const struct limits_options *lo
  * settings: everything else is sent back as it was; "backends" is left out
  * so that edgelb-cp keeps the set it has). Without options: the limits.
  */
-static int run_vip_limits(const struct ctl_opts *o, char **args, int nargs)
-{
-	struct limits_options lo = {0};
-	struct elb_rpc_client_error err = {0};
-	cJSON *key = cJSON_CreateObject(), *got = NULL, *config, *adm, *result = NULL;
-	int status;
+/*
+ * One member of a VIP's configuration, changed as a whole: vip.get for the
+ * VIP's config (args[2]), then, when `edit` gives a new value of `member`
+ * (it may also print and return NULL with *status set: nothing to change),
+ * vip.update with it, waiting for the dataplanes as every change does, and
+ * `print` of the value set. Used by `vip limits` and `vip quic`.
+ */
+typedef cJSON *(*vip_member_edit)(const cJSON *current, void *arg, int *status);
 
-	if (add_vip(key, args[2]) < 0) {
+static int change_vip_member(const struct ctl_opts *o, const char *vip, const char *member,
+			     vip_member_edit edit, void *arg, void (*print)(const cJSON *))
+{
+	struct elb_rpc_client_error err = {0};
+	cJSON *key = cJSON_CreateObject(), *got = NULL, *config, *value, *result = NULL;
+	int status = CTL_OK;
+
+	if (add_vip(key, vip) < 0) {
 		cJSON_Delete(key);
 		return bad_vip();
-	}
-	if (parse_limits_options(args + 3, nargs - 3, &lo) < 0) {
-		cJSON_Delete(key);
-		usage(stderr);
-		return CTL_USAGE;
 	}
 	status = elb_rpc_call(o->path, "vip.get", key, TIMEOUT_MS, &got, &err); /* takes key */
 	if (status < 0)
@@ -1714,45 +1722,41 @@ static int run_vip_limits(const struct ctl_opts *o, char **args, int nargs)
 		fprintf(stderr, "edgelbctl: vip.get answered without the VIP's config\n");
 		return CTL_REFUSED;
 	}
-	if (!lo.clear && !lo.has_rate && !lo.has_burst && lo.n_sources == 0) {
-		adm = cJSON_GetObjectItemCaseSensitive(config, "admission");
-		if (o->json)
-			print_pretty(adm);
-		else
-			print_limits(adm);
+	status = CTL_OK;
+	value = edit(cJSON_GetObjectItemCaseSensitive(config, member), arg, &status);
+	if (value == NULL) {
 		cJSON_Delete(config);
-		return CTL_OK;
+		return status;
 	}
-	adm = apply_limits(cJSON_GetObjectItemCaseSensitive(config, "admission"), &lo);
-	cJSON_DeleteItemFromObjectCaseSensitive(config, "admission");
+	cJSON_DeleteItemFromObjectCaseSensitive(config, member);
 	cJSON_DeleteItemFromObjectCaseSensitive(config, "backends");
-	if (adm != NULL && !cJSON_AddItemToObject(config, "admission", adm)) {
-		cJSON_Delete(adm);
-		adm = NULL;
+	/* A null value removes the member (vip.update then takes its default). */
+	if (!cJSON_IsNull(value) && !cJSON_AddItemToObject(config, member, value)) {
+		cJSON_Delete(value);
+		value = NULL;
 	}
-	if (adm != NULL)
-		adm = cJSON_Duplicate(adm, true);
-	if (adm == NULL) {
+	value = value != NULL ? cJSON_Duplicate(value, true) : NULL;
+	if (value == NULL) {
 		cJSON_Delete(config);
 		fprintf(stderr, "edgelbctl: out of memory\n");
 		return CTL_SOCKET;
 	}
-	/* Takes config; adm is our copy of what it sets, to print. */
+	/* Takes config; value is our copy of what it sets, to print. */
 	status = elb_rpc_call(o->path, "vip.update", config, TIMEOUT_MS, &result, &err);
 	if (status < 0) {
-		cJSON_Delete(adm);
+		cJSON_Delete(value);
 		goto failed;
 	}
 	status = o->wait ? wait_acknowledged(o->path, num(result, "generation"), o->wait_timeout_s)
 			 : CTL_OK;
 	/* Printed also when not acknowledged in time: the change is made. */
 	if (o->json) {
-		cJSON_AddItemToObject(result, "admission", adm);
+		cJSON_AddItemToObject(result, member, value);
 		print_pretty(result);
 	} else {
 		print_committed(result);
-		print_limits(adm);
-		cJSON_Delete(adm);
+		print(value);
+		cJSON_Delete(value);
 	}
 	cJSON_Delete(result);
 	return status;
@@ -1762,6 +1766,199 @@ failed:
 	status = call_failed(o->path, status, &err, "");
 	elb_rpc_client_error_clear(&err);
 	return status;
+}
+
+struct limits_edit {
+	const struct ctl_opts *o;
+	struct limits_options lo;
+};
+
+static cJSON *edit_limits(const cJSON *current, void *arg, int *status)
+{
+	struct limits_edit *e = arg;
+	cJSON *adm;
+
+	if (!e->lo.clear && !e->lo.has_rate && !e->lo.has_burst && e->lo.n_sources == 0) {
+		if (e->o->json)
+			print_pretty(current);
+		else
+			print_limits(current);
+		return NULL;
+	}
+	adm = apply_limits(current, &e->lo);
+	if (adm == NULL) {
+		fprintf(stderr, "edgelbctl: out of memory\n");
+		*status = CTL_SOCKET;
+	}
+	return adm;
+}
+
+static int run_vip_limits(const struct ctl_opts *o, char **args, int nargs)
+{
+	struct limits_edit e = {.o = o};
+
+	if (parse_limits_options(args + 3, nargs - 3, &e.lo) < 0) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	return change_vip_member(o, args[2], "admission", edit_limits, &e, print_limits);
+}
+
+/* ---- QUIC routing ------------------------------------------------------------ */
+
+/* `vip quic`'s settings: the server ID length, the configurations (ID,
+ * nonce length, the key read from a file: never from the command line,
+ * where any user sees it in ps), or off. */
+struct quic_edit {
+	const struct ctl_opts *o;
+	bool off;
+	long server_id_len; /* 0: keep (or none given) */
+	cJSON *configs;     /* NULL: keep */
+};
+
+static void print_quic(const cJSON *quic)
+{
+	/* Keys as their checks, also for a peer that may read them. */
+	cJSON *wrap = cJSON_CreateObject(), *shown = cJSON_Duplicate(quic, true);
+	const cJSON *c;
+
+	if (!cJSON_IsObject(quic) || wrap == NULL || shown == NULL ||
+	    !cJSON_AddItemToObject(wrap, "quic", shown) || elb_dp_config_json_redact(wrap) < 0) {
+		if (wrap != NULL && cJSON_GetObjectItem(wrap, "quic") == NULL)
+			cJSON_Delete(shown);
+		cJSON_Delete(wrap);
+		printf("quic: %s\n", cJSON_IsObject(quic) ? "(out of memory)" : "off");
+		return;
+	}
+	printf("quic: server ID %g octets\n",
+	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(shown, "server_id_length")));
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(shown, "configs"))
+	{
+		const char *check = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "key_check"));
+
+		printf("  config %g: nonce %g octets, %s%s\n",
+		       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "id")),
+		       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "nonce_length")),
+		       check != NULL ? "encrypted, key check " : "plaintext", check != NULL ? check : "");
+	}
+	cJSON_Delete(wrap);
+}
+
+/* ID:NONCE[:KEYFILE] into a configs entry; the key file holds 32 hex
+ * digits (a trailing newline allowed). */
+static cJSON *quic_config_arg(const char *arg)
+{
+	char *copy = strdup(arg), *nonce, *file, *end;
+	cJSON *c = cJSON_CreateObject();
+	long id, len;
+
+	if (copy == NULL || c == NULL)
+		goto fail;
+	nonce = strchr(copy, ':');
+	if (nonce == NULL)
+		goto fail;
+	*nonce++ = '\0';
+	file = strchr(nonce, ':');
+	if (file != NULL)
+		*file++ = '\0';
+	id = strtol(copy, &end, 10);
+	if (*copy == '\0' || *end != '\0' || id < 0 || id > 255)
+		goto fail;
+	len = strtol(nonce, &end, 10);
+	if (*nonce == '\0' || *end != '\0' || len < 0 || len > 255)
+		goto fail;
+	cJSON_AddNumberToObject(c, "id", (double)id);
+	cJSON_AddNumberToObject(c, "nonce_length", (double)len);
+	if (file != NULL) {
+		char key[34] = "";
+		FILE *f = fopen(file, "r");
+		size_t n;
+
+		if (f == NULL) {
+			fprintf(stderr, "edgelbctl: %s: %s\n", file, strerror(errno));
+			goto fail;
+		}
+		n = fread(key, 1, sizeof(key) - 1, f);
+		fclose(f);
+		key[n] = '\0';
+		key[strcspn(key, "\r\n")] = '\0';
+		/* edgelb-cp checks the digits and names the member. */
+		cJSON_AddStringToObject(c, "key", key);
+		memset(key, 0, sizeof(key));
+	}
+	free(copy);
+	return c;
+fail:
+	free(copy);
+	cJSON_Delete(c);
+	return NULL;
+}
+
+static cJSON *edit_quic(const cJSON *current, void *arg, int *status)
+{
+	struct quic_edit *e = arg;
+	cJSON *quic;
+
+	(void)status;
+	if (e->off)
+		return cJSON_CreateNull();
+	if (e->server_id_len == 0 && e->configs == NULL) {
+		if (e->o->json)
+			print_pretty(current);
+		else
+			print_quic(current);
+		return NULL;
+	}
+	quic = cJSON_IsObject(current) ? cJSON_Duplicate(current, true) : cJSON_CreateObject();
+	if (quic == NULL)
+		return NULL;
+	if (e->server_id_len) {
+		cJSON_DeleteItemFromObjectCaseSensitive(quic, "server_id_length");
+		cJSON_AddNumberToObject(quic, "server_id_length", (double)e->server_id_len);
+	}
+	if (e->configs) {
+		cJSON_DeleteItemFromObjectCaseSensitive(quic, "configs");
+		cJSON_AddItemToObject(quic, "configs", e->configs);
+		e->configs = NULL;
+	}
+	return quic;
+}
+
+static int run_vip_quic(const struct ctl_opts *o, char **args, int nargs)
+{
+	struct quic_edit e = {.o = o};
+	int status;
+
+	for (int i = 3; i < nargs; i++) {
+		char *end = NULL;
+
+		if (strcmp(args[i], "--off") == 0) {
+			e.off = true;
+		} else if (strcmp(args[i], "--server-id-length") == 0 && i + 1 < nargs) {
+			e.server_id_len = strtol(args[++i], &end, 10);
+			if (*end != '\0' || e.server_id_len < 1 || e.server_id_len > 255)
+				goto usage;
+		} else if (strcmp(args[i], "--config") == 0 && i + 1 < nargs) {
+			cJSON *c = quic_config_arg(args[++i]);
+
+			if (c == NULL)
+				goto usage;
+			if (e.configs == NULL)
+				e.configs = cJSON_CreateArray();
+			cJSON_AddItemToArray(e.configs, c);
+		} else {
+			goto usage;
+		}
+	}
+	if (e.off && (e.server_id_len || e.configs))
+		goto usage;
+	status = change_vip_member(o, args[2], "quic", edit_quic, &e, print_quic);
+	cJSON_Delete(e.configs);
+	return status;
+usage:
+	cJSON_Delete(e.configs);
+	usage(stderr);
+	return CTL_USAGE;
 }
 
 /* ---- prefix lists ---------------------------------------------------------- */
@@ -2009,7 +2206,15 @@ static const struct ctl_command commands[] = {
 	 "--clear removes every limit first; no option:\n"
 	 "show them",
 	 1, -1, NULL, true, NULL, NULL, run_vip_limits},
-	{{"backend", "add"}, "VIP BACKEND [--weight N] [--dry-run]", NULL, 2, -1, "backend.add",
+	{{"vip", "quic"},
+	 "VIP [--server-id-length N] [--config ID:NONCE[:KEYFILE]]... | --off",
+	 "QUIC routing by connection ID (docs/quic-lb.md):\n"
+	 "--config replaces the configurations (the key,\n"
+	 "32 hex digits, read from KEYFILE); no option:\n"
+	 "show them",
+	 1, -1, NULL, true, NULL, NULL, run_vip_quic},
+	{{"backend", "add"}, "VIP BACKEND [--weight N] [--quic-server-id HEX] [--dry-run]", NULL, 2,
+	 -1, "backend.add",
 	 true, build_backend, print_committed, NULL},
 	{{"backend", "remove"}, "VIP BACKEND [--dry-run]", NULL, 2, -1, "backend.remove", true,
 	 build_backend, print_committed, NULL},

@@ -74,6 +74,35 @@ static int parse_seed_word(const char *text, uint64_t *out)
 	return 0;
 }
 
+/* An even number of hex digits, at most 2 * max: the octets' count, or
+ * -EINVAL. */
+static int parse_hex_octets(const char *text, uint8_t *out, size_t max)
+{
+	size_t len = strlen(text);
+
+	if (len == 0 || len % 2 || len / 2 > max)
+		return -EINVAL;
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (int)(len / 2);
+}
+
+static void format_hex_octets(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 static const char *const protocol_names[] = {"tcp", "udp"};
 static const uint8_t protocol_numbers[] = {ELB_IPPROTO_TCP, ELB_IPPROTO_UDP};
 static const char *const encap_names[] = {[ELB_DP_ENCAP_IPIP] = "ipip", [ELB_DP_ENCAP_GUE] = "gue"};
@@ -198,7 +227,22 @@ bool elb_dp_vip_key_equal(const struct elb_dp_vip_key *a, const struct elb_dp_vi
 static bool backend_equal(const struct elb_dp_backend *a, const struct elb_dp_backend *b)
 {
 	return a->family == b->family && a->state == b->state && a->weight == b->weight &&
-	       addr_equal(&a->addr, &b->addr);
+	       addr_equal(&a->addr, &b->addr) && a->quic_server_id_len == b->quic_server_id_len &&
+	       memcmp(a->quic_server_id, b->quic_server_id, a->quic_server_id_len) == 0;
+}
+
+static bool quic_equal(const struct elb_dp_quic *a, const struct elb_dp_quic *b)
+{
+	if (a->n_configs != b->n_configs || (a->n_configs && a->server_id_len != b->server_id_len))
+		return false;
+	for (uint32_t i = 0; i < a->n_configs && i < ELB_QUIC_LB_CONFIGS; i++) {
+		const struct elb_dp_quic_config *ca = &a->configs[i], *cb = &b->configs[i];
+
+		if (ca->id != cb->id || ca->nonce_len != cb->nonce_len || ca->has_key != cb->has_key ||
+		    (ca->has_key && memcmp(ca->key, cb->key, sizeof(ca->key)) != 0))
+			return false;
+	}
+	return true;
 }
 
 /* Field by field: the structs have padding. Sources in order, as given. */
@@ -234,7 +278,7 @@ static bool vip_equal(const struct elb_dp_vip *a, const struct elb_dp_vip *b)
 	if (ta->tcp_syn_ms != tb->tcp_syn_ms || ta->tcp_established_ms != tb->tcp_established_ms ||
 	    ta->tcp_closing_ms != tb->tcp_closing_ms || ta->udp_ms != tb->udp_ms)
 		return false;
-	if (!admission_equal(&a->admission, &b->admission))
+	if (!admission_equal(&a->admission, &b->admission) || !quic_equal(&a->quic, &b->quic))
 		return false;
 	for (uint32_t i = 0; i < a->n_backends; i++)
 		if (!backend_equal(&a->backends[i], &b->backends[i]))
@@ -557,6 +601,76 @@ static int check_admission(const struct elb_dp_admission *adm, uint8_t family,
 	return 0;
 }
 
+/* A VIP's "quic" (prefix: its path) against the VIP and its backends. */
+static int check_quic(const struct elb_dp_vip *vip, const char *prefix, const char *vip_prefix,
+		      struct elb_dp_err *err)
+{
+	const struct elb_dp_quic *q = &vip->quic;
+	char path[ELB_JSON_PATH_MAX], cpath[ELB_JSON_PATH_MAX], bpath[ELB_JSON_PATH_MAX];
+
+	for (uint32_t i = 0; i < vip->n_backends; i++) {
+		const struct elb_dp_backend *b = &vip->backends[i];
+
+		if (b->quic_server_id_len == 0)
+			continue;
+		elb_json_path_index(bpath, vip_prefix, "backends", i);
+		elb_json_path_join(path, bpath, "quic_server_id");
+		if (q->n_configs == 0)
+			return elb_json_fail(err, path, "the VIP has no \"quic\" configuration");
+		if (b->quic_server_id_len != q->server_id_len)
+			return elb_json_fail(err, path,
+					     "must be %u octets (quic.server_id_length), not %u",
+					     q->server_id_len, b->quic_server_id_len);
+		/* One backend per server ID: two would make its CIDs ambiguous. */
+		for (uint32_t j = 0; j < i; j++)
+			if (vip->backends[j].quic_server_id_len == b->quic_server_id_len &&
+			    memcmp(vip->backends[j].quic_server_id, b->quic_server_id,
+				   b->quic_server_id_len) == 0)
+				return elb_json_fail(err, path, "backends[%" PRIu32 "] has it already",
+						     j);
+	}
+	if (q->n_configs == 0)
+		return 0;
+	if (vip->key.proto != ELB_IPPROTO_UDP)
+		return elb_json_fail(err, prefix, "QUIC runs over UDP: a \"tcp\" VIP cannot route by it");
+	elb_json_path_join(path, prefix, "server_id_length");
+	if (q->server_id_len < 1 || q->server_id_len > ELB_QUIC_SERVER_ID_MAX)
+		return elb_json_fail(err, path, "must be 1..%u octets", ELB_QUIC_SERVER_ID_MAX);
+	if (q->n_configs > ELB_QUIC_LB_CONFIGS) {
+		elb_json_path_join(path, prefix, "configs");
+		return elb_json_fail(err, path, "at most %u (config IDs 0..6)", ELB_QUIC_LB_CONFIGS);
+	}
+	for (uint32_t i = 0; i < q->n_configs; i++) {
+		const struct elb_dp_quic_config *c = &q->configs[i];
+		uint32_t nonce_max = ELB_QUIC_PLAINTEXT_MAX - q->server_id_len;
+
+		elb_json_path_index(cpath, prefix, "configs", i);
+		elb_json_path_join(path, cpath, "id");
+		if (c->id >= ELB_QUIC_LB_CONFIGS)
+			return elb_json_fail(err, path,
+					     "must be 0..6 (7, 0b111, marks a server without one)");
+		for (uint32_t j = 0; j < i; j++)
+			if (q->configs[j].id == c->id)
+				return elb_json_fail(err, path, "configs[%" PRIu32 "] has it already", j);
+		elb_json_path_join(path, cpath, "nonce_length");
+		if (nonce_max < ELB_QUIC_NONCE_MIN)
+			return elb_json_fail(err, path, "no room: server_id_length leaves none");
+		if (c->nonce_len < ELB_QUIC_NONCE_MIN || c->nonce_len > nonce_max)
+			return elb_json_fail(err, path,
+					     "must be %u..%u octets (server ID and nonce fit 19)",
+					     ELB_QUIC_NONCE_MIN, nonce_max);
+	}
+	return 0;
+}
+
+int elb_dp_vip_quic_validate(const struct elb_dp_vip *vip, const char *prefix,
+			     struct elb_dp_err *err)
+{
+	char path[ELB_JSON_PATH_MAX];
+
+	return check_quic(vip, elb_json_path_join(path, prefix, "quic"), prefix, err);
+}
+
 static int check_timeouts(const struct elb_dp_timeouts *t, const char *prefix,
 			  struct elb_dp_err *err)
 {
@@ -733,6 +847,10 @@ int elb_dp_vip_validate(const struct elb_dp_vip *vip, const struct elb_dp_node *
 	rc = check_backend_duplicates(vip, prefix, err);
 	if (rc < 0)
 		return rc;
+	elb_json_path_join(path, prefix, "quic");
+	rc = check_quic(vip, path, prefix, err);
+	if (rc < 0)
+		return rc;
 	/* IPv6 links carry at least 1280 bytes and IPv6 hosts do not go below
 	 * it: an outer or inner IPv6 packet must be allowed that much. */
 	if (any_v6 && vip->mtu < ELB_DP_MTU_MIN_V6) {
@@ -825,8 +943,9 @@ int elb_dp_vip_key_from_json(const cJSON *json, const char *prefix, struct elb_d
 static int backend_from_json(const cJSON *json, const char *prefix, struct elb_dp_backend *out,
 			     struct elb_dp_err *err)
 {
-	static const char *const known[] = {"address", "weight", "state", NULL};
+	static const char *const known[] = {"address", "weight", "state", "quic_server_id", NULL};
 	struct elb_dp_backend b = {.weight = 1, .state = ELB_DP_BACKEND_ACTIVE};
+	const char *sid = NULL;
 	bool present;
 	int rc;
 
@@ -845,8 +964,20 @@ static int backend_from_json(const cJSON *json, const char *prefix, struct elb_d
 		rc = elb_json_read_enum(json, prefix, "state", backend_state_names,
 					ELB_ARRAY_SIZE(backend_state_names),
 					"\"active\" or \"draining\"", &b.state, err);
+	if (rc == 0)
+		rc = elb_json_read_string(json, prefix, "quic_server_id", &sid, err);
 	if (rc < 0)
 		return rc;
+	if (sid != NULL) {
+		char path[ELB_JSON_PATH_MAX];
+		int n = parse_hex_octets(sid, b.quic_server_id, ELB_QUIC_SERVER_ID_MAX);
+
+		if (n < 1)
+			return elb_json_fail(err, elb_json_path_join(path, prefix, "quic_server_id"),
+					     "must be 1..%u octets in hexadecimal (2..%u digits)",
+					     ELB_QUIC_SERVER_ID_MAX, 2 * ELB_QUIC_SERVER_ID_MAX);
+		b.quic_server_id_len = (uint8_t)n;
+	}
 	*out = b;
 	return 0;
 }
@@ -1026,13 +1157,97 @@ static int admission_from_json(const cJSON *json, const char *prefix, uint8_t fa
 	return 0;
 }
 
+static int read_u8(const cJSON *object, const char *prefix, const char *name, uint8_t min,
+		   uint8_t max, uint8_t *out, struct elb_dp_err *err)
+{
+	uint32_t v = *out;
+	int rc = elb_json_read_u32(object, prefix, name, min, max, &v, err);
+
+	if (rc == 0)
+		*out = (uint8_t)v;
+	return rc;
+}
+
+/* One of "quic"'s "configs". */
+static int quic_config_from_json(const cJSON *json, const char *prefix,
+				 struct elb_dp_quic_config *out, struct elb_dp_err *err)
+{
+	static const char *const known[] = {"id", "nonce_length", "key", NULL};
+	struct elb_dp_quic_config c = {0};
+	char path[ELB_JSON_PATH_MAX];
+	const char *key = NULL;
+	int rc;
+
+	rc = elb_json_expect_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = elb_json_require(json, prefix, "id", err);
+	if (rc == 0)
+		rc = read_u8(json, prefix, "id", 0, ELB_QUIC_LB_CONFIGS - 1, &c.id, err);
+	if (rc == 0)
+		rc = elb_json_require(json, prefix, "nonce_length", err);
+	if (rc == 0)
+		rc = read_u8(json, prefix, "nonce_length", ELB_QUIC_NONCE_MIN,
+				      ELB_QUIC_PLAINTEXT_MAX - 1, &c.nonce_len, err);
+	if (rc == 0)
+		rc = elb_json_read_string(json, prefix, "key", &key, err);
+	if (rc < 0)
+		return rc;
+	if (key != NULL) {
+		/* Never echo the text: it is a secret. */
+		if (strlen(key) != 32 || parse_hex_octets(key, c.key, sizeof(c.key)) != 16)
+			return elb_json_fail(err, elb_json_path_join(path, prefix, "key"),
+					     "must be 32 hexadecimal digits (an AES-128 key)");
+		c.has_key = true;
+	}
+	*out = c;
+	return 0;
+}
+
+static int quic_from_json(const cJSON *json, const char *prefix, struct elb_dp_quic *out,
+			  struct elb_dp_err *err)
+{
+	static const char *const known[] = {"server_id_length", "configs", NULL};
+	struct elb_dp_quic q = {0};
+	char path[ELB_JSON_PATH_MAX], cpath[ELB_JSON_PATH_MAX];
+	const cJSON *configs, *child;
+	int rc;
+
+	rc = elb_json_expect_members(json, prefix, known, err);
+	if (rc == 0)
+		rc = elb_json_require(json, prefix, "server_id_length", err);
+	if (rc == 0)
+		rc = read_u8(json, prefix, "server_id_length", 1, ELB_QUIC_SERVER_ID_MAX,
+				      &q.server_id_len, err);
+	if (rc == 0)
+		rc = elb_json_require(json, prefix, "configs", err);
+	if (rc < 0)
+		return rc;
+	configs = cJSON_GetObjectItemCaseSensitive(json, "configs");
+	elb_json_path_join(path, prefix, "configs");
+	if (!cJSON_IsArray(configs) || cJSON_GetArraySize(configs) < 1)
+		return elb_json_fail(err, path, "must be an array of 1..%u configurations",
+				     ELB_QUIC_LB_CONFIGS);
+	if (cJSON_GetArraySize(configs) > ELB_QUIC_LB_CONFIGS)
+		return elb_json_fail(err, path, "at most %u (config IDs 0..6)", ELB_QUIC_LB_CONFIGS);
+	cJSON_ArrayForEach(child, configs)
+	{
+		elb_json_path_index(cpath, prefix, "configs", q.n_configs);
+		rc = quic_config_from_json(child, cpath, &q.configs[q.n_configs], err);
+		if (rc < 0)
+			return rc;
+		q.n_configs++;
+	}
+	*out = q;
+	return 0;
+}
+
 int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vip *out,
 			 bool *backends_given, struct elb_dp_err *err)
 {
 	static const char *const known[] = {"address",	 "port",	  "protocol",
 					    "encap",	 "mtu",		  "maglev_size",
 					    "second_chance", "rate_limit", "timeouts",
-					    "admission", "backends",	 NULL};
+					    "admission", "quic",	 "backends",	 NULL};
 	struct elb_dp_vip vip;
 	const cJSON *item;
 	char path[ELB_JSON_PATH_MAX];
@@ -1068,6 +1283,10 @@ int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vi
 		elb_json_path_join(path, prefix, "admission");
 		rc = admission_from_json(item, path, vip.key.family, &vip.admission, err);
 	}
+	if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(json, "quic")) != NULL) {
+		elb_json_path_join(path, prefix, "quic");
+		rc = quic_from_json(item, path, &vip.quic, err);
+	}
 	if (rc < 0)
 		return rc;
 	item = cJSON_GetObjectItemCaseSensitive(json, "backends");
@@ -1076,6 +1295,14 @@ int elb_dp_vip_from_json(const cJSON *json, const char *prefix, struct elb_dp_vi
 		rc = elb_dp_backends_from_json(item, path, &vip.backends, &vip.n_backends, err);
 		if (rc < 0)
 			return rc;
+	}
+	/* QUIC's rules within the VIP, here already: a control plane that
+	 * reads one VIP (vip.add) names the fault relative to it. */
+	elb_json_path_join(path, prefix, "quic");
+	rc = check_quic(&vip, path, prefix, err);
+	if (rc < 0) {
+		elb_dp_vip_release(&vip);
+		return rc;
 	}
 	*out = vip;
 	if (backends_given != NULL)
@@ -1323,6 +1550,38 @@ static void add_backends(struct builder *b, cJSON *array, const struct elb_dp_ba
 		add_string(b, o, "state",
 			   name_or(backend_state_names, ELB_ARRAY_SIZE(backend_state_names),
 				   backends[i].state));
+		if (backends[i].quic_server_id_len) {
+			char hex[2 * ELB_QUIC_SERVER_ID_MAX + 1];
+
+			format_hex_octets(backends[i].quic_server_id, backends[i].quic_server_id_len,
+					  hex);
+			add_string(b, o, "quic_server_id", hex);
+		}
+	}
+}
+
+/* Written only when on: a VIP without QUIC routing shows no member. */
+static void add_quic(struct builder *b, cJSON *object, const struct elb_dp_quic *q)
+{
+	cJSON *quic, *configs;
+
+	if (q->n_configs == 0)
+		return;
+	quic = add(b, object, "quic", cJSON_CreateObject());
+	add_uint(b, quic, "server_id_length", q->server_id_len);
+	configs = add(b, quic, "configs", cJSON_CreateArray());
+	for (uint32_t i = 0; i < q->n_configs && i < ELB_QUIC_LB_CONFIGS && !b->failed; i++) {
+		const struct elb_dp_quic_config *c = &q->configs[i];
+		cJSON *o = add(b, configs, NULL, cJSON_CreateObject());
+
+		add_uint(b, o, "id", c->id);
+		add_uint(b, o, "nonce_length", c->nonce_len);
+		if (c->has_key) {
+			char hex[33];
+
+			format_hex_octets(c->key, sizeof(c->key), hex);
+			add_string(b, o, "key", hex);
+		}
 	}
 }
 
@@ -1369,6 +1628,7 @@ static void add_vip(struct builder *b, cJSON *object, const struct elb_dp_vip *v
 	add_uint(b, t, "tcp_closing_ms", vip->timeouts.tcp_closing_ms);
 	add_uint(b, t, "udp_ms", vip->timeouts.udp_ms);
 	add_admission(b, add(b, object, "admission", cJSON_CreateObject()), &vip->admission);
+	add_quic(b, object, &vip->quic);
 	if (with_backends)
 		add_backends(b, add(b, object, "backends", cJSON_CreateArray()), vip->backends,
 			     vip->n_backends);
@@ -1425,6 +1685,53 @@ cJSON *elb_dp_backends_to_json(const struct elb_dp_backend *backends, uint32_t n
 
 	add_backends(&b, root, backends, n_backends);
 	return finish(&b, root);
+}
+
+void elb_dp_quic_key_check(const uint8_t key[16], char out[7])
+{
+	static const uint8_t zero[ELB_AES_BLOCK];
+	struct elb_aes128_key k;
+	uint8_t block[ELB_AES_BLOCK];
+
+	elb_aes128_key_init(&k, key);
+	elb_aes128_encrypt(&k, zero, block);
+	format_hex_octets(block, 3, out);
+	memset(&k, 0, sizeof(k));
+}
+
+/* One VIP's JSON form: each quic.configs[i].key becomes its key check. */
+static int redact_vip(cJSON *vip)
+{
+	cJSON *quic = cJSON_GetObjectItemCaseSensitive(vip, "quic"), *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(quic, "configs"))
+	{
+		const cJSON *key = cJSON_GetObjectItemCaseSensitive(c, "key");
+		uint8_t octets[16];
+		char check[7];
+
+		if (!cJSON_IsString(key) || parse_hex_octets(key->valuestring, octets, 16) != 16)
+			continue;
+		elb_dp_quic_key_check(octets, check);
+		memset(octets, 0, sizeof(octets));
+		cJSON_DeleteItemFromObjectCaseSensitive(c, "key");
+		if (cJSON_AddStringToObject(c, "key_check", check) == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int elb_dp_config_json_redact(cJSON *json)
+{
+	const cJSON *vips = cJSON_GetObjectItemCaseSensitive(json, "vips");
+	cJSON *vip;
+
+	if (vips == NULL)
+		return redact_vip(json);
+	cJSON_ArrayForEach(vip, vips)
+		if (redact_vip(vip) < 0)
+			return -ENOMEM;
+	return 0;
 }
 
 cJSON *elb_dp_admission_to_json(const struct elb_dp_admission *admission)

@@ -50,6 +50,7 @@
 #include "elb_flow.h"
 #include "elb_flow_state.h"
 #include "elb_json.h"
+#include "elb_quic_lb.h"
 
 /* Limits. The totals match the DPDK snapshot (ELB_MAX_VIPS and
  * ELB_MAX_BACKEND_SLOTS in elb_pipeline.h). */
@@ -97,6 +98,10 @@ struct elb_dp_backend {
 	uint8_t family;      /* the outer header's family */
 	uint8_t state;       /* enum elb_dp_backend_state */
 	uint32_t weight;     /* 0 (no new flows) .. ELB_DP_MAX_WEIGHT */
+	/* The server ID its QUIC connection IDs carry (VIP "quic"); length 0:
+	 * none, its CIDs are not routed by ID. */
+	uint8_t quic_server_id_len;
+	uint8_t quic_server_id[ELB_QUIC_SERVER_ID_MAX];
 };
 
 /* Per-flow rate limit as configured; 0 = unlimited. elb_rate_limit_init()
@@ -129,6 +134,23 @@ struct elb_dp_admission {
 	struct elb_dp_source_limit sources[ELB_SOURCE_LIMITS_MAX];
 };
 
+/* QUIC-LB routing of a UDP VIP (docs/quic-lb.md): the configurations its
+ * servers encode connection IDs with, each by its config ID (the CID's
+ * first three bits), two or more live at once while keys rotate. One
+ * server ID length for all: a backend has one server ID. n_configs 0: off. */
+struct elb_dp_quic_config {
+	uint8_t id;        /* 0..6 */
+	uint8_t nonce_len; /* ELB_QUIC_NONCE_MIN .. ELB_QUIC_PLAINTEXT_MAX - server_id_len */
+	bool has_key;      /* else plaintext */
+	uint8_t key[16];   /* AES-128; secret: see elb_dp_config_json_redact */
+};
+
+struct elb_dp_quic {
+	uint8_t server_id_len; /* 1..ELB_QUIC_SERVER_ID_MAX */
+	uint8_t n_configs;
+	struct elb_dp_quic_config configs[ELB_QUIC_LB_CONFIGS];
+};
+
 struct elb_dp_timeouts {
 	uint32_t tcp_syn_ms;
 	uint32_t tcp_established_ms;
@@ -148,6 +170,7 @@ struct elb_dp_vip {
 	struct elb_dp_rate_limit rate_limit;
 	struct elb_dp_timeouts timeouts;
 	struct elb_dp_admission admission;
+	struct elb_dp_quic quic;
 	uint32_t n_backends;
 	struct elb_dp_backend *backends; /* owned; NULL when n_backends is 0 */
 };
@@ -254,6 +277,23 @@ cJSON *elb_dp_node_to_json(const struct elb_dp_node *node);
 /* with_backends false: a "backend_count" member instead of "backends". */
 cJSON *elb_dp_vip_to_json(const struct elb_dp_vip *vip, bool with_backends);
 cJSON *elb_dp_backends_to_json(const struct elb_dp_backend *backends, uint32_t n_backends);
+/* The VIP's "quic" against the VIP and its backends' server IDs (part of
+ * elb_dp_vip_validate), paths under prefix (the VIP's). */
+int elb_dp_vip_quic_validate(const struct elb_dp_vip *vip, const char *prefix,
+			     struct elb_dp_err *err);
+
+/*
+ * Replace every QUIC key of a config's or a VIP's JSON form (what
+ * elb_dp_config_to_json or elb_dp_vip_to_json built: "vips"[i] or the VIP
+ * itself) by its key check value ("key_check": the first three octets of
+ * AES-128 of a zero block under the key, in hex): for a peer that may only
+ * read, which can tell which key is in force but not learn it.
+ * @return 0 or -ENOMEM.
+ */
+int elb_dp_config_json_redact(cJSON *json);
+/* The key check value of a key, 6 hex digits and a NUL. */
+void elb_dp_quic_key_check(const uint8_t key[16], char out[7]);
+
 /* A VIP's "admission" member, as elb_dp_vip_to_json writes it. */
 cJSON *elb_dp_admission_to_json(const struct elb_dp_admission *admission);
 cJSON *elb_dp_vip_key_to_json(const struct elb_dp_vip_key *key);

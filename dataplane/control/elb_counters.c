@@ -68,6 +68,8 @@ void elb_counters_sum_add(struct elb_counters_sum *sum, const struct elb_worker 
 		for (int s = 0; s < ELB_PREFIX_SCOPES; s++)
 			for (int a = 0; a < ELB_PREFIX_ACTIONS; a++)
 				to->prefix_matches[s][a] += from->prefix_matches[s][a];
+		for (int q = 0; q < ELB_QUIC_OUTCOMES; q++)
+			to->quic[q] += from->quic[q];
 		/* Budget state, where the dataplane keeps it for this worker. */
 		if (w->flow_budgets != NULL && w->flow_budgets[i].gen == snap->vips[i].gen) {
 			const struct elb_flow_budget_state *b = &w->flow_budgets[i];
@@ -152,6 +154,13 @@ static cJSON *vip_json(const struct elb_counters_sum *sum, const struct elb_snap
 	elb_dp_json_add_u64(o, "new_flows", c->new_flows);
 	elb_dp_json_add_u64(o, "rate_limited_flows", c->rate_limited_flows);
 	elb_dp_json_add_u64(o, "too_big_replies", c->replies);
+	if (v->quic != NULL) {
+		cJSON *quic = cJSON_AddObjectToObject(o, "quic");
+
+		for (int q = 0; q < ELB_QUIC_OUTCOMES; q++)
+			elb_dp_json_add_u64(quic, elb_quic_outcome_name((enum elb_quic_outcome)q),
+					    c->quic[q]);
+	}
 	{
 		const struct elb_flood_sum *f = &sum->floods[v->index];
 		cJSON *flood = cJSON_AddObjectToObject(o, "flood");

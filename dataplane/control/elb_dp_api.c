@@ -530,6 +530,12 @@ static int method_config_get(void *ctx, const cJSON *params, cJSON **result,
 	r = epoch_result(api);
 	if (r != NULL)
 		config = elb_dp_config_to_json(api->config);
+	/* QUIC keys are secrets: a peer that may only read sees their checks. */
+	if (config != NULL && !elb_rpc_server_caller_may_write(api->server) &&
+	    elb_dp_config_json_redact(config) < 0) {
+		cJSON_Delete(config);
+		config = NULL;
+	}
 	built = config != NULL && cJSON_AddItemToObject(r, "config", config);
 	if (!built)
 		cJSON_Delete(config);
@@ -648,6 +654,11 @@ static int method_vip_list(void *ctx, const cJSON *params, cJSON **result,
 	for (uint32_t i = 0; built && i < api->config->n_vips; i++) {
 		cJSON *vip = elb_dp_vip_to_json(&api->config->vips[i], cJSON_IsTrue(with));
 
+		if (vip != NULL && !elb_rpc_server_caller_may_write(api->server) &&
+		    elb_dp_config_json_redact(vip) < 0) {
+			cJSON_Delete(vip);
+			vip = NULL;
+		}
 		built = vip != NULL && cJSON_AddItemToArray(vips, vip);
 		if (!built)
 			cJSON_Delete(vip);

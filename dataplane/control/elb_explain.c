@@ -373,6 +373,47 @@ static void rate_json(cJSON *o, const char *rate_name, const char *available_nam
 			    backlog > tolerance ? 0 : (tolerance - backlog) / interval);
 }
 
+/* QUIC routing (elb_quic_route.h), recomputed: a pure function of the
+ * packet and the snapshot. *slot: the backend the CID names, or
+ * ELB_QUIC_NO_SLOT. @return 0 or -ENOMEM. */
+static int quic_json(cJSON *out, const struct elb_snapshot *snap, const struct elb_vip *vip,
+		     const uint8_t *frame, uint32_t len, const struct elb_packet *pkt,
+		     uint32_t *slot, uint8_t *outcome)
+{
+	static const char digits[] = "0123456789abcdef";
+	cJSON *o = cJSON_AddObjectToObject(out, "quic");
+	struct elb_quic_route r;
+	char hex[2 * ELB_QUIC_CID_MAX + 1];
+
+	if (o == NULL)
+		return -ENOMEM;
+	*slot = elb_quic_route_packet(vip->quic, frame, len, pkt, &r);
+	*outcome = r.outcome;
+	cJSON_AddStringToObject(o, "packet", elb_quic_packet_name((enum elb_quic_packet)r.packet));
+	if (r.cid_len) {
+		for (uint32_t i = 0; i < r.cid_len; i++) {
+			hex[2 * i] = digits[r.cid[i] >> 4];
+			hex[2 * i + 1] = digits[r.cid[i] & 15];
+		}
+		hex[2 * r.cid_len] = '\0';
+		cJSON_AddStringToObject(o, "dcid", hex);
+		elb_dp_json_add_u64(o, "config_id", r.config_id);
+	}
+	if (r.outcome == ELB_QUIC_BY_CID || r.outcome == ELB_QUIC_UNKNOWN_SERVER) {
+		for (uint32_t i = 0; i < vip->quic->server_id_len; i++) {
+			hex[2 * i] = digits[r.sid[i] >> 4];
+			hex[2 * i + 1] = digits[r.sid[i] & 15];
+		}
+		hex[2 * vip->quic->server_id_len] = '\0';
+		cJSON_AddStringToObject(o, "server_id", hex);
+	}
+	cJSON_AddStringToObject(o, "outcome", elb_quic_outcome_name((enum elb_quic_outcome)r.outcome));
+	cJSON_AddStringToObject(o, "route", *slot != ELB_QUIC_NO_SLOT ? "server_id" : "5-tuple");
+	if (*slot != ELB_QUIC_NO_SLOT)
+		add_addr(o, "backend", &snap->backends[*slot].addr, snap->backends[*slot].family);
+	return 0;
+}
+
 /*
  * Admission control (elb_admission.h), recomputed from the state the run
  * started from: each source limit (its key's estimate: tokens left) and the
@@ -495,6 +536,7 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap,
 	char text[INET6_ADDRSTRLEN + 32];
 	bool address_known, consistent = true;
 	uint32_t maglev_slot, pick, previous, expected, chosen, alternate;
+	uint32_t quic_slot = ELB_QUIC_NO_SLOT;
 	const char *decision;
 	uint64_t hash;
 	cJSON *o;
@@ -593,6 +635,16 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap,
 		cJSON_AddBoolToObject(o, "midstream", (f->flags & ELB_FLOW_F_MIDSTREAM) != 0);
 	}
 	expected = strcmp(decision, "hit") == 0 ? f->backend_slot : pick;
+	if (vip->quic != NULL && pkt.key.proto == ELB_IPPROTO_UDP &&
+	    !(pkt.flags & ELB_PKT_ICMP_ERROR)) {
+		uint8_t outcome;
+
+		if (quic_json(out, snap, vip, frame, len, &pkt, &quic_slot, &outcome))
+			goto nomem;
+		consistent = consistent && res->quic == outcome + 1;
+		if (quic_slot != ELB_QUIC_NO_SLOT)
+			expected = quic_slot;
+	}
 
 	if (vip->n_source_limits || vip->flow_budget.interval) {
 		enum elb_reason why;
@@ -643,9 +695,15 @@ int elb_explain_render(cJSON *out, const struct elb_snapshot *snap,
 	if (o == NULL || !cJSON_AddItemToObject(out, "backend", o))
 		goto nomem;
 	cJSON_AddBoolToObject(out, "new_flow", res->new_flow != 0);
-	if (!second_chance_json(out, snap, vip, &pkt, f, strcmp(decision, "hit") == 0, previous,
-				chosen, res, &alternate))
+	if (quic_slot != ELB_QUIC_NO_SLOT) {
+		/* The server ID is sure: no alternate. */
+		alternate = ELB_MAGLEV_EMPTY;
+		cJSON_AddNullToObject(out, "alternate");
+		consistent = consistent && !res->has_alternate;
+	} else if (!second_chance_json(out, snap, vip, &pkt, f, strcmp(decision, "hit") == 0,
+				       previous, chosen, res, &alternate)) {
 		consistent = false;
+	}
 
 	{
 		const struct elb_backend_slot *b = &snap->backends[chosen];

@@ -960,6 +960,11 @@ uint64_t elb_rpc_server_caller(const struct elb_rpc_server *srv)
 	return srv->caller != NULL ? srv->caller->id : 0;
 }
 
+bool elb_rpc_server_caller_may_write(const struct elb_rpc_server *srv)
+{
+	return srv->caller == NULL || srv->caller->access == ACCESS_WRITE;
+}
+
 int elb_rpc_server_notify(struct elb_rpc_server *srv, uint64_t client, const char *method,
 			  cJSON *params)
 {

@@ -239,6 +239,11 @@ void elb_rpc_server_stats(const struct elb_rpc_server *srv, struct elb_rpc_stats
  */
 uint64_t elb_rpc_server_caller(const struct elb_rpc_server *srv);
 
+/* Whether the request being handled comes from a peer that may change
+ * state (or from inside the process: elb_rpc_server_answer). A read-only
+ * method shows secrets to such peers only. */
+bool elb_rpc_server_caller_may_write(const struct elb_rpc_server *srv);
+
 /*
  * Answers given later (group commit: a change is answered once a write
  * that carries it, and the changes queued behind it, is durable). A

@@ -38,6 +38,7 @@ void elb_snapshot_free(struct elb_snapshot *snap)
 		elb_prefix_table_put((struct elb_prefix_table *)snap->vips[i].prefixes[ELB_PREFIX_SCOPE_VIP]);
 		free((void *)snap->vips[i].maglev);
 		free((void *)snap->vips[i].maglev_previous);
+		free((void *)snap->vips[i].quic);
 		free(snap->maglev_inputs[i].backends);
 	}
 	free(snap->backends);
@@ -165,6 +166,48 @@ static int fail(struct elb_dp_err *err, const char *field, int rc, const char *w
 
 /* A VIP's admission control, as configured (validated already by
  * elb_dp_config's checks, which accept what these accept). */
+/* A VIP's QUIC routing (elb_quic_route.h) from its config and the slots
+ * its backends got: configs by ID, server IDs in a table. NULL with rc 0
+ * when the VIP has none. */
+static int quic_init(struct elb_vip *sv, const struct elb_dp_vip *cv, const uint32_t *slots)
+{
+	const struct elb_dp_quic *cq = &cv->quic;
+	struct elb_vip_quic *q;
+	uint32_t n = 0, size;
+
+	if (cq->n_configs == 0)
+		return 0;
+	for (uint32_t b = 0; b < cv->n_backends; b++)
+		n += cv->backends[b].quic_server_id_len != 0;
+	size = elb_quic_servers_size(n);
+	q = calloc(1, sizeof(*q) + size * sizeof(q->servers[0]));
+	if (q == NULL)
+		return -ENOMEM;
+	q->server_id_len = cq->server_id_len;
+	q->mask = size - 1;
+	for (uint32_t i = 0; i < cq->n_configs; i++) {
+		const struct elb_dp_quic_config *c = &cq->configs[i];
+
+		if (elb_quic_lb_config_init(&q->configs[c->id], cq->server_id_len, c->nonce_len,
+					    c->has_key ? c->key : NULL) < 0)
+			goto invalid;
+	}
+	for (uint32_t b = 0; b < cv->n_backends; b++) {
+		uint8_t sid[ELB_QUIC_SERVER_ID_MAX] = {0};
+
+		if (cv->backends[b].quic_server_id_len == 0)
+			continue;
+		memcpy(sid, cv->backends[b].quic_server_id, cv->backends[b].quic_server_id_len);
+		if (elb_quic_server_add(q, sid, slots[b]) < 0)
+			goto invalid;
+	}
+	sv->quic = q;
+	return 0;
+invalid: /* validation refuses both: a config that was not validated */
+	free(q);
+	return -EINVAL;
+}
+
 static int admission_init(struct elb_vip *sv, const struct elb_dp_admission *a)
 {
 	int rc = elb_flow_budget_init(&sv->flow_budget, a->new_flows_per_s, a->new_flow_burst);
@@ -186,6 +229,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 		       struct elb_dp_err *err)
 {
 	struct elb_maglev_backend *mb = NULL;
+	uint32_t *slot_of = NULL;      /* the VIP being built: backend -> its slot */
 	uint16_t *vip_index_of = NULL; /* config VIP -> snapshot VIP index */
 	int32_t *prev_slot_map = NULL; /* config VIP, backend -> slot kept from prev */
 	bool vip_taken[ELB_MAX_VIPS] = {0};
@@ -271,6 +315,9 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 		}
 		sv->maglev = table;
 		sv->maglev_previous = previous;
+		slot_of = realloc(slot_of, (cv->n_backends + 1) * sizeof(*slot_of));
+		if (slot_of == NULL)
+			goto out;
 		for (uint32_t b = 0; b < cv->n_backends; b++, k++) {
 			const struct elb_dp_backend *cb = &cv->backends[b];
 			struct elb_backend_slot *slot;
@@ -300,6 +347,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 			/* A draining backend keeps its flows but takes no new ones. */
 			mb[b].weight = cb->state == ELB_DP_BACKEND_DRAINING ? 0 : cb->weight;
 			mb[b].id = s;
+			slot_of[b] = s;
 		}
 		/* Pass 1 kept prev's index for a VIP that stays: same index. */
 		same = reusable_table(prev, vip_index_of[v], cv, mb, cv->n_backends);
@@ -346,13 +394,17 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 		if (rc == 0)
 			rc = admission_init(sv, &cv->admission);
 		if (rc == 0)
+			rc = quic_init(sv, cv, slot_of);
+		if (rc == -ENOMEM)
+			goto out;
+		if (rc == 0)
 			rc = elb_vip_lookup_insert(snap, sv);
 		if (rc) {
 			char field[64];
 
 			snprintf(field, sizeof(field), "vips[%u]", v);
 			rc = fail(err, field, -EINVAL,
-				  "rate limit, timeouts, admission or address not usable");
+				  "rate limit, timeouts, admission, QUIC or address not usable");
 			goto out;
 		}
 		sv->rate_limited = cv->rate_limit.packets_per_s != 0 || cv->rate_limit.bytes_per_s != 0;
@@ -364,6 +416,7 @@ int elb_snapshot_build(const struct elb_dp_config *cfg, const struct elb_snapsho
 	rc = 0;
 out:
 	free(mb);
+	free(slot_of);
 	free(vip_index_of);
 	free(prev_slot_map);
 	free(slot_taken);

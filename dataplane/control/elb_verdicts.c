@@ -36,8 +36,10 @@ void elb_verdict_write(FILE *out, uint64_t index, const struct elb_snapshot *sna
 	}
 	fprintf(out,
 		"{\"i\":%" PRIu64 ",\"verdict\":\"%s\",\"reason\":%s,\"vip\":%s,\"backend\":%s,"
-		"\"new_flow\":%s,\"stateless\":%s,\"out_len\":%u,\"epoch\":%" PRIu64 "}\n",
+		"\"new_flow\":%s,\"stateless\":%s,\"out_len\":%u,\"epoch\":%" PRIu64 "%s%s%s}\n",
 		index, elb_verdict_names[res->verdict], reason, vip, backend,
 		res->new_flow ? "true" : "false", res->stateless ? "true" : "false", res->out_len,
-		snap->epoch);
+		snap->epoch, res->quic ? ",\"quic\":\"" : "",
+		res->quic ? elb_quic_outcome_name((enum elb_quic_outcome)(res->quic - 1)) : "",
+		res->quic ? "\"" : "");
 }

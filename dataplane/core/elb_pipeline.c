@@ -397,6 +397,23 @@ static inline void classify(struct elb_worker *w, const struct elb_snapshot *sna
 	find_vip(w, snap, len, c, res);
 }
 
+/* A QUIC VIP's UDP packet: the backend its DCID names, or ELB_QUIC_NO_SLOT
+ * when the 5-tuple routes it (elb_quic_route.h). Not inlined: QUIC VIPs
+ * only. */
+static __attribute__((noinline)) uint32_t quic_route(const struct elb_vip *vip,
+						      struct elb_vip_counters *vc,
+						      const uint8_t *frame, uint32_t len,
+						      const struct elb_packet *pkt,
+						      struct elb_pipeline_result *res)
+{
+	struct elb_quic_route r;
+	uint32_t slot = elb_quic_route_packet(vip->quic, frame, len, pkt, &r);
+
+	vc->quic[r.outcome]++;
+	res->quic = (uint8_t)(r.outcome + 1);
+	return slot;
+}
+
 /* Stage 2: flow, backend, rate limit, encapsulation. */
 static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap, uint8_t *frame,
 			  uint32_t len, uint32_t headroom, uint64_t now_ns,
@@ -411,7 +428,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	struct elb_vip_counters *vc;
 	const struct elb_vip *vip;
 	uint32_t now_tick = (uint32_t)(now_ns >> ELB_FLOW_TICK_SHIFT);
-	uint32_t backend_slot, alternate_slot = 0, overhead, need;
+	uint32_t backend_slot, alternate_slot = 0, overhead, need, quic_slot = ELB_QUIC_NO_SLOT;
 	unsigned int way = 0;
 	uint64_t hash = c->hash;
 	bool is_icmp_error, hit, unsure = false;
@@ -447,8 +464,19 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			return;
 		}
 	}
+	if (ELB_UNLIKELY(vip->quic != NULL) && pkt->key.proto == ELB_IPPROTO_UDP && !is_icmp_error)
+		quic_slot = quic_route(vip, vc, frame, len, pkt, res);
 	if (hit) {
 		backend_slot = entry->backend_id;
+		/* The server ID in a server's CID names the backend: a flow entry
+		 * that says otherwise (the 5-tuple's Maglev pick before the
+		 * backend set changed) follows it. */
+		if (ELB_UNLIKELY(quic_slot != ELB_QUIC_NO_SLOT) && quic_slot != backend_slot) {
+			backend_slot = quic_slot;
+			entry->backend_id = quic_slot;
+			entry->backend_gen = snap->backends[quic_slot].gen;
+			w->counters.flows_repicked++;
+		}
 		if (!is_icmp_error) {
 			enum elb_flow_state next = elb_flow_state_next(
 				(enum elb_flow_state)fb->state[way], pkt->key.proto, pkt->tcp_flags);
@@ -462,7 +490,9 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 			unsure = !is_icmp_error;
 		}
 	} else {
-		uint32_t pick = vip->maglev[elb_maglev_slot(hash, vip->maglev_size)];
+		uint32_t pick = quic_slot != ELB_QUIC_NO_SLOT
+					? quic_slot
+					: vip->maglev[elb_maglev_slot(hash, vip->maglev_size)];
 
 		if (ELB_UNLIKELY(pick == ELB_MAGLEV_EMPTY)) {
 			count_drop(w, vc, res, ELB_REASON_NO_BACKEND, len);
@@ -530,7 +560,7 @@ static inline void decide(struct elb_worker *w, const struct elb_snapshot *snap,
 	encap.gue_dport = vip->gue_dport;
 	encap.mtu = vip->mtu;
 	encap.has_alternate = 0;
-	if (ELB_UNLIKELY(unsure) && vip->second_chance &&
+	if (ELB_UNLIKELY(unsure) && vip->second_chance && quic_slot == ELB_QUIC_NO_SLOT &&
 	    pick_alternate(snap, vip, pkt, hash, backend_slot, &alternate_slot)) {
 		encap.has_alternate = 1;
 		encap.alternate = snap->backends[alternate_slot].addr;

@@ -25,6 +25,7 @@
 #include "elb_flow.h"
 #include "elb_flow_state.h"
 #include "elb_parse.h"
+#include "elb_quic_route.h"
 #include "elb_prefix_list.h"
 #include "elb_reasons.h"
 #include "elb_token_bucket.h"
@@ -89,6 +90,8 @@ struct elb_vip {
 	 * the VIP's own (a reference of the snapshot's), [ELB_PREFIX_SCOPE_NODE]
 	 * the node's (the snapshot's node_prefixes); NULL = no list. */
 	const struct elb_prefix_table *prefixes[ELB_PREFIX_SCOPES];
+	/* QUIC routing by connection ID (elb_quic_route.h); NULL: off. */
+	const struct elb_vip_quic *quic;
 };
 
 /* Open-addressed VIP lookup entry; vip_index ELB_NO_VIP marks a free entry. */
@@ -153,6 +156,8 @@ struct elb_pipeline_result {
 	uint8_t midstream;     /* the flow entry is ELB_FLOW_F_MIDSTREAM (learned mid-stream) */
 	uint8_t stateless;     /* flood mode: forwarded by Maglev, no entry made (elb_admission.h) */
 	uint32_t alternate_slot; /* backend slot of the alternate, when has_alternate */
+	uint8_t quic;            /* a QUIC VIP's packet: enum elb_quic_outcome + 1; else 0 */
+	uint8_t pad[3];
 };
 
 struct elb_counter_pair {
@@ -176,6 +181,7 @@ struct elb_vip_counters {
 	uint64_t new_flows;
 	uint64_t drops[ELB_REASON_COUNT];
 	uint64_t replies; /* ICMP too-big replies sent */
+	uint64_t quic[ELB_QUIC_OUTCOMES]; /* a QUIC VIP's packets, by what routed them */
 	/* Packets a prefix list's rule decided, by the list's scope and the
 	 * rule's action - 1 (elb_prefix_list.h); denies are also in
 	 * drops[ELB_REASON_SOURCE_DENIED]. */

@@ -44,6 +44,7 @@ int elb_quic_lb_config_init(struct elb_quic_lb_config *c, uint32_t server_id_len
 	c->active = 1;
 	c->server_id_len = (uint8_t)server_id_len;
 	c->nonce_len = (uint8_t)nonce_len;
+	memset(c->sid_mask, 0xff, server_id_len);
 	if (key == NULL) {
 		c->mode = ELB_QUIC_LB_PLAINTEXT;
 		return 0;

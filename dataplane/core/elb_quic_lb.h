@@ -117,6 +117,9 @@ struct elb_quic_lb_config {
 	uint8_t mode; /* enum elb_quic_lb_mode */
 	uint8_t server_id_len;
 	uint8_t nonce_len;
+	/* 0xff for each octet of a server ID, 0 after: the decoded plaintext
+	 * ANDed with it, a word at a time, is the server ID, zero-padded. */
+	uint8_t sid_mask[16];
 	uint8_t pad[12];
 	struct elb_aes128_key key; /* single and four pass */
 };
@@ -224,9 +227,7 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_con
 	if (cid_len < 1 + len || len > ELB_QUIC_PLAINTEXT_MAX || len < 5)
 		return ELB_QUIC_LB_TOO_SHORT;
 	if (c->mode == ELB_QUIC_LB_PLAINTEXT) {
-		ELB_UNROLL
-		for (uint32_t i = 0; i < ELB_QUIC_SERVER_ID_MAX; i++)
-			plain[i] = cid[1 + i];
+		elb_memcpy(plain, cid + 1, 16);
 	} else if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
 		elb_quic_lb_aes_decrypt(&c->key, cid + 1, plain);
 	} else {
@@ -239,9 +240,17 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_con
 			elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true); /* right_0 */
 		elb_quic_lb_join(&h, len, plain);
 	}
-	ELB_UNROLL
-	for (uint32_t i = 0; i < ELB_QUIC_SERVER_ID_MAX; i++)
-		sid[i] = i < c->server_id_len ? plain[i] : 0;
+	/* The server ID: the plaintext's first octets, masked, two words at a
+	 * time (byte-wise, so the host's byte order does not matter). */
+	{
+		uint64_t w[2], m[2];
+
+		elb_memcpy(w, plain, 16);
+		elb_memcpy(m, c->sid_mask, 16);
+		w[0] &= m[0];
+		w[1] &= m[1];
+		elb_memcpy(sid, w, ELB_QUIC_SERVER_ID_MAX);
+	}
 	return ELB_QUIC_LB_DECODED;
 }
 

@@ -238,6 +238,17 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
 	}
+	/* Not in the XDP program yet: refused rather than ignored, so that
+	 * both dataplanes decide alike for every configuration they take. */
+	for (uint32_t v = 0; v < config->n_vips; v++) {
+		if (config->vips[v].quic.n_configs != 0) {
+			snprintf(err, errlen,
+				 "vips[%u].quic: edgelb-xdp does not route QUIC by connection ID "
+				 "yet (edgelb-dp does)",
+				 v);
+			return -EINVAL;
+		}
+	}
 	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.text[0] ? e.text : strerror(-rc));

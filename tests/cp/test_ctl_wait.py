@@ -39,7 +39,7 @@ VIP = "198.51.100.1:80/tcp"
 B1, B2, B3 = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 EXIT_USAGE, EXIT_NOT_ACKNOWLEDGED = 2, 6
 # Every command edgelbctl(1) documents: the help must list each.
-COMMANDS = ["vip list", "vip get", "vip limits", "backend add", "backend remove", "backend drain",
+COMMANDS = ["vip list", "vip get", "vip limits", "vip quic", "backend add", "backend remove", "backend drain",
             "backend resume", "backend undrain", "backend weight", "deny add", "deny del",
             "allow add", "allow del", "prefixes list", "prefixes load", "health", "counters",
             "slo", "config",

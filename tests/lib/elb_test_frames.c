@@ -98,6 +98,23 @@ uint32_t elb_test_tcp6_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 	return tcp_frame(f, dst_mac, src_mac, &ip, sport, dport, flags, payload);
 }
 
+uint32_t elb_test_udp4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint16_t sport,
+			     uint32_t dst, uint16_t dport, const uint8_t *payload,
+			     uint32_t payload_len)
+{
+	struct ip_params ip;
+	size_t off = write_eth_addrs(f, dst_mac, src_mac, WIRE_ETHERTYPE_IPV4);
+	uint8_t *l4 = f + off + IPV4_HDR_LEN;
+	size_t l4_len = write_udp_header(l4, sport, dport, payload_len) + payload_len;
+
+	memcpy(l4 + UDP_HDR_LEN, payload, payload_len);
+	ipv4_params(&ip, 0, (uint16_t)(0x2000 + sport), WIRE_IPV4_DF, WIRE_PROTO_UDP, src, dst);
+	off += write_ip_headers(f + off, &ip, l4_len);
+	l4_fill_checksum(&ip, WIRE_PROTO_UDP, l4, l4_len);
+	return (uint32_t)(off + l4_len);
+}
+
 uint32_t elb_test_ipip4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 			      const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint32_t dst,
 			      const uint8_t *inner, uint32_t inner_len)

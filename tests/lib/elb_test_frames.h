@@ -56,6 +56,16 @@ uint32_t elb_test_tcp6_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
 			     uint32_t payload);
 
 /*
+ * Ethernet src_mac -> dst_mac, IPv4 (TOS 0, ID 0x2000 + sport, DF), UDP
+ * with payload[0..payload_len) and a correct checksum. Returns the frame
+ * length: 42 + payload_len.
+ */
+uint32_t elb_test_udp4_frame(uint8_t *f, const uint8_t dst_mac[ETH_ADDR_LEN],
+			     const uint8_t src_mac[ETH_ADDR_LEN], uint32_t src, uint16_t sport,
+			     uint32_t dst, uint16_t dport, const uint8_t *payload,
+			     uint32_t payload_len);
+
+/*
  * The IP-in-IP frame (RFC 2003) a balancer sends for inner[0..inner_len):
  * Ethernet src_mac -> dst_mac, outer IPv4 src -> dst with protocol 4, TTL
  * 64, the inner packet's TOS and ID, DF copied from it; then the inner

@@ -7,14 +7,20 @@ the tests use it as an independent oracle.
 """
 import ipaddress
 import json
+import os
+import signal
 import struct
 import subprocess
+import time
 
 import pytest
 
 from edgelb_testlib.checks import Checker
-from edgelb_testlib.csum import checksum, ipv6_pseudo_sum, ones_sum
+from edgelb_testlib.csum import (checksum, ipv6_pseudo_sum, ones_sum, pseudo_header,
+                                 with_ipv4_checksum)
+from edgelb_testlib.pcap import write_pcap
 from edgelb_testlib.pytest_plugin import require_root
+from edgelb_testlib.rpc import connect_when_ready, outcome
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -30,6 +36,7 @@ IPV6_EXT_HEADERS = (0, 43, 60)  # hop-by-hop, routing, destination options
 IPV6_FRAGMENT = 44
 
 PROTO_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
+TCP_SYN, TCP_ACK = 0x02, 0x10
 
 # The node of both tests' configurations.
 NODE_SOURCE_V4 = "192.168.10.1"
@@ -311,6 +318,96 @@ def parse_summary(stderr):
             return {"packets": int(words[0]), "forward": int(words[2]),
                     "reply": int(words[4]), "kernel": int(words[6]), "drop": int(words[10])}
     return None
+
+
+# The MACs of the captures the tests build byte by byte: client to port.
+REPLAY_CLIENT_MAC = bytes.fromhex("020000000101")
+REPLAY_PORT_MAC = bytes.fromhex("020000000102")
+
+
+def ipv4_frame(src, dst, proto, sport, dport, flags=0, payload=b""):
+    """Ethernet (client to the replay's port) + IPv4 (DF, TTL 64) + TCP
+    (flags; ack 1 with ACK) or UDP with payload; checksums correct."""
+    s, d = ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed
+    if proto == IPPROTO_TCP:
+        seg = struct.pack("!HHIIBBHHH", sport, dport, 1, 1 if flags & TCP_ACK else 0, 5 << 4, flags,
+                          65535, 0, 0) + payload
+        c = checksum(pseudo_header(s, d, proto, len(seg)) + seg)
+        seg = seg[:16] + struct.pack("!H", c) + seg[18:]
+    else:
+        seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+        c = checksum(pseudo_header(s, d, proto, len(seg)) + seg) or 0xFFFF
+        seg = seg[:6] + struct.pack("!H", c) + seg[8:]
+    ip = with_ipv4_checksum(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 0x1234, 0x4000,
+                                        64, proto, 0, s, d))
+    return REPLAY_PORT_MAC + REPLAY_CLIENT_MAC + b"\x08\x00" + ip + seg
+
+
+
+def replay_capture(args, work, tag, config, packets, counters=False, raw=False, extra=()):
+    """Run edgelb-replay over packets [(ts_ns, frame)] (written as
+    TAG.pcap); returns (verdict lines: dicts, or the file's text if raw,
+    counters.get result after the last packet or None, seconds). extra:
+    more edgelb-replay arguments (e.g. --prefixes FILE)."""
+    pcap = os.path.join(work, tag + ".pcap")
+    t_write = time.monotonic()
+    if not os.path.exists(pcap):
+        write_pcap(pcap, packets, nanoseconds=True)
+    t_write = time.monotonic() - t_write
+    cfg = os.path.join(work, tag + "-config.json")
+    write_config(cfg, config)
+    verdicts = os.path.join(work, tag + "-verdicts.jsonl")
+    cmd = [args.replay, "--dataplane", "dpdk", "--config", cfg, "--in", pcap, "--out",
+           os.path.join(work, tag + "-out.pcap"), "--verdicts", verdicts] + list(extra)
+    got = None
+    t0 = time.monotonic()
+    if counters:
+        sock = os.path.join(work, tag + ".sock")
+        cmd += ["--socket", sock, "--hold-at", str(len(packets))]
+        err = open(os.path.join(work, tag + ".stderr"), "w+")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            held = "held before packet %d" % len(packets)
+            for line in proc.stdout:
+                if line.strip() == held:
+                    break
+            else:
+                raise RuntimeError("edgelb-replay %s ended before holding" % tag)
+            rpc = connect_when_ready(sock, proc, what="edgelb-replay")
+            res, e = outcome(rpc.request("counters.get"))
+            if e:
+                raise RuntimeError("counters.get: %s" % e)
+            got = res["counters"]
+            rpc.close()
+            proc.send_signal(signal.SIGUSR1)
+            proc.stdout.read()
+            rc = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        stderr = err.read()
+        err.close()
+    else:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=300)
+        rc, stderr = p.returncode, p.stderr
+    dt = time.monotonic() - t0
+    if rc != 0:
+        print(stderr)
+        raise RuntimeError("edgelb-replay %s: exit %d" % (tag, rc))
+    t_read = time.monotonic()
+    if raw:
+        with open(verdicts) as f:
+            lines = f.read()
+    else:
+        with open(verdicts) as f:
+            lines = [json.loads(line) for line in f]
+    print("%s: pcap written in %.1f s, replay %.1f s, verdicts read in %.1f s" %
+          (tag, t_write, dt, time.monotonic() - t_read))
+    return lines, got, dt
+
 
 
 # --------------------------------------------------------------------------

@@ -50,26 +50,19 @@ module fixture; each group of checks a test.
 import collections
 import heapq
 import ipaddress
-import json
 import os
 import re
-import signal
 import struct
-import subprocess
 import time
 
 import replaylib as rl
-from edgelb_testlib.csum import checksum, ones_sum, pseudo_header, with_ipv4_checksum
-from edgelb_testlib.pcap import write_pcap
+from edgelb_testlib.csum import ones_sum, pseudo_header
 from edgelb_testlib.pytest_plugin import group_tests
-from edgelb_testlib.rpc import connect_when_ready, outcome
 
 NS = 1000000000
 UNITS_PER_NS = 64  # the rates' time unit: 1/64 ns
 T0 = 1700000000 * NS  # the captures' first timestamp; the replay's clock starts there
-TCP_SYN, TCP_ACK = 0x02, 0x10
-CLIENT_MAC = bytes.fromhex("020000000101")
-PORT_MAC = bytes.fromhex("020000000102")
+TCP_SYN, TCP_ACK = rl.TCP_SYN, rl.TCP_ACK
 NODE = {"source_v4": rl.NODE_SOURCE_V4, "source_v6": rl.NODE_SOURCE_V6,
         "gateway_mac": rl.GATEWAY_MAC}
 
@@ -121,22 +114,6 @@ def vip_config(vip, backends, admission=None):
 # Frames, from the wire formats
 
 
-def ipv4_frame(src, dst, proto, sport, dport, flags=0, payload=b""):
-    s, d = ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed
-    if proto == rl.IPPROTO_TCP:
-        seg = struct.pack("!HHIIBBHHH", sport, dport, 1, 1 if flags & TCP_ACK else 0, 5 << 4, flags,
-                          65535, 0, 0) + payload
-        c = checksum(pseudo_header(s, d, proto, len(seg)) + seg)
-        seg = seg[:16] + struct.pack("!H", c) + seg[18:]
-    else:
-        seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-        c = checksum(pseudo_header(s, d, proto, len(seg)) + seg) or 0xFFFF
-        seg = seg[:6] + struct.pack("!H", c) + seg[8:]
-    ip = with_ipv4_checksum(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 0x1234, 0x4000,
-                                        64, proto, 0, s, d))
-    return PORT_MAC + CLIENT_MAC + b"\x08\x00" + ip + seg
-
-
 class SpoofedSyns:
     """SYN frames that differ only in source address and port, their
     checksums summed incrementally (a million frames in seconds)."""
@@ -144,7 +121,7 @@ class SpoofedSyns:
     def __init__(self, dst, dport):
         self.dst = ipaddress.ip_address(dst).packed
         self.dport = dport
-        template = ipv4_frame("0.0.0.0", dst, rl.IPPROTO_TCP, 0, dport, TCP_SYN)
+        template = rl.ipv4_frame("0.0.0.0", dst, rl.IPPROTO_TCP, 0, dport, TCP_SYN)
         self.head = bytearray(template)
         self.head[24:26] = b"\0\0"  # IP checksum
         self.head[50:52] = b"\0\0"  # TCP checksum
@@ -272,70 +249,6 @@ VERDICT_DECISION = re.compile(r'^\{"i":\d+,"verdict":(.*),"out_len":', re.M)
 VERDICT_BACKEND = re.compile(r',"backend":(null|"[^"]*"),')
 
 
-def replay(args, work, tag, config, packets, counters=False, raw=False):
-    """Run edgelb-replay over packets [(ts_ns, frame)] (written as
-    TAG.pcap); returns (verdict lines: dicts, or the file's text if raw,
-    counters.get result after the last packet or None, seconds)."""
-    pcap = os.path.join(work, tag + ".pcap")
-    t_write = time.monotonic()
-    if not os.path.exists(pcap):
-        write_pcap(pcap, packets, nanoseconds=True)
-    t_write = time.monotonic() - t_write
-    cfg = os.path.join(work, tag + "-config.json")
-    rl.write_config(cfg, config)
-    verdicts = os.path.join(work, tag + "-verdicts.jsonl")
-    cmd = [args.replay, "--dataplane", "dpdk", "--config", cfg, "--in", pcap, "--out",
-           os.path.join(work, tag + "-out.pcap"), "--verdicts", verdicts]
-    got = None
-    t0 = time.monotonic()
-    if counters:
-        sock = os.path.join(work, tag + ".sock")
-        cmd += ["--socket", sock, "--hold-at", str(len(packets))]
-        err = open(os.path.join(work, tag + ".stderr"), "w+")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-        try:
-            held = "held before packet %d" % len(packets)
-            for line in proc.stdout:
-                if line.strip() == held:
-                    break
-            else:
-                raise RuntimeError("edgelb-replay %s ended before holding" % tag)
-            rpc = connect_when_ready(sock, proc, what="edgelb-replay")
-            res, e = outcome(rpc.request("counters.get"))
-            if e:
-                raise RuntimeError("counters.get: %s" % e)
-            got = res["counters"]
-            rpc.close()
-            proc.send_signal(signal.SIGUSR1)
-            proc.stdout.read()
-            rc = proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        stderr = err.read()
-        err.close()
-    else:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=300)
-        rc, stderr = p.returncode, p.stderr
-    dt = time.monotonic() - t0
-    if rc != 0:
-        print(stderr)
-        raise RuntimeError("edgelb-replay %s: exit %d" % (tag, rc))
-    t_read = time.monotonic()
-    if raw:
-        with open(verdicts) as f:
-            lines = f.read()
-    else:
-        with open(verdicts) as f:
-            lines = [json.loads(line) for line in f]
-    print("%s: pcap written in %.1f s, replay %.1f s, verdicts read in %.1f s" %
-          (tag, t_write, dt, time.monotonic() - t_read))
-    return lines, got, dt
-
-
 def vip_counters(counters, name):
     return next((v for v in counters["vips"] if v["vip"] == name), None)
 
@@ -357,17 +270,17 @@ def build_case1():
     for j, src in enumerate(C1_ESTABLISHED):
         sport = 40000 + j
         syn_at = j * 1000000  # SYNs 1 ms apart; the first packet is at t = 0
-        events.append((syn_at, 0, j, ipv4_frame(src, C1_VIP["address"], rl.IPPROTO_TCP, sport, 443,
+        events.append((syn_at, 0, j, rl.ipv4_frame(src, C1_VIP["address"], rl.IPPROTO_TCP, sport, 443,
                                                 TCP_SYN), ("est", src, j)))
         t = 100000000 + j * 100000
         while t < C1_EST_END:
-            events.append((t, 0, j, ipv4_frame(src, C1_VIP["address"], rl.IPPROTO_TCP, sport, 443,
+            events.append((t, 0, j, rl.ipv4_frame(src, C1_VIP["address"], rl.IPPROTO_TCP, sport, 443,
                                                TCP_ACK, b"x" * 16), ("est", src, j)))
             t += C1_EST_GAP
-    events.append((C1_DATA_SYN, 0, 0, ipv4_frame(C1_ATTACKER, C1_VIP["address"], rl.IPPROTO_TCP,
+    events.append((C1_DATA_SYN, 0, 0, rl.ipv4_frame(C1_ATTACKER, C1_VIP["address"], rl.IPPROTO_TCP,
                                                  999, 443, TCP_SYN), ("data", C1_ATTACKER, 0)))
     t = C1_DATA_START
-    data = ipv4_frame(C1_ATTACKER, C1_VIP["address"], rl.IPPROTO_TCP, 999, 443, TCP_ACK, b"z" * 16)
+    data = rl.ipv4_frame(C1_ATTACKER, C1_VIP["address"], rl.IPPROTO_TCP, 999, 443, TCP_ACK, b"z" * 16)
     while t < C1_DATA_END:
         events.append((t, 0, 0, data, ("data", C1_ATTACKER, 0)))
         t += C1_DATA_GAP
@@ -391,7 +304,7 @@ def run_case1(args, work, ck):
     backends = ["10.201.0.%d" % i for i in range(1, 5)]
     admission = {"sources": C1_SOURCES}
     config = vip_config(dict(C1_VIP, timeouts=C1_TIMEOUTS), backends, admission)
-    verdicts, counters, dt = replay(args, work, "c1-attack", config, packets, counters=True)
+    verdicts, counters, dt = rl.replay_capture(args, work, "c1-attack", config, packets, counters=True)
     kinds = collections.Counter(w[0] for w in who)
     ck.figure("case 1: %d packets (%d attack SYNs, %d of the attacker's connection, %d of %d "
               "established flows), replay %.1f s" % (len(packets), kinds["attack"], kinds["data"],
@@ -430,6 +343,17 @@ def run_case1(args, work, ck):
     for k, c in sorted(got_reasons.items(), key=str):
         ck.figure("case 1 %-7s %-8s %-26s %7d" % (k[0], k[1], k[2], c))
     want_reasons = collections.Counter((who[i][0], expected[i]) for i in range(len(who)))
+    ck.row("admission: one source opens %d flows (SYNs at 20,000/s) while its own connection "
+           "sends 15,000 packets/s, beside %d established flows; /32 and /24 source limits" %
+           (C1_ATTACK_FLOWS, len(C1_ESTABLISHED)),
+           "every verdict as an independent model of the limits says; established flows keep "
+           "every packet and the backend a replay without the attacker gives them",
+           "%d attack SYNs: %d new-flows-limited, %d forwarded; attacker's packets: %d "
+           "rate-limited; established: %d of %d packets forwarded" %
+           (kinds["attack"], got_reasons[("attack", "drop", "source_new_flows_limited")],
+            got_reasons[("attack", "forward", None)],
+            got_reasons[("data", "drop", "source_rate_limited")],
+            got_reasons[("est", "forward", None)], kinds["est"]))
     ck.figure("case 1 model: %s" % {"%s/%s" % k: c for k, c in sorted(want_reasons.items(), key=str)})
     # The case means something only if the attacker met both limits.
     ck.tally(want_reasons[("attack", "source_rate_limited")] > 0 and
@@ -450,7 +374,7 @@ def run_case1(args, work, ck):
 
     # The same established flows without the attack: same verdicts, same backends.
     est_idx = [i for i, w in enumerate(who) if w[0] == "est"]
-    quiet, _, dt2 = replay(args, work, "c1-quiet", config, [packets[i] for i in est_idx])
+    quiet, _, dt2 = rl.replay_capture(args, work, "c1-quiet", config, [packets[i] for i in est_idx])
     ck.figure("case 1 without the attack: %d packets, replay %.1f s" % (len(est_idx), dt2))
     check_count(ck, "c1", quiet, est_idx)
     for q, i in zip(quiet, est_idx):
@@ -469,11 +393,11 @@ def build_case2():
     for j in range(C2_ESTABLISHED):
         src = "10.30.%d.%d" % (j // 250, j % 250 + 1)
         sport = 30000 + j
-        est.append((j * C2_EST_SYN_GAP, 0, j, ipv4_frame(src, C2_VIP["address"], rl.IPPROTO_TCP,
+        est.append((j * C2_EST_SYN_GAP, 0, j, rl.ipv4_frame(src, C2_VIP["address"], rl.IPPROTO_TCP,
                                                           sport, 80, TCP_SYN)))
         t = j * C2_EST_SYN_GAP + 1000000
         while t < C2_EST_END:
-            est.append((t, 0, j, ipv4_frame(src, C2_VIP["address"], rl.IPPROTO_TCP, sport, 80,
+            est.append((t, 0, j, rl.ipv4_frame(src, C2_VIP["address"], rl.IPPROTO_TCP, sport, 80,
                                             TCP_ACK, b"y" * 16)))
             t += C2_EST_GAP
     est.sort()
@@ -493,7 +417,7 @@ def run_case2(args, work, ck):
     t_build = time.monotonic() - t_build
     backends = ["10.202.0.%d" % i for i in range(1, 5)]
     rate, burst = C2_BUDGET
-    verdicts, counters, dt = replay(args, work, "c2-budget", vip_config(
+    verdicts, counters, dt = rl.replay_capture(args, work, "c2-budget", vip_config(
         C2_VIP, backends, {"new_flows_per_s": rate, "new_flow_burst": burst}), packets, counters=True,
         raw=True)
     free, free_counters, dt2 = replay_same_pcap(args, work, "c2-budget", "c2-free",
@@ -567,6 +491,14 @@ def run_case2(args, work, ck):
              "VIP new_flows %s, model %d" % (vc.get("new_flows"), want_in_use))
     ck.figure("case 2 flow table in use: %d with the budget, %d without (capacity %d)" %
               (in_use, free_counters["flow_table"]["in_use"], counters["flow_table"]["capacity"]))
+    ck.row("admission: %d spoofed SYNs (one per source, 500,000/s) against a VIP with a "
+           "new-flow budget of %d/s, beside %d established flows" %
+           (C2_SPOOFED, C2_BUDGET[0], C2_ESTABLISHED),
+           "flood mode: every SYN forwarded to the backend a replay without the budget picks, "
+           "only the budget's SYNs get an entry; established flows keep every packet and backend",
+           "SYNs stateful %d, stateless %d; flood mode entered %d time(s); flow table %d entries "
+           "with the budget, %d without" % (stateful, stateless, model.entries, in_use,
+                                             free_counters["flow_table"]["in_use"]))
 
 
 def replay_same_pcap(args, work, pcap_tag, tag, config, n_packets, raw=False):
@@ -575,7 +507,7 @@ def replay_same_pcap(args, work, pcap_tag, tag, config, n_packets, raw=False):
     dst = os.path.join(work, tag + ".pcap")
     if not os.path.exists(dst):
         os.link(src, dst)
-    return replay(args, work, tag, config, [None] * n_packets, counters=True, raw=raw)
+    return rl.replay_capture(args, work, tag, config, [None] * n_packets, counters=True, raw=raw)
 
 
 # --------------------------------------------------------------------------
@@ -591,7 +523,7 @@ def build_case3():
 
     def flow(t, phase):
         k = len(packets)
-        packets.append((T0 + t, ipv4_frame(str(ipaddress.ip_address(C3_SOURCE_BASE + k)),
+        packets.append((T0 + t, rl.ipv4_frame(str(ipaddress.ip_address(C3_SOURCE_BASE + k)),
                                            C3_VIP["address"], rl.IPPROTO_UDP, 10000 + k % 50000, 53,
                                            payload=b"q" * 12)))
         want.append(model.admit(t))
@@ -639,7 +571,7 @@ def run_case3(args, work, ck):
     packets, want, phases, model = build_case3()
     backends = ["10.203.0.%d" % i for i in range(1, 4)]
     rate, burst = C3_BUDGET
-    verdicts, counters, dt = replay(args, work, "c3-budget", vip_config(
+    verdicts, counters, dt = rl.replay_capture(args, work, "c3-budget", vip_config(
         C3_VIP, backends, {"new_flows_per_s": rate, "new_flow_burst": burst}), packets, counters=True)
     free, _, dt2 = replay_same_pcap(args, work, "c3-budget", "c3-free", vip_config(C3_VIP, backends),
                                     len(packets))
@@ -658,6 +590,12 @@ def run_case3(args, work, ck):
         c["stateful" if w else "stateless"] += 1
     for ph, c in per_phase.items():
         ck.figure("case 3 %-20s model: %s" % (ph, dict(c)))
+    ck.row("admission: UDP flows across a new-flow budget of %d/s: a flood that crosses it, "
+           "windows on the hysteresis' edges, a quiet exit" % rate,
+           "the exact stateful/stateless sequence of the model (exit after a window with at "
+           "most half the rate, or none); every flow on the backend it has without the budget",
+           "%d flows: %d stateful, %d stateless; flood mode entered %d times" %
+           (len(packets), sum(want), len(want) - sum(want), model.entries))
     # The edges the capture is built to hit, in the model itself.
     last = {ph: want[max(i for i, p in enumerate(phases) if p == ph)] for ph in per_phase}
     first = {ph: want[phases.index(ph)] for ph in per_phase}

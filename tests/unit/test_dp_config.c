@@ -1147,6 +1147,123 @@ static void test_load_errors(void)
 	remove_temp_dir(path);
 }
 
+
+#define QUIC_VIP "'address':'198.51.100.9','port':443,'protocol':'udp'"
+#define QUIC_KEY "8f95f09245765f80256934e50c66207f"
+/* AES-128 of a zero block under QUIC_KEY, first three octets (Python's
+ * cryptography package computed it). */
+#define QUIC_KEY_CHECK "d59d5b"
+
+static void test_quic_parsed_and_refused(void)
+{
+	static const struct {
+		const char *json, *field, *message;
+	} cases[] = {
+		{"{" NODE ",'vips':[{" VIP80 ",'quic':{'server_id_length':2,'configs':[{'id':0,"
+		 "'nonce_length':8}]}}]}",
+		 "vips[0].quic", "vips[0].quic: QUIC runs over UDP: a \"tcp\" VIP cannot route by it"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'configs':[{'id':0,'nonce_length':8}]}}]}",
+		 "vips[0].quic.server_id_length", "vips[0].quic.server_id_length: missing"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':16,'configs':[]}}]}",
+		 "vips[0].quic.server_id_length",
+		 "vips[0].quic.server_id_length: must be an integer in 1..15"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[]}}]}",
+		 "vips[0].quic.configs", "vips[0].quic.configs: must be an array of 1..7 configurations"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':7,"
+		 "'nonce_length':8}]}}]}",
+		 "vips[0].quic.configs[0].id", "vips[0].quic.configs[0].id: must be an integer in 0..6"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':1,"
+		 "'nonce_length':8},{'id':1,'nonce_length':9}]}}]}",
+		 "vips[0].quic.configs[1].id", "vips[0].quic.configs[1].id: configs[0] has it already"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':0,"
+		 "'nonce_length':3}]}}]}",
+		 "vips[0].quic.configs[0].nonce_length",
+		 "vips[0].quic.configs[0].nonce_length: must be an integer in 4..18"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':12,'configs':[{'id':0,"
+		 "'nonce_length':8}]}}]}",
+		 "vips[0].quic.configs[0].nonce_length",
+		 "vips[0].quic.configs[0].nonce_length: must be 4..7 octets (server ID and nonce fit 19)"},
+		/* A bad key is named, never echoed. */
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':0,"
+		 "'nonce_length':8,'key':'secretsecretsecretsecretsecretzz'}]}}]}",
+		 "vips[0].quic.configs[0].key",
+		 "vips[0].quic.configs[0].key: must be 32 hexadecimal digits (an AES-128 key)"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'backends':[{'address':'10.0.0.1',"
+		 "'quic_server_id':'0a0b'}]}]}",
+		 "vips[0].backends[0].quic_server_id",
+		 "vips[0].backends[0].quic_server_id: the VIP has no \"quic\" configuration"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':0,"
+		 "'nonce_length':8}]},'backends':[{'address':'10.0.0.1','quic_server_id':'0a0b0c'}]}]}",
+		 "vips[0].backends[0].quic_server_id",
+		 "vips[0].backends[0].quic_server_id: must be 2 octets (quic.server_id_length), not 3"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':0,"
+		 "'nonce_length':8}]},'backends':[{'address':'10.0.0.1','quic_server_id':'0a0b'},"
+		 "{'address':'10.0.0.2','quic_server_id':'0A0B'}]}]}",
+		 "vips[0].backends[1].quic_server_id",
+		 "vips[0].backends[1].quic_server_id: backends[0] has it already"},
+		{"{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':[{'id':0,"
+		 "'nonce_length':8}]},'backends':[{'address':'10.0.0.1','quic_server_id':'0a0'}]}]}",
+		 "vips[0].backends[0].quic_server_id",
+		 "vips[0].backends[0].quic_server_id: must be 1..15 octets in hexadecimal (2..30 digits)"},
+	};
+	struct elb_dp_config *config;
+	const struct elb_dp_vip *vip;
+
+	for (size_t i = 0; i < ELB_ARRAY_SIZE(cases); i++)
+		expect_error(cases[i].json, cases[i].field, cases[i].message);
+
+	config = parse_ok("{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':["
+			  "{'id':0,'nonce_length':8},{'id':3,'nonce_length':14,'key':'" QUIC_KEY
+			  "'}]},'backends':[{'address':'10.0.0.1','quic_server_id':'0a0b'},"
+			  "{'address':'10.0.0.2'}]}]}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(config);
+	vip = &config->vips[0];
+	CU_ASSERT_EQUAL(vip->quic.server_id_len, 2);
+	CU_ASSERT_EQUAL(vip->quic.n_configs, 2);
+	CU_ASSERT_EQUAL(vip->quic.configs[1].id, 3);
+	CU_ASSERT_EQUAL(vip->quic.configs[1].nonce_len, 14);
+	CU_ASSERT_TRUE(vip->quic.configs[1].has_key);
+	CU_ASSERT_FALSE(vip->quic.configs[0].has_key);
+	CU_ASSERT_EQUAL(vip->quic.configs[1].key[0], 0x8f);
+	CU_ASSERT_EQUAL(vip->backends[0].quic_server_id_len, 2);
+	CU_ASSERT_EQUAL(vip->backends[0].quic_server_id[1], 0x0b);
+	CU_ASSERT_EQUAL(vip->backends[1].quic_server_id_len, 0);
+	elb_dp_config_free(config);
+}
+
+static void test_quic_round_trip_and_redaction(void)
+{
+	struct elb_dp_config *config, *again = NULL;
+	struct elb_dp_err err = {{0}, {0}};
+	char *text, *printed;
+	cJSON *json;
+
+	config = parse_ok("{" NODE ",'vips':[{" QUIC_VIP ",'quic':{'server_id_length':2,'configs':["
+			  "{'id':3,'nonce_length':14,'key':'" QUIC_KEY "'}]},'backends':["
+			  "{'address':'10.0.0.1','quic_server_id':'0A0B'}]}]}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(config);
+	json = elb_dp_config_to_json(config);
+	text = cJSON_PrintUnformatted(json);
+	CU_ASSERT_EQUAL(elb_dp_config_parse(text, strlen(text), &again, &err), 0);
+	CU_ASSERT_TRUE(again != NULL && elb_dp_config_equal(config, again));
+	/* Written in lowercase, the key in full (the state file restarts with it). */
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"quic_server_id\":\"0a0b\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"key\":\"" QUIC_KEY "\""));
+	/* For a read-only peer: the key's check value instead, AES of zeros
+	 * under the key. */
+	CU_ASSERT_EQUAL(elb_dp_config_json_redact(json), 0);
+	printed = cJSON_PrintUnformatted(json);
+	CU_ASSERT_PTR_NULL(strstr(printed, QUIC_KEY));
+	CU_ASSERT_PTR_NULL(strstr(printed, "\"key\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(printed, "\"configs\":[{\"id\":3,\"nonce_length\":14,"
+					       "\"key_check\":\"" QUIC_KEY_CHECK "\"}]"));
+	free(printed);
+	free(text);
+	cJSON_Delete(json);
+	elb_dp_config_free(config);
+	elb_dp_config_free(again);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -1160,6 +1277,8 @@ int main(void)
 		ELB_TEST(test_round_trip),
 		ELB_TEST(test_admission_parsed),
 		ELB_TEST(test_admission_round_trip),
+		ELB_TEST(test_quic_parsed_and_refused),
+		ELB_TEST(test_quic_round_trip_and_redaction),
 		ELB_TEST(test_tables_moved),
 		ELB_TEST(test_node_from_json_base),
 		ELB_TEST(test_vip_key_str),

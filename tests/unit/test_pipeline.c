@@ -1667,6 +1667,208 @@ static void test_second_chance_mtu(void)
 	fx_fini(&fx);
 }
 
+
+/* ---- QUIC routing by connection ID (elb_quic_route.h) ------------------------------------ */
+
+#define QUIC_PORT 443
+#define QUIC_SID_LEN 2
+#define QUIC_NONCE_LEN 6
+
+/* Send a UDP datagram with payload p to the VIP from src:sport; FORWARD
+ * frames are checked byte for byte against the IP-in-IP expectation. */
+static struct elb_pipeline_result send_udp(struct fixture *fx, const struct elb_snapshot *snap,
+					   uint32_t src, uint16_t sport, const uint8_t *p,
+					   uint32_t plen)
+{
+	struct elb_pipeline_result res;
+	uint8_t *buf = buf_new(), *want = buf_new();
+	uint8_t *frame = buf + HEADROOM, inner[256];
+	uint32_t len = elb_test_udp4_frame(frame, port_mac, router_mac, src, sport, VIP_ADDR,
+					   QUIC_PORT, p, plen);
+
+	memcpy(inner, frame + 14, len - 14);
+	elb_pipeline_run(&fx->w, snap, frame, len, HEADROOM, T0, &res);
+	if (res.verdict == ELB_VERDICT_FORWARD) {
+		uint32_t want_len = expect_ipip(want, inner, len - 14,
+						ntohl(snap->backends[res.backend_slot].addr.v4));
+
+		ELB_ASSERT_BYTES(frame + res.head_move, res.out_len, want, want_len);
+	}
+	free(want);
+	free(buf);
+	return res;
+}
+
+/* A 1-RTT packet (short header) whose DCID is a plaintext QUIC-LB CID of
+ * config `cr` for server ID sid, laid out by hand: first octet (config ID,
+ * length), server ID, nonce; then 20 octets of "protected payload". */
+static uint32_t quic_short(uint8_t *p, uint8_t cr, uint16_t sid, uint8_t nonce_seed)
+{
+	uint32_t n = 0;
+
+	p[n++] = 0x40 | (nonce_seed & 0x1f); /* header form 0, fixed bit 1 */
+	p[n++] = (uint8_t)(cr << 5 | (QUIC_SID_LEN + QUIC_NONCE_LEN));
+	p[n++] = (uint8_t)(sid >> 8);
+	p[n++] = (uint8_t)sid;
+	for (int i = 0; i < QUIC_NONCE_LEN; i++)
+		p[n++] = (uint8_t)(nonce_seed * 7 + i);
+	for (int i = 0; i < 20; i++)
+		p[n++] = (uint8_t)(0xa0 + i);
+	return n;
+}
+
+/* A v1 Initial from a client: long header, type 0, version 1, a DCID the
+ * client chose (8 octets), an empty SCID, token length 0, then padding. */
+static uint32_t quic_initial(uint8_t *p, uint8_t seed)
+{
+	uint32_t n = 0;
+
+	p[n++] = 0xc0;
+	p[n++] = 0, p[n++] = 0, p[n++] = 0, p[n++] = 1;
+	p[n++] = 8;
+	for (int i = 0; i < 8; i++)
+		p[n++] = (uint8_t)(seed + 31 * i);
+	p[n++] = 0; /* SCID length */
+	p[n++] = 0; /* token length */
+	while (n < 64)
+		p[n++] = 0;
+	return n;
+}
+
+/* VIP 0 as a UDP :443 VIP whose backends 0, 1, 2 have server IDs 0x0001,
+ * 0x0002, 0x0003, config 1 plaintext. Returns the snapshot. */
+static struct elb_snapshot *quic_snapshot(struct fixture *fx, struct elb_snapshot **plain)
+{
+	struct elb_snapshot *s = snap_clone(fx, fx->snap), *p = snap_clone(fx, fx->snap);
+	struct elb_vip_quic *q;
+	uint32_t size = elb_quic_servers_size(N_BACKENDS);
+
+	q = fx_own(fx, calloc(1, sizeof(*q) + size * sizeof(q->servers[0])));
+	q->server_id_len = QUIC_SID_LEN;
+	q->mask = size - 1;
+	CU_ASSERT_EQUAL_FATAL(elb_quic_lb_config_init(&q->configs[1], QUIC_SID_LEN, QUIC_NONCE_LEN,
+						      NULL), 0);
+	for (uint32_t b = 0; b < N_BACKENDS; b++) {
+		uint8_t sid[ELB_QUIC_SERVER_ID_MAX] = {0, (uint8_t)(b + 1)};
+
+		CU_ASSERT_EQUAL_FATAL(elb_quic_server_add(q, sid, b), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct elb_snapshot *x = i ? p : s;
+
+		vip_setup(&x->vips[0], 0, VIP_ADDR, QUIC_PORT, ELB_IPPROTO_UDP, fx->snap->vips[0].maglev,
+			  fx->snap->vips[0].maglev_size);
+		elb_vip_lookup_clear(x);
+		CU_ASSERT_EQUAL_FATAL(elb_vip_lookup_insert(x, &x->vips[0]), 0);
+	}
+	s->vips[0].quic = q;
+	*plain = p;
+	return s;
+}
+
+static void test_quic_routes_by_server_id(void)
+{
+	struct fixture fx, ref;
+	struct elb_snapshot *s, *plain, *ref_s, *ref_plain;
+	struct elb_pipeline_result res, base;
+	const struct elb_vip_counters *vc;
+	uint8_t p[128];
+	uint32_t n;
+	bool maglev_differs = false;
+
+	fx_init(&fx, 251);
+	fx_init(&ref, 251); /* the same node without QUIC routing: the 5-tuple's pick */
+	s = quic_snapshot(&fx, &plain);
+	ref_s = quic_snapshot(&ref, &ref_plain);
+	(void)ref_s;
+
+	/* The server ID decides, whatever the client's address and port: a
+	 * client that moves keeps its backend. */
+	for (uint32_t i = 0; i < 12; i++) {
+		uint32_t src = CLIENT + i * 977;
+		uint16_t sport = (uint16_t)(5000 + 13 * i);
+
+		n = quic_short(p, 1, 0x0002, (uint8_t)i);
+		res = send_udp(&fx, s, src, sport, p, n);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(res.backend_slot, 1);
+		CU_ASSERT_EQUAL(res.quic, ELB_QUIC_BY_CID + 1);
+		base = send_udp(&ref, ref_plain, src, sport, p, n);
+		CU_ASSERT_EQUAL(base.quic, 0);
+		maglev_differs = maglev_differs || base.backend_slot != 1;
+	}
+	CU_ASSERT_TRUE(maglev_differs); /* the 5-tuple alone would have spread them */
+
+	/* Initial: the client's DCID, routed by the 5-tuple as without QUIC. */
+	for (uint32_t i = 0; i < 6; i++) {
+		n = quic_initial(p, (uint8_t)(40 + i));
+		res = send_udp(&fx, s, CLIENT + 5, (uint16_t)(6000 + i), p, n);
+		base = send_udp(&ref, ref_plain, CLIENT + 5, (uint16_t)(6000 + i), p, n);
+		CU_ASSERT_EQUAL(res.verdict, ELB_VERDICT_FORWARD);
+		CU_ASSERT_EQUAL(res.backend_slot, base.backend_slot);
+		CU_ASSERT_EQUAL(res.quic, ELB_QUIC_CLIENT_CID + 1);
+	}
+
+	/* CIDs that name no route fall back to the 5-tuple: an unknown server
+	 * ID, a config ID not configured, the no-config codepoint. */
+	{
+		static const struct {
+			uint8_t cr;
+			uint16_t sid;
+			enum elb_quic_outcome outcome;
+		} misses[] = {
+			{1, 0x0009, ELB_QUIC_UNKNOWN_SERVER},
+			{4, 0x0002, ELB_QUIC_UNKNOWN_CONFIG},
+			{7, 0x0002, ELB_QUIC_NO_CONFIG_CODEPOINT},
+		};
+
+		for (size_t i = 0; i < ELB_ARRAY_SIZE(misses); i++) {
+			n = quic_short(p, misses[i].cr, misses[i].sid, 9);
+			res = send_udp(&fx, s, CLIENT + 9, (uint16_t)(7000 + i), p, n);
+			base = send_udp(&ref, ref_plain, CLIENT + 9, (uint16_t)(7000 + i), p, n);
+			CU_ASSERT_EQUAL(res.backend_slot, base.backend_slot);
+			CU_ASSERT_EQUAL(res.quic, misses[i].outcome + 1);
+		}
+	}
+	/* Too short for the configuration's CID; not QUIC at all. */
+	n = quic_short(p, 1, 0x0002, 3);
+	res = send_udp(&fx, s, CLIENT + 10, 7100, p, 1 + 1 + QUIC_SID_LEN + QUIC_NONCE_LEN - 1);
+	CU_ASSERT_EQUAL(res.quic, ELB_QUIC_CID_TOO_SHORT + 1);
+	res = send_udp(&fx, s, CLIENT + 10, 7101, p, 0);
+	CU_ASSERT_EQUAL(res.quic, ELB_QUIC_UNPARSED + 1);
+
+	/* A flow entry made by the 5-tuple follows the server ID once the
+	 * server's CIDs arrive (here a different backend than Maglev's). */
+	n = quic_initial(p, 77);
+	res = send_udp(&fx, s, CLIENT + 11, 7200, p, n);
+	CU_ASSERT_EQUAL_FATAL(res.verdict, ELB_VERDICT_FORWARD);
+	{
+		uint32_t maglev = res.backend_slot, other = (maglev + 1) % N_BACKENDS;
+		uint64_t repicked = fx.w.counters.flows_repicked;
+
+		n = quic_short(p, 1, (uint16_t)(other + 1), 4);
+		res = send_udp(&fx, s, CLIENT + 11, 7200, p, n);
+		CU_ASSERT_EQUAL(res.backend_slot, other);
+		CU_ASSERT_EQUAL(fx.w.counters.flows_repicked, repicked + 1);
+		res = send_udp(&fx, s, CLIENT + 11, 7200, p, n);
+		CU_ASSERT_EQUAL(res.backend_slot, other);
+		CU_ASSERT_EQUAL(res.new_flow, 0);
+		CU_ASSERT_EQUAL(fx.w.counters.flows_repicked, repicked + 1);
+	}
+
+	vc = &fx.w.vip_counters[0];
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_BY_CID], 12 + 2);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_CLIENT_CID], 6 + 1);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_UNKNOWN_SERVER], 1);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_UNKNOWN_CONFIG], 1);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_NO_CONFIG_CODEPOINT], 1);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_CID_TOO_SHORT], 1);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_UNPARSED], 1);
+	CU_ASSERT_EQUAL(vc->quic[ELB_QUIC_OTHER_VERSION], 0);
+	fx_fini(&fx);
+	fx_fini(&ref);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -1698,6 +1900,7 @@ int main(void)
 		ELB_TEST(test_second_chance_off),
 		ELB_TEST(test_second_chance_syn_after_fin),
 		ELB_TEST(test_second_chance_mtu),
+		ELB_TEST(test_quic_routes_by_server_id),
 		ELB_TEST_END,
 	};
 

@@ -56,6 +56,13 @@
  *      (the most the memory system gives one core: the floor under the
  *      pipeline's large-table figures).
  *
+ * With --quic, only this instead (docs/quic-lb.md quotes it):
+ *   8. QUIC routing by connection ID: 1-RTT packets of established flows to
+ *      a UDP VIP without QUIC routing, then with it under each of the
+ *      draft's algorithms (plaintext, single-pass AES, four-pass AES), the
+ *      CIDs naming 100 backends: cycles per packet and the cost above the
+ *      UDP path.
+ *
  * Not a test: it asserts nothing and its numbers move with the machine's
  * load. Compare rows of one run with each other, not runs with runs.
  */
@@ -381,8 +388,9 @@ struct run_figures {
  * `pipeline` false only the copy and the parser run: the floor the
  * pipeline's figure is compared with.
  */
-static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frames, uint32_t n,
-				     uint32_t passes, bool pipeline, uint64_t *clock_ns)
+static struct run_figures run_frames_of(struct bench_setup *s, const uint8_t *frames,
+					uint32_t frame_len, uint32_t n, uint32_t passes, bool pipeline,
+					uint64_t *clock_ns)
 {
 	const uint32_t burst = ELB_PIPELINE_BURST_MAX, stride = HEADROOM + 128;
 	/* On the heap: gcc's -Warray-bounds misreads the parser's checked reads
@@ -396,7 +404,7 @@ static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frame
 
 	for (uint32_t b = 0; b < burst; b++) {
 		bufs[b] = room + (size_t)b * stride + HEADROOM;
-		lens[b] = FRAME_LEN;
+		lens[b] = frame_len;
 	}
 	c0 = bench_cycles();
 	for (uint32_t p = 0; p < passes; p++) {
@@ -404,7 +412,7 @@ static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frame
 			uint32_t k = n - i < burst ? n - i : burst;
 
 			for (uint32_t b = 0; b < k; b++)
-				memcpy(bufs[b], frames + (size_t)(i + b) * FRAME_LEN, FRAME_LEN);
+				memcpy(bufs[b], frames + (size_t)(i + b) * frame_len, frame_len);
 			*clock_ns += 100ull * k; /* 10 Mpps of simulated time */
 			if (pipeline) {
 				elb_pipeline_run_burst(&s->worker, s->snap, bufs, lens, k, HEADROOM,
@@ -415,7 +423,7 @@ static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frame
 				for (uint32_t b = 0; b < k; b++) {
 					struct elb_packet pkt;
 
-					sink += (uint64_t)elb_parse(bufs[b], bufs[b] + FRAME_LEN, &pkt) +
+					sink += (uint64_t)elb_parse(bufs[b], bufs[b] + frame_len, &pkt) +
 						pkt.l3_len;
 				}
 			}
@@ -426,6 +434,13 @@ static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frame
 		printf(" ");
 	free(room);
 	return fig;
+}
+
+/* The benchmark's 60-byte TCP frames. */
+static struct run_figures run_frames(struct bench_setup *s, const uint8_t *frames, uint32_t n,
+				     uint32_t passes, bool pipeline, uint64_t *clock_ns)
+{
+	return run_frames_of(s, frames, FRAME_LEN, n, passes, pipeline, clock_ns);
 }
 
 static void print_row(const char *what, const struct run_figures *f, double floor_cycles,
@@ -1436,6 +1451,137 @@ static void bench_memory_floor(void)
 	free(order);
 }
 
+
+/* ---- QUIC routing by connection ID ------------------------------------------------------- */
+
+#define QUIC_FRAME_LEN 96 /* Ethernet, IPv4, UDP, a 1-RTT header with its CID, payload */
+#define QUIC_BACKENDS 100
+
+enum quic_case { QC_PLAIN_UDP, QC_PLAINTEXT, QC_SINGLE_PASS, QC_FOUR_PASS, QC_CASES };
+
+/* 1-RTT packets of n flows (client 198.18.x.y:port -> 10.100.0.1:443),
+ * flow i's DCID naming backend i % QUIC_BACKENDS under config c (or, for
+ * the plain UDP case, the plaintext CID: the bytes do not matter there). */
+static uint8_t *make_quic_frames(uint32_t n, const struct elb_quic_lb_config *c)
+{
+	static const uint8_t port_mac[ETH_ADDR_LEN] = {0x02, 0, 0, 0, 0, 0x01};
+	static const uint8_t router_mac[ETH_ADDR_LEN] = {0x02, 0, 0, 0, 0, 0x02};
+	uint8_t *frames = calloc(n, QUIC_FRAME_LEN);
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *f = frames + (size_t)i * QUIC_FRAME_LEN, *udp;
+		uint8_t sid[ELB_QUIC_SERVER_ID_MAX] = {0, (uint8_t)(i % QUIC_BACKENDS + 1)};
+		uint8_t nonce[ELB_QUIC_CID_MAX];
+		struct ip_params ip = {.family = 4, .proto = WIRE_PROTO_UDP, .ttl = 64, .df = true};
+		uint32_t payload = QUIC_FRAME_LEN - 14 - 20 - 8;
+		size_t off;
+
+		for (uint32_t b = 0; b < sizeof(nonce); b++)
+			nonce[b] = (uint8_t)(i * 31 + b * 7);
+		put_be32(ip.src, 0xc6120000u + (i >> 8));
+		put_be32(ip.dst, 0x0a640001);
+		off = write_eth_addrs(f, port_mac, router_mac, WIRE_ETHERTYPE_IPV4);
+		off += write_ip_headers(f + off, &ip, UDP_HDR_LEN + payload);
+		udp = f + off;
+		write_udp_header(udp, (uint16_t)(1024 + (i & 0xff)), 443, payload);
+		udp[8] = 0x40; /* 1-RTT: header form 0, fixed bit */
+		elb_quic_lb_encode(c, 1, sid, nonce, udp + 9);
+		l4_fill_checksum(&ip, WIRE_PROTO_UDP, udp, UDP_HDR_LEN + payload);
+	}
+	return frames;
+}
+
+/* VIP 0 as UDP :443, QUIC routing with config c (config ID 1) and
+ * backends 0..99 holding server IDs 0x0001..0x0064; c NULL: plain UDP. */
+static struct elb_vip_quic *setup_quic(struct bench_setup *s, const struct elb_quic_lb_config *c)
+{
+	struct elb_vip *vip = &s->snap->vips[0];
+	uint32_t size = elb_quic_servers_size(QUIC_BACKENDS);
+	struct elb_vip_quic *q = NULL;
+
+	vip->port = __builtin_bswap16(443);
+	vip->proto = ELB_IPPROTO_UDP;
+	elb_vip_lookup_clear(s->snap);
+	elb_vip_lookup_insert(s->snap, vip);
+	if (c == NULL)
+		return NULL;
+	q = calloc(1, sizeof(*q) + size * sizeof(q->servers[0]));
+	q->server_id_len = c->server_id_len;
+	q->mask = size - 1;
+	q->configs[1] = *c;
+	for (uint32_t b = 0; b < QUIC_BACKENDS; b++) {
+		uint8_t sid[ELB_QUIC_SERVER_ID_MAX] = {0, (uint8_t)(b + 1)};
+
+		elb_quic_server_add(q, sid, b);
+	}
+	vip->quic = q;
+	return q;
+}
+
+static void bench_quic(void)
+{
+	static const char *const names[QC_CASES] = {
+		[QC_PLAIN_UDP] = "UDP VIP, no QUIC routing (1-RTT packets, by the 5-tuple)",
+		[QC_PLAINTEXT] = "QUIC, plaintext CID (server ID 2 + nonce 6)",
+		[QC_SINGLE_PASS] = "QUIC, single-pass AES (2 + 14: one block)",
+		[QC_FOUR_PASS] = "QUIC, four-pass AES (2 + 8: three blocks)",
+	};
+	static const uint8_t key[16] = {0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
+					0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66, 0x20, 0x7f};
+	struct elb_quic_lb_config configs[QC_CASES];
+	struct run_figures best[QC_CASES] = {0}, hot[QC_CASES] = {0};
+	uint8_t *frames[QC_CASES];
+	uint64_t clock_ns = 1000000000ull;
+
+	elb_quic_lb_config_init(&configs[QC_PLAIN_UDP], 2, 6, NULL);
+	elb_quic_lb_config_init(&configs[QC_PLAINTEXT], 2, 6, NULL);
+	elb_quic_lb_config_init(&configs[QC_SINGLE_PASS], 2, 14, key);
+	elb_quic_lb_config_init(&configs[QC_FOUR_PASS], 2, 8, key);
+	for (int c = 0; c < QC_CASES; c++)
+		frames[c] = make_quic_frames(PIPELINE_FLOWS, &configs[c]);
+	printf("\n## QUIC routing by connection ID, one core (%u-byte Ethernet/IPv4/UDP 1-RTT "
+	       "frames, %u backends, %u flows established; min of 3 alternated runs; AES-NI: %s)\n\n",
+	       QUIC_FRAME_LEN, QUIC_BACKENDS, PIPELINE_FLOWS, elb_aes128_uses_aesni() ? "yes" : "no");
+	printf("| case | cycles/pkt | ns/pkt | Mpps | x no QUIC | verdicts |\n|---|---|---|---|---|---|\n");
+	for (int round = 0; round < 3; round++)
+		for (int c = 0; c < QC_CASES; c++) {
+			struct bench_setup s;
+			struct elb_vip_quic *q;
+			struct run_figures f, h;
+
+			setup_pipeline(&s, QUIC_BACKENDS, 4u << 20, 0);
+			q = setup_quic(&s, c == QC_PLAIN_UDP ? NULL : &configs[c]);
+			run_frames_of(&s, frames[c], QUIC_FRAME_LEN, PIPELINE_FLOWS, 1, true, &clock_ns);
+			f = run_frames_of(&s, frames[c], QUIC_FRAME_LEN, PIPELINE_FLOWS, PASSES, true,
+					  &clock_ns);
+			h = run_frames_of(&s, frames[c], QUIC_FRAME_LEN, 1024, 2048, true, &clock_ns);
+			keep_min(&best[c], &f);
+			keep_min(&hot[c], &h);
+			free(q);
+			teardown_pipeline(&s);
+		}
+	for (int c = 0; c < QC_CASES; c++)
+		print_row(names[c], &best[c], best[QC_PLAIN_UDP].cycles_per_pkt,
+			  best[c].verdicts[ELB_VERDICT_FORWARD] == (uint64_t)PIPELINE_FLOWS * PASSES
+				  ? "all forwarded"
+				  : "NOT ALL FORWARDED");
+	for (int c = 0; c < QC_CASES; c++) {
+		char what[160];
+
+		snprintf(what, sizeof(what), "%s, 1024 flows (cache-resident)", names[c]);
+		print_row(what, &hot[c], hot[QC_PLAIN_UDP].cycles_per_pkt,
+			  hot[c].verdicts[ELB_VERDICT_FORWARD] == 1024u * 2048 ? "all forwarded"
+									  : "NOT ALL FORWARDED");
+	}
+	printf("\nAbove the UDP path (cache-resident): plaintext %+.1f, single pass %+.1f, four "
+	       "pass %+.1f cycles per packet.\n",
+	       hot[QC_PLAINTEXT].cycles_per_pkt - hot[QC_PLAIN_UDP].cycles_per_pkt,
+	       hot[QC_SINGLE_PASS].cycles_per_pkt - hot[QC_PLAIN_UDP].cycles_per_pkt,
+	       hot[QC_FOUR_PASS].cycles_per_pkt - hot[QC_PLAIN_UDP].cycles_per_pkt);
+	for (int c = 0; c < QC_CASES; c++)
+		free(frames[c]);
+}
+
 int main(int argc, char **argv)
 {
 	tsc_per_ns = bench_tsc_per_ns();
@@ -1457,6 +1603,12 @@ int main(int argc, char **argv)
 		bench_second_chance();
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "--quic") == 0) {
+		printf("# edgelb-bench --quic\n\nTSC: %.3f GHz. One core, figures of this run only.\n",
+		       tsc_per_ns);
+		bench_quic();
+		return 0;
+	}
 	if (argc == 2 && strcmp(argv[1], "--memory-floor") == 0) {
 		printf("# edgelb-bench --memory-floor\n\nTSC: %.3f GHz. One core, figures of this "
 		       "run only.\n", tsc_per_ns);
@@ -1465,7 +1617,7 @@ int main(int argc, char **argv)
 	}
 	if (argc != 1) {
 		fprintf(stderr, "usage: edgelb-bench [--adversarial | --flow-count | --second-chance | "
-				"--memory-floor]\n");
+				"--memory-floor | --quic]\n");
 		return 2;
 	}
 	printf("# edgelb-bench\n\nTSC: %.3f GHz. One core, figures of this run only.\n", tsc_per_ns);

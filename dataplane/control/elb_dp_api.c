@@ -1407,27 +1407,29 @@ const struct elb_prefix_set *elb_dp_api_prefixes(const struct elb_dp_api *api)
 	return api->prefixes;
 }
 
+/* The outcome of a change made from the control thread itself, as the
+ * caller's err: out of memory when the copy failed (rc -ENOMEM, no
+ * commit), else the commit's error. @return 0 or the commit's -errno. */
+static int local_change_result(int rc, struct elb_rpc_error *error, struct elb_dp_err *err)
+{
+	cJSON_Delete(error->data);
+	if (rc < 0 && err != NULL) {
+		copy_text(err->field, sizeof(err->field), error->field);
+		copy_text(err->text, sizeof(err->text), error->message);
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int elb_dp_api_set_prefixes(struct elb_dp_api *api, const struct elb_prefix_set *set,
 			    struct elb_dp_err *err)
 {
 	struct elb_rpc_error error = {0};
 	struct elb_prefix_set *next = elb_prefix_set_clone(set);
-	int rc;
 
-	if (next == NULL) {
-		if (err != NULL) {
-			err->field[0] = '\0';
-			snprintf(err->text, sizeof(err->text), "out of memory");
-		}
-		return -ENOMEM;
-	}
-	rc = commit_prefixes(api, next, &error);
-	cJSON_Delete(error.data);
-	if (rc < 0 && err != NULL) {
-		copy_text(err->field, sizeof(err->field), error.field);
-		copy_text(err->text, sizeof(err->text), error.message);
-	}
-	return rc < 0 ? rc : 0;
+	if (next == NULL)
+		elb_rpc_error_set(&error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	return local_change_result(next ? commit_prefixes(api, next, &error) : -ENOMEM, &error,
+				   err);
 }
 
 int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *config,
@@ -1435,22 +1437,10 @@ int elb_dp_api_set_config(struct elb_dp_api *api, const struct elb_dp_config *co
 {
 	struct elb_rpc_error error = {0};
 	struct elb_dp_config *next = elb_dp_config_clone(config);
-	int rc;
 
-	if (next == NULL) {
-		if (err != NULL) {
-			err->field[0] = '\0';
-			snprintf(err->text, sizeof(err->text), "out of memory");
-		}
-		return -ENOMEM;
-	}
-	rc = commit(api, next, &error);
-	cJSON_Delete(error.data);
-	if (rc < 0 && err != NULL) {
-		copy_text(err->field, sizeof(err->field), error.field);
-		copy_text(err->text, sizeof(err->text), error.message);
-	}
-	return rc < 0 ? rc : 0;
+	if (next == NULL)
+		elb_rpc_error_set(&error, ELB_RPC_INTERNAL_ERROR, NULL, "out of memory");
+	return local_change_result(next ? commit(api, next, &error) : -ENOMEM, &error, err);
 }
 
 void elb_dp_api_close(struct elb_dp_api *api)

@@ -19,13 +19,21 @@
  * and compares nothing itself: tests/xdp/test_xdp_diff.py requires its
  * verdicts and output frames to equal those of the DPDK replay.
  *
+ * QUIC routing by connection ID (elb_quic_route.h, docs/quic-lb.md): for a
+ * VIP whose flags say so, after admission control as in decide(): a
+ * server's CID that decodes to a backend's server ID picks that backend,
+ * over the flow table's entry (re-pinned) and over Maglev. The decoding is
+ * the shared core's (quic_route below), plaintext configurations only:
+ * AES by tables does not fit under this program's stack, and edgelb-xdp
+ * refuses keyed configurations (xdp_control.c, docs/quic-lb.md).
+ *
  * The only intended difference from the C pipeline: a Maglev pick whose
  * slot does not (or no longer) belong to the VIP is a NO_BACKEND drop
  * instead of a forward to whatever holds the slot. The maps are written one
  * entry at a time, so for a moment during a change an old table may name a
  * slot already given to another VIP's backend (see dataplane/xdp/xdp_maps.c);
  * with consistent maps every table names only its VIP's slots, and the
- * check never fires.
+ * check never fires. The same holds for the slot a QUIC server ID names.
  */
 #include "elb_admission.h"
 #include "elb_encap.h"
@@ -381,6 +389,134 @@ __noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t 
 	return elb_flow_budget_admit(s, budget, now_ns);
 }
 
+/*
+ * QUIC routing (elb_quic_route.h): elb_quic_route of the C pipeline over
+ * the UDP payload [start, stop) of the frame, for VIP vip_index, with its
+ * configurations from vip_quic and its server IDs from quic_servers. A
+ * global function, verified once on its own rather than on every path of
+ * decide() that reaches it, so it returns one scalar: the outcome (enum elb_quic_outcome) above
+ * QUIC_SLOT_BITS, the backend slot of ELB_QUIC_BY_CID below (QUIC_SLOT_NONE
+ * otherwise). The payload's first octets are copied to the stack, as the
+ * decoder indexes them with run-time values.
+ */
+#define QUIC_SLOT_BITS 24
+#define QUIC_SLOT_NONE ((1u << QUIC_SLOT_BITS) - 1)
+#define QUIC_READ (6 + ELB_QUIC_CID_MAX) /* long header's DCID at 6 */
+_Static_assert(ELB_MAX_BACKEND_SLOTS < QUIC_SLOT_NONE, "slots fit below the outcome");
+
+static __always_inline int quic_answer(uint32_t outcome, uint32_t slot)
+{
+	return (int)(outcome << QUIC_SLOT_BITS | (slot & QUIC_SLOT_NONE));
+}
+
+__noinline int quic_route(struct xdp_md *ctx, uint32_t vip_index, uint32_t start, uint32_t stop)
+{
+	/* The payload's first octets, then (moved to the front) the DCID:
+	 * one buffer, as the program's stack is near its limit. */
+	uint8_t cid[ELB_QUIC_CID_ROOM] = {0};
+	struct elb_xdp_quic_server_key sk = {};
+	const struct elb_xdp_quic *q;
+	uint32_t len, avail, off = 0, cid_len = 0, config_id;
+	uint64_t n; /* 64 bits: the register checked is the one passed */
+	const uint32_t *slot;
+
+	if (ctx == NULL || start >= stop)
+		return quic_answer(ELB_QUIC_UNPARSED, QUIC_SLOT_NONE);
+	len = stop - start;
+	n = len < QUIC_READ ? len : QUIC_READ;
+	/* The bounds checked on the register the helper gets (the compiler
+	 * would check a copy of it otherwise). */
+	__asm__ volatile("" : "+r"(n));
+	if (n == 0 || n > QUIC_READ || bpf_xdp_load_bytes(ctx, start, cid, n))
+		return quic_answer(ELB_QUIC_UNPARSED, QUIC_SLOT_NONE);
+	/* A short header's DCID length is the configuration's: what there
+	 * is, up to the longest, and the decoder checks it (as in C). */
+	avail = len - 1;
+	switch (elb_quic_parse(cid, len, avail < ELB_QUIC_CID_MAX ? avail : ELB_QUIC_CID_MAX, &off,
+			       &cid_len)) {
+	case ELB_QUIC_SHORT:
+	case ELB_QUIC_HANDSHAKE:
+		break;
+	case ELB_QUIC_INITIAL:
+	case ELB_QUIC_0RTT:
+		return quic_answer(ELB_QUIC_CLIENT_CID, QUIC_SLOT_NONE);
+	case ELB_QUIC_NOT_QUIC:
+		return quic_answer(ELB_QUIC_UNPARSED, QUIC_SLOT_NONE);
+	default:
+		return quic_answer(ELB_QUIC_OTHER_VERSION, QUIC_SLOT_NONE);
+	}
+	if (cid_len == 0)
+		return quic_answer(ELB_QUIC_CID_TOO_SHORT, QUIC_SLOT_NONE);
+	/* Constant offsets: the DCID is at 1 (short) or 6 (long); moved
+	 * forward in place, zero after it as in C. */
+	ELB_UNROLL
+	for (uint32_t i = 0; i < QUIC_READ; i++)
+		cid[i] = i >= cid_len ? 0 : off == 1 ? cid[1 + i] : cid[6 + i];
+	config_id = elb_quic_lb_config_id(cid);
+	if (config_id >= ELB_QUIC_LB_CONFIGS) /* ELB_QUIC_LB_NO_CONFIG; a bound for the verifier */
+		return quic_answer(ELB_QUIC_NO_CONFIG_CODEPOINT, QUIC_SLOT_NONE);
+	q = bpf_map_lookup_elem(&vip_quic, &vip_index);
+	if (q == NULL || !q->configs[config_id].active)
+		return quic_answer(ELB_QUIC_UNKNOWN_CONFIG, QUIC_SLOT_NONE);
+	/* Plaintext only: xdp_control.c refuses keys (AES by tables, ~370
+	 * octets of stack, does not fit under this program's). */
+	if (elb_quic_lb_decode_plaintext(&q->configs[config_id], cid, cid_len, sk.sid) !=
+	    ELB_QUIC_LB_DECODED)
+		return quic_answer(ELB_QUIC_CID_TOO_SHORT, QUIC_SLOT_NONE);
+	sk.vip_index = (uint16_t)vip_index;
+	slot = bpf_map_lookup_elem(&quic_servers, &sk);
+	if (slot == NULL)
+		return quic_answer(ELB_QUIC_UNKNOWN_SERVER, QUIC_SLOT_NONE);
+	return quic_answer(ELB_QUIC_BY_CID, *slot);
+}
+
+/* The QUIC step of decide() for a VIP flagged ELB_XDP_VIP_QUIC: counts
+ * the outcome, in res->quic; for ELB_QUIC_BY_CID, the backend slot in
+ * res->backend_slot (where decide() ends up putting it). A call, and the
+ * slot kept in res rather than in a local of decide(): inlined, or with
+ * one more value live across the flow lookup, edgelb_xdp's stack plus
+ * source_admit's goes over the verifier's 512 octets. */
+static __noinline void quic_step(struct xdp_md *ctx, struct elb_vip_counters *vc,
+				 const struct elb_packet *pkt, uint32_t frame_len,
+				 struct elb_pipeline_result *res)
+{
+	uint32_t start = (uint32_t)pkt->l4_off + 8, stop = (uint32_t)pkt->l3_off + pkt->l3_len;
+	uint32_t answer, outcome;
+
+	if (stop > frame_len)
+		stop = frame_len;
+	/* No datagram to read in a fragment (elb_quic_route_packet). */
+	if (pkt->l4_off == 0 || (pkt->flags & ELB_PKT_FRAGMENT))
+		start = stop;
+	answer = (uint32_t)quic_route(ctx, res->vip_index, start, stop);
+	outcome = answer >> QUIC_SLOT_BITS;
+	if (outcome >= ELB_QUIC_OUTCOMES) /* cannot happen; the verifier's bound */
+		outcome = ELB_QUIC_UNPARSED;
+	vc->quic[outcome]++;
+	res->quic = (uint8_t)(outcome + 1);
+	if (outcome == ELB_QUIC_BY_CID)
+		res->backend_slot = answer & QUIC_SLOT_NONE;
+}
+
+/* The slot the QUIC step found, or QUIC_SLOT_NONE. */
+static __always_inline uint32_t quic_slot_of(const struct elb_pipeline_result *res)
+{
+	return res->quic == ELB_QUIC_BY_CID + 1 ? res->backend_slot : QUIC_SLOT_NONE;
+}
+
+/* The backend of the slot a server ID named, or NULL when the slot is not
+ * (or no longer) the VIP's: the transient mismatch at the top, a
+ * NO_BACKEND drop as for a Maglev pick. */
+static __always_inline const struct elb_backend_slot *quic_backend_of(uint32_t slot,
+								      uint16_t vip_index)
+{
+	const struct elb_backend_slot *b = bpf_map_lookup_elem(&backends, &slot);
+
+	if (b == NULL || b->gen == 0 || b->vip_index != vip_index)
+		return NULL;
+	return b;
+}
+
 /* A step's answer when the packet goes on to the next step; otherwise a
  * step returns the XDP action that ends the packet. The steps share plain
  * locals of run(), not a struct of them: a struct holding the packet,
@@ -485,7 +621,7 @@ to_kernel:
  * Ends the packet with XDP_DROP (no backend, rate limited). *hash is the
  * flow hash if *hashed: taken only where it is used (see below).
  */
-static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
+static __always_inline int decide(struct xdp_md *ctx, struct elb_worker_counters *wc, uint32_t len,
 				  const struct elb_packet *pkt, const struct elb_xdp_vip *vip,
 				  struct elb_vip_counters **vc_out,
 				  const struct elb_backend_slot **backend, uint32_t *backend_slot,
@@ -580,8 +716,27 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 			}
 		}
 	}
+	if (ELB_UNLIKELY(vip->encap_flags & ELB_XDP_VIP_QUIC) && pkt->key.proto == ELB_IPPROTO_UDP &&
+	    !is_icmp_error)
+		quic_step(ctx, vc, pkt, len, res);
 	if (hit) {
+		uint32_t quic_slot = quic_slot_of(res);
+
 		*backend_slot = flow->backend_id;
+		/* The server ID in a server's CID names the backend: a flow entry
+		 * that says otherwise (the 5-tuple's Maglev pick before the
+		 * backend set changed) follows it. */
+		if (ELB_UNLIKELY(quic_slot != QUIC_SLOT_NONE) && quic_slot != *backend_slot) {
+			*backend = quic_backend_of(quic_slot, res->vip_index);
+			if (*backend == NULL) {
+				count_drop(wc, vc, res, ELB_REASON_NO_BACKEND, len);
+				return XDP_DROP;
+			}
+			*backend_slot = quic_slot;
+			flow->backend_id = quic_slot;
+			flow->backend_gen = (*backend)->gen;
+			wc->flows_repicked++;
+		}
 		/* Looked up here, not where the packet is counted at the end:
 		 * the first touch of the backend's counter line then overlaps
 		 * the work below instead of ending the packet (measured: 6-10%
@@ -601,11 +756,16 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 			*unsure = !is_icmp_error;
 		}
 	} else {
-		if (!*hashed) {
-			*hash = elb_flow_hash(&pkt->key, &nd->seed);
-			*hashed = true;
+		if (quic_slot_of(res) != QUIC_SLOT_NONE) {
+			*backend_slot = quic_slot_of(res);
+			*backend = quic_backend_of(*backend_slot, res->vip_index);
+		} else {
+			if (!*hashed) {
+				*hash = elb_flow_hash(&pkt->key, &nd->seed);
+				*hashed = true;
+			}
+			*backend = maglev_pick(vip, *hash, backend_slot);
 		}
-		*backend = maglev_pick(vip, *hash, backend_slot);
 		if (*backend == NULL) {
 			count_drop(wc, vc, res, ELB_REASON_NO_BACKEND, len);
 			return XDP_DROP;
@@ -674,6 +834,9 @@ static __always_inline int decide(struct elb_worker_counters *wc, uint32_t len,
 		count_drop(wc, vc, res, ELB_REASON_RATE_LIMITED, len);
 		return XDP_DROP;
 	}
+	/* Routed by CID: no second-chance alternate, as in elb_pipeline.c. */
+	if (quic_slot_of(res) != QUIC_SLOT_NONE)
+		*unsure = false;
 	return ELB_XDP_CONTINUE;
 }
 
@@ -802,7 +965,7 @@ static __always_inline int run(struct xdp_md *ctx, struct elb_pipeline_result *r
 	action = classify(wc, data, end, len, &pkt, &vip, res);
 	if (action != ELB_XDP_CONTINUE)
 		return action;
-	action = decide(wc, len, &pkt, vip, &vc, &backend, &backend_slot, &bc, &hash, &hashed,
+	action = decide(ctx, wc, len, &pkt, vip, &vc, &backend, &backend_slot, &bc, &hash, &hashed,
 			&unsure, res);
 	if (action != ELB_XDP_CONTINUE)
 		return action;

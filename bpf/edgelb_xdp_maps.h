@@ -69,6 +69,16 @@
  *               LPM_TRIE of struct elb_xdp_prefix_key -> struct
  *               elb_xdp_prefix_rule (below; written and swapped whole by
  *               dataplane/xdp/xdp_prefixes.c, which says why)
+ *   vip_quic    ARRAY[ELB_MAX_VIPS]          struct elb_xdp_quic: a QUIC VIP's
+ *               configurations (keys included) and server ID length, read
+ *               only for a VIP with ELB_XDP_VIP_QUIC set; written before
+ *               that VIP's vips entry
+ *   quic_servers HASH[ELB_MAX_BACKEND_SLOTS] struct elb_xdp_quic_server_key
+ *               {VIP index, server ID} -> backend slot (u32): every QUIC
+ *               VIP's backends[].quic_server_id; new keys written before
+ *               the vips entries, keys gone deleted after them
+ * The QUIC-LB keys are in vip_quic: like every map here it is pinned
+ * root-only (docs/quic-lb.md).
  */
 #ifndef EDGELB_XDP_MAPS_H
 #define EDGELB_XDP_MAPS_H
@@ -78,6 +88,7 @@
 #include "elb_flow.h"
 #include "elb_flow_state.h"
 #include "elb_prefix_list.h"
+#include "elb_quic_lb.h"
 #include "elb_token_bucket.h"
 
 /* Maglev inner map: one header entry (the table's size) before the slots,
@@ -139,6 +150,9 @@ _Static_assert(sizeof(struct elb_xdp_vip_key) == 24, "VIP key layout");
 /* The VIP has admission control: its entry of vip_admission holds it. The
  * one test a packet of a VIP without it pays. */
 #define ELB_XDP_VIP_ADMISSION 4u
+/* The VIP routes QUIC by connection ID (elb_quic_route.h): its entry of
+ * vip_quic and its keys of quic_servers hold how. */
+#define ELB_XDP_VIP_QUIC 8u
 
 struct elb_xdp_vip {
 	uint16_t index; /* position in vip_counters and maglev */
@@ -165,6 +179,23 @@ struct elb_xdp_admission {
 };
 _Static_assert(sizeof(struct elb_xdp_admission) == 24 + 40 * ELB_SOURCE_LIMITS_MAX + 8,
 	       "admission layout");
+
+/* A VIP's QUIC-LB configurations, as struct elb_vip_quic holds them
+ * (without its server table: quic_servers). */
+struct elb_xdp_quic {
+	struct elb_quic_lb_config configs[ELB_QUIC_LB_CONFIGS]; /* by config ID; .active */
+	uint32_t server_id_len;
+	uint32_t pad;
+};
+
+/* A key of quic_servers: a server ID of a VIP, zero-padded as in
+ * struct elb_quic_server. */
+struct elb_xdp_quic_server_key {
+	uint16_t vip_index;
+	uint8_t sid[ELB_QUIC_SERVER_ID_MAX];
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct elb_xdp_quic_server_key) == 20, "QUIC server key layout");
 
 /* Each CPU's source sketch (ELB_SOURCE_ROWS << ELB_SOURCE_COLUMN_BITS_DEFAULT
  * cells, as a DPDK worker's) in one ARRAY: CPU c's cell i is entry
@@ -396,6 +427,24 @@ struct {
 	__type(key, uint32_t);
 	__array(values, struct prefix_trie);
 } prefixes SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_VIP_QUIC)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__type(value, struct elb_xdp_quic);
+} vip_quic SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_QUIC_SERVERS)
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ELB_MAX_BACKEND_SLOTS); /* one server ID per (VIP, backend) at most */
+	__type(key, struct elb_xdp_quic_server_key);
+	__type(value, uint32_t);
+} quic_servers SEC(".maps");
 #endif
 
 #endif /* __bpf__ */

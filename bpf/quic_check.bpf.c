@@ -5,31 +5,15 @@
  * payload it is given (BPF_PROG_TEST_RUN): the packet type, the DCID, and
  * the server ID under the configuration in `config`. tests/bpf's
  * bpf_quic_diff requires the C build's results, and measures the cost of
- * each mode. The AES rounds are a function of their own (a BPF-to-BPF
- * call) rather than inlined at each of the four-pass network's rounds.
+ * each mode. The AES rounds are BPF-to-BPF calls (edgelb_quic.h), as in
+ * bpf/edgelb.bpf.c.
  */
 #include "elb_compat.h"
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#include "elb_aes_tables.h"
-
-static __attribute__((noinline)) void quic_aes_encrypt(const struct elb_aes128_key *k,
-							const uint8_t *in, uint8_t *out)
-{
-	elb_aes128_encrypt_tables(k, in, out);
-}
-
-static __attribute__((noinline)) void quic_aes_decrypt(const struct elb_aes128_key *k,
-							const uint8_t *in, uint8_t *out)
-{
-	elb_aes128_decrypt_tables(k, in, out);
-}
-
-#define elb_quic_lb_aes_encrypt quic_aes_encrypt
-#define elb_quic_lb_aes_decrypt quic_aes_decrypt
-#include "elb_quic_lb.h"
+#include "edgelb_quic.h"
 
 #include "quic_check.h"
 

@@ -208,6 +208,41 @@ ELB_INLINE void elb_quic_lb_round(const struct elb_aes128_key *key, uint32_t len
 	}
 }
 
+/* Whether a CID of cid_len octets is long enough for configuration c. */
+ELB_INLINE bool elb_quic_lb_fits(const struct elb_quic_lb_config *c, uint32_t cid_len)
+{
+	uint32_t len = (uint32_t)c->server_id_len + c->nonce_len;
+
+	return cid_len >= 1 + len && len <= ELB_QUIC_PLAINTEXT_MAX && len >= 5;
+}
+
+/* The server ID out of a decoded plaintext (16 octets): its first octets,
+ * masked, two words at a time (byte-wise, so the host's byte order does
+ * not matter). */
+ELB_INLINE void elb_quic_lb_masked_sid(const struct elb_quic_lb_config *c, const uint8_t *plain,
+				       uint8_t *sid)
+{
+	uint64_t w[2], m[2];
+
+	elb_memcpy(w, plain, 16);
+	elb_memcpy(m, c->sid_mask, 16);
+	w[0] &= m[0];
+	w[1] &= m[1];
+	elb_memcpy(sid, w, ELB_QUIC_SERVER_ID_MAX);
+}
+
+/* elb_quic_lb_decode of a plaintext configuration: without the AES calls,
+ * for the XDP program (whose stack has no room for AES by tables). */
+ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode_plaintext(const struct elb_quic_lb_config *c,
+							      const uint8_t *cid, uint32_t cid_len,
+							      uint8_t *sid)
+{
+	if (!elb_quic_lb_fits(c, cid_len))
+		return ELB_QUIC_LB_TOO_SHORT;
+	elb_quic_lb_masked_sid(c, cid + 1, sid);
+	return ELB_QUIC_LB_DECODED;
+}
+
 /*
  * The server ID of a CID of cid_len octets (its first octet included, at
  * most ELB_QUIC_CID_MAX; cid is a buffer of ELB_QUIC_CID_ROOM octets, those
@@ -224,11 +259,11 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_con
 	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
 	struct elb_quic_lb_halves h;
 
-	if (cid_len < 1 + len || len > ELB_QUIC_PLAINTEXT_MAX || len < 5)
+	if (c->mode == ELB_QUIC_LB_PLAINTEXT)
+		return elb_quic_lb_decode_plaintext(c, cid, cid_len, sid);
+	if (!elb_quic_lb_fits(c, cid_len))
 		return ELB_QUIC_LB_TOO_SHORT;
-	if (c->mode == ELB_QUIC_LB_PLAINTEXT) {
-		elb_memcpy(plain, cid + 1, 16);
-	} else if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
+	if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
 		elb_quic_lb_aes_decrypt(&c->key, cid + 1, plain);
 	} else {
 		elb_quic_lb_split(cid + 1, len, &h);
@@ -240,17 +275,7 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_con
 			elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true); /* right_0 */
 		elb_quic_lb_join(&h, len, plain);
 	}
-	/* The server ID: the plaintext's first octets, masked, two words at a
-	 * time (byte-wise, so the host's byte order does not matter). */
-	{
-		uint64_t w[2], m[2];
-
-		elb_memcpy(w, plain, 16);
-		elb_memcpy(m, c->sid_mask, 16);
-		w[0] &= m[0];
-		w[1] &= m[1];
-		elb_memcpy(sid, w, ELB_QUIC_SERVER_ID_MAX);
-	}
+	elb_quic_lb_masked_sid(c, plain, sid);
 	return ELB_QUIC_LB_DECODED;
 }
 

@@ -218,6 +218,13 @@ void xdp_flow_counter_status(struct xdp_dataplane *dp, cJSON *out);
 int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		   const struct elb_snapshot *prev);
 
+/* The QUIC routing of next (xdp_quic.c), within xdp_maps_write: written
+ * before the vips entries, what next no longer has pruned after them.
+ * @return 0 or -errno. */
+int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
+		   const struct elb_snapshot *prev);
+int xdp_quic_prune(struct xdp_dataplane *dp, const struct elb_snapshot *next);
+
 /*
  * Fill the program's global variables, which are per process (not pinned):
  * the flow clock's calibration, and the node configuration and VIP address

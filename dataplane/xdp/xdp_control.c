@@ -24,13 +24,16 @@
  * number of CPUs) is replaced. Counters restart at zero (edgelb-cp takes
  * counts that went down as a new process's); the admission state restarts
  * with full buckets; the admission limits are rewritten by the next
- * configuration (until then the VIPs flagged with them are not limited).
+ * configuration (until then the VIPs flagged with them are not limited),
+ * and so is the QUIC routing (until then those VIPs' packets go by the
+ * 5-tuple).
  * Any other map pinned with another layout still stops the load: it holds
  * state to keep. */
 static bool replaceable(const char *name)
 {
 	static const char *const names[] = {"counters",	    "vip_counters", "backend_counters",
-					    "vip_admission", "flow_budgets", "source_cells"};
+					    "vip_admission", "flow_budgets", "source_cells",
+					    "vip_quic",	     "quic_servers"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(name, names[i]) == 0)
@@ -238,15 +241,19 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
 	}
-	/* Not in the XDP program yet: refused rather than ignored, so that
-	 * both dataplanes decide alike for every configuration they take. */
+	/* The XDP program decodes plaintext CIDs only (bpf/edgelb.bpf.c,
+	 * quic_route): a keyed configuration is refused rather than routed
+	 * otherwise than edgelb-dp routes it. */
 	for (uint32_t v = 0; v < config->n_vips; v++) {
-		if (config->vips[v].quic.n_configs != 0) {
-			snprintf(err, errlen,
-				 "vips[%u].quic: edgelb-xdp does not route QUIC by connection ID "
-				 "yet (edgelb-dp does)",
-				 v);
-			return -EINVAL;
+		for (uint32_t c = 0; c < config->vips[v].quic.n_configs; c++) {
+			if (config->vips[v].quic.configs[c].has_key) {
+				snprintf(err, errlen,
+					 "vips[%u].quic.configs[%u].key: edgelb-xdp decodes plaintext "
+					 "configurations only (AES by tables does not fit the XDP "
+					 "program's stack; edgelb-dp decodes keyed ones)",
+					 v, c);
+				return -EINVAL;
+			}
 		}
 	}
 	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);

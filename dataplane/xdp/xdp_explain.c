@@ -62,8 +62,8 @@
 #define XDP_EXPLAIN_FLOWS 16
 
 /* Maps the control thread writes and the program only reads. */
-static const char *const shared_maps[] = {"node", "vips", "maglev", "backends",
-					 "vip_admission", "prefixes"};
+static const char *const shared_maps[] = {"node",	  "vips",	"maglev",	"backends",
+					 "vip_admission", "prefixes", "vip_quic", "quic_servers"};
 /* Maps the program writes per packet. */
 static const char *const scratch_maps[] = {"flows", "counters", "vip_counters",
 					  "backend_counters", "flow_budgets", "source_cells"};

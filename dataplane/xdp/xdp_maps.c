@@ -33,11 +33,12 @@
  *      entry 0, so a VIP entry written later (step 5) cannot pair the old
  *      size with the new table.
  *   5. write the admission control (vip_admission) of the VIPs whose
- *      limits changed, then add or update the VIP entries, after setting their addresses' bits in
+ *      limits changed and the QUIC routing (xdp_quic.c), then add or update the VIP entries, after setting their addresses' bits in
  *      vip_filter (a packet whose bit is clear skips the vips map, so the
  *      bits must cover every key present). A hash update of an existing key
  *      swaps in a new element: a packet sees the old or the new value whole.
- *   6. delete the tables of VIP indices no longer used.
+ *   6. delete the QUIC server IDs no longer used (xdp_quic.c), and the
+ *      tables of VIP indices no longer used.
  *   7. zero the slots that became empty: no table names them any more (step
  *      4), and flows still holding them fail the generation check and are
  *      re-picked.
@@ -91,6 +92,8 @@ static void vip_value_of(const struct elb_vip *v, struct elb_xdp_vip *x)
 	x->timeouts = v->timeouts;
 	if (v->flow_budget.interval || v->n_source_limits)
 		x->encap_flags |= ELB_XDP_VIP_ADMISSION;
+	if (v->quic)
+		x->encap_flags |= ELB_XDP_VIP_QUIC;
 }
 
 static void admission_of(const struct elb_vip *v, struct elb_xdp_admission *a)
@@ -414,10 +417,14 @@ int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		rc = publish_tables(dp, next, prev);
 	if (rc == 0)
 		rc = write_admission(dp, next, prev);
+	if (rc == 0)
+		rc = xdp_quic_write(dp, next, prev);
 	if (rc == 0) {
 		filter_store(dp, filter, true);
 		rc = write_vips(dp, next, prev);
 	}
+	if (rc == 0)
+		rc = xdp_quic_prune(dp, next);
 	if (rc == 0)
 		rc = delete_unused_tables(dp, next, prev);
 	if (rc == 0)

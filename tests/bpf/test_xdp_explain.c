@@ -32,6 +32,13 @@
  *      The live budget state and the source's cells are among what
  *      explain must not change; counters.get's flood object counts the
  *      live runs' flood mode.
+ *   9. QUIC routing by connection ID (a plaintext QUIC-LB VIP): an Initial
+ *      goes by the 5-tuple; a 1-RTT packet of the same flow whose CID (built
+ *      here from the draft's layout) names another server goes there, its
+ *      flow re-pinned; the same CID from a new address too; a server ID no
+ *      backend has and config ID 0b111 go by the 5-tuple. The rendered
+ *      "quic" section names the outcome and backend the live run took,
+ *      and the rendering is consistent.
  * Needs root (CAP_BPF); exits 77 (skipped) without it.
  */
 #include <arpa/inet.h>
@@ -89,7 +96,13 @@ static const char *const config_second_chance =
 	"  {\"address\": \"10.0.0.13\", \"port\": 80, \"protocol\": \"tcp\", \"mtu\": 1500,"
 	"   \"admission\": {\"new_flows_per_s\": 2, \"new_flow_burst\": 2,"
 	"     \"sources\": [{\"prefix_len\": 32, \"packets_per_s\": 10, \"packet_burst\": 4}]},"
-	"   \"backends\": [{\"address\": \"10.202.0.1\"}, {\"address\": \"10.202.0.2\"}]}]}";
+	"   \"backends\": [{\"address\": \"10.202.0.1\"}, {\"address\": \"10.202.0.2\"}]},"
+	/* Test 9: QUIC-LB plaintext, server IDs 0101..0103, 6-octet nonces. */
+	"  {\"address\": \"10.0.0.14\", \"port\": 443, \"protocol\": \"udp\", \"mtu\": 1500,"
+	"   \"quic\": {\"server_id_length\": 2, \"configs\": [{\"id\": 0, \"nonce_length\": 6}]},"
+	"   \"backends\": [{\"address\": \"10.203.0.1\", \"quic_server_id\": \"0101\"},"
+	"                {\"address\": \"10.203.0.2\", \"quic_server_id\": \"0102\"},"
+	"                {\"address\": \"10.203.0.3\", \"quic_server_id\": \"0103\"}]}]}";
 #define SC(n) "{\"address\": \"10.201.0." #n "\"}"
 #define SC_BACKENDS_3 SC(1) ", " SC(2) ", " SC(3)
 #define SC_BACKENDS_4 SC_BACKENDS_3 ", " SC(4)
@@ -110,19 +123,26 @@ struct frame {
 	uint32_t len;
 };
 
+static const uint8_t frame_dst_mac[6] = {2, 0, 0, 0, 0, 1}, frame_src_mac[6] = {2, 0, 0, 0, 0, 2};
+
+/* A dotted IPv4 address in host order. */
+static uint32_t ipv4_host(const char *dotted)
+{
+	struct in_addr a = {0};
+
+	inet_pton(AF_INET, dotted, &a);
+	return ntohl(a.s_addr);
+}
+
 /* Ethernet + IPv4 (DF) + TCP, 10 payload bytes, from tests/lib's builder. */
 static struct frame tcp_frame(const char *src, const char *dst, uint16_t sport, uint16_t dport,
 			      uint8_t flags)
 {
-	static const uint8_t dst_mac[6] = {2, 0, 0, 0, 0, 1}, src_mac[6] = {2, 0, 0, 0, 0, 2};
-	struct in_addr src_addr, dst_addr;
 	struct frame f;
 
 	memset(&f, 0, sizeof(f));
-	inet_pton(AF_INET, src, &src_addr);
-	inet_pton(AF_INET, dst, &dst_addr);
-	f.len = elb_test_tcp4_frame(f.b, dst_mac, src_mac, ntohl(src_addr.s_addr), sport,
-				    ntohl(dst_addr.s_addr), dport, flags, 10, true);
+	f.len = elb_test_tcp4_frame(f.b, frame_dst_mac, frame_src_mac, ipv4_host(src), sport,
+				    ipv4_host(dst), dport, flags, 10, true);
 	return f;
 }
 
@@ -308,16 +328,22 @@ static int apply(const char *backends)
 	return xdp_test_apply(&dp, config_base, backends, &in_force, &epoch);
 }
 
-static uint32_t slot_of(const char *addr)
+/* The slot of backend addr of VIP index vip. */
+static uint32_t slot_in(uint16_t vip, const char *addr)
 {
 	union elb_addr a = {0};
 
 	inet_pton(AF_INET, addr, &a.v4);
 	for (uint32_t s = 0; s < dp.snap->n_backend_slots; s++)
-		if (dp.snap->backends[s].gen && dp.snap->backends[s].vip_index == 0 &&
+		if (dp.snap->backends[s].gen && dp.snap->backends[s].vip_index == vip &&
 		    dp.snap->backends[s].addr.v4 == a.v4)
 			return s;
 	return UINT32_MAX;
+}
+
+static uint32_t slot_of(const char *addr)
+{
+	return slot_in(0, addr);
 }
 
 /* What Maglev picks now for f (of VIP 0): to find the flows a change moves. */
@@ -760,6 +786,117 @@ static void test_admission(void)
 	check_flood_counters();
 }
 
+/* 9. */
+
+#define QUIC_BACKENDS 3
+
+/* A UDP datagram to the QUIC VIP. */
+static struct frame quic_frame(const char *src, uint16_t sport, const uint8_t *payload,
+			       uint32_t len)
+{
+	struct frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.len = elb_test_udp4_frame(f.b, frame_dst_mac, frame_src_mac, ipv4_host(src), sport,
+				    ipv4_host("10.0.0.14"), 443, payload, len);
+	return f;
+}
+
+/* A 1-RTT packet whose DCID is the draft's plaintext CID of config ID
+ * config_id: first octet (config ID, then the length that follows), the
+ * server ID 01 sid, a 6-octet nonce; then protected bytes. */
+static struct frame quic_short(const char *src, uint16_t sport, uint8_t config_id, uint8_t sid)
+{
+	uint8_t p[30] = {0x41, (uint8_t)(config_id << 5 | 8), 0x01, sid, 0xa1, 0xa2, 0xa3, 0xa4,
+			 0xa5, 0xa6};
+
+	for (uint32_t i = 10; i < sizeof(p); i++)
+		p[i] = (uint8_t)(0x30 + i);
+	return quic_frame(src, sport, p, sizeof(p));
+}
+
+/* The rendered "quic" section's outcome and backend, and whether the
+ * rendering is consistent with the run. */
+static bool quic_rendered(const struct frame *f, const struct elb_explain_run *run,
+			  char *outcome, char *backend, size_t len)
+{
+	cJSON *out = cJSON_CreateObject(), *q, *o, *b;
+	bool ok = false;
+
+	outcome[0] = backend[0] = '\0';
+	if (out && elb_explain_render(out, dp.snap, NULL, f->b, f->len, run, false) == 0) {
+		q = cJSON_GetObjectItem(out, "quic");
+		o = q ? cJSON_GetObjectItem(q, "outcome") : NULL;
+		b = q ? cJSON_GetObjectItem(q, "backend") : NULL;
+		if (cJSON_IsString(o))
+			snprintf(outcome, len, "%s", o->valuestring);
+		if (cJSON_IsString(b))
+			snprintf(backend, len, "%s", b->valuestring);
+		ok = cJSON_IsTrue(cJSON_GetObjectItem(out, "consistent"));
+	}
+	cJSON_Delete(out);
+	return ok;
+}
+
+static void test_quic(void)
+{
+	/* A v1 Initial: DCID 8 octets the client chose, no SCID, no token. */
+	static const uint8_t initial[32] = {0xc3, 0, 0, 0, 1, 8, 0x11, 0x22, 0x33, 0x44,
+					    0x55, 0x66, 0x77, 0x88, 0, 0, 0x42};
+	static const char *const addrs[QUIC_BACKENDS] = {"10.203.0.1", "10.203.0.2", "10.203.0.3"};
+	struct elb_explain_run *run = calloc(1, sizeof(*run));
+	uint64_t now = T0 + 90000 * MS;
+	uint16_t v = vip_index_of("10.0.0.14");
+	char outcome[64], backend[64];
+	uint32_t first, server = 0;
+	struct frame f;
+	struct live l;
+
+	ELB_CHECK(v != ELB_NO_VIP && dp.snap->vips[v].quic != NULL, "no QUIC VIP");
+	if (v == ELB_NO_VIP)
+		goto out;
+	/* 1. The Initial: the 5-tuple's pick. */
+	f = quic_frame("198.51.100.90", 5000, initial, sizeof(initial));
+	l = explain_then_run(&f, now, run, "quic initial");
+	ELB_CHECK(quic_rendered(&f, run, outcome, backend, sizeof(outcome)), "initial: inconsistent");
+	ELB_CHECK(strcmp(outcome, "client_cid") == 0 && backend[0] == '\0', "initial: %s %s",
+		  outcome, backend);
+	ELB_CHECK(l.res.verdict == ELB_VERDICT_FORWARD && l.res.new_flow &&
+			  l.res.backend_slot == maglev_now_of(&f, v),
+		  "initial: verdict %u slot %u", l.res.verdict, l.res.backend_slot);
+	first = l.res.backend_slot;
+	/* 2. A server other than the one the Initial reached: re-pinned. */
+	for (uint32_t i = 0; i < QUIC_BACKENDS; i++)
+		if (slot_in(v, addrs[i]) != first)
+			server = i;
+	f = quic_short("198.51.100.90", 5000, 0, (uint8_t)(server + 1));
+	l = explain_then_run(&f, now + MS, run, "quic repin");
+	ELB_CHECK(quic_rendered(&f, run, outcome, backend, sizeof(outcome)), "repin: inconsistent");
+	ELB_CHECK(strcmp(outcome, "by_cid") == 0 && strcmp(backend, addrs[server]) == 0,
+		  "repin: %s %s, the CID names %s", outcome, backend, addrs[server]);
+	ELB_CHECK(l.res.backend_slot == slot_in(v, addrs[server]) && !l.res.new_flow,
+		  "repin: live slot %u new_flow %u", l.res.backend_slot, l.res.new_flow);
+	/* 3. The client moved: a new flow, the same server. */
+	f = quic_short("198.51.100.91", 6000, 0, (uint8_t)(server + 1));
+	l = explain_then_run(&f, now + 2 * MS, run, "quic moved");
+	ELB_CHECK(quic_rendered(&f, run, outcome, backend, sizeof(outcome)), "moved: inconsistent");
+	ELB_CHECK(strcmp(outcome, "by_cid") == 0 && l.res.new_flow &&
+			  l.res.backend_slot == slot_in(v, addrs[server]),
+		  "moved: %s slot %u", outcome, l.res.backend_slot);
+	/* 4, 5. Server ID 0109 (no backend), config ID 0b111: the 5-tuple. */
+	for (uint32_t k = 0; k < 2; k++) {
+		f = quic_short(k ? "198.51.100.93" : "198.51.100.92", 7000, k ? 7 : 0, 9);
+		l = explain_then_run(&f, now + 3 * MS, run, "quic fallback");
+		ELB_CHECK(quic_rendered(&f, run, outcome, backend, sizeof(outcome)),
+			  "fallback %u: inconsistent", k);
+		ELB_CHECK(strcmp(outcome, k ? "no_config_codepoint" : "unknown_server") == 0 &&
+				  backend[0] == '\0' && l.res.backend_slot == maglev_now_of(&f, v),
+			  "fallback %u: %s slot %u", k, outcome, l.res.backend_slot);
+	}
+out:
+	free(run);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -771,6 +908,7 @@ int main(void)
 		ELB_TEST(test_forward_bytes),
 		ELB_TEST(test_second_chance),
 		ELB_TEST(test_admission),
+		ELB_TEST(test_quic),
 		ELB_TEST_END,
 	};
 	static const uint8_t mac[6] = ELB_REPLAY_DEFAULT_MAC;

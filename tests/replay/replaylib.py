@@ -344,11 +344,12 @@ def ipv4_frame(src, dst, proto, sport, dport, flags=0, payload=b""):
 
 
 
-def replay_capture(args, work, tag, config, packets, counters=False, raw=False, extra=()):
-    """Run edgelb-replay over packets [(ts_ns, frame)] (written as
-    TAG.pcap); returns (verdict lines: dicts, or the file's text if raw,
-    counters.get result after the last packet or None, seconds). extra:
-    more edgelb-replay arguments (e.g. --prefixes FILE)."""
+def replay_capture(args, work, tag, config, packets, counters=False, raw=False, extra=(),
+                   dataplane="dpdk"):
+    """Run edgelb-replay --dataplane DATAPLANE over packets [(ts_ns, frame)]
+    (written as TAG.pcap); returns (verdict lines: dicts, or the file's text
+    if raw, counters.get result after the last packet or None, seconds).
+    extra: more edgelb-replay arguments (e.g. --prefixes FILE)."""
     pcap = os.path.join(work, tag + ".pcap")
     t_write = time.monotonic()
     if not os.path.exists(pcap):
@@ -357,7 +358,7 @@ def replay_capture(args, work, tag, config, packets, counters=False, raw=False, 
     cfg = os.path.join(work, tag + "-config.json")
     write_config(cfg, config)
     verdicts = os.path.join(work, tag + "-verdicts.jsonl")
-    cmd = [args.replay, "--dataplane", "dpdk", "--config", cfg, "--in", pcap, "--out",
+    cmd = [args.replay, "--dataplane", dataplane, "--config", cfg, "--in", pcap, "--out",
            os.path.join(work, tag + "-out.pcap"), "--verdicts", verdicts] + list(extra)
     got = None
     t0 = time.monotonic()

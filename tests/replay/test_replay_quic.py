@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""QUIC routing by connection ID (issue 19) replayed through edgelb-dp's
-pipeline (edgelb-replay --dataplane dpdk), against truth built here: the
+"""QUIC routing by connection ID (issue 19) replayed through either
+dataplane (edgelb-replay --dataplane dpdk or xdp, from --dataplane; dpdk
+when not given), against truth built here: the
 CIDs are made as a QUIC server makes them (edgelb_testlib.quiclb, on
 Python's cryptography package, from the draft), never by the dataplane's
 decoder.
 
 A UDP VIP with three QUIC-LB configurations (config 0 plaintext, 1 single
-pass, 2 four pass), 8 backends each with a server ID, beside a plain UDP
-VIP. Two captures:
+pass, 2 four pass; on XDP, which decodes plaintext only, all three
+plaintext with the same lengths), 8 backends each with a server ID,
+beside a plain UDP VIP. Two captures:
   1. the Initials of 90 connections, from the clients' first addresses:
      each goes where the 5-tuple sends it (the same backend as a replay of
      a configuration without "quic"); that backend is the connection's
@@ -24,7 +26,7 @@ after the move; every packet a CID does not route (and the plain UDP) goes
 where a replay without "quic" sends it; each packet's routing outcome (the
 verdict line's "quic") is the one the capture was built for, and
 counters.get's per-outcome counts equal the capture's.
-Root only (skipped otherwise). Run by pytest (--replay).
+Root only (skipped otherwise). Run by pytest (--replay, --dataplane).
 """
 import collections
 import random
@@ -47,6 +49,9 @@ KEY1 = bytes.fromhex("8f95f09245765f80256934e50c66207f")
 KEY2 = bytes.fromhex("fdf726a9893ec05c0632d3956680baf0")
 # config ID -> (nonce length, key)
 CONFIGS = {0: (6, None), 1: (14, KEY1), 2: (8, KEY2)}
+# edgelb-xdp decodes plaintext only (it refuses keys): the same lengths,
+# so the same single-pass and four-pass shapes, without keys.
+CONFIGS_BY_DATAPLANE = {"dpdk": CONFIGS, "xdp": {i: (n, None) for i, (n, _) in CONFIGS.items()}}
 CONNECTIONS = 90
 TIMEOUTS = {"tcp_syn_ms": 60000, "tcp_established_ms": 300000, "tcp_closing_ms": 10000,
             "udp_ms": 300000}
@@ -56,14 +61,14 @@ def server_id(backend_index):
     return bytes([0x01, backend_index + 1])
 
 
-def config(with_quic):
+def config(with_quic, configs):
     vip = dict(QUIC_VIP, timeouts=TIMEOUTS,
                backends=[{"address": b} for b in BACKENDS])
     if with_quic:
         vip["quic"] = {"server_id_length": SID_LEN,
                        "configs": [dict({"id": i, "nonce_length": n},
                                         **({"key": k.hex()} if k else {}))
-                                   for i, (n, k) in CONFIGS.items()]}
+                                   for i, (n, k) in configs.items()]}
         for i, b in enumerate(vip["backends"]):
             b["quic_server_id"] = server_id(i).hex()
     plain = dict(PLAIN_VIP, timeouts=TIMEOUTS, backends=[{"address": b} for b in PLAIN_BACKENDS])
@@ -92,14 +97,14 @@ def initials(rng):
     return out
 
 
-def build(rng, first, server_of):
+def build(rng, first, server_of, configs):
     """Capture 2: [(frame, expectation)] where expectation is
     ("server", backend, outcome) or ("5-tuple", None, outcome)."""
     packets = []
     for c, dcid, initial in first:
         s = server_of[c]
         cr = c % 3
-        nonce_len, key = CONFIGS[cr]
+        nonce_len, key = configs[cr]
         cid1 = encode_cid(cr, server_id(s), rng.randbytes(nonce_len), key)
         cid2 = encode_cid(cr, server_id(s), rng.randbytes(nonce_len), key)
         version = QUIC_V2 if c % 4 == 3 else QUIC_V1
@@ -161,11 +166,15 @@ def build(rng, first, server_of):
 
 
 def run(args, work, ck):
+    dataplane = args.dataplane or "dpdk"
+    configs = CONFIGS_BY_DATAPLANE[dataplane]
     rng = random.Random(19)
     first = initials(rng)
     cap1 = [(T0 + i * 1000000, f) for i, (_, _, f) in enumerate(first)]
-    with_quic, _, _ = rl.replay_capture(args, work, "initials", config(True), cap1)
-    without, _, _ = rl.replay_capture(args, work, "initials-plain", config(False), cap1)
+    with_quic, _, _ = rl.replay_capture(args, work, "initials", config(True, configs), cap1,
+                                         dataplane=dataplane)
+    without, _, _ = rl.replay_capture(args, work, "initials-plain", config(False, configs), cap1,
+                                      dataplane=dataplane)
     server_of = {}
     for (c, _, _), v, w in zip(first, with_quic, without):
         ck.tally(v["verdict"] == "forward" and v["backend"] == w["backend"], "initial.by_5tuple",
@@ -180,10 +189,12 @@ def run(args, work, ck):
     if len(server_of) != CONNECTIONS:
         return
 
-    capture = build(rng, first, server_of)
+    capture = build(rng, first, server_of, configs)
     cap2 = [(T0 + i * 100000, f) for i, (f, _) in enumerate(capture)]
-    got, counters, _ = rl.replay_capture(args, work, "moves", config(True), cap2, counters=True)
-    ref, _, _ = rl.replay_capture(args, work, "moves-plain", config(False), cap2)
+    got, counters, _ = rl.replay_capture(args, work, "moves", config(True, configs), cap2, counters=True,
+                                         dataplane=dataplane)
+    ref, _, _ = rl.replay_capture(args, work, "moves-plain", config(False, configs), cap2,
+                                  dataplane=dataplane)
     ck.tally(len(got) == len(capture) == len(ref), "moves.count",
              "%d verdicts, %d reference, %d packets" % (len(got), len(ref), len(capture)))
     want_outcomes = collections.Counter()

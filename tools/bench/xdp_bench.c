@@ -41,6 +41,14 @@
  * alone is the interference ratio (1.00: the flood costs only its own
  * packets). The limits are edgelb-bench --adversarial's.
  *
+ * With --quic, only this instead (docs/quic-lb.md): QUIC routing by
+ * connection ID (issue 19), alternated round by round with the empty
+ * program: 65,536 established flows of a plain UDP VIP; the same of a
+ * QUIC VIP (plaintext QUIC-LB, 100 backends with server IDs) sending 1-RTT
+ * packets whose CIDs name their flow's backend; and of the QUIC VIP
+ * sending Initials (the 5-tuple: the parse alone). edgelb-xdp decodes
+ * plaintext only (single and four pass are refused: see the doc).
+ *
  * With --katran KATRAN.o KATRAN-UNCAPPED.o, only this instead (README,
  * "XDP"; tools/xdp-katran-compare builds the two objects from a Katran
  * checkout outside this tree): Katran's balancer and edgelb side by side
@@ -468,6 +476,125 @@ static struct elb_dp_config *main_config(void)
 		"  \"rate_limit\": {\"packets_per_s\": 1000, \"packet_burst\": 10}, \"backends\": [%s]}]}";
 
 	return config_of(head, "");
+}
+
+/* ---- --quic ----------------------------------------------------------------------------- */
+
+#define QUIC_FLOWS (1u << 16)
+#define QUIC_ROUNDS 3
+#define QUIC_PAYLOAD (BENCH_FRAME_LEN - 42) /* Ethernet, IPv4, UDP */
+
+/* VIP 10.100.0.6:443/udp (plain) and 10.100.0.7:443/udp (QUIC-LB: server
+ * ID length 2, config 0 plaintext with a 6-octet nonce), backends
+ * 10.200.0.1-100, backend i with server ID i + 1. */
+static struct elb_dp_config *quic_config(void)
+{
+	size_t cap = 64 * 1024, off = 0, poff = 0;
+	char *json = malloc(cap), *plain = malloc(cap), *quic = malloc(cap);
+	struct elb_dp_config *cfg = NULL;
+	struct elb_dp_err err;
+
+	for (int i = 0; json && plain && quic && i < 100; i++) {
+		poff += (size_t)snprintf(plain + poff, cap - poff, "%s{\"address\": \"10.200.0.%d\"}",
+					 i ? "," : "", i + 1);
+		off += (size_t)snprintf(quic + off, cap - off,
+					"%s{\"address\": \"10.200.0.%d\", \"quic_server_id\": \"%04x\"}",
+					i ? "," : "", i + 1, i + 1);
+	}
+	if (json && plain && quic) {
+		snprintf(json, cap,
+			 "{\"node\": {\"source_v4\": \"192.168.10.1\", \"gateway_mac\": "
+			 "\"02:00:00:00:00:fe\"}, \"vips\": ["
+			 "{\"address\": \"10.100.0.6\", \"port\": 443, \"protocol\": \"udp\", "
+			 "\"backends\": [%s]},"
+			 "{\"address\": \"10.100.0.7\", \"port\": 443, \"protocol\": \"udp\", "
+			 "\"quic\": {\"server_id_length\": 2, \"configs\": [{\"id\": 0, "
+			 "\"nonce_length\": 6}]}, \"backends\": [%s]}]}",
+			 plain, quic);
+		if (elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0)
+			fprintf(stderr, "config: %s\n", err.text);
+	}
+	free(json);
+	free(plain);
+	free(quic);
+	return cfg;
+}
+
+/* QUIC_FLOWS datagrams of distinct flows to vip:443: 1-RTT packets whose
+ * DCID is the plaintext CID of server ID (flow % 100) + 1, Initials, or
+ * (neither) the same bytes to a plain VIP. */
+static uint8_t *quic_frames(uint32_t vip, bool initial)
+{
+	uint8_t *f = malloc((size_t)QUIC_FLOWS * BENCH_FRAME_LEN);
+
+	for (uint32_t k = 0; f && k < QUIC_FLOWS; k++) {
+		uint8_t p[QUIC_PAYLOAD] = {0};
+		uint16_t sid = (uint16_t)(k % 100 + 1);
+
+		if (initial) {
+			/* v1 Initial, an 8-octet DCID of the client's, no SCID, no token. */
+			static const uint8_t head[] = {0xc3, 0, 0, 0, 1, 8};
+
+			memcpy(p, head, sizeof(head));
+			memset(p + sizeof(head), 0x5c, 8);
+		} else {
+			p[0] = 0x41;
+			p[1] = 8; /* config 0, 8 octets follow */
+			p[2] = (uint8_t)(sid >> 8);
+			p[3] = (uint8_t)sid;
+			put_be32(p + 4, k); /* nonce */
+		}
+		bench_frame_ipv4_udp(f + (size_t)k * BENCH_FRAME_LEN, 0xc6120000u + (k >> 8),
+				     (uint16_t)(10000 + (k & 0xff)), vip, 443, p, sizeof(p));
+	}
+	return f;
+}
+
+static int bench_quic(void)
+{
+	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
+	struct elb_dp_config *cfg = quic_config();
+	const char *names[] = {"plain UDP VIP, 65536 flows (hits)",
+			       "QUIC VIP, 65536 flows (hits), 1-RTT routed by CID, plaintext",
+			       "QUIC VIP, 65536 flows (hits), Initials (5-tuple)"};
+	double best[3] = {0, 0, 0}, empty = 0;
+	struct bench_floor *floor_skel;
+	uint8_t *frames[3];
+	int prog;
+
+	if (cfg == NULL || load_with_floor(&dp, BENCH_XDP_FLOWS, &cfg, 1, &floor_skel))
+		return 1;
+	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
+	frames[0] = quic_frames(0x0a640006, false);
+	frames[1] = quic_frames(0x0a640007, false);
+	frames[2] = quic_frames(0x0a640007, true);
+	/* Learn the flows (the CIDs' backends for the QUIC VIP). */
+	for (int c = 0; c < 3; c++)
+		run_once(prog, frames[c], QUIC_FLOWS, QUIC_FLOWS, &(uint32_t){0});
+	printf("# edgelb-xdp-bench --quic: ns per packet under BPF_PROG_TEST_RUN, best median "
+	       "of %d alternated rounds\n\n",
+	       QUIC_ROUNDS);
+	for (int r = 0; r < QUIC_ROUNDS; r++) {
+		double e = median_ns(bpf_program__fd(floor_skel->progs.floor_pass), frames[0], 1);
+
+		empty = r == 0 || e < empty ? e : empty;
+		for (int c = 0; c < 3; c++) {
+			double ns = median_ns(prog, frames[c], QUIC_FLOWS);
+
+			best[c] = r == 0 || ns < best[c] ? ns : best[c];
+		}
+	}
+	printf("| case | ns/pkt | above the empty program | above plain UDP |\n|---|---|---|---|\n");
+	printf("| empty program, XDP_PASS | %.0f | | |\n", empty);
+	for (int c = 0; c < 3; c++)
+		printf("| %s | %.0f | %.0f | %+.0f |\n", names[c], best[c], best[c] - empty,
+		       best[c] - best[0]);
+	bench_floor__destroy(floor_skel);
+	xdp_dataplane_close(&dp);
+	elb_dp_config_free(cfg);
+	for (int c = 0; c < 3; c++)
+		free(frames[c]);
+	return 0;
 }
 
 /* ---- --admission ------------------------------------------------------------------------ */
@@ -1000,10 +1127,12 @@ int main(int argc, char **argv)
 		return bench_second_chance();
 	if (argc == 2 && strcmp(argv[1], "--admission") == 0)
 		return bench_admission();
+	if (argc == 2 && strcmp(argv[1], "--quic") == 0)
+		return bench_quic();
 	if (argc == 4 && strcmp(argv[1], "--katran") == 0)
 		return bench_katran(argv[2], argv[3]);
 	if (argc != 1) {
-		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance | --admission | --katran "
+		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance | --admission | --quic | --katran "
 				"KATRAN.o KATRAN-UNCAPPED.o]\n");
 		return 2;
 	}

@@ -516,30 +516,40 @@ static int describe_ping(void *ctx, cJSON *r)
 	return 0;
 }
 
+/* A read without params answered with the epoch and one member, `name`:
+ * `value` (NULL: building it ran out of memory; taken in every case). */
+static int epoch_and_member(struct elb_dp_api *api, const cJSON *params, const char *name,
+			    cJSON *value, cJSON **result, struct elb_rpc_error *error)
+{
+	static const char *const known[] = {NULL};
+	int rc = elb_dp_rpc_check_params(params, known, error);
+	cJSON *r;
+	bool built;
+
+	if (rc < 0) {
+		cJSON_Delete(value);
+		return rc;
+	}
+	r = epoch_result(api);
+	built = r != NULL && value != NULL && cJSON_AddItemToObject(r, name, value);
+	if (!built)
+		cJSON_Delete(value);
+	return give_result(r, built, result, error);
+}
+
 static int method_config_get(void *ctx, const cJSON *params, cJSON **result,
 			     struct elb_rpc_error *error)
 {
-	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
-	cJSON *r, *config = NULL;
-	bool built;
-	int rc = elb_dp_rpc_check_params(params, known, error);
+	cJSON *config = elb_dp_config_to_json(api->config);
 
-	if (rc < 0)
-		return rc;
-	r = epoch_result(api);
-	if (r != NULL)
-		config = elb_dp_config_to_json(api->config);
 	/* QUIC keys are secrets: a peer that may only read sees their checks. */
 	if (config != NULL && !elb_rpc_server_caller_may_write(api->server) &&
 	    elb_dp_config_json_redact(config) < 0) {
 		cJSON_Delete(config);
 		config = NULL;
 	}
-	built = config != NULL && cJSON_AddItemToObject(r, "config", config);
-	if (!built)
-		cJSON_Delete(config);
-	return give_result(r, built, result, error);
+	return epoch_and_member(api, params, "config", config, result, error);
 }
 
 static int method_config_set(void *ctx, const cJSON *params, cJSON **result,
@@ -1175,21 +1185,10 @@ nomem:
 static int method_prefixes_get(void *ctx, const cJSON *params, cJSON **result,
 			       struct elb_rpc_error *error)
 {
-	static const char *const known[] = {NULL};
 	struct elb_dp_api *api = ctx;
-	cJSON *r, *prefixes = NULL;
-	bool built;
-	int rc = elb_dp_rpc_check_params(params, known, error);
 
-	if (rc < 0)
-		return rc;
-	r = epoch_result(api);
-	if (r != NULL)
-		prefixes = elb_prefix_set_to_json(api->prefixes);
-	built = prefixes != NULL && cJSON_AddItemToObject(r, "prefixes", prefixes);
-	if (!built)
-		cJSON_Delete(prefixes);
-	return give_result(r, built, result, error);
+	return epoch_and_member(api, params, "prefixes", elb_prefix_set_to_json(api->prefixes),
+				result, error);
 }
 
 static int method_prefixes_set(void *ctx, const cJSON *params, cJSON **result,

@@ -244,7 +244,8 @@ int cp_prefixes_change(const struct elb_prefix_set *cur, const struct elb_dp_vip
 	} else {
 		snprintf(scope_name, sizeof(scope_name), "the node's list");
 	}
-	qsort(items, n, sizeof(*items), item_sort);
+	if (n > 1) /* qsort's array may not be NULL, even empty */
+		qsort(items, n, sizeof(*items), item_sort);
 	for (uint32_t j = 1; j < n; j++)
 		if (elb_prefix_rule_cmp(&items[j - 1].rule, &items[j].rule) == 0) {
 			char first[ELB_JSON_PATH_MAX];

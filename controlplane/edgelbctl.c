@@ -1730,12 +1730,19 @@ static int change_vip_member(const struct ctl_opts *o, const char *vip, const ch
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(config, member);
 	cJSON_DeleteItemFromObjectCaseSensitive(config, "backends");
-	/* A null value removes the member (vip.update then takes its default). */
-	if (!cJSON_IsNull(value) && !cJSON_AddItemToObject(config, member, value)) {
+	/* A null value removes the member (vip.update then takes its default):
+	 * only our copy of it, to print, is kept. */
+	if (cJSON_IsNull(value)) {
+		cJSON *copy = cJSON_Duplicate(value, true);
+
+		cJSON_Delete(value);
+		value = copy;
+	} else if (!cJSON_AddItemToObject(config, member, value)) {
 		cJSON_Delete(value);
 		value = NULL;
+	} else {
+		value = cJSON_Duplicate(value, true);
 	}
-	value = value != NULL ? cJSON_Duplicate(value, true) : NULL;
 	if (value == NULL) {
 		cJSON_Delete(config);
 		fprintf(stderr, "edgelbctl: out of memory\n");

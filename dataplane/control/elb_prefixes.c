@@ -428,7 +428,8 @@ int elb_prefix_set_from_json(const cJSON *json, const char *prefix, struct elb_p
 				continue;
 			set->n_vips++;
 		}
-		qsort(set->vips, set->n_vips, sizeof(*set->vips), vip_list_cmp);
+		if (set->n_vips > 1) /* qsort's array may not be NULL, even empty */
+			qsort(set->vips, set->n_vips, sizeof(*set->vips), vip_list_cmp);
 	}
 	*out = set;
 	return 0;

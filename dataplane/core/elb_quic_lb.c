@@ -11,6 +11,7 @@ void elb_quic_lb_encode(const struct elb_quic_lb_config *c, uint32_t config_id, 
 {
 	uint32_t len = (uint32_t)c->server_id_len + c->nonce_len;
 	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
+	uint8_t block[ELB_AES_BLOCK];
 	struct elb_quic_lb_halves h;
 
 	memcpy(plain, sid, c->server_id_len);
@@ -25,10 +26,10 @@ void elb_quic_lb_encode(const struct elb_quic_lb_config *c, uint32_t config_id, 
 		break;
 	default:
 		elb_quic_lb_split(plain, len, &h);
-		elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true);  /* right_1 */
-		elb_quic_lb_round(&c->key, len, 2, h.right, h.left, false); /* left_1 */
-		elb_quic_lb_round(&c->key, len, 3, h.left, h.right, true);  /* right_2 */
-		elb_quic_lb_round(&c->key, len, 4, h.right, h.left, false); /* left_2 */
+		elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true, block); /* right_1 */
+		elb_quic_lb_round(&c->key, len, 2, h.right, h.left, false, block); /* left_1 */
+		elb_quic_lb_round(&c->key, len, 3, h.left, h.right, true, block); /* right_2 */
+		elb_quic_lb_round(&c->key, len, 4, h.right, h.left, false, block); /* left_2 */
 		elb_quic_lb_join(&h, len, cid + 1);
 		break;
 	}

@@ -183,12 +183,13 @@ ELB_INLINE void elb_quic_lb_join(const struct elb_quic_lb_halves *h, uint32_t le
 
 /* target ^= truncate(AES(expand(len, pass, source)), half), then the
  * odd-length nibble of target cleared: the high one of a right half, the
- * low one of a left half (the draft's round). */
+ * low one of a left half (the draft's round). block: ELB_AES_BLOCK octets
+ * of scratch. */
 ELB_INLINE void elb_quic_lb_round(const struct elb_aes128_key *key, uint32_t len, uint8_t pass,
-				  const uint8_t *source, uint8_t *target, bool target_is_right)
+				  const uint8_t *source, uint8_t *target, bool target_is_right,
+				  uint8_t *block)
 {
 	uint32_t half = (len + 1) / 2;
-	uint8_t block[ELB_AES_BLOCK];
 
 	ELB_UNROLL
 	for (uint32_t i = 0; i < ELB_AES_BLOCK; i++)
@@ -243,40 +244,60 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode_plaintext(const struct elb_q
 	return ELB_QUIC_LB_DECODED;
 }
 
+/* A decode's scratch: on the stack in C (elb_quic_lb_decode); in a
+ * per-CPU map in the XDP program, whose stack has no room left for it. */
+struct elb_quic_lb_work {
+	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
+	struct elb_quic_lb_halves h;
+	uint8_t block[ELB_AES_BLOCK];
+};
+
 /*
  * The server ID of a CID of cid_len octets (its first octet included, at
  * most ELB_QUIC_CID_MAX; cid is a buffer of ELB_QUIC_CID_ROOM octets, those
  * past cid_len read and not used: the BPF verifier checks every index a
  * mask allows) under configuration c: written to sid
- * (ELB_QUIC_SERVER_ID_MAX octets of room; c->server_id_len are the ID).
+ * (ELB_QUIC_SERVER_ID_MAX octets of room; c->server_id_len are the ID),
+ * with w as scratch.
  * @return ELB_QUIC_LB_DECODED, or ELB_QUIC_LB_TOO_SHORT.
  */
-ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_config *c,
-						    const uint8_t *cid, uint32_t cid_len,
-						    uint8_t *sid)
+ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode_with(const struct elb_quic_lb_config *c,
+							 const uint8_t *cid, uint32_t cid_len,
+							 uint8_t *sid, struct elb_quic_lb_work *w)
 {
 	uint32_t len = (uint32_t)c->server_id_len + c->nonce_len;
-	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
-	struct elb_quic_lb_halves h;
 
 	if (c->mode == ELB_QUIC_LB_PLAINTEXT)
 		return elb_quic_lb_decode_plaintext(c, cid, cid_len, sid);
 	if (!elb_quic_lb_fits(c, cid_len))
 		return ELB_QUIC_LB_TOO_SHORT;
 	if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
-		elb_quic_lb_aes_decrypt(&c->key, cid + 1, plain);
+		elb_quic_lb_aes_decrypt(&c->key, cid + 1, w->plain);
 	} else {
-		elb_quic_lb_split(cid + 1, len, &h);
-		elb_quic_lb_round(&c->key, len, 4, h.right, h.left, false); /* left_1 */
-		elb_quic_lb_round(&c->key, len, 3, h.left, h.right, true);  /* right_1 */
-		elb_quic_lb_round(&c->key, len, 2, h.right, h.left, false); /* left_0 */
+		struct elb_quic_lb_halves *h = &w->h;
+
+		elb_quic_lb_split(cid + 1, len, h);
+		elb_quic_lb_round(&c->key, len, 4, h->right, h->left, false, w->block); /* left_1 */
+		elb_quic_lb_round(&c->key, len, 3, h->left, h->right, true, w->block);  /* right_1 */
+		elb_quic_lb_round(&c->key, len, 2, h->right, h->left, false, w->block); /* left_0 */
 		/* The server ID is in left_0 when the nonce is at least as long. */
 		if (c->server_id_len > len / 2)
-			elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true); /* right_0 */
-		elb_quic_lb_join(&h, len, plain);
+			elb_quic_lb_round(&c->key, len, 1, h->left, h->right, true,
+					  w->block); /* right_0 */
+		elb_quic_lb_join(h, len, w->plain);
 	}
-	elb_quic_lb_masked_sid(c, plain, sid);
+	elb_quic_lb_masked_sid(c, w->plain, sid);
 	return ELB_QUIC_LB_DECODED;
+}
+
+/* The same with its scratch on the stack. */
+ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode(const struct elb_quic_lb_config *c,
+						    const uint8_t *cid, uint32_t cid_len,
+						    uint8_t *sid)
+{
+	struct elb_quic_lb_work w;
+
+	return elb_quic_lb_decode_with(c, cid, cid_len, sid, &w);
 }
 
 #if !defined(__bpf__)

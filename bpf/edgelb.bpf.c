@@ -35,6 +35,9 @@
  * with consistent maps every table names only its VIP's slots, and the
  * check never fires. The same holds for the slot a QUIC server ID names.
  */
+/* First: the QUIC-LB decoder with its AES rounds as calls (edgelb_quic.h). */
+#include "edgelb_quic.h"
+
 #include "elb_admission.h"
 #include "elb_encap.h"
 #include "elb_flow_state.h"
@@ -392,12 +395,14 @@ __noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t 
 /*
  * QUIC routing (elb_quic_route.h): elb_quic_route of the C pipeline over
  * the UDP payload [start, stop) of the frame, for VIP vip_index, with its
- * configurations from vip_quic and its server IDs from quic_servers. A
- * global function, verified once on its own rather than on every path of
- * decide() that reaches it, so it returns one scalar: the outcome (enum elb_quic_outcome) above
- * QUIC_SLOT_BITS, the backend slot of ELB_QUIC_BY_CID below (QUIC_SLOT_NONE
- * otherwise). The payload's first octets are copied to the stack, as the
- * decoder indexes them with run-time values.
+ * configurations from vip_quic and its server IDs from quic_servers; in a
+ * global function (quic_route below), verified once on its own rather than
+ * on every path of decide() that reaches it, so it returns one scalar: the
+ * outcome (enum elb_quic_outcome) above QUIC_SLOT_BITS, the backend slot of
+ * ELB_QUIC_BY_CID below (QUIC_SLOT_NONE otherwise). The payload's first octets, the decoder's scratch and the
+ * server key are this CPU's quic_scratch rather than stack: the decoder
+ * indexes the CID with run-time values, and the program's stack leaves no
+ * room for AES by tables.
  */
 #define QUIC_SLOT_BITS 24
 #define QUIC_SLOT_NONE ((1u << QUIC_SLOT_BITS) - 1)
@@ -409,14 +414,11 @@ static __always_inline int quic_answer(uint32_t outcome, uint32_t slot)
 	return (int)(outcome << QUIC_SLOT_BITS | (slot & QUIC_SLOT_NONE));
 }
 
-__noinline int quic_route(struct xdp_md *ctx, uint32_t vip_index, uint32_t start, uint32_t stop)
+static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_scratch *w,
+				       uint32_t start, uint32_t stop)
 {
-	/* The payload's first octets, then (moved to the front) the DCID:
-	 * one buffer, as the program's stack is near its limit. */
-	uint8_t cid[ELB_QUIC_CID_ROOM] = {0};
-	struct elb_xdp_quic_server_key sk = {};
 	const struct elb_xdp_quic *q;
-	uint32_t len, avail, off = 0, cid_len = 0, config_id;
+	uint32_t len, avail, cid_len, config_id;
 	uint64_t n; /* 64 bits: the register checked is the one passed */
 	const uint32_t *slot;
 
@@ -427,13 +429,13 @@ __noinline int quic_route(struct xdp_md *ctx, uint32_t vip_index, uint32_t start
 	/* The bounds checked on the register the helper gets (the compiler
 	 * would check a copy of it otherwise). */
 	__asm__ volatile("" : "+r"(n));
-	if (n == 0 || n > QUIC_READ || bpf_xdp_load_bytes(ctx, start, cid, n))
+	if (n == 0 || n > QUIC_READ || bpf_xdp_load_bytes(ctx, start, w->cid, n))
 		return quic_answer(ELB_QUIC_UNPARSED, QUIC_SLOT_NONE);
 	/* A short header's DCID length is the configuration's: what there
 	 * is, up to the longest, and the decoder checks it (as in C). */
 	avail = len - 1;
-	switch (elb_quic_parse(cid, len, avail < ELB_QUIC_CID_MAX ? avail : ELB_QUIC_CID_MAX, &off,
-			       &cid_len)) {
+	switch (elb_quic_parse(w->cid, len, avail < ELB_QUIC_CID_MAX ? avail : ELB_QUIC_CID_MAX,
+			       &w->dcid_off, &w->dcid_len)) {
 	case ELB_QUIC_SHORT:
 	case ELB_QUIC_HANDSHAKE:
 		break;
@@ -445,57 +447,84 @@ __noinline int quic_route(struct xdp_md *ctx, uint32_t vip_index, uint32_t start
 	default:
 		return quic_answer(ELB_QUIC_OTHER_VERSION, QUIC_SLOT_NONE);
 	}
+	cid_len = w->dcid_len;
 	if (cid_len == 0)
 		return quic_answer(ELB_QUIC_CID_TOO_SHORT, QUIC_SLOT_NONE);
-	/* Constant offsets: the DCID is at 1 (short) or 6 (long); moved
-	 * forward in place, zero after it as in C. */
-	ELB_UNROLL
-	for (uint32_t i = 0; i < QUIC_READ; i++)
-		cid[i] = i >= cid_len ? 0 : off == 1 ? cid[1 + i] : cid[6 + i];
-	config_id = elb_quic_lb_config_id(cid);
+	/* Constant offsets: the DCID is at 1 (short) or 6 (long), moved
+	 * forward in place. What follows it is read by the decoder and
+	 * masked off, as in C. */
+	if (w->dcid_off == 1) {
+		ELB_UNROLL
+		for (uint32_t i = 0; i < QUIC_READ - 1; i++)
+			w->cid[i] = w->cid[1 + i];
+	} else {
+		ELB_UNROLL
+		for (uint32_t i = 0; i < QUIC_READ - 6; i++)
+			w->cid[i] = w->cid[6 + i];
+	}
+	config_id = elb_quic_lb_config_id(w->cid);
 	if (config_id >= ELB_QUIC_LB_CONFIGS) /* ELB_QUIC_LB_NO_CONFIG; a bound for the verifier */
 		return quic_answer(ELB_QUIC_NO_CONFIG_CODEPOINT, QUIC_SLOT_NONE);
-	q = bpf_map_lookup_elem(&vip_quic, &vip_index);
+	q = bpf_map_lookup_elem(&vip_quic, &w->vip_index);
 	if (q == NULL || !q->configs[config_id].active)
 		return quic_answer(ELB_QUIC_UNKNOWN_CONFIG, QUIC_SLOT_NONE);
-	/* Plaintext only: xdp_control.c refuses keys (AES by tables, ~370
-	 * octets of stack, does not fit under this program's). */
-	if (elb_quic_lb_decode_plaintext(&q->configs[config_id], cid, cid_len, sk.sid) !=
-	    ELB_QUIC_LB_DECODED)
+	__builtin_memset(&w->server, 0, sizeof(w->server));
+	if (elb_quic_lb_decode_with(&q->configs[config_id], w->cid, cid_len, w->server.sid,
+				    &w->work) != ELB_QUIC_LB_DECODED)
 		return quic_answer(ELB_QUIC_CID_TOO_SHORT, QUIC_SLOT_NONE);
-	sk.vip_index = (uint16_t)vip_index;
-	slot = bpf_map_lookup_elem(&quic_servers, &sk);
+	w->server.vip_index = (uint16_t)w->vip_index;
+	slot = bpf_map_lookup_elem(&quic_servers, &w->server);
 	if (slot == NULL)
 		return quic_answer(ELB_QUIC_UNKNOWN_SERVER, QUIC_SLOT_NONE);
 	return quic_answer(ELB_QUIC_BY_CID, *slot);
 }
 
-/* The QUIC step of decide() for a VIP flagged ELB_XDP_VIP_QUIC: counts
- * the outcome, in res->quic; for ELB_QUIC_BY_CID, the backend slot in
- * res->backend_slot (where decide() ends up putting it). A call, and the
- * slot kept in res rather than in a local of decide(): inlined, or with
+/* The QUIC step of decide() for a VIP flagged ELB_XDP_VIP_QUIC, over the
+ * UDP payload [start, stop): quic_decide for VIP res->vip_index, its
+ * outcome counted in the VIP's counters and kept in res->quic; for ELB_QUIC_BY_CID, the backend slot in res->backend_slot
+ * (where decide() ends up putting it). A call, the slot kept in res: with
  * one more value live across the flow lookup, edgelb_xdp's stack plus
- * source_admit's goes over the verifier's 512 octets. */
-static __noinline void quic_step(struct xdp_md *ctx, struct elb_vip_counters *vc,
-				 const struct elb_packet *pkt, uint32_t frame_len,
-				 struct elb_pipeline_result *res)
+ * source_admit's goes over the verifier's 512 octets. The one call between
+ * decide() and the decoder's own: on kernels that round each frame to 32
+ * octets, edgelb_xdp's frame, this one, the four-pass network, its round
+ * and AES take the 512 exactly. */
+__noinline int quic_step(struct xdp_md *ctx, struct elb_pipeline_result *res, uint32_t start,
+			 uint32_t stop)
 {
-	uint32_t start = (uint32_t)pkt->l4_off + 8, stop = (uint32_t)pkt->l3_off + pkt->l3_len;
+	const uint32_t zero = 0;
+	struct elb_xdp_quic_scratch *w = bpf_map_lookup_elem(&quic_scratch, &zero);
+	struct elb_vip_counters *vc;
 	uint32_t answer, outcome;
 
-	if (stop > frame_len)
-		stop = frame_len;
-	/* No datagram to read in a fragment (elb_quic_route_packet). */
-	if (pkt->l4_off == 0 || (pkt->flags & ELB_PKT_FRAGMENT))
-		start = stop;
-	answer = (uint32_t)quic_route(ctx, res->vip_index, start, stop);
+	if (w == NULL || res == NULL)
+		return 0; /* cannot happen: a one-entry array; the verifier's check */
+	w->vip_index = res->vip_index;
+	answer = (uint32_t)quic_decide(ctx, w, start, stop);
 	outcome = answer >> QUIC_SLOT_BITS;
 	if (outcome >= ELB_QUIC_OUTCOMES) /* cannot happen; the verifier's bound */
 		outcome = ELB_QUIC_UNPARSED;
-	vc->quic[outcome]++;
+	/* The VIP's counters looked up again (decide() has them, of this
+	 * generation): a pointer kept across the decoder's calls would cost
+	 * a stack slot. */
+	vc = bpf_map_lookup_elem(&vip_counters, &w->vip_index);
+	if (vc != NULL)
+		vc->quic[outcome]++;
 	res->quic = (uint8_t)(outcome + 1);
 	if (outcome == ELB_QUIC_BY_CID)
 		res->backend_slot = answer & QUIC_SLOT_NONE;
+	return 0;
+}
+
+/* The payload a QUIC step reads: the datagram's, none in a fragment
+ * (elb_quic_route_packet). */
+static __always_inline void quic_payload(const struct elb_packet *pkt, uint32_t frame_len,
+					 uint32_t *start, uint32_t *stop)
+{
+	*stop = (uint32_t)pkt->l3_off + pkt->l3_len;
+	if (*stop > frame_len)
+		*stop = frame_len;
+	*start = pkt->l4_off == 0 || (pkt->flags & ELB_PKT_FRAGMENT) ? *stop
+								     : (uint32_t)pkt->l4_off + 8;
 }
 
 /* The slot the QUIC step found, or QUIC_SLOT_NONE. */
@@ -717,8 +746,12 @@ static __always_inline int decide(struct xdp_md *ctx, struct elb_worker_counters
 		}
 	}
 	if (ELB_UNLIKELY(vip->encap_flags & ELB_XDP_VIP_QUIC) && pkt->key.proto == ELB_IPPROTO_UDP &&
-	    !is_icmp_error)
-		quic_step(ctx, vc, pkt, len, res);
+	    !is_icmp_error) {
+		uint32_t start, stop;
+
+		quic_payload(pkt, len, &start, &stop);
+		quic_step(ctx, res, start, stop);
+	}
 	if (hit) {
 		uint32_t quic_slot = quic_slot_of(res);
 

@@ -33,6 +33,43 @@ static __attribute__((noinline)) void quic_aes_decrypt(const struct elb_aes128_k
 
 #define elb_quic_lb_aes_encrypt quic_aes_encrypt
 #define elb_quic_lb_aes_decrypt quic_aes_decrypt
+
+/* The four-pass network, and its round, as calls of their own (below). */
+struct elb_quic_lb_config;
+struct elb_quic_lb_work;
+static __attribute__((noinline)) void quic_lb_round(const struct elb_quic_lb_config *c,
+						     uint32_t pass, struct elb_quic_lb_work *w,
+						     bool target_is_right);
+#define elb_quic_lb_round_call quic_lb_round
+static __attribute__((noinline)) void quic_lb_four_pass(const struct elb_quic_lb_config *c,
+							 const uint8_t *ciphertext,
+							 struct elb_quic_lb_work *w);
+#define elb_quic_lb_four_pass_call quic_lb_four_pass
+
 #include "elb_quic_lb.h"
+
+/* r0 cleared at the end of the two: their last store may leave a pointer
+ * to the caller's stack there, which the verifier refuses to return (and a
+ * returned 0 that no caller reads is optimised away). */
+#define QUIC_CLEAR_R0() __asm__ volatile("r0 = 0" ::: "r0")
+
+/* Calls of their own: inlined into their caller, the compiler keeps the
+ * round's addresses across the AES calls, and the network's for after
+ * the rounds, in a stack the XDP program has no room for. */
+static __attribute__((noinline)) void quic_lb_round(const struct elb_quic_lb_config *c,
+						     uint32_t pass, struct elb_quic_lb_work *w,
+						     bool target_is_right)
+{
+	elb_quic_lb_round(c, pass, w, target_is_right);
+	QUIC_CLEAR_R0();
+}
+
+static __attribute__((noinline)) void quic_lb_four_pass(const struct elb_quic_lb_config *c,
+							 const uint8_t *ciphertext,
+							 struct elb_quic_lb_work *w)
+{
+	elb_quic_lb_four_pass_decrypt(c, ciphertext, w);
+	QUIC_CLEAR_R0();
+}
 
 #endif /* EDGELB_QUIC_H */

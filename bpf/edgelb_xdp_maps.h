@@ -77,6 +77,9 @@
  *               {VIP index, server ID} -> backend slot (u32): every QUIC
  *               VIP's backends[].quic_server_id; new keys written before
  *               the vips entries, keys gone deleted after them
+ *   quic_scratch PERCPU_ARRAY[1]            struct elb_xdp_quic_scratch: a CPU's
+ *               working memory for decoding a CID (not pinned: it holds
+ *               nothing between packets)
  * The QUIC-LB keys are in vip_quic: like every map here it is pinned
  * root-only (docs/quic-lb.md).
  */
@@ -196,6 +199,22 @@ struct elb_xdp_quic_server_key {
 	uint8_t pad[3];
 };
 _Static_assert(sizeof(struct elb_xdp_quic_server_key) == 20, "QUIC server key layout");
+
+/* One CPU's working memory for routing a QUIC packet (bpf/edgelb.bpf.c
+ * quic_route): the payload's first octets, then its DCID; the decoder's
+ * scratch; the server key looked up. The program's stack has no room for
+ * them beside the pipeline's (32-octet frames on kernels before 6.9). */
+struct elb_xdp_quic_scratch {
+	uint8_t cid[40]; /* the long header's DCID ends at 26; the decoder indexes to 32 */
+	struct elb_quic_lb_work work;
+	struct elb_xdp_quic_server_key server;
+	/* The parse's answers and the VIP's key: here rather than on the
+	 * stack, for the same reason. */
+	uint32_t dcid_off, dcid_len, vip_index;
+};
+_Static_assert(sizeof(((struct elb_xdp_quic_scratch *)0)->cid) >= ELB_QUIC_CID_ROOM &&
+		       sizeof(((struct elb_xdp_quic_scratch *)0)->cid) >= 6 + ELB_QUIC_CID_MAX,
+	       "the payload's first octets and the decoder's reach fit");
 
 /* Each CPU's source sketch (ELB_SOURCE_ROWS << ELB_SOURCE_COLUMN_BITS_DEFAULT
  * cells, as a DPDK worker's) in one ARRAY: CPU c's cell i is entry
@@ -445,6 +464,15 @@ struct {
 	__type(key, struct elb_xdp_quic_server_key);
 	__type(value, uint32_t);
 } quic_servers SEC(".maps");
+#endif
+
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_QUIC_SCRATCH)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, uint32_t);
+	__type(value, struct elb_xdp_quic_scratch);
+} quic_scratch SEC(".maps");
 #endif
 
 #endif /* __bpf__ */

@@ -20,6 +20,18 @@
 
 #include "elb_aes_key.h"
 
+/* The rounds: unrolled in C; in BPF a loop over a state kept in memory,
+ * where an unrolled AES keeps more values live than the ten registers
+ * hold and spills ~370 octets to a stack the XDP program has no room for
+ * (bpf/edgelb.bpf.c quic_route). */
+#if defined(__bpf__)
+#define ELB_AES_ROUNDS_LOOP _Pragma("nounroll")
+#define ELB_AES_STATE volatile uint32_t
+#else
+#define ELB_AES_ROUNDS_LOOP ELB_UNROLL
+#define ELB_AES_STATE uint32_t
+#endif
+
 static const uint8_t elb_aes_sbox[256] = {
 	0x63, 0x7c, 0x77, 0x7b, 0xf2, 0x6b, 0x6f, 0xc5, 0x30, 0x01, 0x67, 0x2b, 0xfe, 0xd7, 0xab, 0x76,
 	0xca, 0x82, 0xc9, 0x7d, 0xfa, 0x59, 0x47, 0xf0, 0xad, 0xd4, 0xa2, 0xaf, 0x9c, 0xa4, 0x72, 0xc0,
@@ -174,12 +186,12 @@ ELB_INLINE void elb_aes_store(uint8_t *p, uint32_t w)
 ELB_INLINE void elb_aes128_encrypt_tables(const struct elb_aes128_key *k, const uint8_t *in,
 					  uint8_t *out)
 {
-	uint32_t s[4], t[4];
+	ELB_AES_STATE s[4], t[4];
 
 	ELB_UNROLL
 	for (uint32_t c = 0; c < 4; c++)
 		s[c] = elb_aes_load(in + 4 * c) ^ elb_aes_load(k->enc[0] + 4 * c);
-	ELB_UNROLL
+	ELB_AES_ROUNDS_LOOP
 	for (uint32_t r = 1; r < ELB_AES128_ROUNDS; r++) {
 		ELB_UNROLL
 		for (uint32_t c = 0; c < 4; c++)
@@ -205,12 +217,12 @@ ELB_INLINE void elb_aes128_encrypt_tables(const struct elb_aes128_key *k, const 
 ELB_INLINE void elb_aes128_decrypt_tables(const struct elb_aes128_key *k, const uint8_t *in,
 					  uint8_t *out)
 {
-	uint32_t s[4], t[4];
+	ELB_AES_STATE s[4], t[4];
 
 	ELB_UNROLL
 	for (uint32_t c = 0; c < 4; c++)
 		s[c] = elb_aes_load(in + 4 * c) ^ elb_aes_load(k->dec[0] + 4 * c);
-	ELB_UNROLL
+	ELB_AES_ROUNDS_LOOP
 	for (uint32_t r = 1; r < ELB_AES128_ROUNDS; r++) {
 		ELB_UNROLL
 		for (uint32_t c = 0; c < 4; c++)

@@ -10,27 +10,29 @@ void elb_quic_lb_encode(const struct elb_quic_lb_config *c, uint32_t config_id, 
 			const uint8_t *nonce, uint8_t *cid)
 {
 	uint32_t len = (uint32_t)c->server_id_len + c->nonce_len;
-	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
-	uint8_t block[ELB_AES_BLOCK];
-	struct elb_quic_lb_halves h;
+	struct elb_quic_lb_work w;
 
-	memcpy(plain, sid, c->server_id_len);
-	memcpy(plain + c->server_id_len, nonce, c->nonce_len);
+	/* Zero past the plaintext: the four-pass network reads whole words. */
+	memset(&w, 0, sizeof(w));
+
+	memcpy(w.plain, sid, c->server_id_len);
+	memcpy(w.plain + c->server_id_len, nonce, c->nonce_len);
 	cid[0] = (uint8_t)(config_id << 5 | (len & 0x1f));
 	switch (c->mode) {
 	case ELB_QUIC_LB_PLAINTEXT:
-		memcpy(cid + 1, plain, len);
+		memcpy(cid + 1, w.plain, len);
 		break;
 	case ELB_QUIC_LB_SINGLE_PASS:
-		elb_aes128_encrypt(&c->key, plain, cid + 1);
+		elb_aes128_encrypt(&c->key, w.plain, cid + 1);
 		break;
 	default:
-		elb_quic_lb_split(plain, len, &h);
-		elb_quic_lb_round(&c->key, len, 1, h.left, h.right, true, block); /* right_1 */
-		elb_quic_lb_round(&c->key, len, 2, h.right, h.left, false, block); /* left_1 */
-		elb_quic_lb_round(&c->key, len, 3, h.left, h.right, true, block); /* right_2 */
-		elb_quic_lb_round(&c->key, len, 4, h.right, h.left, false, block); /* left_2 */
-		elb_quic_lb_join(&h, len, cid + 1);
+		elb_quic_lb_split(c, w.plain, &w.h);
+		elb_quic_lb_round(c, 1, &w, true);  /* right_1 */
+		elb_quic_lb_round(c, 2, &w, false); /* left_1 */
+		elb_quic_lb_round(c, 3, &w, true);  /* right_2 */
+		elb_quic_lb_round(c, 4, &w, false); /* left_2 */
+		elb_quic_lb_join(c, &w.h, w.plain);
+		memcpy(cid + 1, w.plain, len);
 		break;
 	}
 }
@@ -46,6 +48,7 @@ int elb_quic_lb_config_init(struct elb_quic_lb_config *c, uint32_t server_id_len
 	c->server_id_len = (uint8_t)server_id_len;
 	c->nonce_len = (uint8_t)nonce_len;
 	memset(c->sid_mask, 0xff, server_id_len);
+	memset(c->half_mask, 0xff, (server_id_len + nonce_len + 1) / 2);
 	if (key == NULL) {
 		c->mode = ELB_QUIC_LB_PLAINTEXT;
 		return 0;

@@ -117,10 +117,17 @@ struct elb_quic_lb_config {
 	uint8_t mode; /* enum elb_quic_lb_mode */
 	uint8_t server_id_len;
 	uint8_t nonce_len;
+	uint8_t pad0[4];
 	/* 0xff for each octet of a server ID, 0 after: the decoded plaintext
-	 * ANDed with it, a word at a time, is the server ID, zero-padded. */
-	uint8_t sid_mask[16];
-	uint8_t pad[12];
+	 * ANDed with it, a word at a time, is the server ID, zero-padded.
+	 * Masks and halves are word-aligned: BPF reads an unaligned word
+	 * octet by octet. */
+	uint8_t sid_mask[16] __attribute__((aligned(8)));
+	/* 0xff for each octet of a half of the four-pass network
+	 * ((server_id_len + nonce_len + 1) / 2), 0 after: the halves are
+	 * moved and mixed 8 octets at a time, without a test per octet. */
+	uint8_t half_mask[16] __attribute__((aligned(8)));
+	uint8_t pad[8];
 	struct elb_aes128_key key; /* single and four pass */
 };
 
@@ -133,8 +140,10 @@ ELB_INLINE uint32_t elb_quic_lb_config_id(const uint8_t *cid)
 /* The halves of a plaintext (or ciphertext) of len (5..19) octets: half =
  * len / 2 rounded up, octets each; for an odd len they share the middle
  * octet, its high nibble ending the left half, its low one starting the
- * right. Loops have fixed bounds and run-time indexes go through ELB_INDEX:
- * the BPF build has neither variable-length copies nor unbounded indexes. */
+ * right. Whole words rather than loops over octets: a test per octet
+ * costs in C, and in BPF its results, kept across the AES call, spill to
+ * a stack the XDP program has no room for. Run-time indexes go through
+ * ELB_INDEX (the verifier checks every offset a mask allows). */
 #define ELB_QUIC_HALF_MAX ((ELB_QUIC_PLAINTEXT_MAX + 1) / 2)
 #define ELB_QUIC_HALF_ROOM 16 /* a power of two above ELB_QUIC_HALF_MAX */
 #define ELB_QUIC_PLAIN_ROOM 32
@@ -143,64 +152,88 @@ ELB_INLINE uint32_t elb_quic_lb_config_id(const uint8_t *cid)
 #define ELB_QUIC_CID_ROOM (1 + ELB_QUIC_PLAIN_ROOM)
 
 struct elb_quic_lb_halves {
-	uint8_t left[ELB_QUIC_HALF_ROOM];
-	uint8_t right[ELB_QUIC_HALF_ROOM];
+	uint8_t left[ELB_QUIC_HALF_ROOM] __attribute__((aligned(8)));
+	uint8_t right[ELB_QUIC_HALF_ROOM] __attribute__((aligned(8)));
 };
 
-ELB_INLINE void elb_quic_lb_split(const uint8_t *in, uint32_t len, struct elb_quic_lb_halves *h)
-{
-	uint32_t half = (len + 1) / 2;
+/* A decode's scratch: on the stack in C (elb_quic_lb_decode); in a
+ * per-CPU map in the XDP program, whose stack has no room left for it. */
+struct elb_quic_lb_work {
+	uint8_t plain[ELB_QUIC_PLAIN_ROOM] __attribute__((aligned(8)));
+	struct elb_quic_lb_halves h;
+	uint8_t block[ELB_AES_BLOCK] __attribute__((aligned(8)));
+};
 
+/* 16 octets: dst = src & mask, or dst ^= src & mask. Octet by octet, no
+ * test: C compilers make vector operations of it, and BPF keeps no more
+ * than an octet live. */
+ELB_INLINE void elb_quic_lb_and16(uint8_t *dst, const uint8_t *src, const uint8_t *mask)
+{
 	ELB_UNROLL
-	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++) {
-		h->left[i] = i < half ? in[i] : 0;
-		h->right[i] = i < half ? in[ELB_INDEX(len / 2 + i, ELB_QUIC_PLAIN_ROOM - 1)] : 0;
-	}
+	for (uint32_t i = 0; i < 16; i++)
+		dst[i] = src[i] & mask[i];
+}
+
+ELB_INLINE void elb_quic_lb_xor16(uint8_t *dst, const uint8_t *src, const uint8_t *mask)
+{
+	ELB_UNROLL
+	for (uint32_t i = 0; i < 16; i++)
+		dst[i] ^= src[i] & mask[i];
+}
+
+ELB_INLINE uint32_t elb_quic_lb_len(const struct elb_quic_lb_config *c)
+{
+	return (uint32_t)c->server_id_len + c->nonce_len;
+}
+
+/* in: the plaintext or ciphertext, with ELB_QUIC_PLAIN_ROOM octets of
+ * room (those past its length read and masked off). */
+ELB_INLINE void elb_quic_lb_split(const struct elb_quic_lb_config *c, const uint8_t *in,
+				  struct elb_quic_lb_halves *h)
+{
+	uint32_t len = elb_quic_lb_len(c), half = (len + 1) / 2;
+
+	elb_quic_lb_and16(h->left, in, c->half_mask);
+	elb_quic_lb_and16(h->right, in + ELB_INDEX(len / 2, ELB_QUIC_HALF_ROOM - 1), c->half_mask);
 	if (len & 1) {
 		h->left[ELB_INDEX(half - 1, ELB_QUIC_HALF_ROOM - 1)] &= 0xf0;
 		h->right[0] &= 0x0f;
 	}
 }
 
-/* The inverse of split: len octets to out (ELB_QUIC_PLAIN_ROOM of room). */
-ELB_INLINE void elb_quic_lb_join(const struct elb_quic_lb_halves *h, uint32_t len, uint8_t *out)
+/* The inverse of split: the len octets to out (ELB_QUIC_PLAIN_ROOM of
+ * room, zero after them). The right half follows the left, its first
+ * octet ORed into the left's last when they share it (its high nibble is
+ * zero then, and the left's low one). */
+ELB_INLINE void elb_quic_lb_join(const struct elb_quic_lb_config *c,
+				 const struct elb_quic_lb_halves *h, uint8_t *out)
 {
-	uint32_t half = (len + 1) / 2, odd = len & 1;
+	uint32_t len = elb_quic_lb_len(c), half = (len + 1) / 2;
+	uint8_t *right = out + ELB_INDEX(half - (len & 1), ELB_QUIC_HALF_ROOM - 1);
 
 	ELB_UNROLL
-	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++)
-		if (i < half)
-			out[i] = h->left[i];
-	/* The right half after the left, its first octet merged into the
-	 * left's last when they share it. */
-	if (odd)
-		out[ELB_INDEX(half - 1, ELB_QUIC_PLAIN_ROOM - 1)] |= h->right[0];
-	ELB_UNROLL
-	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++)
-		if (i >= odd && i < half)
-			out[ELB_INDEX(half + i - odd, ELB_QUIC_PLAIN_ROOM - 1)] = h->right[i];
+	for (uint32_t i = 0; i < ELB_QUIC_PLAIN_ROOM; i++)
+		out[i] = i < ELB_QUIC_HALF_ROOM ? h->left[i] : 0;
+	elb_quic_lb_xor16(right, h->right, c->half_mask);
 }
 
-/* target ^= truncate(AES(expand(len, pass, source)), half), then the
- * odd-length nibble of target cleared: the high one of a right half, the
- * low one of a left half (the draft's round). block: ELB_AES_BLOCK octets
- * of scratch. */
-ELB_INLINE void elb_quic_lb_round(const struct elb_aes128_key *key, uint32_t len, uint8_t pass,
-				  const uint8_t *source, uint8_t *target, bool target_is_right,
-				  uint8_t *block)
+/* The draft's round on the halves of w under configuration c: target ^=
+ * truncate(AES(expand(len, pass, source)), half), then the odd-length
+ * nibble of target cleared (the high one of a right half, the low one of a
+ * left half); the target is the right half or the left, the source the
+ * other. w->block is scratch. */
+ELB_INLINE void elb_quic_lb_round(const struct elb_quic_lb_config *c, uint32_t pass,
+				  struct elb_quic_lb_work *w, bool target_is_right)
 {
-	uint32_t half = (len + 1) / 2;
+	const uint8_t *source = target_is_right ? w->h.left : w->h.right;
+	uint8_t *target = target_is_right ? w->h.right : w->h.left;
+	uint32_t len = elb_quic_lb_len(c), half = (len + 1) / 2;
 
-	ELB_UNROLL
-	for (uint32_t i = 0; i < ELB_AES_BLOCK; i++)
-		block[i] = i < half ? source[i] : 0;
-	block[14] = (uint8_t)len;
-	block[15] = pass;
-	elb_quic_lb_aes_encrypt(key, block, block);
-	ELB_UNROLL
-	for (uint32_t i = 0; i < ELB_QUIC_HALF_ROOM; i++)
-		if (i < half)
-			target[i] ^= block[i];
+	elb_quic_lb_and16(w->block, source, c->half_mask);
+	w->block[14] = (uint8_t)len;
+	w->block[15] = (uint8_t)pass;
+	elb_quic_lb_aes_encrypt(&c->key, w->block, w->block);
+	elb_quic_lb_xor16(target, w->block, c->half_mask);
 	if (len & 1) {
 		if (target_is_right)
 			target[0] &= 0x0f;
@@ -208,6 +241,32 @@ ELB_INLINE void elb_quic_lb_round(const struct elb_aes128_key *key, uint32_t len
 			target[ELB_INDEX(half - 1, ELB_QUIC_HALF_ROOM - 1)] &= 0xf0;
 	}
 }
+
+/* What decode calls for a round: this, unless a BPF program names its
+ * own (bpf/edgelb_quic.h: a call rather than four inlined copies). */
+#ifndef elb_quic_lb_round_call
+#define elb_quic_lb_round_call elb_quic_lb_round
+#endif
+
+/* The four-pass network backwards: the ciphertext (ELB_QUIC_PLAIN_ROOM
+ * octets of room) to w->plain. */
+ELB_INLINE void elb_quic_lb_four_pass_decrypt(const struct elb_quic_lb_config *c,
+					      const uint8_t *ciphertext, struct elb_quic_lb_work *w)
+{
+	elb_quic_lb_split(c, ciphertext, &w->h);
+	elb_quic_lb_round_call(c, 4, w, false); /* left_1 */
+	elb_quic_lb_round_call(c, 3, w, true);  /* right_1 */
+	elb_quic_lb_round_call(c, 2, w, false); /* left_0 */
+	/* The server ID is in left_0 when the nonce is at least as long. */
+	if (c->server_id_len > elb_quic_lb_len(c) / 2)
+		elb_quic_lb_round_call(c, 1, w, true); /* right_0 */
+	elb_quic_lb_join(c, &w->h, w->plain);
+}
+
+/* And what decode calls for it (bpf/edgelb_quic.h: a call of its own). */
+#ifndef elb_quic_lb_four_pass_call
+#define elb_quic_lb_four_pass_call elb_quic_lb_four_pass_decrypt
+#endif
 
 /* Whether a CID of cid_len octets is long enough for configuration c. */
 ELB_INLINE bool elb_quic_lb_fits(const struct elb_quic_lb_config *c, uint32_t cid_len)
@@ -223,13 +282,9 @@ ELB_INLINE bool elb_quic_lb_fits(const struct elb_quic_lb_config *c, uint32_t ci
 ELB_INLINE void elb_quic_lb_masked_sid(const struct elb_quic_lb_config *c, const uint8_t *plain,
 				       uint8_t *sid)
 {
-	uint64_t w[2], m[2];
-
-	elb_memcpy(w, plain, 16);
-	elb_memcpy(m, c->sid_mask, 16);
-	w[0] &= m[0];
-	w[1] &= m[1];
-	elb_memcpy(sid, w, ELB_QUIC_SERVER_ID_MAX);
+	ELB_UNROLL
+	for (uint32_t i = 0; i < ELB_QUIC_SERVER_ID_MAX; i++)
+		sid[i] = plain[i] & c->sid_mask[i];
 }
 
 /* elb_quic_lb_decode of a plaintext configuration: without the AES calls,
@@ -244,14 +299,6 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode_plaintext(const struct elb_q
 	return ELB_QUIC_LB_DECODED;
 }
 
-/* A decode's scratch: on the stack in C (elb_quic_lb_decode); in a
- * per-CPU map in the XDP program, whose stack has no room left for it. */
-struct elb_quic_lb_work {
-	uint8_t plain[ELB_QUIC_PLAIN_ROOM];
-	struct elb_quic_lb_halves h;
-	uint8_t block[ELB_AES_BLOCK];
-};
-
 /*
  * The server ID of a CID of cid_len octets (its first octet included, at
  * most ELB_QUIC_CID_MAX; cid is a buffer of ELB_QUIC_CID_ROOM octets, those
@@ -265,28 +312,20 @@ ELB_INLINE enum elb_quic_lb_miss elb_quic_lb_decode_with(const struct elb_quic_l
 							 const uint8_t *cid, uint32_t cid_len,
 							 uint8_t *sid, struct elb_quic_lb_work *w)
 {
-	uint32_t len = (uint32_t)c->server_id_len + c->nonce_len;
+	const uint8_t *plain = cid + 1;
 
-	if (c->mode == ELB_QUIC_LB_PLAINTEXT)
-		return elb_quic_lb_decode_plaintext(c, cid, cid_len, sid);
 	if (!elb_quic_lb_fits(c, cid_len))
 		return ELB_QUIC_LB_TOO_SHORT;
 	if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
 		elb_quic_lb_aes_decrypt(&c->key, cid + 1, w->plain);
-	} else {
-		struct elb_quic_lb_halves *h = &w->h;
-
-		elb_quic_lb_split(cid + 1, len, h);
-		elb_quic_lb_round(&c->key, len, 4, h->right, h->left, false, w->block); /* left_1 */
-		elb_quic_lb_round(&c->key, len, 3, h->left, h->right, true, w->block);  /* right_1 */
-		elb_quic_lb_round(&c->key, len, 2, h->right, h->left, false, w->block); /* left_0 */
-		/* The server ID is in left_0 when the nonce is at least as long. */
-		if (c->server_id_len > len / 2)
-			elb_quic_lb_round(&c->key, len, 1, h->left, h->right, true,
-					  w->block); /* right_0 */
-		elb_quic_lb_join(h, len, w->plain);
+		plain = w->plain;
+	} else if (c->mode == ELB_QUIC_LB_FOUR_PASS) {
+		elb_quic_lb_four_pass_call(c, cid + 1, w);
+		plain = w->plain;
 	}
-	elb_quic_lb_masked_sid(c, w->plain, sid);
+	/* One place that masks, whichever the mode (in BPF, two copies of
+	 * it merged by the compiler spill their offsets). */
+	elb_quic_lb_masked_sid(c, plain, sid);
 	return ELB_QUIC_LB_DECODED;
 }
 

@@ -73,8 +73,9 @@ static int pin_maps(struct edgelb_xdp_bpf *skel, const char *pin_dir)
 	char path[512];
 
 	bpf_object__for_each_map(map, skel->obj) {
-		/* Global data (.bss of the replay hooks) stays per process. */
-		if (bpf_map__is_internal(map))
+		/* Global data (.bss of the replay hooks) stays per process, and
+		 * so does working memory that holds nothing between packets. */
+		if (bpf_map__is_internal(map) || map == skel->maps.quic_scratch)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
 		if (replaceable(bpf_map__name(map)))
@@ -240,21 +241,6 @@ static int xdp_apply(void *arg, const struct elb_dp_config *config, uint64_t epo
 	if (config->n_vips > 0 && !config->node.has_gateway_mac) {
 		snprintf(err, errlen, "node.gateway_mac: needed to forward to backends");
 		return -EINVAL;
-	}
-	/* The XDP program decodes plaintext CIDs only (bpf/edgelb.bpf.c,
-	 * quic_route): a keyed configuration is refused rather than routed
-	 * otherwise than edgelb-dp routes it. */
-	for (uint32_t v = 0; v < config->n_vips; v++) {
-		for (uint32_t c = 0; c < config->vips[v].quic.n_configs; c++) {
-			if (config->vips[v].quic.configs[c].has_key) {
-				snprintf(err, errlen,
-					 "vips[%u].quic.configs[%u].key: edgelb-xdp decodes plaintext "
-					 "configurations only (AES by tables does not fit the XDP "
-					 "program's stack; edgelb-dp decodes keyed ones)",
-					 v, c);
-				return -EINVAL;
-			}
-		}
 	}
 	rc = elb_snapshot_build(config, dp->snap, epoch, &dp->next_gen, &next, &e);
 	if (rc) {

@@ -65,8 +65,9 @@
 static const char *const shared_maps[] = {"node",	  "vips",	"maglev",	"backends",
 					 "vip_admission", "prefixes", "vip_quic", "quic_servers"};
 /* Maps the program writes per packet. */
-static const char *const scratch_maps[] = {"flows", "counters", "vip_counters",
-					  "backend_counters", "flow_budgets", "source_cells"};
+static const char *const scratch_maps[] = {"flows",	      "counters",     "vip_counters",
+					  "backend_counters", "flow_budgets", "source_cells",
+					  "quic_scratch"};
 
 static bool name_in(const char *name, const char *const *names, size_t n)
 {

@@ -7,8 +7,7 @@ Python's cryptography package, from the draft), never by the dataplane's
 decoder.
 
 A UDP VIP with three QUIC-LB configurations (config 0 plaintext, 1 single
-pass, 2 four pass; on XDP, which decodes plaintext only, all three
-plaintext with the same lengths), 8 backends each with a server ID,
+pass, 2 four pass, the last two keyed), 8 backends each with a server ID,
 beside a plain UDP VIP. Two captures:
   1. the Initials of 90 connections, from the clients' first addresses:
      each goes where the 5-tuple sends it (the same backend as a replay of
@@ -49,9 +48,6 @@ KEY1 = bytes.fromhex("8f95f09245765f80256934e50c66207f")
 KEY2 = bytes.fromhex("fdf726a9893ec05c0632d3956680baf0")
 # config ID -> (nonce length, key)
 CONFIGS = {0: (6, None), 1: (14, KEY1), 2: (8, KEY2)}
-# edgelb-xdp decodes plaintext only (it refuses keys): the same lengths,
-# so the same single-pass and four-pass shapes, without keys.
-CONFIGS_BY_DATAPLANE = {"dpdk": CONFIGS, "xdp": {i: (n, None) for i, (n, _) in CONFIGS.items()}}
 CONNECTIONS = 90
 TIMEOUTS = {"tcp_syn_ms": 60000, "tcp_established_ms": 300000, "tcp_closing_ms": 10000,
             "udp_ms": 300000}
@@ -167,7 +163,7 @@ def build(rng, first, server_of, configs):
 
 def run(args, work, ck):
     dataplane = args.dataplane or "dpdk"
-    configs = CONFIGS_BY_DATAPLANE[dataplane]
+    configs = CONFIGS
     rng = random.Random(19)
     first = initials(rng)
     cap1 = [(T0 + i * 1000000, f) for i, (_, _, f) in enumerate(first)]

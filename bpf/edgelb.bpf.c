@@ -23,9 +23,8 @@
  * VIP whose flags say so, after admission control as in decide(): a
  * server's CID that decodes to a backend's server ID picks that backend,
  * over the flow table's entry (re-pinned) and over Maglev. The decoding is
- * the shared core's (quic_route below), plaintext configurations only:
- * AES by tables does not fit under this program's stack, and edgelb-xdp
- * refuses keyed configurations (xdp_control.c, docs/quic-lb.md).
+ * the shared core's (quic_step below), AES by tables, its working memory
+ * in a per-CPU map (docs/quic-lb.md says what fits under the stack).
  *
  * The only intended difference from the C pipeline: a Maglev pick whose
  * slot does not (or no longer) belong to the VIP is a NO_BACKEND drop
@@ -394,15 +393,16 @@ __noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t 
 
 /*
  * QUIC routing (elb_quic_route.h): elb_quic_route of the C pipeline over
- * the UDP payload [start, stop) of the frame, for VIP vip_index, with its
+ * the UDP payload [start, stop) of the frame (quic_decide), with the VIP's
  * configurations from vip_quic and its server IDs from quic_servers; in a
- * global function (quic_route below), verified once on its own rather than
- * on every path of decide() that reaches it, so it returns one scalar: the
- * outcome (enum elb_quic_outcome) above QUIC_SLOT_BITS, the backend slot of
- * ELB_QUIC_BY_CID below (QUIC_SLOT_NONE otherwise). The payload's first octets, the decoder's scratch and the
- * server key are this CPU's quic_scratch rather than stack: the decoder
- * indexes the CID with run-time values, and the program's stack leaves no
- * room for AES by tables.
+ * global function (quic_step below), verified once on its own rather than
+ * on every path of decide() that reaches it. quic_decide's answer is one
+ * scalar: the outcome (enum elb_quic_outcome) above QUIC_SLOT_BITS, the
+ * backend slot of ELB_QUIC_BY_CID below (QUIC_SLOT_NONE otherwise). The
+ * payload's first octets, the decoder's scratch and the server key are
+ * this CPU's quic_scratch rather than stack: the decoder indexes the CID
+ * with run-time values, and the program's stack leaves no room for AES by
+ * tables.
  */
 #define QUIC_SLOT_BITS 24
 #define QUIC_SLOT_NONE ((1u << QUIC_SLOT_BITS) - 1)
@@ -465,7 +465,7 @@ static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_s
 	config_id = elb_quic_lb_config_id(w->cid);
 	if (config_id >= ELB_QUIC_LB_CONFIGS) /* ELB_QUIC_LB_NO_CONFIG; a bound for the verifier */
 		return quic_answer(ELB_QUIC_NO_CONFIG_CODEPOINT, QUIC_SLOT_NONE);
-	q = bpf_map_lookup_elem(&vip_quic, &w->vip_index);
+	q = bpf_map_lookup_elem(&vip_quic, &w->quic_index);
 	if (q == NULL || !q->configs[config_id].active)
 		return quic_answer(ELB_QUIC_UNKNOWN_CONFIG, QUIC_SLOT_NONE);
 	__builtin_memset(&w->server, 0, sizeof(w->server));
@@ -480,7 +480,8 @@ static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_s
 }
 
 /* The QUIC step of decide() for a VIP flagged ELB_XDP_VIP_QUIC, over the
- * UDP payload [start, stop): quic_decide for VIP res->vip_index, its
+ * UDP payload [start, stop): quic_decide for VIP res->vip_index, with the
+ * configurations of its vip_quic entry in force (quic_index), its
  * outcome counted in the VIP's counters and kept in res->quic; for ELB_QUIC_BY_CID, the backend slot in res->backend_slot
  * (where decide() ends up putting it). A call, the slot kept in res: with
  * one more value live across the flow lookup, edgelb_xdp's stack plus
@@ -488,8 +489,8 @@ static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_s
  * decide() and the decoder's own: on kernels that round each frame to 32
  * octets, edgelb_xdp's frame, this one, the four-pass network, its round
  * and AES take the 512 exactly. */
-__noinline int quic_step(struct xdp_md *ctx, struct elb_pipeline_result *res, uint32_t start,
-			 uint32_t stop)
+__noinline int quic_step(struct xdp_md *ctx, struct elb_pipeline_result *res, uint32_t quic_index,
+			 uint32_t start, uint32_t stop)
 {
 	const uint32_t zero = 0;
 	struct elb_xdp_quic_scratch *w = bpf_map_lookup_elem(&quic_scratch, &zero);
@@ -499,6 +500,7 @@ __noinline int quic_step(struct xdp_md *ctx, struct elb_pipeline_result *res, ui
 	if (w == NULL || res == NULL)
 		return 0; /* cannot happen: a one-entry array; the verifier's check */
 	w->vip_index = res->vip_index;
+	w->quic_index = quic_index;
 	answer = (uint32_t)quic_decide(ctx, w, start, stop);
 	outcome = answer >> QUIC_SLOT_BITS;
 	if (outcome >= ELB_QUIC_OUTCOMES) /* cannot happen; the verifier's bound */
@@ -750,7 +752,7 @@ static __always_inline int decide(struct xdp_md *ctx, struct elb_worker_counters
 		uint32_t start, stop;
 
 		quic_payload(pkt, len, &start, &stop);
-		quic_step(ctx, res, start, stop);
+		quic_step(ctx, res, elb_xdp_quic_index(res->vip_index, vip->encap_flags), start, stop);
 	}
 	if (hit) {
 		uint32_t quic_slot = quic_slot_of(res);

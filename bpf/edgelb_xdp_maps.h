@@ -69,10 +69,13 @@
  *               LPM_TRIE of struct elb_xdp_prefix_key -> struct
  *               elb_xdp_prefix_rule (below; written and swapped whole by
  *               dataplane/xdp/xdp_prefixes.c, which says why)
- *   vip_quic    ARRAY[ELB_MAX_VIPS]          struct elb_xdp_quic: a QUIC VIP's
- *               configurations (keys included) and server ID length, read
- *               only for a VIP with ELB_XDP_VIP_QUIC set; written before
- *               that VIP's vips entry
+ *   vip_quic    ARRAY[2 * ELB_MAX_VIPS]      struct elb_xdp_quic: a QUIC VIP's
+ *               configurations (keys included) and server ID length, two
+ *               entries per VIP index (VIP index + ELB_MAX_VIPS for the
+ *               second) of which the vips entry names one
+ *               (ELB_XDP_VIP_QUIC_BANK); read only for a VIP with
+ *               ELB_XDP_VIP_QUIC set; a change is written to the entry not
+ *               in force, before the vips entry that names it
  *   quic_servers HASH[ELB_MAX_BACKEND_SLOTS] struct elb_xdp_quic_server_key
  *               {VIP index, server ID} -> backend slot (u32): every QUIC
  *               VIP's backends[].quic_server_id; new keys written before
@@ -90,6 +93,7 @@
 #include "elb_compat.h"
 #include "elb_flow.h"
 #include "elb_flow_state.h"
+#include "elb_pipeline.h"
 #include "elb_prefix_list.h"
 #include "elb_quic_lb.h"
 #include "elb_token_bucket.h"
@@ -156,6 +160,17 @@ _Static_assert(sizeof(struct elb_xdp_vip_key) == 24, "VIP key layout");
 /* The VIP routes QUIC by connection ID (elb_quic_route.h): its entry of
  * vip_quic and its keys of quic_servers hold how. */
 #define ELB_XDP_VIP_QUIC 8u
+/* Which of the VIP's two entries of vip_quic is in force: a change is
+ * written to the other one, then this bit flips with the vips entry (one
+ * hash update), so a packet never reads a configuration or key being
+ * rewritten. */
+#define ELB_XDP_VIP_QUIC_BANK 16u
+
+/* The vip_quic entry a VIP's flags name. */
+static inline uint32_t elb_xdp_quic_index(uint32_t vip_index, uint32_t encap_flags)
+{
+	return vip_index + (encap_flags & ELB_XDP_VIP_QUIC_BANK ? ELB_MAX_VIPS : 0);
+}
 
 struct elb_xdp_vip {
 	uint16_t index; /* position in vip_counters and maglev */
@@ -210,7 +225,8 @@ struct elb_xdp_quic_scratch {
 	struct elb_xdp_quic_server_key server;
 	/* The parse's answers and the VIP's key: here rather than on the
 	 * stack, for the same reason. */
-	uint32_t dcid_off, dcid_len, vip_index;
+	uint32_t dcid_off, dcid_len, vip_index, quic_index;
+	uint32_t pad;
 };
 _Static_assert(sizeof(((struct elb_xdp_quic_scratch *)0)->cid) >= ELB_QUIC_CID_ROOM &&
 		       sizeof(((struct elb_xdp_quic_scratch *)0)->cid) >= 6 + ELB_QUIC_CID_MAX,
@@ -451,7 +467,7 @@ struct {
 #if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_VIP_QUIC)
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ELB_MAX_VIPS);
+	__uint(max_entries, 2 * ELB_MAX_VIPS); /* two banks (ELB_XDP_VIP_QUIC_BANK) */
 	__type(key, uint32_t);
 	__type(value, struct elb_xdp_quic);
 } vip_quic SEC(".maps");

@@ -81,6 +81,11 @@ struct xdp_dataplane {
 	 * configuration maps: a flow count walked while it did not change saw
 	 * the maps hold one snapshot throughout. */
 	uint64_t maps_seq;
+	/* Per VIP index, the vip_quic entry (bank 0 or 1) that the vips map
+	 * names (ELB_XDP_VIP_QUIC_BANK), and the one the write under way
+	 * gives it (xdp_quic.c). */
+	uint8_t quic_bank[ELB_MAX_VIPS];
+	uint8_t quic_bank_next[ELB_MAX_VIPS];
 	uint8_t iface_mac[6]; /* Ethernet source of XDP_TX frames */
 	struct xdp_flow_tables flows; /* the live flow tables, one per CPU */
 	/* Flows copied from a pinned flow map of an earlier version's layout
@@ -224,6 +229,13 @@ int xdp_maps_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		   const struct elb_snapshot *prev);
 int xdp_quic_prune(struct xdp_dataplane *dp, const struct elb_snapshot *next);
+
+/* The QUIC routing the maps hold for VIP index vip_index, whose vips entry
+ * has encap_flags, into sv->quic (NULL if none is there), and its bank into
+ * dp->quic_bank: for flow.explain and the next write after a restart over
+ * pinned maps (xdp_maps_read_prev). @return 0 or -errno. */
+int xdp_quic_read(struct xdp_dataplane *dp, uint32_t vip_index, uint32_t encap_flags,
+		  struct elb_vip *sv);
 
 /*
  * Fill the program's global variables, which are per process (not pinned):

@@ -77,7 +77,8 @@ static void vip_key_of(const struct elb_vip_lookup_entry *e, struct elb_xdp_vip_
 	k->family = e->family;
 }
 
-static void vip_value_of(const struct elb_vip *v, struct elb_xdp_vip *x)
+/* v's vips value, naming its vip_quic entry bank[v->index]. */
+static void vip_value_of(const struct elb_vip *v, const uint8_t *quic_bank, struct elb_xdp_vip *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->index = v->index;
@@ -93,7 +94,8 @@ static void vip_value_of(const struct elb_vip *v, struct elb_xdp_vip *x)
 	if (v->flow_budget.interval || v->n_source_limits)
 		x->encap_flags |= ELB_XDP_VIP_ADMISSION;
 	if (v->quic)
-		x->encap_flags |= ELB_XDP_VIP_QUIC;
+		x->encap_flags |= ELB_XDP_VIP_QUIC |
+				  (quic_bank[v->index % ELB_MAX_VIPS] ? ELB_XDP_VIP_QUIC_BANK : 0);
 }
 
 static void admission_of(const struct elb_vip *v, struct elb_xdp_admission *a)
@@ -109,9 +111,10 @@ static bool lookup_entry_used(const struct elb_vip_lookup_entry *e)
 	return e->vip_index != ELB_NO_VIP;
 }
 
-/* The value snap gives the key k, or false if snap has no such entry. */
+/* The value snap gives the key k (its QUIC VIPs' entries in quic_bank),
+ * or false if snap has no such entry. */
 static bool snapshot_vip_value(const struct elb_snapshot *snap, const struct elb_xdp_vip_key *k,
-			       struct elb_xdp_vip *value)
+			       const uint8_t *quic_bank, struct elb_xdp_vip *value)
 {
 	for (uint32_t i = 0; i < ELB_VIP_LOOKUP_SIZE; i++) {
 		const struct elb_vip_lookup_entry *e = &snap->vip_lookup[i];
@@ -122,7 +125,7 @@ static bool snapshot_vip_value(const struct elb_snapshot *snap, const struct elb
 		vip_key_of(e, &ek);
 		if (memcmp(&ek, k, sizeof(ek)) == 0) {
 			if (value)
-				vip_value_of(&snap->vips[e->vip_index], value);
+				vip_value_of(&snap->vips[e->vip_index], quic_bank, value);
 			return true;
 		}
 	}
@@ -199,7 +202,7 @@ static int delete_stale_vips(struct xdp_dataplane *dp, const struct elb_snapshot
 			if (!lookup_entry_used(&prev->vip_lookup[i]))
 				continue;
 			vip_key_of(&prev->vip_lookup[i], &k);
-			if (!snapshot_vip_value(next, &k, NULL) && bpf_map_delete_elem(fd, &k) &&
+			if (!snapshot_vip_value(next, &k, NULL, NULL) && bpf_map_delete_elem(fd, &k) &&
 			    errno != ENOENT)
 				return fail("vips map delete", -errno);
 		}
@@ -213,7 +216,7 @@ static int delete_stale_vips(struct xdp_dataplane *dp, const struct elb_snapshot
 	while (n < 2 * ELB_MAX_VIPS && bpf_map_get_next_key(fd, cursor, &nk) == 0) {
 		k = nk;
 		cursor = &k;
-		if (!snapshot_vip_value(next, &nk, NULL))
+		if (!snapshot_vip_value(next, &nk, NULL, NULL))
 			stale[n++] = nk;
 	}
 	for (uint32_t i = 0; i < n; i++)
@@ -378,12 +381,16 @@ static int write_vips(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		if (!lookup_entry_used(e))
 			continue;
 		vip_key_of(e, &k);
-		vip_value_of(&next->vips[e->vip_index], &value);
-		if (prev && snapshot_vip_value(prev, &k, &old) && memcmp(&old, &value, sizeof(old)) == 0)
+		vip_value_of(&next->vips[e->vip_index], dp->quic_bank_next, &value);
+		if (prev && snapshot_vip_value(prev, &k, dp->quic_bank, &old) &&
+		    memcmp(&old, &value, sizeof(old)) == 0)
 			continue;
 		if (bpf_map_update_elem(fd, &k, &value, BPF_ANY))
 			return fail("vips map", -errno);
 	}
+	/* The vip_quic entries in force now. After all of a VIP's keys: each
+	 * is compared with prev as the maps held it. */
+	memcpy(dp->quic_bank, dp->quic_bank_next, sizeof(dp->quic_bank));
 	return 0;
 }
 
@@ -618,6 +625,12 @@ int xdp_maps_read_prev(struct xdp_dataplane *dp, struct elb_snapshot **out, uint
 		sv->second_chance = (v.encap_flags & ELB_XDP_VIP_SECOND_CHANCE) != 0;
 		/* Its limits, for counters.get and flow.explain until the first
 		 * configuration: what the program enforces meanwhile. */
+		/* Its QUIC routing and the vip_quic entry in force: for
+		 * flow.explain, and so that the next write goes to the other. */
+		if (xdp_quic_read(dp, v.index, v.encap_flags, sv) == -ENOMEM) {
+			elb_snapshot_free(snap);
+			return -ENOMEM;
+		}
 		if (v.encap_flags & ELB_XDP_VIP_ADMISSION) {
 			struct elb_xdp_admission a;
 			uint32_t index = v.index;

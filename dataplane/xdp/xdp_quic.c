@@ -6,20 +6,21 @@
  * backend slot. Control path; part of xdp_maps_write's order (xdp_maps.c):
  *
  *   - before the vips entries (step 5), xdp_quic_write: the configurations
- *     that changed and every server ID of next. A VIP turning QUIC on finds
- *     both complete when its flag ELB_XDP_VIP_QUIC appears; a server ID
- *     that moves to another backend is one hash update (old or new slot).
+ *     that changed, each to the VIP's vip_quic entry not in force (two per
+ *     VIP index: ELB_XDP_VIP_QUIC_BANK), and every server ID of next. The
+ *     vips entry written next names the new entry: one hash update, so a
+ *     packet reads the old configurations or the new ones whole, never a
+ *     key half-rotated. A VIP turning QUIC on finds both complete when its
+ *     flag ELB_XDP_VIP_QUIC appears; a server ID that moves to another
+ *     backend is one hash update (old or new slot).
  *   - after them, xdp_quic_prune: the server IDs next does not have. A VIP
  *     index given to another VIP is covered too: its old server IDs are
  *     rewritten or deleted, and the program checks that a slot is the
  *     VIP's before it uses it.
  *
- * Residual window: a configuration of a VIP that keeps QUIC on is copied
- * in place (an ARRAY value), so a key rotated under the same config ID may
- * be read half-written by a packet racing the write: that packet's server
- * ID is then wrong, and it goes by the 5-tuple or to another of the VIP's
- * backends. Rotating keys through a second config ID, as the draft
- * intends, does not have this window.
+ * The entry not in force may still be read by a packet that looked its
+ * VIP up before the previous change flipped the bank: only if two changes
+ * of one VIP's QUIC routing come within one packet's time.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 	int quic_fd = bpf_map__fd(dp->skel->maps.vip_quic);
 	int servers_fd = bpf_map__fd(dp->skel->maps.quic_servers);
 
+	memcpy(dp->quic_bank_next, dp->quic_bank, sizeof(dp->quic_bank_next));
 	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
 		const struct elb_vip *v = &next->vips[i];
 		struct elb_xdp_quic want;
@@ -88,10 +90,15 @@ int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		if (v->maglev == NULL || v->quic == NULL)
 			continue;
 		quic_value_of(v->quic, &want);
-		if (!quic_unchanged(prev, i, &want) &&
-		    bpf_map_update_elem(quic_fd, &i, &want, BPF_ANY)) {
-			fprintf(stderr, "edgelb-xdp: vip_quic map: %s\n", strerror(errno));
-			return -errno;
+		if (!quic_unchanged(prev, i, &want)) {
+			uint8_t bank = !dp->quic_bank[i];
+			uint32_t index = elb_xdp_quic_index(i, bank ? ELB_XDP_VIP_QUIC_BANK : 0);
+
+			if (bpf_map_update_elem(quic_fd, &index, &want, BPF_ANY)) {
+				fprintf(stderr, "edgelb-xdp: vip_quic map: %s\n", strerror(errno));
+				return -errno;
+			}
+			dp->quic_bank_next[i] = bank;
 		}
 		for (uint32_t s = 0; s <= v->quic->mask; s++) {
 			const struct elb_quic_server *e = &v->quic->servers[s];
@@ -135,4 +142,69 @@ int xdp_quic_prune(struct xdp_dataplane *dp, const struct elb_snapshot *next)
 failed:
 	fprintf(stderr, "edgelb-xdp: quic_servers map delete: %s\n", strerror(errno));
 	return -errno;
+}
+
+/* The server IDs of quic_servers that belong to VIP index vip_index,
+ * into q (mask set, entries empty). @return the count, or -errno. */
+static int read_servers(int fd, uint32_t vip_index, struct elb_vip_quic *q)
+{
+	struct elb_xdp_quic_server_key k, nk;
+	void *cursor = NULL;
+	int n = 0;
+
+	while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
+		uint32_t slot;
+
+		k = nk;
+		cursor = &k;
+		if (k.vip_index != vip_index || bpf_map_lookup_elem(fd, &k, &slot))
+			continue;
+		if (q) {
+			struct elb_quic_server e = {0};
+
+			memcpy(e.sid, k.sid, sizeof(e.sid));
+			if (elb_quic_server_add(q, e.sid, slot) < 0)
+				continue; /* the same ID twice: cannot be */
+		}
+		n++;
+	}
+	return n;
+}
+
+int xdp_quic_read(struct xdp_dataplane *dp, uint32_t vip_index, uint32_t encap_flags,
+		  struct elb_vip *sv)
+{
+	int servers_fd = bpf_map__fd(dp->skel->maps.quic_servers);
+	uint32_t index = elb_xdp_quic_index(vip_index, encap_flags);
+	struct elb_xdp_quic x;
+	struct elb_vip_quic *q;
+	bool any = false;
+	int n;
+
+	if (vip_index >= ELB_MAX_VIPS)
+		return -EINVAL;
+	dp->quic_bank[vip_index] = (encap_flags & ELB_XDP_VIP_QUIC_BANK) != 0;
+	sv->quic = NULL;
+	if (!(encap_flags & ELB_XDP_VIP_QUIC))
+		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.vip_quic), &index, &x))
+		return -errno;
+	for (uint32_t c = 0; c < ELB_QUIC_LB_CONFIGS; c++)
+		any |= x.configs[c].active != 0;
+	/* None: a map replaced at the upgrade from another layout; the next
+	 * configuration writes it (the program meanwhile routes by 5-tuple). */
+	if (!any)
+		return 0;
+	n = read_servers(servers_fd, vip_index, NULL);
+	if (n < 0)
+		return n;
+	q = calloc(1, sizeof(*q) + elb_quic_servers_size((uint32_t)n) * sizeof(q->servers[0]));
+	if (q == NULL)
+		return -ENOMEM;
+	memcpy(q->configs, x.configs, sizeof(q->configs));
+	q->server_id_len = x.server_id_len;
+	q->mask = elb_quic_servers_size((uint32_t)n) - 1;
+	read_servers(servers_fd, vip_index, q);
+	sv->quic = q;
+	return 0;
 }

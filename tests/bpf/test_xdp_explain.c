@@ -897,6 +897,132 @@ out:
 	free(run);
 }
 
+/* The vips entry of 10.0.0.14:443/udp: its flags. */
+static uint8_t quic_vip_flags(void)
+{
+	struct elb_xdp_vip_key k = {.port = htons(443), .proto = 17, .family = 4};
+	struct elb_xdp_vip value = {0};
+
+	k.addr.v4 = htonl(ipv4_host("10.0.0.14"));
+	if (bpf_map_lookup_elem(bpf_map__fd(dp.skel->maps.vips), &k, &value))
+		return 0;
+	return value.encap_flags;
+}
+
+static struct elb_xdp_quic vip_quic_entry(uint32_t index)
+{
+	struct elb_xdp_quic x;
+
+	memset(&x, 0, sizeof(x));
+	ELB_CHECK(bpf_map_lookup_elem(bpf_map__fd(dp.skel->maps.vip_quic), &index, &x) == 0,
+		  "vip_quic[%u]", index);
+	return x;
+}
+
+/* Test 10: a key rotated under the same config ID is written to the VIP's
+ * vip_quic entry not in force, which the vips entry then names (the one in
+ * force left as it was, for packets already reading it); a change that
+ * leaves QUIC as it is keeps the bank; and what a restart over the maps
+ * reads back (xdp_maps_read_prev) has the QUIC routing in force, for
+ * flow.explain before the first configuration. */
+static void test_quic_banks(void)
+{
+	static const char *const plain = "{\"id\": 0, \"nonce_length\": 6}";
+	static const char *const keys[2] = {"8f95f09245765f80256934e50c66207f",
+					    "fdf726a9893ec05c0632d3956680baf0"};
+	static const uint8_t key_octets[2][16] = {
+		{0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80, 0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66,
+		 0x20, 0x7f},
+		{0xfd, 0xf7, 0x26, 0xa9, 0x89, 0x3e, 0xc0, 0x5c, 0x06, 0x32, 0xd3, 0x95, 0x66, 0x80,
+		 0xba, 0xf0}};
+	struct elb_explain_run *run = calloc(1, sizeof(*run));
+	uint16_t v = vip_index_of("10.0.0.14");
+	const char *at = strstr(config_second_chance, plain);
+	uint64_t now = T0 + 95000 * MS;
+	char fmt[4096], outcome[64], backend[64];
+	struct elb_snapshot *back = NULL;
+	uint8_t flags, bank;
+	uint32_t max_gen;
+
+	ELB_CHECK(v != ELB_NO_VIP && at != NULL, "no QUIC VIP");
+	if (v == ELB_NO_VIP || at == NULL)
+		goto out;
+	flags = quic_vip_flags();
+	ELB_CHECK(flags & ELB_XDP_VIP_QUIC, "flags %#x", flags);
+	bank = (flags & ELB_XDP_VIP_QUIC_BANK) != 0;
+	for (uint32_t r = 0; r < 2; r++) {
+		struct elb_xdp_quic before = vip_quic_entry(elb_xdp_quic_index(v, flags)), now_in, left;
+		struct elb_quic_lb_config want;
+		uint8_t sid[2] = {1, 3}, nonce[14], cid[17], payload[40] = {0x41};
+		struct frame f;
+		struct live l;
+
+		/* Config 0 of single pass under keys[r]: the same config ID. */
+		snprintf(fmt, sizeof(fmt), "%.*s{\"id\": 0, \"nonce_length\": 14, \"key\": \"%s\"}%s",
+			 (int)(at - config_second_chance), config_second_chance, keys[r],
+			 at + strlen(plain));
+		if (xdp_test_apply(&dp, fmt, SC_BACKENDS_4, &in_force, &epoch)) {
+			ELB_CHECK(0, "rotation %u: apply", r);
+			break;
+		}
+		flags = quic_vip_flags();
+		ELB_CHECK(((flags & ELB_XDP_VIP_QUIC_BANK) != 0) == !bank,
+			  "rotation %u: the bank did not flip (flags %#x)", r, flags);
+		bank = !bank;
+		now_in = vip_quic_entry(elb_xdp_quic_index(v, flags));
+		left = vip_quic_entry(elb_xdp_quic_index(v, flags ^ ELB_XDP_VIP_QUIC_BANK));
+		elb_quic_lb_config_init(&want, 2, 14, key_octets[r]);
+		ELB_CHECK(memcmp(&now_in.configs[0], &want, sizeof(want)) == 0,
+			  "rotation %u: the entry in force is not the new configuration", r);
+		ELB_CHECK(memcmp(&left, &before, sizeof(left)) == 0,
+			  "rotation %u: the entry that was in force changed", r);
+		/* A CID of backend 0103 under the new key goes there. */
+		for (uint32_t i = 0; i < sizeof(nonce); i++)
+			nonce[i] = (uint8_t)(r * 31 + i);
+		elb_quic_lb_encode(&want, 0, sid, nonce, cid);
+		memcpy(payload + 1, cid, sizeof(cid));
+		f = quic_frame("198.51.100.94", (uint16_t)(7100 + r), payload, sizeof(payload));
+		l = explain_then_run(&f, now + r * MS, run, "quic rotated");
+		ELB_CHECK(quic_rendered(&f, run, outcome, backend, sizeof(outcome)),
+			  "rotation %u: inconsistent", r);
+		ELB_CHECK(strcmp(outcome, "by_cid") == 0 && strcmp(backend, "10.203.0.3") == 0 &&
+				  l.res.backend_slot == slot_in(v, "10.203.0.3"),
+			  "rotation %u: %s %s", r, outcome, backend);
+	}
+	/* A change elsewhere: the QUIC entry stays where it is. */
+	if (xdp_test_apply(&dp, fmt, SC_BACKENDS_3, &in_force, &epoch) == 0) {
+		flags = quic_vip_flags();
+		ELB_CHECK(((flags & ELB_XDP_VIP_QUIC_BANK) != 0) == bank,
+			  "a change elsewhere flipped the bank (flags %#x)", flags);
+	}
+	/* What a restart over these maps reads back. */
+	memset(dp.quic_bank, 0, sizeof(dp.quic_bank));
+	ELB_CHECK(xdp_maps_read_prev(&dp, &back, &max_gen) == 0 && back != NULL, "read back");
+	if (back == NULL)
+		goto out;
+	ELB_CHECK(dp.quic_bank[v] == bank, "read back: bank %u, the vips entry names %u",
+		  dp.quic_bank[v], bank);
+	ELB_CHECK(back->vips[v].quic != NULL, "read back: no QUIC routing");
+	if (back->vips[v].quic) {
+		const struct elb_vip_quic *q = back->vips[v].quic, *live = dp.snap->vips[v].quic;
+
+		ELB_CHECK(memcmp(q->configs, live->configs, sizeof(q->configs)) == 0 &&
+				  q->server_id_len == live->server_id_len,
+			  "read back: configurations differ");
+		for (uint32_t b = 0; b < 3; b++) {
+			uint8_t sid[ELB_QUIC_SERVER_ID_MAX] = {1, (uint8_t)(b + 1)};
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "10.203.0.%u", b + 1);
+			ELB_CHECK(elb_quic_server_find(q, sid) == slot_in(v, addr),
+				  "read back: server ID 01%02x", b + 1);
+		}
+	}
+	elb_snapshot_free(back);
+out:
+	free(run);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -909,6 +1035,7 @@ int main(void)
 		ELB_TEST(test_second_chance),
 		ELB_TEST(test_admission),
 		ELB_TEST(test_quic),
+		ELB_TEST(test_quic_banks),
 		ELB_TEST_END,
 	};
 	static const uint8_t mac[6] = ELB_REPLAY_DEFAULT_MAC;

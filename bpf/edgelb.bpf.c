@@ -394,7 +394,8 @@ __noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t 
 /*
  * QUIC routing (elb_quic_route.h): elb_quic_route of the C pipeline over
  * the UDP payload [start, stop) of the frame (quic_decide), with the VIP's
- * configurations from vip_quic and its server IDs from quic_servers; in a
+ * configurations from vip_quic and its server IDs from its table in
+ * quic_server_tables; in a
  * global function (quic_step below), verified once on its own rather than
  * on every path of decide() that reaches it. quic_decide's answer is one
  * scalar: the outcome (enum elb_quic_outcome) above QUIC_SLOT_BITS, the
@@ -414,13 +415,46 @@ static __always_inline int quic_answer(uint32_t outcome, uint32_t slot)
 	return (int)(outcome << QUIC_SLOT_BITS | (slot & QUIC_SLOT_NONE));
 }
 
+/* elb_quic_server_find over the VIP's table in quic_server_tables (its
+ * entry 0 holding the mask): the same hash and probes, at most
+ * ELB_QUIC_SERVER_PROBES of them, which the table is built to need. A call
+ * of its own: its loop keeps more live than quic_step's frame may hold,
+ * and beside the decoder's calls rather than under them it costs no stack
+ * of their chain. */
+static __noinline uint32_t quic_server_find(struct elb_xdp_quic_scratch *w)
+{
+	const struct elb_quic_server *head, *e;
+	uint32_t i, mask;
+	void *table;
+
+	table = bpf_map_lookup_elem(&quic_server_tables, &w->vip_index);
+	if (table == NULL)
+		return ELB_QUIC_NO_SLOT;
+	/* Keys in the scratch rather than on the stack (see quic_step). */
+	w->table_key = 0;
+	head = bpf_map_lookup_elem(table, &w->table_key);
+	if (head == NULL)
+		return ELB_QUIC_NO_SLOT;
+	mask = head->slot;
+	i = elb_quic_server_hash(w->server.sid) & mask;
+	for (uint32_t n = 0; n < ELB_QUIC_SERVER_PROBES; n++) {
+		w->table_key = ELB_XDP_QUIC_SERVERS_HEADER + i;
+		e = bpf_map_lookup_elem(table, &w->table_key);
+		if (e == NULL || !e->used)
+			return ELB_QUIC_NO_SLOT;
+		if (elb_quic_sid_equal(e->sid, w->server.sid))
+			return e->slot;
+		i = (i + 1) & mask;
+	}
+	return ELB_QUIC_NO_SLOT;
+}
+
 static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_scratch *w,
 				       uint32_t start, uint32_t stop)
 {
 	const struct elb_xdp_quic *q;
-	uint32_t len, avail, cid_len, config_id;
+	uint32_t len, avail, cid_len, config_id, slot;
 	uint64_t n; /* 64 bits: the register checked is the one passed */
-	const uint32_t *slot;
 
 	if (ctx == NULL || start >= stop)
 		return quic_answer(ELB_QUIC_UNPARSED, QUIC_SLOT_NONE);
@@ -472,11 +506,10 @@ static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_s
 	if (elb_quic_lb_decode_with(&q->configs[config_id], w->cid, cid_len, w->server.sid,
 				    &w->work) != ELB_QUIC_LB_DECODED)
 		return quic_answer(ELB_QUIC_CID_TOO_SHORT, QUIC_SLOT_NONE);
-	w->server.vip_index = (uint16_t)w->vip_index;
-	slot = bpf_map_lookup_elem(&quic_servers, &w->server);
-	if (slot == NULL)
+	slot = quic_server_find(w);
+	if (slot == ELB_QUIC_NO_SLOT)
 		return quic_answer(ELB_QUIC_UNKNOWN_SERVER, QUIC_SLOT_NONE);
-	return quic_answer(ELB_QUIC_BY_CID, *slot);
+	return quic_answer(ELB_QUIC_BY_CID, slot);
 }
 
 /* The QUIC step of decide() for a VIP flagged ELB_XDP_VIP_QUIC, over the

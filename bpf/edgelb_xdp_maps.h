@@ -76,10 +76,12 @@
  *               (ELB_XDP_VIP_QUIC_BANK); read only for a VIP with
  *               ELB_XDP_VIP_QUIC set; a change is written to the entry not
  *               in force, before the vips entry that names it
- *   quic_servers HASH[ELB_MAX_BACKEND_SLOTS] struct elb_xdp_quic_server_key
- *               {VIP index, server ID} -> backend slot (u32): every QUIC
- *               VIP's backends[].quic_server_id; new keys written before
- *               the vips entries, keys gone deleted after them
+ *   quic_server_tables ARRAY_OF_MAPS[ELB_MAX_VIPS] a QUIC VIP's server-ID
+ *               table, edgelb-dp's (struct elb_vip_quic.servers): an ARRAY
+ *               of struct elb_quic_server, entry 0 a header whose slot is
+ *               the table's mask, entry 1 + i the table's entry i; a new
+ *               inner map per change, published by one update of the
+ *               outer map (as maglev), before the vips entries
  *   quic_scratch PERCPU_ARRAY[1]            struct elb_xdp_quic_scratch: a CPU's
  *               working memory for decoding a CID (not pinned: it holds
  *               nothing between packets)
@@ -158,7 +160,7 @@ _Static_assert(sizeof(struct elb_xdp_vip_key) == 24, "VIP key layout");
  * one test a packet of a VIP without it pays. */
 #define ELB_XDP_VIP_ADMISSION 4u
 /* The VIP routes QUIC by connection ID (elb_quic_route.h): its entry of
- * vip_quic and its keys of quic_servers hold how. */
+ * vip_quic and its table in quic_server_tables hold how. */
 #define ELB_XDP_VIP_QUIC 8u
 /* Which of the VIP's two entries of vip_quic is in force: a change is
  * written to the other one, then this bit flips with the vips entry (one
@@ -199,34 +201,31 @@ _Static_assert(sizeof(struct elb_xdp_admission) == 24 + 40 * ELB_SOURCE_LIMITS_M
 	       "admission layout");
 
 /* A VIP's QUIC-LB configurations, as struct elb_vip_quic holds them
- * (without its server table: quic_servers). */
+ * (without its server table: quic_server_tables). */
 struct elb_xdp_quic {
 	struct elb_quic_lb_config configs[ELB_QUIC_LB_CONFIGS]; /* by config ID; .active */
 	uint32_t server_id_len;
 	uint32_t pad;
 };
 
-/* A key of quic_servers: a server ID of a VIP, zero-padded as in
- * struct elb_quic_server. */
-struct elb_xdp_quic_server_key {
-	uint16_t vip_index;
-	uint8_t sid[ELB_QUIC_SERVER_ID_MAX];
-	uint8_t pad[3];
-};
-_Static_assert(sizeof(struct elb_xdp_quic_server_key) == 20, "QUIC server key layout");
+/* A server-ID table's entries before the table's own (entry 0: its mask,
+ * in .slot). */
+#define ELB_XDP_QUIC_SERVERS_HEADER 1
 
 /* One CPU's working memory for routing a QUIC packet (bpf/edgelb.bpf.c
- * quic_route): the payload's first octets, then its DCID; the decoder's
- * scratch; the server key looked up. The program's stack has no room for
+ * quic_step): the payload's first octets, then its DCID; the decoder's
+ * scratch; the server ID it found. The program's stack has no room for
  * them beside the pipeline's (32-octet frames on kernels before 6.9). */
 struct elb_xdp_quic_scratch {
 	uint8_t cid[40]; /* the long header's DCID ends at 26; the decoder indexes to 32 */
 	struct elb_quic_lb_work work;
-	struct elb_xdp_quic_server_key server;
+	/* The server looked up: the decoded server ID, zero-padded. (Also what
+	 * makes BTF describe struct elb_quic_server whole, for the inner maps
+	 * of quic_server_tables.) */
+	struct elb_quic_server server;
 	/* The parse's answers and the VIP's key: here rather than on the
 	 * stack, for the same reason. */
-	uint32_t dcid_off, dcid_len, vip_index, quic_index;
-	uint32_t pad;
+	uint32_t dcid_off, dcid_len, vip_index, quic_index, table_key;
 };
 _Static_assert(sizeof(((struct elb_xdp_quic_scratch *)0)->cid) >= ELB_QUIC_CID_ROOM &&
 		       sizeof(((struct elb_xdp_quic_scratch *)0)->cid) >= 6 + ELB_QUIC_CID_MAX,
@@ -473,13 +472,23 @@ struct {
 } vip_quic SEC(".maps");
 #endif
 
-#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_QUIC_SERVERS)
+#if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_QUIC_SERVER_TABLES)
+/* Template of the per-VIP server-ID tables: BPF_F_INNER_MAP lets each have
+ * its own size. */
+struct quic_server_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_XDP_QUIC_SERVERS_HEADER + 4);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, uint32_t);
+	__type(value, struct elb_quic_server);
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ELB_MAX_BACKEND_SLOTS); /* one server ID per (VIP, backend) at most */
-	__type(key, struct elb_xdp_quic_server_key);
-	__type(value, uint32_t);
-} quic_servers SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, ELB_MAX_VIPS);
+	__type(key, uint32_t);
+	__array(values, struct quic_server_table);
+} quic_server_tables SEC(".maps");
 #endif
 
 #if !defined(ELB_XDP_MAPS_SOME) || defined(ELB_XDP_MAP_QUIC_SCRATCH)

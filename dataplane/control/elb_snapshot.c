@@ -169,6 +169,22 @@ static int fail(struct elb_dp_err *err, const char *field, int rc, const char *w
 /* A VIP's QUIC routing (elb_quic_route.h) from its config and the slots
  * its backends got: configs by ID, server IDs in a table. NULL with rc 0
  * when the VIP has none. */
+/* The most probes a server ID of q takes to be found: its distance from
+ * its hash's entry, plus one. */
+static uint32_t quic_servers_probes(const struct elb_vip_quic *q)
+{
+	uint32_t most = 0;
+
+	for (uint32_t i = 0; i <= q->mask; i++)
+		if (q->servers[i].used) {
+			uint32_t home = elb_quic_server_hash(q->servers[i].sid) & q->mask;
+			uint32_t probes = ((i - home) & q->mask) + 1;
+
+			most = probes > most ? probes : most;
+		}
+	return most;
+}
+
 static int quic_init(struct elb_vip *sv, const struct elb_dp_vip *cv, const uint32_t *slots)
 {
 	const struct elb_dp_quic *cq = &cv->quic;
@@ -180,6 +196,7 @@ static int quic_init(struct elb_vip *sv, const struct elb_dp_vip *cv, const uint
 	for (uint32_t b = 0; b < cv->n_backends; b++)
 		n += cv->backends[b].quic_server_id_len != 0;
 	size = elb_quic_servers_size(n);
+again:
 	q = calloc(1, sizeof(*q) + size * sizeof(q->servers[0]));
 	if (q == NULL)
 		return -ENOMEM;
@@ -200,6 +217,14 @@ static int quic_init(struct elb_vip *sv, const struct elb_dp_vip *cv, const uint
 		memcpy(sid, cv->backends[b].quic_server_id, cv->backends[b].quic_server_id_len);
 		if (elb_quic_server_add(q, sid, slots[b]) < 0)
 			goto invalid;
+	}
+	/* Clustered IDs: a larger table spreads them (ELB_QUIC_SERVER_PROBES;
+	 * 4096 backends' IDs need 8192 entries, this stops well before
+	 * anything that large could fail). */
+	if (quic_servers_probes(q) > ELB_QUIC_SERVER_PROBES && size < (1u << 20)) {
+		free(q);
+		size <<= 1;
+		goto again;
 	}
 	sv->quic = q;
 	return 0;

@@ -44,6 +44,11 @@ enum elb_quic_outcome {
 
 #define ELB_QUIC_NO_SLOT 0xffffffffu
 
+/* A VIP's server-ID table is built so that every server ID in it is found
+ * within this many probes (elb_snapshot.c grows it until it is): the bound
+ * of the XDP program's probe loop, which must find what edgelb-dp finds. */
+#define ELB_QUIC_SERVER_PROBES 16
+
 /* One backend's server ID in a VIP's open-addressed table. */
 struct elb_quic_server {
 	uint8_t sid[ELB_QUIC_SERVER_ID_MAX]; /* zero past the VIP's server ID length */

@@ -33,7 +33,7 @@ static bool replaceable(const char *name)
 {
 	static const char *const names[] = {"counters",	    "vip_counters", "backend_counters",
 					    "vip_admission", "flow_budgets", "source_cells",
-					    "vip_quic",	     "quic_servers"};
+					    "vip_quic",	     "quic_server_tables"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(name, names[i]) == 0)

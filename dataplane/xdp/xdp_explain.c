@@ -63,7 +63,7 @@
 
 /* Maps the control thread writes and the program only reads. */
 static const char *const shared_maps[] = {"node",	  "vips",	"maglev",	"backends",
-					 "vip_admission", "prefixes", "vip_quic", "quic_servers"};
+					 "vip_admission", "prefixes", "vip_quic", "quic_server_tables"};
 /* Maps the program writes per packet. */
 static const char *const scratch_maps[] = {"flows",	      "counters",     "vip_counters",
 					  "backend_counters", "flow_budgets", "source_cells",

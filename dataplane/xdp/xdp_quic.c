@@ -2,30 +2,33 @@
 /*
  * The QUIC routing of a snapshot (struct elb_vip.quic, elb_quic_route.h)
  * in the XDP program's maps (bpf/edgelb_xdp_maps.h): vip_quic, a VIP's
- * configurations by VIP index, and quic_servers, {VIP index, server ID} ->
- * backend slot. Control path; part of xdp_maps_write's order (xdp_maps.c):
+ * configurations, two entries per VIP index; quic_server_tables, a VIP's
+ * server-ID table as an inner map. Control path; part of xdp_maps_write's
+ * order (xdp_maps.c):
  *
- *   - before the vips entries (step 5), xdp_quic_write: the configurations
- *     that changed, each to the VIP's vip_quic entry not in force (two per
- *     VIP index: ELB_XDP_VIP_QUIC_BANK), and every server ID of next. The
- *     vips entry written next names the new entry: one hash update, so a
- *     packet reads the old configurations or the new ones whole, never a
- *     key half-rotated. A VIP turning QUIC on finds both complete when its
- *     flag ELB_XDP_VIP_QUIC appears; a server ID that moves to another
- *     backend is one hash update (old or new slot).
- *   - after them, xdp_quic_prune: the server IDs next does not have. A VIP
- *     index given to another VIP is covered too: its old server IDs are
- *     rewritten or deleted, and the program checks that a slot is the
- *     VIP's before it uses it.
+ *   - before the vips entries (step 5), xdp_quic_write: each VIP's server-ID
+ *     table that changed, as a new inner map published by one update of the
+ *     outer map (a packet reads the old table or the new one whole, as for
+ *     Maglev); and its configurations that changed, to the VIP's vip_quic
+ *     entry not in force (ELB_XDP_VIP_QUIC_BANK). The vips entry written
+ *     next names the new entry: one hash update, so a packet reads the old
+ *     configurations or the new ones whole, never a key half-rotated. A VIP
+ *     turning QUIC on finds both complete when its flag ELB_XDP_VIP_QUIC
+ *     appears.
+ *   - after them, xdp_quic_prune: the tables of VIP indexes that no longer
+ *     route QUIC. A VIP index given to another VIP gets its own table in
+ *     the write, and the program checks that a slot is the VIP's before it
+ *     uses it.
  *
- * The entry not in force may still be read by a packet that looked its
- * VIP up before the previous change flipped the bank: only if two changes
- * of one VIP's QUIC routing come within one packet's time.
+ * The vip_quic entry not in force may still be read by a packet that looked
+ * its VIP up before the previous change flipped the bank: only if two
+ * changes of one VIP's QUIC routing come within one packet's time.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -42,25 +45,52 @@ static void quic_value_of(const struct elb_vip_quic *q, struct elb_xdp_quic *x)
 	x->server_id_len = q->server_id_len;
 }
 
-static void server_key_of(uint16_t vip_index, const struct elb_quic_server *e,
-			  struct elb_xdp_quic_server_key *k)
+/* Whether VIP i's server-ID table is the same in both (prev: what the
+ * maps hold). */
+static bool servers_unchanged(const struct elb_snapshot *prev, uint32_t i,
+			      const struct elb_vip_quic *q)
 {
-	memset(k, 0, sizeof(*k));
-	k->vip_index = vip_index;
-	memcpy(k->sid, e->sid, sizeof(k->sid));
+	const struct elb_vip_quic *p;
+
+	if (prev == NULL || prev->vips[i].maglev == NULL || prev->vips[i].quic == NULL)
+		return false;
+	p = prev->vips[i].quic;
+	return p->mask == q->mask &&
+	       memcmp(p->servers, q->servers, sizeof(q->servers[0]) * (q->mask + 1)) == 0;
 }
 
-/* Whether snap's VIP vip_index has server ID k->sid. */
-static bool snapshot_has_server(const struct elb_snapshot *snap,
-				const struct elb_xdp_quic_server_key *k)
+/* A new inner map holding q's server-ID table (bpf/edgelb_xdp_maps.h:
+ * entry 0 the mask, then the entries). @return its fd, or -errno. */
+static int build_servers(const struct elb_vip_quic *q)
 {
-	const struct elb_vip_quic *q;
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	uint32_t entries = ELB_XDP_QUIC_SERVERS_HEADER + q->mask + 1;
+	struct elb_quic_server head = {.slot = q->mask};
+	int fd;
 
-	if (k->vip_index >= ELB_MAX_VIPS)
-		return false;
-	q = snap->vips[k->vip_index].quic;
-	return snap->vips[k->vip_index].maglev != NULL && q != NULL &&
-	       elb_quic_server_find(q, k->sid) != ELB_QUIC_NO_SLOT;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "elb_quic_srv", sizeof(uint32_t),
+			    sizeof(struct elb_quic_server), entries, &opts);
+	if (fd < 0) {
+		fprintf(stderr, "edgelb-xdp: QUIC server table create: %s\n", strerror(errno));
+		return -errno;
+	}
+	for (uint32_t k = 0; k < entries; k++) {
+		const struct elb_quic_server *e =
+			k < ELB_XDP_QUIC_SERVERS_HEADER ? &head
+							: &q->servers[k - ELB_XDP_QUIC_SERVERS_HEADER];
+
+		/* An ARRAY starts zeroed: only used entries and the header. */
+		if (k >= ELB_XDP_QUIC_SERVERS_HEADER && !e->used)
+			continue;
+		if (bpf_map_update_elem(fd, &k, e, BPF_ANY)) {
+			int rc = -errno;
+
+			fprintf(stderr, "edgelb-xdp: QUIC server table fill: %s\n", strerror(errno));
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
 }
 
 /* Whether the maps hold want as VIP i's configurations already: prev
@@ -80,7 +110,7 @@ int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 		   const struct elb_snapshot *prev)
 {
 	int quic_fd = bpf_map__fd(dp->skel->maps.vip_quic);
-	int servers_fd = bpf_map__fd(dp->skel->maps.quic_servers);
+	int tables_fd = bpf_map__fd(dp->skel->maps.quic_server_tables);
 
 	memcpy(dp->quic_bank_next, dp->quic_bank, sizeof(dp->quic_bank_next));
 	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
@@ -89,6 +119,20 @@ int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 
 		if (v->maglev == NULL || v->quic == NULL)
 			continue;
+		if (!servers_unchanged(prev, i, v->quic)) {
+			int fd = build_servers(v->quic), rc = 0;
+
+			if (fd < 0)
+				return fd;
+			if (bpf_map_update_elem(tables_fd, &i, &fd, BPF_ANY)) {
+				rc = -errno;
+				fprintf(stderr, "edgelb-xdp: quic_server_tables map: %s\n",
+					strerror(errno));
+			}
+			close(fd); /* the outer map holds it now */
+			if (rc)
+				return rc;
+		}
 		quic_value_of(v->quic, &want);
 		if (!quic_unchanged(prev, i, &want)) {
 			uint8_t bank = !dp->quic_bank[i];
@@ -100,86 +144,66 @@ int xdp_quic_write(struct xdp_dataplane *dp, const struct elb_snapshot *next,
 			}
 			dp->quic_bank_next[i] = bank;
 		}
-		for (uint32_t s = 0; s <= v->quic->mask; s++) {
-			const struct elb_quic_server *e = &v->quic->servers[s];
-			struct elb_xdp_quic_server_key k;
-			uint32_t slot = e->slot, old;
-
-			if (!e->used)
-				continue;
-			server_key_of((uint16_t)i, e, &k);
-			if (bpf_map_lookup_elem(servers_fd, &k, &old) == 0 && old == slot)
-				continue;
-			if (bpf_map_update_elem(servers_fd, &k, &slot, BPF_ANY)) {
-				fprintf(stderr, "edgelb-xdp: quic_servers map: %s\n",
-					strerror(errno));
-				return -errno;
-			}
-		}
 	}
 	return 0;
 }
 
 int xdp_quic_prune(struct xdp_dataplane *dp, const struct elb_snapshot *next)
 {
-	int fd = bpf_map__fd(dp->skel->maps.quic_servers);
-	struct elb_xdp_quic_server_key k, nk;
-	void *cursor = NULL;
+	int fd = bpf_map__fd(dp->skel->maps.quic_server_tables);
 
-	/* Deleting the key just read would restart the walk: the one to
-	 * delete is deleted after the next key is found. */
-	while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
-		if (cursor && !snapshot_has_server(next, &k) && bpf_map_delete_elem(fd, &k) &&
-		    errno != ENOENT)
-			goto failed;
-		k = nk;
-		cursor = &k;
+	for (uint32_t i = 0; i < ELB_MAX_VIPS; i++) {
+		if (next->vips[i].maglev != NULL && next->vips[i].quic != NULL)
+			continue;
+		if (bpf_map_delete_elem(fd, &i) && errno != ENOENT) {
+			fprintf(stderr, "edgelb-xdp: quic_server_tables delete: %s\n",
+				strerror(errno));
+			return -errno;
+		}
 	}
-	if (cursor && !snapshot_has_server(next, &k) && bpf_map_delete_elem(fd, &k) &&
-	    errno != ENOENT)
-		goto failed;
 	return 0;
-failed:
-	fprintf(stderr, "edgelb-xdp: quic_servers map delete: %s\n", strerror(errno));
-	return -errno;
 }
 
-/* The server IDs of quic_servers that belong to VIP index vip_index,
- * into q (mask set, entries empty). @return the count, or -errno. */
-static int read_servers(int fd, uint32_t vip_index, struct elb_vip_quic *q)
+/* VIP index vip_index's server-ID table from its inner map: a new struct
+ * elb_vip_quic with the table filled, or NULL (errno set). The inner map is
+ * opened by ID, which needs CAP_SYS_ADMIN: without it (the systemd unit)
+ * the routing is not read back, and flow.explain shows it from the first
+ * configuration on. */
+static struct elb_vip_quic *read_servers(struct xdp_dataplane *dp, uint32_t vip_index)
 {
-	struct elb_xdp_quic_server_key k, nk;
-	void *cursor = NULL;
-	int n = 0;
+	struct elb_quic_server head, e;
+	struct elb_vip_quic *q = NULL;
+	uint32_t id, zero = 0;
+	int fd;
 
-	while (bpf_map_get_next_key(fd, cursor, &nk) == 0) {
-		uint32_t slot;
+	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.quic_server_tables), &vip_index, &id))
+		return NULL;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return NULL;
+	if (bpf_map_lookup_elem(fd, &zero, &head) == 0 && head.slot < (1u << 24) &&
+	    ((head.slot + 1) & head.slot) == 0) {
+		q = calloc(1, sizeof(*q) + (head.slot + 1) * sizeof(q->servers[0]));
+		for (uint32_t i = 0; q && i <= head.slot; i++) {
+			uint32_t k = ELB_XDP_QUIC_SERVERS_HEADER + i;
 
-		k = nk;
-		cursor = &k;
-		if (k.vip_index != vip_index || bpf_map_lookup_elem(fd, &k, &slot))
-			continue;
-		if (q) {
-			struct elb_quic_server e = {0};
-
-			memcpy(e.sid, k.sid, sizeof(e.sid));
-			if (elb_quic_server_add(q, e.sid, slot) < 0)
-				continue; /* the same ID twice: cannot be */
+			if (bpf_map_lookup_elem(fd, &k, &e) == 0)
+				q->servers[i] = e;
 		}
-		n++;
+		if (q)
+			q->mask = head.slot;
 	}
-	return n;
+	close(fd);
+	return q;
 }
 
 int xdp_quic_read(struct xdp_dataplane *dp, uint32_t vip_index, uint32_t encap_flags,
 		  struct elb_vip *sv)
 {
-	int servers_fd = bpf_map__fd(dp->skel->maps.quic_servers);
 	uint32_t index = elb_xdp_quic_index(vip_index, encap_flags);
 	struct elb_xdp_quic x;
 	struct elb_vip_quic *q;
 	bool any = false;
-	int n;
 
 	if (vip_index >= ELB_MAX_VIPS)
 		return -EINVAL;
@@ -195,16 +219,11 @@ int xdp_quic_read(struct xdp_dataplane *dp, uint32_t vip_index, uint32_t encap_f
 	 * configuration writes it (the program meanwhile routes by 5-tuple). */
 	if (!any)
 		return 0;
-	n = read_servers(servers_fd, vip_index, NULL);
-	if (n < 0)
-		return n;
-	q = calloc(1, sizeof(*q) + elb_quic_servers_size((uint32_t)n) * sizeof(q->servers[0]));
+	q = read_servers(dp, vip_index);
 	if (q == NULL)
-		return -ENOMEM;
+		return errno == ENOMEM ? -ENOMEM : 0;
 	memcpy(q->configs, x.configs, sizeof(q->configs));
 	q->server_id_len = x.server_id_len;
-	q->mask = elb_quic_servers_size((uint32_t)n) - 1;
-	read_servers(servers_fd, vip_index, q);
 	sv->quic = q;
 	return 0;
 }

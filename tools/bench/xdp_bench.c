@@ -45,9 +45,9 @@
  * connection ID (issue 19), alternated round by round with the empty
  * program: 65,536 established flows of a plain UDP VIP; the same of a
  * QUIC VIP (plaintext QUIC-LB, 100 backends with server IDs) sending 1-RTT
- * packets whose CIDs name their flow's backend; and of the QUIC VIP
- * sending Initials (the 5-tuple: the parse alone). edgelb-xdp decodes
- * plaintext only (single and four pass are refused: see the doc).
+ * packets whose CIDs name their flow's backend, under each configuration
+ * (plaintext; single-pass AES; the four-pass network, three AES blocks);
+ * and of the QUIC VIP sending Initials (the 5-tuple: the parse alone).
  *
  * With --katran KATRAN.o KATRAN-UNCAPPED.o, only this instead (README,
  * "XDP"; tools/xdp-katran-compare builds the two objects from a Katran
@@ -484,9 +484,15 @@ static struct elb_dp_config *main_config(void)
 #define QUIC_ROUNDS 3
 #define QUIC_PAYLOAD (BENCH_FRAME_LEN - 42) /* Ethernet, IPv4, UDP */
 
+/* The QUIC VIP's configurations: config ID -> nonce length, key. */
+#define QUIC_CONFIGS 3
+static const uint8_t quic_nonce_len[QUIC_CONFIGS] = {6, 14, 8};
+static const char *const quic_key_hex[QUIC_CONFIGS] = {NULL, "8f95f09245765f80256934e50c66207f",
+						       "fdf726a9893ec05c0632d3956680baf0"};
+
 /* VIP 10.100.0.6:443/udp (plain) and 10.100.0.7:443/udp (QUIC-LB: server
- * ID length 2, config 0 plaintext with a 6-octet nonce), backends
- * 10.200.0.1-100, backend i with server ID i + 1. */
+ * ID length 2; config 0 plaintext with a 6-octet nonce, 1 single pass, 2
+ * four pass), backends 10.200.0.1-100, backend i with server ID i + 1. */
 static struct elb_dp_config *quic_config(void)
 {
 	size_t cap = 64 * 1024, off = 0, poff = 0;
@@ -508,9 +514,13 @@ static struct elb_dp_config *quic_config(void)
 			 "{\"address\": \"10.100.0.6\", \"port\": 443, \"protocol\": \"udp\", "
 			 "\"backends\": [%s]},"
 			 "{\"address\": \"10.100.0.7\", \"port\": 443, \"protocol\": \"udp\", "
-			 "\"quic\": {\"server_id_length\": 2, \"configs\": [{\"id\": 0, "
-			 "\"nonce_length\": 6}]}, \"backends\": [%s]}]}",
-			 plain, quic);
+			 "\"quic\": {\"server_id_length\": 2, \"configs\": ["
+			 "{\"id\": 0, \"nonce_length\": %u},"
+			 "{\"id\": 1, \"nonce_length\": %u, \"key\": \"%s\"},"
+			 "{\"id\": 2, \"nonce_length\": %u, \"key\": \"%s\"}]},"
+			 " \"backends\": [%s]}]}",
+			 plain, quic_nonce_len[0], quic_nonce_len[1], quic_key_hex[1], quic_nonce_len[2],
+			 quic_key_hex[2], quic);
 		if (elb_dp_config_parse(json, strlen(json), &cfg, &err) < 0)
 			fprintf(stderr, "config: %s\n", err.text);
 	}
@@ -521,28 +531,39 @@ static struct elb_dp_config *quic_config(void)
 }
 
 /* QUIC_FLOWS datagrams of distinct flows to vip:443: 1-RTT packets whose
- * DCID is the plaintext CID of server ID (flow % 100) + 1, Initials, or
- * (neither) the same bytes to a plain VIP. */
-static uint8_t *quic_frames(uint32_t vip, bool initial)
+ * DCID is the CID of server ID (flow % 100) + 1 under configuration
+ * config_id (its nonce the flow's number), or Initials (config_id < 0); to
+ * the plain VIP, the same bytes mean nothing. */
+static uint8_t *quic_frames(uint32_t vip, int config_id)
 {
 	uint8_t *f = malloc((size_t)QUIC_FLOWS * BENCH_FRAME_LEN);
+	struct elb_quic_lb_config c;
+	uint8_t key[16];
 
+	if (config_id >= 0) {
+		for (int i = 0; quic_key_hex[config_id] && i < 16; i++)
+			sscanf(quic_key_hex[config_id] + 2 * i, "%2hhx", &key[i]);
+		elb_quic_lb_config_init(&c, 2, quic_nonce_len[config_id],
+					quic_key_hex[config_id] ? key : NULL);
+	}
 	for (uint32_t k = 0; f && k < QUIC_FLOWS; k++) {
-		uint8_t p[QUIC_PAYLOAD] = {0};
+		uint8_t p[QUIC_PAYLOAD] = {0}, nonce[ELB_QUIC_PLAINTEXT_MAX] = {0};
 		uint16_t sid = (uint16_t)(k % 100 + 1);
 
-		if (initial) {
+		if (config_id < 0) {
 			/* v1 Initial, an 8-octet DCID of the client's, no SCID, no token. */
 			static const uint8_t head[] = {0xc3, 0, 0, 0, 1, 8};
 
 			memcpy(p, head, sizeof(head));
 			memset(p + sizeof(head), 0x5c, 8);
 		} else {
+			uint8_t sid_octets[2] = {(uint8_t)(sid >> 8), (uint8_t)sid};
+
+			_Static_assert(QUIC_PAYLOAD >= 2 + ELB_AES_BLOCK,
+				       "the longest CID here (single pass) fits the frame");
+			put_be32(nonce, k);
 			p[0] = 0x41;
-			p[1] = 8; /* config 0, 8 octets follow */
-			p[2] = (uint8_t)(sid >> 8);
-			p[3] = (uint8_t)sid;
-			put_be32(p + 4, k); /* nonce */
+			elb_quic_lb_encode(&c, (uint32_t)config_id, sid_octets, nonce, p + 1);
 		}
 		bench_frame_ipv4_udp(f + (size_t)k * BENCH_FRAME_LEN, 0xc6120000u + (k >> 8),
 				     (uint16_t)(10000 + (k & 0xff)), vip, 443, p, sizeof(p));
@@ -552,24 +573,30 @@ static uint8_t *quic_frames(uint32_t vip, bool initial)
 
 static int bench_quic(void)
 {
+	enum { CASES = 5 };
 	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
 	struct elb_dp_config *cfg = quic_config();
-	const char *names[] = {"plain UDP VIP, 65536 flows (hits)",
-			       "QUIC VIP, 65536 flows (hits), 1-RTT routed by CID, plaintext",
-			       "QUIC VIP, 65536 flows (hits), Initials (5-tuple)"};
-	double best[3] = {0, 0, 0}, empty = 0;
+	const char *names[CASES] = {
+		"plain UDP VIP, 65536 flows (hits)",
+		"QUIC VIP, 65536 flows (hits), 1-RTT routed by CID, plaintext",
+		"the same, single-pass AES (one block)",
+		"the same, four-pass network (three AES blocks)",
+		"QUIC VIP, 65536 flows (hits), Initials (5-tuple)"};
+	double best[CASES] = {0}, empty = 0;
 	struct bench_floor *floor_skel;
-	uint8_t *frames[3];
+	uint8_t *frames[CASES];
 	int prog;
 
 	if (cfg == NULL || load_with_floor(&dp, BENCH_XDP_FLOWS, &cfg, 1, &floor_skel))
 		return 1;
 	prog = bpf_program__fd(dp.skel->progs.edgelb_xdp);
-	frames[0] = quic_frames(0x0a640006, false);
-	frames[1] = quic_frames(0x0a640007, false);
-	frames[2] = quic_frames(0x0a640007, true);
-	/* Learn the flows (the CIDs' backends for the QUIC VIP). */
-	for (int c = 0; c < 3; c++)
+	frames[0] = quic_frames(0x0a640006, 0);
+	for (int c = 0; c < QUIC_CONFIGS; c++)
+		frames[1 + c] = quic_frames(0x0a640007, c);
+	frames[CASES - 1] = quic_frames(0x0a640007, -1);
+	/* Learn the flows (the CIDs' backends for the QUIC VIP); each
+	 * configuration's frames are flows of their own (other nonces). */
+	for (int c = 0; c < CASES; c++)
 		run_once(prog, frames[c], QUIC_FLOWS, QUIC_FLOWS, &(uint32_t){0});
 	printf("# edgelb-xdp-bench --quic: ns per packet under BPF_PROG_TEST_RUN, best median "
 	       "of %d alternated rounds\n\n",
@@ -578,7 +605,7 @@ static int bench_quic(void)
 		double e = median_ns(bpf_program__fd(floor_skel->progs.floor_pass), frames[0], 1);
 
 		empty = r == 0 || e < empty ? e : empty;
-		for (int c = 0; c < 3; c++) {
+		for (int c = 0; c < CASES; c++) {
 			double ns = median_ns(prog, frames[c], QUIC_FLOWS);
 
 			best[c] = r == 0 || ns < best[c] ? ns : best[c];
@@ -586,13 +613,13 @@ static int bench_quic(void)
 	}
 	printf("| case | ns/pkt | above the empty program | above plain UDP |\n|---|---|---|---|\n");
 	printf("| empty program, XDP_PASS | %.0f | | |\n", empty);
-	for (int c = 0; c < 3; c++)
+	for (int c = 0; c < CASES; c++)
 		printf("| %s | %.0f | %.0f | %+.0f |\n", names[c], best[c], best[c] - empty,
 		       best[c] - best[0]);
 	bench_floor__destroy(floor_skel);
 	xdp_dataplane_close(&dp);
 	elb_dp_config_free(cfg);
-	for (int c = 0; c < 3; c++)
+	for (int c = 0; c < CASES; c++)
 		free(frames[c]);
 	return 0;
 }

@@ -83,24 +83,17 @@ void elb_aes128_decrypt_portable(const struct elb_aes128_key *k, const uint8_t i
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-
-#define AESNI_TARGET __attribute__((target("aes,sse2")))
-
-AESNI_TARGET static void encrypt_aesni(const struct elb_aes128_key *k,
-				       const uint8_t in[ELB_AES_BLOCK], uint8_t out[ELB_AES_BLOCK])
+ELB_AESNI_TARGET static void encrypt_aesni(const struct elb_aes128_key *k,
+					   const uint8_t in[ELB_AES_BLOCK],
+					   uint8_t out[ELB_AES_BLOCK])
 {
-	__m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in),
-				  _mm_load_si128((const __m128i *)k->enc[0]));
-
-	for (int r = 1; r < ELB_AES128_ROUNDS; r++)
-		x = _mm_aesenc_si128(x, _mm_load_si128((const __m128i *)k->enc[r]));
-	x = _mm_aesenclast_si128(x, _mm_load_si128((const __m128i *)k->enc[ELB_AES128_ROUNDS]));
-	_mm_storeu_si128((__m128i *)out, x);
+	_mm_storeu_si128((__m128i *)out,
+			 elb_aes128_encrypt_aesni(k, _mm_loadu_si128((const __m128i *)in)));
 }
 
-AESNI_TARGET static void decrypt_aesni(const struct elb_aes128_key *k,
-				       const uint8_t in[ELB_AES_BLOCK], uint8_t out[ELB_AES_BLOCK])
+ELB_AESNI_TARGET static void decrypt_aesni(const struct elb_aes128_key *k,
+					   const uint8_t in[ELB_AES_BLOCK],
+					   uint8_t out[ELB_AES_BLOCK])
 {
 	__m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in),
 				  _mm_load_si128((const __m128i *)k->dec[0]));

@@ -41,6 +41,26 @@ void elb_aes128_decrypt_portable(const struct elb_aes128_key *k, const uint8_t i
 
 /* Whether elb_aes128_encrypt/decrypt run on AES-NI on this CPU. */
 bool elb_aes128_uses_aesni(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* For functions that use AES-NI themselves, after elb_aes128_uses_aesni():
+ * the instructions are enabled per function, not for the whole build. */
+#define ELB_AESNI_TARGET __attribute__((target("aes,sse2")))
+
+/* One block in a register: what elb_aes128_encrypt runs on AES-NI, for
+ * callers that keep their data in registers (four-pass QUIC-LB). */
+ELB_AESNI_TARGET static inline __m128i elb_aes128_encrypt_aesni(const struct elb_aes128_key *k,
+								__m128i x)
+{
+	x = _mm_xor_si128(x, _mm_load_si128((const __m128i *)k->enc[0]));
+	for (int r = 1; r < ELB_AES128_ROUNDS; r++)
+		x = _mm_aesenc_si128(x, _mm_load_si128((const __m128i *)k->enc[r]));
+	return _mm_aesenclast_si128(x,
+				    _mm_load_si128((const __m128i *)k->enc[ELB_AES128_ROUNDS]));
+}
+#endif
 #endif
 
 #endif /* ELB_AES_H */

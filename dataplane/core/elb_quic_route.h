@@ -88,14 +88,20 @@ ELB_INLINE void elb_quic_sid_words(const uint8_t *sid, uint64_t *lo, uint64_t *h
 	elb_memcpy(hi, sid + 8, ELB_QUIC_SERVER_ID_MAX - 8);
 }
 
-/* Multiply-shift of the two words: two independent multiplies. Server IDs
- * are the operator's, not the sender's: a sender can only look up. */
+/* Multiply-shift of a server ID's two words: two independent multiplies.
+ * Server IDs are the operator's, not the sender's: a sender can only look
+ * up. */
+ELB_INLINE uint32_t elb_quic_server_hash_words(uint64_t lo, uint64_t hi)
+{
+	return (uint32_t)((lo * 0x9e3779b97f4a7c15ull + hi * 0xc2b2ae3d27d4eb4full) >> 32);
+}
+
 ELB_INLINE uint32_t elb_quic_server_hash(const uint8_t *sid)
 {
 	uint64_t lo, hi;
 
 	elb_quic_sid_words(sid, &lo, &hi);
-	return (uint32_t)((lo * 0x9e3779b97f4a7c15ull + hi * 0xc2b2ae3d27d4eb4full) >> 32);
+	return elb_quic_server_hash_words(lo, hi);
 }
 
 ELB_INLINE bool elb_quic_sid_equal(const uint8_t *a, const uint8_t *b)
@@ -107,22 +113,53 @@ ELB_INLINE bool elb_quic_sid_equal(const uint8_t *a, const uint8_t *b)
 	return alo == blo && ahi == bhi;
 }
 
-/* The backend slot of a server ID (server_id_len octets, zero-padded to
- * ELB_QUIC_SERVER_ID_MAX), or ELB_QUIC_NO_SLOT. The table is at most half
- * full, so a probe ends at an empty entry. */
-ELB_INLINE uint32_t elb_quic_server_find(const struct elb_vip_quic *q, const uint8_t *sid)
+/* An entry's sid and used flag are 16 consecutive octets: read as two
+ * words, a used entry's second word is the server ID's with its last octet
+ * (always zero) replaced by the flag, 1. One compare per word, no copy. */
+_Static_assert(__builtin_offsetof(struct elb_quic_server, used) == ELB_QUIC_SERVER_ID_MAX,
+	       "used follows sid");
+
+/* The host-order word whose last octet is 1: a used entry's flag. */
+ELB_INLINE uint64_t elb_quic_server_used_word(void)
 {
-	uint32_t i = elb_quic_server_hash(sid) & q->mask;
+	static const uint8_t octets[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+	uint64_t w;
+
+	elb_memcpy(&w, octets, 8);
+	return w;
+}
+
+/* The backend slot of a server ID given as its two words (elb_quic_sid_words:
+ * hi's last octet zero), or ELB_QUIC_NO_SLOT. The table is at most half
+ * full, so a probe ends at an empty entry. */
+ELB_INLINE uint32_t elb_quic_server_find_words(const struct elb_vip_quic *q, uint64_t lo,
+					       uint64_t hi)
+{
+	uint64_t want_hi = hi | elb_quic_server_used_word();
+	uint32_t i = elb_quic_server_hash_words(lo, hi) & q->mask;
 
 	for (uint32_t n = 0; n <= q->mask; n++, i = (i + 1) & q->mask) {
 		const struct elb_quic_server *e = &q->servers[i];
+		uint64_t elo, ehi;
 
+		elb_memcpy(&elo, (const uint8_t *)e, 8);
+		elb_memcpy(&ehi, (const uint8_t *)e + 8, 8);
+		if (elo == lo && ehi == want_hi)
+			return e->slot;
 		if (!e->used)
 			return ELB_QUIC_NO_SLOT;
-		if (elb_quic_sid_equal(e->sid, sid))
-			return e->slot;
 	}
 	return ELB_QUIC_NO_SLOT;
+}
+
+/* The same for a server ID of server_id_len octets, zero-padded to
+ * ELB_QUIC_SERVER_ID_MAX. */
+ELB_INLINE uint32_t elb_quic_server_find(const struct elb_vip_quic *q, const uint8_t *sid)
+{
+	uint64_t lo, hi;
+
+	elb_quic_sid_words(sid, &lo, &hi);
+	return elb_quic_server_find_words(q, lo, hi);
 }
 
 #if !defined(__bpf__)
@@ -211,6 +248,79 @@ static inline uint32_t elb_quic_route_packet(const struct elb_vip_quic *q, const
 		return ELB_QUIC_NO_SLOT;
 	}
 	return elb_quic_route(q, frame + start, end - start, r);
+}
+
+/* The plaintext's first 16 octets as two words (elb_quic_route_fast masks
+ * them to the server ID's) of a CID of ELB_QUIC_CID_MAX octets that
+ * four-pass configuration c fits: with AES-NI, the halves in registers;
+ * elb_quic_lb_decode otherwise. Out of line (elb_quic_route.c): inlined,
+ * it would enlarge elb_quic_route_fast's frame for every packet. */
+void elb_quic_route_four_pass(const struct elb_quic_lb_config *c, const uint8_t *cid, uint64_t *lo,
+			      uint64_t *hi);
+
+/* elb_quic_route_packet's slot and outcome alone: out of line
+ * (elb_quic_route.c), elb_quic_route_fast's fallback. */
+uint32_t elb_quic_route_general(const struct elb_vip_quic *q, const uint8_t *frame, uint32_t len,
+				const struct elb_packet *pkt, uint8_t *outcome);
+
+/*
+ * The packet path's elb_quic_route_packet: the same slot and outcome
+ * (test_quic_lb holds the two equal), without the fields flow.explain
+ * shows. The common case, a short header in a datagram that holds the
+ * longest CID (the DCID elb_quic_route reads is then 20 octets), is decoded
+ * from the frame in place: plaintext and single pass load the 16 octets
+ * after the CID's first once, mask them to the server ID's two words and
+ * look those up, with nothing copied to the stack (the general path's
+ * copies, read back at other offsets and sizes, stall store forwarding).
+ * Four pass and everything else go out of line, so that this path needs
+ * few registers and no scratch.
+ */
+static inline uint32_t elb_quic_route_fast(const struct elb_vip_quic *q, const uint8_t *frame,
+					   uint32_t len, const struct elb_packet *pkt,
+					   uint8_t *outcome)
+{
+	uint32_t start = (uint32_t)pkt->l4_off + 8, end = (uint32_t)pkt->l3_off + pkt->l3_len;
+	const struct elb_quic_lb_config *c;
+	const uint8_t *cid;
+	uint64_t lo, hi, mask_lo, mask_hi;
+	uint8_t plain[ELB_AES_BLOCK];
+	uint32_t slot;
+
+	if (end > len)
+		end = len;
+	if (ELB_UNLIKELY(pkt->l4_off == 0 || (pkt->flags & ELB_PKT_FRAGMENT) ||
+			 end < start + 1 + ELB_QUIC_CID_MAX || (frame[start] & 0x80)))
+		return elb_quic_route_general(q, frame, len, pkt, outcome);
+	cid = frame + start + 1;
+	if (ELB_UNLIKELY(elb_quic_lb_config_id(cid) == ELB_QUIC_LB_NO_CONFIG)) {
+		*outcome = ELB_QUIC_NO_CONFIG_CODEPOINT;
+		return ELB_QUIC_NO_SLOT;
+	}
+	c = &q->configs[elb_quic_lb_config_id(cid)];
+	if (ELB_UNLIKELY(!c->active)) {
+		*outcome = ELB_QUIC_UNKNOWN_CONFIG;
+		return ELB_QUIC_NO_SLOT;
+	}
+	if (ELB_UNLIKELY(!elb_quic_lb_fits(c, ELB_QUIC_CID_MAX))) {
+		*outcome = ELB_QUIC_CID_TOO_SHORT;
+		return ELB_QUIC_NO_SLOT;
+	}
+	/* elb_quic_lb_masked_sid's words, kept in registers */
+	if (c->mode == ELB_QUIC_LB_PLAINTEXT) {
+		elb_memcpy(&lo, cid + 1, 8);
+		elb_memcpy(&hi, cid + 9, 8);
+	} else if (c->mode == ELB_QUIC_LB_SINGLE_PASS) {
+		elb_aes128_decrypt(&c->key, cid + 1, plain);
+		elb_memcpy(&lo, plain, 8);
+		elb_memcpy(&hi, plain + 8, 8);
+	} else {
+		elb_quic_route_four_pass(c, cid, &lo, &hi);
+	}
+	elb_memcpy(&mask_lo, c->sid_mask, 8);
+	elb_memcpy(&mask_hi, c->sid_mask + 8, 8);
+	slot = elb_quic_server_find_words(q, lo & mask_lo, hi & mask_hi);
+	*outcome = slot == ELB_QUIC_NO_SLOT ? ELB_QUIC_UNKNOWN_SERVER : ELB_QUIC_BY_CID;
+	return slot;
 }
 
 /* "short", "handshake", ... */

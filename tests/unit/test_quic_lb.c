@@ -9,7 +9,11 @@
  *   - every server ID and nonce length the draft allows, each mode: decode
  *     (encode (sid, nonce)) == sid on random inputs, and a CID one octet
  *     short refused;
- *   - the packet parser on hand-made long and short headers of v1 and v2.
+ *   - the packet parser on hand-made long and short headers of v1 and v2;
+ *   - routing (elb_quic_route.h): the packet path's elb_quic_route_fast
+ *     against the general elb_quic_route_packet on random VIPs and
+ *     datagrams (every mode, header, length, truncation), equal slot and
+ *     outcome, and the backend of the server ID a CID was encoded with.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 
 #include "elb_aes.h"
 #include "elb_quic_lb.h"
+#include "elb_quic_route.h"
 #include "elb_test.h"
 
 static void hex(const char *text, uint8_t *out, size_t n)
@@ -231,6 +236,163 @@ static void test_parse_headers(void)
 	}
 }
 
+/* ---- routing: the fast path against the general one ------------------------------------- */
+
+#define ROUTE_SERVERS 40
+#define ROUTE_L4_OFF 34 /* Ethernet and IPv4 headers; only the offsets matter */
+#define ROUTE_PAYLOAD_MAX 44
+
+/* A VIP with server ID length sid_len (1..12: every mode possible), each
+ * config ID off, plaintext, single pass or four pass at random, and
+ * ROUTE_SERVERS random server IDs (sids, zero-padded) at slots 3 * i + 1. */
+static struct elb_vip_quic *route_vip(uint32_t sid_len,
+				      uint8_t sids[ROUTE_SERVERS][ELB_QUIC_SERVER_ID_MAX])
+{
+	uint32_t size = elb_quic_servers_size(ROUTE_SERVERS);
+	struct elb_vip_quic *q = calloc(1, sizeof(*q) + size * sizeof(q->servers[0]));
+	uint8_t key[16];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+	q->server_id_len = sid_len;
+	q->mask = size - 1;
+	for (uint32_t id = 0; id < ELB_QUIC_LB_CONFIGS; id++) {
+		uint32_t mode = (uint32_t)random() % 4, span = ELB_QUIC_PLAINTEXT_MAX - sid_len;
+		uint32_t nonce_len = ELB_QUIC_NONCE_MIN + (uint32_t)random() % (span - 3);
+
+		for (int b = 0; b < 16; b++)
+			key[b] = (uint8_t)random();
+		if (mode == 0)
+			continue; /* off */
+		if (mode == 2)
+			nonce_len = 16 - sid_len;
+		else if (mode == 3 && nonce_len == 16 - sid_len)
+			nonce_len = nonce_len > ELB_QUIC_NONCE_MIN ? nonce_len - 1 : nonce_len + 1;
+		CU_ASSERT_EQUAL_FATAL(elb_quic_lb_config_init(&q->configs[id], sid_len, nonce_len,
+							      mode == 1 ? NULL : key),
+				      0);
+		CU_ASSERT_EQUAL_FATAL(q->configs[id].mode, mode - 1);
+	}
+	for (uint32_t i = 0; i < ROUTE_SERVERS; i++) {
+		do {
+			memset(sids[i], 0, ELB_QUIC_SERVER_ID_MAX);
+			for (uint32_t b = 0; b < sid_len; b++)
+				sids[i][b] = (uint8_t)random();
+		} while (elb_quic_server_add(q, sids[i], 3 * i + 1) != 0);
+	}
+	return q;
+}
+
+/* A random UDP payload of a QUIC VIP: a short header (DCID at 1) or a long
+ * one (v1, v2 or another version, DCID length at 5, DCID at 6), its DCID
+ * random or encoded under config cr from server ID sid with a random
+ * nonce. @return the DCID's offset. */
+static uint32_t route_payload(const struct elb_vip_quic *q, uint8_t *payload, uint32_t cr,
+			      const uint8_t *sid)
+{
+	static const uint32_t versions[] = {ELB_QUIC_VERSION_1, ELB_QUIC_VERSION_2, 0xff00001d};
+	uint8_t nonce[ELB_QUIC_CID_MAX];
+	uint32_t off = 1;
+
+	for (uint32_t b = 0; b < ROUTE_PAYLOAD_MAX; b++)
+		payload[b] = (uint8_t)random();
+	if (random() % 4 == 0) {
+		uint32_t version = versions[(uint32_t)random() % ELB_ARRAY_SIZE(versions)];
+
+		payload[0] = (uint8_t)(0xc0 | (random() % 4) << 4);
+		payload[1] = (uint8_t)(version >> 24);
+		payload[2] = (uint8_t)(version >> 16);
+		payload[3] = (uint8_t)(version >> 8);
+		payload[4] = (uint8_t)version;
+		payload[5] = (uint8_t)(random() % (ELB_QUIC_CID_MAX + 3));
+		off = 6;
+	} else {
+		payload[0] &= 0x7f;
+	}
+	payload[off] = (uint8_t)(cr << 5 | (payload[off] & 0x1f));
+	if (sid != NULL && cr < ELB_QUIC_LB_CONFIGS && q->configs[cr].active) {
+		for (uint32_t b = 0; b < sizeof(nonce); b++)
+			nonce[b] = (uint8_t)random();
+		elb_quic_lb_encode(&q->configs[cr], cr, sid, nonce, payload + off);
+	}
+	return off;
+}
+
+static void test_route_fast_equals_general(void)
+{
+	uint8_t sids[ROUTE_SERVERS][ELB_QUIC_SERVER_ID_MAX], unknown[ELB_QUIC_SERVER_ID_MAX];
+	uint32_t seen[ELB_QUIC_OUTCOMES] = {0}, by_mode[3] = {0}, expected = 0;
+
+	srandom(19);
+	for (uint32_t vip = 0; vip < 60; vip++) {
+		uint32_t sid_len = 1 + (uint32_t)random() % 12;
+		struct elb_vip_quic *q = route_vip(sid_len, sids);
+
+		for (uint32_t trial = 0; trial < 2000; trial++) {
+			uint32_t cr = (uint32_t)random() % (ELB_QUIC_LB_CONFIGS + 1);
+			uint32_t server = (uint32_t)random() % ROUTE_SERVERS, kind = (uint32_t)random() % 8;
+			uint32_t payload_len = (uint32_t)random() % (ROUTE_PAYLOAD_MAX + 1);
+			uint32_t len = ROUTE_L4_OFF + 8 + payload_len, datagram, off;
+			uint8_t *frame = malloc(len), outcome = 0xff;
+			uint8_t payload[ROUTE_PAYLOAD_MAX];
+			const uint8_t *sid = kind < 5 ? sids[server] : kind < 7 ? unknown : NULL;
+			struct elb_quic_route r;
+			struct elb_packet pkt;
+			uint32_t fast, general;
+
+			CU_ASSERT_PTR_NOT_NULL_FATAL(frame);
+			memset(unknown, 0, sizeof(unknown));
+			for (uint32_t b = 0; b < sid_len; b++)
+				unknown[b] = (uint8_t)random();
+			off = route_payload(q, payload, cr, sid);
+			/* Exactly len octets: a read past them is a sanitizer's report. */
+			memset(frame, 0, ROUTE_L4_OFF + 8);
+			memcpy(frame + ROUTE_L4_OFF + 8, payload, payload_len);
+			memset(&pkt, 0, sizeof(pkt));
+			pkt.l3_off = 14;
+			pkt.l4_off = random() % 50 ? ROUTE_L4_OFF : 0;
+			pkt.flags = random() % 50 ? 0 : ELB_PKT_FRAGMENT;
+			/* The IP length may claim less or more than the frame has. */
+			pkt.l3_len = (uint16_t)(20 + 8 + payload_len + (uint32_t)random() % 7 - 3);
+			datagram = 14u + pkt.l3_len < len ? 14u + pkt.l3_len : len;
+			datagram = datagram >= ROUTE_L4_OFF + 8 ? datagram - ROUTE_L4_OFF - 8 : 0;
+
+			fast = elb_quic_route_fast(q, frame, len, &pkt, &outcome);
+			general = elb_quic_route_packet(q, frame, len, &pkt, &r);
+			CU_ASSERT_EQUAL(fast, general);
+			CU_ASSERT_EQUAL(outcome, r.outcome);
+			if (fast != general || outcome != r.outcome)
+				fprintf(stderr, "\n  vip %u trial %u: fast %u/%u, general %u/%u\n",
+					vip, trial, fast, outcome, general, r.outcome);
+			if (outcome < ELB_QUIC_OUTCOMES)
+				seen[outcome]++;
+			if (outcome == ELB_QUIC_BY_CID)
+				by_mode[q->configs[cr].mode]++;
+			/* The server ID it was encoded with, whenever the whole
+			 * CID arrived in a short header: that server's backend. */
+			if (sid == sids[server] && off == 1 && cr < ELB_QUIC_LB_CONFIGS &&
+			    q->configs[cr].active && pkt.l4_off && !pkt.flags &&
+			    datagram >= 1 + ELB_QUIC_CID_MAX) {
+				CU_ASSERT_EQUAL(fast, 3 * server + 1);
+				CU_ASSERT_EQUAL(outcome, ELB_QUIC_BY_CID);
+				expected++;
+			}
+			free(frame);
+		}
+		free(q);
+	}
+	/* Every outcome and mode was met, and many CIDs checked against
+	 * their server. */
+	for (uint32_t o = 0; o < ELB_QUIC_OUTCOMES; o++) {
+		if (seen[o] < 20)
+			fprintf(stderr, "\n  outcome %s seen %u times\n",
+				elb_quic_outcome_name((enum elb_quic_outcome)o), seen[o]);
+		CU_ASSERT(seen[o] >= 20);
+	}
+	for (uint32_t m = 0; m < 3; m++)
+		CU_ASSERT(by_mode[m] >= 100);
+	CU_ASSERT(expected >= 10000);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -239,6 +401,7 @@ int main(void)
 		ELB_TEST(test_draft_vectors),
 		ELB_TEST(test_every_length_round_trips),
 		ELB_TEST(test_parse_headers),
+		ELB_TEST(test_route_fast_equals_general),
 		ELB_TEST_END,
 	};
 

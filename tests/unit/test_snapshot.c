@@ -420,6 +420,81 @@ static void test_prefix_tables(void)
 	elb_prefix_set_free(set2);
 }
 
+/* The most probes any server ID of q needs, counted here: the distance
+ * from its hash's entry to where it is, plus one. */
+static uint32_t most_probes(const struct elb_vip_quic *q)
+{
+	uint32_t most = 0;
+
+	for (uint32_t i = 0; i <= q->mask; i++) {
+		uint32_t home, n;
+
+		if (!q->servers[i].used)
+			continue;
+		home = elb_quic_server_hash(q->servers[i].sid) & q->mask;
+		n = (i >= home ? i - home : i + q->mask + 1 - home) + 1;
+		most = n > most ? n : most;
+	}
+	return most;
+}
+
+/* Server IDs chosen so that they all hash to 4 entries of the table their
+ * number would get: the snapshot grows the table until every one is found
+ * within ELB_QUIC_SERVER_PROBES probes (the XDP program's bound), and each
+ * still names its backend's slot. */
+static void test_quic_server_probes(void)
+{
+	enum { IDS = 40 };
+	uint32_t mask = elb_quic_servers_size(IDS) - 1, found = 0, gen = 0;
+	char *text = malloc(64 * 1024), *at;
+	uint8_t ids[IDS][ELB_QUIC_SERVER_ID_MAX];
+	struct elb_snapshot *snap;
+	const struct elb_vip_quic *q;
+	uint16_t v;
+
+	CU_ASSERT_FATAL(text != NULL);
+	for (uint32_t x = 1; found < IDS && x < (1u << 24); x++) {
+		uint8_t sid[ELB_QUIC_SERVER_ID_MAX] = {(uint8_t)(x >> 16), (uint8_t)(x >> 8),
+						       (uint8_t)x};
+
+		if ((elb_quic_server_hash(sid) & mask) < 4)
+			memcpy(ids[found++], sid, sizeof(sid));
+	}
+	CU_ASSERT_FATAL(found == IDS);
+	at = text + sprintf(text, "{" NODE ", \"vips\": [{\"address\": \"198.51.100.7\","
+				  " \"port\": 443, \"protocol\": \"udp\", \"quic\":"
+				  " {\"server_id_length\": 3, \"configs\": [{\"id\": 0,"
+				  " \"nonce_length\": 8}]}, \"backends\": [");
+	for (uint32_t b = 0; b < IDS; b++)
+		at += sprintf(at, "%s{\"address\": \"10.1.0.%u\", \"quic_server_id\": \"%02x%02x%02x\"}",
+			      b ? ", " : "", b + 1, ids[b][0], ids[b][1], ids[b][2]);
+	sprintf(at, "]}]}");
+	snap = build(text, NULL, &gen);
+	{
+		struct elb_dp_vip_key key = {.family = ELB_AF_INET, .proto = ELB_IPPROTO_UDP,
+					     .port = 443};
+
+		CU_ASSERT_FATAL(inet_pton(AF_INET, "198.51.100.7", &key.addr.v4) == 1);
+		v = elb_snapshot_vip_index(snap, &key);
+	}
+	CU_ASSERT_FATAL(v != ELB_NO_VIP && snap->vips[v].quic != NULL);
+	q = snap->vips[v].quic;
+	CU_ASSERT(q->mask > mask); /* grown: at the first size they need up to 40 */
+	CU_ASSERT(most_probes(q) <= ELB_QUIC_SERVER_PROBES);
+	for (uint32_t b = 0; b < IDS; b++) {
+		const struct elb_vip *sv = &snap->vips[v];
+		uint32_t slot = elb_quic_server_find(q, ids[b]);
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.1.0.%u", b + 1);
+		CU_ASSERT(slot != ELB_QUIC_NO_SLOT && slot < snap->n_backend_slots &&
+			  snap->backends[slot].addr.v4 == inet_addr(addr) &&
+			  snap->backends[slot].vip_index == sv->index);
+	}
+	elb_snapshot_free(snap);
+	free(text);
+}
+
 int main(void)
 {
 	static const struct elb_test_case cases[] = {
@@ -429,6 +504,8 @@ int main(void)
 		{"second_chance from the configuration", test_second_chance_flag},
 		{"prefix tables by VIP key, shared across configuration changes",
 		 test_prefix_tables},
+		{"QUIC server-ID tables found within the XDP program's probes",
+		 test_quic_server_probes},
 		{NULL, NULL},
 	};
 

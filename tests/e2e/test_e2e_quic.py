@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """QUIC clients that move to another address keep their server (issue 19),
-end to end through edgelb-dp in namespaces.
+end to end in namespaces through edgelb-dp or edgelb-xdp (--dataplane;
+edgelb-xdp in generic mode on the lb's veth).
 
 No QUIC stack in Debian 12 issues QUIC-LB connection IDs, so the servers
 and clients here speak just enough QUIC framing to carry CIDs, built with
@@ -20,8 +21,8 @@ Checks: every answer of every connection, before and after the move, comes
 from the server that answered its Initial; and the move mattered: an
 Initial from the new address and port (routed by the 5-tuple, as a
 balancer without QUIC-LB routes everything) reaches another server for at
-least one of the connections. edgelb-dp's counters.get shows the packets
-routed by CID. Root only (namespaces, veth, AF_XDP).
+least one of the connections. The dataplane's counters.get shows the
+packets routed by CID. Root only (namespaces, veth, AF_XDP).
 """
 import json
 import os
@@ -33,7 +34,7 @@ import pytest
 
 from edgelb_testlib import e2e
 from edgelb_testlib import rpc as jsonrpc
-from edgelb_testlib.e2e import check, start_dataplane
+from edgelb_testlib.e2e import DATAPLANE, check, start_dataplane
 from edgelb_testlib.proc import stop_and_collect
 from edgelb_testlib.pytest_plugin import print_past_capture, require_root
 
@@ -130,11 +131,13 @@ def ns_python(ns, script, *args, **kw):
 
 @pytest.fixture(scope="module")
 def rig(opts, workdir):
-    require_root("namespaces, veth, AF_XDP")
-    if opts.dp is None:
-        raise pytest.UsageError("needs --dp")
+    kind = opts.dataplane or "dpdk"
+    binary = opts.dp if kind == "dpdk" else opts.xdp
+    require_root("namespaces, veth, AF_XDP or XDP")
+    if binary is None:
+        raise pytest.UsageError(f"--dataplane {kind} needs --{'dp' if kind == 'dpdk' else 'xdp'}")
     signal.signal(signal.SIGTERM, lambda *_: pytest.exit("SIGTERM", returncode=1))
-    with e2e.topology(TAG, opts.decap, "dpdk") as topo:
+    with e2e.topology(TAG, opts.decap, kind) as topo:
         assert topo is not None, "topology up"
         cfg, sock = os.path.join(workdir, "config.json"), os.path.join(workdir, "dp.sock")
         with open(cfg, "w") as f:
@@ -148,8 +151,8 @@ def rig(opts, workdir):
                           "backends": [{"address": topo[f"BACKEND{i}_4"],
                                         "quic_server_id": "01%02x" % i}
                                        for i in range(1, len(NAMES) + 1)]}]}, f)
-        dp, _ = start_dataplane("dpdk", opts.dp, topo, sock, TAG, config=cfg)
-        assert dp is not None, "edgelb-dp up"
+        dp, _ = start_dataplane(kind, binary, topo, sock, TAG, config=cfg)
+        assert dp is not None, f"{DATAPLANE[kind]} up"
         servers = []
         try:
             for i, name in enumerate(NAMES, start=1):
@@ -165,7 +168,7 @@ def rig(opts, workdir):
                 p.kill()
                 p.wait()
             out, _ = stop_and_collect(dp)
-            print("     edgelb-dp output at exit:\n" + "\n".join(
+            print(f"     {DATAPLANE[kind]} output at exit:\n" + "\n".join(
                 "       " + l for l in (out or "").splitlines()[-10:]))
 
 

@@ -92,7 +92,7 @@ struct xdp_dataplane {
 	 * at load (xdp_flows_adopt_percpu); 0 if there was none. */
 	uint64_t flows_adopted;
 	/* Set before xdp_dataplane_load by edgelb-xdp-bench only: load the
-	 * benchmark program edgelb_floor_lookups too. */
+	 * benchmark programs edgelb_floor_lookups and edgelb_floor_new_flow too. */
 	bool load_bench_floor;
 	/* Agent only (0 / NULL for the replay). */
 	int ifindex;

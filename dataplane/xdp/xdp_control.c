@@ -150,7 +150,8 @@ int xdp_dataplane_load(struct xdp_dataplane *dp, uint32_t flows, const char *pin
 		return rc;
 	}
 	if (dp->load_bench_floor &&
-	    (rc = bpf_program__set_autoload(dp->skel->progs.edgelb_floor_lookups, true))) {
+	    ((rc = bpf_program__set_autoload(dp->skel->progs.edgelb_floor_lookups, true)) ||
+	     (rc = bpf_program__set_autoload(dp->skel->progs.edgelb_floor_new_flow, true)))) {
 		fprintf(stderr, "edgelb-xdp: benchmark program: %s\n", strerror(-rc));
 		return rc;
 	}

@@ -54,7 +54,9 @@
  * checkout outside this tree): Katran's balancer and edgelb side by side
  * on the same VIP, backends and frames, alternated round by round with the
  * empty program and the floors: new flows, one, 65,536 and 1M established
- * flows, not a VIP. See bench_katran.
+ * flows, not a VIP; ROWS (new,one,65k,1m,nonvip) runs only those. With
+ * EDGELB_XDP_BENCH_AB=OBJ (another build of edgelb.bpf.o), that build's
+ * program too, in the same rounds over the same maps. See bench_katran.
  */
 #include <errno.h>
 #include <sched.h>
@@ -834,8 +836,9 @@ static int bench_admission(void)
  * Maglev rings of 65537 and a flow table of KT_FLOWS entries on the CPU
  * they run on (Katran: an LRU_HASH in lru_mapping[cpu]; edgelb: its
  * LRU_PERCPU_HASH). Each case runs KT_ROUNDS rounds; a round runs the empty
- * program, the floor, Katran and edgelb (these two in alternating order),
- * CALLS packets each. The ratio is taken per round above that round's
+ * program, the floor, Katran and edgelb (and the other build, kt_other),
+ * taking turns at going first, then edgelb's floor for the case, CALLS
+ * packets each. The ratio is taken per round above that round's
  * empty program; the table gives its median and range.
  */
 #define KT_ROUNDS 7
@@ -988,8 +991,12 @@ struct kt_case {
 	uint32_t n;
 	bool rotate; /* each round starts CALLS frames further (distinct flows per round) */
 	int katran_fd;
-	uint32_t expect;     /* XDP action of both programs */
-	bool lookups_floor; /* established flows: run edgelb_floor_lookups too */
+	uint32_t expect; /* XDP action of both programs */
+	/* edgelb's floor for the row (edgelb_floor_lookups or _new_flow),
+	 * or -1, on floor_frames (NULL: frames): the new-flow floor needs
+	 * flows of its own, which neither program has seen. */
+	int floor_fd;
+	const uint8_t *floor_frames;
 };
 
 static void kt_cell(char *buf, size_t len, double *v)
@@ -998,49 +1005,169 @@ static void kt_cell(char *buf, size_t len, double *v)
 	snprintf(buf, len, "%.0f / %.0f / %.0f", v[0], v[KT_ROUNDS / 2], v[KT_ROUNDS - 1]);
 }
 
-/* One case, KT_ROUNDS alternated rounds: one table row. */
-static void kt_row(const struct kt_case *c, int empty_fd, int floor_fd, int edgelb_fd,
-		   int lookups_fd, const uint8_t *one)
+/* Per-round ratios, sorted in place: "median (min-max)", the median in
+ * bold with `bold`. */
+static void kt_ratio_cell(char *buf, size_t len, double *ratio, bool bold)
+{
+	const char *b = bold ? "**" : "";
+
+	qsort(ratio, KT_ROUNDS, sizeof(ratio[0]), cmp_double);
+	snprintf(buf, len, "%s%.2f%s (%.2f-%.2f)", b, ratio[KT_ROUNDS / 2], b, ratio[0],
+		 ratio[KT_ROUNDS - 1]);
+}
+
+/*
+ * edgelb_xdp of another build of bpf/edgelb.bpf.o (EDGELB_XDP_BENCH_AB),
+ * over this run's maps, globals included (the two builds must declare the
+ * same ones): an A/B of two builds within the same rounds, which this
+ * machine's drift between processes (up to 40%) would otherwise drown.
+ * fd -1: none. For new flows it gets SYNs of its own, as the floor does.
+ */
+static struct {
+	int fd;
+	struct bpf_object *obj;
+	const uint8_t *syns;
+} kt_other = {.fd = -1};
+
+/* Remove the flows of frames[0..n) from edgelb's tables: those the
+ * new-flow floor and the other build made, each right after it ran, so
+ * that every program inserts into a table of edgelb's flows only, as
+ * Katran does into its own. */
+static void kt_forget(const struct xdp_dataplane *dp, const uint8_t *frames, uint32_t n)
+{
+	int vips_fd = bpf_map__fd(dp->skel->maps.vips);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *f = frames + (size_t)i * BENCH_FRAME_LEN;
+		struct elb_packet pkt;
+		struct elb_flow_id id;
+
+		if (elb_parse(f, f + BENCH_FRAME_LEN, &pkt) == ELB_PARSE_IP &&
+		    xdp_flow_id_of(vips_fd, &pkt.key, &id) == 0)
+			xdp_flow_tables_delete(&dp->flows, &id);
+	}
+}
+
+/* One case, KT_ROUNDS alternated rounds: one table row (two with
+ * kt_other). */
+static void kt_row(const struct xdp_dataplane *dp, const struct kt_case *c, int empty_fd,
+		   int floor_fd, int edgelb_fd, const uint8_t *one)
 {
 	double empty[KT_ROUNDS], floor[KT_ROUNDS], katran[KT_ROUNDS], edgelb[KT_ROUNDS];
-	double lookups[KT_ROUNDS], ratio[KT_ROUNDS];
-	char cells[5][64] = {"-", "-", "-", "-", "-"};
-	uint32_t unexpected_k = 0, unexpected_e = 0, unexpected_l = 0, ignored = 0;
+	double lookups[KT_ROUNDS], other[KT_ROUNDS], ratio[KT_ROUNDS], floor_ratio[KT_ROUNDS];
+	double other_ratio[KT_ROUNDS], this_vs_other[KT_ROUNDS];
+	char ratio_cell[32], floor_cell[32] = "-", cells[5][64] = {"-", "-", "-", "-", "-"};
+	uint32_t unexpected_k = 0, unexpected_e = 0, unexpected_l = 0, unexpected_o = 0, ignored = 0;
+	int programs = kt_other.fd >= 0 ? 3 : 2;
 
 	for (int r = 0; r < KT_ROUNDS; r++) {
 		uint32_t start = c->rotate ? (uint32_t)r * CALLS : 0;
 
 		empty[r] = run_from(empty_fd, one, 1, 0, CALLS, XDP_PASS, &ignored);
 		floor[r] = run_from(floor_fd, one, 1, 0, CALLS, XDP_TX, &ignored);
-		for (int k = 0; k < 2; k++) {
-			if ((k == 0) == (r % 2 == 0))
+		/* Katran, edgelb (and the other build) take turns going first. */
+		for (int k = 0; k < programs; k++) {
+			switch ((k + r) % programs) {
+			case 0:
 				katran[r] = run_from(c->katran_fd, c->frames, c->n, start, CALLS,
 						     c->expect, &unexpected_k);
-			else
+				break;
+			case 1:
 				edgelb[r] = run_from(edgelb_fd, c->frames, c->n, start, CALLS,
 						     c->expect, &unexpected_e);
+				break;
+			default:
+				other[r] = run_from(kt_other.fd,
+						    c->floor_frames ? kt_other.syns : c->frames, c->n,
+						    start, CALLS, c->expect, &unexpected_o);
+				if (c->floor_frames)
+					kt_forget(dp, kt_other.syns + (size_t)start * BENCH_FRAME_LEN,
+						  CALLS);
+			}
 		}
-		if (c->lookups_floor)
-			lookups[r] = run_from(lookups_fd, c->frames, c->n, start, CALLS, XDP_TX,
-					      &unexpected_l);
+		if (c->floor_fd >= 0)
+			lookups[r] = run_from(c->floor_fd, c->floor_frames ? c->floor_frames : c->frames,
+					      c->n, start, CALLS, XDP_TX, &unexpected_l);
+		if (c->floor_frames)
+			kt_forget(dp, c->floor_frames + (size_t)start * BENCH_FRAME_LEN, CALLS);
 		ratio[r] = (edgelb[r] - empty[r]) / (katran[r] - empty[r]);
+		if (c->floor_fd >= 0)
+			floor_ratio[r] = (lookups[r] - empty[r]) / (katran[r] - empty[r]);
+		if (programs == 3) {
+			other_ratio[r] = (other[r] - empty[r]) / (katran[r] - empty[r]);
+			this_vs_other[r] = (edgelb[r] - empty[r]) / (other[r] - empty[r]);
+		}
 	}
 	kt_cell(cells[0], sizeof(cells[0]), empty);
 	kt_cell(cells[1], sizeof(cells[1]), floor);
 	kt_cell(cells[2], sizeof(cells[2]), katran);
 	kt_cell(cells[3], sizeof(cells[3]), edgelb);
-	if (c->lookups_floor)
+	if (c->floor_fd >= 0) {
 		kt_cell(cells[4], sizeof(cells[4]), lookups);
-	qsort(ratio, KT_ROUNDS, sizeof(ratio[0]), cmp_double);
-	printf("| %s | %s | %s | %s | %s | %s | **%.2f** (%.2f-%.2f) |\n", c->name, cells[0],
-	       cells[1], cells[2], cells[3], cells[4], ratio[KT_ROUNDS / 2], ratio[0],
-	       ratio[KT_ROUNDS - 1]);
+		kt_ratio_cell(floor_cell, sizeof(floor_cell), floor_ratio, false);
+	}
+	kt_ratio_cell(ratio_cell, sizeof(ratio_cell), ratio, true);
+	printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", c->name, cells[0], cells[1],
+	       cells[2], cells[3], cells[4], ratio_cell, floor_cell);
+	if (programs == 3) {
+		char other_cell[64], vs_cell[32];
+
+		kt_cell(other_cell, sizeof(other_cell), other);
+		kt_ratio_cell(ratio_cell, sizeof(ratio_cell), other_ratio, true);
+		kt_ratio_cell(vs_cell, sizeof(vs_cell), this_vs_other, false);
+		printf("| (the other build: its edgelb in the edgelb column; this build / it above the "
+		       "empty program: %s) | | | | %s | | %s | |\n",
+		       vs_cell, other_cell, ratio_cell);
+	}
 	/* An unexpected action means one program measured something else. */
-	if (unexpected_k || unexpected_e || unexpected_l)
-		printf("| (%s: %u Katran, %u edgelb, %u lookups-floor packets did not end in "
-		       "XDP_%s: row invalid) | | | | | | |\n",
-		       c->name, unexpected_k, unexpected_e, unexpected_l, action_name(c->expect));
+	if (unexpected_k || unexpected_e || unexpected_l || unexpected_o)
+		printf("| (%s: %u Katran, %u edgelb, %u edgelb-floor, %u other-build packets did not "
+		       "end in XDP_%s: row invalid) | | | | | | | |\n",
+		       c->name, unexpected_k, unexpected_e, unexpected_l, unexpected_o,
+		       action_name(c->expect));
 	fflush(stdout);
+}
+
+/* Load kt_other from path over dp's maps; 0, or -1 after saying why. */
+static int kt_other_load(const struct xdp_dataplane *dp, const char *path)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+
+	kt_other.obj = bpf_object__open_file(path, NULL);
+	if (libbpf_get_error(kt_other.obj)) {
+		kt_other.obj = NULL;
+		fprintf(stderr, "edgelb-xdp-bench: opening %s failed\n", path);
+		return -1;
+	}
+	bpf_object__for_each_map(map, kt_other.obj) {
+		const char *name = bpf_map__name(map), *section = strchr(name, '.');
+		struct bpf_map *mine = NULL, *m;
+
+		/* Internal maps (.bss, .rodata, ...) are named after their object:
+		 * matched by section. */
+		bpf_object__for_each_map(m, dp->skel->obj) {
+			const char *my_section = strchr(bpf_map__name(m), '.');
+
+			if (section ? my_section && strcmp(section, my_section) == 0
+				    : strcmp(name, bpf_map__name(m)) == 0)
+				mine = m;
+		}
+		if (mine == NULL || bpf_map__reuse_fd(map, bpf_map__fd(mine))) {
+			fprintf(stderr, "edgelb-xdp-bench: %s: map %s not shared\n", path,
+				bpf_map__name(map));
+			return -1;
+		}
+	}
+	bpf_object__for_each_program(prog, kt_other.obj)
+		bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), "edgelb_xdp") == 0);
+	prog = bpf_object__find_program_by_name(kt_other.obj, "edgelb_xdp");
+	if (prog == NULL || bpf_object__load(kt_other.obj)) {
+		fprintf(stderr, "edgelb-xdp-bench: loading %s failed\n", path);
+		return -1;
+	}
+	kt_other.fd = bpf_program__fd(prog);
+	return 0;
 }
 
 /* Teach both programs the flows of frames[0..n): one pass each (Katran's
@@ -1053,14 +1180,27 @@ static void kt_learn(const struct kt_objects *kt, int edgelb_fd, const uint8_t *
 	run_from(edgelb_fd, frames, n, 0, n, XDP_TX, &ignored);
 }
 
-static int bench_katran(const char *capped_path, const char *uncapped_path)
+/* Whether row `name` is among `rows` (a comma-separated list of new, one,
+ * 65k, 1m, nonvip), or every row when rows is NULL: a profile or an A/B
+ * of one row need not wait for the others. */
+static bool kt_selected(const char *rows, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = rows; p; p = strchr(p, ','), p = p ? p + 1 : NULL)
+		if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	return rows == NULL;
+}
+
+static int bench_katran(const char *capped_path, const char *uncapped_path, const char *rows)
 {
 	struct xdp_dataplane dp = {.iface_mac = {0x02, 0, 0, 0, 0, 0x01}};
 	struct kt_objects kt = {.lru_fd = -1};
 	struct elb_dp_config *cfg = main_config();
 	struct bench_floor *floor_skel = NULL;
 	uint8_t *one, *many, *million, *syns, *nonvip;
-	int edgelb_fd, empty_fd, floor_fd, lookups_fd, rc = 1;
+	int edgelb_fd, empty_fd, floor_fd, lookups_fd, new_flow_fd, rc = 1;
 	int cpu = sched_getcpu();
 
 	if (cfg == NULL || load_with_floor(&dp, KT_FLOWS, &cfg, 1, &floor_skel))
@@ -1076,12 +1216,17 @@ static int bench_katran(const char *capped_path, const char *uncapped_path)
 	empty_fd = bpf_program__fd(floor_skel->progs.floor_pass);
 	floor_fd = bpf_program__fd(floor_skel->progs.floor_swap_tx);
 	lookups_fd = bpf_program__fd(dp.skel->progs.edgelb_floor_lookups);
+	new_flow_fd = bpf_program__fd(dp.skel->progs.edgelb_floor_new_flow);
 	one = bench_make_frames(1, 0x0a640001, ELB_TCP_ACK, true);
 	many = bench_make_frames(1u << 16, 0x0a640001, ELB_TCP_ACK, false);
 	million = bench_make_frames(KT_MILLION_FLOWS, 0x0a640001, ELB_TCP_ACK, false);
-	syns = bench_make_frames(KT_ROUNDS * CALLS, 0x0a640001, ELB_TCP_SYN, false);
+	/* Then the new-flow floor's own flows, and the other build's. */
+	syns = bench_make_frames(3 * KT_ROUNDS * CALLS, 0x0a640001, ELB_TCP_SYN, false);
 	nonvip = bench_make_frames(1, 0x0a640063, ELB_TCP_ACK, true);
 	if (!one || !many || !million || !syns || !nonvip)
+		goto out_frames;
+	kt_other.syns = syns + (size_t)2 * KT_ROUNDS * CALLS * BENCH_FRAME_LEN;
+	if (getenv("EDGELB_XDP_BENCH_AB") && kt_other_load(&dp, getenv("EDGELB_XDP_BENCH_AB")))
 		goto out_frames;
 
 	printf("# edgelb-xdp-bench --katran: edgelb and Katran side by side, ns per packet under "
@@ -1089,30 +1234,45 @@ static int bench_katran(const char *capped_path, const char *uncapped_path)
 	printf("60-byte Ethernet/IPv4/TCP frames, VIP 10.100.0.1:80/tcp, 100 backends, IPIP; flow "
 	       "tables of %u entries on CPU %d. Cells: min / median / max over %d alternated rounds "
 	       "of %u packets. Ratio: (edgelb - empty) / (Katran - empty) per round, median "
-	       "(min-max).\n\n",
+	       "(min-max); the floor's likewise.\n\n",
 	       KT_FLOWS, cpu, KT_ROUNDS, CALLS);
 	printf("| case | empty program | floor (parse, swap MACs, XDP_TX) | Katran | edgelb | "
-	       "edgelb's lookups floor (parse, VIP + flow + backend lookups, IPIP; no state or "
-	       "counters) | edgelb / Katran above the empty program |\n"
-	       "|---|---|---|---|---|---|---|\n");
+	       "edgelb's floor (established: parse, VIP + flow + backend lookups, IPIP; new flows: "
+	       "also SipHash, Maglev, LRU insert; no state, counters or checks) | edgelb / Katran "
+	       "above the empty program | edgelb's floor / Katran, the same way |\n"
+	       "|---|---|---|---|---|---|---|---|\n");
 	fflush(stdout);
 	/* New flows first, into empty tables: every SYN a distinct flow. */
-	kt_row(&(struct kt_case){"new flows (distinct SYNs; Katran's MAX_CONN_RATE raised)", syns,
-				 KT_ROUNDS * CALLS, true, kt.uncapped_fd, XDP_TX, false},
-	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
-	kt_learn(&kt, edgelb_fd, one, 1);
-	kt_row(&(struct kt_case){"one established flow", one, 1, false, kt.capped_fd, XDP_TX, true},
-	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
-	kt_learn(&kt, edgelb_fd, many, 1u << 16);
-	kt_row(&(struct kt_case){"65,536 established flows", many, 1u << 16, true, kt.capped_fd,
-				 XDP_TX, true},
-	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
-	kt_learn(&kt, edgelb_fd, million, KT_MILLION_FLOWS);
-	kt_row(&(struct kt_case){"1M established flows", million, KT_MILLION_FLOWS, true,
-				 kt.capped_fd, XDP_TX, true},
-	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
-	kt_row(&(struct kt_case){"not a VIP (XDP_PASS)", nonvip, 1, false, kt.capped_fd, XDP_PASS, false},
-	       empty_fd, floor_fd, edgelb_fd, lookups_fd, one);
+	if (kt_selected(rows, "new")) {
+		const uint8_t *floor_syns = syns + (size_t)KT_ROUNDS * CALLS * BENCH_FRAME_LEN;
+
+		kt_row(&dp, &(struct kt_case){"new flows (distinct SYNs; Katran's MAX_CONN_RATE raised)",
+					 syns, KT_ROUNDS * CALLS, true, kt.uncapped_fd, XDP_TX,
+					 new_flow_fd, floor_syns},
+		       empty_fd, floor_fd, edgelb_fd, one);
+	}
+	if (kt_selected(rows, "one")) {
+		kt_learn(&kt, edgelb_fd, one, 1);
+		kt_row(&dp, &(struct kt_case){"one established flow", one, 1, false, kt.capped_fd,
+					 XDP_TX, lookups_fd, NULL},
+		       empty_fd, floor_fd, edgelb_fd, one);
+	}
+	if (kt_selected(rows, "65k")) {
+		kt_learn(&kt, edgelb_fd, many, 1u << 16);
+		kt_row(&dp, &(struct kt_case){"65,536 established flows", many, 1u << 16, true,
+					 kt.capped_fd, XDP_TX, lookups_fd, NULL},
+		       empty_fd, floor_fd, edgelb_fd, one);
+	}
+	if (kt_selected(rows, "1m")) {
+		kt_learn(&kt, edgelb_fd, million, KT_MILLION_FLOWS);
+		kt_row(&dp, &(struct kt_case){"1M established flows", million, KT_MILLION_FLOWS, true,
+					 kt.capped_fd, XDP_TX, lookups_fd, NULL},
+		       empty_fd, floor_fd, edgelb_fd, one);
+	}
+	if (kt_selected(rows, "nonvip"))
+		kt_row(&dp, &(struct kt_case){"not a VIP (XDP_PASS)", nonvip, 1, false, kt.capped_fd,
+					 XDP_PASS, -1, NULL},
+		       empty_fd, floor_fd, edgelb_fd, one);
 	printf("\nThe tables then hold %u flows (the SYNs' and the ACKs' flows are the same "
 	       "5-tuples: 1,048,576 in all).\n",
 	       KT_MILLION_FLOWS);
@@ -1126,6 +1286,7 @@ out_frames:
 out:
 	if (kt.lru_fd >= 0)
 		close(kt.lru_fd);
+	bpf_object__close(kt_other.obj);
 	bpf_object__close(kt.uncapped);
 	bpf_object__close(kt.capped);
 	bench_floor__destroy(floor_skel);
@@ -1156,11 +1317,11 @@ int main(int argc, char **argv)
 		return bench_admission();
 	if (argc == 2 && strcmp(argv[1], "--quic") == 0)
 		return bench_quic();
-	if (argc == 4 && strcmp(argv[1], "--katran") == 0)
-		return bench_katran(argv[2], argv[3]);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "--katran") == 0)
+		return bench_katran(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
 	if (argc != 1) {
 		fprintf(stderr, "usage: edgelb-xdp-bench [--flow-count | --second-chance | --admission | --quic | --katran "
-				"KATRAN.o KATRAN-UNCAPPED.o]\n");
+				"KATRAN.o KATRAN-UNCAPPED.o [ROWS]]\n");
 		return 2;
 	}
 	cfg = main_config();

@@ -2,11 +2,14 @@
 """What the control-plane integration tests share beyond edgelb_testlib: a
 harness of named processes with counted checks, the module fixture that
 runs one in a network namespace of the test's own, the test that edgelb-cp
-exits cleanly, a fake dataplane, and a real edgelb-dp on net_null."""
+exits cleanly, a fake dataplane, a real edgelb-dp on net_null, and the rig
+of the feature tests (edgelb-cp between the fake and, as root, the real
+edgelb-dp)."""
 import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -14,7 +17,7 @@ import pytest
 
 from edgelb_testlib import netns, rpc
 from edgelb_testlib.checks import Checker
-from edgelb_testlib.proc import Daemons, sanitizer_reports
+from edgelb_testlib.proc import Daemons, sanitizer_reports, wait_for
 from edgelb_testlib.pytest_plugin import require_root
 
 
@@ -224,3 +227,99 @@ def stop_cp_cleanly(daemons, name="cp"):
     status, _ = stopped
     bad = sanitizer_reports(daemons.log(name))
     assert status == 0 and not bad, f"edgelb-cp exited with {status}: {bad[:1]}"
+
+
+class CpRig:
+    """edgelb-cp (opts.cp, opts.ctl) managing a FakeDataplane and, as root
+    with --dp, a real edgelb-dp on net_null ("fake" and "dp"), all in work:
+    the rig of the feature tests (test_cp_admission, _prefixes, _quic). A
+    test's rig starts it with start(config), config from base_config."""
+
+    def __init__(self, opts, work, tag, cp_args=()):
+        self.opts = opts
+        self.work = work
+        self.cp_sock = os.path.join(work, "cp.sock")
+        self.config = os.path.join(work, "cp.json")
+        self.fake_sock = os.path.join(work, "fake.sock")
+        self.dp_sock = os.path.join(work, "dp.sock")
+        self.dp_state = os.path.join(work, "dp-state.json")
+        self.dp_prefix = "elb-%s-%d" % (tag, os.getpid())
+        self.cp_args = list(cp_args)
+        self.daemons = Daemons(work)
+        self.fake = None
+        self.real_dp = opts.dp is not None and os.geteuid() == 0
+
+    def base_config(self, vips, node=None, read_only_peer=False):
+        """edgelb-cp's configuration: the node, the dataplanes, vips. The
+        fake's tables never agree with edgelb-cp's: no re-push of the same
+        state during a test. read_only_peer (as root): user nobody may read
+        through the operator socket."""
+        dataplanes = [{"name": "fake", "socket": self.fake_sock}]
+        if self.real_dp:
+            dataplanes.append({"name": "dp", "socket": self.dp_sock})
+        config = {"node": node or {"source_v4": "192.0.2.10", "source_v6": "2001:db8::1",
+                                   "gateway_mac": "02:00:00:00:00:01"},
+                  "dataplanes": dataplanes, "fleet": {"disagree_after_ms": 3600000},
+                  "vips": vips}
+        if read_only_peer and os.geteuid() == 0:
+            os.chmod(self.work, 0o755)  # nobody reaches the socket
+            config["operator"] = {"socket_mode": "0660", "socket_group": "nogroup",
+                                  "read": {"users": ["nobody"]}}
+        return config
+
+    def start(self, config):
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+        out = subprocess.run([self.opts.cp, "--version"], capture_output=True, text=True)
+        self.fake = FakeDataplane(self.fake_sock, int(out.stdout.split()[-1]))
+        if self.real_dp:
+            start_null_dataplane(self.daemons, self.opts.dp, self.dp_sock, self.dp_state,
+                                 self.dp_prefix)
+        self.start_cp()
+
+    def start_cp(self):
+        cp = self.daemons.start("cp", [self.opts.cp, "--config", self.config,
+                                       "--socket", self.cp_sock, *self.cp_args])
+        wait_for("edgelb-cp's socket", lambda: rpc.answers(self.cp_sock, "vip.list"), 10, cp)
+        self.wait_in_sync()
+
+    def stop_cp(self):
+        stop_cp_cleanly(self.daemons)
+
+    def teardown(self):
+        self.daemons.stop_all(signal.SIGKILL)
+        if self.fake is not None:
+            self.fake.close()
+        subprocess.run(["rm", "-rf", "/var/run/dpdk/" + self.dp_prefix], check=False)
+
+    def dataplanes(self):
+        return rpc.call(self.cp_sock, "dataplanes.get")["dataplanes"]
+
+    def wait_in_sync(self):
+        wait_for("every dataplane in sync", lambda: all(d["in_sync"] for d in self.dataplanes()),
+                 20, self.daemons.procs.get("cp"))
+
+    def ctl(self, *argv, user=None):
+        """edgelbctl on edgelb-cp's socket, as user (uid, gid) if given."""
+        def drop():
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
+        return subprocess.run([self.opts.ctl, "--socket", self.cp_sock, *argv],
+                              capture_output=True, text=True, timeout=60,
+                              preexec_fn=drop if user else None)
+
+
+def rig_fixture(rig_class):
+    """The module fixture `env` of a feature test: rig_class(opts, workdir)
+    set up (setup()), torn down at the end. Assign it in the module:
+    env = rig_fixture(Env)."""
+    @pytest.fixture(scope="module")
+    def env(opts, workdir):
+        e = rig_class(opts, workdir)
+        try:
+            e.setup()
+            yield e
+        finally:
+            e.teardown()
+    return env

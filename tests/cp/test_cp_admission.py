@@ -27,16 +27,11 @@ keep them, and an IPv6 one. Checks:
 Run by pytest (--cp, --ctl, optional --dp).
 """
 import json
-import os
-import signal
-import subprocess
-import time
 
-import pytest
 
 from edgelb_testlib import rpc
-from edgelb_testlib.proc import Daemons, wait_for
-from cplib import FakeDataplane, start_null_dataplane, stop_cp_cleanly
+from edgelb_testlib.proc import wait_for
+from cplib import CpRig, rig_fixture
 
 V4 = {"address": "198.51.100.1", "port": 80, "protocol": "tcp"}
 V6 = {"address": "2001:db8::10", "port": 443, "protocol": "tcp"}
@@ -56,66 +51,15 @@ def same_vip(vip, key):
     return all(vip[k] == v for k, v in key.items())
 
 
-class Env:
+class Env(CpRig):
     def __init__(self, opts, work):
-        self.opts = opts
-        self.work = work
-        self.cp_sock = os.path.join(work, "cp.sock")
-        self.config = os.path.join(work, "cp.json")
-        self.fake_sock = os.path.join(work, "fake.sock")
-        self.dp_sock = os.path.join(work, "dp.sock")
-        self.dp_state = os.path.join(work, "dp-state.json")
-        self.dp_prefix = "elb-admission-%d" % os.getpid()
-        self.daemons = Daemons(work)
-        self.fake = None
-        self.real_dp = opts.dp is not None and os.geteuid() == 0
+        super().__init__(opts, work, "admission")
 
     def setup(self):
-        dataplanes = [{"name": "fake", "socket": self.fake_sock}]
-        if self.real_dp:
-            dataplanes.append({"name": "dp", "socket": self.dp_sock})
-        with open(self.config, "w") as f:
-            json.dump({"node": {"source_v4": "192.0.2.10", "source_v6": "2001:db8::1",
-                                "gateway_mac": "02:00:00:00:00:01"},
-                       "dataplanes": dataplanes,
-                       # The fake's tables never agree: no re-push of the
-                       # same state during the test.
-                       "fleet": {"disagree_after_ms": 3600000},
-                       "vips": [dict(V4, encap="gue", mtu=1400, slo={"availability": 0.9995},
-                                     backends=[{"address": "10.77.0.1"},
-                                               {"address": "10.77.0.2", "weight": 3}]),
-                                dict(V6, backends=[{"address": "2001:db8:1::1"}])]}, f)
-        out = subprocess.run([self.opts.cp, "--version"], capture_output=True, text=True)
-        self.fake = FakeDataplane(self.fake_sock, int(out.stdout.split()[-1]))
-        if self.real_dp:
-            start_null_dataplane(self.daemons, self.opts.dp, self.dp_sock, self.dp_state,
-                                 self.dp_prefix)
-        self.start_cp()
-
-    def start_cp(self):
-        cp = self.daemons.start("cp", [self.opts.cp, "--config", self.config,
-                                       "--socket", self.cp_sock])
-        wait_for("edgelb-cp's socket", lambda: rpc.answers(self.cp_sock, "vip.list"), 10, cp)
-        self.wait_in_sync()
-
-    def stop_cp(self):
-        stop_cp_cleanly(self.daemons)
-
-    def teardown(self):
-        self.daemons.stop_all(signal.SIGKILL)
-        if self.fake is not None:
-            self.fake.close()
-        subprocess.run(["rm", "-rf", "/var/run/dpdk/" + self.dp_prefix], check=False)
-
-    def wait_in_sync(self):
-        def in_sync():
-            dps = rpc.call(self.cp_sock, "dataplanes.get")["dataplanes"]
-            return all(d["in_sync"] for d in dps)
-        wait_for("every dataplane in sync", in_sync, 20, self.daemons.procs.get("cp"))
-
-    def ctl(self, *argv):
-        return subprocess.run([self.opts.ctl, "--socket", self.cp_sock, *argv],
-                              capture_output=True, text=True, timeout=30)
+        self.start(self.base_config([
+            dict(V4, encap="gue", mtu=1400, slo={"availability": 0.9995},
+                 backends=[{"address": "10.77.0.1"}, {"address": "10.77.0.2", "weight": 3}]),
+            dict(V6, backends=[{"address": "2001:db8:1::1"}])]))
 
     def vip_config(self, key):
         return rpc.call(self.cp_sock, "vip.get", key)["config"]
@@ -160,14 +104,7 @@ class Env:
         return (file_bytes, sets, gens, self.vip_config(V4), self.vip_config(V6))
 
 
-@pytest.fixture(scope="module")
-def env(opts, workdir):
-    e = Env(opts, workdir)
-    try:
-        e.setup()
-        yield e
-    finally:
-        e.teardown()
+env = rig_fixture(Env)
 
 
 def test_absent_is_off(env):

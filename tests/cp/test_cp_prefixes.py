@@ -37,18 +37,16 @@ import ipaddress
 import json
 import os
 import pwd
-import signal
 import socket
 import statistics
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
 from edgelb_testlib import rpc
-from edgelb_testlib.proc import Daemons, wait_for
-from cplib import FakeDataplane, start_null_dataplane, stop_cp_cleanly
+from edgelb_testlib.proc import wait_for
+from cplib import CpRig, rig_fixture
 
 V4 = {"address": "198.51.100.1", "port": 80, "protocol": "tcp"}
 V6 = {"address": "2001:db8::10", "port": 443, "protocol": "tcp"}
@@ -100,67 +98,20 @@ class Model:
         return sum(len(r) for r in self.scopes.values())
 
 
-class Env:
+class Env(CpRig):
     def __init__(self, opts, work):
-        self.opts = opts
-        self.work = work
-        self.cp_sock = os.path.join(work, "cp.sock")
-        self.config = os.path.join(work, "cp.json")
-        self.prefix_file = self.config + ".prefixes"
-        self.fake_sock = os.path.join(work, "fake.sock")
-        self.dp_sock = os.path.join(work, "dp.sock")
-        self.dp_state = os.path.join(work, "dp-state.json")
-        self.dp_prefix = "elb-prefixes-%d" % os.getpid()
         self.metrics_port = free_port()
-        self.daemons = Daemons(work)
-        self.fake = None
-        self.real_dp = opts.dp is not None and os.geteuid() == 0
+        super().__init__(opts, work, "prefixes",
+                         cp_args=["--metrics", "127.0.0.1:%d" % self.metrics_port])
+        self.prefix_file = self.config + ".prefixes"
         self.dp_has_lists = None  # known after the first change
         self.model = Model()
 
     def setup(self):
-        dataplanes = [{"name": "fake", "socket": self.fake_sock}]
-        if self.real_dp:
-            dataplanes.append({"name": "dp", "socket": self.dp_sock})
-        config = {"node": {"source_v4": "192.0.2.10", "source_v6": "2001:db8::1",
-                           "gateway_mac": "02:00:00:00:00:01"},
-                  "dataplanes": dataplanes,
-                  "fleet": {"disagree_after_ms": 3600000},
-                  "vips": [dict(V4, backends=[{"address": "10.77.0.1"},
-                                              {"address": "10.77.0.2"}]),
-                           dict(V6, backends=[{"address": "2001:db8:1::1"}])]}
-        if os.geteuid() == 0:
-            os.chmod(self.work, 0o755)  # nobody reaches the socket
-            config["operator"] = {"socket_mode": "0660", "socket_group": "nogroup",
-                                  "read": {"users": ["nobody"]}}
-        with open(self.config, "w") as f:
-            json.dump(config, f)
-        out = subprocess.run([self.opts.cp, "--version"], capture_output=True, text=True)
-        self.fake = FakeDataplane(self.fake_sock, int(out.stdout.split()[-1]))
-        if self.real_dp:
-            start_null_dataplane(self.daemons, self.opts.dp, self.dp_sock, self.dp_state,
-                                 self.dp_prefix)
-        self.start_cp()
-
-    def start_cp(self):
-        cp = self.daemons.start("cp", [self.opts.cp, "--config", self.config,
-                                       "--socket", self.cp_sock,
-                                       "--metrics", "127.0.0.1:%d" % self.metrics_port])
-        wait_for("edgelb-cp's socket", lambda: rpc.answers(self.cp_sock, "vip.list"), 10, cp)
-        wait_for("every dataplane in sync", lambda: all(
-            d["in_sync"] for d in self.dataplanes()), 20, cp)
-
-    def stop_cp(self):
-        stop_cp_cleanly(self.daemons)
-
-    def teardown(self):
-        self.daemons.stop_all(signal.SIGKILL)
-        if self.fake is not None:
-            self.fake.close()
-        subprocess.run(["rm", "-rf", "/var/run/dpdk/" + self.dp_prefix], check=False)
-
-    def dataplanes(self):
-        return rpc.call(self.cp_sock, "dataplanes.get")["dataplanes"]
+        self.start(self.base_config([dict(V4, backends=[{"address": "10.77.0.1"},
+                                                        {"address": "10.77.0.2"}]),
+                                     dict(V6, backends=[{"address": "2001:db8:1::1"}])],
+                                    read_only_peer=True))
 
     def fake_connections(self):
         """Connections edgelb-cp made to the fake so far (each gets the lists)."""
@@ -169,15 +120,6 @@ class Env:
 
     def dp_entry(self, name):
         return next(d for d in self.dataplanes() if d["name"] == name)
-
-    def ctl(self, *argv, user=None):
-        def drop():
-            os.setgroups([])
-            os.setgid(user[1])
-            os.setuid(user[0])
-        return subprocess.run([self.opts.ctl, "--socket", self.cp_sock, *argv],
-                              capture_output=True, text=True, timeout=60,
-                              preexec_fn=drop if user else None)
 
     def ctl_change(self, *argv):
         """A change through edgelbctl, waiting for the dataplanes that have
@@ -233,14 +175,7 @@ class Env:
         return (file_bytes, rpc.call(self.cp_sock, "prefixes.get"), self.got()[1])
 
 
-@pytest.fixture(scope="module")
-def env(opts, workdir):
-    e = Env(opts, workdir)
-    try:
-        e.setup()
-        yield e
-    finally:
-        e.teardown()
+env = rig_fixture(Env)
 
 
 def committed(r, generation, rules):

@@ -23,15 +23,12 @@ Run by pytest (--cp, --ctl, optional --dp).
 import json
 import os
 import pwd
-import signal
-import subprocess
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from edgelb_testlib import rpc
-from edgelb_testlib.proc import Daemons, wait_for
-from cplib import FakeDataplane, start_null_dataplane, stop_cp_cleanly
+from cplib import CpRig, rig_fixture
 
 VIP = {"address": "198.51.100.4", "port": 443, "protocol": "udp"}
 VIP_NAME = "198.51.100.4:443/udp"
@@ -49,55 +46,14 @@ QUIC = {"server_id_length": 2,
         "configs": [{"id": 0, "nonce_length": 6}, {"id": 1, "nonce_length": 14, "key": KEY}]}
 
 
-class Env:
+class Env(CpRig):
     def __init__(self, opts, work):
-        self.opts = opts
-        self.work = work
-        self.cp_sock = os.path.join(work, "cp.sock")
-        self.config = os.path.join(work, "cp.json")
-        self.fake_sock = os.path.join(work, "fake.sock")
-        self.dp_sock = os.path.join(work, "dp.sock")
-        self.dp_prefix = "elb-quic-%d" % os.getpid()
-        self.daemons = Daemons(work)
-        self.fake = None
-        self.real_dp = opts.dp is not None and os.geteuid() == 0
+        super().__init__(opts, work, "quic")
 
     def setup(self):
-        dataplanes = [{"name": "fake", "socket": self.fake_sock}]
-        if self.real_dp:
-            dataplanes.append({"name": "dp", "socket": self.dp_sock})
-        config = {"node": {"source_v4": "192.0.2.10", "gateway_mac": "02:00:00:00:00:01"},
-                  "dataplanes": dataplanes, "fleet": {"disagree_after_ms": 3600000},
-                  "vips": []}
-        if os.geteuid() == 0:
-            os.chmod(self.work, 0o755)  # nobody reaches the socket
-            config["operator"] = {"socket_mode": "0660", "socket_group": "nogroup",
-                                  "read": {"users": ["nobody"]}}
-        with open(self.config, "w") as f:
-            json.dump(config, f)
-        out = subprocess.run([self.opts.cp, "--version"], capture_output=True, text=True)
-        self.fake = FakeDataplane(self.fake_sock, int(out.stdout.split()[-1]))
-        if self.real_dp:
-            start_null_dataplane(self.daemons, self.opts.dp, self.dp_sock,
-                                 os.path.join(self.work, "dp-state.json"), self.dp_prefix)
-        cp = self.daemons.start("cp", [self.opts.cp, "--config", self.config,
-                                       "--socket", self.cp_sock])
-        wait_for("edgelb-cp's socket", lambda: rpc.answers(self.cp_sock, "vip.list"), 10, cp)
-
-    def teardown(self):
-        self.daemons.stop_all(signal.SIGKILL)
-        if self.fake is not None:
-            self.fake.close()
-        subprocess.run(["rm", "-rf", "/var/run/dpdk/" + self.dp_prefix], check=False)
-
-    def ctl(self, *argv, user=None):
-        def drop():
-            os.setgroups([])
-            os.setgid(user[1])
-            os.setuid(user[0])
-        return subprocess.run([self.opts.ctl, "--socket", self.cp_sock, *argv],
-                              capture_output=True, text=True, timeout=60,
-                              preexec_fn=drop if user else None)
+        self.start(self.base_config([], node={"source_v4": "192.0.2.10",
+                                              "gateway_mac": "02:00:00:00:00:01"},
+                                    read_only_peer=True))
 
     def pushed_vip(self):
         """The VIP in the fake's last config.set."""
@@ -105,19 +61,9 @@ class Env:
             params = self.fake.sets[-1][2]
         return next(v for v in params["config"]["vips"] if v["port"] == VIP["port"])
 
-    def in_sync(self):
-        wait_for("every dataplane in sync", lambda: all(
-            d["in_sync"] for d in rpc.call(self.cp_sock, "dataplanes.get")["dataplanes"]), 20)
 
 
-@pytest.fixture(scope="module")
-def env(opts, workdir):
-    e = Env(opts, workdir)
-    try:
-        e.setup()
-        yield e
-    finally:
-        e.teardown()
+env = rig_fixture(Env)
 
 
 def refused(env, method, params, field, text):
@@ -134,7 +80,7 @@ def test_vip_with_quic_pushed(env):
     backends = [{"address": "10.77.0.1", "quic_server_id": "0101"},
                 {"address": "10.77.0.2", "quic_server_id": "0102"}]
     rpc.call(env.cp_sock, "vip.add", dict(VIP, quic=QUIC, backends=backends))
-    env.in_sync()
+    env.wait_in_sync()
     got = env.pushed_vip()
     assert got["quic"] == QUIC
     assert [(b["address"], b.get("quic_server_id")) for b in got["backends"]] == \
@@ -164,7 +110,7 @@ def test_refusals_name_the_field(env):
 def test_backend_add_with_server_id(env):
     r = env.ctl("backend", "add", VIP_NAME, "10.77.0.3", "--quic-server-id", "0A03")
     assert r.returncode == 0, r
-    env.in_sync()
+    env.wait_in_sync()
     got = env.pushed_vip()
     assert [b.get("quic_server_id") for b in got["backends"]] == ["0101", "0102", "0a03"]
     r = env.ctl("backend", "add", VIP_NAME, "10.77.0.4", "--quic-server-id", "0g03")
@@ -199,7 +145,7 @@ def test_ctl_vip_quic(env):
     assert r.returncode == 0, r
     assert KEY2 not in r.stdout and KEY2 not in r.stderr
     assert "config 2: nonce 8 octets, encrypted, key check %s" % key_check(KEY2) in r.stdout, r
-    env.in_sync()
+    env.wait_in_sync()
     assert env.pushed_vip()["quic"] == {
         "server_id_length": 2,
         "configs": [{"id": 2, "nonce_length": 8, "key": KEY2}, {"id": 0, "nonce_length": 6}]}
@@ -217,9 +163,9 @@ def test_ctl_vip_quic(env):
         rpc.call(env.cp_sock, "backend.remove", dict(VIP, backend=b))
     r = env.ctl("vip", "quic", VIP_NAME, "--off")
     assert r.returncode == 0 and r.stdout.endswith("quic: off\n"), r
-    env.in_sync()
+    env.wait_in_sync()
     assert "quic" not in env.pushed_vip()
 
 
 def test_cp_exits_cleanly(env):
-    stop_cp_cleanly(env.daemons)
+    env.stop_cp()

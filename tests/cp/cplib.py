@@ -61,17 +61,18 @@ class Harness:
             self.stop(name, signal.SIGKILL if name.startswith("http") else signal.SIGTERM)
 
 
-def env_fixture(env_class, setup_netns):
+def env_fixture(env_class, setup_netns=None):
     """The module fixture `env` of a test file: env_class(opts, workdir)
-    set up (setup()) in a network namespace of the test's own, where
-    setup_netns() has added addresses and links; teardown() at the end.
-    Assign it in the module: env = env_fixture(Env, setup_netns)."""
+    set up (setup()), teardown() at the end. With setup_netns, in a network
+    namespace of the test's own, where setup_netns() has added addresses and
+    links. Assign it in the module: env = env_fixture(Env, setup_netns)."""
     @pytest.fixture(scope="module")
     def env(opts, workdir):
-        require_root("DPDK EAL, a network namespace")
-        # Before any thread starts: unshare(2) wants a single-threaded process.
-        netns.enter_private_net_namespace()
-        setup_netns()
+        if setup_netns is not None:
+            require_root("DPDK EAL, a network namespace")
+            # Before any thread starts: unshare(2) wants a single-threaded process.
+            netns.enter_private_net_namespace()
+            setup_netns()
         e = env_class(opts, workdir)
         try:
             e.setup()
@@ -233,7 +234,8 @@ class CpRig:
     """edgelb-cp (opts.cp, opts.ctl) managing a FakeDataplane and, as root
     with --dp, a real edgelb-dp on net_null ("fake" and "dp"), all in work:
     the rig of the feature tests (test_cp_admission, _prefixes, _quic). A
-    test's rig starts it with start(config), config from base_config."""
+    test's rig starts it with start(config), config from base_config; its
+    module fixture is env_fixture(Env), without a namespace of its own."""
 
     def __init__(self, opts, work, tag, cp_args=()):
         self.opts = opts
@@ -309,17 +311,3 @@ class CpRig:
                               capture_output=True, text=True, timeout=60,
                               preexec_fn=drop if user else None)
 
-
-def rig_fixture(rig_class):
-    """The module fixture `env` of a feature test: rig_class(opts, workdir)
-    set up (setup()), torn down at the end. Assign it in the module:
-    env = rig_fixture(Env)."""
-    @pytest.fixture(scope="module")
-    def env(opts, workdir):
-        e = rig_class(opts, workdir)
-        try:
-            e.setup()
-            yield e
-        finally:
-            e.teardown()
-    return env

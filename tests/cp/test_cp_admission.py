@@ -31,7 +31,7 @@ import json
 
 from edgelb_testlib import rpc
 from edgelb_testlib.proc import wait_for
-from cplib import CpRig, rig_fixture
+from cplib import CpRig, env_fixture
 
 V4 = {"address": "198.51.100.1", "port": 80, "protocol": "tcp"}
 V6 = {"address": "2001:db8::10", "port": 443, "protocol": "tcp"}
@@ -104,7 +104,7 @@ class Env(CpRig):
         return (file_bytes, sets, gens, self.vip_config(V4), self.vip_config(V6))
 
 
-env = rig_fixture(Env)
+env = env_fixture(Env)
 
 
 def test_absent_is_off(env):

@@ -46,7 +46,7 @@ import pytest
 
 from edgelb_testlib import rpc
 from edgelb_testlib.proc import wait_for
-from cplib import CpRig, rig_fixture
+from cplib import CpRig, env_fixture
 
 V4 = {"address": "198.51.100.1", "port": 80, "protocol": "tcp"}
 V6 = {"address": "2001:db8::10", "port": 443, "protocol": "tcp"}
@@ -175,7 +175,7 @@ class Env(CpRig):
         return (file_bytes, rpc.call(self.cp_sock, "prefixes.get"), self.got()[1])
 
 
-env = rig_fixture(Env)
+env = env_fixture(Env)
 
 
 def committed(r, generation, rules):

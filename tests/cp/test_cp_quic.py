@@ -28,7 +28,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from edgelb_testlib import rpc
-from cplib import CpRig, rig_fixture
+from cplib import CpRig, env_fixture
 
 VIP = {"address": "198.51.100.4", "port": 443, "protocol": "udp"}
 VIP_NAME = "198.51.100.4:443/udp"
@@ -63,7 +63,7 @@ class Env(CpRig):
 
 
 
-env = rig_fixture(Env)
+env = env_fixture(Env)
 
 
 def refused(env, method, params, field, text):

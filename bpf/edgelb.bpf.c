@@ -395,15 +395,14 @@ __noinline int flow_budget_admit(const struct elb_flow_budget *budget, uint32_t 
  * QUIC routing (elb_quic_route.h): elb_quic_route of the C pipeline over
  * the UDP payload [start, stop) of the frame (quic_decide), with the VIP's
  * configurations from vip_quic and its server IDs from its table in
- * quic_server_tables; in a
- * global function (quic_step below), verified once on its own rather than
- * on every path of decide() that reaches it. quic_decide's answer is one
- * scalar: the outcome (enum elb_quic_outcome) above QUIC_SLOT_BITS, the
- * backend slot of ELB_QUIC_BY_CID below (QUIC_SLOT_NONE otherwise). The
- * payload's first octets, the decoder's scratch and the server key are
- * this CPU's quic_scratch rather than stack: the decoder indexes the CID
- * with run-time values, and the program's stack leaves no room for AES by
- * tables.
+ * quic_server_tables; in a global function (quic_step below), verified
+ * once on its own rather than on every path of decide() that reaches it.
+ * quic_decide's answer is one scalar: the outcome (enum elb_quic_outcome)
+ * above QUIC_SLOT_BITS, the backend slot of ELB_QUIC_BY_CID below
+ * (QUIC_SLOT_NONE otherwise). The payload's first octets, the decoder's
+ * scratch and the server ID are this CPU's quic_scratch rather than stack:
+ * the decoder indexes the CID with run-time values, and the program's
+ * stack leaves no room for AES by tables.
  */
 #define QUIC_SLOT_BITS 24
 #define QUIC_SLOT_NONE ((1u << QUIC_SLOT_BITS) - 1)
@@ -514,9 +513,10 @@ static __always_inline int quic_decide(struct xdp_md *ctx, struct elb_xdp_quic_s
 
 /* The QUIC step of decide() for a VIP flagged ELB_XDP_VIP_QUIC, over the
  * UDP payload [start, stop): quic_decide for VIP res->vip_index, with the
- * configurations of its vip_quic entry in force (quic_index), its
- * outcome counted in the VIP's counters and kept in res->quic; for ELB_QUIC_BY_CID, the backend slot in res->backend_slot
- * (where decide() ends up putting it). A call, the slot kept in res: with
+ * configurations of its vip_quic entry in force (quic_index), its outcome
+ * counted in the VIP's counters and kept in res->quic; for
+ * ELB_QUIC_BY_CID, the backend slot in res->backend_slot (where decide()
+ * ends up putting it). A call, the slot kept in res: with
  * one more value live across the flow lookup, edgelb_xdp's stack plus
  * source_admit's goes over the verifier's 512 octets. The one call between
  * decide() and the decoder's own: on kernels that round each frame to 32
